@@ -1,0 +1,158 @@
+"""nbexp: an experiment tracker that lives inside Jupyter.
+
+In a notebook::
+
+    %load_ext nbexp
+    %nbexp track
+
+From then on every cell's code, the hyperparameters it sets and the metrics it
+computes go into a local SQLite ledger. Read them back with :func:`runs`,
+:func:`get_run` and :func:`compare`, or the ``nbexp`` command line.
+
+Importing this module is cheap: pandas, NumPy, torch and friends are only
+touched when the user already imported them or asks for a DataFrame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .recorder import Run
+
+__all__ = [
+    "__version__",
+    "compare",
+    "get_run",
+    "log",
+    "log_params",
+    "run",
+    "runs",
+]
+
+
+def log(step: int | None = None, **metrics: Any) -> None:
+    """Record metrics on the active run; buffered, cheap enough for a training loop.
+
+    Args:
+        step: a non-negative int; None continues one past the last step.
+        **metrics: metric names to real scalars (Python, NumPy, 0-d tensors).
+            NaN and infinities are kept as such.
+
+    Raises:
+        InvalidArgument: no metric, a bad step, a non-identifier name or a
+            non-scalar value; nothing is recorded then.
+        NotTracking: nothing is tracking (run ``%nbexp track`` first).
+
+    Example:
+        >>> for epoch in range(3):                      # doctest: +SKIP
+        ...     nbexp.log(step=epoch, loss=1 / (epoch + 1))
+    """
+    from .tracker import active_run
+
+    active_run().log(step, **metrics)
+
+
+def log_params(**params: Any) -> None:
+    """Record params on the active run (they win over captured ones).
+
+    Example:
+        >>> nbexp.log_params(lr=3e-4, layers=[64, 64])   # doctest: +SKIP
+    """
+    from .tracker import active_run
+
+    active_run().log_params(**params)
+
+
+def run(name: str | None = None, ledger: str | None = None, **params: Any) -> Run:
+    """Open a run for a ``with`` block: one run per sweep point.
+
+    The run inherits the session's params, then ``params``; it ends
+    ``finished``, ``failed`` (the block raised) or ``interrupted``. Outside a
+    tracked notebook, the first call starts a script session on ``ledger``.
+
+    Example:
+        >>> for lr in (0.01, 0.1):                       # doctest: +SKIP
+        ...     with nbexp.run(f"lr={lr}", lr=lr):
+        ...         nbexp.log(acc=train(lr))
+    """
+    from . import tracker
+
+    session = tracker.active_session()
+    if session is None or ledger is not None and tracker.resolve_path(ledger) != session.ledger_path:
+        session = tracker.start(ledger=ledger, open_run=False)
+    return session.new_run(name, kind="context", params=params, nested=True)
+
+
+def runs(sprint: str | None = None, status: str | None = None, limit: int | None = None,
+         ledger: str | None = None) -> pandas.DataFrame:
+    """The ledger's runs as a pandas DataFrame, newest first.
+
+    Columns: ``run_id, name, status, sprint, start_time, end_time, duration_s``,
+    then ``params.*`` (typed) and ``metrics.*`` (each run's last value), as
+    MLflow's ``search_runs``.
+
+    Args:
+        sprint: ``today``, ``yesterday``, a date ``YYYY-MM-DD``, a sprint name
+            or ``all``; None for all.
+        status: keep only runs with this status (crashed included).
+        limit: at most this many runs.
+        ledger: ledger path; None for the active session's or the default one.
+    """
+    from .api import runs_frame
+
+    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit)
+
+
+def get_run(run_id: str, ledger: str | None = None) -> dict[str, Any]:
+    """One run as a dict: its fields, params, metric summaries, tags and lineage.
+
+    Args:
+        run_id: a run id or a unique prefix of one; ``latest`` or ``latest~N``.
+    """
+    from .ledger import queries
+
+    with queries.Reader(_ledger(ledger)) as r:
+        return r.run(run_id)
+
+
+def compare(*run_ids: str, ledger: str | None = None) -> dict[str, Any]:
+    """Compare runs: param diff, metric summaries side by side, code diff.
+
+    Returns:
+        ``{"runs": [...], "params": {key: [v1, v2, ...]}, "param_diff": {key:
+        [...] only where they differ}, "metrics": {key: [summary, ...]},
+        "code_diff": unified diff of the first and last run's lineage}``
+    """
+    from .analysis.compare import compare_runs
+    from .ledger import queries
+
+    with queries.Reader(_ledger(ledger)) as r:
+        return compare_runs(r, list(run_ids))
+
+
+def _ledger(ledger: str | None):
+    from .tracker import active_session
+
+    s = active_session()
+    return ledger or (s.ledger_path if s else None)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbexp``: register the ``%nbexp`` magics."""
+    from .magics import NbexpMagics
+
+    ipython.register_magics(NbexpMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbexp``: stop tracking, flush, unhook everything."""
+    from . import tracker
+
+    session = tracker.active_session()
+    if session is not None and session.shell is ipython:
+        session.stop()

@@ -1,0 +1,1 @@
+"""Analysis over query results: comparisons and reviews."""

@@ -1,0 +1,69 @@
+"""Compare runs: param diff, metric summaries side by side, code diff."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..ledger.queries import Reader
+
+_ABSENT = "<absent>"
+
+
+def _differs(values: list[Any]) -> bool:
+    first = values[0]
+    for v in values[1:]:
+        if type(v) is not type(first) or v != first:
+            if isinstance(v, float) and isinstance(first, float) and math.isnan(v) and math.isnan(first):
+                continue
+            return True
+    return False
+
+
+def lineage_text(lineage: list[dict]) -> list[str]:
+    """A run's lineage as lines, each cell under a ``# In[n]`` header."""
+    lines: list[str] = []
+    for cell in lineage:
+        lines.append(f"# In[{cell['execution_count']}]")
+        lines.extend(cell["source"].splitlines())
+        lines.append("")
+    return lines
+
+
+def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
+    """Compare two or more runs (ids, prefixes, ``latest~N``).
+
+    Returns:
+        A plain dict: ``runs`` (id, name, status, ...), ``params`` (every key with
+        one value per run, ``"<absent>"`` where a run lacks it), ``param_diff``
+        (only the keys whose values differ), ``metrics`` (per key a list of
+        summaries, None where absent), ``metric_delta`` (last value of the last
+        run minus the first's) and ``code_diff`` (unified diff of the first and
+        last run's lineage, a list of lines).
+
+    Raises:
+        InvalidArgument: fewer than two runs.
+        RunNotFound: a reference matches no run or several.
+    """
+    if len(refs) < 2:
+        raise InvalidArgument(f"compare needs at least two runs; got {len(refs)}")
+    runs = [reader.run(ref) for ref in refs]
+    keys = sorted({k for r in runs for k in r["params"]})
+    params = {k: [r["params"].get(k, _ABSENT) for r in runs] for k in keys}
+    param_diff = {k: v for k, v in params.items() if _differs(v)}
+    mkeys = sorted({k for r in runs for k in r["metrics"]})
+    metrics = {k: [r["metrics"].get(k) for r in runs] for k in mkeys}
+    delta = {}
+    for k, summaries in metrics.items():
+        if summaries[0] is not None and summaries[-1] is not None:
+            delta[k] = summaries[-1]["last"] - summaries[0]["last"]
+    a, b = runs[0], runs[-1]
+    code_diff = list(difflib.unified_diff(
+        lineage_text(a["lineage"]), lineage_text(b["lineage"]),
+        fromfile=f"run {a['id']}", tofile=f"run {b['id']}", lineterm="",
+    ))
+    summary = [{k: r[k] for k in ("id", "name", "status", "sprint", "start_time", "end_time")} for r in runs]
+    return {"runs": summary, "params": params, "param_diff": param_diff, "metrics": metrics,
+            "metric_delta": delta, "code_diff": code_diff}

@@ -1,0 +1,63 @@
+"""The morning review of one sprint: what ran, how it ended, what won and why."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from ..ledger.queries import Reader
+
+LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of a metric, from its name (loss, error, mse, ... go down)."""
+    return bool(LOWER_IS_BETTER.search(metric))
+
+
+def _param_change(a: dict, b: dict) -> str:
+    keys = sorted(set(a) | set(b))
+    parts = []
+    for k in keys:
+        va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
+        if type(va) is not type(vb) or va != vb:
+            parts.append(f"{k}: {json.dumps(va)} -> {json.dumps(vb)}")
+    return "; ".join(parts) if parts else "same params"
+
+
+def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
+    """Review a sprint.
+
+    Returns:
+        ``{"sprint": {...}, "runs": [...] (oldest first), "counts": {status: n},
+        "best": [{"metric", "value", "run", "previous_run", "changed"}]}``
+    """
+    runs = list(reversed(reader.list_runs(sprint=sprint_id)))
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] == "crashed":
+            cells = reader.lineage(r["id"])
+            last = cells[-1]["source"].strip().splitlines()[0][:60] if cells and cells[-1]["source"].strip() else "?"
+            r["error"] = f"kernel died; last recorded cell: {last}"
+    best = []
+    metrics = sorted({k for r in runs for k in r["metrics"]})
+    for m in metrics:
+        lower = lower_is_better(m)
+        scored = [(r, r["metrics"][m]["last"]) for r in runs
+                  if m in r["metrics"] and not math.isnan(r["metrics"][m]["last"])]
+        if not scored:
+            continue
+        pick = min if lower else max
+        top_run, top = pick(scored, key=lambda t: t[1])
+        earlier = [(r, v) for r, v in scored if r["start_time"] < top_run["start_time"]]
+        entry: dict[str, Any] = {"metric": m, "value": top, "run": top_run["id"],
+                                 "direction": "lower" if lower else "higher"}
+        if earlier:
+            prev_run, prev = pick(earlier, key=lambda t: t[1])
+            entry.update(previous_run=prev_run["id"], previous_value=prev,
+                         changed=_param_change(prev_run["params"], top_run["params"]))
+        best.append(entry)
+    return {"sprint": reader.sprint_info(sprint_id), "runs": runs, "counts": counts, "best": best}

@@ -1,0 +1,1 @@
+"""Capture: one module per kind of evidence. Nothing here imports the ledger."""

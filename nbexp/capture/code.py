@@ -1,0 +1,13 @@
+"""Cell code: scrubbed text and its content hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .secrets import scrub_text
+
+
+def prepare(source: str) -> tuple[str, str]:
+    """Return ``(hash, scrubbed_source)`` of one cell's code."""
+    clean = scrub_text(source)
+    return hashlib.sha1(clean.encode("utf-8", "surrogatepass")).hexdigest()[:16], clean

@@ -1,0 +1,80 @@
+"""Environment: interpreter, host, notebook, git and installed distributions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .secrets import scrub_text
+
+
+def basic(user_ns: dict | None = None) -> dict[str, Any]:
+    """What is known at once, without touching the disk."""
+    notebook = os.environ.get("JPY_SESSION_NAME") or (user_ns or {}).get("__vsc_ipynb_file__")
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "host": socket.gethostname(),
+        "notebook": notebook,
+        "kernel_id": kernel_id(),
+    }
+
+
+def kernel_id() -> str | None:
+    """The Jupyter kernel id, from the kernel's connection file name."""
+    ipykernel = sys.modules.get("ipykernel.kernelapp") or sys.modules.get("ipykernel")
+    if not ipykernel:
+        return None
+    try:
+        from ipykernel import get_connection_file
+
+        name = Path(get_connection_file()).stem
+    except Exception:
+        return None
+    return name[len("kernel-"):] if name.startswith("kernel-") else name
+
+
+def packages() -> tuple[str, str]:
+    """Installed distributions as ``(hash, json)``; the hash names the set."""
+    from importlib import metadata
+
+    pkgs = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            pkgs[name.lower()] = dist.version
+    text = json.dumps(dict(sorted(pkgs.items())), separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16], text
+
+
+def git(start: str | os.PathLike | None = None) -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the git repository holding ``start``, or (None, None)."""
+    cwd = start or os.getcwd()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=5,
+        )
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def cuda() -> str | None:
+    """CUDA runtime (and cuDNN) versions from torch, when torch is already imported."""
+    torch = sys.modules.get("torch")
+    if not torch or not getattr(torch.version, "cuda", None):
+        return None
+    return scrub_text(f"cuda {torch.version.cuda}")

@@ -1,0 +1,254 @@
+"""The ``nbexp`` command: list, show, diff and review runs in a ledger.
+
+Tables go to stdout, ``--json`` gives the same data for scripts. Exit codes:
+0 ok, 1 error (unknown run, unreadable ledger), 2 usage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from typing import Any
+
+import click
+
+from .errors import InvalidArgument, NbexpError
+from .ledger import sprint_of
+from .ledger.queries import Reader, parse_sprint
+
+KEY_PARAMS = 4      # params shown in `ls`: those that vary most among the listed runs
+KEY_METRICS = 3
+
+
+def fmt(value: Any) -> str:
+    """One table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else "-"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[fmt(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(_jsonable(obj), indent=2, default=str))
+
+
+def _reader(ctx: click.Context) -> Reader:
+    try:
+        return Reader(ctx.obj["ledger"])
+    except NbexpError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidArgument as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        except NbexpError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.option("--ledger", type=click.Path(dir_okay=False), envvar="NBEXP_LEDGER",
+              help="ledger file (default $NBEXP_HOME/ledger.sqlite or ~/.nbexp/ledger.sqlite)")
+@click.version_option(package_name="nbexp")
+@click.pass_context
+def main(ctx: click.Context, ledger: str | None) -> None:
+    """nbexp: the experiments your notebooks recorded."""
+    ctx.obj = {"ledger": ledger}
+
+
+def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
+    """Params that vary among the runs (most distinct values first), and the metrics most runs have."""
+    pkeys: dict[str, set] = {}
+    for r in runs:
+        for k, v in r["params"].items():
+            pkeys.setdefault(k, set()).add(json.dumps(v))
+    varying = sorted((k for k, vals in pkeys.items() if len(vals) > 1 or len(runs) == 1),
+                     key=lambda k: (-len(pkeys[k]), k))[:KEY_PARAMS]
+    counts: dict[str, int] = {}
+    for r in runs:
+        for k in r["metrics"]:
+            counts[k] = counts.get(k, 0) + 1
+    metrics = sorted(counts, key=lambda k: (-counts[k], k))[:KEY_METRICS]
+    return varying, metrics
+
+
+@main.command("ls")
+@click.option("--sprint", default="today", show_default=True, help="today, yesterday, all, YYYY-MM-DD or a sprint name")
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="only runs with this param value")
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def ls_cmd(ctx, sprint, status, params, limit, as_json):
+    """List runs, newest first, with the params that vary and their metrics."""
+    wanted = {}
+    for item in params:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        try:
+            wanted[name] = json.loads(text)
+        except ValueError:
+            wanted[name] = text
+    with _reader(ctx) as r:
+        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted)
+    if as_json:
+        _echo_json(runs)
+        return
+    if not runs:
+        click.echo(f"no runs (sprint {sprint}{', status ' + status if status else ''})", err=True)
+        return
+    pcols, mcols = _key_columns(runs)
+    rows = [[r["id"], r["name"], r["status"], when(r["start_time"]), _duration(r)]
+            + [r["params"].get(k) for k in pcols]
+            + [r["metrics"][k]["last"] if k in r["metrics"] else None for k in mcols] for r in runs]
+    click.echo(table(["run", "name", "status", "start", "time"] + pcols + mcols, rows))
+
+
+def _duration(run: dict) -> str:
+    if not run["end_time"]:
+        return "-"
+    s = run["end_time"] - run["start_time"]
+    return f"{s:.1f}s" if s < 60 else f"{s / 60:.1f}m" if s < 3600 else f"{s / 3600:.1f}h"
+
+
+@main.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def show_cmd(ctx, run, as_json):
+    """Show one run: status, params, metric summaries, environment, code."""
+    with _reader(ctx) as r:
+        info = r.run(run)
+    if as_json:
+        _echo_json(info)
+        return
+    s = info["session"]
+    click.echo(f"run {info['id']}  {info['name'] or ''}  [{info['status']}]  sprint {info['sprint']}")
+    click.echo(f"started {when(info['start_time'])}  took {_duration(info)}  kind {info['kind']}")
+    if info["error"]:
+        click.echo(f"error: {info['error']}")
+    if info["tags"]:
+        click.echo("tags: " + ", ".join(info["tags"]))
+    if info["note"]:
+        click.echo(f"note: {info['note']}")
+    click.echo(f"session {s.get('id')} on {s.get('host')}  python {s.get('python')}  nbexp {s.get('nbexp_version')}"
+               + (f"  git {s['git_commit'][:10]}{'+dirty' if s.get('git_dirty') else ''}" if s.get("git_commit") else "")
+               + (f"  notebook {s['notebook']}" if s.get("notebook") else ""))
+    click.echo("\nparams")
+    click.echo(table(["name", "value"], [[k, v] for k, v in info["params"].items()]) if info["params"] else "  (none)")
+    click.echo("\nmetrics")
+    click.echo(table(["name", "last", "min", "max", "steps"],
+                     [[k, m["last"], m["min"], m["max"], m["steps"]] for k, m in info["metrics"].items()])
+               if info["metrics"] else "  (none)")
+    click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show --json for the text)")
+    for e in info["events"]:
+        click.echo(f"warning: {e['message']}")
+
+
+@main.command("diff")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--code/--no-code", default=True, help="show the code diff")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def diff_cmd(ctx, runs, code, as_json):
+    """Param diff, metric deltas and code diff between runs (the first is the baseline)."""
+    from .analysis.compare import compare_runs
+
+    if len(runs) < 2:
+        raise click.UsageError("diff needs two runs or more, e.g. nbexp diff latest~1 latest")
+    with _reader(ctx) as r:
+        c = compare_runs(r, list(runs))
+    if as_json:
+        _echo_json(c)
+        return
+    ids = [x["id"] for x in c["runs"]]
+    click.echo("runs: " + "  ".join(f"{x['id']} {x['name'] or ''} [{x['status']}]".rstrip() for x in c["runs"]))
+    click.echo("\nparams that differ")
+    if c["param_diff"]:
+        click.echo(table(["param"] + ids, [[k] + v for k, v in c["param_diff"].items()]))
+    else:
+        click.echo("  (none: same params)")
+    click.echo("\nmetrics (last value)")
+    if c["metrics"]:
+        rows = [[k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)] for k, v in c["metrics"].items()]
+        click.echo(table(["metric"] + ids + ["delta"], rows))
+    else:
+        click.echo("  (none)")
+    if code:
+        click.echo("\ncode")
+        click.echo("\n".join(c["code_diff"]) if c["code_diff"] else "  (same code)")
+
+
+@main.command("review")
+@click.option("--sprint", default="yesterday", show_default=True, help="today, yesterday, YYYY-MM-DD or a sprint name")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def review_cmd(ctx, sprint, as_json):
+    """The morning review: what ran in a sprint, how it ended, what won and what changed."""
+    from .analysis.review import review
+
+    with _reader(ctx) as r:
+        sprint_id = parse_sprint(sprint, r.conn) or sprint_of(__import__("time").time())
+        rev = review(r, sprint_id)
+    if as_json:
+        _echo_json(rev)
+        return
+    sp = rev["sprint"]
+    click.echo(f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
+               + ", ".join(f"{n} {s}" for s, n in rev["counts"].items()))
+    if sp.get("hypothesis"):
+        click.echo(f"hypothesis: {sp['hypothesis']}")
+    if sp.get("conclusion"):
+        click.echo(f"conclusion: {sp['conclusion']}")
+    if not rev["runs"]:
+        return
+    click.echo("")
+    click.echo(table(["run", "name", "status", "start", "time", "last cell / error"],
+                     [[x["id"], x["name"], x["status"], when(x["start_time"]), _duration(x), x.get("error") or ""]
+                      for x in rev["runs"]]))
+    if rev["best"]:
+        click.echo("\nbest per metric")
+        click.echo(table(["metric", "best", "run", "vs previous best", "what changed"],
+                         [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
+                          for b in rev["best"]]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

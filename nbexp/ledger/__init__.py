@@ -1,0 +1,110 @@
+"""The SQLite ledger: where it lives, how it is opened, migrated, written and read.
+
+Kernels write through one :class:`~nbexp.ledger.writer.Writer` thread each; the
+CLI, the Python API and the server read through :mod:`nbexp.ledger.queries` on
+read-only connections.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..errors import LedgerError, SchemaTooNewError
+from .schema import SCHEMA_VERSION, check_version, migrate
+
+BUSY_TIMEOUT_MS = 10_000
+
+__all__ = ["SCHEMA_VERSION", "connect", "default_path", "resolve_path"]
+
+
+def default_path() -> Path:
+    """The ledger used when none is named: ``$NBEXP_LEDGER``, else
+    ``$NBEXP_HOME/ledger.sqlite``, else ``~/.nbexp/ledger.sqlite``."""
+    if os.environ.get("NBEXP_LEDGER"):
+        return Path(os.environ["NBEXP_LEDGER"]).expanduser()
+    home = os.environ.get("NBEXP_HOME") or Path.home() / ".nbexp"
+    return Path(home).expanduser() / "ledger.sqlite"
+
+
+def resolve_path(path: str | os.PathLike | None) -> Path:
+    """``path`` made absolute, or the default ledger when it is None."""
+    return (Path(path).expanduser() if path else default_path()).absolute()
+
+
+def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and for writers create and migrate) the ledger at ``path``.
+
+    Args:
+        path: ledger file; None for :func:`default_path`.
+        readonly: open with ``mode=ro``; the file must exist.
+
+    Raises:
+        LedgerError: the path is a directory, its folder does not exist, the file
+            is not SQLite or cannot be written. The message names the path.
+        SchemaTooNewError: the ledger was written by a newer nbexp.
+    """
+    p = resolve_path(path)
+    if p.is_dir():
+        raise LedgerError(f"ledger path {p} is a directory; give a file path such as {p / 'ledger.sqlite'}")
+    if readonly:
+        if not p.exists():
+            raise LedgerError(f"no ledger at {p}: nothing has been tracked there yet (%nbexp track)")
+        uri = f"file:{p}?mode=ro"
+    else:
+        if not p.parent.exists():
+            if p == default_path().absolute():
+                p.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise LedgerError(f"cannot create ledger {p}: folder {p.parent} does not exist")
+        # SQLite silently opens an unwritable file read-only: find out now, not at the first flush.
+        if p.exists() and not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+            raise LedgerError(f"cannot write ledger {p}: permission denied (read-only file or folder)")
+        uri = f"file:{p}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if readonly:
+            check_version(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _retry(lambda: migrate(conn))
+        return conn
+    except SchemaTooNewError as exc:
+        conn.close()
+        raise SchemaTooNewError(f"ledger {p}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        msg = str(exc)
+        if "not a database" in msg or "file is encrypted" in msg:
+            raise LedgerError(f"{p} is not an nbexp ledger (not an SQLite file)") from None
+        if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+            raise LedgerError(f"cannot write ledger {p}: {msg}") from None
+        raise LedgerError(f"ledger {p}: {msg}") from None
+
+
+def _retry(fn, attempts: int = 5):
+    """Call ``fn``, retrying a few times when another process holds the lock."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or i == attempts - 1:
+                raise
+            time.sleep(0.05 * (2**i))
+    return None
+
+
+SPRINT_DAY_TURN_HOUR = 4
+
+
+def sprint_of(ts: float) -> str:
+    """Sprint id of a timestamp: its local date, the day turning at 04:00, so
+    overnight runs belong to the evening that started them."""
+    import datetime as dt
+
+    return (dt.datetime.fromtimestamp(ts) - dt.timedelta(hours=SPRINT_DAY_TURN_HOUR)).date().isoformat()

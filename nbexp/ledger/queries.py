@@ -1,0 +1,275 @@
+"""Read queries over a ledger, on a read-only connection.
+
+Every reader resolves a run still marked ``running`` whose kernel is gone
+(its pid is dead on this host, or its heartbeat is stale elsewhere) as
+``crashed``, so a killed kernel shows crashed everywhere without anyone
+writing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import time
+from typing import Any, Iterable
+
+from ..errors import InvalidArgument, RunNotFound
+from . import connect, resolve_path, sprint_of
+
+STALE_HEARTBEAT_S = 600.0     # for sessions on another host
+RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
+              "error", "note", "starred")
+STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else v
+
+
+def parse_sprint(sprint: str | None, conn: sqlite3.Connection | None = None) -> str | None:
+    """A sprint id (``YYYY-MM-DD``) from ``today``, ``yesterday``, a date or a
+    sprint name; None for ``all`` or None."""
+    if sprint in (None, "", "all"):
+        return None
+    now = time.time()
+    if sprint == "today":
+        return sprint_of(now)
+    if sprint == "yesterday":
+        return (dt.date.fromisoformat(sprint_of(now)) - dt.timedelta(days=1)).isoformat()
+    try:
+        return dt.date.fromisoformat(sprint).isoformat()
+    except ValueError:
+        pass
+    if conn is not None:
+        row = conn.execute("SELECT id FROM sprints WHERE name = ? ORDER BY id DESC LIMIT 1", (sprint,)).fetchone()
+        if row:
+            return row[0]
+    raise InvalidArgument(f"unknown sprint {sprint!r}: use today, yesterday, all, a date YYYY-MM-DD or a sprint name")
+
+
+class Reader:
+    """Read-only view of one ledger. Use as a context manager.
+
+    Example:
+        >>> with Reader(path) as r:                      # doctest: +SKIP
+        ...     r.list_runs(sprint="today")
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = resolve_path(path)
+        self.conn = connect(self.path, readonly=True)
+        self.conn.row_factory = sqlite3.Row
+        self._alive: dict[str, bool] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- liveness -----------------------------------------------------------------
+    def session_alive(self, session_id: str) -> bool:
+        if session_id in self._alive:
+            return self._alive[session_id]
+        row = self.conn.execute(
+            "SELECT host, pid, pid_started, heartbeat, ended FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        alive = row is not None and row["ended"] is None and _process_alive(row)
+        self._alive[session_id] = alive
+        return alive
+
+    def _effective(self, run: dict) -> dict:
+        if run["status"] == "running" and not self.session_alive(run["session_id"]):
+            run["status"] = "crashed"
+        return run
+
+    # -- runs ---------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str:
+        """A full run id from an id, a unique prefix, ``latest``/``latest~N`` or a unique name.
+
+        Raises:
+            RunNotFound: nothing matches, or several runs do.
+        """
+        ref = str(ref).strip()
+        if ref == "latest" or ref.startswith("latest~"):
+            try:
+                back = int(ref[7:] or 0)
+            except ValueError:
+                raise RunNotFound(f"bad run reference {ref!r}: use latest or latest~N") from None
+            row = self.conn.execute(
+                "SELECT id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1 OFFSET ?", (back,)
+            ).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run {ref!r}: the ledger {self.path} has fewer runs")
+            return row[0]
+        rows = self.conn.execute(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 5", (ref, ref + "\U0010ffff")
+        ).fetchall() if ref else []
+        if not rows:
+            rows = self.conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 5", (ref,)).fetchall()
+        if not rows:
+            raise RunNotFound(f"no run matches {ref!r} in {self.path}")
+        if len(rows) > 1:
+            ids = ", ".join(r[0] for r in rows)
+            raise RunNotFound(f"{ref!r} is ambiguous: it matches runs {ids}; give more of the id")
+        return rows[0][0]
+
+    def list_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
+                  params: dict[str, Any] | None = None) -> list[dict]:
+        """Runs newest first, each a dict with ``params`` and ``metrics`` (summaries)."""
+        if status is not None and status not in STATUSES:
+            raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidArgument(f"limit must be a non-negative int; got {limit!r}")
+        where, args = [], []
+        sprint_id = parse_sprint(sprint, self.conn)
+        if sprint_id:
+            where.append("sprint = ?")
+            args.append(sprint_id)
+        if status in ("running", "crashed"):
+            where.append("status IN ('running', 'crashed')")
+        elif status:
+            where.append("status = ?")
+            args.append(status)
+        sql = f"SELECT {', '.join(RUN_FIELDS)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_time DESC, rowid DESC"
+        runs = [self._effective(dict(r)) for r in self.conn.execute(sql, args)]
+        if status:
+            runs = [r for r in runs if r["status"] == status]
+        ids = [r["id"] for r in runs]
+        all_params = self.params(ids)
+        for r in runs:
+            r["params"] = all_params.get(r["id"], {})
+        if params:
+            runs = [r for r in runs if all(_same(r["params"].get(k, _MISSING), v) for k, v in params.items())]
+        if limit is not None:
+            runs = runs[:limit]
+        summaries = self.metric_summaries([r["id"] for r in runs])
+        for r in runs:
+            r["metrics"] = summaries.get(r["id"], {})
+        return runs
+
+    def run(self, ref: str) -> dict:
+        """One run with params, metric summaries, tags, session and lineage."""
+        rid = self.resolve(ref)
+        row = self.conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id = ?", (rid,)).fetchone()
+        run = self._effective(dict(row))
+        run["params"] = self.params([rid]).get(rid, {})
+        run["metrics"] = self.metric_summaries([rid]).get(rid, {})
+        run["tags"] = [t[0] for t in self.conn.execute("SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", (rid,))]
+        sess = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (run["session_id"],)).fetchone()
+        run["session"] = dict(sess) if sess else {}
+        run["lineage"] = self.lineage(rid)
+        run["events"] = [dict(e) for e in self.conn.execute(
+            "SELECT time, level, cause, message FROM events WHERE run_id = ? ORDER BY id", (rid,))]
+        return run
+
+    def params(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks}) ORDER BY key", chunk
+            ):
+                out.setdefault(row[0], {})[row[1]] = json.loads(row[2])
+        return out
+
+    def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, dict[str, float]]]:
+        """Per run and metric: ``last``, ``min``, ``max``, ``steps`` (points) and ``nan`` count."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"""SELECT run_id, key, count(*), min(value), max(value), sum(value IS NULL) FROM metrics
+                    WHERE run_id IN ({marks}) GROUP BY run_id, key ORDER BY run_id, key""", chunk
+            ):
+                out.setdefault(row[0], {})[row[1]] = {
+                    "last": float("nan"), "min": _nan(row[3]), "max": _nan(row[4]),
+                    "steps": row[2], "nan": row[5],
+                }
+            for row in self.conn.execute(
+                f"""SELECT run_id, key, value FROM (
+                        SELECT run_id, key, value, row_number() OVER (
+                            PARTITION BY run_id, key ORDER BY step DESC, wall DESC, rowid DESC) AS rn
+                        FROM metrics WHERE run_id IN ({marks})) WHERE rn = 1""", chunk
+            ):
+                out[row[0]][row[1]]["last"] = _nan(row[2])
+        return out
+
+    def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
+        """Every point of a run (or of one metric), in step order; NaN read back as NaN."""
+        sql = "SELECT key, step, value, wall FROM metrics WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if key:
+            sql += " AND key = ?"
+            args.append(key)
+        return [{"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
+                for r in self.conn.execute(sql + " ORDER BY key, step, wall, rowid", args)]
+
+    def lineage(self, run_id: str) -> list[dict]:
+        """The run's code: the latest version of each cell executed in its session
+        up to the run's end, in execution order.
+
+        A run that trained (its cells produced metrics) ends, for its code, with
+        the last such cell: tweaks typed after it belong to the next run.
+        """
+        run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None:
+            return []
+        end = run["end_time"] if run["end_time"] is not None else float("inf")
+        last_metric_cell = self.conn.execute(
+            "SELECT max(start) FROM cells WHERE run_id = ? AND n_points > 0", (run_id,)).fetchone()[0]
+        if last_metric_cell is not None:
+            end = min(end, last_metric_cell)
+        rows = self.conn.execute(
+            """SELECT c.cell_key, c.execution_count, c.start, c.status, c.code_hash, code.source
+               FROM cells c JOIN code ON code.hash = c.code_hash
+               WHERE c.session_id = ? AND c.start <= ? ORDER BY c.start, c.id""",
+            (run["session_id"], end),
+        ).fetchall()
+        latest: dict[str, dict] = {}
+        for r in rows:
+            latest.pop(r["cell_key"], None)       # re-insert: order by latest execution
+            latest[r["cell_key"]] = dict(r)
+        return list(latest.values())
+
+    def sprint_info(self, sprint_id: str) -> dict:
+        row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()
+        return dict(row) if row else {"id": sprint_id, "name": None, "hypothesis": None, "conclusion": None}
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is not _MISSING and type(a) is type(b) and a == b or (
+        isinstance(a, (int, float)) and isinstance(b, (int, float))
+        and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _process_alive(row: sqlite3.Row) -> bool:
+    if row["host"] != socket.gethostname():
+        return row["heartbeat"] is not None and time.time() - row["heartbeat"] < STALE_HEARTBEAT_S
+    pid = row["pid"]
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if row["pid_started"] is not None and abs(proc.create_time() - row["pid_started"]) > 1.0:
+            return False                # the pid was reused
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except Exception:
+        return False

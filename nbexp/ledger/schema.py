@@ -1,0 +1,152 @@
+"""Ledger schema as numbered migrations, applied under ``PRAGMA user_version``.
+
+Each entry of :data:`MIGRATIONS` moves the schema one version up. Never edit a
+migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import SchemaTooNewError
+
+MIGRATIONS: list[str] = [
+    # 1: sessions, runs, params, metrics, code, cells, environments, events
+    """
+    CREATE TABLE sprints (
+        id TEXT PRIMARY KEY,          -- local date, the day turning at 04:00
+        name TEXT,
+        hypothesis TEXT,
+        conclusion TEXT
+    );
+    CREATE TABLE environments (
+        id TEXT PRIMARY KEY,          -- hash of the installed distributions
+        packages TEXT NOT NULL        -- JSON {name: version}
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        sprint TEXT,
+        host TEXT,
+        pid INTEGER,
+        pid_started REAL,             -- process create time, guards against pid reuse
+        started REAL,
+        ended REAL,
+        heartbeat REAL,
+        python TEXT,
+        platform TEXT,
+        nbexp_version TEXT,
+        notebook TEXT,
+        kernel_id TEXT,
+        git_commit TEXT,
+        git_dirty INTEGER,
+        cuda TEXT,
+        env_id TEXT
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        sprint TEXT NOT NULL,
+        name TEXT,
+        kind TEXT,                    -- track | new | rerun | cell | context
+        status TEXT NOT NULL,         -- running finished failed interrupted crashed
+        start_time REAL NOT NULL,
+        end_time REAL,
+        error TEXT,
+        note TEXT,
+        starred INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_sprint ON runs(sprint, start_time);
+    CREATE INDEX runs_session ON runs(session_id);
+    CREATE TABLE run_tags (
+        run_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (run_id, tag)
+    );
+    CREATE TABLE params (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,                   -- JSON, so 0.1 and "0.1" stay different
+        type TEXT NOT NULL,           -- int float bool str none list dict
+        source TEXT,                  -- assign config estimator torch explicit
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        step INTEGER,
+        value REAL,                   -- NULL stands for NaN (SQLite stores NaN as NULL)
+        wall REAL NOT NULL
+    );
+    CREATE INDEX metrics_run ON metrics(run_id, key, step);
+    CREATE TABLE code (
+        hash TEXT PRIMARY KEY,
+        source TEXT NOT NULL
+    );
+    CREATE TABLE cells (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        run_id TEXT,
+        cell_key TEXT NOT NULL,       -- Jupyter cell id, else the code hash
+        execution_count INTEGER,
+        code_hash TEXT NOT NULL,
+        start REAL NOT NULL,
+        duration REAL,
+        status TEXT NOT NULL,         -- ok error interrupted
+        n_points INTEGER NOT NULL DEFAULT 0,  -- metric points the cell produced in its run
+        error_type TEXT,
+        error_message TEXT
+    );
+    CREATE INDEX cells_session ON cells(session_id, start);
+    CREATE INDEX cells_run ON cells(run_id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT,
+        run_id TEXT,
+        time REAL NOT NULL,
+        level TEXT NOT NULL,          -- warning | info
+        cause TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema of ``conn`` up to :data:`SCHEMA_VERSION`.
+
+    Returns:
+        The version the ledger had before.
+
+    Raises:
+        SchemaTooNewError: the ledger was written by a newer nbexp.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    check_version(version)
+    if version == SCHEMA_VERSION:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the lock.
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number in range(current, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def check_version(version: int) -> None:
+    """Raise :class:`SchemaTooNewError` for a schema this nbexp does not know."""
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"this ledger has schema version {version}, but this nbexp knows versions "
+            f"up to {SCHEMA_VERSION}: upgrade nbexp (pip install -U nbexp) to read it"
+        )

@@ -1,0 +1,171 @@
+"""``%nbexp`` and ``%%nbexp``: the first word picks a subcommand.
+
+Usage::
+
+    %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
+    %nbexp new [NAME]                 close the current run, open another
+    %nbexp stop                       stop tracking
+    %nbexp status                     one line: ledger, sprint, session, run, counts
+    %nbexp sprint NAME [--hypothesis TEXT]
+    %nbexp conclude TEXT              the sprint's conclusion
+    %nbexp tag TAG [TAG ...]          tag the current run
+    %nbexp note TEXT                  note on the current run
+    %nbexp param NAME=VALUE [...]     set params explicitly
+    %nbexp params --exclude NAME ...  never record these params (globs allowed)
+    %%nbexp run [NAME]                this cell is exactly one run
+
+Each word's ``--help`` (``%nbexp track --help``) prints its options.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import sys
+import time
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from . import tracker
+from .errors import NbexpError, NotTracking
+
+WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "run")
+
+
+def _session() -> tracker.Session:
+    s = tracker.active_session()
+    if s is None:
+        raise NotTracking("nbexp is not tracking: run %nbexp track first")
+    return s
+
+
+@magics_class
+class NbexpMagics(Magics):
+    """The ``%nbexp`` line and cell magic."""
+
+    @line_cell_magic
+    def nbexp(self, line: str = "", cell: str | None = None):
+        """Track experiments: see ``%nbexp?`` and the module docstring for the words."""
+        word, _, rest = line.strip().partition(" ")
+        if not word:
+            print(__doc__.strip())
+            return None
+        if word not in WORDS:
+            raise UsageError(f"%nbexp: unknown word {word!r}; one of: {', '.join(WORDS)}")
+        if (word == "run") != (cell is not None):
+            raise UsageError("%nbexp run is a cell magic: write %%nbexp run [NAME] as the cell's first line"
+                             if word == "run" else f"%%nbexp takes only the word run, not {word!r}")
+        method = getattr(self, f"_{word}")
+        try:
+            args = method.parser.parse_args(shlex.split(rest))
+        except ValueError as exc:                       # unbalanced quotes
+            raise UsageError(f"%nbexp {word}: {exc}") from None
+        except UsageError as exc:
+            raise UsageError(f"%nbexp {word}: {exc}") from None
+        try:
+            return method(args, cell) if word == "run" else method(args)
+        except NbexpError as exc:
+            print(f"nbexp: {exc}", file=sys.stderr)
+            return None
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="name of the first run")
+    @argument("--ledger", help="ledger file (default $NBEXP_LEDGER, $NBEXP_HOME/ledger.sqlite, ~/.nbexp/ledger.sqlite)")
+    @argument("--sprint", help="name today's sprint")
+    @argument("--hypothesis", help="what today's sprint sets out to show")
+    @argument("--metric-names", help="extra comma-separated words that make a variable a metric")
+    def _track(self, args):
+        """Start tracking this kernel and open its first run."""
+        s = tracker.start(ledger=args.ledger, name=args.name, shell=self.shell, sprint_name=args.sprint,
+                          hypothesis=args.hypothesis, metric_names=args.metric_names)
+        print(s.status_line())
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="name of the new run")
+    def _new(self, args):
+        """Close the current run and open a new one."""
+        s = _session()
+        s.new_run(args.name, kind="new")
+        print(s.status_line())
+
+    @magic_arguments()
+    def _stop(self, args):
+        """Stop tracking: close the open run and flush everything to the ledger."""
+        s = _session()
+        s.stop()
+        print(f"nbexp: stopped; {len(s.runs)} runs and {s.n_cells} cells in {s.ledger_path}")
+
+    @magic_arguments()
+    def _status(self, args):
+        """One line: ledger, sprint, session, current run, counts."""
+        s = tracker.active_session()
+        print(s.status_line() if s else "nbexp: not tracking (%nbexp track starts)")
+
+    @magic_arguments()
+    @argument("name", help="the sprint's name")
+    @argument("--hypothesis", help="what the sprint sets out to show")
+    def _sprint(self, args):
+        """Name today's sprint and state its hypothesis."""
+        _session().label_sprint(args.name, args.hypothesis)
+        print(f"nbexp: sprint {tracker.sprint_of(time.time())} is {args.name!r}")
+
+    @magic_arguments()
+    @argument("text", nargs="+", help="the conclusion")
+    def _conclude(self, args):
+        """Record today's sprint conclusion."""
+        _session().label_sprint(conclusion=" ".join(args.text))
+
+    @magic_arguments()
+    @argument("tags", nargs="+", help="tags")
+    def _tag(self, args):
+        """Tag the current run."""
+        s = _session()
+        run = s.ensure_run()
+        s.writer.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                             [(run.id, t) for t in args.tags])
+
+    @magic_arguments()
+    @argument("text", nargs="+", help="the note")
+    def _note(self, args):
+        """Attach a note to the current run."""
+        from .capture.secrets import scrub_text
+
+        s = _session()
+        run = s.ensure_run()
+        s.writer.execute("UPDATE runs SET note = ? WHERE id = ?", (scrub_text(" ".join(args.text)), run.id))
+
+    @magic_arguments()
+    @argument("assignments", nargs="+", help="NAME=VALUE; VALUE read as a Python literal, else as text")
+    def _param(self, args):
+        """Set params on the current run explicitly."""
+        params = {}
+        for item in args.assignments:
+            name, eq, text = item.partition("=")
+            if not eq or not name:
+                raise UsageError(f"%nbexp param: expected NAME=VALUE, got {item!r}")
+            try:
+                params[name] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                params[name] = text
+        s = _session()
+        run = s.stack[-1] if s.stack else s.ensure_run()
+        run.log_params(**params)
+        s.param_state.update(run.params)
+
+    @magic_arguments()
+    @argument("--exclude", nargs="+", required=True, metavar="NAME", help="params never to record (globs allowed)")
+    def _params(self, args):
+        """Exclude params from this session's runs (removed from the open run too)."""
+        _session().exclude(args.exclude)
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="the run's name")
+    def _run(self, args, cell):
+        """This cell is exactly one run: it opens before the cell and ends after it."""
+        s = _session()
+        run = s.new_run(args.name, kind="cell")
+        result = self.shell.run_cell(cell)
+        if not s.adopt_cell(run, cell, result):
+            run.end()

@@ -1,0 +1,205 @@
+"""The explicit :class:`Run`: one experiment being recorded.
+
+``nbexp.log``, ``nbexp.log_params`` and ``nbexp.run`` are thin calls over the
+active :class:`Run`; tests and exporters use it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from .capture.metrics import as_scalar
+from .capture.params import Skipped, encode, normalize, value_type
+from .capture.secrets import scrub_value
+from .errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from .tracker import Session
+
+STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+
+
+class Run:
+    """One run of a tracked session.
+
+    Create runs through a session (``%nbexp track``, ``%nbexp new``,
+    ``nbexp.run(...)``), not directly.
+    """
+
+    def __init__(self, session: Session, run_id: str, name: str | None, kind: str,
+                 params: dict[str, Any]) -> None:
+        self.session = session
+        self.id = run_id
+        self.name = name
+        self.kind = kind
+        self.start_time = time.time()
+        self.end_time: float | None = None
+        self.status = "running"
+        self.error: str | None = None
+        self.params: dict[str, Any] = {}
+        self.metric_cells: set[str] = set()   # cells that produced metrics in this run
+        self.frozen = False                   # trained: later literal changes wait for the next run
+        self.n_points = 0
+        self.n_cells = 0
+        self.metric_keys: set[str] = set()
+        self._next_step = 0
+        self._auto_steps: dict[str, int] = {}
+        self._last_cell_status = "ok"
+        self._last_cell_error: str | None = None
+        self._points = session.writer.points  # the writer's queue, bound once for log()
+        self.set_params(params, source=None)
+
+    # -- logging --------------------------------------------------------------
+    def log(self, step: int | None = None, **metrics: Any) -> None:
+        """Record metric points at ``step`` (default: one past the last step).
+
+        Args:
+            step: a non-negative int; None continues from the previous call.
+            **metrics: names to real-number scalars (Python, NumPy, 0-d tensors).
+
+        Raises:
+            InvalidArgument: nothing given, a bad step, a non-identifier name or
+                a value that is not a real scalar. Nothing is recorded then.
+
+        Example:
+            >>> run.log(loss=0.25, acc=0.91)            # doctest: +SKIP
+        """
+        if self.status != "running":
+            raise InvalidArgument(f"run {self.id} has ended ({self.status}); open a new one with nbexp.run()")
+        if not metrics:
+            raise InvalidArgument("nbexp.log() got no metrics: pass at least one, e.g. nbexp.log(loss=0.25)")
+        if step is None:
+            step = self._next_step
+        elif type(step) is not int:
+            step = _check_step(step)
+        elif step < 0:
+            raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {step}")
+        values = []
+        for key, value in metrics.items():
+            if not key.isidentifier():
+                raise InvalidArgument(f"nbexp.log: metric name {key!r} is not an identifier; use letters, digits and _")
+            t = type(value)
+            if t is float:
+                v = value if value == value else None  # NaN is stored as NULL
+            elif t is int:
+                v = float(value)
+            else:
+                v = _check_value(key, value)
+            values.append((key, v))
+        wall = time.time()
+        append = self._points.append
+        rid = self.id
+        for key, v in values:
+            append((rid, key, step, v, wall))
+            if key not in self.metric_keys:
+                self.metric_keys.add(key)
+        self.n_points += len(values)
+        self._next_step = step + 1
+
+    def log_auto(self, key: str, value: float) -> None:
+        """Record a metric found in the namespace (one point per cell that set it)."""
+        step = self._auto_steps.get(key, 0)
+        self._auto_steps[key] = step + 1
+        self._points.append((self.id, key, step, None if math.isnan(value) else value, time.time()))
+        self.metric_keys.add(key)
+        self.n_points += 1
+
+    def log_params(self, **params: Any) -> None:
+        """Record params given explicitly (they win over captured ones).
+
+        Raises:
+            InvalidArgument: a value is not a plain param (number, string, bool,
+                None or a short list of those); nothing is recorded then.
+        """
+        if not params:
+            raise InvalidArgument("nbexp.log_params() got no params: pass some, e.g. nbexp.log_params(lr=0.1)")
+        clean = {}
+        for key, value in params.items():
+            if not key or not isinstance(key, str):
+                raise InvalidArgument(f"nbexp.log_params: param names must be non-empty strings; got {key!r}")
+            if isinstance(value, dict):
+                raise InvalidArgument(f"nbexp.log_params: param {key!r} is a dict; pass its items as {key}.name=value")
+            try:
+                clean[key] = normalize(key, value)
+            except Skipped:
+                raise InvalidArgument(
+                    f"nbexp.log_params: param {key!r} must be a number, string, bool, None or a short list "
+                    f"of those; got {type(value).__name__}"
+                ) from None
+        self.set_params(clean, source="explicit")
+
+    def set_params(self, params: dict[str, Any], source: str | None) -> None:
+        """Store already-normalized params on this run."""
+        rows = []
+        for key, value in params.items():
+            if self.session.is_excluded(key):
+                continue
+            value = scrub_value(key, value)
+            if key in self.params and self.params[key] == value and type(self.params[key]) is type(value):
+                continue
+            self.params[key] = value
+            rows.append((self.id, key, encode(value), value_type(value), source or "assign"))
+        self.session.writer.executemany(
+            "INSERT OR REPLACE INTO params (run_id, key, value, type, source) VALUES (?, ?, ?, ?, ?)", rows
+        )
+
+    def drop_params(self, keys: list[str]) -> None:
+        for key in keys:
+            self.params.pop(key, None)
+        self.session.writer.executemany(
+            "DELETE FROM params WHERE run_id = ? AND key = ?", [(self.id, k) for k in keys]
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+    def end(self, status: str | None = None, error: str | None = None) -> None:
+        """Close the run: ``finished`` unless its last cell failed or was interrupted."""
+        if self.status != "running":
+            return
+        if status is None:
+            status = {"ok": "finished", "error": "failed", "interrupted": "interrupted"}[self._last_cell_status]
+            error = error or self._last_cell_error
+        self.status = status
+        self.error = error
+        self.end_time = time.time()
+        self.session.writer.execute(
+            "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?",
+            (status, self.end_time, error, self.id),
+        )
+        self.session.run_ended(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.end("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("interrupted", "KeyboardInterrupt")
+        else:
+            self.end("failed", self.session.error_text(exc))
+
+    def __repr__(self) -> str:
+        return f"<nbexp.Run {self.id} {self.name or ''!s} {self.status}>"
+
+
+def _check_step(step: Any) -> int:
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {type(step).__name__} {step!r}")
+    step = step.__index__()
+    if step < 0:
+        raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {step}")
+    return step
+
+
+def _check_value(key: str, value: Any) -> float | None:
+    v = as_scalar(value)
+    if v is None:
+        shown = repr(value)
+        shown = shown if len(shown) < 40 else shown[:37] + "..."
+        raise InvalidArgument(
+            f"nbexp.log: metric {key!r} must be a real number (int, float, NumPy scalar or 0-d tensor); "
+            f"got {type(value).__name__} {shown}"
+        )
+    return None if v != v else v

@@ -1,0 +1,425 @@
+"""Sessions and run segmentation: the IPython event hooks.
+
+A :class:`Session` is one tracked kernel. Its ``pre_run_cell`` hook decides
+whether a new run opens (a cell that already produced metrics in the current
+run runs again); its ``post_run_cell`` hook stores the cell (code once per
+distinct text, timing, ok/error) and captures params and metrics from the
+cell's code and the objects it names. Everything is handed to the ledger's
+writer thread; nothing here waits for the disk.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import fnmatch
+import os
+import secrets
+import sqlite3
+import sys
+import threading
+import time
+from typing import Any
+
+from . import __version__
+from .capture import code as code_capture
+from .capture import environment
+from .capture.metrics import as_scalar, metric_name_pattern
+from .capture.params import Skipped, from_object, from_source, referenced_names, top_level_assignments
+from .capture.secrets import scrub_text
+from .errors import NotTracking
+from .ledger import connect, resolve_path, sprint_of
+from .ledger.writer import Writer
+from .recorder import Run
+
+_session: Session | None = None
+
+
+def active_session() -> Session | None:
+    return _session
+
+
+def active_run() -> Run:
+    """The run that ``nbexp.log`` writes to: the innermost ``nbexp.run`` block,
+    else the session's current run.
+
+    Raises:
+        NotTracking: no session is tracking.
+    """
+    s = _session
+    if s is None:
+        raise NotTracking("nbexp is not tracking: run %nbexp track in the notebook, "
+                          "or use `with nbexp.run(...)` in a script")
+    if s.stack:
+        return s.stack[-1]
+    return s.ensure_run()
+
+
+def _only_nbexp_magics(raw: str) -> bool:
+    """True for a cell that only drives nbexp (``%nbexp ...``, ``%load_ext nbexp``)."""
+    if raw.lstrip().startswith("%%nbexp"):
+        return True
+    lines = [ln.strip() for ln in raw.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return bool(lines) and all(ln.startswith(("%nbexp", "%load_ext nbexp", "%reload_ext nbexp")) for ln in lines)
+
+
+class _Cell:
+    """The cell being executed, from pre_run_cell to post_run_cell."""
+
+    __slots__ = ("key", "hash", "source", "start", "count", "run", "points_before", "magic",
+                 "end_run", "result")
+
+    def __init__(self, key, code_hash, source, start, count, run, magic):
+        self.key, self.hash, self.source, self.start = key, code_hash, source, start
+        self.count, self.run, self.magic = count, run, magic
+        self.points_before = run.n_points if run else 0
+        self.end_run = False        # %%nbexp run: the run ends with the cell
+        self.result = None          # %%nbexp run: the body's own ExecutionResult
+
+
+class Session:
+    """One tracked kernel (or script), writing to one ledger.
+
+    Args:
+        ledger: ledger path; None for the default.
+        name: name of the first run.
+        shell: the IPython shell to hook; None for a script session.
+        sprint_name / hypothesis: label today's sprint.
+        metric_names: extra comma-separated metric words.
+    """
+
+    def __init__(self, ledger: str | None = None, name: str | None = None, shell: Any = None,
+                 sprint_name: str | None = None, hypothesis: str | None = None,
+                 metric_names: str | None = None, open_run: bool = True) -> None:
+        self.ledger_path = resolve_path(ledger)
+        conn = connect(self.ledger_path)           # raises LedgerError before anything is hooked
+        self._reader = conn
+        self.id = secrets.token_hex(4)
+        self.shell = shell
+        self.started = time.time()
+        self.warned: set[str] = set()
+        self.excluded: list[str] = []
+        self.param_state: dict[str, Any] = {}
+        self.metric_re = metric_name_pattern(metric_names)
+        self.stack: list[Run] = []
+        self.current: Run | None = None
+        self.runs: list[Run] = []
+        self.n_cells = 0
+        self._cell: _Cell | None = None
+        self._nested = 0
+        write_conn = connect(self.ledger_path)
+        self.writer = Writer(write_conn, self.id, on_error=self.warn)
+        self._insert_session(sprint_name, hypothesis)
+        if shell is not None:
+            shell.events.register("pre_run_cell", self.pre_run_cell)
+            shell.events.register("post_run_cell", self.post_run_cell)
+        atexit.register(self.stop)
+        threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
+        if open_run:
+            self.new_run(name, kind="track")
+        self.writer.flush()
+
+    # -- ledger rows ------------------------------------------------------------
+    def _insert_session(self, sprint_name: str | None, hypothesis: str | None) -> None:
+        env = environment.basic(self.shell.user_ns if self.shell is not None else None)
+        pid = os.getpid()
+        try:
+            import psutil
+
+            pid_started = psutil.Process(pid).create_time()
+        except Exception:
+            pid_started = None
+        self.sprint = sprint_of(self.started)
+        self.writer.execute(
+            "INSERT INTO sessions (id, name, sprint, host, pid, pid_started, started, heartbeat, python, "
+            "platform, nbexp_version, notebook, kernel_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self.id, None, self.sprint, env["host"], pid, pid_started, self.started, self.started,
+             env["python"], env["platform"], __version__, scrub_text(env["notebook"] or "") or None,
+             env["kernel_id"]),
+        )
+        self.writer.execute(
+            "UPDATE runs SET status = 'crashed' WHERE status = 'running' AND session_id IN "
+            "(SELECT id FROM sessions WHERE host = ? AND pid = ? AND id != ?)",
+            (env["host"], pid, self.id),
+        )
+        if sprint_name or hypothesis:
+            self.label_sprint(sprint_name, hypothesis)
+
+    def label_sprint(self, name: str | None = None, hypothesis: str | None = None,
+                     conclusion: str | None = None) -> None:
+        """Name today's sprint and set its hypothesis or conclusion (None keeps what is there)."""
+        self.writer.execute(
+            "INSERT INTO sprints (id, name, hypothesis, conclusion) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET name = coalesce(excluded.name, name), "
+            "hypothesis = coalesce(excluded.hypothesis, hypothesis), "
+            "conclusion = coalesce(excluded.conclusion, conclusion)",
+            (sprint_of(time.time()), name, scrub_text(hypothesis) if hypothesis else None,
+             scrub_text(conclusion) if conclusion else None),
+        )
+
+    def _slow_environment(self) -> None:
+        try:
+            env_id, pkgs = environment.packages()
+            commit, dirty = environment.git()
+            self.writer.execute("INSERT OR IGNORE INTO environments (id, packages) VALUES (?, ?)", (env_id, pkgs))
+            self.writer.execute(
+                "UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
+                (env_id, commit, None if dirty is None else int(dirty), environment.cuda(), self.id),
+            )
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            self.warn("environment", f"environment not recorded: {exc}")
+
+    # -- runs ---------------------------------------------------------------------
+    def _new_run_id(self) -> str:
+        for _ in range(20):
+            rid = secrets.token_hex(3)
+            try:
+                taken = self._reader.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone()
+            except sqlite3.Error:
+                taken = None
+            if not taken and all(r.id != rid for r in self.runs):
+                return rid
+        return secrets.token_hex(6)
+
+    def new_run(self, name: str | None = None, kind: str = "new", params: dict | None = None,
+                nested: bool = False) -> Run:
+        """Open a run. Unless ``nested``, the current run closes first.
+
+        The run inherits the params in effect in the session, then ``params``.
+        """
+        if not nested and self.current is not None:
+            self.current.end()
+        inherited = dict(self.param_state)
+        run = Run(self, self._new_run_id(), name, kind, {})
+        self.writer.execute(
+            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time) VALUES (?,?,?,?,?,?,?)",
+            (run.id, self.id, sprint_of(run.start_time), name, kind, "running", run.start_time),
+        )
+        run.set_params(inherited, source="inherited")
+        if params:
+            run.log_params(**params)
+        self.runs.append(run)
+        if nested:
+            self.stack.append(run)
+        else:
+            self.current = run
+        return run
+
+    def ensure_run(self) -> Run:
+        if self.current is None:
+            self.new_run(kind="new")
+        return self.current
+
+    def run_ended(self, run: Run) -> None:
+        if run in self.stack:
+            self.stack.remove(run)
+        if run is self.current:
+            self.current = None
+        self.writer.flush(wait=False)
+
+    # -- params ---------------------------------------------------------------------
+    def is_excluded(self, key: str) -> bool:
+        return any(key == pat or key.startswith(pat + ".") or fnmatch.fnmatchcase(key, pat)
+                   for pat in self.excluded)
+
+    def exclude(self, names: list[str]) -> None:
+        self.excluded.extend(names)
+        for store in [self.param_state] + [r.params for r in self.runs if r.status == "running"]:
+            for key in [k for k in store if self.is_excluded(k)]:
+                store.pop(key)
+        self.writer.executemany(
+            "DELETE FROM params WHERE run_id = ? AND (key = ? OR key LIKE ? ESCAPE '\\' OR key GLOB ?)",
+            [(r.id, n, n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", n)
+             for r in self.runs if r.status == "running" for n in names],
+        )
+
+    # -- warnings --------------------------------------------------------------------
+    def warn(self, cause: str, message: str) -> None:
+        """One line to stderr once per cause; every cause recorded once per run."""
+        run = self.current
+        key = f"{cause}:{run.id if run else ''}"
+        if key not in self.warned:
+            self.warned.add(key)
+            self.writer.execute(
+                "INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
+                (self.id, run.id if run else None, time.time(), "warning", cause, scrub_text(message)),
+            )
+        if cause not in self.warned:
+            self.warned.add(cause)
+            print(f"nbexp: warning: {message}", file=sys.stderr)
+
+    @staticmethod
+    def error_text(exc: BaseException | None) -> str | None:
+        if exc is None:
+            return None
+        msg = str(exc)
+        return scrub_text(f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__)[:2000]
+
+    # -- IPython hooks -----------------------------------------------------------------
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            self._pre_run_cell(info)
+        except Exception as exc:
+            self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+
+    def _pre_run_cell(self, info: Any) -> None:
+        if self._cell is not None:      # a cell run from inside a cell (%%nbexp run, %%capture)
+            self._nested += 1
+            return
+        raw = info.raw_cell or ""
+        code_hash, clean = code_capture.prepare(raw)
+        key = getattr(info, "cell_id", None) or code_hash
+        magic = _only_nbexp_magics(raw)
+        run = self.current
+        if run is None and not magic:
+            run = self.ensure_run()         # after %%nbexp run: the next cell opens a run
+        elif run is not None and not magic and not self.stack and (
+                key in run.metric_cells or code_hash in run.metric_cells):   # same cell, or the same code again
+            run = self.new_run(kind="rerun")
+        self._cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
+
+    def adopt_cell(self, run: Run, body: str, result: Any) -> bool:
+        """Make the executing cell (a ``%%nbexp run`` cell) record ``body`` into
+        ``run``, which ends when the cell does. False when no cell is executing."""
+        cell = self._cell
+        if cell is None:
+            return False
+        cell.hash, cell.source = code_capture.prepare(body)
+        cell.run, cell.magic, cell.end_run, cell.result = run, False, True, result
+        cell.points_before = run.n_points
+        return True
+
+    def post_run_cell(self, result: Any) -> None:
+        try:
+            self._post_run_cell(result)
+        except Exception as exc:
+            self._cell = None
+            self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+
+    def _post_run_cell(self, result: Any) -> None:
+        if self._nested:
+            self._nested -= 1
+            return
+        cell, self._cell = self._cell, None
+        if cell is None:                # the %nbexp track cell itself
+            return
+        end = time.time()
+        result = cell.result or result
+        exc = result.error_in_exec or result.error_before_exec
+        if exc is None:
+            status = "ok"
+        elif isinstance(exc, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "error"
+        error = self.error_text(exc)
+        run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
+        run = run or self.current or cell.run
+        if run is not None and run.status == "running" and not cell.magic:
+            self._capture(cell, run, status)
+        if run is not None:
+            run._last_cell_status = status
+            run._last_cell_error = error
+            run.n_cells += 1
+        self.n_cells += 1
+        w = self.writer
+        w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
+        w.execute(
+            "INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, duration, "
+            "status, n_points, error_type, error_message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (self.id, run.id if run else None, cell.key, cell.count, cell.hash, cell.start, end - cell.start,
+             status, run.n_points - cell.points_before if run is cell.run else 0,
+             type(exc).__name__ if exc else None, error),
+        )
+        if cell.end_run and run is not None:
+            run.end()
+        w.flush(wait=False)
+
+    def _parse(self, source: str) -> ast.Module | None:
+        if "%" in source or "!" in source or "?" in source:
+            source = self.shell.transform_cell(source)
+        try:
+            return ast.parse(source)
+        except SyntaxError:
+            return None
+
+    def _capture(self, cell: _Cell, run: Run, status: str) -> None:
+        tree = self._parse(cell.source)
+        if tree is None:
+            return
+        skipped: list[Skipped] = []
+        params = from_source(tree, skipped)
+        ns = self.shell.user_ns
+        for name in referenced_names(tree):
+            if name in ns:
+                try:
+                    params.update(from_object(name, ns[name], skipped))
+                except Exception as exc:
+                    skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
+        for s in skipped:
+            self.warn(s.cause, str(s))
+        params = {k: v for k, v in params.items() if not self.is_excluded(k)}
+        if status == "ok":
+            _, computed = top_level_assignments(tree)
+            for name in sorted(computed):
+                if not self.metric_re.match(name) or name not in ns:
+                    continue
+                value = as_scalar(ns[name])
+                if value is not None:
+                    run.log_auto(name, value)
+        produced = run.n_points > cell.points_before
+        if not run.frozen:
+            run.set_params(params, source="assign")
+        self.param_state.update(params)
+        if produced:
+            run.metric_cells.update((cell.key, cell.hash))
+            run.frozen = True
+
+    # -- end -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Close the open runs, unhook, flush and stop the writer. Safe to call twice."""
+        global _session
+        if getattr(self, "_stopped", False):
+            return
+        self._stopped = True
+        if self.shell is not None:
+            for event, fn in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+                try:
+                    self.shell.events.unregister(event, fn)
+                except ValueError:
+                    pass
+        for run in reversed(self.stack):
+            run.end()
+        if self.current is not None:
+            self.current.end()
+        self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
+                            (time.time(), time.time(), self.id))
+        self.writer.close()
+        try:
+            self._reader.close()
+        except sqlite3.Error:
+            pass
+        atexit.unregister(self.stop)
+        if _session is self:
+            _session = None
+
+    def status_line(self) -> str:
+        run = self.current
+        cur = (f"run {run.id}{' ' + repr(run.name) if run.name else ''} ({run.n_cells} cells, "
+               f"{len(run.params)} params, {len(run.metric_keys)} metrics)") if run else "no open run"
+        return (f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
+                f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session")
+
+
+def start(ledger: str | None = None, name: str | None = None, shell: Any = None, **kw: Any) -> Session:
+    """Start tracking (stopping a session already running in this process)."""
+    global _session
+    if _session is not None:
+        _session.stop()
+    _session = Session(ledger, name, shell, **kw)
+    return _session
+
+
+def stop() -> None:
+    if _session is not None:
+        _session.stop()

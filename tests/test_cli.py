@@ -1,0 +1,84 @@
+"""The `nbexp` command line, through click's runner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from nbexp.cli import main
+
+
+@pytest.fixture
+def two_runs(cell, ledger_path):
+    cell("%nbexp track base")
+    cell("LR = 0.1\nDEPTH = 3")
+    cell("test_auc = 0.8 + LR")
+    cell("LR = 0.3")
+    cell("test_auc = 0.8 + LR")
+    cell("%nbexp stop")
+    return ledger_path
+
+
+def invoke(ledger, *args):
+    return CliRunner().invoke(main, ["--ledger", str(ledger), *args], catch_exceptions=False)
+
+
+def test_ls_table_and_json(two_runs):
+    res = invoke(two_runs, "ls")
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert lines[0].split()[:5] == ["run", "name", "status", "start", "time"]
+    assert "LR" in lines[0] and "test_auc" in lines[0]
+    assert len(lines) == 3 and "base" in lines[2]
+    data = json.loads(invoke(two_runs, "ls", "--json").output)
+    assert [r["params"]["LR"] for r in data] == [0.3, 0.1]
+    assert data[0]["metrics"]["test_auc"]["last"] == pytest.approx(1.1)
+
+
+def test_ls_filters(two_runs):
+    data = json.loads(invoke(two_runs, "ls", "--json", "--param", "LR=0.1").output)
+    assert len(data) == 1 and data[0]["name"] == "base"
+    assert json.loads(invoke(two_runs, "ls", "--json", "--status", "failed").output) == []
+    assert len(json.loads(invoke(two_runs, "ls", "--json", "--sprint", "all", "--limit", "1").output)) == 1
+    assert json.loads(invoke(two_runs, "ls", "--json", "--sprint", "yesterday").output) == []
+
+
+def test_diff_shows_exactly_the_tweak(two_runs):
+    res = invoke(two_runs, "diff", "latest~1", "latest")
+    assert res.exit_code == 0
+    section = res.output.split("params that differ")[1].split("metrics")[0]
+    rows = [ln.split() for ln in section.strip().splitlines()[1:]]
+    assert rows == [["LR", "0.1", "0.3"]]
+    assert "test_auc" in res.output and "0.2" in res.output          # delta
+    assert "-LR = 0.1" not in res.output or "+LR = 0.3" in res.output
+    data = json.loads(invoke(two_runs, "diff", "--json", "latest~1", "latest").output)
+    assert data["param_diff"] == {"LR": [0.1, 0.3]}
+    assert data["metric_delta"]["test_auc"] == pytest.approx(0.2)
+
+
+def test_show_and_review(two_runs):
+    res = invoke(two_runs, "show", "base")
+    assert res.exit_code == 0 and "LR" in res.output and "test_auc" in res.output and "[finished]" in res.output
+    res = invoke(two_runs, "review", "--sprint", "today")
+    assert res.exit_code == 0
+    assert "2 runs" in res.output and "best per metric" in res.output and "LR: 0.1 -> 0.3" in res.output
+
+
+def test_exit_codes_as_a_real_process(two_runs, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args],
+                              capture_output=True, text=True)
+
+    assert run("ls").returncode == 0
+    bad = run("show", "nosuchrun")
+    assert bad.returncode == 1 and "no run matches 'nosuchrun'" in bad.stderr
+    assert run("frobnicate").returncode == 2
+    assert run("ls", "--sprint", "someday").returncode == 2
+    assert run("diff", "latest").returncode == 2
+    missing = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(tmp_path / "none.sqlite"), "ls"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no ledger" in missing.stderr

@@ -1,0 +1,151 @@
+"""End to end in real Jupyter kernels (ipykernel via jupyter_client / nbclient)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+from nbexp.ledger.queries import Reader
+
+pytestmark = pytest.mark.kernel
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "example_notebooks" / "01-one-day-sprint.ipynb"
+
+
+@pytest.fixture
+def kernel_env(nbexp_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    return dict(os.environ)
+
+
+class Kernel:
+    def __init__(self, env):
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=env, cwd=env.get("NBEXP_HOME_PARENT") or os.getcwd())
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code, timeout=120):
+        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+        return reply["content"]
+
+    def send(self, code):
+        return self.kc.execute(code)
+
+    def wait(self, msg_id, timeout=180):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]
+        raise TimeoutError(msg_id)
+
+    @property
+    def pid(self):
+        return self.km.provisioner.process.pid
+
+    def shutdown(self):
+        self.kc.stop_channels()
+        if self.km.is_alive():
+            self.km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernels(kernel_env):
+    started = []
+
+    def start():
+        k = Kernel(kernel_env)
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        k.shutdown()
+
+
+def test_example_notebook_end_to_end(kernel_env, ledger_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=300,
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    with Reader(ledger_path) as r:
+        runs = list(reversed(r.list_runs()))
+        assert [x["status"] for x in runs] == ["finished"] * 7
+        baseline, tweaked = runs[0], runs[1]
+        assert baseline["name"] == "baseline" and tweaked["kind"] == "rerun"
+        from nbexp.analysis.compare import compare_runs
+
+        sk = compare_runs(r, [baseline["id"], tweaked["id"]])
+        assert sk["param_diff"] == {"C": [0.01, 1.0], "model.logisticregression.C": [0.01, 1.0]}
+        assert set(sk["metrics"]) >= {"test_auc", "test_acc"}
+        sweep = [x for x in runs if x["kind"] == "context"]
+        assert sorted(x["params"]["C"] for x in sweep) == [0.001, 0.1, 10.0]
+        torch_a, torch_b = runs[-2], runs[-1]
+        tc = compare_runs(r, [torch_a["id"], torch_b["id"]])
+        assert tc["param_diff"] == {"LR": [0.01, 0.1], "opt.lr": [0.01, 0.1]}
+        assert torch_a["metrics"]["train_loss"]["steps"] == 60
+        assert torch_b["metrics"]["val_loss"]["last"] != torch_a["metrics"]["val_loss"]["last"]
+        session = r.run(baseline["id"])["session"]
+        assert session["python"] and session["env_id"] and session["kernel_id"]
+
+
+def test_four_kernels_write_one_ledger_at_once(kernels, ledger_path):
+    ks = [kernels() for _ in range(4)]
+    for i, k in enumerate(ks):
+        assert k.run(f"%load_ext nbexp\n%nbexp track k{i}")["status"] == "ok"
+    code = ("import nbexp\n"
+            "for r in range(20):\n"
+            "    with nbexp.run(f'r{r}', idx=r):\n"
+            "        for s in range(500):\n"
+            "            nbexp.log(loss=s * 0.1)\n")
+    ids = [k.send(code) for k in ks]
+    for k, msg_id in zip(ks, ids):
+        assert k.wait(msg_id)["status"] == "ok"
+    for k in ks:
+        assert k.run("%nbexp stop")["status"] == "ok"
+    conn = sqlite3.connect(ledger_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM runs WHERE kind = 'context' AND status = 'finished'").fetchone()[0] == 80
+    assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 4 * 20 * 500
+    conn.close()
+
+
+def test_sigkilled_kernel_shows_crashed_and_keeps_earlier_data(kernels, ledger_path, tmp_path):
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track doomed")
+    k.run("LR = 0.5")
+    k.run("import nbexp\nfor i in range(100):\n    nbexp.log(loss=1.0 / (i + 1))\nacc = 0.25 * 3")
+    deadline = time.time() + 10
+    while time.time() < deadline:          # the writer commits right after the cell
+        with sqlite3.connect(ledger_path) as c:
+            if c.execute("SELECT count(*) FROM metrics").fetchone()[0] == 101:
+                break
+        time.sleep(0.1)
+    os.kill(k.pid, signal.SIGKILL)
+    k.km.provisioner.process.wait(10)
+    with Reader(ledger_path) as r:
+        run = r.run("doomed")
+        assert run["status"] == "crashed"
+        assert run["params"]["LR"] == 0.5
+        assert run["metrics"]["loss"]["steps"] == 100 and run["metrics"]["acc"]["last"] == 0.75
+        assert len(run["lineage"]) >= 2
+    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "ls", "--status",
+                          "crashed"], capture_output=True, text=True, check=True).stdout
+    assert "doomed" in out and "crashed" in out
+    # A later kernel on the same ledger sees it crashed too.
+    k2 = kernels()
+    reply = k2.run(f"import nbexp\nassert nbexp.runs(ledger={str(ledger_path)!r}).status.tolist() == ['crashed']")
+    assert reply["status"] == "ok"

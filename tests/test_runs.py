@@ -1,0 +1,178 @@
+"""Run segmentation and statuses in a real IPython shell (DESIGN.md "Runs")."""
+
+from __future__ import annotations
+
+import nbexp
+
+TRAIN = """
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.metrics import roc_auc_score
+X, y = load_breast_cancer(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+model = LogisticRegression(C=LR, max_iter=5000).fit(X_train, y_train)
+test_auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+"""
+
+
+def test_tweak_one_param_and_rerun_gives_exactly_that_diff(cell, reader):
+    cell("%nbexp track morning")
+    cell("LR = 0.1\nSEED = 0")
+    cell(TRAIN)
+    cell("LR = 0.3")
+    cell(TRAIN)
+    r = reader()
+    runs = r.list_runs()
+    assert [x["kind"] for x in reversed(runs)] == ["track", "rerun"]
+    c = nbexp.compare(runs[1]["id"], runs[0]["id"])
+    assert {k: v for k, v in c["param_diff"].items() if not k.startswith("model.")} == {"LR": [0.1, 0.3]}
+    assert c["param_diff"]["model.C"] == [0.1, 0.3]
+    assert set(c["param_diff"]) == {"LR", "model.C"}
+    auc = c["metrics"]["test_auc"]
+    assert auc[0]["last"] != auc[1]["last"]
+    assert 0.9 < auc[0]["last"] <= 1.0
+
+
+def test_new_run_opens_on_rerun_of_a_cell_that_produced_metrics_only(cell, reader):
+    cell("%nbexp track")
+    cell("x = 1")
+    cell("x = 1")                     # no metrics: same run
+    cell("loss = 0.5 * 2")
+    cell("y = 2")
+    assert len(reader().list_runs()) == 1
+    cell("loss = 0.5 * 2")            # produced metrics before: a new run
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert runs[1]["status"] == "finished"
+    assert runs[0]["status"] == "running"
+
+
+def test_new_stop_and_status(cell, reader, capsys):
+    cell("%nbexp track first")
+    cell("%nbexp new second")
+    cell("%nbexp status")
+    out = capsys.readouterr().out
+    assert "second" in out and "2 runs" in out
+    cell("%nbexp stop")
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["second", "first"]
+    assert {r["status"] for r in runs} == {"finished"}
+    cell("%nbexp status")
+    assert "not tracking" in capsys.readouterr().out
+
+
+def test_cell_magic_is_exactly_one_run(cell, reader):
+    cell("%nbexp track")
+    cell("a = 1")
+    cell("%%nbexp run fit-once\nalpha = 0.5\nscore = alpha * 2")
+    cell("b = 2")
+    runs = reader().list_runs()
+    assert len(runs) == 3
+    fit = [r for r in runs if r["name"] == "fit-once"][0]
+    assert fit["status"] == "finished"
+    assert fit["params"]["alpha"] == 0.5
+    assert fit["metrics"]["score"]["last"] == 1.0
+    assert fit["kind"] == "cell"
+
+
+def test_cell_magic_run_that_raises_is_failed(cell, reader):
+    cell("%nbexp track")
+    res = cell("%%nbexp run boom\nraise ValueError('bad batch')")
+    runs = {r["name"]: r for r in reader().list_runs()}
+    assert runs["boom"]["status"] == "failed"
+    assert "ValueError: bad batch" in runs["boom"]["error"]
+
+
+def test_sweep_with_context_runs(cell, reader):
+    cell("%nbexp track")
+    cell("import nbexp\nBATCH = 32")
+    cell("for lr in (0.01, 0.1, 1.0):\n"
+         "    with nbexp.run(f'lr-{lr}', lr=lr):\n"
+         "        for step in range(5):\n"
+         "            nbexp.log(loss=lr / (step + 1))")
+    runs = [r for r in reader().list_runs() if r["kind"] == "context"]
+    assert sorted(r["params"]["lr"] for r in runs) == [0.01, 0.1, 1.0]
+    assert all(r["params"]["BATCH"] == 32 for r in runs)
+    assert all(r["status"] == "finished" and r["metrics"]["loss"]["steps"] == 5 for r in runs)
+    cell("1 + 1")
+    assert len(reader().list_runs()) == 4          # the sweep cell did not open an extra run
+
+
+def test_context_run_failing_is_failed_and_exception_reaches_user(cell, reader):
+    cell("%nbexp track")
+    res = cell("import nbexp\nwith nbexp.run('bad'):\n    nbexp.log(loss=1.0)\n    raise RuntimeError('diverged')")
+    assert isinstance(res.error_in_exec, RuntimeError)
+    bad = [r for r in reader().list_runs() if r["name"] == "bad"][0]
+    assert bad["status"] == "failed" and "diverged" in bad["error"]
+
+
+def test_user_error_reaches_user_and_fails_run_if_last(cell, reader, db):
+    cell("%nbexp track")
+    res = cell("1 / 0")
+    assert isinstance(res.error_in_exec, ZeroDivisionError)
+    row = db().execute("SELECT status, error_type, error_message FROM cells ORDER BY id DESC").fetchone()
+    assert tuple(row) == ("error", "ZeroDivisionError", "ZeroDivisionError: division by zero")
+    cell("%nbexp new")
+    assert reader().list_runs()[1]["status"] == "failed"
+
+
+def test_error_then_fixed_is_finished(cell, reader):
+    cell("%nbexp track")
+    cell("1 / 0")
+    cell("x = 1")
+    cell("%nbexp stop")
+    assert reader().list_runs()[0]["status"] == "finished"
+
+
+def test_keyboard_interrupt_makes_run_interrupted(cell, reader):
+    cell("%nbexp track")
+    res = cell("raise KeyboardInterrupt")
+    assert isinstance(res.error_in_exec, KeyboardInterrupt)
+    cell("%nbexp stop")
+    run = reader().list_runs()[0]
+    assert run["status"] == "interrupted"
+
+
+def test_cells_code_stored_once_per_distinct_text(cell, db):
+    cell("%nbexp track")
+    for _ in range(3):
+        cell("z = 40 + 2")
+    cell("w = 1")
+    conn = db()
+    assert conn.execute("SELECT count(*) FROM cells").fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM code WHERE source LIKE 'z = 40%'").fetchone()[0] == 1
+
+
+def test_lineage_is_latest_version_of_each_cell_in_order(cell, reader, shell):
+    cell("%nbexp track")
+    # Jupyter passes cell ids; the shell API takes them too.
+    shell.run_cell("a = 1", store_history=True, cell_id="c1")
+    shell.run_cell("b = a + 1", store_history=True, cell_id="c2")
+    shell.run_cell("a = 5", store_history=True, cell_id="c1")
+    r = reader()
+    lineage = r.lineage(r.list_runs()[0]["id"])
+    assert [c["source"] for c in lineage] == ["b = a + 1", "a = 5"]
+
+
+def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
+    cell("%nbexp track")
+    before = len(shell.events.callbacks["post_run_cell"])
+    cell("%reload_ext nbexp")
+    cell("%nbexp track")
+    assert len(shell.events.callbacks["post_run_cell"]) == before
+    cell("%unload_ext nbexp")
+    assert len(shell.events.callbacks["post_run_cell"]) == before - 1
+
+
+def test_sprint_hypothesis_tag_note(cell, reader):
+    cell("%nbexp track --sprint calibration --hypothesis 'smaller LR converges'")
+    cell("%nbexp tag baseline keep")
+    cell("%nbexp note first try")
+    cell("%nbexp conclude it did")
+    r = reader()
+    run = r.run(r.list_runs(sprint="calibration")[0]["id"])
+    assert run["tags"] == ["baseline", "keep"]
+    assert run["note"] == "first try"
+    info = r.sprint_info(run["sprint"])
+    assert (info["name"], info["hypothesis"], info["conclusion"]) == ("calibration", "smaller LR converges", "it did")
