@@ -25,7 +25,7 @@ from . import __version__
 from .capture import code as code_capture
 from .capture import environment
 from .capture.metrics import as_scalar, metric_name_pattern
-from .capture.params import Skipped, from_object, from_source, referenced_names, top_level_assignments
+from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
@@ -33,6 +33,9 @@ from .ledger.writer import Writer
 from .recorder import Run
 
 _session: Session | None = None
+_MISSING = object()
+# namespace values that are never config objects: skip them without a closer look
+_PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
 
 
 def active_session() -> Session | None:
@@ -107,6 +110,7 @@ class Session:
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
+        self._parsed: dict[str, tuple[dict[str, Any], set[str]]] = {}
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id, on_error=self.warn)
         self._insert_session(sprint_name, hypothesis)
@@ -335,32 +339,41 @@ class Session:
             run.end()
         w.flush(wait=False)
 
-    def _parse(self, source: str) -> ast.Module | None:
-        if "%" in source or "!" in source or "?" in source:
-            source = self.shell.transform_cell(source)
-        try:
-            return ast.parse(source)
-        except SyntaxError:
-            return None
+    def _assignments(self, source: str) -> tuple[dict[str, Any], set[str]] | None:
+        """``top_level_assignments`` of a cell's source (IPython syntax allowed),
+        cached by text: re-executed cells are not parsed again."""
+        found = self._parsed.get(source)
+        if found is None:
+            code = source
+            if "%" in code or "!" in code or "?" in code:
+                code = self.shell.transform_cell(code)
+            try:
+                found = top_level_assignments(ast.parse(code))
+            except SyntaxError:
+                found = ({}, set())
+            if len(self._parsed) >= 256:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[source] = found
+        return found
 
     def _capture(self, cell: _Cell, run: Run, status: str) -> None:
-        tree = self._parse(cell.source)
-        if tree is None:
-            return
         skipped: list[Skipped] = []
-        params = from_source(tree, skipped)
+        literal, computed = self._assignments(cell.source)
+        params = from_literals(literal, skipped)
         ns = self.shell.user_ns
-        for name in referenced_names(tree):
-            if name in ns:
-                try:
-                    params.update(from_object(name, ns[name], skipped))
-                except Exception as exc:
-                    skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
+        for name in referenced_names(cell.source):
+            obj = ns.get(name, _MISSING)
+            if obj is _MISSING or type(obj) in _PLAIN:
+                continue
+            try:
+                params.update(from_object(name, obj, skipped))
+            except Exception as exc:
+                skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
         for s in skipped:
             self.warn(s.cause, str(s))
-        params = {k: v for k, v in params.items() if not self.is_excluded(k)}
+        if self.excluded:
+            params = {k: v for k, v in params.items() if not self.is_excluded(k)}
         if status == "ok":
-            _, computed = top_level_assignments(tree)
             for name in sorted(computed):
                 if not self.metric_re.match(name) or name not in ns:
                     continue

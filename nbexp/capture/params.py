@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import json
 import math
+import re
 import sys
 from typing import Any, Iterable
 
@@ -115,15 +116,33 @@ def _module_level(body: list[ast.stmt], in_loop: bool = False) -> Iterable[tuple
             yield from _module_level(handler.body, in_loop)
 
 
-def top_level_assignments(tree: ast.Module) -> tuple[dict[str, ast.expr], set[str]]:
+_NO_VALUE = object()
+
+
+def _literal_value(node: ast.expr) -> Any:
+    """The value of a literal expression, or ``_NO_VALUE``. Plain constants and
+    negative numbers take a fast path; containers go through ``literal_eval``."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        if isinstance(node.op, ast.USub) and type(node.operand.value) in (int, float):
+            return -node.operand.value
+    if not isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.UnaryOp)):
+        return _NO_VALUE
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NO_VALUE
+
+
+def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
     """Module-level ``NAME = value`` statements of a cell.
 
     Returns:
-        ``(literal, computed)``: names bound to a literal expression (outside
-        loops) with their node, and names bound to anything else (metric
-        candidates).
+        ``(literal, computed)``: names bound to a literal (outside loops) with
+        its value, and names bound to anything else (metric candidates).
     """
-    literal: dict[str, ast.expr] = {}
+    literal: dict[str, Any] = {}
     computed: set[str] = set()
     for node, in_loop in _module_level(tree.body):
         if isinstance(node, ast.Assign):
@@ -142,8 +161,9 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, ast.expr], set[st
             continue
         names = [n for t in targets for n in _target_names(t)]
         single = len(targets) == 1 and isinstance(targets[0], ast.Name)
-        if single and not in_loop and _is_literal(value):
-            literal[names[0]] = value
+        lit = _literal_value(value) if single and not in_loop else _NO_VALUE
+        if lit is not _NO_VALUE:
+            literal[names[0]] = lit
             computed.discard(names[0])
         else:
             computed.update(names)
@@ -152,37 +172,28 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, ast.expr], set[st
     return literal, computed
 
 
-def _is_literal(node: ast.expr) -> bool:
-    try:
-        ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def from_source(tree: ast.Module, skipped: list[Skipped]) -> Params:
+def from_literals(literal: dict[str, Any], skipped: list[Skipped]) -> Params:
     """Params from the literal top-level assignments of one cell."""
     out: Params = {}
-    literal, _ = top_level_assignments(tree)
-    for name, node in literal.items():
-        if name.startswith("_") or name in IGNORED_NAMES:
+    for name, value in literal.items():
+        if name.startswith("_") or name in IGNORED_NAMES or isinstance(value, (bytes, complex, Ellipsis.__class__)):
             continue
-        value = ast.literal_eval(node)
         if isinstance(value, (set, frozenset)):
             value = sorted(value, key=repr)
-        if isinstance(value, bytes):
-            continue
         flatten(name, value, out, skipped)
     return out
 
 
-def referenced_names(tree: ast.Module) -> list[str]:
-    """Every public name a cell reads or binds, in first-seen order."""
-    seen: dict[str, None] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not node.id.startswith("_") and node.id not in IGNORED_NAMES:
-            seen.setdefault(node.id, None)
-    return list(seen)
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9_]*")
+
+
+def referenced_names(source: str) -> list[str]:
+    """Public names a cell may read or bind, in first-seen order.
+
+    A fast superset (words in strings and comments count too): callers look each
+    up in the namespace and keep only config-like objects.
+    """
+    return [n for n in dict.fromkeys(_IDENTIFIER.findall(source)) if n not in IGNORED_NAMES]
 
 
 def from_object(name: str, obj: Any, skipped: list[Skipped]) -> Params:

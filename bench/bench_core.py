@@ -1,0 +1,137 @@
+"""Core overhead benchmarks (issue #4). Prints a Markdown table; copy it to bench/RESULTS.md.
+
+Each figure is a ratio or difference measured in this one run, tracked against untracked on the
+same machine, so the machine's speed mostly cancels out.
+
+    .venv/bin/python bench/bench_core.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TMP = Path(tempfile.mkdtemp(prefix="nbexp-bench-"))
+os.environ["IPYTHONDIR"] = str(TMP / "ipython")
+os.environ["NBEXP_HOME"] = str(TMP / "home")
+
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+import nbexp  # noqa: E402
+from nbexp import tracker  # noqa: E402
+
+TRIVIAL = "x = 1"
+FIFTY = "\n".join(
+    [f"p{i} = {i} * 0.5" if i % 3 else f"v{i} = [k * {i} for k in range(5)]" for i in range(48)]
+    + ["LR = 3e-4", "val_loss = p1 + p2"]
+)
+
+
+def cell_times(sh, code, n):
+    out = []
+    for i in range(n):
+        text = code.replace("#N", f"# {i}")              # "#N" makes every execution new text
+        t = time.perf_counter()
+        sh.run_cell(text, store_history=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def per_cell_overhead(n=400):
+    sh = InteractiveShell.instance()
+    sh.run_cell("%load_ext nbexp")
+    rows = []
+    cases = (
+        ("trivial cell", TRIVIAL),
+        ("50-line cell, new text each time", FIFTY + "\n#N"),
+        ("50-line cell with a metric, re-executed (a new run each time)", FIFTY),
+    )
+    for label, code in cases:
+        cell_times(sh, code, 50)                              # warm up
+        base, tracked = [], []
+        for _ in range(4):                                    # interleave to share machine noise
+            base += cell_times(sh, code, n // 4)
+            sh.run_cell("%nbexp track bench")
+            tracked += cell_times(sh, code, n // 4)
+            sh.run_cell("%nbexp stop")
+        b, t = statistics.median(base), statistics.median(tracked)
+        rows.append((f"per-cell overhead, {label}", f"{(t - b) * 1e3:.3f} ms added (median {b * 1e3:.3f} -> {t * 1e3:.3f} ms)", "<= 1 ms"))
+    return rows
+
+
+def log_throughput(n=1_000_000):
+    session = tracker.start(ledger=str(TMP / "log.sqlite"), name="log-bench")
+    session.writer.flush()
+    size_before = _ledger_bytes(TMP / "log.sqlite")
+    log = nbexp.log
+    t = time.perf_counter()
+    for i in range(n):
+        log(loss=i * 0.001)
+    call_s = time.perf_counter() - t
+    t = time.perf_counter()
+    session.writer.flush(timeout=300)
+    flush_s = time.perf_counter() - t
+    # the writer thread was writing during the loop too: time a flush of a full backlog alone
+    session.writer.flush_interval = 3600
+    time.sleep(1.2)
+    for i in range(n):
+        session.writer.point(session.current.id, "backlog", i, i * 0.5, 0.0)
+    t = time.perf_counter()
+    session.writer.flush(timeout=300)
+    backlog_s = time.perf_counter() - t
+    run_id = session.current.id
+    session.stop()
+    import sqlite3
+
+    conn = sqlite3.connect(TMP / "log.sqlite")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stored = conn.execute("SELECT count(*) FROM metrics WHERE run_id = ? AND key = 'loss'", (run_id,)).fetchone()[0]
+    conn.execute("VACUUM")
+    conn.close()
+    per_point = (_ledger_bytes(TMP / "log.sqlite") - size_before) / (2 * n)
+    return [
+        ("nbexp.log, one call per point", f"{n / call_s:,.0f} points/s ({call_s / n * 1e6:.2f} us/call)", ">= 500k/s"),
+        ("points in the ledger afterwards", f"{stored:,} of {n:,}", "all"),
+        ("durable flush of a 1M-point backlog", f"{n / backlog_s:,.0f} points/s", ">= 200k/s"),
+        ("flush after the loop (what was left)", f"{flush_s * 1e3:.0f} ms", ""),
+        ("bytes on disk per point (after VACUUM)", f"{per_point:.1f} B", ""),
+    ]
+
+
+def _ledger_bytes(path):
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def import_time(n=20):
+    def median_run(code):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    bare = median_run("pass")
+    imp = median_run("import nbexp")
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys, nbexp; print(' '.join(m for m in ('pandas','numpy','torch','sklearn',"
+         "'plotly','mlflow') if m in sys.modules) or 'none')"], capture_output=True, text=True).stdout.strip()
+    return [("python -c 'import nbexp' over bare python", f"{(imp - bare) * 1e3:.1f} ms", "<= 30 ms"),
+            ("heavy modules after import nbexp", heavy, "none")]
+
+
+def main():
+    rows = per_cell_overhead() + log_throughput() + import_time()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    print("| measure | figure | goal |\n|---|---|---|")
+    for name, fig, goal in rows:
+        print(f"| {name} | {fig} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
