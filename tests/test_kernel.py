@@ -149,3 +149,16 @@ def test_sigkilled_kernel_shows_crashed_and_keeps_earlier_data(kernels, ledger_p
     k2 = kernels()
     reply = k2.run(f"import nbexp\nassert nbexp.runs(ledger={str(ledger_path)!r}).status.tolist() == ['crashed']")
     assert reply["status"] == "ok"
+
+
+def test_kernel_shutdown_finishes_the_run_and_flushes(kernels, ledger_path):
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track graceful")
+    k.run("import nbexp\nfor i in range(1000):\n    nbexp.log(loss=i)")
+    k.kc.stop_channels()
+    k.km.shutdown_kernel(now=False)            # a normal shutdown: atexit closes the session
+    with Reader(ledger_path) as r:
+        run = r.run("graceful")
+        assert run["status"] == "finished" and run["end_time"] is not None
+        assert run["metrics"]["loss"]["steps"] == 1000
+        assert run["session"]["ended"] is not None

@@ -176,3 +176,35 @@ def test_sprint_hypothesis_tag_note(cell, reader):
     assert run["note"] == "first try"
     info = r.sprint_info(run["sprint"])
     assert (info["name"], info["hypothesis"], info["conclusion"]) == ("calibration", "smaller LR converges", "it did")
+
+
+def test_unknown_word_and_bare_magic(cell, capsys):
+    res = cell("%nbexp frobnicate")
+    assert not res.success and "unknown word 'frobnicate'" in str(res.error_in_exec)
+    assert "track" in str(res.error_in_exec)
+    cell("%nbexp")
+    assert "%nbexp track [NAME]" in capsys.readouterr().out
+    res = cell("%nbexp track --bogus")
+    assert not res.success and "%nbexp track" in str(res.error_in_exec)
+    assert cell("z = 1").success
+
+
+def test_capture_problems_never_break_the_cell(cell, reader, capsys):
+    cell("%nbexp track")
+    res = cell(
+        "from types import SimpleNamespace\n"
+        "class Angry:\n"
+        "    def __repr__(self): raise RuntimeError('no repr')\n"
+        "    def __getattr__(self, name): raise RuntimeError('no attributes either')\n"
+        "angry = Angry()\n"
+        "hp = SimpleNamespace(lr=0.1, thing=Angry())\n"
+        "score = float('nan') if False else 0.5 + 0.25\n"
+        "alpha = 2")
+    assert res.success
+    err = capsys.readouterr().err
+    assert err.count("nbexp: warning") <= 2 and "no attributes either" in err
+    run = reader().list_runs()[0]
+    assert run["params"]["alpha"] == 2 and run["params"]["hp.lr"] == 0.1
+    assert run["metrics"]["score"]["last"] == 0.75
+    cell("angry2 = Angry()")                    # the same cause again: no second line
+    assert "nbexp: warning" not in capsys.readouterr().err
