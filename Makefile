@@ -27,6 +27,7 @@ test: env
 
 bench: env
 	$(PY) bench/bench_core.py
+	$(PY) bench/bench_system.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -21,6 +21,13 @@ os.environ["IPYTHONDIR"] = str(TMP / "ipython")
 os.environ["NBEXP_HOME"] = str(TMP / "home")
 
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+
+# IPython's own history thread writes (and fsyncs) its SQLite file after every cell and
+# holds a lock the next cell's store_inputs waits on: with cells 0.1 ms apart that wait,
+# not nbexp, dominates. Keep history in memory so the figures are nbexp's own cost.
+_CFG = Config()
+_CFG.HistoryManager.hist_file = ":memory:"
 
 import nbexp  # noqa: E402
 from nbexp import tracker  # noqa: E402
@@ -43,7 +50,7 @@ def cell_times(sh, code, n):
 
 
 def per_cell_overhead(n=400):
-    sh = InteractiveShell.instance()
+    sh = InteractiveShell.instance(config=_CFG)
     sh.run_cell("%load_ext nbexp")
     rows = []
     cases = (

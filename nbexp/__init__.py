@@ -32,6 +32,7 @@ __all__ = [
     "log_params",
     "run",
     "runs",
+    "system",
 ]
 
 
@@ -106,6 +107,19 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
     from .api import runs_frame
 
     return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit)
+
+
+def system(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:
+    """A run's system samples as a DataFrame, one row per tick.
+
+    Columns: ``time``, this process's ``proc_cpu`` (percent of one core),
+    ``proc_rss_mb``, ``proc_threads``, the machine's ``sys_cpu`` and ``sys_mem``
+    (percent), then per GPU ``gpu{i}.util``, ``gpu{i}.mem_used_mb``, ``.power_w``,
+    ``.temp_c``, ``.sm_clock_mhz``, ``.proc_mem_mb`` and more, where NVML answered.
+    """
+    from .api import system_frame
+
+    return system_frame(_ledger(ledger), run_id)
 
 
 def get_run(run_id: str, ledger: str | None = None) -> dict[str, Any]:

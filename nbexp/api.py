@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .ledger.queries import Reader
+from .ledger.queries import SYSTEM_FIELDS, Reader
 
 
 def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, status: str | None = None,
@@ -21,6 +21,8 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
             "run_id": run["id"], "name": run["name"], "status": run["status"], "sprint": run["sprint"],
             "start_time": run["start_time"], "end_time": run["end_time"],
         }
+        for k in SYSTEM_FIELDS:
+            row[f"system.{k}"] = run[k]
         for k, v in run["params"].items():
             row[f"params.{k}"] = v
         for k, s in run["metrics"].items():
@@ -31,10 +33,30 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
     for col in ("start_time", "end_time"):
         df[col] = pd.to_datetime(df[col], unit="s", utc=True)
     df["duration_s"] = (df["end_time"] - df["start_time"]).dt.total_seconds()
+    system = [f"system.{k}" for k in SYSTEM_FIELDS] if rows else []
+    for col in system:
+        if col != "system.idle_hint":
+            df[col] = df[col].astype("float64")
     params = sorted(c for c in df.columns if c.startswith("params."))
     metrics = sorted(c for c in df.columns if c.startswith("metrics."))
     for col in metrics:
         df[col] = df[col].astype("float64")
     for col in params:
         df[col] = df[col].infer_objects()
-    return df[base + ["duration_s"] + params + metrics]
+    return df[base + ["duration_s"] + params + metrics + system]
+
+
+def system_frame(ledger: str | os.PathLike | None, run: str):
+    """See :func:`nbexp.system`."""
+    import pandas as pd
+
+    with Reader(ledger) as r:
+        host, gpus = r.system_series(r.resolve(run))
+    frame = pd.DataFrame(host, columns=["time", "proc_cpu", "proc_rss_mb", "proc_threads", "sys_cpu", "sys_mem"])
+    if gpus:
+        g = pd.DataFrame(gpus)
+        wide = g.pivot_table(index="time", columns="gpu", values=[c for c in g.columns if c not in ("time", "gpu")])
+        wide.columns = [f"gpu{gpu}.{field}" for field, gpu in wide.columns]
+        frame = frame.merge(wide.reset_index(), on="time", how="outer")
+    frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+    return frame.sort_values("time").reset_index(drop=True)

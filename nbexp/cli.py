@@ -177,9 +177,32 @@ def show_cmd(ctx, run, as_json):
     click.echo(table(["name", "last", "min", "max", "steps"],
                      [[k, m["last"], m["min"], m["max"], m["steps"]] for k, m in info["metrics"].items()])
                if info["metrics"] else "  (none)")
+    click.echo("\nsystem")
+    click.echo("  " + system_summary(info))
+    if info["idle_hint"]:
+        click.echo(f"  hint: {info['idle_hint']}")
     click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show --json for the text)")
     for e in info["events"]:
         click.echo(f"warning: {e['message']}")
+
+
+def system_summary(run: dict) -> str:
+    """One line of a run's system aggregates; says so where nothing was measured."""
+    parts = []
+    if run.get("gpu_util_mean") is not None:
+        parts.append(f"GPU {run['gpu_util_mean']:.0f}% mean, {run['gpu_util_max']:.0f}% max over "
+                     f"{run['gpu_count']} GPU(s)")
+        if run.get("gpu_mem_peak_mb") is not None:
+            parts.append(f"GPU memory peak {run['gpu_mem_peak_mb']:.0f} MB")
+        if run.get("energy_wh") is not None:
+            parts.append(f"{run['energy_wh']:.2f} Wh")
+    else:
+        parts.append("GPU not recorded")
+    if run.get("cpu_mean") is not None:
+        parts.append(f"CPU {run['cpu_mean']:.0f}% of a core")
+    if run.get("rss_peak_mb") is not None:
+        parts.append(f"RSS peak {run['rss_peak_mb']:.0f} MB")
+    return ", ".join(parts)
 
 
 @main.command("diff")
@@ -243,6 +266,10 @@ def review_cmd(ctx, sprint, as_json):
     click.echo(table(["run", "name", "status", "start", "time", "last cell / error"],
                      [[x["id"], x["name"], x["status"], when(x["start_time"]), _duration(x), x.get("error") or ""]
                       for x in rev["runs"]]))
+    if rev["gpu_hours"]:
+        click.echo(f"\nGPU hours: {rev['gpu_hours']:.2f}")
+    for h in rev["idle_hints"]:
+        click.echo(f"idle GPU in run {h['run']}: {h['hint']}")
     if rev["best"]:
         click.echo("\nbest per metric")
         click.echo(table(["metric", "best", "run", "vs previous best", "what changed"],

@@ -3,6 +3,7 @@
 Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
+                 [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -76,10 +77,18 @@ class NbexpMagics(Magics):
     @argument("--sprint", help="name today's sprint")
     @argument("--hypothesis", help="what today's sprint sets out to show")
     @argument("--metric-names", help="extra comma-separated words that make a variable a metric")
+    @argument("--sample-hz", type=float, default=1.0, help="GPU/CPU samples per second; 0 turns sampling off")
+    @argument("--idle-after", type=float, default=60.0,
+              help="seconds a cell must run before the idle-GPU hint may fire (default 60)")
+    @argument("--idle-util", type=float, default=30.0,
+              help="mean GPU utilization (percent) below which a long cell gets the hint (default 30)")
     def _track(self, args):
         """Start tracking this kernel and open its first run."""
+        if args.sample_hz < 0 or args.sample_hz > 100:
+            raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
         s = tracker.start(ledger=args.ledger, name=args.name, shell=self.shell, sprint_name=args.sprint,
-                          hypothesis=args.hypothesis, metric_names=args.metric_names)
+                          hypothesis=args.hypothesis, metric_names=args.metric_names, sample_hz=args.sample_hz,
+                          idle_after=args.idle_after, idle_util=args.idle_util)
         print(s.status_line())
 
     @magic_arguments()

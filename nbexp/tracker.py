@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import atexit
 import fnmatch
+import json
 import os
 import secrets
 import sqlite3
@@ -23,7 +24,7 @@ from typing import Any
 
 from . import __version__
 from .capture import code as code_capture
-from .capture import environment
+from .capture import environment, system
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
@@ -70,7 +71,7 @@ class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
     __slots__ = ("key", "hash", "source", "start", "count", "run", "points_before", "magic",
-                 "end_run", "result")
+                 "end_run", "result", "window")
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
         self.key, self.hash, self.source, self.start = key, code_hash, source, start
@@ -89,11 +90,15 @@ class Session:
         shell: the IPython shell to hook; None for a script session.
         sprint_name / hypothesis: label today's sprint.
         metric_names: extra comma-separated metric words.
+        sample_hz: system samples per second (0: off).
+        idle_after / idle_util: the idle-GPU hint fires for cells that ran at least
+            ``idle_after`` seconds with mean GPU utilization below ``idle_util`` percent.
     """
 
     def __init__(self, ledger: str | None = None, name: str | None = None, shell: Any = None,
                  sprint_name: str | None = None, hypothesis: str | None = None,
-                 metric_names: str | None = None, open_run: bool = True) -> None:
+                 metric_names: str | None = None, open_run: bool = True, sample_hz: float = 1.0,
+                 idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT) -> None:
         self.ledger_path = resolve_path(ledger)
         conn = connect(self.ledger_path)           # raises LedgerError before anything is hooked
         self._reader = conn
@@ -114,6 +119,13 @@ class Session:
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id, on_error=self.warn)
         self._insert_session(sprint_name, hypothesis)
+        self.idle_after, self.idle_util = idle_after, idle_util
+        self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
+        self.writer.execute(
+            "UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
+            (json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
+             if self.sampler.gpus else None, self.sampler.driver, self.sampler.describe(), sample_hz, self.id),
+        )
         if shell is not None:
             shell.events.register("pre_run_cell", self.pre_run_cell)
             shell.events.register("post_run_cell", self.post_run_cell)
@@ -195,6 +207,7 @@ class Session:
             self.current.end()
         inherited = dict(self.param_state)
         run = Run(self, self._new_run_id(), name, kind, {})
+        run.window = self.sampler.open()
         self.writer.execute(
             "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time) VALUES (?,?,?,?,?,?,?)",
             (run.id, self.id, sprint_of(run.start_time), name, kind, "running", run.start_time),
@@ -215,11 +228,32 @@ class Session:
         return self.current
 
     def run_ended(self, run: Run) -> None:
+        stats = self.sampler.close(run.window)
+        hint = run.idle_hint or system.idle_hint(stats, stats["wall_s"], bool(self.sampler.gpus),
+                                                 self.idle_after, self.idle_util)
+        self.writer.execute(
+            "UPDATE runs SET cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
+            "gpu_mem_peak_mb = ?, energy_wh = ?, gpu_count = ?, idle_hint = ? WHERE id = ?",
+            (stats["cpu_mean"], stats["rss_peak_mb"], stats["gpu_util_mean"], stats["gpu_util_max"],
+             stats["gpu_mem_peak_mb"], stats["energy_wh"], len(self.sampler.gpus) or None, hint, run.id),
+        )
         if run in self.stack:
             self.stack.remove(run)
         if run is self.current:
             self.current = None
         self.writer.flush(wait=False)
+
+    def _write_samples(self, host: dict, gpus: list[dict]) -> None:
+        w = self.writer
+        w.execute("INSERT INTO host_samples (session_id, time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, "
+                  "sys_mem) VALUES (?,?,?,?,?,?,?)",
+                  (self.id, host["time"], host["proc_cpu"], host["proc_rss_mb"], host["proc_threads"],
+                   host["sys_cpu"], host["sys_mem"]))
+        w.executemany("INSERT INTO gpu_samples (session_id, time, gpu, util, mem_util, mem_used_mb, mem_total_mb, "
+                      "power_w, power_limit_w, temp_c, sm_clock_mhz, proc_mem_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                      [(self.id, g["time"], g["gpu"], g["util"], g["mem_util"], g["mem_used_mb"], g["mem_total_mb"],
+                        g["power_w"], g["power_limit_w"], g["temp_c"], g["sm_clock_mhz"], g["proc_mem_mb"])
+                       for g in gpus])
 
     # -- params ---------------------------------------------------------------------
     def is_excluded(self, key: str) -> bool:
@@ -281,6 +315,8 @@ class Session:
                 key in run.metric_cells or code_hash in run.metric_cells):   # same cell, or the same code again
             run = self.new_run(kind="rerun")
         self._cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
+        self._cell.window = self.sampler.open()
+        system.torch_cuda_peaks()           # resets torch's peak counters when it uses CUDA
 
     def adopt_cell(self, run: Run, body: str, result: Any) -> bool:
         """Make the executing cell (a ``%%nbexp run`` cell) record ``body`` into
@@ -308,6 +344,8 @@ class Session:
         if cell is None:                # the %nbexp track cell itself
             return
         end = time.time()
+        stats = self.sampler.close(cell.window)
+        torch_peaks = system.torch_cuda_peaks()
         result = cell.result or result
         exc = result.error_in_exec or result.error_before_exec
         if exc is None:
@@ -326,14 +364,23 @@ class Session:
             run._last_cell_error = error
             run.n_cells += 1
         self.n_cells += 1
+        hint = system.idle_hint(stats, end - cell.start, bool(self.sampler.gpus), self.idle_after, self.idle_util)
+        if hint:
+            print(f"nbexp: hint: {hint}")
+            if run is not None and run.idle_hint is None:
+                run.idle_hint = hint
         w = self.writer
         w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
         w.execute(
             "INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, duration, "
-            "status, n_points, error_type, error_message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "status, n_points, error_type, error_message, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max, "
+            "gpu_mem_peak_mb, energy_wh, torch_mem_peak_mb, torch_reserved_peak_mb, idle_hint) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (self.id, run.id if run else None, cell.key, cell.count, cell.hash, cell.start, end - cell.start,
              status, run.n_points - cell.points_before if run is cell.run else 0,
-             type(exc).__name__ if exc else None, error),
+             type(exc).__name__ if exc else None, error, stats["cpu_mean"], stats["rss_peak_mb"],
+             stats["gpu_util_mean"], stats["gpu_util_max"], stats["gpu_mem_peak_mb"], stats["energy_wh"],
+             torch_peaks[0] if torch_peaks else None, torch_peaks[1] if torch_peaks else None, hint),
         )
         if cell.end_run and run is not None:
             run.end()
@@ -405,6 +452,7 @@ class Session:
             run.end()
         if self.current is not None:
             self.current.end()
+        self.sampler.stop()
         self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
                             (time.time(), time.time(), self.id))
         self.writer.close()
@@ -421,7 +469,8 @@ class Session:
         cur = (f"run {run.id}{' ' + repr(run.name) if run.name else ''} ({run.n_cells} cells, "
                f"{len(run.params)} params, {len(run.metric_keys)} metrics)") if run else "no open run"
         return (f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
-                f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session")
+                f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
+                f"{self.sampler.describe()}")
 
 
 def start(ledger: str | None = None, name: str | None = None, shell: Any = None, **kw: Any) -> Session:

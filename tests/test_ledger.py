@@ -128,3 +128,22 @@ def test_ambiguous_prefix(cell, reader, db):
     conn.commit()
     with pytest.raises(RunNotFound, match="ambiguous"):
         reader().resolve("abc")
+
+
+def test_older_ledger_is_migrated_and_keeps_its_data(tmp_path):
+    from nbexp.ledger.schema import MIGRATIONS
+
+    p = tmp_path / "v1.sqlite"
+    c = sqlite3.connect(p)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            c.execute(statement)
+    c.execute("PRAGMA user_version = 1")
+    c.execute("INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
+              "VALUES ('aaa111', 's', '2026-01-01', 'finished', 1, 2)")
+    c.commit()
+    c.close()
+    with Reader(p) as r:                       # a reader migrates an older ledger once
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        run = r.run("aaa111")
+        assert run["status"] == "finished" and run["gpu_util_mean"] is None

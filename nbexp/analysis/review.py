@@ -32,7 +32,9 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
 
     Returns:
         ``{"sprint": {...}, "runs": [...] (oldest first), "counts": {status: n},
-        "best": [{"metric", "value", "run", "previous_run", "changed"}]}``
+        "best": [{"metric", "value", "run", "previous_run", "changed"}], "gpu_hours": float
+        (wall time x GPUs of the sampled runs; nested sweep runs not counted twice),
+        "idle_hints": [{"run", "hint"}]}``
     """
     runs = list(reversed(reader.list_runs(sprint=sprint_id)))
     counts: dict[str, int] = {}
@@ -60,4 +62,8 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
             entry.update(previous_run=prev_run["id"], previous_value=prev,
                          changed=_param_change(prev_run["params"], top_run["params"]))
         best.append(entry)
-    return {"sprint": reader.sprint_info(sprint_id), "runs": runs, "counts": counts, "best": best}
+    gpu_hours = sum((r["end_time"] - r["start_time"]) * r["gpu_count"] / 3600 for r in runs
+                    if r["gpu_count"] and r["end_time"] and r["kind"] != "context")
+    hints = [{"run": r["id"], "hint": r["idle_hint"]} for r in runs if r["idle_hint"]]
+    return {"sprint": reader.sprint_info(sprint_id), "runs": runs, "counts": counts, "best": best,
+            "gpu_hours": gpu_hours, "idle_hints": hints}

@@ -68,8 +68,12 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
                                isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if readonly:
-            check_version(conn.execute("PRAGMA user_version").fetchone()[0])
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            check_version(version)
+            if version < SCHEMA_VERSION:        # an older ledger: migrate it once, then read
+                conn.close()
+                connect(p).close()
+                return connect(p, readonly=True)
             return conn
         _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
         conn.execute("PRAGMA synchronous = NORMAL")

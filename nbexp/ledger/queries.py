@@ -20,8 +20,10 @@ from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
 
 STALE_HEARTBEAT_S = 600.0     # for sessions on another host
+SYSTEM_FIELDS = ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh", "gpu_count", "cpu_mean",
+                 "rss_peak_mb", "idle_hint")
 RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
-              "error", "note", "starred")
+              "error", "note", "starred") + SYSTEM_FIELDS
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
 
 
@@ -214,6 +216,23 @@ class Reader:
         return [{"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
                 for r in self.conn.execute(sql + " ORDER BY key, step, wall, rowid", args)]
 
+    def system_series(self, run_id: str) -> tuple[list[dict], list[dict]]:
+        """``(host_rows, gpu_rows)``: the system samples of a run's session taken
+        between the run's start and end (now, while it runs)."""
+        run = self.conn.execute("SELECT session_id, start_time, end_time FROM runs WHERE id = ?",
+                                (run_id,)).fetchone()
+        if run is None:
+            return [], []
+        args = (run["session_id"], run["start_time"], run["end_time"] or float("inf"))
+        host = [dict(r) for r in self.conn.execute(
+            "SELECT time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem FROM host_samples "
+            "WHERE session_id = ? AND time BETWEEN ? AND ? ORDER BY time", args)]
+        gpus = [dict(r) for r in self.conn.execute(
+            "SELECT time, gpu, util, mem_util, mem_used_mb, mem_total_mb, power_w, power_limit_w, temp_c, "
+            "sm_clock_mhz, proc_mem_mb FROM gpu_samples WHERE session_id = ? AND time BETWEEN ? AND ? "
+            "ORDER BY time, gpu", args)]
+        return host, gpus
+
     def lineage(self, run_id: str) -> list[dict]:
         """The run's code: the latest version of each cell executed in its session
         up to the run's end, in execution order.
@@ -230,7 +249,8 @@ class Reader:
         if last_metric_cell is not None:
             end = min(end, last_metric_cell)
         rows = self.conn.execute(
-            """SELECT c.cell_key, c.execution_count, c.start, c.status, c.code_hash, code.source
+            """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
+                      c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
                FROM cells c JOIN code ON code.hash = c.code_hash
                WHERE c.session_id = ? AND c.start <= ? ORDER BY c.start, c.id""",
             (run["session_id"], end),

@@ -109,6 +109,49 @@ MIGRATIONS: list[str] = [
         message TEXT NOT NULL
     );
     """,
+    # 2: system usage: samples per tick, aggregates per cell and per run
+    """
+    ALTER TABLE sessions ADD COLUMN gpus TEXT;          -- JSON [{index, name, uuid, mem_total_mb}]
+    ALTER TABLE sessions ADD COLUMN driver TEXT;
+    ALTER TABLE sessions ADD COLUMN system_note TEXT;   -- e.g. why there is no GPU data
+    ALTER TABLE sessions ADD COLUMN sample_hz REAL;
+    CREATE TABLE host_samples (
+        session_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        proc_cpu REAL,                -- percent of one core
+        proc_rss_mb REAL,
+        proc_threads INTEGER,
+        sys_cpu REAL,                 -- percent of all cores
+        sys_mem REAL                  -- percent of memory used
+    );
+    CREATE INDEX host_samples_time ON host_samples(session_id, time);
+    CREATE TABLE gpu_samples (
+        session_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        gpu INTEGER NOT NULL,         -- NVML index
+        util REAL, mem_util REAL, mem_used_mb REAL, mem_total_mb REAL,
+        power_w REAL, power_limit_w REAL, temp_c REAL, sm_clock_mhz REAL,
+        proc_mem_mb REAL              -- this process's GPU memory
+    );
+    CREATE INDEX gpu_samples_time ON gpu_samples(session_id, time);
+    ALTER TABLE cells ADD COLUMN cpu_mean REAL;
+    ALTER TABLE cells ADD COLUMN rss_peak_mb REAL;
+    ALTER TABLE cells ADD COLUMN gpu_util_mean REAL;
+    ALTER TABLE cells ADD COLUMN gpu_util_max REAL;
+    ALTER TABLE cells ADD COLUMN gpu_mem_peak_mb REAL;
+    ALTER TABLE cells ADD COLUMN energy_wh REAL;
+    ALTER TABLE cells ADD COLUMN torch_mem_peak_mb REAL;
+    ALTER TABLE cells ADD COLUMN torch_reserved_peak_mb REAL;
+    ALTER TABLE cells ADD COLUMN idle_hint TEXT;
+    ALTER TABLE runs ADD COLUMN cpu_mean REAL;
+    ALTER TABLE runs ADD COLUMN rss_peak_mb REAL;
+    ALTER TABLE runs ADD COLUMN gpu_util_mean REAL;
+    ALTER TABLE runs ADD COLUMN gpu_util_max REAL;
+    ALTER TABLE runs ADD COLUMN gpu_mem_peak_mb REAL;
+    ALTER TABLE runs ADD COLUMN energy_wh REAL;
+    ALTER TABLE runs ADD COLUMN gpu_count INTEGER;
+    ALTER TABLE runs ADD COLUMN idle_hint TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
