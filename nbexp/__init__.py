@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__",
     "compare",
+    "data",
+    "drift",
     "get_run",
     "log",
     "log_params",
@@ -90,12 +92,13 @@ def run(name: str | None = None, ledger: str | None = None, **params: Any) -> Ru
 
 
 def runs(sprint: str | None = None, status: str | None = None, limit: int | None = None,
-         ledger: str | None = None) -> pandas.DataFrame:
+         ledger: str | None = None, data: str | None = None) -> pandas.DataFrame:
     """The ledger's runs as a pandas DataFrame, newest first.
 
     Columns: ``run_id, name, status, sprint, start_time, end_time, duration_s``,
     then ``params.*`` (typed) and ``metrics.*`` (each run's last value), as
-    MLflow's ``search_runs``.
+    MLflow's ``search_runs``; ``data.NAME`` (the fingerprint of each variable's
+    data) and ``system.*`` (GPU/CPU aggregates).
 
     Args:
         sprint: ``today``, ``yesterday``, a date ``YYYY-MM-DD``, a sprint name
@@ -103,10 +106,37 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
         status: keep only runs with this status (crashed included).
         limit: at most this many runs.
         ledger: ledger path; None for the active session's or the default one.
+        data: only runs that used data with this fingerprint (or prefix).
     """
     from .api import runs_frame
 
-    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit)
+    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit, data=data)
+
+
+def data(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:
+    """Summaries of the data a run's cells used, one row per variable and column.
+
+    Columns: ``variable, kind, shape, fingerprint, role, sampled, column, type,
+    dtype, count, missing, missing_rate, min, p1 ... p99, max, mean, std, zeros,
+    distinct, top, imbalanced, minority_share, classes``.
+    """
+    from .api import data_frame
+
+    return data_frame(_ledger(ledger), run_id)
+
+
+def drift(run_a: str, run_b: str, name: str | None = None, other: str | None = None,
+          ledger: str | None = None) -> pandas.DataFrame:
+    """Drift of ``run_b``'s data against ``run_a``'s, per variable and column.
+
+    Compares every variable both runs used (or ``name`` in run_a with ``other``,
+    default the same name, in run_b). Columns: ``variable, column, severity
+    (ok/moderate/major), psi, ks, out_of_range, missing_a, missing_b, dtype_a,
+    dtype_b, class_shift, flags``. Thresholds: see :mod:`nbexp.analysis.drift`.
+    """
+    from .api import drift_frame
+
+    return drift_frame(_ledger(ledger), run_a, run_b, name, other)
 
 
 def system(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:
@@ -150,9 +180,12 @@ def compare(*run_ids: str, ledger: str | None = None) -> dict[str, Any]:
 
 
 def _ledger(ledger: str | None):
+    from . import tracker
     from .tracker import active_session
 
     s = active_session()
+    if s is not None and (ledger is None or tracker.resolve_path(ledger) == s.ledger_path):
+        s.flush()                   # read what this kernel has recorded so far
     return ledger or (s.ledger_path if s else None)
 
 

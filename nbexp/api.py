@@ -9,12 +9,12 @@ from .ledger.queries import SYSTEM_FIELDS, Reader
 
 
 def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, status: str | None = None,
-               limit: int | None = None, params: dict[str, Any] | None = None):
+               limit: int | None = None, params: dict[str, Any] | None = None, data: str | None = None):
     """See :func:`nbexp.runs`."""
     import pandas as pd
 
     with Reader(ledger) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params)
+        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params, data=data)
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -27,6 +27,8 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
             row[f"params.{k}"] = v
         for k, s in run["metrics"].items():
             row[f"metrics.{k}"] = s["last"]
+        for k, fp in run["data"].items():
+            row[f"data.{k}"] = fp
         rows.append(row)
     base = ["run_id", "name", "status", "sprint", "start_time", "end_time"]
     df = pd.DataFrame(rows, columns=None if rows else base)
@@ -43,7 +45,51 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
         df[col] = df[col].astype("float64")
     for col in params:
         df[col] = df[col].infer_objects()
-    return df[base + ["duration_s"] + params + metrics + system]
+    data = sorted(c for c in df.columns if c.startswith("data."))
+    return df[base + ["duration_s"] + params + metrics + data + system]
+
+
+DATA_COLUMNS = ["variable", "kind", "shape", "fingerprint", "role", "sampled", "column", "type", "dtype", "count",
+                "missing", "missing_rate", "min", "p1", "p5", "p25", "p50", "p75", "p95", "p99", "max", "mean", "std",
+                "zeros", "distinct", "top", "imbalanced", "minority_share", "classes"]
+
+
+def data_frame(ledger: str | os.PathLike | None, run: str):
+    """See :func:`nbexp.data`."""
+    import pandas as pd
+
+    with Reader(ledger) as r:
+        items = r.data(r.resolve(run))
+    rows = []
+    for item in items:
+        summary = item["summary"] or {}
+        base = {"variable": item["name"], "kind": item["kind"], "shape": tuple(item["shape"] or ()),
+                "fingerprint": item["fingerprint"], "role": item["role"],
+                "sampled": bool(summary.get("sampled"))}
+        for col in summary.get("columns") or [{}]:
+            row = dict(base)
+            row.update({k: col.get(k) for k in DATA_COLUMNS if k in col})
+            row["column"] = col.get("name")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=DATA_COLUMNS)
+
+
+DRIFT_COLUMNS = ["variable", "column", "severity", "psi", "ks", "out_of_range", "missing_a", "missing_b",
+                 "dtype_a", "dtype_b", "class_shift", "flags"]
+
+
+def drift_frame(ledger: str | os.PathLike | None, run_a: str, run_b: str, name: str | None = None,
+                other: str | None = None):
+    """See :func:`nbexp.drift`."""
+    import pandas as pd
+
+    from .analysis.drift import drift_between
+
+    with Reader(ledger) as r:
+        rows = drift_between(r, run_a, run_b, name, other)
+    for row in rows:
+        row["flags"] = "; ".join(row["flags"])
+    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
 
 
 def system_frame(ledger: str | os.PathLike | None, run: str):

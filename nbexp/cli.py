@@ -112,10 +112,11 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.option("--sprint", default="today", show_default=True, help="today, yesterday, all, YYYY-MM-DD or a sprint name")
 @click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="only runs with this param value")
+@click.option("--data", "data_fp", metavar="FINGERPRINT", help="only runs that used this data (fingerprint or prefix)")
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 @click.pass_context
-def ls_cmd(ctx, sprint, status, params, limit, as_json):
+def ls_cmd(ctx, sprint, status, params, data_fp, limit, as_json):
     """List runs, newest first, with the params that vary and their metrics."""
     wanted = {}
     for item in params:
@@ -127,7 +128,7 @@ def ls_cmd(ctx, sprint, status, params, limit, as_json):
         except ValueError:
             wanted[name] = text
     with _reader(ctx) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted)
+        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted, data=data_fp)
     if as_json:
         _echo_json(runs)
         return
@@ -234,9 +235,87 @@ def diff_cmd(ctx, runs, code, as_json):
         click.echo(table(["metric"] + ids + ["delta"], rows))
     else:
         click.echo("  (none)")
+    _echo_data_side(c, ids)
     if code:
         click.echo("\ncode")
         click.echo("\n".join(c["code_diff"]) if c["code_diff"] else "  (same code)")
+
+
+def _echo_data_side(c: dict, ids: list[str]) -> None:
+    if not c.get("data"):
+        return
+    click.echo("\ndata (fingerprints)")
+    click.echo(table(["variable"] + ids, [[n] + [fp[:10] if fp else "-" for fp in fps]
+                                         for n, fps in c["data"].items()]))
+    for row in c["drift"]:
+        click.echo(f"drift: {row['variable']}.{row['column']}: {'; '.join(row['flags'])}")
+    for row in c["imbalance"]:
+        click.echo(f"imbalanced: run {row['run']} {row['variable']}.{row['column']} "
+                   f"(minority {row['minority_share']:.1%})")
+
+
+@main.command("data")
+@click.argument("run", default="latest")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def data_cmd(ctx, run, as_json):
+    """Summaries of the data a run used: per variable and column."""
+    with _reader(ctx) as r:
+        items = r.data(r.resolve(run))
+    if as_json:
+        _echo_json(items)
+        return
+    if not items:
+        click.echo("no data recorded for this run", err=True)
+        return
+    for item in items:
+        s = item["summary"] or {}
+        sampled = s.get("sampled")
+        note = f", sampled {sampled['rows']:,} of {sampled['of']:,} rows" if sampled else ""
+        click.echo(f"{item['name']}  {item['kind']} {tuple(item['shape'] or ())}  fingerprint "
+                   f"{item['fingerprint'][:12]}  {item['role'] or ''}{note}")
+        rows = []
+        for c in s.get("columns", []):
+            detail = ""
+            if c.get("label"):
+                shares = ", ".join(f"{k}: {v:.1%}" for k, v in list(c.get("classes", {}).items())[:6])
+                detail = f"classes {shares}" + ("  IMBALANCED" if c.get("imbalanced") else "")
+            elif c.get("top"):
+                detail = "top " + ", ".join(f"{k} ({n})" for k, n in c["top"][:3])
+            rows.append([c["name"], c["dtype"], c.get("missing_rate"), c.get("min"), c.get("p50"), c.get("max"),
+                         c.get("mean"), c.get("std"), c.get("distinct"), detail])
+        click.echo(table(["column", "dtype", "missing", "min", "p50", "max", "mean", "std", "distinct", ""], rows))
+        click.echo("")
+
+
+@main.command("drift")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--var", "name", help="compare only this variable")
+@click.option("--other", help="... against this variable of RUN_B (default: the same name)")
+@click.option("--all", "show_all", is_flag=True, help="show unflagged columns too")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
+    """Data drift of RUN_B against RUN_A: PSI, KS, missing rates, categories, class balance."""
+    from .analysis.drift import drift_between
+
+    with _reader(ctx) as r:
+        rows = drift_between(r, run_a, run_b, name, other)
+    for row in rows:
+        row["flags"] = "; ".join(row["flags"])
+    if as_json:
+        _echo_json(rows)
+        return
+    shown = [r for r in rows if show_all or r["flags"]]
+    if not rows:
+        click.echo("no data in common between the two runs", err=True)
+        return
+    if not shown:
+        click.echo(f"no drift flagged ({len(rows)} columns compared)")
+        return
+    click.echo(table(["variable", "column", "severity", "psi", "ks", "flags"],
+                     [[r["variable"], r["column"], r["severity"], r.get("psi"), r.get("ks"), r["flags"]] for r in shown]))
 
 
 @main.command("review")
@@ -266,6 +345,11 @@ def review_cmd(ctx, sprint, as_json):
     click.echo(table(["run", "name", "status", "start", "time", "last cell / error"],
                      [[x["id"], x["name"], x["status"], when(x["start_time"]), _duration(x), x.get("error") or ""]
                       for x in rev["runs"]]))
+    for d in rev["drift"]:
+        click.echo(f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}")
+    for row in rev["imbalance"]:
+        click.echo(f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
+                   f"(minority {row['minority_share']:.1%})")
     if rev["gpu_hours"]:
         click.echo(f"\nGPU hours: {rev['gpu_hours']:.2f}")
     for h in rev["idle_hints"]:

@@ -13,6 +13,8 @@ Usage::
     %nbexp note TEXT                  note on the current run
     %nbexp param NAME=VALUE [...]     set params explicitly
     %nbexp params --exclude NAME ...  never record these params (globs allowed)
+    %nbexp data [RUN]                 summaries of the data a run used (default: the current run)
+    %nbexp drift A B [--var NAME]     data drift of run B against run A
     %%nbexp run [NAME]                this cell is exactly one run
 
 Each word's ``--help`` (``%nbexp track --help``) prints its options.
@@ -32,7 +34,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from . import tracker
 from .errors import NbexpError, NotTracking
 
-WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "run")
+WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
+         "run")
 
 
 def _session() -> tracker.Session:
@@ -168,6 +171,29 @@ class NbexpMagics(Magics):
     def _params(self, args):
         """Exclude params from this session's runs (removed from the open run too)."""
         _session().exclude(args.exclude)
+
+    @magic_arguments()
+    @argument("run", nargs="?", help="run id, prefix or name (default: the current run, else the latest)")
+    def _data(self, args):
+        """Show the summaries of the data a run used."""
+        import nbexp
+
+        s = tracker.active_session()
+        ref = args.run or (s.current.id if s and s.current else "latest")
+        return nbexp.data(ref)
+
+    @magic_arguments()
+    @argument("run_a", help="reference run")
+    @argument("run_b", help="run to compare")
+    @argument("--var", help="only this variable")
+    @argument("--other", help="... against this variable of run B")
+    def _drift(self, args):
+        """Show data drift of run B against run A, flagged columns first."""
+        import nbexp
+
+        df = nbexp.drift(args.run_a, args.run_b, name=args.var, other=args.other)
+        order = {"major": 0, "moderate": 1, "ok": 2}
+        return df.sort_values("severity", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
     @magic_arguments()
     @argument("name", nargs="?", help="the run's name")

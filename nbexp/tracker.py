@@ -27,7 +27,9 @@ from .capture import code as code_capture
 from .capture import environment, system
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
+from .capture.data import fit_labels
 from .capture.secrets import scrub_text
+from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
 from .ledger.writer import Writer
@@ -115,12 +117,14 @@ class Session:
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
-        self._parsed: dict[str, tuple[dict[str, Any], set[str]]] = {}
+        self._parsed: dict[str, tuple] = {}
+        self._runs_before_cell = 0
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id, on_error=self.warn)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
         self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
+        self.data = DataWatcher(self)
         self.writer.execute(
             "UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
             (json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
@@ -316,6 +320,7 @@ class Session:
             run = self.new_run(kind="rerun")
         self._cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         self._cell.window = self.sampler.open()
+        self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()           # resets torch's peak counters when it uses CUDA
 
     def adopt_cell(self, run: Run, body: str, result: Any) -> bool:
@@ -386,18 +391,19 @@ class Session:
             run.end()
         w.flush(wait=False)
 
-    def _assignments(self, source: str) -> tuple[dict[str, Any], set[str]] | None:
-        """``top_level_assignments`` of a cell's source (IPython syntax allowed),
-        cached by text: re-executed cells are not parsed again."""
+    def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str]]:
+        """``(literal, computed, fit_labels, names)`` of a cell's source (IPython
+        syntax allowed), cached by text: re-executed cells are not parsed again."""
         found = self._parsed.get(source)
         if found is None:
             code = source
             if "%" in code or "!" in code or "?" in code:
                 code = self.shell.transform_cell(code)
             try:
-                found = top_level_assignments(ast.parse(code))
+                tree = ast.parse(code)
+                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source))
             except SyntaxError:
-                found = ({}, set())
+                found = ({}, set(), set(), referenced_names(source))
             if len(self._parsed) >= 256:
                 self._parsed.pop(next(iter(self._parsed)))
             self._parsed[source] = found
@@ -405,10 +411,10 @@ class Session:
 
     def _capture(self, cell: _Cell, run: Run, status: str) -> None:
         skipped: list[Skipped] = []
-        literal, computed = self._assignments(cell.source)
+        literal, computed, labels, names = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
-        for name in referenced_names(cell.source):
+        for name in names:
             obj = ns.get(name, _MISSING)
             if obj is _MISSING or type(obj) in _PLAIN:
                 continue
@@ -428,6 +434,10 @@ class Session:
                 if value is not None:
                     run.log_auto(name, value)
         produced = run.n_points > cell.points_before
+        # Data, like params: once a run has trained, data loaded afterwards waits for the next run.
+        run_ids = [run.id] if produced or not run.frozen else []
+        run_ids += [r.id for r in self.runs[self._runs_before_cell:] if r is not run]
+        self.data.check(names, ns, run_ids, labels)
         if not run.frozen:
             run.set_params(params, source="assign")
         self.param_state.update(params)
@@ -453,6 +463,7 @@ class Session:
         if self.current is not None:
             self.current.end()
         self.sampler.stop()
+        self.data.stop()
         self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
                             (time.time(), time.time(), self.id))
         self.writer.close()
@@ -463,6 +474,11 @@ class Session:
         atexit.unregister(self.stop)
         if _session is self:
             _session = None
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait for queued data summaries, then write everything queued."""
+        self.data.wait(timeout)
+        self.writer.flush(timeout=timeout)
 
     def status_line(self) -> str:
         run = self.current

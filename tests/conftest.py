@@ -68,7 +68,7 @@ def db(ledger_path):
 
         s = tracker.active_session()
         if s is not None:
-            s.writer.flush()
+            s.flush()
         conn = sqlite3.connect(ledger_path)
         conn.row_factory = sqlite3.Row
         conns.append(conn)
@@ -90,7 +90,7 @@ def reader(ledger_path):
     def open_reader():
         s = tracker.active_session()
         if s is not None:
-            s.writer.flush()
+            s.flush()
         r = Reader(ledger_path)
         readers.append(r)
         return r

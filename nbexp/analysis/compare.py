@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
+from .drift import dataset_drift
 
 _ABSENT = "<absent>"
 
@@ -65,5 +66,27 @@ def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
         fromfile=f"run {a['id']}", tofile=f"run {b['id']}", lineterm="",
     ))
     summary = [{k: r[k] for k in ("id", "name", "status", "sprint", "start_time", "end_time")} for r in runs]
+    data = data_side(runs)
     return {"runs": summary, "params": params, "param_diff": param_diff, "metrics": metrics,
-            "metric_delta": delta, "code_diff": code_diff}
+            "metric_delta": delta, "code_diff": code_diff, **data}
+
+
+def data_side(runs: list[dict]) -> dict[str, Any]:
+    """Fingerprints per variable and run, drift of the last run against the first, and the
+    label columns each run flagged imbalanced."""
+    names = sorted({d["name"] for r in runs for d in r["data"]})
+    by_run = [{d["name"]: d for d in r["data"]} for r in runs]
+    fingerprints = {n: [b[n]["fingerprint"] if n in b else None for b in by_run] for n in names}
+    drift_rows = []
+    first, last = by_run[0], by_run[-1]
+    for n in names:
+        a, b = first.get(n), last.get(n)
+        if a and b and a["fingerprint"] != b["fingerprint"] and a["summary"] and b["summary"]:
+            for row in dataset_drift(a["summary"], b["summary"]):
+                if row["flags"]:
+                    drift_rows.append({"variable": n, **row})
+    imbalance = [{"run": r["id"], "variable": d["name"], "column": c["name"],
+                  "minority_share": c.get("minority_share")}
+                 for r in runs for d in r["data"] if d["summary"]
+                 for c in d["summary"].get("columns", []) if c.get("imbalanced")]
+    return {"data": fingerprints, "drift": drift_rows, "imbalance": imbalance}

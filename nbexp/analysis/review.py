@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..ledger.queries import Reader
+from .drift import dataset_drift
 
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
 
@@ -65,5 +66,29 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
     gpu_hours = sum((r["end_time"] - r["start_time"]) * r["gpu_count"] / 3600 for r in runs
                     if r["gpu_count"] and r["end_time"] and r["kind"] != "context")
     hints = [{"run": r["id"], "hint": r["idle_hint"]} for r in runs if r["idle_hint"]]
+    drift, imbalance = _data_flags(reader, runs)
     return {"sprint": reader.sprint_info(sprint_id), "runs": runs, "counts": counts, "best": best,
-            "gpu_hours": gpu_hours, "idle_hints": hints}
+            "gpu_hours": gpu_hours, "idle_hints": hints, "drift": drift, "imbalance": imbalance}
+
+
+def _data_flags(reader: Reader, runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Drift of each run's data against the previous run that used the same variable with
+    other content, and imbalanced label columns (each distinct dataset once)."""
+    drift, imbalance, seen = [], [], set()
+    last: dict[str, tuple[str, dict]] = {}          # variable -> (run id, data item)
+    for r in runs:
+        for d in reader.data(r["id"]):
+            if not d["summary"]:
+                continue
+            prev = last.get(d["name"])
+            if prev and prev[1]["fingerprint"] != d["fingerprint"] and prev[1]["summary"]:
+                for row in dataset_drift(prev[1]["summary"], d["summary"]):
+                    if row["flags"]:
+                        drift.append({"run": r["id"], "reference": prev[0], "variable": d["name"], **row})
+            last[d["name"]] = (r["id"], d)
+            if d["fingerprint"] not in seen:
+                seen.add(d["fingerprint"])
+                imbalance += [{"run": r["id"], "variable": d["name"], "column": c["name"],
+                               "minority_share": c.get("minority_share")}
+                              for c in d["summary"].get("columns", []) if c.get("imbalanced")]
+    return drift, imbalance

@@ -123,8 +123,12 @@ class Reader:
         return rows[0][0]
 
     def list_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
-                  params: dict[str, Any] | None = None) -> list[dict]:
-        """Runs newest first, each a dict with ``params`` and ``metrics`` (summaries)."""
+                  params: dict[str, Any] | None = None, data: str | None = None) -> list[dict]:
+        """Runs newest first, each a dict with ``params``, ``metrics`` (summaries) and
+        ``data`` (variable name to fingerprint).
+
+        ``data`` keeps runs that used data with this fingerprint (or a prefix of it).
+        """
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
         if limit is not None and (not isinstance(limit, int) or limit < 0):
@@ -152,11 +156,17 @@ class Reader:
             r["params"] = all_params.get(r["id"], {})
         if params:
             runs = [r for r in runs if all(_same(r["params"].get(k, _MISSING), v) for k, v in params.items())]
+        if data:
+            users = {row[0] for row in self.conn.execute(
+                "SELECT run_id FROM run_data WHERE fingerprint >= ? AND fingerprint < ?", (data, data + "~"))}
+            runs = [r for r in runs if r["id"] in users]
         if limit is not None:
             runs = runs[:limit]
         summaries = self.metric_summaries([r["id"] for r in runs])
+        fingerprints = self.data_fingerprints([r["id"] for r in runs])
         for r in runs:
             r["metrics"] = summaries.get(r["id"], {})
+            r["data"] = fingerprints.get(r["id"], {})
         return runs
 
     def run(self, ref: str) -> dict:
@@ -170,6 +180,7 @@ class Reader:
         sess = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (run["session_id"],)).fetchone()
         run["session"] = dict(sess) if sess else {}
         run["lineage"] = self.lineage(rid)
+        run["data"] = self.data(rid)
         run["events"] = [dict(e) for e in self.conn.execute(
             "SELECT time, level, cause, message FROM events WHERE run_id = ? ORDER BY id", (rid,))]
         return run
@@ -215,6 +226,30 @@ class Reader:
             args.append(key)
         return [{"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
                 for r in self.conn.execute(sql + " ORDER BY key, step, wall, rowid", args)]
+
+    def data(self, run_id: str) -> list[dict]:
+        """The data objects a run's cells used: ``name, fingerprint, role, kind, shape, summary``."""
+        rows = self.conn.execute(
+            """SELECT rd.name, rd.fingerprint, rd.role, d.kind, d.shape, d.sampled, d.exact_fingerprint,
+                      d.summary FROM run_data rd LEFT JOIN datasets d ON d.fingerprint = rd.fingerprint
+               WHERE rd.run_id = ? ORDER BY rd.name""", (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            item = dict(r)
+            item["summary"] = json.loads(r["summary"]) if r["summary"] else None
+            item["shape"] = json.loads(r["shape"]) if r["shape"] else None
+            out.append(item)
+        return out
+
+    def data_fingerprints(self, run_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({marks})", chunk
+            ):
+                out.setdefault(row[0], {})[row[1]] = row[2]
+        return out
 
     def system_series(self, run_id: str) -> tuple[list[dict], list[dict]]:
         """``(host_rows, gpu_rows)``: the system samples of a run's session taken

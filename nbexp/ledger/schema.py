@@ -152,6 +152,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN gpu_count INTEGER;
     ALTER TABLE runs ADD COLUMN idle_hint TEXT;
     """,
+    # 3: data summaries, stored once per content fingerprint, linked to runs by variable name
+    """
+    CREATE TABLE datasets (
+        fingerprint TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,           -- dataframe series ndarray tensor
+        shape TEXT,                   -- JSON
+        exact_fingerprint INTEGER NOT NULL DEFAULT 1,
+        sampled INTEGER NOT NULL DEFAULT 0,
+        summary TEXT NOT NULL,        -- JSON, see nbexp/capture/data.py
+        created REAL NOT NULL
+    );
+    CREATE TABLE run_data (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,           -- the variable name in the notebook
+        fingerprint TEXT NOT NULL,
+        role TEXT,                    -- label | features
+        time REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE INDEX run_data_fingerprint ON run_data(fingerprint);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
