@@ -25,9 +25,16 @@ demo: env
 test: env
 	$(PY) -m pytest
 
-bench: env
+bench: env .venv-whylogs/.installed
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_system.py
+	$(PY) bench/bench_data.py
+
+# whylogs 1.6 needs NumPy < 2: a reference for bench_data.py, in its own venv
+.venv-whylogs/.installed:
+	$(PYTHON) -m venv .venv-whylogs
+	.venv-whylogs/bin/pip install --quiet whylogs 'numpy<2' 'pandas<2.3'
+	touch $@
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -82,7 +82,7 @@ def test_example_notebook_end_to_end(kernel_env, ledger_path):
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     with Reader(ledger_path) as r:
         runs = list(reversed(r.list_runs()))
-        assert [x["status"] for x in runs] == ["finished"] * 7
+        assert [x["status"] for x in runs] == ["finished"] * 9
         baseline, tweaked = runs[0], runs[1]
         assert baseline["name"] == "baseline" and tweaked["kind"] == "rerun"
         from nbexp.analysis.compare import compare_runs
@@ -92,11 +92,21 @@ def test_example_notebook_end_to_end(kernel_env, ledger_path):
         assert set(sk["metrics"]) >= {"test_auc", "test_acc"}
         sweep = [x for x in runs if x["kind"] == "context"]
         assert sorted(x["params"]["C"] for x in sweep) == [0.001, 0.1, 10.0]
-        torch_a, torch_b = runs[-2], runs[-1]
+        torch_a, torch_b = runs[-4], runs[-3]
         tc = compare_runs(r, [torch_a["id"], torch_b["id"]])
         assert tc["param_diff"] == {"LR": [0.01, 0.1], "opt.lr": [0.01, 0.1]}
         assert torch_a["metrics"]["train_loss"]["steps"] == 60
         assert torch_b["metrics"]["val_loss"]["last"] != torch_a["metrics"]["val_loss"]["last"]
+        # the filtered reload: drift flags exactly feature 5, the 10%-minority label is imbalanced
+        from nbexp.analysis.drift import drift_between
+
+        syn_a, syn_b = runs[-2], runs[-1]
+        assert compare_runs(r, [syn_a["id"], syn_b["id"]])["param_diff"] == {"MIN_F5": [None, -0.5]}
+        flagged = {(row["variable"], row["column"]) for row in drift_between(r, syn_a["id"], syn_b["id"])
+                   if row["flags"]}
+        assert flagged == {("X_tr", "5")}
+        y = {d["name"]: d for d in r.data(syn_b["id"])}["y_tr"]["summary"]["columns"][0]
+        assert y["imbalanced"] and 0.09 < y["minority_share"] < 0.12
         session = r.run(baseline["id"])["session"]
         assert session["python"] and session["env_id"] and session["kernel_id"]
 
@@ -162,3 +172,20 @@ def test_kernel_shutdown_finishes_the_run_and_flushes(kernels, ledger_path):
         assert run["status"] == "finished" and run["end_time"] is not None
         assert run["metrics"]["loss"]["steps"] == 1000
         assert run["session"]["ended"] is not None
+
+
+def test_fingerprint_stable_across_kernels(kernels, ledger_path):
+    code = ("import numpy as np, pandas as pd\n"
+            "rng = np.random.default_rng(7)\n"
+            "frame = pd.DataFrame({'x': rng.normal(size=5000), 'c': rng.choice(['a', 'b'], 5000)})\n"
+            "score = float(frame.x.mean())")
+    for i in range(2):
+        k = kernels()
+        k.run(f"%load_ext nbexp\n%nbexp track k{i}")
+        assert k.run(code)["status"] == "ok"
+        k.run("%nbexp stop")
+    conn = sqlite3.connect(ledger_path)
+    rows = conn.execute("SELECT run_id, fingerprint FROM run_data WHERE name = 'frame'").fetchall()
+    assert len(rows) == 2 and rows[0][1] == rows[1][1]
+    assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1      # summarized once
+    conn.close()
