@@ -203,3 +203,18 @@ def unload_ipython_extension(ipython: Any) -> None:
     session = tracker.active_session()
     if session is not None and session.shell is ipython:
         session.stop()
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "nbexp"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "nbexp"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Jupyter Server loads this: the REST API for the sidebar."""
+    from .server import load
+
+    load(serverapp)

@@ -8,6 +8,8 @@ import tempfile
 
 import pytest
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 # A private IPython profile for the whole test run, set before IPython starts.
 os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="nbexp-ipython-"))
 os.environ.pop("NBEXP_LEDGER", None)

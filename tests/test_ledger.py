@@ -131,13 +131,12 @@ def test_ambiguous_prefix(cell, reader, db):
 
 
 def test_older_ledger_is_migrated_and_keeps_its_data(tmp_path):
-    from nbexp.ledger.schema import MIGRATIONS
+    from nbexp.ledger.schema import MIGRATIONS, split_statements
 
     p = tmp_path / "v1.sqlite"
     c = sqlite3.connect(p)
-    for statement in MIGRATIONS[0].split(";"):
-        if statement.strip():
-            c.execute(statement)
+    for statement in split_statements(MIGRATIONS[0]):
+        c.execute(statement)
     c.execute("PRAGMA user_version = 1")
     c.execute("INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
               "VALUES ('aaa111', 's', '2026-01-01', 'finished', 1, 2)")

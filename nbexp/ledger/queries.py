@@ -23,8 +23,15 @@ STALE_HEARTBEAT_S = 600.0     # for sessions on another host
 SYSTEM_FIELDS = ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh", "gpu_count", "cpu_mean",
                  "rss_peak_mb", "idle_hint")
 RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
-              "error", "note", "starred") + SYSTEM_FIELDS
+              "error", "note", "starred", "updated") + SYSTEM_FIELDS
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "name": "name",
+    "status": "status",
+    "duration": "(coalesce(end_time, start_time) - start_time)",
+}
 
 
 def _nan(v: float | None) -> float:
@@ -123,16 +130,34 @@ class Reader:
         return rows[0][0]
 
     def list_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
-                  params: dict[str, Any] | None = None, data: str | None = None) -> list[dict]:
-        """Runs newest first, each a dict with ``params``, ``metrics`` (summaries) and
-        ``data`` (variable name to fingerprint).
+                  params: dict[str, Any] | None = None, data: str | None = None, **kw: Any) -> list[dict]:
+        """Runs newest first, each a dict with ``params``, ``metrics`` (summaries),
+        ``data`` (variable name to fingerprint) and ``tags``. See :meth:`query_runs`."""
+        return self.query_runs(sprint=sprint, status=status, limit=limit, params=params, data=data, **kw)[0]
 
-        ``data`` keeps runs that used data with this fingerprint (or a prefix of it).
+    def query_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
+                   params: dict[str, Any] | None = None, data: str | None = None, tag: str | None = None,
+                   offset: int = 0, sort: str = "start_time", descending: bool = True,
+                   since: float | None = None) -> tuple[list[dict], int]:
+        """A page of runs and the number of runs matching in all.
+
+        Args:
+            sprint: today, yesterday, all, a date or a sprint name.
+            status: one of :data:`STATUSES` (crashed is resolved at read time).
+            limit / offset: the page.
+            params: keep runs whose params have these values (typed).
+            data: keep runs that used data with this fingerprint (or prefix).
+            tag: keep runs with this tag.
+            sort: one of :data:`SORT_KEYS`; descending by default.
+            since: only runs changed after this change stamp (running runs always come).
         """
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidArgument(f"limit must be a non-negative int; got {limit!r}")
+        for name, value in (("limit", limit), ("offset", offset)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise InvalidArgument(f"{name} must be a non-negative int; got {value!r}")
+        if sort not in SORT_KEYS:
+            raise InvalidArgument(f"unknown sort key {sort!r}: one of {', '.join(SORT_KEYS)}")
         where, args = [], []
         sprint_id = parse_sprint(sprint, self.conn)
         if sprint_id:
@@ -143,31 +168,72 @@ class Reader:
         elif status:
             where.append("status = ?")
             args.append(status)
+        if data:
+            where.append("id IN (SELECT run_id FROM run_data WHERE fingerprint >= ? AND fingerprint < ?)")
+            args += [data, data + "~"]
+        if tag:
+            where.append("id IN (SELECT run_id FROM run_tags WHERE tag = ?)")
+            args.append(tag)
+        if since is not None:
+            where.append("(updated > ? OR status = 'running')")
+            args.append(float(since))
         sql = f"SELECT {', '.join(RUN_FIELDS)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_time DESC, rowid DESC"
+        direction = "DESC" if descending else "ASC"
+        sql += f" ORDER BY {SORT_KEYS[sort]} {direction}, start_time {direction}, rowid {direction}"
+        # Paging in SQL unless a filter must look at every run first.
+        post_filter = bool(params) or status in ("running", "crashed")
+        total = None
+        if not post_filter:
+            total = self.conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]
+            if limit is not None or offset:
+                sql += " LIMIT ? OFFSET ?"
+                args += [-1 if limit is None else limit, offset]
         runs = [self._effective(dict(r)) for r in self.conn.execute(sql, args)]
         if status:
             runs = [r for r in runs if r["status"] == status]
+        if params:
+            all_params = self.params([r["id"] for r in runs])
+            runs = [r for r in runs
+                    if all(_same(all_params.get(r["id"], {}).get(k, _MISSING), v) for k, v in params.items())]
+        if post_filter:
+            total = len(runs)
+            runs = runs[offset:offset + limit] if limit is not None else runs[offset:]
         ids = [r["id"] for r in runs]
         all_params = self.params(ids)
+        summaries = self.metric_summaries(ids)
+        fingerprints = self.data_fingerprints(ids)
+        tags = self.tags(ids)
         for r in runs:
             r["params"] = all_params.get(r["id"], {})
-        if params:
-            runs = [r for r in runs if all(_same(r["params"].get(k, _MISSING), v) for k, v in params.items())]
-        if data:
-            users = {row[0] for row in self.conn.execute(
-                "SELECT run_id FROM run_data WHERE fingerprint >= ? AND fingerprint < ?", (data, data + "~"))}
-            runs = [r for r in runs if r["id"] in users]
-        if limit is not None:
-            runs = runs[:limit]
-        summaries = self.metric_summaries([r["id"] for r in runs])
-        fingerprints = self.data_fingerprints([r["id"] for r in runs])
-        for r in runs:
             r["metrics"] = summaries.get(r["id"], {})
             r["data"] = fingerprints.get(r["id"], {})
-        return runs
+            r["tags"] = tags.get(r["id"], [])
+        return runs, total
+
+    def tags(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({marks}) ORDER BY tag", chunk
+            ):
+                out.setdefault(row[0], []).append(row[1])
+        return out
+
+    def change_cursor(self) -> float:
+        """The latest change stamp of any run (0 for an empty ledger)."""
+        return self.conn.execute("SELECT coalesce(max(updated), 0) FROM runs").fetchone()[0]
+
+    def sprints(self) -> list[dict]:
+        """Sprints with runs, newest first: id, name, hypothesis, conclusion, counts."""
+        rows = self.conn.execute(
+            """SELECT r.sprint AS id, s.name, s.hypothesis, s.conclusion, count(*) AS runs,
+                      sum(r.status = 'running') AS running, min(r.start_time) AS first_start
+               FROM runs r LEFT JOIN sprints s ON s.id = r.sprint GROUP BY r.sprint ORDER BY r.sprint DESC"""
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def run(self, ref: str) -> dict:
         """One run with params, metric summaries, tags, session and lineage."""
@@ -176,7 +242,7 @@ class Reader:
         run = self._effective(dict(row))
         run["params"] = self.params([rid]).get(rid, {})
         run["metrics"] = self.metric_summaries([rid]).get(rid, {})
-        run["tags"] = [t[0] for t in self.conn.execute("SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", (rid,))]
+        run["tags"] = self.tags([rid]).get(rid, [])
         sess = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (run["session_id"],)).fetchone()
         run["session"] = dict(sess) if sess else {}
         run["lineage"] = self.lineage(rid)

@@ -173,6 +173,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX run_data_fingerprint ON run_data(fingerprint);
     """,
+    # 4: a change stamp per run, kept by triggers, so the sidebar can fetch only what changed
+    """
+    ALTER TABLE runs ADD COLUMN updated REAL;
+    UPDATE runs SET updated = coalesce(end_time, start_time);
+    CREATE INDEX runs_updated ON runs(updated);
+    CREATE TRIGGER runs_stamp_insert AFTER INSERT ON runs BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER runs_stamp_update AFTER UPDATE OF status, end_time, name, note, starred, error, idle_hint
+        ON runs BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER run_tags_stamp_insert AFTER INSERT ON run_tags BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.run_id;
+    END;
+    CREATE TRIGGER run_tags_stamp_delete AFTER DELETE ON run_tags BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = OLD.run_id;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -196,15 +215,26 @@ def migrate(conn: sqlite3.Connection) -> int:
         # Another process may have migrated while we waited for the lock.
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(current, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in split_statements(MIGRATIONS[number]):
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return version
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of a migration, keeping ``CREATE TRIGGER ... END;`` blocks whole."""
+    out, buf = [], ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    return out
 
 
 def check_version(version: int) -> None:

@@ -1,0 +1,223 @@
+"""Plotly figures built from query results: one figure, two places.
+
+Each function returns a plain JSON-able dict (``{"data": [...], "layout": {...}}``) that
+the REST API sends to the sidebar (plotly.js) and the notebook widget shows with plotly.
+Long metric series are downsampled for display by min/max per bucket (every bucket keeps
+its first, lowest, highest and last point), and the figure says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MAX_POINTS = 1000          # per trace, after downsampling
+
+
+def _go():
+    import plotly.graph_objects as go
+
+    return go
+
+
+def _plain(fig) -> dict:
+    d = fig.to_plotly_json()
+    d.setdefault("layout", {}).pop("template", None)   # the page's theme decides the look
+    return _clean(d)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return _clean(obj.tolist())
+    return obj
+
+
+def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, list, bool]:
+    """Min/max-per-bucket downsampling that keeps the extremes; ``(xs, ys, downsampled)``."""
+    n = len(xs)
+    if n <= max_points:
+        return xs, ys, False
+    buckets = max_points // 4
+    size = n / buckets
+    out_x, out_y = [], []
+    for b in range(buckets):
+        lo, hi = int(b * size), int((b + 1) * size) if b < buckets - 1 else n
+        idx = {lo, hi - 1}
+        finite = [i for i in range(lo, hi) if ys[i] is not None and not math.isnan(ys[i])]
+        if finite:
+            idx.add(min(finite, key=lambda i: ys[i]))
+            idx.add(max(finite, key=lambda i: ys[i]))
+        for i in sorted(idx):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    return out_x, out_y, True
+
+
+def metric_curves(series: dict[str, list[dict]], metric: str, x: str = "step",
+                  labels: dict[str, str] | None = None) -> dict:
+    """One line per run for ``metric``; ``series`` maps run id to its points."""
+    go = _go()
+    fig = go.Figure()
+    note = []
+    for run_id, points in series.items():
+        pts = [p for p in points if p["key"] == metric]
+        if not pts:
+            continue
+        xs = [p["step"] if x == "step" else p["wall"] for p in pts]
+        ys = [p["value"] for p in pts]
+        xs, ys, down = downsample(xs, ys)
+        if down:
+            note.append(f"{run_id}: {len(xs)} of {len(pts)} points")
+        fig.add_trace(go.Scattergl(x=xs, y=[None if v is None or math.isnan(v) else v for v in ys],
+                                   mode="lines+markers" if len(xs) < 50 else "lines",
+                                   name=(labels or {}).get(run_id, run_id)))
+    title = f"{metric} by {x}"
+    if note:
+        title += " (downsampled for display: min/max per bucket; " + ", ".join(note) + ")"
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=metric, height=360,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return _plain(fig)
+
+
+def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
+    """Numeric and categorical params that vary across runs, against ``metric``."""
+    go = _go()
+    keys = sorted({k for r in runs for k in r["params"]})
+    dims = []
+    for k in keys:
+        values = [r["params"].get(k) for r in runs]
+        if len({repr(v) for v in values}) < 2:
+            continue
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
+            dims.append(dict(label=k, values=[v if v is not None else None for v in values]))
+        else:
+            cats = sorted({repr(v) for v in values})
+            dims.append(dict(label=k, values=[cats.index(repr(v)) for v in values],
+                             tickvals=list(range(len(cats))), ticktext=[c.strip("'") for c in cats]))
+        if len(dims) >= 12:
+            break
+    color = None
+    if metric:
+        mv = [r["metrics"].get(metric, {}).get("last") for r in runs]
+        dims.append(dict(label=metric, values=mv))
+        color = mv
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=color, colorscale="Viridis", showscale=bool(color))
+                                 if color else dict()))
+    fig.update_layout(title=f"params against {metric}" if metric else "params", height=380,
+                      margin=dict(l=60, r=60, t=60, b=30))
+    return _plain(fig)
+
+
+def _table(header: list[str], columns: list[list], title: str) -> dict:
+    go = _go()
+    fig = go.Figure(go.Table(header=dict(values=header, align="left"),
+                             cells=dict(values=columns, align="left")))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=max(160, 40 + 26 * len(columns[0]))
+                      if columns and columns[0] else 160)
+    return _plain(fig)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def param_diff_table(compare: dict) -> dict:
+    ids = [r["id"] for r in compare["runs"]]
+    keys = list(compare["param_diff"])
+    cols = [keys] + [[_cell(compare["param_diff"][k][i]) for k in keys] for i in range(len(ids))]
+    return _table(["param"] + ids, cols, "params that differ" if keys else "params that differ: none")
+
+
+def metric_table(compare: dict) -> dict:
+    ids = [r["id"] for r in compare["runs"]]
+    keys = list(compare["metrics"])
+    cols = [keys] + [[_cell((compare["metrics"][k][i] or {}).get("last")) for k in keys] for i in range(len(ids))]
+    cols.append([_cell(compare["metric_delta"].get(k)) for k in keys])
+    return _table(["metric (last)"] + ids + ["delta"], cols, "metrics")
+
+
+def drift_bars(rows: list[dict]) -> dict:
+    """PSI per column, with the 0.1 and 0.25 thresholds."""
+    go = _go()
+    rows = [r for r in rows if r.get("psi") is not None]
+    labels = [f"{r['variable']}.{r['column']}" for r in rows]
+    colors = ["#d62728" if r["psi"] >= 0.25 else "#ff7f0e" if r["psi"] >= 0.1 else "#2ca02c" for r in rows]
+    fig = go.Figure(go.Bar(x=labels, y=[r["psi"] for r in rows], marker_color=colors, name="PSI"))
+    for level in (0.1, 0.25):
+        fig.add_hline(y=level, line_dash="dot")
+    fig.update_layout(title="data drift: PSI per column (0.1 moderate, 0.25 major)" if rows
+                      else "data drift: not recorded", height=340, margin=dict(l=50, r=20, t=50, b=80))
+    return _plain(fig)
+
+
+def class_distribution(items: dict[str, list[dict]]) -> dict:
+    """Class shares of label-like data per run: ``items`` maps run id to its data items."""
+    go = _go()
+    fig = go.Figure()
+    for run_id, data in items.items():
+        for d in data:
+            for c in (d.get("summary") or {}).get("columns", []):
+                if c.get("classes"):
+                    fig.add_trace(go.Bar(x=list(c["classes"]), y=list(c["classes"].values()),
+                                         name=f"{run_id} {d['name']}"))
+    fig.update_layout(title="class distribution" if fig.data else "class distribution: not recorded",
+                      barmode="group", yaxis_tickformat=".0%", height=320, margin=dict(l=50, r=20, t=50, b=40))
+    return _plain(fig)
+
+
+def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
+    """GPU utilization (per GPU) and process CPU over each run's time, seconds from its start."""
+    go = _go()
+    fig = go.Figure()
+    for run_id, (host, gpus) in series.items():
+        t0 = min([h["time"] for h in host] + [g["time"] for g in gpus], default=0.0)
+        for gpu in sorted({g["gpu"] for g in gpus}):
+            pts = [g for g in gpus if g["gpu"] == gpu]
+            fig.add_trace(go.Scatter(x=[p["time"] - t0 for p in pts], y=[p["util"] for p in pts], mode="lines",
+                                     name=f"{run_id} GPU{gpu} util %"))
+        if host:
+            fig.add_trace(go.Scatter(x=[h["time"] - t0 for h in host], y=[h["proc_cpu"] for h in host],
+                                     mode="lines", line=dict(dash="dot"), name=f"{run_id} CPU %"))
+    fig.update_layout(title="GPU / CPU timeline" if fig.data else "GPU / CPU timeline: not recorded",
+                      xaxis_title="seconds from run start", yaxis_title="%", height=340,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return _plain(fig)
+
+
+def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[str, dict]:
+    """Every comparison figure for the runs of ``compare`` (from analysis.compare)."""
+    ids = [r["id"] for r in compare["runs"]]
+    labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in compare["runs"]}
+    series = {rid: reader.metric_series(rid) for rid in ids}
+    keys = list(compare["metrics"])
+    if metric is None or metric not in keys:
+        stepped = [k for k in keys if any(s and s["steps"] > 1 for s in compare["metrics"][k])]
+        metric = (stepped or keys or [None])[0]
+    runs = [reader.run(rid) for rid in ids]
+    figs = {
+        "params": param_diff_table(compare),
+        "metrics": metric_table(compare),
+        "curves": metric_curves(series, metric, labels=labels) if metric else _empty("metric curves: not recorded"),
+        "parallel": parallel_coordinates(runs, metric),
+        "drift": drift_bars(compare.get("drift", [])),
+        "classes": class_distribution({r["id"]: r["data"] for r in runs}),
+        "system": system_timeline({rid: reader.system_series(rid) for rid in ids}),
+    }
+    return {"metric": metric, "figures": figs}
+
+
+def _empty(title: str) -> dict:
+    go = _go()
+    fig = go.Figure()
+    fig.update_layout(title=title, height=200)
+    return _plain(fig)

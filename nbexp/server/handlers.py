@@ -1,0 +1,265 @@
+"""REST handlers: one route table, a base handler that turns errors into one JSON shape,
+short authenticated verbs that call the ledger's queries and the analysis layer.
+
+Every route sits behind Jupyter Server's auth (no token: 403); writes (PATCH) also need
+XSRF when authenticated by cookie. No endpoint takes a file path; ids, sort keys and
+filters are checked against fixed patterns and lists before any query runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
+from ..ledger import connect
+from ..ledger.queries import SORT_KEYS, STATUSES, Reader
+
+NAMESPACE = "nbexp"
+RUN_ID = r"[0-9a-f]{6,12}"
+_RUN_ID = re.compile(rf"^{RUN_ID}$")
+_TAG = re.compile(r"^[\w.\-:/ ]{1,64}$")
+MAX_COMPARE = 20
+
+
+class BaseHandler(APIHandler):
+    """Errors as ``{"error": {"status": int, "message": str}}``; nbexp errors become 4xx."""
+
+    @property
+    def nbexp(self):
+        return self.settings["nbexp_settings"]
+
+    def reader(self) -> Reader:
+        path = self.nbexp.ledger_path()
+        if not path.exists():
+            raise tornado.web.HTTPError(404, reason=f"no ledger yet at {path}: run %nbexp track in a notebook")
+        return Reader(path)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+                message = exc.log_message
+            elif isinstance(exc, tornado.web.HTTPError) and exc.reason:
+                message = exc.reason
+            elif isinstance(exc, (NbexpError, ValueError)):
+                message = str(exc)          # mapped to 4xx in _handle_request_exception
+            elif not isinstance(exc, tornado.web.HTTPError):
+                message = "internal error (see the server log)"
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {"status": status_code, "message": message}}))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        status = (404 if isinstance(e, RunNotFound) else 400 if isinstance(e, (InvalidArgument, ValueError))
+                  else 503 if isinstance(e, (LedgerError, NbexpError)) else None)
+        if status is None or self._finished:
+            super()._handle_request_exception(e)
+            return
+        self.log.warning("nbexp: %s %s: %s", status, self.request.uri, e)
+        self.send_error(status, exc_info=(type(e), e, e.__traceback__))
+
+    def int_arg(self, name: str, default: int, lo: int, hi: int) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not lo <= int(raw) <= hi:
+            raise tornado.web.HTTPError(400, f"{name} must be an integer from {lo} to {hi}; got {raw[:40]!r}")
+        return int(raw)
+
+    def run_id(self, raw: str) -> str:
+        if not _RUN_ID.match(raw):
+            raise tornado.web.HTTPError(400, f"malformed run id {raw[:40]!r}: 6 to 12 lowercase hex digits")
+        return raw
+
+    def send(self, obj: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(_jsonable(obj)))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float):
+        if obj != obj:
+            return None
+        if obj in (float("inf"), float("-inf")):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def main_metric(runs: list[dict]) -> str | None:
+    """The metric most of the runs have (stepped metrics first): the sidebar's column."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        for k in r["metrics"]:
+            counts[k] = counts.get(k, 0) + 1
+    return max(sorted(counts), key=lambda k: counts[k]) if counts else None
+
+
+def run_row(r: dict) -> dict:
+    keep = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "starred", "note", "tags", "error",
+            "idle_hint", "gpu_util_mean", "updated", "params", "data")
+    row = {k: r.get(k) for k in keep}
+    row["metrics"] = {k: v["last"] for k, v in r["metrics"].items()}
+    return row
+
+
+class SprintsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        with self.reader() as r:
+            self.send({"sprints": r.sprints()})
+
+
+class RunsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        status = self.get_argument("status", None) or None
+        if status is not None and status not in STATUSES:
+            raise tornado.web.HTTPError(400, f"unknown status {status[:40]!r}: one of {', '.join(STATUSES)}")
+        sort = self.get_argument("sort", "start_time")
+        if sort not in SORT_KEYS:
+            raise tornado.web.HTTPError(400, f"unknown sort key {sort[:40]!r}: one of {', '.join(SORT_KEYS)}")
+        order = self.get_argument("order", "desc")
+        if order not in ("asc", "desc"):
+            raise tornado.web.HTTPError(400, "order must be asc or desc")
+        tag = self.get_argument("tag", None) or None
+        if tag is not None and not _TAG.match(tag):
+            raise tornado.web.HTTPError(400, f"malformed tag {tag[:40]!r}")
+        since_raw = self.get_argument("since", None)
+        since = None
+        if since_raw:
+            try:
+                since = float(since_raw)
+            except ValueError:
+                raise tornado.web.HTTPError(400, f"since must be a change cursor (a number); got {since_raw[:40]!r}")
+        limit = self.int_arg("limit", 200, 1, self.nbexp.max_page)
+        offset = self.int_arg("offset", 0, 0, 10**9)
+        with self.reader() as r:
+            cursor = r.change_cursor()
+            runs, total = r.query_runs(sprint=self.get_argument("sprint", "today"), status=status, tag=tag,
+                                       limit=limit, offset=offset, sort=sort, descending=order == "desc",
+                                       since=since)
+        self.send({"runs": [run_row(x) for x in runs], "total": total, "cursor": cursor,
+                   "main_metric": main_metric(runs), "offset": offset, "limit": limit})
+
+
+class RunHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        with self.reader() as r:
+            run = r.run(self.run_id(run_id))
+        run["metric_summaries"] = run.pop("metrics")
+        self.send(run)
+
+    @tornado.web.authenticated
+    def patch(self, run_id: str) -> None:
+        """Edit a run: ``{"starred": bool, "name": str, "note": str, "add_tags": [...], "remove_tags": [...]}``."""
+        rid = self.run_id(run_id)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise tornado.web.HTTPError(400, "the body must be a JSON object")
+        if not isinstance(body, dict) or not body:
+            raise tornado.web.HTTPError(400, "the body must be a non-empty JSON object")
+        unknown = set(body) - {"starred", "name", "note", "add_tags", "remove_tags"}
+        if unknown:
+            raise tornado.web.HTTPError(400, f"unknown fields: {', '.join(sorted(unknown))[:200]}")
+        sets, args = [], []
+        if "starred" in body:
+            if not isinstance(body["starred"], bool):
+                raise tornado.web.HTTPError(400, "starred must be true or false")
+            sets.append("starred = ?")
+            args.append(int(body["starred"]))
+        for field, limit in (("name", 200), ("note", 4000)):
+            if field in body:
+                value = body[field]
+                if value is not None and (not isinstance(value, str) or len(value) > limit):
+                    raise tornado.web.HTTPError(400, f"{field} must be text of at most {limit} characters")
+                sets.append(f"{field} = ?")
+                args.append(value)
+        tag_ops = []
+        for field in ("add_tags", "remove_tags"):
+            tags = body.get(field, [])
+            if not isinstance(tags, list) or not all(isinstance(t, str) and _TAG.match(t) for t in tags):
+                raise tornado.web.HTTPError(400, f"{field} must be a list of short tags (letters, digits, .-:/ )")
+            tag_ops += [(field, t) for t in tags]
+        with self.reader() as r:
+            if not r.conn.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone():
+                raise RunNotFound(f"no run {rid}")
+        from ..capture.secrets import scrub_text
+
+        conn = connect(self.nbexp.ledger_path())
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if sets:
+                args = [scrub_text(a) if isinstance(a, str) else a for a in args]
+                conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, rid))
+            for field, t in tag_ops:
+                if field == "add_tags":
+                    conn.execute("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)", (rid, t))
+                else:
+                    conn.execute("DELETE FROM run_tags WHERE run_id = ? AND tag = ?", (rid, t))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        with self.reader() as r:
+            row = r.run(rid)
+        self.send(run_row(row))
+
+
+class CompareHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        raw = self.get_argument("runs", "")
+        ids = [self.run_id(x) for x in raw.split(",") if x]
+        if not 2 <= len(ids) <= MAX_COMPARE:
+            raise tornado.web.HTTPError(400, f"runs must list 2 to {MAX_COMPARE} run ids, comma-separated")
+        metric = self.get_argument("metric", None)
+        if metric is not None and not metric.isidentifier():
+            raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
+        from ..analysis.compare import compare_runs
+        from ..figures import compare_figures
+
+        with self.reader() as r:
+            c = compare_runs(r, ids)
+            figs = compare_figures(r, c, metric)
+        c.update(figs)
+        self.send(c)
+
+
+class PingHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from .. import __version__
+
+        self.send({"nbexp": __version__, "ledger": str(self.nbexp.ledger_path())})
+
+
+def routes(base_url: str) -> list[tuple[str, type]]:
+    api = url_path_join(base_url, NAMESPACE, "api")
+    return [
+        (url_path_join(api, "ping"), PingHandler),
+        (url_path_join(api, "sprints"), SprintsHandler),
+        (url_path_join(api, "runs"), RunsHandler),
+        (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
+        (url_path_join(api, "compare"), CompareHandler),
+    ]
+
+
+def setup_handlers(web_app: Any, settings: Any) -> None:
+    web_app.settings["nbexp_settings"] = settings
+    web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))

@@ -1,0 +1,157 @@
+"""The REST API under /nbexp/api/ on a real Jupyter Server (pytest-jupyter's jp_fetch)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+import tornado.httpclient
+
+TRAIN = "acc = 0.5 + LR\nimport nbexp\nfor i in range(30):\n    nbexp.log(loss=1.0 / (i + 1) + LR)"
+
+
+@pytest.fixture
+def filled(cell, ledger_path):
+    """A ledger with two runs that differ by LR, written by a real shell."""
+    cell("%nbexp track first")
+    cell("LR = 0.1")
+    cell(TRAIN)
+    cell("LR = 0.3")
+    cell(TRAIN)
+    cell("%nbexp stop")
+    return ledger_path
+
+
+@pytest.fixture
+def jp_server_config(ledger_path):
+    return {"ServerApp": {"jpserver_extensions": {"nbexp": True}},
+            "NbexpApp": {"ledger": str(ledger_path)}}
+
+
+async def get(jp_fetch, *path, **params):
+    r = await jp_fetch("nbexp", "api", *path, params=params)
+    return json.loads(r.body)
+
+
+async def error_of(jp_fetch, *path, method="GET", body=None, headers=None, **params):
+    with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+        await jp_fetch("nbexp", "api", *path, method=method, body=body, params=params,
+                       **({"headers": headers} if headers is not None else {}))
+    payload = json.loads(exc.value.response.body)
+    assert set(payload) == {"error"} and payload["error"]["status"] == exc.value.code
+    assert "Traceback" not in payload["error"]["message"]
+    return exc.value.code, payload["error"]["message"]
+
+
+async def test_runs_list_sprints_and_one_run(filled, jp_fetch):
+    data = await get(jp_fetch, "runs")
+    assert data["total"] == 2 and len(data["runs"]) == 2 and data["main_metric"] in ("acc", "loss")
+    newest, oldest = data["runs"]
+    assert newest["params"]["LR"] == 0.3 and oldest["params"]["LR"] == 0.1
+    assert oldest["name"] == "first" and newest["status"] == "finished"
+    assert newest["metrics"]["acc"] == pytest.approx(0.8)
+    sprints = (await get(jp_fetch, "sprints"))["sprints"]
+    assert sprints[0]["runs"] == 2
+    one = await get(jp_fetch, "runs", oldest["id"])
+    assert one["params"]["LR"] == 0.1 and one["metric_summaries"]["loss"]["steps"] == 30
+    assert one["lineage"]
+
+
+async def test_paging_sorting_and_cursor(filled, jp_fetch):
+    page = await get(jp_fetch, "runs", limit="1", offset="1", sort="start_time", order="asc")
+    assert page["total"] == 2 and len(page["runs"]) == 1 and page["runs"][0]["params"]["LR"] == 0.3
+    cursor = page["cursor"]
+    assert (await get(jp_fetch, "runs", since=str(cursor)))["runs"] == []     # nothing changed since
+    rid = page["runs"][0]["id"]
+    await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"starred": True}))
+    changed = await get(jp_fetch, "runs", since=str(cursor))
+    assert [r["id"] for r in changed["runs"]] == [rid] and changed["runs"][0]["starred"] == 1
+    assert changed["cursor"] > cursor
+
+
+async def test_edits_star_tag_note_rename(filled, jp_fetch):
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    body = {"starred": True, "name": "winner", "note": "best so far", "add_tags": ["keep", "lr-sweep"]}
+    r = await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps(body))
+    row = json.loads(r.body)
+    assert (row["starred"], row["name"], row["note"], row["tags"]) == (1, "winner", "best so far", ["keep", "lr-sweep"])
+    await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"remove_tags": ["keep"]}))
+    assert (await get(jp_fetch, "runs", rid))["tags"] == ["lr-sweep"]
+    assert [x["id"] for x in (await get(jp_fetch, "runs", tag="lr-sweep"))["runs"]] == [rid]
+
+
+async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
+    ids = [r["id"] for r in (await get(jp_fetch, "runs"))["runs"]][::-1]
+    c = await get(jp_fetch, "compare", runs=",".join(ids))
+    assert c["param_diff"] == {"LR": [0.1, 0.3]}
+    assert c["metric"] == "loss"
+    assert set(c["figures"]) == {"params", "metrics", "curves", "parallel", "drift", "classes", "system"}
+    curves = c["figures"]["curves"]["data"]
+    assert len(curves) == 2 and len(curves[0]["y"]) == 30
+    table = c["figures"]["params"]["data"][0]
+    assert table["type"] == "table" and table["cells"]["values"][0] == ["LR"]
+    assert "not recorded" in c["figures"]["drift"]["layout"]["title"]["text"]
+
+
+@pytest.mark.parametrize("path, params, code, words", [
+    (("runs",), {"sort": "start_time; DROP TABLE runs"}, 400, "unknown sort key"),
+    (("runs",), {"status": "finished' OR '1'='1"}, 400, "unknown status"),
+    (("runs",), {"limit": "100000000"}, 400, "limit must be"),
+    (("runs",), {"limit": "-5"}, 400, "limit must be"),
+    (("runs",), {"sprint": "'; SELECT *"}, 400, "unknown sprint"),
+    (("runs",), {"since": "yesterday"}, 400, "since"),
+    (("runs",), {"tag": "<script>"}, 400, "malformed tag"),
+    (("runs", "ffffff"), {}, 404, "no run"),
+    (("runs", "..%2F..%2Fetc%2Fpasswd"), {}, 400, "malformed run id"),
+    (("runs", "ZZZ"), {}, 400, "malformed run id"),
+    (("compare",), {"runs": "abc"}, 400, "malformed run id"),
+    (("compare",), {}, 400, "2 to 20"),
+    (("compare",), {"runs": "aaaaaa,bbbbbb"}, 404, "no run"),
+])
+async def test_bad_input_gives_json_errors(filled, jp_fetch, path, params, code, words):
+    got, message = await error_of(jp_fetch, *path, **params)
+    assert got == code and words in message
+
+
+async def test_bad_patch_bodies(filled, jp_fetch):
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    for body, words in ((b"not json", "JSON"), (json.dumps({"starred": "yes"}), "starred"),
+                        (json.dumps({"path": "/etc"}), "unknown fields"),
+                        (json.dumps({"add_tags": ["a" * 200]}), "tags")):
+        code, message = await error_of(jp_fetch, "runs", rid, method="PATCH", body=body)
+        assert code == 400 and words in message
+
+
+async def test_no_token_is_403(filled, jp_fetch):
+    for path in (("runs",), ("sprints",), ("compare",), ("ping",)):
+        code, _ = await error_of(jp_fetch, *path, headers={"Authorization": ""})
+        assert code == 403
+
+
+async def test_patch_with_cookie_but_no_xsrf_is_refused(filled, jp_fetch, jp_serverapp, jp_base_url,
+                                                        http_server_client):
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    # log in with the token like a browser does: a login cookie and an _xsrf cookie
+    token = jp_serverapp.identity_provider.token
+    r = await http_server_client.fetch(f"{jp_base_url}login?next=/", method="POST", follow_redirects=False,
+                                       raise_error=False, body=urllib.parse.urlencode({"password": token, "_xsrf": "abc"}),
+                                       headers={"Cookie": "_xsrf=abc"}, )
+    cookies = [c.split(";")[0] for c in r.headers.get_list("Set-Cookie")]
+    assert any(c.startswith("username-") for c in cookies), r.code
+    cookie = "; ".join(cookies + ["_xsrf=abc"])
+    url = f"{jp_base_url}nbexp/api/runs/{rid}"
+    refused = await http_server_client.fetch(url, method="PATCH", body=json.dumps({"starred": True}),
+                                             headers={"Cookie": cookie}, raise_error=False)
+    assert refused.code == 403
+    allowed = await http_server_client.fetch(url, method="PATCH", body=json.dumps({"starred": True}),
+                                             headers={"Cookie": cookie, "X-XSRFToken": "abc"}, raise_error=False)
+    assert allowed.code == 200
+    reading = await http_server_client.fetch(f"{jp_base_url}nbexp/api/runs", headers={"Cookie": cookie},
+                                             raise_error=False)
+    assert reading.code == 200                  # reads need no XSRF
+
+
+async def test_missing_ledger_is_404_json(jp_fetch):
+    code, message = await error_of(jp_fetch, "runs")
+    assert code == 404 and "no ledger yet" in message
