@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   create .venv, install, run the example sprint on the default ledger, show ls + diff
+#   make demo   create .venv, install, build the lab extension, run the example sprint on the
+#               default ledger, show ls + diff (then `make lab` opens JupyterLab with the sidebar)
 #   make test   create .venv, install, run every test
 PYTHON ?= python3
 VENV := .venv
@@ -7,22 +8,40 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOK := example_notebooks/01-one-day-sprint.ipynb
 
-.PHONY: env demo test bench clean
+LABEXT_SRC := $(shell find labextension/src labextension/style -type f) labextension/package.json
+LABEXT_BUILT := nbexp/labextension/static/style.js
 
-env: $(STAMP)
+.PHONY: env demo test bench clean chromium lab
 
-$(STAMP): pyproject.toml
+env: $(STAMP) $(LABEXT_BUILT)
+
+# pip builds the lab extension through hatch-jupyter-builder (node + jlpm from JupyterLab);
+# `jupyter-builder develop` links it into the venv so `jupyter lab` loads it.
+$(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/jupyter-builder develop --overwrite .
 	touch $(STAMP)
+
+# rebuild the extension when its TypeScript or CSS changed since the last build
+$(LABEXT_BUILT): $(LABEXT_SRC) $(STAMP)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm install && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm build
+	touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+lab: env
+	$(VENV)/bin/jupyter lab
 
 demo: env
 	$(VENV)/bin/jupyter execute $(NOTEBOOK)
 	$(VENV)/bin/nbexp ls --sprint today
 	$(VENV)/bin/nbexp diff latest~1 latest
 
-test: env
+test: env chromium
 	$(PY) -m pytest
 
 bench: env .venv-whylogs/.installed
@@ -37,4 +56,5 @@ bench: env .venv-whylogs/.installed
 	touch $@
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-whylogs build dist *.egg-info .pytest_cache nbexp/labextension labextension/lib \
+		labextension/node_modules labextension/.yarn

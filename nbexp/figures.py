@@ -74,7 +74,7 @@ def metric_curves(series: dict[str, list[dict]], metric: str, x: str = "step",
         xs, ys, down = downsample(xs, ys)
         if down:
             note.append(f"{run_id}: {len(xs)} of {len(pts)} points")
-        fig.add_trace(go.Scattergl(x=xs, y=[None if v is None or math.isnan(v) else v for v in ys],
+        fig.add_trace(go.Scatter(x=xs, y=[None if v is None or math.isnan(v) else v for v in ys],
                                    mode="lines+markers" if len(xs) < 50 else "lines",
                                    name=(labels or {}).get(run_id, run_id)))
     title = f"{metric} by {x}"
@@ -102,13 +102,14 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
                              tickvals=list(range(len(cats))), ticktext=[c.strip("'") for c in cats]))
         if len(dims) >= 12:
             break
-    color = None
+    line: dict[str, Any] = {}
     if metric:
         mv = [r["metrics"].get(metric, {}).get("last") for r in runs]
+        mv = [float("nan") if v is None else v for v in mv]
         dims.append(dict(label=metric, values=mv))
-        color = mv
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=color, colorscale="Viridis", showscale=bool(color))
-                                 if color else dict()))
+        if not any(math.isnan(v) for v in mv):        # colour by the metric when every run has it
+            line = dict(color=mv, colorscale="Viridis", showscale=True)
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
     fig.update_layout(title=f"params against {metric}" if metric else "params", height=380,
                       margin=dict(l=60, r=60, t=60, b=30))
     return _plain(fig)

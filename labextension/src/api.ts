@@ -1,0 +1,26 @@
+/** Calls to the nbexp server extension, with Jupyter's auth and XSRF handled by ServerConnection. */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export async function requestAPI<T>(
+  path: string,
+  params: Record<string, string | number | undefined> = {},
+  init: RequestInit = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const query = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  const url = URLExt.join(settings.baseUrl, 'nbexp', 'api', path) + (query ? `?${query}` : '');
+  const response = await ServerConnection.makeRequest(url, init, settings);
+  const text = await response.text();
+  const body = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    if (response.status === 404 && !body.error) {
+      throw new Error('the nbexp server extension is not running: pip install nbexp, then restart Jupyter');
+    }
+    throw new Error(body.error?.message ?? `nbexp API ${response.status}`);
+  }
+  return body as T;
+}

@@ -1,0 +1,188 @@
+/** The left sidebar: the sprint's runs, live, with select / star / filter and Compare. */
+import { Widget } from '@lumino/widgets';
+
+import { RunsModel, PAGE } from '../model';
+import { IRunRow } from '../tokens';
+import { el, fmt, when } from './format';
+
+const KEY_PARAMS = 3;
+
+export interface IRunsPanelOptions {
+  model: RunsModel;
+  onCompare: (ids: string[]) => void;
+  onOpen: (id: string) => void;
+}
+
+export class RunsPanel extends Widget {
+  private _model: RunsModel;
+  private _selected = new Set<string>();
+  private _shown = PAGE;
+  private _filter = '';
+  private _sprintSelect: HTMLSelectElement;
+  private _filterInput: HTMLInputElement;
+  private _compare: HTMLButtonElement;
+  private _status: HTMLElement;
+  private _list: HTMLElement;
+  private _more: HTMLButtonElement;
+  private _options: IRunsPanelOptions;
+
+  constructor(options: IRunsPanelOptions) {
+    super();
+    this._options = options;
+    this._model = options.model;
+    this.id = 'nbexp-sidebar';
+    this.addClass('nbexp-panel');
+    this.title.caption = 'nbexp: experiment runs';
+
+    const header = el('div', { class: 'nbexp-header' });
+    header.appendChild(el('h2', {}, 'Runs'));
+    this._sprintSelect = el('select', { 'aria-label': 'Sprint' });
+    this._sprintSelect.addEventListener('change', () => {
+      this._selected.clear();
+      this._shown = PAGE;
+      void this._model.setSprint(this._sprintSelect.value);
+    });
+    this._filterInput = el('input', { type: 'search', placeholder: 'filter runs', 'aria-label': 'Filter runs' });
+    this._filterInput.addEventListener('input', () => {
+      this._filter = this._filterInput.value.toLowerCase();
+      this.render();
+    });
+    this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept', 'aria-label': 'Compare selected runs' },
+      'Compare');
+    this._compare.addEventListener('click', () => this._options.onCompare(this._selectedOrdered()));
+    const controls = el('div', { class: 'nbexp-controls' });
+    controls.append(this._sprintSelect, this._filterInput, this._compare);
+    header.appendChild(controls);
+    this._status = el('div', { class: 'nbexp-status', role: 'status' });
+    this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });
+    this._more = el('button', { class: 'jp-mod-styled', 'aria-label': 'Show more runs' }, 'Show more');
+    this._more.addEventListener('click', async () => {
+      this._shown += PAGE;
+      if (this._model.loaded < this._shown && this._model.loaded < this._model.total) {
+        await this._model.more();
+      }
+      this.render();
+    });
+    this.node.append(header, this._status, this._list, this._more);
+    this._model.changed.connect(() => this.render());
+    this.render();
+  }
+
+  private _selectedOrdered(): string[] {
+    // oldest first: the first run is the baseline of the comparison
+    return this._model.ordered.filter(r => this._selected.has(r.id)).map(r => r.id).reverse();
+  }
+
+  private _visible(): IRunRow[] {
+    const rows = this._model.ordered;
+    if (!this._filter) {
+      return rows;
+    }
+    return rows.filter(r =>
+      [r.id, r.name ?? '', r.status, ...r.tags, JSON.stringify(r.params), r.note ?? '']
+        .join(' ')
+        .toLowerCase()
+        .includes(this._filter)
+    );
+  }
+
+  private _keyParams(rows: IRunRow[]): string[] {
+    const values = new Map<string, Set<string>>();
+    for (const r of rows) {
+      for (const [k, v] of Object.entries(r.params)) {
+        if (!values.has(k)) {
+          values.set(k, new Set());
+        }
+        values.get(k)!.add(JSON.stringify(v));
+      }
+    }
+    return [...values.entries()]
+      .filter(([, v]) => v.size > 1)
+      .sort((a, b) => b[1].size - a[1].size || a[0].localeCompare(b[0]))
+      .slice(0, KEY_PARAMS)
+      .map(([k]) => k);
+  }
+
+  render(): void {
+    this._renderSprints();
+    const rows = this._visible();
+    const keys = this._keyParams(rows);
+    const metric = this._model.mainMetric;
+    this._status.textContent = this._model.error
+      ? `error: ${this._model.error}`
+      : `${this._model.total} runs${metric ? ` · metric: ${metric}` : ''}${
+          this._selected.size ? ` · ${this._selected.size} selected` : ''
+        }`;
+    this._compare.disabled = this._selected.size < 2;
+    this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
+    if (!rows.length && !this._model.error) {
+      this._list.appendChild(el('li', { class: 'nbexp-empty' },
+        'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'));
+    }
+    this._more.hidden = rows.length <= this._shown && this._model.loaded >= this._model.total;
+  }
+
+  private _renderSprints(): void {
+    const current = this._model.sprint;
+    const options: [string, string][] = [['today', 'Today'], ['yesterday', 'Yesterday (review)'], ['all', 'All sprints']];
+    for (const s of this._model.sprints) {
+      options.push([s.id, `${s.id}${s.name ? ` · ${s.name}` : ''} (${s.runs})`]);
+    }
+    const signature = JSON.stringify(options);
+    if (this._sprintSelect.dataset.options !== signature) {
+      this._sprintSelect.replaceChildren(...options.map(([v, label]) => el('option', { value: v }, label)));
+      this._sprintSelect.dataset.options = signature;
+    }
+    this._sprintSelect.value = current;
+  }
+
+  private _row(r: IRunRow, keys: string[], metric: string | null): HTMLElement {
+    const li = el('li', { class: `nbexp-run nbexp-status-${r.status}`, 'data-run-id': r.id });
+    const label = r.name ? `${r.name} (${r.id})` : r.id;
+    const check = el('input', { type: 'checkbox', 'aria-label': `Select run ${r.id}` });
+    check.checked = this._selected.has(r.id);
+    check.addEventListener('change', () => {
+      if (check.checked) {
+        this._selected.add(r.id);
+      } else {
+        this._selected.delete(r.id);
+      }
+      this.render();
+    });
+    const star = el('button', {
+      class: 'nbexp-star',
+      'aria-label': `Star run ${r.id}`,
+      'aria-pressed': String(Boolean(r.starred)),
+      title: r.starred ? 'starred' : 'star'
+    }, r.starred ? '★' : '☆');
+    star.addEventListener('click', () => void this._model.edit(r.id, { starred: !r.starred }));
+    const name = el('button', { class: 'nbexp-name', 'aria-label': `Show run ${r.id}`, title: label }, label);
+    name.addEventListener('click', () => this._options.onOpen(r.id));
+    const badge = el('span', { class: 'nbexp-badge', title: r.error ?? r.status }, r.status);
+    const line1 = el('div', { class: 'nbexp-line' });
+    line1.append(check, star, name, badge);
+    const line2 = el('div', { class: 'nbexp-line nbexp-detail' });
+    line2.append(el('span', {}, when(r.start_time)));
+    for (const k of keys) {
+      if (k in r.params) {
+        line2.append(el('span', { class: 'nbexp-param' }, `${k}=${fmt(r.params[k])}`));
+      }
+    }
+    if (metric && r.metrics[metric] !== undefined) {
+      line2.append(el('span', { class: 'nbexp-metric' }, `${metric} ${fmt(r.metrics[metric])}`));
+    }
+    if (r.tags.length) {
+      line2.append(el('span', { class: 'nbexp-tags' }, r.tags.map(t => `#${t}`).join(' ')));
+    }
+    if (r.idle_hint) {
+      line2.append(el('span', { class: 'nbexp-hint', title: r.idle_hint }, 'idle GPU'));
+    }
+    li.append(line1, line2);
+    return li;
+  }
+
+  dispose(): void {
+    this._model.dispose();
+    super.dispose();
+  }
+}

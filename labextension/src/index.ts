@@ -1,0 +1,61 @@
+/** nbexp's JupyterLab plugin: the runs sidebar, the comparison and run views. */
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { CompareView } from './components/CompareView';
+import { RunsPanel } from './components/RunsPanel';
+import { RunView } from './components/RunView';
+import { RunsModel } from './model';
+
+const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">
+<path d="M4 19h16v2H4zM5 10h3v7H5zm5-4h3v11h-3zm5 7h3v4h-3z"/></g></svg>`;
+
+export const nbexpIcon = new LabIcon({ name: 'nbexp:runs', svgstr: ICON_SVG });
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbexp:sidebar',
+  description: 'The sprint runs recorded by nbexp, live in the left sidebar, compared in the main area.',
+  autoStart: true,
+  optional: [ILabShell],
+  activate: (app: JupyterFrontEnd) => {
+    const model = new RunsModel();
+    const open = (widget: MainAreaWidget) => {
+      const existing = [...app.shell.widgets('main')].find(w => w.id === widget.id);
+      if (existing) {
+        widget.dispose();
+        app.shell.activateById(existing.id);
+        return;
+      }
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+    };
+    const panel = new RunsPanel({
+      model,
+      onCompare: ids => {
+        const content = new CompareView(ids);
+        const widget = new MainAreaWidget({ content });
+        widget.id = content.id;
+        widget.title.label = content.title.label;
+        widget.title.icon = nbexpIcon;
+        open(widget);
+      },
+      onOpen: id => {
+        const content = new RunView(id);
+        const widget = new MainAreaWidget({ content });
+        widget.id = content.id;
+        widget.title.label = content.title.label;
+        widget.title.icon = nbexpIcon;
+        open(widget);
+      }
+    });
+    panel.title.icon = nbexpIcon;
+    app.shell.add(panel, 'left', { rank: 900 });
+    app.commands.addCommand('nbexp:refresh', {
+      label: 'nbexp: Refresh runs',
+      execute: () => model.refresh()
+    });
+  }
+};
+
+export default plugin;

@@ -1,0 +1,109 @@
+/** The sidebar's model: the selected sprint's runs, kept live by polling the change cursor. */
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { requestAPI } from './api';
+import { IRunRow, IRunsPage, ISprint } from './tokens';
+
+export const PAGE = 200;
+
+export class RunsModel {
+  readonly changed: ISignal<RunsModel, void>;
+  runs = new Map<string, IRunRow>();
+  sprints: ISprint[] = [];
+  sprint = 'today';
+  total = 0;
+  mainMetric: string | null = null;
+  error: string | null = null;
+  private _changed = new Signal<RunsModel, void>(this);
+  private _cursor: number | null = null;
+  private _loaded = 0;
+  private _poll: Poll;
+
+  constructor(interval = 1000) {
+    this.changed = this._changed;
+    this._poll = new Poll({
+      factory: () => this.refresh(),
+      frequency: { interval, backoff: true, max: 30 * 1000 },
+      standby: 'when-hidden'
+    });
+  }
+
+  /** Newest first. */
+  get ordered(): IRunRow[] {
+    return [...this.runs.values()].sort((a, b) => b.start_time - a.start_time);
+  }
+
+  get loaded(): number {
+    return this._loaded;
+  }
+
+  async setSprint(sprint: string): Promise<void> {
+    this.sprint = sprint;
+    this.runs.clear();
+    this._cursor = null;
+    this._loaded = 0;
+    await this.refresh();
+  }
+
+  /** First call (or after a sprint change): a page; then only what changed since the cursor. */
+  async refresh(): Promise<void> {
+    try {
+      if (this._cursor === null) {
+        const [page, sprints] = await Promise.all([
+          requestAPI<IRunsPage>('runs', { sprint: this.sprint, limit: PAGE }),
+          requestAPI<{ sprints: ISprint[] }>('sprints')
+        ]);
+        this.sprints = sprints.sprints;
+        this._take(page);
+        this._loaded = page.runs.length;
+        this.total = page.total;
+      } else {
+        const page = await requestAPI<IRunsPage>('runs', {
+          sprint: this.sprint,
+          since: this._cursor,
+          limit: 1000
+        });
+        const fresh = page.runs.filter(r => !this.runs.has(r.id)).length;
+        this._take(page);
+        this.total += fresh;
+        this._loaded += fresh;
+      }
+      this.error = null;
+    } catch (e) {
+      this.error = (e as Error).message;
+      this._changed.emit();
+      throw e;
+    }
+    this._changed.emit();
+  }
+
+  async more(): Promise<void> {
+    const page = await requestAPI<IRunsPage>('runs', { sprint: this.sprint, limit: PAGE, offset: this._loaded });
+    this._take(page, false);
+    this._loaded += page.runs.length;
+    this._changed.emit();
+  }
+
+  async edit(id: string, body: Record<string, unknown>): Promise<void> {
+    const row = await requestAPI<IRunRow>(`runs/${id}`, {}, { method: 'PATCH', body: JSON.stringify(body) });
+    this.runs.set(id, { ...this.runs.get(id), ...row });
+    this._changed.emit();
+  }
+
+  private _take(page: IRunsPage, moveCursor = true): void {
+    for (const r of page.runs) {
+      this.runs.set(r.id, r);
+    }
+    if (moveCursor) {
+      this._cursor = page.cursor;
+    }
+    if (page.main_metric) {
+      this.mainMetric = page.main_metric;
+    }
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+  }
+}

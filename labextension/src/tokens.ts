@@ -1,0 +1,58 @@
+/** Shapes of the /nbexp/api/ answers the sidebar reads. */
+
+export type Status = 'running' | 'finished' | 'failed' | 'interrupted' | 'crashed';
+
+export interface IRunRow {
+  id: string;
+  name: string | null;
+  status: Status;
+  sprint: string;
+  kind: string;
+  start_time: number;
+  end_time: number | null;
+  starred: number;
+  note: string | null;
+  tags: string[];
+  error: string | null;
+  idle_hint: string | null;
+  gpu_util_mean: number | null;
+  updated: number;
+  params: Record<string, unknown>;
+  metrics: Record<string, number | string | null>;
+  data: Record<string, string>;
+}
+
+export interface IRunsPage {
+  runs: IRunRow[];
+  total: number;
+  cursor: number;
+  main_metric: string | null;
+  offset: number;
+  limit: number;
+}
+
+export interface ISprint {
+  id: string;
+  name: string | null;
+  hypothesis: string | null;
+  conclusion: string | null;
+  runs: number;
+  running: number;
+}
+
+export interface IFigure {
+  data: any[];
+  layout: any;
+}
+
+export interface ICompare {
+  runs: { id: string; name: string | null; status: Status }[];
+  param_diff: Record<string, unknown[]>;
+  metrics: Record<string, ({ last: number | null } | null)[]>;
+  metric_delta: Record<string, number | null>;
+  code_diff: string[];
+  drift: { variable: string; column: string; flags: string[] }[];
+  imbalance: { run: string; variable: string; column: string; minority_share: number }[];
+  metric: string | null;
+  figures: Record<string, IFigure>;
+}

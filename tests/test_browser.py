@@ -1,0 +1,234 @@
+"""The sidebar in a real browser: Debian's chromium driven by Playwright against a real
+`jupyter lab` on 127.0.0.1, with a ledger filled by a real kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbexp" / "package.json"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
+if not LABEXT.exists():
+    pytest.skip("the lab extension is not built/installed (make env builds it)", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """pytest-jupyter's autouse loop fixtures would fight Playwright's own loop: not here."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    e = dict(os.environ)
+    for var in ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
+                "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
+        (root / var.lower()).mkdir()
+        e[var] = str(root / var.lower())
+    e["NBEXP_HOME"] = str(root / "nbexp")
+    e.pop("NBEXP_LEDGER", None)
+    settings = root / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                            "checkForUpdates": False}))
+    e["_ROOT"] = str(root)
+    return e
+
+
+@pytest.fixture(scope="module")
+def kernel(env):
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+
+    def run(code):
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    run("%load_ext nbexp\n%nbexp track baseline --sample-hz 0")
+    run("LR = 0.1\nDEPTH = 4")
+    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + 1) + LR)\nval_acc = 0.9 - LR / 10")
+    run("LR = 0.3")
+    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + 1) + LR)\nval_acc = 0.9 - LR / 10")
+    yield run
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def lab(env, kernel):
+    port, token = free_port(), secrets.token_hex(16)
+    log = open(Path(env["_ROOT"]) / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={env['_ROOT']}",
+         "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env={k: v for k, v in env.items() if not k.startswith("_")}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited: {(Path(env['_ROOT']) / 'lab.log').read_text()[-2000:]}")
+        try:
+            req = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
+            urllib.request.urlopen(req, timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)
+    yield url, token
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, lab, tmp_path):
+    url, token = lab
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"{url}/lab?token={token}")
+    pg.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click(timeout=60_000)
+    pg.errors = errors
+    yield pg
+    shots = Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    ctx.close()
+    assert not [e for e in errors if "nbexp" in e.lower()], errors
+
+
+def shot(pg, name, tmp_path):
+    shots = Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(shots / f"{name}.png"))
+
+
+def test_sidebar_lists_runs_and_a_new_run_appears_live(page, kernel, tmp_path):
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs).to_have_count(2, timeout=30_000)
+    expect(page.get_by_role("status")).to_contain_text("2 runs")
+    expect(runs.first).to_contain_text("LR=0.3")
+    expect(runs.last).to_contain_text("baseline")
+    shot(page, "sidebar", tmp_path)
+    started = time.time()
+    kernel("%nbexp new live-run")
+    expect(runs).to_have_count(3, timeout=10_000)
+    expect(runs.first).to_contain_text("live-run")
+    assert time.time() - started < 10
+
+
+def test_compare_two_runs_in_three_clicks(page, tmp_path):
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.nth(1)).to_be_visible(timeout=30_000)
+    ids = [runs.nth(i).get_attribute("data-run-id") for i in range(runs.count())]
+    pair = [i for i in ids if "loss" in page.locator(f'li[data-run-id="{i}"]').inner_text()][:2]
+    assert len(pair) == 2
+    for rid in pair:                                                  # clicks 1 and 2
+        page.get_by_role("checkbox", name=f"Select run {rid}").check()
+    page.get_by_role("button", name="Compare selected runs").click()  # click 3
+    diff = page.get_by_role("table", name="Param diff")
+    expect(diff).to_be_visible(timeout=30_000)
+    expect(diff).to_contain_text("LR")
+    expect(diff).to_contain_text("0.1")
+    expect(diff).to_contain_text("0.3")
+    expect(page.locator(".nbexp-chart .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator(".nbexp-chart .scatterlayer .trace")).to_have_count(2)
+    shot(page, "compare", tmp_path)
+    page.get_by_role("tab", name="Code diff").click()
+    expect(page.get_by_label("Code diff")).to_contain_text("+LR = 0.3")
+
+
+def test_run_details_and_star(page, tmp_path):
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.first).to_be_visible(timeout=30_000)
+    rid = runs.last.get_attribute("data-run-id")
+    page.get_by_role("button", name=f"Star run {rid}").click()
+    expect(page.get_by_role("button", name=f"Star run {rid}")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name=f"Show run {rid}").click()
+    params = page.get_by_role("table", name="Params")
+    expect(params).to_contain_text("DEPTH", timeout=30_000)
+    expect(page.get_by_role("table", name="Metric summaries")).to_contain_text("loss")
+
+
+def set_theme(lab, theme: str) -> None:
+    """Through JupyterLab's own settings API, as the Settings > Theme menu does."""
+    url, token = lab
+    body = json.dumps({"raw": json.dumps({"theme": theme})}).encode()
+    req = urllib.request.Request(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:themes", data=body,
+                                 method="PUT", headers={"Authorization": f"token {token}",
+                                                        "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10)
+
+
+def test_dark_theme_renders(page, lab, tmp_path):
+    from playwright.sync_api import expect
+
+    set_theme(lab, "JupyterLab Dark")
+    try:
+        page.reload()
+        page.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click(timeout=60_000)
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=30_000)
+        runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+        expect(runs.first).to_be_visible(timeout=30_000)
+        bg = page.locator(".nbexp-panel").evaluate("n => getComputedStyle(n).backgroundColor")
+        rgb = [int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]]
+        assert sum(rgb) < 3 * 100, bg                                 # a dark panel
+        color = page.locator(".nbexp-name").first.evaluate("n => getComputedStyle(n).color")
+        assert sum(int(x) for x in color[color.index("(") + 1:color.index(")")].split(",")[:3]) > 300, color
+        shot(page, "sidebar-dark", tmp_path)
+    finally:
+        set_theme(lab, "JupyterLab Light")
