@@ -164,19 +164,33 @@ def get_run(run_id: str, ledger: str | None = None) -> dict[str, Any]:
         return r.run(run_id)
 
 
-def compare(*run_ids: str, ledger: str | None = None) -> dict[str, Any]:
-    """Compare runs: param diff, metric summaries side by side, code diff.
+def compare(*run_ids: str, ledger: str | None = None, metric: str | None = None) -> dict[str, Any]:
+    """Compare runs (the first is the baseline): param diff, metrics side by side, code
+    diff, data drift; as the last value of a cell it shows as tabs with plotly figures.
 
     Returns:
-        ``{"runs": [...], "params": {key: [v1, v2, ...]}, "param_diff": {key:
-        [...] only where they differ}, "metrics": {key: [summary, ...]},
-        "code_diff": unified diff of the first and last run's lineage}``
+        A dict: ``runs``, ``params`` (every key, one value per run), ``param_diff``
+        (only keys that differ), ``metrics`` (summaries per run), ``metric_delta``,
+        ``code_diff`` (unified diff of the first and last run's lineage), ``data``
+        (fingerprints), ``drift``, ``imbalance``, ``figures`` (plotly figure dicts).
+
+    Example:
+        >>> nbexp.compare("latest~1", "latest")["param_diff"]    # doctest: +SKIP
+        {'LR': [0.1, 0.3]}
     """
     from .analysis.compare import compare_runs
     from .ledger import queries
+    from .widgets import Comparison
 
     with queries.Reader(_ledger(ledger)) as r:
-        return compare_runs(r, list(run_ids))
+        c = Comparison(compare_runs(r, list(run_ids)))
+        try:
+            from .figures import compare_figures
+
+            c.update(compare_figures(r, c, metric))
+        except ImportError:                 # no plotly: the data without figures
+            pass
+        return c
 
 
 def _ledger(ledger: str | None):

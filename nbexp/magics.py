@@ -15,6 +15,8 @@ Usage::
     %nbexp params --exclude NAME ...  never record these params (globs allowed)
     %nbexp data [RUN]                 summaries of the data a run used (default: the current run)
     %nbexp drift A B [--var NAME]     data drift of run B against run A
+    %nbexp compare [RUN ...]          compare runs (default: the last two) as tabs with figures
+    %nbexp runs [--sprint S]          the sprint's runs as a DataFrame
     %%nbexp run [NAME]                this cell is exactly one run
 
 Each word's ``--help`` (``%nbexp track --help``) prints its options.
@@ -35,7 +37,7 @@ from . import tracker
 from .errors import NbexpError, NotTracking
 
 WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
-         "run")
+         "compare", "runs", "run")
 
 
 def _session() -> tracker.Session:
@@ -194,6 +196,27 @@ class NbexpMagics(Magics):
         df = nbexp.drift(args.run_a, args.run_b, name=args.var, other=args.other)
         order = {"major": 0, "moderate": 1, "ok": 2}
         return df.sort_values("severity", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+    @magic_arguments()
+    @argument("runs", nargs="*", help="runs to compare, the first as baseline (default: latest~1 latest)")
+    @argument("--metric", help="the metric for the curves and parallel coordinates")
+    def _compare(self, args):
+        """Compare runs: tabs with the param diff, metrics, curves, data, system and code diff."""
+        import nbexp
+
+        runs = args.runs or ["latest~1", "latest"]
+        if len(runs) < 2:
+            raise UsageError("%nbexp compare: give two runs or more (or none for the last two)")
+        return nbexp.compare(*runs, metric=args.metric)
+
+    @magic_arguments()
+    @argument("--sprint", default="today", help="today, yesterday, all, a date or a sprint name")
+    @argument("--status", help="only runs with this status")
+    def _runs(self, args):
+        """The sprint's runs as a DataFrame."""
+        import nbexp
+
+        return nbexp.runs(sprint=args.sprint, status=args.status)
 
     @magic_arguments()
     @argument("name", nargs="?", help="the run's name")

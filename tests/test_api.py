@@ -59,3 +59,20 @@ def test_empty_ledger_gives_empty_frame(shell, ledger_path):
     connect(ledger_path).close()
     df = nbexp.runs()
     assert len(df) == 0 and "run_id" in df.columns
+
+
+def test_compare_shows_as_tabs_and_magics(tracked, cell):
+    c = cell("%nbexp compare").result
+    assert c["param_diff"] == {"LR": [0.1, 0.2]}
+    view = c.widget()
+    tabs = view.children[1]
+    assert [tabs.get_title(i) for i in range(len(tabs.children))] == [
+        "Params", "Metrics", "Metric curves", "Parallel coordinates", "Data", "System", "Code diff"]
+    from nbexp.widgets import html_section
+
+    assert "<td>LR</td>" in html_section(c, "params") and "+LR = 0.2" in html_section(c, "code")
+    assert set(c["figures"]) >= {"curves", "parallel", "params"}       # the tabs' content: see test_kernel
+    df = cell("%nbexp runs --sprint today").result
+    assert len(df) == 2 and "params.LR" in df.columns
+    res = cell("%nbexp compare latest")
+    assert not res.success and "two runs" in str(res.error_in_exec)

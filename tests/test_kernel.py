@@ -189,3 +189,23 @@ def test_fingerprint_stable_across_kernels(kernels, ledger_path):
     assert len(rows) == 2 and rows[0][1] == rows[1][1]
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1      # summarized once
     conn.close()
+
+
+def test_compare_widget_in_a_real_kernel(kernel_env, ledger_path):
+    """nbexp.compare as a cell's last value shows tabs whose outputs hold the plotly figures."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        "%load_ext nbexp\n%nbexp track",
+        "LR = 0.1", "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
+        "LR = 0.2", "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
+        "nbexp.compare('latest~1', 'latest')",
+    )])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True).execute()
+    last = nb.cells[-1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in last)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    outputs = [o for m in state.values() if m["model_name"] == "OutputModel" for o in m["state"].get("outputs", [])]
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    assert any("LR" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    titles = [m["state"].get("titles") for m in state.values() if m["model_name"] == "TabModel"]
+    assert titles and "Metric curves" in titles[0]
