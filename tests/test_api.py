@@ -68,6 +68,9 @@ def test_compare_shows_as_tabs_and_magics(tracked, cell):
     tabs = view.children[1]
     assert [tabs.get_title(i) for i in range(len(tabs.children))] == [
         "Params", "Metrics", "Metric curves", "Parallel coordinates", "Data", "System", "Code diff"]
+    import ipywidgets
+
+    ipywidgets.Widget.close_all()          # no comm behind them in a bare shell: close before exit
     from nbexp.widgets import html_section
 
     assert "<td>LR</td>" in html_section(c, "params") and "+LR = 0.2" in html_section(c, "code")
