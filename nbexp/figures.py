@@ -39,50 +39,57 @@ def _clean(obj: Any) -> Any:
 
 
 def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, list, bool]:
-    """Min/max-per-bucket downsampling that keeps the extremes; ``(xs, ys, downsampled)``."""
+    """Min/max-per-bucket downsampling that keeps the extremes; ``(xs, ys, downsampled)``.
+
+    Each of ``max_points // 4`` buckets keeps its first, lowest, highest and last point.
+    """
     n = len(xs)
     if n <= max_points:
         return xs, ys, False
+    import numpy as np
+
+    y = np.asarray([np.nan if v is None else v for v in ys], dtype=float)
     buckets = max_points // 4
-    size = n / buckets
-    out_x, out_y = [], []
-    for b in range(buckets):
-        lo, hi = int(b * size), int((b + 1) * size) if b < buckets - 1 else n
-        idx = {lo, hi - 1}
-        finite = [i for i in range(lo, hi) if ys[i] is not None and not math.isnan(ys[i])]
-        if finite:
-            idx.add(min(finite, key=lambda i: ys[i]))
-            idx.add(max(finite, key=lambda i: ys[i]))
-        for i in sorted(idx):
-            out_x.append(xs[i])
-            out_y.append(ys[i])
-    return out_x, out_y, True
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    keep = set(edges[:-1].tolist()) | set((edges[1:] - 1).tolist())
+    filled = np.where(np.isnan(y), np.inf, y)
+    lows = np.minimum.reduceat(filled, edges[:-1])
+    finite = np.isfinite(lows)
+    for b in np.nonzero(finite)[0]:
+        lo, hi = edges[b], edges[b + 1]
+        keep.add(int(lo + np.argmin(filled[lo:hi])))
+        keep.add(int(lo + np.nanargmax(np.where(np.isnan(y[lo:hi]), -np.inf, y[lo:hi]))))
+    idx = sorted(keep)
+    return [xs[i] for i in idx], [ys[i] for i in idx], True
 
 
-def metric_curves(series: dict[str, list[dict]], metric: str, x: str = "step",
+def metric_curves(series: dict[str, tuple[list, list, list]], metric: str, x: str = "step",
                   labels: dict[str, str] | None = None) -> dict:
-    """One line per run for ``metric``; ``series`` maps run id to its points."""
+    """One line per run for ``metric``; ``series`` maps run id to its ``(steps, values, walls)``.
+
+    The traces are written as plain dicts: plotly's validation of every point of a long
+    series costs more than the query.
+    """
     go = _go()
     fig = go.Figure()
-    note = []
-    for run_id, points in series.items():
-        pts = [p for p in points if p["key"] == metric]
-        if not pts:
+    fig.update_layout(xaxis_title=x, yaxis_title=metric, height=360, margin=dict(l=50, r=20, t=50, b=40))
+    traces, note = [], []
+    for run_id, (steps, values, walls) in series.items():
+        if not steps:
             continue
-        xs = [p["step"] if x == "step" else p["wall"] for p in pts]
-        ys = [p["value"] for p in pts]
-        xs, ys, down = downsample(xs, ys)
+        xs, ys, down = downsample(steps if x == "step" else walls, values)
         if down:
-            note.append(f"{run_id}: {len(xs)} of {len(pts)} points")
-        fig.add_trace(go.Scatter(x=xs, y=[None if v is None or math.isnan(v) else v for v in ys],
-                                   mode="lines+markers" if len(xs) < 50 else "lines",
-                                   name=(labels or {}).get(run_id, run_id)))
+            note.append(f"{run_id}: {len(xs)} of {len(steps)} points")
+        traces.append({"type": "scatter", "mode": "lines+markers" if len(xs) < 50 else "lines",
+                       "name": (labels or {}).get(run_id, run_id), "x": list(xs),
+                       "y": [None if v is None or v != v else v for v in ys]})
     title = f"{metric} by {x}"
     if note:
         title += " (downsampled for display: min/max per bucket; " + ", ".join(note) + ")"
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=metric, height=360,
-                      margin=dict(l=50, r=20, t=50, b=40))
-    return _plain(fig)
+    fig.update_layout(title=title)
+    out = _plain(fig)
+    out["data"] = _clean(traces)
+    return out
 
 
 def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
@@ -199,11 +206,11 @@ def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[st
     """Every comparison figure for the runs of ``compare`` (from analysis.compare)."""
     ids = [r["id"] for r in compare["runs"]]
     labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in compare["runs"]}
-    series = {rid: reader.metric_series(rid) for rid in ids}
     keys = list(compare["metrics"])
     if metric is None or metric not in keys:
         stepped = [k for k in keys if any(s and s["steps"] > 1 for s in compare["metrics"][k])]
         metric = (stepped or keys or [None])[0]
+    series = {rid: reader.metric_points(rid, metric) for rid in ids} if metric else {}
     runs = [reader.run(rid) for rid in ids]
     figs = {
         "params": param_diff_table(compare),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import subprocess
@@ -140,9 +141,14 @@ def test_older_ledger_is_migrated_and_keeps_its_data(tmp_path):
     c.execute("PRAGMA user_version = 1")
     c.execute("INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
               "VALUES ('aaa111', 's', '2026-01-01', 'finished', 1, 2)")
+    c.executemany("INSERT INTO metrics (run_id, key, step, value, wall) VALUES ('aaa111', 'loss', ?, ?, 0)",
+                  [(0, 3.0), (2, 1.0), (1, 2.0), (3, None)])
     c.commit()
     c.close()
     with Reader(p) as r:                       # a reader migrates an older ledger once
         assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         run = r.run("aaa111")
         assert run["status"] == "finished" and run["gpu_util_mean"] is None
+        loss = run["metrics"]["loss"]              # summaries backfilled by migration 5
+        assert (loss["steps"], loss["nan"], loss["min"], loss["max"]) == (4, 1, 1.0, 3.0)
+        assert math.isnan(loss["last"])

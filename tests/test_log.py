@@ -91,3 +91,17 @@ def test_every_point_of_a_tight_loop_is_kept(run, reader):
         nbexp.log(loss=i * 0.5)
     s = reader().metric_summaries([run.id])[run.id]["loss"]
     assert s["steps"] == 20000 and s["last"] == 19999 * 0.5
+
+
+def test_summary_across_flushes_and_out_of_order_steps(run, reader):
+    from nbexp import tracker
+
+    nbexp.log(step=5, loss=0.5)
+    tracker.active_session().writer.flush()
+    nbexp.log(step=2, loss=0.1)            # an earlier step, logged later: not the last value
+    nbexp.log(step=9, loss=float("nan"))
+    tracker.active_session().writer.flush()
+    nbexp.log(step=7, loss=0.9)
+    s = reader().metric_summaries([run.id])[run.id]["loss"]
+    assert math.isnan(s["last"]) and s["min"] == 0.1 and s["max"] == 0.9
+    assert s["steps"] == 4 and s["nan"] == 1

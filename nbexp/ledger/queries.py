@@ -34,6 +34,9 @@ SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
 }
 
 
+_NAN = float("nan")
+
+
 def _nan(v: float | None) -> float:
     return float("nan") if v is None else v
 
@@ -72,6 +75,7 @@ class Reader:
         self.conn = connect(self.path, readonly=True)
         self.conn.row_factory = sqlite3.Row
         self._alive: dict[str, bool] = {}
+        self._runs: dict[str, dict] = {}         # run() results: a Reader lives for one request
 
     def close(self) -> None:
         self.conn.close()
@@ -238,6 +242,8 @@ class Reader:
     def run(self, ref: str) -> dict:
         """One run with params, metric summaries, tags, session and lineage."""
         rid = self.resolve(ref)
+        if rid in self._runs:
+            return self._runs[rid]
         row = self.conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id = ?", (rid,)).fetchone()
         run = self._effective(dict(row))
         run["params"] = self.params([rid]).get(rid, {})
@@ -249,6 +255,7 @@ class Reader:
         run["data"] = self.data(rid)
         run["events"] = [dict(e) for e in self.conn.execute(
             "SELECT time, level, cause, message FROM events WHERE run_id = ? ORDER BY id", (rid,))]
+        self._runs[rid] = run
         return run
 
     def params(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -256,31 +263,25 @@ class Reader:
         for chunk in _chunks(list(run_ids)):
             marks = ",".join("?" * len(chunk))
             for row in self.conn.execute(
-                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks}) ORDER BY key", chunk
+                f"SELECT run_id, key, value, type FROM params WHERE run_id IN ({marks}) ORDER BY key", chunk
             ):
-                out.setdefault(row[0], {})[row[1]] = json.loads(row[2])
+                out.setdefault(row[0], {})[row[1]] = _decode(row[2], row[3])
         return out
 
     def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, dict[str, float]]]:
-        """Per run and metric: ``last``, ``min``, ``max``, ``steps`` (points) and ``nan`` count."""
+        """Per run and metric: ``last`` (the value at the highest step), ``min``, ``max``,
+        ``steps`` (points) and ``nan`` count, from the summaries the writer keeps."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for chunk in _chunks(list(run_ids)):
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"""SELECT run_id, key, count(*), min(value), max(value), sum(value IS NULL) FROM metrics
-                    WHERE run_id IN ({marks}) GROUP BY run_id, key ORDER BY run_id, key""", chunk
+            cur = self.conn.cursor()
+            cur.row_factory = None
+            for run_id, key, count, nans, lo, hi, last in cur.execute(
+                f"""SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries
+                    WHERE run_id IN ({marks}) ORDER BY run_id, key""", chunk
             ):
-                out.setdefault(row[0], {})[row[1]] = {
-                    "last": float("nan"), "min": _nan(row[3]), "max": _nan(row[4]),
-                    "steps": row[2], "nan": row[5],
-                }
-            for row in self.conn.execute(
-                f"""SELECT run_id, key, value FROM (
-                        SELECT run_id, key, value, row_number() OVER (
-                            PARTITION BY run_id, key ORDER BY step DESC, wall DESC, rowid DESC) AS rn
-                        FROM metrics WHERE run_id IN ({marks})) WHERE rn = 1""", chunk
-            ):
-                out[row[0]][row[1]]["last"] = _nan(row[2])
+                out.setdefault(run_id, {})[key] = {"last": _nan(last), "min": _nan(lo), "max": _nan(hi),
+                                                  "steps": count, "nan": nans}
         return out
 
     def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
@@ -291,7 +292,7 @@ class Reader:
             sql += " AND key = ?"
             args.append(key)
         return [{"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
-                for r in self.conn.execute(sql + " ORDER BY key, step, wall, rowid", args)]
+                for r in self.conn.execute(sql + " ORDER BY key, step, rowid", args)]
 
     def data(self, run_id: str) -> list[dict]:
         """The data objects a run's cells used: ``name, fingerprint, role, kind, shape, summary``."""
@@ -334,6 +335,18 @@ class Reader:
             "ORDER BY time, gpu", args)]
         return host, gpus
 
+    def metric_points(self, run_id: str, key: str) -> tuple[list, list, list]:
+        """``(steps, values, walls)`` of one metric in step order; NaN read back as NaN.
+        Lists rather than dicts: a figure may read a million points."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        rows = cur.execute("SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? "
+                           "ORDER BY step, rowid", (run_id, key)).fetchall()   # the index order: no sort
+        if not rows:
+            return [], [], []
+        steps, values, walls = (list(col) for col in zip(*rows))
+        return steps, [_NAN if v is None else v for v in values], walls
+
     def lineage(self, run_id: str) -> list[dict]:
         """The run's code: the latest version of each cell executed in its session
         up to the run's end, in execution order.
@@ -368,6 +381,19 @@ class Reader:
 
 
 _MISSING = object()
+
+
+def _decode(text: str, kind: str) -> Any:
+    """A stored param value; numbers skip the JSON parser (a listing decodes thousands)."""
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)              # JSON's NaN / Infinity / -Infinity read the same
+    if kind == "bool":
+        return text == "true"
+    if kind == "none":
+        return None
+    return json.loads(text)
 
 
 def _same(a: Any, b: Any) -> bool:

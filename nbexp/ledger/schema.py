@@ -192,6 +192,26 @@ MIGRATIONS: list[str] = [
         UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = OLD.run_id;
     END;
     """,
+    # 5: metric summaries kept by the writer at each flush, so listings never scan the points
+    """
+    CREATE TABLE metric_summaries (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        nan_count INTEGER NOT NULL,
+        min REAL,
+        max REAL,
+        last REAL,                    -- the value at the highest step (NULL: NaN)
+        last_step INTEGER,
+        PRIMARY KEY (run_id, key)
+    );
+    INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step)
+        SELECT m.run_id, m.key, a.n, a.nans, a.lo, a.hi, m.value, m.step
+        FROM (SELECT run_id, key, count(*) AS n, sum(value IS NULL) AS nans, min(value) AS lo, max(value) AS hi,
+                     max(step) AS top FROM metrics GROUP BY run_id, key) a
+        JOIN metrics m ON m.run_id = a.run_id AND m.key = a.key AND m.step IS a.top
+        GROUP BY m.run_id, m.key;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

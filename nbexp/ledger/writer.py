@@ -16,6 +16,41 @@ from collections import deque
 from typing import Any, Callable
 
 INSERT_POINT = "INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?, ?, ?, ?, ?)"
+UPSERT_SUMMARY = """
+INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, key) DO UPDATE SET
+    count = count + excluded.count,
+    nan_count = nan_count + excluded.nan_count,
+    min = CASE WHEN min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN min
+               ELSE min(min, excluded.min) END,
+    max = CASE WHEN max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN max
+               ELSE max(max, excluded.max) END,
+    last = CASE WHEN excluded.last_step >= last_step THEN excluded.last ELSE last END,
+    last_step = max(last_step, excluded.last_step)
+"""
+
+
+def summarize_points(points: list[tuple]) -> list[tuple]:
+    """Per (run, key) of a batch: count, NaN count, min, max, and the value at the highest
+    step (the later point wins a tie), as rows for :data:`UPSERT_SUMMARY`."""
+    acc: dict[tuple[str, str], list] = {}
+    for run_id, key, step, value, _wall in points:
+        a = acc.get((run_id, key))
+        if a is None:
+            acc[(run_id, key)] = [1, value is None, value, value, value, step]
+            continue
+        a[0] += 1
+        if value is None:
+            a[1] += 1
+        else:
+            if a[2] is None or value < a[2]:
+                a[2] = value
+            if a[3] is None or value > a[3]:
+                a[3] = value
+        if step >= a[5]:
+            a[4], a[5] = value, step
+    return [(r, k, a[0], int(a[1]), a[2], a[3], a[4], a[5]) for (r, k), a in acc.items()]
 
 
 class Writer:
@@ -131,6 +166,7 @@ class Writer:
                     (self.conn.executemany if many else self.conn.execute)(sql, params)
                 if points:
                     self.conn.executemany(INSERT_POINT, points)
+                    self.conn.executemany(UPSERT_SUMMARY, summarize_points(points))
                 if beat:
                     self.conn.execute(
                         "UPDATE sessions SET heartbeat = ? WHERE id = ?", (now, self.session_id)
