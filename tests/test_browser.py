@@ -202,6 +202,12 @@ def test_run_details_and_star(page, tmp_path):
     params = page.get_by_role("table", name="Params")
     expect(params).to_contain_text("DEPTH", timeout=30_000)
     expect(page.get_by_role("table", name="Metric summaries")).to_contain_text("loss")
+    page.get_by_role("button", name=f"Add tags run {rid}").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox").fill("best, keep")
+    dialog.get_by_role("button", name="Ok").click()
+    expect(page.locator(f"#nbexp-run-{rid}.nbexp-run-view")).to_contain_text("tags: best, keep", timeout=10_000)
+    expect(page.locator(f'li[data-run-id="{rid}"]')).to_contain_text("#best #keep", timeout=10_000)
 
 
 def set_theme(lab, theme: str) -> None:

@@ -155,3 +155,77 @@ async def test_patch_with_cookie_but_no_xsrf_is_refused(filled, jp_fetch, jp_ser
 async def test_missing_ledger_is_404_json(jp_fetch):
     code, message = await error_of(jp_fetch, "runs")
     assert code == 404 and "no ledger yet" in message
+
+
+async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path, monkeypatch):
+    """The sidebar's poll against a ledger 4 real kernels are writing: no error on either side."""
+    import asyncio
+    import os
+
+    from jupyter_client.manager import KernelManager
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    kms, kcs = [], []
+    try:
+        for _ in range(4):
+            km = KernelManager(kernel_name="python3")
+            km.start_kernel(env=dict(os.environ))
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=60)
+            kms.append(km)
+            kcs.append(kc)
+        code = ("%load_ext nbexp\n%nbexp track --sample-hz 5\nimport nbexp, time\n"
+                "for r in range(15):\n    with nbexp.run(f'r{r}', i=r):\n"
+                "        for s in range(300):\n            nbexp.log(loss=s * 0.01)\n"
+                "        time.sleep(0.2)\n")
+        pending = {kc.execute(code): kc for kc in kcs}
+        cursor, polls, seen = None, 0, set()
+        deadline = asyncio.get_event_loop().time() + 120
+        while pending and asyncio.get_event_loop().time() < deadline:
+            params = {"sprint": "all", "limit": "1000"}
+            if cursor is not None:
+                params["since"] = str(cursor)
+            try:
+                r = await jp_fetch("nbexp", "api", "runs", params=params)
+            except tornado.httpclient.HTTPClientError as exc:
+                if exc.code == 404 and polls == 0:          # no ledger yet: the kernels are starting
+                    await asyncio.sleep(0.2)
+                    continue
+                raise
+            body = json.loads(r.body)
+            cursor = body["cursor"]
+            seen.update(x["id"] for x in body["runs"])
+            polls += 1
+            for msg_id, kc in list(pending.items()):
+                try:
+                    reply = kc.get_shell_msg(timeout=0.01)
+                except Exception:
+                    continue
+                if reply["parent_header"].get("msg_id") in pending:
+                    assert reply["content"]["status"] == "ok", reply["content"]
+                    pending.pop(reply["parent_header"]["msg_id"])
+            await asyncio.sleep(0.1)
+        assert not pending and polls > 3
+        final = json.loads((await jp_fetch("nbexp", "api", "runs", params={"sprint": "all", "limit": "1000"})).body)
+        assert final["total"] == 4 * 16                   # 4 x (the tracked run + 15 sweep runs)
+    finally:
+        for kc, km in zip(kcs, kms):
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+
+
+def test_extensions_listed_enabled_and_ok():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    jupyter = str(Path(sys.executable).parent / "jupyter")
+    plain = re.compile(r"\x1b\[[0-9;]*m")
+    server = subprocess.run([jupyter, "server", "extension", "list"], capture_output=True, text=True)
+    out = plain.sub("", server.stdout + server.stderr)
+    assert re.search(r"nbexp\s+enabled", out) and re.search(r"nbexp [\d.]+ OK", out), out
+    lab = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
+    out = plain.sub("", lab.stdout + lab.stderr)
+    assert re.search(r"nbexp v[\d.]+ enabled\s+OK", out), out

@@ -35,7 +35,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       onCompare: ids => {
         const content = new CompareView(ids);
         const widget = new MainAreaWidget({ content });
-        widget.id = content.id;
+        widget.id = `${content.id}-tab`;
         widget.title.label = content.title.label;
         widget.title.icon = nbexpIcon;
         open(widget);
@@ -43,7 +43,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       onOpen: id => {
         const content = new RunView(id);
         const widget = new MainAreaWidget({ content });
-        widget.id = content.id;
+        widget.id = `${content.id}-tab`;
         widget.title.label = content.title.label;
         widget.title.icon = nbexpIcon;
         open(widget);

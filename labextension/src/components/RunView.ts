@@ -1,10 +1,14 @@
 /** One run's details in the main area: params, metrics, data, system, code. */
 import { Widget } from '@lumino/widgets';
 
+import { InputDialog } from '@jupyterlab/apputils';
+
 import { requestAPI } from '../api';
 import { el, fmt, table, when } from './format';
 
 export class RunView extends Widget {
+  private _id: string;
+
   constructor(id: string) {
     super();
     this.id = `nbexp-run-${id}`;
@@ -12,7 +16,32 @@ export class RunView extends Widget {
     this.title.closable = true;
     this.addClass('nbexp-run-view');
     this.node.textContent = 'Loading…';
+    this._id = id;
     void this.load(id);
+  }
+
+  /** Rename, tag and annotate through PATCH /nbexp/api/runs/ID (XSRF sent by ServerConnection). */
+  private _editButtons(r: any): HTMLElement {
+    const bar = el('div', { class: 'nbexp-edit' });
+    const edit = async (label: string, field: string, current: string): Promise<void> => {
+      const answer = await InputDialog.getText({ title: `${label} run ${r.id}`, text: current });
+      if (!answer.button.accept || answer.value === null) {
+        return;
+      }
+      const value = answer.value.trim();
+      const body = field === 'add_tags' ? { add_tags: value.split(/[,\s]+/).filter(Boolean) } : { [field]: value };
+      await requestAPI(`runs/${r.id}`, {}, { method: 'PATCH', body: JSON.stringify(body) });
+      await this.load(this._id);
+    };
+    const buttons: [string, string, string][] = [
+      ['Rename', 'name', r.name ?? ''], ['Add tags', 'add_tags', ''], ['Edit note', 'note', r.note ?? '']
+    ];
+    for (const [label, field, current] of buttons) {
+      const b = el('button', { class: 'jp-mod-styled', 'aria-label': `${label} run ${r.id}` }, label);
+      b.addEventListener('click', () => void edit(label, field, current));
+      bar.appendChild(b);
+    }
+    return bar;
   }
 
   async load(id: string): Promise<void> {
@@ -27,7 +56,9 @@ export class RunView extends Widget {
     n.replaceChildren();
     n.appendChild(el('h2', {}, `${r.name ?? r.id} · ${r.status}`));
     n.appendChild(el('p', {}, `run ${r.id} · sprint ${r.sprint} · started ${when(r.start_time)}` +
-      (r.error ? ` · ${r.error}` : '') + (r.note ? ` · note: ${r.note}` : '')));
+      (r.error ? ` · ${r.error}` : '') + (r.note ? ` · note: ${r.note}` : '') +
+      (r.tags.length ? ` · tags: ${r.tags.join(', ')}` : '')));
+    n.appendChild(this._editButtons(r));
     n.appendChild(el('h3', {}, 'Params'));
     n.appendChild(table('Params', ['param', 'value'], Object.entries(r.params)));
     n.appendChild(el('h3', {}, 'Metrics'));
