@@ -92,7 +92,8 @@ def run(name: str | None = None, ledger: str | None = None, **params: Any) -> Ru
 
 
 def runs(sprint: str | None = None, status: str | None = None, limit: int | None = None,
-         ledger: str | None = None, data: str | None = None) -> pandas.DataFrame:
+         ledger: str | None = None, data: str | None = None, params: dict[str, Any] | None = None,
+         since: str | float | None = None, tag: str | None = None) -> pandas.DataFrame:
     """The ledger's runs as a pandas DataFrame, newest first.
 
     Columns: ``run_id, name, status, sprint, start_time, end_time, duration_s``,
@@ -107,10 +108,17 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
         limit: at most this many runs.
         ledger: ledger path; None for the active session's or the default one.
         data: only runs that used data with this fingerprint (or prefix).
+        params: only runs with these param values, e.g. ``{"LR": 0.3}`` (typed: 0.3 is not "0.3").
+        since: only runs started since ``30m``, ``12h``, ``2d``, ``1w``, a date or epoch seconds.
+        tag: only runs with this tag.
+
+    Example:
+        >>> nbexp.runs(sprint="all", since="2d", status="crashed")     # doctest: +SKIP
     """
     from .api import runs_frame
 
-    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit, data=data)
+    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit, data=data, params=params,
+                      since=since, tag=tag)
 
 
 def data(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:

@@ -9,12 +9,16 @@ from .ledger.queries import SYSTEM_FIELDS, Reader
 
 
 def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, status: str | None = None,
-               limit: int | None = None, params: dict[str, Any] | None = None, data: str | None = None):
+               limit: int | None = None, params: dict[str, Any] | None = None, data: str | None = None,
+               since: str | float | None = None, tag: str | None = None):
     """See :func:`nbexp.runs`."""
     import pandas as pd
 
+    from .ledger.queries import parse_since
+
     with Reader(ledger) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params, data=data)
+        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params, data=data, tag=tag,
+                           started_after=parse_since(since))
     rows = []
     for run in runs:
         row: dict[str, Any] = {

@@ -10,45 +10,18 @@ import datetime as dt
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .errors import InvalidArgument, NbexpError
 from .ledger import sprint_of
-from .ledger.queries import Reader, parse_sprint
+from .ledger.queries import Reader, parse_since, parse_sprint
+from .textfmt import duration, fmt, table, when
 
 KEY_PARAMS = 4      # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
-
-
-def fmt(value: Any) -> str:
-    """One table cell."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.4g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def when(ts: float | None) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else "-"
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[fmt(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -63,6 +36,10 @@ def _jsonable(obj: Any) -> Any:
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(_jsonable(obj), indent=2, default=str))
+
+
+def r_path(ctx: click.Context) -> str | None:
+    return ctx.obj["ledger"]
 
 
 def _reader(ctx: click.Context) -> Reader:
@@ -113,10 +90,12 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="only runs with this param value")
 @click.option("--data", "data_fp", metavar="FINGERPRINT", help="only runs that used this data (fingerprint or prefix)")
+@click.option("--since", metavar="AGE", help="only runs started since 30m, 12h, 2d, 1w or a date")
+@click.option("--tag", help="only runs with this tag")
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 @click.pass_context
-def ls_cmd(ctx, sprint, status, params, data_fp, limit, as_json):
+def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, limit, as_json):
     """List runs, newest first, with the params that vary and their metrics."""
     wanted = {}
     for item in params:
@@ -128,7 +107,8 @@ def ls_cmd(ctx, sprint, status, params, data_fp, limit, as_json):
         except ValueError:
             wanted[name] = text
     with _reader(ctx) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted, data=data_fp)
+        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted, data=data_fp, tag=tag,
+                           started_after=parse_since(since))
     if as_json:
         _echo_json(runs)
         return
@@ -136,17 +116,10 @@ def ls_cmd(ctx, sprint, status, params, data_fp, limit, as_json):
         click.echo(f"no runs (sprint {sprint}{', status ' + status if status else ''})", err=True)
         return
     pcols, mcols = _key_columns(runs)
-    rows = [[r["id"], r["name"], r["status"], when(r["start_time"]), _duration(r)]
+    rows = [[r["id"], r["name"], r["status"], when(r["start_time"]), duration(r)]
             + [r["params"].get(k) for k in pcols]
             + [r["metrics"][k]["last"] if k in r["metrics"] else None for k in mcols] for r in runs]
     click.echo(table(["run", "name", "status", "start", "time"] + pcols + mcols, rows))
-
-
-def _duration(run: dict) -> str:
-    if not run["end_time"]:
-        return "-"
-    s = run["end_time"] - run["start_time"]
-    return f"{s:.1f}s" if s < 60 else f"{s / 60:.1f}m" if s < 3600 else f"{s / 3600:.1f}h"
 
 
 @main.command("show")
@@ -162,7 +135,7 @@ def show_cmd(ctx, run, as_json):
         return
     s = info["session"]
     click.echo(f"run {info['id']}  {info['name'] or ''}  [{info['status']}]  sprint {info['sprint']}")
-    click.echo(f"started {when(info['start_time'])}  took {_duration(info)}  kind {info['kind']}")
+    click.echo(f"started {when(info['start_time'])}  took {duration(info)}  kind {info['kind']}")
     if info["error"]:
         click.echo(f"error: {info['error']}")
     if info["tags"]:
@@ -320,11 +293,13 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
 
 @main.command("review")
 @click.option("--sprint", default="yesterday", show_default=True, help="today, yesterday, YYYY-MM-DD or a sprint name")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="also write a self-contained HTML report")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 @click.pass_context
-def review_cmd(ctx, sprint, as_json):
+def review_cmd(ctx, sprint, html_file, as_json):
     """The morning review: what ran in a sprint, how it ended, what won and what changed."""
     from .analysis.review import review
+    from .report import review_text
 
     with _reader(ctx) as r:
         sprint_id = parse_sprint(sprint, r.conn) or sprint_of(__import__("time").time())
@@ -332,33 +307,118 @@ def review_cmd(ctx, sprint, as_json):
     if as_json:
         _echo_json(rev)
         return
-    sp = rev["sprint"]
-    click.echo(f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
-               + ", ".join(f"{n} {s}" for s, n in rev["counts"].items()))
-    if sp.get("hypothesis"):
-        click.echo(f"hypothesis: {sp['hypothesis']}")
-    if sp.get("conclusion"):
-        click.echo(f"conclusion: {sp['conclusion']}")
-    if not rev["runs"]:
+    click.echo(review_text(rev))
+    if html_file:
+        from .report import review_html
+
+        Path(html_file).write_text(review_html(r_path(ctx), rev), encoding="utf-8")
+        click.echo(f"\nwrote {html_file} (one self-contained file: open it in a browser or attach it)", err=True)
+
+
+def _overrides(items: tuple[str, ...], option: str) -> dict[str, Any]:
+    import ast
+
+    out = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        if not eq or not name.isidentifier():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
+
+
+@main.command("replay")
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="notebook to write (default replay-RUN.ipynb)")
+@click.option("--execute", is_flag=True, help="run it in a fresh kernel, tracked, and diff against the original")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="replay with this param changed")
+@click.option("--timeout", type=int, default=1800, show_default=True, help="seconds per cell with --execute")
+@click.pass_context
+def replay_cmd(ctx, run, output, execute, params, timeout):
+    """Write a run's code as a clean notebook; with --execute, run it again under tracking."""
+    import nbformat
+
+    from .analysis.compare import compare_runs
+    from .analysis.replay import build_notebook, environment_differences
+
+    overrides = _overrides(params, "--param")
+    with _reader(ctx) as r:
+        original = r.run(run)
+        nb = build_notebook(original, overrides, ledger=str(r.path))
+        env_notes = environment_differences(r, original)
+        ledger_path = r.path
+    out = Path(output or f"replay-{original['id']}.ipynb")
+    nbformat.write(nb, out)
+    click.echo(f"wrote {out}: {len(nb.cells) - 2} cells of run {original['id']}"
+               + (f", with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""))
+    for note in env_notes:
+        click.echo(f"warning: environment differs: {note}", err=True)
+    if not execute:
         return
-    click.echo("")
-    click.echo(table(["run", "name", "status", "start", "time", "last cell / error"],
-                     [[x["id"], x["name"], x["status"], when(x["start_time"]), _duration(x), x.get("error") or ""]
-                      for x in rev["runs"]]))
-    for d in rev["drift"]:
-        click.echo(f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}")
-    for row in rev["imbalance"]:
-        click.echo(f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
-                   f"(minority {row['minority_share']:.1%})")
-    if rev["gpu_hours"]:
-        click.echo(f"\nGPU hours: {rev['gpu_hours']:.2f}")
-    for h in rev["idle_hints"]:
-        click.echo(f"idle GPU in run {h['run']}: {h['hint']}")
-    if rev["best"]:
-        click.echo("\nbest per metric")
-        click.echo(table(["metric", "best", "run", "vs previous best", "what changed"],
-                         [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
-                          for b in rev["best"]]))
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
+                            resources={"metadata": {"path": str(out.resolve().parent)}})
+    failed = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        failed = exc
+    nbformat.write(nb, out)
+    with Reader(ledger_path) as r:
+        row = r.conn.execute("SELECT id FROM runs WHERE replay_of = ? ORDER BY start_time DESC LIMIT 1",
+                             (original["id"],)).fetchone()
+        if row is None:
+            raise click.ClickException(f"the replay did not start tracking: see {out}")
+        replay = r.run(row[0])
+        c = compare_runs(r, [original["id"], replay["id"]])
+    if failed is not None:
+        first = str(failed).strip().splitlines()
+        raise click.ClickException(f"replay run {replay['id']} failed; executed notebook in {out}\n"
+                                   + "\n".join(first[-6:]))
+    click.echo(f"replay run {replay['id']} [{replay['status']}]; nbexp diff {original['id']} {replay['id']}:")
+    changed = {k: v for k, v in c["param_diff"].items()}
+    click.echo("  params: " + ("; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in changed.items()) or "no change"))
+    for k, d in c["metric_delta"].items():
+        click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
+    for name, fps in c["data"].items():
+        if None not in fps and fps[0] != fps[1]:
+            click.echo(f"warning: data {name!r} differs from the original's (fingerprint {fps[0][:10]} -> "
+                       f"{fps[1][:10]})", err=True)
+
+
+@main.command("check")
+@click.argument("run", default="latest")
+@click.option("--metric", required=True, help="the metric to hold up")
+@click.option("--baseline", default="best", show_default=True, help="RUN, best or tag:NAME")
+@click.option("--higher-is-better/--lower-is-better", "higher", default=None,
+              help="direction (default: from the name: loss, error, mse, ... go down)")
+@click.option("--tolerance", default="0", show_default=True, help="allowed regression: absolute (0.01) or 2%")
+@click.option("--nan-ok", is_flag=True, help="a NaN candidate is not a regression")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, as_json):
+    """CI gate: exit 0 when RUN holds up against the baseline on METRIC, 1 when it regressed, 2 on usage errors."""
+    from .analysis.check import check
+    from .errors import RunNotFound
+
+    try:
+        with _reader(ctx) as r:
+            v = check(r, run, metric, baseline, higher, tolerance, nan_ok)
+    except RunNotFound as exc:
+        raise click.UsageError(str(exc), ctx) from None
+    if as_json:
+        _echo_json(v)
+    else:
+        click.echo(table(["metric", "better", "baseline", "value", "candidate", "value", "delta", "allowed", "verdict"],
+                         [[v["metric"], v["direction"], v["baseline"], v["baseline_value"], v["candidate"],
+                           v["candidate_value"], v["delta"], v["allowed"], "ok" if v["ok"] else "REGRESSED"]]))
+        click.echo(v["reason"])
+    ctx.exit(0 if v["ok"] else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

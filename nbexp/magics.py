@@ -3,7 +3,7 @@
 Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
-                 [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT]
+                 [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT] [--replay-of RUN]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -17,6 +17,7 @@ Usage::
     %nbexp drift A B [--var NAME]     data drift of run B against run A
     %nbexp compare [RUN ...]          compare runs (default: the last two) as tabs with figures
     %nbexp runs [--sprint S]          the sprint's runs as a DataFrame
+    %nbexp review [--sprint S]        the morning review (default: yesterday's sprint)
     %%nbexp run [NAME]                this cell is exactly one run
 
 Each word's ``--help`` (``%nbexp track --help``) prints its options.
@@ -37,7 +38,7 @@ from . import tracker
 from .errors import NbexpError, NotTracking
 
 WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
-         "compare", "runs", "run")
+         "compare", "runs", "review", "run")
 
 
 def _session() -> tracker.Session:
@@ -87,13 +88,14 @@ class NbexpMagics(Magics):
               help="seconds a cell must run before the idle-GPU hint may fire (default 60)")
     @argument("--idle-util", type=float, default=30.0,
               help="mean GPU utilization (percent) below which a long cell gets the hint (default 30)")
+    @argument("--replay-of", metavar="RUN", help="this notebook replays RUN (written by nbexp replay)")
     def _track(self, args):
         """Start tracking this kernel and open its first run."""
         if args.sample_hz < 0 or args.sample_hz > 100:
             raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
         s = tracker.start(ledger=args.ledger, name=args.name, shell=self.shell, sprint_name=args.sprint,
                           hypothesis=args.hypothesis, metric_names=args.metric_names, sample_hz=args.sample_hz,
-                          idle_after=args.idle_after, idle_util=args.idle_util)
+                          idle_after=args.idle_after, idle_util=args.idle_util, replay_of=args.replay_of)
         print(s.status_line())
 
     @magic_arguments()
@@ -217,6 +219,21 @@ class NbexpMagics(Magics):
         import nbexp
 
         return nbexp.runs(sprint=args.sprint, status=args.status)
+
+    @magic_arguments()
+    @argument("--sprint", default="yesterday", help="today, yesterday, a date or a sprint name")
+    def _review(self, args):
+        """The morning review: what ran, how it ended, what won and why, flags."""
+        import time
+
+        import nbexp
+        from .analysis.review import review
+        from .ledger.queries import Reader, parse_sprint
+        from .report import review_text
+
+        with Reader(nbexp._ledger(None)) as r:
+            sprint_id = parse_sprint(args.sprint, r.conn) or tracker.sprint_of(time.time())
+            print(review_text(review(r, sprint_id)))
 
     @magic_arguments()
     @argument("name", nargs="?", help="the run's name")

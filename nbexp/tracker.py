@@ -95,12 +95,14 @@ class Session:
         sample_hz: system samples per second (0: off).
         idle_after / idle_util: the idle-GPU hint fires for cells that ran at least
             ``idle_after`` seconds with mean GPU utilization below ``idle_util`` percent.
+        replay_of: the run this session replays (``nbexp replay``); its runs point at it.
     """
 
     def __init__(self, ledger: str | None = None, name: str | None = None, shell: Any = None,
                  sprint_name: str | None = None, hypothesis: str | None = None,
                  metric_names: str | None = None, open_run: bool = True, sample_hz: float = 1.0,
-                 idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT) -> None:
+                 idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT,
+                 replay_of: str | None = None) -> None:
         self.ledger_path = resolve_path(ledger)
         conn = connect(self.ledger_path)           # raises LedgerError before anything is hooked
         self._reader = conn
@@ -123,6 +125,7 @@ class Session:
         self.writer = Writer(write_conn, self.id, on_error=self.warn)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
+        self.replay_of = replay_of
         self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
         self.data = DataWatcher(self)
         self.writer.execute(
@@ -213,8 +216,9 @@ class Session:
         run = Run(self, self._new_run_id(), name, kind, {})
         run.window = self.sampler.open()
         self.writer.execute(
-            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time) VALUES (?,?,?,?,?,?,?)",
-            (run.id, self.id, sprint_of(run.start_time), name, kind, "running", run.start_time),
+            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, replay_of) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (run.id, self.id, sprint_of(run.start_time), name, kind, "running", run.start_time, self.replay_of),
         )
         run.set_params(inherited, source="inherited")
         if params:

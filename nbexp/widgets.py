@@ -69,7 +69,7 @@ def _figure(fig: dict | None) -> None:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    from .cli import fmt
+    from .textfmt import fmt
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)

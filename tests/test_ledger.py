@@ -113,6 +113,8 @@ def test_run_ids_short_prefix_and_latest(cell, reader):
     assert r.resolve("latest") == runs[0]["id"]
     assert r.resolve("latest~2") == runs[2]["id"]
     assert r.resolve("second") == runs[1]["id"]
+    with pytest.raises(RunNotFound, match="no run tagged"):
+        r.resolve("tag:best")
     with pytest.raises(RunNotFound, match="no run matches"):
         r.resolve("zzzzzz")
     with pytest.raises(RunNotFound, match="fewer runs"):

@@ -23,7 +23,7 @@ STALE_HEARTBEAT_S = 600.0     # for sessions on another host
 SYSTEM_FIELDS = ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh", "gpu_count", "cpu_mean",
                  "rss_peak_mb", "idle_hint")
 RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
-              "error", "note", "starred", "updated") + SYSTEM_FIELDS
+              "error", "note", "starred", "updated", "replay_of") + SYSTEM_FIELDS
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
 SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
     "start_time": "start_time",
@@ -39,6 +39,22 @@ _NAN = float("nan")
 
 def _nan(v: float | None) -> float:
     return float("nan") if v is None else v
+
+
+def parse_since(text: str | float | None) -> float | None:
+    """A time from ``30m``, ``12h``, ``2d``, ``1w`` (ago), a date ``YYYY-MM-DD`` or epoch seconds."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    t = str(text).strip()
+    if t[-1:] in units and t[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(t[:-1]) * units[t[-1]]
+    try:
+        return dt.datetime.fromisoformat(t).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"since {text!r}: use 30m, 12h, 2d, 1w or a date YYYY-MM-DD") from None
 
 
 def parse_sprint(sprint: str | None, conn: sqlite3.Connection | None = None) -> str | None:
@@ -104,12 +120,20 @@ class Reader:
 
     # -- runs ---------------------------------------------------------------------------
     def resolve(self, ref: str) -> str:
-        """A full run id from an id, a unique prefix, ``latest``/``latest~N`` or a unique name.
+        """A full run id from an id, a unique prefix, ``latest``/``latest~N``, ``tag:NAME``
+        (the newest run with that tag) or a unique name.
 
         Raises:
             RunNotFound: nothing matches, or several runs do.
         """
         ref = str(ref).strip()
+        if ref.startswith("tag:"):
+            row = self.conn.execute(
+                "SELECT r.id FROM runs r JOIN run_tags t ON t.run_id = r.id WHERE t.tag = ? "
+                "ORDER BY r.start_time DESC LIMIT 1", (ref[4:],)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run tagged {ref[4:]!r} in {self.path}")
+            return row[0]
         if ref == "latest" or ref.startswith("latest~"):
             try:
                 back = int(ref[7:] or 0)
@@ -142,7 +166,7 @@ class Reader:
     def query_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
                    params: dict[str, Any] | None = None, data: str | None = None, tag: str | None = None,
                    offset: int = 0, sort: str = "start_time", descending: bool = True,
-                   since: float | None = None) -> tuple[list[dict], int]:
+                   since: float | None = None, started_after: float | None = None) -> tuple[list[dict], int]:
         """A page of runs and the number of runs matching in all.
 
         Args:
@@ -154,6 +178,7 @@ class Reader:
             tag: keep runs with this tag.
             sort: one of :data:`SORT_KEYS`; descending by default.
             since: only runs changed after this change stamp (running runs always come).
+            started_after: only runs started at or after this time (seconds since the epoch).
         """
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
@@ -181,6 +206,9 @@ class Reader:
         if since is not None:
             where.append("(updated > ? OR status = 'running')")
             args.append(float(since))
+        if started_after is not None:
+            where.append("start_time >= ?")
+            args.append(float(started_after))
         sql = f"SELECT {', '.join(RUN_FIELDS)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -212,6 +212,10 @@ MIGRATIONS: list[str] = [
         JOIN metrics m ON m.run_id = a.run_id AND m.key = a.key AND m.step IS a.top
         GROUP BY m.run_id, m.key;
     """,
+    # 6: replays point at the run they reproduce
+    """
+    ALTER TABLE runs ADD COLUMN replay_of TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,123 @@
+"""The morning review as text (terminal, ``%nbexp review``) and as one self-contained HTML
+file (plotly.js and the figures embedded, no server) to attach to an e-mail or post."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from .textfmt import duration, fmt, table, when
+
+
+def review_text(rev: dict) -> str:
+    sp = rev["sprint"]
+    out = [f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
+           + ", ".join(f"{n} {s}" for s, n in rev["counts"].items())]
+    if sp.get("hypothesis"):
+        out.append(f"hypothesis: {sp['hypothesis']}")
+    if sp.get("conclusion"):
+        out.append(f"conclusion: {sp['conclusion']}")
+    if not rev["runs"]:
+        return "\n".join(out)
+    out += ["", table(["run", "name", "status", "start", "time", "last cell / error"],
+                      [[x["id"], x["name"], x["status"], when(x["start_time"]), duration(x), x.get("error") or ""]
+                       for x in rev["runs"]])]
+    for d in rev["drift"]:
+        out.append(f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: "
+                   f"{'; '.join(d['flags'])}")
+    for row in rev["imbalance"]:
+        out.append(f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
+                   f"(minority {row['minority_share']:.1%})")
+    if rev["gpu_hours"]:
+        out.append(f"\nGPU hours: {rev['gpu_hours']:.2f}")
+    for h in rev["idle_hints"]:
+        out.append(f"idle GPU in run {h['run']}: {h['hint']}")
+    if rev["best"]:
+        out += ["", "best per metric",
+                table(["metric", "best", "run", "vs previous best", "what changed"],
+                      [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
+                       for b in rev["best"]])]
+    return "\n".join(out)
+
+
+def _html_table(header: list[str], rows: list[list[Any]], label: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f'<table aria-label="{html.escape(label)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def review_figures(reader, rev: dict) -> dict[str, dict]:
+    """Curves of the sprint's main metric, parallel coordinates, data drift."""
+    from . import figures
+
+    runs = rev["runs"]
+    figs: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for r in runs:
+        for k, s in r["metrics"].items():
+            counts[k] = counts.get(k, 0) + (2 if s["steps"] > 1 else 1)
+    if counts:
+        metric = max(sorted(counts), key=lambda k: counts[k])
+        shown = [r for r in runs if metric in r["metrics"]][-10:]
+        series = {r["id"]: reader.metric_points(r["id"], metric) for r in shown}
+        labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in shown}
+        figs["curves"] = figures.metric_curves(series, metric, labels=labels)
+        if len(runs) > 1:
+            figs["parallel"] = figures.parallel_coordinates(runs, metric)
+    if rev["drift"]:
+        figs["drift"] = figures.drift_bars(rev["drift"])
+    return figs
+
+
+def review_html(ledger: str | None, rev: dict) -> str:
+    """One HTML file: the review's tables and its figures, plotly.js inlined."""
+    from plotly.offline import get_plotlyjs
+
+    from .ledger.queries import Reader
+
+    with Reader(ledger) as r:
+        figs = review_figures(r, rev)
+    sp = rev["sprint"]
+    title = f"nbexp review: sprint {sp['id']}" + (f" ({sp['name']})" if sp["name"] else "")
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p>{len(rev['runs'])} runs: " + html.escape(", ".join(f"{n} {s}" for s, n in rev["counts"].items()))
+             + "</p>"]
+    for key in ("hypothesis", "conclusion"):
+        if sp.get(key):
+            parts.append(f"<p><b>{key}:</b> {html.escape(sp[key])}</p>")
+    parts.append("<h2>Runs</h2>" + _html_table(
+        ["run", "name", "status", "start", "time", "params that vary", "last cell / error"],
+        [[x["id"], x["name"], x["status"], when(x["start_time"]), duration(x), _varying(rev["runs"], x),
+          x.get("error") or ""] for x in rev["runs"]], "Runs"))
+    if rev["best"]:
+        parts.append("<h2>Best per metric</h2>" + _html_table(
+            ["metric", "best", "run", "vs previous best", "what changed"],
+            [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
+             for b in rev["best"]], "Best per metric"))
+    flags = [f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
+             for d in rev["drift"]]
+    flags += [f"imbalanced labels in run {i['run']}: {i['variable']}.{i['column']} (minority "
+              f"{i['minority_share']:.1%})" for i in rev["imbalance"]]
+    flags += [f"idle GPU in run {h['run']}: {h['hint']}" for h in rev["idle_hints"]]
+    if rev["gpu_hours"]:
+        flags.append(f"GPU hours: {rev['gpu_hours']:.2f}")
+    if flags:
+        parts.append("<h2>Flags</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in flags) + "</ul>")
+    scripts = []
+    for i, (key, fig) in enumerate(figs.items()):
+        parts.append(f'<div class="nbexp-figure" id="fig{i}" data-figure="{key}"></div>')
+        scripts.append(f"Plotly.newPlot('fig{i}', {json.dumps(fig['data'])}, {json.dumps(fig['layout'])}, "
+                       "{displaylogo: false, responsive: true});")
+    style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
+             "margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+             ".nbexp-figure{height:380px;margin:12px 0}")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style><script>{get_plotlyjs()}</script></head><body>" + "\n".join(parts)
+            + "<script>" + "\n".join(scripts) + "</script></body></html>")
+
+
+def _varying(runs: list[dict], run: dict) -> str:
+    keys = [k for k in sorted({k for r in runs for k in r["params"]})
+            if len({json.dumps(r["params"].get(k)) for r in runs}) > 1][:4]
+    return ", ".join(f"{k}={fmt(run['params'].get(k))}" for k in keys if k in run["params"])
