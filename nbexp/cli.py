@@ -421,5 +421,39 @@ def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, as_json):
     ctx.exit(0 if v["ok"] else 1)
 
 
+class _Exporters(_Group):
+    """``nbexp export NAME ...``: one subcommand per exporter in the ``nbexp.exporters`` entry points."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .export import exporters
+
+        return sorted(exporters())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .export import exporters
+
+        ep = exporters().get(name)
+        return ep.load()() if ep is not None else None
+
+
+@main.group("export", cls=_Exporters)
+def export_group():
+    """Export runs: to a portable bundle, or to a shared tracker (see `nbexp export --help`)."""
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check the bundle and say what would be added; change nothing")
+@click.pass_context
+def import_cmd(ctx, file, dry_run):
+    """Merge a bundle into the ledger; importing twice changes nothing."""
+    from .export.bundle import import_bundle
+
+    stats = import_bundle(file, ctx.obj["ledger"], dry_run=dry_run)
+    click.echo(("would add" if dry_run else "added") + f" {stats['runs_added']} runs ({stats['points']:,} points), "
+               f"skipped {stats['runs_skipped']} already there"
+               + (f", gave {stats['runs_renamed']} a fresh id (theirs was taken)" if stats["runs_renamed"] else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

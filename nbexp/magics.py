@@ -18,6 +18,8 @@ Usage::
     %nbexp compare [RUN ...]          compare runs (default: the last two) as tabs with figures
     %nbexp runs [--sprint S]          the sprint's runs as a DataFrame
     %nbexp review [--sprint S]        the morning review (default: yesterday's sprint)
+    %nbexp export bundle FILE [RUNS|--sprint S|--all]   runs to a portable bundle (as `nbexp export`)
+    %nbexp import FILE                merge a bundle into this ledger
     %%nbexp run [NAME]                this cell is exactly one run
 
 Each word's ``--help`` (``%nbexp track --help``) prints its options.
@@ -38,7 +40,7 @@ from . import tracker
 from .errors import NbexpError, NotTracking
 
 WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
-         "compare", "runs", "review", "run")
+         "compare", "runs", "review", "export", "import", "run")
 
 
 def _session() -> tracker.Session:
@@ -65,6 +67,8 @@ class NbexpMagics(Magics):
             raise UsageError("%nbexp run is a cell magic: write %%nbexp run [NAME] as the cell's first line"
                              if word == "run" else f"%%nbexp takes only the word run, not {word!r}")
         method = getattr(self, f"_{word}")
+        if word in ("export", "import"):           # handed to the CLI as they are
+            return self._cli([word, *shlex.split(rest)])
         try:
             args = method.parser.parse_args(shlex.split(rest))
         except ValueError as exc:                       # unbalanced quotes
@@ -234,6 +238,30 @@ class NbexpMagics(Magics):
         with Reader(nbexp._ledger(None)) as r:
             sprint_id = parse_sprint(args.sprint, r.conn) or tracker.sprint_of(time.time())
             print(review_text(review(r, sprint_id)))
+
+    @magic_arguments()
+    @argument("args", nargs="*", help="as for the nbexp export command: EXPORTER ARGS...")
+    def _export(self, args):
+        """Export runs (bundle, or a tracker when its exporter is installed), as `nbexp export`."""
+        self._cli(["export", *args.args])
+
+    @magic_arguments()
+    @argument("args", nargs="*", help="as for the nbexp import command: FILE [--dry-run]")
+    def _import(self, args):
+        """Merge a bundle into this session's ledger, as `nbexp import`."""
+        self._cli(["import", *args.args])
+
+    def _cli(self, argv: list[str]) -> None:
+        import click
+
+        import nbexp
+        from .cli import main
+
+        ledger = nbexp._ledger(None)
+        try:
+            main.main(["--ledger", str(ledger)] + argv if ledger else argv, standalone_mode=False)
+        except click.ClickException as exc:
+            print(f"nbexp: {exc.format_message()}", file=sys.stderr)
 
     @magic_arguments()
     @argument("name", nargs="?", help="the run's name")
