@@ -48,6 +48,8 @@ bench: env .venv-whylogs/.installed
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_system.py
 	$(PY) bench/bench_data.py
+	$(PY) bench/bench_server.py
+	$(PY) bench/bench_export.py
 
 # whylogs 1.6 needs NumPy < 2: a reference for bench_data.py, in its own venv
 .venv-whylogs/.installed:

@@ -1,0 +1,224 @@
+"""Export runs to an MLflow tracking server (``nbexp export mlflow``).
+
+Each nbexp run becomes one MLflow run, found again by its ``nbexp.uid`` tag, so exporting
+is idempotent and resumable: params and tags already there are left alone, metric points
+are appended after the ones the server already has (nbexp's points are append-only, so the
+first N on the server are the first N here), artifacts are written once. A run still running
+is exported as it is (status RUNNING, tag ``nbexp.status=running``) and completed by a
+later export.
+
+Mapped: params (keys and values within MLflow's limits; a longer value is truncated and the
+full one kept in ``params/full_values.json``), metrics with step and timestamp (``log_batch``
+in chunks of 1,000), system samples under MLflow's own ``system/...`` names, tags
+(``mlflow.runName``, ``mlflow.source.name``, ``mlflow.source.git.commit``,
+``mlflow.note.content``, ``nbexp.status``, ``nbexp.sprint``, the run's own tags), the
+lineage as ``code/run.py`` and ``code/run.ipynb``, data summaries as
+``data/summaries.json``, status FINISHED / FAILED / KILLED and start and end times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from ..errors import NbexpError
+
+MAX_PARAM_VALUE = 6000
+MAX_KEY = 250
+BATCH = 1000
+STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "crashed": "KILLED"}
+
+
+class ExportError(NbexpError):
+    """The export could not be done; the message says why. Nothing is marked exported that was not."""
+
+
+def _client(uri: str):
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")     # fail fast when the server is gone
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith(("http://", "https://", "file:", "sqlite:", "postgresql", "mysql", "databricks")):
+        raise ExportError(f"tracking URI {uri!r}: use http(s)://HOST:PORT of an MLflow server (or file:/sqlite:)")
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiment(client, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        return client.create_experiment(name)
+    if exp.lifecycle_stage == "deleted":
+        raise ExportError(f"experiment {name!r} is deleted on the server: restore it "
+                          f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or pick another name")
+    return exp.experiment_id
+
+
+def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, float, int]]:
+    """``(key, value, time, step)`` of the system samples, under MLflow's system metric names."""
+    rows = []
+    for i, h in enumerate(host):
+        for key, field in (("system/cpu_utilization_percentage", "sys_cpu"),
+                           ("system/system_memory_usage_percentage", "sys_mem"),
+                           ("system/process_cpu_utilization_percentage", "proc_cpu"),
+                           ("system/process_memory_rss_megabytes", "proc_rss_mb")):
+            if h.get(field) is not None:
+                rows.append((key, float(h[field]), h["time"], i))
+    steps: dict[int, int] = {}
+    for g in gpus:
+        i = steps.get(g["gpu"], 0)
+        steps[g["gpu"]] = i + 1
+        for key, field in (("utilization_percentage", "util"), ("memory_usage_megabytes", "mem_used_mb"),
+                           ("memory_usage_percentage", None), ("power_usage_watts", "power_w")):
+            value = (100.0 * g["mem_used_mb"] / g["mem_total_mb"] if field is None and g.get("mem_total_mb")
+                     else g.get(field) if field else None)
+            if value is not None:
+                rows.append((f"system/gpu_{g['gpu']}_{key}", float(value), g["time"], i))
+    return rows
+
+
+def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp", dry_run: bool = False,
+                progress=None) -> dict[str, int]:
+    """Export ``run_ids`` to the MLflow server at ``uri``. Returns counts: created, updated,
+    skipped (nothing new), points (metric and system points sent)."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    stats = {"created": 0, "updated": 0, "skipped": 0, "points": 0}
+    try:
+        exp_id = _experiment(client, experiment)
+        for n, rid in enumerate(run_ids, 1):
+            run = reader.run(rid)
+            uid = f"{run['session_id']}:{run['id']}"
+            found = client.search_runs([exp_id], filter_string=f"tags.`nbexp.uid` = '{uid}'", max_results=1)
+            sent = 0
+            if found:
+                mrun = found[0]
+                mid, have_params, have_tags = mrun.info.run_id, dict(mrun.data.params), dict(mrun.data.tags)
+            else:
+                if dry_run:
+                    stats["created"] += 1
+                    stats["points"] += sum(m["steps"] for m in run["metrics"].values())
+                    continue
+                mid = client.create_run(exp_id, start_time=int(run["start_time"] * 1000),
+                                        tags={"nbexp.uid": uid}, run_name=run["name"] or run["id"]).info.run_id
+                have_params, have_tags = {}, {}
+                stats["created"] += 1
+            # params
+            full, params = {}, []
+            for key, value in run["params"].items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                k = key[:MAX_KEY]
+                if len(text) > MAX_PARAM_VALUE:
+                    full[key] = text
+                    text = text[: MAX_PARAM_VALUE - 20] + "...[truncated]"
+                if k not in have_params:
+                    params.append(Param(k, text))
+            # tags
+            session = run["session"] or {}
+            tags = {"mlflow.runName": run["name"] or run["id"], "nbexp.status": run["status"],
+                    "nbexp.sprint": run["sprint"], "nbexp.run_id": run["id"]}
+            if session.get("notebook"):
+                tags["mlflow.source.name"] = session["notebook"]
+            if session.get("git_commit"):
+                tags["mlflow.source.git.commit"] = session["git_commit"]
+            if run["note"]:
+                tags["mlflow.note.content"] = run["note"]
+            for t in run["tags"]:
+                tags[f"nbexp.tag.{t}"] = "true"
+            new_tags = [RunTag(k, str(v)) for k, v in tags.items() if have_tags.get(k) != str(v)]
+            if dry_run:
+                stats["updated" if params or new_tags else "skipped"] += 1
+                continue
+            for i in range(0, max(len(params), len(new_tags)), 100):
+                client.log_batch(mid, params=params[i:i + 100], tags=new_tags[i:i + 100])
+            # metric points after those the server has
+            for key in run["metrics"]:
+                have = len(client.get_metric_history(mid, key))
+                points = reader.conn.execute(
+                    "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid "
+                    "LIMIT -1 OFFSET ?", (rid, key, have)).fetchall()
+                batch = [Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points]
+                for i in range(0, len(batch), BATCH):
+                    client.log_batch(mid, metrics=batch[i:i + BATCH])
+                sent += len(batch)
+            host, gpus = reader.system_series(rid)
+            sys_rows = system_rows(host, gpus)
+            by_key: dict[str, list] = {}
+            for key, value, t, step in sys_rows:
+                by_key.setdefault(key, []).append(Metric(key, value, int(t * 1000), step))
+            for key, batch in by_key.items():
+                have = len(client.get_metric_history(mid, key))
+                batch = batch[have:]
+                for i in range(0, len(batch), BATCH):
+                    client.log_batch(mid, metrics=batch[i:i + BATCH])
+                sent += len(batch)
+            # artifacts, once
+            existing = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(mid, folder)}
+            if "code/run.py" not in existing:
+                from ..analysis.compare import lineage_text
+
+                client.log_text(mid, "\n".join(lineage_text(run["lineage"])), "code/run.py")
+                try:
+                    import nbformat
+
+                    from ..analysis.replay import build_notebook
+
+                    client.log_text(mid, nbformat.writes(build_notebook(run, {})), "code/run.ipynb")
+                except Exception:            # a lineage nbformat cannot hold: the .py is still there
+                    pass
+            if run["data"] and "data/summaries.json" not in existing:
+                client.log_dict(mid, {d["name"]: d["summary"] for d in run["data"]}, "data/summaries.json")
+            if full and "params/full_values.json" not in existing:
+                client.log_dict(mid, full, "params/full_values.json")
+            if run["status"] in STATUS and (not found or found[0].info.status != STATUS[run["status"]]):
+                client.set_terminated(mid, STATUS[run["status"]],
+                                      int((run["end_time"] or time.time()) * 1000))
+            stats["points"] += sent
+            if found:
+                stats["updated" if sent or params or new_tags else "skipped"] += 1
+            if progress:
+                progress(n, len(run_ids), run["id"])
+    except MlflowException as exc:
+        raise ExportError(f"MLflow at {uri}: {str(exc).splitlines()[0][:300]}") from None
+    except OSError as exc:
+        raise ExportError(f"cannot reach the MLflow server at {uri}: {exc}") from None
+    except Exception as exc:                 # requests' errors, without importing requests here
+        if type(exc).__module__.startswith(("requests", "urllib3")):
+            raise ExportError(f"cannot reach the MLflow server at {uri}: {type(exc).__name__}") from None
+        raise
+    return stats
+
+
+def cli():
+    """The ``nbexp export mlflow`` command."""
+    import click
+
+    from .select import select_options, selected_runs
+
+    @click.command("mlflow")
+    @select_options
+    @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", required=True,
+                  help="the MLflow server, e.g. http://127.0.0.1:5000 (default $MLFLOW_TRACKING_URI)")
+    @click.option("--experiment", default="nbexp", show_default=True, help="MLflow experiment to write into")
+    @click.option("--dry-run", is_flag=True, help="say what would be sent; send nothing")
+    @click.pass_context
+    def mlflow_cmd(ctx, runs, sprint, all_runs, tracking_uri, experiment, dry_run):
+        """Export runs to an MLflow server: params, metrics with steps, tags, system metrics, code and data."""
+        from ..ledger.queries import Reader
+
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            raise click.ClickException("MLflow is not installed: pip install mlflow") from None
+        with Reader(ctx.obj["ledger"]) as r:
+            ids = selected_runs(r, runs, sprint, all_runs)
+            stats = export_runs(r, ids, tracking_uri, experiment, dry_run=dry_run,
+                                progress=lambda i, n, rid: click.echo(f"  {i}/{n} {rid}", err=True))
+        click.echo(("would send: " if dry_run else "") + f"{stats['created']} runs created, {stats['updated']} updated, "
+                   f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
+                   f"(experiment {experiment!r})")
+
+    return mlflow_cmd

@@ -1,0 +1,202 @@
+"""Export to a real `mlflow server` on 127.0.0.1 (sqlite backend, artifacts under tmp), read back
+with MlflowClient."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+NBEXP = [sys.executable, "-m", "nbexp.cli"]
+MLFLOW = str(Path(sys.executable).parent / "mlflow")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, root: Path):
+        self.root, self.port, self.proc = root, free_port(), None
+        self.uri = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        log = open(self.root / "mlflow.log", "a")
+        self.proc = subprocess.Popen(
+            [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+             "--artifacts-destination", str(self.root / "artifacts")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        import urllib.request
+
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError((self.root / "mlflow.log").read_text()[-3000:])
+                time.sleep(0.3)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("mlflow")).start()
+    yield s
+    s.stop()
+
+
+def cli(ledger, *args):
+    return subprocess.run(NBEXP + ["--ledger", str(ledger), *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def sprint(cell, ledger_path, monkeypatch):
+    monkeypatch.setenv("NBEXP_NVML_MODULE", "fake_nvml")
+    monkeypatch.setenv("FAKE_NVML_SCRIPT", json.dumps({"gpus": [{"util": 70, "power_w": 300}]}))
+    cell("%nbexp track --sample-hz 20 baseline")
+    long_list = json.dumps(["f" * 150 + str(i) for i in range(60)])        # a param over MLflow's 6,000 chars
+    cell(f"import numpy as np, time\nLR = 0.1\nLONG = {long_list}\nX = np.arange(12.0).reshape(6, 2)")
+    cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
+         "time.sleep(0.3)\nacc = float(X.mean()) * LR")
+    cell("%nbexp note first try")
+    cell("%nbexp tag keep")
+    cell("LR = 0.3")
+    cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
+         "time.sleep(0.3)\nacc = float(X.mean()) * LR")
+    cell("raise ValueError('boom')")
+    cell("%nbexp stop")
+    return ledger_path
+
+
+def mlflow_runs(server, experiment):
+    client = MlflowClient(server.uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def test_export_sprint_and_read_it_back(sprint, server, reader):
+    res = cli(sprint, "export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri, "--experiment", "e1")
+    assert res.returncode == 0, res.stderr
+    assert "2 runs created" in res.stdout
+    client, runs = mlflow_runs(server, "e1")
+    assert len(runs) == 2
+    r = reader()
+    by_uid = {m.data.tags["nbexp.uid"]: m for m in runs}
+    for local in r.list_runs():
+        m = by_uid[f"{local['session_id']}:{local['id']}"]
+        assert m.data.params["LR"] == json.dumps(local["params"]["LR"])
+        assert m.data.params["LONG"].endswith("...[truncated]") and len(m.data.params["LONG"]) <= 6000
+        history = client.get_metric_history(m.info.run_id, "loss")
+        assert sorted((p.step, p.value) for p in history) == [(i, 1 / (i + 1) + local["params"]["LR"])
+                                                                for i in range(1500)]
+        assert m.data.metrics["acc"] == pytest.approx(local["metrics"]["acc"]["last"])
+        assert m.data.tags["mlflow.runName"] == (local["name"] or local["id"])
+        assert m.data.tags["nbexp.sprint"] == local["sprint"]
+        names = set(m.data.metrics)
+        assert {"system/gpu_0_utilization_percentage", "system/cpu_utilization_percentage",
+                "system/gpu_0_power_usage_watts"} <= names
+        arts = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(m.info.run_id, folder)}
+        assert {"code/run.py", "code/run.ipynb", "data/summaries.json", "params/full_values.json"} <= arts
+        full = json.loads(Path(client.download_artifacts(m.info.run_id, "params/full_values.json")).read_text())
+        assert json.loads(full["LONG"]) == ["f" * 150 + str(i) for i in range(60)]
+        assert m.info.status == {"finished": "FINISHED", "failed": "FAILED"}[local["status"]]
+        assert abs(m.info.start_time / 1000 - local["start_time"]) < 0.01
+    base = by_uid[next(f"{x['session_id']}:{x['id']}" for x in r.list_runs() if x["name"] == "baseline")]
+    assert base.data.tags["mlflow.note.content"] == "first try" and base.data.tags["nbexp.tag.keep"] == "true"
+    # again: nothing new, no duplicates
+    again = cli(sprint, "export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri, "--experiment", "e1")
+    assert again.returncode == 0 and "0 runs created, 0 updated, 2 unchanged; 0 points" in again.stdout
+    client, runs = mlflow_runs(server, "e1")
+    assert len(runs) == 2
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 1500
+
+
+def test_server_killed_mid_export_then_resumed(cell, ledger_path, tmp_path):
+    cell("%nbexp track --sample-hz 0 big")
+    cell("import nbexp\nfor i in range(60000):\n    nbexp.log(step=i, loss=i * 1e-5)")
+    cell("%nbexp stop")
+    s = Server(tmp_path).start()
+    try:
+        proc = subprocess.Popen(NBEXP + ["--ledger", str(ledger_path), "export", "mlflow", "--all",
+                                         "--tracking-uri", s.uri, "--experiment", "resume"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = MlflowClient(s.uri)
+        deadline = time.time() + 60
+        while time.time() < deadline:                      # wait until some points are in, then kill it
+            exp = client.get_experiment_by_name("resume")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            if runs and len(client.get_metric_history(runs[0].info.run_id, "loss")) >= 2000:
+                break
+            time.sleep(0.05)
+        s.stop(signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1 and "MLflow" in err, (out, err)
+        s.start()
+        res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", s.uri, "--experiment", "resume")
+        assert res.returncode == 0, res.stderr
+        client, runs = mlflow_runs(s, "resume")
+        assert len(runs) == 1
+        history = client.get_metric_history(runs[0].info.run_id, "loss")
+        assert len(history) == 60000 and len({p.step for p in history}) == 60000
+        assert runs[0].info.status == "FINISHED"
+    finally:
+        s.stop()
+
+
+def test_bad_targets_give_one_message(sprint, server, tmp_path):
+    res = cli(sprint, "export", "mlflow", "--all", "--tracking-uri", f"http://127.0.0.1:{free_port()}")
+    assert res.returncode == 1 and "cannot reach" in res.stderr or "MLflow at" in res.stderr, res.stderr
+    res = cli(sprint, "export", "mlflow", "--all", "--tracking-uri", "ftp://example/x")
+    assert res.returncode == 1 and "tracking URI" in res.stderr
+    client = MlflowClient(server.uri)
+    exp_id = client.create_experiment("gone")
+    client.delete_experiment(exp_id)
+    res = cli(sprint, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "gone")
+    assert res.returncode == 1 and "deleted on the server" in res.stderr
+    dry = cli(sprint, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "dry", "--dry-run")
+    assert dry.returncode == 0 and "would send: 2 runs created" in dry.stdout
+    assert MlflowClient(server.uri).get_experiment_by_name("dry") is not None          # created, empty
+    assert not MlflowClient(server.uri).search_runs([client.get_experiment_by_name("dry").experiment_id])
+
+
+def test_running_run_is_exported_and_completed_later(cell, ledger_path, server):
+    cell("%nbexp track --sample-hz 0 live")
+    cell("import nbexp\nfor i in range(10):\n    nbexp.log(loss=i)")
+    from nbexp import tracker
+
+    tracker.active_session().flush()
+    res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "live")
+    assert res.returncode == 0, res.stderr
+    client, runs = mlflow_runs(server, "live")
+    assert runs[0].info.status == "RUNNING" and runs[0].data.tags["nbexp.status"] == "running"
+    cell("for i in range(10, 15):\n    nbexp.log(loss=i)")
+    cell("%nbexp stop")
+    res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "live")
+    assert "0 runs created, 1 updated" in res.stdout and "5 points" in res.stdout
+    client, runs = mlflow_runs(server, "live")
+    assert runs[0].info.status == "FINISHED" and runs[0].data.tags["nbexp.status"] == "finished"
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 15
