@@ -147,13 +147,6 @@ class Run:
             "INSERT OR REPLACE INTO params (run_id, key, value, type, source) VALUES (?, ?, ?, ?, ?)", rows
         )
 
-    def drop_params(self, keys: list[str]) -> None:
-        for key in keys:
-            self.params.pop(key, None)
-        self.session.writer.executemany(
-            "DELETE FROM params WHERE run_id = ? AND key = ?", [(self.id, k) for k in keys]
-        )
-
     # -- lifecycle ------------------------------------------------------------
     def end(self, status: str | None = None, error: str | None = None) -> None:
         """Close the run: ``finished`` unless its last cell failed or was interrupted."""

@@ -139,8 +139,6 @@ def page(browser, lab, tmp_path):
     pg.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click(timeout=60_000)
     pg.errors = errors
     yield pg
-    shots = Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     ctx.close()
     assert not [e for e in errors if "nbexp" in e.lower()], errors
 

@@ -32,7 +32,7 @@ def kernel_env(nbexp_home, tmp_path, monkeypatch):
 class Kernel:
     def __init__(self, env):
         self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env, cwd=env.get("NBEXP_HOME_PARENT") or os.getcwd())
+        self.km.start_kernel(env=env)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)

@@ -2,6 +2,7 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
 import { CompareView } from './components/CompareView';
 import { RunsPanel } from './components/RunsPanel';
@@ -30,24 +31,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.add(widget, 'main');
       app.shell.activateById(widget.id);
     };
+    const show = (content: Widget) => {
+      const widget = new MainAreaWidget({ content });
+      widget.id = `${content.id}-tab`;
+      widget.title.label = content.title.label;
+      widget.title.icon = nbexpIcon;
+      open(widget);
+    };
     const panel = new RunsPanel({
       model,
-      onCompare: ids => {
-        const content = new CompareView(ids);
-        const widget = new MainAreaWidget({ content });
-        widget.id = `${content.id}-tab`;
-        widget.title.label = content.title.label;
-        widget.title.icon = nbexpIcon;
-        open(widget);
-      },
-      onOpen: id => {
-        const content = new RunView(id);
-        const widget = new MainAreaWidget({ content });
-        widget.id = `${content.id}-tab`;
-        widget.title.label = content.title.label;
-        widget.title.icon = nbexpIcon;
-        open(widget);
-      }
+      onCompare: ids => show(new CompareView(ids)),
+      onOpen: id => show(new RunView(id))
     });
     panel.title.icon = nbexpIcon;
     app.shell.add(panel, 'left', { rank: 900 });

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import math
 import re
 import sys
 from typing import Any, Iterable
@@ -233,7 +232,7 @@ def _estimator(name: str, est: Any, skipped: list[Skipped]) -> Params:
             continue
         if key == "steps" or key == "transformers" or callable(value):
             continue
-        if isinstance(value, float) and math.isnan(value) or value is None or isinstance(value, (bool, int, float, str)):
+        if value is None or isinstance(value, (bool, int, float, str)):
             flatten(dotted, value, out, skipped)
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str, type(None))) for v in value):
             flatten(dotted, value, out, skipped)

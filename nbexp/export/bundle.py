@@ -241,7 +241,7 @@ def _copy(src, dst, table: str, where: str | None, remap: dict[str, dict[str, st
     return len(rows)
 
 
-def _cli():
+def cli():
     """The ``nbexp export bundle`` command (registered through the ``nbexp.exporters`` entry points)."""
     import click
 
@@ -268,5 +268,3 @@ def _cli():
 
     return bundle_cmd
 
-
-cli = _cli
