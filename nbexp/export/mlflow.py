@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -213,10 +214,14 @@ def cli():
             import mlflow  # noqa: F401
         except ImportError:
             raise click.ClickException("MLflow is not installed: pip install mlflow") from None
+        from tqdm import tqdm
+
         with Reader(ctx.obj["ledger"]) as r:
             ids = selected_runs(r, runs, sprint, all_runs)
-            stats = export_runs(r, ids, tracking_uri, experiment, dry_run=dry_run,
-                                progress=lambda i, n, rid: click.echo(f"  {i}/{n} {rid}", err=True))
+            # a progress bar on a terminal, quiet off one (tqdm's disable=None)
+            with tqdm(total=len(ids), unit="run", desc="export", disable=None, file=sys.stderr) as bar:
+                stats = export_runs(r, ids, tracking_uri, experiment, dry_run=dry_run,
+                                    progress=lambda i, n, rid: bar.update(1))
         click.echo(("would send: " if dry_run else "") + f"{stats['created']} runs created, {stats['updated']} updated, "
                    f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
                    f"(experiment {experiment!r})")
