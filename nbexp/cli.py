@@ -381,8 +381,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         raise click.ClickException(f"replay run {replay['id']} failed; executed notebook in {out}\n"
                                    + "\n".join(first[-6:]))
     click.echo(f"replay run {replay['id']} [{replay['status']}]; nbexp diff {original['id']} {replay['id']}:")
-    changed = {k: v for k, v in c["param_diff"].items()}
-    click.echo("  params: " + ("; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in changed.items()) or "no change"))
+    click.echo("  params: " + ("; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in c["param_diff"].items())
+                               or "no change"))
     for k, d in c["metric_delta"].items():
         click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
     for name, fps in c["data"].items():

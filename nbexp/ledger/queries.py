@@ -246,12 +246,9 @@ class Reader:
 
     def tags(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(list(run_ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({marks}) ORDER BY tag", chunk
-            ):
-                out.setdefault(row[0], []).append(row[1])
+        for run_id, tag in self._for_runs(
+                "SELECT run_id, tag FROM run_tags WHERE run_id IN ({ids}) ORDER BY tag", run_ids):
+            out.setdefault(run_id, []).append(tag)
         return out
 
     def change_cursor(self) -> float:
@@ -286,30 +283,29 @@ class Reader:
         self._runs[rid] = run
         return run
 
+    def _for_runs(self, sql: str, run_ids: Iterable[str]) -> Iterable[tuple]:
+        """Plain rows of ``sql`` (with ``{ids}`` for the run-id placeholders), run ids in chunks."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        for chunk in _chunks(list(run_ids)):
+            yield from cur.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
+
     def params(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(run_ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT run_id, key, value, type FROM params WHERE run_id IN ({marks}) ORDER BY key", chunk
-            ):
-                out.setdefault(row[0], {})[row[1]] = _decode(row[2], row[3])
+        for run_id, key, value, kind in self._for_runs(
+                "SELECT run_id, key, value, type FROM params WHERE run_id IN ({ids}) ORDER BY key", run_ids):
+            out.setdefault(run_id, {})[key] = _decode(value, kind)
         return out
 
     def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, dict[str, float]]]:
         """Per run and metric: ``last`` (the value at the highest step), ``min``, ``max``,
         ``steps`` (points) and ``nan`` count, from the summaries the writer keeps."""
         out: dict[str, dict[str, dict[str, float]]] = {}
-        for chunk in _chunks(list(run_ids)):
-            marks = ",".join("?" * len(chunk))
-            cur = self.conn.cursor()
-            cur.row_factory = None
-            for run_id, key, count, nans, lo, hi, last in cur.execute(
-                f"""SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries
-                    WHERE run_id IN ({marks}) ORDER BY run_id, key""", chunk
-            ):
-                out.setdefault(run_id, {})[key] = {"last": _nan(last), "min": _nan(lo), "max": _nan(hi),
-                                                  "steps": count, "nan": nans}
+        for run_id, key, count, nans, lo, hi, last in self._for_runs(
+                "SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries "
+                "WHERE run_id IN ({ids}) ORDER BY run_id, key", run_ids):
+            out.setdefault(run_id, {})[key] = {"last": _nan(last), "min": _nan(lo), "max": _nan(hi),
+                                              "steps": count, "nan": nans}
         return out
 
     def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
@@ -338,12 +334,9 @@ class Reader:
 
     def data_fingerprints(self, run_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(list(run_ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({marks})", chunk
-            ):
-                out.setdefault(row[0], {})[row[1]] = row[2]
+        for run_id, name, fp in self._for_runs(
+                "SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({ids})", run_ids):
+            out.setdefault(run_id, {})[name] = fp
         return out
 
     def system_series(self, run_id: str) -> tuple[list[dict], list[dict]]:

@@ -98,7 +98,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def main_metric(runs: list[dict]) -> str | None:
-    """The metric most of the runs have (stepped metrics first): the sidebar's column."""
+    """The metric most of the runs have (ties: alphabetical): the sidebar's column."""
     counts: dict[str, int] = {}
     for r in runs:
         for k in r["metrics"]:
