@@ -11,7 +11,7 @@ NOTEBOOK := example_notebooks/01-one-day-sprint.ipynb
 LABEXT_SRC := $(shell find labextension/src labextension/style -type f) labextension/package.json
 LABEXT_BUILT := nbexp/labextension/static/style.js
 
-.PHONY: env demo test bench clean chromium lab
+.PHONY: env demo test bench clean chromium java lab
 
 env: $(STAMP) $(LABEXT_BUILT)
 
@@ -33,6 +33,10 @@ $(LABEXT_BUILT): $(LABEXT_SRC) $(STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# a Java runtime for local Spark (the Spark DataFrame tests)
+java:
+	@command -v java >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null)
+
 lab: env
 	$(VENV)/bin/jupyter lab
 
@@ -41,7 +45,7 @@ demo: env
 	$(VENV)/bin/nbexp ls --sprint today
 	$(VENV)/bin/nbexp diff latest~1 latest
 
-test: env chromium
+test: env chromium java
 	$(PY) -m pytest
 
 bench: env .venv-whylogs/.installed

@@ -282,6 +282,8 @@ class Session:
     # -- warnings --------------------------------------------------------------------
     def warn(self, cause: str, message: str) -> None:
         """One line to stderr once per cause; every cause recorded once per run."""
+        lines = message.strip().splitlines() or [""]      # exceptions such as Spark's carry whole plans
+        message = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "")
         run = self.current
         key = f"{cause}:{run.id if run else ''}"
         if key not in self.warned:

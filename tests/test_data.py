@@ -252,3 +252,131 @@ def test_no_data_library_means_no_data_capture():
             "print(kind_of([1, 2]), kind_of('x'), 'pandas' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["None", "None", "False", "False"]
+
+
+# -- polars: summarized with polars and NumPy only ---------------------------------------------
+POLARS_SETUP = """
+import numpy as np, polars as pl
+def load(shift=0.0, missing=0.0, rare=False, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 20000
+    a = rng.normal(0, 1, n) + shift
+    b = rng.normal(5, 2, n)
+    b = [None if m else float(v) for v, m in zip(b, rng.random(n) < missing)]
+    return pl.DataFrame({'a': a, 'b': pl.Series(b, dtype=pl.Float64), 'c': rng.uniform(0, 1, n),
+                         'color': rng.choice(['red', 'blue', 'green'], n),
+                         'y': (rng.random(n) < (0.05 if rare else 0.5)).astype(int)})
+"""
+
+
+def test_polars_summary_numbers_match_polars(cell, reader, shell):
+    cell("%nbexp track")
+    cell("import numpy as np, polars as pl, datetime as dt\n"
+         "rng = np.random.default_rng(1)\n"
+         "x = rng.normal(3, 2, 5000)\n"
+         "pdf = pl.DataFrame({'x': pl.Series([None if i % 10 == 0 else float(v) for i, v in enumerate(x)]),\n"
+         "                    'k': rng.integers(0, 7, 5000),\n"
+         "                    'city': pl.Series([None if i % 25 == 0 else c for i, c in\n"
+         "                                       enumerate(rng.choice(['oslo', 'lima', 'rome'], 5000, p=[.5, .3, .2]))]),\n"
+         "                    'when': pl.datetime_range(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1) +\n"
+         "                                              dt.timedelta(hours=4999), '1h', eager=True),\n"
+         "                    'flag': rng.random(5000) > 0.7})")
+    df = shell.user_ns["pdf"]
+    import polars as pl
+
+    item = run_data(reader)["pdf"]
+    assert item["kind"] == "polars-dataframe" and item["shape"] == [5000, 5]
+    x = col(item, "x")
+    assert x["dtype"] == "Float64" and x["missing"] == df["x"].null_count() == 500
+    assert x["mean"] == pytest.approx(df["x"].mean()) and x["std"] == pytest.approx(df["x"].std())
+    assert x["min"] == pytest.approx(df["x"].min()) and x["max"] == pytest.approx(df["x"].max())
+    assert x["p50"] == pytest.approx(df["x"].quantile(0.5, interpolation="linear"))
+    assert x["p99"] == pytest.approx(df["x"].quantile(0.99, interpolation="linear"))
+    counts, _ = np.histogram(df["x"].drop_nulls().to_numpy(), bins=20)
+    assert x["histogram"]["counts"] == counts.tolist()
+    city = col(item, "city")
+    vc = df["city"].drop_nulls().value_counts(sort=True)
+    assert city["type"] == "categorical" and city["distinct"] == 3 and city["missing"] == df["city"].null_count()
+    assert city["top"][0] == [vc[0, "city"], vc[0, "count"]]
+    assert col(item, "when")["type"] == "datetime" and col(item, "when")["min"].startswith("2026-01-01")
+    assert col(item, "k")["zeros"] == int((df["k"] == 0).sum())
+    assert col(item, "flag")["categories"] == {str(r[0]): r[1] for r in
+                                               df["flag"].value_counts().sort("flag").rows()}
+    assert pl.DataFrame is type(df)
+
+
+def test_polars_drift_and_imbalance(cell, reader):
+    cell("%nbexp track")
+    cell(POLARS_SETUP)
+    cell("train = load(seed=1)")
+    cell("score = float(train['a'].mean())")
+    cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
+    cell("score = float(train['a'].mean())")
+    runs = reader().list_runs()
+    df = nbexp.drift(runs[1]["id"], runs[0]["id"])
+    assert set(df.loc[df["flags"] != "", "column"]) == {"a", "b", "y"}
+    y = col(run_data(reader)["train"], "y")
+    assert y["label"] and y["imbalanced"] is True
+
+
+@pytest.mark.parametrize("code", [
+    "obj = pl.DataFrame()",
+    "obj = pl.DataFrame({'a': [None] * 10}, schema={'a': pl.Float64})",
+    "obj = pl.DataFrame({'a': [[1], [2, 3], None], 'b': [{'k': 1}, None, {'k': 2}]})",
+    "obj = pl.DataFrame({'a': pl.Series([object(), 1, 'x'], dtype=pl.Object)})",
+    "obj = pl.DataFrame({'a': [True, None, False], 'c': pl.Series(['u', 'v', None], dtype=pl.Categorical)})",
+    "obj = pl.Series('s', ['a', None, 'b'])",
+    "obj = pl.concat([pl.DataFrame({'a': [1.0]}), pl.DataFrame({'a': [float('nan')]})], rechunk=False)",
+])
+def test_awkward_polars_data_gives_a_summary(cell, reader, capsys, code):
+    cell("%nbexp track")
+    res = cell("import polars as pl\n" + code + "\nscore = 1.0 * 2")
+    assert res.success
+    assert run_data(reader)["obj"]["summary"] is not None
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_polars_fingerprint_ignores_chunking_and_sees_content():
+    import polars as pl
+
+    df = pl.DataFrame({"a": [1, None, 3, 4], "s": ["x", None, "y", "z"]})
+    chunked = pl.concat([df[:2], df[2:]], rechunk=False)
+    assert chunked.n_chunks() == 2
+    fp = data_capture.fingerprint(df, "polars-dataframe")[0]
+    assert data_capture.fingerprint(chunked, "polars-dataframe")[0] == fp
+    assert data_capture.fingerprint(df.with_columns(pl.col("a").fill_null(0)), "polars-dataframe")[0] != fp
+    assert data_capture.fingerprint(df.with_columns(pl.col("s").fill_null("")), "polars-dataframe")[0] != fp
+
+
+def test_polars_path_never_imports_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys, polars as pl\nfrom nbexp.capture import data as d\n"
+            "df = pl.DataFrame({'a': [1.0, None, 3.0], 's': ['x', 'y', None]})\n"
+            "k = d.kind_of(df)\nd.signature(df, k)\nd.fingerprint(df, k)\n"
+            "s = d.summarize(df, k, 'df')\n"
+            "print(k, s['columns'][0]['missing'], 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["polars-dataframe", "1", "False"]
+
+
+def test_a_failing_summary_is_one_warning_line(cell, reader, capsys, monkeypatch):
+    def failing(obj, kind, name, labels=frozenset()):
+        raise RuntimeError("analysis failed\n+- Project [a, b]\n   +- Range (0, 10)")   # a Spark-like plan
+
+    monkeypatch.setattr(data_capture, "summarize", failing)
+    cell("%nbexp track")
+    assert cell("import numpy as np\nfeatures = np.ones((4, 2))\nscore = 1.0").success
+    nbexp.runs()                                    # waits for the data worker
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert lines == ["nbexp: warning: data 'features' not summarized (RuntimeError: analysis failed ..."]
+
+
+def test_tensor_device_sample_is_bounded_reproducible_and_real():
+    """The sample a GPU tensor is summarized from (run here on the CPU: no GPU on this machine)."""
+    t = torch.arange(3_000_000, dtype=torch.float32).reshape(1000, 3000)
+    a, b = data_capture._tensor_sample(t), data_capture._tensor_sample(t)
+    assert a.shape == (data_capture.ROW_BUDGET,) and (a == b).all()
+    assert (np.diff(a) >= 0).all() and a.min() >= 0 and a.max() < 3_000_000 and (a == np.round(a)).all()
+    assert abs(float(a.mean()) - 1_500_000) < 20_000          # uniform over the whole tensor

@@ -1,7 +1,8 @@
 """Data the model saw: fingerprints and distribution summaries.
 
-Handles pandas DataFrame / Series, NumPy arrays and PyTorch tensors, each only
-when the user has already imported that library. A summary is computed once
+Handles pandas DataFrame / Series, NumPy arrays and PyTorch tensors here, polars
+DataFrame / Series in :mod:`.data_polars` and Spark DataFrames in :mod:`.data_spark`,
+each only when the user has already imported that library. A summary is computed once
 per distinct content (the fingerprint) and is exact up to :data:`ROW_BUDGET`
 rows; beyond it, quantiles, histograms and category counts come from a uniform
 sample of ``ROW_BUDGET`` rows drawn with a fixed seed (the summary says so),
@@ -44,7 +45,8 @@ class DataSkipped(Exception):
 
 
 def kind_of(obj: Any) -> str | None:
-    """``dataframe``, ``series``, ``ndarray``, ``tensor`` or None; never imports a library."""
+    """``dataframe``, ``series``, ``ndarray``, ``tensor``, ``polars-dataframe``, ``polars-series``,
+    ``spark-dataframe`` or None; never imports a library."""
     pd = sys.modules.get("pandas")
     if pd is not None:
         if isinstance(obj, pd.DataFrame):
@@ -57,6 +59,28 @@ def kind_of(obj: Any) -> str | None:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, torch.Tensor):
         return "tensor"
+    pl = sys.modules.get("polars")
+    if pl is not None:
+        if isinstance(obj, pl.DataFrame):
+            return "polars-dataframe"
+        if isinstance(obj, pl.Series):
+            return "polars-series"
+    sql = sys.modules.get("pyspark.sql")
+    if sql is not None and isinstance(obj, getattr(sql, "DataFrame", ())):
+        return "spark-dataframe"
+    return None
+
+
+def _backend(kind: str):
+    """The module summarizing ``kind`` when it is not this one's (polars, Spark)."""
+    if kind.startswith("polars-"):
+        from . import data_polars
+
+        return data_polars
+    if kind.startswith("spark-"):
+        from . import data_spark
+
+        return data_spark
     return None
 
 
@@ -65,6 +89,8 @@ def signature(obj: Any, kind: str) -> tuple:
     """Identity, shape, dtypes and a few sampled values: equal signatures are taken as
     unchanged data without hashing it all."""
     try:
+        if _backend(kind) is not None:
+            return _backend(kind).signature(obj, kind)
         if kind == "dataframe":
             n = len(obj)
             rows = sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
@@ -96,6 +122,8 @@ def signature(obj: Any, kind: str) -> tuple:
 def fingerprint(obj: Any, kind: str) -> tuple[str, bool]:
     """``(hex, exact)``: a content hash stable across kernels and machines. ``exact`` is False
     for a tensor on an accelerator, fingerprinted from its fixed-seed sample."""
+    if _backend(kind) is not None:
+        return _backend(kind).fingerprint(obj, kind)
     import numpy as np
 
     h = hashlib.blake2b(digest_size=10)
@@ -154,13 +182,17 @@ def _tensor_numpy(t):
 
 
 def _tensor_sample(t):
-    """At most ROW_BUDGET elements, picked on the tensor's own device, then moved."""
+    """At most ROW_BUDGET elements, picked on the tensor's own device, then moved.
+
+    The positions are drawn uniformly with a fixed seed (with replacement, so that a tensor of
+    billions of elements never needs a permutation of them all), then gathered on the device:
+    only the sample crosses to the CPU."""
     torch = sys.modules["torch"]
     flat = t.reshape(-1)
     n = flat.numel()
     if n > ROW_BUDGET:
         g = torch.Generator(device="cpu").manual_seed(SAMPLE_SEED)
-        idx = torch.randperm(n, generator=g)[:ROW_BUDGET].sort().values.to(flat.device)
+        idx = torch.randint(0, n, (ROW_BUDGET,), generator=g).sort().values.to(flat.device)
         flat = flat.index_select(0, idx)
     return _tensor_numpy(flat.cpu())
 
@@ -168,6 +200,8 @@ def _tensor_sample(t):
 # -- summaries --------------------------------------------------------------------------------
 def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset = frozenset()) -> dict:
     """The summary of one data object (see the module docstring)."""
+    if _backend(kind) is not None:
+        return _backend(kind).summarize(obj, kind, name, label_names)
     import numpy as np
 
     pd = sys.modules.get("pandas")
@@ -338,13 +372,19 @@ def _column(label: str, values, idx, np, pd, is_label: bool) -> dict:
     except TypeError:                      # unhashable values: count their text
         vc = part.dropna().map(repr).value_counts()
         col["note"] = "unhashable values counted by their text"
-    col["distinct"] = int(len(vc))
-    col["top"] = [[str(k)[:80], int(c)] for k, c in vc.head(TOP_VALUES).items()]
-    if len(vc) <= CATEGORY_KEEP:
-        col["categories"] = {str(k)[:80]: int(c) for k, c in vc.items()}
     mixed = {type(v).__name__ for v in part.dropna().iloc[:1000]}
     if len(mixed) > 1:
         col["mixed_types"] = sorted(mixed)
+    return fill_categories(col, list(vc.head(CATEGORY_KEEP + 1).items()), len(vc), is_label)
+
+
+def fill_categories(col: dict, counts: list, distinct: int, is_label: bool) -> dict:
+    """Distinct count, top values and (for at most CATEGORY_KEEP) every category of a column,
+    from ``counts``: (value, count) pairs, most frequent first, at least the top CATEGORY_KEEP + 1."""
+    col["distinct"] = int(distinct)
+    col["top"] = [[str(k)[:80], int(c)] for k, c in counts[:TOP_VALUES]]
+    if distinct <= CATEGORY_KEEP:
+        col["categories"] = {str(k)[:80]: int(c) for k, c in counts}
     if is_label:
         _classes(col, col.get("categories"))
     return col
