@@ -93,7 +93,7 @@ def run(name: str | None = None, ledger: str | None = None, **params: Any) -> Ru
 
 def runs(sprint: str | None = None, status: str | None = None, limit: int | None = None,
          ledger: str | None = None, data: str | None = None, params: dict[str, Any] | None = None,
-         since: str | float | None = None, tag: str | None = None) -> pandas.DataFrame:
+         since: str | float | None = None, tag: str | None = None, search: str | None = None) -> pandas.DataFrame:
     """The ledger's runs as a pandas DataFrame, newest first.
 
     Columns: ``run_id, name, status, sprint, start_time, end_time, duration_s``,
@@ -111,6 +111,8 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
         params: only runs with these param values, e.g. ``{"LR": 0.3}`` (typed: 0.3 is not "0.3").
         since: only runs started since ``30m``, ``12h``, ``2d``, ``1w``, a date or epoch seconds.
         tag: only runs with this tag.
+        search: only runs whose id, name, status, note, tags or params (``lr=0.1``) contain
+            this text, case-insensitively.
 
     Example:
         >>> nbexp.runs(sprint="all", since="2d", status="crashed")     # doctest: +SKIP
@@ -118,7 +120,7 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
     from .api import runs_frame
 
     return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit, data=data, params=params,
-                      since=since, tag=tag)
+                      since=since, tag=tag, search=search)
 
 
 def data(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:

@@ -10,7 +10,7 @@ from .ledger.queries import SYSTEM_FIELDS, Reader
 
 def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, status: str | None = None,
                limit: int | None = None, params: dict[str, Any] | None = None, data: str | None = None,
-               since: str | float | None = None, tag: str | None = None):
+               since: str | float | None = None, tag: str | None = None, search: str | None = None):
     """See :func:`nbexp.runs`."""
     import pandas as pd
 
@@ -18,7 +18,7 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
 
     with Reader(ledger) as r:
         runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params, data=data, tag=tag,
-                           started_after=parse_since(since))
+                           started_after=parse_since(since), search=search)
     rows = []
     for run in runs:
         row: dict[str, Any] = {

@@ -92,10 +92,11 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.option("--data", "data_fp", metavar="FINGERPRINT", help="only runs that used this data (fingerprint or prefix)")
 @click.option("--since", metavar="AGE", help="only runs started since 30m, 12h, 2d, 1w or a date")
 @click.option("--tag", help="only runs with this tag")
+@click.option("--search", metavar="TEXT", help="only runs whose id, name, status, note, tags or params contain TEXT")
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 @click.pass_context
-def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, limit, as_json):
+def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_json):
     """List runs, newest first, with the params that vary and their metrics."""
     wanted = {}
     for item in params:
@@ -108,7 +109,7 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, limit, as_json):
             wanted[name] = text
     with _reader(ctx) as r:
         runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted, data=data_fp, tag=tag,
-                           started_after=parse_since(since))
+                           started_after=parse_since(since), search=search)
     if as_json:
         _echo_json(runs)
         return

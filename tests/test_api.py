@@ -35,6 +35,11 @@ def test_runs_filters(tracked):
     assert len(nbexp.runs(status="finished")) == 2
     assert len(nbexp.runs(status="crashed")) == 0
     assert len(nbexp.runs(sprint="today")) == 2
+    assert nbexp.runs(search="opt=sgd")["run_id"].tolist() == nbexp.runs()["run_id"].tolist()
+    assert nbexp.runs(search="LR=0.2")["params.LR"].tolist() == [0.2]
+    assert nbexp.runs(search="adam").empty
+    with pytest.raises(InvalidArgument, match="search must be text"):
+        nbexp.runs(search=0.2)
     with pytest.raises(InvalidArgument, match="status"):
         nbexp.runs(status="done")
 

@@ -236,3 +236,28 @@ def test_dark_theme_renders(page, lab, tmp_path):
         shot(page, "sidebar-dark", tmp_path)
     finally:
         set_theme(lab, "JupyterLab Light")
+
+
+def test_filter_finds_a_run_that_is_not_loaded_yet(page, kernel):
+    """Last in this module: it adds 250 runs. The sidebar loads 200 rows; the filter must
+    still find the oldest of them, through the server's search."""
+    from playwright.sync_api import expect
+
+    kernel("import nbexp\nfor i in range(250):\n"
+           "    with nbexp.run('needle-in-haystack' if i == 0 else f'bulk-{i}', seed=i):\n"
+           "        nbexp.log(loss=1.0 / (i + 1))")
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(page.get_by_role("status")).to_contain_text("runs", timeout=30_000)
+    page.reload()
+    page.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click(timeout=60_000)
+    expect(runs).to_have_count(200, timeout=30_000)
+    assert page.locator("li.nbexp-run", has_text="needle-in-haystack").count() == 0     # not loaded
+    page.get_by_role("searchbox", name="Filter runs").fill("NEEDLE")
+    expect(runs).to_have_count(1, timeout=10_000)
+    expect(runs.first).to_contain_text("needle-in-haystack")
+    expect(page.get_by_role("status")).to_contain_text("1 of ")
+    page.get_by_role("searchbox", name="Filter runs").fill("seed=249")                 # a param
+    expect(runs).to_have_count(1, timeout=10_000)
+    expect(runs.first).to_contain_text("bulk-249")
+    page.get_by_role("searchbox", name="Filter runs").fill("no such run")
+    expect(page.locator(".nbexp-empty")).to_contain_text("No run matches", timeout=10_000)

@@ -45,6 +45,9 @@ def test_ls_filters(two_runs):
     assert json.loads(invoke(two_runs, "ls", "--json", "--status", "failed").output) == []
     assert len(json.loads(invoke(two_runs, "ls", "--json", "--sprint", "all", "--limit", "1").output)) == 1
     assert json.loads(invoke(two_runs, "ls", "--json", "--sprint", "yesterday").output) == []
+    data = json.loads(invoke(two_runs, "ls", "--json", "--search", "lr=0.3").output)
+    assert [r["params"]["LR"] for r in data] == [0.3]
+    assert invoke(two_runs, "ls", "--search", "BASE").output.splitlines()[1].split()[1] == "base"
 
 
 def test_diff_shows_exactly_the_tweak(two_runs):

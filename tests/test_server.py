@@ -81,6 +81,28 @@ async def test_edits_star_tag_note_rename(filled, jp_fetch):
     assert [x["id"] for x in (await get(jp_fetch, "runs", tag="lr-sweep"))["runs"]] == [rid]
 
 
+async def test_search_finds_runs_by_name_param_tag_and_note(filled, jp_fetch):
+    newest, oldest = (await get(jp_fetch, "runs"))["runs"]
+
+    async def found(text, **params):
+        page = await get(jp_fetch, "runs", q=text, **params)
+        assert page["total"] == len(page["runs"]) or params
+        return [r["id"] for r in page["runs"]]
+
+    assert await found("FIRST") == [oldest["id"]]                    # name, any case
+    assert await found("lr=0.3") == [newest["id"]]                   # a param as key=value
+    assert await found(oldest["id"][:4]) == [oldest["id"]]
+    assert await found("finished") == [newest["id"], oldest["id"]]
+    await jp_fetch("nbexp", "api", "runs", newest["id"], method="PATCH",
+                   body=json.dumps({"note": "50% less data", "add_tags": ["candidate"]}))
+    assert await found("candid") == [newest["id"]]
+    assert await found("50% less") == [newest["id"]]
+    assert await found("5_%") == []                                  # % and _ are literal text
+    assert await found("lr=0.3", limit="1", offset="1") == []       # paged like any listing
+    assert (await get(jp_fetch, "runs", q="lr=0.3", limit="1", offset="1"))["total"] == 1
+    assert await found("no such run") == []
+
+
 async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
     ids = [r["id"] for r in (await get(jp_fetch, "runs"))["runs"]][::-1]
     c = await get(jp_fetch, "compare", runs=",".join(ids))
@@ -102,6 +124,7 @@ async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
     (("runs",), {"sprint": "'; SELECT *"}, 400, "unknown sprint"),
     (("runs",), {"since": "yesterday"}, 400, "since"),
     (("runs",), {"tag": "<script>"}, 400, "malformed tag"),
+    (("runs",), {"q": "x" * 201}, 400, "at most 200"),
     (("runs", "ffffff"), {}, 404, "no run"),
     (("runs", "..%2F..%2Fetc%2Fpasswd"), {}, 400, "malformed run id"),
     (("runs", "ZZZ"), {}, 400, "malformed run id"),

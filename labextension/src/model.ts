@@ -18,6 +18,7 @@ export class RunsModel {
   private _changed = new Signal<RunsModel, void>(this);
   private _cursor: number | null = null;
   private _loaded = 0;
+  private _searches = 0;
   private _poll: Poll;
 
   constructor(interval = 1000) {
@@ -83,6 +84,22 @@ export class RunsModel {
     this._take(page, false);
     this._loaded += page.runs.length;
     this._changed.emit();
+  }
+
+  /**
+   * Runs of the sprint matching `text` on the server (id, name, status, note, tags, params),
+   * merged into the loaded runs; the number matching in all, or null when superseded by a
+   * newer search. Loaded runs are kept: the paging offset still counts the unfiltered list.
+   */
+  async search(text: string): Promise<number | null> {
+    const ticket = ++this._searches;
+    const page = await requestAPI<IRunsPage>('runs', { sprint: this.sprint, q: text, limit: PAGE });
+    if (ticket !== this._searches) {
+      return null;
+    }
+    this._take(page, false);
+    this._changed.emit();
+    return page.total;
   }
 
   async edit(id: string, body: Record<string, unknown>): Promise<void> {

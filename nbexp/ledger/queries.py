@@ -37,6 +37,19 @@ SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
 _NAN = float("nan")
 
 
+# a run matches a search when any of these contains the text (LIKE is case-insensitive for ASCII)
+SEARCH_WHERE = ("(id LIKE ? ESCAPE '\\' OR coalesce(name, '') LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\'"
+                " OR coalesce(note, '') LIKE ? ESCAPE '\\'"
+                " OR id IN (SELECT run_id FROM run_tags WHERE tag LIKE ? ESCAPE '\\')"
+                " OR id IN (SELECT run_id FROM params WHERE key || '=' || trim(coalesce(value, ''), '\"')"
+                " LIKE ? ESCAPE '\\'))")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for 'contains ``text``', its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _nan(v: float | None) -> float:
     return float("nan") if v is None else v
 
@@ -166,7 +179,8 @@ class Reader:
     def query_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
                    params: dict[str, Any] | None = None, data: str | None = None, tag: str | None = None,
                    offset: int = 0, sort: str = "start_time", descending: bool = True,
-                   since: float | None = None, started_after: float | None = None) -> tuple[list[dict], int]:
+                   since: float | None = None, started_after: float | None = None,
+                   search: str | None = None) -> tuple[list[dict], int]:
         """A page of runs and the number of runs matching in all.
 
         Args:
@@ -179,6 +193,8 @@ class Reader:
             sort: one of :data:`SORT_KEYS`; descending by default.
             since: only runs changed after this change stamp (running runs always come).
             started_after: only runs started at or after this time (seconds since the epoch).
+            search: only runs whose id, name, status, note, tags or params (as ``key=value``,
+                strings without their quotes) contain this text, case-insensitively.
         """
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
@@ -209,6 +225,11 @@ class Reader:
         if started_after is not None:
             where.append("start_time >= ?")
             args.append(float(started_after))
+        if search:
+            if not isinstance(search, str):
+                raise InvalidArgument(f"search must be text; got {search!r}")
+            where.append(SEARCH_WHERE)
+            args += [_like(search)] * SEARCH_WHERE.count("?")
         sql = f"SELECT {', '.join(RUN_FIELDS)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)

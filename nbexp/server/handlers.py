@@ -143,13 +143,16 @@ class RunsHandler(BaseHandler):
                 since = float(since_raw)
             except ValueError:
                 raise tornado.web.HTTPError(400, f"since must be a change cursor (a number); got {since_raw[:40]!r}")
+        search = self.get_argument("q", None) or None
+        if search is not None and len(search) > 200:
+            raise tornado.web.HTTPError(400, "q is at most 200 characters")
         limit = self.int_arg("limit", 200, 1, self.nbexp.max_page)
         offset = self.int_arg("offset", 0, 0, 10**9)
         with self.reader() as r:
             cursor = r.change_cursor()
             runs, total = r.query_runs(sprint=self.get_argument("sprint", "today"), status=status, tag=tag,
                                        limit=limit, offset=offset, sort=sort, descending=order == "desc",
-                                       since=since)
+                                       since=since, search=search)
         self.send({"runs": [run_row(x) for x in runs], "total": total, "cursor": cursor,
                    "main_metric": main_metric(runs), "offset": offset, "limit": limit})
 

@@ -6,6 +6,13 @@ import { IRunRow } from '../tokens';
 import { el, fmt, when } from './format';
 
 const KEY_PARAMS = 3;
+const SEARCH_DELAY_MS = 250;
+
+/** The text a filter matches, as the server's `q=` does: id, name, status, note, tags, key=value. */
+function searchText(r: IRunRow): string {
+  const params = Object.entries(r.params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return [r.id, r.name ?? '', r.status, r.note ?? '', ...r.tags, ...params].join('\n').toLowerCase();
+}
 
 export interface IRunsPanelOptions {
   model: RunsModel;
@@ -18,6 +25,8 @@ export class RunsPanel extends Widget {
   private _selected = new Set<string>();
   private _shown = PAGE;
   private _filter = '';
+  private _matches: number | null = null;
+  private _searchTimer = 0;
   private _sprintSelect: HTMLSelectElement;
   private _filterInput: HTMLInputElement;
   private _compare: HTMLButtonElement;
@@ -45,7 +54,9 @@ export class RunsPanel extends Widget {
     this._filterInput = el('input', { type: 'search', placeholder: 'filter runs', 'aria-label': 'Filter runs' });
     this._filterInput.addEventListener('input', () => {
       this._filter = this._filterInput.value.toLowerCase();
+      this._matches = null;
       this.render();
+      this._searchServer();
     });
     this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept', 'aria-label': 'Compare selected runs' },
       'Compare');
@@ -68,6 +79,26 @@ export class RunsPanel extends Widget {
     this.render();
   }
 
+  /** Runs not loaded yet may match too: ask the server once typing pauses. */
+  private _searchServer(): void {
+    window.clearTimeout(this._searchTimer);
+    const text = this._filter.trim();
+    if (!text || this._model.loaded >= this._model.total) {
+      return;
+    }
+    this._searchTimer = window.setTimeout(() => {
+      this._model.search(text).then(
+        total => {
+          if (total !== null && this._filter.trim() === text) {
+            this._matches = total;
+            this.render();
+          }
+        },
+        () => undefined // the model shows its error in the status line
+      );
+    }, SEARCH_DELAY_MS);
+  }
+
   private _selectedOrdered(): string[] {
     // oldest first: the first run is the baseline of the comparison
     return this._model.ordered.filter(r => this._selected.has(r.id)).map(r => r.id).reverse();
@@ -78,12 +109,8 @@ export class RunsPanel extends Widget {
     if (!this._filter) {
       return rows;
     }
-    return rows.filter(r =>
-      [r.id, r.name ?? '', r.status, ...r.tags, JSON.stringify(r.params), r.note ?? '']
-        .join(' ')
-        .toLowerCase()
-        .includes(this._filter)
-    );
+    const text = this._filter.trim();
+    return rows.filter(r => searchText(r).includes(text));
   }
 
   private _keyParams(rows: IRunRow[]): string[] {
@@ -108,16 +135,20 @@ export class RunsPanel extends Widget {
     const rows = this._visible();
     const keys = this._keyParams(rows);
     const metric = this._model.mainMetric;
+    const count = this._filter.trim()
+      ? `${Math.max(rows.length, this._matches ?? 0)} of ${this._model.total} runs match`
+      : `${this._model.total} runs`;
     this._status.textContent = this._model.error
       ? `error: ${this._model.error}`
-      : `${this._model.total} runs${metric ? ` · metric: ${metric}` : ''}${
+      : `${count}${metric ? ` · metric: ${metric}` : ''}${
           this._selected.size ? ` · ${this._selected.size} selected` : ''
         }`;
     this._compare.disabled = this._selected.size < 2;
     this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
     if (!rows.length && !this._model.error) {
-      this._list.appendChild(el('li', { class: 'nbexp-empty' },
-        'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'));
+      this._list.appendChild(el('li', { class: 'nbexp-empty' }, this._filter.trim()
+        ? `No run matches “${this._filter.trim()}”.`
+        : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'));
     }
     this._more.hidden = rows.length <= this._shown && this._model.loaded >= this._model.total;
   }
@@ -182,6 +213,7 @@ export class RunsPanel extends Widget {
   }
 
   dispose(): void {
+    window.clearTimeout(this._searchTimer);
     this._model.dispose();
     super.dispose();
   }
