@@ -28,18 +28,24 @@ LINK = "INSERT OR REPLACE INTO run_data (run_id, name, fingerprint, role, time) 
 
 
 class DataWatcher:
-    def __init__(self, session: Session) -> None:
+    """Watches a session's data; ``enabled=False`` (``%nbexp track --no-data``) watches nothing."""
+
+    def __init__(self, session: Session, enabled: bool = True) -> None:
         self.session = session
+        self.enabled = enabled
         self.known: dict[str, tuple[tuple, str, str | None]] = {}    # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
         self.jobs: queue.Queue = queue.Queue()
         self.summaries_done = 0           # summaries computed by this session (tests, status)
         self._conn = None                 # the worker's own read connection
         self._thread = threading.Thread(target=self._loop, name="nbexp-data", daemon=True)
-        self._thread.start()
+        if enabled:
+            self._thread.start()
 
     def check(self, names: list[str], ns: dict, run_ids: list[str], labels: set[str]) -> None:
         """Link (or queue) the data objects among ``names``; called at cell end."""
+        if not self.enabled:
+            return
         for name in names:
             obj = ns.get(name)
             if obj is None:
@@ -70,6 +76,8 @@ class DataWatcher:
         return not self.jobs.unfinished_tasks
 
     def stop(self) -> None:
+        if not self.enabled:
+            return
         self.wait(30)
         self.jobs.put(None)
         self._thread.join(5)

@@ -4,6 +4,7 @@ Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
                  [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT] [--replay-of RUN]
+                 [--no-data]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -93,13 +94,16 @@ class NbexpMagics(Magics):
     @argument("--idle-util", type=float, default=30.0,
               help="mean GPU utilization (percent) below which a long cell gets the hint (default 30)")
     @argument("--replay-of", metavar="RUN", help="this notebook replays RUN (written by nbexp replay)")
+    @argument("--no-data", action="store_true",
+              help="do not fingerprint or summarize data (a Spark cluster's time, very wide tables)")
     def _track(self, args):
         """Start tracking this kernel and open its first run."""
         if args.sample_hz < 0 or args.sample_hz > 100:
             raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
         s = tracker.start(ledger=args.ledger, name=args.name, shell=self.shell, sprint_name=args.sprint,
                           hypothesis=args.hypothesis, metric_names=args.metric_names, sample_hz=args.sample_hz,
-                          idle_after=args.idle_after, idle_util=args.idle_util, replay_of=args.replay_of)
+                          idle_after=args.idle_after, idle_util=args.idle_util, replay_of=args.replay_of,
+                          data=not args.no_data)
         print(s.status_line())
 
     @magic_arguments()

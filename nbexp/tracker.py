@@ -96,13 +96,14 @@ class Session:
         idle_after / idle_util: the idle-GPU hint fires for cells that ran at least
             ``idle_after`` seconds with mean GPU utilization below ``idle_util`` percent.
         replay_of: the run this session replays (``nbexp replay``); its runs point at it.
+        data: fingerprint and summarize the data cells name (False: ``--no-data``).
     """
 
     def __init__(self, ledger: str | None = None, name: str | None = None, shell: Any = None,
                  sprint_name: str | None = None, hypothesis: str | None = None,
                  metric_names: str | None = None, open_run: bool = True, sample_hz: float = 1.0,
                  idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT,
-                 replay_of: str | None = None) -> None:
+                 replay_of: str | None = None, data: bool = True) -> None:
         self.ledger_path = resolve_path(ledger)
         conn = connect(self.ledger_path)           # raises LedgerError before anything is hooked
         self._reader = conn
@@ -127,7 +128,7 @@ class Session:
         self.idle_after, self.idle_util = idle_after, idle_util
         self.replay_of = replay_of
         self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
-        self.data = DataWatcher(self)
+        self.data = DataWatcher(self, enabled=data)
         self.writer.execute(
             "UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
             (json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
@@ -492,7 +493,7 @@ class Session:
                f"{len(run.params)} params, {len(run.metric_keys)} metrics)") if run else "no open run"
         return (f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
                 f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
-                f"{self.sampler.describe()}")
+                f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}")
 
 
 def start(ledger: str | None = None, name: str | None = None, shell: Any = None, **kw: Any) -> Session:

@@ -380,3 +380,14 @@ def test_tensor_device_sample_is_bounded_reproducible_and_real():
     assert a.shape == (data_capture.ROW_BUDGET,) and (a == b).all()
     assert (np.diff(a) >= 0).all() and a.min() >= 0 and a.max() < 3_000_000 and (a == np.round(a)).all()
     assert abs(float(a.mean()) - 1_500_000) < 20_000          # uniform over the whole tensor
+
+
+def test_no_data_option_captures_no_data(cell, db, reader, capsys):
+    assert cell("%nbexp track --no-data").success
+    cell("import numpy as np\nX_train = np.ones((100, 3))\nscore = float(X_train.sum())")
+    cell("%nbexp status")
+    assert "data capture off" in capsys.readouterr().out
+    conn = db()
+    assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM run_data").fetchone()[0] == 0
+    assert reader().list_runs()[0]["metrics"]["score"]["last"] == 300.0    # the rest is tracked
