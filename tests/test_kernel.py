@@ -209,3 +209,31 @@ def test_compare_widget_in_a_real_kernel(kernel_env, ledger_path):
     assert any("LR" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
     titles = [m["state"].get("titles") for m in state.values() if m["model_name"] == "TabModel"]
     assert titles and "Metric curves" in titles[0]
+
+
+def test_polars_and_spark_fingerprints_stable_across_kernels(kernels, ledger_path):
+    """The same rows give the same fingerprint in two kernels, for Spark even when the second
+    kernel's frame is partitioned and ordered differently; each is summarized once."""
+    for i in range(2):
+        k = kernels()
+        k.run(f"%load_ext nbexp\n%nbexp track k{i} --sample-hz 0")
+        reply = k.run(
+            "import polars as pl\n"
+            "from pyspark.sql import SparkSession, functions as F\n"
+            "spark = (SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')\n"
+            "         .config('spark.ui.showConsoleProgress', 'false')\n"
+            "         .config('spark.driver.bindAddress', '127.0.0.1').config('spark.driver.host', '127.0.0.1')\n"
+            "         .getOrCreate())\n"
+            f"table = spark.range(3000).withColumn('x', F.col('id') % 7 * 0.5).repartition({i + 1})"
+            f".orderBy(F.rand({i}))\n"
+            "small = pl.DataFrame({'a': [1.5, None, 3.0] * 100, 's': ['u', 'v', None] * 100})\n"
+            "score = float(table.count() + small.height)", timeout=180)
+        assert reply["status"] == "ok", reply
+        assert k.run("import nbexp\nnbexp.runs()\nspark.stop()", timeout=180)["status"] == "ok"
+        k.run("%nbexp stop")
+    conn = sqlite3.connect(ledger_path)
+    for name, kind in (("table", "spark-dataframe"), ("small", "polars-dataframe")):
+        fps = [fp for (fp,) in conn.execute("SELECT fingerprint FROM run_data WHERE name = ?", (name,))]
+        assert len(fps) == 2 and fps[0] == fps[1], name
+        assert conn.execute("SELECT count(*) FROM datasets WHERE kind = ?", (kind,)).fetchone()[0] == 1
+    conn.close()
