@@ -238,6 +238,31 @@ def test_dark_theme_renders(page, lab, tmp_path):
         set_theme(lab, "JupyterLab Light")
 
 
+def test_export_selected_runs_downloads_a_bundle(page, tmp_path):
+    from playwright.sync_api import expect
+
+    from nbexp.export.bundle import import_bundle
+    from nbexp.ledger.queries import Reader
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.nth(1)).to_be_visible(timeout=30_000)
+    export = page.get_by_role("button", name="Export selected runs as a bundle")
+    expect(export).to_be_disabled()
+    pair = [runs.nth(i).get_attribute("data-run-id") for i in (0, 1)]
+    for rid in pair:
+        page.get_by_role("checkbox", name=f"Select run {rid}").check()
+    with page.expect_download(timeout=30_000) as info:
+        export.click()
+    download = info.value
+    assert download.suggested_filename.endswith("-2-runs.nbexp")
+    bundle = tmp_path / download.suggested_filename
+    download.save_as(bundle)
+    expect(page.get_by_role("status")).to_contain_text(f"nbexp import {download.suggested_filename}")
+    assert import_bundle(bundle, tmp_path / "elsewhere.sqlite")["runs_added"] == 2
+    with Reader(tmp_path / "elsewhere.sqlite") as r:
+        assert {x["id"] for x in r.list_runs(sprint="all")} == set(pair)
+
+
 def test_filter_finds_a_run_that_is_not_loaded_yet(page, kernel):
     """Last in this module: it adds 250 runs. The sidebar loads 200 rows; the filter must
     still find the oldest of them, through the server's search."""

@@ -252,3 +252,33 @@ def test_extensions_listed_enabled_and_ok():
     lab = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
     out = plain.sub("", lab.stdout + lab.stderr)
     assert re.search(r"nbexp v[\d.]+ enabled\s+OK", out), out
+
+
+async def test_export_downloads_a_bundle_that_imports_elsewhere(filled, jp_fetch, tmp_path):
+    from nbexp.export.bundle import import_bundle
+    from nbexp.ledger.queries import Reader
+
+    newest, oldest = (await get(jp_fetch, "runs"))["runs"]
+    r = await jp_fetch("nbexp", "api", "export", params={"runs": f"{oldest['id']},{newest['id']}"})
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    name = r.headers["Content-Disposition"].split('filename="')[1].rstrip('"')
+    assert name == f"nbexp-{newest['sprint']}-2-runs.nbexp"
+    bundle = tmp_path / name
+    bundle.write_bytes(r.body)
+    other = tmp_path / "laptop.sqlite"
+    assert import_bundle(bundle, other)["runs_added"] == 2
+    with Reader(other) as rd:
+        got = {x["id"]: x for x in rd.list_runs(sprint="all")}
+    assert set(got) == {newest["id"], oldest["id"]}
+    assert got[newest["id"]]["params"]["LR"] == 0.3 and got[oldest["id"]]["name"] == "first"
+    assert got[newest["id"]]["metrics"]["loss"]["steps"] == 30
+
+
+@pytest.mark.parametrize("params, code, words", [
+    ({}, 400, "1 to 1000"),
+    ({"runs": "../../etc"}, 400, "malformed run id"),
+    ({"runs": "abcdef"}, 404, "no run"),
+])
+async def test_export_bad_input(filled, jp_fetch, params, code, words):
+    got, message = await error_of(jp_fetch, "export", **params)
+    assert got == code and words in message

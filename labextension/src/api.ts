@@ -24,3 +24,30 @@ export async function requestAPI<T>(
   }
   return body as T;
 }
+
+/** Download the runs as a bundle file (`nbexp import` merges it into another ledger). */
+export async function downloadBundle(ids: string[]): Promise<string> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'nbexp', 'api', 'export') + `?runs=${encodeURIComponent(ids.join(','))}`;
+  const response = await ServerConnection.makeRequest(url, {}, settings);
+  if (!response.ok) {
+    const text = await response.text();
+    let message = `nbexp export ${response.status}`;
+    try {
+      message = JSON.parse(text).error?.message ?? message;
+    } catch {
+      // not JSON: keep the status
+    }
+    throw new Error(message);
+  }
+  const disposition = response.headers.get('Content-Disposition') ?? '';
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'runs.nbexp';
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  return name;
+}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -25,6 +27,8 @@ RUN_ID = r"[0-9a-f]{6,12}"
 _RUN_ID = re.compile(rf"^{RUN_ID}$")
 _TAG = re.compile(r"^[\w.\-:/ ]{1,64}$")
 MAX_COMPARE = 20
+MAX_EXPORT = 1000
+CHUNK = 1 << 20
 
 
 class BaseHandler(APIHandler):
@@ -244,6 +248,37 @@ class CompareHandler(BaseHandler):
         self.send(c)
 
 
+class ExportHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        """The listed runs as a bundle file, for ``nbexp import`` on another machine."""
+        raw = self.get_argument("runs", "")
+        ids = [self.run_id(x) for x in raw.split(",") if x]
+        if not 1 <= len(ids) <= MAX_EXPORT:
+            raise tornado.web.HTTPError(400, f"runs must list 1 to {MAX_EXPORT} run ids, comma-separated")
+        from ..export.bundle import export_bundle
+
+        with self.reader() as r:
+            ids = list(dict.fromkeys(r.resolve(x) for x in ids))         # unknown ids: 404 before any file
+            sprints = [row[0] for row in r.conn.execute(
+                f"SELECT DISTINCT sprint FROM runs WHERE id IN ({','.join('?' * len(ids))})", ids)]
+            path = r.path
+        name = f"nbexp-{sprints[0] if len(sprints) == 1 else 'runs'}-{len(ids)}-runs.nbexp"
+        with tempfile.TemporaryDirectory(prefix="nbexp-export-") as tmp:
+            bundle = Path(tmp) / name
+            src = connect(path)
+            try:
+                export_bundle(src, ids, bundle)
+            finally:
+                src.close()
+            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            self.set_header("Content-Length", str(bundle.stat().st_size))
+            with bundle.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    self.write(chunk)
+        self.finish(set_content_type="application/octet-stream")
+
+
 class PingHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -260,6 +295,7 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
         (url_path_join(api, "compare"), CompareHandler),
+        (url_path_join(api, "export"), ExportHandler),
     ]
 
 

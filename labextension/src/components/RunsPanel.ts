@@ -1,6 +1,7 @@
 /** The left sidebar: the sprint's runs, live, with select / star / filter and Compare. */
 import { Widget } from '@lumino/widgets';
 
+import { downloadBundle } from '../api';
 import { RunsModel, PAGE } from '../model';
 import { IRunRow } from '../tokens';
 import { el, fmt, when } from './format';
@@ -30,6 +31,8 @@ export class RunsPanel extends Widget {
   private _sprintSelect: HTMLSelectElement;
   private _filterInput: HTMLInputElement;
   private _compare: HTMLButtonElement;
+  private _export: HTMLButtonElement;
+  private _note = '';
   private _status: HTMLElement;
   private _list: HTMLElement;
   private _more: HTMLButtonElement;
@@ -61,8 +64,20 @@ export class RunsPanel extends Widget {
     this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept', 'aria-label': 'Compare selected runs' },
       'Compare');
     this._compare.addEventListener('click', () => this._options.onCompare(this._selectedOrdered()));
+    this._export = el('button', {
+      class: 'jp-mod-styled',
+      'aria-label': 'Export selected runs as a bundle',
+      title: 'Download the selected runs as a bundle file; nbexp import FILE merges it into another ledger'
+    }, 'Export');
+    this._export.addEventListener('click', () => {
+      const ids = this._selectedOrdered();
+      downloadBundle(ids).then(
+        name => this._say(`downloaded ${name}: nbexp import ${name}`),
+        e => this._say(`export failed: ${(e as Error).message}`)
+      );
+    });
     const controls = el('div', { class: 'nbexp-controls' });
-    controls.append(this._sprintSelect, this._filterInput, this._compare);
+    controls.append(this._sprintSelect, this._filterInput, this._compare, this._export);
     header.appendChild(controls);
     this._status = el('div', { class: 'nbexp-status', role: 'status' });
     this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });
@@ -76,6 +91,12 @@ export class RunsPanel extends Widget {
     });
     this.node.append(header, this._status, this._list, this._more);
     this._model.changed.connect(() => this.render());
+    this.render();
+  }
+
+  /** A one-off line under the status (export results), until the next selection change. */
+  private _say(text: string): void {
+    this._note = text;
     this.render();
   }
 
@@ -144,6 +165,10 @@ export class RunsPanel extends Widget {
           this._selected.size ? ` · ${this._selected.size} selected` : ''
         }`;
     this._compare.disabled = this._selected.size < 2;
+    this._export.disabled = this._selected.size < 1;
+    if (this._note) {
+      this._status.textContent += ` · ${this._note}`;
+    }
     this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
     if (!rows.length && !this._model.error) {
       this._list.appendChild(el('li', { class: 'nbexp-empty' }, this._filter.trim()
@@ -178,6 +203,7 @@ export class RunsPanel extends Widget {
       } else {
         this._selected.delete(r.id);
       }
+      this._note = '';
       this.render();
     });
     const star = el('button', {
