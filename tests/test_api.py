@@ -84,3 +84,14 @@ def test_compare_shows_as_tabs_and_magics(tracked, cell):
     assert len(df) == 2 and "params.LR" in df.columns
     res = cell("%nbexp compare latest")
     assert not res.success and "two runs" in str(res.error_in_exec)
+
+
+def test_search_matches_key_value_pairs_and_text_inside_values(cell):
+    cell("%nbexp track")
+    cell("formula = 'y=mx+b'\nLR_DECAY = 0.5\nval_loss = 0.25 * 2")
+    cell("%nbexp stop")
+    rid = nbexp.runs()["run_id"].tolist()
+    assert nbexp.runs(search="y=mx")["run_id"].tolist() == rid          # "=" inside a value
+    assert nbexp.runs(search="decay=0.5")["run_id"].tolist() == rid     # key ends, value starts
+    assert nbexp.runs(search="formula=y=m")["run_id"].tolist() == rid
+    assert nbexp.runs(search="decay=0.25").empty and nbexp.runs(search="x=mx").empty
