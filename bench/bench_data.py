@@ -151,7 +151,7 @@ def main():
         ("pandas describe(include='all')", f"{t_desc:.2f} s ({t_desc / t_all:.1f} x nbexp)", "reference"),
     ]
     rows += polars_rows(df, t_all) + spark_rows(df)
-    del df
+    df = None                      # free the frame before whylogs builds its own
     t_why = whylogs_seconds()
     if t_why is None:
         rows.append(("whylogs why.log", "not measured (.venv-whylogs missing: make bench creates it)", ""))

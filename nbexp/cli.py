@@ -6,7 +6,6 @@ Tables go to stdout, ``--json`` gives the same data for scripts. Exit codes:
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import sys
@@ -18,7 +17,7 @@ import click
 from .errors import InvalidArgument, NbexpError
 from .ledger import sprint_of
 from .ledger.queries import Reader, parse_since, parse_sprint
-from .textfmt import duration, fmt, table, when
+from .textfmt import duration, table, when
 
 KEY_PARAMS = 4      # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3

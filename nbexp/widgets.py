@@ -33,7 +33,7 @@ class Comparison(dict):
         tabs = w.Tab(children=children)
         for i, t in enumerate(titles):
             tabs.set_title(i, t)
-        header = w.HTML(f"<b>nbexp compare</b>: " + ", ".join(
+        header = w.HTML("<b>nbexp compare</b>: " + ", ".join(
             html.escape(f"{r['id']} {r['name'] or ''} [{r['status']}]") for r in self["runs"]))
         return w.VBox([header, tabs])
 

@@ -100,3 +100,28 @@ def reader(ledger_path):
     yield open_reader
     for r in readers:
         r.close()
+
+
+@pytest.fixture
+def drift_scenario(cell, reader):
+    """Run the drift scenario: ``setup`` defines ``load(shift, missing, rare, seed)``; a run
+    trains (``train``) on ``load(seed=1)``, a re-run on a frame with column a shifted, b's
+    missing rate raised and class 1 of y made rare. Returns the drift frame and the newest
+    run's ``train`` summary columns by name."""
+    import nbexp
+
+    def scenario(setup: str, train: str):
+        cell("%nbexp track")
+        cell(setup)
+        cell("train = load(seed=1)")
+        cell(train)
+        cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
+        cell(train)                                  # a re-run: a new run with the new data
+        r = reader()
+        runs = r.list_runs()
+        assert len(runs) == 2
+        items = {d["name"]: d for d in r.data(r.resolve("latest"))}
+        columns = {c["name"]: c for c in items["train"]["summary"]["columns"]}
+        return nbexp.drift(runs[1]["id"], runs[0]["id"]), columns
+
+    return scenario

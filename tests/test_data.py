@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -92,16 +91,9 @@ def load(shift=0.0, missing=0.0, rare=False, seed=0):
 TRAIN = "score = float(train['a'].mean() + train['b'].mean())"
 
 
-def test_drift_flags_exactly_the_changed_columns(cell, reader, capsys):
-    cell("%nbexp track")
-    cell(DRIFT_SETUP)
-    cell("train = load(seed=1)")
-    cell(TRAIN)
-    cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
-    cell(TRAIN)                                 # a re-run: new run with the new data
+def test_drift_flags_exactly_the_changed_columns(cell, reader, drift_scenario):
+    df, _ = drift_scenario(DRIFT_SETUP, TRAIN)
     runs = reader().list_runs()
-    assert len(runs) == 2
-    df = nbexp.drift(runs[1]["id"], runs[0]["id"])
     flagged = set(df.loc[df["flags"] != "", "column"])
     assert flagged == {"a", "b", "y"}
     rows = df.set_index("column")
@@ -305,18 +297,10 @@ def test_polars_summary_numbers_match_polars(cell, reader, shell):
     assert pl.DataFrame is type(df)
 
 
-def test_polars_drift_and_imbalance(cell, reader):
-    cell("%nbexp track")
-    cell(POLARS_SETUP)
-    cell("train = load(seed=1)")
-    cell("score = float(train['a'].mean())")
-    cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
-    cell("score = float(train['a'].mean())")
-    runs = reader().list_runs()
-    df = nbexp.drift(runs[1]["id"], runs[0]["id"])
+def test_polars_drift_and_imbalance(drift_scenario):
+    df, columns = drift_scenario(POLARS_SETUP, "score = float(train['a'].mean())")
     assert set(df.loc[df["flags"] != "", "column"]) == {"a", "b", "y"}
-    y = col(run_data(reader)["train"], "y")
-    assert y["label"] and y["imbalanced"] is True
+    assert columns["y"]["label"] and columns["y"]["imbalanced"] is True
 
 
 @pytest.mark.parametrize("code", [

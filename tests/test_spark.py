@@ -6,10 +6,8 @@ JVM included, at its end.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-import nbexp
 from nbexp.capture import data as data_capture
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is in the dev extras")   # noqa: F841
@@ -132,18 +130,11 @@ def test_large_spark_frame_quantiles_come_from_a_spark_sample(spark, cell, reade
     assert sum(a["histogram"]["counts"]) == sampled["rows"]
 
 
-def test_spark_drift_and_imbalance(spark, cell, reader, shell):
+def test_spark_drift_and_imbalance(spark, shell, drift_scenario):
     shell.user_ns["spark"] = spark
-    cell("%nbexp track")
-    cell(SPARK_SETUP)
-    cell("train = load(seed=1)")
-    cell("score = float(train.count())")
-    cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
-    cell("score = float(train.count())")
-    runs = reader().list_runs()
-    df = nbexp.drift(runs[1]["id"], runs[0]["id"])
+    df, columns = drift_scenario(SPARK_SETUP, "score = float(train.count())")
     assert set(df.loc[df["flags"] != "", "column"]) == {"a", "b", "y"}
-    assert col(run_data(reader)["train"], "y")["imbalanced"] is True
+    assert columns["y"]["imbalanced"] is True
 
 
 def test_spark_fingerprint_is_content_not_order(spark):

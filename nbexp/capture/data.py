@@ -44,30 +44,23 @@ class DataSkipped(Exception):
     """An object that looks like data but cannot be summarized; the message says why."""
 
 
+# (module, class, kind) of the data objects handled, NumPy arrays aside; a module counts only
+# once the user has imported it
+DATA_TYPES = (("pandas", "DataFrame", "dataframe"), ("pandas", "Series", "series"), ("torch", "Tensor", "tensor"),
+              ("polars", "DataFrame", "polars-dataframe"), ("polars", "Series", "polars-series"),
+              ("pyspark.sql", "DataFrame", "spark-dataframe"))
+
+
 def kind_of(obj: Any) -> str | None:
     """``dataframe``, ``series``, ``ndarray``, ``tensor``, ``polars-dataframe``, ``polars-series``,
     ``spark-dataframe`` or None; never imports a library."""
-    pd = sys.modules.get("pandas")
-    if pd is not None:
-        if isinstance(obj, pd.DataFrame):
-            return "dataframe"
-        if isinstance(obj, pd.Series):
-            return "series"
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, np.ndarray):
         return "ndarray" if obj.dtype.kind in "biufcmMOSUV" else None
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(obj, torch.Tensor):
-        return "tensor"
-    pl = sys.modules.get("polars")
-    if pl is not None:
-        if isinstance(obj, pl.DataFrame):
-            return "polars-dataframe"
-        if isinstance(obj, pl.Series):
-            return "polars-series"
-    sql = sys.modules.get("pyspark.sql")
-    if sql is not None and isinstance(obj, getattr(sql, "DataFrame", ())):
-        return "spark-dataframe"
+    for module, cls, kind in DATA_TYPES:
+        lib = sys.modules.get(module)
+        if lib is not None and isinstance(obj, getattr(lib, cls, ())):
+            return kind
     return None
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 from ..errors import NbexpError
 

@@ -82,6 +82,13 @@ class BaseHandler(APIHandler):
             raise tornado.web.HTTPError(400, f"malformed run id {raw[:40]!r}: 6 to 12 lowercase hex digits")
         return raw
 
+    def run_ids_arg(self, lo: int, hi: int) -> list[str]:
+        """The ``runs`` argument: ``lo`` to ``hi`` comma-separated run ids."""
+        ids = [self.run_id(x) for x in self.get_argument("runs", "").split(",") if x]
+        if not lo <= len(ids) <= hi:
+            raise tornado.web.HTTPError(400, f"runs must list {lo} to {hi} run ids, comma-separated")
+        return ids
+
     def send(self, obj: Any) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(_jsonable(obj)))
@@ -231,10 +238,7 @@ class RunHandler(BaseHandler):
 class CompareHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        raw = self.get_argument("runs", "")
-        ids = [self.run_id(x) for x in raw.split(",") if x]
-        if not 2 <= len(ids) <= MAX_COMPARE:
-            raise tornado.web.HTTPError(400, f"runs must list 2 to {MAX_COMPARE} run ids, comma-separated")
+        ids = self.run_ids_arg(2, MAX_COMPARE)
         metric = self.get_argument("metric", None)
         if metric is not None and not metric.isidentifier():
             raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
@@ -252,10 +256,7 @@ class ExportHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         """The listed runs as a bundle file, for ``nbexp import`` on another machine."""
-        raw = self.get_argument("runs", "")
-        ids = [self.run_id(x) for x in raw.split(",") if x]
-        if not 1 <= len(ids) <= MAX_EXPORT:
-            raise tornado.web.HTTPError(400, f"runs must list 1 to {MAX_EXPORT} run ids, comma-separated")
+        ids = self.run_ids_arg(1, MAX_EXPORT)
         from ..export.bundle import export_bundle
 
         with self.reader() as r:
