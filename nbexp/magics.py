@@ -76,6 +76,7 @@ class NbexpMagics(Magics):
             raise UsageError(f"%nbexp {word}: {exc}") from None
         except UsageError as exc:
             raise UsageError(f"%nbexp {word}: {exc}") from None
+        __tracebackhide__ = True            # a %%nbexp run cell's traceback starts at the user's code
         try:
             return method(args, cell) if word == "run" else method(args)
         except NbexpError as exc:
@@ -270,9 +271,26 @@ class NbexpMagics(Magics):
     @magic_arguments()
     @argument("name", nargs="?", help="the run's name")
     def _run(self, args, cell):
-        """This cell is exactly one run: it opens before the cell and ends after it."""
+        """This cell is exactly one run: it opens before the cell and ends after it.
+
+        The body's exception fails this cell, as it would without the magic (Run All stops
+        there), and its traceback is shown once, by this cell."""
+        __tracebackhide__ = True            # IPython leaves this frame out of the traceback
         s = _session()
         run = s.new_run(args.name, kind="cell")
-        result = self.shell.run_cell(cell)
+        shell = self.shell
+        shown = shell.__dict__.get("showtraceback"), shell.__dict__.get("showsyntaxerror")
+        shell.showtraceback = shell.showsyntaxerror = lambda *a, **k: None
+        try:
+            result = shell.run_cell(cell)
+        finally:
+            for name, method in zip(("showtraceback", "showsyntaxerror"), shown):
+                if method is None:
+                    shell.__dict__.pop(name, None)
+                else:
+                    setattr(shell, name, method)
         if not s.adopt_cell(run, cell, result):
             run.end()
+        error = result.error_in_exec or result.error_before_exec
+        if error is not None:
+            raise error

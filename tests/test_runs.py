@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nbexp
 
 TRAIN = """
@@ -76,9 +78,15 @@ def test_cell_magic_is_exactly_one_run(cell, reader):
     assert fit["kind"] == "cell"
 
 
-def test_cell_magic_run_that_raises_is_failed(cell, reader):
+def test_cell_magic_run_that_raises_is_failed(cell, reader, capsys):
     cell("%nbexp track")
+    capsys.readouterr()
     res = cell("%%nbexp run boom\nraise ValueError('bad batch')")
+    # the cell fails with the user's own exception (Run All stops there), its traceback shown once
+    assert isinstance(res.error_in_exec, ValueError) and str(res.error_in_exec) == "bad batch"
+    out = capsys.readouterr()
+    assert re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err).count("ValueError: bad batch") == 1
+    assert cell("%%nbexp run fine\nscore = 0.5 * 2").success
     runs = {r["name"]: r for r in reader().list_runs()}
     assert runs["boom"]["status"] == "failed"
     assert "ValueError: bad batch" in runs["boom"]["error"]
