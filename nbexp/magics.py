@@ -291,6 +291,7 @@ class NbexpMagics(Magics):
                     setattr(shell, name, method)
         if not s.adopt_cell(run, cell, result):
             run.end()
-        error = result.error_in_exec or result.error_before_exec
-        if error is not None:
-            raise error
+        if result.error_in_exec is not None:
+            raise result.error_in_exec
+        if result.error_before_exec is not None:        # a SyntaxError: IPython's frames say nothing
+            raise result.error_before_exec.with_traceback(None)

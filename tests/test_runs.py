@@ -87,9 +87,11 @@ def test_cell_magic_run_that_raises_is_failed(cell, reader, capsys):
     out = capsys.readouterr()
     assert re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err).count("ValueError: bad batch") == 1
     assert cell("%%nbexp run fine\nscore = 0.5 * 2").success
+    assert isinstance(cell("%%nbexp run typo\nx = (").error_in_exec, SyntaxError)
     runs = {r["name"]: r for r in reader().list_runs()}
     assert runs["boom"]["status"] == "failed"
     assert "ValueError: bad batch" in runs["boom"]["error"]
+    assert runs["typo"]["status"] == "failed" and runs["fine"]["status"] == "finished"
 
 
 def test_sweep_with_context_runs(cell, reader):
