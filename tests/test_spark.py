@@ -182,3 +182,41 @@ def test_awkward_spark_data_gives_a_summary(spark, cell, reader, shell, capsys, 
     if "weird" in code:
         weird = col({"summary": summary}, "weird")
         assert weird["missing"] == 1 and weird["inf"] == 1 and weird["max"] == 1.0
+
+
+CONNECT_SCRIPT = """
+import json, sys
+from pyspark.sql import SparkSession, functions as F
+from nbexp.capture import data
+spark = SparkSession.builder.remote("local[1]").getOrCreate()
+try:
+    df = spark.range(2000).withColumn("x", F.col("id") * 0.5).withColumn("s", F.col("id").cast("string"))
+    kind = data.kind_of(df)
+    summary = data.summarize(df, kind, "df")
+    print(json.dumps({"kind": kind, "type": type(df).__module__, "fingerprint": data.fingerprint(df, kind)[0],
+                      "signature_same": data.signature(df, kind) == data.signature(df, kind),
+                      "x": {c["name"]: c for c in summary["columns"]}["x"]}))
+finally:
+    spark.stop()
+"""
+
+
+def test_spark_connect_frames_take_the_same_path(spark, tmp_path):
+    """A Spark Connect DataFrame (another class, same base) is summarized by Spark and has the
+    fingerprint the classic API gives the same rows. Its local Connect server runs in a child
+    process, stopped with it."""
+    import json
+    import subprocess
+    import sys
+
+    from pyspark.sql import functions as F
+
+    proc = subprocess.run([sys.executable, "-c", CONNECT_SCRIPT], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["kind"] == "spark-dataframe" and got["type"].startswith("pyspark.sql.connect")
+    assert got["signature_same"]
+    classic = spark.range(2000).withColumn("x", F.col("id") * 0.5).withColumn("s", F.col("id").cast("string"))
+    assert got["fingerprint"] == data_capture.fingerprint(classic, "spark-dataframe")[0]
+    assert got["x"]["mean"] == pytest.approx(499.75) and got["x"]["max"] == 999.5 and got["x"]["missing"] == 0
