@@ -3,14 +3,15 @@
 Only reached when the user has imported pyspark (:func:`nbexp.capture.data.kind_of`).
 The driver receives aggregate rows only: one row of per-column statistics, one row of
 quantiles and histogram counts, and at most ``CATEGORY_KEEP + 1`` value counts per
-categorical column.
+categorical column (all columns' counts in one collect).
 
-- Counts, missing values (null, and NaN for floating columns), min, max, mean, std, zeros and
-  category counts are exact, over every row. Quantiles, histograms and distinct counts come
-  from a fixed-seed Spark sample of about ``ROW_BUDGET`` rows when the frame is larger (as for
-  pandas; the summary says so); quantiles by ``percentile_approx`` with accuracy
-  :data:`ACCURACY` (rank error at most 1/ACCURACY) and distinct counts beyond CATEGORY_KEEP by
-  ``approx_count_distinct``.
+- Counts, missing values (null, and NaN for floating columns), min, max, mean, std, zeros,
+  category counts and the distinct counts of categorical columns are exact, over every row;
+  the value counts of all categorical (and label) columns come from one Spark job. Quantiles,
+  histograms and the distinct counts of numeric columns come from a fixed-seed Spark sample of
+  about ``ROW_BUDGET`` rows when the frame is larger (as for pandas; the summary says so);
+  quantiles by ``percentile_approx`` with accuracy :data:`ACCURACY` (rank error at most
+  1/ACCURACY), distinct counts by ``approx_count_distinct``.
 - The fingerprint is the row count plus two order-independent sums of per-row hashes
   (``xxhash64`` and ``hash``) computed by Spark: the same rows in any order and partitioning
   give the same fingerprint, on any machine.
@@ -123,13 +124,21 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             hist_exprs += [F.sum(F.when(b == k, 1).otherwise(0)).alias(f"h{i}_{k}") for k in range(base.HIST_BINS)]
     hist = part.agg(*hist_exprs).first().asDict()
 
+    labels = {f.name for f in kept if base.LABEL_NAME.match(f.name) or f.name in label_names}
+    counted = [(i, f) for i, f in enumerate(kept)
+               if f.name not in temporal and (f.name not in numeric or f.name in labels)]
+    value_counts = _value_counts(obj, counted)
+
     columns = []
     for i, f in enumerate(kept):
         missing = int(stats[f"m{i}"] or 0)
         col: dict[str, Any] = {"name": f.name, "dtype": f.dataType.simpleString(), "count": n,
                                "missing": missing, "missing_rate": missing / n if n else 0.0}
-        is_label = bool(base.LABEL_NAME.match(f.name)) or f.name in label_names
+        is_label = f.name in labels
         distinct = min(int(hist[f"d{i}"] or 0), n - missing)      # the estimate can overshoot
+        pairs: list[tuple[str, int]] = []
+        if i in value_counts:
+            pairs, distinct = value_counts[i]                        # exact, over every row
         if f.name in numeric:
             col["type"] = "numeric"
             col["inf"] = int(stats.get(f"inf{i}") or 0)
@@ -147,36 +156,47 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
                                         "edges": [lo + k * width for k in range(base.HIST_BINS)] + [col["max"]]}
             col["distinct"] = distinct
             if is_label:
-                _value_counts(obj, f, col, distinct, is_label=True)
+                base.fill_categories(col, pairs, distinct, is_label=True)
         elif f.name in temporal:
             col["type"] = "datetime"
             if stats[f"lo{i}"] is not None:
                 col["min"], col["max"] = str(stats[f"lo{i}"]), str(stats[f"hi{i}"])
         else:
             col["type"] = "categorical"
-            _value_counts(obj, f, col, distinct, is_label=is_label)
+            base.fill_categories(col, pairs, distinct, is_label=is_label)
         columns.append(col)
     out: dict[str, Any] = {"kind": kind, "name": name, "library": "spark", "shape": [n, len(fields)], "rows": n,
                            "sampled": {"rows": int(hist["n"]), "of": n, "seed": base.SAMPLE_SEED, "by": "spark"}
                            if sampled else None, "columns": columns,
-                           "approximate": f"quantiles by Spark percentile_approx (accuracy {ACCURACY}); distinct "
-                                          f"counts above {base.CATEGORY_KEEP} by approx_count_distinct"}
+                           "approximate": f"quantiles by Spark percentile_approx (accuracy {ACCURACY}); "
+                                          "distinct counts of numeric columns by approx_count_distinct"}
     if len(fields) > base.MAX_COLUMNS:
         out["truncated_columns"] = len(fields) - base.MAX_COLUMNS
     return out
 
 
-def _value_counts(obj, field, col: dict, distinct: int, is_label: bool) -> None:
-    """The top CATEGORY_KEEP + 1 values with their exact counts, counted by Spark."""
+def _value_counts(obj, fields: list[tuple[int, Any]]) -> dict[int, tuple[list[tuple[str, int]], int]]:
+    """Per column index: the top CATEGORY_KEEP + 1 values with their exact counts, and the exact
+    number of distinct values, for all ``fields`` in one Spark job (one scan of the data, not
+    one per column): every row becomes (column, value) pairs, counted, ranked per column."""
+    if not fields:
+        return {}
+    from pyspark.sql import Window
+
     F = _F()
-    c = _col(field.name)
-    key = F.to_json(c) if _type(field) in NESTED else c.cast("string")
-    rows = (obj.where(c.isNotNull()).groupBy(key.alias("k")).count()
-            .orderBy(F.desc("count"), F.asc("k")).limit(base.CATEGORY_KEEP + 1).collect())
-    pairs = [(_text(r["k"]), int(r["count"])) for r in rows]
-    if len(pairs) <= base.CATEGORY_KEEP:
-        distinct = len(pairs)                # exact: every category came back
-    base.fill_categories(col, pairs, distinct, is_label)
+    pairs = [F.struct(F.lit(i).alias("c"), (F.to_json(_col(f.name)) if _type(f) in NESTED
+                                            else _col(f.name).cast("string")).alias("k")) for i, f in fields]
+    counts = (obj.select(F.explode(F.array(*pairs)).alias("e")).select("e.c", "e.k")
+              .where(F.col("k").isNotNull()).groupBy("c", "k").count())
+    ranked = (counts.withColumn("rank", F.row_number().over(
+                  Window.partitionBy("c").orderBy(F.desc("count"), F.asc("k"))))
+              .withColumn("distinct", F.count(F.lit(1)).over(Window.partitionBy("c")))
+              .where(F.col("rank") <= base.CATEGORY_KEEP + 1))
+    out: dict[int, tuple[list[tuple[str, int]], int]] = {i: ([], 0) for i, _ in fields}
+    for row in ranked.orderBy("c", "rank").collect():
+        out[row["c"]][0].append((_text(row["k"]), int(row["count"])))
+        out[row["c"]] = (out[row["c"]][0], int(row["distinct"]))
+    return out
 
 
 def _text(value: Any) -> str:
