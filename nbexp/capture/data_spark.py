@@ -103,8 +103,13 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
     stats = obj.agg(*exprs).first().asDict()
     n = int(stats["n"])
 
+    # categorical and label columns: value counts (exact distinct counts too) in one job below
+    labels = {f.name for f in kept if base.LABEL_NAME.match(f.name) or f.name in label_names}
+    counted = [(i, f) for i, f in enumerate(kept)
+               if f.name not in temporal and (f.name not in numeric or f.name in labels)]
+
     # pass 2, over a fixed-seed sample of about ROW_BUDGET rows beyond it: quantiles, distinct
-    # counts and fixed-bin histograms between each numeric column's (exact) min and max. The
+    # counts of numeric columns and fixed-bin histograms between their (exact) min and max. The
     # (small) sample is shuffled into a few partitions: merging a quantile sketch per partition
     # of a many-partition frame costs more than the shuffle (1M rows, 100 partitions: 4x).
     sampled = n > base.ROW_BUDGET
@@ -113,7 +118,8 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
     bins: dict[int, tuple[float, float]] = {}
     hist_exprs = [F.count(F.lit(1)).alias("n")]
     for i, f in enumerate(kept):
-        hist_exprs.append(F.approx_count_distinct(_col(f.name)).alias(f"d{i}"))
+        if f.name in numeric and f.name not in labels:
+            hist_exprs.append(F.approx_count_distinct(_col(f.name)).alias(f"d{i}"))
         if f.name in numeric and stats[f"lo{i}"] is not None:
             hist_exprs.append(F.percentile_approx(finite(f), base.QUANTILE_PROBS, ACCURACY).alias(f"q{i}"))
             lo, hi = float(stats[f"lo{i}"]), float(stats[f"hi{i}"])
@@ -123,10 +129,6 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             b = F.when(x.isNotNull(), F.least(F.floor((x - F.lit(lo)) / F.lit(width)), F.lit(base.HIST_BINS - 1)))
             hist_exprs += [F.sum(F.when(b == k, 1).otherwise(0)).alias(f"h{i}_{k}") for k in range(base.HIST_BINS)]
     hist = part.agg(*hist_exprs).first().asDict()
-
-    labels = {f.name for f in kept if base.LABEL_NAME.match(f.name) or f.name in label_names}
-    counted = [(i, f) for i, f in enumerate(kept)
-               if f.name not in temporal and (f.name not in numeric or f.name in labels)]
     value_counts = _value_counts(obj, counted)
 
     columns = []
@@ -135,10 +137,9 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
         col: dict[str, Any] = {"name": f.name, "dtype": f.dataType.simpleString(), "count": n,
                                "missing": missing, "missing_rate": missing / n if n else 0.0}
         is_label = f.name in labels
-        distinct = min(int(hist[f"d{i}"] or 0), n - missing)      # the estimate can overshoot
-        pairs: list[tuple[str, int]] = []
-        if i in value_counts:
-            pairs, distinct = value_counts[i]                        # exact, over every row
+        pairs, distinct = value_counts.get(i, ([], None))            # exact, over every row
+        if distinct is None:
+            distinct = min(int(hist.get(f"d{i}") or 0), n - missing)  # the estimate can overshoot
         if f.name in numeric:
             col["type"] = "numeric"
             col["inf"] = int(stats.get(f"inf{i}") or 0)
@@ -192,11 +193,12 @@ def _value_counts(obj, fields: list[tuple[int, Any]]) -> dict[int, tuple[list[tu
                   Window.partitionBy("c").orderBy(F.desc("count"), F.asc("k"))))
               .withColumn("distinct", F.count(F.lit(1)).over(Window.partitionBy("c")))
               .where(F.col("rank") <= base.CATEGORY_KEEP + 1))
-    out: dict[int, tuple[list[tuple[str, int]], int]] = {i: ([], 0) for i, _ in fields}
+    top: dict[int, list[tuple[str, int]]] = {i: [] for i, _ in fields}
+    distinct: dict[int, int] = {}
     for row in ranked.orderBy("c", "rank").collect():
-        out[row["c"]][0].append((_text(row["k"]), int(row["count"])))
-        out[row["c"]] = (out[row["c"]][0], int(row["distinct"]))
-    return out
+        top[row["c"]].append((_text(row["k"]), int(row["count"])))
+        distinct[row["c"]] = int(row["distinct"])
+    return {i: (top[i], distinct.get(i, 0)) for i, _ in fields}
 
 
 def _text(value: Any) -> str:
