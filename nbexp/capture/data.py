@@ -78,31 +78,36 @@ def _backend(kind: str):
 
 
 # -- the cheap change check --------------------------------------------------------------
+def probe_rows(n: int) -> list[int]:
+    """The (at most 8) evenly spread positions whose values the cheap check compares."""
+    return sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
+
+
 def signature(obj: Any, kind: str) -> tuple:
     """Identity, shape, dtypes and a few sampled values: equal signatures are taken as
     unchanged data without hashing it all."""
     try:
-        if _backend(kind) is not None:
-            return _backend(kind).signature(obj, kind)
+        if (backend := _backend(kind)) is not None:
+            return backend.signature(obj, kind)
         if kind == "dataframe":
             n = len(obj)
-            rows = sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
+            rows = probe_rows(n)
             sample = repr(obj.iloc[rows, : min(obj.shape[1], 50)].to_numpy().tolist()) if rows else ""
             return (id(obj), obj.shape, tuple(map(str, obj.dtypes[:500])), tuple(map(str, obj.columns[:500])),
                     sample)
         if kind == "series":
             n = len(obj)
-            rows = sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
+            rows = probe_rows(n)
             return (id(obj), obj.shape, str(obj.dtype), str(obj.name), repr(obj.iloc[rows].tolist()))
         if kind == "ndarray":
             flat = obj.reshape(-1) if obj.flags.c_contiguous or obj.flags.f_contiguous else obj.ravel()
             n = flat.size
-            idx = sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
+            idx = probe_rows(n)
             return (id(obj), obj.shape, str(obj.dtype), repr(flat[idx].tolist()))
         if kind == "tensor":
             flat = obj.detach().reshape(-1)
             n = flat.numel()
-            idx = sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
+            idx = probe_rows(n)
             vals = flat[idx].cpu().tolist() if idx else []
             return (id(obj), tuple(obj.shape), str(obj.dtype), str(obj.device), repr(vals),
                     getattr(obj, "_version", None))
@@ -115,8 +120,8 @@ def signature(obj: Any, kind: str) -> tuple:
 def fingerprint(obj: Any, kind: str) -> tuple[str, bool]:
     """``(hex, exact)``: a content hash stable across kernels and machines. ``exact`` is False
     for a tensor on an accelerator, fingerprinted from its fixed-seed sample."""
-    if _backend(kind) is not None:
-        return _backend(kind).fingerprint(obj, kind)
+    if (backend := _backend(kind)) is not None:
+        return backend.fingerprint(obj, kind)
     import numpy as np
 
     h = hashlib.blake2b(digest_size=10)
@@ -193,8 +198,8 @@ def _tensor_sample(t):
 # -- summaries --------------------------------------------------------------------------------
 def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset = frozenset()) -> dict:
     """The summary of one data object (see the module docstring)."""
-    if _backend(kind) is not None:
-        return _backend(kind).summarize(obj, kind, name, label_names)
+    if (backend := _backend(kind)) is not None:
+        return backend.summarize(obj, kind, name, label_names)
     import numpy as np
 
     pd = sys.modules.get("pandas")

@@ -20,16 +20,12 @@ def _pl():
     return sys.modules["polars"]
 
 
-def _sample_rows(n: int) -> list[int]:
-    return sorted({(i * (n - 1)) // 7 for i in range(8)}) if n else []
-
-
 def signature(obj: Any, kind: str) -> tuple:
     if kind == "polars-dataframe":
-        rows = _sample_rows(obj.height)
+        rows = base.probe_rows(obj.height)
         sample = repr(obj.select(obj.columns[:50])[rows].rows()) if rows else ""
         return (id(obj), obj.shape, tuple(map(str, obj.dtypes[:500])), tuple(obj.columns[:500]), sample)
-    rows = _sample_rows(len(obj))
+    rows = base.probe_rows(len(obj))
     return (id(obj), obj.shape, str(obj.dtype), obj.name, repr(obj.gather(rows).to_list()) if rows else "")
 
 
