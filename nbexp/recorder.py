@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from .capture.metrics import as_scalar
 from .capture.params import Skipped, encode, normalize, value_type
-from .capture.secrets import scrub_value
+from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
+from .ledger.writer import storable_text
 
 if TYPE_CHECKING:
     from .tracker import Session
 
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+MAX_STEP = 2**63 - 1        # SQLite's largest INTEGER
 
 
 class Run:
@@ -76,8 +78,10 @@ class Run:
             step = self._next_step
         elif type(step) is not int:
             step = _check_step(step)
-        elif step < 0:
-            raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {step}")
+        elif not 0 <= step <= MAX_STEP:
+            raise InvalidArgument(f"nbexp.log(step=...) must be an int from 0 to 2**63-1; got {step}")
+        if step > MAX_STEP:     # the step after 2**63-1
+            raise InvalidArgument("nbexp.log: the next step would pass 2**63-1; pass step= explicitly")
         values = []
         for key, value in metrics.items():
             if not key.isidentifier():
@@ -86,7 +90,7 @@ class Run:
             if t is float:
                 v = value if value == value else None  # NaN is stored as NULL
             elif t is int:
-                v = float(value)
+                v = _int_value(key, value)
             else:
                 v = _check_value(key, value)
             values.append((key, v))
@@ -117,20 +121,7 @@ class Run:
         """
         if not params:
             raise InvalidArgument("nbexp.log_params() got no params: pass some, e.g. nbexp.log_params(lr=0.1)")
-        clean = {}
-        for key, value in params.items():
-            if not key or not isinstance(key, str):
-                raise InvalidArgument(f"nbexp.log_params: param names must be non-empty strings; got {key!r}")
-            if isinstance(value, dict):
-                raise InvalidArgument(f"nbexp.log_params: param {key!r} is a dict; pass its items as {key}.name=value")
-            try:
-                clean[key] = normalize(key, value)
-            except Skipped:
-                raise InvalidArgument(
-                    f"nbexp.log_params: param {key!r} must be a number, string, bool, None or a short list "
-                    f"of those; got {type(value).__name__}"
-                ) from None
-        self.set_params(clean, source="explicit")
+        self.set_params(check_params(params, "nbexp.log_params"), source="explicit")
 
     def set_params(self, params: dict[str, Any], source: str | None) -> None:
         """Store already-normalized params on this run."""
@@ -179,13 +170,48 @@ class Run:
         return f"<nbexp.Run {self.id} {self.name or ''!s} {self.status}>"
 
 
+def check_params(params: dict[str, Any], where: str) -> dict[str, Any]:
+    """``params`` normalized as stored, or :class:`InvalidArgument` naming the first bad one
+    (checked before anything is written, so a bad call records nothing)."""
+    clean = {}
+    for key, value in params.items():
+        if not key or not isinstance(key, str):
+            raise InvalidArgument(f"{where}: param names must be non-empty strings; got {key!r}")
+        if isinstance(value, dict):
+            raise InvalidArgument(f"{where}: param {key!r} is a dict; pass its items as {key}.name=value")
+        try:
+            clean[key] = normalize(key, value)
+        except Skipped:
+            raise InvalidArgument(
+                f"{where}: param {key!r} must be a number, string, bool, None or a short list "
+                f"of those; got {type(value).__name__}"
+            ) from None
+    return clean
+
+
+def check_name(name: Any, where: str) -> str | None:
+    """A run name as stored: secrets scrubbed, text SQLite can hold; InvalidArgument if not text."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidArgument(f"{where}: the run name must be a string; got {type(name).__name__} {name!r}")
+    return storable_text(scrub_text(name))
+
+
 def _check_step(step: Any) -> int:
     if isinstance(step, bool) or not hasattr(step, "__index__"):
         raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {type(step).__name__} {step!r}")
     step = step.__index__()
-    if step < 0:
-        raise InvalidArgument(f"nbexp.log(step=...) must be a non-negative int; got {step}")
+    if not 0 <= step <= MAX_STEP:
+        raise InvalidArgument(f"nbexp.log(step=...) must be an int from 0 to 2**63-1; got {step}")
     return step
+
+
+def _int_value(key: str, value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidArgument(f"nbexp.log: metric {key!r} is an int too large for a float ({len(str(value))} digits)") from None
 
 
 def _check_value(key: str, value: Any) -> float | None:

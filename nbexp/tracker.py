@@ -2,9 +2,11 @@
 
 A :class:`Session` is one tracked kernel. Its ``pre_run_cell`` hook decides
 whether a new run opens (a cell that already produced metrics in the current
-run runs again); its ``post_run_cell`` hook stores the cell (code once per
-distinct text, timing, ok/error) and captures params and metrics from the
-cell's code and the objects it names. Everything is handed to the ledger's
+run runs again) and stores the cell as it starts (code once per distinct text,
+start, status ``running``), so a kernel that dies inside a cell leaves it behind;
+its ``post_run_cell`` hook stores how the cell ended (duration, ok/error/interrupted,
+resource use) and captures params and metrics from the cell's code and the
+objects it names. Everything is handed to the ledger's
 writer thread; nothing here waits for the disk.
 """
 
@@ -33,7 +35,7 @@ from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
 from .ledger.writer import Writer
-from .recorder import Run
+from .recorder import Run, check_name, check_params
 
 _session: Session | None = None
 _MISSING = object()
@@ -72,11 +74,12 @@ def _only_nbexp_magics(raw: str) -> bool:
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
-    __slots__ = ("key", "hash", "source", "start", "count", "run", "points_before", "magic",
+    __slots__ = ("key", "hash", "stored_hash", "source", "start", "count", "run", "points_before", "magic",
                  "end_run", "result", "window")
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
         self.key, self.hash, self.source, self.start = key, code_hash, source, start
+        self.stored_hash = code_hash  # the text stored when the cell started
         self.count, self.run, self.magic = count, run, magic
         self.points_before = run.n_points if run else 0
         self.end_run = False        # %%nbexp run: the run ends with the cell
@@ -123,7 +126,8 @@ class Session:
         self._parsed: dict[str, tuple] = {}
         self._runs_before_cell = 0
         write_conn = connect(self.ledger_path)
-        self.writer = Writer(write_conn, self.id, on_error=self.warn)
+        self.writer = Writer(write_conn, self.id,
+                             on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row"))
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
         self.replay_of = replay_of
@@ -210,7 +214,12 @@ class Session:
         """Open a run. Unless ``nested``, the current run closes first.
 
         The run inherits the params in effect in the session, then ``params``.
+
+        Raises:
+            InvalidArgument: the name is not text or a param is not a plain value; no run opens then.
         """
+        name = check_name(name, "nbexp.run")
+        params = check_params(params, "nbexp.run") if params else None
         if not nested and self.current is not None:
             self.current.end()
         inherited = dict(self.param_state)
@@ -223,7 +232,7 @@ class Session:
         )
         run.set_params(inherited, source="inherited")
         if params:
-            run.log_params(**params)
+            run.set_params(params, source="explicit")
         self.runs.append(run)
         if nested:
             self.stack.append(run)
@@ -281,13 +290,14 @@ class Session:
         )
 
     # -- warnings --------------------------------------------------------------------
-    def warn(self, cause: str, message: str) -> None:
-        """One line to stderr once per cause; every cause recorded once per run."""
+    def warn(self, cause: str, message: str, record: bool = True) -> None:
+        """One line to stderr once per cause; every cause recorded once per run (unless
+        ``record`` is False: the writer records the rows it leaves out itself, each time)."""
         lines = message.strip().splitlines() or [""]      # exceptions such as Spark's carry whole plans
         message = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "")
         run = self.current
         key = f"{cause}:{run.id if run else ''}"
-        if key not in self.warned:
+        if record and key not in self.warned:
             self.warned.add(key)
             self.writer.execute(
                 "INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
@@ -325,10 +335,25 @@ class Session:
         elif run is not None and not magic and not self.stack and (
                 key in run.metric_cells or code_hash in run.metric_cells):   # same cell, or the same code again
             run = self.new_run(kind="rerun")
-        self._cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
-        self._cell.window = self.sampler.open()
+        self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
+        cell.window = self.sampler.open()
+        # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
+        self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()           # resets torch's peak counters when it uses CUDA
+
+    def _store_cell_start(self, cell: _Cell) -> None:
+        w = self.writer
+        w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
+        w.execute("INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, status) "
+                  "VALUES (?,?,?,?,?,?,?)",
+                  (self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash, cell.start, "running"))
+        w.flush(wait=False)
+
+    def _store_cell_end(self, cell: _Cell, status: str) -> None:
+        """End a cell whose post_run_cell will not come (``%nbexp stop`` inside it)."""
+        self.writer.execute("UPDATE cells SET duration = ?, status = ? WHERE session_id = ? AND start = ? "
+                            "AND cell_key = ?", (time.time() - cell.start, status, self.id, cell.start, cell.key))
 
     def adopt_cell(self, run: Run, body: str, result: Any) -> bool:
         """Make the executing cell (a ``%%nbexp run`` cell) record ``body`` into
@@ -382,17 +407,19 @@ class Session:
             if run is not None and run.idle_hint is None:
                 run.idle_hint = hint
         w = self.writer
-        w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
+        if cell.hash != cell.stored_hash:      # %%nbexp run: the body replaced the cell's text
+            w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
         w.execute(
-            "INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, duration, "
-            "status, n_points, error_type, error_message, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max, "
-            "gpu_mem_peak_mb, energy_wh, torch_mem_peak_mb, torch_reserved_peak_mb, idle_hint) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (self.id, run.id if run else None, cell.key, cell.count, cell.hash, cell.start, end - cell.start,
-             status, run.n_points - cell.points_before if run is cell.run else 0,
+            "UPDATE cells SET run_id = ?, code_hash = ?, duration = ?, status = ?, n_points = ?, error_type = ?, "
+            "error_message = ?, cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
+            "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ? "
+            "WHERE session_id = ? AND start = ? AND cell_key = ?",
+            (run.id if run else None, cell.hash, end - cell.start, status,
+             run.n_points - cell.points_before if run is cell.run else 0,
              type(exc).__name__ if exc else None, error, stats["cpu_mean"], stats["rss_peak_mb"],
              stats["gpu_util_mean"], stats["gpu_util_max"], stats["gpu_mem_peak_mb"], stats["energy_wh"],
-             torch_peaks[0] if torch_peaks else None, torch_peaks[1] if torch_peaks else None, hint),
+             torch_peaks[0] if torch_peaks else None, torch_peaks[1] if torch_peaks else None, hint,
+             self.id, cell.start, cell.key),
         )
         if cell.end_run and run is not None:
             run.end()
@@ -465,6 +492,9 @@ class Session:
                     self.shell.events.unregister(event, fn)
                 except ValueError:
                     pass
+        if self._cell is not None:       # stopped from inside a cell: its post_run_cell will not come
+            self._store_cell_end(self._cell, "ok")
+            self._cell = None
         for run in reversed(self.stack):
             run.end()
         if self.current is not None:

@@ -237,3 +237,23 @@ def test_polars_and_spark_fingerprints_stable_across_kernels(kernels, ledger_pat
         assert len(fps) == 2 and fps[0] == fps[1], name
         assert conn.execute("SELECT count(*) FROM datasets WHERE kind = ?", (kind,)).fetchone()[0] == 1
     conn.close()
+
+
+def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, ledger_path):
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track doomed")
+    k.run("def helper(x):\n    return x + 1")
+    k.send("import time\nfor _ in range(600):\n    time.sleep(0.1)   # a long training, killed by OOM")
+    deadline = time.time() + 30
+    running = None
+    while time.time() < deadline and not running:     # the cell is stored when it starts, not when it ends
+        with sqlite3.connect(ledger_path) as c:
+            running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        time.sleep(0.1)
+    assert running == 1
+    os.kill(k.pid, signal.SIGKILL)
+    k.km.provisioner.process.wait(10)
+    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "review"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "kernel died while running cell: import time" in out
+    assert "def helper" not in out

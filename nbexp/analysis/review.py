@@ -42,9 +42,10 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
     for r in runs:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         if r["status"] == "crashed":
-            cells = reader.lineage(r["id"])
-            last = cells[-1]["source"].strip().splitlines()[0][:60] if cells and cells[-1]["source"].strip() else "?"
-            r["error"] = f"kernel died; last recorded cell: {last}"
+            cell = reader.last_cell(r["id"])
+            first = cell["source"].strip().splitlines()[0][:60] if cell and cell["source"].strip() else "?"
+            r["error"] = (f"kernel died while running cell: {first}" if cell and cell["status"] == "running"
+                          else f"kernel died; last recorded cell: {first}")
     best = []
     metrics = sorted({k for r in runs for k in r["metrics"]})
     for m in metrics:

@@ -34,12 +34,15 @@ def as_scalar(value: Any) -> float | None:
     """``value`` as a float when it is a real number scalar (Python, NumPy,
     0-d tensor or array); None otherwise. Booleans are not metrics."""
     t = type(value)
-    if t is float or t is int:
-        return float(value)
+    if t is float:
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:       # an int beyond a float's range is not a measurement
+            return None
     mod = t.__module__
     if mod == "numpy" or mod.startswith("torch"):
         if getattr(value, "ndim", None) == 0 or (mod == "numpy" and not hasattr(value, "shape")):

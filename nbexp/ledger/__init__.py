@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .schema import SCHEMA_VERSION, check_version, migrate
 
 BUSY_TIMEOUT_MS = 10_000
 
-__all__ = ["SCHEMA_VERSION", "connect", "default_path", "resolve_path"]
+__all__ = ["SCHEMA_VERSION", "connect", "default_path", "private_file", "resolve_path"]
 
 
 def default_path() -> Path:
@@ -56,13 +57,15 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     else:
         if not p.parent.exists():
             if p == default_path().absolute():
-                p.parent.mkdir(parents=True, exist_ok=True)
+                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)   # recorded code is private
             else:
                 raise LedgerError(f"cannot create ledger {p}: folder {p.parent} does not exist")
         # SQLite silently opens an unwritable file read-only: find out now, not at the first flush.
         if p.exists() and not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
             raise LedgerError(f"cannot write ledger {p}: permission denied (read-only file or folder)")
         uri = f"file:{p}"
+        if not p.exists():
+            private_file(p)
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None, check_same_thread=False)
@@ -89,6 +92,19 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
             raise LedgerError(f"cannot write ledger {p}: {msg}") from None
         raise LedgerError(f"ledger {p}: {msg}") from None
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty, readable by its owner only (0600), unless it exists or its folder
+    is shared (group- or other-writable, or setgid): there the folder's owner chose who reads,
+    so the file gets the usual mode. SQLite gives a ledger's -wal and -shm files its mode."""
+    try:
+        st = path.parent.stat()
+        shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_ISGID)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 if shared else 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
 
 
 def _retry(fn, attempts: int = 5):

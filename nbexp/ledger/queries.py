@@ -445,6 +445,14 @@ class Reader:
             latest[r["cell_key"]] = dict(r)
         return list(latest.values())
 
+    def last_cell(self, run_id: str) -> dict | None:
+        """The run's last cell execution (``status`` is ``running`` for the cell a dead kernel was in)."""
+        row = self.conn.execute(
+            """SELECT c.status, c.start, c.execution_count, code.source FROM cells c
+               JOIN code ON code.hash = c.code_hash WHERE c.run_id = ? ORDER BY c.start DESC, c.id DESC LIMIT 1""",
+            (run_id,)).fetchone()
+        return dict(row) if row else None
+
     def sprint_info(self, sprint_id: str) -> dict:
         row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()
         return dict(row) if row else {"id": sprint_id, "name": None, "hypothesis": None, "conclusion": None}

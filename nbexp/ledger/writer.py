@@ -5,6 +5,12 @@ in-memory queues (:meth:`Writer.execute`, :meth:`Writer.point`) and the thread
 writes them in short batched transactions, at every flush interval, when asked
 (:meth:`Writer.flush`) and at :meth:`Writer.close`. It also keeps the session's
 heartbeat fresh so readers can tell a live kernel from a dead one.
+
+The thread never dies. A batch that fails for a reason a retry cannot cure (a value
+SQLite cannot bind, a constraint) is written again row by row in savepoints, halving
+the failing part until the bad rows are found: those are left out and recorded as one
+``events`` row, every other row lands, and the write lock is released. A batch that
+fails because the ledger is busy or the disk is full is kept, in order, for the next try.
 """
 
 from __future__ import annotations
@@ -59,8 +65,11 @@ class Writer:
     Args:
         conn: a connection from :func:`nbexp.ledger.connect` (writable).
         session_id: session whose heartbeat this thread refreshes.
-        on_error: called as ``on_error(cause, message)`` when a batch cannot be
-            written; the batch is kept and retried at the next flush.
+        on_error: called as ``on_error(cause, message)`` for a one-line warning. Cause
+            ``ledger-write``: the ledger could not be written (locked, disk full); the batch is
+            kept and retried at the next flush. Cause ``ledger-row``: some rows could not be
+            stored at all (a value SQLite cannot hold); they were left out, every other row was
+            written, and the writer recorded an ``events`` row saying so.
         flush_interval: seconds between automatic flushes.
         heartbeat_interval: seconds between heartbeat updates.
     """
@@ -144,7 +153,15 @@ class Writer:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             waiters = [self._waiters.popleft() for _ in range(len(self._waiters))]
-            ok = self._write_batch()
+            try:
+                ok = self._write_batch()
+            except Exception as exc:   # never die: a dead writer loses every later point
+                ok = False
+                try:
+                    self._rollback()
+                    self.on_error("ledger-write", f"writer error ({type(exc).__name__}: {exc}); will retry")
+                except Exception:
+                    pass
             if ok:
                 for w in waiters:
                     w.set()
@@ -161,27 +178,140 @@ class Writer:
             if not ops and not points and not beat:
                 return True
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                for sql, params, many in ops:
-                    (self.conn.executemany if many else self.conn.execute)(sql, params)
-                if points:
-                    self.conn.executemany(INSERT_POINT, points)
-                    self.conn.executemany(UPSERT_SUMMARY, summarize_points(points))
-                if beat:
-                    self.conn.execute(
-                        "UPDATE sessions SET heartbeat = ? WHERE id = ?", (now, self.session_id)
-                    )
-                self.conn.execute("COMMIT")
+                try:
+                    self._apply(ops, points, beat, now, None)
+                except sqlite3.Error as exc:
+                    if is_transient(exc):
+                        raise
+                    self._rollback()
+                    dropped: list[tuple[str, Any, Exception]] = []
+                    self._apply(ops, points, beat, now, dropped)
+                    self._report(dropped)
+                except Exception:
+                    # A value SQLite cannot bind (an int beyond 64 bits, text that is not UTF-8):
+                    # find the rows it came from, store every other row.
+                    self._rollback()
+                    dropped = []
+                    self._apply(ops, points, beat, now, dropped)
+                    self._report(dropped)
                 if beat:
                     self._last_heartbeat = now
                 return True
-            except sqlite3.Error as exc:
-                try:
-                    self.conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                # Keep the rows, in order, for the next try.
+            except sqlite3.Error as exc:       # locked, disk full, I/O: keep the rows, in order, for the next try
+                self._rollback()
                 self.points.extendleft(reversed(points))
                 self._ops.extendleft(reversed(ops))
                 self.on_error("ledger-write", f"could not write to the ledger ({exc}); will retry")
                 return False
+
+    def _apply(self, ops: list, points: list, beat: bool, now: float,
+               dropped: list[tuple[str, Any, Exception]] | None) -> None:
+        """Write one batch in one transaction. With ``dropped`` a list, every statement runs in
+        a savepoint and the rows that fail are left out (and listed there) instead of failing the batch."""
+        conn = self.conn
+        run = conn.execute if dropped is None else (lambda sql, p: self._careful(sql, [p], dropped))
+        many = conn.executemany if dropped is None else (lambda sql, rows: self._careful(sql, list(rows), dropped))
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, params, is_many in ops:
+            (many if is_many else run)(sql, params)
+        if points:
+            if dropped is not None:
+                points = self._careful(INSERT_POINT, points, dropped)
+            else:
+                conn.executemany(INSERT_POINT, points)
+            many(UPSERT_SUMMARY, summarize_points(points))
+        if beat:
+            run("UPDATE sessions SET heartbeat = ? WHERE id = ?", (now, self.session_id))
+        if dropped:
+            run("INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
+                (self.session_id, None, now, "warning", "ledger-row", _dropped_message(dropped)))
+        conn.execute("COMMIT")
+
+    def _careful(self, sql: str, rows: list, dropped: list) -> list:
+        """Run ``sql`` for ``rows`` inside a savepoint; on failure split the rows in halves
+        until the bad ones are found. Returns the rows that were stored."""
+        conn = self.conn
+        conn.execute("SAVEPOINT nbexp_rows")
+        try:
+            conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO nbexp_rows")
+            conn.execute("RELEASE nbexp_rows")
+            if is_transient(exc):
+                raise
+            return self._split(sql, rows, dropped, exc)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO nbexp_rows")
+            conn.execute("RELEASE nbexp_rows")
+            return self._split(sql, rows, dropped, exc)
+        conn.execute("RELEASE nbexp_rows")
+        return rows
+
+    def _split(self, sql: str, rows: list, dropped: list, exc: Exception) -> list:
+        if len(rows) == 1:
+            if isinstance(exc, UnicodeEncodeError):        # keep the row, its odd text escaped
+                fixed = _storable_row(rows[0])
+                if fixed != rows[0]:
+                    return self._careful(sql, [fixed], dropped)
+            dropped.append((sql, rows[0], exc))
+            return []
+        half = len(rows) // 2
+        return self._careful(sql, rows[:half], dropped) + self._careful(sql, rows[half:], dropped)
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if one is open (never one that did not begin)."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _report(self, dropped: list[tuple[str, Any, Exception]]) -> None:
+        if dropped:
+            self.on_error("ledger-row", _dropped_message(dropped))
+
+
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it: lone surrogates (file names from ``os.listdir`` that
+    are not UTF-8) become backslash escapes such as ``\\udce9``; other text is returned as is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_row(row: Any) -> Any:
+    if isinstance(row, str):
+        return storable_text(row)
+    if isinstance(row, (tuple, list)):
+        return type(row)(_storable_row(v) for v in row)
+    if isinstance(row, dict):
+        return {k: _storable_row(v) for k, v in row.items()}
+    return row
+
+
+TRANSIENT = ("locked", "busy", "disk", "full", "i/o", "readonly", "read-only", "unable to open", "interrupt")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an error that a later try may not meet (another writer holds the lock, the disk
+    is full): the batch is kept. Every other error belongs to a row and is never retried."""
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in TRANSIENT)
+
+
+def _dropped_message(dropped: list[tuple[str, Any, Exception]]) -> str:
+    """One line naming what was left out, safe to store (the cause may hold the unstorable text)."""
+    tables = sorted({_table(sql) for sql, _row, _exc in dropped})
+    _sql, _row, exc = dropped[0]
+    cause = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+    return (f"{len(dropped)} row(s) could not be stored in the ledger and were left out "
+            f"({', '.join(tables)}; {cause}); everything else was written")
+
+
+def _table(sql: str) -> str:
+    words = sql.split()
+    for i, w in enumerate(words[:-1]):
+        if w.upper() in ("INTO", "UPDATE", "FROM"):
+            return words[i + 1].strip('"')
+    return "?"
