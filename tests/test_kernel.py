@@ -253,7 +253,7 @@ def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, led
     assert running == 1
     os.kill(k.pid, signal.SIGKILL)
     k.km.provisioner.process.wait(10)
-    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "review"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "review",
+                          "--sprint", "today"], capture_output=True, text=True, check=True).stdout
     assert "kernel died while running cell: import time" in out
     assert "def helper" not in out
