@@ -9,6 +9,7 @@ plotly.js renders a small HTML subset in every text it draws (``<a href>``, ``<b
 ``<br>``...), so every name a user or a bundle brings in (run, param, metric, variable,
 column and category names, table cells, titles) goes through :func:`_text` before it
 enters a figure: a run named ``<a href="...">`` shows those characters, not a link.
+Parcoords tick text is the exception: plotly draws it as plain text, entities and all.
 """
 
 from __future__ import annotations
@@ -118,9 +119,9 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
             dims.append(dict(label=_text(k), values=[v if v is not None else None for v in values]))
         else:
-            cats = sorted({repr(v) for v in values})
+            cats = sorted({repr(v) for v in values})       # tick text: parcoords draws it as plain text, as is
             dims.append(dict(label=_text(k), values=[cats.index(repr(v)) for v in values],
-                             tickvals=list(range(len(cats))), ticktext=[_text(c.strip("'")) for c in cats]))
+                             tickvals=list(range(len(cats))), ticktext=[c.strip("'") for c in cats]))
         if len(dims) >= 12:
             break
     line: dict[str, Any] = {}
