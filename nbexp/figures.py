@@ -4,14 +4,29 @@ Each function returns a plain JSON-able dict (``{"data": [...], "layout": {...}}
 the REST API sends to the sidebar (plotly.js) and the notebook widget shows with plotly.
 Long metric series are downsampled for display by min/max per bucket (every bucket keeps
 its first, lowest, highest and last point), and the figure says so.
+
+plotly.js renders a small HTML subset in every text it draws (``<a href>``, ``<b>``,
+``<br>``...), so every name a user or a bundle brings in (run, param, metric, variable,
+column and category names, table cells, titles) goes through :func:`_text` before it
+enters a figure: a run named ``<a href="...">`` shows those characters, not a link.
+Parcoords tick text is the exception: plotly draws it as plain text, entities and all.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
 MAX_POINTS = 1000          # per trace, after downsampling
+
+
+def _text(value: Any) -> str:
+    """``value`` as text plotly shows literally: ``&``, ``<`` and ``>`` as the entities plotly decodes.
+
+    Quotes stay as they are: outside a tag they are harmless, and plotly does not decode ``&quot;``.
+    """
+    return html.escape(str(value), quote=False)
 
 
 def _go():
@@ -72,7 +87,7 @@ def metric_curves(series: dict[str, tuple[list, list, list]], metric: str, x: st
     """
     go = _go()
     fig = go.Figure()
-    fig.update_layout(xaxis_title=x, yaxis_title=metric, height=360, margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(xaxis_title=_text(x), yaxis_title=_text(metric), height=360, margin=dict(l=50, r=20, t=50, b=40))
     traces, note = [], []
     for run_id, (steps, values, walls) in series.items():
         if not steps:
@@ -81,12 +96,12 @@ def metric_curves(series: dict[str, tuple[list, list, list]], metric: str, x: st
         if down:
             note.append(f"{run_id}: {len(xs)} of {len(steps)} points")
         traces.append({"type": "scatter", "mode": "lines+markers" if len(xs) < 50 else "lines",
-                       "name": (labels or {}).get(run_id, run_id), "x": list(xs),
+                       "name": _text((labels or {}).get(run_id, run_id)), "x": list(xs),
                        "y": [None if v is None or v != v else v for v in ys]})
     title = f"{metric} by {x}"
     if note:
         title += " (downsampled for display: min/max per bucket; " + ", ".join(note) + ")"
-    fig.update_layout(title=title)
+    fig.update_layout(title=_text(title))
     out = _plain(fig)
     out["data"] = _clean(traces)
     return out
@@ -102,10 +117,10 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
         if len({repr(v) for v in values}) < 2:
             continue
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
-            dims.append(dict(label=k, values=[v if v is not None else None for v in values]))
+            dims.append(dict(label=_text(k), values=[v if v is not None else None for v in values]))
         else:
-            cats = sorted({repr(v) for v in values})
-            dims.append(dict(label=k, values=[cats.index(repr(v)) for v in values],
+            cats = sorted({repr(v) for v in values})       # tick text: parcoords draws it as plain text, as is
+            dims.append(dict(label=_text(k), values=[cats.index(repr(v)) for v in values],
                              tickvals=list(range(len(cats))), ticktext=[c.strip("'") for c in cats]))
         if len(dims) >= 12:
             break
@@ -113,21 +128,21 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
     if metric:
         mv = [r["metrics"].get(metric, {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in mv]
-        dims.append(dict(label=metric, values=mv))
+        dims.append(dict(label=_text(metric), values=mv))
         if not any(math.isnan(v) for v in mv):        # colour by the metric when every run has it
             line = dict(color=mv, colorscale="Viridis", showscale=True)
     fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
-    fig.update_layout(title=f"params against {metric}" if metric else "params", height=380,
+    fig.update_layout(title=_text(f"params against {metric}" if metric else "params"), height=380,
                       margin=dict(l=60, r=60, t=60, b=30))
     return _plain(fig)
 
 
 def _table(header: list[str], columns: list[list], title: str) -> dict:
     go = _go()
-    fig = go.Figure(go.Table(header=dict(values=header, align="left"),
-                             cells=dict(values=columns, align="left")))
-    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=max(160, 40 + 26 * len(columns[0]))
-                      if columns and columns[0] else 160)
+    fig = go.Figure(go.Table(header=dict(values=[_text(h) for h in header], align="left"),
+                             cells=dict(values=[[_text(v) for v in col] for col in columns], align="left")))
+    fig.update_layout(title=_text(title), margin=dict(l=10, r=10, t=40, b=10),
+                      height=max(160, 40 + 26 * len(columns[0])) if columns and columns[0] else 160)
     return _plain(fig)
 
 
@@ -158,7 +173,7 @@ def drift_bars(rows: list[dict]) -> dict:
     """PSI per column, with the 0.1 and 0.25 thresholds."""
     go = _go()
     rows = [r for r in rows if r.get("psi") is not None]
-    labels = [f"{r['variable']}.{r['column']}" for r in rows]
+    labels = [_text(f"{r['variable']}.{r['column']}") for r in rows]
     colors = ["#d62728" if r["psi"] >= 0.25 else "#ff7f0e" if r["psi"] >= 0.1 else "#2ca02c" for r in rows]
     fig = go.Figure(go.Bar(x=labels, y=[r["psi"] for r in rows], marker_color=colors, name="PSI"))
     for level in (0.1, 0.25):
@@ -176,8 +191,8 @@ def class_distribution(items: dict[str, list[dict]]) -> dict:
         for d in data:
             for c in (d.get("summary") or {}).get("columns", []):
                 if c.get("classes"):
-                    fig.add_trace(go.Bar(x=list(c["classes"]), y=list(c["classes"].values()),
-                                         name=f"{run_id} {d['name']}"))
+                    fig.add_trace(go.Bar(x=[_text(k) for k in c["classes"]], y=list(c["classes"].values()),
+                                         name=_text(f"{run_id} {d['name']}")))
     fig.update_layout(title="class distribution" if fig.data else "class distribution: not recorded",
                       barmode="group", yaxis_tickformat=".0%", height=320, margin=dict(l=50, r=20, t=50, b=40))
     return _plain(fig)
@@ -192,10 +207,10 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
         for gpu in sorted({g["gpu"] for g in gpus}):
             pts = [g for g in gpus if g["gpu"] == gpu]
             fig.add_trace(go.Scatter(x=[p["time"] - t0 for p in pts], y=[p["util"] for p in pts], mode="lines",
-                                     name=f"{run_id} GPU{gpu} util %"))
+                                     name=_text(f"{run_id} GPU{gpu} util %")))
         if host:
             fig.add_trace(go.Scatter(x=[h["time"] - t0 for h in host], y=[h["proc_cpu"] for h in host],
-                                     mode="lines", line=dict(dash="dot"), name=f"{run_id} CPU %"))
+                                     mode="lines", line=dict(dash="dot"), name=_text(f"{run_id} CPU %")))
     fig.update_layout(title="GPU / CPU timeline" if fig.data else "GPU / CPU timeline: not recorded",
                       xaxis_title="seconds from run start", yaxis_title="%", height=340,
                       margin=dict(l=50, r=20, t=50, b=40))

@@ -41,6 +41,17 @@ def review_text(rev: dict) -> str:
     return "\n".join(out)
 
 
+# Characters that could end or confuse a ``<script>`` element (``</script>``, ``<!--``) or a JS
+# string literal, written as JSON \u escapes: the parsed JSON is the same, the HTML parser sees none.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _script_json(obj: Any) -> str:
+    """``obj`` as JSON safe to write inside a ``<script>`` element, whatever its strings hold."""
+    return json.dumps(obj).translate(_SCRIPT_SAFE)
+
+
 def _html_table(header: list[str], rows: list[list[Any]], label: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
@@ -107,7 +118,7 @@ def review_html(ledger: str | None, rev: dict) -> str:
     scripts = []
     for i, (key, fig) in enumerate(figs.items()):
         parts.append(f'<div class="nbexp-figure" id="fig{i}" data-figure="{key}"></div>')
-        scripts.append(f"Plotly.newPlot('fig{i}', {json.dumps(fig['data'])}, {json.dumps(fig['layout'])}, "
+        scripts.append(f"Plotly.newPlot('fig{i}', {_script_json(fig['data'])}, {_script_json(fig['layout'])}, "
                        "{displaylogo: false, responsive: true});")
     style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
              "margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
