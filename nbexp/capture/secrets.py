@@ -25,7 +25,6 @@ password passed positionally to a function nbexp cannot see) is not found here; 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
