@@ -6,7 +6,7 @@ name, ``connect("db", "hunter2")`` for ``def connect(host, password)``. :func:`p
 parameter names of each function the cell calls with a string literal, from
 
 - a ``def`` (or a class's ``__init__``) in the cell itself, or
-- the kernel's namespace, when given: ``connect``, ``db.connect``, ``pkg.mod.Client`` resolved by
+- the kernel's namespace (the running IPython shell's by default): ``connect``, ``db.connect``, ``pkg.mod.Client`` resolved by
   dictionary look-ups and :func:`inspect.getattr_static` (no property, ``__getattr__`` or import
   runs), then :func:`inspect.signature`;
 
@@ -25,6 +25,7 @@ import functools
 import hashlib
 import inspect
 import re
+import sys
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -46,8 +47,10 @@ def prepare(source: str, namespace: Mapping[str, Any] | None = None) -> tuple[st
     Args:
         source: the cell as typed (IPython syntax allowed).
         namespace: the kernel's ``user_ns``, to read the signatures of the functions the cell
-            calls (positional secrets); without it only functions defined in the cell count.
+            calls (positional secrets); by default the running IPython shell's, if any.
     """
+    if namespace is None and (ipython := sys.modules.get("IPython")) is not None:
+        namespace = getattr(ipython.get_ipython(), "user_ns", None)
     secrets = _positional_secrets(source, namespace)
     if secrets:
         for value in secrets:
