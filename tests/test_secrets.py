@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -91,7 +90,7 @@ def stored(tmp_path_factory):
         ledger = home / "ledger.sqlite"
         bundle = home.parent / "planted.nbexp"
         res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "export", "bundle",
-                              str(bundle), "--all"], capture_output=True, text=True)
+                              str(bundle), "--all"], capture_output=True, text=True, check=False)
         assert res.returncode == 0, res.stderr
         with sqlite3.connect(ledger) as conn:
             summaries = [r[0] for r in conn.execute("SELECT summary FROM datasets")]
