@@ -199,7 +199,22 @@ def _tensor_sample(t):
 def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset = frozenset()) -> dict:
     """The summary of one data object (see the module docstring)."""
     if (backend := _backend(kind)) is not None:
-        return backend.summarize(obj, kind, name, label_names)
+        return _scrub_names(backend.summarize(obj, kind, name, label_names))
+    return _scrub_names(_summarize(obj, kind, name, label_names))
+
+
+def _scrub_names(summary: dict) -> dict:
+    """Column names (and a 0-d object's text) scrubbed of secrets; values are in :func:`fill_categories`."""
+    from .secrets import scrub_text
+
+    for col in summary.get("columns", ()):
+        col["name"] = scrub_text(str(col["name"]))
+    if isinstance(summary.get("value"), str):
+        summary["value"] = scrub_text(summary["value"])[:100]
+    return summary
+
+
+def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset) -> dict:
     import numpy as np
 
     pd = sys.modules.get("pandas")
@@ -257,7 +272,7 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
         out["shape"] = shape
         if arr.ndim == 0:
             out["rows"] = 1
-            out["value"] = arr.item() if arr.dtype.kind in "biuf" else repr(arr.item())[:100]
+            out["value"] = arr.item() if arr.dtype.kind in "biuf" else repr(arr.item())   # cut once scrubbed
             out["columns"] = []
             return out
         if shape_for_cols is not None and arr.ndim == 2 and arr.shape[1] <= MAX_COLUMNS:
@@ -378,11 +393,23 @@ def _column(label: str, values, idx, np, pd, is_label: bool) -> dict:
 
 def fill_categories(col: dict, counts: list, distinct: int, is_label: bool) -> dict:
     """Distinct count, top values and (for at most CATEGORY_KEEP) every category of a column,
-    from ``counts``: (value, count) pairs, most frequent first, at least the top CATEGORY_KEEP + 1."""
+    from ``counts``: (value, count) pairs, most frequent first, at least the top CATEGORY_KEEP + 1.
+
+    Values are scrubbed of secrets before they are cut to 80 characters (every value of a column
+    whose name looks secret, ``password`` or ``api_key``, is hidden); values that become the same
+    text are counted together."""
+    from .secrets import REDACTED, is_secret_name, scrub_text
+
+    hide = is_secret_name(str(col.get("name", "")))
+    merged: dict[str, int] = {}
+    for k, c in counts:
+        text = REDACTED if hide else scrub_text(str(k))[:80]
+        merged[text] = merged.get(text, 0) + int(c)
+    pairs = sorted(merged.items(), key=lambda kc: -kc[1]) if len(merged) < len(counts) else list(merged.items())
     col["distinct"] = int(distinct)
-    col["top"] = [[str(k)[:80], int(c)] for k, c in counts[:TOP_VALUES]]
+    col["top"] = [[k, c] for k, c in pairs[:TOP_VALUES]]
     if distinct <= CATEGORY_KEEP:
-        col["categories"] = {str(k)[:80]: int(c) for k, c in counts}
+        col["categories"] = dict(pairs)
     if is_label:
         _classes(col, col.get("categories"))
     return col

@@ -18,6 +18,8 @@ from .secrets import scrub_text
 def basic(user_ns: dict | None = None) -> dict[str, Any]:
     """What is known at once, without touching the disk."""
     notebook = os.environ.get("JPY_SESSION_NAME") or (user_ns or {}).get("__vsc_ipynb_file__")
+    if isinstance(notebook, str):
+        notebook = scrub_text(notebook)    # a path or URL can carry a token (?token=..., user:pw@)
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
@@ -50,7 +52,8 @@ def packages() -> tuple[str, str]:
         name = dist.metadata.get("Name")
         if name:
             pkgs[name.lower()] = dist.version
-    text = json.dumps(dict(sorted(pkgs.items())), separators=(",", ":"))
+    # a local version label or a name can carry a secret (pkg==1.0+ghp_...): scrubbed like any text
+    text = scrub_text(json.dumps(dict(sorted(pkgs.items())), separators=(",", ":")))
     return hashlib.sha1(text.encode()).hexdigest()[:16], text
 
 
