@@ -14,7 +14,7 @@ from .capture.metrics import as_scalar
 from .capture.params import Skipped, encode, normalize, value_type
 from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
-from .ledger.writer import storable_text
+from .textfmt import storable_text
 
 if TYPE_CHECKING:
     from .tracker import Session

@@ -42,3 +42,13 @@ def duration(run: dict) -> str:
         return "-"
     s = run["end_time"] - run["start_time"]
     return f"{s:.1f}s" if s < 60 else f"{s / 60:.1f}m" if s < 3600 else f"{s / 3600:.1f}h"
+
+
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it: lone surrogates (file names from ``os.listdir`` that
+    are not UTF-8) become backslash escapes such as ``\\udce9``; other text is returned as is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

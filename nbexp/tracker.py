@@ -181,7 +181,7 @@ class Session:
             "ON CONFLICT(id) DO UPDATE SET name = coalesce(excluded.name, name), "
             "hypothesis = coalesce(excluded.hypothesis, hypothesis), "
             "conclusion = coalesce(excluded.conclusion, conclusion)",
-            (sprint_of(time.time()), name, scrub_text(hypothesis) if hypothesis else None,
+            (sprint_of(time.time()), scrub_text(name) if name else None, scrub_text(hypothesis) if hypothesis else None,
              scrub_text(conclusion) if conclusion else None),
         )
 
@@ -326,7 +326,7 @@ class Session:
             self._nested += 1
             return
         raw = info.raw_cell or ""
-        code_hash, clean = code_capture.prepare(raw)
+        code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
         key = getattr(info, "cell_id", None) or code_hash
         magic = _only_nbexp_magics(raw)
         run = self.current
@@ -361,7 +361,7 @@ class Session:
         cell = self._cell
         if cell is None:
             return False
-        cell.hash, cell.source = code_capture.prepare(body)
+        cell.hash, cell.source = code_capture.prepare(body, self.shell.user_ns)
         cell.run, cell.magic, cell.end_run, cell.result = run, False, True, result
         cell.points_before = run.n_points
         return True

@@ -35,7 +35,7 @@ PLANTED = {
     "slack_webhook": "https://hooks.slack.com/services/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",
     "hex_key": "3f8a9c2e1b7d4a6f0e5c8b2a9d1f7e3c6b4a0d8e",
 }
-LEAKS_UNTIL = {"run_name": "run names scrubbed in tracker"}
+LEAKS_UNTIL: dict[str, str] = {}
 
 
 def _plant(run) -> None:

@@ -30,6 +30,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from ..textfmt import storable_text
 from .secrets import REDACTED, generation, is_secret_name, remember, scrub_text
 
 # searched in the reversed source, so that each pattern starts with a literal (fast to scan for):
@@ -62,8 +63,8 @@ def prepare(source: str, namespace: Mapping[str, Any] | None = None) -> tuple[st
 
 @functools.lru_cache(maxsize=256)     # re-executed cells are the common case
 def _prepare(source: str, _generation: int) -> tuple[str, str]:
-    clean = scrub_text(source)
-    return hashlib.sha1(clean.encode("utf-8", "surrogatepass")).hexdigest()[:16], clean
+    clean = storable_text(scrub_text(source))      # hashed as stored, so an import can check the hash
+    return hashlib.sha1(clean.encode("utf-8")).hexdigest()[:16], clean
 
 
 def _positional_secrets(source: str, namespace: Mapping[str, Any] | None) -> set[str]:

@@ -21,6 +21,8 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from ..textfmt import storable_text
+
 INSERT_POINT = "INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?, ?, ?, ?, ?)"
 UPSERT_SUMMARY = """
 INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step)
@@ -269,16 +271,6 @@ class Writer:
     def _report(self, dropped: list[tuple[str, Any, Exception]]) -> None:
         if dropped:
             self.on_error("ledger-row", _dropped_message(dropped))
-
-
-def storable_text(text: str) -> str:
-    """``text`` as SQLite can store it: lone surrogates (file names from ``os.listdir`` that
-    are not UTF-8) become backslash escapes such as ``\\udce9``; other text is returned as is."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _storable_row(row: Any) -> Any:
