@@ -52,6 +52,8 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     if readonly:
         if not p.exists():
             raise LedgerError(f"no ledger at {p}: nothing has been tracked there yet (%nbexp track)")
+        if not p.is_file():             # /dev/full, a pipe: SQLite would try to write a journal beside it
+            raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
         uri = f"file:{p}?mode=ro"
     else:
         if not p.parent.exists():
