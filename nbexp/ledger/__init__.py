@@ -15,7 +15,13 @@ from pathlib import Path
 from ..errors import LedgerError, SchemaTooNewError
 from .schema import SCHEMA_VERSION, check_version, migrate
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 10_000      # how long a connection waits for another's lock; $NBEXP_BUSY_TIMEOUT_MS overrides
+
+
+def busy_timeout_ms() -> int:
+    """The busy timeout: ``$NBEXP_BUSY_TIMEOUT_MS`` when set to a whole number, else :data:`BUSY_TIMEOUT_MS`."""
+    raw = os.environ.get("NBEXP_BUSY_TIMEOUT_MS", "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else BUSY_TIMEOUT_MS
 
 __all__ = ["SCHEMA_VERSION", "connect", "default_path", "resolve_path"]
 
@@ -65,10 +71,11 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         if p.exists() and not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
             raise LedgerError(f"cannot write ledger {p}: permission denied (read-only file or folder)")
         uri = f"file:{p}"
+    timeout_ms = busy_timeout_ms()
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout_ms / 1000,
                                isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         if readonly:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check_version(version)
