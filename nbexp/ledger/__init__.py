@@ -61,6 +61,10 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         if not p.is_file():             # /dev/full, a pipe: SQLite would try to write a journal beside it
             raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
         uri = f"file:{p}?mode=ro"
+        if _read_only_folder(p):
+            # WAL readers need the -shm file, which an unwritable folder (read-only media, an
+            # archive) cannot get: with no -wal left nothing can be pending, so read the file as is
+            uri += "&immutable=1"
     else:
         if not p.parent.exists():
             if p == default_path().absolute():
@@ -98,6 +102,11 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
             raise LedgerError(f"cannot write ledger {p}: {msg}") from None
         raise LedgerError(f"ledger {p}: {msg}") from None
+
+
+def _read_only_folder(p: Path) -> bool:
+    """Whether ``p``'s folder cannot take new files (so no -shm) and ``p`` has no -wal file pending."""
+    return not os.access(p.parent, os.W_OK) and not Path(f"{p}-wal").exists()
 
 
 def _retry(fn, attempts: int = 5):
