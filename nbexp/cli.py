@@ -301,6 +301,11 @@ def review_cmd(ctx, sprint, html_file, as_json):
     from .analysis.review import review
     from .report import review_text
 
+    if html_file:                   # say so before the work, not after the text review is out
+        folder = Path(html_file).absolute().parent
+        if not folder.is_dir():
+            raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist",
+                                     param_hint="--html")
     with _reader(ctx) as r:
         sprint_id = parse_sprint(sprint, r.conn) or sprint_of(__import__("time").time())
         rev = review(r, sprint_id)
@@ -311,7 +316,14 @@ def review_cmd(ctx, sprint, html_file, as_json):
     if html_file:
         from .report import review_html
 
-        Path(html_file).write_text(review_html(r_path(ctx), rev), encoding="utf-8")
+        page, out = review_html(r_path(ctx), rev), Path(html_file)
+        existed = out.exists()
+        try:
+            out.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            if not existed:             # no half-written report left behind
+                out.unlink(missing_ok=True)
+            raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from None
         click.echo(f"\nwrote {html_file} (one self-contained file: open it in a browser or attach it)", err=True)
 
 

@@ -51,6 +51,30 @@ def _session() -> tracker.Session:
     return s
 
 
+def _scrubbed(name: str | None) -> str | None:
+    """A run name as stored: secrets in it replaced."""
+    from .capture.secrets import scrub_text
+
+    return scrub_text(name) if name else name
+
+
+def _sprint_hypothesis(ledger: str | None) -> str | None:
+    """Today's sprint's hypothesis in ``ledger``, None when it has none (or there is no ledger yet)."""
+    from .errors import LedgerError
+    from .ledger import resolve_path
+    from .ledger.queries import Reader
+
+    if not resolve_path(ledger).exists():
+        return None
+    try:
+        with Reader(ledger) as r:
+            row = r.conn.execute("SELECT hypothesis FROM sprints WHERE id = ?",
+                                 (tracker.sprint_of(time.time()),)).fetchone()
+    except LedgerError:
+        return None                     # tracker.start says what is wrong with the ledger
+    return row[0] if row else None
+
+
 @magics_class
 class NbexpMagics(Magics):
     """The ``%nbexp`` line and cell magic."""
@@ -87,7 +111,8 @@ class NbexpMagics(Magics):
     @argument("name", nargs="?", help="name of the first run")
     @argument("--ledger", help="ledger file (default $NBEXP_LEDGER, $NBEXP_HOME/ledger.sqlite, ~/.nbexp/ledger.sqlite)")
     @argument("--sprint", help="name today's sprint")
-    @argument("--hypothesis", help="what today's sprint sets out to show")
+    @argument("--hypothesis", help="what today's sprint sets out to show; a sprint that already has a different one "
+                                   "keeps it (%%nbexp sprint NAME --hypothesis TEXT replaces it)")
     @argument("--metric-names", help="extra comma-separated words that make a variable a metric")
     @argument("--sample-hz", type=float, default=1.0, help="GPU/CPU samples per second; 0 turns sampling off")
     @argument("--idle-after", type=float, default=60.0,
@@ -98,13 +123,34 @@ class NbexpMagics(Magics):
     @argument("--no-data", action="store_true",
               help="do not fingerprint or summarize data (a Spark cluster's time, very wide tables)")
     def _track(self, args):
-        """Start tracking this kernel and open its first run."""
+        """Start tracking this kernel and open its first run.
+
+        Tracking again replaces the session only once the new ledger opens: a ledger that
+        cannot be opened leaves the session already tracking as it was. A ``--hypothesis``
+        differing from the one today's sprint already has does not replace it (the sprint
+        was set out to show that one): the old one is kept and said so; ``%nbexp sprint NAME
+        --hypothesis TEXT`` replaces it on purpose."""
+        from .capture.secrets import scrub_text
+        from .ledger import connect
+
         if args.sample_hz < 0 or args.sample_hz > 100:
             raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
-        s = tracker.start(ledger=args.ledger, name=args.name, shell=self.shell, sprint_name=args.sprint,
-                          hypothesis=args.hypothesis, metric_names=args.metric_names, sample_hz=args.sample_hz,
-                          idle_after=args.idle_after, idle_util=args.idle_util, replay_of=args.replay_of,
-                          data=not args.no_data)
+        old = tracker.active_session()
+        if old is not None:
+            try:
+                connect(args.ledger).close()            # what Session() opens first, before the old one stops
+            except NbexpError as exc:
+                raise type(exc)(f"{exc}; still tracking session {old.id} in {old.ledger_path}") from None
+        hypothesis = args.hypothesis
+        kept = _sprint_hypothesis(args.ledger)
+        if hypothesis and kept and kept != scrub_text(hypothesis):
+            print(f"nbexp: sprint {tracker.sprint_of(time.time())} keeps its hypothesis {kept!r}; "
+                  f"{hypothesis!r} not recorded (%nbexp sprint NAME --hypothesis TEXT replaces it)", file=sys.stderr)
+            hypothesis = None
+        s = tracker.start(ledger=args.ledger, name=_scrubbed(args.name), shell=self.shell,
+                          sprint_name=args.sprint, hypothesis=hypothesis, metric_names=args.metric_names,
+                          sample_hz=args.sample_hz, idle_after=args.idle_after, idle_util=args.idle_util,
+                          replay_of=args.replay_of, data=not args.no_data)
         print(s.status_line())
 
     @magic_arguments()
@@ -112,7 +158,7 @@ class NbexpMagics(Magics):
     def _new(self, args):
         """Close the current run and open a new one."""
         s = _session()
-        s.new_run(args.name, kind="new")
+        s.new_run(_scrubbed(args.name), kind="new")
         print(s.status_line())
 
     @magic_arguments()
@@ -146,10 +192,12 @@ class NbexpMagics(Magics):
     @argument("tags", nargs="+", help="tags")
     def _tag(self, args):
         """Tag the current run."""
+        from .capture.secrets import scrub_text
+
         s = _session()
         run = s.ensure_run()
         s.writer.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
-                             [(run.id, t) for t in args.tags])
+                             [(run.id, scrub_text(t)) for t in args.tags])
 
     @magic_arguments()
     @argument("text", nargs="+", help="the note")
@@ -277,7 +325,7 @@ class NbexpMagics(Magics):
         there), and its traceback is shown once, by this cell."""
         __tracebackhide__ = True            # IPython leaves this frame out of the traceback
         s = _session()
-        run = s.new_run(args.name, kind="cell")
+        run = s.new_run(_scrubbed(args.name), kind="cell")
         shell = self.shell
         shown = shell.__dict__.get("showtraceback"), shell.__dict__.get("showsyntaxerror")
         shell.showtraceback = shell.showsyntaxerror = lambda *a, **k: None

@@ -10,12 +10,17 @@ Same function names, constants and error types as pynvml. The script comes from
 ``util`` is a number or a list cycled one value per call; ``fail_after`` makes that GPU
 raise NVMLError_GpuIsLost after that many utilization reads; ``init_error`` makes
 ``nvmlInit`` raise (``"library"``: NVMLError_LibraryNotFound, ``"driver"``: NVMLError_DriverNotLoaded).
+
+With ``$NBEXP_CPU_CLOCK_MODULE=fake_nvml`` it is also the process's CPU clock: ``"cpu_busy": true``
+in the script makes :func:`process_time` advance with the wall clock (a process keeping one core
+fully busy, whatever else the machine runs); otherwise it is :func:`time.process_time`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from types import SimpleNamespace
 
 NVML_TEMPERATURE_GPU = 0
@@ -115,3 +120,10 @@ def nvmlDeviceGetClockInfo(h, clock):
 def nvmlDeviceGetComputeRunningProcesses(h):
     mb = _state["gpus"][h].get("proc_mem_mb", 0)
     return [SimpleNamespace(pid=os.getpid(), usedGpuMemory=mb * MB)] if mb else []
+
+
+def process_time():
+    """This process's CPU seconds, as scripted (see the module docstring)."""
+    if json.loads(os.environ.get("FAKE_NVML_SCRIPT", "{}")).get("cpu_busy"):
+        return time.time()
+    return time.process_time()

@@ -85,3 +85,35 @@ def test_exit_codes_as_a_real_process(two_runs, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(tmp_path / "none.sqlite"), "ls"],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no ledger" in missing.stderr
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["show", "latest~99999999999999999999"], 1, "fewer runs"),
+    (["show", "latest~-1"], 2, "bad run reference 'latest~-1'"),
+    (["show", "latest~+1"], 2, "bad run reference"),
+    (["diff", "latest~1", "latest~x"], 2, "bad run reference"),
+    (["review", "--sprint", "today", "--html", "no/such/folder/review.html"], 2, "folder"),
+    (["export", "mlflow", "--all", "--tracking-uri", "file:///tmp/nbexp-test-mlruns"], 1, "refuses file stores"),
+])
+def test_bad_input_gives_a_message_not_a_traceback(two_runs, tmp_path, monkeypatch, args, code, words):
+    if args[0] == "export":
+        pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args],
+                         capture_output=True, text=True)
+    assert res.returncode == code and words in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not res.stdout
+    assert not (tmp_path / "no").exists()
+
+
+def test_huge_limit_and_back_references_mean_everything_and_nothing(two_runs):
+    data = json.loads(invoke(two_runs, "ls", "--json", "--limit", "99999999999999999999999").output)
+    assert [r["params"]["LR"] for r in data] == [0.3, 0.1]
+    assert json.loads(invoke(two_runs, "show", "--json", "latest~1").output)["name"] == "base"
+    assert json.loads(invoke(two_runs, "show", "--json", "latest~").output)["name"] == "base"     # as HEAD~ in git
+
+
+def test_ledger_that_is_not_a_file(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", "/dev/full", "ls"],
+                         capture_output=True, text=True)
+    assert res.returncode == 1 and "/dev/full is not an nbexp ledger (not a regular file)" in res.stderr, res.stderr

@@ -200,3 +200,15 @@ def test_running_run_is_exported_and_completed_later(cell, ledger_path, server):
     client, runs = mlflow_runs(server, "live")
     assert runs[0].info.status == "FINISHED" and runs[0].data.tags["nbexp.status"] == "finished"
     assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 15
+
+
+def test_dry_run_counts_the_points_the_export_sends(sprint, server):
+    def points(res):
+        assert res.returncode == 0, res.stderr
+        return int(res.stdout.split(" points")[0].rsplit(" ", 1)[1].replace(",", ""))
+
+    args = ("export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri, "--experiment", "counted")
+    dry = points(cli(sprint, *args, "--dry-run"))
+    assert dry > 2 * 1500                           # the metrics, and the system samples on top
+    assert points(cli(sprint, *args)) == dry
+    assert points(cli(sprint, *args, "--dry-run")) == 0          # all there: nothing more would be sent

@@ -282,3 +282,40 @@ async def test_export_downloads_a_bundle_that_imports_elsewhere(filled, jp_fetch
 async def test_export_bad_input(filled, jp_fetch, params, code, words):
     got, message = await error_of(jp_fetch, "export", **params)
     assert got == code and words in message
+
+
+async def test_patch_while_another_process_holds_the_write_lock_is_503(filled, jp_fetch, monkeypatch):
+    """Another writer holding the ledger past the busy timeout: 503, Retry-After, the JSON error shape."""
+    import sqlite3
+
+    monkeypatch.setenv("NBEXP_BUSY_TIMEOUT_MS", "200")
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    other = sqlite3.connect(filled, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")                    # the write lock, as a busy kernel's writer holds it
+    try:
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"starred": True}))
+        assert exc.value.code == 503
+        assert int(exc.value.response.headers["Retry-After"]) >= 1
+        assert json.loads(exc.value.response.body) == {
+            "error": {"status": 503, "message": "ledger busy: another process is writing it; retry in a moment"}}
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    row = json.loads((await jp_fetch("nbexp", "api", "runs", rid, method="PATCH",
+                                     body=json.dumps({"starred": True}))).body)
+    assert row["starred"] == 1                        # the retry goes through once the lock is free
+
+
+async def test_patch_body_nested_deep_is_400(filled, jp_fetch):
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    code, message = await error_of(jp_fetch, "runs", rid, method="PATCH", body="[" * 100_000 + "]" * 100_000)
+    assert code == 400 and "JSON object" in message
+
+
+async def test_patch_scrubs_secrets_from_tags_names_and_notes(filled, jp_fetch):
+    rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
+    token = "ghp_" + "a1B2" * 9
+    body = {"name": f"run {token}", "note": f"used {token}", "add_tags": [token]}
+    row = json.loads((await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps(body))).body)
+    assert token not in json.dumps(row) and "[REDACTED]" in row["tags"] and "[REDACTED]" in row["name"]

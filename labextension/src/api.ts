@@ -2,10 +2,20 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+/** How many times a request the server answered "busy" (503 with Retry-After) is tried again. */
+export const BUSY_RETRIES = 5;
+export const BUSY_MESSAGE = 'ledger busy, retrying';
+
+/**
+ * Call the API. A 503 with Retry-After (another process holds the ledger's write lock) is
+ * retried after the wait the server asks for, up to BUSY_RETRIES times; `onBusy` hears
+ * "ledger busy, retrying (n/BUSY_RETRIES)" before each wait, and null once it is over.
+ */
 export async function requestAPI<T>(
   path: string,
   params: Record<string, string | number | undefined> = {},
-  init: RequestInit = {}
+  init: RequestInit = {},
+  onBusy?: (message: string | null) => void
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const query = Object.entries(params)
@@ -13,7 +23,17 @@ export async function requestAPI<T>(
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
     .join('&');
   const url = URLExt.join(settings.baseUrl, 'nbexp', 'api', path) + (query ? `?${query}` : '');
-  const response = await ServerConnection.makeRequest(url, init, settings);
+  let response = await ServerConnection.makeRequest(url, init, settings);
+  try {
+    for (let attempt = 1; attempt <= BUSY_RETRIES && isBusy(response); attempt++) {
+      onBusy?.(`${BUSY_MESSAGE} (${attempt}/${BUSY_RETRIES})`);
+      const seconds = Math.min(Number(response.headers.get('Retry-After')) || 1, 30);
+      await new Promise(resolve => window.setTimeout(resolve, seconds * 1000));
+      response = await ServerConnection.makeRequest(url, init, settings);
+    }
+  } finally {
+    onBusy?.(null);
+  }
   const text = await response.text();
   const body = text ? JSON.parse(text) : {};
   if (!response.ok) {
@@ -23,6 +43,10 @@ export async function requestAPI<T>(
     throw new Error(body.error?.message ?? `nbexp API ${response.status}`);
   }
   return body as T;
+}
+
+function isBusy(response: Response): boolean {
+  return response.status === 503 && response.headers.has('Retry-After');
 }
 
 /** Download the runs as a bundle file (`nbexp import` merges it into another ledger). */

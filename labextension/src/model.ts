@@ -15,6 +15,8 @@ export class RunsModel {
   total = 0;
   mainMetric: string | null = null;
   error: string | null = null;
+  /** "ledger busy, retrying (n/5)" while an edit waits for another process's write lock. */
+  busy: string | null = null;
   private _changed = new Signal<RunsModel, void>(this);
   private _cursor: number | null = null;
   private _loaded = 0;
@@ -103,7 +105,15 @@ export class RunsModel {
   }
 
   async edit(id: string, body: Record<string, unknown>): Promise<void> {
-    const row = await requestAPI<IRunRow>(`runs/${id}`, {}, { method: 'PATCH', body: JSON.stringify(body) });
+    const row = await requestAPI<IRunRow>(
+      `runs/${id}`,
+      {},
+      { method: 'PATCH', body: JSON.stringify(body) },
+      message => {
+        this.busy = message;
+        this._changed.emit();
+      }
+    );
     this.runs.set(id, { ...this.runs.get(id), ...row });
     this._changed.emit();
   }

@@ -8,7 +8,10 @@ or run's usage costs nothing extra at its end.
 
 NVML is imported only here, as ``pynvml`` (nvidia-ml-py), or as the module named
 by ``$NBEXP_NVML_MODULE`` (tests inject a scripted fake that way). No NVML, no
-driver or no GPU: CPU and memory only, said once in ``%nbexp status``.
+driver or no GPU: CPU and memory only, said once in ``%nbexp status``. The same
+way, ``$NBEXP_CPU_CLOCK_MODULE`` names a module whose ``process_time()`` replaces
+:func:`time.process_time` as this process's CPU clock (the fake scripts a process
+keeping a core busy, which a loaded test machine cannot promise).
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ def load_nvml():
     nvml = importlib.import_module(name)
     nvml.nvmlInit()
     return nvml
+
+
+def load_cpu_clock() -> Callable[[], float]:
+    """This process's CPU seconds, all threads: :func:`time.process_time` (one clock_gettime
+    call), or ``process_time`` of the module named by ``$NBEXP_CPU_CLOCK_MODULE``."""
+    name = os.environ.get("NBEXP_CPU_CLOCK_MODULE")
+    return importlib.import_module(name).process_time if name else time.process_time
 
 
 def visible_indices(count: int, uuids: list[str]) -> list[int]:
@@ -106,6 +116,7 @@ class Sampler:
         self.hz = hz
         self.sink = sink
         self.note = note
+        self.cpu_time = load_cpu_clock()
         self.proc = psutil.Process()
         self.proc.cpu_percent(None)
         psutil.cpu_percent(None)
@@ -163,11 +174,6 @@ class Sampler:
         return f"no GPU: {self.no_gpu_reason}; sampling CPU and memory at {self.hz:g} Hz"
 
     # -- windows ------------------------------------------------------------------
-    @staticmethod
-    def cpu_time() -> float:
-        """This process's CPU seconds, all threads (one clock_gettime call)."""
-        return time.process_time()
-
     def open(self) -> Window:
         w = Window(self.cpu_time())
         with self._lock:

@@ -40,9 +40,24 @@ def _client(uri: str):
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     from mlflow.tracking import MlflowClient
 
+    from mlflow.exceptions import MlflowException
+
     if not uri.startswith(("http://", "https://", "file:", "sqlite:", "postgresql", "mysql", "databricks")):
-        raise ExportError(f"tracking URI {uri!r}: use http(s)://HOST:PORT of an MLflow server (or file:/sqlite:)")
-    return MlflowClient(tracking_uri=uri)
+        raise ExportError(f"tracking URI {uri!r}: use http(s)://HOST:PORT of an MLflow server (or sqlite:///PATH)")
+    try:
+        return MlflowClient(tracking_uri=uri)           # opens the store: a refused one says so here
+    except MlflowException as exc:
+        if uri.startswith("file:"):                     # MLflow 3 keeps file stores in maintenance only
+            raise ExportError(f"tracking URI {uri!r}: {_mlflow_version()} refuses file stores; use an MLflow "
+                              f"server (http://HOST:PORT) or a database (sqlite:///PATH/mlflow.db), or set "
+                              f"MLFLOW_ALLOW_FILE_STORE=true to write the file store anyway") from None
+        raise ExportError(f"tracking URI {uri!r}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def _mlflow_version() -> str:
+    import mlflow
+
+    return f"MLflow {mlflow.__version__}"
 
 
 def _experiment(client, name: str) -> str:
@@ -78,11 +93,33 @@ def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, fl
     return rows
 
 
+def _pending_points(client, reader, rid: str, run: dict, mid: str | None) -> list[list]:
+    """Per metric key, the points of run ``rid`` the MLflow run ``mid`` does not have yet (all of
+    them when ``mid`` is None, a run not created yet): its metrics, then its system samples."""
+    from mlflow.entities import Metric
+
+    batches = []
+    for key in run["metrics"]:
+        have = len(client.get_metric_history(mid, key)) if mid else 0
+        points = reader.conn.execute(
+            "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid "
+            "LIMIT -1 OFFSET ?", (rid, key, have)).fetchall()
+        batches.append([Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points])
+    host, gpus = reader.system_series(rid)
+    by_key: dict[str, list] = {}
+    for key, value, t, step in system_rows(host, gpus):
+        by_key.setdefault(key, []).append(Metric(key, value, int(t * 1000), step))
+    for key, batch in by_key.items():
+        have = len(client.get_metric_history(mid, key)) if mid else 0
+        batches.append(batch[have:])
+    return batches
+
+
 def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp", dry_run: bool = False,
                 progress=None) -> dict[str, int]:
     """Export ``run_ids`` to the MLflow server at ``uri``. Returns counts: created, updated,
     skipped (nothing new), points (metric and system points sent)."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Param, RunTag
     from mlflow.exceptions import MlflowException
 
     client = _client(uri)
@@ -93,19 +130,11 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
             run = reader.run(rid)
             uid = f"{run['session_id']}:{run['id']}"
             found = client.search_runs([exp_id], filter_string=f"tags.`nbexp.uid` = '{uid}'", max_results=1)
-            sent = 0
             if found:
                 mrun = found[0]
                 mid, have_params, have_tags = mrun.info.run_id, dict(mrun.data.params), dict(mrun.data.tags)
             else:
-                if dry_run:
-                    stats["created"] += 1
-                    stats["points"] += sum(m["steps"] for m in run["metrics"].values())
-                    continue
-                mid = client.create_run(exp_id, start_time=int(run["start_time"] * 1000),
-                                        tags={"nbexp.uid": uid}, run_name=run["name"] or run["id"]).info.run_id
-                have_params, have_tags = {}, {}
-                stats["created"] += 1
+                mid, have_params, have_tags = None, {}, {}
             # params
             full, params = {}, []
             for key, value in run["params"].items():
@@ -129,32 +158,22 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
             for t in run["tags"]:
                 tags[f"nbexp.tag.{t}"] = "true"
             new_tags = [RunTag(k, str(v)) for k, v in tags.items() if have_tags.get(k) != str(v)]
+            # metric and system points after those the server has: what a dry run counts is what is sent
+            batches = _pending_points(client, reader, rid, run, mid)
+            sent = sum(len(batch) for batch in batches)
             if dry_run:
-                stats["updated" if params or new_tags else "skipped"] += 1
+                stats["points"] += sent
+                stats["created" if not found else "updated" if sent or params or new_tags else "skipped"] += 1
                 continue
+            if not found:
+                mid = client.create_run(exp_id, start_time=int(run["start_time"] * 1000),
+                                        tags={"nbexp.uid": uid}, run_name=run["name"] or run["id"]).info.run_id
+                stats["created"] += 1
             for i in range(0, max(len(params), len(new_tags)), 100):
                 client.log_batch(mid, params=params[i:i + 100], tags=new_tags[i:i + 100])
-            # metric points after those the server has
-            for key in run["metrics"]:
-                have = len(client.get_metric_history(mid, key))
-                points = reader.conn.execute(
-                    "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid "
-                    "LIMIT -1 OFFSET ?", (rid, key, have)).fetchall()
-                batch = [Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points]
+            for batch in batches:
                 for i in range(0, len(batch), BATCH):
                     client.log_batch(mid, metrics=batch[i:i + BATCH])
-                sent += len(batch)
-            host, gpus = reader.system_series(rid)
-            sys_rows = system_rows(host, gpus)
-            by_key: dict[str, list] = {}
-            for key, value, t, step in sys_rows:
-                by_key.setdefault(key, []).append(Metric(key, value, int(t * 1000), step))
-            for key, batch in by_key.items():
-                have = len(client.get_metric_history(mid, key))
-                batch = batch[have:]
-                for i in range(0, len(batch), BATCH):
-                    client.log_batch(mid, metrics=batch[i:i + BATCH])
-                sent += len(batch)
             # artifacts, once
             existing = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(mid, folder)}
             if "code/run.py" not in existing:

@@ -16,7 +16,14 @@ from pathlib import Path
 from ..errors import LedgerError, SchemaTooNewError
 from .schema import SCHEMA_VERSION, check_version, migrate
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 10_000      # how long a connection waits for another's lock; $NBEXP_BUSY_TIMEOUT_MS overrides
+
+
+def busy_timeout_ms() -> int:
+    """The busy timeout: ``$NBEXP_BUSY_TIMEOUT_MS`` when set to a whole number, else :data:`BUSY_TIMEOUT_MS`."""
+    raw = os.environ.get("NBEXP_BUSY_TIMEOUT_MS", "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else BUSY_TIMEOUT_MS
+
 
 __all__ = ["SCHEMA_VERSION", "connect", "default_path", "private_file", "resolve_path"]
 
@@ -53,7 +60,13 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     if readonly:
         if not p.exists():
             raise LedgerError(f"no ledger at {p}: nothing has been tracked there yet (%nbexp track)")
+        if not p.is_file():             # /dev/full, a pipe: SQLite would try to write a journal beside it
+            raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
         uri = f"file:{p}?mode=ro"
+        if _read_only_folder(p):
+            # WAL readers need the -shm file, which an unwritable folder (read-only media, an
+            # archive) cannot get: with no -wal left nothing can be pending, so read the file as is
+            uri += "&immutable=1"
     else:
         if not p.parent.exists():
             if p == default_path().absolute():
@@ -66,10 +79,13 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         uri = f"file:{p}"
         if not p.exists():
             private_file(p)
+        elif not p.is_file():           # /dev/full, a pipe: SQLite would write a journal beside it
+            raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
+    timeout_ms = busy_timeout_ms()
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout_ms / 1000,
                                isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         if readonly:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check_version(version)
@@ -105,6 +121,11 @@ def private_file(path: Path) -> None:
         os.close(fd)
     except FileExistsError:
         pass
+
+
+def _read_only_folder(p: Path) -> bool:
+    """Whether ``p``'s folder cannot take new files (so no -shm) and ``p`` has no -wal file pending."""
+    return not os.access(p.parent, os.W_OK) and not Path(f"{p}-wal").exists()
 
 
 def _retry(fn, attempts: int = 5):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -35,6 +36,8 @@ SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
 
 
 _NAN = float("nan")
+MAX_SQL_INT = 2**63 - 1        # SQLite's largest integer: bigger limits and offsets are clamped to it
+_DIGITS = re.compile(r"[0-9]+")
 
 
 # a run matches a search when its id, name, status, note, a tag or a param contains the text
@@ -153,6 +156,7 @@ class Reader:
 
         Raises:
             RunNotFound: nothing matches, or several runs do.
+            InvalidArgument: a malformed ``latest~N`` (N not a whole number, e.g. ``latest~-1``).
         """
         ref = str(ref).strip()
         if ref.startswith("tag:"):
@@ -163,13 +167,16 @@ class Reader:
                 raise RunNotFound(f"no run tagged {ref[4:]!r} in {self.path}")
             return row[0]
         if ref == "latest" or ref.startswith("latest~"):
-            try:
-                back = int(ref[7:] or 0)
-            except ValueError:
-                raise RunNotFound(f"bad run reference {ref!r}: use latest or latest~N") from None
-            row = self.conn.execute(
+            # N: ASCII digits only (int() would take "-1", "+1", "1_0" and other scripts' digits);
+            # a bare "latest~" is latest~1, as HEAD~ is HEAD~1 in git
+            digits = ref[7:] or ("1" if ref == "latest~" else "0")
+            if not _DIGITS.fullmatch(digits):
+                raise InvalidArgument(f"bad run reference {ref!r}: use latest or latest~N, N a whole number "
+                                      f"(0 or more)")
+            back = int(digits)
+            row = self.conn.execute(            # past SQLite's integers no ledger has that many runs
                 "SELECT id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1 OFFSET ?", (back,)
-            ).fetchone()
+            ).fetchone() if back <= MAX_SQL_INT else None
             if row is None:
                 raise RunNotFound(f"no run {ref!r}: the ledger {self.path} has fewer runs")
             return row[0]
@@ -216,6 +223,9 @@ class Reader:
         for name, value in (("limit", limit), ("offset", offset)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise InvalidArgument(f"{name} must be a non-negative int; got {value!r}")
+        if limit is not None:
+            limit = min(limit, MAX_SQL_INT)         # more than SQLite can count: no limit at all
+        offset = min(offset or 0, MAX_SQL_INT)      # ... past every run: an empty page
         if sort not in SORT_KEYS:
             raise InvalidArgument(f"unknown sort key {sort!r}: one of {', '.join(SORT_KEYS)}")
         where, args = [], []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,22 @@ _TAG = re.compile(r"^[\w.\-:/ ]{1,64}$")
 MAX_COMPARE = 20
 MAX_EXPORT = 1000
 CHUNK = 1 << 20
+
+
+RETRY_AFTER_S = 2
+
+
+class LedgerBusy(tornado.web.HTTPError):
+    """503 with ``Retry-After``: another process held the ledger's write lock past the busy timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "ledger busy: another process is writing it; retry in a moment")
+        self.retry_after = RETRY_AFTER_S
+
+
+def _busy(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is SQLite giving up on a lock another connection holds."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 class BaseHandler(APIHandler):
@@ -57,6 +74,8 @@ class BaseHandler(APIHandler):
                 message = str(exc)          # mapped to 4xx in _handle_request_exception
             elif not isinstance(exc, tornado.web.HTTPError):
                 message = "internal error (see the server log)"
+        if exc_info and isinstance(exc_info[1], LedgerBusy):
+            self.set_header("Retry-After", str(exc_info[1].retry_after))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": {"status": status_code, "message": message}}))
 
@@ -182,8 +201,8 @@ class RunHandler(BaseHandler):
         rid = self.run_id(run_id)
         try:
             body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise tornado.web.HTTPError(400, "the body must be a JSON object")
+        except (ValueError, RecursionError):        # RecursionError: arrays or objects nested too deep
+            raise tornado.web.HTTPError(400, "the body must be a JSON object (flat: fields as documented)")
         if not isinstance(body, dict) or not body:
             raise tornado.web.HTTPError(400, "the body must be a non-empty JSON object")
         unknown = set(body) - {"starred", "name", "note", "add_tags", "remove_tags"}
@@ -213,11 +232,17 @@ class RunHandler(BaseHandler):
                 raise RunNotFound(f"no run {rid}")
         from ..capture.secrets import scrub_text
 
-        conn = connect(self.nbexp.ledger_path())
+        args = [scrub_text(a) if isinstance(a, str) else a for a in args]
+        tag_ops = [(field, scrub_text(t) if field == "add_tags" else t) for field, t in tag_ops]
+        try:
+            conn = connect(self.nbexp.ledger_path())
+        except LedgerError as exc:
+            if _busy(exc.__context__):           # connect() says which SQLite error it wraps
+                raise LedgerBusy() from None
+            raise
         try:
             conn.execute("BEGIN IMMEDIATE")
             if sets:
-                args = [scrub_text(a) if isinstance(a, str) else a for a in args]
                 conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, rid))
             for field, t in tag_ops:
                 if field == "add_tags":
@@ -225,8 +250,11 @@ class RunHandler(BaseHandler):
                 else:
                     conn.execute("DELETE FROM run_tags WHERE run_id = ? AND tag = ?", (rid, t))
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:             # BEGIN itself may have failed: nothing to roll back then
+                conn.execute("ROLLBACK")
+            if _busy(exc):
+                raise LedgerBusy() from None
             raise
         finally:
             conn.close()

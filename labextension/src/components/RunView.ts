@@ -23,6 +23,7 @@ export class RunView extends Widget {
   /** Rename, tag and annotate through PATCH /nbexp/api/runs/ID (XSRF sent by ServerConnection). */
   private _editButtons(r: any): HTMLElement {
     const bar = el('div', { class: 'nbexp-edit' });
+    const busy = el('span', { class: 'nbexp-busy', role: 'status' });
     const edit = async (label: string, field: string, current: string): Promise<void> => {
       const answer = await InputDialog.getText({ title: `${label} run ${r.id}`, text: current });
       if (!answer.button.accept || answer.value === null) {
@@ -30,7 +31,14 @@ export class RunView extends Widget {
       }
       const value = answer.value.trim();
       const body = field === 'add_tags' ? { add_tags: value.split(/[,\s]+/).filter(Boolean) } : { [field]: value };
-      await requestAPI(`runs/${r.id}`, {}, { method: 'PATCH', body: JSON.stringify(body) });
+      try {
+        await requestAPI(`runs/${r.id}`, {}, { method: 'PATCH', body: JSON.stringify(body) }, message => {
+          busy.textContent = message ?? '';
+        });
+      } catch (e) {
+        busy.textContent = `error: ${(e as Error).message}`;
+        return;
+      }
       await this.load(this._id);
     };
     const buttons: [string, string, string][] = [
@@ -41,6 +49,7 @@ export class RunView extends Widget {
       b.addEventListener('click', () => void edit(label, field, current));
       bar.appendChild(b);
     }
+    bar.appendChild(busy);
     return bar;
   }
 

@@ -169,6 +169,9 @@ export class RunsPanel extends Widget {
     if (this._note) {
       this._status.textContent += ` · ${this._note}`;
     }
+    if (this._model.busy) {
+      this._status.textContent += ` · ${this._model.busy}`;
+    }
     this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
     if (!rows.length && !this._model.error) {
       this._list.appendChild(el('li', { class: 'nbexp-empty' }, this._filter.trim()
