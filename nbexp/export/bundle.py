@@ -34,8 +34,9 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .. import __version__
 from ..errors import InvalidArgument, LedgerError, NbexpError
@@ -45,6 +46,7 @@ from ..ledger.schema import SCHEMA_VERSION, migrate
 FORMAT = "nbexp-bundle/1"
 # tables copied per run (by run_id), and what links the rest
 RUN_TABLES = ("params", "metrics", "metric_summaries", "run_tags", "run_data", "events")
+CHUNK = 500                      # ids per IN (...) list: well under SQLite's variable limit
 MANIFEST_SQL = "CREATE TABLE bundle_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -112,52 +114,79 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _value_check(table: str, col: str, decl: str, notnull: bool) -> Callable[[Any], None]:
-    """A function raising :class:`_Bad` for a value of ``table.col`` the writer would not produce."""
-    enum = ENUMS.get((table, col))
-    shape = JSON_COLUMNS.get((table, col))
-    finite = (table, col) not in UNBOUNDED
-    is_time = col in TIMES
-    is_id = col in ID_COLUMNS and table not in ("datasets", "environments", "code", "sprints")
-    is_sprint = (table, col) in {("sprints", "id"), ("runs", "sprint"), ("sessions", "sprint")}
-    is_hash = (table, col) in {("cells", "code_hash"), ("code", "hash"), ("environments", "id"),
-                               ("sessions", "env_id")}
+class _Rule:
+    """What nbexp's writer puts in one column: a SQL test for a bad value (run by SQLite over every
+    row, fast) and the same test in Python (for the message, and for what SQL cannot check: JSON)."""
 
-    def check(v: Any) -> None:
+    def __init__(self, table: str, col: str, decl: str, notnull: bool) -> None:
+        self.col, self.decl, self.notnull = col, decl.upper(), notnull
+        self.enum = ENUMS.get((table, col))
+        self.shape = JSON_COLUMNS.get((table, col))
+        self.finite = (table, col) not in UNBOUNDED or col in TIMES
+        self.is_time = col in TIMES
+        self.is_id = col in ID_COLUMNS and table not in ("datasets", "environments", "code", "sprints")
+        self.is_sprint = (table, col) in {("sprints", "id"), ("runs", "sprint"), ("sessions", "sprint")}
+        self.is_hash = (table, col) in {("cells", "code_hash"), ("code", "hash"), ("environments", "id"),
+                                        ("sessions", "env_id")}
+
+    def sql(self) -> str:
+        """A SQL expression true for a bad value of the column."""
+        c = f'"{self.col}"'
+        if self.decl == "REAL":
+            bad = [f"typeof({c}) NOT IN ('real', 'integer')"]
+            if self.finite:
+                bad.append(f"abs({c}) > 1.7976931348623157e308")
+            if self.is_time:
+                bad.append(f"NOT ({c} >= 0 AND {c} < {MAX_TIME})")
+        elif self.decl == "INTEGER":
+            bad = [f"typeof({c}) != 'integer'"]
+        else:
+            bad = [f"typeof({c}) != 'text'"]
+            if self.enum is not None:
+                bad.append(f"{c} NOT IN ({', '.join(repr(e) for e in sorted(self.enum))})")
+            if self.is_id:
+                bad.append(f"length({c}) NOT BETWEEN 1 AND 64 OR {c} GLOB '*[^0-9A-Za-z_.-]*'")
+            if self.is_hash:
+                bad.append(f"length({c}) != 16 OR {c} GLOB '*[^0-9a-f]*'")
+            if self.is_sprint:
+                bad.append(f"{c} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({c}) IS NOT {c}")
+        null = "1" if self.notnull else "0"
+        return f"CASE WHEN {c} IS NULL THEN {null} ELSE ({' OR '.join(bad)}) END"
+
+    def check(self, v: Any) -> None:
+        """Raise :class:`_Bad` for a value the writer would not produce."""
         if v is None:
-            if notnull:
+            if self.notnull:
                 raise _Bad("missing (NULL)")
             return
-        if decl == "REAL":
+        if self.decl == "REAL":
             if type(v) not in (int, float):
                 raise _Bad(f"a number expected, got {type(v).__name__} {_short(v)}")
-            if (finite or is_time) and not math.isfinite(v):
+            if self.finite and not math.isfinite(v):
                 raise _Bad(f"a finite number expected, got {v!r}")
-            if is_time and not 0 <= v < MAX_TIME:
+            if self.is_time and not 0 <= v < MAX_TIME:
                 raise _Bad(f"a time (seconds since 1970) expected, got {v!r}")
-        elif decl == "INTEGER":
+        elif self.decl == "INTEGER":
             if type(v) is not int:
                 raise _Bad(f"an integer expected, got {type(v).__name__} {_short(v)}")
         else:
             if type(v) is not str:
                 raise _Bad(f"text expected, got {type(v).__name__} {_short(v)}")
-            if enum is not None and v not in enum:
-                raise _Bad(f"one of {', '.join(sorted(enum))} expected, got {_short(v)}")
-            if is_id and not ID.fullmatch(v):
+            if self.enum is not None and v not in self.enum:
+                raise _Bad(f"one of {', '.join(sorted(self.enum))} expected, got {_short(v)}")
+            if self.is_id and not ID.fullmatch(v):
                 raise _Bad(f"not an id: {_short(v)}")
-            if is_hash and not HEX16.fullmatch(v):
+            if self.is_hash and not HEX16.fullmatch(v):
                 raise _Bad(f"not a content hash: {_short(v)}")
-            if is_sprint:
+            if self.is_sprint:
                 try:
                     ok = bool(SPRINT.fullmatch(v)) and bool(dt.date.fromisoformat(v))
                 except ValueError:
                     ok = False
                 if not ok:
                     raise _Bad(f"a sprint date (YYYY-MM-DD) expected, got {_short(v)}")
-            if shape is not None and not isinstance(_json(v), shape):
+            if self.shape is not None and not isinstance(_json(v), self.shape):
                 raise _Bad(f"JSON of another kind than nbexp writes: {_short(v)}")
-
-    return check
 
 
 PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -202,10 +231,9 @@ def _check_environment(row: dict[str, Any]) -> None:
 ROW_CHECKS = {"params": _check_param, "code": _check_code, "environments": _check_environment}
 
 
-@functools.lru_cache(maxsize=None)
-def _checks(table: str) -> list[Callable[[Any], None]]:
-    return [_value_check(table, name, decl.upper(), bool(notnull))
-            for name, decl, notnull, *_ in _reference()[0][table]]
+@functools.cache
+def _rules(table: str) -> list[_Rule]:
+    return [_Rule(table, name, decl, bool(notnull)) for name, decl, notnull, *_ in _reference()[0][table]]
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -213,12 +241,13 @@ def _checks(table: str) -> list[Callable[[Any], None]]:
 def checksum(conn: sqlite3.Connection) -> str:
     """SHA-256 over every table's rows in a fixed order."""
     h = hashlib.sha256()
+    encode = json.JSONEncoder(default=repr).encode        # json.dumps(row, default=repr), made once
     for table in _tables(conn):
         cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
         h.update(f"\x1e{table}\x1f{','.join(cols)}".encode())
         order = ", ".join(f'"{c}"' for c in cols)
         for row in conn.execute(f'SELECT {order} FROM main."{table}" ORDER BY {order}'):
-            h.update(json.dumps(row, default=repr).encode())
+            h.update(encode(row).encode())
     return h.hexdigest()
 
 
@@ -272,8 +301,8 @@ def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Pa
         copy("code", "hash IN (SELECT code_hash FROM main.cells)")
         copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
         for table in ("host_samples", "gpu_samples"):
-            copy(table, "EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.%s.session_id AND "
-                        "src.%s.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))" % (table, table))
+            copy(table, f"EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.{table}.session_id AND "
+                        f"src.{table}.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))")
         out.execute("COMMIT")
         out.execute("DETACH DATABASE src")
         # a bundle is data only: the ledger's change-stamp triggers stay behind
@@ -388,29 +417,51 @@ def _check_table(path: Path, conn: sqlite3.Connection, table: str) -> None:
         raise BundleError(f"{path}: its table {table} does not have the columns of an nbexp ledger's")
 
 
-def _rows(path: Path, src: sqlite3.Connection, table: str, where: str) -> Iterator[tuple]:
-    """The rows of bundle table ``table`` that match ``where``, by explicit columns, each checked.
+def _validate(path: Path, src: sqlite3.Connection, table: str, where: str) -> None:
+    """Check the rows of bundle table ``table`` that match ``where`` as nbexp's writer would have
+    written them: types, ranges, ids and enums by SQLite over all rows at once, then in Python
+    what SQL cannot check (JSON, recomputed hashes) for the tables that have such columns.
 
     Raises:
-        BundleError: a value nbexp's writer would not have stored; the message names file, table,
-            column and row.
+        BundleError: naming the file, the table, the column, the row and the problem.
     """
-    cols = _columns(table)
-    checks = _checks(table)
-    row_check = ROW_CHECKS.get(table)
-    sql = "SELECT " + ", ".join(f'"{c}"' for c in cols) + f' FROM main."{table}" WHERE {where}'
-    for row in src.execute(sql):
-        col = None
+    cols, rules = _columns(table), _rules(table)
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    first_bad = " ".join(f"WHEN {r.sql()} THEN {i}" for i, r in enumerate(rules))
+    bad = src.execute(f'SELECT {quoted}, CASE {first_bad} ELSE -1 END AS bad FROM main."{table}" '
+                      f"WHERE ({where}) AND bad >= 0 LIMIT 1").fetchone()
+    if bad is not None:
+        i = bad[-1]
         try:
-            for col, check, v in zip(cols, checks, row):
-                check(v)
-            col = None
+            rules[i].check(bad[i])
+            problem = f"a value nbexp does not write: {_short(bad[i])}"
+        except _Bad as exc:
+            problem = str(exc)
+        raise _bad_row(path, table, f"column {cols[i]}", bad[0], problem)
+    row_check = ROW_CHECKS.get(table)
+    json_rules = [(i, r) for i, r in enumerate(rules) if r.shape is not None]
+    if row_check is None and not json_rules:
+        return
+    for row in src.execute(f'SELECT {quoted} FROM main."{table}" WHERE {where}'):
+        i = None
+        try:
+            for i, rule in json_rules:
+                rule.check(row[i])
+            i = None
             if row_check is not None:
                 row_check(dict(zip(cols, row)))
         except (_Bad, ValueError) as exc:
-            where_ = f"column {col}" if col else "row"
-            raise BundleError(f"{path}: bad bundle, table {table}, {where_} of row {_short(row[0])}: {exc}") from None
-        yield row
+            raise _bad_row(path, table, f"column {cols[i]}" if i is not None else "row", row[0], str(exc)) from None
+
+
+def _bad_row(path: Path, table: str, where: str, key: Any, problem: str) -> BundleError:
+    return BundleError(f"{path}: bad bundle, table {table}, {where} of row {_short(key)}: {problem}")
+
+
+def _rows(src: sqlite3.Connection, table: str, where: str) -> Iterator[tuple]:
+    """The rows of bundle table ``table`` that match ``where``, by explicit columns (checked before)."""
+    quoted = ", ".join(f'"{c}"' for c in _columns(table))
+    yield from src.execute(f'SELECT {quoted} FROM main."{table}" WHERE {where}')
 
 
 # which bundle rows a set of runs brings: WHERE clauses over the temp tables ``pick`` (the runs)
@@ -453,6 +504,7 @@ def import_bundle(path: str | Path, ledger: str | Path | None = None, dry_run: b
     path = Path(path)
     src, _manifest = open_bundle(path)
     try:
+        src.execute("BEGIN")           # one snapshot of the bundle; the temp tables written in one go
         src.execute("CREATE TEMP TABLE pick (id TEXT PRIMARY KEY)")
         src.execute("CREATE TEMP TABLE fresh (id TEXT PRIMARY KEY)")
         # 1. every row any run of the bundle could bring, checked before the ledger is touched
@@ -460,8 +512,7 @@ def import_bundle(path: str | Path, ledger: str | Path | None = None, dry_run: b
         src.execute("INSERT OR IGNORE INTO temp.fresh SELECT session_id FROM main.runs")
         try:
             for table, where in PLAN:
-                for _ in _rows(path, src, table, where):
-                    pass
+                _validate(path, src, table, where)
         except sqlite3.DatabaseError as exc:
             raise BundleError(f"{path} is not a readable nbexp bundle ({exc})") from None
         # 2. the merge, under the write lock
@@ -485,33 +536,42 @@ def _merge(path: Path, src: sqlite3.Connection, dst: sqlite3.Connection, dry_run
         raise LedgerError(f"ledger {ledger}: {exc}") from None
     try:
         # sessions: same id and start -> the same session; same id, other session -> a fresh id
+        sessions = src.execute(f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}").fetchall()
+        taken = {sid for sid, *_ in sessions}                 # a fresh id is none of the bundle's either
         session_map: dict[str, str] = {}
-        for sid, host, started in src.execute(
-                f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}").fetchall():
+        for sid, host, started in sessions:
             mine = dst.execute("SELECT host, started FROM sessions WHERE id = ?", (sid,)).fetchone()
             if mine is None or (mine[0], mine[1]) == (host, started):
                 session_map[sid] = sid
             else:
-                session_map[sid] = _fresh(dst, "sessions", 4)
+                session_map[sid] = _fresh(dst, "sessions", 4, taken)
+        runs = src.execute("SELECT id, session_id, start_time FROM main.runs ORDER BY id").fetchall()
+        taken = {rid for rid, *_ in runs}
         run_map: dict[str, str] = {}
-        for rid, sid, start in src.execute("SELECT id, session_id, start_time FROM main.runs").fetchall():
-            mapped = session_map.get(sid, sid)
-            mine = dst.execute("SELECT session_id, start_time FROM runs WHERE id = ?", (rid,)).fetchone()
-            if mine is not None and mine == (mapped, start):
-                stats["runs_skipped"] += 1
-                continue
-            run_map[rid] = rid if mine is None else _fresh(dst, "runs", 3)
-            stats["runs_renamed"] += mine is not None
+        for i in range(0, len(runs), CHUNK):
+            chunk = runs[i:i + CHUNK]
+            theirs = {rid: (sid, start) for rid, sid, start in dst.execute(
+                f"SELECT id, session_id, start_time FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
+                [rid for rid, *_ in chunk])}
+            for rid, sid, start in chunk:
+                mine = theirs.get(rid)
+                if mine == (session_map.get(sid, sid), start):
+                    stats["runs_skipped"] += 1
+                    continue
+                run_map[rid] = rid if mine is None else _fresh(dst, "runs", 3, taken)
+                stats["runs_renamed"] += mine is not None
         stats["runs_added"] = len(run_map)
         _pick(src, "pick", run_map)
         # cells and samples come with a session the ledger has no cells of yet
         new_sessions = {s for (s,) in src.execute(f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")}
         _pick(src, "fresh", (s for s in new_sessions if not dst.execute(
             "SELECT 1 FROM cells WHERE session_id = ? LIMIT 1", (session_map.get(s, s),)).fetchone()))
+        session_map = {k: v for k, v in session_map.items() if k != v}      # only the ids that change
+        run_map = {k: v for k, v in run_map.items() if k != v}
         remap = {"session_id": session_map, "run_id": run_map, "replay_of": run_map}
         for table, where in PLAN:
             rename = dict(remap, id=session_map if table == "sessions" else run_map if table == "runs" else {})
-            n = _insert(dst, table, _rows(path, src, table, where), rename,
+            n = _insert(dst, table, _rows(src, table, where), rename,
                         drop=("id",) if table in ("events", "cells") else ())
             if table == "metrics":
                 stats["points"] = n
@@ -527,10 +587,12 @@ def _merge(path: Path, src: sqlite3.Connection, dst: sqlite3.Connection, dry_run
     return stats
 
 
-def _fresh(dst: sqlite3.Connection, table: str, nbytes: int) -> str:
+def _fresh(dst: sqlite3.Connection, table: str, nbytes: int, taken: set[str]) -> str:
+    """An id free in the ledger's ``table`` and not in ``taken`` (which it joins)."""
     while True:
         candidate = secrets.token_hex(nbytes)
-        if not dst.execute(f"SELECT 1 FROM {table} WHERE id = ?", (candidate,)).fetchone():
+        if candidate not in taken and not dst.execute(f"SELECT 1 FROM {table} WHERE id = ?", (candidate,)).fetchone():
+            taken.add(candidate)
             return candidate
 
 
@@ -538,24 +600,25 @@ def _insert(dst: sqlite3.Connection, table: str, rows: Iterator[tuple], remap: d
             drop: tuple[str, ...] = ()) -> int:
     """Insert ``rows`` (all columns of ``table``, in order) into the ledger, renaming ids through
     ``remap``; ``drop`` leaves out columns the target assigns itself (INTEGER PRIMARY KEY).
-    A row whose key is already there stays as it was: an import never replaces a local row."""
+    A row whose key is already there stays as it was: an import never replaces a local row.
+
+    Returns:
+        The number of rows inserted.
+    """
     cols = _columns(table)
     keep = [i for i, c in enumerate(cols) if c not in drop]
     renames = [(i, remap[c]) for i, c in enumerate(cols) if remap.get(c)]
-    count = 0
 
     def out() -> Iterator[list]:
-        nonlocal count
         for row in rows:
             row = list(row)
             for i, mapping in renames:
                 row[i] = mapping.get(row[i], row[i])
-            count += 1
             yield [row[i] for i in keep]
 
     quoted = ", ".join(f'"{cols[i]}"' for i in keep)
-    dst.executemany(f'INSERT OR IGNORE INTO "{table}" ({quoted}) VALUES ({",".join("?" * len(keep))})', out())
-    return count
+    sql = f'INSERT OR IGNORE INTO "{table}" ({quoted}) VALUES ({",".join("?" * len(keep))})'
+    return dst.executemany(sql, out() if renames or drop else rows).rowcount
 
 
 def cli():
