@@ -94,8 +94,8 @@ ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
 ENUMS = {("runs", "status"): {"running", "finished", "failed", "interrupted", "crashed"},
          ("cells", "status"): {"ok", "error", "interrupted"},
          ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"}}
-JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list, ("datasets", "shape"): (list, type(None)),
-                ("datasets", "summary"): dict}
+JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list,
+                ("datasets", "shape"): (list, type(None)), ("datasets", "summary"): dict}
 
 
 class _Bad(Exception):
@@ -331,7 +331,7 @@ def open_bundle(path: str | Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     """A read-only connection to a checked bundle and its manifest.
 
     Checks the schema (real tables only, exactly the ledger's), the manifest and the checksum;
-    the rows themselves are checked as they are read (:func:`import_bundle`).
+    :func:`import_bundle` then checks the rows it would bring.
 
     Raises:
         BundleError: missing, truncated, corrupted (checksum), not a bundle, of another schema
@@ -518,14 +518,14 @@ def import_bundle(path: str | Path, ledger: str | Path | None = None, dry_run: b
         # 2. the merge, under the write lock
         dst = connect(ledger)
         try:
-            return _merge(path, src, dst, dry_run)
+            return _merge(src, dst, dry_run)
         finally:
             dst.close()
     finally:
         src.close()
 
 
-def _merge(path: Path, src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> dict[str, Any]:
+def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> dict[str, Any]:
     stats = {"runs_added": 0, "runs_skipped": 0, "runs_renamed": 0, "points": 0}
     ledger = _db_path(dst)
     try:
