@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 
 import pytest
 
 import nbexp
+from nbexp.capture.code import prepare
+from nbexp.export.bundle import checksum
+from nbexp.ledger import connect
 from nbexp.ledger.queries import Reader
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 
-def cli(*args):
-    return subprocess.run(NBEXP + list(args), capture_output=True, text=True)
+def cli(*args, timeout=None):
+    return subprocess.run(NBEXP + list(args), capture_output=True, text=True, check=False, timeout=timeout)
 
 
 @pytest.fixture
@@ -63,7 +69,7 @@ def test_export_import_into_a_ledger_another_kernel_wrote(source, tmp_path):
     cols = [c for c in a.columns if c.startswith(("params.", "metrics.", "data."))]
     assert a[cols].equals(b[cols])
     with Reader(other) as r:                                             # code and data came along
-        run = r.run(list(mine)[0])
+        run = r.run(next(iter(mine)))
         assert run["lineage"] and run["data"][0]["summary"]["shape"] == [10, 2]
         assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     again = cli("--ledger", str(other), "import", str(bundle))
@@ -112,9 +118,15 @@ def _text(path):
     path.write_text("hello, I am not a bundle")
 
 
+def _version_not_a_number(path):
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE bundle_manifest SET value = 'abc' WHERE key = 'schema_version'")
+
+
 @pytest.mark.parametrize("spoil, words", [
     (_corrupt, "corrupted"), (_newer, "newer nbexp"), (_truncate, "not a readable nbexp bundle"),
     (_plain_ledger, "not an nbexp bundle"), (_text, "not a readable nbexp bundle"),
+    (_version_not_a_number, "no valid schema_version ('abc'"),
 ])
 def test_bad_bundles_change_nothing(source, tmp_path, spoil, words):
     bundle = tmp_path / "b.nbexp"
@@ -126,7 +138,8 @@ def test_bad_bundles_change_nothing(source, tmp_path, spoil, words):
     connect(target).close()
     before = snapshot(target)
     res = cli("--ledger", str(target), "import", str(bundle))
-    assert res.returncode == 1 and words in res.stderr, res.stderr
+    assert res.returncode == 1 and words in res.stderr and str(bundle) in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
     assert snapshot(target) == before
 
 
@@ -151,3 +164,176 @@ def test_export_and_import_magics(cell, tmp_path, capsys):
     assert "skipped 1 already there" in capsys.readouterr().out
     cell(f"%nbexp export bundle {bundle} --all")
     assert "--force" in capsys.readouterr().err
+
+
+# -- hostile bundles: an attacker edits a bundle with plain SQL and seals it again ----------------------
+
+def _export(source, tmp_path, name="b.nbexp"):
+    bundle = tmp_path / name
+    res = cli("--ledger", str(source), "export", "bundle", str(bundle), "--all")
+    assert res.returncode == 0, res.stderr
+    return bundle
+
+
+def _reseal(bundle):
+    """What anyone can do: a manifest and checksum that match the edited content."""
+    with sqlite3.connect(bundle) as c:
+        runs = sorted(r for (r,) in c.execute("SELECT id FROM runs"))
+        c.execute("UPDATE bundle_manifest SET value = ? WHERE key = 'runs'", (json.dumps(runs),))
+        c.execute("UPDATE bundle_manifest SET value = ? WHERE key = 'checksum'", (checksum(c),))
+    c.close()
+
+
+def _copy_ledger(source, target):
+    """A consistent copy of a live (WAL) ledger."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return target
+
+
+def test_a_planted_code_row_is_rejected_and_local_code_kept(source, tmp_path):
+    bundle = _export(source, tmp_path)
+    victim_hash = prepare("LR = 0.3")[0]             # a cell the victim runs (and would replay)
+    evil = "import os\nos.system('echo pwned')"
+    with sqlite3.connect(bundle) as c:
+        assert c.execute("UPDATE code SET source = ? WHERE hash = ?", (evil, victim_hash)).rowcount == 1
+    c.close()
+    _reseal(bundle)
+    for target in (tmp_path / "fresh.sqlite", _copy_ledger(source, tmp_path / "mine.sqlite")):
+        before = target.read_bytes() if target.exists() else None
+        res = cli("--ledger", str(target), "import", str(bundle))
+        assert res.returncode == 1 and "not the hash of its code text" in res.stderr, res.stderr
+        assert str(bundle) in res.stderr and "Traceback" not in res.stderr
+        assert (target.read_bytes() if target.exists() else None) == before
+    with sqlite3.connect(tmp_path / "mine.sqlite") as c:
+        assert c.execute("SELECT source FROM code WHERE hash = ?", (victim_hash,)).fetchone() == ("LR = 0.3",)
+    c.close()
+
+
+def test_only_rows_the_runs_reference_come_along(source, tmp_path):
+    bundle = _export(source, tmp_path)
+    common = "import numpy as np"
+    packages = '{"numpy":"0.0.1"}'
+    env_id = hashlib.sha1(packages.encode()).hexdigest()[:16]
+    with sqlite3.connect(bundle) as c:                 # rows no run of the bundle refers to
+        c.execute("INSERT INTO code (hash, source) VALUES (?, ?)", (prepare(common)[0], common))
+        c.execute("INSERT INTO sprints (id, name, hypothesis) VALUES ('2001-01-01', 'planted', 'planted')")
+        c.execute("INSERT INTO environments (id, packages) VALUES (?, ?)", (env_id, packages))
+        c.execute("INSERT INTO datasets (fingerprint, kind, summary, created) VALUES ('planted', 'ndarray', '{}', 1)")
+    c.close()
+    _reseal(bundle)
+    target = tmp_path / "t.sqlite"
+    res = cli("--ledger", str(target), "import", str(bundle))
+    assert res.returncode == 0 and "added 2 runs" in res.stdout, res.stderr
+    with sqlite3.connect(target) as c:
+        assert c.execute("SELECT count(*) FROM code WHERE hash = ?", (prepare(common)[0],)).fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM sprints WHERE id = '2001-01-01'").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM environments WHERE id = ?", (env_id,)).fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM datasets WHERE fingerprint = 'planted'").fetchone()[0] == 0
+        # what the runs do reference did come: their cells' code, their data
+        assert c.execute("SELECT count(*) FROM code WHERE hash = ?", (prepare("LR = 0.3")[0],)).fetchone()[0] == 1
+        assert c.execute("SELECT count(*) FROM datasets").fetchone()[0] >= 1
+    c.close()
+
+
+def _recursive_view(c):
+    cols = [r[1] for r in c.execute("PRAGMA table_info(cells)")]
+    c.execute("DROP TABLE cells")
+    values = ["i", "(SELECT session_id FROM runs LIMIT 1)"] + ["i"] * (len(cols) - 2)
+    c.execute(f"CREATE VIEW cells ({', '.join(cols)}) AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+              f"SELECT i + 1 FROM n) SELECT {', '.join(values)} FROM n")          # never ends
+
+
+def _trigger(c):
+    c.execute("CREATE TRIGGER planted AFTER INSERT ON runs BEGIN DELETE FROM runs; END")
+
+
+@pytest.mark.parametrize("plant, words", [(_recursive_view, "has view 'cells'"), (_trigger, "has trigger 'planted'")])
+def test_views_and_triggers_are_rejected_before_reading(source, tmp_path, plant, words):
+    bundle = _export(source, tmp_path)
+    with sqlite3.connect(bundle) as c:
+        plant(c)
+    c.close()
+    _reseal(bundle)
+    target = _copy_ledger(source, tmp_path / "t.sqlite")
+    before = target.read_bytes()
+    res = cli("--ledger", str(target), "import", str(bundle), timeout=120)     # the old import never ended
+    assert res.returncode == 1 and words in res.stderr and str(bundle) in res.stderr, res.stderr
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("sql, words", [
+    ("UPDATE params SET type = 'int', value = 'abc' WHERE key = 'LR'", "table params"),
+    ("UPDATE params SET type = 'int', value = '\"abc\"' WHERE key = 'LR'", "not of its stated type 'int'"),
+    ("UPDATE runs SET start_time = 'yesterday'", "table runs, column start_time"),
+    ("UPDATE metrics SET wall = 'noon' WHERE rowid = 1", "table metrics, column wall"),
+    ("UPDATE cells SET duration = 'long'", "table cells, column duration"),
+    ("UPDATE runs SET sprint = 'someday'", "a sprint date"),
+    ("UPDATE runs SET status = '<script>'", "table runs, column status"),
+])
+def test_type_confused_bundles_are_rejected_and_the_ledger_still_reads(source, tmp_path, sql, words):
+    bundle = _export(source, tmp_path)
+    with sqlite3.connect(bundle) as c:
+        assert c.execute(sql).rowcount >= 1
+    c.close()
+    _reseal(bundle)
+    target = _copy_ledger(source, tmp_path / "t.sqlite")
+    with sqlite3.connect(target) as c:                  # so that nothing would be skipped as already there
+        c.execute("UPDATE runs SET start_time = start_time - 1000")
+        c.execute("UPDATE sessions SET started = started - 1000")
+    c.close()
+    before = target.read_bytes()
+    res = cli("--ledger", str(target), "import", str(bundle))
+    assert res.returncode == 1 and words in res.stderr and str(bundle) in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert target.read_bytes() == before
+    ls = cli("--ledger", str(target), "ls", "--sprint", "all")
+    assert ls.returncode == 0 and "Traceback" not in ls.stderr, ls.stderr
+
+
+def test_a_bundle_of_260003_runs_imports(source, tmp_path):
+    bundle = _export(source, tmp_path)
+    with sqlite3.connect(bundle) as c:                 # 260,001 more runs, like the first one
+        cols = [r[1] for r in c.execute("PRAGMA table_info(runs)") if r[1] not in ("id", "start_time")]
+        c.execute(f"INSERT INTO runs (id, start_time, {', '.join(cols)}) "
+                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 260001) "
+                  f"SELECT printf('r%07d', i), r.start_time + i * 1e-3, {', '.join('r.' + x for x in cols)} "
+                  "FROM n, (SELECT * FROM runs ORDER BY id LIMIT 1) r")
+    c.close()
+    _reseal(bundle)
+    target = tmp_path / "t.sqlite"
+    res = cli("--ledger", str(target), "import", str(bundle))
+    assert res.returncode == 0 and "added 260003 runs (102 points)" in res.stdout, res.stderr
+    with sqlite3.connect(target) as c:
+        assert c.execute("SELECT count(*) FROM runs").fetchone()[0] == 260_003
+    c.close()
+
+
+def test_a_busy_ledger_gives_one_clear_message(source, tmp_path):
+    bundle = _export(source, tmp_path)
+    target = tmp_path / "t.sqlite"
+    connect(target).close()
+    holder = sqlite3.connect(target, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")                   # another process writing, for longer than the busy timeout
+    try:
+        res = cli("--ledger", str(target), "import", str(bundle))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert res.returncode == 1 and "busy" in res.stderr and "try again" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and "rollback" not in res.stderr
+    assert snapshot(target) == {}
+    assert "added 2 runs" in cli("--ledger", str(target), "import", str(bundle)).stdout
+
+
+def test_bundle_files_are_private(source, tmp_path):
+    bundle = _export(source, tmp_path)
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    shared = tmp_path / "shared.nbexp"
+    shared.write_text("old")
+    shared.chmod(0o644)                                 # a file the user made readable keeps its mode
+    assert cli("--ledger", str(source), "export", "bundle", str(shared), "--all", "--force").returncode == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    assert "added 2 runs" in cli("--ledger", str(tmp_path / "t.sqlite"), "import", str(shared)).stdout
