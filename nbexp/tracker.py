@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sqlite3
 import sys
 import threading
@@ -150,6 +151,7 @@ class Session:
             shell.events.register("pre_run_cell", self.pre_run_cell)
             shell.events.register("post_run_cell", self.post_run_cell)
         atexit.register(self.stop)
+        self._hook_shutdown()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
         if open_run:
             self.new_run(name, kind="track")
@@ -560,8 +562,60 @@ class Session:
             run.set_params(fresh, source="assign")
 
     # -- end -----------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Close the open runs, unhook, flush and stop the writer. Safe to call twice."""
+    def _hook_shutdown(self) -> None:
+        """End the runs as soon as the kernel is asked to go, not at interpreter exit.
+
+        A shutdown request reaches ``kernel.do_shutdown`` first; atexit handlers come only after
+        ipykernel has terminated the kernel's children and after handlers registered later
+        (joblib/loky's waits for its workers), and Jupyter sends SIGTERM 2.5 s after asking.
+        SIGTERM's default action exits without atexit, so the session handles it too (when
+        nothing else does), ends its runs and then lets the signal terminate the process.
+        """
+        kernel = getattr(self.shell, "kernel", None)
+        original = getattr(kernel, "do_shutdown", None)
+        if original is not None:
+            def do_shutdown(restart, _original=original):
+                self._on_exit()
+                return _original(restart)
+
+            kernel.do_shutdown = do_shutdown
+            self._kernel_hook = (kernel, do_shutdown)
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _unhook_shutdown(self) -> None:
+        kernel, hook = getattr(self, "_kernel_hook", (None, None))
+        if kernel is not None and kernel.__dict__.get("do_shutdown") is hook:
+            del kernel.do_shutdown
+        try:
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except ValueError:          # not the main thread (a shutdown request on the control thread)
+            pass
+
+    def _on_exit(self) -> None:
+        try:
+            self.stop("interrupted" if self._cell is not None else "ok")
+        except Exception:           # never in the way of the kernel's own shutdown
+            pass
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._on_exit()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self, cell_status: str = "ok") -> None:
+        """Close the open runs, unhook, flush and stop the writer. Safe to call twice.
+
+        Args:
+            cell_status: how a cell still executing ends: ``ok`` for ``%nbexp stop`` inside a
+                cell, ``interrupted`` when the kernel shuts down (or gets SIGTERM) while it runs;
+                its run then ends interrupted too.
+
+        The run ends and the session's end are written and flushed first, before the
+        threads are stopped, so a kernel killed during slow cleanup still has them.
+        """
         global _session
         if getattr(self, "_stopped", False):
             return
@@ -572,17 +626,22 @@ class Session:
                     self.shell.events.unregister(event, fn)
                 except ValueError:
                     pass
+        self._unhook_shutdown()
+        end = (None, None)
         if self._cell is not None:       # stopped from inside a cell: its post_run_cell will not come
-            self._store_cell_end(self._cell, "ok")
+            self._store_cell_end(self._cell, cell_status)
             self._cell = None
+            if cell_status == "interrupted":
+                end = ("interrupted", "the kernel shut down while a cell was running")
         for run in reversed(self.stack):
-            run.end()
+            run.end(*end)
         if self.current is not None:
-            self.current.end()
-        self.sampler.stop()
-        self.data.stop()
+            self.current.end(*end)
         self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
                             (time.time(), time.time(), self.id))
+        self.writer.flush(timeout=2.0)
+        self.sampler.stop()
+        self.data.stop()
         self.writer.close()
         try:
             self._reader.close()
