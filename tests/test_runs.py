@@ -357,3 +357,14 @@ def test_time_cell_magic_sees_the_code_inside(cell, reader):
     runs = reader().list_runs()
     assert len(runs) == 2
     assert nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"] == {"C": [1.0, 0.1], "clf.C": [1.0, 0.1]}
+
+
+def test_capture_and_timeit_cells_are_seen_through(cell, reader):
+    """``%%capture`` runs its body through a nested run_cell, ``%%timeit`` in its own scope:
+    both cells' literals count, and the captured cell's metric too."""
+    cell("%nbexp track")
+    cell("%%timeit -n 1 -r 1\nWIDTH = 64\nsum(range(WIDTH))")
+    cell("%%capture out\nN_TREES = 5\nscore = N_TREES * 0.1\nprint(score)")
+    run = reader().list_runs()[0]
+    assert run["params"]["N_TREES"] == 5 and run["params"]["WIDTH"] == 64
+    assert run["metrics"]["score"]["last"] == 0.5
