@@ -41,8 +41,14 @@ class Run:
         self.status = "running"
         self.error: str | None = None
         self.params: dict[str, Any] = {}
-        self.metric_cells: set[str] = set()   # cells that produced metrics in this run
-        self.frozen = False                   # trained: later literal changes wait for the next run
+        # Segmentation (see Session._new_run_reason): once a training cell ran in this run, it is
+        # frozen: a changed value opens the next run instead of rewriting this one's params.
+        self.frozen = False
+        self.training_cells: set[str] = set()  # cell ids and code hashes that trained in this run
+        self.models: set[str] = set()          # names it trained through
+        self.inputs: set[str] = set()          # names its training cells read
+        self.eval_metrics: set[str] = set()    # metrics computed by cells that do not train
+        self.pending: dict[str, dict[str, Any]] = {}  # params first set after it trained, by name, until read
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()

@@ -1,8 +1,8 @@
 """Sessions and run segmentation: the IPython event hooks.
 
 A :class:`Session` is one tracked kernel. Its ``pre_run_cell`` hook decides
-whether a new run opens (a cell that already produced metrics in the current
-run runs again) and stores the cell as it starts (code once per distinct text,
+whether a new run opens *before* the cell runs (a run is one training and its
+evaluation: see :meth:`Session._new_run_reason`) and stores the cell as it starts (code once per distinct text,
 start, status ``running``), so a kernel that dies inside a cell leaves it behind;
 its ``post_run_cell`` hook stores how the cell ended (duration, ok/error/interrupted,
 resource use) and captures params and metrics from the cell's code and the
@@ -17,7 +17,9 @@ import atexit
 import fnmatch
 import json
 import os
+import re
 import secrets
+import signal
 import sqlite3
 import sys
 import threading
@@ -30,7 +32,8 @@ from .capture import environment, system
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.data import fit_labels
-from .capture.secrets import scrub_text
+from .capture.training import Training, analyze as training_of, unwrap_magics
+from .capture.secrets import scrub_text, scrub_value
 from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
@@ -41,6 +44,9 @@ _session: Session | None = None
 _MISSING = object()
 # namespace values that are never config objects: skip them without a closer look
 _PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
+# a cell that opens a run itself: no automatic run opens before it
+_OPENS_RUN = re.compile(r"^\s*%%?nbexp\s+(new|track|run)\b", re.MULTILINE)
+_COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
 
 
 def active_session() -> Session | None:
@@ -125,6 +131,9 @@ class Session:
         self._nested = 0
         self._parsed: dict[str, tuple] = {}
         self._runs_before_cell = 0
+        self.writers: dict[str, str] = {}     # name -> code hash of the cell that last bound it
+        self.trainer_funcs: set[str] = set()  # functions defined in this session whose bodies train
+        self._rerun_counts: dict[str, int] = {}
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id,
                              on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row"))
@@ -142,6 +151,7 @@ class Session:
             shell.events.register("pre_run_cell", self.pre_run_cell)
             shell.events.register("post_run_cell", self.post_run_cell)
         atexit.register(self.stop)
+        self._hook_shutdown()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
         if open_run:
             self.new_run(name, kind="track")
@@ -332,15 +342,57 @@ class Session:
         run = self.current
         if run is None and not magic:
             run = self.ensure_run()         # after %%nbexp run: the next cell opens a run
-        elif run is not None and not magic and not self.stack and (
-                key in run.metric_cells or code_hash in run.metric_cells):   # same cell, or the same code again
-            run = self.new_run(kind="rerun")
+        elif (run is not None and run.frozen and not magic and not self.stack
+              and not ("nbexp" in raw and _OPENS_RUN.search(raw))):
+            if self._new_run_reason(run, key, code_hash, clean):
+                run = self.new_run(self._rerun_name(run), kind="rerun")
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()           # resets torch's peak counters when it uses CUDA
+
+    def _new_run_reason(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
+        """Why the cell about to run starts a new run after ``run`` trained, or None.
+
+        - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
+          same text (papermill, nbclient and nbconvert send no cell ids);
+        - it trains through a name ``run`` trained through (an edited training cell without ids);
+        - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
+        - it rebinds a name ``run``'s training read, with code other than what last bound it;
+        - it recomputes a metric that a non-training cell of ``run`` computed (an edited
+          evaluation cell without ids).
+        """
+        if key in run.training_cells or code_hash in run.training_cells:
+            return "re-executed"
+        literal, computed, _labels, _names, t = self._analyze(source)
+        if self._trains(t) and t.models & run.models:
+            return "retrains"
+        for k, v in from_literals(literal, []).items():
+            if k in run.params and not self.is_excluded(k):
+                old = run.params[k]
+                v = scrub_value(k, v)
+                if old != v or type(old) is not type(v):
+                    return "changed"
+        if any(n in run.inputs and self.writers.get(n) != code_hash for n in t.writes if n not in literal):
+            return "upstream"
+        if computed & run.eval_metrics:
+            return "re-evaluates"
+        return None
+
+    def _trains(self, t: Training) -> bool:
+        return t.trains or bool(t.calls & self.trainer_funcs)
+
+    def _rerun_name(self, prev: Run) -> str | None:
+        """``baseline #2`` after ``baseline``, ``baseline #3`` after that; None after an unnamed run."""
+        if not prev.name:
+            return None
+        m = _COUNTED.fullmatch(prev.name)
+        base, n = (m.group(1), int(m.group(2))) if m else (prev.name, 1)
+        n = max(n, self._rerun_counts.get(base, 1)) + 1
+        self._rerun_counts[base] = n
+        return f"{base} #{n}"
 
     def _store_cell_start(self, cell: _Cell) -> None:
         w = self.writer
@@ -425,9 +477,10 @@ class Session:
             run.end()
         w.flush(wait=False)
 
-    def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str]]:
-        """``(literal, computed, fit_labels, names)`` of a cell's source (IPython
-        syntax allowed), cached by text: re-executed cells are not parsed again."""
+    def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str], Training]:
+        """``(literal, computed, fit_labels, names, training)`` of a cell's source (IPython
+        syntax allowed: the code inside ``%%time``, ``%%capture``, ``%time`` is what counts),
+        cached by text: re-executed cells are not parsed again."""
         found = self._parsed.get(source)
         if found is None:
             code = source
@@ -435,9 +488,11 @@ class Session:
                 code = self.shell.transform_cell(code)
             try:
                 tree = ast.parse(code)
-                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source))
+                if "get_ipython" in code:
+                    tree = unwrap_magics(tree, self.shell.transform_cell)
+                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
             except SyntaxError:
-                found = ({}, set(), set(), referenced_names(source))
+                found = ({}, set(), set(), referenced_names(source), Training())
             if len(self._parsed) >= 256:
                 self._parsed.pop(next(iter(self._parsed)))
             self._parsed[source] = found
@@ -445,7 +500,7 @@ class Session:
 
     def _capture(self, cell: _Cell, run: Run, status: str) -> None:
         skipped: list[Skipped] = []
-        literal, computed, labels, names = self._analyze(cell.source)
+        literal, computed, labels, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
         for name in names:
@@ -468,20 +523,99 @@ class Session:
                 if value is not None:
                     run.log_auto(name, value)
         produced = run.n_points > cell.points_before
+        trains = status == "ok" and (self._trains(t) or produced)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run.
-        run_ids = [run.id] if produced or not run.frozen else []
+        run_ids = [run.id] if trains or not run.frozen else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell:] if r is not run]
         self.data.check(names, ns, run_ids, labels)
         if not run.frozen:
             run.set_params(params, source="assign")
+        else:
+            self._params_after_training(run, params, t.reads | t.writes if trains else t.reads)
         self.param_state.update(params)
-        if produced:
-            run.metric_cells.update((cell.key, cell.hash))
+        for name in t.writes:
+            self.writers[name] = cell.hash
+        self.trainer_funcs -= t.writes - t.trainer_defs
+        self.trainer_funcs |= t.trainer_defs
+        if trains:
             run.frozen = True
+            run.training_cells.update((cell.key, cell.hash))
+            run.models |= t.models
+            run.inputs |= t.reads
+            if not self._trains(t):         # an evaluation cell that computed metrics
+                run.eval_metrics |= {n for n in computed if n in run.metric_keys}
+
+    @staticmethod
+    def _params_after_training(run: Run, params: dict[str, Any], used: set[str]) -> None:
+        """A trained run keeps the params it trained with: a changed value is not written (it
+        waits in the session's state for the next run). A param first seen after the training
+        joins the run only once one of its cells reads the name (an evaluation threshold, the
+        hyperparameters of a second training cell); until then it waits, as it may never be
+        this run's (a new hyperparameter meant for the re-run)."""
+        for key, value in params.items():
+            if key not in run.params:
+                run.pending.setdefault(key.split(".", 1)[0], {})[key] = value
+        fresh: dict[str, Any] = {}
+        for root in [r for r in run.pending if r in used]:
+            fresh.update(run.pending.pop(root))
+        if fresh:
+            run.set_params(fresh, source="assign")
 
     # -- end -----------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Close the open runs, unhook, flush and stop the writer. Safe to call twice."""
+    def _hook_shutdown(self) -> None:
+        """End the runs as soon as the kernel is asked to go, not at interpreter exit.
+
+        A shutdown request reaches ``kernel.do_shutdown`` first; atexit handlers come only after
+        ipykernel has terminated the kernel's children and after handlers registered later
+        (joblib/loky's waits for its workers), and Jupyter sends SIGTERM 2.5 s after asking.
+        SIGTERM's default action exits without atexit, so the session handles it too (when
+        nothing else does), ends its runs and then lets the signal terminate the process.
+        """
+        kernel = getattr(self.shell, "kernel", None)
+        original = getattr(kernel, "do_shutdown", None)
+        if original is not None:
+            def do_shutdown(restart, _original=original):
+                self._on_exit()
+                return _original(restart)
+
+            kernel.do_shutdown = do_shutdown
+            self._kernel_hook = (kernel, do_shutdown)
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _unhook_shutdown(self) -> None:
+        kernel, hook = getattr(self, "_kernel_hook", (None, None))
+        if kernel is not None and kernel.__dict__.get("do_shutdown") is hook:
+            del kernel.do_shutdown
+        try:
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except ValueError:          # not the main thread (a shutdown request on the control thread)
+            pass
+
+    def _on_exit(self) -> None:
+        try:
+            self.stop("interrupted" if self._cell is not None else "ok")
+        except Exception:           # never in the way of the kernel's own shutdown
+            pass
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._on_exit()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self, cell_status: str = "ok") -> None:
+        """Close the open runs, unhook, flush and stop the writer. Safe to call twice.
+
+        Args:
+            cell_status: how a cell still executing ends: ``ok`` for ``%nbexp stop`` inside a
+                cell, ``interrupted`` when the kernel shuts down (or gets SIGTERM) while it runs;
+                its run then ends interrupted too.
+
+        The run ends and the session's end are written and flushed first, before the
+        threads are stopped, so a kernel killed during slow cleanup still has them.
+        """
         global _session
         if getattr(self, "_stopped", False):
             return
@@ -492,17 +626,22 @@ class Session:
                     self.shell.events.unregister(event, fn)
                 except ValueError:
                     pass
+        self._unhook_shutdown()
+        end = (None, None)
         if self._cell is not None:       # stopped from inside a cell: its post_run_cell will not come
-            self._store_cell_end(self._cell, "ok")
+            self._store_cell_end(self._cell, cell_status)
             self._cell = None
+            if cell_status == "interrupted":
+                end = ("interrupted", "the kernel shut down while a cell was running")
         for run in reversed(self.stack):
-            run.end()
+            run.end(*end)
         if self.current is not None:
-            self.current.end()
-        self.sampler.stop()
-        self.data.stop()
+            self.current.end(*end)
         self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
                             (time.time(), time.time(), self.id))
+        self.writer.flush(timeout=2.0)
+        self.sampler.stop()
+        self.data.stop()
         self.writer.close()
         try:
             self._reader.close()

@@ -257,3 +257,51 @@ def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, led
                           "--sprint", "today"], capture_output=True, text=True, check=True).stdout
     assert "kernel died while running cell: import time" in out
     assert "def helper" not in out
+
+
+LOKY_CELL = ("from joblib import Parallel, delayed\n"
+             "from sklearn.datasets import make_classification\n"
+             "from sklearn.ensemble import RandomForestClassifier\n"
+             "from sklearn.model_selection import cross_val_score\n"
+             "X, y = make_classification(n_samples=200, random_state=0)\n"
+             "scores = cross_val_score(RandomForestClassifier(n_estimators=10), X, y, cv=3, n_jobs=2)\n"
+             "print(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(4)))")
+
+
+def test_slow_shutdown_with_joblib_workers_is_not_a_crash(kernels, ledger_path):
+    """joblib/loky with n_jobs=2 leaves worker processes: the kernel takes longer than Jupyter's
+    2.5 s to exit and gets SIGTERM. Its runs still end finished, not crashed."""
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track joblib-run")
+    assert k.run(LOKY_CELL)["status"] == "ok"
+    k.kc.stop_channels()
+    k.km.shutdown_kernel(now=False)
+    with Reader(ledger_path) as r:
+        run = r.run("joblib-run")
+        assert run["status"] == "finished" and run["end_time"] is not None
+        assert run["session"]["ended"] is not None
+
+
+def test_sigterm_ends_runs_finished_or_interrupted(kernels, ledger_path):
+    """SIGTERM (docker stop, a scheduler, Jupyter after a slow shutdown) is not a crash: an idle
+    kernel's run ends finished, a run whose cell was executing ends interrupted."""
+    idle, busy = kernels(), kernels()
+    idle.run("%load_ext nbexp\n%nbexp track idle-run")
+    idle.run("LR = 0.5")
+    busy.run("%load_ext nbexp\n%nbexp track busy-run")
+    busy.send("import time\nfor _ in range(600):\n    time.sleep(0.1)")
+    deadline = time.time() + 30
+    running = 0
+    while time.time() < deadline and not running:
+        with sqlite3.connect(ledger_path) as c:
+            running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        time.sleep(0.1)
+    for k in (idle, busy):
+        os.kill(k.pid, signal.SIGTERM)
+        k.km.provisioner.process.wait(10)
+    with Reader(ledger_path) as r:
+        assert r.run("idle-run")["status"] == "finished"
+        busy_run = r.run("busy-run")
+        assert busy_run["status"] == "interrupted"
+        assert r.conn.execute("SELECT status FROM cells WHERE run_id = ? ORDER BY id DESC",
+                              (busy_run["id"],)).fetchone()[0] == "interrupted"

@@ -218,3 +218,153 @@ def test_capture_problems_never_break_the_cell(cell, reader, capsys):
     assert run["metrics"]["score"]["last"] == 0.75
     cell("angry2 = Angry()")                    # the same cause again: no second line
     assert "nbexp: warning" not in capsys.readouterr().err
+
+
+# -- a run is one training and its evaluation (issue 15: segment around training) -------------------------
+SK_DATA = ("from sklearn.datasets import load_iris\n"
+           "from sklearn.linear_model import LogisticRegression\n"
+           "from sklearn.metrics import accuracy_score\n"
+           "from sklearn.model_selection import train_test_split\n"
+           "from sklearn.pipeline import make_pipeline\n"
+           "from sklearn.preprocessing import StandardScaler\n"
+           "X, y = load_iris(return_X_y=True)\n"
+           "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)")
+SK_FIT = "clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=200))\nclf.fit(X_train, y_train)"
+SK_EVAL = "print('accuracy', accuracy_score(y_test, clf.predict(X_test)))"
+
+
+def _cells(db):
+    return [tuple(r) for r in db().execute(
+        "SELECT c.cell_key, code.source, c.run_id FROM cells c JOIN code ON code.hash = c.code_hash ORDER BY c.id")]
+
+
+def test_edited_hyperparameter_opens_the_run_before_it_with_cell_ids(cell, shell, reader, db):
+    """JupyterLab: C edited in place, then the training and evaluation cells re-run. The new run
+    opens before the edited cell; no metric is recognised, the first run's C is never rewritten."""
+    cell("%nbexp track baseline")
+    for cid, code in (("data", SK_DATA), ("hp", "C = 1.0"), ("fit", SK_FIT), ("eval", SK_EVAL),
+                      ("hp", "C = 0.01"), ("fit", SK_FIT), ("eval", SK_EVAL)):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    first, second = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert first["params"]["C"] == 1.0 and first["params"]["clf.logisticregression.C"] == 1.0
+    assert second["params"]["C"] == 0.01 and second["params"]["clf.logisticregression.C"] == 0.01
+    assert (second["name"], second["kind"]) == ("baseline #2", "rerun")
+    diff = nbexp.compare(first["id"], second["id"])["param_diff"]
+    assert diff == {"C": [1.0, 0.01], "clf.logisticregression.C": [1.0, 0.01]}
+    by_run = [(key, rid) for key, _src, rid in _cells(db)]
+    assert by_run[-3:] == [("hp", second["id"]), ("fit", second["id"]), ("eval", second["id"])]
+
+
+def test_rerun_without_cell_ids_trains_in_the_new_run(cell, reader, db):
+    """nbclient/papermill: no cell ids. Re-executing the same training text opens the run before
+    it, so its time is in the new run; the evaluation after it belongs to the new run too."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell("C = 1.0")
+    cell(SK_FIT)
+    cell(SK_EVAL)
+    cell(SK_FIT)            # the same training again: a second run, same params
+    cell(SK_EVAL)
+    runs = reader().list_runs()
+    assert len(runs) == 2 and runs[0]["kind"] == "rerun" and runs[0]["name"] is None
+    cells = _cells(db)
+    assert [rid for _k, _s, rid in cells[-2:]] == [runs[0]["id"]] * 2
+    assert nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"] == {}
+
+
+def test_edited_training_cell_without_ids_is_a_new_run(cell, reader):
+    """An edited training cell (new text, same model name) without cell ids opens a new run."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell("clf = LogisticRegression(C=1.0, max_iter=200).fit(X_train, y_train)")
+    cell(SK_EVAL)
+    cell("clf = LogisticRegression(C=0.1, max_iter=200).fit(X_train, y_train)")
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"] == {"clf.C": [1.0, 0.1]}
+
+
+def test_a_trained_run_is_never_rewritten(cell, reader):
+    """After training, a changed value waits for the next run even when no cell opens one and no
+    metric was recognised; a name first set after training joins the run only if its cells read it."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell("C = 1.0")
+    cell(SK_FIT)
+    cell("clf.set_params(logisticregression__C=5.0)")     # changed in place: not this run's training
+    cell("THRESHOLD = 0.5")
+    cell("print((clf.predict_proba(X_test)[:, 1] > THRESHOLD).mean())")   # read by this run's evaluation
+    cell("WARM = True")                                      # never read in this run
+    first = reader().run(reader().list_runs()[0]["id"])
+    assert first["params"]["clf.logisticregression.C"] == 1.0
+    assert first["params"]["THRESHOLD"] == 0.5 and "WARM" not in first["params"]
+    cell(SK_FIT)                                             # re-trains: the next run, with what changed
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    diff = nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"]
+    assert diff == {"WARM": ["<absent>", True]}      # SK_FIT rebuilt clf with C = 1.0 again
+
+
+def test_edited_metric_cell_without_ids_is_a_new_run(cell, reader):
+    cell("%nbexp track")
+    cell(SK_DATA + "\nclf = LogisticRegression(max_iter=200).fit(X_train, y_train)")
+    cell("score = accuracy_score(y_test, clf.predict(X_test))")
+    cell("score = accuracy_score(y_train, clf.predict(X_train))")     # edited: no cell id, new text
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert runs[0]["metrics"]["score"]["steps"] == 1 and runs[1]["metrics"]["score"]["steps"] == 1
+
+
+def test_pytorch_train_function_called_in_an_epoch_loop_trains(cell, reader, db):
+    """The PyTorch quickstart layout: ``def train(...)`` in one cell, the epoch loop calling it in
+    another; an edited learning rate re-run opens one run, the first keeps its LR."""
+    cell("%nbexp track mlp")
+    cell("import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).float()")
+    cell("def train_loop(model, loss_fn, optimizer):\n"
+         "    model.train()\n"
+         "    for i in range(0, 64, 16):\n"
+         "        loss = loss_fn(model(X[i:i + 16]).squeeze(1), y[i:i + 16])\n"
+         "        optimizer.zero_grad()\n"
+         "        loss.backward()\n"
+         "        optimizer.step()")
+    for lr in (0.1, 0.01):
+        cell(f"learning_rate = {lr}\nepochs = 3")
+        cell("model = torch.nn.Linear(4, 1)\n"
+             "optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)\n"
+             "loss_fn = torch.nn.BCEWithLogitsLoss()\n"
+             "for t in range(epochs):\n"
+             "    train_loop(model, loss_fn, optimizer)")
+        cell("with torch.no_grad():\n"
+             "    print(f\"Accuracy: {((model(X).squeeze(1) > 0).float() == y).float().mean():.3f}\")")
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["mlp #2", "mlp"]
+    diff = nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"]
+    assert diff["learning_rate"] == [0.1, 0.01] and set(diff) <= {"learning_rate", "optimizer.lr"}
+
+
+def test_time_cell_magic_sees_the_code_inside(cell, reader):
+    """``%%time`` and ``%time``: literals, metrics and training inside them are captured."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    fit = ("%%time\nC = {c}\nclf = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)\n"
+           "%time test_acc = clf.score(X_test, y_test)")
+    cell(fit.format(c=1.0))
+    run = reader().list_runs()[0]
+    assert run["params"]["C"] == 1.0 and run["metrics"]["test_acc"]["steps"] == 1
+    cell(fit.format(c=0.1))
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"] == {"C": [1.0, 0.1], "clf.C": [1.0, 0.1]}
+
+
+def test_capture_and_timeit_cells_are_seen_through(cell, reader):
+    """``%%capture`` runs its body through a nested run_cell, ``%%timeit`` in its own scope:
+    both cells' literals count, and the captured cell's metric too."""
+    cell("%nbexp track")
+    cell("%%timeit -n 1 -r 1\nWIDTH = 64\nsum(range(WIDTH))")
+    cell("%%capture out\nN_TREES = 5\nscore = N_TREES * 0.1\nprint(score)")
+    run = reader().list_runs()[0]
+    assert run["params"]["N_TREES"] == 5 and run["params"]["WIDTH"] == 64
+    assert run["metrics"]["score"]["last"] == 0.5

@@ -1,0 +1,270 @@
+"""Which cells train, read statically from a cell's syntax tree.
+
+A run is one training and its evaluation (DESIGN.md "Runs"), so the tracker needs
+to know, before a cell runs, whether it trains and what it reads and writes:
+
+- *trains*: ``est.fit(...)`` / ``partial_fit`` / ``fit_transform`` (scikit-learn,
+  XGBoost and LightGBM estimators, Keras ``model.fit``), ``optimizer.step()`` or
+  ``loss.backward()`` inside a loop (PyTorch), ``xgb.train`` / ``lgb.train``,
+  ``trainer.train()`` (Hugging Face), ``cross_val_score`` and friends, or a call
+  to a function an earlier cell defined whose body trains (the PyTorch
+  quickstart's ``train(dataloader, model, loss_fn, optimizer)`` in an epoch loop).
+  Training inside ``with nbexp.run(...)`` belongs to that run and does not count.
+- *models*: the names a cell trains through: the receiver of ``fit``/``step``/
+  ``train`` and the names a training call's result is bound to.
+- *reads*: names the cell reads without binding them itself (its inputs).
+- *writes*: names it binds (imports left out: a module is not a value that
+  changed) and the models it changes in place (``model.compile(...)``,
+  ``est.set_params(...)``, ``net.load_state_dict(...)``).
+
+Nothing here executes code or touches objects: it is text analysis, cached by
+the caller per distinct cell text.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "fit_generator"})
+# step() and backward() train only when repeated: one call in a cell is a test or a demo
+LOOP_METHODS = frozenset({"step", "backward"})
+# train() on these receivers: xgb.train(params, dtrain), lgb.train(params, train_set)
+TRAIN_MODULES = frozenset({"xgb", "xgboost", "lgb", "lightgbm", "catboost"})
+TRAIN_FUNCTIONS = frozenset({"cross_val_score", "cross_validate", "cross_val_predict", "learning_curve",
+                             "validation_curve", "permutation_test_score"})
+MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
+
+
+@dataclass
+class Training:
+    """What one cell does with respect to training (see the module docstring)."""
+
+    trains: bool = False
+    models: set[str] = field(default_factory=set)
+    reads: set[str] = field(default_factory=set)
+    writes: set[str] = field(default_factory=set)
+    trainer_defs: set[str] = field(default_factory=set)   # functions defined here whose bodies train
+    calls: set[str] = field(default_factory=set)          # plain-name calls at cell level (not in a def)
+
+
+def _root(node: ast.expr) -> str | None:
+    """``model`` for ``model``, ``model.net``, ``model[0]``; None for a call's result."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _is_run_block(node: ast.With | ast.AsyncWith) -> bool:
+    """``with nbexp.run(...)`` (or ``with run(...)``): an explicit run of its own."""
+    for item in node.items:
+        call = item.context_expr
+        if isinstance(call, ast.Call):
+            f = call.func
+            if isinstance(f, ast.Attribute) and f.attr == "run" and _root(f.value) == "nbexp":
+                return True
+            if isinstance(f, ast.Name) and f.id == "run":
+                return True
+    return False
+
+
+def training_call(call: ast.Call, in_loop: bool) -> str | None:
+    """The kind of training ``call`` is (``fit``, ``step``, ``train``, ``cv``), or None."""
+    f = call.func
+    if isinstance(f, ast.Attribute):
+        if f.attr in FIT_METHODS:
+            return "fit"
+        if f.attr in LOOP_METHODS and in_loop:
+            return "step"
+        if f.attr == "train":
+            recv = _root(f.value)
+            if recv is not None and (recv in TRAIN_MODULES or "trainer" in recv.lower()):
+                return "train"
+        if f.attr in TRAIN_FUNCTIONS:
+            return "cv"
+    elif isinstance(f, ast.Name) and f.id in TRAIN_FUNCTIONS:
+        return "cv"
+    return None
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.out = Training()
+        self.loop = 0
+        self.func = 0               # inside a def/lambda: trains only when called
+        self.func_trains = False
+        self.run_block = 0
+        self.stored: set[str] = set()
+        self.loaded: set[str] = set()
+
+    # -- scopes --------------------------------------------------------------------
+    def _loop(self, node: ast.AST) -> None:
+        self.loop += 1
+        self.generic_visit(node)
+        self.loop -= 1
+
+    visit_For = visit_AsyncFor = visit_While = _loop
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if not self.func:
+            self.out.writes.add(node.name)
+            self.stored.add(node.name)
+        outer_trains, outer_loop = self.func_trains, self.loop
+        self.func += 1
+        self.func_trains, self.loop = False, 0
+        for d in node.decorator_list:
+            self.visit(d)
+        for stmt in node.body:
+            self.visit(stmt)
+        if self.func_trains and self.func == 1:
+            self.out.trainer_defs.add(node.name)
+        self.func -= 1
+        self.loop = outer_loop
+        self.func_trains = outer_trains or self.func_trains
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if not self.func:
+            self.out.writes.add(node.name)
+            self.stored.add(node.name)
+        self.func += 1
+        self.generic_visit(node)
+        self.func -= 1
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.func += 1
+        self.generic_visit(node)
+        self.func -= 1
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        block = _is_run_block(node)
+        self.run_block += block
+        self.generic_visit(node)
+        self.run_block -= block
+
+    visit_AsyncWith = visit_With
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            self.stored.add((alias.asname or alias.name).split(".")[0])   # bound, but not a changed value
+
+    visit_ImportFrom = visit_Import
+
+    # -- names ---------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.loaded.add(node.id)
+        elif not self.func:
+            self.stored.add(node.id)
+            self.out.writes.add(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        if not self.func and not self.run_block and _contains_training(node.value, self.loop > 0):
+            for target in node.targets:
+                self.out.models.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name) and not self.func:
+            self.out.calls.add(f.id)
+        kind = training_call(node, self.loop > 0)
+        if isinstance(f, ast.Attribute) and (kind in ("fit", "train") or kind == "step" and f.attr == "step"
+                                             or f.attr in MUTATORS):
+            recv = _root(f.value)
+            if kind == "train" and recv in TRAIN_MODULES:
+                recv = None
+            if recv is not None and not self.func and not self.run_block:
+                self.out.writes.add(recv)
+                if kind:
+                    self.out.models.add(recv)
+        if kind is None:
+            return
+        if self.func:
+            self.func_trains = True
+        elif not self.run_block:
+            self.out.trains = True
+
+
+def _contains_training(node: ast.AST, in_loop: bool) -> bool:
+    return any(isinstance(n, ast.Call) and training_call(n, in_loop) for n in ast.walk(node))
+
+
+def analyze(tree: ast.Module) -> Training:
+    """What ``tree`` (one cell, magics already turned into Python) does about training."""
+    v = _Visitor()
+    v.visit(tree)
+    v.out.reads = v.loaded - v.stored
+    return v.out
+
+
+# IPython magics whose body or argument is Python code run in the user namespace
+CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
+CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun", "memit", "debug"})
+
+
+def unwrap_magics(tree: ast.Module, transform) -> ast.Module:
+    """Replace ``get_ipython().run_cell_magic('time', '', body)`` (what IPython turns a
+    ``%%time`` cell into) and ``get_ipython().run_line_magic('time', 'stmt')`` lines by the
+    Python code they run, so literals, metrics and training inside them are seen.
+
+    ``transform`` turns IPython syntax into Python (``shell.transform_cell``); it is applied
+    to each body, which may hold magics of its own. Bodies that do not parse stay as they are.
+    """
+    body: list[ast.stmt] = []
+    changed = False
+    for stmt in tree.body:
+        inner = _magic_body(stmt, transform)
+        if inner is None:
+            body.append(stmt)
+        else:
+            body.extend(inner)
+            changed = True
+    if not changed:
+        return tree
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _magic_body(stmt: ast.stmt, transform, depth: int = 0) -> list[ast.stmt] | None:
+    value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute):
+        return None
+    f = value.func
+    if not (isinstance(f.value, ast.Call) and isinstance(f.value.func, ast.Name) and f.value.func.id == "get_ipython"):
+        return None
+    args = value.args
+    if not args or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
+        return None
+    name = args[0].value
+    if f.attr == "run_cell_magic" and len(args) == 3 and name in CODE_CELL_MAGICS:
+        code = args[2].value
+    elif f.attr == "run_line_magic" and len(args) == 2 and name in CODE_LINE_MAGICS:
+        code = args[1].value
+        if name == "timeit":        # %timeit -n 3 -r 1 stmt: options first
+            code = _strip_options(code)
+    else:
+        return None
+    if "%" in code or "!" in code or "?" in code:
+        code = transform(code)
+    try:
+        inner = ast.parse(code)
+    except SyntaxError:
+        return None
+    stmts = inner.body
+    if depth < 4:
+        stmts = [s for st in stmts for s in (_magic_body(st, transform, depth + 1) or [st])]
+    if isinstance(stmt, ast.Assign):            # y = %time f(x)
+        if len(stmts) != 1 or not isinstance(stmts[0], ast.Expr):
+            return None
+        return [ast.Assign(targets=stmt.targets, value=stmts[0].value, lineno=stmt.lineno)]
+    return stmts
+
+
+def _strip_options(code: str) -> str:
+    words = code.split()
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        i += 1 if words[i] in ("-q", "-o", "-p") or len(words[i]) > 2 else 2
+    return " ".join(words[i:]) if i else code
