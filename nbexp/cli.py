@@ -319,6 +319,10 @@ def review_cmd(ctx, sprint, html_file, as_json):
         page, out = review_html(r_path(ctx), rev), Path(html_file)
         existed = out.exists()
         try:
+            if not existed:             # a report holds recorded code: 0600 like the ledger
+                from .ledger import private_file
+
+                private_file(out)
             out.write_text(page, encoding="utf-8")
         except OSError as exc:
             if not existed:             # no half-written report left behind

@@ -11,6 +11,10 @@ class LedgerError(NbexpError):
     """The ledger file cannot be opened, created or written."""
 
 
+class LedgerBusy(LedgerError):
+    """Another process held the ledger's write lock for longer than the busy timeout; nothing was written."""
+
+
 class SchemaTooNewError(LedgerError):
     """The ledger was written by a newer nbexp than this one."""
 

@@ -115,7 +115,7 @@ def test_param_change_after_training_goes_to_next_run(cell, reader):
     cell("LR = 0.1")
     cell("acc = LR * 2")
     cell("LR = 0.3")                         # tweak after training: the trained run keeps 0.1
-    first = reader().list_runs()[0]
+    first = reader().list_runs()[-1]         # oldest: the tweak opened the next run
     assert first["params"]["LR"] == 0.1
     cell("acc = LR * 2")
     runs = reader().list_runs()

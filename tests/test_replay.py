@@ -157,6 +157,7 @@ def test_html_review_opens_in_chromium_with_figures(env, ledger_path, tmp_path):
     page = tmp_path / "review.html"
     res = cli("review", "--sprint", "today", "--html", str(page))
     assert res.returncode == 0 and "hypothesis: more epochs help" in res.stdout
+    assert page.stat().st_mode & 0o777 == 0o600            # it holds recorded code: private like the ledger
     text = page.read_text()
     assert "<script src" not in text and "https://" not in text.split("<script>")[0]   # self-contained
     if not Path("/usr/bin/chromium").exists():

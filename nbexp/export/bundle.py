@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidArgument, LedgerError, NbexpError
+from ..errors import InvalidArgument, LedgerBusy, LedgerError, NbexpError
 from ..ledger import connect
 from ..ledger.schema import SCHEMA_VERSION, migrate
 
@@ -53,9 +53,6 @@ MANIFEST_SQL = "CREATE TABLE bundle_manifest (key TEXT PRIMARY KEY, value TEXT N
 class BundleError(NbexpError):
     """A file that is not a usable nbexp bundle; the message names the file and says why."""
 
-
-class LedgerBusy(LedgerError):
-    """Another process held the ledger's write lock for longer than the busy timeout."""
 
 
 # -- what a sound bundle looks like ---------------------------------------------------------------
