@@ -212,3 +212,51 @@ def test_dry_run_counts_the_points_the_export_sends(sprint, server):
     assert dry > 2 * 1500                           # the metrics, and the system samples on top
     assert points(cli(sprint, *args)) == dry
     assert points(cli(sprint, *args, "--dry-run")) == 0          # all there: nothing more would be sent
+
+
+def test_planted_secrets_reach_no_byte_of_the_mlflow_server(cell, ledger_path, server, monkeypatch):
+    """Real server: the secret corpus of tests/test_secrets.py, planted through the shell and
+    exported, is in no byte of MLflow's backend store or artifact root, nor in what its REST API
+    answers for the exported runs (params, tags, run names, metric keys, artifact lists)."""
+    import urllib.parse
+    import urllib.request
+
+    from test_secrets import PLANTED, _plant
+
+    monkeypatch.delenv("MY_TOKEN", raising=False)        # a planted cell sets it: gone again after the test
+    _plant(cell)
+    res = cli(ledger_path, "export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri,
+              "--experiment", "planted")
+    assert res.returncode == 0, res.stderr
+    client, runs = mlflow_runs(server, "planted")
+    assert len(runs) >= 2
+
+    def rest(path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{server.uri}/api/2.0/mlflow/{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.read()
+
+    exp_id = client.get_experiment_by_name("planted").experiment_id
+    answers = [rest("runs/search", {"experiment_ids": [exp_id], "max_results": 1000})]
+    for m in runs:
+        answers.append(rest("runs/get?" + urllib.parse.urlencode({"run_id": m.info.run_id})))
+        for key in m.data.metrics:
+            answers.append(rest("metrics/get-history?" + urllib.parse.urlencode({"run_id": m.info.run_id,
+                                                                                  "metric_key": key})))
+        for folder in ("", "code", "data", "params"):
+            answers.append(rest("artifacts/list?" + urllib.parse.urlencode({"run_id": m.info.run_id,
+                                                                             "path": folder})))
+    api = b"\n".join(answers)
+    store = b"".join(p.read_bytes() for p in server.root.glob("mlflow.db*"))
+    artifacts = {p: p.read_bytes() for p in (server.root / "artifacts").rglob("*") if p.is_file()}
+    leaked = [(name, where) for name, secret in PLANTED.items()
+              for where, raw in [("REST API", api), ("backend store", store), *artifacts.items()]
+              if secret.encode() in raw]
+    assert not leaked, "; ".join(f"{name} in {where}" for name, where in leaked)
+    # the export carried the planted runs: their names, params, code and data summaries, scrubbed
+    assert b"sync-[REDACTED]" in api and b"postgresql://etl:[REDACTED]@warehouse.internal/dw" in api
+    code = b"".join(raw for p, raw in artifacts.items() if p.name == "run.py")
+    assert b"lr = 0.1" in code and b"conn = connect('db.internal', '[REDACTED]')" in code
+    assert any(p.name == "summaries.json" and b"[REDACTED]" in raw for p, raw in artifacts.items())

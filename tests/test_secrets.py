@@ -1,4 +1,5 @@
-"""Secrets never reach the ledger or a bundle (DESIGN.md "Security")."""
+"""Secrets never reach the ledger, a bundle or the review report (DESIGN.md "Security"). The same
+planted corpus is grepped in an MLflow export by tests/test_mlflow.py (it needs a real server)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ LEAKS_UNTIL: dict[str, str] = {}
 def _plant(run) -> None:
     """The cells a user would run, each secret where people put them."""
     s = PLANTED
-    run("%nbexp track --sample-hz 0")
+    run(f'%nbexp track --sample-hz 0 --hypothesis "the {s["github"]} token reaches the warehouse"')
     run(f'OPENAI_KEY = "{s["openai"]}"\nDB_PASSWORD = "{s["password"]}"\n'
         f'aws = {{"id": "{s["aws_id"]}", "secret_access_key": "{s["aws_secret"]}"}}\n'
         f'headers = {{"Authorization": "Bearer {s["bearer"]}"}}\nlr = 0.1')
@@ -56,11 +57,13 @@ def _plant(run) -> None:
     run("import pandas as pd\n"
         f"calls = pd.DataFrame({{'model': ['gpt'] * 6, 'sent_with': ['{s['dataframe']}'] * 5 + ['none']}})\n"
         "n_calls = len(calls)")
+    run("import nbexp\nfor i in range(5):\n    nbexp.log(step=i, loss=1.0 / (i + 1))")    # curves and a best
     run(f"%nbexp new sync-{s['run_name']}")
     run(f'cookie = "session={s["jwt"]}; Path=/"\nstripe_client = dict(api_base="https://api.stripe.com", key="{s["stripe"]}")\n'
         f'rk = "{s["stripe_restricted"]}"\nmaps = "{s["google"]}"\nALERTS = "{s["slack_webhook"]}"\n'
         f'wandb_login = dict(key="{s["hex_key"]}")')
     run("n_layers = 3")
+    run("for i in range(5):\n    nbexp.log(step=i, loss=0.5 / (i + 1))")
     run(f'raise ValueError("bad key {s["openai"]}")')
     run(f'%nbexp note using {s["github"]}')
     run(f"%nbexp param api_key={s['hf']}")
@@ -69,7 +72,8 @@ def _plant(run) -> None:
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """Every byte nbexp stored for the planted cells: the ledger's files and an exported bundle."""
+    """Every byte nbexp stored or wrote for the planted cells: the ledger's files, an exported bundle
+    and the review of today's sprint (its text and its HTML report)."""
     from IPython.core.interactiveshell import InteractiveShell
 
     from nbexp import tracker
@@ -78,6 +82,7 @@ def stored(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NBEXP_HOME", str(home))
         mp.delenv("NBEXP_LEDGER", raising=False)
+        mp.delenv("MY_TOKEN", raising=False)             # a planted cell sets it: gone again afterwards
         sh = InteractiveShell.instance()
         sh.reset(new_session=False)
         sh.run_cell("%load_ext nbexp", store_history=True)
@@ -92,21 +97,27 @@ def stored(tmp_path_factory):
         res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "export", "bundle",
                               str(bundle), "--all"], capture_output=True, text=True, check=False)
         assert res.returncode == 0, res.stderr
+        report = home.parent / "review.html"
+        rev = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "review", "--sprint", "today",
+                              "--html", str(report)], capture_output=True, check=False)
+        assert rev.returncode == 0, rev.stderr
         with sqlite3.connect(ledger) as conn:
             summaries = [r[0] for r in conn.execute("SELECT summary FROM datasets")]
             runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
         files = b"".join(p.read_bytes() for p in home.iterdir() if p.is_file())
-        return {"ledger": files, "bundle": bundle.read_bytes(), "summaries": summaries, "runs": runs}
+        return {"ledger": files, "bundle": bundle.read_bytes(), "report": rev.stdout + report.read_bytes(),
+                "summaries": summaries, "runs": runs}
 
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LEAKS_UNTIL[n])) if n in LEAKS_UNTIL else n
     for n in PLANTED
 ])
-def test_planted_secret_in_no_byte_of_ledger_or_bundle(stored, name):
+def test_planted_secret_in_no_byte_of_ledger_bundle_or_report(stored, name):
     secret = PLANTED[name].encode()
     assert secret not in stored["ledger"], f"{name} in the ledger"
     assert secret not in stored["bundle"], f"{name} in the bundle"
+    assert secret not in stored["report"], f"{name} in the review report"
 
 
 def test_planted_cells_were_recorded_with_their_shape(stored):
@@ -117,6 +128,9 @@ def test_planted_cells_were_recorded_with_their_shape(stored):
         assert b"postgresql://analyst:[REDACTED]@db.internal:5432/sales" in raw
         assert b"conn = connect('db.internal', '[REDACTED]')" in raw
         assert b"403 Forbidden: token [REDACTED] lacks scope" in raw
+    report = stored["report"]                    # the review shows the runs, their params, figures and hypothesis
+    assert b"sync-[REDACTED]" in report and b"the [REDACTED] token reaches the warehouse" in report
+    assert b"session=[REDACTED]; Path=/" in report and b'data-figure="curves"' in report
     summary = next(s for s in stored["summaries"] if '"sent_with"' in s)
     assert '["[REDACTED]", 5]' in summary and '["none", 1]' in summary
 
