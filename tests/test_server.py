@@ -89,7 +89,8 @@ async def test_search_finds_runs_by_name_param_tag_and_note(filled, jp_fetch):
         assert page["total"] == len(page["runs"]) or params
         return [r["id"] for r in page["runs"]]
 
-    assert await found("FIRST") == [oldest["id"]]                    # name, any case
+    assert await found("FIRST") == [newest["id"], oldest["id"]]      # name, any case (the re-run is "first #2")
+    assert await found("first #2") == [newest["id"]]
     assert await found("lr=0.3") == [newest["id"]]                   # a param as key=value
     assert await found(oldest["id"][:4]) == [oldest["id"]]
     assert await found("finished") == [newest["id"], oldest["id"]]

@@ -89,7 +89,7 @@ UNBOUNDED = {("metrics", "value"), ("metric_summaries", "min"), ("metric_summari
              ("metric_summaries", "last")}
 ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
 ENUMS = {("runs", "status"): {"running", "finished", "failed", "interrupted", "crashed"},
-         ("cells", "status"): {"ok", "error", "interrupted"},
+         ("cells", "status"): {"running", "ok", "error", "interrupted"},
          ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"}}
 JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list,
                 ("datasets", "shape"): (list, type(None)), ("datasets", "summary"): dict}
