@@ -60,6 +60,11 @@ class Kernel:
         self.kc.stop_channels()
         if self.km.is_alive():
             self.km.shutdown_kernel(now=True)
+        else:                           # killed by the test: close its sockets all the same
+            self.km.cleanup_resources()
+        # Left to the garbage collector, a context with open sockets blocks forever in term(),
+        # hanging whichever later test happens to collect it.
+        self.km.context.destroy(linger=0)
 
 
 @pytest.fixture
@@ -247,8 +252,9 @@ def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, led
     deadline = time.time() + 30
     running = None
     while time.time() < deadline and not running:     # the cell is stored when it starts, not when it ends
-        with sqlite3.connect(ledger_path) as c:
-            running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        c = sqlite3.connect(ledger_path)
+        running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        c.close()
         time.sleep(0.1)
     assert running == 1
     os.kill(k.pid, signal.SIGKILL)
@@ -293,8 +299,9 @@ def test_sigterm_ends_runs_finished_or_interrupted(kernels, ledger_path):
     deadline = time.time() + 30
     running = 0
     while time.time() < deadline and not running:
-        with sqlite3.connect(ledger_path) as c:
-            running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        c = sqlite3.connect(ledger_path)
+        running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
+        c.close()
         time.sleep(0.1)
     for k in (idle, busy):
         os.kill(k.pid, signal.SIGTERM)
