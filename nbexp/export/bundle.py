@@ -41,7 +41,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InvalidArgument, LedgerBusy, LedgerError, NbexpError
 from ..ledger import connect
-from ..ledger.schema import SCHEMA_VERSION, migrate
+from ..ledger.schema import RUN_STATUSES, SCHEMA_VERSION, migrate
 
 FORMAT = "nbexp-bundle/1"
 # tables copied per run (by run_id), and what links the rest
@@ -88,7 +88,7 @@ TIMES = {"pid_started", "started", "ended", "heartbeat", "start_time", "end_time
 UNBOUNDED = {("metrics", "value"), ("metric_summaries", "min"), ("metric_summaries", "max"),
              ("metric_summaries", "last")}
 ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
-ENUMS = {("runs", "status"): {"running", "finished", "failed", "interrupted", "crashed"},
+ENUMS = {("runs", "status"): set(RUN_STATUSES),
          ("cells", "status"): {"ok", "error", "interrupted"},
          ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"}}
 JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list,
