@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from .errors import InvalidArgument, NbexpError
-from .ledger import sprint_of
-from .ledger.queries import Reader, parse_since, parse_sprint
+from .ledger import RUN_STATUSES, sprint_of
+from .ledger.queries import Reader, parse_since
 from .textfmt import duration, table, when
 
 KEY_PARAMS = 4      # params shown in `ls`: those that vary most among the listed runs
@@ -86,7 +86,7 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 
 @main.command("ls")
 @click.option("--sprint", default="today", show_default=True, help="today, yesterday, all, YYYY-MM-DD or a sprint name")
-@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]))
+@click.option("--status", type=click.Choice(RUN_STATUSES))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="only runs with this param value")
 @click.option("--data", "data_fp", metavar="FINGERPRINT", help="only runs that used this data (fingerprint or prefix)")
 @click.option("--since", metavar="AGE", help="only runs started since 30m, 12h, 2d, 1w or a date")
@@ -307,7 +307,7 @@ def review_cmd(ctx, sprint, html_file, as_json):
             raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist",
                                      param_hint="--html")
     with _reader(ctx) as r:
-        sprint_id = parse_sprint(sprint, r.conn) or sprint_of(__import__("time").time())
+        sprint_id = r.sprint_id(sprint) or sprint_of(__import__("time").time())
         rev = review(r, sprint_id)
     if as_json:
         _echo_json(rev)
@@ -386,11 +386,10 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         failed = exc
     nbformat.write(nb, out)
     with Reader(ledger_path) as r:
-        row = r.conn.execute("SELECT id FROM runs WHERE replay_of = ? ORDER BY start_time DESC LIMIT 1",
-                             (original["id"],)).fetchone()
-        if row is None:
+        replay_id = r.latest_replay(original["id"])
+        if replay_id is None:
             raise click.ClickException(f"the replay did not start tracking: see {out}")
-        replay = r.run(row[0])
+        replay = r.run(replay_id)
         c = compare_runs(r, [original["id"], replay["id"]])
     if failed is not None:
         first = str(failed).strip().splitlines()

@@ -17,14 +17,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .capture import data as data_capture
-from .ledger import connect
+from .ledger.queries import Reader
 
 if TYPE_CHECKING:
     from .tracker import Session
-
-INSERT_DATASET = ("INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, exact_fingerprint, sampled, summary, "
-                  "created) VALUES (?,?,?,?,?,?,?)")
-LINK = "INSERT OR REPLACE INTO run_data (run_id, name, fingerprint, role, time) VALUES (?,?,?,?,?)"
 
 
 class DataWatcher:
@@ -37,7 +33,7 @@ class DataWatcher:
         self.summarized: set[str] = set()
         self.jobs: queue.Queue = queue.Queue()
         self.summaries_done = 0           # summaries computed by this session (tests, status)
-        self._conn = None                 # the worker's own read connection
+        self._reader: Reader | None = None  # the worker's own read connection
         self._thread = threading.Thread(target=self._loop, name="nbexp-data", daemon=True)
         if enabled:
             self._thread.start()
@@ -65,8 +61,7 @@ class DataWatcher:
                 self.jobs.put((name, obj, kind, sig, list(run_ids), name in labels, set(labels)))
 
     def _link(self, run_ids: list[str], name: str, fp: str, role: str | None) -> None:
-        now = time.time()
-        self.session.writer.executemany(LINK, [(rid, name, fp, role, now) for rid in run_ids])
+        self.session.store.link_run_data(run_ids, name, fp, role, time.time())
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until queued objects are summarized (or ``timeout`` passes)."""
@@ -81,8 +76,8 @@ class DataWatcher:
         self.wait(30)
         self.jobs.put(None)
         self._thread.join(5)
-        if self._conn is not None:
-            self._conn.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def _loop(self) -> None:
         while True:
@@ -109,9 +104,9 @@ class DataWatcher:
         role = None
         if summary is not None:
             role = "label" if any(c.get("label") for c in summary.get("columns", [])) or is_y else "features"
-            self.session.writer.execute(INSERT_DATASET, (
-                fp, kind, json.dumps(summary.get("shape")), int(exact), int(bool(summary.get("sampled"))),
-                json.dumps(summary, default=str), time.time()))
+            self.session.store.store_dataset(fp, kind, json.dumps(summary.get("shape")), exact,
+                                             bool(summary.get("sampled")), json.dumps(summary, default=str),
+                                             time.time())
             self.summaries_done += 1
         else:
             role = "label" if is_y else (self.known.get(name, (None, None, None))[2] or "features")
@@ -121,8 +116,8 @@ class DataWatcher:
 
     def _in_ledger(self, fp: str) -> bool:
         try:
-            if self._conn is None:
-                self._conn = connect(self.session.ledger_path, readonly=True)
-            return self._conn.execute("SELECT 1 FROM datasets WHERE fingerprint = ?", (fp,)).fetchone() is not None
+            if self._reader is None:
+                self._reader = Reader(self.session.ledger_path)
+            return self._reader.has_dataset(fp)
         except Exception:
             return False

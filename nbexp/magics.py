@@ -68,11 +68,9 @@ def _sprint_hypothesis(ledger: str | None) -> str | None:
         return None
     try:
         with Reader(ledger) as r:
-            row = r.conn.execute("SELECT hypothesis FROM sprints WHERE id = ?",
-                                 (tracker.sprint_of(time.time()),)).fetchone()
+            return r.sprint_info(tracker.sprint_of(time.time()))["hypothesis"]
     except LedgerError:
         return None                     # tracker.start says what is wrong with the ledger
-    return row[0] if row else None
 
 
 @magics_class
@@ -192,22 +190,15 @@ class NbexpMagics(Magics):
     @argument("tags", nargs="+", help="tags")
     def _tag(self, args):
         """Tag the current run."""
-        from .capture.secrets import scrub_text
-
         s = _session()
-        run = s.ensure_run()
-        s.writer.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
-                             [(run.id, scrub_text(t)) for t in args.tags])
+        s.store.add_tags(s.ensure_run().id, args.tags)
 
     @magic_arguments()
     @argument("text", nargs="+", help="the note")
     def _note(self, args):
         """Attach a note to the current run."""
-        from .capture.secrets import scrub_text
-
         s = _session()
-        run = s.ensure_run()
-        s.writer.execute("UPDATE runs SET note = ? WHERE id = ?", (scrub_text(" ".join(args.text)), run.id))
+        s.store.set_note(s.ensure_run().id, " ".join(args.text))
 
     @magic_arguments()
     @argument("assignments", nargs="+", help="NAME=VALUE; VALUE read as a Python literal, else as text")
@@ -285,11 +276,11 @@ class NbexpMagics(Magics):
 
         import nbexp
         from .analysis.review import review
-        from .ledger.queries import Reader, parse_sprint
+        from .ledger.queries import Reader
         from .report import review_text
 
         with Reader(nbexp._ledger(None)) as r:
-            sprint_id = parse_sprint(args.sprint, r.conn) or tracker.sprint_of(time.time())
+            sprint_id = r.sprint_id(args.sprint) or tracker.sprint_of(time.time())
             print(review_text(review(r, sprint_id)))
 
     @magic_arguments()

@@ -14,12 +14,12 @@ from .capture.metrics import as_scalar
 from .capture.params import Skipped, encode, normalize, value_type
 from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
+from .ledger.schema import FAILED, FINISHED, INTERRUPTED, RUNNING
 from .textfmt import storable_text
 
 if TYPE_CHECKING:
     from .tracker import Session
 
-STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
 MAX_STEP = 2**63 - 1        # SQLite's largest INTEGER
 
 
@@ -38,7 +38,7 @@ class Run:
         self.kind = kind
         self.start_time = time.time()
         self.end_time: float | None = None
-        self.status = "running"
+        self.status = RUNNING
         self.error: str | None = None
         self.params: dict[str, Any] = {}
         # Segmentation (see Session._new_run_reason): once a training cell ran in this run, it is
@@ -76,7 +76,7 @@ class Run:
         Example:
             >>> run.log(loss=0.25, acc=0.91)            # doctest: +SKIP
         """
-        if self.status != "running":
+        if self.status != RUNNING:
             raise InvalidArgument(f"run {self.id} has ended ({self.status}); open a new one with nbexp.run()")
         if not metrics:
             raise InvalidArgument("nbexp.log() got no metrics: pass at least one, e.g. nbexp.log(loss=0.25)")
@@ -139,26 +139,21 @@ class Run:
             if key in self.params and self.params[key] == value and type(self.params[key]) is type(value):
                 continue
             self.params[key] = value
-            rows.append((self.id, key, encode(value), value_type(value), source or "assign"))
-        self.session.writer.executemany(
-            "INSERT OR REPLACE INTO params (run_id, key, value, type, source) VALUES (?, ?, ?, ?, ?)", rows
-        )
+            rows.append((key, encode(value), value_type(value), source or "assign"))
+        self.session.store.set_params(self.id, rows)
 
     # -- lifecycle ------------------------------------------------------------
     def end(self, status: str | None = None, error: str | None = None) -> None:
         """Close the run: ``finished`` unless its last cell failed or was interrupted."""
-        if self.status != "running":
+        if self.status != RUNNING:
             return
         if status is None:
-            status = {"ok": "finished", "error": "failed", "interrupted": "interrupted"}[self._last_cell_status]
+            status = {"ok": FINISHED, "error": FAILED, "interrupted": INTERRUPTED}[self._last_cell_status]
             error = error or self._last_cell_error
         self.status = status
         self.error = error
         self.end_time = time.time()
-        self.session.writer.execute(
-            "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?",
-            (status, self.end_time, error, self.id),
-        )
+        self.session.store.end_run(self.id, status, self.end_time, error)
         self.session.run_ended(self)
 
     def __enter__(self) -> Run:
@@ -166,11 +161,11 @@ class Run:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.end("finished")
+            self.end(FINISHED)
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("interrupted", "KeyboardInterrupt")
+            self.end(INTERRUPTED, "KeyboardInterrupt")
         else:
-            self.end("failed", self.session.error_text(exc))
+            self.end(FAILED, self.session.error_text(exc))
 
     def __repr__(self) -> str:
         return f"<nbexp.Run {self.id} {self.name or ''!s} {self.status}>"

@@ -37,6 +37,8 @@ from .capture.secrets import scrub_text, scrub_value
 from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
+from .ledger.queries import Reader
+from .ledger.store import Store
 from .ledger.writer import Writer
 from .recorder import Run, check_name, check_params
 
@@ -114,8 +116,8 @@ class Session:
                  idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT,
                  replay_of: str | None = None, data: bool = True) -> None:
         self.ledger_path = resolve_path(ledger)
-        conn = connect(self.ledger_path)           # raises LedgerError before anything is hooked
-        self._reader = conn
+        connect(self.ledger_path).close()          # raises LedgerError before anything is hooked
+        self._reader = Reader(self.ledger_path)
         self.id = secrets.token_hex(4)
         self.shell = shell
         self.started = time.time()
@@ -137,15 +139,16 @@ class Session:
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id,
                              on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row"))
+        self.store = Store(self.writer, scrub=scrub_text)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
         self.replay_of = replay_of
         self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
         self.data = DataWatcher(self, enabled=data)
-        self.writer.execute(
-            "UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
-            (json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
-             if self.sampler.gpus else None, self.sampler.driver, self.sampler.describe(), sample_hz, self.id),
+        self.store.set_session_system(
+            self.id,
+            json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
+            if self.sampler.gpus else None, self.sampler.driver, self.sampler.describe(), sample_hz,
         )
         if shell is not None:
             shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -168,42 +171,24 @@ class Session:
         except Exception:
             pid_started = None
         self.sprint = sprint_of(self.started)
-        self.writer.execute(
-            "INSERT INTO sessions (id, name, sprint, host, pid, pid_started, started, heartbeat, python, "
-            "platform, nbexp_version, notebook, kernel_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (self.id, None, self.sprint, env["host"], pid, pid_started, self.started, self.started,
-             env["python"], env["platform"], __version__, scrub_text(env["notebook"] or "") or None,
-             env["kernel_id"]),
-        )
-        self.writer.execute(
-            "UPDATE runs SET status = 'crashed' WHERE status = 'running' AND session_id IN "
-            "(SELECT id FROM sessions WHERE host = ? AND pid = ? AND id != ?)",
-            (env["host"], pid, self.id),
-        )
+        self.store.open_session(dict(
+            id=self.id, name=None, sprint=self.sprint, host=env["host"], pid=pid, pid_started=pid_started,
+            started=self.started, heartbeat=self.started, python=env["python"], platform=env["platform"],
+            nbexp_version=__version__, notebook=env["notebook"], kernel_id=env["kernel_id"]))
+        self.store.mark_crashed(env["host"], pid, self.id)
         if sprint_name or hypothesis:
             self.label_sprint(sprint_name, hypothesis)
 
     def label_sprint(self, name: str | None = None, hypothesis: str | None = None,
                      conclusion: str | None = None) -> None:
         """Name today's sprint and set its hypothesis or conclusion (None keeps what is there)."""
-        self.writer.execute(
-            "INSERT INTO sprints (id, name, hypothesis, conclusion) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET name = coalesce(excluded.name, name), "
-            "hypothesis = coalesce(excluded.hypothesis, hypothesis), "
-            "conclusion = coalesce(excluded.conclusion, conclusion)",
-            (sprint_of(time.time()), scrub_text(name) if name else None, scrub_text(hypothesis) if hypothesis else None,
-             scrub_text(conclusion) if conclusion else None),
-        )
+        self.store.label_sprint(sprint_of(time.time()), name, hypothesis, conclusion)
 
     def _slow_environment(self) -> None:
         try:
             env_id, pkgs = environment.packages()
             commit, dirty = environment.git()
-            self.writer.execute("INSERT OR IGNORE INTO environments (id, packages) VALUES (?, ?)", (env_id, pkgs))
-            self.writer.execute(
-                "UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
-                (env_id, commit, None if dirty is None else int(dirty), environment.cuda(), self.id),
-            )
+            self.store.store_environment(self.id, env_id, pkgs, commit, dirty, environment.cuda())
         except Exception as exc:  # pragma: no cover - depends on the machine
             self.warn("environment", f"environment not recorded: {exc}")
 
@@ -212,7 +197,7 @@ class Session:
         for _ in range(20):
             rid = secrets.token_hex(3)
             try:
-                taken = self._reader.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone()
+                taken = self._reader.has_run(rid)
             except sqlite3.Error:
                 taken = None
             if not taken and all(r.id != rid for r in self.runs):
@@ -235,11 +220,7 @@ class Session:
         inherited = dict(self.param_state)
         run = Run(self, self._new_run_id(), name, kind, {})
         run.window = self.sampler.open()
-        self.writer.execute(
-            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, replay_of) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (run.id, self.id, sprint_of(run.start_time), name, kind, "running", run.start_time, self.replay_of),
-        )
+        self.store.open_run(run.id, self.id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of)
         run.set_params(inherited, source="inherited")
         if params:
             run.set_params(params, source="explicit")
@@ -259,12 +240,7 @@ class Session:
         stats = self.sampler.close(run.window)
         hint = run.idle_hint or system.idle_hint(stats, stats["wall_s"], bool(self.sampler.gpus),
                                                  self.idle_after, self.idle_util)
-        self.writer.execute(
-            "UPDATE runs SET cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
-            "gpu_mem_peak_mb = ?, energy_wh = ?, gpu_count = ?, idle_hint = ? WHERE id = ?",
-            (stats["cpu_mean"], stats["rss_peak_mb"], stats["gpu_util_mean"], stats["gpu_util_max"],
-             stats["gpu_mem_peak_mb"], stats["energy_wh"], len(self.sampler.gpus) or None, hint, run.id),
-        )
+        self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
         if run in self.stack:
             self.stack.remove(run)
         if run is self.current:
@@ -272,16 +248,7 @@ class Session:
         self.writer.flush(wait=False)
 
     def _write_samples(self, host: dict, gpus: list[dict]) -> None:
-        w = self.writer
-        w.execute("INSERT INTO host_samples (session_id, time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, "
-                  "sys_mem) VALUES (?,?,?,?,?,?,?)",
-                  (self.id, host["time"], host["proc_cpu"], host["proc_rss_mb"], host["proc_threads"],
-                   host["sys_cpu"], host["sys_mem"]))
-        w.executemany("INSERT INTO gpu_samples (session_id, time, gpu, util, mem_util, mem_used_mb, mem_total_mb, "
-                      "power_w, power_limit_w, temp_c, sm_clock_mhz, proc_mem_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                      [(self.id, g["time"], g["gpu"], g["util"], g["mem_util"], g["mem_used_mb"], g["mem_total_mb"],
-                        g["power_w"], g["power_limit_w"], g["temp_c"], g["sm_clock_mhz"], g["proc_mem_mb"])
-                       for g in gpus])
+        self.store.add_samples(self.id, host, gpus)
 
     # -- params ---------------------------------------------------------------------
     def is_excluded(self, key: str) -> bool:
@@ -293,11 +260,7 @@ class Session:
         for store in [self.param_state] + [r.params for r in self.runs if r.status == "running"]:
             for key in [k for k in store if self.is_excluded(k)]:
                 store.pop(key)
-        self.writer.executemany(
-            "DELETE FROM params WHERE run_id = ? AND (key = ? OR key LIKE ? ESCAPE '\\' OR key GLOB ?)",
-            [(r.id, n, n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", n)
-             for r in self.runs if r.status == "running" for n in names],
-        )
+        self.store.delete_params([r.id for r in self.runs if r.status == "running"], names)
 
     # -- warnings --------------------------------------------------------------------
     def warn(self, cause: str, message: str, record: bool = True) -> None:
@@ -309,10 +272,7 @@ class Session:
         key = f"{cause}:{run.id if run else ''}"
         if record and key not in self.warned:
             self.warned.add(key)
-            self.writer.execute(
-                "INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
-                (self.id, run.id if run else None, time.time(), "warning", cause, scrub_text(message)),
-            )
+            self.store.add_event(self.id, run.id if run else None, time.time(), "warning", cause, message)
         if cause not in self.warned:
             self.warned.add(cause)
             print(f"nbexp: warning: {message}", file=sys.stderr)
@@ -395,17 +355,13 @@ class Session:
         return f"{base} #{n}"
 
     def _store_cell_start(self, cell: _Cell) -> None:
-        w = self.writer
-        w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
-        w.execute("INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, status) "
-                  "VALUES (?,?,?,?,?,?,?)",
-                  (self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash, cell.start, "running"))
-        w.flush(wait=False)
+        self.store.start_cell(self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash,
+                              cell.source, cell.start)
+        self.writer.flush(wait=False)
 
     def _store_cell_end(self, cell: _Cell, status: str) -> None:
         """End a cell whose post_run_cell will not come (``%nbexp stop`` inside it)."""
-        self.writer.execute("UPDATE cells SET duration = ?, status = ? WHERE session_id = ? AND start = ? "
-                            "AND cell_key = ?", (time.time() - cell.start, status, self.id, cell.start, cell.key))
+        self.store.close_cell(self.id, cell.key, cell.start, time.time() - cell.start, status)
 
     def adopt_cell(self, run: Run, body: str, result: Any) -> bool:
         """Make the executing cell (a ``%%nbexp run`` cell) record ``body`` into
@@ -458,24 +414,17 @@ class Session:
             print(f"nbexp: hint: {hint}")
             if run is not None and run.idle_hint is None:
                 run.idle_hint = hint
-        w = self.writer
         if cell.hash != cell.stored_hash:      # %%nbexp run: the body replaced the cell's text
-            w.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (cell.hash, cell.source))
-        w.execute(
-            "UPDATE cells SET run_id = ?, code_hash = ?, duration = ?, status = ?, n_points = ?, error_type = ?, "
-            "error_message = ?, cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
-            "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ? "
-            "WHERE session_id = ? AND start = ? AND cell_key = ?",
-            (run.id if run else None, cell.hash, end - cell.start, status,
-             run.n_points - cell.points_before if run is cell.run else 0,
-             type(exc).__name__ if exc else None, error, stats["cpu_mean"], stats["rss_peak_mb"],
-             stats["gpu_util_mean"], stats["gpu_util_max"], stats["gpu_mem_peak_mb"], stats["energy_wh"],
-             torch_peaks[0] if torch_peaks else None, torch_peaks[1] if torch_peaks else None, hint,
-             self.id, cell.start, cell.key),
-        )
+            self.store.store_code(cell.hash, cell.source)
+        self.store.end_cell(
+            self.id, cell.key, cell.start, run_id=run.id if run else None, code_hash=cell.hash,
+            duration=end - cell.start, status=status,
+            n_points=run.n_points - cell.points_before if run is cell.run else 0,
+            error_type=type(exc).__name__ if exc else None, error=error, stats=stats, torch_peaks=torch_peaks,
+            idle_hint=hint)
         if cell.end_run and run is not None:
             run.end()
-        w.flush(wait=False)
+        self.writer.flush(wait=False)
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str], Training]:
         """``(literal, computed, fit_labels, names, training)`` of a cell's source (IPython
@@ -637,8 +586,7 @@ class Session:
             run.end(*end)
         if self.current is not None:
             self.current.end(*end)
-        self.writer.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?",
-                            (time.time(), time.time(), self.id))
+        self.store.end_session(self.id, time.time())
         self.writer.flush(timeout=2.0)
         self.sampler.stop()
         self.data.stop()

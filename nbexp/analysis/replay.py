@@ -105,9 +105,9 @@ def environment_differences(reader, run: dict) -> list[str]:
     session = run.get("session") or {}
     env_id = session.get("env_id")
     if env_id:
-        row = reader.conn.execute("SELECT packages FROM environments WHERE id = ?", (env_id,)).fetchone()
-        if row:
-            then = json.loads(row[0])
+        packages = reader.environment_packages(env_id)
+        if packages:
+            then = json.loads(packages)
             _, now_text = environment.packages()
             now = json.loads(now_text)
             changed = [f"{k} {then[k]} -> {now.get(k, 'missing')}" for k in sorted(then) if now.get(k) != then[k]]

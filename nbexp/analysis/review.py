@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..ledger.queries import Reader
+from ..ledger.schema import CRASHED
 from .drift import dataset_drift
 
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
@@ -41,7 +42,7 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in runs:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-        if r["status"] == "crashed":
+        if r["status"] == CRASHED:
             cell = reader.last_cell(r["id"])
             first = cell["source"].strip().splitlines()[0][:60] if cell and cell["source"].strip() else "?"
             r["error"] = (f"kernel died while running cell: {first}" if cell and cell["status"] == "running"

@@ -40,8 +40,8 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InvalidArgument, LedgerBusy, LedgerError, NbexpError
-from ..ledger import connect
-from ..ledger.schema import SCHEMA_VERSION, migrate
+from ..ledger import Rollback, connect, transaction
+from ..ledger.schema import CELL_STATUSES, RUN_STATUSES, SCHEMA_VERSION, migrate
 
 FORMAT = "nbexp-bundle/1"
 # tables copied per run (by run_id), and what links the rest
@@ -88,8 +88,8 @@ TIMES = {"pid_started", "started", "ended", "heartbeat", "start_time", "end_time
 UNBOUNDED = {("metrics", "value"), ("metric_summaries", "min"), ("metric_summaries", "max"),
              ("metric_summaries", "last")}
 ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
-ENUMS = {("runs", "status"): {"running", "finished", "failed", "interrupted", "crashed"},
-         ("cells", "status"): {"running", "ok", "error", "interrupted"},
+ENUMS = {("runs", "status"): set(RUN_STATUSES),
+         ("cells", "status"): set(CELL_STATUSES),
          ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"}}
 JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list,
                 ("datasets", "shape"): (list, type(None)), ("datasets", "summary"): dict}
@@ -279,28 +279,28 @@ def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Pa
     out = connect(tmp)
     try:
         out.execute("ATTACH DATABASE ? AS src", (str(_db_path(source)),))
-        out.execute("BEGIN")
-        out.execute("CREATE TEMP TABLE chosen (id TEXT PRIMARY KEY)")
-        out.executemany("INSERT OR IGNORE INTO chosen VALUES (?)", [(r,) for r in run_ids])
+        with transaction(out, f"bundle {tmp}"):
+            out.execute("CREATE TEMP TABLE chosen (id TEXT PRIMARY KEY)")
+            out.executemany("INSERT OR IGNORE INTO chosen VALUES (?)", [(r,) for r in run_ids])
 
-        def copy(table: str, where: str) -> None:
-            src_cols = {r[1] for r in out.execute(f'PRAGMA src.table_info("{table}")')}
-            cols = ", ".join(f'"{c}"' for c in _columns(table) if c in src_cols)
-            out.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) SELECT {cols} FROM src."{table}" WHERE {where}')
+            def copy(table: str, where: str) -> None:
+                src_cols = {r[1] for r in out.execute(f'PRAGMA src.table_info("{table}")')}
+                cols = ", ".join(f'"{c}"' for c in _columns(table) if c in src_cols)
+                out.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) '
+                            f'SELECT {cols} FROM src."{table}" WHERE {where}')
 
-        copy("runs", "id IN (SELECT id FROM chosen)")
-        copy("sessions", "id IN (SELECT session_id FROM main.runs)")
-        copy("sprints", "id IN (SELECT sprint FROM main.runs)")
-        copy("environments", "id IN (SELECT env_id FROM main.sessions)")
-        for table in RUN_TABLES:
-            copy(table, "run_id IN (SELECT id FROM chosen)")
-        copy("cells", "session_id IN (SELECT session_id FROM main.runs)")
-        copy("code", "hash IN (SELECT code_hash FROM main.cells)")
-        copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
-        for table in ("host_samples", "gpu_samples"):
-            copy(table, f"EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.{table}.session_id AND "
-                        f"src.{table}.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))")
-        out.execute("COMMIT")
+            copy("runs", "id IN (SELECT id FROM chosen)")
+            copy("sessions", "id IN (SELECT session_id FROM main.runs)")
+            copy("sprints", "id IN (SELECT sprint FROM main.runs)")
+            copy("environments", "id IN (SELECT env_id FROM main.sessions)")
+            for table in RUN_TABLES:
+                copy(table, "run_id IN (SELECT id FROM chosen)")
+            copy("cells", "session_id IN (SELECT session_id FROM main.runs)")
+            copy("code", "hash IN (SELECT code_hash FROM main.cells)")
+            copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
+            for table in ("host_samples", "gpu_samples"):
+                copy(table, f"EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.{table}.session_id AND "
+                            f"src.{table}.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))")
         out.execute("DETACH DATABASE src")
         # a bundle is data only: the ledger's change-stamp triggers stay behind
         for (name,) in out.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
@@ -526,61 +526,55 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
     stats = {"runs_added": 0, "runs_skipped": 0, "runs_renamed": 0, "points": 0}
     ledger = _db_path(dst)
     try:
-        dst.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise LedgerBusy(f"ledger {ledger} is busy: another process holds its write lock; try again") from None
-        raise LedgerError(f"ledger {ledger}: {exc}") from None
-    try:
-        # sessions: same id and start -> the same session; same id, other session -> a fresh id
-        sessions = src.execute(f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}").fetchall()
-        taken = {sid for sid, *_ in sessions}                 # a fresh id is none of the bundle's either
-        session_map: dict[str, str] = {}
-        for sid, host, started in sessions:
-            mine = dst.execute("SELECT host, started FROM sessions WHERE id = ?", (sid,)).fetchone()
-            if mine is None or (mine[0], mine[1]) == (host, started):
-                session_map[sid] = sid
-            else:
-                session_map[sid] = _fresh(dst, "sessions", 4, taken)
-        runs = src.execute("SELECT id, session_id, start_time FROM main.runs ORDER BY id").fetchall()
-        taken = {rid for rid, *_ in runs}
-        run_map: dict[str, str] = {}
-        for i in range(0, len(runs), CHUNK):
-            chunk = runs[i:i + CHUNK]
-            theirs = {rid: (sid, start) for rid, sid, start in dst.execute(
-                f"SELECT id, session_id, start_time FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
-                [rid for rid, *_ in chunk])}
-            for rid, sid, start in chunk:
-                mine = theirs.get(rid)
-                if mine == (session_map.get(sid, sid), start):
-                    stats["runs_skipped"] += 1
-                    continue
-                run_map[rid] = rid if mine is None else _fresh(dst, "runs", 3, taken)
-                stats["runs_renamed"] += mine is not None
-        stats["runs_added"] = len(run_map)
-        _pick(src, "pick", run_map)
-        # cells and samples come with a session the ledger has no cells of yet
-        new_sessions = {s for (s,) in src.execute(f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")}
-        _pick(src, "fresh", (s for s in new_sessions if not dst.execute(
-            "SELECT 1 FROM cells WHERE session_id = ? LIMIT 1", (session_map.get(s, s),)).fetchone()))
-        session_map = {k: v for k, v in session_map.items() if k != v}      # only the ids that change
-        run_map = {k: v for k, v in run_map.items() if k != v}
-        remap = {"session_id": session_map, "run_id": run_map, "replay_of": run_map}
-        for table, where in PLAN:
-            rename = dict(remap, id=session_map if table == "sessions" else run_map if table == "runs" else {})
-            n = _insert(dst, table, _rows(src, table, where), rename,
-                        drop=("id",) if table in ("events", "cells") else ())
-            if table == "metrics":
-                stats["points"] = n
-        dst.execute("ROLLBACK" if dry_run else "COMMIT")
-    except BaseException as exc:
-        if dst.in_transaction:
-            dst.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
-            raise LedgerBusy(f"ledger {ledger} is busy: another process holds its lock; try again") from None
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise LedgerError(f"ledger {ledger}: import failed, nothing was changed ({exc})") from None
-        raise
+        with transaction(dst, f"ledger {ledger}"):
+            # sessions: same id and start -> the same session; same id, other session -> a fresh id
+            sessions = src.execute(
+                f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}").fetchall()
+            taken = {sid for sid, *_ in sessions}                 # a fresh id is none of the bundle's either
+            session_map: dict[str, str] = {}
+            for sid, host, started in sessions:
+                mine = dst.execute("SELECT host, started FROM sessions WHERE id = ?", (sid,)).fetchone()
+                if mine is None or (mine[0], mine[1]) == (host, started):
+                    session_map[sid] = sid
+                else:
+                    session_map[sid] = _fresh(dst, "sessions", 4, taken)
+            runs = src.execute("SELECT id, session_id, start_time FROM main.runs ORDER BY id").fetchall()
+            taken = {rid for rid, *_ in runs}
+            run_map: dict[str, str] = {}
+            for i in range(0, len(runs), CHUNK):
+                chunk = runs[i:i + CHUNK]
+                theirs = {rid: (sid, start) for rid, sid, start in dst.execute(
+                    f"SELECT id, session_id, start_time FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
+                    [rid for rid, *_ in chunk])}
+                for rid, sid, start in chunk:
+                    mine = theirs.get(rid)
+                    if mine == (session_map.get(sid, sid), start):
+                        stats["runs_skipped"] += 1
+                        continue
+                    run_map[rid] = rid if mine is None else _fresh(dst, "runs", 3, taken)
+                    stats["runs_renamed"] += mine is not None
+            stats["runs_added"] = len(run_map)
+            _pick(src, "pick", run_map)
+            # cells and samples come with a session the ledger has no cells of yet
+            new_sessions = {s for (s,) in src.execute(
+                f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")}
+            _pick(src, "fresh", (s for s in new_sessions if not dst.execute(
+                "SELECT 1 FROM cells WHERE session_id = ? LIMIT 1", (session_map.get(s, s),)).fetchone()))
+            session_map = {k: v for k, v in session_map.items() if k != v}      # only the ids that change
+            run_map = {k: v for k, v in run_map.items() if k != v}
+            remap = {"session_id": session_map, "run_id": run_map, "replay_of": run_map}
+            for table, where in PLAN:
+                rename = dict(remap, id=session_map if table == "sessions" else run_map if table == "runs" else {})
+                n = _insert(dst, table, _rows(src, table, where), rename,
+                            drop=("id",) if table in ("events", "cells") else ())
+                if table == "metrics":
+                    stats["points"] = n
+            if dry_run:
+                raise Rollback()            # a dry run: the counts, and the ledger as it was
+    except LedgerBusy as exc:
+        raise LedgerBusy(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"ledger {ledger}: import failed, nothing was changed ({exc})") from None
     return stats
 
 

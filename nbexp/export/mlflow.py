@@ -24,11 +24,12 @@ import sys
 import time
 
 from ..errors import NbexpError
+from ..ledger.schema import CRASHED, FAILED, FINISHED, INTERRUPTED
 
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
 BATCH = 1000
-STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "crashed": "KILLED"}
+STATUS = {FINISHED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED", CRASHED: "KILLED"}
 
 
 class ExportError(NbexpError):
@@ -101,9 +102,7 @@ def _pending_points(client, reader, rid: str, run: dict, mid: str | None) -> lis
     batches = []
     for key in run["metrics"]:
         have = len(client.get_metric_history(mid, key)) if mid else 0
-        points = reader.conn.execute(
-            "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid "
-            "LIMIT -1 OFFSET ?", (rid, key, have)).fetchall()
+        points = reader.metric_points_after(rid, key, have)
         batches.append([Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points])
     host, gpus = reader.system_series(rid)
     by_key: dict[str, list] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NbexpError
+from ..ledger.schema import FINISHED, RUNNING
 
 
 class WandbExportError(NbexpError):
@@ -65,7 +66,7 @@ def export_runs(reader, run_ids: list[str], directory: str | Path, project: str 
             code.parent.mkdir(parents=True, exist_ok=True)
             code.write_text("\n".join(lineage_text(run["lineage"])), encoding="utf-8")
         finally:
-            wr.finish(exit_code=0 if run["status"] in ("finished", "running") else 1)
+            wr.finish(exit_code=0 if run["status"] in (FINISHED, RUNNING) else 1)
         stats["created"] += 1
     return stats
 

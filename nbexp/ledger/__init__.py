@@ -2,7 +2,8 @@
 
 Kernels write through one :class:`~nbexp.ledger.writer.Writer` thread each; the
 CLI, the Python API and the server read through :mod:`nbexp.ledger.queries` on
-read-only connections.
+read-only connections. Every write is a named method of :class:`~nbexp.ledger.store.Store`,
+over a writer or a direct connection: no module outside this package writes SQL.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import stat
 import time
 from pathlib import Path
 
-from ..errors import LedgerError, SchemaTooNewError
-from .schema import SCHEMA_VERSION, check_version, migrate
+from ..errors import LedgerBusy, LedgerError, SchemaTooNewError
+from .schema import RUN_STATUSES, SCHEMA_VERSION, check_version, migrate
+from .transactions import Rollback, transaction
 
 BUSY_TIMEOUT_MS = 10_000      # how long a connection waits for another's lock; $NBEXP_BUSY_TIMEOUT_MS overrides
 
@@ -25,7 +27,8 @@ def busy_timeout_ms() -> int:
     return int(raw) if raw.isascii() and raw.isdigit() else BUSY_TIMEOUT_MS
 
 
-__all__ = ["SCHEMA_VERSION", "connect", "default_path", "private_file", "resolve_path"]
+__all__ = ["RUN_STATUSES", "SCHEMA_VERSION", "Rollback", "connect", "default_path", "private_file", "resolve_path",
+           "transaction"]
 
 
 def default_path() -> Path:
@@ -101,6 +104,9 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     except SchemaTooNewError as exc:
         conn.close()
         raise SchemaTooNewError(f"ledger {p}: {exc}") from None
+    except LedgerBusy as exc:            # the migration could not take the write lock
+        conn.close()
+        raise LedgerError(f"ledger {p}: {exc.__cause__}") from exc.__cause__
     except sqlite3.DatabaseError as exc:
         msg = str(exc)
         if "not a database" in msg or "file is encrypted" in msg:
@@ -133,7 +139,7 @@ def _retry(fn, attempts: int = 5):
     for i in range(attempts):
         try:
             return fn()
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, LedgerBusy) as exc:
             if "locked" not in str(exc) and "busy" not in str(exc) or i == attempts - 1:
                 raise
             time.sleep(0.05 * (2**i))

@@ -19,13 +19,14 @@ from typing import Any, Iterable
 
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
+from .schema import CRASHED, RUN_STATUSES, RUNNING
 
 STALE_HEARTBEAT_S = 600.0     # for sessions on another host
 SYSTEM_FIELDS = ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh", "gpu_count", "cpu_mean",
                  "rss_peak_mb", "idle_hint")
 RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
               "error", "note", "starred", "updated", "replay_of") + SYSTEM_FIELDS
-STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+STATUSES = RUN_STATUSES       # the statuses a listing filters by (the ledger's own, crashed included)
 SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
     "start_time": "start_time",
     "end_time": "end_time",
@@ -145,8 +146,8 @@ class Reader:
         return alive
 
     def _effective(self, run: dict) -> dict:
-        if run["status"] == "running" and not self.session_alive(run["session_id"]):
-            run["status"] = "crashed"
+        if run["status"] == RUNNING and not self.session_alive(run["session_id"]):
+            run["status"] = CRASHED
         return run
 
     # -- runs ---------------------------------------------------------------------------
@@ -462,6 +463,40 @@ class Reader:
                JOIN code ON code.hash = c.code_hash WHERE c.run_id = ? ORDER BY c.start DESC, c.id DESC LIMIT 1""",
             (run_id,)).fetchone()
         return dict(row) if row else None
+
+    def sprint_id(self, sprint: str | None) -> str | None:
+        """:func:`parse_sprint` with this ledger's sprint names: a sprint id, None for ``all``."""
+        return parse_sprint(sprint, self.conn)
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether a run has exactly this id (no prefix, no name)."""
+        return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+    def has_dataset(self, fingerprint: str) -> bool:
+        """Whether a data summary with this fingerprint is stored."""
+        return self.conn.execute("SELECT 1 FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone() is not None
+
+    def sprints_of(self, run_ids: list[str]) -> list[str]:
+        """The distinct sprints the runs belong to."""
+        return sorted({row[0] for row in self._for_runs("SELECT DISTINCT sprint FROM runs WHERE id IN ({ids})",
+                                                         run_ids)})
+
+    def latest_replay(self, run_id: str) -> str | None:
+        """The id of the newest run replaying ``run_id`` (``nbexp replay --execute``), None if none."""
+        row = self.conn.execute("SELECT id FROM runs WHERE replay_of = ? ORDER BY start_time DESC LIMIT 1",
+                                (run_id,)).fetchone()
+        return row[0] if row else None
+
+    def environment_packages(self, env_id: str) -> str | None:
+        """The installed packages of an environment, as stored (JSON ``{name: version}``); None if unknown."""
+        row = self.conn.execute("SELECT packages FROM environments WHERE id = ?", (env_id,)).fetchone()
+        return row[0] if row else None
+
+    def metric_points_after(self, run_id: str, key: str, skip: int) -> list[tuple]:
+        """A metric's points ``(step, value, wall)`` in the order they were logged, the first ``skip`` left out."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid LIMIT -1 OFFSET ?",
+            (run_id, key, skip))]
 
     def sprint_info(self, sprint_id: str) -> dict:
         row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()

@@ -9,6 +9,16 @@ from __future__ import annotations
 import sqlite3
 
 from ..errors import SchemaTooNewError
+from .transactions import transaction
+
+# A run's status, as stored in ``runs.status``: the one definition every module imports.
+# ``crashed`` is written for a run whose kernel died, when the next session on that host and pid
+# starts; readers also show a ``running`` run whose kernel is gone as crashed, writing nothing.
+RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED = "running", "finished", "failed", "interrupted", "crashed"
+RUN_STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED)
+# A cell execution's status, in ``cells.status``: ``running`` from its start until it ends (it stays
+# so for the cell a dead kernel was in), then ok, error or interrupted.
+CELL_STATUSES = ("running", "ok", "error", "interrupted")
 
 MIGRATIONS: list[str] = [
     # 1: sessions, runs, params, metrics, code, cells, environments, events
@@ -234,18 +244,13 @@ def migrate(conn: sqlite3.Connection) -> int:
     check_version(version)
     if version == SCHEMA_VERSION:
         return version
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         # Another process may have migrated while we waited for the lock.
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(current, SCHEMA_VERSION):
             for statement in split_statements(MIGRATIONS[number]):
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return version
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,12 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from .. import errors
 from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
-from ..ledger import connect
+from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
+from ..ledger.store import Store
+from ..ledger.transactions import is_busy
 
 NAMESPACE = "nbexp"
 RUN_ID = r"[0-9a-f]{6,12}"
@@ -44,8 +46,8 @@ class LedgerBusy(tornado.web.HTTPError):
 
 
 def _busy(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is SQLite giving up on a lock another connection holds."""
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+    """Whether ``exc`` is the ledger's write lock held too long by another connection."""
+    return isinstance(exc, errors.LedgerBusy) or is_busy(exc)
 
 
 class BaseHandler(APIHandler):
@@ -208,51 +210,37 @@ class RunHandler(BaseHandler):
         unknown = set(body) - {"starred", "name", "note", "add_tags", "remove_tags"}
         if unknown:
             raise tornado.web.HTTPError(400, f"unknown fields: {', '.join(sorted(unknown))[:200]}")
-        sets, args = [], []
+        edit: dict[str, Any] = {}
         if "starred" in body:
             if not isinstance(body["starred"], bool):
                 raise tornado.web.HTTPError(400, "starred must be true or false")
-            sets.append("starred = ?")
-            args.append(int(body["starred"]))
+            edit["starred"] = body["starred"]
         for field, limit in (("name", 200), ("note", 4000)):
             if field in body:
                 value = body[field]
                 if value is not None and (not isinstance(value, str) or len(value) > limit):
                     raise tornado.web.HTTPError(400, f"{field} must be text of at most {limit} characters")
-                sets.append(f"{field} = ?")
-                args.append(value)
-        tag_ops = []
+                edit[field] = value
         for field in ("add_tags", "remove_tags"):
             tags = body.get(field, [])
             if not isinstance(tags, list) or not all(isinstance(t, str) and _TAG.match(t) for t in tags):
                 raise tornado.web.HTTPError(400, f"{field} must be a list of short tags (letters, digits, .-:/ )")
-            tag_ops += [(field, t) for t in tags]
+            edit[field] = tags
         with self.reader() as r:
-            if not r.conn.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone():
+            if not r.has_run(rid):
                 raise RunNotFound(f"no run {rid}")
         from ..capture.secrets import scrub_text
 
-        args = [scrub_text(a) if isinstance(a, str) else a for a in args]
-        tag_ops = [(field, scrub_text(t) if field == "add_tags" else t) for field, t in tag_ops]
         try:
             conn = connect(self.nbexp.ledger_path())
         except LedgerError as exc:
-            if _busy(exc.__context__):           # connect() says which SQLite error it wraps
+            if _busy(exc) or _busy(exc.__context__) or _busy(exc.__cause__):   # the SQLite error connect() wraps
                 raise LedgerBusy() from None
             raise
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            if sets:
-                conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, rid))
-            for field, t in tag_ops:
-                if field == "add_tags":
-                    conn.execute("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)", (rid, t))
-                else:
-                    conn.execute("DELETE FROM run_tags WHERE run_id = ? AND tag = ?", (rid, t))
-            conn.execute("COMMIT")
+            with transaction(conn):
+                Store(conn, scrub=scrub_text).edit_run(rid, **edit)
         except BaseException as exc:
-            if conn.in_transaction:             # BEGIN itself may have failed: nothing to roll back then
-                conn.execute("ROLLBACK")
             if _busy(exc):
                 raise LedgerBusy() from None
             raise
@@ -289,8 +277,7 @@ class ExportHandler(BaseHandler):
 
         with self.reader() as r:
             ids = list(dict.fromkeys(r.resolve(x) for x in ids))         # unknown ids: 404 before any file
-            sprints = [row[0] for row in r.conn.execute(
-                f"SELECT DISTINCT sprint FROM runs WHERE id IN ({','.join('?' * len(ids))})", ids)]
+            sprints = r.sprints_of(ids)
             path = r.path
         name = f"nbexp-{sprints[0] if len(sprints) == 1 else 'runs'}-{len(ids)}-runs.nbexp"
         with tempfile.TemporaryDirectory(prefix="nbexp-export-") as tmp:
