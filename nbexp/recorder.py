@@ -48,7 +48,10 @@ class Run:
         self.models: set[str] = set()          # names it trained through
         self.inputs: set[str] = set()          # names its training cells read
         self.eval_metrics: set[str] = set()    # metrics computed by cells that do not train
-        self.pending: dict[str, dict[str, Any]] = {}  # params first set after it trained, by name, until read
+        # Params (see Session._slice_params): once it trains, its params are those of the names its
+        # training and evaluation cells depended on (the backward slice), plus the explicit ones.
+        self.slice: set[str] = set()          # names its training and evaluation depended on
+        self.explicit: set[str] = set()       # params set explicitly: never dropped from it
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()
@@ -139,10 +142,21 @@ class Run:
             if key in self.params and self.params[key] == value and type(self.params[key]) is type(value):
                 continue
             self.params[key] = value
+            if source == "explicit":
+                self.explicit.add(key)
             rows.append((self.id, key, encode(value), value_type(value), source or "assign"))
         self.session.writer.executemany(
             "INSERT OR REPLACE INTO params (run_id, key, value, type, source) VALUES (?, ?, ?, ?, ?)", rows
         )
+
+    def drop_params(self, keys: list[str]) -> None:
+        """Remove params that turned out not to be this run's (outside its training's slice)."""
+        keys = [k for k in keys if k in self.params and k not in self.explicit]
+        for key in keys:
+            del self.params[key]
+        if keys:
+            self.session.writer.executemany("DELETE FROM params WHERE run_id = ? AND key = ?",
+                                            [(self.id, k) for k in keys])
 
     # -- lifecycle ------------------------------------------------------------
     def end(self, status: str | None = None, error: str | None = None) -> None:
