@@ -432,17 +432,14 @@ class Reader:
         up to the run's end, in execution order moved only as far as needed for every
         name to be defined before a cell reads it (see :func:`_define_before_use`).
 
-        A run that trained (its cells produced metrics) ends, for its code, with
-        the last such cell: tweaks typed after it belong to the next run.
+        A re-run ends where the next one opens, before the cell that opened it (the edited
+        hyperparameter, the re-executed training), so its evaluation cells count: an
+        evaluation re-run after the training is taken in its new version, not the first pass's.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
             return []
         end = run["end_time"] if run["end_time"] is not None else float("inf")
-        last_metric_cell = self.conn.execute(
-            "SELECT max(start) FROM cells WHERE run_id = ? AND n_points > 0", (run_id,)).fetchone()[0]
-        if last_metric_cell is not None:
-            end = min(end, last_metric_cell)
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
                       c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
