@@ -52,6 +52,7 @@ class Run:
         # training and evaluation cells depended on (the backward slice), plus the explicit ones.
         self.slice: set[str] = set()          # names its training and evaluation depended on
         self.explicit: set[str] = set()       # params set explicitly: never dropped from it
+        self._sources: dict[str, str] = {}    # key -> how it was set (assign, default, explicit, ...)
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()
@@ -139,9 +140,11 @@ class Run:
             if self.session.is_excluded(key):
                 continue
             value = scrub_value(key, value)
-            if key in self.params and self.params[key] == value and type(self.params[key]) is type(value):
+            if (key in self.params and self.params[key] == value and type(self.params[key]) is type(value)
+                    and (source is None or self._sources.get(key) in (source, "explicit"))):
                 continue
             self.params[key] = value
+            self._sources[key] = source or "assign"
             if source == "explicit":
                 self.explicit.add(key)
             rows.append((self.id, key, encode(value), value_type(value), source or "assign"))

@@ -601,7 +601,8 @@ class Session:
                 todo.extend(self.deps.get(name, ()))
         return seen
 
-    def _params_of(self, names: set[str], models: set[str], ns: dict[str, Any]) -> dict[str, Any]:
+    def _params_of(self, names: set[str], models: set[str], ns: dict[str, Any],
+                   defaults: set[str] | None = None) -> dict[str, Any]:
         """The params of ``names``: each object's as it is now, each literal's as last assigned.
 
         One object reached through several names is described once: under a name it trained
@@ -622,7 +623,7 @@ class Session:
                 if id(obj) in seen:
                     continue
                 try:
-                    found = from_object(name, obj, skipped)
+                    found = from_object(name, obj, skipped, defaults)
                 except Exception:
                     found = {}
                 if found:
@@ -649,17 +650,21 @@ class Session:
         roots = t.reads | t.models | t.writes if trains else set(t.reads)
         reached = self._closure(roots)
         models = run.models | t.models if trains else run.models
+        defaults: set[str] = set()
         if not run.frozen:
             run.slice = reached
-            wanted = self._params_of(reached, models, ns)
+            wanted = self._params_of(reached, models, ns, defaults)
             run.drop_params([k for k in run.params if k not in wanted])
-            run.set_params(wanted, source="assign")
-            return
-        new = reached - run.slice
-        if new:
+        else:
+            new = reached - run.slice
+            if not new:
+                return
             run.slice |= new
-            wanted = self._params_of(new, models, ns)
-            run.set_params({k: v for k, v in wanted.items() if k not in run.params}, source="assign")
+            wanted = self._params_of(new, models, ns, defaults)
+            wanted = {k: v for k, v in wanted.items() if k not in run.params}
+        # estimator params left at their class's default are marked so (source ``default``)
+        run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
+        run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")
 
     # -- end -----------------------------------------------------------------------------
     def _hook_shutdown(self) -> None:

@@ -177,3 +177,34 @@ def test_one_object_under_several_names_is_recorded_once(cell, reader):
     p = reader().list_runs()[0]["params"]
     assert p["model.logisticregression.C"] == 0.5
     assert not [k for k in p if k.startswith(("logreg.", "pipe."))], sorted(p)
+
+
+def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, db, capsys):
+    """A grid written as a list of dicts, the best params once fitted, a pipeline's steps and a
+    column transformer's transformers by name (not the string ``list``), and the params left at
+    the class default marked so (source ``default``)."""
+    cell("%nbexp track")
+    cell("import pandas as pd\nfrom sklearn.compose import ColumnTransformer\n"
+         "from sklearn.preprocessing import OneHotEncoder\nfrom sklearn.svm import SVC\n" + SK_DATA + "\n"
+         "df = pd.DataFrame(X, columns=['a', 'b', 'c', 'd'])\ndf['kind'] = ['x', 'y', 'z'] * 50")
+    cell("pre = ColumnTransformer([('num', StandardScaler(), ['a', 'b', 'c', 'd']), "
+         "('cat', OneHotEncoder(), ['kind'])])\n"
+         "pipe = make_pipeline(pre, SVC())\n"
+         "grid = [{'svc__kernel': ['linear'], 'svc__C': [0.5, 1.0]}, {'svc__kernel': ['rbf'], 'svc__gamma': [0.1]}]\n"
+         "search = GridSearchCV(pipe, grid, cv=3)\nsearch.fit(df, y)")
+    assert "nbexp: warning" not in capsys.readouterr().err
+    p = reader().list_runs()[0]["params"]
+    assert p["grid.0.svc__C"] == [0.5, 1.0] and p["grid.1.svc__kernel"] == ["rbf"]     # the literal too
+    assert p["search.class"] == "GridSearchCV"
+    assert p["search.param_grid.0.svc.C"] == [0.5, 1.0] and p["search.param_grid.1.svc.gamma"] == [0.1]
+    assert p["search.param_grid.0.svc.kernel"] == ["linear"]
+    assert p["search.best_params.svc.kernel"] in ("linear", "rbf")
+    assert p["search.estimator.steps"] == ["columntransformer", "svc"]
+    assert p["search.estimator.columntransformer.transformers"] == ["num", "cat"]
+    assert p["search.estimator.columntransformer.cat.columns"] == ["kind"]
+    assert p["search.estimator.columntransformer.cat.class"] == "OneHotEncoder"
+    assert "list" not in [v for k, v in p.items() if k.endswith(("steps", "transformers", "param_grid"))]
+    sources = dict(db().execute("SELECT key, source FROM params").fetchall())
+    assert sources["search.cv"] == "assign"                          # set: 3, the default is None
+    assert sources["search.estimator.svc.C"] == "default"            # SVC() left at C=1.0
+    assert sources["search.estimator.columntransformer.cat.handle_unknown"] == "default"
