@@ -214,19 +214,44 @@ def _ledger(ledger: str | None):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbexp``: register the ``%nbexp`` magics."""
+    """``%load_ext nbexp``: register the ``%nbexp`` magics. After ``%reload_ext nbexp`` the
+    session tracking this shell goes on, and one line says so."""
+    from . import tracker
     from .magics import NbexpMagics
 
     ipython.register_magics(NbexpMagics(ipython))
+    session = tracker.active_session()
+    if session is not None and session.shell is ipython and session.reloading:
+        session.reloading = False
+        run = session.current
+        print(f"nbexp: extension reloaded; still tracking session {session.id}"
+              + (f", run {run.id}" if run is not None else "") + f" in {session.ledger_path}")
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext nbexp``: stop tracking, flush, unhook everything."""
+    """``%unload_ext nbexp``: stop tracking, flush, unhook everything. Within ``%reload_ext
+    nbexp`` (which unloads, then loads the extension again) the session keeps tracking."""
     from . import tracker
 
     session = tracker.active_session()
     if session is not None and session.shell is ipython:
+        if _reloading():
+            session.reloading = True
+            return
         session.stop()
+
+
+def _reloading() -> bool:
+    """True when called from IPython's ``reload_extension`` (``%reload_ext``)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "reload_extension" and "IPython" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

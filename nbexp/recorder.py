@@ -48,7 +48,11 @@ class Run:
         self.models: set[str] = set()          # names it trained through
         self.inputs: set[str] = set()          # names its training cells read
         self.eval_metrics: set[str] = set()    # metrics computed by cells that do not train
-        self.pending: dict[str, dict[str, Any]] = {}  # params first set after it trained, by name, until read
+        # Params (see Session._slice_params): once it trains, its params are those of the names its
+        # training and evaluation cells depended on (the backward slice), plus the explicit ones.
+        self.slice: set[str] = set()          # names its training and evaluation depended on
+        self.explicit: set[str] = set()       # params set explicitly: never dropped from it
+        self._sources: dict[str, str] = {}    # key -> how it was set (assign, default, explicit, ...)
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()
@@ -136,11 +140,23 @@ class Run:
             if self.session.is_excluded(key):
                 continue
             value = scrub_value(key, value)
-            if key in self.params and self.params[key] == value and type(self.params[key]) is type(value):
+            if (key in self.params and self.params[key] == value and type(self.params[key]) is type(value)
+                    and (source is None or self._sources.get(key) in (source, "explicit"))):
                 continue
             self.params[key] = value
+            self._sources[key] = source or "assign"
+            if source == "explicit":
+                self.explicit.add(key)
             rows.append((key, encode(value), value_type(value), source or "assign"))
         self.session.store.set_params(self.id, rows)
+
+    def drop_params(self, keys: list[str]) -> None:
+        """Remove params that turned out not to be this run's (outside its training's slice)."""
+        keys = [k for k in keys if k in self.params and k not in self.explicit]
+        for key in keys:
+            del self.params[key]
+        if keys:
+            self.session.store.drop_params(self.id, keys)
 
     # -- lifecycle ------------------------------------------------------------
     def end(self, status: str | None = None, error: str | None = None) -> None:

@@ -51,6 +51,16 @@ _OPENS_RUN = re.compile(r"^\s*%%?nbexp\s+(new|track|run)\b", re.MULTILINE)
 _COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
 
 
+def _nested_ids(obj: Any) -> set[int]:
+    """Ids of the estimators inside an estimator (a pipeline's steps, a search's estimator)."""
+    if not (hasattr(obj, "get_params") and hasattr(obj, "fit")):
+        return set()
+    try:
+        return {id(v) for v in obj.get_params(deep=True).values() if hasattr(v, "get_params")}
+    except Exception:
+        return set()
+
+
 def active_session() -> Session | None:
     return _session
 
@@ -134,8 +144,12 @@ class Session:
         self._parsed: dict[str, tuple] = {}
         self._runs_before_cell = 0
         self.writers: dict[str, str] = {}     # name -> code hash of the cell that last bound it
+        # The dataflow record: per name, the names the statement that last bound it read (changes in
+        # place add to it); a run's params are the params of the names its training reached back to.
+        self.deps: dict[str, set[str]] = {}
         self.trainer_funcs: set[str] = set()  # functions defined in this session whose bodies train
         self._rerun_counts: dict[str, int] = {}
+        self.reloading = False                # within %reload_ext nbexp: the session goes on
         write_conn = connect(self.ledger_path)
         self.writer = Writer(write_conn, self.id,
                              on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row"))
@@ -208,7 +222,10 @@ class Session:
                 nested: bool = False) -> Run:
         """Open a run. Unless ``nested``, the current run closes first.
 
-        The run inherits the params in effect in the session, then ``params``.
+        A run's params are what its training depended on (see :meth:`_slice_params`), so a run
+        opened before a cell inherits nothing: its training pulls in the values it reads. A
+        ``with nbexp.run(...)`` block inherits the params the cell running it depends on (a
+        script session, which captures nothing, every param set in it); then ``params``.
 
         Raises:
             InvalidArgument: the name is not text or a param is not a plain value; no run opens then.
@@ -217,7 +234,7 @@ class Session:
         params = check_params(params, "nbexp.run") if params else None
         if not nested and self.current is not None:
             self.current.end()
-        inherited = dict(self.param_state)
+        inherited = self._inherited(kind)
         run = Run(self, self._new_run_id(), name, kind, {})
         run.window = self.sampler.open()
         self.store.open_run(run.id, self.id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of)
@@ -230,6 +247,14 @@ class Session:
         else:
             self.current = run
         return run
+
+    def _inherited(self, kind: str) -> dict[str, Any]:
+        if self.shell is None:
+            return dict(self.param_state)
+        if kind != "context" or self._cell is None:
+            return {}
+        t = self._analyze(self._cell.source)[4]
+        return self._params_of(self._closure(t.reads), set(), self.shell.user_ns)
 
     def ensure_run(self) -> Run:
         if self.current is None:
@@ -304,7 +329,10 @@ class Session:
             run = self.ensure_run()         # after %%nbexp run: the next cell opens a run
         elif (run is not None and run.frozen and not magic and not self.stack
               and not ("nbexp" in raw and _OPENS_RUN.search(raw))):
-            if self._new_run_reason(run, key, code_hash, clean):
+            reason = self._new_run_reason(run, key, code_hash, clean)
+            if reason == "another training":
+                run = self.new_run(None, kind="new")
+            elif reason:
                 run = self.new_run(self._rerun_name(run), kind="rerun")
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.window = self.sampler.open()
@@ -329,6 +357,8 @@ class Session:
         literal, computed, _labels, _names, t = self._analyze(source)
         if self._trains(t) and t.models & run.models:
             return "retrains"
+        if self._trains(t) and run.models and not self._closure(t.reads | t.models) & (run.models | run.slice):
+            return "another training"       # a model that owes nothing to this run's training
         for k, v in from_literals(literal, []).items():
             if k in run.params and not self.is_excluded(k):
                 old = run.params[k]
@@ -477,11 +507,11 @@ class Session:
         run_ids = [run.id] if trains or not run.frozen else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell:] if r is not run]
         self.data.check(names, ns, run_ids, labels)
-        if not run.frozen:
-            run.set_params(params, source="assign")
-        else:
-            self._params_after_training(run, params, t.reads | t.writes if trains else t.reads)
-        self.param_state.update(params)
+        self._record_dataflow(t, literal, computed, params)
+        if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
+            self._slice_params(run, t, ns, trains)
+        elif not run.frozen:
+            run.set_params(params, source="assign")     # until it trains: what its cells set
         for name in t.writes:
             self.writers[name] = cell.hash
         self.trainer_funcs -= t.writes - t.trainer_defs
@@ -494,21 +524,96 @@ class Session:
             if not self._trains(t):         # an evaluation cell that computed metrics
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
 
-    @staticmethod
-    def _params_after_training(run: Run, params: dict[str, Any], used: set[str]) -> None:
-        """A trained run keeps the params it trained with: a changed value is not written (it
-        waits in the session's state for the next run). A param first seen after the training
-        joins the run only once one of its cells reads the name (an evaluation threshold, the
-        hyperparameters of a second training cell); until then it waits, as it may never be
-        this run's (a new hyperparameter meant for the re-run)."""
-        for key, value in params.items():
-            if key not in run.params:
-                run.pending.setdefault(key.split(".", 1)[0], {})[key] = value
-        fresh: dict[str, Any] = {}
-        for root in [r for r in run.pending if r in used]:
-            fresh.update(run.pending.pop(root))
-        if fresh:
-            run.set_params(fresh, source="assign")
+    def _record_dataflow(self, t: Training, literal: dict[str, Any], computed: set[str],
+                         params: dict[str, Any]) -> None:
+        """Keep what each name depends on and its params now. A name the cell binds or names
+        is described afresh: a name rebound to another object keeps nothing of the old one."""
+        described = t.writes | set(literal) | computed | {k.split(".", 1)[0] for k in params}
+        if described:
+            for key in [k for k in self.param_state if k.split(".", 1)[0] in described]:
+                del self.param_state[key]
+        self.param_state.update(params)
+        for name, deps in t.deps.items():
+            if name in t.mutated:
+                self.deps[name] = self.deps.get(name, set()) | deps
+            else:
+                self.deps[name] = deps
+
+    def _closure(self, roots: set[str]) -> set[str]:
+        """``roots`` and every name they were computed from, through the dataflow record."""
+        seen: set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.deps.get(name, ()))
+        return seen
+
+    def _params_of(self, names: set[str], models: set[str], ns: dict[str, Any],
+                   defaults: set[str] | None = None) -> dict[str, Any]:
+        """The params of ``names``: each object's as it is now, each literal's as last assigned.
+
+        One object reached through several names is described once: under a name it trained
+        through (``models``) when there is one, its nested estimators below it, not again under
+        the names bound to them.
+        """
+        by_root: dict[str, dict[str, Any]] = {}
+        for key, value in self.param_state.items():
+            root = key.split(".", 1)[0]
+            if root in names:
+                by_root.setdefault(root, {})[key] = value
+        out: dict[str, Any] = {}
+        seen: set[int] = set()
+        skipped: list[Skipped] = []
+        for name in sorted(names, key=lambda n: (n not in models, n)):
+            obj = ns.get(name, _MISSING)
+            if obj is not _MISSING and type(obj) not in _PLAIN and not isinstance(obj, (type, type(sys))):
+                if id(obj) in seen:
+                    continue
+                try:
+                    found = from_object(name, obj, skipped, defaults)
+                except Exception:
+                    found = {}
+                if found:
+                    seen.add(id(obj))
+                    seen.update(_nested_ids(obj))
+                    out.update(found)
+                    continue
+            out.update(by_root.get(name, {}))
+        for s in skipped:
+            self.warn(s.cause, str(s))
+        if self.excluded:
+            out = {k: v for k, v in out.items() if not self.is_excluded(k)}
+        return out
+
+    def _slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool) -> None:
+        """Make ``run``'s params what its training and evaluation depended on.
+
+        At its first training cell the run's params become those of the backward slice from
+        the cell (what it reads and binds, back through the dataflow record to literals,
+        configs, estimators, optimizers and data); session leftovers outside it are dropped.
+        Later training or evaluation cells of the run add the names they reach that the run
+        had not, never changing a param the run already has (a trained run is not rewritten).
+        """
+        roots = t.reads | t.models | t.writes if trains else set(t.reads)
+        reached = self._closure(roots)
+        models = run.models | t.models if trains else run.models
+        defaults: set[str] = set()
+        if not run.frozen:
+            run.slice = reached
+            wanted = self._params_of(reached, models, ns, defaults)
+            run.drop_params([k for k in run.params if k not in wanted])
+        else:
+            new = reached - run.slice
+            if not new:
+                return
+            run.slice |= new
+            wanted = self._params_of(new, models, ns, defaults)
+            wanted = {k: v for k, v in wanted.items() if k not in run.params}
+        # estimator params left at their class's default are marked so (source ``default``)
+        run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
+        run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")
 
     # -- end -----------------------------------------------------------------------------
     def _hook_shutdown(self) -> None:

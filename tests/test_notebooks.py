@@ -120,3 +120,31 @@ def test_tweak_in_place_gives_one_run_whose_diff_is_the_tweak(notebook, mode, ke
         assert run_id == new_run["id"]
         if mode == "lab-ids":                   # the id JupyterLab sends is the one recorded
             assert key == train.id
+
+
+def test_replay_of_a_rerun_reproduces_its_metric(kernel_env, ledger_path, tmp_path):
+    """JupyterLab ids, the learning rate edited and the tagged cells re-run: `nbexp replay
+    --execute` of the re-run defines every name before use and reproduces its loss."""
+    import os
+    import subprocess
+    import sys
+
+    nb = nbformat.read(NOTEBOOKS / "pytorch_loop.ipynb", as_version=4)
+    k = LabKernel()
+    try:
+        _run_and_tweak(nb, k.execute_cell, TWEAKS["pytorch_loop"], ledger_path)
+    finally:
+        k.shutdown()
+    with Reader(ledger_path) as r:
+        rerun = r.list_runs()[0]
+    assert rerun["kind"] == "rerun"
+    out = tmp_path / "replay.ipynb"
+    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "replay", rerun["id"], "--execute", "-o", str(out)],
+                         capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "params: no change" in res.stdout
+    with Reader(ledger_path) as r:
+        replay = next(x for x in r.list_runs() if x["replay_of"] == rerun["id"])
+        assert replay["status"] == "finished"
+        assert replay["params"]["learning_rate"] == 1e-1
+        assert replay["metrics"]["loss"]["last"] == pytest.approx(rerun["metrics"]["loss"]["last"], abs=1e-9)

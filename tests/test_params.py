@@ -121,3 +121,90 @@ def test_param_change_after_training_goes_to_next_run(cell, reader):
     runs = reader().list_runs()
     assert runs[0]["params"]["LR"] == 0.3 and runs[1]["params"]["LR"] == 0.1
     assert runs[0]["metrics"]["acc"]["last"] == pytest.approx(0.6)
+
+
+SK_DATA = ("from sklearn.datasets import load_iris\n"
+           "from sklearn.linear_model import LogisticRegression\n"
+           "from sklearn.ensemble import RandomForestClassifier\n"
+           "from sklearn.model_selection import GridSearchCV\n"
+           "from sklearn.pipeline import make_pipeline\n"
+           "from sklearn.preprocessing import StandardScaler\n"
+           "X, y = load_iris(return_X_y=True)")
+
+
+def test_a_run_s_params_are_what_its_training_depended_on(cell, reader):
+    """An sklearn section, then a PyTorch section in the same notebook: two trainings, two runs,
+    each with the params its training read (back to literals, estimators and optimizers), not
+    the session's leftovers."""
+    cell("%nbexp track mixed")
+    cell(SK_DATA + "\nN_SPLIT = 100\nX_train, y_train, X_test, y_test = X[::2], y[::2], X[1::2], y[1::2]")
+    cell("C = 1.0\nNOTE_WIDTH = 80")                              # NOTE_WIDTH: never read by a training
+    cell("clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500))\nclf.fit(X_train, y_train)")
+    cell("acc = clf.score(X_test, y_test)")
+    cell("import torch\ntorch.manual_seed(0)\ntX = torch.randn(64, 4)\nty = (tX[:, 0] > 0).long()")
+    cell("learning_rate = 0.05\nepochs = 3")
+    cell("net = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()\n"
+         "opt = torch.optim.SGD(net.parameters(), lr=learning_rate)\n"
+         "for epoch in range(epochs):\n"
+         "    loss = loss_fn(net(tX), ty)\n    opt.zero_grad()\n    loss.backward()\n    opt.step()")
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == [None, "mixed"]
+    torch_p, sk_p = runs[0]["params"], runs[1]["params"]
+    assert not [k for k in torch_p if k.startswith(("clf.", "C", "NOTE_WIDTH", "N_SPLIT"))], sorted(torch_p)
+    assert torch_p["learning_rate"] == 0.05 and torch_p["opt.lr"] == 0.05 and torch_p["epochs"] == 3
+    assert torch_p["net.class"] == "Linear"
+    assert sk_p["C"] == 1.0 and sk_p["clf.logisticregression.C"] == 1.0
+    assert "NOTE_WIDTH" not in sk_p and "learning_rate" not in sk_p and not any(k.startswith("opt.") for k in sk_p)
+
+
+def test_a_rebound_name_has_no_params_of_the_old_object(cell, reader):
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell("clf = GridSearchCV(LogisticRegression(max_iter=500), {'C': [0.1, 1.0]}, cv=3)")
+    cell("clf = RandomForestClassifier(n_estimators=5, random_state=0)\nclf.fit(X, y)")
+    p = reader().list_runs()[0]["params"]
+    assert p["clf.class"] == "RandomForestClassifier" and p["clf.n_estimators"] == 5
+    assert not [k for k in p if k in ("clf.cv", "clf.estimator.class") or k.startswith("clf.param_grid")], sorted(p)
+
+
+def test_one_object_under_several_names_is_recorded_once(cell, reader):
+    """Under the name it was trained through, nested estimators below it."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell("logreg = LogisticRegression(C=0.5, max_iter=500)\npipe = make_pipeline(StandardScaler(), logreg)\n"
+         "model = pipe")
+    cell("model.fit(X, y)")
+    p = reader().list_runs()[0]["params"]
+    assert p["model.logisticregression.C"] == 0.5
+    assert not [k for k in p if k.startswith(("logreg.", "pipe."))], sorted(p)
+
+
+def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, db, capsys):
+    """A grid written as a list of dicts, the best params once fitted, a pipeline's steps and a
+    column transformer's transformers by name (not the string ``list``), and the params left at
+    the class default marked so (source ``default``)."""
+    cell("%nbexp track")
+    cell("import pandas as pd\nfrom sklearn.compose import ColumnTransformer\n"
+         "from sklearn.preprocessing import OneHotEncoder\nfrom sklearn.svm import SVC\n" + SK_DATA + "\n"
+         "df = pd.DataFrame(X, columns=['a', 'b', 'c', 'd'])\ndf['kind'] = ['x', 'y', 'z'] * 50")
+    cell("pre = ColumnTransformer([('num', StandardScaler(), ['a', 'b', 'c', 'd']), "
+         "('cat', OneHotEncoder(), ['kind'])])\n"
+         "pipe = make_pipeline(pre, SVC())\n"
+         "grid = [{'svc__kernel': ['linear'], 'svc__C': [0.5, 1.0]}, {'svc__kernel': ['rbf'], 'svc__gamma': [0.1]}]\n"
+         "search = GridSearchCV(pipe, grid, cv=3)\nsearch.fit(df, y)")
+    assert "nbexp: warning" not in capsys.readouterr().err
+    p = reader().list_runs()[0]["params"]
+    assert p["grid.0.svc__C"] == [0.5, 1.0] and p["grid.1.svc__kernel"] == ["rbf"]     # the literal too
+    assert p["search.class"] == "GridSearchCV"
+    assert p["search.param_grid.0.svc.C"] == [0.5, 1.0] and p["search.param_grid.1.svc.gamma"] == [0.1]
+    assert p["search.param_grid.0.svc.kernel"] == ["linear"]
+    assert p["search.best_params.svc.kernel"] in ("linear", "rbf")
+    assert p["search.estimator.steps"] == ["columntransformer", "svc"]
+    assert p["search.estimator.columntransformer.transformers"] == ["num", "cat"]
+    assert p["search.estimator.columntransformer.cat.columns"] == ["kind"]
+    assert p["search.estimator.columntransformer.cat.class"] == "OneHotEncoder"
+    assert "list" not in [v for k, v in p.items() if k.endswith(("steps", "transformers", "param_grid"))]
+    sources = dict(db().execute("SELECT key, source FROM params").fetchall())
+    assert sources["search.cv"] == "assign"                          # set: 3, the default is None
+    assert sources["search.estimator.svc.C"] == "default"            # SVC() left at C=1.0
+    assert sources["search.estimator.columntransformer.cat.handle_unknown"] == "default"

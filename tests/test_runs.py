@@ -96,14 +96,15 @@ def test_cell_magic_run_that_raises_is_failed(cell, reader, capsys):
 
 def test_sweep_with_context_runs(cell, reader):
     cell("%nbexp track")
-    cell("import nbexp\nBATCH = 32")
+    cell("import nbexp\nBATCH = 32\nOTHER = 7")
     cell("for lr in (0.01, 0.1, 1.0):\n"
          "    with nbexp.run(f'lr-{lr}', lr=lr):\n"
          "        for step in range(5):\n"
-         "            nbexp.log(loss=lr / (step + 1))")
+         "            nbexp.log(loss=lr * BATCH / (step + 1))")
     runs = [r for r in reader().list_runs() if r["kind"] == "context"]
     assert sorted(r["params"]["lr"] for r in runs) == [0.01, 0.1, 1.0]
-    assert all(r["params"]["BATCH"] == 32 for r in runs)
+    assert all(r["params"]["BATCH"] == 32 for r in runs)           # what the sweep read
+    assert not any("OTHER" in r["params"] for r in runs)           # a session leftover it never read
     assert all(r["status"] == "finished" and r["metrics"]["loss"]["steps"] == 5 for r in runs)
     cell("1 + 1")
     assert len(reader().list_runs()) == 4          # the sweep cell did not open an extra run
@@ -162,7 +163,8 @@ def test_lineage_is_latest_version_of_each_cell_in_order(cell, reader, shell):
     shell.run_cell("a = 5", store_history=True, cell_id="c1")
     r = reader()
     lineage = r.lineage(r.list_runs()[0]["id"])
-    assert [c["source"] for c in lineage] == ["b = a + 1", "a = 5"]
+    # the latest version of each cell; a name is defined before the cell that reads it
+    assert [c["source"] for c in lineage] == ["a = 5", "b = a + 1"]
 
 
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
@@ -301,10 +303,11 @@ def test_a_trained_run_is_never_rewritten(cell, reader):
     assert first["params"]["clf.logisticregression.C"] == 1.0
     assert first["params"]["THRESHOLD"] == 0.5 and "WARM" not in first["params"]
     cell(SK_FIT)                                             # re-trains: the next run, with what changed
+    cell("print((clf.predict_proba(X_test)[:, 1] > THRESHOLD).mean())")
     runs = reader().list_runs()
     assert len(runs) == 2
     diff = nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"]
-    assert diff == {"WARM": ["<absent>", True]}      # SK_FIT rebuilt clf with C = 1.0 again
+    assert diff == {}           # SK_FIT rebuilt clf with C = 1.0 again; WARM was never read by either run
 
 
 def test_edited_metric_cell_without_ids_is_a_new_run(cell, reader):
@@ -364,7 +367,31 @@ def test_capture_and_timeit_cells_are_seen_through(cell, reader):
     both cells' literals count, and the captured cell's metric too."""
     cell("%nbexp track")
     cell("%%timeit -n 1 -r 1\nWIDTH = 64\nsum(range(WIDTH))")
+    assert reader().list_runs()[0]["params"]["WIDTH"] == 64
     cell("%%capture out\nN_TREES = 5\nscore = N_TREES * 0.1\nprint(score)")
     run = reader().list_runs()[0]
-    assert run["params"]["N_TREES"] == 5 and run["params"]["WIDTH"] == 64
+    assert run["params"]["N_TREES"] == 5
+    assert "WIDTH" not in run["params"]     # the score never read it (%%timeit did not even bind it)
     assert run["metrics"]["score"]["last"] == 0.5
+
+
+def test_reload_ext_keeps_the_session_and_says_so(cell, shell, reader, capsys):
+    """``%reload_ext nbexp`` (after editing the package, or by habit) keeps tracking the same
+    session and run, with one line saying so; ``%unload_ext`` still stops."""
+    from nbexp import tracker
+
+    cell("%nbexp track kept")
+    session = tracker.active_session()
+    cell("C = 2.0")
+    capsys.readouterr()
+    cell("%reload_ext nbexp")
+    out = capsys.readouterr().out
+    assert out.count("nbexp:") == 1 and f"still tracking session {session.id}" in out
+    assert tracker.active_session() is session
+    cell("score = C * 0.25")
+    runs = reader().list_runs()
+    assert len(runs) == 1 and runs[0]["name"] == "kept" and runs[0]["status"] == "running"
+    assert runs[0]["metrics"]["score"]["last"] == 0.5 and runs[0]["params"]["C"] == 2.0
+    cell("%unload_ext nbexp")
+    assert tracker.active_session() is None
+    assert reader().list_runs()[0]["status"] == "finished"

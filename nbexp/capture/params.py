@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
+import inspect
 import json
 import re
 import sys
@@ -88,6 +90,10 @@ def flatten(prefix: str, value: Any, out: Params, skipped: list[Skipped], depth:
             if not isinstance(k, (str, int)):
                 continue
             flatten(f"{prefix}.{k}", v, out, skipped, depth + 1)
+        return
+    if isinstance(value, (list, tuple)) and value and len(value) <= MAX_LIST and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):       # a search grid written as a list of dicts: grid.0.kernel
+            flatten(f"{prefix}.{i}", v, out, skipped, depth)
         return
     try:
         out[prefix] = scrub_value(prefix, normalize(prefix, value))
@@ -195,8 +201,11 @@ def referenced_names(source: str) -> list[str]:
     return [n for n in dict.fromkeys(_IDENTIFIER.findall(source)) if n not in IGNORED_NAMES]
 
 
-def from_object(name: str, obj: Any, skipped: list[Skipped]) -> Params:
-    """Params of one object the cell names, or {} when it is not a config-like object."""
+def from_object(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | None = None) -> Params:
+    """Params of one object the cell names, or {} when it is not a config-like object.
+
+    ``defaults``, when given, gets the keys of estimator params equal to their class's
+    default (so listings can show the ones that were set first)."""
     if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params") and not _is_torch_module(obj):
         return {}
     out: Params = {}
@@ -211,7 +220,7 @@ def from_object(name: str, obj: Any, skipped: list[Skipped]) -> Params:
                 flatten(f"{name}.{k}", v, out, skipped)
         return out
     if hasattr(obj, "get_params") and hasattr(obj, "fit"):
-        return _estimator(name, obj, skipped)
+        return _estimator(name, obj, skipped, defaults)
     if "torch" in sys.modules:
         return _torch(name, obj, skipped)
     return {}
@@ -221,28 +230,99 @@ def _qualname(obj: Any) -> str:
     return type(obj).__name__
 
 
-def _estimator(name: str, est: Any, skipped: list[Skipped]) -> Params:
+_SCALARS = (bool, int, float, str, type(None))
+_GRIDS = ("param_grid", "param_distributions")
+
+
+def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] | None = None) -> Params:
+    """An estimator's ``get_params(deep=True)``, nested estimators below it (``pipe.clf.C``):
+    a pipeline's ``steps`` and a column transformer's ``transformers`` as their names (each
+    one's class and params under its name, a transformer's columns too), a search's grid
+    (a list of dicts numbered) and, once fitted, its ``best_params``."""
     out: Params = {f"{name}.class": _qualname(est)}
     params = est.get_params(deep=True)
     for key in sorted(params):
         value = params[key]
         dotted = f"{name}.{key.replace('__', '.')}"
+        leaf = key.rpartition("__")[2]
         if hasattr(value, "get_params") and hasattr(value, "fit"):
             out[f"{dotted}.class"] = _qualname(value)
             continue
-        if key == "steps" or key == "transformers" or callable(value):
+        if leaf in ("steps", "transformers") and isinstance(value, (list, tuple)):
+            items = [v for v in value if isinstance(v, tuple) and v and isinstance(v[0], str)]
+            out[dotted] = [v[0] for v in items]
+            if leaf == "transformers":
+                owner = dotted.rpartition(".")[0]
+                for tname, _trans, *cols in items:
+                    if cols:
+                        out[f"{owner}.{tname}.columns"] = _grid_values(cols[0])
             continue
-        if value is None or isinstance(value, (bool, int, float, str)):
+        if leaf in _GRIDS:
+            _grid(dotted, value, out, skipped)
+            continue
+        if callable(value):
+            continue
+        if isinstance(value, _SCALARS) or type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
             flatten(dotted, value, out, skipped)
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str, type(None))) for v in value):
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, _SCALARS) for v in value):
             flatten(dotted, value, out, skipped)
         elif isinstance(value, dict):
             flatten(dotted, value, out, skipped)
-        elif type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
-            flatten(dotted, value, out, skipped)
         else:
             out[dotted] = _qualname(value)
+        if defaults is not None and dotted in out and _is_default(est, params, key, value):
+            defaults.add(dotted)
+    best = getattr(est, "best_params_", None) if hasattr(est, "cv_results_") else None
+    if isinstance(best, dict):
+        for k, v in best.items():
+            flatten(f"{name}.best_params.{k.replace('__', '.')}", v if isinstance(v, _SCALARS) else _qualname(v),
+                    out, skipped)
     return out
+
+
+def _grid(prefix: str, grid: Any, out: Params, skipped: list[Skipped]) -> None:
+    """A search grid: ``search.param_grid.C = [0.1, 1.0]``; a list of dicts numbered
+    (``search.param_grid.0.kernel``); estimators and distributions by name."""
+    if isinstance(grid, dict):
+        for k, v in grid.items():
+            flatten(f"{prefix}.{str(k).replace('__', '.')}", _grid_values(v), out, skipped)
+    elif isinstance(grid, (list, tuple)):
+        for i, g in enumerate(grid):
+            _grid(f"{prefix}.{i}", g, out, skipped)
+
+
+def _grid_values(values: Any) -> Any:
+    if isinstance(values, _SCALARS):
+        return values
+    if isinstance(values, (list, tuple)) or type(values).__module__ == "numpy" and getattr(values, "ndim", 0) == 1:
+        return [v if isinstance(v, _SCALARS) else v.item() if type(v).__module__ == "numpy" and
+                getattr(v, "ndim", 1) == 0 else _qualname(v) for v in list(values)[:MAX_LIST]]
+    dist = getattr(values, "dist", None)            # scipy.stats frozen distributions: loguniform(0.001, 10)
+    if dist is not None and hasattr(values, "rvs"):
+        return f"{getattr(dist, 'name', _qualname(dist))}{tuple(getattr(values, 'args', ()))}"
+    return _qualname(values)
+
+
+@functools.lru_cache(maxsize=256)
+def _init_defaults(cls: type) -> dict[str, Any]:
+    try:
+        return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+                if p.default is not inspect.Parameter.empty}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _is_default(est: Any, params: dict[str, Any], key: str, value: Any) -> bool:
+    """Whether ``params[key]`` equals the default of the estimator that owns it."""
+    owner_key, _, leaf = key.rpartition("__")
+    owner = params.get(owner_key) if owner_key else est
+    if owner is None:
+        return False
+    default = _init_defaults(type(owner)).get(leaf, _NO_VALUE)
+    try:
+        return default is not _NO_VALUE and type(default) is type(value) and bool(default == value)
+    except Exception:
+        return False
 
 
 def _is_torch_module(obj: Any) -> bool:

@@ -16,6 +16,13 @@ to know, before a cell runs, whether it trains and what it reads and writes:
 - *writes*: names it binds (imports left out: a module is not a value that
   changed) and the models it changes in place (``model.compile(...)``,
   ``est.set_params(...)``, ``net.load_state_dict(...)``).
+- *defines*: every name it binds at cell level, imports, functions and classes included
+  (what a replay needs defined before a cell that reads it).
+- *deps*: per name the cell binds or changes, the names the top-level statement doing it
+  reads (``X_train, X_test = train_test_split(X, y)`` gives ``X_train -> {train_test_split,
+  X, y}``); *mutated* holds the names changed in place rather than rebound
+  (``clf.fit(X)``, ``cfg.lr = 0.1``, ``n += 1``), whose earlier dependencies still count.
+  The session chains these into the dataflow record a run's params are sliced from.
 
 Nothing here executes code or touches objects: it is text analysis, cached by
 the caller per distinct cell text.
@@ -46,6 +53,9 @@ class Training:
     writes: set[str] = field(default_factory=set)
     trainer_defs: set[str] = field(default_factory=set)   # functions defined here whose bodies train
     calls: set[str] = field(default_factory=set)          # plain-name calls at cell level (not in a def)
+    defines: set[str] = field(default_factory=set)        # every name bound at cell level (imports too)
+    deps: dict[str, set[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
+    mutated: set[str] = field(default_factory=set)        # names changed in place, not rebound
 
 
 def _root(node: ast.expr) -> str | None:
@@ -96,6 +106,10 @@ class _Visitor(ast.NodeVisitor):
         self.run_block = 0
         self.stored: set[str] = set()
         self.loaded: set[str] = set()
+        self.locals: list[set[str]] = []     # per enclosing function: its arguments and local names
+        self.stmt_loaded: set[str] = set()   # the current top-level statement's reads, binds, changes
+        self.stmt_bound: set[str] = set()
+        self.stmt_mutated: set[str] = set()
 
     # -- scopes --------------------------------------------------------------------
     def _loop(self, node: ast.AST) -> None:
@@ -110,12 +124,17 @@ class _Visitor(ast.NodeVisitor):
             self.out.writes.add(node.name)
             self.stored.add(node.name)
         outer_trains, outer_loop = self.func_trains, self.loop
-        self.func += 1
-        self.func_trains, self.loop = False, 0
         for d in node.decorator_list:
             self.visit(d)
+        for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+            self.visit(d)
+        self.func += 1
+        self.func_trains, self.loop = False, 0
+        a = node.args
+        self.locals.append({x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x})
         for stmt in node.body:
             self.visit(stmt)
+        self.locals.pop()
         if self.func_trains and self.func == 1:
             self.out.trainer_defs.add(node.name)
         self.func -= 1
@@ -133,8 +152,11 @@ class _Visitor(ast.NodeVisitor):
         self.func -= 1
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
+        a = node.args
         self.func += 1
+        self.locals.append({x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x})
         self.generic_visit(node)
+        self.locals.pop()
         self.func -= 1
 
     def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
@@ -147,20 +169,46 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
-            self.stored.add((alias.asname or alias.name).split(".")[0])   # bound, but not a changed value
+            name = (alias.asname or alias.name).split(".")[0]
+            if self.func:
+                self.locals[-1].add(name)
+            else:
+                self.stored.add(name)     # bound, but not a changed value
+                self.out.defines.add(name)
 
     visit_ImportFrom = visit_Import
 
     # -- names ---------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
+            if self.func and any(node.id in scope for scope in self.locals):
+                return                  # an argument or local of the function, not a global it reads
             self.loaded.add(node.id)
+            self.stmt_loaded.add(node.id)
         elif not self.func:
             self.stored.add(node.id)
             self.out.writes.add(node.id)
+            self.stmt_bound.add(node.id)
+        elif self.locals:
+            self.locals[-1].add(node.id)
+
+    def _changes(self, target: ast.expr) -> None:
+        """``cfg.lr = 0.1``, ``cfg['lr'] = 0.1``, ``n += 1``: the root name changes in place."""
+        root = _root(target)
+        if root is not None and not self.func and not self.run_block:
+            self.stmt_mutated.add(root)
+            if not isinstance(target, ast.Name):
+                self.out.writes.add(root)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.generic_visit(node)
+        self._changes(node.target)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
+        for target in node.targets:
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                self._changes(target)
         if not self.func and not self.run_block and _contains_training(node.value, self.loop > 0):
             for target in node.targets:
                 self.out.models.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
@@ -178,6 +226,7 @@ class _Visitor(ast.NodeVisitor):
                 recv = None
             if recv is not None and not self.func and not self.run_block:
                 self.out.writes.add(recv)
+                self.stmt_mutated.add(recv)
                 if kind:
                     self.out.models.add(recv)
         if kind is None:
@@ -195,9 +244,26 @@ def _contains_training(node: ast.AST, in_loop: bool) -> bool:
 def analyze(tree: ast.Module) -> Training:
     """What ``tree`` (one cell, magics already turned into Python) does about training."""
     v = _Visitor()
-    v.visit(tree)
-    v.out.reads = v.loaded - v.stored
-    return v.out
+    out = v.out
+    rebound: set[str] = set()
+    for stmt in tree.body:
+        v.stmt_loaded, v.stmt_bound, v.stmt_mutated = set(), set(), set()
+        v.visit(stmt)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            v.stmt_bound.add(stmt.name)
+        for name in v.stmt_bound | v.stmt_mutated:
+            deps = v.stmt_loaded - {name}
+            if name in v.stmt_mutated or name in v.stmt_loaded:     # clf.fit(X), x = x[:100]: x still
+                out.deps[name] = out.deps.get(name, set()) | deps   # depends on what it was
+                if name not in rebound:
+                    out.mutated.add(name)
+            else:
+                out.deps[name] = deps
+                rebound.add(name)
+                out.mutated.discard(name)
+    out.reads = v.loaded - v.stored
+    out.defines |= v.stored
+    return out
 
 
 # IPython magics whose body or argument is Python code run in the user namespace

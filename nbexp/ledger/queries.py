@@ -430,19 +430,17 @@ class Reader:
 
     def lineage(self, run_id: str) -> list[dict]:
         """The run's code: the latest version of each cell executed in its session
-        up to the run's end, in execution order.
+        up to the run's end, in execution order moved only as far as needed for every
+        name to be defined before a cell reads it (see :func:`_define_before_use`).
 
-        A run that trained (its cells produced metrics) ends, for its code, with
-        the last such cell: tweaks typed after it belong to the next run.
+        A re-run ends where the next one opens, before the cell that opened it (the edited
+        hyperparameter, the re-executed training), so its evaluation cells count: an
+        evaluation re-run after the training is taken in its new version, not the first pass's.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
             return []
         end = run["end_time"] if run["end_time"] is not None else float("inf")
-        last_metric_cell = self.conn.execute(
-            "SELECT max(start) FROM cells WHERE run_id = ? AND n_points > 0", (run_id,)).fetchone()[0]
-        if last_metric_cell is not None:
-            end = min(end, last_metric_cell)
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
                       c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
@@ -454,7 +452,7 @@ class Reader:
         for r in rows:
             latest.pop(r["cell_key"], None)       # re-insert: order by latest execution
             latest[r["cell_key"]] = dict(r)
-        return list(latest.values())
+        return _define_before_use(list(latest.values()))
 
     def last_cell(self, run_id: str) -> dict | None:
         """The run's last cell execution (``status`` is ``running`` for the cell a dead kernel was in)."""
@@ -504,6 +502,56 @@ class Reader:
 
 
 _MISSING = object()
+
+
+def _define_before_use(cells: list[dict]) -> list[dict]:
+    """``cells`` (each with its ``source``) reordered so that a cell comes after a cell that
+    defines each name it reads, keeping the execution order otherwise.
+
+    Re-executing some cells of a notebook leaves, by latest execution, cells that were not
+    re-executed before the re-executed cells defining what they read (the evaluation cell of
+    the first pass before the edited hyperparameter and model cells): replayed in that order,
+    it raises ``NameError``. A stable topological sort: repeatedly the first cell, in execution
+    order, whose every read name is defined by a cell already placed (or by none of the cells:
+    a builtin, or set outside the notebook). A cycle keeps the execution order.
+    """
+    import ast
+
+    from ..capture.training import analyze, unwrap_magics
+
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        transform = TransformerManager().transform_cell
+    except ImportError:                     # pragma: no cover - IPython comes with the package
+        def transform(code: str) -> str:
+            return code
+    flows = []
+    for cell in cells:
+        try:
+            code = transform(cell["source"])
+            tree = ast.parse(code)
+            if "get_ipython" in code:
+                tree = unwrap_magics(tree, transform)
+            t = analyze(tree)
+            flows.append((t.reads, t.defines))
+        except Exception:                   # text that is not Python: it stays where it ran
+            flows.append((set(), set()))
+    defined_by: dict[str, int] = {}
+    for _reads, defines in flows:
+        for name in defines:
+            defined_by[name] = defined_by.get(name, 0) + 1
+    pending = list(range(len(cells)))
+    placed: set[str] = set()
+    order: list[int] = []
+    while pending:
+        pick = next((i for i in pending
+                     if all(n in placed or n not in defined_by or n in flows[i][1] for n in flows[i][0])),
+                    pending[0])
+        pending.remove(pick)
+        order.append(pick)
+        placed |= flows[pick][1]
+    return [cells[i] for i in order]
 
 
 def _decode(text: str, kind: str) -> Any:

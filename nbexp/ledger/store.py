@@ -180,6 +180,10 @@ class Store:
              for rid in run_ids for n in patterns],
         )
 
+    def drop_params(self, run_id: str, keys: Iterable[str]) -> None:
+        """Remove exactly these keys from a run's params (no patterns)."""
+        self.sink.executemany("DELETE FROM params WHERE run_id = ? AND key = ?", [(run_id, k) for k in keys])
+
     def add_tags(self, run_id: str, tags: Iterable[str]) -> None:
         """Tag a run (scrubbed; a tag it has already is kept once)."""
         self.sink.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
