@@ -1,4 +1,4 @@
-"""Data summaries, fingerprints and drift (DESIGN.md "Data summaries") in a real IPython shell."""
+"""Data summaries, fingerprints and drift (docs/design.md "Data summaries") in a real IPython shell."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ledger: locations, bad paths, schema versions, ids (DESIGN.md "Failure policy")."""
+"""The ledger: locations, bad paths, schema versions, ids (docs/design.md "Failure policy")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""nbexp.log and automatic metrics (DESIGN.md "Metrics")."""
+"""nbexp.log and automatic metrics (docs/design.md "Metrics")."""
 
 from __future__ import annotations
 

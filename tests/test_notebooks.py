@@ -1,5 +1,5 @@
 """Tutorial-style notebooks in real kernels: one hyperparameter edited in place and the affected
-cells re-run gives exactly one new run whose param diff is the tweak (DESIGN.md "Runs", issue 15).
+cells re-run gives exactly one new run whose param diff is the tweak (docs/design.md "Runs", issue 15).
 
 Each notebook under tests/notebooks/ is written the way tutorials are: results printed, training
 and evaluation in separate cells, no nbexp call but ``%nbexp track``. Its cells are tagged

@@ -1,4 +1,4 @@
-"""Params captured without instrumentation (DESIGN.md "Params")."""
+"""Params captured without instrumentation (docs/design.md "Params")."""
 
 from __future__ import annotations
 

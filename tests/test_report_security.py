@@ -1,4 +1,4 @@
-"""Names are data, never markup (DESIGN.md "Security"): run, param, metric and column names that
+"""Names are data, never markup (docs/design.md "Security"): run, param, metric and column names that
 hold HTML show as text in the review page, its plotly figures and the compare figures the sidebar
 draws, and no script in them ever runs."""
 

@@ -1,4 +1,4 @@
-"""Run segmentation and statuses in a real IPython shell (DESIGN.md "Runs")."""
+"""Run segmentation and statuses in a real IPython shell (docs/design.md "Runs")."""
 
 from __future__ import annotations
 

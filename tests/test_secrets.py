@@ -1,4 +1,4 @@
-"""Secrets never reach the ledger, a bundle or the review report (DESIGN.md "Security"). The same
+"""Secrets never reach the ledger, a bundle or the review report (docs/design.md "Security"). The same
 planted corpus is grepped in an MLflow export by tests/test_mlflow.py (it needs a real server)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spark DataFrames summarized by Spark itself (DESIGN.md "Data summaries"), in a real local Spark.
+"""Spark DataFrames summarized by Spark itself (docs/design.md "Data summaries"), in a real local Spark.
 
 A local SparkSession (its JVM on 127.0.0.1) is started once for the module and stopped,
 JVM included, at its end.

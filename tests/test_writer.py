@@ -1,4 +1,4 @@
-"""The writer never dies and never loses other rows (DESIGN.md "Failure policy").
+"""The writer never dies and never loses other rows (docs/design.md "Failure policy").
 
 Each test feeds the writer an input that used to kill its thread (an int SQLite cannot hold,
 text that is not UTF-8, a constraint violation), then checks that every other row of the same

@@ -1,6 +1,6 @@
 """Which cells train, read statically from a cell's syntax tree.
 
-A run is one training and its evaluation (DESIGN.md "Runs"), so the tracker needs
+A run is one training and its evaluation (docs/design.md "Runs"), so the tracker needs
 to know, before a cell runs, whether it trains and what it reads and writes:
 
 - *trains*: ``est.fit(...)`` / ``partial_fit`` / ``fit_transform`` (scikit-learn,
