@@ -37,10 +37,6 @@ def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(_jsonable(obj), indent=2, default=str))
 
 
-def r_path(ctx: click.Context) -> str | None:
-    return ctx.obj["ledger"]
-
-
 def _reader(ctx: click.Context) -> Reader:
     try:
         return Reader(ctx.obj["ledger"])
@@ -316,7 +312,7 @@ def review_cmd(ctx, sprint, html_file, as_json):
     if html_file:
         from .report import review_html
 
-        page, out = review_html(r_path(ctx), rev), Path(html_file)
+        page, out = review_html(ctx.obj["ledger"], rev), Path(html_file)
         existed = out.exists()
         try:
             if not existed:             # a report holds recorded code: 0600 like the ledger

@@ -32,7 +32,6 @@ class DataWatcher:
         self.known: dict[str, tuple[tuple, str, str | None]] = {}    # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
         self.jobs: queue.Queue = queue.Queue()
-        self.summaries_done = 0           # summaries computed by this session (tests, status)
         self._reader: Reader | None = None  # the worker's own read connection
         self._thread = threading.Thread(target=self._loop, name="nbexp-data", daemon=True)
         if enabled:
@@ -107,7 +106,6 @@ class DataWatcher:
             self.session.store.store_dataset(fp, kind, json.dumps(summary.get("shape")), exact,
                                              bool(summary.get("sampled")), json.dumps(summary, default=str),
                                              time.time())
-            self.summaries_done += 1
         else:
             role = "label" if is_y else (self.known.get(name, (None, None, None))[2] or "features")
         self.summarized.add(fp)

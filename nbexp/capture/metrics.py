@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from typing import Any
 
 METRIC_WORDS = (
@@ -54,7 +53,3 @@ def as_scalar(value: Any) -> float | None:
                 return None
     return None
 
-
-def is_tensor(value: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return bool(torch) and isinstance(value, torch.Tensor)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from ..errors import InvalidArgument
 
 
 def exporters() -> dict[str, Callable[..., Any]]:
@@ -15,10 +14,3 @@ def exporters() -> dict[str, Callable[..., Any]]:
     for ep in entry_points(group="nbexp.exporters"):
         found[ep.name] = ep
     return found
-
-
-def get_exporter(name: str) -> Callable[..., Any]:
-    found = exporters()
-    if name not in found:
-        raise InvalidArgument(f"unknown exporter {name!r}: one of {', '.join(sorted(found)) or 'none installed'}")
-    return found[name].load()

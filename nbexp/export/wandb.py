@@ -13,12 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import NbexpError
 from ..ledger.schema import FINISHED, RUNNING
-
-
-class WandbExportError(NbexpError):
-    """The W&B export could not be done."""
 
 
 def wandb_id(run: dict) -> str:

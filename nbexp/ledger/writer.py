@@ -1,7 +1,7 @@
 """The one write connection of a kernel, owned by a background thread.
 
 Callers never touch SQLite on the user's critical path: they append rows to
-in-memory queues (:meth:`Writer.execute`, :meth:`Writer.point`) and the thread
+in-memory queues (:meth:`Writer.execute`, the :attr:`Writer.points` deque) and the thread
 writes them in short batched transactions, at every flush interval, when asked
 (:meth:`Writer.flush`) and at :meth:`Writer.close`. It also keeps the session's
 heartbeat fresh so readers can tell a live kernel from a dead one.
@@ -109,10 +109,6 @@ class Writer:
         if rows:
             self._ops.append((sql, rows, True))
 
-    def point(self, run_id: str, key: str, step: int | None, value: float, wall: float) -> None:
-        """Queue one metric point (the tight-loop path: an append, nothing else)."""
-        self.points.append((run_id, key, step, value, wall))
-
     def flush(self, wait: bool = True, timeout: float = 10.0) -> bool:
         """Write everything queued so far.
 
@@ -143,11 +139,6 @@ class Writer:
             self.conn.close()
         except sqlite3.Error:
             pass
-
-    @property
-    def pending(self) -> int:
-        """Rows queued and not yet written."""
-        return len(self.points) + len(self._ops)
 
     # -- the thread ------------------------------------------------------------
     def _loop(self) -> None:
