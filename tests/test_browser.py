@@ -77,9 +77,9 @@ def kernel(env):
 
     run("%load_ext nbexp\n%nbexp track baseline --sample-hz 0")
     run("LR = 0.1\nDEPTH = 4")
-    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + 1) + LR)\nval_acc = 0.9 - LR / 10")
+    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10")
     run("LR = 0.3")
-    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + 1) + LR)\nval_acc = 0.9 - LR / 10")
+    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10")
     yield run
     kc.stop_channels()
     km.shutdown_kernel(now=True)

@@ -142,7 +142,7 @@ def test_sigkilled_kernel_shows_crashed_and_keeps_earlier_data(kernels, ledger_p
     k = kernels()
     k.run("%load_ext nbexp\n%nbexp track doomed")
     k.run("LR = 0.5")
-    k.run("import nbexp\nfor i in range(100):\n    nbexp.log(loss=1.0 / (i + 1))\nacc = 0.25 * 3")
+    k.run("import nbexp\nfor i in range(100):\n    nbexp.log(loss=LR / (i + 1))\nacc = 0.25 * 3")
     deadline = time.time() + 10
     while time.time() < deadline:          # the writer commits right after the cell
         with sqlite3.connect(ledger_path) as c:

@@ -81,12 +81,12 @@ def sprint(cell, ledger_path, monkeypatch):
     long_list = json.dumps(["f" * 150 + str(i) for i in range(60)])        # a param over MLflow's 6,000 chars
     cell(f"import numpy as np, time\nLR = 0.1\nLONG = {long_list}\nX = np.arange(12.0).reshape(6, 2)")
     cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
-         "time.sleep(0.3)\nacc = float(X.mean()) * LR")
+         "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60")
     cell("%nbexp note first try")
     cell("%nbexp tag keep")
     cell("LR = 0.3")
     cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
-         "time.sleep(0.3)\nacc = float(X.mean()) * LR")
+         "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60")
     cell("raise ValueError('boom')")
     cell("%nbexp stop")
     return ledger_path

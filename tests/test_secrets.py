@@ -63,7 +63,7 @@ def _plant(run) -> None:
         f'rk = "{s["stripe_restricted"]}"\nmaps = "{s["google"]}"\nALERTS = "{s["slack_webhook"]}"\n'
         f'wandb_login = dict(key="{s["hex_key"]}")')
     run("n_layers = 3")
-    run("for i in range(5):\n    nbexp.log(step=i, loss=0.5 / (i + 1))")
+    run("for i in range(5):\n    nbexp.log(step=i, loss=0.5 / (i + 1))\nheaders = {'Cookie': cookie}")
     run(f'raise ValueError("bad key {s["openai"]}")')
     run(f'%nbexp note using {s["github"]}')
     run(f"%nbexp param api_key={s['hf']}")

@@ -42,7 +42,7 @@ def read_offline(path):
 def test_wandb_offline_runs(cell, ledger_path, tmp_path, reader):
     cell("%nbexp track --sample-hz 0 wb")
     cell("LR = 0.05\nlayers = [32, 32]")
-    cell("import nbexp\nfor i in range(20):\n    nbexp.log(step=i, loss=1 / (i + 1), acc=i / 20)")
+    cell("import nbexp\nfor i in range(20):\n    nbexp.log(step=i, loss=1 / (i + 1), acc=i / 20)\nwidth, lr = layers[0], LR")
     cell("%nbexp tag keep")
     cell("%nbexp note wandb please")
     cell("%nbexp stop")
