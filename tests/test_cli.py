@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from nbexp.cli import main
 
+pytestmark = pytest.mark.slow          # the CLI as real processes, MLflow imported
+
 
 @pytest.fixture
 def two_runs(cell, ledger_path):

@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
+pytestmark = pytest.mark.slow          # a real MLflow server
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
