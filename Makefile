@@ -2,6 +2,9 @@
 #   make demo   create .venv, install, build the lab extension, run the example sprint on the
 #               default ledger, show ls + diff (then `make lab` opens JupyterLab with the sidebar)
 #   make test   create .venv, install, run every test
+# and, while working:
+#   make test-fast  the tests that start no kernel, Jupyter server or browser, nor Spark or MLflow (under a minute)
+#   make lint       ruff check + ruff format --check on the Python, eslint + prettier --check on the lab extension
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +14,7 @@ NOTEBOOK := example_notebooks/01-one-day-sprint.ipynb
 LABEXT_SRC := $(shell find labextension/src labextension/style -type f) labextension/package.json
 LABEXT_BUILT := nbexp/labextension/static/style.js
 
-.PHONY: env demo test bench clean chromium java lab
+.PHONY: env demo test test-fast lint bench clean chromium java lab
 
 env: $(STAMP) $(LABEXT_BUILT)
 
@@ -47,6 +50,17 @@ demo: env
 
 test: env chromium java
 	$(PY) -m pytest
+
+# the markers are declared in pyproject.toml; a test that needs one of these parts carries its marker
+test-fast: env
+	$(PY) -m pytest -m "not kernel and not server and not browser and not slow"
+
+# `jlpm lint` in labextension/ and `$(VENV)/bin/ruff format` + `ruff check --fix` fix most findings
+LINTED := nbexp tests bench scripts
+lint: env
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm lint:check
 
 bench: env .venv-whylogs/.installed
 	$(PY) bench/bench_core.py

@@ -28,20 +28,52 @@ Each word's ``--help`` (``%nbexp track --help``) prints its options.
 
 from __future__ import annotations
 
+import argparse
 import ast
+import re
 import shlex
 import sys
 import time
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 
 from . import tracker
 from .errors import NbexpError, NotTracking
 
 WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
          "compare", "runs", "review", "export", "import", "run")
+
+
+class _HelpFormatter(MagicHelpFormatter):
+    """IPython's magic help, but headed ``usage: %nbexp WORD ...`` as printed at the prompt (IPython's
+    own heading opens an RST literal block, meant for docstrings)."""
+
+    def add_usage(self, usage, actions, groups, prefix="usage: %"):
+        argparse.RawDescriptionHelpFormatter.add_usage(self, usage, actions, groups, prefix)
+
+
+def _word(name: str):
+    """``magic_arguments`` for the word ``name``: its parser calls itself ``%nbexp NAME`` (not ``%_NAME``,
+    after the method) and lists ``-h, --help``; the method's docstring becomes that help, as ``?`` shows."""
+
+    def decorate(func):
+        return magic_arguments(f"nbexp {name}")(kwds(add_help=True, formatter_class=_HelpFormatter)(func))
+
+    return decorate
+
+
+_HELP_SUFFIX = re.compile(r"^(\s*%{1,2}nbexp\s+[\w-]+)\s*\?{1,2}\s*$")
+
+
+def _help_suffix(lines: list[str]) -> list[str]:
+    """An input transformer: ``%nbexp WORD?`` (or ``??``, or ``%%nbexp run?``) becomes ``%nbexp WORD --help``.
+
+    IPython reads a trailing ``?`` as "inspect the last name", so ``%nbexp track?`` would look up
+    an object called ``track``; this runs first (a cleanup transformer) and asks the word for its
+    help instead. Only a line that is the word alone is rewritten: ``%nbexp note why?`` is left as is."""
+    return [_HELP_SUFFIX.sub(r"\1 --help", line.rstrip("\n")) + line[len(line.rstrip("\n")):] for line in lines]
 
 
 def _session() -> tracker.Session:
@@ -77,27 +109,40 @@ def _sprint_hypothesis(ledger: str | None) -> str | None:
 class NbexpMagics(Magics):
     """The ``%nbexp`` line and cell magic."""
 
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell, **kwargs)
+        if shell is not None and _help_suffix not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(_help_suffix)
+
     @line_cell_magic
     def nbexp(self, line: str = "", cell: str | None = None):
-        """Track experiments: see ``%nbexp?`` and the module docstring for the words."""
+        """Track experiments: ``%nbexp`` alone lists the words, ``%nbexp WORD --help`` (or ``%nbexp WORD?``)
+        prints one word's options."""
         word, _, rest = line.strip().partition(" ")
         if not word:
             print(__doc__.strip())
             return None
         if word not in WORDS:
             raise UsageError(f"%nbexp: unknown word {word!r}; one of: {', '.join(WORDS)}")
+        try:
+            argv = shlex.split(rest)
+        except ValueError as exc:                       # unbalanced quotes
+            raise UsageError(f"%nbexp {word}: {exc}") from None
+        if word not in ("export", "import") and {"-h", "--help"} & set(argv):
+            print(getattr(self, f"_{word}").parser.format_help().rstrip())   # also for %nbexp run --help
+            return None
         if (word == "run") != (cell is not None):
             raise UsageError("%nbexp run is a cell magic: write %%nbexp run [NAME] as the cell's first line"
                              if word == "run" else f"%%nbexp takes only the word run, not {word!r}")
         method = getattr(self, f"_{word}")
-        if word in ("export", "import"):           # handed to the CLI as they are
-            return self._cli([word, *shlex.split(rest)])
+        if word in ("export", "import"):           # handed to the CLI as they are, --help too
+            return self._cli([word, *argv])
         try:
-            args = method.parser.parse_args(shlex.split(rest))
-        except ValueError as exc:                       # unbalanced quotes
-            raise UsageError(f"%nbexp {word}: {exc}") from None
+            args = method.parser.parse_args(argv)
         except UsageError as exc:
             raise UsageError(f"%nbexp {word}: {exc}") from None
+        except SystemExit:                  # argparse's help action (an abbreviation: --hel) printed the help
+            return None
         __tracebackhide__ = True            # a %%nbexp run cell's traceback starts at the user's code
         try:
             return method(args, cell) if word == "run" else method(args)
@@ -105,7 +150,7 @@ class NbexpMagics(Magics):
             print(f"nbexp: {exc}", file=sys.stderr)
             return None
 
-    @magic_arguments()
+    @_word("track")
     @argument("name", nargs="?", help="name of the first run")
     @argument("--ledger", help="ledger file (default $NBEXP_LEDGER, $NBEXP_HOME/ledger.sqlite, ~/.nbexp/ledger.sqlite)")
     @argument("--sprint", help="name today's sprint")
@@ -151,7 +196,7 @@ class NbexpMagics(Magics):
                           replay_of=args.replay_of, data=not args.no_data)
         print(s.status_line())
 
-    @magic_arguments()
+    @_word("new")
     @argument("name", nargs="?", help="name of the new run")
     def _new(self, args):
         """Close the current run and open a new one."""
@@ -159,20 +204,20 @@ class NbexpMagics(Magics):
         s.new_run(_scrubbed(args.name), kind="new")
         print(s.status_line())
 
-    @magic_arguments()
+    @_word("stop")
     def _stop(self, args):
         """Stop tracking: close the open run and flush everything to the ledger."""
         s = _session()
         s.stop()
         print(f"nbexp: stopped; {len(s.runs)} runs and {s.n_cells} cells in {s.ledger_path}")
 
-    @magic_arguments()
+    @_word("status")
     def _status(self, args):
         """One line: ledger, sprint, session, current run, counts."""
         s = tracker.active_session()
         print(s.status_line() if s else "nbexp: not tracking (%nbexp track starts)")
 
-    @magic_arguments()
+    @_word("sprint")
     @argument("name", help="the sprint's name")
     @argument("--hypothesis", help="what the sprint sets out to show")
     def _sprint(self, args):
@@ -180,27 +225,27 @@ class NbexpMagics(Magics):
         _session().label_sprint(args.name, args.hypothesis)
         print(f"nbexp: sprint {tracker.sprint_of(time.time())} is {args.name!r}")
 
-    @magic_arguments()
+    @_word("conclude")
     @argument("text", nargs="+", help="the conclusion")
     def _conclude(self, args):
         """Record today's sprint conclusion."""
         _session().label_sprint(conclusion=" ".join(args.text))
 
-    @magic_arguments()
+    @_word("tag")
     @argument("tags", nargs="+", help="tags")
     def _tag(self, args):
         """Tag the current run."""
         s = _session()
         s.store.add_tags(s.ensure_run().id, args.tags)
 
-    @magic_arguments()
+    @_word("note")
     @argument("text", nargs="+", help="the note")
     def _note(self, args):
         """Attach a note to the current run."""
         s = _session()
         s.store.set_note(s.ensure_run().id, " ".join(args.text))
 
-    @magic_arguments()
+    @_word("param")
     @argument("assignments", nargs="+", help="NAME=VALUE; VALUE read as a Python literal, else as text")
     def _param(self, args):
         """Set params on the current run explicitly."""
@@ -218,13 +263,13 @@ class NbexpMagics(Magics):
         run.log_params(**params)
         s.param_state.update(run.params)
 
-    @magic_arguments()
+    @_word("params")
     @argument("--exclude", nargs="+", required=True, metavar="NAME", help="params never to record (globs allowed)")
     def _params(self, args):
         """Exclude params from this session's runs (removed from the open run too)."""
         _session().exclude(args.exclude)
 
-    @magic_arguments()
+    @_word("data")
     @argument("run", nargs="?", help="run id, prefix or name (default: the current run, else the latest)")
     def _data(self, args):
         """Show the summaries of the data a run used."""
@@ -234,7 +279,7 @@ class NbexpMagics(Magics):
         ref = args.run or (s.current.id if s and s.current else "latest")
         return nbexp.data(ref)
 
-    @magic_arguments()
+    @_word("drift")
     @argument("run_a", help="reference run")
     @argument("run_b", help="run to compare")
     @argument("--var", help="only this variable")
@@ -247,7 +292,7 @@ class NbexpMagics(Magics):
         order = {"major": 0, "moderate": 1, "ok": 2}
         return df.sort_values("severity", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
-    @magic_arguments()
+    @_word("compare")
     @argument("runs", nargs="*", help="runs to compare, the first as baseline (default: latest~1 latest)")
     @argument("--metric", help="the metric for the curves and parallel coordinates")
     def _compare(self, args):
@@ -259,7 +304,7 @@ class NbexpMagics(Magics):
             raise UsageError("%nbexp compare: give two runs or more (or none for the last two)")
         return nbexp.compare(*runs, metric=args.metric)
 
-    @magic_arguments()
+    @_word("runs")
     @argument("--sprint", default="today", help="today, yesterday, all, a date or a sprint name")
     @argument("--status", help="only runs with this status")
     def _runs(self, args):
@@ -268,7 +313,7 @@ class NbexpMagics(Magics):
 
         return nbexp.runs(sprint=args.sprint, status=args.status)
 
-    @magic_arguments()
+    @_word("review")
     @argument("--sprint", default="yesterday", help="today, yesterday, a date or a sprint name")
     def _review(self, args):
         """The morning review: what ran, how it ended, what won and why, flags."""
@@ -283,13 +328,13 @@ class NbexpMagics(Magics):
             sprint_id = r.sprint_id(args.sprint) or tracker.sprint_of(time.time())
             print(review_text(review(r, sprint_id)))
 
-    @magic_arguments()
+    @_word("export")
     @argument("args", nargs="*", help="as for the nbexp export command: EXPORTER ARGS...")
     def _export(self, args):
         """Export runs (bundle, or a tracker when its exporter is installed), as `nbexp export`."""
         self._cli(["export", *args.args])
 
-    @magic_arguments()
+    @_word("import")
     @argument("args", nargs="*", help="as for the nbexp import command: FILE [--dry-run]")
     def _import(self, args):
         """Merge a bundle into this session's ledger, as `nbexp import`."""
@@ -303,11 +348,11 @@ class NbexpMagics(Magics):
 
         ledger = nbexp._ledger(None)
         try:
-            main.main(["--ledger", str(ledger)] + argv if ledger else argv, standalone_mode=False)
+            main.main(["--ledger", str(ledger)] + argv if ledger else argv, prog_name="%nbexp", standalone_mode=False)
         except click.ClickException as exc:
             print(f"nbexp: {exc.format_message()}", file=sys.stderr)
 
-    @magic_arguments()
+    @_word("run")
     @argument("name", nargs="?", help="the run's name")
     def _run(self, args, cell):
         """This cell is exactly one run: it opens before the cell and ends after it.

@@ -19,6 +19,8 @@ from nbexp.export.bundle import checksum
 from nbexp.ledger import connect
 from nbexp.ledger.queries import Reader
 
+pytestmark = pytest.mark.slow          # bundles of up to 260,003 runs, many ledgers
+
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from nbexp.cli import main
 
+pytestmark = pytest.mark.slow          # the CLI as real processes, MLflow imported
+
 
 @pytest.fixture
 def two_runs(cell, ledger_path):
@@ -57,7 +59,7 @@ def test_diff_shows_exactly_the_tweak(two_runs):
     rows = [ln.split() for ln in section.strip().splitlines()[1:]]
     assert rows == [["LR", "0.1", "0.3"]]
     assert "test_auc" in res.output and "0.2" in res.output          # delta
-    assert "-LR = 0.1" not in res.output or "+LR = 0.3" in res.output
+    assert "+LR = 0.3" in res.output.splitlines()        # the code diff: the tweak cell, added
     data = json.loads(invoke(two_runs, "diff", "--json", "latest~1", "latest").output)
     assert data["param_diff"] == {"LR": [0.1, 0.3]}
     assert data["metric_delta"]["test_auc"] == pytest.approx(0.2)

@@ -11,6 +11,8 @@ import torch
 import nbexp
 from nbexp.capture import data as data_capture
 
+pytestmark = pytest.mark.slow          # real pandas/polars/sklearn data in many cells
+
 
 def run_data(reader, ref="latest"):
     r = reader()

@@ -11,6 +11,8 @@ import torch
 import nbexp
 from nbexp.errors import InvalidArgument, NotTracking
 
+pytestmark = pytest.mark.slow          # tensors and tight logging loops in many cells
+
 
 @pytest.fixture
 def run(cell):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow          # sklearn estimators and torch modules in many cells
+
 
 def params_of(reader):
     r = reader()

@@ -16,6 +16,8 @@ import nbexp
 from nbexp import figures, report
 from nbexp.cli import main
 
+pytestmark = pytest.mark.browser       # two of its tests open pages in chromium
+
 SCRIPT = "</script><script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
 LINK = '<a href="https://example.com">link</a>'

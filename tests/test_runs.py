@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import nbexp
+
+pytestmark = pytest.mark.slow          # whole training scenarios in many cells
 
 TRAIN = """
 from sklearn.datasets import load_breast_cancer

@@ -8,6 +8,8 @@ import urllib.parse
 import pytest
 import tornado.httpclient
 
+pytestmark = pytest.mark.server        # a real Jupyter server
+
 TRAIN = "acc = 0.5 + LR\nimport nbexp\nfor i in range(30):\n    nbexp.log(loss=1.0 / (i + 1) + LR)"
 
 

@@ -11,6 +11,7 @@ import pytest
 from nbexp.capture import data as data_capture
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is in the dev extras")   # noqa: F841
+pytestmark = pytest.mark.slow          # a local Spark JVM
 
 
 @pytest.fixture(scope="module")

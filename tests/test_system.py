@@ -10,6 +10,8 @@ import pytest
 
 import nbexp
 
+pytestmark = pytest.mark.slow          # sampler threads over time
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 pytest.importorskip("wandb.sdk.internal.datastore")
+pytestmark = pytest.mark.slow          # wandb, and the CLI as a process
 
 
 def _key(item) -> str:

@@ -18,6 +18,8 @@ from nbexp.errors import InvalidArgument
 from nbexp.ledger import connect
 from nbexp.ledger.writer import Writer
 
+pytestmark = pytest.mark.slow          # the writer thread against a locked ledger, over time
+
 
 @pytest.fixture
 def writer(tmp_path):

@@ -68,30 +68,51 @@ export class CompareView extends Widget {
     if (key === 'overview') {
       this._body.appendChild(el('h3', {}, 'Params that differ'));
       const diff = Object.entries(c.param_diff);
-      this._body.appendChild(diff.length
-        ? table('Param diff', ['param', ...ids], diff.map(([k, v]) => [k, ...v]))
-        : el('p', {}, 'Same params.'));
+      this._body.appendChild(
+        diff.length
+          ? table(
+              'Param diff',
+              ['param', ...ids],
+              diff.map(([k, v]) => [k, ...v])
+            )
+          : el('p', {}, 'Same params.')
+      );
       this._body.appendChild(el('h3', {}, 'Metrics (last value)'));
       const metrics = Object.entries(c.metrics);
-      this._body.appendChild(metrics.length
-        ? table('Metrics', ['metric', ...ids, 'delta'],
-          metrics.map(([k, v]) => [k, ...v.map(s => (s ? s.last : null)), c.metric_delta[k] ?? null]))
-        : el('p', {}, 'No metrics recorded.'));
+      this._body.appendChild(
+        metrics.length
+          ? table(
+              'Metrics',
+              ['metric', ...ids, 'delta'],
+              metrics.map(([k, v]) => [k, ...v.map(s => (s ? s.last : null)), c.metric_delta[k] ?? null])
+            )
+          : el('p', {}, 'No metrics recorded.')
+      );
       await figure('curves');
     } else if (key === 'curves' || key === 'parallel' || key === 'system') {
       await figure(key);
     } else if (key === 'data') {
       const flags = c.drift.map(d => `${d.variable}.${d.column}: ${d.flags.join('; ')}`);
-      flags.push(...c.imbalance.map(i => `${i.run} ${i.variable}.${i.column}: imbalanced (minority ${(100 * i.minority_share).toFixed(1)}%)`));
+      flags.push(
+        ...c.imbalance.map(
+          i => `${i.run} ${i.variable}.${i.column}: imbalanced (minority ${(100 * i.minority_share).toFixed(1)}%)`
+        )
+      );
       const list = el('ul', { 'aria-label': 'Data flags' });
-      list.append(...(flags.length ? flags : ['Data: no drift or imbalance flagged (or not recorded).'])
-        .map(f => el('li', {}, f)));
+      list.append(
+        ...(flags.length ? flags : ['Data: no drift or imbalance flagged (or not recorded).']).map(f => el('li', {}, f))
+      );
       this._body.appendChild(list);
       await figure('drift');
       await figure('classes');
     } else if (key === 'code') {
-      this._body.appendChild(el('pre', { class: 'nbexp-code', 'aria-label': 'Code diff' },
-        c.code_diff.length ? c.code_diff.join('\n') : 'Same code.'));
+      this._body.appendChild(
+        el(
+          'pre',
+          { class: 'nbexp-code', 'aria-label': 'Code diff' },
+          c.code_diff.length ? c.code_diff.join('\n') : 'Same code.'
+        )
+      );
     }
   }
 }

@@ -42,7 +42,9 @@ export class RunView extends Widget {
       await this.load(this._id);
     };
     const buttons: [string, string, string][] = [
-      ['Rename', 'name', r.name ?? ''], ['Add tags', 'add_tags', ''], ['Edit note', 'note', r.note ?? '']
+      ['Rename', 'name', r.name ?? ''],
+      ['Add tags', 'add_tags', ''],
+      ['Edit note', 'note', r.note ?? '']
     ];
     for (const [label, field, current] of buttons) {
       const b = el('button', { class: 'jp-mod-styled', 'aria-label': `${label} run ${r.id}` }, label);
@@ -64,38 +66,81 @@ export class RunView extends Widget {
     const n = this.node;
     n.replaceChildren();
     n.appendChild(el('h2', {}, `${r.name ?? r.id} · ${r.status}`));
-    n.appendChild(el('p', {}, `run ${r.id} · sprint ${r.sprint} · started ${when(r.start_time)}` +
-      (r.error ? ` · ${r.error}` : '') + (r.note ? ` · note: ${r.note}` : '') +
-      (r.tags.length ? ` · tags: ${r.tags.join(', ')}` : '')));
+    n.appendChild(
+      el(
+        'p',
+        {},
+        `run ${r.id} · sprint ${r.sprint} · started ${when(r.start_time)}` +
+          (r.error ? ` · ${r.error}` : '') +
+          (r.note ? ` · note: ${r.note}` : '') +
+          (r.tags.length ? ` · tags: ${r.tags.join(', ')}` : '')
+      )
+    );
     n.appendChild(this._editButtons(r));
     n.appendChild(el('h3', {}, 'Params'));
     n.appendChild(table('Params', ['param', 'value'], Object.entries(r.params)));
     n.appendChild(el('h3', {}, 'Metrics'));
-    n.appendChild(table('Metric summaries', ['metric', 'last', 'min', 'max', 'steps'],
-      Object.entries(r.metric_summaries as Record<string, any>).map(([k, s]) => [k, s.last, s.min, s.max, s.steps])));
+    n.appendChild(
+      table(
+        'Metric summaries',
+        ['metric', 'last', 'min', 'max', 'steps'],
+        Object.entries(r.metric_summaries as Record<string, any>).map(([k, s]) => [k, s.last, s.min, s.max, s.steps])
+      )
+    );
     n.appendChild(el('h3', {}, 'Data'));
     if (r.data.length) {
       for (const d of r.data) {
         const cols = d.summary?.columns ?? [];
-        n.appendChild(el('p', {}, `${d.name}: ${d.kind} ${JSON.stringify(d.shape)} · ${d.fingerprint.slice(0, 12)}` +
-          (d.summary?.sampled ? ` · sampled ${d.summary.sampled.rows} of ${d.summary.sampled.of} rows` : '')));
-        n.appendChild(table(`Data ${d.name}`, ['column', 'dtype', 'missing', 'min', 'p50', 'max', 'note'],
-          cols.slice(0, 50).map((c: any) => [c.name, c.dtype, c.missing_rate, c.min, c.p50, c.max,
-            c.imbalanced ? `imbalanced (minority ${fmt(c.minority_share)})` : ''])));
+        n.appendChild(
+          el(
+            'p',
+            {},
+            `${d.name}: ${d.kind} ${JSON.stringify(d.shape)} · ${d.fingerprint.slice(0, 12)}` +
+              (d.summary?.sampled ? ` · sampled ${d.summary.sampled.rows} of ${d.summary.sampled.of} rows` : '')
+          )
+        );
+        n.appendChild(
+          table(
+            `Data ${d.name}`,
+            ['column', 'dtype', 'missing', 'min', 'p50', 'max', 'note'],
+            cols
+              .slice(0, 50)
+              .map((c: any) => [
+                c.name,
+                c.dtype,
+                c.missing_rate,
+                c.min,
+                c.p50,
+                c.max,
+                c.imbalanced ? `imbalanced (minority ${fmt(c.minority_share)})` : ''
+              ])
+          )
+        );
       }
     } else {
       n.appendChild(el('p', {}, 'Data: not recorded.'));
     }
     n.appendChild(el('h3', {}, 'System'));
-    n.appendChild(el('p', {}, r.gpu_util_mean === null
-      ? `GPU: not recorded · CPU ${fmt(r.cpu_mean)}% · RSS peak ${fmt(r.rss_peak_mb)} MB`
-      : `GPU ${fmt(r.gpu_util_mean)}% mean, ${fmt(r.gpu_util_max)}% max · memory peak ${fmt(r.gpu_mem_peak_mb)} MB · ` +
-        `${fmt(r.energy_wh)} Wh · CPU ${fmt(r.cpu_mean)}%`));
+    n.appendChild(
+      el(
+        'p',
+        {},
+        r.gpu_util_mean === null
+          ? `GPU: not recorded · CPU ${fmt(r.cpu_mean)}% · RSS peak ${fmt(r.rss_peak_mb)} MB`
+          : `GPU ${fmt(r.gpu_util_mean)}% mean, ${fmt(r.gpu_util_max)}% max · memory peak ${fmt(r.gpu_mem_peak_mb)} MB · ` +
+              `${fmt(r.energy_wh)} Wh · CPU ${fmt(r.cpu_mean)}%`
+      )
+    );
     if (r.idle_hint) {
       n.appendChild(el('p', { class: 'nbexp-hint' }, `Hint: ${r.idle_hint}`));
     }
     n.appendChild(el('h3', {}, 'Code'));
-    n.appendChild(el('pre', { class: 'nbexp-code' },
-      r.lineage.map((c: any) => `# In[${c.execution_count ?? ' '}]\n${c.source}`).join('\n\n')));
+    n.appendChild(
+      el(
+        'pre',
+        { class: 'nbexp-code' },
+        r.lineage.map((c: any) => `# In[${c.execution_count ?? ' '}]\n${c.source}`).join('\n\n')
+      )
+    );
   }
 }

@@ -61,14 +61,21 @@ export class RunsPanel extends Widget {
       this.render();
       this._searchServer();
     });
-    this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept', 'aria-label': 'Compare selected runs' },
-      'Compare');
+    this._compare = el(
+      'button',
+      { class: 'jp-mod-styled jp-mod-accept', 'aria-label': 'Compare selected runs' },
+      'Compare'
+    );
     this._compare.addEventListener('click', () => this._options.onCompare(this._selectedOrdered()));
-    this._export = el('button', {
-      class: 'jp-mod-styled',
-      'aria-label': 'Export selected runs as a bundle',
-      title: 'Download the selected runs as a bundle file; nbexp import FILE merges it into another ledger'
-    }, 'Export');
+    this._export = el(
+      'button',
+      {
+        class: 'jp-mod-styled',
+        'aria-label': 'Export selected runs as a bundle',
+        title: 'Download the selected runs as a bundle file; nbexp import FILE merges it into another ledger'
+      },
+      'Export'
+    );
     this._export.addEventListener('click', () => {
       const ids = this._selectedOrdered();
       downloadBundle(ids).then(
@@ -122,7 +129,10 @@ export class RunsPanel extends Widget {
 
   private _selectedOrdered(): string[] {
     // oldest first: the first run is the baseline of the comparison
-    return this._model.ordered.filter(r => this._selected.has(r.id)).map(r => r.id).reverse();
+    return this._model.ordered
+      .filter(r => this._selected.has(r.id))
+      .map(r => r.id)
+      .reverse();
   }
 
   private _visible(): IRunRow[] {
@@ -174,16 +184,26 @@ export class RunsPanel extends Widget {
     }
     this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
     if (!rows.length && !this._model.error) {
-      this._list.appendChild(el('li', { class: 'nbexp-empty' }, this._filter.trim()
-        ? `No run matches “${this._filter.trim()}”.`
-        : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'));
+      this._list.appendChild(
+        el(
+          'li',
+          { class: 'nbexp-empty' },
+          this._filter.trim()
+            ? `No run matches “${this._filter.trim()}”.`
+            : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'
+        )
+      );
     }
     this._more.hidden = rows.length <= this._shown && this._model.loaded >= this._model.total;
   }
 
   private _renderSprints(): void {
     const current = this._model.sprint;
-    const options: [string, string][] = [['today', 'Today'], ['yesterday', 'Yesterday (review)'], ['all', 'All sprints']];
+    const options: [string, string][] = [
+      ['today', 'Today'],
+      ['yesterday', 'Yesterday (review)'],
+      ['all', 'All sprints']
+    ];
     for (const s of this._model.sprints) {
       options.push([s.id, `${s.id}${s.name ? ` · ${s.name}` : ''} (${s.runs})`]);
     }
@@ -209,12 +229,16 @@ export class RunsPanel extends Widget {
       this._note = '';
       this.render();
     });
-    const star = el('button', {
-      class: 'nbexp-star',
-      'aria-label': `Star run ${r.id}`,
-      'aria-pressed': String(Boolean(r.starred)),
-      title: r.starred ? 'starred' : 'star'
-    }, r.starred ? '★' : '☆');
+    const star = el(
+      'button',
+      {
+        class: 'nbexp-star',
+        'aria-label': `Star run ${r.id}`,
+        'aria-pressed': String(Boolean(r.starred)),
+        title: r.starred ? 'starred' : 'star'
+      },
+      r.starred ? '★' : '☆'
+    );
     star.addEventListener('click', () => void this._model.edit(r.id, { starred: !r.starred }));
     const name = el('button', { class: 'nbexp-name', 'aria-label': `Show run ${r.id}`, title: label }, label);
     name.addEventListener('click', () => this._options.onOpen(r.id));
