@@ -432,9 +432,9 @@ def _keras_optimizer(name: str, opt: Any, skipped: list[Skipped], defaults: set[
             value = _float32(value)
         flatten(f"{name}.{key}", value, out, skipped)
         default = init.get(key, _NO_VALUE)
-        if defaults is not None and default is not _NO_VALUE and f"{name}.{key}" in out:
-            if type(default) is type(value) and default == value or default is None and value is None:
-                defaults.add(f"{name}.{key}")
+        if defaults is not None and default is not _NO_VALUE and f"{name}.{key}" in out and (
+                type(default) is type(value) and default == value or default is None and value is None):
+            defaults.add(f"{name}.{key}")
     return out
 
 
