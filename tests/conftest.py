@@ -13,6 +13,8 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 # A private IPython profile for the whole test run, set before IPython starts.
 os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="nbexp-ipython-"))
 os.environ.pop("NBEXP_LEDGER", None)
+# Keras 3 runs on PyTorch in the tests (no tensorflow); kernels started by the tests inherit it.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 @pytest.fixture

@@ -210,3 +210,93 @@ def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, d
     assert sources["search.cv"] == "assign"                          # set: 3, the default is None
     assert sources["search.estimator.svc.C"] == "default"            # SVC() left at C=1.0
     assert sources["search.estimator.columntransformer.cat.handle_unknown"] == "default"
+
+
+def test_keras_compile_and_fit_without_a_call(cell, reader, db):
+    """Keras 3 (torch backend): the optimizer's class and config, the loss, the compiled metrics
+    and the literal arguments of ``model.fit`` are the run's params; editing ``RMSprop()`` to
+    ``RMSprop(learning_rate=1e-2)`` opens a second run whose params say so."""
+    cell("%nbexp track")
+    cell("import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
+         "x_train, y_train = rng.random((64, 8)), rng.integers(0, 3, 64)")
+    cell("model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation='relu'),"
+         " keras.layers.Dense(3)])")
+    compile_cell = ("model.compile(optimizer=keras.optimizers.RMSprop(),\n"
+                    "              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
+                    "              metrics=[keras.metrics.SparseCategoricalAccuracy(), 'accuracy'])")
+    cell(compile_cell)
+    fit = "history = model.fit(x_train, y_train, batch_size=16, epochs=2, validation_split=0.25, verbose=0)"
+    assert cell(fit).success
+    p = params_of(reader)
+    assert p["model.class"] == "Sequential" and p["model.n_params"] == 8 * 4 + 4 + 4 * 3 + 3
+    assert p["model.optimizer.class"] == "RMSprop" and p["model.optimizer.learning_rate"] == 0.001
+    assert p["model.optimizer.rho"] == 0.9
+    assert p["model.loss"] == "SparseCategoricalCrossentropy" and p["model.loss.from_logits"] is True
+    assert p["model.metrics"] == ["sparse_categorical_accuracy", "accuracy"]
+    assert p["fit.epochs"] == 2 and p["fit.batch_size"] == 16 and p["fit.validation_split"] == 0.25
+    assert "fit.verbose" not in p
+    sources = dict(db().execute("SELECT key, source FROM params").fetchall())
+    assert sources["model.optimizer.rho"] == "default" and sources["model.optimizer.learning_rate"] == "default"
+    cell(compile_cell.replace("RMSprop()", "RMSprop(learning_rate=1e-2)"))
+    cell(fit)
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert runs[0]["params"]["model.optimizer.learning_rate"] == 0.01
+    assert runs[1]["params"]["model.optimizer.learning_rate"] == 0.001
+
+
+def test_fit_arguments_edited_open_the_next_run(cell, reader):
+    """``epochs=2`` edited to ``epochs=3`` in a re-executed fit cell: a new run, ``fit.epochs``
+    is its only changed param; a name given to fit is followed to its literal."""
+    cell("%nbexp track")
+    cell("import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
+         "x, y = rng.random((32, 4)), rng.random(32)\nbatch = 8")
+    cell("model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+         "model.compile(optimizer='adam', loss='mse')")
+    cell("model.fit(x, y, epochs=2, batch_size=batch, verbose=0)")
+    cell("model.fit(x, y, epochs=3, batch_size=batch, verbose=0)")
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    new, first = runs[0]["params"], runs[1]["params"]
+    assert first["fit.epochs"] == 2 and new["fit.epochs"] == 3 and new["batch"] == first["batch"] == 8
+    assert first["model.loss"] == "mse" and first["model.optimizer.class"] == "Adam"
+    assert {k for k in new if new[k] != first.get(k)} == {"fit.epochs"}
+
+
+@pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
+def test_native_train_params_dict_and_rounds(cell, reader, lib):
+    """``xgb.train(params, dtrain, num_boost_round=...)`` / ``lgb.train(...)``: the params dict
+    (a literal, flattened) and the number of rounds; an inline params dict too."""
+    cell("%nbexp track")
+    if lib == "xgboost":
+        setup = "import xgboost as xgb\ndtrain = xgb.DMatrix(X, label=y)"
+        train = "bst = xgb.train(params, dtrain, num_boost_round=5)"
+        inline = "bst = xgb.train({'max_depth': 3, 'eta': 0.5}, dtrain, num_boost_round=4)"
+    else:
+        setup = "import lightgbm as lgb\ndtrain = lgb.Dataset(X, label=y)"
+        train = "bst = lgb.train(params, dtrain, num_boost_round=5)"
+        inline = "bst = lgb.train({'max_depth': 3, 'verbose': -1}, dtrain, num_boost_round=4)"
+    cell("import numpy as np\nrng = np.random.default_rng(0)\nX, y = rng.random((200, 4)), rng.integers(0, 2, 200)\n"
+         + setup)
+    cell("params = {'objective': 'binary', 'max_depth': 2}" if lib == "lightgbm" else
+         "params = {'objective': 'binary:logistic', 'max_depth': 2}")
+    assert cell(train).success
+    p = params_of(reader)
+    assert p["params.max_depth"] == 2 and p["train.num_boost_round"] == 5
+    assert cell(inline).success
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    p = runs[0]["params"]
+    assert p["train.params.max_depth"] == 3 and p["train.num_boost_round"] == 4
+    assert "params.max_depth" not in p          # the params dict of the first run was not used here
+
+
+@pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
+def test_sklearn_api_boosters(cell, reader, lib):
+    cell("%nbexp track")
+    cls = "xgboost.XGBClassifier" if lib == "xgboost" else "lightgbm.LGBMClassifier"
+    cell(f"import numpy as np\nimport {lib}\nrng = np.random.default_rng(0)\n"
+         "X, y = rng.random((100, 4)), rng.integers(0, 2, 100)")
+    assert cell(f"clf = {cls}(n_estimators=7, max_depth=2, learning_rate=0.3)\nclf.fit(X, y)").success
+    p = params_of(reader)
+    assert p["clf.n_estimators"] == 7 and p["clf.max_depth"] == 2 and p["clf.learning_rate"] == 0.3

@@ -1,10 +1,15 @@
 """Hyperparameters, found without instrumentation.
 
 From a cell's source: top-level assignments of literal values (``LR = 3e-4``,
-``layers = [64, 64]``, ``cfg = {"opt": {"lr": 1e-3}}`` flattened as ``cfg.opt.lr``).
+``layers = [64, 64]``, ``cfg = {"opt": {"lr": 1e-3}}`` flattened as ``cfg.opt.lr``), and the
+literal arguments of its training calls: ``model.fit(x, y, epochs=2, batch_size=64)`` gives
+``fit.epochs`` and ``fit.batch_size``, ``xgb.train(params, dtrain, num_boost_round=50)``
+``train.num_boost_round`` (see ``training.call_params_name``).
 From objects the cell names: dataclass, argparse and SimpleNamespace configs,
-estimators with ``get_params()`` (scikit-learn and look-alikes), PyTorch
-optimizers, LR schedulers and modules (only when torch is already imported).
+estimators with ``get_params()`` (scikit-learn, XGBoost and LightGBM estimators and
+look-alikes), Keras models and optimizers (only when keras is already imported: the
+optimizer's class and config, the loss, the compiled metrics), PyTorch optimizers, LR
+schedulers and modules (only when torch is already imported).
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import sys
 from typing import Any, Iterable
 
 from .secrets import scrub_value
+from .training import call_params_name
 
 MAX_LIST = 64        # longer lists are not hyperparameters
 MAX_STR = 500        # nor are long strings
 MAX_DEPTH = 4        # dict nesting kept when flattening
 
 IGNORED_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+# keyword arguments of a training call that are not hyperparameters
+CALL_ARGS_IGNORED = frozenset({"verbose", "verbose_eval", "callbacks", "workers", "use_multiprocessing",
+                               "max_queue_size", "n_jobs", "pre_dispatch", "error_score"})
 
 Params = dict[str, Any]
 
@@ -157,6 +166,9 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
         elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
             computed.update(_target_names(node.target))
             continue
+        elif isinstance(node, ast.Expr):
+            _call_params(node.value, literal)
+            continue
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if item.optional_vars is not None:
@@ -164,6 +176,7 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
             continue
         else:
             continue
+        _call_params(value, literal)
         names = [n for t in targets for n in _target_names(t)]
         single = len(targets) == 1 and isinstance(targets[0], ast.Name)
         lit = _literal_value(value) if single and not in_loop else _NO_VALUE
@@ -175,6 +188,31 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
             for n in names:
                 literal.pop(n, None)
     return literal, computed
+
+
+def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
+    """The literal keyword arguments of the training calls in ``value`` (and a literal params
+    dict given first to ``xgb.train``/``lgb.train``), added to ``literal`` as one dict under the
+    call's name: ``model.fit(x, y, epochs=2)`` gives ``literal["fit"] == {"epochs": 2}``."""
+    for call in ast.walk(value):
+        if not isinstance(call, ast.Call):
+            continue
+        root = call_params_name(call)
+        if root is None:
+            continue
+        found = literal.get(root) if isinstance(literal.get(root), dict) else {}
+        if root == "train" and call.args and isinstance(call.args[0], ast.Dict):
+            params = _literal_value(call.args[0])
+            if isinstance(params, dict):
+                found["params"] = params
+        for kw in call.keywords:
+            if kw.arg is None or kw.arg in CALL_ARGS_IGNORED:
+                continue
+            v = _literal_value(kw.value)
+            if v is not _NO_VALUE:
+                found[kw.arg] = v
+        if found:
+            literal[root] = found
 
 
 def from_literals(literal: dict[str, Any], skipped: list[Skipped]) -> Params:
@@ -206,6 +244,10 @@ def from_object(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] 
 
     ``defaults``, when given, gets the keys of estimator params equal to their class's
     default (so listings can show the ones that were set first)."""
+    if "keras" in sys.modules and not isinstance(obj, type):
+        found = _keras(name, obj, skipped, defaults)
+        if found is not None:
+            return found
     if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params") and not _is_torch_module(obj):
         return {}
     out: Params = {}
@@ -323,6 +365,112 @@ def _is_default(est: Any, params: dict[str, Any], key: str, value: Any) -> bool:
         return default is not _NO_VALUE and type(default) is type(value) and bool(default == value)
     except Exception:
         return False
+
+
+def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | None) -> Params | None:
+    """A Keras model (``model.class``, ``model.n_params`` once built and, once compiled, its
+    optimizer, loss and metrics) or a Keras optimizer; None for anything else."""
+    keras = sys.modules["keras"]
+    try:
+        model_cls, optimizer_cls = keras.Model, keras.optimizers.Optimizer
+    except AttributeError:              # keras 2 or a partial import: not handled here
+        return None
+    if isinstance(obj, optimizer_cls):
+        return _keras_optimizer(name, obj, skipped, defaults)
+    if not isinstance(obj, model_cls):
+        return None
+    out: Params = {f"{name}.class": _qualname(obj)}
+    if getattr(obj, "built", False):
+        out[f"{name}.n_params"] = int(obj.count_params())
+    config = getattr(getattr(obj, "_compile_config", None), "config", None)
+    if not getattr(obj, "compiled", False) or not isinstance(config, dict):
+        return out
+    optimizer = getattr(obj, "optimizer", None)
+    if isinstance(optimizer, optimizer_cls):
+        out.update(_keras_optimizer(f"{name}.optimizer", optimizer, skipped, defaults))
+    loss = config.get("loss")
+    if isinstance(loss, dict):
+        for output, one in loss.items():
+            _keras_loss(f"{name}.loss.{output}", one, out, skipped)
+    elif isinstance(loss, (list, tuple)):
+        for i, one in enumerate(loss):
+            _keras_loss(f"{name}.loss.{i}", one, out, skipped)
+    elif loss is not None:
+        _keras_loss(f"{name}.loss", loss, out, skipped)
+    for key in ("metrics", "weighted_metrics"):
+        metrics = config.get(key)
+        if isinstance(metrics, dict):
+            for output, ms in metrics.items():
+                out[f"{name}.{key}.{output}"] = _keras_names(ms)
+        elif metrics:
+            out[f"{name}.{key}"] = _keras_names(metrics)
+    if config.get("loss_weights") is not None:
+        flatten(f"{name}.loss_weights", config["loss_weights"], out, skipped)
+    return out
+
+
+def _keras_optimizer(name: str, opt: Any, skipped: list[Skipped], defaults: set[str] | None) -> Params:
+    """``opt.class`` and the optimizer's config (``opt.learning_rate``, ``opt.rho``); a learning
+    rate schedule as its class and config below ``opt.learning_rate``. Float32 values are
+    stored as written (``0.001``, not ``0.0010000000474974513``)."""
+    out: Params = {f"{name}.class": _qualname(opt)}
+    try:
+        config = opt.get_config()
+    except Exception as exc:
+        skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
+        return out
+    init = _init_defaults(type(opt))
+    for key, value in config.items():
+        if key == "name":
+            continue
+        if isinstance(value, dict) and "class_name" in value:         # a serialized schedule
+            out[f"{name}.{key}.class"] = value["class_name"]
+            sub = {k: v for k, v in (value.get("config") or {}).items() if k != "name"}
+            flatten(f"{name}.{key}", sub, out, skipped)
+            continue
+        if isinstance(value, float):
+            value = _float32(value)
+        flatten(f"{name}.{key}", value, out, skipped)
+        default = init.get(key, _NO_VALUE)
+        if defaults is not None and default is not _NO_VALUE and f"{name}.{key}" in out and (
+                type(default) is type(value) and default == value or default is None and value is None):
+            defaults.add(f"{name}.{key}")
+    return out
+
+
+def _float32(value: float) -> float:
+    """The shortest decimal that is the same float32 as ``value`` (``0.001`` for Keras's
+    float32 learning rate), or ``value`` when it is not a float32."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return value
+    short = float(str(np.float32(value)))
+    return short if float(np.float32(short)) == value else value
+
+
+def _keras_loss(key: str, loss: Any, out: Params, skipped: list[Skipped]) -> None:
+    """A compiled loss: a string as given, a function by name, a loss object by class (by its
+    function's name for a plain wrapper) with its arguments (``model.loss.from_logits``)."""
+    if isinstance(loss, str) or loss is None:
+        out[key] = loss
+        return
+    if not hasattr(loss, "get_config"):
+        out[key] = getattr(loss, "__name__", _qualname(loss))
+        return
+    config = loss.get_config()
+    cls = _qualname(loss)
+    out[key] = config.get("name", cls) if cls == "LossFunctionWrapper" else cls
+    for k, v in config.items():
+        if k not in ("name", "reduction", "dtype"):
+            flatten(f"{key}.{k}", v, out, skipped)
+
+
+def _keras_names(metrics: Any) -> list[Any]:
+    """Compiled metrics by name: strings as given, metric objects by their name, functions by theirs."""
+    if not isinstance(metrics, (list, tuple)):
+        metrics = [metrics]
+    return [m if isinstance(m, str) or m is None else getattr(m, "name", None) or getattr(m, "__name__", None)
+            or _qualname(m) for m in metrics][:MAX_LIST]
 
 
 def _is_torch_module(obj: Any) -> bool:

@@ -16,6 +16,9 @@ to know, before a cell runs, whether it trains and what it reads and writes:
 - *writes*: names it binds (imports left out: a module is not a value that
   changed) and the models it changes in place (``model.compile(...)``,
   ``est.set_params(...)``, ``net.load_state_dict(...)``).
+- *call params*: a training call's literal keyword arguments are hyperparameters kept under
+  a name of their own (``fit.epochs``, ``train.num_boost_round``, ``cross_val_score.cv``,
+  see ``call_params_name``); the cell counts as binding that name, so a run's slice reaches it.
 - *defines*: every name it binds at cell level, imports, functions and classes included
   (what a replay needs defined before a cell that reads it).
 - *deps*: per name the cell binds or changes, the names the top-level statement doing it
@@ -95,6 +98,18 @@ def training_call(call: ast.Call, in_loop: bool) -> str | None:
     elif isinstance(f, ast.Name) and f.id in TRAIN_FUNCTIONS:
         return "cv"
     return None
+
+
+def call_params_name(call: ast.Call) -> str | None:
+    """The name a training call's literal arguments are kept under: ``fit`` for
+    ``est.fit(...)`` and the other fit methods, ``train`` for ``xgb.train(...)``,
+    ``lgb.train(...)`` and ``trainer.train(...)``, the function's own name for
+    ``cross_val_score(...)`` and friends; None for anything else."""
+    kind = training_call(call, False)
+    if kind == "cv":
+        f = call.func
+        return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+    return kind
 
 
 class _Visitor(ast.NodeVisitor):
@@ -231,6 +246,11 @@ class _Visitor(ast.NodeVisitor):
                     self.out.models.add(recv)
         if kind is None:
             return
+        if not self.func and not self.run_block:
+            name = call_params_name(node)
+            if name is not None:            # fit.epochs: bound by this cell, read by nothing
+                self.out.writes.add(name)
+                self.stmt_bound.add(name)
         if self.func:
             self.func_trains = True
         elif not self.run_block:
