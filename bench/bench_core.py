@@ -43,7 +43,7 @@ FIFTY = "\n".join(
 def cell_times(sh, code, n):
     out = []
     for i in range(n):
-        text = code.replace("#N", f"# {i}")              # "#N" makes every execution new text
+        text = code.replace("#N", f"# {i}")  # "#N" makes every execution new text
         t = time.perf_counter()
         sh.run_cell(text, store_history=True)
         out.append(time.perf_counter() - t)
@@ -54,21 +54,23 @@ def per_cell_overhead(n=400):
     sh = InteractiveShell.instance(config=_CFG)
     sh.run_cell("%load_ext nbexp")
     rows = []
-    cases = (      # goals from issue 15's Bench: a 50-line cell <= 0.5 ms added, a trivial one <= 0.15 ms
+    cases = (  # goals from issue 15's Bench: a 50-line cell <= 0.5 ms added, a trivial one <= 0.15 ms
         ("trivial cell", TRIVIAL, "<= 0.15 ms"),
         ("50-line cell, new text each time", FIFTY + "\n#N", "<= 0.5 ms"),
         ("50-line cell with a metric, re-executed (a new run each time)", FIFTY, "<= 0.5 ms"),
     )
     for label, code, goal in cases:
-        cell_times(sh, code, 50)                              # warm up
+        cell_times(sh, code, 50)  # warm up
         base, tracked = [], []
-        for _ in range(4):                                    # interleave to share machine noise
+        for _ in range(4):  # interleave to share machine noise
             base += cell_times(sh, code, n // 4)
             sh.run_cell("%nbexp track bench")
             tracked += cell_times(sh, code, n // 4)
             sh.run_cell("%nbexp stop")
         b, t = statistics.median(base), statistics.median(tracked)
-        figure = f"{(t - b) * 1e3:.3f} ms added, tracked/untracked {t / b:.2f} x (median {b * 1e3:.3f} -> {t * 1e3:.3f} ms)"
+        figure = (
+            f"{(t - b) * 1e3:.3f} ms added, tracked/untracked {t / b:.2f} x (median {b * 1e3:.3f} -> {t * 1e3:.3f} ms)"
+        )
         rows.append((f"per-cell overhead, {label}", figure, goal))
     return rows
 
@@ -128,10 +130,19 @@ def import_time(n=20):
     bare = median_run("pass")
     imp = median_run("import nbexp")
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, nbexp; print(' '.join(m for m in ('pandas','numpy','torch','sklearn',"
-         "'plotly','mlflow') if m in sys.modules) or 'none')"], capture_output=True, text=True).stdout.strip()
-    return [("python -c 'import nbexp' over bare python", f"{(imp - bare) * 1e3:.1f} ms", "<= 30 ms"),
-            ("heavy modules after import nbexp", heavy, "none")]
+        [
+            sys.executable,
+            "-c",
+            "import sys, nbexp; print(' '.join(m for m in ('pandas','numpy','torch','sklearn',"
+            "'plotly','mlflow') if m in sys.modules) or 'none')",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return [
+        ("python -c 'import nbexp' over bare python", f"{(imp - bare) * 1e3:.1f} ms", "<= 30 ms"),
+        ("heavy modules after import nbexp", heavy, "none"),
+    ]
 
 
 def main():

@@ -64,8 +64,13 @@ def whylogs_seconds() -> float | None:
         return timed(lambda: why.log(df), repeat=1)
     if not WHYLOGS_PY.exists():
         return None
-    out = subprocess.run([str(WHYLOGS_PY), __file__], capture_output=True, text=True, check=True,
-                         env={**os.environ, "NBEXP_BENCH_WHYLOGS_CHILD": "1"})
+    out = subprocess.run(
+        [str(WHYLOGS_PY), __file__],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "NBEXP_BENCH_WHYLOGS_CHILD": "1"},
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -82,8 +87,10 @@ def polars_rows(df, t_pandas: float) -> list[tuple[str, str, str]]:
         t = time.perf_counter()
         data.signature(pdf, "polars-dataframe")
         checks.append(time.perf_counter() - t)
-    return [("polars: fingerprint + summary (same frame)", f"{t_all:.2f} s ({t_all / t_pandas:.2f} x pandas path)", ""),
-            ("polars: re-check of unchanged data", f"{statistics.median(checks) * 1e3:.2f} ms", "<= 5 ms")]
+    return [
+        ("polars: fingerprint + summary (same frame)", f"{t_all:.2f} s ({t_all / t_pandas:.2f} x pandas path)", ""),
+        ("polars: re-check of unchanged data", f"{statistics.median(checks) * 1e3:.2f} ms", "<= 5 ms"),
+    ]
 
 
 def spark_rows(df) -> list[tuple[str, str, str]]:
@@ -93,10 +100,16 @@ def spark_rows(df) -> list[tuple[str, str, str]]:
 
     from nbexp.capture import data
 
-    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-             .config("spark.driver.memory", "4g").config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     try:
         plain = df.astype({c: object for c in ("c0", "c1", "c2")})
@@ -112,11 +125,19 @@ def spark_rows(df) -> list[tuple[str, str, str]]:
         if gateway is not None:
             gateway.shutdown()
             gateway.proc.kill()
-    return [("Spark local[2], cached: fingerprint + summary", f"{t_fp + t_sum:.2f} s (fingerprint {t_fp:.2f} s, "
-             f"summary {t_sum:.2f} s)", "off the cell's path"),
-            ("Spark's own DataFrame.summary() (count, mean, std, min, 25/50/75%, max)",
-             f"{t_ref:.2f} s ({t_ref / (t_fp + t_sum):.2f} x nbexp)", "reference"),
-            ("Spark: re-check of unchanged data (schema + plan hash)", f"{t_sig * 1e3:.2f} ms", "<= 5 ms")]
+    return [
+        (
+            "Spark local[2], cached: fingerprint + summary",
+            f"{t_fp + t_sum:.2f} s (fingerprint {t_fp:.2f} s, summary {t_sum:.2f} s)",
+            "off the cell's path",
+        ),
+        (
+            "Spark's own DataFrame.summary() (count, mean, std, min, 25/50/75%, max)",
+            f"{t_ref:.2f} s ({t_ref / (t_fp + t_sum):.2f} x nbexp)",
+            "reference",
+        ),
+        ("Spark: re-check of unchanged data (schema + plan hash)", f"{t_sig * 1e3:.2f} ms", "<= 5 ms"),
+    ]
 
 
 def main():
@@ -144,28 +165,38 @@ def main():
     t_desc = timed(lambda: df.describe(include="all"), repeat=1)
     rows = [
         ("frame", f"1,000,000 x 20, {size / 1e6:.0f} MB in memory", ""),
-        ("nbexp fingerprint + summary (new data, worker thread)", f"{t_all:.2f} s "
-         f"(fingerprint {t_fp:.2f} s, summary {t_sum:.2f} s)", "<= 1 s"),
+        (
+            "nbexp fingerprint + summary (new data, worker thread)",
+            f"{t_all:.2f} s (fingerprint {t_fp:.2f} s, summary {t_sum:.2f} s)",
+            "<= 1 s",
+        ),
         ("re-check of unchanged data (in the cell)", f"{statistics.median(checks) * 1e3:.2f} ms", "<= 5 ms"),
         ("peak extra memory (tracemalloc)", f"{peak / 1e6:.0f} MB = {peak / size:.2f} x the frame", "<= 0.5 x"),
         ("pandas describe(include='all')", f"{t_desc:.2f} s ({t_desc / t_all:.1f} x nbexp)", "reference"),
     ]
     rows += polars_rows(df, t_all) + spark_rows(df)
-    df = None                      # free the frame before whylogs builds its own
+    df = None  # free the frame before whylogs builds its own
     t_why = whylogs_seconds()
     if t_why is None:
         rows.append(("whylogs why.log", "not measured (.venv-whylogs missing: make bench creates it)", ""))
     else:
-        rows.append(("whylogs 1.6.4 why.log (NumPy 1.26, own venv)", f"{t_why:.2f} s ({t_why / t_all:.1f} x nbexp)",
-                     "nbexp >= 10 x faster"))
+        rows.append(
+            (
+                "whylogs 1.6.4 why.log (NumPy 1.26, own venv)",
+                f"{t_why:.2f} s ({t_why / t_all:.1f} x nbexp)",
+                "nbexp >= 10 x faster",
+            )
+        )
     print("| measure | figure | goal |\n|---|---|---|")
     for name, fig, goal in rows:
         print(f"| {name} | {fig} | {goal} |")
     from nbexp.capture import data
 
-    print(f"\nSampled: rows beyond {data.ROW_BUDGET:,} -> quantiles, histograms and category counts from a "
-          f"fixed-seed sample of {data.ROW_BUDGET:,} rows; counts, missing, min, max, mean, std exact; "
-          "the fingerprint always covers every value.")
+    print(
+        f"\nSampled: rows beyond {data.ROW_BUDGET:,} -> quantiles, histograms and category counts from a "
+        f"fixed-seed sample of {data.ROW_BUDGET:,} rows; counts, missing, min, max, mean, std exact; "
+        "the fingerprint always covers every value."
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,11 @@ def main():
     for i in range(RUNS):
         rid = f"{i:06x}"
         ids.append(rid)
-        conn.execute("INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) "
-                     "VALUES (?, 's', ?, ?, 'new', 'finished', ?, ?)", (rid, sprint_of(now), f"r{i}", now + i, now + i + 1))
+        conn.execute(
+            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) "
+            "VALUES (?, 's', ?, ?, 'new', 'finished', ?, ?)",
+            (rid, sprint_of(now), f"r{i}", now + i, now + i + 1),
+        )
         points += [(rid, "loss", s, 1.0 / (s + 1), now + s * 0.001) for s in range(POINTS)]
     conn.executemany(INSERT_POINT, points)
     conn.executemany(UPSERT_SUMMARY, summarize_points(points))
@@ -56,20 +59,25 @@ def main():
         client = MlflowClient(server.uri)
         exp = client.create_experiment("mlflow-ceiling")
         t = time.perf_counter()
-        for i in range(RUNS):
+        for _ in range(RUNS):
             mid = client.create_run(exp).info.run_id
             batch = [Metric("loss", 1.0 / (s + 1), int((now + s * 0.001) * 1000), s) for s in range(POINTS)]
             for j in range(0, POINTS, 1000):
-                client.log_batch(mid, metrics=batch[j:j + 1000])
+                client.log_batch(mid, metrics=batch[j : j + 1000])
             client.set_terminated(mid, "FINISHED")
         t_ceiling = time.perf_counter() - t
     finally:
         server.stop()
     total = RUNS * POINTS
     print("| measure | figure | goal |\n|---|---|---|")
-    print(f"| nbexp export mlflow, {RUNS} runs x {POINTS:,} points | {t_nbexp:.1f} s ({total / t_nbexp:,.0f} points/s; "
-          f"{stats['points']:,} points sent, with tags, code and artifacts) | |")
-    print(f"| MLflow's own log_batch loop, same points, same server | {t_ceiling:.1f} s ({total / t_ceiling:,.0f} points/s) | |")
+    print(
+        f"| nbexp export mlflow, {RUNS} runs x {POINTS:,} points | {t_nbexp:.1f} s ({total / t_nbexp:,.0f} points/s; "
+        f"{stats['points']:,} points sent, with tags, code and artifacts) | |"
+    )
+    print(
+        f"| MLflow's own log_batch loop, same points, same server | {t_ceiling:.1f} s "
+        f"({total / t_ceiling:,.0f} points/s) | |"
+    )
     print(f"| ratio nbexp / ceiling (throughput) | {t_ceiling / t_nbexp:.2f} x | >= 0.7 x |")
 
 

@@ -57,11 +57,13 @@ def build(path: Path) -> list[str]:
         params.append((rid, "lr", json.dumps(0.01 * (j + 1)), "float", "assign"))
         for step in range(LONG_POINTS):
             metrics.append((rid, "loss", step, 1.0 / (step + 1) + rng.random() * 0.01 + j * 0.01, now + step))
-    conn.executemany("INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) "
-                     "VALUES (?,?,?,?,?,?,?,?)", runs)
+    conn.executemany(
+        "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) VALUES (?,?,?,?,?,?,?,?)",
+        runs,
+    )
     conn.executemany("INSERT INTO params (run_id, key, value, type, source) VALUES (?,?,?,?,?)", params)
     conn.executemany(INSERT_POINT, metrics)
-    conn.executemany(UPSERT_SUMMARY, summarize_points(metrics))       # as the writer does
+    conn.executemany(UPSERT_SUMMARY, summarize_points(metrics))  # as the writer does
     conn.execute("COMMIT")
     conn.close()
     return long_ids
@@ -78,19 +80,41 @@ def main():
     ledger = root / "ledger.sqlite"
     long_ids = build(ledger)
     env = dict(os.environ)
-    for var in ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
+    for var in (
+        "HOME",
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+        "IPYTHONDIR",
+    ):
         (root / var.lower()).mkdir()
         env[var] = str(root / var.lower())
     port, token = free_port(), secrets.token_hex(8)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.allow_root=True", f"--NbexpApp.ledger={ledger}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            f"--NbexpApp.ledger={ledger}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def get(path):
             req = urllib.request.Request(f"{base}/nbexp/api/{path}", headers={"Authorization": f"token {token}"})
             t = time.perf_counter()
@@ -103,7 +127,7 @@ def main():
                 break
             except OSError:
                 time.sleep(0.3)
-        get("runs?sprint=all")                                    # warm up
+        get("runs?sprint=all")  # warm up
         list_times = [get("runs?sprint=all&limit=200")[0] for _ in range(30)]
         delta_times = [get(f"runs?sprint=all&since={time.time() + 3600}")[0] for _ in range(30)]
         # the sidebar's filter for rows it has not loaded: a param value about a third of the runs
@@ -120,18 +144,36 @@ def main():
         proc.terminate()
         proc.wait(15)
     rows = [
-        ("GET /nbexp/api/runs, first page (200 of 10,000 runs, 50 params + 10 metrics each)",
-         f"{statistics.median(list_times) * 1e3:.1f} ms median", "<= 50 ms"),
-        ("GET /nbexp/api/runs?since=CURSOR (nothing changed: the sidebar's 1 s poll)",
-         f"{statistics.median(delta_times) * 1e3:.1f} ms median", ""),
-        (f"GET /nbexp/api/runs?q=p3=0.3 (server-side search, {search_total:,} of 10,000 runs match)",
-         f"{statistics.median(search_times) * 1e3:.1f} ms median", ""),
-        ("GET /nbexp/api/compare, 10 runs x 10,000 points", f"{statistics.median(cmp_times) * 1e3:.0f} ms median",
-         "<= 300 ms"),
-        ("compare JSON size (diffs + 7 figures, curves downsampled to <= 1,000 points per run)",
-         f"{size / 1e6:.2f} MB", "<= 1 MB"),
-        ("sidebar first paint with 10,000 runs (click on the tab -> first row, chromium)",
-         f"{paint * 1e3:.0f} ms" if paint is not None else "not measured (no chromium)", "<= 1 s"),
+        (
+            "GET /nbexp/api/runs, first page (200 of 10,000 runs, 50 params + 10 metrics each)",
+            f"{statistics.median(list_times) * 1e3:.1f} ms median",
+            "<= 50 ms",
+        ),
+        (
+            "GET /nbexp/api/runs?since=CURSOR (nothing changed: the sidebar's 1 s poll)",
+            f"{statistics.median(delta_times) * 1e3:.1f} ms median",
+            "",
+        ),
+        (
+            f"GET /nbexp/api/runs?q=p3=0.3 (server-side search, {search_total:,} of 10,000 runs match)",
+            f"{statistics.median(search_times) * 1e3:.1f} ms median",
+            "",
+        ),
+        (
+            "GET /nbexp/api/compare, 10 runs x 10,000 points",
+            f"{statistics.median(cmp_times) * 1e3:.0f} ms median",
+            "<= 300 ms",
+        ),
+        (
+            "compare JSON size (diffs + 7 figures, curves downsampled to <= 1,000 points per run)",
+            f"{size / 1e6:.2f} MB",
+            "<= 1 MB",
+        ),
+        (
+            "sidebar first paint with 10,000 runs (click on the tab -> first row, chromium)",
+            f"{paint * 1e3:.0f} ms" if paint is not None else "not measured (no chromium)",
+            "<= 1 s",
+        ),
     ]
     print("| measure | figure | goal |\n|---|---|---|")
     for name, fig, goal in rows:
@@ -143,8 +185,16 @@ def first_paint(base: str, token: str) -> float | None:
         return None
     from playwright.sync_api import sync_playwright
 
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+    ]
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         page = b.new_page()

@@ -45,7 +45,7 @@ def tick_cost(n=2000):
         os.environ["NBEXP_NVML_MODULE"] = module
         os.environ["FAKE_NVML_SCRIPT"] = json.dumps(script)
         s = Sampler(1000, sink=lambda h, g: None, note=lambda c, m: None)
-        s._stop.set()                              # no thread: tick by hand (NVML stays initialized)
+        s._stop.set()  # no thread: tick by hand (NVML stays initialized)
         s._thread.join()
         s._last = time.time()
         t = time.process_time()
@@ -73,9 +73,15 @@ def cell_overhead(n=400):
                 times[hz].append(time.perf_counter() - t)
             sh.run_cell("%nbexp stop")
     off = statistics.median(times["0"])
-    return [(f"per-cell overhead, sampler at {hz} Hz vs off (trivial cell)",
-             f"{(statistics.median(times[hz]) - off) * 1e3:+.3f} ms (median {off * 1e3:.3f} -> "
-             f"{statistics.median(times[hz]) * 1e3:.3f} ms)", "") for hz in ("1", "10")]
+    return [
+        (
+            f"per-cell overhead, sampler at {hz} Hz vs off (trivial cell)",
+            f"{(statistics.median(times[hz]) - off) * 1e3:+.3f} ms (median {off * 1e3:.3f} -> "
+            f"{statistics.median(times[hz]) * 1e3:.3f} ms)",
+            "",
+        )
+        for hz in ("1", "10")
+    ]
 
 
 def main():

@@ -91,9 +91,17 @@ def run(name: str | None = None, ledger: str | None = None, **params: Any) -> Ru
     return session.new_run(name, kind="context", params=params, nested=True)
 
 
-def runs(sprint: str | None = None, status: str | None = None, limit: int | None = None,
-         ledger: str | None = None, data: str | None = None, params: dict[str, Any] | None = None,
-         since: str | float | None = None, tag: str | None = None, search: str | None = None) -> pandas.DataFrame:
+def runs(
+    sprint: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    ledger: str | None = None,
+    data: str | None = None,
+    params: dict[str, Any] | None = None,
+    since: str | float | None = None,
+    tag: str | None = None,
+    search: str | None = None,
+) -> pandas.DataFrame:
     """The ledger's runs as a pandas DataFrame, newest first.
 
     Columns: ``run_id, name, status, sprint, start_time, end_time, duration_s``,
@@ -119,8 +127,17 @@ def runs(sprint: str | None = None, status: str | None = None, limit: int | None
     """
     from .api import runs_frame
 
-    return runs_frame(_ledger(ledger), sprint=sprint, status=status, limit=limit, data=data, params=params,
-                      since=since, tag=tag, search=search)
+    return runs_frame(
+        _ledger(ledger),
+        sprint=sprint,
+        status=status,
+        limit=limit,
+        data=data,
+        params=params,
+        since=since,
+        tag=tag,
+        search=search,
+    )
 
 
 def data(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:
@@ -135,8 +152,9 @@ def data(run_id: str = "latest", ledger: str | None = None) -> pandas.DataFrame:
     return data_frame(_ledger(ledger), run_id)
 
 
-def drift(run_a: str, run_b: str, name: str | None = None, other: str | None = None,
-          ledger: str | None = None) -> pandas.DataFrame:
+def drift(
+    run_a: str, run_b: str, name: str | None = None, other: str | None = None, ledger: str | None = None
+) -> pandas.DataFrame:
     """Drift of ``run_b``'s data against ``run_a``'s, per variable and column.
 
     Compares every variable both runs used (or ``name`` in run_a with ``other``,
@@ -198,7 +216,7 @@ def compare(*run_ids: str, ledger: str | None = None, metric: str | None = None)
             from .figures import compare_figures
 
             c.update(compare_figures(r, c, metric))
-        except ImportError:                 # no plotly: the data without figures
+        except ImportError:  # no plotly: the data without figures
             pass
         return c
 
@@ -209,7 +227,7 @@ def _ledger(ledger: str | None):
 
     s = active_session()
     if s is not None and (ledger is None or tracker.resolve_path(ledger) == s.ledger_path):
-        s.flush()                   # read what this kernel has recorded so far
+        s.flush()  # read what this kernel has recorded so far
     return ledger or (s.ledger_path if s else None)
 
 
@@ -224,8 +242,11 @@ def load_ipython_extension(ipython: Any) -> None:
     if session is not None and session.shell is ipython and session.reloading:
         session.reloading = False
         run = session.current
-        print(f"nbexp: extension reloaded; still tracking session {session.id}"
-              + (f", run {run.id}" if run is not None else "") + f" in {session.ledger_path}")
+        print(
+            f"nbexp: extension reloaded; still tracking session {session.id}"
+            + (f", run {run.id}" if run is not None else "")
+            + f" in {session.ledger_path}"
+        )
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -8,22 +8,42 @@ from typing import Any
 from .ledger.queries import SYSTEM_FIELDS, Reader
 
 
-def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, status: str | None = None,
-               limit: int | None = None, params: dict[str, Any] | None = None, data: str | None = None,
-               since: str | float | None = None, tag: str | None = None, search: str | None = None):
+def runs_frame(
+    ledger: str | os.PathLike | None,
+    sprint: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    params: dict[str, Any] | None = None,
+    data: str | None = None,
+    since: str | float | None = None,
+    tag: str | None = None,
+    search: str | None = None,
+):
     """See :func:`nbexp.runs`."""
     import pandas as pd
 
     from .ledger.queries import parse_since
 
     with Reader(ledger) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=params, data=data, tag=tag,
-                           started_after=parse_since(since), search=search)
+        runs = r.list_runs(
+            sprint=sprint,
+            status=status,
+            limit=limit,
+            params=params,
+            data=data,
+            tag=tag,
+            started_after=parse_since(since),
+            search=search,
+        )
     rows = []
     for run in runs:
         row: dict[str, Any] = {
-            "run_id": run["id"], "name": run["name"], "status": run["status"], "sprint": run["sprint"],
-            "start_time": run["start_time"], "end_time": run["end_time"],
+            "run_id": run["id"],
+            "name": run["name"],
+            "status": run["status"],
+            "sprint": run["sprint"],
+            "start_time": run["start_time"],
+            "end_time": run["end_time"],
         }
         for k in SYSTEM_FIELDS:
             row[f"system.{k}"] = run[k]
@@ -53,9 +73,37 @@ def runs_frame(ledger: str | os.PathLike | None, sprint: str | None = None, stat
     return df[base + ["duration_s"] + params + metrics + data + system]
 
 
-DATA_COLUMNS = ["variable", "kind", "shape", "fingerprint", "role", "sampled", "column", "type", "dtype", "count",
-                "missing", "missing_rate", "min", "p1", "p5", "p25", "p50", "p75", "p95", "p99", "max", "mean", "std",
-                "zeros", "distinct", "top", "imbalanced", "minority_share", "classes"]
+DATA_COLUMNS = [
+    "variable",
+    "kind",
+    "shape",
+    "fingerprint",
+    "role",
+    "sampled",
+    "column",
+    "type",
+    "dtype",
+    "count",
+    "missing",
+    "missing_rate",
+    "min",
+    "p1",
+    "p5",
+    "p25",
+    "p50",
+    "p75",
+    "p95",
+    "p99",
+    "max",
+    "mean",
+    "std",
+    "zeros",
+    "distinct",
+    "top",
+    "imbalanced",
+    "minority_share",
+    "classes",
+]
 
 
 def data_frame(ledger: str | os.PathLike | None, run: str):
@@ -67,9 +115,14 @@ def data_frame(ledger: str | os.PathLike | None, run: str):
     rows = []
     for item in items:
         summary = item["summary"] or {}
-        base = {"variable": item["name"], "kind": item["kind"], "shape": tuple(item["shape"] or ()),
-                "fingerprint": item["fingerprint"], "role": item["role"],
-                "sampled": bool(summary.get("sampled"))}
+        base = {
+            "variable": item["name"],
+            "kind": item["kind"],
+            "shape": tuple(item["shape"] or ()),
+            "fingerprint": item["fingerprint"],
+            "role": item["role"],
+            "sampled": bool(summary.get("sampled")),
+        }
         for col in summary.get("columns") or [{}]:
             row = dict(base)
             row.update({k: col.get(k) for k in DATA_COLUMNS if k in col})
@@ -78,12 +131,25 @@ def data_frame(ledger: str | os.PathLike | None, run: str):
     return pd.DataFrame(rows, columns=DATA_COLUMNS)
 
 
-DRIFT_COLUMNS = ["variable", "column", "severity", "psi", "ks", "out_of_range", "missing_a", "missing_b",
-                 "dtype_a", "dtype_b", "class_shift", "flags"]
+DRIFT_COLUMNS = [
+    "variable",
+    "column",
+    "severity",
+    "psi",
+    "ks",
+    "out_of_range",
+    "missing_a",
+    "missing_b",
+    "dtype_a",
+    "dtype_b",
+    "class_shift",
+    "flags",
+]
 
 
-def drift_frame(ledger: str | os.PathLike | None, run_a: str, run_b: str, name: str | None = None,
-                other: str | None = None):
+def drift_frame(
+    ledger: str | os.PathLike | None, run_a: str, run_b: str, name: str | None = None, other: str | None = None
+):
     """See :func:`nbexp.drift`."""
     import pandas as pd
 

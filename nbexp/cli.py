@@ -19,7 +19,7 @@ from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
 from .textfmt import duration, table, when
 
-KEY_PARAMS = 4      # params shown in `ls`: those that vary most among the listed runs
+KEY_PARAMS = 4  # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
 
 
@@ -55,8 +55,12 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.option("--ledger", type=click.Path(dir_okay=False), envvar="NBEXP_LEDGER",
-              help="ledger file (default $NBEXP_HOME/ledger.sqlite or ~/.nbexp/ledger.sqlite)")
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False),
+    envvar="NBEXP_LEDGER",
+    help="ledger file (default $NBEXP_HOME/ledger.sqlite or ~/.nbexp/ledger.sqlite)",
+)
 @click.version_option(package_name="nbexp")
 @click.pass_context
 def main(ctx: click.Context, ledger: str | None) -> None:
@@ -70,8 +74,9 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
     for r in runs:
         for k, v in r["params"].items():
             pkeys.setdefault(k, set()).add(json.dumps(v))
-    varying = sorted((k for k, vals in pkeys.items() if len(vals) > 1 or len(runs) == 1),
-                     key=lambda k: (-len(pkeys[k]), k))[:KEY_PARAMS]
+    varying = sorted(
+        (k for k, vals in pkeys.items() if len(vals) > 1 or len(runs) == 1), key=lambda k: (-len(pkeys[k]), k)
+    )[:KEY_PARAMS]
     counts: dict[str, int] = {}
     for r in runs:
         for k in r["metrics"]:
@@ -103,8 +108,16 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_j
         except ValueError:
             wanted[name] = text
     with _reader(ctx) as r:
-        runs = r.list_runs(sprint=sprint, status=status, limit=limit, params=wanted, data=data_fp, tag=tag,
-                           started_after=parse_since(since), search=search)
+        runs = r.list_runs(
+            sprint=sprint,
+            status=status,
+            limit=limit,
+            params=wanted,
+            data=data_fp,
+            tag=tag,
+            started_after=parse_since(since),
+            search=search,
+        )
     if as_json:
         _echo_json(runs)
         return
@@ -112,9 +125,12 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_j
         click.echo(f"no runs (sprint {sprint}{', status ' + status if status else ''})", err=True)
         return
     pcols, mcols = _key_columns(runs)
-    rows = [[r["id"], r["name"], r["status"], when(r["start_time"]), duration(r)]
-            + [r["params"].get(k) for k in pcols]
-            + [r["metrics"][k]["last"] if k in r["metrics"] else None for k in mcols] for r in runs]
+    rows = [
+        [r["id"], r["name"], r["status"], when(r["start_time"]), duration(r)]
+        + [r["params"].get(k) for k in pcols]
+        + [r["metrics"][k]["last"] if k in r["metrics"] else None for k in mcols]
+        for r in runs
+    ]
     click.echo(table(["run", "name", "status", "start", "time"] + pcols + mcols, rows))
 
 
@@ -138,15 +154,22 @@ def show_cmd(ctx, run, as_json):
         click.echo("tags: " + ", ".join(info["tags"]))
     if info["note"]:
         click.echo(f"note: {info['note']}")
-    click.echo(f"session {s.get('id')} on {s.get('host')}  python {s.get('python')}  nbexp {s.get('nbexp_version')}"
-               + (f"  git {s['git_commit'][:10]}{'+dirty' if s.get('git_dirty') else ''}" if s.get("git_commit") else "")
-               + (f"  notebook {s['notebook']}" if s.get("notebook") else ""))
+    click.echo(
+        f"session {s.get('id')} on {s.get('host')}  python {s.get('python')}  nbexp {s.get('nbexp_version')}"
+        + (f"  git {s['git_commit'][:10]}{'+dirty' if s.get('git_dirty') else ''}" if s.get("git_commit") else "")
+        + (f"  notebook {s['notebook']}" if s.get("notebook") else "")
+    )
     click.echo("\nparams")
     click.echo(table(["name", "value"], [[k, v] for k, v in info["params"].items()]) if info["params"] else "  (none)")
     click.echo("\nmetrics")
-    click.echo(table(["name", "last", "min", "max", "steps"],
-                     [[k, m["last"], m["min"], m["max"], m["steps"]] for k, m in info["metrics"].items()])
-               if info["metrics"] else "  (none)")
+    click.echo(
+        table(
+            ["name", "last", "min", "max", "steps"],
+            [[k, m["last"], m["min"], m["max"], m["steps"]] for k, m in info["metrics"].items()],
+        )
+        if info["metrics"]
+        else "  (none)"
+    )
     click.echo("\nsystem")
     click.echo("  " + system_summary(info))
     if info["idle_hint"]:
@@ -160,8 +183,9 @@ def system_summary(run: dict) -> str:
     """One line of a run's system aggregates; says so where nothing was measured."""
     parts = []
     if run.get("gpu_util_mean") is not None:
-        parts.append(f"GPU {run['gpu_util_mean']:.0f}% mean, {run['gpu_util_max']:.0f}% max over "
-                     f"{run['gpu_count']} GPU(s)")
+        parts.append(
+            f"GPU {run['gpu_util_mean']:.0f}% mean, {run['gpu_util_max']:.0f}% max over {run['gpu_count']} GPU(s)"
+        )
         if run.get("gpu_mem_peak_mb") is not None:
             parts.append(f"GPU memory peak {run['gpu_mem_peak_mb']:.0f} MB")
         if run.get("energy_wh") is not None:
@@ -200,7 +224,9 @@ def diff_cmd(ctx, runs, code, as_json):
         click.echo("  (none: same params)")
     click.echo("\nmetrics (last value)")
     if c["metrics"]:
-        rows = [[k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)] for k, v in c["metrics"].items()]
+        rows = [
+            [k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)] for k, v in c["metrics"].items()
+        ]
         click.echo(table(["metric"] + ids + ["delta"], rows))
     else:
         click.echo("  (none)")
@@ -214,13 +240,15 @@ def _echo_data_side(c: dict, ids: list[str]) -> None:
     if not c.get("data"):
         return
     click.echo("\ndata (fingerprints)")
-    click.echo(table(["variable"] + ids, [[n] + [fp[:10] if fp else "-" for fp in fps]
-                                         for n, fps in c["data"].items()]))
+    click.echo(
+        table(["variable"] + ids, [[n] + [fp[:10] if fp else "-" for fp in fps] for n, fps in c["data"].items()])
+    )
     for row in c["drift"]:
         click.echo(f"drift: {row['variable']}.{row['column']}: {'; '.join(row['flags'])}")
     for row in c["imbalance"]:
-        click.echo(f"imbalanced: run {row['run']} {row['variable']}.{row['column']} "
-                   f"(minority {row['minority_share']:.1%})")
+        click.echo(
+            f"imbalanced: run {row['run']} {row['variable']}.{row['column']} (minority {row['minority_share']:.1%})"
+        )
 
 
 @main.command("data")
@@ -241,8 +269,10 @@ def data_cmd(ctx, run, as_json):
         s = item["summary"] or {}
         sampled = s.get("sampled")
         note = f", sampled {sampled['rows']:,} of {sampled['of']:,} rows" if sampled else ""
-        click.echo(f"{item['name']}  {item['kind']} {tuple(item['shape'] or ())}  fingerprint "
-                   f"{item['fingerprint'][:12]}  {item['role'] or ''}{note}")
+        click.echo(
+            f"{item['name']}  {item['kind']} {tuple(item['shape'] or ())}  fingerprint "
+            f"{item['fingerprint'][:12]}  {item['role'] or ''}{note}"
+        )
         rows = []
         for c in s.get("columns", []):
             detail = ""
@@ -251,8 +281,20 @@ def data_cmd(ctx, run, as_json):
                 detail = f"classes {shares}" + ("  IMBALANCED" if c.get("imbalanced") else "")
             elif c.get("top"):
                 detail = "top " + ", ".join(f"{k} ({n})" for k, n in c["top"][:3])
-            rows.append([c["name"], c["dtype"], c.get("missing_rate"), c.get("min"), c.get("p50"), c.get("max"),
-                         c.get("mean"), c.get("std"), c.get("distinct"), detail])
+            rows.append(
+                [
+                    c["name"],
+                    c["dtype"],
+                    c.get("missing_rate"),
+                    c.get("min"),
+                    c.get("p50"),
+                    c.get("max"),
+                    c.get("mean"),
+                    c.get("std"),
+                    c.get("distinct"),
+                    detail,
+                ]
+            )
         click.echo(table(["column", "dtype", "missing", "min", "p50", "max", "mean", "std", "distinct", ""], rows))
         click.echo("")
 
@@ -283,8 +325,12 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
     if not shown:
         click.echo(f"no drift flagged ({len(rows)} columns compared)")
         return
-    click.echo(table(["variable", "column", "severity", "psi", "ks", "flags"],
-                     [[r["variable"], r["column"], r["severity"], r.get("psi"), r.get("ks"), r["flags"]] for r in shown]))
+    click.echo(
+        table(
+            ["variable", "column", "severity", "psi", "ks", "flags"],
+            [[r["variable"], r["column"], r["severity"], r.get("psi"), r.get("ks"), r["flags"]] for r in shown],
+        )
+    )
 
 
 @main.command("review")
@@ -297,11 +343,10 @@ def review_cmd(ctx, sprint, html_file, as_json):
     from .analysis.review import review
     from .report import review_text
 
-    if html_file:                   # say so before the work, not after the text review is out
+    if html_file:  # say so before the work, not after the text review is out
         folder = Path(html_file).absolute().parent
         if not folder.is_dir():
-            raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist",
-                                     param_hint="--html")
+            raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist", param_hint="--html")
     with _reader(ctx) as r:
         sprint_id = r.sprint_id(sprint) or sprint_of(__import__("time").time())
         rev = review(r, sprint_id)
@@ -315,13 +360,13 @@ def review_cmd(ctx, sprint, html_file, as_json):
         page, out = review_html(ctx.obj["ledger"], rev), Path(html_file)
         existed = out.exists()
         try:
-            if not existed:             # a report holds recorded code: 0600 like the ledger
+            if not existed:  # a report holds recorded code: 0600 like the ledger
                 from .ledger import private_file
 
                 private_file(out)
             out.write_text(page, encoding="utf-8")
         except OSError as exc:
-            if not existed:             # no half-written report left behind
+            if not existed:  # no half-written report left behind
                 out.unlink(missing_ok=True)
             raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from None
         click.echo(f"\nwrote {html_file} (one self-contained file: open it in a browser or attach it)", err=True)
@@ -364,8 +409,10 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         ledger_path = r.path
     out = Path(output or f"replay-{original['id']}.ipynb")
     nbformat.write(nb, out)
-    click.echo(f"wrote {out}: {len(nb.cells) - 2} cells of run {original['id']}"
-               + (f", with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""))
+    click.echo(
+        f"wrote {out}: {len(nb.cells) - 2} cells of run {original['id']}"
+        + (f", with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else "")
+    )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
     if not execute:
@@ -373,8 +420,9 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
-                            resources={"metadata": {"path": str(out.resolve().parent)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(out.resolve().parent)}}
+    )
     failed = None
     try:
         client.execute()
@@ -389,25 +437,33 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         c = compare_runs(r, [original["id"], replay["id"]])
     if failed is not None:
         first = str(failed).strip().splitlines()
-        raise click.ClickException(f"replay run {replay['id']} failed; executed notebook in {out}\n"
-                                   + "\n".join(first[-6:]))
+        raise click.ClickException(
+            f"replay run {replay['id']} failed; executed notebook in {out}\n" + "\n".join(first[-6:])
+        )
     click.echo(f"replay run {replay['id']} [{replay['status']}]; nbexp diff {original['id']} {replay['id']}:")
-    click.echo("  params: " + ("; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in c["param_diff"].items())
-                               or "no change"))
+    click.echo(
+        "  params: " + ("; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in c["param_diff"].items()) or "no change")
+    )
     for k, d in c["metric_delta"].items():
         click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
     for name, fps in c["data"].items():
         if None not in fps and fps[0] != fps[1]:
-            click.echo(f"warning: data {name!r} differs from the original's (fingerprint {fps[0][:10]} -> "
-                       f"{fps[1][:10]})", err=True)
+            click.echo(
+                f"warning: data {name!r} differs from the original's (fingerprint {fps[0][:10]} -> {fps[1][:10]})",
+                err=True,
+            )
 
 
 @main.command("check")
 @click.argument("run", default="latest")
 @click.option("--metric", required=True, help="the metric to hold up")
 @click.option("--baseline", default="best", show_default=True, help="RUN, best or tag:NAME")
-@click.option("--higher-is-better/--lower-is-better", "higher", default=None,
-              help="direction (default: from the name: loss, error, mse, ... go down)")
+@click.option(
+    "--higher-is-better/--lower-is-better",
+    "higher",
+    default=None,
+    help="direction (default: from the name: loss, error, mse, ... go down)",
+)
 @click.option("--tolerance", default="0", show_default=True, help="allowed regression: absolute (0.01) or 2%")
 @click.option("--nan-ok", is_flag=True, help="a NaN candidate is not a regression")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
@@ -425,9 +481,24 @@ def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, as_json):
     if as_json:
         _echo_json(v)
     else:
-        click.echo(table(["metric", "better", "baseline", "value", "candidate", "value", "delta", "allowed", "verdict"],
-                         [[v["metric"], v["direction"], v["baseline"], v["baseline_value"], v["candidate"],
-                           v["candidate_value"], v["delta"], v["allowed"], "ok" if v["ok"] else "REGRESSED"]]))
+        click.echo(
+            table(
+                ["metric", "better", "baseline", "value", "candidate", "value", "delta", "allowed", "verdict"],
+                [
+                    [
+                        v["metric"],
+                        v["direction"],
+                        v["baseline"],
+                        v["baseline_value"],
+                        v["candidate"],
+                        v["candidate_value"],
+                        v["delta"],
+                        v["allowed"],
+                        "ok" if v["ok"] else "REGRESSED",
+                    ]
+                ],
+            )
+        )
         click.echo(v["reason"])
     ctx.exit(0 if v["ok"] else 1)
 
@@ -461,9 +532,11 @@ def import_cmd(ctx, file, dry_run):
     from .export.bundle import import_bundle
 
     stats = import_bundle(file, ctx.obj["ledger"], dry_run=dry_run)
-    click.echo(("would add" if dry_run else "added") + f" {stats['runs_added']} runs ({stats['points']:,} points), "
-               f"skipped {stats['runs_skipped']} already there"
-               + (f", gave {stats['runs_renamed']} a fresh id (theirs was taken)" if stats["runs_renamed"] else ""))
+    click.echo(
+        ("would add" if dry_run else "added") + f" {stats['runs_added']} runs ({stats['points']:,} points), "
+        f"skipped {stats['runs_skipped']} already there"
+        + (f", gave {stats['runs_renamed']} a fresh id (theirs was taken)" if stats["runs_renamed"] else "")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

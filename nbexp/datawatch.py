@@ -29,7 +29,7 @@ class DataWatcher:
     def __init__(self, session: Session, enabled: bool = True) -> None:
         self.session = session
         self.enabled = enabled
-        self.known: dict[str, tuple[tuple, str, str | None]] = {}    # name -> (signature, fingerprint, role)
+        self.known: dict[str, tuple[tuple, str, str | None]] = {}  # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
         self.jobs: queue.Queue = queue.Queue()
         self._reader: Reader | None = None  # the worker's own read connection
@@ -90,22 +90,31 @@ class DataWatcher:
             finally:
                 self.jobs.task_done()
 
-    def _process(self, name: str, obj: Any, kind: str, sig: tuple, run_ids: list[str], is_y: bool,
-                 labels: set[str]) -> None:
+    def _process(
+        self, name: str, obj: Any, kind: str, sig: tuple, run_ids: list[str], is_y: bool, labels: set[str]
+    ) -> None:
         fp, exact = data_capture.fingerprint(obj, kind)
         summary = None
         if fp not in self.summarized and not self._in_ledger(fp):
             summary = data_capture.summarize(obj, kind, name, labels)
         if data_capture.signature(obj, kind) != sig:
-            self.session.warn("data-changed", f"data {name!r} changed while it was being summarized; "
-                                              "it will be summarized at its next use")
+            self.session.warn(
+                "data-changed",
+                f"data {name!r} changed while it was being summarized; it will be summarized at its next use",
+            )
             return
         role = None
         if summary is not None:
             role = "label" if any(c.get("label") for c in summary.get("columns", [])) or is_y else "features"
-            self.session.store.store_dataset(fp, kind, json.dumps(summary.get("shape")), exact,
-                                             bool(summary.get("sampled")), json.dumps(summary, default=str),
-                                             time.time())
+            self.session.store.store_dataset(
+                fp,
+                kind,
+                json.dumps(summary.get("shape")),
+                exact,
+                bool(summary.get("sampled")),
+                json.dumps(summary, default=str),
+                time.time(),
+            )
         else:
             role = "label" if is_y else (self.known.get(name, (None, None, None))[2] or "features")
         self.summarized.add(fp)

@@ -18,7 +18,7 @@ import html
 import math
 from typing import Any
 
-MAX_POINTS = 1000          # per trace, after downsampling
+MAX_POINTS = 1000  # per trace, after downsampling
 
 
 def _text(value: Any) -> str:
@@ -37,7 +37,7 @@ def _go():
 
 def _plain(fig) -> dict:
     d = fig.to_plotly_json()
-    d.setdefault("layout", {}).pop("template", None)   # the page's theme decides the look
+    d.setdefault("layout", {}).pop("template", None)  # the page's theme decides the look
     return _clean(d)
 
 
@@ -78,8 +78,9 @@ def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, 
     return [xs[i] for i in idx], [ys[i] for i in idx], True
 
 
-def metric_curves(series: dict[str, tuple[list, list, list]], metric: str, x: str = "step",
-                  labels: dict[str, str] | None = None) -> dict:
+def metric_curves(
+    series: dict[str, tuple[list, list, list]], metric: str, x: str = "step", labels: dict[str, str] | None = None
+) -> dict:
     """One line per run for ``metric``; ``series`` maps run id to its ``(steps, values, walls)``.
 
     The traces are written as plain dicts: plotly's validation of every point of a long
@@ -95,9 +96,15 @@ def metric_curves(series: dict[str, tuple[list, list, list]], metric: str, x: st
         xs, ys, down = downsample(steps if x == "step" else walls, values)
         if down:
             note.append(f"{run_id}: {len(xs)} of {len(steps)} points")
-        traces.append({"type": "scatter", "mode": "lines+markers" if len(xs) < 50 else "lines",
-                       "name": _text((labels or {}).get(run_id, run_id)), "x": list(xs),
-                       "y": [None if v is None or v != v else v for v in ys]})
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers" if len(xs) < 50 else "lines",
+                "name": _text((labels or {}).get(run_id, run_id)),
+                "x": list(xs),
+                "y": [None if v is None or v != v else v for v in ys],
+            }
+        )
     title = f"{metric} by {x}"
     if note:
         title += " (downsampled for display: min/max per bucket; " + ", ".join(note) + ")"
@@ -119,9 +126,15 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
             dims.append(dict(label=_text(k), values=[v if v is not None else None for v in values]))
         else:
-            cats = sorted({repr(v) for v in values})       # tick text: parcoords draws it as plain text, as is
-            dims.append(dict(label=_text(k), values=[cats.index(repr(v)) for v in values],
-                             tickvals=list(range(len(cats))), ticktext=[c.strip("'") for c in cats]))
+            cats = sorted({repr(v) for v in values})  # tick text: parcoords draws it as plain text, as is
+            dims.append(
+                dict(
+                    label=_text(k),
+                    values=[cats.index(repr(v)) for v in values],
+                    tickvals=list(range(len(cats))),
+                    ticktext=[c.strip("'") for c in cats],
+                )
+            )
         if len(dims) >= 12:
             break
     line: dict[str, Any] = {}
@@ -129,20 +142,28 @@ def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
         mv = [r["metrics"].get(metric, {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in mv]
         dims.append(dict(label=_text(metric), values=mv))
-        if not any(math.isnan(v) for v in mv):        # colour by the metric when every run has it
+        if not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
             line = dict(color=mv, colorscale="Viridis", showscale=True)
     fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
-    fig.update_layout(title=_text(f"params against {metric}" if metric else "params"), height=380,
-                      margin=dict(l=60, r=60, t=60, b=30))
+    fig.update_layout(
+        title=_text(f"params against {metric}" if metric else "params"), height=380, margin=dict(l=60, r=60, t=60, b=30)
+    )
     return _plain(fig)
 
 
 def _table(header: list[str], columns: list[list], title: str) -> dict:
     go = _go()
-    fig = go.Figure(go.Table(header=dict(values=[_text(h) for h in header], align="left"),
-                             cells=dict(values=[[_text(v) for v in col] for col in columns], align="left")))
-    fig.update_layout(title=_text(title), margin=dict(l=10, r=10, t=40, b=10),
-                      height=max(160, 40 + 26 * len(columns[0])) if columns and columns[0] else 160)
+    fig = go.Figure(
+        go.Table(
+            header=dict(values=[_text(h) for h in header], align="left"),
+            cells=dict(values=[[_text(v) for v in col] for col in columns], align="left"),
+        )
+    )
+    fig.update_layout(
+        title=_text(title),
+        margin=dict(l=10, r=10, t=40, b=10),
+        height=max(160, 40 + 26 * len(columns[0])) if columns and columns[0] else 160,
+    )
     return _plain(fig)
 
 
@@ -178,8 +199,11 @@ def drift_bars(rows: list[dict]) -> dict:
     fig = go.Figure(go.Bar(x=labels, y=[r["psi"] for r in rows], marker_color=colors, name="PSI"))
     for level in (0.1, 0.25):
         fig.add_hline(y=level, line_dash="dot")
-    fig.update_layout(title="data drift: PSI per column (0.1 moderate, 0.25 major)" if rows
-                      else "data drift: not recorded", height=340, margin=dict(l=50, r=20, t=50, b=80))
+    fig.update_layout(
+        title="data drift: PSI per column (0.1 moderate, 0.25 major)" if rows else "data drift: not recorded",
+        height=340,
+        margin=dict(l=50, r=20, t=50, b=80),
+    )
     return _plain(fig)
 
 
@@ -191,10 +215,20 @@ def class_distribution(items: dict[str, list[dict]]) -> dict:
         for d in data:
             for c in (d.get("summary") or {}).get("columns", []):
                 if c.get("classes"):
-                    fig.add_trace(go.Bar(x=[_text(k) for k in c["classes"]], y=list(c["classes"].values()),
-                                         name=_text(f"{run_id} {d['name']}")))
-    fig.update_layout(title="class distribution" if fig.data else "class distribution: not recorded",
-                      barmode="group", yaxis_tickformat=".0%", height=320, margin=dict(l=50, r=20, t=50, b=40))
+                    fig.add_trace(
+                        go.Bar(
+                            x=[_text(k) for k in c["classes"]],
+                            y=list(c["classes"].values()),
+                            name=_text(f"{run_id} {d['name']}"),
+                        )
+                    )
+    fig.update_layout(
+        title="class distribution" if fig.data else "class distribution: not recorded",
+        barmode="group",
+        yaxis_tickformat=".0%",
+        height=320,
+        margin=dict(l=50, r=20, t=50, b=40),
+    )
     return _plain(fig)
 
 
@@ -206,14 +240,31 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
         t0 = min([h["time"] for h in host] + [g["time"] for g in gpus], default=0.0)
         for gpu in sorted({g["gpu"] for g in gpus}):
             pts = [g for g in gpus if g["gpu"] == gpu]
-            fig.add_trace(go.Scatter(x=[p["time"] - t0 for p in pts], y=[p["util"] for p in pts], mode="lines",
-                                     name=_text(f"{run_id} GPU{gpu} util %")))
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["time"] - t0 for p in pts],
+                    y=[p["util"] for p in pts],
+                    mode="lines",
+                    name=_text(f"{run_id} GPU{gpu} util %"),
+                )
+            )
         if host:
-            fig.add_trace(go.Scatter(x=[h["time"] - t0 for h in host], y=[h["proc_cpu"] for h in host],
-                                     mode="lines", line=dict(dash="dot"), name=_text(f"{run_id} CPU %")))
-    fig.update_layout(title="GPU / CPU timeline" if fig.data else "GPU / CPU timeline: not recorded",
-                      xaxis_title="seconds from run start", yaxis_title="%", height=340,
-                      margin=dict(l=50, r=20, t=50, b=40))
+            fig.add_trace(
+                go.Scatter(
+                    x=[h["time"] - t0 for h in host],
+                    y=[h["proc_cpu"] for h in host],
+                    mode="lines",
+                    line=dict(dash="dot"),
+                    name=_text(f"{run_id} CPU %"),
+                )
+            )
+    fig.update_layout(
+        title="GPU / CPU timeline" if fig.data else "GPU / CPU timeline: not recorded",
+        xaxis_title="seconds from run start",
+        yaxis_title="%",
+        height=340,
+        margin=dict(l=50, r=20, t=50, b=40),
+    )
     return _plain(fig)
 
 

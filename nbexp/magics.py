@@ -42,8 +42,26 @@ from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, mag
 from . import tracker
 from .errors import NbexpError, NotTracking
 
-WORDS = ("track", "new", "stop", "status", "sprint", "conclude", "tag", "note", "param", "params", "data", "drift",
-         "compare", "runs", "review", "export", "import", "run")
+WORDS = (
+    "track",
+    "new",
+    "stop",
+    "status",
+    "sprint",
+    "conclude",
+    "tag",
+    "note",
+    "param",
+    "params",
+    "data",
+    "drift",
+    "compare",
+    "runs",
+    "review",
+    "export",
+    "import",
+    "run",
+)
 
 
 class _HelpFormatter(MagicHelpFormatter):
@@ -73,7 +91,7 @@ def _help_suffix(lines: list[str]) -> list[str]:
     IPython reads a trailing ``?`` as "inspect the last name", so ``%nbexp track?`` would look up
     an object called ``track``; this runs first (a cleanup transformer) and asks the word for its
     help instead. Only a line that is the word alone is rewritten: ``%nbexp note why?`` is left as is."""
-    return [_HELP_SUFFIX.sub(r"\1 --help", line.rstrip("\n")) + line[len(line.rstrip("\n")):] for line in lines]
+    return [_HELP_SUFFIX.sub(r"\1 --help", line.rstrip("\n")) + line[len(line.rstrip("\n")) :] for line in lines]
 
 
 def _session() -> tracker.Session:
@@ -102,7 +120,7 @@ def _sprint_hypothesis(ledger: str | None) -> str | None:
         with Reader(ledger) as r:
             return r.sprint_info(tracker.sprint_of(time.time()))["hypothesis"]
     except LedgerError:
-        return None                     # tracker.start says what is wrong with the ledger
+        return None  # tracker.start says what is wrong with the ledger
 
 
 @magics_class
@@ -126,24 +144,27 @@ class NbexpMagics(Magics):
             raise UsageError(f"%nbexp: unknown word {word!r}; one of: {', '.join(WORDS)}")
         try:
             argv = shlex.split(rest)
-        except ValueError as exc:                       # unbalanced quotes
+        except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"%nbexp {word}: {exc}") from None
         if word not in ("export", "import") and {"-h", "--help"} & set(argv):
-            print(getattr(self, f"_{word}").parser.format_help().rstrip())   # also for %nbexp run --help
+            print(getattr(self, f"_{word}").parser.format_help().rstrip())  # also for %nbexp run --help
             return None
         if (word == "run") != (cell is not None):
-            raise UsageError("%nbexp run is a cell magic: write %%nbexp run [NAME] as the cell's first line"
-                             if word == "run" else f"%%nbexp takes only the word run, not {word!r}")
+            raise UsageError(
+                "%nbexp run is a cell magic: write %%nbexp run [NAME] as the cell's first line"
+                if word == "run"
+                else f"%%nbexp takes only the word run, not {word!r}"
+            )
         method = getattr(self, f"_{word}")
-        if word in ("export", "import"):           # handed to the CLI as they are, --help too
+        if word in ("export", "import"):  # handed to the CLI as they are, --help too
             return self._cli([word, *argv])
         try:
             args = method.parser.parse_args(argv)
         except UsageError as exc:
             raise UsageError(f"%nbexp {word}: {exc}") from None
-        except SystemExit:                  # argparse's help action (an abbreviation: --hel) printed the help
+        except SystemExit:  # argparse's help action (an abbreviation: --hel) printed the help
             return None
-        __tracebackhide__ = True            # a %%nbexp run cell's traceback starts at the user's code
+        __tracebackhide__ = True  # a %%nbexp run cell's traceback starts at the user's code
         try:
             return method(args, cell) if word == "run" else method(args)
         except NbexpError as exc:
@@ -154,17 +175,31 @@ class NbexpMagics(Magics):
     @argument("name", nargs="?", help="name of the first run")
     @argument("--ledger", help="ledger file (default $NBEXP_LEDGER, $NBEXP_HOME/ledger.sqlite, ~/.nbexp/ledger.sqlite)")
     @argument("--sprint", help="name today's sprint")
-    @argument("--hypothesis", help="what today's sprint sets out to show; a sprint that already has a different one "
-                                   "keeps it (%%nbexp sprint NAME --hypothesis TEXT replaces it)")
+    @argument(
+        "--hypothesis",
+        help="what today's sprint sets out to show; a sprint that already has a different one "
+        "keeps it (%%nbexp sprint NAME --hypothesis TEXT replaces it)",
+    )
     @argument("--metric-names", help="extra comma-separated words that make a variable a metric")
     @argument("--sample-hz", type=float, default=1.0, help="GPU/CPU samples per second; 0 turns sampling off")
-    @argument("--idle-after", type=float, default=60.0,
-              help="seconds a cell must run before the idle-GPU hint may fire (default 60)")
-    @argument("--idle-util", type=float, default=30.0,
-              help="mean GPU utilization (percent) below which a long cell gets the hint (default 30)")
+    @argument(
+        "--idle-after",
+        type=float,
+        default=60.0,
+        help="seconds a cell must run before the idle-GPU hint may fire (default 60)",
+    )
+    @argument(
+        "--idle-util",
+        type=float,
+        default=30.0,
+        help="mean GPU utilization (percent) below which a long cell gets the hint (default 30)",
+    )
     @argument("--replay-of", metavar="RUN", help="this notebook replays RUN (written by nbexp replay)")
-    @argument("--no-data", action="store_true",
-              help="do not fingerprint or summarize data (a Spark cluster's time, very wide tables)")
+    @argument(
+        "--no-data",
+        action="store_true",
+        help="do not fingerprint or summarize data (a Spark cluster's time, very wide tables)",
+    )
     def _track(self, args):
         """Start tracking this kernel and open its first run.
 
@@ -181,19 +216,31 @@ class NbexpMagics(Magics):
         old = tracker.active_session()
         if old is not None:
             try:
-                connect(args.ledger).close()            # what Session() opens first, before the old one stops
+                connect(args.ledger).close()  # what Session() opens first, before the old one stops
             except NbexpError as exc:
                 raise type(exc)(f"{exc}; still tracking session {old.id} in {old.ledger_path}") from None
         hypothesis = args.hypothesis
         kept = _sprint_hypothesis(args.ledger)
         if hypothesis and kept and kept != scrub_text(hypothesis):
-            print(f"nbexp: sprint {tracker.sprint_of(time.time())} keeps its hypothesis {kept!r}; "
-                  f"{hypothesis!r} not recorded (%nbexp sprint NAME --hypothesis TEXT replaces it)", file=sys.stderr)
+            print(
+                f"nbexp: sprint {tracker.sprint_of(time.time())} keeps its hypothesis {kept!r}; "
+                f"{hypothesis!r} not recorded (%nbexp sprint NAME --hypothesis TEXT replaces it)",
+                file=sys.stderr,
+            )
             hypothesis = None
-        s = tracker.start(ledger=args.ledger, name=_scrubbed(args.name), shell=self.shell,
-                          sprint_name=args.sprint, hypothesis=hypothesis, metric_names=args.metric_names,
-                          sample_hz=args.sample_hz, idle_after=args.idle_after, idle_util=args.idle_util,
-                          replay_of=args.replay_of, data=not args.no_data)
+        s = tracker.start(
+            ledger=args.ledger,
+            name=_scrubbed(args.name),
+            shell=self.shell,
+            sprint_name=args.sprint,
+            hypothesis=hypothesis,
+            metric_names=args.metric_names,
+            sample_hz=args.sample_hz,
+            idle_after=args.idle_after,
+            idle_util=args.idle_util,
+            replay_of=args.replay_of,
+            data=not args.no_data,
+        )
         print(s.status_line())
 
     @_word("new")
@@ -320,6 +367,7 @@ class NbexpMagics(Magics):
         import time
 
         import nbexp
+
         from .analysis.review import review
         from .ledger.queries import Reader
         from .report import review_text
@@ -344,6 +392,7 @@ class NbexpMagics(Magics):
         import click
 
         import nbexp
+
         from .cli import main
 
         ledger = nbexp._ledger(None)
@@ -359,7 +408,7 @@ class NbexpMagics(Magics):
 
         The body's exception fails this cell, as it would without the magic (Run All stops
         there), and its traceback is shown once, by this cell."""
-        __tracebackhide__ = True            # IPython leaves this frame out of the traceback
+        __tracebackhide__ = True  # IPython leaves this frame out of the traceback
         s = _session()
         run = s.new_run(_scrubbed(args.name), kind="cell")
         shell = self.shell
@@ -377,5 +426,5 @@ class NbexpMagics(Magics):
             run.end()
         if result.error_in_exec is not None:
             raise result.error_in_exec
-        if result.error_before_exec is not None:        # a SyntaxError: IPython's frames say nothing
+        if result.error_before_exec is not None:  # a SyntaxError: IPython's frames say nothing
             raise result.error_before_exec.with_traceback(None)

@@ -20,7 +20,7 @@ from .textfmt import storable_text
 if TYPE_CHECKING:
     from .tracker import Session
 
-MAX_STEP = 2**63 - 1        # SQLite's largest INTEGER
+MAX_STEP = 2**63 - 1  # SQLite's largest INTEGER
 
 
 class Run:
@@ -30,8 +30,7 @@ class Run:
     ``nbexp.run(...)``), not directly.
     """
 
-    def __init__(self, session: Session, run_id: str, name: str | None, kind: str,
-                 params: dict[str, Any]) -> None:
+    def __init__(self, session: Session, run_id: str, name: str | None, kind: str, params: dict[str, Any]) -> None:
         self.session = session
         self.id = run_id
         self.name = name
@@ -45,14 +44,14 @@ class Run:
         # frozen: a changed value opens the next run instead of rewriting this one's params.
         self.frozen = False
         self.training_cells: set[str] = set()  # cell ids and code hashes that trained in this run
-        self.models: set[str] = set()          # names it trained through
-        self.inputs: set[str] = set()          # names its training cells read
-        self.eval_metrics: set[str] = set()    # metrics computed by cells that do not train
+        self.models: set[str] = set()  # names it trained through
+        self.inputs: set[str] = set()  # names its training cells read
+        self.eval_metrics: set[str] = set()  # metrics computed by cells that do not train
         # Params (see Session._slice_params): once it trains, its params are those of the names its
         # training and evaluation cells depended on (the backward slice), plus the explicit ones.
-        self.slice: set[str] = set()          # names its training and evaluation depended on
-        self.explicit: set[str] = set()       # params set explicitly: never dropped from it
-        self._sources: dict[str, str] = {}    # key -> how it was set (assign, default, explicit, ...)
+        self.slice: set[str] = set()  # names its training and evaluation depended on
+        self.explicit: set[str] = set()  # params set explicitly: never dropped from it
+        self._sources: dict[str, str] = {}  # key -> how it was set (assign, default, explicit, ...)
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()
@@ -61,7 +60,7 @@ class Run:
         self._last_cell_status = "ok"
         self._last_cell_error: str | None = None
         self.idle_hint: str | None = None
-        self.window = None                    # the system sampler's window over this run
+        self.window = None  # the system sampler's window over this run
         self._points = session.writer.points  # the writer's queue, bound once for log()
         self.set_params(params, source=None)
 
@@ -90,7 +89,7 @@ class Run:
             step = _check_step(step)
         elif not 0 <= step <= MAX_STEP:
             raise InvalidArgument(f"nbexp.log(step=...) must be an int from 0 to 2**63-1; got {step}")
-        if step > MAX_STEP:     # the step after 2**63-1
+        if step > MAX_STEP:  # the step after 2**63-1
             raise InvalidArgument("nbexp.log: the next step would pass 2**63-1; pass step= explicitly")
         values = []
         for key, value in metrics.items():
@@ -140,8 +139,12 @@ class Run:
             if self.session.is_excluded(key):
                 continue
             value = scrub_value(key, value)
-            if (key in self.params and self.params[key] == value and type(self.params[key]) is type(value)
-                    and (source is None or self._sources.get(key) in (source, "explicit"))):
+            if (
+                key in self.params
+                and self.params[key] == value
+                and type(self.params[key]) is type(value)
+                and (source is None or self._sources.get(key) in (source, "explicit"))
+            ):
                 continue
             self.params[key] = value
             self._sources[key] = source or "assign"
@@ -228,7 +231,9 @@ def _int_value(key: str, value: int) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise InvalidArgument(f"nbexp.log: metric {key!r} is an int too large for a float ({len(str(value))} digits)") from None
+        raise InvalidArgument(
+            f"nbexp.log: metric {key!r} is an int too large for a float ({len(str(value))} digits)"
+        ) from None
 
 
 def _check_value(key: str, value: Any) -> float | None:

@@ -12,39 +12,57 @@ from .textfmt import duration, fmt, table, when
 
 def review_text(rev: dict) -> str:
     sp = rev["sprint"]
-    out = [f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
-           + ", ".join(f"{n} {s}" for s, n in rev["counts"].items())]
+    out = [
+        f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
+        + ", ".join(f"{n} {s}" for s, n in rev["counts"].items())
+    ]
     if sp.get("hypothesis"):
         out.append(f"hypothesis: {sp['hypothesis']}")
     if sp.get("conclusion"):
         out.append(f"conclusion: {sp['conclusion']}")
     if not rev["runs"]:
         return "\n".join(out)
-    out += ["", table(["run", "name", "status", "start", "time", "last cell / error"],
-                      [[x["id"], x["name"], x["status"], when(x["start_time"]), duration(x), x.get("error") or ""]
-                       for x in rev["runs"]])]
+    out += [
+        "",
+        table(
+            ["run", "name", "status", "start", "time", "last cell / error"],
+            [
+                [x["id"], x["name"], x["status"], when(x["start_time"]), duration(x), x.get("error") or ""]
+                for x in rev["runs"]
+            ],
+        ),
+    ]
     for d in rev["drift"]:
-        out.append(f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: "
-                   f"{'; '.join(d['flags'])}")
+        out.append(
+            f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
+        )
     for row in rev["imbalance"]:
-        out.append(f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
-                   f"(minority {row['minority_share']:.1%})")
+        out.append(
+            f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
+            f"(minority {row['minority_share']:.1%})"
+        )
     if rev["gpu_hours"]:
         out.append(f"\nGPU hours: {rev['gpu_hours']:.2f}")
     for h in rev["idle_hints"]:
         out.append(f"idle GPU in run {h['run']}: {h['hint']}")
     if rev["best"]:
-        out += ["", "best per metric",
-                table(["metric", "best", "run", "vs previous best", "what changed"],
-                      [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
-                       for b in rev["best"]])]
+        out += [
+            "",
+            "best per metric",
+            table(
+                ["metric", "best", "run", "vs previous best", "what changed"],
+                [
+                    [b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
+                    for b in rev["best"]
+                ],
+            ),
+        ]
     return "\n".join(out)
 
 
 # Characters that could end or confuse a ``<script>`` element (``</script>``, ``<!--``) or a JS
 # string literal, written as JSON \u escapes: the parsed JSON is the same, the HTML parser sees none.
-_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def _script_json(obj: Any) -> str:
@@ -91,25 +109,52 @@ def review_html(ledger: str | None, rev: dict) -> str:
         figs = review_figures(r, rev)
     sp = rev["sprint"]
     title = f"nbexp review: sprint {sp['id']}" + (f" ({sp['name']})" if sp["name"] else "")
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(rev['runs'])} runs: " + html.escape(", ".join(f"{n} {s}" for s, n in rev["counts"].items()))
-             + "</p>"]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(rev['runs'])} runs: " + html.escape(", ".join(f"{n} {s}" for s, n in rev["counts"].items())) + "</p>",
+    ]
     for key in ("hypothesis", "conclusion"):
         if sp.get(key):
             parts.append(f"<p><b>{key}:</b> {html.escape(sp[key])}</p>")
-    parts.append("<h2>Runs</h2>" + _html_table(
-        ["run", "name", "status", "start", "time", "params that vary", "last cell / error"],
-        [[x["id"], x["name"], x["status"], when(x["start_time"]), duration(x), _varying(rev["runs"], x),
-          x.get("error") or ""] for x in rev["runs"]], "Runs"))
+    parts.append(
+        "<h2>Runs</h2>"
+        + _html_table(
+            ["run", "name", "status", "start", "time", "params that vary", "last cell / error"],
+            [
+                [
+                    x["id"],
+                    x["name"],
+                    x["status"],
+                    when(x["start_time"]),
+                    duration(x),
+                    _varying(rev["runs"], x),
+                    x.get("error") or "",
+                ]
+                for x in rev["runs"]
+            ],
+            "Runs",
+        )
+    )
     if rev["best"]:
-        parts.append("<h2>Best per metric</h2>" + _html_table(
-            ["metric", "best", "run", "vs previous best", "what changed"],
-            [[b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
-             for b in rev["best"]], "Best per metric"))
-    flags = [f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
-             for d in rev["drift"]]
-    flags += [f"imbalanced labels in run {i['run']}: {i['variable']}.{i['column']} (minority "
-              f"{i['minority_share']:.1%})" for i in rev["imbalance"]]
+        parts.append(
+            "<h2>Best per metric</h2>"
+            + _html_table(
+                ["metric", "best", "run", "vs previous best", "what changed"],
+                [
+                    [b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]
+                    for b in rev["best"]
+                ],
+                "Best per metric",
+            )
+        )
+    flags = [
+        f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
+        for d in rev["drift"]
+    ]
+    flags += [
+        f"imbalanced labels in run {i['run']}: {i['variable']}.{i['column']} (minority {i['minority_share']:.1%})"
+        for i in rev["imbalance"]
+    ]
     flags += [f"idle GPU in run {h['run']}: {h['hint']}" for h in rev["idle_hints"]]
     if rev["gpu_hours"]:
         flags.append(f"GPU hours: {rev['gpu_hours']:.2f}")
@@ -118,17 +163,29 @@ def review_html(ledger: str | None, rev: dict) -> str:
     scripts = []
     for i, (key, fig) in enumerate(figs.items()):
         parts.append(f'<div class="nbexp-figure" id="fig{i}" data-figure="{key}"></div>')
-        scripts.append(f"Plotly.newPlot('fig{i}', {_script_json(fig['data'])}, {_script_json(fig['layout'])}, "
-                       "{displaylogo: false, responsive: true});")
-    style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
-             "margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-             ".nbexp-figure{height:380px;margin:12px 0}")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style><script>{get_plotlyjs()}</script></head><body>" + "\n".join(parts)
-            + "<script>" + "\n".join(scripts) + "</script></body></html>")
+        scripts.append(
+            f"Plotly.newPlot('fig{i}', {_script_json(fig['data'])}, {_script_json(fig['layout'])}, "
+            "{displaylogo: false, responsive: true});"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
+        "margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        ".nbexp-figure{height:380px;margin:12px 0}"
+    )
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style><script>{get_plotlyjs()}</script></head><body>"
+        + "\n".join(parts)
+        + "<script>"
+        + "\n".join(scripts)
+        + "</script></body></html>"
+    )
 
 
 def _varying(runs: list[dict], run: dict) -> str:
-    keys = [k for k in sorted({k for r in runs for k in r["params"]})
-            if len({json.dumps(r["params"].get(k)) for r in runs}) > 1][:4]
+    keys = [
+        k
+        for k in sorted({k for r in runs for k in r["params"]})
+        if len({json.dumps(r["params"].get(k)) for r in runs}) > 1
+    ][:4]
     return ", ".join(f"{k}={fmt(run['params'].get(k))}" for k in keys if k in run["params"])

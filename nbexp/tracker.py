@@ -29,11 +29,12 @@ from typing import Any
 from . import __version__
 from .capture import code as code_capture
 from .capture import environment, system
+from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
-from .capture.data import fit_labels
-from .capture.training import Training, analyze as training_of, unwrap_magics
 from .capture.secrets import scrub_text, scrub_value
+from .capture.training import Training, unwrap_magics
+from .capture.training import analyze as training_of
 from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
@@ -74,8 +75,9 @@ def active_run() -> Run:
     """
     s = _session
     if s is None:
-        raise NotTracking("nbexp is not tracking: run %nbexp track in the notebook, "
-                          "or use `with nbexp.run(...)` in a script")
+        raise NotTracking(
+            "nbexp is not tracking: run %nbexp track in the notebook, or use `with nbexp.run(...)` in a script"
+        )
     if s.stack:
         return s.stack[-1]
     return s.ensure_run()
@@ -92,16 +94,28 @@ def _only_nbexp_magics(raw: str) -> bool:
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
-    __slots__ = ("key", "hash", "stored_hash", "source", "start", "count", "run", "points_before", "magic",
-                 "end_run", "result", "window")
+    __slots__ = (
+        "key",
+        "hash",
+        "stored_hash",
+        "source",
+        "start",
+        "count",
+        "run",
+        "points_before",
+        "magic",
+        "end_run",
+        "result",
+        "window",
+    )
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
         self.key, self.hash, self.source, self.start = key, code_hash, source, start
         self.stored_hash = code_hash  # the text stored when the cell started
         self.count, self.run, self.magic = count, run, magic
         self.points_before = run.n_points if run else 0
-        self.end_run = False        # %%nbexp run: the run ends with the cell
-        self.result = None          # %%nbexp run: the body's own ExecutionResult
+        self.end_run = False  # %%nbexp run: the run ends with the cell
+        self.result = None  # %%nbexp run: the body's own ExecutionResult
 
 
 class Session:
@@ -120,13 +134,23 @@ class Session:
         data: fingerprint and summarize the data cells name (False: ``--no-data``).
     """
 
-    def __init__(self, ledger: str | None = None, name: str | None = None, shell: Any = None,
-                 sprint_name: str | None = None, hypothesis: str | None = None,
-                 metric_names: str | None = None, open_run: bool = True, sample_hz: float = 1.0,
-                 idle_after: float = system.IDLE_AFTER_S, idle_util: float = system.IDLE_UTIL_PCT,
-                 replay_of: str | None = None, data: bool = True) -> None:
+    def __init__(
+        self,
+        ledger: str | None = None,
+        name: str | None = None,
+        shell: Any = None,
+        sprint_name: str | None = None,
+        hypothesis: str | None = None,
+        metric_names: str | None = None,
+        open_run: bool = True,
+        sample_hz: float = 1.0,
+        idle_after: float = system.IDLE_AFTER_S,
+        idle_util: float = system.IDLE_UTIL_PCT,
+        replay_of: str | None = None,
+        data: bool = True,
+    ) -> None:
         self.ledger_path = resolve_path(ledger)
-        connect(self.ledger_path).close()          # raises LedgerError before anything is hooked
+        connect(self.ledger_path).close()  # raises LedgerError before anything is hooked
         self._reader = Reader(self.ledger_path)
         self.id = secrets.token_hex(4)
         self.shell = shell
@@ -143,16 +167,17 @@ class Session:
         self._nested = 0
         self._parsed: dict[str, tuple] = {}
         self._runs_before_cell = 0
-        self.writers: dict[str, str] = {}     # name -> code hash of the cell that last bound it
+        self.writers: dict[str, str] = {}  # name -> code hash of the cell that last bound it
         # The dataflow record: per name, the names the statement that last bound it read (changes in
         # place add to it); a run's params are the params of the names its training reached back to.
         self.deps: dict[str, set[str]] = {}
         self.trainer_funcs: set[str] = set()  # functions defined in this session whose bodies train
         self._rerun_counts: dict[str, int] = {}
-        self.reloading = False                # within %reload_ext nbexp: the session goes on
+        self.reloading = False  # within %reload_ext nbexp: the session goes on
         write_conn = connect(self.ledger_path)
-        self.writer = Writer(write_conn, self.id,
-                             on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row"))
+        self.writer = Writer(
+            write_conn, self.id, on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row")
+        )
         self.store = Store(self.writer, scrub=scrub_text)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
@@ -162,7 +187,11 @@ class Session:
         self.store.set_session_system(
             self.id,
             json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
-            if self.sampler.gpus else None, self.sampler.driver, self.sampler.describe(), sample_hz,
+            if self.sampler.gpus
+            else None,
+            self.sampler.driver,
+            self.sampler.describe(),
+            sample_hz,
         )
         if shell is not None:
             shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -185,16 +214,30 @@ class Session:
         except Exception:
             pid_started = None
         self.sprint = sprint_of(self.started)
-        self.store.open_session(dict(
-            id=self.id, name=None, sprint=self.sprint, host=env["host"], pid=pid, pid_started=pid_started,
-            started=self.started, heartbeat=self.started, python=env["python"], platform=env["platform"],
-            nbexp_version=__version__, notebook=env["notebook"], kernel_id=env["kernel_id"]))
+        self.store.open_session(
+            dict(
+                id=self.id,
+                name=None,
+                sprint=self.sprint,
+                host=env["host"],
+                pid=pid,
+                pid_started=pid_started,
+                started=self.started,
+                heartbeat=self.started,
+                python=env["python"],
+                platform=env["platform"],
+                nbexp_version=__version__,
+                notebook=env["notebook"],
+                kernel_id=env["kernel_id"],
+            )
+        )
         self.store.mark_crashed(env["host"], pid, self.id)
         if sprint_name or hypothesis:
             self.label_sprint(sprint_name, hypothesis)
 
-    def label_sprint(self, name: str | None = None, hypothesis: str | None = None,
-                     conclusion: str | None = None) -> None:
+    def label_sprint(
+        self, name: str | None = None, hypothesis: str | None = None, conclusion: str | None = None
+    ) -> None:
         """Name today's sprint and set its hypothesis or conclusion (None keeps what is there)."""
         self.store.label_sprint(sprint_of(time.time()), name, hypothesis, conclusion)
 
@@ -218,8 +261,9 @@ class Session:
                 return rid
         return secrets.token_hex(6)
 
-    def new_run(self, name: str | None = None, kind: str = "new", params: dict | None = None,
-                nested: bool = False) -> Run:
+    def new_run(
+        self, name: str | None = None, kind: str = "new", params: dict | None = None, nested: bool = False
+    ) -> Run:
         """Open a run. Unless ``nested``, the current run closes first.
 
         A run's params are what its training depended on (see :meth:`_slice_params`), so a run
@@ -263,8 +307,9 @@ class Session:
 
     def run_ended(self, run: Run) -> None:
         stats = self.sampler.close(run.window)
-        hint = run.idle_hint or system.idle_hint(stats, stats["wall_s"], bool(self.sampler.gpus),
-                                                 self.idle_after, self.idle_util)
+        hint = run.idle_hint or system.idle_hint(
+            stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util
+        )
         self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
         if run in self.stack:
             self.stack.remove(run)
@@ -277,8 +322,7 @@ class Session:
 
     # -- params ---------------------------------------------------------------------
     def is_excluded(self, key: str) -> bool:
-        return any(key == pat or key.startswith(pat + ".") or fnmatch.fnmatchcase(key, pat)
-                   for pat in self.excluded)
+        return any(key == pat or key.startswith(pat + ".") or fnmatch.fnmatchcase(key, pat) for pat in self.excluded)
 
     def exclude(self, names: list[str]) -> None:
         self.excluded.extend(names)
@@ -291,7 +335,7 @@ class Session:
     def warn(self, cause: str, message: str, record: bool = True) -> None:
         """One line to stderr once per cause; every cause recorded once per run (unless
         ``record`` is False: the writer records the rows it leaves out itself, each time)."""
-        lines = message.strip().splitlines() or [""]      # exceptions such as Spark's carry whole plans
+        lines = message.strip().splitlines() or [""]  # exceptions such as Spark's carry whole plans
         message = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "")
         run = self.current
         key = f"{cause}:{run.id if run else ''}"
@@ -317,7 +361,7 @@ class Session:
             self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
 
     def _pre_run_cell(self, info: Any) -> None:
-        if self._cell is not None:      # a cell run from inside a cell (%%nbexp run, %%capture)
+        if self._cell is not None:  # a cell run from inside a cell (%%nbexp run, %%capture)
             self._nested += 1
             return
         raw = info.raw_cell or ""
@@ -326,9 +370,14 @@ class Session:
         magic = _only_nbexp_magics(raw)
         run = self.current
         if run is None and not magic:
-            run = self.ensure_run()         # after %%nbexp run: the next cell opens a run
-        elif (run is not None and run.frozen and not magic and not self.stack
-              and not ("nbexp" in raw and _OPENS_RUN.search(raw))):
+            run = self.ensure_run()  # after %%nbexp run: the next cell opens a run
+        elif (
+            run is not None
+            and run.frozen
+            and not magic
+            and not self.stack
+            and not ("nbexp" in raw and _OPENS_RUN.search(raw))
+        ):
             reason = self._new_run_reason(run, key, code_hash, clean)
             if reason == "another training":
                 run = self.new_run(None, kind="new")
@@ -339,7 +388,7 @@ class Session:
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
-        system.torch_cuda_peaks()           # resets torch's peak counters when it uses CUDA
+        system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
 
     def _new_run_reason(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
         """Why the cell about to run starts a new run after ``run`` trained, or None.
@@ -358,7 +407,7 @@ class Session:
         if self._trains(t) and t.models & run.models:
             return "retrains"
         if self._trains(t) and run.models and not self._closure(t.reads | t.models) & (run.models | run.slice):
-            return "another training"       # a model that owes nothing to this run's training
+            return "another training"  # a model that owes nothing to this run's training
         for k, v in from_literals(literal, []).items():
             if k in run.params and not self.is_excluded(k):
                 old = run.params[k]
@@ -385,8 +434,9 @@ class Session:
         return f"{base} #{n}"
 
     def _store_cell_start(self, cell: _Cell) -> None:
-        self.store.start_cell(self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash,
-                              cell.source, cell.start)
+        self.store.start_cell(
+            self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash, cell.source, cell.start
+        )
         self.writer.flush(wait=False)
 
     def _store_cell_end(self, cell: _Cell, status: str) -> None:
@@ -416,7 +466,7 @@ class Session:
             self._nested -= 1
             return
         cell, self._cell = self._cell, None
-        if cell is None:                # the %nbexp track cell itself
+        if cell is None:  # the %nbexp track cell itself
             return
         end = time.time()
         stats = self.sampler.close(cell.window)
@@ -444,14 +494,23 @@ class Session:
             print(f"nbexp: hint: {hint}")
             if run is not None and run.idle_hint is None:
                 run.idle_hint = hint
-        if cell.hash != cell.stored_hash:      # %%nbexp run: the body replaced the cell's text
+        if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
             self.store.store_code(cell.hash, cell.source)
         self.store.end_cell(
-            self.id, cell.key, cell.start, run_id=run.id if run else None, code_hash=cell.hash,
-            duration=end - cell.start, status=status,
+            self.id,
+            cell.key,
+            cell.start,
+            run_id=run.id if run else None,
+            code_hash=cell.hash,
+            duration=end - cell.start,
+            status=status,
             n_points=run.n_points - cell.points_before if run is cell.run else 0,
-            error_type=type(exc).__name__ if exc else None, error=error, stats=stats, torch_peaks=torch_peaks,
-            idle_hint=hint)
+            error_type=type(exc).__name__ if exc else None,
+            error=error,
+            stats=stats,
+            torch_peaks=torch_peaks,
+            idle_hint=hint,
+        )
         if cell.end_run and run is not None:
             run.end()
         self.writer.flush(wait=False)
@@ -505,13 +564,13 @@ class Session:
         trains = status == "ok" and (self._trains(t) or produced)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run.
         run_ids = [run.id] if trains or not run.frozen else []
-        run_ids += [r.id for r in self.runs[self._runs_before_cell:] if r is not run]
+        run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
         self.data.check(names, ns, run_ids, labels)
         self._record_dataflow(t, literal, computed, params)
         if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
             self._slice_params(run, t, ns, trains)
         elif not run.frozen:
-            run.set_params(params, source="assign")     # until it trains: what its cells set
+            run.set_params(params, source="assign")  # until it trains: what its cells set
         for name in t.writes:
             self.writers[name] = cell.hash
         self.trainer_funcs -= t.writes - t.trainer_defs
@@ -521,11 +580,12 @@ class Session:
             run.training_cells.update((cell.key, cell.hash))
             run.models |= t.models
             run.inputs |= t.reads
-            if not self._trains(t):         # an evaluation cell that computed metrics
+            if not self._trains(t):  # an evaluation cell that computed metrics
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
 
-    def _record_dataflow(self, t: Training, literal: dict[str, Any], computed: set[str],
-                         params: dict[str, Any]) -> None:
+    def _record_dataflow(
+        self, t: Training, literal: dict[str, Any], computed: set[str], params: dict[str, Any]
+    ) -> None:
         """Keep what each name depends on and its params now. A name the cell binds or names
         is described afresh: a name rebound to another object keeps nothing of the old one."""
         described = t.writes | set(literal) | computed | {k.split(".", 1)[0] for k in params}
@@ -550,8 +610,9 @@ class Session:
                 todo.extend(self.deps.get(name, ()))
         return seen
 
-    def _params_of(self, names: set[str], models: set[str], ns: dict[str, Any],
-                   defaults: set[str] | None = None) -> dict[str, Any]:
+    def _params_of(
+        self, names: set[str], models: set[str], ns: dict[str, Any], defaults: set[str] | None = None
+    ) -> dict[str, Any]:
         """The params of ``names``: each object's as it is now, each literal's as last assigned.
 
         One object reached through several names is described once: under a name it trained
@@ -628,14 +689,17 @@ class Session:
         kernel = getattr(self.shell, "kernel", None)
         original = getattr(kernel, "do_shutdown", None)
         if original is not None:
+
             def do_shutdown(restart, _original=original):
                 self._on_exit()
                 return _original(restart)
 
             kernel.do_shutdown = do_shutdown
             self._kernel_hook = (kernel, do_shutdown)
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL,
+            None,
+        ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _unhook_shutdown(self) -> None:
@@ -645,13 +709,13 @@ class Session:
         try:
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        except ValueError:          # not the main thread (a shutdown request on the control thread)
+        except ValueError:  # not the main thread (a shutdown request on the control thread)
             pass
 
     def _on_exit(self) -> None:
         try:
             self.stop("interrupted" if self._cell is not None else "ok")
-        except Exception:           # never in the way of the kernel's own shutdown
+        except Exception:  # never in the way of the kernel's own shutdown
             pass
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
@@ -682,7 +746,7 @@ class Session:
                     pass
         self._unhook_shutdown()
         end = (None, None)
-        if self._cell is not None:       # stopped from inside a cell: its post_run_cell will not come
+        if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
             self._cell = None
             if cell_status == "interrupted":
@@ -711,11 +775,19 @@ class Session:
 
     def status_line(self) -> str:
         run = self.current
-        cur = (f"run {run.id}{' ' + repr(run.name) if run.name else ''} ({run.n_cells} cells, "
-               f"{len(run.params)} params, {len(run.metric_keys)} metrics)") if run else "no open run"
-        return (f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
-                f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
-                f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}")
+        cur = (
+            (
+                f"run {run.id}{' ' + repr(run.name) if run.name else ''} ({run.n_cells} cells, "
+                f"{len(run.params)} params, {len(run.metric_keys)} metrics)"
+            )
+            if run
+            else "no open run"
+        )
+        return (
+            f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
+            f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
+            f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}"
+        )
 
 
 def start(ledger: str | None = None, name: str | None = None, shell: Any = None, **kw: Any) -> Session:

@@ -27,14 +27,24 @@ class Comparison(dict):
             with out:
                 _show(self, key, figs)
             children.append(out)
-            titles.append({"params": "Params", "metrics": "Metrics", "curves": "Metric curves",
-                           "parallel": "Parallel coordinates", "data": "Data", "system": "System",
-                           "code": "Code diff"}[key])
+            titles.append(
+                {
+                    "params": "Params",
+                    "metrics": "Metrics",
+                    "curves": "Metric curves",
+                    "parallel": "Parallel coordinates",
+                    "data": "Data",
+                    "system": "System",
+                    "code": "Code diff",
+                }[key]
+            )
         tabs = w.Tab(children=children)
         for i, t in enumerate(titles):
             tabs.set_title(i, t)
-        header = w.HTML("<b>nbexp compare</b>: " + ", ".join(
-            html.escape(f"{r['id']} {r['name'] or ''} [{r['status']}]") for r in self["runs"]))
+        header = w.HTML(
+            "<b>nbexp compare</b>: "
+            + ", ".join(html.escape(f"{r['id']} {r['name'] or ''} [{r['status']}]") for r in self["runs"])
+        )
         return w.VBox([header, tabs])
 
     def _ipython_display_(self) -> None:
@@ -42,7 +52,7 @@ class Comparison(dict):
 
         try:
             display(self.widget())
-        except ImportError:                 # no ipywidgets: a text summary
+        except ImportError:  # no ipywidgets: a text summary
             print(text_summary(self))
 
 
@@ -83,16 +93,29 @@ def html_section(c: dict, key: str) -> str:
             return "<p>Same params.</p>"
         return _table(["param"] + ids, [[k] + v for k, v in c["param_diff"].items()])
     if key == "metrics":
-        return _table(["metric (last)"] + ids + ["delta"],
-                      [[k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)]
-                       for k, v in c["metrics"].items()]) if c["metrics"] else "<p>No metrics recorded.</p>"
+        return (
+            _table(
+                ["metric (last)"] + ids + ["delta"],
+                [
+                    [k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)]
+                    for k, v in c["metrics"].items()
+                ],
+            )
+            if c["metrics"]
+            else "<p>No metrics recorded.</p>"
+        )
     if key == "code":
         return f"<pre>{html.escape(chr(10).join(c['code_diff']) or 'Same code.')}</pre>"
     lines = [f"{d['variable']}.{d['column']}: {'; '.join(d['flags'])}" for d in c.get("drift", [])]
-    lines += [f"run {i['run']} {i['variable']}.{i['column']}: imbalanced (minority {i['minority_share']:.1%})"
-              for i in c.get("imbalance", [])]
-    return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>" if lines else \
-        "<p>Data: no drift or imbalance flagged (or not recorded).</p>"
+    lines += [
+        f"run {i['run']} {i['variable']}.{i['column']}: imbalanced (minority {i['minority_share']:.1%})"
+        for i in c.get("imbalance", [])
+    ]
+    return (
+        "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
+        if lines
+        else "<p>Data: no drift or imbalance flagged (or not recorded).</p>"
+    )
 
 
 def text_summary(c: dict) -> str:

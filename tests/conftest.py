@@ -118,7 +118,7 @@ def drift_scenario(cell, reader):
         cell("train = load(seed=1)")
         cell(train)
         cell("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
-        cell(train)                                  # a re-run: a new run with the new data
+        cell(train)  # a re-run: a new run with the new data
         r = reader()
         runs = r.list_runs()
         assert len(runs) == 2

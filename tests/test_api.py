@@ -13,7 +13,7 @@ from nbexp.errors import InvalidArgument, RunNotFound
 def tracked(cell):
     cell("%nbexp track one")
     cell("LR = 0.1\nopt = 'sgd'\nlayers = [8, 8]")
-    cell("val_loss = 1.0 - LR if opt == 'sgd' and layers else 0.0")      # what the run reads is its params
+    cell("val_loss = 1.0 - LR if opt == 'sgd' and layers else 0.0")  # what the run reads is its params
     cell("LR = 0.2")
     cell("val_loss = 1.0 - LR if opt == 'sgd' and layers else 0.0")
     cell("%nbexp stop")
@@ -72,14 +72,21 @@ def test_compare_shows_as_tabs_and_magics(tracked, cell):
     view = c.widget()
     tabs = view.children[1]
     assert [tabs.get_title(i) for i in range(len(tabs.children))] == [
-        "Params", "Metrics", "Metric curves", "Parallel coordinates", "Data", "System", "Code diff"]
+        "Params",
+        "Metrics",
+        "Metric curves",
+        "Parallel coordinates",
+        "Data",
+        "System",
+        "Code diff",
+    ]
     import ipywidgets
 
-    ipywidgets.Widget.close_all()          # no comm behind them in a bare shell: close before exit
+    ipywidgets.Widget.close_all()  # no comm behind them in a bare shell: close before exit
     from nbexp.widgets import html_section
 
     assert "<td>LR</td>" in html_section(c, "params") and "+LR = 0.2" in html_section(c, "code")
-    assert set(c["figures"]) >= {"curves", "parallel", "params"}       # the tabs' content: see test_kernel
+    assert set(c["figures"]) >= {"curves", "parallel", "params"}  # the tabs' content: see test_kernel
     df = cell("%nbexp runs --sprint today").result
     assert len(df) == 2 and "params.LR" in df.columns
     res = cell("%nbexp compare latest")
@@ -91,7 +98,7 @@ def test_search_matches_key_value_pairs_and_text_inside_values(cell):
     cell("formula = 'y=mx+b'\nLR_DECAY = 0.5\nval_loss = 0.25 * 2")
     cell("%nbexp stop")
     rid = nbexp.runs()["run_id"].tolist()
-    assert nbexp.runs(search="y=mx")["run_id"].tolist() == rid          # "=" inside a value
-    assert nbexp.runs(search="decay=0.5")["run_id"].tolist() == rid     # key ends, value starts
+    assert nbexp.runs(search="y=mx")["run_id"].tolist() == rid  # "=" inside a value
+    assert nbexp.runs(search="decay=0.5")["run_id"].tolist() == rid  # key ends, value starts
     assert nbexp.runs(search="formula=y=m")["run_id"].tolist() == rid
     assert nbexp.runs(search="decay=0.25").empty and nbexp.runs(search="x=mx").empty

@@ -45,7 +45,8 @@ WRITE_SQL = re.compile(
     r"|CREATE\s+(TEMP\s+|TEMPORARY\s+|UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)|DROP\s+(TABLE|INDEX|TRIGGER|VIEW)"
     r"|ALTER\s+TABLE|BEGIN(\s+(IMMEDIATE|EXCLUSIVE|DEFERRED)(\s+TRANSACTION)?)?\s*$|COMMIT\s*$|ROLLBACK\b"
     r"|ATTACH\s+DATABASE|DETACH\s+DATABASE|PRAGMA\s+\w+\s*=|VACUUM)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def modules() -> dict[str, Path]:
@@ -74,8 +75,12 @@ def sql_violations(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EXECUTE
-                and (node.args or node.keywords)):       # nbclient's client.execute() takes nothing
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in EXECUTE
+            and (node.args or node.keywords)
+        ):  # nbclient's client.execute() takes nothing
             found.append(f"{rel(path)}:{node.lineno}: .{node.func.attr}(...) outside ledger/")
         elif isinstance(node, ast.Attribute) and node.attr == "conn":
             found.append(f"{rel(path)}:{node.lineno}: .conn (a Reader's connection) outside ledger/")
@@ -86,13 +91,15 @@ def sql_violations(path: Path) -> list[str]:
 
 def test_the_checks_catch_what_they_are_meant_to(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text('conn.execute("UPDATE runs SET note = ? WHERE id = ?", (n, r))\n'
-                   'SQL = "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)"\n'
-                   'row = reader.conn.execute\n'
-                   'w.executemany(SQL, rows)\n'
-                   'c.execute("BEGIN IMMEDIATE")\n'
-                   '"""Update the runs: a docstring, not SQL."""\n'
-                   'client.execute()\n')
+    bad.write_text(
+        'conn.execute("UPDATE runs SET note = ? WHERE id = ?", (n, r))\n'
+        'SQL = "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)"\n'
+        "row = reader.conn.execute\n"
+        "w.executemany(SQL, rows)\n"
+        'c.execute("BEGIN IMMEDIATE")\n'
+        '"""Update the runs: a docstring, not SQL."""\n'
+        "client.execute()\n"
+    )
     found = sql_violations(bad)
     lines = sorted(int(re.search(r"\.py:(\d+):", f).group(1)) for f in found)
     assert lines == [1, 1, 2, 3, 4, 5, 5], found
@@ -122,13 +129,13 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")
-                    base = base[:len(base) - node.level + 1]
+                    base = base[: len(base) - node.level + 1]
                     target = ".".join(base + ([node.module] if node.module else []))
                 else:
                     target = node.module or ""
                 for alias in node.names:
                     sub = f"{target}.{alias.name}"
-                    if sub in known:              # from . import tracker: the submodule
+                    if sub in known:  # from . import tracker: the submodule
                         out.add(sub)
                     elif target in known:
                         out.add(target)
@@ -195,7 +202,7 @@ def test_the_cycle_check_finds_a_circle():
 
 def test_nbexp_imports_without_circles():
     graph = import_graph()
-    assert graph["nbexp.tracker"] >= {"nbexp.ledger.store", "nbexp.recorder"}      # the graph is read right
+    assert graph["nbexp.tracker"] >= {"nbexp.ledger.store", "nbexp.recorder"}  # the graph is read right
     new = [sorted(g) for g in strongly_connected(graph) if not any(g <= ok for ok in CYCLES_ALLOWED)]
     assert not new, f"import circles inside nbexp (module-level imports): {new}"
 

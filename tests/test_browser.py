@@ -18,8 +18,17 @@ from jupyter_client.manager import KernelManager
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbexp" / "package.json"
 
 if not Path(CHROMIUM).exists():
@@ -49,16 +58,24 @@ def free_port() -> int:
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     e = dict(os.environ)
-    for var in ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
+    for var in (
+        "HOME",
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+        "IPYTHONDIR",
+    ):
         (root / var.lower()).mkdir()
         e[var] = str(root / var.lower())
     e["NBEXP_HOME"] = str(root / "nbexp")
     e.pop("NBEXP_LEDGER", None)
     settings = root / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                            "checkForUpdates": False}))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     e["_ROOT"] = str(root)
     return e
 
@@ -90,11 +107,25 @@ def lab(env, kernel):
     port, token = free_port(), secrets.token_hex(16)
     log = open(Path(env["_ROOT"]) / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={env['_ROOT']}",
-         "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env={k: v for k, v in env.items() if not k.startswith("_")}, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={env['_ROOT']}",
+            "--ServerApp.allow_root=True",
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env={k: v for k, v in env.items() if not k.startswith("_")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -172,7 +203,7 @@ def test_compare_two_runs_in_three_clicks(page, tmp_path):
     ids = [runs.nth(i).get_attribute("data-run-id") for i in range(runs.count())]
     pair = [i for i in ids if "loss" in page.locator(f'li[data-run-id="{i}"]').inner_text()][:2]
     assert len(pair) == 2
-    for rid in pair:                                                  # clicks 1 and 2
+    for rid in pair:  # clicks 1 and 2
         page.get_by_role("checkbox", name=f"Select run {rid}").check()
     page.get_by_role("button", name="Compare selected runs").click()  # click 3
     diff = page.get_by_role("table", name="Param diff")
@@ -211,9 +242,12 @@ def set_theme(lab, theme: str) -> None:
     """Through JupyterLab's own settings API, as the Settings > Theme menu does."""
     url, token = lab
     body = json.dumps({"raw": json.dumps({"theme": theme})}).encode()
-    req = urllib.request.Request(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:themes", data=body,
-                                 method="PUT", headers={"Authorization": f"token {token}",
-                                                        "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+        data=body,
+        method="PUT",
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10)
 
 
@@ -228,10 +262,10 @@ def test_dark_theme_renders(page, lab, tmp_path):
         runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
         expect(runs.first).to_be_visible(timeout=30_000)
         bg = page.locator(".nbexp-panel").evaluate("n => getComputedStyle(n).backgroundColor")
-        rgb = [int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]]
-        assert sum(rgb) < 3 * 100, bg                                 # a dark panel
+        rgb = [int(x) for x in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3]]
+        assert sum(rgb) < 3 * 100, bg  # a dark panel
         color = page.locator(".nbexp-name").first.evaluate("n => getComputedStyle(n).color")
-        assert sum(int(x) for x in color[color.index("(") + 1:color.index(")")].split(",")[:3]) > 300, color
+        assert sum(int(x) for x in color[color.index("(") + 1 : color.index(")")].split(",")[:3]) > 300, color
         shot(page, "sidebar-dark", tmp_path)
     finally:
         set_theme(lab, "JupyterLab Light")
@@ -267,20 +301,22 @@ def test_filter_finds_a_run_that_is_not_loaded_yet(page, kernel):
     still find the oldest of them, through the server's search."""
     from playwright.sync_api import expect
 
-    kernel("import nbexp\nfor i in range(250):\n"
-           "    with nbexp.run('needle-in-haystack' if i == 0 else f'bulk-{i}', seed=i):\n"
-           "        nbexp.log(loss=1.0 / (i + 1))")
+    kernel(
+        "import nbexp\nfor i in range(250):\n"
+        "    with nbexp.run('needle-in-haystack' if i == 0 else f'bulk-{i}', seed=i):\n"
+        "        nbexp.log(loss=1.0 / (i + 1))"
+    )
     runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
     expect(page.get_by_role("status")).to_contain_text("runs", timeout=30_000)
     page.reload()
     page.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click(timeout=60_000)
     expect(runs).to_have_count(200, timeout=30_000)
-    assert page.locator("li.nbexp-run", has_text="needle-in-haystack").count() == 0     # not loaded
+    assert page.locator("li.nbexp-run", has_text="needle-in-haystack").count() == 0  # not loaded
     page.get_by_role("searchbox", name="Filter runs").fill("NEEDLE")
     expect(runs).to_have_count(1, timeout=10_000)
     expect(runs.first).to_contain_text("needle-in-haystack")
     expect(page.get_by_role("status")).to_contain_text("1 of ")
-    page.get_by_role("searchbox", name="Filter runs").fill("seed=249")                 # a param
+    page.get_by_role("searchbox", name="Filter runs").fill("seed=249")  # a param
     expect(runs).to_have_count(1, timeout=10_000)
     expect(runs.first).to_contain_text("bulk-249")
     page.get_by_role("searchbox", name="Filter runs").fill("no such run")

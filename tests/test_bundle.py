@@ -19,7 +19,7 @@ from nbexp.export.bundle import checksum
 from nbexp.ledger import connect
 from nbexp.ledger.queries import Reader
 
-pytestmark = pytest.mark.slow          # bundles of up to 260,003 runs, many ledgers
+pytestmark = pytest.mark.slow  # bundles of up to 260,003 runs, many ledgers
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
@@ -43,8 +43,17 @@ def source(cell, ledger_path):
 def snapshot(path):
     with Reader(path) as r:
         runs = r.list_runs(sprint="all")
-        return {x["id"]: (x["name"], x["status"], x["params"], {k: v["last"] for k, v in x["metrics"].items()},
-                          x["tags"], x["data"]) for x in runs}
+        return {
+            x["id"]: (
+                x["name"],
+                x["status"],
+                x["params"],
+                {k: v["last"] for k, v in x["metrics"].items()},
+                x["tags"],
+                x["data"],
+            )
+            for x in runs
+        }
 
 
 def test_export_import_into_a_ledger_another_kernel_wrote(source, tmp_path):
@@ -53,24 +62,25 @@ def test_export_import_into_a_ledger_another_kernel_wrote(source, tmp_path):
     assert res.returncode == 0 and "2 runs, 102 points" in res.stdout, res.stderr
     other = tmp_path / "other" / "ledger.sqlite"
     other.parent.mkdir()
-    code = (f"%load_ext nbexp\n%nbexp track --ledger {other} --sample-hz 0 theirs\n"
-            "import nbexp\nnbexp.log(acc=0.5)\n%nbexp stop")
+    code = (
+        f"%load_ext nbexp\n%nbexp track --ledger {other} --sample-hz 0 theirs\n"
+        "import nbexp\nnbexp.log(acc=0.5)\n%nbexp stop"
+    )
     env = dict(os.environ, IPYTHONDIR=str(tmp_path / "ipy"))
-    subprocess.run([sys.executable, "-m", "IPython", "--quick", "-c", code], check=True, env=env,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "IPython", "--quick", "-c", code], check=True, env=env, capture_output=True)
     before = snapshot(other)
     assert len(before) == 1
     res = cli("--ledger", str(other), "import", str(bundle))
     assert res.returncode == 0 and "added 2 runs (102 points)" in res.stdout, res.stderr
     after = snapshot(other)
     mine = snapshot(source)
-    assert {k: v for k, v in after.items() if k in mine} == mine          # the same runs, as they were
+    assert {k: v for k, v in after.items() if k in mine} == mine  # the same runs, as they were
     assert set(after) == set(mine) | set(before)
     a = nbexp.runs(sprint="all", ledger=str(source)).set_index("run_id")
     b = nbexp.runs(sprint="all", ledger=str(other)).set_index("run_id").loc[a.index]
     cols = [c for c in a.columns if c.startswith(("params.", "metrics.", "data."))]
     assert a[cols].equals(b[cols])
-    with Reader(other) as r:                                             # code and data came along
+    with Reader(other) as r:  # code and data came along
         run = r.run(next(iter(mine)))
         assert run["lineage"] and run["data"][0]["summary"]["shape"] == [10, 2]
         assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -86,7 +96,7 @@ def test_id_collisions_get_fresh_ids(source, tmp_path):
     assert cli("--ledger", str(source), "export", "bundle", str(bundle), "--all").returncode == 0
     target = tmp_path / "t.sqlite"
     shutil.copy(source, target)
-    with sqlite3.connect(target) as c:                     # same ids, but other runs: another session
+    with sqlite3.connect(target) as c:  # same ids, but other runs: another session
         c.execute("UPDATE runs SET start_time = start_time - 1000")
         c.execute("UPDATE sessions SET started = started - 1000")
     res = cli("--ledger", str(target), "import", str(bundle))
@@ -125,11 +135,17 @@ def _version_not_a_number(path):
         c.execute("UPDATE bundle_manifest SET value = 'abc' WHERE key = 'schema_version'")
 
 
-@pytest.mark.parametrize("spoil, words", [
-    (_corrupt, "corrupted"), (_newer, "newer nbexp"), (_truncate, "not a readable nbexp bundle"),
-    (_plain_ledger, "not an nbexp bundle"), (_text, "not a readable nbexp bundle"),
-    (_version_not_a_number, "no valid schema_version ('abc'"),
-])
+@pytest.mark.parametrize(
+    "spoil, words",
+    [
+        (_corrupt, "corrupted"),
+        (_newer, "newer nbexp"),
+        (_truncate, "not a readable nbexp bundle"),
+        (_plain_ledger, "not an nbexp bundle"),
+        (_text, "not a readable nbexp bundle"),
+        (_version_not_a_number, "no valid schema_version ('abc'"),
+    ],
+)
 def test_bad_bundles_change_nothing(source, tmp_path, spoil, words):
     bundle = tmp_path / "b.nbexp"
     assert cli("--ledger", str(source), "export", "bundle", str(bundle), "--all").returncode == 0
@@ -170,6 +186,7 @@ def test_export_and_import_magics(cell, tmp_path, capsys):
 
 # -- hostile bundles: an attacker edits a bundle with plain SQL and seals it again ----------------------
 
+
 def _export(source, tmp_path, name="b.nbexp"):
     bundle = tmp_path / name
     res = cli("--ledger", str(source), "export", "bundle", str(bundle), "--all")
@@ -197,7 +214,7 @@ def _copy_ledger(source, target):
 
 def test_a_planted_code_row_is_rejected_and_local_code_kept(source, tmp_path):
     bundle = _export(source, tmp_path)
-    victim_hash = prepare("LR = 0.3")[0]             # a cell the victim runs (and would replay)
+    victim_hash = prepare("LR = 0.3")[0]  # a cell the victim runs (and would replay)
     evil = "import os\nos.system('echo pwned')"
     with sqlite3.connect(bundle) as c:
         assert c.execute("UPDATE code SET source = ? WHERE hash = ?", (evil, victim_hash)).rowcount == 1
@@ -219,7 +236,7 @@ def test_only_rows_the_runs_reference_come_along(source, tmp_path):
     common = "import numpy as np"
     packages = '{"numpy":"0.0.1"}'
     env_id = hashlib.sha1(packages.encode()).hexdigest()[:16]
-    with sqlite3.connect(bundle) as c:                 # rows no run of the bundle refers to
+    with sqlite3.connect(bundle) as c:  # rows no run of the bundle refers to
         c.execute("INSERT INTO code (hash, source) VALUES (?, ?)", (prepare(common)[0], common))
         c.execute("INSERT INTO sprints (id, name, hypothesis) VALUES ('2001-01-01', 'planted', 'planted')")
         c.execute("INSERT INTO environments (id, packages) VALUES (?, ?)", (env_id, packages))
@@ -244,8 +261,10 @@ def _recursive_view(c):
     cols = [r[1] for r in c.execute("PRAGMA table_info(cells)")]
     c.execute("DROP TABLE cells")
     values = ["i", "(SELECT session_id FROM runs LIMIT 1)"] + ["i"] * (len(cols) - 2)
-    c.execute(f"CREATE VIEW cells ({', '.join(cols)}) AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
-              f"SELECT i + 1 FROM n) SELECT {', '.join(values)} FROM n")          # never ends
+    c.execute(
+        f"CREATE VIEW cells ({', '.join(cols)}) AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+        f"SELECT i + 1 FROM n) SELECT {', '.join(values)} FROM n"
+    )  # never ends
 
 
 def _trigger(c):
@@ -261,20 +280,23 @@ def test_views_and_triggers_are_rejected_before_reading(source, tmp_path, plant,
     _reseal(bundle)
     target = _copy_ledger(source, tmp_path / "t.sqlite")
     before = target.read_bytes()
-    res = cli("--ledger", str(target), "import", str(bundle), timeout=120)     # the old import never ended
+    res = cli("--ledger", str(target), "import", str(bundle), timeout=120)  # the old import never ended
     assert res.returncode == 1 and words in res.stderr and str(bundle) in res.stderr, res.stderr
     assert target.read_bytes() == before
 
 
-@pytest.mark.parametrize("sql, words", [
-    ("UPDATE params SET type = 'int', value = 'abc' WHERE key = 'LR'", "table params"),
-    ("UPDATE params SET type = 'int', value = '\"abc\"' WHERE key = 'LR'", "not of its stated type 'int'"),
-    ("UPDATE runs SET start_time = 'yesterday'", "table runs, column start_time"),
-    ("UPDATE metrics SET wall = 'noon' WHERE rowid = 1", "table metrics, column wall"),
-    ("UPDATE cells SET duration = 'long'", "table cells, column duration"),
-    ("UPDATE runs SET sprint = 'someday'", "a sprint date"),
-    ("UPDATE runs SET status = '<script>'", "table runs, column status"),
-])
+@pytest.mark.parametrize(
+    "sql, words",
+    [
+        ("UPDATE params SET type = 'int', value = 'abc' WHERE key = 'LR'", "table params"),
+        ("UPDATE params SET type = 'int', value = '\"abc\"' WHERE key = 'LR'", "not of its stated type 'int'"),
+        ("UPDATE runs SET start_time = 'yesterday'", "table runs, column start_time"),
+        ("UPDATE metrics SET wall = 'noon' WHERE rowid = 1", "table metrics, column wall"),
+        ("UPDATE cells SET duration = 'long'", "table cells, column duration"),
+        ("UPDATE runs SET sprint = 'someday'", "a sprint date"),
+        ("UPDATE runs SET status = '<script>'", "table runs, column status"),
+    ],
+)
 def test_type_confused_bundles_are_rejected_and_the_ledger_still_reads(source, tmp_path, sql, words):
     bundle = _export(source, tmp_path)
     with sqlite3.connect(bundle) as c:
@@ -282,7 +304,7 @@ def test_type_confused_bundles_are_rejected_and_the_ledger_still_reads(source, t
     c.close()
     _reseal(bundle)
     target = _copy_ledger(source, tmp_path / "t.sqlite")
-    with sqlite3.connect(target) as c:                  # so that nothing would be skipped as already there
+    with sqlite3.connect(target) as c:  # so that nothing would be skipped as already there
         c.execute("UPDATE runs SET start_time = start_time - 1000")
         c.execute("UPDATE sessions SET started = started - 1000")
     c.close()
@@ -297,12 +319,14 @@ def test_type_confused_bundles_are_rejected_and_the_ledger_still_reads(source, t
 
 def test_a_bundle_of_260003_runs_imports(source, tmp_path):
     bundle = _export(source, tmp_path)
-    with sqlite3.connect(bundle) as c:                 # 260,001 more runs, like the first one
+    with sqlite3.connect(bundle) as c:  # 260,001 more runs, like the first one
         cols = [r[1] for r in c.execute("PRAGMA table_info(runs)") if r[1] not in ("id", "start_time")]
-        c.execute(f"INSERT INTO runs (id, start_time, {', '.join(cols)}) "
-                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 260001) "
-                  f"SELECT printf('r%07d', i), r.start_time + i * 1e-3, {', '.join('r.' + x for x in cols)} "
-                  "FROM n, (SELECT * FROM runs ORDER BY id LIMIT 1) r")
+        c.execute(
+            f"INSERT INTO runs (id, start_time, {', '.join(cols)}) "
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 260001) "
+            f"SELECT printf('r%07d', i), r.start_time + i * 1e-3, {', '.join('r.' + x for x in cols)} "
+            "FROM n, (SELECT * FROM runs ORDER BY id LIMIT 1) r"
+        )
     c.close()
     _reseal(bundle)
     target = tmp_path / "t.sqlite"
@@ -318,7 +342,7 @@ def test_a_busy_ledger_gives_one_clear_message(source, tmp_path):
     target = tmp_path / "t.sqlite"
     connect(target).close()
     holder = sqlite3.connect(target, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")                   # another process writing, for longer than the busy timeout
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than the busy timeout
     try:
         res = cli("--ledger", str(target), "import", str(bundle))
     finally:
@@ -335,7 +359,7 @@ def test_bundle_files_are_private(source, tmp_path):
     assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
     shared = tmp_path / "shared.nbexp"
     shared.write_text("old")
-    shared.chmod(0o644)                                 # a file the user made readable keeps its mode
+    shared.chmod(0o644)  # a file the user made readable keeps its mode
     assert cli("--ledger", str(source), "export", "bundle", str(shared), "--all", "--force").returncode == 0
     assert stat.S_IMODE(shared.stat().st_mode) == 0o644
     assert "added 2 runs" in cli("--ledger", str(tmp_path / "t.sqlite"), "import", str(shared)).stdout

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nbexp.cli import main
 
-pytestmark = pytest.mark.slow          # the CLI as real processes, MLflow imported
+pytestmark = pytest.mark.slow  # the CLI as real processes, MLflow imported
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def test_diff_shows_exactly_the_tweak(two_runs):
     section = res.output.split("params that differ")[1].split("metrics")[0]
     rows = [ln.split() for ln in section.strip().splitlines()[1:]]
     assert rows == [["LR", "0.1", "0.3"]]
-    assert "test_auc" in res.output and "0.2" in res.output          # delta
-    assert "+LR = 0.3" in res.output.splitlines()        # the code diff: the tweak cell, added
+    assert "test_auc" in res.output and "0.2" in res.output  # delta
+    assert "+LR = 0.3" in res.output.splitlines()  # the code diff: the tweak cell, added
     data = json.loads(invoke(two_runs, "diff", "--json", "latest~1", "latest").output)
     assert data["param_diff"] == {"LR": [0.1, 0.3]}
     assert data["metric_delta"]["test_auc"] == pytest.approx(0.2)
@@ -75,8 +75,9 @@ def test_show_and_review(two_runs):
 
 def test_exit_codes_as_a_real_process(two_runs, tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args], capture_output=True, text=True
+        )
 
     assert run("ls").returncode == 0
     bad = run("show", "nosuchrun")
@@ -84,25 +85,32 @@ def test_exit_codes_as_a_real_process(two_runs, tmp_path):
     assert run("frobnicate").returncode == 2
     assert run("ls", "--sprint", "someday").returncode == 2
     assert run("diff", "latest").returncode == 2
-    missing = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(tmp_path / "none.sqlite"), "ls"],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "--ledger", str(tmp_path / "none.sqlite"), "ls"],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1 and "no ledger" in missing.stderr
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["show", "latest~99999999999999999999"], 1, "fewer runs"),
-    (["show", "latest~-1"], 2, "bad run reference 'latest~-1'"),
-    (["show", "latest~+1"], 2, "bad run reference"),
-    (["diff", "latest~1", "latest~x"], 2, "bad run reference"),
-    (["review", "--sprint", "today", "--html", "no/such/folder/review.html"], 2, "folder"),
-    (["export", "mlflow", "--all", "--tracking-uri", "file:///tmp/nbexp-test-mlruns"], 1, "refuses file stores"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["show", "latest~99999999999999999999"], 1, "fewer runs"),
+        (["show", "latest~-1"], 2, "bad run reference 'latest~-1'"),
+        (["show", "latest~+1"], 2, "bad run reference"),
+        (["diff", "latest~1", "latest~x"], 2, "bad run reference"),
+        (["review", "--sprint", "today", "--html", "no/such/folder/review.html"], 2, "folder"),
+        (["export", "mlflow", "--all", "--tracking-uri", "file:///tmp/nbexp-test-mlruns"], 1, "refuses file stores"),
+    ],
+)
 def test_bad_input_gives_a_message_not_a_traceback(two_runs, tmp_path, monkeypatch, args, code, words):
     if args[0] == "export":
         pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)
-    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "--ledger", str(two_runs), *args], capture_output=True, text=True
+    )
     assert res.returncode == code and words in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and not res.stdout
     assert not (tmp_path / "no").exists()
@@ -112,10 +120,11 @@ def test_huge_limit_and_back_references_mean_everything_and_nothing(two_runs):
     data = json.loads(invoke(two_runs, "ls", "--json", "--limit", "99999999999999999999999").output)
     assert [r["params"]["LR"] for r in data] == [0.3, 0.1]
     assert json.loads(invoke(two_runs, "show", "--json", "latest~1").output)["name"] == "base"
-    assert json.loads(invoke(two_runs, "show", "--json", "latest~").output)["name"] == "base"     # as HEAD~ in git
+    assert json.loads(invoke(two_runs, "show", "--json", "latest~").output)["name"] == "base"  # as HEAD~ in git
 
 
 def test_ledger_that_is_not_a_file(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", "/dev/full", "ls"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "--ledger", "/dev/full", "ls"], capture_output=True, text=True
+    )
     assert res.returncode == 1 and "/dev/full is not an nbexp ledger (not a regular file)" in res.stderr, res.stderr

@@ -11,7 +11,7 @@ import torch
 import nbexp
 from nbexp.capture import data as data_capture
 
-pytestmark = pytest.mark.slow          # real pandas/polars/sklearn data in many cells
+pytestmark = pytest.mark.slow  # real pandas/polars/sklearn data in many cells
 
 
 def run_data(reader, ref="latest"):
@@ -25,15 +25,17 @@ def col(item, name):
 
 def test_summary_numbers_match_pandas_and_numpy(cell, reader, shell):
     cell("%nbexp track")
-    cell("import numpy as np, pandas as pd\n"
-         "rng = np.random.default_rng(1)\n"
-         "df = pd.DataFrame({'x': rng.normal(3, 2, 5000), 'k': rng.integers(0, 7, 5000),\n"
-         "                   'city': rng.choice(['oslo', 'lima', 'rome'], 5000, p=[.5, .3, .2]),\n"
-         "                   'when': pd.date_range('2026-01-01', periods=5000, freq='h'),\n"
-         "                   'flag': rng.random(5000) > 0.7})\n"
-         "df.loc[::10, 'x'] = np.nan\n"
-         "df.loc[::25, 'city'] = None\n"
-         "n_rows = len(df)")
+    cell(
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(1)\n"
+        "df = pd.DataFrame({'x': rng.normal(3, 2, 5000), 'k': rng.integers(0, 7, 5000),\n"
+        "                   'city': rng.choice(['oslo', 'lima', 'rome'], 5000, p=[.5, .3, .2]),\n"
+        "                   'when': pd.date_range('2026-01-01', periods=5000, freq='h'),\n"
+        "                   'flag': rng.random(5000) > 0.7})\n"
+        "df.loc[::10, 'x'] = np.nan\n"
+        "df.loc[::25, 'city'] = None\n"
+        "n_rows = len(df)"
+    )
     df = shell.user_ns["df"]
     item = run_data(reader)["df"]
     assert item["kind"] == "dataframe" and item["shape"] == [5000, 5] and not item["summary"].get("sampled")
@@ -55,17 +57,20 @@ def test_summary_numbers_match_pandas_and_numpy(cell, reader, shell):
     assert when["type"] == "datetime" and when["min"].startswith("2026-01-01")
     k = col(item, "k")
     assert k["distinct"] == 7 and k["zeros"] == int((df["k"] == 0).sum())
-    assert col(item, "flag")["categories"] == {str(key): int(v) for key, v in
-                                               df["flag"].value_counts().sort_index().items()}
+    assert col(item, "flag")["categories"] == {
+        str(key): int(v) for key, v in df["flag"].value_counts().sort_index().items()
+    }
 
 
 def test_imbalanced_label_from_fit_call(cell, reader):
     cell("%nbexp track")
-    cell("import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
-         "rng = np.random.default_rng(0)\nX = rng.normal(size=(1000, 3))\n"
-         "target = np.array([1] * 100 + [0] * 900)\n"
-         "balanced = np.array([0, 1] * 500)\n"
-         "clf = LogisticRegression().fit(X, target)\nclf2 = LogisticRegression().fit(X, balanced)")
+    cell(
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+        "rng = np.random.default_rng(0)\nX = rng.normal(size=(1000, 3))\n"
+        "target = np.array([1] * 100 + [0] * 900)\n"
+        "balanced = np.array([0, 1] * 500)\n"
+        "clf = LogisticRegression().fit(X, target)\nclf2 = LogisticRegression().fit(X, balanced)"
+    )
     items = run_data(reader)
     t = items["target"]["summary"]["columns"][0]
     assert items["target"]["role"] == "label" and t["imbalanced"] is True
@@ -100,7 +105,7 @@ def test_drift_flags_exactly_the_changed_columns(cell, reader, drift_scenario):
     assert flagged == {"a", "b", "y"}
     rows = df.set_index("column")
     assert rows.loc["a", "severity"] == "major" and rows.loc["a", "psi"] >= 0.25 and rows.loc["a", "ks"] > 0.3
-    assert "missing 0.0% -> 19.7%" in rows.loc["b", "flags"]                # 20% of rows, at random
+    assert "missing 0.0% -> 19.7%" in rows.loc["b", "flags"]  # 20% of rows, at random
     assert "class balance moved" in rows.loc["y", "flags"] and "now imbalanced" in rows.loc["y", "flags"]
     assert rows.loc["c", "severity"] == "ok" and rows.loc["c", "psi"] < 0.01
     ns: dict = {}
@@ -147,19 +152,21 @@ def test_cli_data_drift_review_diff_mention_flags(cell, reader, ledger_path):
 
 def test_unchanged_data_is_summarized_once(cell, db, shell):
     cell("%nbexp track")
-    cell("import numpy as np, pandas as pd\n"
-         "big = pd.DataFrame(np.random.default_rng(0).normal(size=(1_000_000, 4)), columns=list('abcd'))")
+    cell(
+        "import numpy as np, pandas as pd\n"
+        "big = pd.DataFrame(np.random.default_rng(0).normal(size=(1_000_000, 4)), columns=list('abcd'))"
+    )
     for _ in range(3):
-        cell("score = float(big['a'].mean())")      # re-runs: three runs, one summary
+        cell("score = float(big['a'].mean())")  # re-runs: three runs, one summary
     conn = db()
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1
     assert conn.execute("SELECT count(DISTINCT run_id) FROM run_data WHERE name = 'big'").fetchone()[0] == 3
     summary = json.loads(conn.execute("SELECT summary FROM datasets").fetchone()[0])
     assert summary["sampled"] == {"rows": data_capture.ROW_BUDGET, "of": 1_000_000, "seed": 0}
-    cell("big2 = big.copy()\nscore = float(big2['a'].mean())")    # same content, other object: no new summary
+    cell("big2 = big.copy()\nscore = float(big2['a'].mean())")  # same content, other object: no new summary
     conn = db()
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1
-    cell("big.iloc[0, 0] = 99.0\nscore = float(big['a'].mean())")   # changed content: a new summary
+    cell("big.iloc[0, 0] = 99.0\nscore = float(big['a'].mean())")  # changed content: a new summary
     assert db().execute("SELECT count(*) FROM datasets").fetchone()[0] == 2
 
 
@@ -176,19 +183,22 @@ def test_runs_frame_has_data_fingerprints_and_filter(cell):
     assert list(only.run_id) == [df.run_id.iloc[1]]
 
 
-@pytest.mark.parametrize("code, name", [
-    ("obj = pd.DataFrame()", "obj"),
-    ("obj = pd.DataFrame({'a': [np.nan] * 10})", "obj"),
-    ("obj = pd.DataFrame({'a': [1, 'x', 2.5, None, b'y']})", "obj"),
-    ("obj = pd.DataFrame({'a': [[1], [2, 3], {'k': 1}, None]})", "obj"),
-    ("obj = pd.DataFrame([[1, 2], [3, 4]], columns=['a', 'a'])", "obj"),
-    ("obj = pd.DataFrame(np.ones((3, 4)), columns=pd.MultiIndex.from_product([['x', 'y'], [1, 2]]))", "obj"),
-    ("obj = np.array(3.5)", "obj"),
-    ("obj = np.zeros((2, 3, 4, 5, 6))", "obj"),
-    ("obj = torch.arange(24.0).reshape(2, 3, 4)", "obj"),
-    ("obj = torch.tensor([1, 0, 0, 0, 0, 0, 0, 0, 0, 0] * 10)", "obj"),
-    ("obj = pd.Series(['a', None, 'b'], name='s')", "obj"),
-])
+@pytest.mark.parametrize(
+    "code, name",
+    [
+        ("obj = pd.DataFrame()", "obj"),
+        ("obj = pd.DataFrame({'a': [np.nan] * 10})", "obj"),
+        ("obj = pd.DataFrame({'a': [1, 'x', 2.5, None, b'y']})", "obj"),
+        ("obj = pd.DataFrame({'a': [[1], [2, 3], {'k': 1}, None]})", "obj"),
+        ("obj = pd.DataFrame([[1, 2], [3, 4]], columns=['a', 'a'])", "obj"),
+        ("obj = pd.DataFrame(np.ones((3, 4)), columns=pd.MultiIndex.from_product([['x', 'y'], [1, 2]]))", "obj"),
+        ("obj = np.array(3.5)", "obj"),
+        ("obj = np.zeros((2, 3, 4, 5, 6))", "obj"),
+        ("obj = torch.arange(24.0).reshape(2, 3, 4)", "obj"),
+        ("obj = torch.tensor([1, 0, 0, 0, 0, 0, 0, 0, 0, 0] * 10)", "obj"),
+        ("obj = pd.Series(['a', None, 'b'], name='s')", "obj"),
+    ],
+)
 def test_awkward_data_gives_a_summary_never_an_error(cell, reader, capsys, code, name):
     cell("%nbexp track")
     res = cell("import numpy as np, pandas as pd, torch\n" + code + "\nscore = 1.0 * 2")
@@ -200,10 +210,12 @@ def test_awkward_data_gives_a_summary_never_an_error(cell, reader, capsys, code,
 
 def test_len_that_raises_is_one_warning(cell, reader, capsys):
     cell("%nbexp track")
-    res = cell("import pandas as pd\n"
-               "class Weird(pd.DataFrame):\n"
-               "    def __len__(self): raise RuntimeError('no length for you')\n"
-               "w = Weird({'a': [1, 2]})\nscore = 0.5 * 2")
+    res = cell(
+        "import pandas as pd\n"
+        "class Weird(pd.DataFrame):\n"
+        "    def __len__(self): raise RuntimeError('no length for you')\n"
+        "w = Weird({'a': [1, 2]})\nscore = 0.5 * 2"
+    )
     assert res.success
     cell("w2 = w")
     err = capsys.readouterr().err
@@ -216,13 +228,13 @@ def test_data_changed_while_summarized_is_dropped_with_a_note(cell, reader, caps
 
     def mutating(obj, kind, name, labels=frozenset()):
         out = original(obj, kind, name, labels)
-        obj.iloc[0, 0] = -1.0                    # the user's next cell, racing the worker
+        obj.iloc[0, 0] = -1.0  # the user's next cell, racing the worker
         return out
 
     monkeypatch.setattr(data_capture, "summarize", mutating)
     res = cell("import pandas as pd\nframe = pd.DataFrame({'a': [1.0, 2.0, 3.0]})")
     assert res.success
-    assert "frame" not in run_data(reader)         # reading waits for the worker
+    assert "frame" not in run_data(reader)  # reading waits for the worker
     assert "changed while it was being summarized" in capsys.readouterr().err
     monkeypatch.setattr(data_capture, "summarize", original)
     cell("frame.shape")
@@ -242,8 +254,10 @@ def test_no_data_library_means_no_data_capture():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom nbexp.capture.data import kind_of\n"
-            "print(kind_of([1, 2]), kind_of('x'), 'pandas' in sys.modules, 'numpy' in sys.modules)")
+    code = (
+        "import sys\nfrom nbexp.capture.data import kind_of\n"
+        "print(kind_of([1, 2]), kind_of('x'), 'pandas' in sys.modules, 'numpy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["None", "None", "False", "False"]
 
@@ -265,16 +279,19 @@ def load(shift=0.0, missing=0.0, rare=False, seed=0):
 
 def test_polars_summary_numbers_match_polars(cell, reader, shell):
     cell("%nbexp track")
-    cell("import numpy as np, polars as pl, datetime as dt\n"
-         "rng = np.random.default_rng(1)\n"
-         "x = rng.normal(3, 2, 5000)\n"
-         "pdf = pl.DataFrame({'x': pl.Series([None if i % 10 == 0 else float(v) for i, v in enumerate(x)]),\n"
-         "                    'k': rng.integers(0, 7, 5000),\n"
-         "                    'city': pl.Series([None if i % 25 == 0 else c for i, c in\n"
-         "                                       enumerate(rng.choice(['oslo', 'lima', 'rome'], 5000, p=[.5, .3, .2]))]),\n"
-         "                    'when': pl.datetime_range(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1) +\n"
-         "                                              dt.timedelta(hours=4999), '1h', eager=True),\n"
-         "                    'flag': rng.random(5000) > 0.7})")
+    cell(
+        "import numpy as np, polars as pl, datetime as dt\n"
+        "rng = np.random.default_rng(1)\n"
+        "x = rng.normal(3, 2, 5000)\n"
+        "pdf = pl.DataFrame({'x': pl.Series([None if i % 10 == 0 else float(v) for i, v in enumerate(x)]),\n"
+        "                    'k': rng.integers(0, 7, 5000),\n"
+        "                    'city': pl.Series([None if i % 25 == 0 else c for i, c in\n"
+        "                                       enumerate(rng.choice(['oslo', 'lima', 'rome'], 5000,\n"
+        "                                                            p=[.5, .3, .2]))]),\n"
+        "                    'when': pl.datetime_range(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1) +\n"
+        "                                              dt.timedelta(hours=4999), '1h', eager=True),\n"
+        "                    'flag': rng.random(5000) > 0.7})"
+    )
     df = shell.user_ns["pdf"]
     import polars as pl
 
@@ -294,8 +311,7 @@ def test_polars_summary_numbers_match_polars(cell, reader, shell):
     assert city["top"][0] == [vc[0, "city"], vc[0, "count"]]
     assert col(item, "when")["type"] == "datetime" and col(item, "when")["min"].startswith("2026-01-01")
     assert col(item, "k")["zeros"] == int((df["k"] == 0).sum())
-    assert col(item, "flag")["categories"] == {str(r[0]): r[1] for r in
-                                               df["flag"].value_counts().sort("flag").rows()}
+    assert col(item, "flag")["categories"] == {str(r[0]): r[1] for r in df["flag"].value_counts().sort("flag").rows()}
     assert pl.DataFrame is type(df)
 
 
@@ -305,15 +321,18 @@ def test_polars_drift_and_imbalance(drift_scenario):
     assert columns["y"]["label"] and columns["y"]["imbalanced"] is True
 
 
-@pytest.mark.parametrize("code", [
-    "obj = pl.DataFrame()",
-    "obj = pl.DataFrame({'a': [None] * 10}, schema={'a': pl.Float64})",
-    "obj = pl.DataFrame({'a': [[1], [2, 3], None], 'b': [{'k': 1}, None, {'k': 2}]})",
-    "obj = pl.DataFrame({'a': pl.Series([object(), 1, 'x'], dtype=pl.Object)})",
-    "obj = pl.DataFrame({'a': [True, None, False], 'c': pl.Series(['u', 'v', None], dtype=pl.Categorical)})",
-    "obj = pl.Series('s', ['a', None, 'b'])",
-    "obj = pl.concat([pl.DataFrame({'a': [1.0]}), pl.DataFrame({'a': [float('nan')]})], rechunk=False)",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "obj = pl.DataFrame()",
+        "obj = pl.DataFrame({'a': [None] * 10}, schema={'a': pl.Float64})",
+        "obj = pl.DataFrame({'a': [[1], [2, 3], None], 'b': [{'k': 1}, None, {'k': 2}]})",
+        "obj = pl.DataFrame({'a': pl.Series([object(), 1, 'x'], dtype=pl.Object)})",
+        "obj = pl.DataFrame({'a': [True, None, False], 'c': pl.Series(['u', 'v', None], dtype=pl.Categorical)})",
+        "obj = pl.Series('s', ['a', None, 'b'])",
+        "obj = pl.concat([pl.DataFrame({'a': [1.0]}), pl.DataFrame({'a': [float('nan')]})], rechunk=False)",
+    ],
+)
 def test_awkward_polars_data_gives_a_summary(cell, reader, capsys, code):
     cell("%nbexp track")
     res = cell("import polars as pl\n" + code + "\nscore = 1.0 * 2")
@@ -338,23 +357,25 @@ def test_polars_path_never_imports_pandas():
     import subprocess
     import sys
 
-    code = ("import sys, polars as pl\nfrom nbexp.capture import data as d\n"
-            "df = pl.DataFrame({'a': [1.0, None, 3.0], 's': ['x', 'y', None]})\n"
-            "k = d.kind_of(df)\nd.signature(df, k)\nd.fingerprint(df, k)\n"
-            "s = d.summarize(df, k, 'df')\n"
-            "print(k, s['columns'][0]['missing'], 'pandas' in sys.modules)")
+    code = (
+        "import sys, polars as pl\nfrom nbexp.capture import data as d\n"
+        "df = pl.DataFrame({'a': [1.0, None, 3.0], 's': ['x', 'y', None]})\n"
+        "k = d.kind_of(df)\nd.signature(df, k)\nd.fingerprint(df, k)\n"
+        "s = d.summarize(df, k, 'df')\n"
+        "print(k, s['columns'][0]['missing'], 'pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["polars-dataframe", "1", "False"]
 
 
 def test_a_failing_summary_is_one_warning_line(cell, reader, capsys, monkeypatch):
     def failing(obj, kind, name, labels=frozenset()):
-        raise RuntimeError("analysis failed\n+- Project [a, b]\n   +- Range (0, 10)")   # a Spark-like plan
+        raise RuntimeError("analysis failed\n+- Project [a, b]\n   +- Range (0, 10)")  # a Spark-like plan
 
     monkeypatch.setattr(data_capture, "summarize", failing)
     cell("%nbexp track")
     assert cell("import numpy as np\nfeatures = np.ones((4, 2))\nscore = 1.0").success
-    nbexp.runs()                                    # waits for the data worker
+    nbexp.runs()  # waits for the data worker
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert lines == ["nbexp: warning: data 'features' not summarized (RuntimeError: analysis failed ..."]
 
@@ -365,7 +386,7 @@ def test_tensor_device_sample_is_bounded_reproducible_and_real():
     a, b = data_capture._tensor_sample(t), data_capture._tensor_sample(t)
     assert a.shape == (data_capture.ROW_BUDGET,) and (a == b).all()
     assert (np.diff(a) >= 0).all() and a.min() >= 0 and a.max() < 3_000_000 and (a == np.round(a)).all()
-    assert abs(float(a.mean()) - 1_500_000) < 20_000          # uniform over the whole tensor
+    assert abs(float(a.mean()) - 1_500_000) < 20_000  # uniform over the whole tensor
 
 
 def test_no_data_option_captures_no_data(cell, db, reader, capsys):
@@ -376,4 +397,4 @@ def test_no_data_option_captures_no_data(cell, db, reader, capsys):
     conn = db()
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM run_data").fetchone()[0] == 0
-    assert reader().list_runs()[0]["metrics"]["score"]["last"] == 300.0    # the rest is tracked
+    assert reader().list_runs()[0]["metrics"]["score"]["last"] == 300.0  # the rest is tracked

@@ -23,7 +23,7 @@ def _cli_commands() -> list[list[str]]:
     def walk(group: click.Group, path: list[str]) -> None:
         for name in group.list_commands(ctx):
             cmd = group.get_command(ctx, name)
-            if cmd is None:             # an exporter whose library is not installed
+            if cmd is None:  # an exporter whose library is not installed
                 continue
             paths.append([*path, name])
             if isinstance(cmd, click.Group):
@@ -54,16 +54,20 @@ def test_magic_word_documented(word):
 def test_magic_word_help_runs(word, cell, capsys):
     """``%nbexp WORD --help`` and ``%nbexp WORD?`` print the word's help headed ``%nbexp WORD``
     (not the method's name), with all its options, and run nothing."""
-    if word in ("export", "import"):        # handed to the CLI: its help is the command's
+    if word in ("export", "import"):  # handed to the CLI: its help is the command's
         options = _options(main.commands[word].params)
     else:
         options = [opt for a in getattr(magics.NbexpMagics, f"_{word}").parser._actions for opt in a.option_strings]
     if word == "run":
-        forms = ["%%nbexp run --help\nprint('the body ran')", "%%nbexp run?\nprint('the body ran')",
-                 "%nbexp run --help"]
+        forms = [
+            "%%nbexp run --help\nprint('the body ran')",
+            "%%nbexp run?\nprint('the body ran')",
+            "%nbexp run --help",
+        ]
     else:
-        forms = [f"%nbexp {word} --help", f"%nbexp {word}?"] + ([] if word in ("export", "import") else
-                                                                  [f"%nbexp {word} -h"])
+        forms = [f"%nbexp {word} --help", f"%nbexp {word}?"] + (
+            [] if word in ("export", "import") else [f"%nbexp {word} -h"]
+        )
     for form in forms:
         capsys.readouterr()
         res = cell(form)

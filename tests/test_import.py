@@ -9,7 +9,7 @@ HEAVY = ("pandas", "numpy", "torch", "sklearn", "plotly", "mlflow", "sqlite_util
 
 
 def test_import_pulls_no_heavy_library():
-    code = ("import sys, nbexp\nprint(' '.join(m for m in %r if m in sys.modules))" % (HEAVY,))
+    code = "import sys, nbexp\nprint(' '.join(m for m in %r if m in sys.modules))" % (HEAVY,)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
 

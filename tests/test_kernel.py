@@ -60,7 +60,7 @@ class Kernel:
         self.kc.stop_channels()
         if self.km.is_alive():
             self.km.shutdown_kernel(now=True)
-        else:                           # killed by the test: close its sockets all the same
+        else:  # killed by the test: close its sockets all the same
             self.km.cleanup_resources()
         # Left to the garbage collector, a context with open sockets blocks forever in term(),
         # hanging whichever later test happens to collect it.
@@ -83,8 +83,7 @@ def kernels(kernel_env):
 
 def test_example_notebook_end_to_end(kernel_env, ledger_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=300,
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(ROOT)}}).execute()
     with Reader(ledger_path) as r:
         runs = list(reversed(r.list_runs()))
         assert [x["status"] for x in runs] == ["finished"] * 9
@@ -107,8 +106,9 @@ def test_example_notebook_end_to_end(kernel_env, ledger_path):
 
         syn_a, syn_b = runs[-2], runs[-1]
         assert compare_runs(r, [syn_a["id"], syn_b["id"]])["param_diff"] == {"MIN_F5": [None, -0.5]}
-        flagged = {(row["variable"], row["column"]) for row in drift_between(r, syn_a["id"], syn_b["id"])
-                   if row["flags"]}
+        flagged = {
+            (row["variable"], row["column"]) for row in drift_between(r, syn_a["id"], syn_b["id"]) if row["flags"]
+        }
         assert flagged == {("X_tr", "5")}
         y = {d["name"]: d for d in r.data(syn_b["id"])}["y_tr"]["summary"]["columns"][0]
         assert y["imbalanced"] and 0.09 < y["minority_share"] < 0.12
@@ -120,11 +120,13 @@ def test_four_kernels_write_one_ledger_at_once(kernels, ledger_path):
     ks = [kernels() for _ in range(4)]
     for i, k in enumerate(ks):
         assert k.run(f"%load_ext nbexp\n%nbexp track k{i}")["status"] == "ok"
-    code = ("import nbexp\n"
-            "for r in range(20):\n"
-            "    with nbexp.run(f'r{r}', idx=r):\n"
-            "        for s in range(500):\n"
-            "            nbexp.log(loss=s * 0.1)\n")
+    code = (
+        "import nbexp\n"
+        "for r in range(20):\n"
+        "    with nbexp.run(f'r{r}', idx=r):\n"
+        "        for s in range(500):\n"
+        "            nbexp.log(loss=s * 0.1)\n"
+    )
     ids = [k.send(code) for k in ks]
     for k, msg_id in zip(ks, ids):
         assert k.wait(msg_id)["status"] == "ok"
@@ -144,7 +146,7 @@ def test_sigkilled_kernel_shows_crashed_and_keeps_earlier_data(kernels, ledger_p
     k.run("LR = 0.5")
     k.run("import nbexp\nfor i in range(100):\n    nbexp.log(loss=LR / (i + 1))\nacc = 0.25 * 3")
     deadline = time.time() + 10
-    while time.time() < deadline:          # the writer commits right after the cell
+    while time.time() < deadline:  # the writer commits right after the cell
         with sqlite3.connect(ledger_path) as c:
             if c.execute("SELECT count(*) FROM metrics").fetchone()[0] == 101:
                 break
@@ -157,8 +159,12 @@ def test_sigkilled_kernel_shows_crashed_and_keeps_earlier_data(kernels, ledger_p
         assert run["params"]["LR"] == 0.5
         assert run["metrics"]["loss"]["steps"] == 100 and run["metrics"]["acc"]["last"] == 0.75
         assert len(run["lineage"]) >= 2
-    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "ls", "--status",
-                          "crashed"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "ls", "--status", "crashed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "doomed" in out and "crashed" in out
     # A later kernel on the same ledger sees it crashed too.
     k2 = kernels()
@@ -171,7 +177,7 @@ def test_kernel_shutdown_finishes_the_run_and_flushes(kernels, ledger_path):
     k.run("%load_ext nbexp\n%nbexp track graceful")
     k.run("import nbexp\nfor i in range(1000):\n    nbexp.log(loss=i)")
     k.kc.stop_channels()
-    k.km.shutdown_kernel(now=False)            # a normal shutdown: atexit closes the session
+    k.km.shutdown_kernel(now=False)  # a normal shutdown: atexit closes the session
     with Reader(ledger_path) as r:
         run = r.run("graceful")
         assert run["status"] == "finished" and run["end_time"] is not None
@@ -180,10 +186,12 @@ def test_kernel_shutdown_finishes_the_run_and_flushes(kernels, ledger_path):
 
 
 def test_fingerprint_stable_across_kernels(kernels, ledger_path):
-    code = ("import numpy as np, pandas as pd\n"
-            "rng = np.random.default_rng(7)\n"
-            "frame = pd.DataFrame({'x': rng.normal(size=5000), 'c': rng.choice(['a', 'b'], 5000)})\n"
-            "score = float(frame.x.mean())")
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(7)\n"
+        "frame = pd.DataFrame({'x': rng.normal(size=5000), 'c': rng.choice(['a', 'b'], 5000)})\n"
+        "score = float(frame.x.mean())"
+    )
     for i in range(2):
         k = kernels()
         k.run(f"%load_ext nbexp\n%nbexp track k{i}")
@@ -192,18 +200,25 @@ def test_fingerprint_stable_across_kernels(kernels, ledger_path):
     conn = sqlite3.connect(ledger_path)
     rows = conn.execute("SELECT run_id, fingerprint FROM run_data WHERE name = 'frame'").fetchall()
     assert len(rows) == 2 and rows[0][1] == rows[1][1]
-    assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1      # summarized once
+    assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1  # summarized once
     conn.close()
 
 
 def test_compare_widget_in_a_real_kernel(kernel_env, ledger_path):
     """nbexp.compare as a cell's last value shows tabs whose outputs hold the plotly figures."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
-        "%load_ext nbexp\n%nbexp track",
-        "LR = 0.1", "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
-        "LR = 0.2", "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
-        "nbexp.compare('latest~1', 'latest')",
-    )])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(c)
+            for c in (
+                "%load_ext nbexp\n%nbexp track",
+                "LR = 0.1",
+                "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
+                "LR = 0.2",
+                "import nbexp\nfor i in range(5):\n    nbexp.log(loss=LR / (i + 1))",
+                "nbexp.compare('latest~1', 'latest')",
+            )
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True).execute()
     last = nb.cells[-1].outputs
@@ -232,7 +247,9 @@ def test_polars_and_spark_fingerprints_stable_across_kernels(kernels, ledger_pat
             f"table = spark.range(3000).withColumn('x', F.col('id') % 7 * 0.5).repartition({i + 1})"
             f".orderBy(F.rand({i}))\n"
             "small = pl.DataFrame({'a': [1.5, None, 3.0] * 100, 's': ['u', 'v', None] * 100})\n"
-            "score = float(table.count() + small.height)", timeout=180)
+            "score = float(table.count() + small.height)",
+            timeout=180,
+        )
         assert reply["status"] == "ok", reply
         assert k.run("import nbexp\nnbexp.runs()\nspark.stop()", timeout=180)["status"] == "ok"
         k.run("%nbexp stop")
@@ -251,7 +268,7 @@ def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, led
     k.send("import time\nfor _ in range(600):\n    time.sleep(0.1)   # a long training, killed by OOM")
     deadline = time.time() + 30
     running = None
-    while time.time() < deadline and not running:     # the cell is stored when it starts, not when it ends
+    while time.time() < deadline and not running:  # the cell is stored when it starts, not when it ends
         c = sqlite3.connect(ledger_path)
         running = c.execute("SELECT count(*) FROM cells WHERE status = 'running'").fetchone()[0]
         c.close()
@@ -259,19 +276,25 @@ def test_cell_running_when_the_kernel_dies_is_the_one_review_blames(kernels, led
     assert running == 1
     os.kill(k.pid, signal.SIGKILL)
     k.km.provisioner.process.wait(10)
-    out = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "review",
-                          "--sprint", "today"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "review", "--sprint", "today"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "kernel died while running cell: import time" in out
     assert "def helper" not in out
 
 
-LOKY_CELL = ("from joblib import Parallel, delayed\n"
-             "from sklearn.datasets import make_classification\n"
-             "from sklearn.ensemble import RandomForestClassifier\n"
-             "from sklearn.model_selection import cross_val_score\n"
-             "X, y = make_classification(n_samples=200, random_state=0)\n"
-             "scores = cross_val_score(RandomForestClassifier(n_estimators=10), X, y, cv=3, n_jobs=2)\n"
-             "print(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(4)))")
+LOKY_CELL = (
+    "from joblib import Parallel, delayed\n"
+    "from sklearn.datasets import make_classification\n"
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "from sklearn.model_selection import cross_val_score\n"
+    "X, y = make_classification(n_samples=200, random_state=0)\n"
+    "scores = cross_val_score(RandomForestClassifier(n_estimators=10), X, y, cv=3, n_jobs=2)\n"
+    "print(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(4)))"
+)
 
 
 def test_slow_shutdown_with_joblib_workers_is_not_a_crash(kernels, ledger_path):
@@ -310,5 +333,9 @@ def test_sigterm_ends_runs_finished_or_interrupted(kernels, ledger_path):
         assert r.run("idle-run")["status"] == "finished"
         busy_run = r.run("busy-run")
         assert busy_run["status"] == "interrupted"
-        assert r.conn.execute("SELECT status FROM cells WHERE run_id = ? ORDER BY id DESC",
-                              (busy_run["id"],)).fetchone()[0] == "interrupted"
+        assert (
+            r.conn.execute("SELECT status FROM cells WHERE run_id = ? ORDER BY id DESC", (busy_run["id"],)).fetchone()[
+                0
+            ]
+            == "interrupted"
+        )

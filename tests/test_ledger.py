@@ -60,7 +60,7 @@ def test_bad_ledger_gives_one_clear_message_and_kernel_keeps_working(cell, tmp_p
     assert res.success
     err = capsys.readouterr().err
     assert words in err and str(path) in err
-    assert err.strip().count("\n") == 0                 # one line
+    assert err.strip().count("\n") == 0  # one line
     res = cell("x = 21 * 2")
     assert res.success and cell("x").result == 42
     cell("%nbexp status")
@@ -126,8 +126,10 @@ def test_ambiguous_prefix(cell, reader, db):
     cell("%nbexp stop")
     conn = db()
     conn.execute("UPDATE runs SET id = 'abc111'")
-    conn.execute("INSERT INTO runs (id, session_id, sprint, status, start_time) "
-                 "SELECT 'abc222', session_id, sprint, status, start_time FROM runs")
+    conn.execute(
+        "INSERT INTO runs (id, session_id, sprint, status, start_time) "
+        "SELECT 'abc222', session_id, sprint, status, start_time FROM runs"
+    )
     conn.commit()
     with pytest.raises(RunNotFound, match="ambiguous"):
         reader().resolve("abc")
@@ -141,16 +143,20 @@ def test_older_ledger_is_migrated_and_keeps_its_data(tmp_path):
     for statement in split_statements(MIGRATIONS[0]):
         c.execute(statement)
     c.execute("PRAGMA user_version = 1")
-    c.execute("INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
-              "VALUES ('aaa111', 's', '2026-01-01', 'finished', 1, 2)")
-    c.executemany("INSERT INTO metrics (run_id, key, step, value, wall) VALUES ('aaa111', 'loss', ?, ?, 0)",
-                  [(0, 3.0), (2, 1.0), (1, 2.0), (3, None)])
+    c.execute(
+        "INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
+        "VALUES ('aaa111', 's', '2026-01-01', 'finished', 1, 2)"
+    )
+    c.executemany(
+        "INSERT INTO metrics (run_id, key, step, value, wall) VALUES ('aaa111', 'loss', ?, ?, 0)",
+        [(0, 3.0), (2, 1.0), (1, 2.0), (3, None)],
+    )
     c.commit()
     c.close()
-    with Reader(p) as r:                       # a reader migrates an older ledger once
+    with Reader(p) as r:  # a reader migrates an older ledger once
         assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         run = r.run("aaa111")
         assert run["status"] == "finished" and run["gpu_util_mean"] is None
-        loss = run["metrics"]["loss"]              # summaries backfilled by migration 5
+        loss = run["metrics"]["loss"]  # summaries backfilled by migration 5
         assert (loss["steps"], loss["nan"], loss["min"], loss["max"]) == (4, 1, 1.0, 3.0)
         assert math.isnan(loss["last"])

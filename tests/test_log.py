@@ -11,7 +11,7 @@ import torch
 import nbexp
 from nbexp.errors import InvalidArgument, NotTracking
 
-pytestmark = pytest.mark.slow          # tensors and tight logging loops in many cells
+pytestmark = pytest.mark.slow  # tensors and tight logging loops in many cells
 
 
 @pytest.fixture
@@ -45,16 +45,19 @@ def test_nan_and_inf_survive(run, reader):
     assert math.isnan(df.loc[0, "metrics.loss"])
 
 
-@pytest.mark.parametrize("kwargs, names", [
-    ({"acc": "high"}, "'acc'"),
-    ({"step": "x", "loss": 1}, "step"),
-    ({}, "no metrics"),
-    ({"bad key": 1.0}, "'bad key'"),
-    ({"loss": 1.0, "acc": [1, 2]}, "'acc'"),
-    ({"flag": True}, "'flag'"),
-    ({"step": -1, "loss": 1}, "step"),
-    ({"loss": torch.ones(3)}, "'loss'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, names",
+    [
+        ({"acc": "high"}, "'acc'"),
+        ({"step": "x", "loss": 1}, "step"),
+        ({}, "no metrics"),
+        ({"bad key": 1.0}, "'bad key'"),
+        ({"loss": 1.0, "acc": [1, 2]}, "'acc'"),
+        ({"flag": True}, "'flag'"),
+        ({"step": -1, "loss": 1}, "step"),
+        ({"loss": torch.ones(3)}, "'loss'"),
+    ],
+)
 def test_bad_log_input_raises_and_writes_nothing(run, reader, kwargs, names):
     with pytest.raises(InvalidArgument) as exc:
         nbexp.log(**kwargs)
@@ -72,13 +75,15 @@ def test_log_without_tracking_says_how(nbexp_home):
 
 def test_automatic_metrics_from_computed_names(cell, reader):
     cell("%nbexp track")
-    cell("import numpy as np\nval_loss = float(np.mean([0.2, 0.4]))\ntest_auc = np.float64(0.91)\n"
-         "accuracy = 0.5\nroc_auc = 0.1 + 0.7\nn = len([1])\nloss_history = [1, 2]")
+    cell(
+        "import numpy as np\nval_loss = float(np.mean([0.2, 0.4]))\ntest_auc = np.float64(0.91)\n"
+        "accuracy = 0.5\nroc_auc = 0.1 + 0.7\nn = len([1])\nloss_history = [1, 2]"
+    )
     m = reader().list_runs()[0]["metrics"]
     assert m["val_loss"]["last"] == pytest.approx(0.3)
     assert m["test_auc"]["last"] == pytest.approx(0.91)
     assert m["roc_auc"]["last"] == pytest.approx(0.8)
-    assert "accuracy" not in m          # a literal is a param, not a measured metric
+    assert "accuracy" not in m  # a literal is a param, not a measured metric
     assert "n" not in m and "loss_history" not in m
 
 
@@ -100,7 +105,7 @@ def test_summary_across_flushes_and_out_of_order_steps(run, reader):
 
     nbexp.log(step=5, loss=0.5)
     tracker.active_session().writer.flush()
-    nbexp.log(step=2, loss=0.1)            # an earlier step, logged later: not the last value
+    nbexp.log(step=2, loss=0.1)  # an earlier step, logged later: not the last value
     nbexp.log(step=9, loss=float("nan"))
     tracker.active_session().writer.flush()
     nbexp.log(step=7, loss=0.9)

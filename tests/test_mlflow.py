@@ -16,7 +16,8 @@ import pytest
 
 pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
-pytestmark = pytest.mark.slow          # a real MLflow server
+
+pytestmark = pytest.mark.slow  # a real MLflow server
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
@@ -37,10 +38,24 @@ class Server:
     def start(self):
         log = open(self.root / "mlflow.log", "a")
         self.proc = subprocess.Popen(
-            [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-             "--artifacts-destination", str(self.root / "artifacts")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                MLFLOW,
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{self.root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(self.root / "artifacts"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         import urllib.request
 
         deadline = time.time() + 90
@@ -50,7 +65,7 @@ class Server:
                 return self
             except OSError:
                 if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((self.root / "mlflow.log").read_text()[-3000:])
+                    raise RuntimeError((self.root / "mlflow.log").read_text()[-3000:]) from None
                 time.sleep(0.3)
 
     def stop(self, sig=signal.SIGTERM):
@@ -79,15 +94,19 @@ def sprint(cell, ledger_path, monkeypatch):
     monkeypatch.setenv("NBEXP_NVML_MODULE", "fake_nvml")
     monkeypatch.setenv("FAKE_NVML_SCRIPT", json.dumps({"gpus": [{"util": 70, "power_w": 300}]}))
     cell("%nbexp track --sample-hz 20 baseline")
-    long_list = json.dumps(["f" * 150 + str(i) for i in range(60)])        # a param over MLflow's 6,000 chars
+    long_list = json.dumps(["f" * 150 + str(i) for i in range(60)])  # a param over MLflow's 6,000 chars
     cell(f"import numpy as np, time\nLR = 0.1\nLONG = {long_list}\nX = np.arange(12.0).reshape(6, 2)")
-    cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
-         "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60")
+    cell(
+        "import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
+        "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60"
+    )
     cell("%nbexp note first try")
     cell("%nbexp tag keep")
     cell("LR = 0.3")
-    cell("import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
-         "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60")
+    cell(
+        "import nbexp\nfor i in range(1500):\n    nbexp.log(step=i, loss=1 / (i + 1) + LR)\n"
+        "time.sleep(0.3)\nacc = float(X.mean()) * LR * len(LONG) / 60"
+    )
     cell("raise ValueError('boom')")
     cell("%nbexp stop")
     return ledger_path
@@ -112,14 +131,18 @@ def test_export_sprint_and_read_it_back(sprint, server, reader):
         assert m.data.params["LR"] == json.dumps(local["params"]["LR"])
         assert m.data.params["LONG"].endswith("...[truncated]") and len(m.data.params["LONG"]) <= 6000
         history = client.get_metric_history(m.info.run_id, "loss")
-        assert sorted((p.step, p.value) for p in history) == [(i, 1 / (i + 1) + local["params"]["LR"])
-                                                                for i in range(1500)]
+        assert sorted((p.step, p.value) for p in history) == [
+            (i, 1 / (i + 1) + local["params"]["LR"]) for i in range(1500)
+        ]
         assert m.data.metrics["acc"] == pytest.approx(local["metrics"]["acc"]["last"])
         assert m.data.tags["mlflow.runName"] == (local["name"] or local["id"])
         assert m.data.tags["nbexp.sprint"] == local["sprint"]
         names = set(m.data.metrics)
-        assert {"system/gpu_0_utilization_percentage", "system/cpu_utilization_percentage",
-                "system/gpu_0_power_usage_watts"} <= names
+        assert {
+            "system/gpu_0_utilization_percentage",
+            "system/cpu_utilization_percentage",
+            "system/gpu_0_power_usage_watts",
+        } <= names
         arts = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(m.info.run_id, folder)}
         assert {"code/run.py", "code/run.ipynb", "data/summaries.json", "params/full_values.json"} <= arts
         full = json.loads(Path(client.download_artifacts(m.info.run_id, "params/full_values.json")).read_text())
@@ -142,12 +165,26 @@ def test_server_killed_mid_export_then_resumed(cell, ledger_path, tmp_path):
     cell("%nbexp stop")
     s = Server(tmp_path).start()
     try:
-        proc = subprocess.Popen(NBEXP + ["--ledger", str(ledger_path), "export", "mlflow", "--all",
-                                         "--tracking-uri", s.uri, "--experiment", "resume"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            NBEXP
+            + [
+                "--ledger",
+                str(ledger_path),
+                "export",
+                "mlflow",
+                "--all",
+                "--tracking-uri",
+                s.uri,
+                "--experiment",
+                "resume",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         client = MlflowClient(s.uri)
         deadline = time.time() + 60
-        while time.time() < deadline:                      # wait until some points are in, then kill it
+        while time.time() < deadline:  # wait until some points are in, then kill it
             exp = client.get_experiment_by_name("resume")
             runs = client.search_runs([exp.experiment_id]) if exp else []
             if runs and len(client.get_metric_history(runs[0].info.run_id, "loss")) >= 2000:
@@ -180,7 +217,7 @@ def test_bad_targets_give_one_message(sprint, server, tmp_path):
     assert res.returncode == 1 and "deleted on the server" in res.stderr
     dry = cli(sprint, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "dry", "--dry-run")
     assert dry.returncode == 0 and "would send: 2 runs created" in dry.stdout
-    assert MlflowClient(server.uri).get_experiment_by_name("dry") is not None          # created, empty
+    assert MlflowClient(server.uri).get_experiment_by_name("dry") is not None  # created, empty
     assert not MlflowClient(server.uri).search_runs([client.get_experiment_by_name("dry").experiment_id])
 
 
@@ -210,9 +247,9 @@ def test_dry_run_counts_the_points_the_export_sends(sprint, server):
 
     args = ("export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri, "--experiment", "counted")
     dry = points(cli(sprint, *args, "--dry-run"))
-    assert dry > 2 * 1500                           # the metrics, and the system samples on top
+    assert dry > 2 * 1500  # the metrics, and the system samples on top
     assert points(cli(sprint, *args)) == dry
-    assert points(cli(sprint, *args, "--dry-run")) == 0          # all there: nothing more would be sent
+    assert points(cli(sprint, *args, "--dry-run")) == 0  # all there: nothing more would be sent
 
 
 def test_planted_secrets_reach_no_byte_of_the_mlflow_server(cell, ledger_path, server, monkeypatch):
@@ -224,18 +261,20 @@ def test_planted_secrets_reach_no_byte_of_the_mlflow_server(cell, ledger_path, s
 
     from test_secrets import PLANTED, _plant
 
-    monkeypatch.delenv("MY_TOKEN", raising=False)        # a planted cell sets it: gone again after the test
+    monkeypatch.delenv("MY_TOKEN", raising=False)  # a planted cell sets it: gone again after the test
     _plant(cell)
-    res = cli(ledger_path, "export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri,
-              "--experiment", "planted")
+    res = cli(
+        ledger_path, "export", "mlflow", "--sprint", "today", "--tracking-uri", server.uri, "--experiment", "planted"
+    )
     assert res.returncode == 0, res.stderr
     client, runs = mlflow_runs(server, "planted")
     assert len(runs) >= 2
 
     def rest(path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{server.uri}/api/2.0/mlflow/{path}", data=data,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{server.uri}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.read()
 
@@ -244,17 +283,20 @@ def test_planted_secrets_reach_no_byte_of_the_mlflow_server(cell, ledger_path, s
     for m in runs:
         answers.append(rest("runs/get?" + urllib.parse.urlencode({"run_id": m.info.run_id})))
         for key in m.data.metrics:
-            answers.append(rest("metrics/get-history?" + urllib.parse.urlencode({"run_id": m.info.run_id,
-                                                                                  "metric_key": key})))
+            answers.append(
+                rest("metrics/get-history?" + urllib.parse.urlencode({"run_id": m.info.run_id, "metric_key": key}))
+            )
         for folder in ("", "code", "data", "params"):
-            answers.append(rest("artifacts/list?" + urllib.parse.urlencode({"run_id": m.info.run_id,
-                                                                             "path": folder})))
+            answers.append(rest("artifacts/list?" + urllib.parse.urlencode({"run_id": m.info.run_id, "path": folder})))
     api = b"\n".join(answers)
     store = b"".join(p.read_bytes() for p in server.root.glob("mlflow.db*"))
     artifacts = {p: p.read_bytes() for p in (server.root / "artifacts").rglob("*") if p.is_file()}
-    leaked = [(name, where) for name, secret in PLANTED.items()
-              for where, raw in [("REST API", api), ("backend store", store), *artifacts.items()]
-              if secret.encode() in raw]
+    leaked = [
+        (name, where)
+        for name, secret in PLANTED.items()
+        for where, raw in [("REST API", api), ("backend store", store), *artifacts.items()]
+        if secret.encode() in raw
+    ]
     assert not leaked, "; ".join(f"{name} in {where}" for name, where in leaked)
     # the export carried the planted runs: their names, params, code and data summaries, scrubbed
     assert b"sync-[REDACTED]" in api and b"postgresql://etl:[REDACTED]@warehouse.internal/dw" in api

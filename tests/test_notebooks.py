@@ -53,8 +53,14 @@ class LabKernel:
         self.kc.wait_for_ready(timeout=60)
 
     def execute_cell(self, cell, index, timeout=120):
-        content = {"code": cell.source, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": True}
+        content = {
+            "code": cell.source,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
         msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell.id})
         self.kc.shell_channel.send(msg)
         deadline = time.time() + timeout
@@ -67,7 +73,7 @@ class LabKernel:
 
     def shutdown(self):
         self.kc.stop_channels()
-        self.km.shutdown_kernel(now=False)      # a normal shutdown, as when the notebook is closed
+        self.km.shutdown_kernel(now=False)  # a normal shutdown, as when the notebook is closed
 
 
 def _run_and_tweak(nb, execute_cell, tweak, ledger_path):
@@ -94,9 +100,10 @@ def test_tweak_in_place_gives_one_run_whose_diff_is_the_tweak(notebook, mode, ke
     nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
     tweak = TWEAKS[notebook]
     if mode == "nbclient":
-        client = NotebookClient(nb, kernel_name="python3", timeout=120,
-                                resources={"metadata": {"path": str(NOTEBOOKS)}})
-        with client.setup_kernel():             # shuts the kernel down normally on the way out
+        client = NotebookClient(
+            nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}}
+        )
+        with client.setup_kernel():  # shuts the kernel down normally on the way out
             before = _run_and_tweak(nb, client.execute_cell, tweak, ledger_path)
     else:
         k = LabKernel()
@@ -108,19 +115,21 @@ def test_tweak_in_place_gives_one_run_whose_diff_is_the_tweak(notebook, mode, ke
     train = next(c for c in nb.cells if "train" in c.metadata.get("tags", []))
     with Reader(ledger_path) as r:
         runs = r.list_runs()
-        assert len(runs) == 2, [x["name"] for x in runs]         # exactly one new run
+        assert len(runs) == 2, [x["name"] for x in runs]  # exactly one new run
         new_run, first = runs[0], runs[1]
         assert new_run["name"] == first["name"] + " #2" and new_run["kind"] == "rerun"
-        assert r.run(first["id"])["params"] == before              # the first run is never rewritten
+        assert r.run(first["id"])["params"] == before  # the first run is never rewritten
         diff = compare_runs(r, [first["id"], new_run["id"]])["param_diff"]
         assert name in diff and all(k == name or k.endswith("." + leaf) for k in diff), diff
         assert {x["status"] for x in runs} == {"finished"}
         # the retraining (its time) is in the new run: the last execution of the training cell
         key, run_id = r.conn.execute(
             "SELECT c.cell_key, c.run_id FROM cells c JOIN code ON code.hash = c.code_hash "
-            "WHERE code.source = ? ORDER BY c.id DESC LIMIT 1", (train.source,)).fetchone()
+            "WHERE code.source = ? ORDER BY c.id DESC LIMIT 1",
+            (train.source,),
+        ).fetchone()
         assert run_id == new_run["id"]
-        if mode == "lab-ids":                   # the id JupyterLab sends is the one recorded
+        if mode == "lab-ids":  # the id JupyterLab sends is the one recorded
             assert key == train.id
 
 
@@ -141,8 +150,13 @@ def test_replay_of_a_rerun_reproduces_its_metric(kernel_env, ledger_path, tmp_pa
         rerun = r.list_runs()[0]
     assert rerun["kind"] == "rerun"
     out = tmp_path / "replay.ipynb"
-    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "replay", rerun["id"], "--execute", "-o", str(out)],
-                         capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ))
+    res = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", "replay", rerun["id"], "--execute", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ),
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "params: no change" in res.stdout
     with Reader(ledger_path) as r:

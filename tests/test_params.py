@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.slow          # sklearn estimators and torch modules in many cells
+pytestmark = pytest.mark.slow  # sklearn estimators and torch modules in many cells
 
 
 def params_of(reader):
@@ -14,18 +14,20 @@ def params_of(reader):
 
 def test_literal_assignments_with_types(cell, reader, db):
     cell("%nbexp track")
-    cell("LR = 3e-4\nNEG = -2\nlayers = [64, 64]\nshape = (3, 4)\nname = 'adam'\nlr_text = '0.1'\n"
-         "lr_num = 0.1\nuse_bn = True\nnothing = None\ncfg = {'opt': {'lr': 1e-3, 'betas': (0.9, 0.99)}, 'seed': 7}\n"
-         "greeting = f'hi {name}'\ncomputed = len(layers)")
+    cell(
+        "LR = 3e-4\nNEG = -2\nlayers = [64, 64]\nshape = (3, 4)\nname = 'adam'\nlr_text = '0.1'\n"
+        "lr_num = 0.1\nuse_bn = True\nnothing = None\ncfg = {'opt': {'lr': 1e-3, 'betas': (0.9, 0.99)}, 'seed': 7}\n"
+        "greeting = f'hi {name}'\ncomputed = len(layers)"
+    )
     p = params_of(reader)
     assert p["LR"] == 3e-4 and type(p["LR"]) is float
     assert p["NEG"] == -2 and type(p["NEG"]) is int
     assert p["layers"] == [64, 64] and p["shape"] == [3, 4]
     assert p["name"] == "adam"
-    assert p["lr_text"] == "0.1" and p["lr_num"] == 0.1       # the string and the float stay apart
+    assert p["lr_text"] == "0.1" and p["lr_num"] == 0.1  # the string and the float stay apart
     assert p["use_bn"] is True and p["nothing"] is None
     assert p["cfg.opt.lr"] == 1e-3 and p["cfg.opt.betas"] == [0.9, 0.99] and p["cfg.seed"] == 7
-    assert "greeting" not in p and "computed" not in p          # f-strings and computed values are not params
+    assert "greeting" not in p and "computed" not in p  # f-strings and computed values are not params
     types = dict(db().execute("SELECT key, type FROM params").fetchall())
     assert types["lr_text"] == "str" and types["lr_num"] == "float" and types["use_bn"] == "bool"
 
@@ -39,11 +41,13 @@ def test_never_private_modules_functions_classes(cell, reader):
 
 def test_configs_dataclass_namespace_simplenamespace(cell, reader):
     cell("%nbexp track")
-    cell("from dataclasses import dataclass\nfrom types import SimpleNamespace\nimport argparse\n"
-         "@dataclass\nclass Config:\n    lr: float = 0.01\n    epochs: int = 3\n"
-         "conf = Config(lr=0.02)\n"
-         "args = argparse.ArgumentParser().parse_args([])\nargs.batch = 16\n"
-         "hp = SimpleNamespace(dropout=0.2, api_key='abc')")
+    cell(
+        "from dataclasses import dataclass\nfrom types import SimpleNamespace\nimport argparse\n"
+        "@dataclass\nclass Config:\n    lr: float = 0.01\n    epochs: int = 3\n"
+        "conf = Config(lr=0.02)\n"
+        "args = argparse.ArgumentParser().parse_args([])\nargs.batch = 16\n"
+        "hp = SimpleNamespace(dropout=0.2, api_key='abc')"
+    )
     p = params_of(reader)
     assert p["conf.lr"] == 0.02 and p["conf.epochs"] == 3
     assert p["args.batch"] == 16
@@ -52,9 +56,11 @@ def test_configs_dataclass_namespace_simplenamespace(cell, reader):
 
 def test_sklearn_pipeline_nested_names(cell, reader):
     cell("%nbexp track")
-    cell("from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import StandardScaler\n"
-         "from sklearn.ensemble import RandomForestClassifier\n"
-         "pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=7, max_depth=3))")
+    cell(
+        "from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import StandardScaler\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=7, max_depth=3))"
+    )
     p = params_of(reader)
     assert p["pipe.class"] == "Pipeline"
     assert p["pipe.randomforestclassifier.n_estimators"] == 7
@@ -65,9 +71,11 @@ def test_sklearn_pipeline_nested_names(cell, reader):
 
 def test_torch_optimizer_scheduler_module(cell, reader):
     cell("%nbexp track")
-    cell("import torch\nnet = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))\n"
-         "opt = torch.optim.AdamW(net.parameters(), lr=0.003, weight_decay=0.01)\n"
-         "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)")
+    cell(
+        "import torch\nnet = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))\n"
+        "opt = torch.optim.AdamW(net.parameters(), lr=0.003, weight_decay=0.01)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)"
+    )
     p = params_of(reader)
     assert p["net.class"] == "Sequential"
     assert p["net.n_params"] == 4 * 8 + 8 + 8 + 1
@@ -105,8 +113,10 @@ def test_huge_values_skipped_with_one_warning(cell, reader, db, capsys):
 
 def test_object_whose_get_params_raises_is_skipped(cell, reader, capsys):
     cell("%nbexp track")
-    res = cell("class Est:\n    def fit(self): pass\n    def get_params(self, deep=True): raise RuntimeError('nope')\n"
-               "est = Est()\nalpha = 1")
+    res = cell(
+        "class Est:\n    def fit(self): pass\n    def get_params(self, deep=True): raise RuntimeError('nope')\n"
+        "est = Est()\nalpha = 1"
+    )
     assert res.success
     assert params_of(reader) == {"alpha": 1}
     assert "nope" in capsys.readouterr().err
@@ -116,8 +126,8 @@ def test_param_change_after_training_goes_to_next_run(cell, reader):
     cell("%nbexp track")
     cell("LR = 0.1")
     cell("acc = LR * 2")
-    cell("LR = 0.3")                         # tweak after training: the trained run keeps 0.1
-    first = reader().list_runs()[-1]         # oldest: the tweak opened the next run
+    cell("LR = 0.3")  # tweak after training: the trained run keeps 0.1
+    first = reader().list_runs()[-1]  # oldest: the tweak opened the next run
     assert first["params"]["LR"] == 0.1
     cell("acc = LR * 2")
     runs = reader().list_runs()
@@ -125,13 +135,15 @@ def test_param_change_after_training_goes_to_next_run(cell, reader):
     assert runs[0]["metrics"]["acc"]["last"] == pytest.approx(0.6)
 
 
-SK_DATA = ("from sklearn.datasets import load_iris\n"
-           "from sklearn.linear_model import LogisticRegression\n"
-           "from sklearn.ensemble import RandomForestClassifier\n"
-           "from sklearn.model_selection import GridSearchCV\n"
-           "from sklearn.pipeline import make_pipeline\n"
-           "from sklearn.preprocessing import StandardScaler\n"
-           "X, y = load_iris(return_X_y=True)")
+SK_DATA = (
+    "from sklearn.datasets import load_iris\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "from sklearn.model_selection import GridSearchCV\n"
+    "from sklearn.pipeline import make_pipeline\n"
+    "from sklearn.preprocessing import StandardScaler\n"
+    "X, y = load_iris(return_X_y=True)"
+)
 
 
 def test_a_run_s_params_are_what_its_training_depended_on(cell, reader):
@@ -140,15 +152,17 @@ def test_a_run_s_params_are_what_its_training_depended_on(cell, reader):
     the session's leftovers."""
     cell("%nbexp track mixed")
     cell(SK_DATA + "\nN_SPLIT = 100\nX_train, y_train, X_test, y_test = X[::2], y[::2], X[1::2], y[1::2]")
-    cell("C = 1.0\nNOTE_WIDTH = 80")                              # NOTE_WIDTH: never read by a training
+    cell("C = 1.0\nNOTE_WIDTH = 80")  # NOTE_WIDTH: never read by a training
     cell("clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500))\nclf.fit(X_train, y_train)")
     cell("acc = clf.score(X_test, y_test)")
     cell("import torch\ntorch.manual_seed(0)\ntX = torch.randn(64, 4)\nty = (tX[:, 0] > 0).long()")
     cell("learning_rate = 0.05\nepochs = 3")
-    cell("net = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()\n"
-         "opt = torch.optim.SGD(net.parameters(), lr=learning_rate)\n"
-         "for epoch in range(epochs):\n"
-         "    loss = loss_fn(net(tX), ty)\n    opt.zero_grad()\n    loss.backward()\n    opt.step()")
+    cell(
+        "net = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()\n"
+        "opt = torch.optim.SGD(net.parameters(), lr=learning_rate)\n"
+        "for epoch in range(epochs):\n"
+        "    loss = loss_fn(net(tX), ty)\n    opt.zero_grad()\n    loss.backward()\n    opt.step()"
+    )
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == [None, "mixed"]
     torch_p, sk_p = runs[0]["params"], runs[1]["params"]
@@ -173,8 +187,9 @@ def test_one_object_under_several_names_is_recorded_once(cell, reader):
     """Under the name it was trained through, nested estimators below it."""
     cell("%nbexp track")
     cell(SK_DATA)
-    cell("logreg = LogisticRegression(C=0.5, max_iter=500)\npipe = make_pipeline(StandardScaler(), logreg)\n"
-         "model = pipe")
+    cell(
+        "logreg = LogisticRegression(C=0.5, max_iter=500)\npipe = make_pipeline(StandardScaler(), logreg)\nmodel = pipe"
+    )
     cell("model.fit(X, y)")
     p = reader().list_runs()[0]["params"]
     assert p["model.logisticregression.C"] == 0.5
@@ -186,17 +201,21 @@ def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, d
     column transformer's transformers by name (not the string ``list``), and the params left at
     the class default marked so (source ``default``)."""
     cell("%nbexp track")
-    cell("import pandas as pd\nfrom sklearn.compose import ColumnTransformer\n"
-         "from sklearn.preprocessing import OneHotEncoder\nfrom sklearn.svm import SVC\n" + SK_DATA + "\n"
-         "df = pd.DataFrame(X, columns=['a', 'b', 'c', 'd'])\ndf['kind'] = ['x', 'y', 'z'] * 50")
-    cell("pre = ColumnTransformer([('num', StandardScaler(), ['a', 'b', 'c', 'd']), "
-         "('cat', OneHotEncoder(), ['kind'])])\n"
-         "pipe = make_pipeline(pre, SVC())\n"
-         "grid = [{'svc__kernel': ['linear'], 'svc__C': [0.5, 1.0]}, {'svc__kernel': ['rbf'], 'svc__gamma': [0.1]}]\n"
-         "search = GridSearchCV(pipe, grid, cv=3)\nsearch.fit(df, y)")
+    cell(
+        "import pandas as pd\nfrom sklearn.compose import ColumnTransformer\n"
+        "from sklearn.preprocessing import OneHotEncoder\nfrom sklearn.svm import SVC\n" + SK_DATA + "\n"
+        "df = pd.DataFrame(X, columns=['a', 'b', 'c', 'd'])\ndf['kind'] = ['x', 'y', 'z'] * 50"
+    )
+    cell(
+        "pre = ColumnTransformer([('num', StandardScaler(), ['a', 'b', 'c', 'd']), "
+        "('cat', OneHotEncoder(), ['kind'])])\n"
+        "pipe = make_pipeline(pre, SVC())\n"
+        "grid = [{'svc__kernel': ['linear'], 'svc__C': [0.5, 1.0]}, {'svc__kernel': ['rbf'], 'svc__gamma': [0.1]}]\n"
+        "search = GridSearchCV(pipe, grid, cv=3)\nsearch.fit(df, y)"
+    )
     assert "nbexp: warning" not in capsys.readouterr().err
     p = reader().list_runs()[0]["params"]
-    assert p["grid.0.svc__C"] == [0.5, 1.0] and p["grid.1.svc__kernel"] == ["rbf"]     # the literal too
+    assert p["grid.0.svc__C"] == [0.5, 1.0] and p["grid.1.svc__kernel"] == ["rbf"]  # the literal too
     assert p["search.class"] == "GridSearchCV"
     assert p["search.param_grid.0.svc.C"] == [0.5, 1.0] and p["search.param_grid.1.svc.gamma"] == [0.1]
     assert p["search.param_grid.0.svc.kernel"] == ["linear"]
@@ -207,8 +226,8 @@ def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, d
     assert p["search.estimator.columntransformer.cat.class"] == "OneHotEncoder"
     assert "list" not in [v for k, v in p.items() if k.endswith(("steps", "transformers", "param_grid"))]
     sources = dict(db().execute("SELECT key, source FROM params").fetchall())
-    assert sources["search.cv"] == "assign"                          # set: 3, the default is None
-    assert sources["search.estimator.svc.C"] == "default"            # SVC() left at C=1.0
+    assert sources["search.cv"] == "assign"  # set: 3, the default is None
+    assert sources["search.estimator.svc.C"] == "default"  # SVC() left at C=1.0
     assert sources["search.estimator.columntransformer.cat.handle_unknown"] == "default"
 
 
@@ -217,13 +236,18 @@ def test_keras_compile_and_fit_without_a_call(cell, reader, db):
     and the literal arguments of ``model.fit`` are the run's params; editing ``RMSprop()`` to
     ``RMSprop(learning_rate=1e-2)`` opens a second run whose params say so."""
     cell("%nbexp track")
-    cell("import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
-         "x_train, y_train = rng.random((64, 8)), rng.integers(0, 3, 64)")
-    cell("model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation='relu'),"
-         " keras.layers.Dense(3)])")
-    compile_cell = ("model.compile(optimizer=keras.optimizers.RMSprop(),\n"
-                    "              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
-                    "              metrics=[keras.metrics.SparseCategoricalAccuracy(), 'accuracy'])")
+    cell(
+        "import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
+        "x_train, y_train = rng.random((64, 8)), rng.integers(0, 3, 64)"
+    )
+    cell(
+        "model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation='relu'), keras.layers.Dense(3)])"
+    )
+    compile_cell = (
+        "model.compile(optimizer=keras.optimizers.RMSprop(),\n"
+        "              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
+        "              metrics=[keras.metrics.SparseCategoricalAccuracy(), 'accuracy'])"
+    )
     cell(compile_cell)
     fit = "history = model.fit(x_train, y_train, batch_size=16, epochs=2, validation_split=0.25, verbose=0)"
     assert cell(fit).success
@@ -249,10 +273,14 @@ def test_fit_arguments_edited_open_the_next_run(cell, reader):
     """``epochs=2`` edited to ``epochs=3`` in a re-executed fit cell: a new run, ``fit.epochs``
     is its only changed param; a name given to fit is followed to its literal."""
     cell("%nbexp track")
-    cell("import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
-         "x, y = rng.random((32, 4)), rng.random(32)\nbatch = 8")
-    cell("model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
-         "model.compile(optimizer='adam', loss='mse')")
+    cell(
+        "import numpy as np\nimport keras\nrng = np.random.default_rng(0)\n"
+        "x, y = rng.random((32, 4)), rng.random(32)\nbatch = 8"
+    )
+    cell(
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+        "model.compile(optimizer='adam', loss='mse')"
+    )
     cell("model.fit(x, y, epochs=2, batch_size=batch, verbose=0)")
     cell("model.fit(x, y, epochs=3, batch_size=batch, verbose=0)")
     runs = reader().list_runs()
@@ -276,10 +304,15 @@ def test_native_train_params_dict_and_rounds(cell, reader, lib):
         setup = "import lightgbm as lgb\ndtrain = lgb.Dataset(X, label=y)"
         train = "bst = lgb.train(params, dtrain, num_boost_round=5)"
         inline = "bst = lgb.train({'max_depth': 3, 'verbose': -1}, dtrain, num_boost_round=4)"
-    cell("import numpy as np\nrng = np.random.default_rng(0)\nX, y = rng.random((200, 4)), rng.integers(0, 2, 200)\n"
-         + setup)
-    cell("params = {'objective': 'binary', 'max_depth': 2}" if lib == "lightgbm" else
-         "params = {'objective': 'binary:logistic', 'max_depth': 2}")
+    cell(
+        "import numpy as np\nrng = np.random.default_rng(0)\nX, y = rng.random((200, 4)), rng.integers(0, 2, 200)\n"
+        + setup
+    )
+    cell(
+        "params = {'objective': 'binary', 'max_depth': 2}"
+        if lib == "lightgbm"
+        else "params = {'objective': 'binary:logistic', 'max_depth': 2}"
+    )
     assert cell(train).success
     p = params_of(reader)
     assert p["params.max_depth"] == 2 and p["train.num_boost_round"] == 5
@@ -288,15 +321,17 @@ def test_native_train_params_dict_and_rounds(cell, reader, lib):
     assert len(runs) == 2
     p = runs[0]["params"]
     assert p["train.params.max_depth"] == 3 and p["train.num_boost_round"] == 4
-    assert "params.max_depth" not in p          # the params dict of the first run was not used here
+    assert "params.max_depth" not in p  # the params dict of the first run was not used here
 
 
 @pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
 def test_sklearn_api_boosters(cell, reader, lib):
     cell("%nbexp track")
     cls = "xgboost.XGBClassifier" if lib == "xgboost" else "lightgbm.LGBMClassifier"
-    cell(f"import numpy as np\nimport {lib}\nrng = np.random.default_rng(0)\n"
-         "X, y = rng.random((100, 4)), rng.integers(0, 2, 100)")
+    cell(
+        f"import numpy as np\nimport {lib}\nrng = np.random.default_rng(0)\n"
+        "X, y = rng.random((100, 4)), rng.integers(0, 2, 100)"
+    )
     assert cell(f"clf = {cls}(n_estimators=7, max_depth=2, learning_rate=0.3)\nclf.fit(X, y)").success
     p = params_of(reader)
     assert p["clf.n_estimators"] == 7 and p["clf.max_depth"] == 2 and p["clf.learning_rate"] == 0.3

@@ -20,8 +20,11 @@ import pytest
 def read_only(folder, *argv) -> subprocess.CompletedProcess:
     """Run ``argv`` with ``folder`` mounted read-only over itself, seen by that process alone."""
     script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(folder), *argv],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(folder), *argv],
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -40,9 +43,9 @@ def test_ls_reads_a_ledger_in_a_read_only_folder(cell, ledger_path, media):
     cell("%nbexp stop")
     copy = media / "ledger.sqlite"
     with closing(sqlite3.connect(ledger_path)) as src, closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)                               # a WAL ledger, as nbexp writes it, without -wal or -shm
-    assert copy.read_bytes()[18:20] == b"\x02\x02"                   # the header's WAL mode
+        src.backup(dst)  # a WAL ledger, as nbexp writes it, without -wal or -shm
+    assert copy.read_bytes()[18:20] == b"\x02\x02"  # the header's WAL mode
     res = read_only(media, sys.executable, "-m", "nbexp.cli", "--ledger", str(copy), "ls", "--json")
     assert res.returncode == 0, res.stderr
     assert [r["name"] for r in json.loads(res.stdout)] == ["second", "first"]
-    assert sorted(p.name for p in media.iterdir()) == ["ledger.sqlite"]        # nothing written beside it
+    assert sorted(p.name for p in media.iterdir()) == ["ledger.sqlite"]  # nothing written beside it

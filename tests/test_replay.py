@@ -81,9 +81,15 @@ def test_replay_reproduces_params_and_metrics(env, ledger_path):
 def test_replay_that_fails_stops_and_marks_the_replay_failed(env, ledger_path):
     data = env / "data.csv"
     data.write_text("a,b\n1,2\n3,4\n")
-    execute(["%load_ext nbexp\n%nbexp track needs-file",
-             f"import pandas as pd\nframe = pd.read_csv({str(data)!r})",
-             "score = float(frame.a.sum())", "after = 1"], env)
+    execute(
+        [
+            "%load_ext nbexp\n%nbexp track needs-file",
+            f"import pandas as pd\nframe = pd.read_csv({str(data)!r})",
+            "score = float(frame.a.sum())",
+            "after = 1",
+        ],
+        env,
+    )
     data.unlink()
     with Reader(ledger_path) as r:
         original = r.list_runs()[0]
@@ -91,8 +97,11 @@ def test_replay_that_fails_stops_and_marks_the_replay_failed(env, ledger_path):
     res = cli("replay", original["id"], "--execute", "-o", str(out), cwd=env)
     assert res.returncode == 1 and "failed" in res.stderr and "FileNotFoundError" in res.stderr
     nb = nbformat.read(out, as_version=4)
-    errors = [c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error"
-                                                                     for o in c.get("outputs", []))]
+    errors = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
     assert len(errors) == 1 and "read_csv" in errors[0].source
     with Reader(ledger_path) as r:
         runs = {x["id"]: x for x in r.list_runs()}
@@ -103,27 +112,32 @@ def test_replay_that_fails_stops_and_marks_the_replay_failed(env, ledger_path):
 
 
 def test_check_exit_codes(env, ledger_path):
-    execute(["%load_ext nbexp\n%nbexp track",
-             "import nbexp\nfor v in (0.80, 0.85, 0.82):\n    with nbexp.run(f'auc {v}', v=v):\n"
-             "        nbexp.log(val_auc=v, val_loss=1 - v)\n"
-             "with nbexp.run('nan run'):\n    nbexp.log(val_auc=float('nan'))"], env)
+    execute(
+        [
+            "%load_ext nbexp\n%nbexp track",
+            "import nbexp\nfor v in (0.80, 0.85, 0.82):\n    with nbexp.run(f'auc {v}', v=v):\n"
+            "        nbexp.log(val_auc=v, val_loss=1 - v)\n"
+            "with nbexp.run('nan run'):\n    nbexp.log(val_auc=float('nan'))",
+        ],
+        env,
+    )
     with Reader(ledger_path) as r:
         runs = {x["name"]: x["id"] for x in r.list_runs()}
     ok = cli("check", runs["auc 0.85"], "--metric", "val_auc", "--baseline", runs["auc 0.8"])
     import sqlite3
 
-    with sqlite3.connect(ledger_path) as conn:                      # tag a baseline, as %nbexp tag does
+    with sqlite3.connect(ledger_path) as conn:  # tag a baseline, as %nbexp tag does
         conn.execute("INSERT INTO run_tags (run_id, tag) VALUES (?, 'baseline')", (runs["auc 0.8"],))
     assert cli("check", runs["auc 0.85"], "--metric", "val_auc", "--baseline", "tag:baseline").returncode == 0
     assert cli("check", "tag:baseline", "--metric", "val_auc", "--baseline", runs["auc 0.85"]).returncode == 1
     assert ok.returncode == 0 and "ok" in ok.stdout
-    worse = cli("check", runs["auc 0.82"], "--metric", "val_auc")             # baseline: best (0.85)
+    worse = cli("check", runs["auc 0.82"], "--metric", "val_auc")  # baseline: best (0.85)
     assert worse.returncode == 1 and "REGRESSED" in worse.stdout
     assert cli("check", runs["auc 0.82"], "--metric", "val_auc", "--tolerance", "0.05").returncode == 0
     assert cli("check", runs["auc 0.82"], "--metric", "val_auc", "--tolerance", "2%").returncode == 1
     assert cli("check", runs["auc 0.82"], "--metric", "val_auc", "--tolerance", "5%").returncode == 0
     lower = cli("check", runs["auc 0.82"], "--metric", "val_loss", "--baseline", runs["auc 0.85"])
-    assert lower.returncode == 1 and "lower" in lower.stdout                  # loss goes down
+    assert lower.returncode == 1 and "lower" in lower.stdout  # loss goes down
     unknown = cli("check", runs["auc 0.82"], "--metric", "nope")
     assert unknown.returncode == 2 and "no metric 'nope'" in unknown.stderr
     assert cli("check", runs["nan run"], "--metric", "val_auc").returncode == 1
@@ -135,9 +149,13 @@ def test_check_exit_codes(env, ledger_path):
 
 
 def test_provenance_filters(env, ledger_path):
-    execute(["%load_ext nbexp\n%nbexp track",
-             "import nbexp\nfor lr in (0.1, 0.3):\n    with nbexp.run(f'lr {lr}', LR=lr):\n        nbexp.log(acc=lr)"],
-            env)
+    execute(
+        [
+            "%load_ext nbexp\n%nbexp track",
+            "import nbexp\nfor lr in (0.1, 0.3):\n    with nbexp.run(f'lr {lr}', LR=lr):\n        nbexp.log(acc=lr)",
+        ],
+        env,
+    )
     out = json.loads(cli("--ledger", str(ledger_path), "ls", "--json", "--param", "LR=0.3").stdout)
     assert [x["name"] for x in out] == ["lr 0.3"]
     assert json.loads(cli("ls", "--json", "--since", "2d", "--status", "crashed").stdout) == []
@@ -150,24 +168,38 @@ def test_provenance_filters(env, ledger_path):
 
 
 def test_html_review_opens_in_chromium_with_figures(env, ledger_path, tmp_path):
-    execute(["%load_ext nbexp\n%nbexp track --sprint overnight --hypothesis 'more epochs help'",
-             "import nbexp\nfor e in (5, 10):\n    with nbexp.run(f'epochs {e}', EPOCHS=e):\n"
-             "        for i in range(e):\n            nbexp.log(loss=1 / (i + 1))",
-             "%nbexp conclude 'they did, a little'"], env)
+    execute(
+        [
+            "%load_ext nbexp\n%nbexp track --sprint overnight --hypothesis 'more epochs help'",
+            "import nbexp\nfor e in (5, 10):\n    with nbexp.run(f'epochs {e}', EPOCHS=e):\n"
+            "        for i in range(e):\n            nbexp.log(loss=1 / (i + 1))",
+            "%nbexp conclude 'they did, a little'",
+        ],
+        env,
+    )
     page = tmp_path / "review.html"
     res = cli("review", "--sprint", "today", "--html", str(page))
     assert res.returncode == 0 and "hypothesis: more epochs help" in res.stdout
-    assert page.stat().st_mode & 0o777 == 0o600            # it holds recorded code: private like the ledger
+    assert page.stat().st_mode & 0o777 == 0o600  # it holds recorded code: private like the ledger
     text = page.read_text()
-    assert "<script src" not in text and "https://" not in text.split("<script>")[0]   # self-contained
+    assert "<script src" not in text and "https://" not in text.split("<script>")[0]  # self-contained
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("chromium not installed")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium",
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         pg = b.new_page()
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))

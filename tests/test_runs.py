@@ -8,7 +8,7 @@ import pytest
 
 import nbexp
 
-pytestmark = pytest.mark.slow          # whole training scenarios in many cells
+pytestmark = pytest.mark.slow  # whole training scenarios in many cells
 
 TRAIN = """
 from sklearn.datasets import load_breast_cancer
@@ -43,11 +43,11 @@ def test_tweak_one_param_and_rerun_gives_exactly_that_diff(cell, reader):
 def test_new_run_opens_on_rerun_of_a_cell_that_produced_metrics_only(cell, reader):
     cell("%nbexp track")
     cell("x = 1")
-    cell("x = 1")                     # no metrics: same run
+    cell("x = 1")  # no metrics: same run
     cell("loss = 0.5 * 2")
     cell("y = 2")
     assert len(reader().list_runs()) == 1
-    cell("loss = 0.5 * 2")            # produced metrics before: a new run
+    cell("loss = 0.5 * 2")  # produced metrics before: a new run
     runs = reader().list_runs()
     assert len(runs) == 2
     assert runs[1]["status"] == "finished"
@@ -101,17 +101,19 @@ def test_cell_magic_run_that_raises_is_failed(cell, reader, capsys):
 def test_sweep_with_context_runs(cell, reader):
     cell("%nbexp track")
     cell("import nbexp\nBATCH = 32\nOTHER = 7")
-    cell("for lr in (0.01, 0.1, 1.0):\n"
-         "    with nbexp.run(f'lr-{lr}', lr=lr):\n"
-         "        for step in range(5):\n"
-         "            nbexp.log(loss=lr * BATCH / (step + 1))")
+    cell(
+        "for lr in (0.01, 0.1, 1.0):\n"
+        "    with nbexp.run(f'lr-{lr}', lr=lr):\n"
+        "        for step in range(5):\n"
+        "            nbexp.log(loss=lr * BATCH / (step + 1))"
+    )
     runs = [r for r in reader().list_runs() if r["kind"] == "context"]
     assert sorted(r["params"]["lr"] for r in runs) == [0.01, 0.1, 1.0]
-    assert all(r["params"]["BATCH"] == 32 for r in runs)           # what the sweep read
-    assert not any("OTHER" in r["params"] for r in runs)           # a session leftover it never read
+    assert all(r["params"]["BATCH"] == 32 for r in runs)  # what the sweep read
+    assert not any("OTHER" in r["params"] for r in runs)  # a session leftover it never read
     assert all(r["status"] == "finished" and r["metrics"]["loss"]["steps"] == 5 for r in runs)
     cell("1 + 1")
-    assert len(reader().list_runs()) == 4          # the sweep cell did not open an extra run
+    assert len(reader().list_runs()) == 4  # the sweep cell did not open an extra run
 
 
 def test_context_run_failing_is_failed_and_exception_reaches_user(cell, reader):
@@ -215,41 +217,55 @@ def test_capture_problems_never_break_the_cell(cell, reader, capsys):
         "angry = Angry()\n"
         "hp = SimpleNamespace(lr=0.1, thing=Angry())\n"
         "score = float('nan') if False else 0.5 + 0.25\n"
-        "alpha = 2")
+        "alpha = 2"
+    )
     assert res.success
     err = capsys.readouterr().err
     assert err.count("nbexp: warning") <= 2 and "no attributes either" in err
     run = reader().list_runs()[0]
     assert run["params"]["alpha"] == 2 and run["params"]["hp.lr"] == 0.1
     assert run["metrics"]["score"]["last"] == 0.75
-    cell("angry2 = Angry()")                    # the same cause again: no second line
+    cell("angry2 = Angry()")  # the same cause again: no second line
     assert "nbexp: warning" not in capsys.readouterr().err
 
 
 # -- a run is one training and its evaluation (issue 15: segment around training) -------------------------
-SK_DATA = ("from sklearn.datasets import load_iris\n"
-           "from sklearn.linear_model import LogisticRegression\n"
-           "from sklearn.metrics import accuracy_score\n"
-           "from sklearn.model_selection import train_test_split\n"
-           "from sklearn.pipeline import make_pipeline\n"
-           "from sklearn.preprocessing import StandardScaler\n"
-           "X, y = load_iris(return_X_y=True)\n"
-           "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)")
+SK_DATA = (
+    "from sklearn.datasets import load_iris\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.metrics import accuracy_score\n"
+    "from sklearn.model_selection import train_test_split\n"
+    "from sklearn.pipeline import make_pipeline\n"
+    "from sklearn.preprocessing import StandardScaler\n"
+    "X, y = load_iris(return_X_y=True)\n"
+    "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"
+)
 SK_FIT = "clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=200))\nclf.fit(X_train, y_train)"
 SK_EVAL = "print('accuracy', accuracy_score(y_test, clf.predict(X_test)))"
 
 
 def _cells(db):
-    return [tuple(r) for r in db().execute(
-        "SELECT c.cell_key, code.source, c.run_id FROM cells c JOIN code ON code.hash = c.code_hash ORDER BY c.id")]
+    return [
+        tuple(r)
+        for r in db().execute(
+            "SELECT c.cell_key, code.source, c.run_id FROM cells c JOIN code ON code.hash = c.code_hash ORDER BY c.id"
+        )
+    ]
 
 
 def test_edited_hyperparameter_opens_the_run_before_it_with_cell_ids(cell, shell, reader, db):
     """JupyterLab: C edited in place, then the training and evaluation cells re-run. The new run
     opens before the edited cell; no metric is recognised, the first run's C is never rewritten."""
     cell("%nbexp track baseline")
-    for cid, code in (("data", SK_DATA), ("hp", "C = 1.0"), ("fit", SK_FIT), ("eval", SK_EVAL),
-                      ("hp", "C = 0.01"), ("fit", SK_FIT), ("eval", SK_EVAL)):
+    for cid, code in (
+        ("data", SK_DATA),
+        ("hp", "C = 1.0"),
+        ("fit", SK_FIT),
+        ("eval", SK_EVAL),
+        ("hp", "C = 0.01"),
+        ("fit", SK_FIT),
+        ("eval", SK_EVAL),
+    ):
         assert shell.run_cell(code, store_history=True, cell_id=cid).success
     runs = reader().list_runs()
     assert len(runs) == 2
@@ -271,7 +287,7 @@ def test_rerun_without_cell_ids_trains_in_the_new_run(cell, reader, db):
     cell("C = 1.0")
     cell(SK_FIT)
     cell(SK_EVAL)
-    cell(SK_FIT)            # the same training again: a second run, same params
+    cell(SK_FIT)  # the same training again: a second run, same params
     cell(SK_EVAL)
     runs = reader().list_runs()
     assert len(runs) == 2 and runs[0]["kind"] == "rerun" and runs[0]["name"] is None
@@ -299,26 +315,26 @@ def test_a_trained_run_is_never_rewritten(cell, reader):
     cell(SK_DATA)
     cell("C = 1.0")
     cell(SK_FIT)
-    cell("clf.set_params(logisticregression__C=5.0)")     # changed in place: not this run's training
+    cell("clf.set_params(logisticregression__C=5.0)")  # changed in place: not this run's training
     cell("THRESHOLD = 0.5")
-    cell("print((clf.predict_proba(X_test)[:, 1] > THRESHOLD).mean())")   # read by this run's evaluation
-    cell("WARM = True")                                      # never read in this run
+    cell("print((clf.predict_proba(X_test)[:, 1] > THRESHOLD).mean())")  # read by this run's evaluation
+    cell("WARM = True")  # never read in this run
     first = reader().run(reader().list_runs()[0]["id"])
     assert first["params"]["clf.logisticregression.C"] == 1.0
     assert first["params"]["THRESHOLD"] == 0.5 and "WARM" not in first["params"]
-    cell(SK_FIT)                                             # re-trains: the next run, with what changed
+    cell(SK_FIT)  # re-trains: the next run, with what changed
     cell("print((clf.predict_proba(X_test)[:, 1] > THRESHOLD).mean())")
     runs = reader().list_runs()
     assert len(runs) == 2
     diff = nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"]
-    assert diff == {}           # SK_FIT rebuilt clf with C = 1.0 again; WARM was never read by either run
+    assert diff == {}  # SK_FIT rebuilt clf with C = 1.0 again; WARM was never read by either run
 
 
 def test_edited_metric_cell_without_ids_is_a_new_run(cell, reader):
     cell("%nbexp track")
     cell(SK_DATA + "\nclf = LogisticRegression(max_iter=200).fit(X_train, y_train)")
     cell("score = accuracy_score(y_test, clf.predict(X_test))")
-    cell("score = accuracy_score(y_train, clf.predict(X_train))")     # edited: no cell id, new text
+    cell("score = accuracy_score(y_train, clf.predict(X_train))")  # edited: no cell id, new text
     runs = reader().list_runs()
     assert len(runs) == 2
     assert runs[0]["metrics"]["score"]["steps"] == 1 and runs[1]["metrics"]["score"]["steps"] == 1
@@ -329,22 +345,28 @@ def test_pytorch_train_function_called_in_an_epoch_loop_trains(cell, reader, db)
     another; an edited learning rate re-run opens one run, the first keeps its LR."""
     cell("%nbexp track mlp")
     cell("import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).float()")
-    cell("def train_loop(model, loss_fn, optimizer):\n"
-         "    model.train()\n"
-         "    for i in range(0, 64, 16):\n"
-         "        loss = loss_fn(model(X[i:i + 16]).squeeze(1), y[i:i + 16])\n"
-         "        optimizer.zero_grad()\n"
-         "        loss.backward()\n"
-         "        optimizer.step()")
+    cell(
+        "def train_loop(model, loss_fn, optimizer):\n"
+        "    model.train()\n"
+        "    for i in range(0, 64, 16):\n"
+        "        loss = loss_fn(model(X[i:i + 16]).squeeze(1), y[i:i + 16])\n"
+        "        optimizer.zero_grad()\n"
+        "        loss.backward()\n"
+        "        optimizer.step()"
+    )
     for lr in (0.1, 0.01):
         cell(f"learning_rate = {lr}\nepochs = 3")
-        cell("model = torch.nn.Linear(4, 1)\n"
-             "optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)\n"
-             "loss_fn = torch.nn.BCEWithLogitsLoss()\n"
-             "for t in range(epochs):\n"
-             "    train_loop(model, loss_fn, optimizer)")
-        cell("with torch.no_grad():\n"
-             "    print(f\"Accuracy: {((model(X).squeeze(1) > 0).float() == y).float().mean():.3f}\")")
+        cell(
+            "model = torch.nn.Linear(4, 1)\n"
+            "optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)\n"
+            "loss_fn = torch.nn.BCEWithLogitsLoss()\n"
+            "for t in range(epochs):\n"
+            "    train_loop(model, loss_fn, optimizer)"
+        )
+        cell(
+            "with torch.no_grad():\n"
+            '    print(f"Accuracy: {((model(X).squeeze(1) > 0).float() == y).float().mean():.3f}")'
+        )
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["mlp #2", "mlp"]
     diff = nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"]
@@ -355,8 +377,10 @@ def test_time_cell_magic_sees_the_code_inside(cell, reader):
     """``%%time`` and ``%time``: literals, metrics and training inside them are captured."""
     cell("%nbexp track")
     cell(SK_DATA)
-    fit = ("%%time\nC = {c}\nclf = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)\n"
-           "%time test_acc = clf.score(X_test, y_test)")
+    fit = (
+        "%%time\nC = {c}\nclf = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)\n"
+        "%time test_acc = clf.score(X_test, y_test)"
+    )
     cell(fit.format(c=1.0))
     run = reader().list_runs()[0]
     assert run["params"]["C"] == 1.0 and run["metrics"]["test_acc"]["steps"] == 1
@@ -375,7 +399,7 @@ def test_capture_and_timeit_cells_are_seen_through(cell, reader):
     cell("%%capture out\nN_TREES = 5\nscore = N_TREES * 0.1\nprint(score)")
     run = reader().list_runs()[0]
     assert run["params"]["N_TREES"] == 5
-    assert "WIDTH" not in run["params"]     # the score never read it (%%timeit did not even bind it)
+    assert "WIDTH" not in run["params"]  # the score never read it (%%timeit did not even bind it)
     assert run["metrics"]["score"]["last"] == 0.5
 
 

@@ -29,7 +29,7 @@ PLANTED = {
     "dataframe": "sk-proj-Dd7Lm2Qx9Wv4Tz1Kp8Rs3Nb6Hj0Fy5Gc",
     "run_name": "ghp_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8",
     "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzdmMtZXRsIiwiYXVkIjoid2FyZWhvdXNlIiwiaWF0IjoxNzY0"
-           "MTE1MjAwLCJleHAiOjE3NjQxMTg4MDB9.gfN7JnSGEaByIZITS7GeRwH17djkKL6xndL8DwANOtA",
+    "MTE1MjAwLCJleHAiOjE3NjQxMTg4MDB9.gfN7JnSGEaByIZITS7GeRwH17djkKL6xndL8DwANOtA",
     "stripe": "sk_live_51NqXf2KpLm8Rt4Vw9Yz3Ab6Cd1Ef7Gh0Ij5Kl",
     "stripe_restricted": "rk_live_51NqXf2KpLm8Rt4Vw9Yz3Ab6Cd",
     "google": "AIzaSyD3kX9vQ2mL7pR4tW8zB1nC6hJ0fG5yK2s",
@@ -43,9 +43,11 @@ def _plant(run) -> None:
     """The cells a user would run, each secret where people put them."""
     s = PLANTED
     run(f'%nbexp track --sample-hz 0 --hypothesis "the {s["github"]} token reaches the warehouse"')
-    run(f'OPENAI_KEY = "{s["openai"]}"\nDB_PASSWORD = "{s["password"]}"\n'
+    run(
+        f'OPENAI_KEY = "{s["openai"]}"\nDB_PASSWORD = "{s["password"]}"\n'
         f'aws = {{"id": "{s["aws_id"]}", "secret_access_key": "{s["aws_secret"]}"}}\n'
-        f'headers = {{"Authorization": "Bearer {s["bearer"]}"}}\nlr = 0.1')
+        f'headers = {{"Authorization": "Bearer {s["bearer"]}"}}\nlr = 0.1'
+    )
     run(f'token_value = "{s["github"]}"\nhub = "{s["hf"]}"')
     run(f'DB_URL = "postgresql://analyst:{s["url_password_code"]}@db.internal:5432/sales"')
     run(f"%nbexp param warehouse=postgresql://etl:{s['url_password_param']}@warehouse.internal/dw")
@@ -54,18 +56,23 @@ def _plant(run) -> None:
     run(f"conn = connect('db.internal', '{s['positional']}')")
     run(f'svc_token = "{s["exception"]}"')
     run("raise PermissionError(f\"403 Forbidden: token {svc_token} lacks scope 'write'\")")
-    run("import pandas as pd\n"
+    run(
+        "import pandas as pd\n"
         f"calls = pd.DataFrame({{'model': ['gpt'] * 6, 'sent_with': ['{s['dataframe']}'] * 5 + ['none']}})\n"
-        "n_calls = len(calls)")
-    run("import nbexp\nfor i in range(5):\n    nbexp.log(step=i, loss=1.0 / (i + 1))")    # curves and a best
+        "n_calls = len(calls)"
+    )
+    run("import nbexp\nfor i in range(5):\n    nbexp.log(step=i, loss=1.0 / (i + 1))")  # curves and a best
     run(f"%nbexp new sync-{s['run_name']}")
-    run(f'cookie = "session={s["jwt"]}; Path=/"\nstripe_client = dict(api_base="https://api.stripe.com", key="{s["stripe"]}")\n'
+    run(
+        f'cookie = "session={s["jwt"]}; Path=/"\n'
+        f'stripe_client = dict(api_base="https://api.stripe.com", key="{s["stripe"]}")\n'
         f'rk = "{s["stripe_restricted"]}"\nmaps = "{s["google"]}"\nALERTS = "{s["slack_webhook"]}"\n'
-        f'wandb_login = dict(key="{s["hex_key"]}")')
+        f'wandb_login = dict(key="{s["hex_key"]}")'
+    )
     run("n_layers = 3")
     run("for i in range(5):\n    nbexp.log(step=i, loss=0.5 / (i + 1))\nheaders = {'Cookie': cookie}")
     run(f'raise ValueError("bad key {s["openai"]}")')
-    run(f'%nbexp note using {s["github"]}')
+    run(f"%nbexp note using {s['github']}")
     run(f"%nbexp param api_key={s['hf']}")
     run("%nbexp stop")
 
@@ -82,7 +89,7 @@ def stored(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NBEXP_HOME", str(home))
         mp.delenv("NBEXP_LEDGER", raising=False)
-        mp.delenv("MY_TOKEN", raising=False)             # a planted cell sets it: gone again afterwards
+        mp.delenv("MY_TOKEN", raising=False)  # a planted cell sets it: gone again afterwards
         sh = InteractiveShell.instance()
         sh.reset(new_session=False)
         sh.run_cell("%load_ext nbexp", store_history=True)
@@ -94,25 +101,51 @@ def stored(tmp_path_factory):
             sh.reset(new_session=False)
         ledger = home / "ledger.sqlite"
         bundle = home.parent / "planted.nbexp"
-        res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "export", "bundle",
-                              str(bundle), "--all"], capture_output=True, text=True, check=False)
+        res = subprocess.run(
+            [sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "export", "bundle", str(bundle), "--all"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert res.returncode == 0, res.stderr
         report = home.parent / "review.html"
-        rev = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger), "review", "--sprint", "today",
-                              "--html", str(report)], capture_output=True, check=False)
+        rev = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbexp.cli",
+                "--ledger",
+                str(ledger),
+                "review",
+                "--sprint",
+                "today",
+                "--html",
+                str(report),
+            ],
+            capture_output=True,
+            check=False,
+        )
         assert rev.returncode == 0, rev.stderr
         with sqlite3.connect(ledger) as conn:
             summaries = [r[0] for r in conn.execute("SELECT summary FROM datasets")]
             runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
         files = b"".join(p.read_bytes() for p in home.iterdir() if p.is_file())
-        return {"ledger": files, "bundle": bundle.read_bytes(), "report": rev.stdout + report.read_bytes(),
-                "summaries": summaries, "runs": runs}
+        return {
+            "ledger": files,
+            "bundle": bundle.read_bytes(),
+            "report": rev.stdout + report.read_bytes(),
+            "summaries": summaries,
+            "runs": runs,
+        }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LEAKS_UNTIL[n])) if n in LEAKS_UNTIL else n
-    for n in PLANTED
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=LEAKS_UNTIL[n])) if n in LEAKS_UNTIL else n
+        for n in PLANTED
+    ],
+)
 def test_planted_secret_in_no_byte_of_ledger_bundle_or_report(stored, name):
     secret = PLANTED[name].encode()
     assert secret not in stored["ledger"], f"{name} in the ledger"
@@ -122,41 +155,53 @@ def test_planted_secret_in_no_byte_of_ledger_bundle_or_report(stored, name):
 
 def test_planted_cells_were_recorded_with_their_shape(stored):
     """The corpus proves something only if the cells, the error and the data summary were stored."""
-    assert stored["runs"] >= 2                                       # the run named sync-... exists
+    assert stored["runs"] >= 2  # the run named sync-... exists
     for raw in (stored["ledger"], stored["bundle"]):
         assert b"lr = 0.1" in raw and b"n_layers = 3" in raw and b"[REDACTED]" in raw
         assert b"postgresql://analyst:[REDACTED]@db.internal:5432/sales" in raw
         assert b"conn = connect('db.internal', '[REDACTED]')" in raw
         assert b"403 Forbidden: token [REDACTED] lacks scope" in raw
-    report = stored["report"]                    # the review shows the runs, their params, figures and hypothesis
+    report = stored["report"]  # the review shows the runs, their params, figures and hypothesis
     assert b"sync-[REDACTED]" in report and b"the [REDACTED] token reaches the warehouse" in report
     assert b"session=[REDACTED]; Path=/" in report and b'data-figure="curves"' in report
     summary = next(s for s in stored["summaries"] if '"sent_with"' in s)
     assert '["[REDACTED]", 5]' in summary and '["none", 1]' in summary
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('API_KEY = "abc"', 'API_KEY = "[REDACTED]"'),
-    ("connect(password='pw', host='db')", "connect(password='[REDACTED]', host='db')"),
-    ('{"token": "t0k"}', '{"token": "[REDACTED]"}'),
-    ('n_layers = 3\nname = "bob"', 'n_layers = 3\nname = "bob"'),
-    ('sha = "0123456789abcdef0123456789abcdef01234567"', 'sha = "0123456789abcdef0123456789abcdef01234567"'),
-    ("e = create_engine('postgresql://me:pw@db/sales')", "e = create_engine('postgresql://me:[REDACTED]@db/sales')"),
-    ("os.environ['MY_TOKEN'] = 'abc'", "os.environ['MY_TOKEN'] = '[REDACTED]'"),
-    ("os.environ.setdefault('GH_TOKEN', 'abc')", "os.environ.setdefault('GH_TOKEN', '[REDACTED]')"),
-    ("password: str = 'it\\'s'", "password: str = '[REDACTED]'"),
-    ("%env OPENAI_API_KEY=abc-123", "%env OPENAI_API_KEY=[REDACTED]"),
-    ("export DB_PASSWORD=abc-123", "export DB_PASSWORD=[REDACTED]"),
-    ('get("https://x.io/v1?limit=5&access_token=abc123&x=1")', 'get("https://x.io/v1?limit=5&access_token=[REDACTED]&x=1")'),
-    ("Server=db;Uid=me;Pwd=S3cret;", "Server=db;Uid=me;Pwd=[REDACTED];"),
-    ('wandb.login(key="3f8a9c2e1b7d4a6f0e5c8b2a9d1f7e3c6b4a0d8e")', 'wandb.login(key="[REDACTED]")'),
-    ('url = "https://hooks.slack.com/services/T0/B0/abc123"', 'url = "[REDACTED]"'),
-    # not secrets: kept as written (replay runs this code)
-    ('sort_key = "created_at"', 'sort_key = "created_at"'),
-    ("max_tokens = 512\npad_token = '<pad>'\nauthor = 'Ann'", "max_tokens = 512\npad_token = '<pad>'\nauthor = 'Ann'"),
-    ("conn = connect(password=os.environ['DB_PASSWORD'])", "conn = connect(password=os.environ['DB_PASSWORD'])"),
-    ("cols = ['password', 'username']", "cols = ['password', 'username']"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('API_KEY = "abc"', 'API_KEY = "[REDACTED]"'),
+        ("connect(password='pw', host='db')", "connect(password='[REDACTED]', host='db')"),
+        ('{"token": "t0k"}', '{"token": "[REDACTED]"}'),
+        ('n_layers = 3\nname = "bob"', 'n_layers = 3\nname = "bob"'),
+        ('sha = "0123456789abcdef0123456789abcdef01234567"', 'sha = "0123456789abcdef0123456789abcdef01234567"'),
+        (
+            "e = create_engine('postgresql://me:pw@db/sales')",
+            "e = create_engine('postgresql://me:[REDACTED]@db/sales')",
+        ),
+        ("os.environ['MY_TOKEN'] = 'abc'", "os.environ['MY_TOKEN'] = '[REDACTED]'"),
+        ("os.environ.setdefault('GH_TOKEN', 'abc')", "os.environ.setdefault('GH_TOKEN', '[REDACTED]')"),
+        ("password: str = 'it\\'s'", "password: str = '[REDACTED]'"),
+        ("%env OPENAI_API_KEY=abc-123", "%env OPENAI_API_KEY=[REDACTED]"),
+        ("export DB_PASSWORD=abc-123", "export DB_PASSWORD=[REDACTED]"),
+        (
+            'get("https://x.io/v1?limit=5&access_token=abc123&x=1")',
+            'get("https://x.io/v1?limit=5&access_token=[REDACTED]&x=1")',
+        ),
+        ("Server=db;Uid=me;Pwd=S3cret;", "Server=db;Uid=me;Pwd=[REDACTED];"),
+        ('wandb.login(key="3f8a9c2e1b7d4a6f0e5c8b2a9d1f7e3c6b4a0d8e")', 'wandb.login(key="[REDACTED]")'),
+        ('url = "https://hooks.slack.com/services/T0/B0/abc123"', 'url = "[REDACTED]"'),
+        # not secrets: kept as written (replay runs this code)
+        ('sort_key = "created_at"', 'sort_key = "created_at"'),
+        (
+            "max_tokens = 512\npad_token = '<pad>'\nauthor = 'Ann'",
+            "max_tokens = 512\npad_token = '<pad>'\nauthor = 'Ann'",
+        ),
+        ("conn = connect(password=os.environ['DB_PASSWORD'])", "conn = connect(password=os.environ['DB_PASSWORD'])"),
+        ("cols = ['password', 'username']", "cols = ['password', 'username']"),
+    ],
+)
 def test_scrub_text_keeps_shape(text, expected):
     assert scrub_text(text) == expected
 

@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 import tornado.httpclient
 
-pytestmark = pytest.mark.server        # a real Jupyter server
+pytestmark = pytest.mark.server  # a real Jupyter server
 
 TRAIN = "acc = 0.5 + LR\nimport nbexp\nfor i in range(30):\n    nbexp.log(loss=1.0 / (i + 1) + LR)"
 
@@ -27,8 +27,7 @@ def filled(cell, ledger_path):
 
 @pytest.fixture
 def jp_server_config(ledger_path):
-    return {"ServerApp": {"jpserver_extensions": {"nbexp": True}},
-            "NbexpApp": {"ledger": str(ledger_path)}}
+    return {"ServerApp": {"jpserver_extensions": {"nbexp": True}}, "NbexpApp": {"ledger": str(ledger_path)}}
 
 
 async def get(jp_fetch, *path, **params):
@@ -38,8 +37,15 @@ async def get(jp_fetch, *path, **params):
 
 async def error_of(jp_fetch, *path, method="GET", body=None, headers=None, **params):
     with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
-        await jp_fetch("nbexp", "api", *path, method=method, body=body, params=params,
-                       **({"headers": headers} if headers is not None else {}))
+        await jp_fetch(
+            "nbexp",
+            "api",
+            *path,
+            method=method,
+            body=body,
+            params=params,
+            **({"headers": headers} if headers is not None else {}),
+        )
     payload = json.loads(exc.value.response.body)
     assert set(payload) == {"error"} and payload["error"]["status"] == exc.value.code
     assert "Traceback" not in payload["error"]["message"]
@@ -64,7 +70,7 @@ async def test_paging_sorting_and_cursor(filled, jp_fetch):
     page = await get(jp_fetch, "runs", limit="1", offset="1", sort="start_time", order="asc")
     assert page["total"] == 2 and len(page["runs"]) == 1 and page["runs"][0]["params"]["LR"] == 0.3
     cursor = page["cursor"]
-    assert (await get(jp_fetch, "runs", since=str(cursor)))["runs"] == []     # nothing changed since
+    assert (await get(jp_fetch, "runs", since=str(cursor)))["runs"] == []  # nothing changed since
     rid = page["runs"][0]["id"]
     await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"starred": True}))
     changed = await get(jp_fetch, "runs", since=str(cursor))
@@ -91,17 +97,23 @@ async def test_search_finds_runs_by_name_param_tag_and_note(filled, jp_fetch):
         assert page["total"] == len(page["runs"]) or params
         return [r["id"] for r in page["runs"]]
 
-    assert await found("FIRST") == [newest["id"], oldest["id"]]      # name, any case (the re-run is "first #2")
+    assert await found("FIRST") == [newest["id"], oldest["id"]]  # name, any case (the re-run is "first #2")
     assert await found("first #2") == [newest["id"]]
-    assert await found("lr=0.3") == [newest["id"]]                   # a param as key=value
+    assert await found("lr=0.3") == [newest["id"]]  # a param as key=value
     assert await found(oldest["id"][:4]) == [oldest["id"]]
     assert await found("finished") == [newest["id"], oldest["id"]]
-    await jp_fetch("nbexp", "api", "runs", newest["id"], method="PATCH",
-                   body=json.dumps({"note": "50% less data", "add_tags": ["candidate"]}))
+    await jp_fetch(
+        "nbexp",
+        "api",
+        "runs",
+        newest["id"],
+        method="PATCH",
+        body=json.dumps({"note": "50% less data", "add_tags": ["candidate"]}),
+    )
     assert await found("candid") == [newest["id"]]
     assert await found("50% less") == [newest["id"]]
-    assert await found("5_%") == []                                  # % and _ are literal text
-    assert await found("lr=0.3", limit="1", offset="1") == []       # paged like any listing
+    assert await found("5_%") == []  # % and _ are literal text
+    assert await found("lr=0.3", limit="1", offset="1") == []  # paged like any listing
     assert (await get(jp_fetch, "runs", q="lr=0.3", limit="1", offset="1"))["total"] == 1
     assert await found("no such run") == []
 
@@ -119,22 +131,25 @@ async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
     assert "not recorded" in c["figures"]["drift"]["layout"]["title"]["text"]
 
 
-@pytest.mark.parametrize("path, params, code, words", [
-    (("runs",), {"sort": "start_time; DROP TABLE runs"}, 400, "unknown sort key"),
-    (("runs",), {"status": "finished' OR '1'='1"}, 400, "unknown status"),
-    (("runs",), {"limit": "100000000"}, 400, "limit must be"),
-    (("runs",), {"limit": "-5"}, 400, "limit must be"),
-    (("runs",), {"sprint": "'; SELECT *"}, 400, "unknown sprint"),
-    (("runs",), {"since": "yesterday"}, 400, "since"),
-    (("runs",), {"tag": "<script>"}, 400, "malformed tag"),
-    (("runs",), {"q": "x" * 201}, 400, "at most 200"),
-    (("runs", "ffffff"), {}, 404, "no run"),
-    (("runs", "..%2F..%2Fetc%2Fpasswd"), {}, 400, "malformed run id"),
-    (("runs", "ZZZ"), {}, 400, "malformed run id"),
-    (("compare",), {"runs": "abc"}, 400, "malformed run id"),
-    (("compare",), {}, 400, "2 to 20"),
-    (("compare",), {"runs": "aaaaaa,bbbbbb"}, 404, "no run"),
-])
+@pytest.mark.parametrize(
+    "path, params, code, words",
+    [
+        (("runs",), {"sort": "start_time; DROP TABLE runs"}, 400, "unknown sort key"),
+        (("runs",), {"status": "finished' OR '1'='1"}, 400, "unknown status"),
+        (("runs",), {"limit": "100000000"}, 400, "limit must be"),
+        (("runs",), {"limit": "-5"}, 400, "limit must be"),
+        (("runs",), {"sprint": "'; SELECT *"}, 400, "unknown sprint"),
+        (("runs",), {"since": "yesterday"}, 400, "since"),
+        (("runs",), {"tag": "<script>"}, 400, "malformed tag"),
+        (("runs",), {"q": "x" * 201}, 400, "at most 200"),
+        (("runs", "ffffff"), {}, 404, "no run"),
+        (("runs", "..%2F..%2Fetc%2Fpasswd"), {}, 400, "malformed run id"),
+        (("runs", "ZZZ"), {}, 400, "malformed run id"),
+        (("compare",), {"runs": "abc"}, 400, "malformed run id"),
+        (("compare",), {}, 400, "2 to 20"),
+        (("compare",), {"runs": "aaaaaa,bbbbbb"}, 404, "no run"),
+    ],
+)
 async def test_bad_input_gives_json_errors(filled, jp_fetch, path, params, code, words):
     got, message = await error_of(jp_fetch, *path, **params)
     assert got == code and words in message
@@ -142,9 +157,12 @@ async def test_bad_input_gives_json_errors(filled, jp_fetch, path, params, code,
 
 async def test_bad_patch_bodies(filled, jp_fetch):
     rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
-    for body, words in ((b"not json", "JSON"), (json.dumps({"starred": "yes"}), "starred"),
-                        (json.dumps({"path": "/etc"}), "unknown fields"),
-                        (json.dumps({"add_tags": ["a" * 200]}), "tags")):
+    for body, words in (
+        (b"not json", "JSON"),
+        (json.dumps({"starred": "yes"}), "starred"),
+        (json.dumps({"path": "/etc"}), "unknown fields"),
+        (json.dumps({"add_tags": ["a" * 200]}), "tags"),
+    ):
         code, message = await error_of(jp_fetch, "runs", rid, method="PATCH", body=body)
         assert code == 400 and words in message
 
@@ -155,27 +173,40 @@ async def test_no_token_is_403(filled, jp_fetch):
         assert code == 403
 
 
-async def test_patch_with_cookie_but_no_xsrf_is_refused(filled, jp_fetch, jp_serverapp, jp_base_url,
-                                                        http_server_client):
+async def test_patch_with_cookie_but_no_xsrf_is_refused(
+    filled, jp_fetch, jp_serverapp, jp_base_url, http_server_client
+):
     rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
     # log in with the token like a browser does: a login cookie and an _xsrf cookie
     token = jp_serverapp.identity_provider.token
-    r = await http_server_client.fetch(f"{jp_base_url}login?next=/", method="POST", follow_redirects=False,
-                                       raise_error=False, body=urllib.parse.urlencode({"password": token, "_xsrf": "abc"}),
-                                       headers={"Cookie": "_xsrf=abc"}, )
+    r = await http_server_client.fetch(
+        f"{jp_base_url}login?next=/",
+        method="POST",
+        follow_redirects=False,
+        raise_error=False,
+        body=urllib.parse.urlencode({"password": token, "_xsrf": "abc"}),
+        headers={"Cookie": "_xsrf=abc"},
+    )
     cookies = [c.split(";")[0] for c in r.headers.get_list("Set-Cookie")]
     assert any(c.startswith("username-") for c in cookies), r.code
     cookie = "; ".join(cookies + ["_xsrf=abc"])
     url = f"{jp_base_url}nbexp/api/runs/{rid}"
-    refused = await http_server_client.fetch(url, method="PATCH", body=json.dumps({"starred": True}),
-                                             headers={"Cookie": cookie}, raise_error=False)
+    refused = await http_server_client.fetch(
+        url, method="PATCH", body=json.dumps({"starred": True}), headers={"Cookie": cookie}, raise_error=False
+    )
     assert refused.code == 403
-    allowed = await http_server_client.fetch(url, method="PATCH", body=json.dumps({"starred": True}),
-                                             headers={"Cookie": cookie, "X-XSRFToken": "abc"}, raise_error=False)
+    allowed = await http_server_client.fetch(
+        url,
+        method="PATCH",
+        body=json.dumps({"starred": True}),
+        headers={"Cookie": cookie, "X-XSRFToken": "abc"},
+        raise_error=False,
+    )
     assert allowed.code == 200
-    reading = await http_server_client.fetch(f"{jp_base_url}nbexp/api/runs", headers={"Cookie": cookie},
-                                             raise_error=False)
-    assert reading.code == 200                  # reads need no XSRF
+    reading = await http_server_client.fetch(
+        f"{jp_base_url}nbexp/api/runs", headers={"Cookie": cookie}, raise_error=False
+    )
+    assert reading.code == 200  # reads need no XSRF
 
 
 async def test_missing_ledger_is_404_json(jp_fetch):
@@ -201,10 +232,12 @@ async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path,
             kc.wait_for_ready(timeout=60)
             kms.append(km)
             kcs.append(kc)
-        code = ("%load_ext nbexp\n%nbexp track --sample-hz 5\nimport nbexp, time\n"
-                "for r in range(15):\n    with nbexp.run(f'r{r}', i=r):\n"
-                "        for s in range(300):\n            nbexp.log(loss=s * 0.01)\n"
-                "        time.sleep(0.2)\n")
+        code = (
+            "%load_ext nbexp\n%nbexp track --sample-hz 5\nimport nbexp, time\n"
+            "for r in range(15):\n    with nbexp.run(f'r{r}', i=r):\n"
+            "        for s in range(300):\n            nbexp.log(loss=s * 0.01)\n"
+            "        time.sleep(0.2)\n"
+        )
         pending = {kc.execute(code): kc for kc in kcs}
         cursor, polls, seen = None, 0, set()
         deadline = asyncio.get_event_loop().time() + 120
@@ -215,7 +248,7 @@ async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path,
             try:
                 r = await jp_fetch("nbexp", "api", "runs", params=params)
             except tornado.httpclient.HTTPClientError as exc:
-                if exc.code == 404 and polls == 0:          # no ledger yet: the kernels are starting
+                if exc.code == 404 and polls == 0:  # no ledger yet: the kernels are starting
                     await asyncio.sleep(0.2)
                     continue
                 raise
@@ -223,7 +256,7 @@ async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path,
             cursor = body["cursor"]
             seen.update(x["id"] for x in body["runs"])
             polls += 1
-            for msg_id, kc in list(pending.items()):
+            for _msg_id, kc in list(pending.items()):
                 try:
                     reply = kc.get_shell_msg(timeout=0.01)
                 except Exception:
@@ -234,7 +267,7 @@ async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path,
             await asyncio.sleep(0.1)
         assert not pending and polls > 3
         final = json.loads((await jp_fetch("nbexp", "api", "runs", params={"sprint": "all", "limit": "1000"})).body)
-        assert final["total"] == 4 * 16                   # 4 x (the tracked run + 15 sweep runs)
+        assert final["total"] == 4 * 16  # 4 x (the tracked run + 15 sweep runs)
     finally:
         for kc, km in zip(kcs, kms):
             kc.stop_channels()
@@ -277,11 +310,14 @@ async def test_export_downloads_a_bundle_that_imports_elsewhere(filled, jp_fetch
     assert got[newest["id"]]["metrics"]["loss"]["steps"] == 30
 
 
-@pytest.mark.parametrize("params, code, words", [
-    ({}, 400, "1 to 1000"),
-    ({"runs": "../../etc"}, 400, "malformed run id"),
-    ({"runs": "abcdef"}, 404, "no run"),
-])
+@pytest.mark.parametrize(
+    "params, code, words",
+    [
+        ({}, 400, "1 to 1000"),
+        ({"runs": "../../etc"}, 400, "malformed run id"),
+        ({"runs": "abcdef"}, 404, "no run"),
+    ],
+)
 async def test_export_bad_input(filled, jp_fetch, params, code, words):
     got, message = await error_of(jp_fetch, "export", **params)
     assert got == code and words in message
@@ -294,20 +330,22 @@ async def test_patch_while_another_process_holds_the_write_lock_is_503(filled, j
     monkeypatch.setenv("NBEXP_BUSY_TIMEOUT_MS", "200")
     rid = (await get(jp_fetch, "runs"))["runs"][0]["id"]
     other = sqlite3.connect(filled, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")                    # the write lock, as a busy kernel's writer holds it
+    other.execute("BEGIN IMMEDIATE")  # the write lock, as a busy kernel's writer holds it
     try:
         with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
             await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"starred": True}))
         assert exc.value.code == 503
         assert int(exc.value.response.headers["Retry-After"]) >= 1
         assert json.loads(exc.value.response.body) == {
-            "error": {"status": 503, "message": "ledger busy: another process is writing it; retry in a moment"}}
+            "error": {"status": 503, "message": "ledger busy: another process is writing it; retry in a moment"}
+        }
     finally:
         other.execute("ROLLBACK")
         other.close()
-    row = json.loads((await jp_fetch("nbexp", "api", "runs", rid, method="PATCH",
-                                     body=json.dumps({"starred": True}))).body)
-    assert row["starred"] == 1                        # the retry goes through once the lock is free
+    row = json.loads(
+        (await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps({"starred": True}))).body
+    )
+    assert row["starred"] == 1  # the retry goes through once the lock is free
 
 
 async def test_patch_body_nested_deep_is_400(filled, jp_fetch):

@@ -10,8 +10,8 @@ import pytest
 
 from nbexp.capture import data as data_capture
 
-pyspark = pytest.importorskip("pyspark", reason="pyspark is in the dev extras")   # noqa: F841
-pytestmark = pytest.mark.slow          # a local Spark JVM
+pyspark = pytest.importorskip("pyspark", reason="pyspark is in the dev extras")  # noqa: F841
+pytestmark = pytest.mark.slow  # a local Spark JVM
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +19,15 @@ def spark():
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("nbexp-tests")
-               .config("spark.ui.enabled", "false").config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.driver.host", "127.0.0.1").config("spark.sql.shuffle.partitions", "4")
-               .getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("nbexp-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     gateway = SparkContext._gateway
@@ -93,9 +98,15 @@ def test_spark_summary_by_spark_aggregations(spark, cell, reader, shell, collect
     frame = shell.user_ns["train"]
     from pyspark.sql import functions as F
 
-    ref = frame.agg(F.mean("b").alias("mean"), F.stddev("b").alias("std"), F.min("b").alias("min"),
-                    F.max("b").alias("max"), F.count(F.when(F.col("b").isNull(), 1)).alias("missing"),
-                    F.percentile("b", 0.5).alias("p50"), F.percentile("b", 0.99).alias("p99")).first()
+    ref = frame.agg(
+        F.mean("b").alias("mean"),
+        F.stddev("b").alias("std"),
+        F.min("b").alias("min"),
+        F.max("b").alias("max"),
+        F.count(F.when(F.col("b").isNull(), 1)).alias("missing"),
+        F.percentile("b", 0.5).alias("p50"),
+        F.percentile("b", 0.99).alias("p99"),
+    ).first()
     b = col(item, "b")
     assert b["missing"] == ref["missing"] and 4000 < b["missing"] < 6000
     assert b["mean"] == pytest.approx(ref["mean"]) and b["std"] == pytest.approx(ref["std"])
@@ -103,7 +114,7 @@ def test_spark_summary_by_spark_aggregations(spark, cell, reader, shell, collect
     assert b["p50"] == pytest.approx(ref["p50"], abs=0.01) and b["p99"] == pytest.approx(ref["p99"], abs=0.02)
     assert sum(b["histogram"]["counts"]) == 50000 - ref["missing"]
     user = col(item, "user")
-    assert user["distinct"] == 1000 and "categories" not in user              # exact, every row
+    assert user["distinct"] == 1000 and "categories" not in user  # exact, every row
     assert len(user["top"]) == data_capture.TOP_VALUES and user["top"][0][1] == 50
     color = col(item, "color")
     exact = {r["color"]: r["count"] for r in frame.groupBy("color").count().collect()}
@@ -125,11 +136,14 @@ def test_large_spark_frame_quantiles_come_from_a_spark_sample(spark, cell, reade
     assert max(collected) <= 3 * (data_capture.CATEGORY_KEEP + 1)
     from pyspark.sql import functions as F
 
-    ref = shell.user_ns["train"].agg(F.mean("a").alias("mean"), F.max("a").alias("max"),
-                                     F.percentile("a", 0.5).alias("p50")).first()
+    ref = (
+        shell.user_ns["train"]
+        .agg(F.mean("a").alias("mean"), F.max("a").alias("max"), F.percentile("a", 0.5).alias("p50"))
+        .first()
+    )
     a = col(item, "a")
-    assert a["mean"] == pytest.approx(ref["mean"]) and a["max"] == ref["max"]       # exact: every row
-    assert a["p50"] == pytest.approx(ref["p50"], abs=0.05)                          # from ~10,000 rows
+    assert a["mean"] == pytest.approx(ref["mean"]) and a["max"] == ref["max"]  # exact: every row
+    assert a["p50"] == pytest.approx(ref["p50"], abs=0.05)  # from ~10,000 rows
     assert sum(a["histogram"]["counts"]) == sampled["rows"]
 
 
@@ -166,15 +180,18 @@ def test_unchanged_spark_frame_is_summarized_once(spark, cell, db, shell):
     assert conn.execute("SELECT count(DISTINCT run_id) FROM run_data WHERE name = 'train'").fetchone()[0] == 3
 
 
-@pytest.mark.parametrize("code", [
-    "obj = spark.createDataFrame([], 'a double, s string')",
-    "obj = spark.range(10).select(F.lit(None).cast('double').alias('a'))",
-    "obj = spark.range(10).select(F.array('id').alias('arr'), F.create_map(F.lit('k'), 'id').alias('m'),"
-    " F.struct('id').alias('st'), (F.col('id') > 3).alias('flag'), F.col('id').cast('decimal(10,2)').alias('d'),"
-    " F.when(F.col('id') == 2, float('nan')).when(F.col('id') == 3, float('inf')).otherwise(1.0).alias('weird'),"
-    " F.current_date().alias('day'))",
-    "obj = spark.range(5).select(F.col('id').alias('a.b'), F.col('id').alias('x`y'))",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "obj = spark.createDataFrame([], 'a double, s string')",
+        "obj = spark.range(10).select(F.lit(None).cast('double').alias('a'))",
+        "obj = spark.range(10).select(F.array('id').alias('arr'), F.create_map(F.lit('k'), 'id').alias('m'),"
+        " F.struct('id').alias('st'), (F.col('id') > 3).alias('flag'), F.col('id').cast('decimal(10,2)').alias('d'),"
+        " F.when(F.col('id') == 2, float('nan')).when(F.col('id') == 3, float('inf')).otherwise(1.0).alias('weird'),"
+        " F.current_date().alias('day'))",
+        "obj = spark.range(5).select(F.col('id').alias('a.b'), F.col('id').alias('x`y'))",
+    ],
+)
 def test_awkward_spark_data_gives_a_summary(spark, cell, reader, shell, capsys, code):
     shell.user_ns["spark"] = spark
     cell("%nbexp track")
@@ -214,8 +231,9 @@ def test_spark_connect_frames_take_the_same_path(spark, tmp_path):
 
     from pyspark.sql import functions as F
 
-    proc = subprocess.run([sys.executable, "-c", CONNECT_SCRIPT], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", CONNECT_SCRIPT], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["kind"] == "spark-dataframe" and got["type"].startswith("pyspark.sql.connect")

@@ -14,7 +14,7 @@ from nbexp.ledger.queries import Reader
 from nbexp.ledger.schema import FINISHED
 from nbexp.ledger.store import Store
 
-SECRET = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"      # a GitHub token's shape
+SECRET = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub token's shape
 
 
 @pytest.fixture
@@ -24,8 +24,17 @@ def db(tmp_path, monkeypatch):
     conn = connect(path)
     store = Store(conn, scrub=scrub_text)
     with transaction(conn):
-        store.open_session({"id": "s1", "sprint": "2024-05-01", "host": "h", "pid": 1, "started": 1.0,
-                            "heartbeat": 1.0, "notebook": f"/home/me/{SECRET}.ipynb"})
+        store.open_session(
+            {
+                "id": "s1",
+                "sprint": "2024-05-01",
+                "host": "h",
+                "pid": 1,
+                "started": 1.0,
+                "heartbeat": 1.0,
+                "notebook": f"/home/me/{SECRET}.ipynb",
+            }
+        )
         store.open_run("abc123", "s1", "2024-05-01", f"try {SECRET}", "track", 1.0)
     yield path, conn, store
     conn.close()
@@ -50,10 +59,10 @@ def test_a_failed_block_writes_nothing(db):
     with pytest.raises(ZeroDivisionError):
         with transaction(conn):
             store.set_note("abc123", "half written")
-            1 / 0
+            raise ZeroDivisionError("a failure inside the block")
     with transaction(conn):
         store.add_tags("abc123", ["dry"])
-        raise Rollback()                  # a dry run ends quietly, undone
+        raise Rollback()  # a dry run ends quietly, undone
     assert not conn.in_transaction
     with Reader(path) as r:
         assert r.run("abc123")["note"] is None
@@ -68,7 +77,7 @@ def test_a_locked_ledger_raises_ledger_busy_and_keeps_the_other_writer(db):
         with pytest.raises(LedgerBusy, match="busy"):
             with transaction(conn):
                 store.set_note("abc123", "never")
-        assert not conn.in_transaction     # nothing began, nothing to roll back
+        assert not conn.in_transaction  # nothing began, nothing to roll back
     finally:
         other.execute("ROLLBACK")
         other.close()

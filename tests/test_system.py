@@ -10,7 +10,7 @@ import pytest
 
 import nbexp
 
-pytestmark = pytest.mark.slow          # sampler threads over time
+pytestmark = pytest.mark.slow  # sampler threads over time
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -22,8 +22,9 @@ def gpus(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
     def script(*specs, init_error=None, cpu_busy=False):
-        monkeypatch.setenv("FAKE_NVML_SCRIPT", json.dumps({"gpus": list(specs), "init_error": init_error,
-                                                           "cpu_busy": cpu_busy}))
+        monkeypatch.setenv(
+            "FAKE_NVML_SCRIPT", json.dumps({"gpus": list(specs), "init_error": init_error, "cpu_busy": cpu_busy})
+        )
 
     return script
 
@@ -36,8 +37,16 @@ def last_cell(db, where="1"):
 
 
 def test_busy_gpu_aggregates_and_no_hint(cell, gpus, db, reader, capsys):
-    gpus({"name": "Fake H100", "util": 95, "mem_used_mb": 60000, "mem_total_mb": 80000,
-          "power_w": 600, "proc_mem_mb": 50000})
+    gpus(
+        {
+            "name": "Fake H100",
+            "util": 95,
+            "mem_used_mb": 60000,
+            "mem_total_mb": 80000,
+            "power_w": 600,
+            "proc_mem_mb": 50000,
+        }
+    )
     cell(TRACK)
     assert "sampling 1 GPU(s) [0:Fake H100]" in capsys.readouterr().out
     cell("import time\ntime.sleep(0.8)")
@@ -57,12 +66,15 @@ def run_duration(run):
     return run["end_time"] - run["start_time"]
 
 
-@pytest.mark.parametrize("spec, cpu_busy, cause", [
-    ({"util": 5, "mem_used_mb": 8000, "mem_total_mb": 80000, "proc_mem_mb": 6000}, False, "larger batch size"),
-    ({"util": 0, "mem_used_mb": 500, "mem_total_mb": 80000, "proc_mem_mb": 0}, False, "on the CPU"),
-    # the fake's CPU clock keeps a core busy: a real busy loop gets less than 90% of a core on a loaded machine
-    ({"util": 10, "mem_used_mb": 70000, "mem_total_mb": 80000, "proc_mem_mb": 60000}, True, "input pipeline"),
-])
+@pytest.mark.parametrize(
+    "spec, cpu_busy, cause",
+    [
+        ({"util": 5, "mem_used_mb": 8000, "mem_total_mb": 80000, "proc_mem_mb": 6000}, False, "larger batch size"),
+        ({"util": 0, "mem_used_mb": 500, "mem_total_mb": 80000, "proc_mem_mb": 0}, False, "on the CPU"),
+        # the fake's CPU clock keeps a core busy: a real busy loop gets less than 90% of a core on a loaded machine
+        ({"util": 10, "mem_used_mb": 70000, "mem_total_mb": 80000, "proc_mem_mb": 60000}, True, "input pipeline"),
+    ],
+)
 def test_idle_hint_names_the_cause(cell, gpus, db, reader, capsys, monkeypatch, spec, cpu_busy, cause):
     monkeypatch.setenv("NBEXP_CPU_CLOCK_MODULE", "fake_nvml")
     gpus(spec, cpu_busy=cpu_busy)
@@ -72,7 +84,7 @@ def test_idle_hint_names_the_cause(cell, gpus, db, reader, capsys, monkeypatch, 
     out = capsys.readouterr().out
     assert out.count("nbexp: hint:") == 1 and cause in out
     assert cause in last_cell(db)["idle_hint"]
-    cell("x = 1")                          # short cells never get the hint
+    cell("x = 1")  # short cells never get the hint
     assert "nbexp: hint" not in capsys.readouterr().out
     cell("%nbexp stop")
     assert cause in reader().list_runs()[0]["idle_hint"]
@@ -80,7 +92,7 @@ def test_idle_hint_names_the_cause(cell, gpus, db, reader, capsys, monkeypatch, 
 
 def test_idle_hint_waits_for_the_threshold(cell, gpus, capsys):
     gpus({"util": 0})
-    cell("%nbexp track --sample-hz 20")            # default: 60 s
+    cell("%nbexp track --sample-hz 20")  # default: 60 s
     cell("import time\ntime.sleep(0.5)")
     assert "nbexp: hint" not in capsys.readouterr().out
 
@@ -117,7 +129,7 @@ def test_gpu_lost_mid_run_is_noted_once(cell, gpus, db, capsys):
 
 @pytest.mark.parametrize("init_error", ["library", "driver", None])
 def test_no_gpu_is_quiet_cpu_and_memory_only(cell, gpus, db, capsys, init_error):
-    gpus(init_error=init_error)              # None: NVML works but there is no GPU
+    gpus(init_error=init_error)  # None: NVML works but there is no GPU
     cell(TRACK)
     cell("%nbexp status")
     out = capsys.readouterr().out
@@ -137,7 +149,7 @@ def test_sampling_off(cell, gpus, db):
     cell("%nbexp track --sample-hz 0")
     cell("import time\ntime.sleep(0.3)")
     assert db().execute("SELECT count(*) FROM host_samples").fetchone()[0] == 0
-    assert last_cell(db)["cpu_mean"] is not None       # per-cell CPU time needs no sampler
+    assert last_cell(db)["cpu_mean"] is not None  # per-cell CPU time needs no sampler
 
 
 def test_system_dataframe_and_runs_columns(cell, gpus):

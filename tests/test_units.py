@@ -36,8 +36,14 @@ def test_psi_clamps_an_empty_bin_instead_of_dividing_by_zero():
 
 def _uniform(shift: float = 0.0) -> dict:
     """A numeric summary of a uniform distribution on [shift, 1 + shift]: quantile p is p + shift."""
-    return {"type": "numeric", "dtype": "float64", "quantiles": [p + shift for p in QUANTILE_PROBS],
-            "min": shift, "max": 1.0 + shift, "missing_rate": 0.0}
+    return {
+        "type": "numeric",
+        "dtype": "float64",
+        "quantiles": [p + shift for p in QUANTILE_PROBS],
+        "min": shift,
+        "max": 1.0 + shift,
+        "missing_rate": 0.0,
+    }
 
 
 def test_numeric_drift_of_a_shifted_uniform():
@@ -53,16 +59,24 @@ def test_numeric_drift_of_a_shifted_uniform():
 
 def test_numeric_drift_of_the_same_distribution_is_zero():
     assert numeric(_uniform(), _uniform()) == {"psi": 0.0, "ks": 0.0, "out_of_range": 0.0}
-    assert numeric({"quantiles": None}, _uniform()) == {}        # nothing stored: nothing to score
+    assert numeric({"quantiles": None}, _uniform()) == {}  # nothing stored: nothing to score
 
 
 def test_flags_and_severity_of_a_shifted_column():
     row = column_drift(_uniform(), _uniform(0.2))
-    assert row["severity"] == "major"                             # PSI 1.6 >= 0.25
+    assert row["severity"] == "major"  # PSI 1.6 >= 0.25
     assert row["flags"] == ["PSI 1.60 (major)", "KS 0.20", "20.0% outside the reference range"]
     assert column_drift(_uniform(), _uniform()) == {
-        "dtype_a": "float64", "dtype_b": "float64", "missing_a": 0.0, "missing_b": 0.0,
-        "psi": 0.0, "ks": 0.0, "out_of_range": 0.0, "flags": [], "severity": "ok"}
+        "dtype_a": "float64",
+        "dtype_b": "float64",
+        "missing_a": 0.0,
+        "missing_b": 0.0,
+        "psi": 0.0,
+        "ks": 0.0,
+        "out_of_range": 0.0,
+        "flags": [],
+        "severity": "ok",
+    }
 
 
 def test_missing_rate_flagged_from_five_points():
@@ -75,7 +89,7 @@ def test_missing_rate_flagged_from_five_points():
 def test_categorical_psi_and_new_and_vanished_categories():
     a = {"type": "categorical", "dtype": "object", "categories": {"cat": 50, "dog": 50}}
     b = {"type": "categorical", "dtype": "object", "categories": {"cat": 25, "dog": 75}}
-    assert categorical(a, b)["psi"] == pytest.approx(0.274653, abs=1e-6)     # as the two-share case above
+    assert categorical(a, b)["psi"] == pytest.approx(0.274653, abs=1e-6)  # as the two-share case above
     row = column_drift(a, b)
     assert row["severity"] == "major" and row["flags"] == ["PSI 0.27 (major)"]
     c = {"type": "categorical", "dtype": "object", "categories": {"cat": 50, "eel": 50}}
@@ -86,9 +100,14 @@ def test_categorical_psi_and_new_and_vanished_categories():
 
 def test_class_balance_moving_ten_points_is_flagged():
     def label(share_1: float, imbalanced: bool) -> dict:
-        return {"type": "categorical", "dtype": "int64", "label": True,
-                "categories": {"0": round(100 * (1 - share_1)), "1": round(100 * share_1)},
-                "classes": {"0": 1 - share_1, "1": share_1}, "imbalanced": imbalanced}
+        return {
+            "type": "categorical",
+            "dtype": "int64",
+            "label": True,
+            "categories": {"0": round(100 * (1 - share_1)), "1": round(100 * share_1)},
+            "classes": {"0": 1 - share_1, "1": share_1},
+            "imbalanced": imbalanced,
+        }
 
     row = column_drift(label(0.5, False), label(0.08, True))
     assert row["class_shift"] == pytest.approx(0.42)
@@ -99,8 +118,10 @@ def test_class_balance_moving_ten_points_is_flagged():
 
 def test_new_and_missing_columns_are_major():
     rows = dataset_drift({"columns": [{"name": "x", **_uniform()}]}, {"columns": [{"name": "y", **_uniform()}]})
-    assert rows == [{"column": "x", "flags": ["missing column"], "severity": "major"},
-                    {"column": "y", "flags": ["new column"], "severity": "major"}]
+    assert rows == [
+        {"column": "x", "flags": ["missing column"], "severity": "major"},
+        {"column": "y", "flags": ["new column"], "severity": "major"},
+    ]
 
 
 def test_a_dtype_change_alone_is_moderate():
@@ -112,13 +133,21 @@ def test_a_dtype_change_alone_is_moderate():
 
 
 def test_summaries_count_nans_and_keep_the_value_at_the_highest_step():
-    points = [("r1", "loss", 0, 1.0, 0.0), ("r1", "loss", 3, 0.2, 0.0), ("r1", "loss", 1, None, 0.0),
-              ("r1", "loss", 3, 0.4, 0.0),               # same step as 0.2, later: it is the last value
-              ("r1", "acc", 0, 0.9, 0.0), ("r2", "loss", 5, 7.0, 0.0)]
+    points = [
+        ("r1", "loss", 0, 1.0, 0.0),
+        ("r1", "loss", 3, 0.2, 0.0),
+        ("r1", "loss", 1, None, 0.0),
+        ("r1", "loss", 3, 0.4, 0.0),  # same step as 0.2, later: it is the last value
+        ("r1", "acc", 0, 0.9, 0.0),
+        ("r2", "loss", 5, 7.0, 0.0),
+    ]
     rows = {(r[0], r[1]): r[2:] for r in summarize_points(points)}
     # count, NaN count, min, max, last value, its step
-    assert rows == {("r1", "loss"): (4, 1, 0.2, 1.0, 0.4, 3), ("r1", "acc"): (1, 0, 0.9, 0.9, 0.9, 0),
-                    ("r2", "loss"): (1, 0, 7.0, 7.0, 7.0, 5)}
+    assert rows == {
+        ("r1", "loss"): (4, 1, 0.2, 1.0, 0.4, 3),
+        ("r1", "acc"): (1, 0, 0.9, 0.9, 0.9, 0),
+        ("r2", "loss"): (1, 0, 7.0, 7.0, 7.0, 5),
+    }
 
 
 def test_summary_of_a_series_that_starts_with_a_nan():
@@ -144,29 +173,30 @@ def runs_db():
         INSERT INTO params VALUES ('a1', 'lr', '0.1'), ('b2', 'lr', '0.15'), ('c3', 'opt.lr', '0.01'),
                                   ('a1', 'optimizer', '"adam"'), ('d4', 'url', '"a=b"');
     """)
-    yield lambda text: sorted(r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {search_where(text)[0]}",
-                                                         search_where(text)[1]))
+    yield lambda text: sorted(
+        r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {search_where(text)[0]}", search_where(text)[1])
+    )
     conn.close()
 
 
 def test_search_text_matches_name_status_note_tag_or_param(runs_db):
-    assert runs_db("base") == ["a1"]                 # name
-    assert runs_db("FAILED") == ["b2"]               # status, case-insensitive
-    assert runs_db("keeper") == ["c3"]               # tag
-    assert runs_db("adam") == ["a1"]                 # a param's value
-    assert runs_db("optimizer") == ["a1"]            # a param's key
+    assert runs_db("base") == ["a1"]  # name
+    assert runs_db("FAILED") == ["b2"]  # status, case-insensitive
+    assert runs_db("keeper") == ["c3"]  # tag
+    assert runs_db("adam") == ["a1"]  # a param's value
+    assert runs_db("optimizer") == ["a1"]  # a param's key
 
 
 def test_search_key_value_matches_key_suffix_and_value_prefix(runs_db):
     # key ends with "lr", value starts with "0.1": lr=0.1 and lr=0.15, not opt.lr=0.01
     assert runs_db("lr=0.1") == ["a1", "b2"]
-    assert runs_db("lr=0.01") == ["c3"]              # opt.lr ends with lr
-    assert runs_db("optimizer=adam") == ["a1"]       # a string value is stored JSON-quoted
-    assert runs_db("a=b") == ["d4"]                  # "=" inside a value matches as text too
+    assert runs_db("lr=0.01") == ["c3"]  # opt.lr ends with lr
+    assert runs_db("optimizer=adam") == ["a1"]  # a string value is stored JSON-quoted
+    assert runs_db("a=b") == ["d4"]  # "=" inside a value matches as text too
 
 
 def test_search_takes_percent_and_underscore_literally(runs_db):
-    assert runs_db("wide_net") == ["b2"]             # not widexnet: _ is no wildcard
+    assert runs_db("wide_net") == ["b2"]  # not widexnet: _ is no wildcard
     assert runs_db("100%") == ["b2"]
     assert runs_db("%") == ["b2"]
 
@@ -185,9 +215,11 @@ def test_parse_sprint_words_dates_and_names():
     assert parse_sprint("all") is None and parse_sprint(None) is None
     assert parse_sprint("2024-05-01") == "2024-05-01"
     conn = sqlite3.connect(":memory:")
-    conn.executescript("CREATE TABLE sprints (id TEXT, name TEXT);"
-                       "INSERT INTO sprints VALUES ('2024-05-01', 'tuning'), ('2024-05-03', 'tuning');")
-    assert parse_sprint("tuning", conn) == "2024-05-03"          # the newest sprint of that name
+    conn.executescript(
+        "CREATE TABLE sprints (id TEXT, name TEXT);"
+        "INSERT INTO sprints VALUES ('2024-05-01', 'tuning'), ('2024-05-03', 'tuning');"
+    )
+    assert parse_sprint("tuning", conn) == "2024-05-03"  # the newest sprint of that name
     with pytest.raises(InvalidArgument, match="'nosuch'"):
         parse_sprint("nosuch", conn)
 
@@ -216,19 +248,42 @@ with open("x") as fh:
 
 def test_top_level_literals_and_computed_names():
     literal, computed = top_level_assignments(ast.parse(CELL))
-    assert literal == {"lr": 0.01, "layers": [64, 32], "cfg": {"opt": "adam", "beta": (0.9, 0.99)}, "neg": -3,
-                       "width": 5, "depth": 4}
+    assert literal == {
+        "lr": 0.01,
+        "layers": [64, 32],
+        "cfg": {"opt": "adam", "beta": (0.9, 0.99)},
+        "neg": -3,
+        "width": 5,
+        "depth": 4,
+    }
     # bound to a call, in a loop, by unpacking, rebound to an expression, or by with ... as
     assert computed == {"model", "i", "acc", "rate", "a", "b", "seed", "fh"}
 
 
 def test_from_literals_flattens_sorts_sets_and_skips_private_and_secret_values():
     skipped = []
-    params = from_literals({"lr": 0.01, "_private": 1, "In": [1], "cfg": {"opt": "adam", "beta": (0.9, 0.99)},
-                            "classes": {3, 1, 2}, "raw": b"x", "z": 1j, "flag": True,
-                            "api_key": "sk-abcdefghijklmnopqrstuvwxyz123456"}, skipped)
-    assert params == {"lr": 0.01, "cfg.opt": "adam", "cfg.beta": [0.9, 0.99], "classes": [1, 2, 3], "flag": True,
-                      "api_key": "[REDACTED]"}
+    params = from_literals(
+        {
+            "lr": 0.01,
+            "_private": 1,
+            "In": [1],
+            "cfg": {"opt": "adam", "beta": (0.9, 0.99)},
+            "classes": {3, 1, 2},
+            "raw": b"x",
+            "z": 1j,
+            "flag": True,
+            "api_key": "sk-abcdefghijklmnopqrstuvwxyz123456",
+        },
+        skipped,
+    )
+    assert params == {
+        "lr": 0.01,
+        "cfg.opt": "adam",
+        "cfg.beta": [0.9, 0.99],
+        "classes": [1, 2, 3],
+        "flag": True,
+        "api_key": "[REDACTED]",
+    }
     assert skipped == []
 
 

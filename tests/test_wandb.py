@@ -9,7 +9,7 @@ import sys
 import pytest
 
 pytest.importorskip("wandb.sdk.internal.datastore")
-pytestmark = pytest.mark.slow          # wandb, and the CLI as a process
+pytestmark = pytest.mark.slow  # wandb, and the CLI as a process
 
 
 def _key(item) -> str:
@@ -43,13 +43,30 @@ def read_offline(path):
 def test_wandb_offline_runs(cell, ledger_path, tmp_path, reader):
     cell("%nbexp track --sample-hz 0 wb")
     cell("LR = 0.05\nlayers = [32, 32]")
-    cell("import nbexp\nfor i in range(20):\n    nbexp.log(step=i, loss=1 / (i + 1), acc=i / 20)\nwidth, lr = layers[0], LR")
+    cell(
+        "import nbexp\nfor i in range(20):\n    nbexp.log(step=i, loss=1 / (i + 1), acc=i / 20)\n"
+        "width, lr = layers[0], LR"
+    )
     cell("%nbexp tag keep")
     cell("%nbexp note wandb please")
     cell("%nbexp stop")
     out = tmp_path / "wb"
-    res = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "export", "wandb",
-                          "--all", "--dir", str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbexp.cli",
+            "--ledger",
+            str(ledger_path),
+            "export",
+            "wandb",
+            "--all",
+            "--dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0 and "1 offline runs written" in res.stdout, res.stderr
     files = list(out.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(files) == 1
@@ -63,7 +80,21 @@ def test_wandb_offline_runs(cell, ledger_path, tmp_path, reader):
     assert "keep" in list(got["run"].tags) and got["run"].notes == "wandb please" and got["run"].display_name == "wb"
     code = list(out.glob("wandb/offline-run-*/files/code/run.py"))
     assert code and "LR = 0.05" in code[0].read_text()
-    again = subprocess.run([sys.executable, "-m", "nbexp.cli", "--ledger", str(ledger_path), "export", "wandb",
-                            "--all", "--dir", str(out)], capture_output=True, text=True)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbexp.cli",
+            "--ledger",
+            str(ledger_path),
+            "export",
+            "wandb",
+            "--all",
+            "--dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "0 offline runs written, 1 already there" in again.stdout
     assert len(list(out.glob("wandb/offline-run-*"))) == 1

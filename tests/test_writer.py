@@ -9,7 +9,6 @@ other processes, and that later points still land.
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
@@ -18,7 +17,7 @@ from nbexp.errors import InvalidArgument
 from nbexp.ledger import connect
 from nbexp.ledger.writer import Writer
 
-pytestmark = pytest.mark.slow          # the writer thread against a locked ledger, over time
+pytestmark = pytest.mark.slow  # the writer thread against a locked ledger, over time
 
 
 @pytest.fixture
@@ -44,14 +43,19 @@ def lock_is_free(path) -> bool:
 
 
 BAD_ROWS = {
-    "step beyond 64 bits": ("INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?,?,?,?,?)",
-                            ("r1", "x", 10**30, 1.0, 0.0)),
-    "lone surrogate in a name": ("INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time) "
-                                 "VALUES (?,?,?,?,?,?,?)", ("r2", "s1", "2026-01-01", "run-caf\udce9.csv", "new",
-                                                            "running", 0.0)),
+    "step beyond 64 bits": (
+        "INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?,?,?,?,?)",
+        ("r1", "x", 10**30, 1.0, 0.0),
+    ),
+    "lone surrogate in a name": (
+        "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time) VALUES (?,?,?,?,?,?,?)",
+        ("r2", "s1", "2026-01-01", "run-caf\udce9.csv", "new", "running", 0.0),
+    ),
     "duplicate primary key": ("INSERT INTO sprints (id) VALUES (?)", ("2026-01-01",)),
-    "a param value of a type SQLite cannot bind": ("INSERT INTO params (run_id, key, value, type) VALUES (?,?,?,?)",
-                                                   ("r1", "obj", object(), "str")),
+    "a param value of a type SQLite cannot bind": (
+        "INSERT INTO params (run_id, key, value, type) VALUES (?,?,?,?)",
+        ("r1", "obj", object(), "str"),
+    ),
 }
 
 
@@ -59,11 +63,13 @@ BAD_ROWS = {
 def test_bad_row_is_left_out_and_everything_else_lands(writer, case):
     w, path = writer
     w.execute("INSERT INTO sprints (id) VALUES (?)", ("2026-01-01",))
-    w.execute("INSERT INTO runs (id, session_id, sprint, kind, status, start_time) VALUES (?,?,?,?,?,?)",
-              ("r1", "s1", "2026-01-01", "new", "running", 0.0))
+    w.execute(
+        "INSERT INTO runs (id, session_id, sprint, kind, status, start_time) VALUES (?,?,?,?,?,?)",
+        ("r1", "s1", "2026-01-01", "new", "running", 0.0),
+    )
     sql, row = BAD_ROWS[case]
     loss = [("r1", "loss", i, 1.0 / (i + 1), 0.0) for i in range(200)]
-    if sql.startswith("INSERT INTO metrics"):       # the bad row in the middle of a batch of good ones
+    if sql.startswith("INSERT INTO metrics"):  # the bad row in the middle of a batch of good ones
         w.executemany(sql, loss[:100] + [row] + loss[100:])
     else:
         w.executemany("INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?,?,?,?,?)", loss)
@@ -77,7 +83,7 @@ def test_bad_row_is_left_out_and_everything_else_lands(writer, case):
     assert conn.execute("SELECT count(*) FROM metrics WHERE key = 'loss'").fetchone()[0] == 200
     assert conn.execute("SELECT count FROM metric_summaries WHERE key = 'acc'").fetchone()[0] == 500
     assert conn.execute("SELECT count(*) FROM runs WHERE id = 'r1'").fetchone()[0] == 1
-    if case == "lone surrogate in a name":       # kept, its odd character escaped
+    if case == "lone surrogate in a name":  # kept, its odd character escaped
         assert conn.execute("SELECT name FROM runs WHERE id = 'r2'").fetchone()[0] == "run-caf\\udce9.csv"
     else:
         events = conn.execute("SELECT cause, message FROM events").fetchall()
@@ -116,17 +122,20 @@ def run(cell):
     return tracker.active_run()
 
 
-@pytest.mark.parametrize("kwargs, named", [
-    ({"step": 10**30, "x": 1.0}, "step"),
-    ({"step": 2**63, "x": 1.0}, "step"),
-    ({"x": 10**400}, "'x'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"step": 10**30, "x": 1.0}, "step"),
+        ({"step": 2**63, "x": 1.0}, "step"),
+        ({"x": 10**400}, "'x'"),
+    ],
+)
 def test_log_rejects_what_sqlite_cannot_hold_and_later_points_land(run, reader, kwargs, named):
     with pytest.raises(InvalidArgument, match=named):
         nbexp.log(**kwargs)
     nbexp.log(step=2**63 - 1, x=2.0)
     with pytest.raises(InvalidArgument, match="step"):
-        nbexp.log(x=3.0)                    # the step after the largest one
+        nbexp.log(x=3.0)  # the step after the largest one
     nbexp.log(step=5, y=1.0)
     from nbexp import tracker
 
@@ -187,7 +196,7 @@ def test_ledger_files_are_private(tmp_path, monkeypatch, cell):
 def test_ledger_in_a_shared_folder_keeps_the_folders_choice(tmp_path, cell):
     shared = tmp_path / "team"
     shared.mkdir()
-    shared.chmod(0o2775)            # setgid, group-writable: the team reads each other's runs
+    shared.chmod(0o2775)  # setgid, group-writable: the team reads each other's runs
     cell(f"%nbexp track --ledger {shared / 'ledger.sqlite'}")
     cell("%nbexp stop")
     assert (shared / "ledger.sqlite").stat().st_mode & 0o077 != 0

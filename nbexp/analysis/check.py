@@ -28,8 +28,11 @@ def parse_tolerance(text: str) -> tuple[float, bool]:
 def pick_baseline(reader, ref: str, metric: str, lower: bool, candidate_id: str) -> str:
     """A run id from ``RUN``, ``best`` (the best run with the metric, not the candidate) or ``tag:NAME``."""
     if ref == "best":
-        runs = [r for r in reader.list_runs(sprint="all") if r["id"] != candidate_id and metric in r["metrics"]
-                and not math.isnan(r["metrics"][metric]["last"])]
+        runs = [
+            r
+            for r in reader.list_runs(sprint="all")
+            if r["id"] != candidate_id and metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"])
+        ]
         if not runs:
             raise InvalidArgument(f"no baseline: no other run has metric {metric!r}")
         pick = min if lower else max
@@ -43,8 +46,15 @@ def pick_baseline(reader, ref: str, metric: str, lower: bool, candidate_id: str)
     return reader.resolve(ref)
 
 
-def check(reader, candidate: str, metric: str, baseline: str = "best", higher_is_better: bool | None = None,
-          tolerance: str = "0", nan_ok: bool = False) -> dict[str, Any]:
+def check(
+    reader,
+    candidate: str,
+    metric: str,
+    baseline: str = "best",
+    higher_is_better: bool | None = None,
+    tolerance: str = "0",
+    nan_ok: bool = False,
+) -> dict[str, Any]:
     """The verdict: ``{"ok": bool, "metric", "direction", "baseline", "candidate", "baseline_value",
     "candidate_value", "delta", "allowed", "reason"}``.
 
@@ -74,6 +84,15 @@ def check(reader, candidate: str, metric: str, baseline: str = "best", higher_is
         worse = delta if lower else -delta
         ok = worse <= allowed + 1e-12
         reason = "holds up" if ok else f"regressed by {abs(worse):.4g} (allowed {allowed:.4g})"
-    return {"ok": ok, "metric": metric, "direction": "lower" if lower else "higher", "baseline": base_id,
-            "candidate": cand_id, "baseline_value": b, "candidate_value": c, "delta": delta, "allowed": allowed,
-            "reason": reason}
+    return {
+        "ok": ok,
+        "metric": metric,
+        "direction": "lower" if lower else "higher",
+        "baseline": base_id,
+        "candidate": cand_id,
+        "baseline_value": b,
+        "candidate_value": c,
+        "delta": delta,
+        "allowed": allowed,
+        "reason": reason,
+    }

@@ -61,14 +61,26 @@ def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
         if summaries[0] is not None and summaries[-1] is not None:
             delta[k] = summaries[-1]["last"] - summaries[0]["last"]
     a, b = runs[0], runs[-1]
-    code_diff = list(difflib.unified_diff(
-        lineage_text(a["lineage"]), lineage_text(b["lineage"]),
-        fromfile=f"run {a['id']}", tofile=f"run {b['id']}", lineterm="",
-    ))
+    code_diff = list(
+        difflib.unified_diff(
+            lineage_text(a["lineage"]),
+            lineage_text(b["lineage"]),
+            fromfile=f"run {a['id']}",
+            tofile=f"run {b['id']}",
+            lineterm="",
+        )
+    )
     summary = [{k: r[k] for k in ("id", "name", "status", "sprint", "start_time", "end_time")} for r in runs]
     data = data_side(runs)
-    return {"runs": summary, "params": params, "param_diff": param_diff, "metrics": metrics,
-            "metric_delta": delta, "code_diff": code_diff, **data}
+    return {
+        "runs": summary,
+        "params": params,
+        "param_diff": param_diff,
+        "metrics": metrics,
+        "metric_delta": delta,
+        "code_diff": code_diff,
+        **data,
+    }
 
 
 def data_side(runs: list[dict]) -> dict[str, Any]:
@@ -85,8 +97,12 @@ def data_side(runs: list[dict]) -> dict[str, Any]:
             for row in dataset_drift(a["summary"], b["summary"]):
                 if row["flags"]:
                     drift_rows.append({"variable": n, **row})
-    imbalance = [{"run": r["id"], "variable": d["name"], "column": c["name"],
-                  "minority_share": c.get("minority_share")}
-                 for r in runs for d in r["data"] if d["summary"]
-                 for c in d["summary"].get("columns", []) if c.get("imbalanced")]
+    imbalance = [
+        {"run": r["id"], "variable": d["name"], "column": c["name"], "minority_share": c.get("minority_share")}
+        for r in runs
+        for d in r["data"]
+        if d["summary"]
+        for c in d["summary"].get("columns", [])
+        if c.get("imbalanced")
+    ]
     return {"data": fingerprints, "drift": drift_rows, "imbalance": imbalance}

@@ -38,7 +38,7 @@ def _cdf(quantiles: list[float], x: float) -> float:
         return 0.0
     if x >= q[-1]:
         return 1.0
-    i = bisect.bisect_right(q, x) - 1          # last index with q[i] <= x
+    i = bisect.bisect_right(q, x) - 1  # last index with q[i] <= x
     span = q[i + 1] - q[i]
     frac = (x - q[i]) / span if span > 0 else 1.0
     return min(1.0, probs[i] + frac * (probs[i + 1] - probs[i]))
@@ -81,16 +81,23 @@ def categorical(a: dict, b: dict) -> dict[str, Any]:
     keys = sorted(set(ca) | set(cb))
     pa = [ca.get(k, 0) / na for k in keys]
     pb = [cb.get(k, 0) / nb for k in keys]
-    return {"psi": psi(pa, pb), "new_categories": sorted(set(cb) - set(ca))[:10],
-            "gone_categories": sorted(set(ca) - set(cb))[:10]}
+    return {
+        "psi": psi(pa, pb),
+        "new_categories": sorted(set(cb) - set(ca))[:10],
+        "gone_categories": sorted(set(ca) - set(cb))[:10],
+    }
 
 
 def column_drift(a: dict | None, b: dict | None) -> dict[str, Any]:
     """Scores and flags for one column; ``a`` is the reference."""
     if a is None or b is None:
         return {"flags": ["new column" if a is None else "missing column"], "severity": "major"}
-    row: dict[str, Any] = {"dtype_a": a.get("dtype"), "dtype_b": b.get("dtype"),
-                           "missing_a": a.get("missing_rate"), "missing_b": b.get("missing_rate")}
+    row: dict[str, Any] = {
+        "dtype_a": a.get("dtype"),
+        "dtype_b": b.get("dtype"),
+        "missing_a": a.get("missing_rate"),
+        "missing_b": b.get("missing_rate"),
+    }
     flags: list[str] = []
     if a.get("dtype") != b.get("dtype"):
         flags.append(f"dtype {a.get('dtype')} -> {b.get('dtype')}")

@@ -30,13 +30,17 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
         return source, set()
     try:
         tree = ast.parse(source)
-    except SyntaxError:                    # IPython syntax: leave the cell as it is
+    except SyntaxError:  # IPython syntax: leave the cell as it is
         return source, set()
     lines = source.splitlines(keepends=True)
     edits = []
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in values):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in values
+        ):
             try:
                 ast.literal_eval(node.value)
             except (ValueError, SyntaxError, TypeError):
@@ -45,9 +49,11 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
     done = set()
     for value_node, name in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
         start = sum(len(ln) for ln in lines[: value_node.lineno - 1]) + len(
-            lines[value_node.lineno - 1].encode()[: value_node.col_offset].decode())
+            lines[value_node.lineno - 1].encode()[: value_node.col_offset].decode()
+        )
         end = sum(len(ln) for ln in lines[: value_node.end_lineno - 1]) + len(
-            lines[value_node.end_lineno - 1].encode()[: value_node.end_col_offset].decode())
+            lines[value_node.end_lineno - 1].encode()[: value_node.end_col_offset].decode()
+        )
         source = source[:start] + repr(values[name]) + source[end:]
         lines = source.splitlines(keepends=True)
         done.add(name)
@@ -66,13 +72,18 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
     track = f"%load_ext nbexp\n%nbexp track replay-{run['id']} --replay-of {run['id']}"
     if ledger:
         track += f" --ledger {ledger}"
-    params = "\n".join(f"- `{k}` = `{json.dumps(v)}`" + ("  **(overridden: "
-                        f"`{json.dumps(overrides[k])}`)**" if k in overrides else "")
-                        for k, v in run["params"].items())
-    cells = [new_markdown_cell(f"# Replay of run {run['id']} {run['name'] or ''}\n\n"
-                               f"Written by `nbexp replay` from the run's lineage (sprint {run['sprint']}, "
-                               f"status {run['status']}).\n\nParams of the original:\n\n{params}"),
-             new_code_cell(track)]
+    params = "\n".join(
+        f"- `{k}` = `{json.dumps(v)}`" + (f"  **(overridden: `{json.dumps(overrides[k])}`)**" if k in overrides else "")
+        for k, v in run["params"].items()
+    )
+    cells = [
+        new_markdown_cell(
+            f"# Replay of run {run['id']} {run['name'] or ''}\n\n"
+            f"Written by `nbexp replay` from the run's lineage (sprint {run['sprint']}, "
+            f"status {run['status']}).\n\nParams of the original:\n\n{params}"
+        ),
+        new_code_cell(track),
+    ]
     skipped, rewritten = [], set()
     for cell in run["lineage"]:
         src = cell["source"]
@@ -86,13 +97,19 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
         cells.append(new_code_cell(src))
     missing = set(overrides) - rewritten
     if missing:
-        raise InvalidArgument(f"--param {', '.join(sorted(missing))}: no top-level literal assignment of "
-                              f"{'that name' if len(missing) == 1 else 'those names'} in run {run['id']}'s code")
+        raise InvalidArgument(
+            f"--param {', '.join(sorted(missing))}: no top-level literal assignment of "
+            f"{'that name' if len(missing) == 1 else 'those names'} in run {run['id']}'s code"
+        )
     if skipped:
         cells.insert(1, new_markdown_cell("Left out (their last execution failed): " + ", ".join(skipped)))
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                             "language": "python"},
-                                             "nbexp": {"replay_of": run["id"], "overrides": overrides}})
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "nbexp": {"replay_of": run["id"], "overrides": overrides},
+        },
+    )
     nbformat.validate(nb)
     return nb
 
@@ -113,8 +130,9 @@ def environment_differences(reader, run: dict) -> list[str]:
             changed = [f"{k} {then[k]} -> {now.get(k, 'missing')}" for k in sorted(then) if now.get(k) != then[k]]
             added = [k for k in sorted(now) if k not in then]
             if changed:
-                notes.append(f"{len(changed)} packages differ: " + ", ".join(changed[:8])
-                             + (" ..." if len(changed) > 8 else ""))
+                notes.append(
+                    f"{len(changed)} packages differ: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+                )
             if added:
                 notes.append(f"{len(added)} packages installed since: " + ", ".join(added[:8]))
     commit, dirty = environment.git()

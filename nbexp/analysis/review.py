@@ -45,39 +45,61 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
         if r["status"] == CRASHED:
             cell = reader.last_cell(r["id"])
             first = cell["source"].strip().splitlines()[0][:60] if cell and cell["source"].strip() else "?"
-            r["error"] = (f"kernel died while running cell: {first}" if cell and cell["status"] == "running"
-                          else f"kernel died; last recorded cell: {first}")
+            r["error"] = (
+                f"kernel died while running cell: {first}"
+                if cell and cell["status"] == "running"
+                else f"kernel died; last recorded cell: {first}"
+            )
     best = []
     metrics = sorted({k for r in runs for k in r["metrics"]})
     for m in metrics:
         lower = lower_is_better(m)
-        scored = [(r, r["metrics"][m]["last"]) for r in runs
-                  if m in r["metrics"] and not math.isnan(r["metrics"][m]["last"])]
+        scored = [
+            (r, r["metrics"][m]["last"]) for r in runs if m in r["metrics"] and not math.isnan(r["metrics"][m]["last"])
+        ]
         if not scored:
             continue
         pick = min if lower else max
         top_run, top = pick(scored, key=lambda t: t[1])
         earlier = [(r, v) for r, v in scored if r["start_time"] < top_run["start_time"]]
-        entry: dict[str, Any] = {"metric": m, "value": top, "run": top_run["id"],
-                                 "direction": "lower" if lower else "higher"}
+        entry: dict[str, Any] = {
+            "metric": m,
+            "value": top,
+            "run": top_run["id"],
+            "direction": "lower" if lower else "higher",
+        }
         if earlier:
             prev_run, prev = pick(earlier, key=lambda t: t[1])
-            entry.update(previous_run=prev_run["id"], previous_value=prev,
-                         changed=_param_change(prev_run["params"], top_run["params"]))
+            entry.update(
+                previous_run=prev_run["id"],
+                previous_value=prev,
+                changed=_param_change(prev_run["params"], top_run["params"]),
+            )
         best.append(entry)
-    gpu_hours = sum((r["end_time"] - r["start_time"]) * r["gpu_count"] / 3600 for r in runs
-                    if r["gpu_count"] and r["end_time"] and r["kind"] != "context")
+    gpu_hours = sum(
+        (r["end_time"] - r["start_time"]) * r["gpu_count"] / 3600
+        for r in runs
+        if r["gpu_count"] and r["end_time"] and r["kind"] != "context"
+    )
     hints = [{"run": r["id"], "hint": r["idle_hint"]} for r in runs if r["idle_hint"]]
     drift, imbalance = _data_flags(reader, runs)
-    return {"sprint": reader.sprint_info(sprint_id), "runs": runs, "counts": counts, "best": best,
-            "gpu_hours": gpu_hours, "idle_hints": hints, "drift": drift, "imbalance": imbalance}
+    return {
+        "sprint": reader.sprint_info(sprint_id),
+        "runs": runs,
+        "counts": counts,
+        "best": best,
+        "gpu_hours": gpu_hours,
+        "idle_hints": hints,
+        "drift": drift,
+        "imbalance": imbalance,
+    }
 
 
 def _data_flags(reader: Reader, runs: list[dict]) -> tuple[list[dict], list[dict]]:
     """Drift of each run's data against the previous run that used the same variable with
     other content, and imbalanced label columns (each distinct dataset once)."""
     drift, imbalance, seen = [], [], set()
-    last: dict[str, tuple[str, dict]] = {}          # variable -> (run id, data item)
+    last: dict[str, tuple[str, dict]] = {}  # variable -> (run id, data item)
     for r in runs:
         for d in reader.data(r["id"]):
             if not d["summary"]:
@@ -90,7 +112,14 @@ def _data_flags(reader: Reader, runs: list[dict]) -> tuple[list[dict], list[dict
             last[d["name"]] = (r["id"], d)
             if d["fingerprint"] not in seen:
                 seen.add(d["fingerprint"])
-                imbalance += [{"run": r["id"], "variable": d["name"], "column": c["name"],
-                               "minority_share": c.get("minority_share")}
-                              for c in d["summary"].get("columns", []) if c.get("imbalanced")]
+                imbalance += [
+                    {
+                        "run": r["id"],
+                        "variable": d["name"],
+                        "column": c["name"],
+                        "minority_share": c.get("minority_share"),
+                    }
+                    for c in d["summary"].get("columns", [])
+                    if c.get("imbalanced")
+                ]
     return drift, imbalance

@@ -6,9 +6,9 @@ name, ``connect("db", "hunter2")`` for ``def connect(host, password)``. :func:`p
 parameter names of each function the cell calls with a string literal, from
 
 - a ``def`` (or a class's ``__init__``) in the cell itself, or
-- the kernel's namespace (the running IPython shell's by default): ``connect``, ``db.connect``, ``pkg.mod.Client`` resolved by
-  dictionary look-ups and :func:`inspect.getattr_static` (no property, ``__getattr__`` or import
-  runs), then :func:`inspect.signature`;
+- the kernel's namespace (the running IPython shell's by default): ``connect``, ``db.connect``,
+  ``pkg.mod.Client`` resolved by dictionary look-ups and :func:`inspect.getattr_static` (no
+  property, ``__getattr__`` or import runs), then :func:`inspect.signature`;
 
 and hides the string literals bound to secret-named parameters (also inside a tuple, list or dict
 passed there: ``auth=("me", "pw")``). What stays out of reach: callees whose signature Python cannot read
@@ -38,7 +38,7 @@ from .secrets import REDACTED, generation, is_secret_name, remember, scrub_text
 _CALLED_REVERSED = re.compile(r"\(\s*([\w.]*[A-Za-z_])(?![\w.])")
 _KEYWORD_REVERSED = re.compile(r"[(\[{]\s*=\s*(\w+)")
 _MISSING = object()
-_signatures: dict[Any, tuple[str, ...] | None] = {}      # callee -> its positional parameter names
+_signatures: dict[Any, tuple[str, ...] | None] = {}  # callee -> its positional parameter names
 _MAX_SIGNATURES = 1024
 
 
@@ -56,14 +56,17 @@ def prepare(source: str, namespace: Mapping[str, Any] | None = None) -> tuple[st
     if secrets:
         for value in secrets:
             remember(value)
-        source = re.sub("|".join(rf"(?<=['\"]){re.escape(v)}(?=['\"])" for v in sorted(secrets, key=len, reverse=True)),
-                        REDACTED, source)
+        source = re.sub(
+            "|".join(rf"(?<=['\"]){re.escape(v)}(?=['\"])" for v in sorted(secrets, key=len, reverse=True)),
+            REDACTED,
+            source,
+        )
     return _prepare(source, generation())
 
 
-@functools.lru_cache(maxsize=256)     # re-executed cells are the common case
+@functools.lru_cache(maxsize=256)  # re-executed cells are the common case
 def _prepare(source: str, _generation: int) -> tuple[str, str]:
-    clean = storable_text(scrub_text(source))      # hashed as stored, so an import can check the hash
+    clean = storable_text(scrub_text(source))  # hashed as stored, so an import can check the hash
     return hashlib.sha1(clean.encode("utf-8")).hexdigest()[:16], clean
 
 
@@ -91,7 +94,7 @@ def _positional_secrets(source: str, namespace: Mapping[str, Any] | None) -> set
                 if is_secret_name(names[i]):
                     found.update(_strings(arg))
     for keyword in {k[::-1] for k in _KEYWORD_REVERSED.findall(reverse)}:
-        if is_secret_name(keyword):                 # password=("me", "pw"); name="pw" is scrub_text's
+        if is_secret_name(keyword):  # password=("me", "pw"); name="pw" is scrub_text's
             for m in re.finditer(rf"(?<![\w.]){re.escape(keyword)}\s*=\s*(?=[(\[{{])", source):
                 found.update(_strings(_parse(_bracketed(source, m.end()))))
     return {v for v in found if v and v != REDACTED}
@@ -110,7 +113,7 @@ def _bracketed(source: str, start: int) -> str | None:
         elif c in ")]}":
             depth -= 1
             if depth == 0:
-                return source[start:m.end()]
+                return source[start : m.end()]
     return None
 
 
@@ -143,7 +146,7 @@ def _defined(source: str) -> dict[str, tuple[str, ...]]:
     """Positional parameter names of the functions (and classes, by ``__init__``) a cell defines;
     methods without their ``self``, as they are called on an object."""
     out: dict[str, tuple[str, ...]] = {}
-    cls: tuple[int, str] | None = None                 # (indent, name) of the enclosing class
+    cls: tuple[int, str] | None = None  # (indent, name) of the enclosing class
     for m in _DEF.finditer(source):
         if m.group(4):
             cls = (len(m.group(3)), m.group(4))
@@ -198,7 +201,7 @@ def _namespace_params(namespace: Mapping[str, Any], dotted: str) -> tuple[str, .
             elif isinstance(obj, (property, types.MemberDescriptorType, types.GetSetDescriptorType)):
                 return None
             elif inspect.isfunction(obj) and not isinstance(owner, (type, types.ModuleType)):
-                bound = attr not in _instance_dict(owner)      # a method of its class, not a stored function
+                bound = attr not in _instance_dict(owner)  # a method of its class, not a stored function
     except AttributeError:
         return None
     if not callable(obj):
@@ -210,7 +213,7 @@ def _namespace_params(namespace: Mapping[str, Any], dotted: str) -> tuple[str, .
 def _instance_dict(obj: Any) -> Mapping[str, Any]:
     try:
         d = object.__getattribute__(obj, "__dict__")
-    except Exception:              # noqa: BLE001 - a class may make __dict__ anything; then no instance dict
+    except Exception:  # noqa: BLE001 - a class may make __dict__ anything; then no instance dict
         return {}
     return d if isinstance(d, Mapping) else {}
 
@@ -229,6 +232,6 @@ def _parameters(obj: Any) -> tuple[str, ...] | None:
         if len(_signatures) >= _MAX_SIGNATURES:
             _signatures.pop(next(iter(_signatures)))
         _signatures[obj] = names
-    except TypeError:                      # unhashable callables are not cached
+    except TypeError:  # unhashable callables are not cached
         pass
     return names

@@ -22,22 +22,21 @@ import re
 import sys
 from typing import Any
 
-ROW_BUDGET = 200_000          # rows summarized exactly; a fixed-seed sample beyond
+ROW_BUDGET = 200_000  # rows summarized exactly; a fixed-seed sample beyond
 SAMPLE_SEED = 0
-MAX_COLUMNS = 200             # columns summarized per object
+MAX_COLUMNS = 200  # columns summarized per object
 HIST_BINS = 20
 # quantile probabilities stored per numeric column: every percentile plus finer tails, enough
 # to rebuild a CDF for drift and out-of-range shares
 QUANTILE_PROBS = [0.0, 0.001, 0.005] + [i / 100 for i in range(1, 100)] + [0.995, 0.999, 1.0]
 TOP_VALUES = 20
-CATEGORY_KEEP = 50            # categories kept in full for drift
+CATEGORY_KEEP = 50  # categories kept in full for drift
 LABEL_MAX_CLASSES = 20
 IMBALANCE_SHARE = 0.10
 IMBALANCE_RATIO = 5.0
 REPORTED_QUANTILES = {"p1": 1, "p5": 5, "p25": 25, "p50": 50, "p75": 75, "p95": 95, "p99": 99}
 
-LABEL_NAME = re.compile(r"^(y|y_\w+|\w+_y|labels?|targets?|class(es)?|outcome|\w+_labels?|\w+_target)$",
-                        re.IGNORECASE)
+LABEL_NAME = re.compile(r"^(y|y_\w+|\w+_y|labels?|targets?|class(es)?|outcome|\w+_labels?|\w+_target)$", re.IGNORECASE)
 
 
 class DataSkipped(Exception):
@@ -46,9 +45,14 @@ class DataSkipped(Exception):
 
 # (module, class, kind) of the data objects handled, NumPy arrays aside; a module counts only
 # once the user has imported it
-DATA_TYPES = (("pandas", "DataFrame", "dataframe"), ("pandas", "Series", "series"), ("torch", "Tensor", "tensor"),
-              ("polars", "DataFrame", "polars-dataframe"), ("polars", "Series", "polars-series"),
-              ("pyspark.sql", "DataFrame", "spark-dataframe"))
+DATA_TYPES = (
+    ("pandas", "DataFrame", "dataframe"),
+    ("pandas", "Series", "series"),
+    ("torch", "Tensor", "tensor"),
+    ("polars", "DataFrame", "polars-dataframe"),
+    ("polars", "Series", "polars-series"),
+    ("pyspark.sql", "DataFrame", "spark-dataframe"),
+)
 
 
 def kind_of(obj: Any) -> str | None:
@@ -93,8 +97,7 @@ def signature(obj: Any, kind: str) -> tuple:
             n = len(obj)
             rows = probe_rows(n)
             sample = repr(obj.iloc[rows, : min(obj.shape[1], 50)].to_numpy().tolist()) if rows else ""
-            return (id(obj), obj.shape, tuple(map(str, obj.dtypes[:500])), tuple(map(str, obj.columns[:500])),
-                    sample)
+            return (id(obj), obj.shape, tuple(map(str, obj.dtypes[:500])), tuple(map(str, obj.columns[:500])), sample)
         if kind == "series":
             n = len(obj)
             rows = probe_rows(n)
@@ -109,8 +112,14 @@ def signature(obj: Any, kind: str) -> tuple:
             n = flat.numel()
             idx = probe_rows(n)
             vals = flat[idx].cpu().tolist() if idx else []
-            return (id(obj), tuple(obj.shape), str(obj.dtype), str(obj.device), repr(vals),
-                    getattr(obj, "_version", None))
+            return (
+                id(obj),
+                tuple(obj.shape),
+                str(obj.dtype),
+                str(obj.device),
+                repr(vals),
+                getattr(obj, "_version", None),
+            )
     except Exception as exc:
         raise DataSkipped(f"cannot inspect it ({type(exc).__name__}: {exc})") from None
     return (id(obj),)
@@ -157,7 +166,7 @@ def _hash_series(h, s, pd, np) -> None:
         return
     try:
         h.update(pd.util.hash_pandas_object(s, index=False).to_numpy().view(np.uint8).data)
-    except TypeError:                      # unhashable values (lists, dicts): hash their text
+    except TypeError:  # unhashable values (lists, dicts): hash their text
         h.update("\x1f".join(map(repr, s.tolist())).encode("utf-8", "replace"))
 
 
@@ -172,7 +181,7 @@ def _tensor_numpy(t):
     import numpy as np
 
     if t.dtype.is_floating_point and t.dtype not in (sys.modules["torch"].float32, sys.modules["torch"].float64):
-        t = t.float()                      # bfloat16 / float16 have no NumPy twin everywhere
+        t = t.float()  # bfloat16 / float16 have no NumPy twin everywhere
     try:
         return t.numpy()
     except (TypeError, RuntimeError):
@@ -235,8 +244,16 @@ def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset
             if dup:
                 label = f"{label}#{i}"
             s = obj.iloc[:, i]
-            columns.append(_column(label, s.to_numpy() if s.dtype.kind in "biufcmM" else s, idx, np, pd,
-                                   is_label=bool(LABEL_NAME.match(label)) or label in label_names))
+            columns.append(
+                _column(
+                    label,
+                    s.to_numpy() if s.dtype.kind in "biufcmM" else s,
+                    idx,
+                    np,
+                    pd,
+                    is_label=bool(LABEL_NAME.match(label)) or label in label_names,
+                )
+            )
         if len(cols) > MAX_COLUMNS:
             out["truncated_columns"] = len(cols) - MAX_COLUMNS
         out["columns"] = columns
@@ -247,8 +264,16 @@ def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset
         out["rows"] = n
         out["sampled"] = _sample_note(n, idx)
         values = obj.to_numpy() if obj.dtype.kind in "biufcmM" else obj
-        out["columns"] = [_column(str(obj.name) if obj.name is not None else name, values, idx, np, pd,
-                                  is_label=_label_like(name, values, np, label_names))]
+        out["columns"] = [
+            _column(
+                str(obj.name) if obj.name is not None else name,
+                values,
+                idx,
+                np,
+                pd,
+                is_label=_label_like(name, values, np, label_names),
+            )
+        ]
     elif kind in ("ndarray", "tensor"):
         if kind == "tensor":
             out["device"] = str(obj.device)
@@ -257,8 +282,7 @@ def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset
             t = obj.detach()
             if t.device.type != "cpu" and t.numel() > ROW_BUDGET:
                 arr = _tensor_sample(t)
-                out["sampled"] = {"rows": int(arr.size), "of": int(t.numel()), "seed": SAMPLE_SEED,
-                                  "on": "device"}
+                out["sampled"] = {"rows": int(arr.size), "of": int(t.numel()), "seed": SAMPLE_SEED, "on": "device"}
                 arr = arr.reshape(-1)
                 shape_for_cols = None
             else:
@@ -272,7 +296,7 @@ def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset
         out["shape"] = shape
         if arr.ndim == 0:
             out["rows"] = 1
-            out["value"] = arr.item() if arr.dtype.kind in "biuf" else repr(arr.item())   # cut once scrubbed
+            out["value"] = arr.item() if arr.dtype.kind in "biuf" else repr(arr.item())  # cut once scrubbed
             out["columns"] = []
             return out
         if shape_for_cols is not None and arr.ndim == 2 and arr.shape[1] <= MAX_COLUMNS:
@@ -289,8 +313,11 @@ def _summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset
             out["rows"] = shape[0] if shape else 1
             if arr.ndim > 2:
                 out["note"] = f"{arr.ndim}-d values summarized together"
-            out["columns"] = [_column("values", flat, idx, np, pd,
-                                      is_label=arr.ndim == 1 and _label_like(name, flat, np, label_names))]
+            out["columns"] = [
+                _column(
+                    "values", flat, idx, np, pd, is_label=arr.ndim == 1 and _label_like(name, flat, np, label_names)
+                )
+            ]
     return out
 
 
@@ -338,9 +365,13 @@ def _column(label: str, values, idx, np, pd, is_label: bool) -> dict:
         col["inf"] = int((~finite_mask).sum()) - missing
         ok = x[finite_mask] if col["inf"] or missing else x
         if ok.size:
-            col.update(min=_f(ok.min()), max=_f(ok.max()), mean=_f(ok.mean()),
-                       std=_f(ok.std(ddof=1)) if ok.size > 1 else None,   # as pandas describe()
-                       zeros=int((ok == 0).sum()))
+            col.update(
+                min=_f(ok.min()),
+                max=_f(ok.max()),
+                mean=_f(ok.mean()),
+                std=_f(ok.std(ddof=1)) if ok.size > 1 else None,  # as pandas describe()
+                zeros=int((ok == 0).sum()),
+            )
             part = x[idx] if idx is not None else x
             part = part[np.isfinite(part)]
             if part.size:
@@ -369,10 +400,9 @@ def _column(label: str, values, idx, np, pd, is_label: bool) -> dict:
             col["min"], col["max"] = str(ok.min()), str(ok.max())
         return col
     # categorical / text / mixed objects: a pandas Series
-    s = values if pd is not None and isinstance(values, pd.Series) else (
-        pd.Series(values) if pd is not None else None)
+    s = values if pd is not None and isinstance(values, pd.Series) else (pd.Series(values) if pd is not None else None)
     col["type"] = "categorical"
-    if s is None:                          # object ndarray without pandas
+    if s is None:  # object ndarray without pandas
         col["missing"] = sum(v is None for v in values)
         col["missing_rate"] = col["missing"] / n if n else 0.0
         return col
@@ -382,7 +412,7 @@ def _column(label: str, values, idx, np, pd, is_label: bool) -> dict:
     part = s.iloc[idx] if idx is not None else s
     try:
         vc = part.value_counts(dropna=True)
-    except TypeError:                      # unhashable values: count their text
+    except TypeError:  # unhashable values: count their text
         vc = part.dropna().map(repr).value_counts()
         col["note"] = "unhashable values counted by their text"
     mixed = {type(v).__name__ for v in part.dropna().iloc[:1000]}

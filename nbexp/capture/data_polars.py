@@ -60,7 +60,7 @@ def _hash_series(h, s, np) -> None:
             return
     try:
         text = s.cast(pl.String)
-    except Exception:                       # nested or object values: hash their text
+    except Exception:  # nested or object values: hash their text
         h.update("\x1f".join(map(repr, s.to_list())).encode("utf-8", "replace"))
         return
     joined = text.fill_null("").str.join("\x1f").item()
@@ -83,7 +83,7 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
     out["rows"] = n
     out["sampled"] = base._sample_note(n, idx)
     columns = []
-    for s in series[:base.MAX_COLUMNS]:
+    for s in series[: base.MAX_COLUMNS]:
         label = s.name if kind == "polars-dataframe" or s.name else name
         columns.append(_column(label, s, idx, np, label_names, single=kind != "polars-dataframe", var=name))
     if len(series) > base.MAX_COLUMNS:
@@ -113,10 +113,12 @@ def _column(label: str, s, idx, np, label_names, single: bool, var: str) -> dict
     try:
         vc = part.value_counts(sort=True)
         pairs = list(zip(vc[:, 0].to_list(), vc[:, 1].to_list()))
-    except Exception:                       # values polars cannot group: count their text
+    except Exception:  # values polars cannot group: count their text
         from collections import Counter
 
         pairs = Counter(map(repr, part.to_list())).most_common()
         col["note"] = "values counted by their text"
     pairs = [(k if isinstance(k, str) else repr(k) if isinstance(k, (list, dict)) else k, c) for k, c in pairs]
-    return base.fill_categories(col, pairs[:base.CATEGORY_KEEP + 1], len(pairs), named_label or (single and var in label_names))
+    return base.fill_categories(
+        col, pairs[: base.CATEGORY_KEEP + 1], len(pairs), named_label or (single and var in label_names)
+    )

@@ -36,7 +36,7 @@ NESTED = ("array", "map", "struct")
 
 
 def _F():
-    from pyspark.sql import functions   # only reached once the user has imported pyspark
+    from pyspark.sql import functions  # only reached once the user has imported pyspark
 
     return functions
 
@@ -52,12 +52,13 @@ def signature(obj: Any, kind: str) -> tuple:
 def fingerprint(obj: Any, kind: str) -> tuple[str, bool]:
     F = _F()
     # Spark refuses to hash maps (their entry order is not fixed): those columns hash as JSON
-    cols = [F.to_json(_col(f.name)) if "map<" in f.dataType.simpleString() else _col(f.name)
-            for f in obj.schema.fields]
+    cols = [F.to_json(_col(f.name)) if "map<" in f.dataType.simpleString() else _col(f.name) for f in obj.schema.fields]
     if cols:
-        row = obj.agg(F.count(F.lit(1)).alias("n"),
-                      F.sum(F.xxhash64(*cols).cast("decimal(38,0)")).alias("h1"),
-                      F.sum(F.hash(*cols).cast("decimal(38,0)")).alias("h2")).first()
+        row = obj.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.xxhash64(*cols).cast("decimal(38,0)")).alias("h1"),
+            F.sum(F.hash(*cols).cast("decimal(38,0)")).alias("h2"),
+        ).first()
         parts = (row["n"], str(row["h1"]), str(row["h2"]))
     else:
         parts = (obj.count(), "", "")
@@ -74,12 +75,12 @@ def _type(field) -> str:
 def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset = frozenset()) -> dict:
     F = _F()
     fields = obj.schema.fields
-    kept = fields[:base.MAX_COLUMNS]
+    kept = fields[: base.MAX_COLUMNS]
     numeric = {f.name for f in kept if _type(f) in NUMERIC}
     floating = {f.name for f in kept if _type(f) in ("float", "double")}
     temporal = {f.name for f in kept if _type(f) in TEMPORAL}
 
-    def finite(f):                          # NaN and +-inf become null, as the pandas path drops them
+    def finite(f):  # NaN and +-inf become null, as the pandas path drops them
         x = _col(f.name).cast("double")
         if f.name in floating:
             return F.when(F.isnan(x) | (F.abs(x) == float("inf")), None).otherwise(x)
@@ -93,9 +94,14 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
         exprs.append(F.sum(F.when(miss, 1).otherwise(0)).alias(f"m{i}"))
         if f.name in numeric:
             x = finite(f)
-            exprs += [F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}"), F.mean(x).alias(f"mu{i}"),
-                      F.stddev_samp(x).alias(f"sd{i}"), F.count(x).alias(f"ok{i}"),
-                      F.sum(F.when(x == 0, 1).otherwise(0)).alias(f"z{i}")]
+            exprs += [
+                F.min(x).alias(f"lo{i}"),
+                F.max(x).alias(f"hi{i}"),
+                F.mean(x).alias(f"mu{i}"),
+                F.stddev_samp(x).alias(f"sd{i}"),
+                F.count(x).alias(f"ok{i}"),
+                F.sum(F.when(x == 0, 1).otherwise(0)).alias(f"z{i}"),
+            ]
             if f.name in floating:
                 exprs.append(F.sum(F.when(F.abs(c) == float("inf"), 1).otherwise(0)).alias(f"inf{i}"))
         elif f.name in temporal:
@@ -105,8 +111,9 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
 
     # categorical and label columns: value counts (exact distinct counts too) in one job below
     labels = {f.name for f in kept if base.LABEL_NAME.match(f.name) or f.name in label_names}
-    counted = [(i, f) for i, f in enumerate(kept)
-               if f.name not in temporal and (f.name not in numeric or f.name in labels)]
+    counted = [
+        (i, f) for i, f in enumerate(kept) if f.name not in temporal and (f.name not in numeric or f.name in labels)
+    ]
 
     # pass 2, over a fixed-seed sample of about ROW_BUDGET rows beyond it: quantiles, distinct
     # counts of numeric columns and fixed-bin histograms between their (exact) min and max. The
@@ -125,7 +132,7 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             lo, hi = float(stats[f"lo{i}"]), float(stats[f"hi{i}"])
             width = (hi - lo) / base.HIST_BINS if hi > lo else 1.0
             bins[i] = (lo, width)
-            x = finite(f)                   # least() skips nulls, so keep them out of every bin
+            x = finite(f)  # least() skips nulls, so keep them out of every bin
             b = F.when(x.isNotNull(), F.least(F.floor((x - F.lit(lo)) / F.lit(width)), F.lit(base.HIST_BINS - 1)))
             hist_exprs += [F.sum(F.when(b == k, 1).otherwise(0)).alias(f"h{i}_{k}") for k in range(base.HIST_BINS)]
     hist = part.agg(*hist_exprs).first().asDict()
@@ -134,10 +141,15 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
     columns = []
     for i, f in enumerate(kept):
         missing = int(stats[f"m{i}"] or 0)
-        col: dict[str, Any] = {"name": f.name, "dtype": f.dataType.simpleString(), "count": n,
-                               "missing": missing, "missing_rate": missing / n if n else 0.0}
+        col: dict[str, Any] = {
+            "name": f.name,
+            "dtype": f.dataType.simpleString(),
+            "count": n,
+            "missing": missing,
+            "missing_rate": missing / n if n else 0.0,
+        }
         is_label = f.name in labels
-        pairs, distinct = value_counts.get(i, ([], None))            # exact, over every row
+        pairs, distinct = value_counts.get(i, ([], None))  # exact, over every row
         if distinct is None:
             distinct = min(int(hist.get(f"d{i}") or 0), n - missing)  # the estimate can overshoot
         if f.name in numeric:
@@ -145,16 +157,22 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             col["inf"] = int(stats.get(f"inf{i}") or 0)
             if i in bins:
                 lo, width = bins[i]
-                col.update(min=base._f(stats[f"lo{i}"]), max=base._f(stats[f"hi{i}"]), mean=base._f(stats[f"mu{i}"]),
-                           std=base._f(stats[f"sd{i}"]) if stats[f"ok{i}"] > 1 else None,
-                           zeros=int(stats[f"z{i}"] or 0))
-                if hist[f"q{i}"] is not None:      # None: no finite value made it into the sample
+                col.update(
+                    min=base._f(stats[f"lo{i}"]),
+                    max=base._f(stats[f"hi{i}"]),
+                    mean=base._f(stats[f"mu{i}"]),
+                    std=base._f(stats[f"sd{i}"]) if stats[f"ok{i}"] > 1 else None,
+                    zeros=int(stats[f"z{i}"] or 0),
+                )
+                if hist[f"q{i}"] is not None:  # None: no finite value made it into the sample
                     q = [float(v) for v in hist[f"q{i}"]]
                     col["quantiles"] = q
                     for key, p in base.REPORTED_QUANTILES.items():
                         col[key] = q[base.QUANTILE_PROBS.index(p / 100)]
-                    col["histogram"] = {"counts": [int(hist[f"h{i}_{k}"] or 0) for k in range(base.HIST_BINS)],
-                                        "edges": [lo + k * width for k in range(base.HIST_BINS)] + [col["max"]]}
+                    col["histogram"] = {
+                        "counts": [int(hist[f"h{i}_{k}"] or 0) for k in range(base.HIST_BINS)],
+                        "edges": [lo + k * width for k in range(base.HIST_BINS)] + [col["max"]],
+                    }
             col["distinct"] = distinct
             if is_label:
                 base.fill_categories(col, pairs, distinct, is_label=True)
@@ -166,11 +184,17 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             col["type"] = "categorical"
             base.fill_categories(col, pairs, distinct, is_label=is_label)
         columns.append(col)
-    out: dict[str, Any] = {"kind": kind, "name": name, "library": "spark", "shape": [n, len(fields)], "rows": n,
-                           "sampled": {"rows": int(hist["n"]), "of": n, "seed": base.SAMPLE_SEED, "by": "spark"}
-                           if sampled else None, "columns": columns,
-                           "approximate": f"quantiles by Spark percentile_approx (accuracy {ACCURACY}); "
-                                          "distinct counts of numeric columns by approx_count_distinct"}
+    out: dict[str, Any] = {
+        "kind": kind,
+        "name": name,
+        "library": "spark",
+        "shape": [n, len(fields)],
+        "rows": n,
+        "sampled": {"rows": int(hist["n"]), "of": n, "seed": base.SAMPLE_SEED, "by": "spark"} if sampled else None,
+        "columns": columns,
+        "approximate": f"quantiles by Spark percentile_approx (accuracy {ACCURACY}); "
+        "distinct counts of numeric columns by approx_count_distinct",
+    }
     if len(fields) > base.MAX_COLUMNS:
         out["truncated_columns"] = len(fields) - base.MAX_COLUMNS
     return out
@@ -185,14 +209,25 @@ def _value_counts(obj, fields: list[tuple[int, Any]]) -> dict[int, tuple[list[tu
     from pyspark.sql import Window
 
     F = _F()
-    pairs = [F.struct(F.lit(i).alias("c"), (F.to_json(_col(f.name)) if _type(f) in NESTED
-                                            else _col(f.name).cast("string")).alias("k")) for i, f in fields]
-    counts = (obj.select(F.explode(F.array(*pairs)).alias("e")).select("e.c", "e.k")
-              .where(F.col("k").isNotNull()).groupBy("c", "k").count())
-    ranked = (counts.withColumn("rank", F.row_number().over(
-                  Window.partitionBy("c").orderBy(F.desc("count"), F.asc("k"))))
-              .withColumn("distinct", F.count(F.lit(1)).over(Window.partitionBy("c")))
-              .where(F.col("rank") <= base.CATEGORY_KEEP + 1))
+    pairs = [
+        F.struct(
+            F.lit(i).alias("c"),
+            (F.to_json(_col(f.name)) if _type(f) in NESTED else _col(f.name).cast("string")).alias("k"),
+        )
+        for i, f in fields
+    ]
+    counts = (
+        obj.select(F.explode(F.array(*pairs)).alias("e"))
+        .select("e.c", "e.k")
+        .where(F.col("k").isNotNull())
+        .groupBy("c", "k")
+        .count()
+    )
+    ranked = (
+        counts.withColumn("rank", F.row_number().over(Window.partitionBy("c").orderBy(F.desc("count"), F.asc("k"))))
+        .withColumn("distinct", F.count(F.lit(1)).over(Window.partitionBy("c")))
+        .where(F.col("rank") <= base.CATEGORY_KEEP + 1)
+    )
     top: dict[int, list[tuple[str, int]]] = {i: [] for i, _ in fields}
     distinct: dict[int, int] = {}
     for row in ranked.orderBy("c", "rank").collect():

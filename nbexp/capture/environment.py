@@ -19,7 +19,7 @@ def basic(user_ns: dict | None = None) -> dict[str, Any]:
     """What is known at once, without touching the disk."""
     notebook = os.environ.get("JPY_SESSION_NAME") or (user_ns or {}).get("__vsc_ipynb_file__")
     if isinstance(notebook, str):
-        notebook = scrub_text(notebook)    # a path or URL can carry a token (?token=..., user:pw@)
+        notebook = scrub_text(notebook)  # a path or URL can carry a token (?token=..., user:pw@)
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
@@ -40,7 +40,7 @@ def kernel_id() -> str | None:
         name = Path(get_connection_file()).stem
     except Exception:
         return None
-    return name[len("kernel-"):] if name.startswith("kernel-") else name
+    return name[len("kernel-") :] if name.startswith("kernel-") else name
 
 
 def packages() -> tuple[str, str]:
@@ -61,14 +61,15 @@ def git(start: str | os.PathLike | None = None) -> tuple[str | None, bool | None
     """``(commit, dirty)`` of the git repository holding ``start``, or (None, None)."""
     cwd = start or os.getcwd()
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return None, None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=5,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):

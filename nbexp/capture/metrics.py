@@ -7,8 +7,19 @@ import re
 from typing import Any
 
 METRIC_WORDS = (
-    "accuracy", "acc", "loss", "f1", "auc", "precision", "recall", "rmse", "mse", "mae",
-    "r2", "score", "error",
+    "accuracy",
+    "acc",
+    "loss",
+    "f1",
+    "auc",
+    "precision",
+    "recall",
+    "rmse",
+    "mse",
+    "mae",
+    "r2",
+    "score",
+    "error",
 )
 METRIC_PREFIXES = ("train_", "val_", "valid_", "test_", "eval_")
 
@@ -40,7 +51,7 @@ def as_scalar(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         try:
             return float(value)
-        except OverflowError:       # an int beyond a float's range is not a measurement
+        except OverflowError:  # an int beyond a float's range is not a measurement
             return None
     mod = t.__module__
     if mod == "numpy" or mod.startswith("torch"):
@@ -52,4 +63,3 @@ def as_scalar(value: Any) -> float | None:
             except (TypeError, ValueError, RuntimeError):
                 return None
     return None
-

@@ -26,14 +26,25 @@ from typing import Any, Iterable
 from .secrets import scrub_value
 from .training import call_params_name
 
-MAX_LIST = 64        # longer lists are not hyperparameters
-MAX_STR = 500        # nor are long strings
-MAX_DEPTH = 4        # dict nesting kept when flattening
+MAX_LIST = 64  # longer lists are not hyperparameters
+MAX_STR = 500  # nor are long strings
+MAX_DEPTH = 4  # dict nesting kept when flattening
 
 IGNORED_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 # keyword arguments of a training call that are not hyperparameters
-CALL_ARGS_IGNORED = frozenset({"verbose", "verbose_eval", "callbacks", "workers", "use_multiprocessing",
-                               "max_queue_size", "n_jobs", "pre_dispatch", "error_score"})
+CALL_ARGS_IGNORED = frozenset(
+    {
+        "verbose",
+        "verbose_eval",
+        "callbacks",
+        "workers",
+        "use_multiprocessing",
+        "max_queue_size",
+        "n_jobs",
+        "pre_dispatch",
+        "error_score",
+    }
+)
 
 Params = dict[str, Any]
 
@@ -100,8 +111,13 @@ def flatten(prefix: str, value: Any, out: Params, skipped: list[Skipped], depth:
                 continue
             flatten(f"{prefix}.{k}", v, out, skipped, depth + 1)
         return
-    if isinstance(value, (list, tuple)) and value and len(value) <= MAX_LIST and all(isinstance(v, dict) for v in value):
-        for i, v in enumerate(value):       # a search grid written as a list of dicts: grid.0.kernel
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and len(value) <= MAX_LIST
+        and all(isinstance(v, dict) for v in value)
+    ):
+        for i, v in enumerate(value):  # a search grid written as a list of dicts: grid.0.kernel
             flatten(f"{prefix}.{i}", v, out, skipped, depth)
         return
     try:
@@ -317,8 +333,12 @@ def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] |
     best = getattr(est, "best_params_", None) if hasattr(est, "cv_results_") else None
     if isinstance(best, dict):
         for k, v in best.items():
-            flatten(f"{name}.best_params.{k.replace('__', '.')}", v if isinstance(v, _SCALARS) else _qualname(v),
-                    out, skipped)
+            flatten(
+                f"{name}.best_params.{k.replace('__', '.')}",
+                v if isinstance(v, _SCALARS) else _qualname(v),
+                out,
+                skipped,
+            )
     return out
 
 
@@ -337,9 +357,15 @@ def _grid_values(values: Any) -> Any:
     if isinstance(values, _SCALARS):
         return values
     if isinstance(values, (list, tuple)) or type(values).__module__ == "numpy" and getattr(values, "ndim", 0) == 1:
-        return [v if isinstance(v, _SCALARS) else v.item() if type(v).__module__ == "numpy" and
-                getattr(v, "ndim", 1) == 0 else _qualname(v) for v in list(values)[:MAX_LIST]]
-    dist = getattr(values, "dist", None)            # scipy.stats frozen distributions: loguniform(0.001, 10)
+        return [
+            v
+            if isinstance(v, _SCALARS)
+            else v.item()
+            if type(v).__module__ == "numpy" and getattr(v, "ndim", 1) == 0
+            else _qualname(v)
+            for v in list(values)[:MAX_LIST]
+        ]
+    dist = getattr(values, "dist", None)  # scipy.stats frozen distributions: loguniform(0.001, 10)
     if dist is not None and hasattr(values, "rvs"):
         return f"{getattr(dist, 'name', _qualname(dist))}{tuple(getattr(values, 'args', ()))}"
     return _qualname(values)
@@ -348,8 +374,11 @@ def _grid_values(values: Any) -> Any:
 @functools.lru_cache(maxsize=256)
 def _init_defaults(cls: type) -> dict[str, Any]:
     try:
-        return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
-                if p.default is not inspect.Parameter.empty}
+        return {
+            p.name: p.default
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.default is not inspect.Parameter.empty
+        }
     except (TypeError, ValueError):
         return {}
 
@@ -373,7 +402,7 @@ def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | Non
     keras = sys.modules["keras"]
     try:
         model_cls, optimizer_cls = keras.Model, keras.optimizers.Optimizer
-    except AttributeError:              # keras 2 or a partial import: not handled here
+    except AttributeError:  # keras 2 or a partial import: not handled here
         return None
     if isinstance(obj, optimizer_cls):
         return _keras_optimizer(name, obj, skipped, defaults)
@@ -423,7 +452,7 @@ def _keras_optimizer(name: str, opt: Any, skipped: list[Skipped], defaults: set[
     for key, value in config.items():
         if key == "name":
             continue
-        if isinstance(value, dict) and "class_name" in value:         # a serialized schedule
+        if isinstance(value, dict) and "class_name" in value:  # a serialized schedule
             out[f"{name}.{key}.class"] = value["class_name"]
             sub = {k: v for k, v in (value.get("config") or {}).items() if k != "name"}
             flatten(f"{name}.{key}", sub, out, skipped)
@@ -432,8 +461,12 @@ def _keras_optimizer(name: str, opt: Any, skipped: list[Skipped], defaults: set[
             value = _float32(value)
         flatten(f"{name}.{key}", value, out, skipped)
         default = init.get(key, _NO_VALUE)
-        if defaults is not None and default is not _NO_VALUE and f"{name}.{key}" in out and (
-                type(default) is type(value) and default == value or default is None and value is None):
+        if (
+            defaults is not None
+            and default is not _NO_VALUE
+            and f"{name}.{key}" in out
+            and (type(default) is type(value) and default == value or default is None and value is None)
+        ):
             defaults.add(f"{name}.{key}")
     return out
 
@@ -469,8 +502,12 @@ def _keras_names(metrics: Any) -> list[Any]:
     """Compiled metrics by name: strings as given, metric objects by their name, functions by theirs."""
     if not isinstance(metrics, (list, tuple)):
         metrics = [metrics]
-    return [m if isinstance(m, str) or m is None else getattr(m, "name", None) or getattr(m, "__name__", None)
-            or _qualname(m) for m in metrics][:MAX_LIST]
+    return [
+        m
+        if isinstance(m, str) or m is None
+        else getattr(m, "name", None) or getattr(m, "__name__", None) or _qualname(m)
+        for m in metrics
+    ][:MAX_LIST]
 
 
 def _is_torch_module(obj: Any) -> bool:

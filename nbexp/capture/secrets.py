@@ -44,32 +44,32 @@ _NOT_SECRET_NAME = re.compile(
 )
 # names ending in "key" (wandb.login(key=...), COMET_KEY, license_key): hidden when the value looks like a key
 _KEY_NAME = re.compile(r"(?:^|[_.\-\s]|(?<=[a-z]))key$", re.IGNORECASE)
-_KEY_VALUE = re.compile(
-    r"[0-9a-fA-F]{32,}|(?=[\w+/=\-]*[0-9])(?=[\w+/=\-]*[a-z])(?=[\w+/=\-]*[A-Z])[\w+/=\-]{20,}"
-)
+_KEY_VALUE = re.compile(r"[0-9a-fA-F]{32,}|(?=[\w+/=\-]*[0-9])(?=[\w+/=\-]*[a-z])(?=[\w+/=\-]*[A-Z])[\w+/=\-]{20,}")
 
 # Credential shapes, after detect-secrets' plugins and gitleaks' rules (prefixes and lengths), each
 # with the lowercase keywords one of which a line must hold for the pattern to run on it: Python's
 # regex engine tries a pattern at every position, so a cell pays only for the lines that may hold one.
 _LINE_RULES: list[tuple[tuple[str, ...], str]] = [
-    (("akia", "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),                      # AWS access key id
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9_]{30,}\b"),   # GitHub tokens
+    (("akia", "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9_]{30,}\b"),  # GitHub tokens
     (("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
-    (("glpat-", "gldt-", "glft-", "glrt-", "glsoat-", "glcbt-", "glptt-", "glagent-", "gloas-"),
-     r"\bgl(?:pat|dt|ft|rt|soat|cbt|ptt|agent|oas)-[A-Za-z0-9_\-]{20,}"),    # GitLab tokens
-    (("sk-",), r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}"),                   # OpenAI / Anthropic style
-    (("k_live_", "k_test_", "k_prod_"), r"\b[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,}"),   # Stripe
-    (("whsec_",), r"\bwhsec_[A-Za-z0-9]{24,}"),                               # Stripe webhook secret
-    (("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}"),                                # Google API key
-    (("xox", "xapp-"), r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|\bxapp-[A-Za-z0-9\-]{10,}"),   # Slack tokens
+    (
+        ("glpat-", "gldt-", "glft-", "glrt-", "glsoat-", "glcbt-", "glptt-", "glagent-", "gloas-"),
+        r"\bgl(?:pat|dt|ft|rt|soat|cbt|ptt|agent|oas)-[A-Za-z0-9_\-]{20,}",
+    ),  # GitLab tokens
+    (("sk-",), r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}"),  # OpenAI / Anthropic style
+    (("k_live_", "k_test_", "k_prod_"), r"\b[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,}"),  # Stripe
+    (("whsec_",), r"\bwhsec_[A-Za-z0-9]{24,}"),  # Stripe webhook secret
+    (("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}"),  # Google API key
+    (("xox", "xapp-"), r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|\bxapp-[A-Za-z0-9\-]{10,}"),  # Slack tokens
     (("hooks.slack.com",), r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]+"),
-    (("hf_",), r"\bhf_[A-Za-z0-9]{30,}\b"),                                  # Hugging Face
-    (("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),                                 # npm
-    (("pypi-",), r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"),                          # PyPI upload tokens
-    (("sg.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),          # SendGrid
-    (("eyj",), r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"),   # JWT
-    (("bearer",), r"(?i:\bbearer)\s+[A-Za-z0-9\-._~+/]{16,}=*"),             # bearer tokens
-    (("basic",), r"(?i:\bbasic)\s+[A-Za-z0-9+/]{16,}={0,2}"),                 # basic auth header
+    (("hf_",), r"\bhf_[A-Za-z0-9]{30,}\b"),  # Hugging Face
+    (("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),  # npm
+    (("pypi-",), r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"),  # PyPI upload tokens
+    (("sg.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),  # SendGrid
+    (("eyj",), r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*"),  # JWT
+    (("bearer",), r"(?i:\bbearer)\s+[A-Za-z0-9\-._~+/]{16,}=*"),  # bearer tokens
+    (("basic",), r"(?i:\bbasic)\s+[A-Za-z0-9+/]{16,}={0,2}"),  # basic auth header
 ]
 _LINE_PATTERNS = [re.compile(p) for _, p in _LINE_RULES]
 # the password of a URL (scheme://user:PASSWORD@host): the rest of the URL stays
@@ -94,15 +94,15 @@ _ASSIGNED = re.compile(
 # %env NAME=v, %set_env NAME v, export NAME=v (shell cells, .env text)
 _ENV_LINE = re.compile(r"(?P<lhs>(?:%(?:set_)?env|\bexport)\s+(?P<name>[A-Za-z_]\w*)(?:=|\s+))(?P<val>[^\s;]+)")
 
-MIN_REMEMBERED = 6            # shorter values are too common words to hide everywhere
+MIN_REMEMBERED = 6  # shorter values are too common words to hide everywhere
 MAX_REMEMBERED = 512
 
 _lock = threading.Lock()
-_remembered: dict[str, None] = {}       # insertion-ordered set
+_remembered: dict[str, None] = {}  # insertion-ordered set
 _remembered_re: re.Pattern | None = None
 _generation = 0
 _env_scanned = False
-_PLAIN = re.compile(r"[A-Za-z_]+|[\d.,:\-]+|[A-Za-z_]+://[\w.\-]*")     # words, numbers: kept, or code breaks
+_PLAIN = re.compile(r"[A-Za-z_]+|[\d.,:\-]+|[A-Za-z_]+://[\w.\-]*")  # words, numbers: kept, or code breaks
 
 
 def is_secret_name(name: str) -> bool:
@@ -123,8 +123,13 @@ def remember(value: str) -> None:
     """Hide ``value`` wherever it appears from now on (a secret found by its name)."""
     global _remembered_re, _generation
     value = value.strip()
-    if (len(value) < MIN_REMEMBERED or value in _remembered or REDACTED in value or len(set(value)) < 3
-            or _PLAIN.fullmatch(value)):
+    if (
+        len(value) < MIN_REMEMBERED
+        or value in _remembered
+        or REDACTED in value
+        or len(set(value)) < 3
+        or _PLAIN.fullmatch(value)
+    ):
         return
     with _lock:
         _generation += 1
@@ -163,7 +168,7 @@ def _field(m: re.Match) -> str:
 def _aws_secret(m: re.Match) -> str:
     v = m.group("v")
     if v.lower() == v or v.upper() == v or not any(c.isdigit() for c in v):
-        return m.group(0)                       # not mixed case and digits: a hex hash, a word
+        return m.group(0)  # not mixed case and digits: a hex hash, a word
     return f"{m.group('q')}{REDACTED}{m.group('q')}"
 
 

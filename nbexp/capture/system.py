@@ -26,11 +26,11 @@ from typing import Any, Callable
 import psutil
 
 # Idle-GPU hint defaults (documented in the README)
-IDLE_AFTER_S = 60.0        # only cells that ran at least this long
-IDLE_UTIL_PCT = 30.0       # ... with mean GPU utilization below this
-CPU_BOUND_PCT = 90.0       # process CPU (one core = 100) at or above: input pipeline bound
-MEM_FREE_SHARE = 0.5       # peak GPU memory below this share of total: batch size
-UNUSED_UTIL_PCT = 2.0      # mean utilization below this and no process memory: nothing on the GPU
+IDLE_AFTER_S = 60.0  # only cells that ran at least this long
+IDLE_UTIL_PCT = 30.0  # ... with mean GPU utilization below this
+CPU_BOUND_PCT = 90.0  # process CPU (one core = 100) at or above: input pipeline bound
+MEM_FREE_SHARE = 0.5  # peak GPU memory below this share of total: batch size
+UNUSED_UTIL_PCT = 2.0  # mean utilization below this and no process memory: nothing on the GPU
 
 MB = 1024 * 1024
 
@@ -62,7 +62,7 @@ def visible_indices(count: int, uuids: list[str]) -> list[int]:
         if item.isdigit():
             i = int(item)
             if i >= count:
-                break                   # CUDA stops at the first invalid entry
+                break  # CUDA stops at the first invalid entry
             out.append(i)
         else:
             match = [i for i, u in enumerate(uuids) if u.startswith(item) or u.startswith("GPU-" + item)]
@@ -75,8 +75,20 @@ def visible_indices(count: int, uuids: list[str]) -> list[int]:
 class Window:
     """Aggregates of the ticks between :meth:`Sampler.open` and :meth:`Sampler.close`."""
 
-    __slots__ = ("start", "ticks", "gpu_ticks", "util_sum", "util_max", "mem_peak", "mem_total",
-                 "cpu_sum", "rss_peak", "energy_j", "proc_gpu_mem_peak", "cpu_time0")
+    __slots__ = (
+        "start",
+        "ticks",
+        "gpu_ticks",
+        "util_sum",
+        "util_max",
+        "mem_peak",
+        "mem_total",
+        "cpu_sum",
+        "rss_peak",
+        "energy_j",
+        "proc_gpu_mem_peak",
+        "cpu_time0",
+    )
 
     def __init__(self, cpu_time0: float) -> None:
         self.start = time.time()
@@ -111,8 +123,7 @@ class Sampler:
         note: ``note(cause, message)`` for things said once (a GPU lost mid-run).
     """
 
-    def __init__(self, hz: float, sink: Callable[[dict, list[dict]], None],
-                 note: Callable[[str, str], None]) -> None:
+    def __init__(self, hz: float, sink: Callable[[dict, list[dict]], None], note: Callable[[str, str], None]) -> None:
         self.hz = hz
         self.sink = sink
         self.note = note
@@ -121,7 +132,7 @@ class Sampler:
         self.proc.cpu_percent(None)
         psutil.cpu_percent(None)
         self.nvml: Any = None
-        self.gpus: list[dict] = []          # index, handle, name, uuid, mem_total_mb
+        self.gpus: list[dict] = []  # index, handle, name, uuid, mem_total_mb
         self.no_gpu_reason: str | None = None
         self.driver: str | None = None
         self._windows: list[Window] = []
@@ -141,7 +152,7 @@ class Sampler:
         except ImportError:
             self.no_gpu_reason = "nvidia-ml-py is not installed"
             return
-        except Exception as exc:            # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
             self.no_gpu_reason = f"NVML unavailable ({exc})"
             return
         try:
@@ -150,8 +161,15 @@ class Sampler:
             uuids = [_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
             for i in visible_indices(count, uuids):
                 h = handles[i]
-                self.gpus.append({"index": i, "handle": h, "name": _text(nvml.nvmlDeviceGetName(h)),
-                                  "uuid": uuids[i], "mem_total_mb": nvml.nvmlDeviceGetMemoryInfo(h).total / MB})
+                self.gpus.append(
+                    {
+                        "index": i,
+                        "handle": h,
+                        "name": _text(nvml.nvmlDeviceGetName(h)),
+                        "uuid": uuids[i],
+                        "mem_total_mb": nvml.nvmlDeviceGetMemoryInfo(h).total / MB,
+                    }
+                )
             try:
                 self.driver = _text(nvml.nvmlSystemGetDriverVersion())
             except Exception:
@@ -187,7 +205,7 @@ class Sampler:
                 self._windows.remove(w)
         wall = max(time.time() - w.start, 1e-9)
         return {
-            "cpu_mean": (self.cpu_time() - w.cpu_time0) / wall * 100.0,      # percent of one core
+            "cpu_mean": (self.cpu_time() - w.cpu_time0) / wall * 100.0,  # percent of one core
             "rss_peak_mb": w.rss_peak if w.rss_peak is not None else self.proc.memory_info().rss / MB,
             "gpu_util_mean": w.util_sum / w.gpu_ticks if w.gpu_ticks else None,
             "gpu_util_max": w.util_max,
@@ -205,7 +223,7 @@ class Sampler:
         while not self._stop.wait(period):
             try:
                 self.tick()
-            except Exception as exc:        # never die silently, never spam
+            except Exception as exc:  # never die silently, never spam
                 self.note("sampler", f"system sampling error ({type(exc).__name__}: {exc})")
 
     def tick(self) -> None:
@@ -213,8 +231,12 @@ class Sampler:
         dt, self._last = now - self._last, now
         p = self.proc
         with p.oneshot():
-            host = {"time": now, "proc_cpu": p.cpu_percent(None), "proc_rss_mb": p.memory_info().rss / MB,
-                    "proc_threads": p.num_threads()}
+            host = {
+                "time": now,
+                "proc_cpu": p.cpu_percent(None),
+                "proc_rss_mb": p.memory_info().rss / MB,
+                "proc_threads": p.num_threads(),
+            }
         host["sys_cpu"] = psutil.cpu_percent(None)
         host["sys_mem"] = psutil.virtual_memory().percent
         gpus = self._sample_gpus(now)
@@ -233,19 +255,34 @@ class Sampler:
             try:
                 util = nvml.nvmlDeviceGetUtilizationRates(h)
                 mem = nvml.nvmlDeviceGetMemoryInfo(h)
-                row = {"time": now, "gpu": g["index"], "util": float(util.gpu), "mem_util": float(util.memory),
-                       "mem_used_mb": mem.used / MB, "mem_total_mb": mem.total / MB,
-                       "power_w": _opt(lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0),
-                       "power_limit_w": _opt(lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0),
-                       "temp_c": _opt(lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))),
-                       "sm_clock_mhz": _opt(lambda: float(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM))),
-                       "proc_mem_mb": _opt(lambda: sum((p.usedGpuMemory or 0) for p in
-                                                       nvml.nvmlDeviceGetComputeRunningProcesses(h)
-                                                       if p.pid == pid) / MB)}
-            except Exception as exc:        # GPU lost, driver reset: stop sampling this one
+                row = {
+                    "time": now,
+                    "gpu": g["index"],
+                    "util": float(util.gpu),
+                    "mem_util": float(util.memory),
+                    "mem_used_mb": mem.used / MB,
+                    "mem_total_mb": mem.total / MB,
+                    "power_w": _opt(lambda h=h: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0),
+                    "power_limit_w": _opt(lambda h=h: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0),
+                    "temp_c": _opt(lambda h=h: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))),
+                    "sm_clock_mhz": _opt(lambda h=h: float(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM))),
+                    "proc_mem_mb": _opt(
+                        lambda h=h: (
+                            sum(
+                                (p.usedGpuMemory or 0)
+                                for p in nvml.nvmlDeviceGetComputeRunningProcesses(h)
+                                if p.pid == pid
+                            )
+                            / MB
+                        )
+                    ),
+                }
+            except Exception as exc:  # GPU lost, driver reset: stop sampling this one
                 self.gpus.remove(g)
-                self.note(f"gpu-lost-{g['index']}",
-                          f"GPU {g['index']} ({g['name']}) stopped answering NVML ({exc}); no longer sampled")
+                self.note(
+                    f"gpu-lost-{g['index']}",
+                    f"GPU {g['index']} ({g['name']}) stopped answering NVML ({exc}); no longer sampled",
+                )
                 continue
             out.append(row)
         return out
@@ -288,8 +325,13 @@ def torch_cuda_peaks() -> tuple[float, float] | None:
         return None
 
 
-def idle_hint(stats: dict[str, Any], duration: float, has_gpu: bool, idle_after: float = IDLE_AFTER_S,
-              idle_util: float = IDLE_UTIL_PCT) -> str | None:
+def idle_hint(
+    stats: dict[str, Any],
+    duration: float,
+    has_gpu: bool,
+    idle_after: float = IDLE_AFTER_S,
+    idle_util: float = IDLE_UTIL_PCT,
+) -> str | None:
     """The idle-GPU hint for a cell or run, or None.
 
     Fires when it ran at least ``idle_after`` seconds on a machine with a GPU and
@@ -304,7 +346,10 @@ def idle_hint(stats: dict[str, Any], duration: float, has_gpu: bool, idle_after:
     if util < UNUSED_UTIL_PCT and proc_mem == 0.0:
         return f"{head}: nothing of this process ran on it; the model or tensors are probably on the CPU"
     if (stats.get("cpu_mean") or 0.0) >= CPU_BOUND_PCT:
-        return f"{head} while the CPU was saturated ({stats['cpu_mean']:.0f}%): the input pipeline is the bottleneck (more DataLoader workers, faster preprocessing)"
+        return (
+            f"{head} while the CPU was saturated ({stats['cpu_mean']:.0f}%): the input pipeline is the "
+            "bottleneck (more DataLoader workers, faster preprocessing)"
+        )
     total, peak = stats.get("gpu_mem_total_mb"), stats.get("gpu_mem_peak_mb")
     if total and peak is not None and peak < MEM_FREE_SHARE * total:
         return f"{head} with {peak / total:.0%} of its memory used: try a larger batch size"

@@ -41,8 +41,16 @@ FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "
 LOOP_METHODS = frozenset({"step", "backward"})
 # train() on these receivers: xgb.train(params, dtrain), lgb.train(params, train_set)
 TRAIN_MODULES = frozenset({"xgb", "xgboost", "lgb", "lightgbm", "catboost"})
-TRAIN_FUNCTIONS = frozenset({"cross_val_score", "cross_validate", "cross_val_predict", "learning_curve",
-                             "validation_curve", "permutation_test_score"})
+TRAIN_FUNCTIONS = frozenset(
+    {
+        "cross_val_score",
+        "cross_validate",
+        "cross_val_predict",
+        "learning_curve",
+        "validation_curve",
+        "permutation_test_score",
+    }
+)
 MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
 
 
@@ -54,11 +62,11 @@ class Training:
     models: set[str] = field(default_factory=set)
     reads: set[str] = field(default_factory=set)
     writes: set[str] = field(default_factory=set)
-    trainer_defs: set[str] = field(default_factory=set)   # functions defined here whose bodies train
-    calls: set[str] = field(default_factory=set)          # plain-name calls at cell level (not in a def)
-    defines: set[str] = field(default_factory=set)        # every name bound at cell level (imports too)
+    trainer_defs: set[str] = field(default_factory=set)  # functions defined here whose bodies train
+    calls: set[str] = field(default_factory=set)  # plain-name calls at cell level (not in a def)
+    defines: set[str] = field(default_factory=set)  # every name bound at cell level (imports too)
     deps: dict[str, set[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
-    mutated: set[str] = field(default_factory=set)        # names changed in place, not rebound
+    mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
 
 
 def _root(node: ast.expr) -> str | None:
@@ -116,13 +124,13 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self) -> None:
         self.out = Training()
         self.loop = 0
-        self.func = 0               # inside a def/lambda: trains only when called
+        self.func = 0  # inside a def/lambda: trains only when called
         self.func_trains = False
         self.run_block = 0
         self.stored: set[str] = set()
         self.loaded: set[str] = set()
-        self.locals: list[set[str]] = []     # per enclosing function: its arguments and local names
-        self.stmt_loaded: set[str] = set()   # the current top-level statement's reads, binds, changes
+        self.locals: list[set[str]] = []  # per enclosing function: its arguments and local names
+        self.stmt_loaded: set[str] = set()  # the current top-level statement's reads, binds, changes
         self.stmt_bound: set[str] = set()
         self.stmt_mutated: set[str] = set()
 
@@ -188,7 +196,7 @@ class _Visitor(ast.NodeVisitor):
             if self.func:
                 self.locals[-1].add(name)
             else:
-                self.stored.add(name)     # bound, but not a changed value
+                self.stored.add(name)  # bound, but not a changed value
                 self.out.defines.add(name)
 
     visit_ImportFrom = visit_Import
@@ -197,7 +205,7 @@ class _Visitor(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             if self.func and any(node.id in scope for scope in self.locals):
-                return                  # an argument or local of the function, not a global it reads
+                return  # an argument or local of the function, not a global it reads
             self.loaded.add(node.id)
             self.stmt_loaded.add(node.id)
         elif not self.func:
@@ -234,8 +242,9 @@ class _Visitor(ast.NodeVisitor):
         if isinstance(f, ast.Name) and not self.func:
             self.out.calls.add(f.id)
         kind = training_call(node, self.loop > 0)
-        if isinstance(f, ast.Attribute) and (kind in ("fit", "train") or kind == "step" and f.attr == "step"
-                                             or f.attr in MUTATORS):
+        if isinstance(f, ast.Attribute) and (
+            kind in ("fit", "train") or kind == "step" and f.attr == "step" or f.attr in MUTATORS
+        ):
             recv = _root(f.value)
             if kind == "train" and recv in TRAIN_MODULES:
                 recv = None
@@ -248,7 +257,7 @@ class _Visitor(ast.NodeVisitor):
             return
         if not self.func and not self.run_block:
             name = call_params_name(node)
-            if name is not None:            # fit.epochs: bound by this cell, read by nothing
+            if name is not None:  # fit.epochs: bound by this cell, read by nothing
                 self.out.writes.add(name)
                 self.stmt_bound.add(name)
         if self.func:
@@ -273,8 +282,8 @@ def analyze(tree: ast.Module) -> Training:
             v.stmt_bound.add(stmt.name)
         for name in v.stmt_bound | v.stmt_mutated:
             deps = v.stmt_loaded - {name}
-            if name in v.stmt_mutated or name in v.stmt_loaded:     # clf.fit(X), x = x[:100]: x still
-                out.deps[name] = out.deps.get(name, set()) | deps   # depends on what it was
+            if name in v.stmt_mutated or name in v.stmt_loaded:  # clf.fit(X), x = x[:100]: x still
+                out.deps[name] = out.deps.get(name, set()) | deps  # depends on what it was
                 if name not in rebound:
                     out.mutated.add(name)
             else:
@@ -328,7 +337,7 @@ def _magic_body(stmt: ast.stmt, transform, depth: int = 0) -> list[ast.stmt] | N
         code = args[2].value
     elif f.attr == "run_line_magic" and len(args) == 2 and name in CODE_LINE_MAGICS:
         code = args[1].value
-        if name == "timeit":        # %timeit -n 3 -r 1 stmt: options first
+        if name == "timeit":  # %timeit -n 3 -r 1 stmt: options first
             code = _strip_options(code)
     else:
         return None
@@ -341,7 +350,7 @@ def _magic_body(stmt: ast.stmt, transform, depth: int = 0) -> list[ast.stmt] | N
     stmts = inner.body
     if depth < 4:
         stmts = [s for st in stmts for s in (_magic_body(st, transform, depth + 1) or [st])]
-    if isinstance(stmt, ast.Assign):            # y = %time f(x)
+    if isinstance(stmt, ast.Assign):  # y = %time f(x)
         if len(stmts) != 1 or not isinstance(stmts[0], ast.Expr):
             return None
         return [ast.Assign(targets=stmt.targets, value=stmts[0].value, lineno=stmt.lineno)]

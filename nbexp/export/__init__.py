@@ -7,7 +7,6 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 
-
 def exporters() -> dict[str, Callable[..., Any]]:
     """Exporter name -> callable, from the ``nbexp.exporters`` entry points."""
     found = {}

@@ -46,7 +46,7 @@ from ..ledger.schema import CELL_STATUSES, RUN_STATUSES, SCHEMA_VERSION, migrate
 FORMAT = "nbexp-bundle/1"
 # tables copied per run (by run_id), and what links the rest
 RUN_TABLES = ("params", "metrics", "metric_summaries", "run_tags", "run_data", "events")
-CHUNK = 500                      # ids per IN (...) list: well under SQLite's variable limit
+CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 MANIFEST_SQL = "CREATE TABLE bundle_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -54,8 +54,8 @@ class BundleError(NbexpError):
     """A file that is not a usable nbexp bundle; the message names the file and says why."""
 
 
-
 # -- what a sound bundle looks like ---------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1)
 def _reference() -> tuple[dict[str, list[tuple]], frozenset[str], frozenset[str]]:
@@ -64,8 +64,10 @@ def _reference() -> tuple[dict[str, list[tuple]], frozenset[str], frozenset[str]
     try:
         migrate(conn)
         conn.execute(MANIFEST_SQL)
-        tables = {name: [tuple(r)[1:] for r in conn.execute(f'PRAGMA table_xinfo("{name}")')]
-                  for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            name: [tuple(r)[1:] for r in conn.execute(f'PRAGMA table_xinfo("{name}")')]
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         indexes = frozenset(n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"))
         triggers = frozenset(s for (s,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"))
         return tables, indexes, triggers
@@ -81,18 +83,39 @@ def _columns(table: str) -> list[str]:
 ID = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 HEX16 = re.compile(r"[0-9a-f]{16}")
 SPRINT = re.compile(r"\d{4}-\d{2}-\d{2}")
-MAX_TIME = 1e11        # seconds since 1970: year 5138; fromtimestamp() fails not far above
+MAX_TIME = 1e11  # seconds since 1970: year 5138; fromtimestamp() fails not far above
 # REAL columns that hold timestamps, and those that may hold infinities (a logged metric may be inf)
-TIMES = {"pid_started", "started", "ended", "heartbeat", "start_time", "end_time", "updated", "wall", "start",
-         "time", "created"}
-UNBOUNDED = {("metrics", "value"), ("metric_summaries", "min"), ("metric_summaries", "max"),
-             ("metric_summaries", "last")}
+TIMES = {
+    "pid_started",
+    "started",
+    "ended",
+    "heartbeat",
+    "start_time",
+    "end_time",
+    "updated",
+    "wall",
+    "start",
+    "time",
+    "created",
+}
+UNBOUNDED = {
+    ("metrics", "value"),
+    ("metric_summaries", "min"),
+    ("metric_summaries", "max"),
+    ("metric_summaries", "last"),
+}
 ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
-ENUMS = {("runs", "status"): set(RUN_STATUSES),
-         ("cells", "status"): set(CELL_STATUSES),
-         ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"}}
-JSON_COLUMNS = {("environments", "packages"): dict, ("sessions", "gpus"): list,
-                ("datasets", "shape"): (list, type(None)), ("datasets", "summary"): dict}
+ENUMS = {
+    ("runs", "status"): set(RUN_STATUSES),
+    ("cells", "status"): set(CELL_STATUSES),
+    ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"},
+}
+JSON_COLUMNS = {
+    ("environments", "packages"): dict,
+    ("sessions", "gpus"): list,
+    ("datasets", "shape"): (list, type(None)),
+    ("datasets", "summary"): dict,
+}
 
 
 class _Bad(Exception):
@@ -123,8 +146,12 @@ class _Rule:
         self.is_time = col in TIMES
         self.is_id = col in ID_COLUMNS and table not in ("datasets", "environments", "code", "sprints")
         self.is_sprint = (table, col) in {("sprints", "id"), ("runs", "sprint"), ("sessions", "sprint")}
-        self.is_hash = (table, col) in {("cells", "code_hash"), ("code", "hash"), ("environments", "id"),
-                                        ("sessions", "env_id")}
+        self.is_hash = (table, col) in {
+            ("cells", "code_hash"),
+            ("code", "hash"),
+            ("environments", "id"),
+            ("sessions", "env_id"),
+        }
 
     def sql(self) -> str:
         """A SQL expression true for a bad value of the column."""
@@ -187,8 +214,12 @@ class _Rule:
 
 
 PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
-    "int": lambda x: type(x) is int, "float": lambda x: type(x) in (int, float), "bool": lambda x: type(x) is bool,
-    "str": lambda x: type(x) is str, "none": lambda x: x is None, "list": lambda x: type(x) is list,
+    "int": lambda x: type(x) is int,
+    "float": lambda x: type(x) in (int, float),
+    "bool": lambda x: type(x) is bool,
+    "str": lambda x: type(x) is str,
+    "none": lambda x: x is None,
+    "list": lambda x: type(x) is list,
     "dict": lambda x: type(x) is dict,
 }
 
@@ -203,7 +234,7 @@ def _check_param(row: dict[str, Any]) -> None:
     if not PARAM_TYPES[kind](decoded):
         raise _Bad(f"value {_short(value)} is not of its stated type {kind!r}")
     if kind == "int":
-        int(value)                       # readers skip the JSON parser for numbers
+        int(value)  # readers skip the JSON parser for numbers
     elif kind == "float":
         float(value)
     elif kind in ("bool", "none") and value not in ("true", "false", "null"):
@@ -235,10 +266,11 @@ def _rules(table: str) -> list[_Rule]:
 
 # -- export -----------------------------------------------------------------------------------------
 
+
 def checksum(conn: sqlite3.Connection) -> str:
     """SHA-256 over every table's rows in a fixed order."""
     h = hashlib.sha256()
-    encode = json.JSONEncoder(default=repr).encode        # json.dumps(row, default=repr), made once
+    encode = json.JSONEncoder(default=repr).encode  # json.dumps(row, default=repr), made once
     for table in _tables(conn):
         cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
         h.update(f"\x1e{table}\x1f{','.join(cols)}".encode())
@@ -249,9 +281,13 @@ def checksum(conn: sqlite3.Connection) -> str:
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "AND name != 'bundle_manifest' ORDER BY name")]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name != 'bundle_manifest' ORDER BY name"
+        )
+    ]
 
 
 def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Path, overwrite: bool = False) -> dict:
@@ -275,7 +311,7 @@ def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Pa
     tmp.unlink(missing_ok=True)
     # created here, empty, so SQLite opens a file no one else could read meanwhile (its journals follow its mode)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
-    os.chmod(tmp, mode)                                   # whatever the umask
+    os.chmod(tmp, mode)  # whatever the umask
     out = connect(tmp)
     try:
         out.execute("ATTACH DATABASE ? AS src", (str(_db_path(source)),))
@@ -286,8 +322,9 @@ def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Pa
             def copy(table: str, where: str) -> None:
                 src_cols = {r[1] for r in out.execute(f'PRAGMA src.table_info("{table}")')}
                 cols = ", ".join(f'"{c}"' for c in _columns(table) if c in src_cols)
-                out.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) '
-                            f'SELECT {cols} FROM src."{table}" WHERE {where}')
+                out.execute(
+                    f'INSERT OR IGNORE INTO main."{table}" ({cols}) SELECT {cols} FROM src."{table}" WHERE {where}'
+                )
 
             copy("runs", "id IN (SELECT id FROM chosen)")
             copy("sessions", "id IN (SELECT session_id FROM main.runs)")
@@ -299,19 +336,27 @@ def export_bundle(source: sqlite3.Connection, run_ids: list[str], path: str | Pa
             copy("code", "hash IN (SELECT code_hash FROM main.cells)")
             copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
             for table in ("host_samples", "gpu_samples"):
-                copy(table, f"EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.{table}.session_id AND "
-                            f"src.{table}.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))")
+                copy(
+                    table,
+                    f"EXISTS (SELECT 1 FROM main.runs r WHERE r.session_id = src.{table}.session_id AND "
+                    f"src.{table}.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))",
+                )
         out.execute("DETACH DATABASE src")
         # a bundle is data only: the ledger's change-stamp triggers stay behind
         for (name,) in out.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             out.execute(f'DROP TRIGGER "{name}"')
         points = out.execute("SELECT count(*) FROM metrics").fetchone()[0]
         out.execute(MANIFEST_SQL)
-        manifest = {"format": FORMAT, "nbexp_version": __version__, "schema_version": str(SCHEMA_VERSION),
-                    "created": str(time.time()), "runs": json.dumps(sorted(set(run_ids))),
-                    "checksum": checksum(out)}
+        manifest = {
+            "format": FORMAT,
+            "nbexp_version": __version__,
+            "schema_version": str(SCHEMA_VERSION),
+            "created": str(time.time()),
+            "runs": json.dumps(sorted(set(run_ids))),
+            "checksum": checksum(out),
+        }
         out.executemany("INSERT INTO bundle_manifest VALUES (?, ?)", manifest.items())
-        out.execute("PRAGMA journal_mode = DELETE")       # one self-contained file, no -wal beside it
+        out.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
     finally:
         out.close()
     tmp.replace(path)
@@ -323,6 +368,7 @@ def _db_path(conn: sqlite3.Connection) -> str:
 
 
 # -- reading a bundle -------------------------------------------------------------------------------
+
 
 def open_bundle(path: str | Path) -> tuple[sqlite3.Connection, dict[str, str]]:
     """A read-only connection to a checked bundle and its manifest.
@@ -356,11 +402,15 @@ def open_bundle(path: str | Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         try:
             version = int(manifest.get("schema_version", ""))
         except ValueError:
-            raise BundleError(f"{path}: its manifest has no valid schema_version "
-                              f"({_short(manifest.get('schema_version'))}, a number expected)") from None
+            raise BundleError(
+                f"{path}: its manifest has no valid schema_version "
+                f"({_short(manifest.get('schema_version'))}, a number expected)"
+            ) from None
         if version > SCHEMA_VERSION:
-            raise BundleError(f"{path} was written by a newer nbexp (schema {version}, this one knows "
-                              f"{SCHEMA_VERSION}): upgrade nbexp to import it")
+            raise BundleError(
+                f"{path} was written by a newer nbexp (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}): upgrade nbexp to import it"
+            )
         if version < SCHEMA_VERSION:
             raise BundleError(f"{path} has schema {version}; re-export it with this nbexp ({SCHEMA_VERSION})")
         for table in _reference()[0]:
@@ -425,8 +475,9 @@ def _validate(path: Path, src: sqlite3.Connection, table: str, where: str) -> No
     cols, rules = _columns(table), _rules(table)
     quoted = ", ".join(f'"{c}"' for c in cols)
     first_bad = " ".join(f"WHEN {r.sql()} THEN {i}" for i, r in enumerate(rules))
-    bad = src.execute(f'SELECT {quoted}, CASE {first_bad} ELSE -1 END AS bad FROM main."{table}" '
-                      f"WHERE ({where}) AND bad >= 0 LIMIT 1").fetchone()
+    bad = src.execute(
+        f'SELECT {quoted}, CASE {first_bad} ELSE -1 END AS bad FROM main."{table}" WHERE ({where}) AND bad >= 0 LIMIT 1'
+    ).fetchone()
     if bad is not None:
         i = bad[-1]
         try:
@@ -484,6 +535,7 @@ def _pick(src: sqlite3.Connection, table: str, ids: Iterator[str] | list[str]) -
 
 # -- import -----------------------------------------------------------------------------------------
 
+
 def import_bundle(path: str | Path, ledger: str | Path | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Merge the bundle at ``path`` into ``ledger``; all or nothing.
 
@@ -501,7 +553,7 @@ def import_bundle(path: str | Path, ledger: str | Path | None = None, dry_run: b
     path = Path(path)
     src, _manifest = open_bundle(path)
     try:
-        src.execute("BEGIN")           # one snapshot of the bundle; the temp tables written in one go
+        src.execute("BEGIN")  # one snapshot of the bundle; the temp tables written in one go
         src.execute("CREATE TEMP TABLE pick (id TEXT PRIMARY KEY)")
         src.execute("CREATE TEMP TABLE fresh (id TEXT PRIMARY KEY)")
         # 1. every row any run of the bundle could bring, checked before the ledger is touched
@@ -529,8 +581,9 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
         with transaction(dst, f"ledger {ledger}"):
             # sessions: same id and start -> the same session; same id, other session -> a fresh id
             sessions = src.execute(
-                f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}").fetchall()
-            taken = {sid for sid, *_ in sessions}                 # a fresh id is none of the bundle's either
+                f"SELECT id, host, started FROM main.sessions WHERE id IN {PICKED_SESSIONS}"
+            ).fetchall()
+            taken = {sid for sid, *_ in sessions}  # a fresh id is none of the bundle's either
             session_map: dict[str, str] = {}
             for sid, host, started in sessions:
                 mine = dst.execute("SELECT host, started FROM sessions WHERE id = ?", (sid,)).fetchone()
@@ -542,10 +595,14 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
             taken = {rid for rid, *_ in runs}
             run_map: dict[str, str] = {}
             for i in range(0, len(runs), CHUNK):
-                chunk = runs[i:i + CHUNK]
-                theirs = {rid: (sid, start) for rid, sid, start in dst.execute(
-                    f"SELECT id, session_id, start_time FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
-                    [rid for rid, *_ in chunk])}
+                chunk = runs[i : i + CHUNK]
+                theirs = {
+                    rid: (sid, start)
+                    for rid, sid, start in dst.execute(
+                        f"SELECT id, session_id, start_time FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
+                        [rid for rid, *_ in chunk],
+                    )
+                }
                 for rid, sid, start in chunk:
                     mine = theirs.get(rid)
                     if mine == (session_map.get(sid, sid), start):
@@ -556,21 +613,32 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
             stats["runs_added"] = len(run_map)
             _pick(src, "pick", run_map)
             # cells and samples come with a session the ledger has no cells of yet
-            new_sessions = {s for (s,) in src.execute(
-                f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")}
-            _pick(src, "fresh", (s for s in new_sessions if not dst.execute(
-                "SELECT 1 FROM cells WHERE session_id = ? LIMIT 1", (session_map.get(s, s),)).fetchone()))
-            session_map = {k: v for k, v in session_map.items() if k != v}      # only the ids that change
+            new_sessions = {
+                s for (s,) in src.execute(f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")
+            }
+            _pick(
+                src,
+                "fresh",
+                (
+                    s
+                    for s in new_sessions
+                    if not dst.execute(
+                        "SELECT 1 FROM cells WHERE session_id = ? LIMIT 1", (session_map.get(s, s),)
+                    ).fetchone()
+                ),
+            )
+            session_map = {k: v for k, v in session_map.items() if k != v}  # only the ids that change
             run_map = {k: v for k, v in run_map.items() if k != v}
             remap = {"session_id": session_map, "run_id": run_map, "replay_of": run_map}
             for table, where in PLAN:
                 rename = dict(remap, id=session_map if table == "sessions" else run_map if table == "runs" else {})
-                n = _insert(dst, table, _rows(src, table, where), rename,
-                            drop=("id",) if table in ("events", "cells") else ())
+                n = _insert(
+                    dst, table, _rows(src, table, where), rename, drop=("id",) if table in ("events", "cells") else ()
+                )
                 if table == "metrics":
                     stats["points"] = n
             if dry_run:
-                raise Rollback()            # a dry run: the counts, and the ledger as it was
+                raise Rollback()  # a dry run: the counts, and the ledger as it was
     except LedgerBusy as exc:
         raise LedgerBusy(str(exc)) from None
     except sqlite3.DatabaseError as exc:
@@ -587,8 +655,13 @@ def _fresh(dst: sqlite3.Connection, table: str, nbytes: int, taken: set[str]) ->
             return candidate
 
 
-def _insert(dst: sqlite3.Connection, table: str, rows: Iterator[tuple], remap: dict[str, dict[str, str]],
-            drop: tuple[str, ...] = ()) -> int:
+def _insert(
+    dst: sqlite3.Connection,
+    table: str,
+    rows: Iterator[tuple],
+    remap: dict[str, dict[str, str]],
+    drop: tuple[str, ...] = (),
+) -> int:
     """Insert ``rows`` (all columns of ``table``, in order) into the ledger, renaming ids through
     ``remap``; ``drop`` leaves out columns the target assigns itself (INTEGER PRIMARY KEY).
     A row whose key is already there stays as it was: an import never replaces a local row.
@@ -638,4 +711,3 @@ def cli():
         click.echo(f"wrote {info['path']}: {info['runs']} runs, {info['points']:,} points, {info['bytes']:,} bytes")
 
     return bundle_cmd
-

@@ -37,21 +37,22 @@ class ExportError(NbexpError):
 
 
 def _client(uri: str):
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")     # fail fast when the server is gone
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # fail fast when the server is gone
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    from mlflow.tracking import MlflowClient
-
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
     if not uri.startswith(("http://", "https://", "file:", "sqlite:", "postgresql", "mysql", "databricks")):
         raise ExportError(f"tracking URI {uri!r}: use http(s)://HOST:PORT of an MLflow server (or sqlite:///PATH)")
     try:
-        return MlflowClient(tracking_uri=uri)           # opens the store: a refused one says so here
+        return MlflowClient(tracking_uri=uri)  # opens the store: a refused one says so here
     except MlflowException as exc:
-        if uri.startswith("file:"):                     # MLflow 3 keeps file stores in maintenance only
-            raise ExportError(f"tracking URI {uri!r}: {_mlflow_version()} refuses file stores; use an MLflow "
-                              f"server (http://HOST:PORT) or a database (sqlite:///PATH/mlflow.db), or set "
-                              f"MLFLOW_ALLOW_FILE_STORE=true to write the file store anyway") from None
+        if uri.startswith("file:"):  # MLflow 3 keeps file stores in maintenance only
+            raise ExportError(
+                f"tracking URI {uri!r}: {_mlflow_version()} refuses file stores; use an MLflow "
+                f"server (http://HOST:PORT) or a database (sqlite:///PATH/mlflow.db), or set "
+                f"MLFLOW_ALLOW_FILE_STORE=true to write the file store anyway"
+            ) from None
         raise ExportError(f"tracking URI {uri!r}: {str(exc).splitlines()[0][:300]}") from None
 
 
@@ -66,8 +67,10 @@ def _experiment(client, name: str) -> str:
     if exp is None:
         return client.create_experiment(name)
     if exp.lifecycle_stage == "deleted":
-        raise ExportError(f"experiment {name!r} is deleted on the server: restore it "
-                          f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or pick another name")
+        raise ExportError(
+            f"experiment {name!r} is deleted on the server: restore it "
+            f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or pick another name"
+        )
     return exp.experiment_id
 
 
@@ -75,20 +78,31 @@ def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, fl
     """``(key, value, time, step)`` of the system samples, under MLflow's system metric names."""
     rows = []
     for i, h in enumerate(host):
-        for key, field in (("system/cpu_utilization_percentage", "sys_cpu"),
-                           ("system/system_memory_usage_percentage", "sys_mem"),
-                           ("system/process_cpu_utilization_percentage", "proc_cpu"),
-                           ("system/process_memory_rss_megabytes", "proc_rss_mb")):
+        for key, field in (
+            ("system/cpu_utilization_percentage", "sys_cpu"),
+            ("system/system_memory_usage_percentage", "sys_mem"),
+            ("system/process_cpu_utilization_percentage", "proc_cpu"),
+            ("system/process_memory_rss_megabytes", "proc_rss_mb"),
+        ):
             if h.get(field) is not None:
                 rows.append((key, float(h[field]), h["time"], i))
     steps: dict[int, int] = {}
     for g in gpus:
         i = steps.get(g["gpu"], 0)
         steps[g["gpu"]] = i + 1
-        for key, field in (("utilization_percentage", "util"), ("memory_usage_megabytes", "mem_used_mb"),
-                           ("memory_usage_percentage", None), ("power_usage_watts", "power_w")):
-            value = (100.0 * g["mem_used_mb"] / g["mem_total_mb"] if field is None and g.get("mem_total_mb")
-                     else g.get(field) if field else None)
+        for key, field in (
+            ("utilization_percentage", "util"),
+            ("memory_usage_megabytes", "mem_used_mb"),
+            ("memory_usage_percentage", None),
+            ("power_usage_watts", "power_w"),
+        ):
+            value = (
+                100.0 * g["mem_used_mb"] / g["mem_total_mb"]
+                if field is None and g.get("mem_total_mb")
+                else g.get(field)
+                if field
+                else None
+            )
             if value is not None:
                 rows.append((f"system/gpu_{g['gpu']}_{key}", float(value), g["time"], i))
     return rows
@@ -114,8 +128,9 @@ def _pending_points(client, reader, rid: str, run: dict, mid: str | None) -> lis
     return batches
 
 
-def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp", dry_run: bool = False,
-                progress=None) -> dict[str, int]:
+def export_runs(
+    reader, run_ids: list[str], uri: str, experiment: str = "nbexp", dry_run: bool = False, progress=None
+) -> dict[str, int]:
     """Export ``run_ids`` to the MLflow server at ``uri``. Returns counts: created, updated,
     skipped (nothing new), points (metric and system points sent)."""
     from mlflow.entities import Param, RunTag
@@ -146,8 +161,12 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
                     params.append(Param(k, text))
             # tags
             session = run["session"] or {}
-            tags = {"mlflow.runName": run["name"] or run["id"], "nbexp.status": run["status"],
-                    "nbexp.sprint": run["sprint"], "nbexp.run_id": run["id"]}
+            tags = {
+                "mlflow.runName": run["name"] or run["id"],
+                "nbexp.status": run["status"],
+                "nbexp.sprint": run["sprint"],
+                "nbexp.run_id": run["id"],
+            }
             if session.get("notebook"):
                 tags["mlflow.source.name"] = session["notebook"]
             if session.get("git_commit"):
@@ -165,14 +184,18 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
                 stats["created" if not found else "updated" if sent or params or new_tags else "skipped"] += 1
                 continue
             if not found:
-                mid = client.create_run(exp_id, start_time=int(run["start_time"] * 1000),
-                                        tags={"nbexp.uid": uid}, run_name=run["name"] or run["id"]).info.run_id
+                mid = client.create_run(
+                    exp_id,
+                    start_time=int(run["start_time"] * 1000),
+                    tags={"nbexp.uid": uid},
+                    run_name=run["name"] or run["id"],
+                ).info.run_id
                 stats["created"] += 1
             for i in range(0, max(len(params), len(new_tags)), 100):
-                client.log_batch(mid, params=params[i:i + 100], tags=new_tags[i:i + 100])
+                client.log_batch(mid, params=params[i : i + 100], tags=new_tags[i : i + 100])
             for batch in batches:
                 for i in range(0, len(batch), BATCH):
-                    client.log_batch(mid, metrics=batch[i:i + BATCH])
+                    client.log_batch(mid, metrics=batch[i : i + BATCH])
             # artifacts, once
             existing = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(mid, folder)}
             if "code/run.py" not in existing:
@@ -185,15 +208,14 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
                     from ..analysis.replay import build_notebook
 
                     client.log_text(mid, nbformat.writes(build_notebook(run, {})), "code/run.ipynb")
-                except Exception:            # a lineage nbformat cannot hold: the .py is still there
+                except Exception:  # a lineage nbformat cannot hold: the .py is still there
                     pass
             if run["data"] and "data/summaries.json" not in existing:
                 client.log_dict(mid, {d["name"]: d["summary"] for d in run["data"]}, "data/summaries.json")
             if full and "params/full_values.json" not in existing:
                 client.log_dict(mid, full, "params/full_values.json")
             if run["status"] in STATUS and (not found or found[0].info.status != STATUS[run["status"]]):
-                client.set_terminated(mid, STATUS[run["status"]],
-                                      int((run["end_time"] or time.time()) * 1000))
+                client.set_terminated(mid, STATUS[run["status"]], int((run["end_time"] or time.time()) * 1000))
             stats["points"] += sent
             if found:
                 stats["updated" if sent or params or new_tags else "skipped"] += 1
@@ -203,7 +225,7 @@ def export_runs(reader, run_ids: list[str], uri: str, experiment: str = "nbexp",
         raise ExportError(f"MLflow at {uri}: {str(exc).splitlines()[0][:300]}") from None
     except OSError as exc:
         raise ExportError(f"cannot reach the MLflow server at {uri}: {exc}") from None
-    except Exception as exc:                 # requests' errors, without importing requests here
+    except Exception as exc:  # requests' errors, without importing requests here
         if type(exc).__module__.startswith(("requests", "urllib3")):
             raise ExportError(f"cannot reach the MLflow server at {uri}: {type(exc).__name__}") from None
         raise
@@ -218,8 +240,12 @@ def cli():
 
     @click.command("mlflow")
     @select_options
-    @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", required=True,
-                  help="the MLflow server, e.g. http://127.0.0.1:5000 (default $MLFLOW_TRACKING_URI)")
+    @click.option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        required=True,
+        help="the MLflow server, e.g. http://127.0.0.1:5000 (default $MLFLOW_TRACKING_URI)",
+    )
     @click.option("--experiment", default="nbexp", show_default=True, help="MLflow experiment to write into")
     @click.option("--dry-run", is_flag=True, help="say what would be sent; send nothing")
     @click.pass_context
@@ -237,10 +263,13 @@ def cli():
             ids = selected_runs(r, runs, sprint, all_runs)
             # a progress bar on a terminal, quiet off one (tqdm's disable=None)
             with tqdm(total=len(ids), unit="run", desc="export", disable=None, file=sys.stderr) as bar:
-                stats = export_runs(r, ids, tracking_uri, experiment, dry_run=dry_run,
-                                    progress=lambda i, n, rid: bar.update(1))
-        click.echo(("would send: " if dry_run else "") + f"{stats['created']} runs created, {stats['updated']} updated, "
-                   f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
-                   f"(experiment {experiment!r})")
+                stats = export_runs(
+                    r, ids, tracking_uri, experiment, dry_run=dry_run, progress=lambda i, n, rid: bar.update(1)
+                )
+        click.echo(
+            ("would send: " if dry_run else "") + f"{stats['created']} runs created, {stats['updated']} updated, "
+            f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
+            f"(experiment {experiment!r})"
+        )
 
     return mlflow_cmd

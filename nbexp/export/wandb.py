@@ -35,10 +35,18 @@ def export_runs(reader, run_ids: list[str], directory: str | Path, project: str 
         if list((directory / "wandb").glob(f"offline-run-*-{wid}")):
             stats["skipped"] += 1
             continue
-        wr = wandb.init(mode="offline", dir=str(directory), project=project, id=wid, name=run["name"] or run["id"],
-                        config=dict(run["params"]), tags=[t[:64] for t in run["tags"]] + [f"sprint-{run['sprint']}"],
-                        notes=run["note"], reinit=True,
-                        settings=wandb.Settings(console="off", x_disable_stats=True, silent=True))
+        wr = wandb.init(
+            mode="offline",
+            dir=str(directory),
+            project=project,
+            id=wid,
+            name=run["name"] or run["id"],
+            config=dict(run["params"]),
+            tags=[t[:64] for t in run["tags"]] + [f"sprint-{run['sprint']}"],
+            notes=run["note"],
+            reinit=True,
+            settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
+        )
         try:
             rows: dict[int, dict[str, Any]] = {}
             for key in run["metrics"]:
@@ -49,8 +57,20 @@ def export_runs(reader, run_ids: list[str], directory: str | Path, project: str 
             for step in sorted(rows):
                 wr.log(rows[step], step=step)
             summary = {k: m["last"] for k, m in run["metrics"].items()}
-            summary.update({f"system/{k}": run[k] for k in ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb",
-                                                            "energy_wh", "cpu_mean", "rss_peak_mb") if run.get(k) is not None})
+            summary.update(
+                {
+                    f"system/{k}": run[k]
+                    for k in (
+                        "gpu_util_mean",
+                        "gpu_util_max",
+                        "gpu_mem_peak_mb",
+                        "energy_wh",
+                        "cpu_mean",
+                        "rss_peak_mb",
+                    )
+                    if run.get(k) is not None
+                }
+            )
             summary["nbexp/status"] = run["status"]
             summary["nbexp/run_id"] = run["id"]
             for k, v in summary.items():
@@ -74,8 +94,13 @@ def cli():
 
     @click.command("wandb")
     @select_options
-    @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False),
-                  help="folder for the offline runs (then: wandb sync DIR/wandb/offline-run-*)")
+    @click.option(
+        "--dir",
+        "directory",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="folder for the offline runs (then: wandb sync DIR/wandb/offline-run-*)",
+    )
     @click.option("--project", default="nbexp", show_default=True, help="W&B project name")
     @click.pass_context
     def wandb_cmd(ctx, runs, sprint, all_runs, directory, project):
@@ -89,7 +114,9 @@ def cli():
         with Reader(ctx.obj["ledger"]) as r:
             ids = selected_runs(r, runs, sprint, all_runs)
             stats = export_runs(r, ids, directory, project)
-        click.echo(f"{stats['created']} offline runs written, {stats['skipped']} already there; "
-                   f"{stats['points']:,} points; upload with: wandb sync {directory}/wandb/offline-run-*")
+        click.echo(
+            f"{stats['created']} offline runs written, {stats['skipped']} already there; "
+            f"{stats['points']:,} points; upload with: wandb sync {directory}/wandb/offline-run-*"
+        )
 
     return wandb_cmd

@@ -18,7 +18,7 @@ from ..errors import LedgerBusy, LedgerError, SchemaTooNewError
 from .schema import RUN_STATUSES, SCHEMA_VERSION, check_version, migrate
 from .transactions import Rollback, transaction
 
-BUSY_TIMEOUT_MS = 10_000      # how long a connection waits for another's lock; $NBEXP_BUSY_TIMEOUT_MS overrides
+BUSY_TIMEOUT_MS = 10_000  # how long a connection waits for another's lock; $NBEXP_BUSY_TIMEOUT_MS overrides
 
 
 def busy_timeout_ms() -> int:
@@ -27,8 +27,16 @@ def busy_timeout_ms() -> int:
     return int(raw) if raw.isascii() and raw.isdigit() else BUSY_TIMEOUT_MS
 
 
-__all__ = ["RUN_STATUSES", "SCHEMA_VERSION", "Rollback", "connect", "default_path", "private_file", "resolve_path",
-           "transaction"]
+__all__ = [
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "Rollback",
+    "connect",
+    "default_path",
+    "private_file",
+    "resolve_path",
+    "transaction",
+]
 
 
 def default_path() -> Path:
@@ -63,7 +71,7 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     if readonly:
         if not p.exists():
             raise LedgerError(f"no ledger at {p}: nothing has been tracked there yet (%nbexp track)")
-        if not p.is_file():             # /dev/full, a pipe: SQLite would try to write a journal beside it
+        if not p.is_file():  # /dev/full, a pipe: SQLite would try to write a journal beside it
             raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
         uri = f"file:{p}?mode=ro"
         if _read_only_folder(p):
@@ -73,7 +81,7 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     else:
         if not p.parent.exists():
             if p == default_path().absolute():
-                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)   # recorded code is private
+                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # recorded code is private
             else:
                 raise LedgerError(f"cannot create ledger {p}: folder {p.parent} does not exist")
         # SQLite silently opens an unwritable file read-only: find out now, not at the first flush.
@@ -82,17 +90,16 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
         uri = f"file:{p}"
         if not p.exists():
             private_file(p)
-        elif not p.is_file():           # /dev/full, a pipe: SQLite would write a journal beside it
+        elif not p.is_file():  # /dev/full, a pipe: SQLite would write a journal beside it
             raise LedgerError(f"{p} is not an nbexp ledger (not a regular file)")
     timeout_ms = busy_timeout_ms()
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout_ms / 1000,
-                               isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         if readonly:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check_version(version)
-            if version < SCHEMA_VERSION:        # an older ledger: migrate it once, then read
+            if version < SCHEMA_VERSION:  # an older ledger: migrate it once, then read
                 conn.close()
                 connect(p).close()
                 return connect(p, readonly=True)
@@ -104,7 +111,7 @@ def connect(path: str | os.PathLike | None = None, *, readonly: bool = False) ->
     except SchemaTooNewError as exc:
         conn.close()
         raise SchemaTooNewError(f"ledger {p}: {exc}") from None
-    except LedgerBusy as exc:            # the migration could not take the write lock
+    except LedgerBusy as exc:  # the migration could not take the write lock
         conn.close()
         raise LedgerError(f"ledger {p}: {exc.__cause__}") from exc.__cause__
     except sqlite3.DatabaseError as exc:

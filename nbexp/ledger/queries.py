@@ -21,13 +21,34 @@ from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
 from .schema import CRASHED, RUN_STATUSES, RUNNING
 
-STALE_HEARTBEAT_S = 600.0     # for sessions on another host
-SYSTEM_FIELDS = ("gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh", "gpu_count", "cpu_mean",
-                 "rss_peak_mb", "idle_hint")
-RUN_FIELDS = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "session_id",
-              "error", "note", "starred", "updated", "replay_of") + SYSTEM_FIELDS
-STATUSES = RUN_STATUSES       # the statuses a listing filters by (the ledger's own, crashed included)
-SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
+STALE_HEARTBEAT_S = 600.0  # for sessions on another host
+SYSTEM_FIELDS = (
+    "gpu_util_mean",
+    "gpu_util_max",
+    "gpu_mem_peak_mb",
+    "energy_wh",
+    "gpu_count",
+    "cpu_mean",
+    "rss_peak_mb",
+    "idle_hint",
+)
+RUN_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "sprint",
+    "kind",
+    "start_time",
+    "end_time",
+    "session_id",
+    "error",
+    "note",
+    "starred",
+    "updated",
+    "replay_of",
+) + SYSTEM_FIELDS
+STATUSES = RUN_STATUSES  # the statuses a listing filters by (the ledger's own, crashed included)
+SORT_KEYS = {  # the only ORDER BY expressions a caller can pick
     "start_time": "start_time",
     "end_time": "end_time",
     "name": "name",
@@ -37,7 +58,7 @@ SORT_KEYS = {            # the only ORDER BY expressions a caller can pick
 
 
 _NAN = float("nan")
-MAX_SQL_INT = 2**63 - 1        # SQLite's largest integer: bigger limits and offsets are clamped to it
+MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: bigger limits and offsets are clamped to it
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -45,11 +66,15 @@ _DIGITS = re.compile(r"[0-9]+")
 # (LIKE is case-insensitive for ASCII); a text with "=" matches a param as key=value, checked
 # as "key ends with the left part, value starts with the right part" (3x faster than matching
 # the concatenation over every param row)
-SEARCH_RUN = ("id LIKE ? ESCAPE '\\' OR coalesce(name, '') LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\'"
-              " OR coalesce(note, '') LIKE ? ESCAPE '\\'"
-              " OR id IN (SELECT run_id FROM run_tags WHERE tag LIKE ? ESCAPE '\\')")
-SEARCH_PARAM_PAIR = ("id IN (SELECT run_id FROM params WHERE key LIKE ? ESCAPE '\\'"
-                     " AND trim(coalesce(value, ''), '\"') LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')")
+SEARCH_RUN = (
+    "id LIKE ? ESCAPE '\\' OR coalesce(name, '') LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\'"
+    " OR coalesce(note, '') LIKE ? ESCAPE '\\'"
+    " OR id IN (SELECT run_id FROM run_tags WHERE tag LIKE ? ESCAPE '\\')"
+)
+SEARCH_PARAM_PAIR = (
+    "id IN (SELECT run_id FROM params WHERE key LIKE ? ESCAPE '\\'"
+    " AND trim(coalesce(value, ''), '\"') LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')"
+)
 SEARCH_PARAM_TEXT = "id IN (SELECT run_id FROM params WHERE key LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')"
 
 
@@ -59,8 +84,10 @@ def search_where(text: str) -> tuple[str, list[str]]:
     args = [anywhere] * SEARCH_RUN.count("?")
     if "=" in text:
         key, _, value = text.partition("=")
-        return (f"({SEARCH_RUN} OR {SEARCH_PARAM_PAIR})",
-                args + ["%" + _escape_like(key), _escape_like(value) + "%", anywhere])   # or "=" inside a value
+        return (
+            f"({SEARCH_RUN} OR {SEARCH_PARAM_PAIR})",
+            args + ["%" + _escape_like(key), _escape_like(value) + "%", anywhere],
+        )  # or "=" inside a value
     return f"({SEARCH_RUN} OR {SEARCH_PARAM_TEXT})", args + [anywhere, anywhere]
 
 
@@ -123,7 +150,7 @@ class Reader:
         self.conn = connect(self.path, readonly=True)
         self.conn.row_factory = sqlite3.Row
         self._alive: dict[str, bool] = {}
-        self._runs: dict[str, dict] = {}         # run() results: a Reader lives for one request
+        self._runs: dict[str, dict] = {}  # run() results: a Reader lives for one request
 
     def close(self) -> None:
         self.conn.close()
@@ -163,7 +190,9 @@ class Reader:
         if ref.startswith("tag:"):
             row = self.conn.execute(
                 "SELECT r.id FROM runs r JOIN run_tags t ON t.run_id = r.id WHERE t.tag = ? "
-                "ORDER BY r.start_time DESC LIMIT 1", (ref[4:],)).fetchone()
+                "ORDER BY r.start_time DESC LIMIT 1",
+                (ref[4:],),
+            ).fetchone()
             if row is None:
                 raise RunNotFound(f"no run tagged {ref[4:]!r} in {self.path}")
             return row[0]
@@ -172,18 +201,27 @@ class Reader:
             # a bare "latest~" is latest~1, as HEAD~ is HEAD~1 in git
             digits = ref[7:] or ("1" if ref == "latest~" else "0")
             if not _DIGITS.fullmatch(digits):
-                raise InvalidArgument(f"bad run reference {ref!r}: use latest or latest~N, N a whole number "
-                                      f"(0 or more)")
+                raise InvalidArgument(
+                    f"bad run reference {ref!r}: use latest or latest~N, N a whole number (0 or more)"
+                )
             back = int(digits)
-            row = self.conn.execute(            # past SQLite's integers no ledger has that many runs
-                "SELECT id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1 OFFSET ?", (back,)
-            ).fetchone() if back <= MAX_SQL_INT else None
+            row = (
+                self.conn.execute(  # past SQLite's integers no ledger has that many runs
+                    "SELECT id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1 OFFSET ?", (back,)
+                ).fetchone()
+                if back <= MAX_SQL_INT
+                else None
+            )
             if row is None:
                 raise RunNotFound(f"no run {ref!r}: the ledger {self.path} has fewer runs")
             return row[0]
-        rows = self.conn.execute(
-            "SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 5", (ref, ref + "\U0010ffff")
-        ).fetchall() if ref else []
+        rows = (
+            self.conn.execute(
+                "SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 5", (ref, ref + "\U0010ffff")
+            ).fetchall()
+            if ref
+            else []
+        )
         if not rows:
             rows = self.conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 5", (ref,)).fetchall()
         if not rows:
@@ -193,17 +231,34 @@ class Reader:
             raise RunNotFound(f"{ref!r} is ambiguous: it matches runs {ids}; give more of the id")
         return rows[0][0]
 
-    def list_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
-                  params: dict[str, Any] | None = None, data: str | None = None, **kw: Any) -> list[dict]:
+    def list_runs(
+        self,
+        sprint: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+        data: str | None = None,
+        **kw: Any,
+    ) -> list[dict]:
         """Runs newest first, each a dict with ``params``, ``metrics`` (summaries),
         ``data`` (variable name to fingerprint) and ``tags``. See :meth:`query_runs`."""
         return self.query_runs(sprint=sprint, status=status, limit=limit, params=params, data=data, **kw)[0]
 
-    def query_runs(self, sprint: str | None = None, status: str | None = None, limit: int | None = None,
-                   params: dict[str, Any] | None = None, data: str | None = None, tag: str | None = None,
-                   offset: int = 0, sort: str = "start_time", descending: bool = True,
-                   since: float | None = None, started_after: float | None = None,
-                   search: str | None = None) -> tuple[list[dict], int]:
+    def query_runs(
+        self,
+        sprint: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+        data: str | None = None,
+        tag: str | None = None,
+        offset: int = 0,
+        sort: str = "start_time",
+        descending: bool = True,
+        since: float | None = None,
+        started_after: float | None = None,
+        search: str | None = None,
+    ) -> tuple[list[dict], int]:
         """A page of runs and the number of runs matching in all.
 
         Args:
@@ -225,8 +280,8 @@ class Reader:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise InvalidArgument(f"{name} must be a non-negative int; got {value!r}")
         if limit is not None:
-            limit = min(limit, MAX_SQL_INT)         # more than SQLite can count: no limit at all
-        offset = min(offset or 0, MAX_SQL_INT)      # ... past every run: an empty page
+            limit = min(limit, MAX_SQL_INT)  # more than SQLite can count: no limit at all
+        offset = min(offset or 0, MAX_SQL_INT)  # ... past every run: an empty page
         if sort not in SORT_KEYS:
             raise InvalidArgument(f"unknown sort key {sort!r}: one of {', '.join(SORT_KEYS)}")
         where, args = [], []
@@ -280,18 +335,21 @@ class Reader:
             totals = {r.pop("_total") for r in rows}
             if totals:
                 total = totals.pop()
-            else:            # no row: nothing matched, or the page lies past the end
+            else:  # no row: nothing matched, or the page lies past the end
                 total = self.conn.execute(count_sql, count_args).fetchone()[0] if offset else 0
         runs = [self._effective(r) for r in rows]
         if status:
             runs = [r for r in runs if r["status"] == status]
         if params:
             all_params = self.params([r["id"] for r in runs])
-            runs = [r for r in runs
-                    if all(_same(all_params.get(r["id"], {}).get(k, _MISSING), v) for k, v in params.items())]
+            runs = [
+                r
+                for r in runs
+                if all(_same(all_params.get(r["id"], {}).get(k, _MISSING), v) for k, v in params.items())
+            ]
         if post_filter:
             total = len(runs)
-            runs = runs[offset:offset + limit] if limit is not None else runs[offset:]
+            runs = runs[offset : offset + limit] if limit is not None else runs[offset:]
         ids = [r["id"] for r in runs]
         all_params = self.params(ids)
         summaries = self.metric_summaries(ids)
@@ -307,7 +365,8 @@ class Reader:
     def tags(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for run_id, tag in self._for_runs(
-                "SELECT run_id, tag FROM run_tags WHERE run_id IN ({ids}) ORDER BY tag", run_ids):
+            "SELECT run_id, tag FROM run_tags WHERE run_id IN ({ids}) ORDER BY tag", run_ids
+        ):
             out.setdefault(run_id, []).append(tag)
         return out
 
@@ -338,8 +397,12 @@ class Reader:
         run["session"] = dict(sess) if sess else {}
         run["lineage"] = self.lineage(rid)
         run["data"] = self.data(rid)
-        run["events"] = [dict(e) for e in self.conn.execute(
-            "SELECT time, level, cause, message FROM events WHERE run_id = ? ORDER BY id", (rid,))]
+        run["events"] = [
+            dict(e)
+            for e in self.conn.execute(
+                "SELECT time, level, cause, message FROM events WHERE run_id = ? ORDER BY id", (rid,)
+            )
+        ]
         self._runs[rid] = run
         return run
 
@@ -353,7 +416,8 @@ class Reader:
     def params(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for run_id, key, value, kind in self._for_runs(
-                "SELECT run_id, key, value, type FROM params WHERE run_id IN ({ids}) ORDER BY key", run_ids):
+            "SELECT run_id, key, value, type FROM params WHERE run_id IN ({ids}) ORDER BY key", run_ids
+        ):
             out.setdefault(run_id, {})[key] = _decode(value, kind)
         return out
 
@@ -362,10 +426,17 @@ class Reader:
         ``steps`` (points) and ``nan`` count, from the summaries the writer keeps."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for run_id, key, count, nans, lo, hi, last in self._for_runs(
-                "SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries "
-                "WHERE run_id IN ({ids}) ORDER BY run_id, key", run_ids):
-            out.setdefault(run_id, {})[key] = {"last": _nan(last), "min": _nan(lo), "max": _nan(hi),
-                                              "steps": count, "nan": nans}
+            "SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries "
+            "WHERE run_id IN ({ids}) ORDER BY run_id, key",
+            run_ids,
+        ):
+            out.setdefault(run_id, {})[key] = {
+                "last": _nan(last),
+                "min": _nan(lo),
+                "max": _nan(hi),
+                "steps": count,
+                "nan": nans,
+            }
         return out
 
     def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
@@ -375,15 +446,19 @@ class Reader:
         if key:
             sql += " AND key = ?"
             args.append(key)
-        return [{"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
-                for r in self.conn.execute(sql + " ORDER BY key, step, rowid", args)]
+        return [
+            {"key": r[0], "step": r[1], "value": _nan(r[2]), "wall": r[3]}
+            for r in self.conn.execute(sql + " ORDER BY key, step, rowid", args)
+        ]
 
     def data(self, run_id: str) -> list[dict]:
         """The data objects a run's cells used: ``name, fingerprint, role, kind, shape, summary``."""
         rows = self.conn.execute(
             """SELECT rd.name, rd.fingerprint, rd.role, d.kind, d.shape, d.sampled, d.exact_fingerprint,
                       d.summary FROM run_data rd LEFT JOIN datasets d ON d.fingerprint = rd.fingerprint
-               WHERE rd.run_id = ? ORDER BY rd.name""", (run_id,)).fetchall()
+               WHERE rd.run_id = ? ORDER BY rd.name""",
+            (run_id,),
+        ).fetchall()
         out = []
         for r in rows:
             item = dict(r)
@@ -395,25 +470,35 @@ class Reader:
     def data_fingerprints(self, run_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for run_id, name, fp in self._for_runs(
-                "SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({ids})", run_ids):
+            "SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({ids})", run_ids
+        ):
             out.setdefault(run_id, {})[name] = fp
         return out
 
     def system_series(self, run_id: str) -> tuple[list[dict], list[dict]]:
         """``(host_rows, gpu_rows)``: the system samples of a run's session taken
         between the run's start and end (now, while it runs)."""
-        run = self.conn.execute("SELECT session_id, start_time, end_time FROM runs WHERE id = ?",
-                                (run_id,)).fetchone()
+        run = self.conn.execute("SELECT session_id, start_time, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
             return [], []
         args = (run["session_id"], run["start_time"], run["end_time"] or float("inf"))
-        host = [dict(r) for r in self.conn.execute(
-            "SELECT time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem FROM host_samples "
-            "WHERE session_id = ? AND time BETWEEN ? AND ? ORDER BY time", args)]
-        gpus = [dict(r) for r in self.conn.execute(
-            "SELECT time, gpu, util, mem_util, mem_used_mb, mem_total_mb, power_w, power_limit_w, temp_c, "
-            "sm_clock_mhz, proc_mem_mb FROM gpu_samples WHERE session_id = ? AND time BETWEEN ? AND ? "
-            "ORDER BY time, gpu", args)]
+        host = [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem FROM host_samples "
+                "WHERE session_id = ? AND time BETWEEN ? AND ? ORDER BY time",
+                args,
+            )
+        ]
+        gpus = [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT time, gpu, util, mem_util, mem_used_mb, mem_total_mb, power_w, power_limit_w, temp_c, "
+                "sm_clock_mhz, proc_mem_mb FROM gpu_samples WHERE session_id = ? AND time BETWEEN ? AND ? "
+                "ORDER BY time, gpu",
+                args,
+            )
+        ]
         return host, gpus
 
     def metric_points(self, run_id: str, key: str) -> tuple[list, list, list]:
@@ -421,8 +506,9 @@ class Reader:
         Lists rather than dicts: a figure may read a million points."""
         cur = self.conn.cursor()
         cur.row_factory = None
-        rows = cur.execute("SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? "
-                           "ORDER BY step, rowid", (run_id, key)).fetchall()   # the index order: no sort
+        rows = cur.execute(
+            "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, rowid", (run_id, key)
+        ).fetchall()  # the index order: no sort
         if not rows:
             return [], [], []
         steps, values, walls = (list(col) for col in zip(*rows))
@@ -450,7 +536,7 @@ class Reader:
         ).fetchall()
         latest: dict[str, dict] = {}
         for r in rows:
-            latest.pop(r["cell_key"], None)       # re-insert: order by latest execution
+            latest.pop(r["cell_key"], None)  # re-insert: order by latest execution
             latest[r["cell_key"]] = dict(r)
         return _define_before_use(list(latest.values()))
 
@@ -459,7 +545,8 @@ class Reader:
         row = self.conn.execute(
             """SELECT c.status, c.start, c.execution_count, code.source FROM cells c
                JOIN code ON code.hash = c.code_hash WHERE c.run_id = ? ORDER BY c.start DESC, c.id DESC LIMIT 1""",
-            (run_id,)).fetchone()
+            (run_id,),
+        ).fetchone()
         return dict(row) if row else None
 
     def sprint_id(self, sprint: str | None) -> str | None:
@@ -476,13 +563,15 @@ class Reader:
 
     def sprints_of(self, run_ids: list[str]) -> list[str]:
         """The distinct sprints the runs belong to."""
-        return sorted({row[0] for row in self._for_runs("SELECT DISTINCT sprint FROM runs WHERE id IN ({ids})",
-                                                         run_ids)})
+        return sorted(
+            {row[0] for row in self._for_runs("SELECT DISTINCT sprint FROM runs WHERE id IN ({ids})", run_ids)}
+        )
 
     def latest_replay(self, run_id: str) -> str | None:
         """The id of the newest run replaying ``run_id`` (``nbexp replay --execute``), None if none."""
-        row = self.conn.execute("SELECT id FROM runs WHERE replay_of = ? ORDER BY start_time DESC LIMIT 1",
-                                (run_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id FROM runs WHERE replay_of = ? ORDER BY start_time DESC LIMIT 1", (run_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def environment_packages(self, env_id: str) -> str | None:
@@ -492,9 +581,13 @@ class Reader:
 
     def metric_points_after(self, run_id: str, key: str, skip: int) -> list[tuple]:
         """A metric's points ``(step, value, wall)`` in the order they were logged, the first ``skip`` left out."""
-        return [tuple(r) for r in self.conn.execute(
-            "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid LIMIT -1 OFFSET ?",
-            (run_id, key, skip))]
+        return [
+            tuple(r)
+            for r in self.conn.execute(
+                "SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid LIMIT -1 OFFSET ?",
+                (run_id, key, skip),
+            )
+        ]
 
     def sprint_info(self, sprint_id: str) -> dict:
         row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()
@@ -523,9 +616,11 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
         from IPython.core.inputtransformer2 import TransformerManager
 
         transform = TransformerManager().transform_cell
-    except ImportError:                     # pragma: no cover - IPython comes with the package
+    except ImportError:  # pragma: no cover - IPython comes with the package
+
         def transform(code: str) -> str:
             return code
+
     flows = []
     for cell in cells:
         try:
@@ -535,7 +630,7 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
                 tree = unwrap_magics(tree, transform)
             t = analyze(tree)
             flows.append((t.reads, t.defines))
-        except Exception:                   # text that is not Python: it stays where it ran
+        except Exception:  # text that is not Python: it stays where it ran
             flows.append((set(), set()))
     defined_by: dict[str, int] = {}
     for _reads, defines in flows:
@@ -545,9 +640,10 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
     placed: set[str] = set()
     order: list[int] = []
     while pending:
-        pick = next((i for i in pending
-                     if all(n in placed or n not in defined_by or n in flows[i][1] for n in flows[i][0])),
-                    pending[0])
+        pick = next(
+            (i for i in pending if all(n in placed or n not in defined_by or n in flows[i][1] for n in flows[i][0])),
+            pending[0],
+        )
         pending.remove(pick)
         order.append(pick)
         placed |= flows[pick][1]
@@ -559,7 +655,7 @@ def _decode(text: str, kind: str) -> Any:
     if kind == "int":
         return int(text)
     if kind == "float":
-        return float(text)              # JSON's NaN / Infinity / -Infinity read the same
+        return float(text)  # JSON's NaN / Infinity / -Infinity read the same
     if kind == "bool":
         return text == "true"
     if kind == "none":
@@ -568,14 +664,23 @@ def _decode(text: str, kind: str) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a is not _MISSING and type(a) is type(b) and a == b or (
-        isinstance(a, (int, float)) and isinstance(b, (int, float))
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+    return (
+        a is not _MISSING
+        and type(a) is type(b)
+        and a == b
+        or (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+            and a == b
+        )
+    )
 
 
 def _chunks(items: list, size: int = 500) -> Iterable[list]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _process_alive(row: sqlite3.Row) -> bool:
@@ -587,7 +692,7 @@ def _process_alive(row: sqlite3.Row) -> bool:
 
         proc = psutil.Process(pid)
         if row["pid_started"] is not None and abs(proc.create_time() - row["pid_started"]) > 1.0:
-            return False                # the pid was reused
+            return False  # the pid was reused
         return proc.status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False

@@ -39,15 +39,32 @@ class Sink(Protocol):
 
 _UNSET: Any = object()
 
-SESSION_COLUMNS = ("id", "name", "sprint", "host", "pid", "pid_started", "started", "heartbeat", "python",
-                   "platform", "nbexp_version", "notebook", "kernel_id")
+SESSION_COLUMNS = (
+    "id",
+    "name",
+    "sprint",
+    "host",
+    "pid",
+    "pid_started",
+    "started",
+    "heartbeat",
+    "python",
+    "platform",
+    "nbexp_version",
+    "notebook",
+    "kernel_id",
+)
 RUN_SYSTEM_COLUMNS = ("cpu_mean", "rss_peak_mb", "gpu_util_mean", "gpu_util_max", "gpu_mem_peak_mb", "energy_wh")
-CELL_END = ("UPDATE cells SET run_id = ?, code_hash = ?, duration = ?, status = ?, n_points = ?, error_type = ?, "
-            "error_message = ?, cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
-            "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ? "
-            "WHERE session_id = ? AND start = ? AND cell_key = ?")
-INSERT_DATASET = ("INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, exact_fingerprint, sampled, summary, "
-                  "created) VALUES (?,?,?,?,?,?,?)")
+CELL_END = (
+    "UPDATE cells SET run_id = ?, code_hash = ?, duration = ?, status = ?, n_points = ?, error_type = ?, "
+    "error_message = ?, cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
+    "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ? "
+    "WHERE session_id = ? AND start = ? AND cell_key = ?"
+)
+INSERT_DATASET = (
+    "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, exact_fingerprint, sampled, summary, "
+    "created) VALUES (?,?,?,?,?,?,?)"
+)
 LINK_DATA = "INSERT OR REPLACE INTO run_data (run_id, name, fingerprint, role, time) VALUES (?,?,?,?,?)"
 INSERT_PARAM = "INSERT OR REPLACE INTO params (run_id, key, value, type, source) VALUES (?, ?, ?, ?, ?)"
 INSERT_EVENT = "INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)"
@@ -85,9 +102,10 @@ class Store:
     def open_session(self, row: dict[str, Any]) -> None:
         """Insert a session: ``row`` has the :data:`SESSION_COLUMNS` (``notebook`` is scrubbed)."""
         row = dict(row, notebook=self._text(row.get("notebook")) or None)
-        self.sink.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) "
-                          f"VALUES ({','.join('?' * len(SESSION_COLUMNS))})",
-                          tuple(row.get(c) for c in SESSION_COLUMNS))
+        self.sink.execute(
+            f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({','.join('?' * len(SESSION_COLUMNS))})",
+            tuple(row.get(c) for c in SESSION_COLUMNS),
+        )
 
     def mark_crashed(self, host: str, pid: int, session_id: str) -> None:
         """Mark ``crashed`` the runs still ``running`` of earlier sessions of this host and pid
@@ -98,24 +116,37 @@ class Store:
             (CRASHED, RUNNING, host, pid, session_id),
         )
 
-    def set_session_system(self, session_id: str, gpus: str | None, driver: str | None, note: str | None,
-                           sample_hz: float) -> None:
+    def set_session_system(
+        self, session_id: str, gpus: str | None, driver: str | None, note: str | None, sample_hz: float
+    ) -> None:
         """The session's GPUs (JSON), driver, sampler description and sampling rate."""
-        self.sink.execute("UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
-                          (gpus, driver, note, sample_hz, session_id))
+        self.sink.execute(
+            "UPDATE sessions SET gpus = ?, driver = ?, system_note = ?, sample_hz = ? WHERE id = ?",
+            (gpus, driver, note, sample_hz, session_id),
+        )
 
-    def store_environment(self, session_id: str, env_id: str, packages: str, git_commit: str | None,
-                          git_dirty: bool | None, cuda: str | None) -> None:
+    def store_environment(
+        self,
+        session_id: str,
+        env_id: str,
+        packages: str,
+        git_commit: str | None,
+        git_dirty: bool | None,
+        cuda: str | None,
+    ) -> None:
         """The installed packages (once per distinct set) and the session's git state and CUDA."""
         self.sink.execute("INSERT OR IGNORE INTO environments (id, packages) VALUES (?, ?)", (env_id, packages))
-        self.sink.execute("UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
-                          (env_id, git_commit, None if git_dirty is None else int(git_dirty), cuda, session_id))
+        self.sink.execute(
+            "UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
+            (env_id, git_commit, None if git_dirty is None else int(git_dirty), cuda, session_id),
+        )
 
     def end_session(self, session_id: str, ended: float) -> None:
         self.sink.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?", (ended, ended, session_id))
 
-    def label_sprint(self, sprint_id: str, name: str | None = None, hypothesis: str | None = None,
-                     conclusion: str | None = None) -> None:
+    def label_sprint(
+        self, sprint_id: str, name: str | None = None, hypothesis: str | None = None, conclusion: str | None = None
+    ) -> None:
         """Name a sprint and set its hypothesis or conclusion; None keeps what is there."""
         self.sink.execute(
             "INSERT INTO sprints (id, name, hypothesis, conclusion) VALUES (?, ?, ?, ?) "
@@ -130,22 +161,53 @@ class Store:
         self.sink.execute(
             "INSERT INTO host_samples (session_id, time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem) "
             "VALUES (?,?,?,?,?,?,?)",
-            (session_id, host["time"], host["proc_cpu"], host["proc_rss_mb"], host["proc_threads"],
-             host["sys_cpu"], host["sys_mem"]))
+            (
+                session_id,
+                host["time"],
+                host["proc_cpu"],
+                host["proc_rss_mb"],
+                host["proc_threads"],
+                host["sys_cpu"],
+                host["sys_mem"],
+            ),
+        )
         self.sink.executemany(
             "INSERT INTO gpu_samples (session_id, time, gpu, util, mem_util, mem_used_mb, mem_total_mb, "
             "power_w, power_limit_w, temp_c, sm_clock_mhz, proc_mem_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(session_id, g["time"], g["gpu"], g["util"], g["mem_util"], g["mem_used_mb"], g["mem_total_mb"],
-              g["power_w"], g["power_limit_w"], g["temp_c"], g["sm_clock_mhz"], g["proc_mem_mb"]) for g in gpus])
+            [
+                (
+                    session_id,
+                    g["time"],
+                    g["gpu"],
+                    g["util"],
+                    g["mem_util"],
+                    g["mem_used_mb"],
+                    g["mem_total_mb"],
+                    g["power_w"],
+                    g["power_limit_w"],
+                    g["temp_c"],
+                    g["sm_clock_mhz"],
+                    g["proc_mem_mb"],
+                )
+                for g in gpus
+            ],
+        )
 
-    def add_event(self, session_id: str, run_id: str | None, time: float, level: str, cause: str,
-                  message: str) -> None:
+    def add_event(self, session_id: str, run_id: str | None, time: float, level: str, cause: str, message: str) -> None:
         """A warning (or other event) of a session, for the run it concerns (scrubbed)."""
         self.sink.execute(INSERT_EVENT, (session_id, run_id, time, level, cause, self._text(message)))
 
     # -- runs ---------------------------------------------------------------------------------
-    def open_run(self, run_id: str, session_id: str, sprint: str, name: str | None, kind: str,
-                 start_time: float, replay_of: str | None = None) -> None:
+    def open_run(
+        self,
+        run_id: str,
+        session_id: str,
+        sprint: str,
+        name: str | None,
+        kind: str,
+        start_time: float,
+        replay_of: str | None = None,
+    ) -> None:
         """A new run, ``running`` (its name scrubbed)."""
         self.sink.execute(
             "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, replay_of) "
@@ -155,11 +217,11 @@ class Store:
 
     def end_run(self, run_id: str, status: str, end_time: float, error: str | None) -> None:
         """Close a run with its final status (one of :data:`~nbexp.ledger.schema.RUN_STATUSES`)."""
-        self.sink.execute("UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?",
-                          (status, end_time, error, run_id))
+        self.sink.execute(
+            "UPDATE runs SET status = ?, end_time = ?, error = ? WHERE id = ?", (status, end_time, error, run_id)
+        )
 
-    def set_run_system(self, run_id: str, stats: dict[str, Any], gpu_count: int | None,
-                       idle_hint: str | None) -> None:
+    def set_run_system(self, run_id: str, stats: dict[str, Any], gpu_count: int | None, idle_hint: str | None) -> None:
         """A run's resource use over its lifetime (``stats`` has :data:`RUN_SYSTEM_COLUMNS`)."""
         self.sink.execute(
             f"UPDATE runs SET {', '.join(c + ' = ?' for c in RUN_SYSTEM_COLUMNS)}, gpu_count = ?, idle_hint = ? "
@@ -176,8 +238,11 @@ class Store:
         (``opt`` takes ``opt.lr``) or the keys its glob matches."""
         self.sink.executemany(
             "DELETE FROM params WHERE run_id = ? AND (key = ? OR key LIKE ? ESCAPE '\\' OR key GLOB ?)",
-            [(rid, n, n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", n)
-             for rid in run_ids for n in patterns],
+            [
+                (rid, n, n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%", n)
+                for rid in run_ids
+                for n in patterns
+            ],
         )
 
     def drop_params(self, run_id: str, keys: Iterable[str]) -> None:
@@ -186,8 +251,9 @@ class Store:
 
     def add_tags(self, run_id: str, tags: Iterable[str]) -> None:
         """Tag a run (scrubbed; a tag it has already is kept once)."""
-        self.sink.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
-                              [(run_id, self._text(t)) for t in tags])
+        self.sink.executemany(
+            "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)", [(run_id, self._text(t)) for t in tags]
+        )
 
     def remove_tags(self, run_id: str, tags: Iterable[str]) -> None:
         self.sink.executemany("DELETE FROM run_tags WHERE run_id = ? AND tag = ?", [(run_id, t) for t in tags])
@@ -195,8 +261,16 @@ class Store:
     def set_note(self, run_id: str, note: str | None) -> None:
         self.sink.execute("UPDATE runs SET note = ? WHERE id = ?", (self._text(note), run_id))
 
-    def edit_run(self, run_id: str, *, name: str | None = _UNSET, note: str | None = _UNSET,
-                 starred: bool = _UNSET, add_tags: Iterable[str] = (), remove_tags: Iterable[str] = ()) -> None:
+    def edit_run(
+        self,
+        run_id: str,
+        *,
+        name: str | None = _UNSET,
+        note: str | None = _UNSET,
+        starred: bool = _UNSET,
+        add_tags: Iterable[str] = (),
+        remove_tags: Iterable[str] = (),
+    ) -> None:
         """What a person edits on a run (the sidebar's PATCH): its name, note, star and tags.
         A field left out is not touched; None clears a name or note. On a connection, run it
         inside :func:`~nbexp.ledger.transactions.transaction` so the edit lands whole."""
@@ -208,8 +282,9 @@ class Store:
         if note is not _UNSET:
             sets["note"] = self._text(note)
         if sets:
-            self.sink.execute(f"UPDATE runs SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?",
-                              (*sets.values(), run_id))
+            self.sink.execute(
+                f"UPDATE runs SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?", (*sets.values(), run_id)
+            )
         self.add_tags(run_id, add_tags)
         self.remove_tags(run_id, remove_tags)
 
@@ -218,36 +293,81 @@ class Store:
         """A cell's text, once per distinct text (already scrubbed by the code capture)."""
         self.sink.execute("INSERT OR IGNORE INTO code (hash, source) VALUES (?, ?)", (code_hash, source))
 
-    def start_cell(self, session_id: str, run_id: str | None, cell_key: str, execution_count: int | None,
-                   code_hash: str, source: str, start: float) -> None:
+    def start_cell(
+        self,
+        session_id: str,
+        run_id: str | None,
+        cell_key: str,
+        execution_count: int | None,
+        code_hash: str,
+        source: str,
+        start: float,
+    ) -> None:
         """A cell as it starts (its code and a ``running`` cell row), so a kernel that dies in it leaves both."""
         self.store_code(code_hash, source)
         self.sink.execute(
             "INSERT INTO cells (session_id, run_id, cell_key, execution_count, code_hash, start, status) "
-            "VALUES (?,?,?,?,?,?,?)", (session_id, run_id, cell_key, execution_count, code_hash, start, RUNNING))
+            "VALUES (?,?,?,?,?,?,?)",
+            (session_id, run_id, cell_key, execution_count, code_hash, start, RUNNING),
+        )
 
-    def end_cell(self, session_id: str, cell_key: str, start: float, *, run_id: str | None, code_hash: str,
-                 duration: float, status: str, n_points: int, error_type: str | None, error: str | None,
-                 stats: dict[str, Any], torch_peaks: tuple | None, idle_hint: str | None) -> None:
+    def end_cell(
+        self,
+        session_id: str,
+        cell_key: str,
+        start: float,
+        *,
+        run_id: str | None,
+        code_hash: str,
+        duration: float,
+        status: str,
+        n_points: int,
+        error_type: str | None,
+        error: str | None,
+        stats: dict[str, Any],
+        torch_peaks: tuple | None,
+        idle_hint: str | None,
+    ) -> None:
         """How a cell ended: its run, final code, duration, status, error and resource use."""
-        self.sink.execute(CELL_END, (
-            run_id, code_hash, duration, status, n_points, error_type, error, stats["cpu_mean"],
-            stats["rss_peak_mb"], stats["gpu_util_mean"], stats["gpu_util_max"], stats["gpu_mem_peak_mb"],
-            stats["energy_wh"], torch_peaks[0] if torch_peaks else None, torch_peaks[1] if torch_peaks else None,
-            idle_hint, session_id, start, cell_key))
+        self.sink.execute(
+            CELL_END,
+            (
+                run_id,
+                code_hash,
+                duration,
+                status,
+                n_points,
+                error_type,
+                error,
+                stats["cpu_mean"],
+                stats["rss_peak_mb"],
+                stats["gpu_util_mean"],
+                stats["gpu_util_max"],
+                stats["gpu_mem_peak_mb"],
+                stats["energy_wh"],
+                torch_peaks[0] if torch_peaks else None,
+                torch_peaks[1] if torch_peaks else None,
+                idle_hint,
+                session_id,
+                start,
+                cell_key,
+            ),
+        )
 
     def close_cell(self, session_id: str, cell_key: str, start: float, duration: float, status: str) -> None:
         """End a cell whose end will not be seen (tracking stopped inside it)."""
-        self.sink.execute("UPDATE cells SET duration = ?, status = ? WHERE session_id = ? AND start = ? "
-                          "AND cell_key = ?", (duration, status, session_id, start, cell_key))
+        self.sink.execute(
+            "UPDATE cells SET duration = ?, status = ? WHERE session_id = ? AND start = ? AND cell_key = ?",
+            (duration, status, session_id, start, cell_key),
+        )
 
     # -- data ------------------------------------------------------------------------------------
-    def store_dataset(self, fingerprint: str, kind: str, shape: str, exact: bool, sampled: bool, summary: str,
-                      created: float) -> None:
+    def store_dataset(
+        self, fingerprint: str, kind: str, shape: str, exact: bool, sampled: bool, summary: str, created: float
+    ) -> None:
         """A data summary, once per fingerprint (``shape`` and ``summary`` as JSON)."""
         self.sink.execute(INSERT_DATASET, (fingerprint, kind, shape, int(exact), int(sampled), summary, created))
 
-    def link_run_data(self, run_ids: Iterable[str], name: str, fingerprint: str, role: str | None,
-                      time: float) -> None:
+    def link_run_data(self, run_ids: Iterable[str], name: str, fingerprint: str, role: str | None, time: float) -> None:
         """The data named ``name`` (with this fingerprint and role) was used by each of the runs."""
         self.sink.executemany(LINK_DATA, [(rid, name, fingerprint, role, time) for rid in run_ids])

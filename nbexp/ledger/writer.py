@@ -148,7 +148,7 @@ class Writer:
             waiters = [self._waiters.popleft() for _ in range(len(self._waiters))]
             try:
                 ok = self._write_batch()
-            except Exception as exc:   # never die: a dead writer loses every later point
+            except Exception as exc:  # never die: a dead writer loses every later point
                 ok = False
                 try:
                     self._rollback()
@@ -190,15 +190,16 @@ class Writer:
                 if beat:
                     self._last_heartbeat = now
                 return True
-            except sqlite3.Error as exc:       # locked, disk full, I/O: keep the rows, in order, for the next try
+            except sqlite3.Error as exc:  # locked, disk full, I/O: keep the rows, in order, for the next try
                 self._rollback()
                 self.points.extendleft(reversed(points))
                 self._ops.extendleft(reversed(ops))
                 self.on_error("ledger-write", f"could not write to the ledger ({exc}); will retry")
                 return False
 
-    def _apply(self, ops: list, points: list, beat: bool, now: float,
-               dropped: list[tuple[str, Any, Exception]] | None) -> None:
+    def _apply(
+        self, ops: list, points: list, beat: bool, now: float, dropped: list[tuple[str, Any, Exception]] | None
+    ) -> None:
         """Write one batch in one transaction. With ``dropped`` a list, every statement runs in
         a savepoint and the rows that fail are left out (and listed there) instead of failing the batch."""
         conn = self.conn
@@ -216,8 +217,10 @@ class Writer:
         if beat:
             run("UPDATE sessions SET heartbeat = ? WHERE id = ?", (now, self.session_id))
         if dropped:
-            run("INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
-                (self.session_id, None, now, "warning", "ledger-row", _dropped_message(dropped)))
+            run(
+                "INSERT INTO events (session_id, run_id, time, level, cause, message) VALUES (?,?,?,?,?,?)",
+                (self.session_id, None, now, "warning", "ledger-row", _dropped_message(dropped)),
+            )
         conn.execute("COMMIT")
 
     def _careful(self, sql: str, rows: list, dropped: list) -> list:
@@ -242,7 +245,7 @@ class Writer:
 
     def _split(self, sql: str, rows: list, dropped: list, exc: Exception) -> list:
         if len(rows) == 1:
-            if isinstance(exc, UnicodeEncodeError):        # keep the row, its odd text escaped
+            if isinstance(exc, UnicodeEncodeError):  # keep the row, its odd text escaped
                 fixed = _storable_row(rows[0])
                 if fixed != rows[0]:
                     return self._careful(sql, [fixed], dropped)
@@ -288,8 +291,10 @@ def _dropped_message(dropped: list[tuple[str, Any, Exception]]) -> str:
     tables = sorted({_table(sql) for sql, _row, _exc in dropped})
     _sql, _row, exc = dropped[0]
     cause = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode("utf-8")[:200]
-    return (f"{len(dropped)} row(s) could not be stored in the ledger and were left out "
-            f"({', '.join(tables)}; {cause}); everything else was written")
+    return (
+        f"{len(dropped)} row(s) could not be stored in the ledger and were left out "
+        f"({', '.join(tables)}; {cause}); everything else was written"
+    )
 
 
 def _table(sql: str) -> str:

@@ -73,7 +73,7 @@ class BaseHandler(APIHandler):
             elif isinstance(exc, tornado.web.HTTPError) and exc.reason:
                 message = exc.reason
             elif isinstance(exc, (NbexpError, ValueError)):
-                message = str(exc)          # mapped to 4xx in _handle_request_exception
+                message = str(exc)  # mapped to 4xx in _handle_request_exception
             elif not isinstance(exc, tornado.web.HTTPError):
                 message = "internal error (see the server log)"
         if exc_info and isinstance(exc_info[1], LedgerBusy):
@@ -82,8 +82,15 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps({"error": {"status": status_code, "message": message}}))
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        status = (404 if isinstance(e, RunNotFound) else 400 if isinstance(e, (InvalidArgument, ValueError))
-                  else 503 if isinstance(e, (LedgerError, NbexpError)) else None)
+        status = (
+            404
+            if isinstance(e, RunNotFound)
+            else 400
+            if isinstance(e, (InvalidArgument, ValueError))
+            else 503
+            if isinstance(e, (LedgerError, NbexpError))
+            else None
+        )
         if status is None or self._finished:
             super()._handle_request_exception(e)
             return
@@ -139,8 +146,24 @@ def main_metric(runs: list[dict]) -> str | None:
 
 
 def run_row(r: dict) -> dict:
-    keep = ("id", "name", "status", "sprint", "kind", "start_time", "end_time", "starred", "note", "tags", "error",
-            "idle_hint", "gpu_util_mean", "updated", "params", "data")
+    keep = (
+        "id",
+        "name",
+        "status",
+        "sprint",
+        "kind",
+        "start_time",
+        "end_time",
+        "starred",
+        "note",
+        "tags",
+        "error",
+        "idle_hint",
+        "gpu_util_mean",
+        "updated",
+        "params",
+        "data",
+    )
     row = {k: r.get(k) for k in keep}
     row["metrics"] = {k: v["last"] for k, v in r["metrics"].items()}
     return row
@@ -174,7 +197,9 @@ class RunsHandler(BaseHandler):
             try:
                 since = float(since_raw)
             except ValueError:
-                raise tornado.web.HTTPError(400, f"since must be a change cursor (a number); got {since_raw[:40]!r}")
+                raise tornado.web.HTTPError(
+                    400, f"since must be a change cursor (a number); got {since_raw[:40]!r}"
+                ) from None
         search = self.get_argument("q", None) or None
         if search is not None and len(search) > 200:
             raise tornado.web.HTTPError(400, "q is at most 200 characters")
@@ -182,11 +207,27 @@ class RunsHandler(BaseHandler):
         offset = self.int_arg("offset", 0, 0, 10**9)
         with self.reader() as r:
             cursor = r.change_cursor()
-            runs, total = r.query_runs(sprint=self.get_argument("sprint", "today"), status=status, tag=tag,
-                                       limit=limit, offset=offset, sort=sort, descending=order == "desc",
-                                       since=since, search=search)
-        self.send({"runs": [run_row(x) for x in runs], "total": total, "cursor": cursor,
-                   "main_metric": main_metric(runs), "offset": offset, "limit": limit})
+            runs, total = r.query_runs(
+                sprint=self.get_argument("sprint", "today"),
+                status=status,
+                tag=tag,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                descending=order == "desc",
+                since=since,
+                search=search,
+            )
+        self.send(
+            {
+                "runs": [run_row(x) for x in runs],
+                "total": total,
+                "cursor": cursor,
+                "main_metric": main_metric(runs),
+                "offset": offset,
+                "limit": limit,
+            }
+        )
 
 
 class RunHandler(BaseHandler):
@@ -203,8 +244,8 @@ class RunHandler(BaseHandler):
         rid = self.run_id(run_id)
         try:
             body = json.loads(self.request.body or b"{}")
-        except (ValueError, RecursionError):        # RecursionError: arrays or objects nested too deep
-            raise tornado.web.HTTPError(400, "the body must be a JSON object (flat: fields as documented)")
+        except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep
+            raise tornado.web.HTTPError(400, "the body must be a JSON object (flat: fields as documented)") from None
         if not isinstance(body, dict) or not body:
             raise tornado.web.HTTPError(400, "the body must be a non-empty JSON object")
         unknown = set(body) - {"starred", "name", "note", "add_tags", "remove_tags"}
@@ -234,7 +275,7 @@ class RunHandler(BaseHandler):
         try:
             conn = connect(self.nbexp.ledger_path())
         except LedgerError as exc:
-            if _busy(exc) or _busy(exc.__context__) or _busy(exc.__cause__):   # the SQLite error connect() wraps
+            if _busy(exc) or _busy(exc.__context__) or _busy(exc.__cause__):  # the SQLite error connect() wraps
                 raise LedgerBusy() from None
             raise
         try:
@@ -276,7 +317,7 @@ class ExportHandler(BaseHandler):
         from ..export.bundle import export_bundle
 
         with self.reader() as r:
-            ids = list(dict.fromkeys(r.resolve(x) for x in ids))         # unknown ids: 404 before any file
+            ids = list(dict.fromkeys(r.resolve(x) for x in ids))  # unknown ids: 404 before any file
             sprints = r.sprints_of(ids)
             path = r.path
         name = f"nbexp-{sprints[0] if len(sprints) == 1 else 'runs'}-{len(ids)}-runs.nbexp"
