@@ -30,11 +30,7 @@ SQL_ALLOWED = {"nbexp/export/bundle.py"}
 
 # Import circles that exist today, each an allow-listed group of modules (a circle inside a group
 # passes; a new circle, or a group that grows, fails). Remove a group once its circle is gone.
-# - tracker <-> recorder / datawatch: Run and DataWatcher type their session (TYPE_CHECKING) and
-#   write its fields; splitting Session along its seams removes this.
-CYCLES_ALLOWED = [
-    {"nbexp.tracker", "nbexp.recorder", "nbexp.datawatch"},
-]
+CYCLES_ALLOWED: list[set[str]] = []
 
 EXECUTE = {"execute", "executemany", "executescript"}
 WRITE_SQL = re.compile(
