@@ -14,20 +14,25 @@ import json
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from .capture import data as data_capture
 from .ledger.queries import Reader
 
-if TYPE_CHECKING:
-    from .tracker import Session
-
 
 class DataWatcher:
-    """Watches a session's data; ``enabled=False`` (``%nbexp track --no-data``) watches nothing."""
+    """Watches a session's data; ``enabled=False`` (``%nbexp track --no-data``) watches nothing.
 
-    def __init__(self, session: Session, enabled: bool = True) -> None:
-        self.session = session
+    Args:
+        store: the session's :class:`~nbexp.ledger.store.Store`, written from the worker thread too.
+        ledger_path: the ledger the worker reads (is a fingerprint's summary there already?).
+        warn: the session's ``warn(cause, message)``.
+    """
+
+    def __init__(self, store: Any, ledger_path: str, warn: Callable[[str, str], None], enabled: bool = True) -> None:
+        self.store = store
+        self.ledger_path = ledger_path
+        self.warn = warn
         self.enabled = enabled
         self.known: dict[str, tuple[tuple, str, str | None]] = {}  # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
@@ -51,7 +56,7 @@ class DataWatcher:
             try:
                 sig = data_capture.signature(obj, kind)
             except data_capture.DataSkipped as exc:
-                self.session.warn("data", f"data {name!r} not summarized: {exc}")
+                self.warn("data", f"data {name!r} not summarized: {exc}")
                 continue
             known = self.known.get(name)
             if known is not None and known[0] == sig:
@@ -60,7 +65,7 @@ class DataWatcher:
                 self.jobs.put((name, obj, kind, sig, list(run_ids), name in labels, set(labels)))
 
     def _link(self, run_ids: list[str], name: str, fp: str, role: str | None) -> None:
-        self.session.store.link_run_data(run_ids, name, fp, role, time.time())
+        self.store.link_run_data(run_ids, name, fp, role, time.time())
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until queued objects are summarized (or ``timeout`` passes)."""
@@ -86,7 +91,7 @@ class DataWatcher:
                     return
                 self._process(*job)
             except Exception as exc:
-                self.session.warn("data", f"data {job[0]!r} not summarized ({type(exc).__name__}: {exc})")
+                self.warn("data", f"data {job[0]!r} not summarized ({type(exc).__name__}: {exc})")
             finally:
                 self.jobs.task_done()
 
@@ -98,7 +103,7 @@ class DataWatcher:
         if fp not in self.summarized and not self._in_ledger(fp):
             summary = data_capture.summarize(obj, kind, name, labels)
         if data_capture.signature(obj, kind) != sig:
-            self.session.warn(
+            self.warn(
                 "data-changed",
                 f"data {name!r} changed while it was being summarized; it will be summarized at its next use",
             )
@@ -106,7 +111,7 @@ class DataWatcher:
         role = None
         if summary is not None:
             role = "label" if any(c.get("label") for c in summary.get("columns", [])) or is_y else "features"
-            self.session.store.store_dataset(
+            self.store.store_dataset(
                 fp,
                 kind,
                 json.dumps(summary.get("shape")),
@@ -124,7 +129,7 @@ class DataWatcher:
     def _in_ledger(self, fp: str) -> bool:
         try:
             if self._reader is None:
-                self._reader = Reader(self.session.ledger_path)
+                self._reader = Reader(self.ledger_path)
             return self._reader.has_dataset(fp)
         except Exception:
             return False

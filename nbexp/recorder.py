@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from .capture.metrics import as_scalar
 from .capture.params import Skipped, encode, normalize, value_type
 from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
 from .ledger.schema import FAILED, FINISHED, INTERRUPTED, RUNNING
+from .notices import error_text
 from .textfmt import storable_text
-
-if TYPE_CHECKING:
-    from .tracker import Session
 
 MAX_STEP = 2**63 - 1  # SQLite's largest INTEGER
 
@@ -27,11 +25,27 @@ class Run:
     """One run of a tracked session.
 
     Create runs through a session (``%nbexp track``, ``%nbexp new``,
-    ``nbexp.run(...)``), not directly.
+    ``nbexp.run(...)``), not directly. A run knows its session only through what it is
+    handed: the ``store`` it writes to, the writer's ``points`` queue ``log()`` appends to,
+    ``is_excluded`` (the session's ``--exclude`` patterns) and ``on_end``, called once
+    with the run when it ends.
     """
 
-    def __init__(self, session: Session, run_id: str, name: str | None, kind: str, params: dict[str, Any]) -> None:
-        self.session = session
+    def __init__(
+        self,
+        run_id: str,
+        name: str | None,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        store: Any,
+        points: Any,
+        is_excluded: Callable[[str], bool],
+        on_end: Callable[[Run], None],
+    ) -> None:
+        self.store = store
+        self._is_excluded = is_excluded
+        self._on_end = on_end
         self.id = run_id
         self.name = name
         self.kind = kind
@@ -61,7 +75,7 @@ class Run:
         self._last_cell_error: str | None = None
         self.idle_hint: str | None = None
         self.window = None  # the system sampler's window over this run
-        self._points = session.writer.points  # the writer's queue, bound once for log()
+        self._points = points  # the writer's queue, bound once for log()
         self.set_params(params, source=None)
 
     # -- logging --------------------------------------------------------------
@@ -136,7 +150,7 @@ class Run:
         """Store already-normalized params on this run."""
         rows = []
         for key, value in params.items():
-            if self.session.is_excluded(key):
+            if self._is_excluded(key):
                 continue
             value = scrub_value(key, value)
             if (
@@ -151,7 +165,7 @@ class Run:
             if source == "explicit":
                 self.explicit.add(key)
             rows.append((key, encode(value), value_type(value), source or "assign"))
-        self.session.store.set_params(self.id, rows)
+        self.store.set_params(self.id, rows)
 
     def drop_params(self, keys: list[str]) -> None:
         """Remove params that turned out not to be this run's (outside its training's slice)."""
@@ -159,7 +173,7 @@ class Run:
         for key in keys:
             del self.params[key]
         if keys:
-            self.session.store.drop_params(self.id, keys)
+            self.store.drop_params(self.id, keys)
 
     # -- lifecycle ------------------------------------------------------------
     def end(self, status: str | None = None, error: str | None = None) -> None:
@@ -172,8 +186,8 @@ class Run:
         self.status = status
         self.error = error
         self.end_time = time.time()
-        self.session.store.end_run(self.id, status, self.end_time, error)
-        self.session.run_ended(self)
+        self.store.end_run(self.id, status, self.end_time, error)
+        self._on_end(self)
 
     def __enter__(self) -> Run:
         return self
@@ -184,7 +198,7 @@ class Run:
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end(INTERRUPTED, "KeyboardInterrupt")
         else:
-            self.end(FAILED, self.session.error_text(exc))
+            self.end(FAILED, error_text(exc))
 
     def __repr__(self) -> str:
         return f"<nbexp.Run {self.id} {self.name or ''!s} {self.status}>"

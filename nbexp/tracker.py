@@ -41,6 +41,7 @@ from .ledger import connect, resolve_path, sprint_of
 from .ledger.queries import Reader
 from .ledger.store import Store
 from .ledger.writer import Writer
+from .notices import Notices, error_text
 from .recorder import Run, check_name, check_params
 
 _session: Session | None = None
@@ -155,7 +156,6 @@ class Session:
         self.id = secrets.token_hex(4)
         self.shell = shell
         self.started = time.time()
-        self.warned: set[str] = set()
         self.excluded: list[str] = []
         self.param_state: dict[str, Any] = {}
         self.metric_re = metric_name_pattern(metric_names)
@@ -179,11 +179,12 @@ class Session:
             write_conn, self.id, on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row")
         )
         self.store = Store(self.writer, scrub=scrub_text)
+        self.notices = Notices(self.store, self.id, lambda: self.current)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
         self.replay_of = replay_of
         self.sampler = system.Sampler(sample_hz, sink=self._write_samples, note=self.warn)
-        self.data = DataWatcher(self, enabled=data)
+        self.data = DataWatcher(self.store, self.ledger_path, self.warn, enabled=data)
         self.store.set_session_system(
             self.id,
             json.dumps([{k: g[k] for k in ("index", "name", "uuid", "mem_total_mb")} for g in self.sampler.gpus])
@@ -279,7 +280,16 @@ class Session:
         if not nested and self.current is not None:
             self.current.end()
         inherited = self._inherited(kind)
-        run = Run(self, self._new_run_id(), name, kind, {})
+        run = Run(
+            self._new_run_id(),
+            name,
+            kind,
+            {},
+            store=self.store,
+            points=self.writer.points,
+            is_excluded=self.is_excluded,
+            on_end=self.run_ended,
+        )
         run.window = self.sampler.open()
         self.store.open_run(run.id, self.id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of)
         run.set_params(inherited, source="inherited")
@@ -333,25 +343,8 @@ class Session:
 
     # -- warnings --------------------------------------------------------------------
     def warn(self, cause: str, message: str, record: bool = True) -> None:
-        """One line to stderr once per cause; every cause recorded once per run (unless
-        ``record`` is False: the writer records the rows it leaves out itself, each time)."""
-        lines = message.strip().splitlines() or [""]  # exceptions such as Spark's carry whole plans
-        message = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "")
-        run = self.current
-        key = f"{cause}:{run.id if run else ''}"
-        if record and key not in self.warned:
-            self.warned.add(key)
-            self.store.add_event(self.id, run.id if run else None, time.time(), "warning", cause, message)
-        if cause not in self.warned:
-            self.warned.add(cause)
-            print(f"nbexp: warning: {message}", file=sys.stderr)
-
-    @staticmethod
-    def error_text(exc: BaseException | None) -> str | None:
-        if exc is None:
-            return None
-        msg = str(exc)
-        return scrub_text(f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__)[:2000]
+        """One line to stderr once per cause; every cause recorded once per run (see :class:`Notices`)."""
+        self.notices.warn(cause, message, record)
 
     # -- IPython hooks -----------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -479,7 +472,7 @@ class Session:
             status = "interrupted"
         else:
             status = "error"
-        error = self.error_text(exc)
+        error = error_text(exc)
         run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
         run = run or self.current or cell.run
         if run is not None and run.status == "running" and not cell.magic:

@@ -30,14 +30,7 @@ SQL_ALLOWED = {"nbexp/export/bundle.py"}
 
 # Import circles that exist today, each an allow-listed group of modules (a circle inside a group
 # passes; a new circle, or a group that grows, fails). Remove a group once its circle is gone.
-# - tracker <-> recorder / datawatch: Run and DataWatcher type their session (TYPE_CHECKING) and
-#   write its fields; splitting Session along its seams removes this.
-# - capture.data <-> data_polars / data_spark: the backends use data.py's private helpers; a
-#   capture/data/ package with shared public helpers removes this.
-CYCLES_ALLOWED = [
-    {"nbexp.tracker", "nbexp.recorder", "nbexp.datawatch"},
-    {"nbexp.capture.data", "nbexp.capture.data_polars", "nbexp.capture.data_spark"},
-]
+CYCLES_ALLOWED: list[set[str]] = []
 
 EXECUTE = {"execute", "executemany", "executescript"}
 WRITE_SQL = re.compile(

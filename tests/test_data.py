@@ -383,7 +383,7 @@ def test_a_failing_summary_is_one_warning_line(cell, reader, capsys, monkeypatch
 def test_tensor_device_sample_is_bounded_reproducible_and_real():
     """The sample a GPU tensor is summarized from (run here on the CPU: no GPU on this machine)."""
     t = torch.arange(3_000_000, dtype=torch.float32).reshape(1000, 3000)
-    a, b = data_capture._tensor_sample(t), data_capture._tensor_sample(t)
+    a, b = data_capture.tensor_sample(t), data_capture.tensor_sample(t)
     assert a.shape == (data_capture.ROW_BUDGET,) and (a == b).all()
     assert (np.diff(a) >= 0).all() and a.min() >= 0 and a.max() < 3_000_000 and (a == np.round(a)).all()
     assert abs(float(a.mean()) - 1_500_000) < 20_000  # uniform over the whole tensor

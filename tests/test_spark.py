@@ -125,7 +125,7 @@ def test_spark_summary_by_spark_aggregations(spark, cell, reader, shell, collect
 
 
 def test_large_spark_frame_quantiles_come_from_a_spark_sample(spark, cell, reader, shell, collected, monkeypatch):
-    monkeypatch.setattr(data_capture, "ROW_BUDGET", 10_000)
+    monkeypatch.setattr(data_capture.summary, "ROW_BUDGET", 10_000)  # the backends read it there
     shell.user_ns["spark"] = spark
     cell("%nbexp track")
     cell(SPARK_SETUP)

@@ -13,7 +13,9 @@ import hashlib
 import sys
 from typing import Any
 
-from . import data as base
+from . import summary as base
+
+KINDS = frozenset({"polars-dataframe", "polars-series"})
 
 
 def _pl():
@@ -79,9 +81,9 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
         n = len(obj)
         out["shape"] = [n]
         series = [obj]
-    idx = base._sample_index(n, np)
+    idx = base.sample_index(n, np)
     out["rows"] = n
-    out["sampled"] = base._sample_note(n, idx)
+    out["sampled"] = base.sample_note(n, idx)
     columns = []
     for s in series[: base.MAX_COLUMNS]:
         label = s.name if kind == "polars-dataframe" or s.name else name
@@ -99,8 +101,8 @@ def _column(label: str, s, idx, np, label_names, single: bool, var: str) -> dict
     if dtype.is_numeric() or (dtype == pl.Boolean and not s.null_count()) or dtype.is_temporal():
         values = s.to_numpy()
         if values.dtype.kind != "O":
-            is_label = named_label or (single and base._label_like(var, values, np, label_names))
-            col = base._column(label, values, idx, np, None, is_label=is_label)
+            is_label = named_label or (single and base.label_like(var, values, np, label_names))
+            col = base.column(label, values, idx, np, None, is_label=is_label)
             col["dtype"] = str(dtype)
             return col
     n = len(s)

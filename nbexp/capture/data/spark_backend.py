@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from . import data as base
+from . import summary as base
 
+KINDS = frozenset({"spark-dataframe"})
 ACCURACY = 10_000
 SAMPLE_PARTITIONS = 4
 NUMERIC = ("byte", "short", "integer", "long", "float", "double", "decimal")
@@ -158,10 +159,10 @@ def summarize(obj: Any, kind: str, name: str, label_names: set[str] | frozenset 
             if i in bins:
                 lo, width = bins[i]
                 col.update(
-                    min=base._f(stats[f"lo{i}"]),
-                    max=base._f(stats[f"hi{i}"]),
-                    mean=base._f(stats[f"mu{i}"]),
-                    std=base._f(stats[f"sd{i}"]) if stats[f"ok{i}"] > 1 else None,
+                    min=base.as_float(stats[f"lo{i}"]),
+                    max=base.as_float(stats[f"hi{i}"]),
+                    mean=base.as_float(stats[f"mu{i}"]),
+                    std=base.as_float(stats[f"sd{i}"]) if stats[f"ok{i}"] > 1 else None,
                     zeros=int(stats[f"z{i}"] or 0),
                 )
                 if hist[f"q{i}"] is not None:  # None: no finite value made it into the sample
