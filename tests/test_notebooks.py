@@ -31,8 +31,20 @@ TWEAKS = {
     "timed_forest": ("max_depth = 3", "max_depth = 5", "max_depth", "max_depth"),
     "keras_fit": ("learning_rate=1e-3", "learning_rate=1e-2", "model.optimizer.learning_rate", "learning_rate"),
     "lightgbm_train": ("num_boost_round=30", "num_boost_round=40", "train.num_boost_round", "num_boost_round"),
+    "xgboost_sklearn": ("max_depth=3", "max_depth=5", "xgb_model.max_depth", "max_depth"),
+    "joblib_grid_search": ("n_folds = 3", "n_folds = 5", "n_folds", "cv"),
 }
 RERUN_TAGS = {"hyperparameters", "model", "train", "evaluate"}
+# XGBClassifier(missing=nan) and GridSearchCV(error_score=nan) record a NaN param, kept as NaN by design
+# (docs/design.md), and `params == before` is False for it (nan != nan): the comparison, not capture, fails
+NAN_PARAM = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the first-run check compares params with ==, which a NaN param never passes; needs a NaN-safe compare",
+)
+NOTEBOOK_CASES = [
+    pytest.param(n, marks=NAN_PARAM) if n in ("xgboost_sklearn", "joblib_grid_search") else n for n in sorted(TWEAKS)
+]
 
 
 @pytest.fixture
@@ -95,7 +107,7 @@ def _run_and_tweak(nb, execute_cell, tweak, ledger_path):
 
 
 @pytest.mark.parametrize("mode", ["nbclient", "lab-ids"])
-@pytest.mark.parametrize("notebook", sorted(TWEAKS))
+@pytest.mark.parametrize("notebook", NOTEBOOK_CASES)
 def test_tweak_in_place_gives_one_run_whose_diff_is_the_tweak(notebook, mode, kernel_env, ledger_path):
     nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
     tweak = TWEAKS[notebook]
