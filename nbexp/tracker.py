@@ -2,7 +2,7 @@
 
 A :class:`Session` is one tracked kernel. Its ``pre_run_cell`` hook decides
 whether a new run opens *before* the cell runs (a run is one training and its
-evaluation: see :meth:`Session._new_run_reason`) and stores the cell as it starts (code once per distinct text,
+evaluation: see :meth:`nbexp.runbook.RunBook.reason`) and stores the cell as it starts (code once per distinct text,
 start, status ``running``), so a kernel that dies inside a cell leaves it behind;
 its ``post_run_cell`` hook stores how the cell ended (duration, ok/error/interrupted,
 resource use) and captures params and metrics from the cell's code and the
@@ -31,7 +31,7 @@ from .capture import environment, system
 from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
-from .capture.secrets import scrub_text, scrub_value
+from .capture.secrets import scrub_text
 from .capture.training import Training, unwrap_magics
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
@@ -43,11 +43,11 @@ from .ledger.store import Store
 from .ledger.writer import Writer
 from .notices import Notices, error_text
 from .recorder import Run, check_name, check_params
+from .runbook import RunBook
 
 _session: Session | None = None
 # a cell that opens a run itself: no automatic run opens before it
 _OPENS_RUN = re.compile(r"^\s*%%?nbexp\s+(new|track|run)\b", re.MULTILINE)
-_COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
 
 
 def active_session() -> Session | None:
@@ -145,9 +145,6 @@ class Session:
         self.started = time.time()
         self.excluded: list[str] = []
         self.metric_re = metric_name_pattern(metric_names)
-        self.stack: list[Run] = []
-        self.current: Run | None = None
-        self.runs: list[Run] = []
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -156,13 +153,24 @@ class Session:
         # The dataflow record: what each name was computed from; a run's params are the params of
         # the names its training reached back to (see nbexp.dataflow).
         self.dataflow = Dataflow(self.warn, self.is_excluded)
-        self._rerun_counts: dict[str, int] = {}
         self.reloading = False  # within %reload_ext nbexp: the session goes on
         write_conn = connect(self.ledger_path)
         self.writer = Writer(
             write_conn, self.id, on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row")
         )
         self.store = Store(self.writer, scrub=scrub_text)
+        # The run book: the runs, the current one, and when a cell opens the next (see nbexp.runbook).
+        self.book = RunBook(
+            self.id,
+            self.store,
+            self.writer.points,
+            self._reader.has_run,
+            self.dataflow,
+            self.is_excluded,
+            on_end=self.run_ended,
+            open_window=lambda: self.sampler.open(),
+            replay_of=replay_of,
+        )
         self.notices = Notices(self.store, self.id, lambda: self.current)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
@@ -235,16 +243,20 @@ class Session:
             self.warn("environment", f"environment not recorded: {exc}")
 
     # -- runs ---------------------------------------------------------------------
-    def _new_run_id(self) -> str:
-        for _ in range(20):
-            rid = secrets.token_hex(3)
-            try:
-                taken = self._reader.has_run(rid)
-            except sqlite3.Error:
-                taken = None
-            if not taken and all(r.id != rid for r in self.runs):
-                return rid
-        return secrets.token_hex(6)
+    @property
+    def runs(self) -> list[Run]:
+        """Every run this session opened, oldest first."""
+        return self.book.runs
+
+    @property
+    def current(self) -> Run | None:
+        """The session's current run (None between ``%%nbexp run`` and the next cell)."""
+        return self.book.current
+
+    @property
+    def stack(self) -> list[Run]:
+        """The open ``with nbexp.run(...)`` blocks, innermost last."""
+        return self.book.stack
 
     def new_run(
         self, name: str | None = None, kind: str = "new", params: dict | None = None, nested: bool = False
@@ -263,28 +275,7 @@ class Session:
         params = check_params(params, "nbexp.run") if params else None
         if not nested and self.current is not None:
             self.current.end()
-        inherited = self._inherited(kind)
-        run = Run(
-            self._new_run_id(),
-            name,
-            kind,
-            {},
-            store=self.store,
-            points=self.writer.points,
-            is_excluded=self.is_excluded,
-            on_end=self.run_ended,
-        )
-        run.window = self.sampler.open()
-        self.store.open_run(run.id, self.id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of)
-        run.set_params(inherited, source="inherited")
-        if params:
-            run.set_params(params, source="explicit")
-        self.runs.append(run)
-        if nested:
-            self.stack.append(run)
-        else:
-            self.current = run
-        return run
+        return self.book.open(name, kind, self._inherited(kind), params, nested)
 
     def _inherited(self, kind: str) -> dict[str, Any]:
         if self.shell is None:
@@ -300,15 +291,12 @@ class Session:
         return self.current
 
     def run_ended(self, run: Run) -> None:
+        """A run ended: its system stats and idle hint are stored (the run book then lets it go)."""
         stats = self.sampler.close(run.window)
         hint = run.idle_hint or system.idle_hint(
             stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util
         )
         self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
-        if run in self.stack:
-            self.stack.remove(run)
-        if run is self.current:
-            self.current = None
         self.writer.flush(wait=False)
 
     def _write_samples(self, host: dict, gpus: list[dict]) -> None:
@@ -361,58 +349,17 @@ class Session:
             and not self.stack
             and not ("nbexp" in raw and _OPENS_RUN.search(raw))
         ):
-            reason = self._new_run_reason(run, key, code_hash, clean)
+            reason = self.book.reason(run, key, code_hash, clean, self._analyze)
             if reason == "another training":
                 run = self.new_run(None, kind="new")
             elif reason:
-                run = self.new_run(self._rerun_name(run), kind="rerun")
+                run = self.new_run(self.book.rerun_name(run), kind="rerun")
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
-
-    def _new_run_reason(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
-        """Why the cell about to run starts a new run after ``run`` trained, or None.
-
-        - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
-          same text (papermill, nbclient and nbconvert send no cell ids);
-        - it trains through a name ``run`` trained through (an edited training cell without ids);
-        - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
-        - it rebinds a name ``run``'s training read, with code other than what last bound it;
-        - it recomputes a metric that a non-training cell of ``run`` computed (an edited
-          evaluation cell without ids).
-        """
-        if key in run.training_cells or code_hash in run.training_cells:
-            return "re-executed"
-        literal, computed, _labels, _names, t = self._analyze(source)
-        trains = self.dataflow.trains(t)
-        if trains and t.models & run.models:
-            return "retrains"
-        if trains and run.models and not self.dataflow.closure(t.reads | t.models) & (run.models | run.slice):
-            return "another training"  # a model that owes nothing to this run's training
-        for k, v in from_literals(literal, []).items():
-            if k in run.params and not self.is_excluded(k):
-                old = run.params[k]
-                v = scrub_value(k, v)
-                if old != v or type(old) is not type(v):
-                    return "changed"
-        if any(n in run.inputs and self.dataflow.writers.get(n) != code_hash for n in t.writes if n not in literal):
-            return "upstream"
-        if computed & run.eval_metrics:
-            return "re-evaluates"
-        return None
-
-    def _rerun_name(self, prev: Run) -> str | None:
-        """``baseline #2`` after ``baseline``, ``baseline #3`` after that; None after an unnamed run."""
-        if not prev.name:
-            return None
-        m = _COUNTED.fullmatch(prev.name)
-        base, n = (m.group(1), int(m.group(2))) if m else (prev.name, 1)
-        n = max(n, self._rerun_counts.get(base, 1)) + 1
-        self._rerun_counts[base] = n
-        return f"{base} #{n}"
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
