@@ -2,7 +2,7 @@
 
 A :class:`Session` is one tracked kernel. Its ``pre_run_cell`` hook decides
 whether a new run opens *before* the cell runs (a run is one training and its
-evaluation: see :meth:`Session._new_run_reason`) and stores the cell as it starts (code once per distinct text,
+evaluation: see :meth:`nbexp.runbook.RunBook.reason`) and stores the cell as it starts (code once per distinct text,
 start, status ``running``), so a kernel that dies inside a cell leaves it behind;
 its ``post_run_cell`` hook stores how the cell ended (duration, ok/error/interrupted,
 resource use) and captures params and metrics from the cell's code and the
@@ -21,7 +21,6 @@ import re
 import secrets
 import signal
 import sqlite3
-import sys
 import threading
 import time
 from typing import Any
@@ -32,9 +31,10 @@ from .capture import environment, system
 from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
-from .capture.secrets import scrub_text, scrub_value
+from .capture.secrets import scrub_text
 from .capture.training import Training, unwrap_magics
 from .capture.training import analyze as training_of
+from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
@@ -43,24 +43,11 @@ from .ledger.store import Store
 from .ledger.writer import Writer
 from .notices import Notices, error_text
 from .recorder import Run, check_name, check_params
+from .runbook import RunBook
 
 _session: Session | None = None
-_MISSING = object()
-# namespace values that are never config objects: skip them without a closer look
-_PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
 # a cell that opens a run itself: no automatic run opens before it
 _OPENS_RUN = re.compile(r"^\s*%%?nbexp\s+(new|track|run)\b", re.MULTILINE)
-_COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
-
-
-def _nested_ids(obj: Any) -> set[int]:
-    """Ids of the estimators inside an estimator (a pipeline's steps, a search's estimator)."""
-    if not (hasattr(obj, "get_params") and hasattr(obj, "fit")):
-        return set()
-    try:
-        return {id(v) for v in obj.get_params(deep=True).values() if hasattr(v, "get_params")}
-    except Exception:
-        return set()
 
 
 def active_session() -> Session | None:
@@ -157,28 +144,33 @@ class Session:
         self.shell = shell
         self.started = time.time()
         self.excluded: list[str] = []
-        self.param_state: dict[str, Any] = {}
         self.metric_re = metric_name_pattern(metric_names)
-        self.stack: list[Run] = []
-        self.current: Run | None = None
-        self.runs: list[Run] = []
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
         self._parsed: dict[str, tuple] = {}
         self._runs_before_cell = 0
-        self.writers: dict[str, str] = {}  # name -> code hash of the cell that last bound it
-        # The dataflow record: per name, the names the statement that last bound it read (changes in
-        # place add to it); a run's params are the params of the names its training reached back to.
-        self.deps: dict[str, set[str]] = {}
-        self.trainer_funcs: set[str] = set()  # functions defined in this session whose bodies train
-        self._rerun_counts: dict[str, int] = {}
+        # The dataflow record: what each name was computed from; a run's params are the params of
+        # the names its training reached back to (see nbexp.dataflow).
+        self.dataflow = Dataflow(self.warn, self.is_excluded)
         self.reloading = False  # within %reload_ext nbexp: the session goes on
         write_conn = connect(self.ledger_path)
         self.writer = Writer(
             write_conn, self.id, on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row")
         )
         self.store = Store(self.writer, scrub=scrub_text)
+        # The run book: the runs, the current one, and when a cell opens the next (see nbexp.runbook).
+        self.book = RunBook(
+            self.id,
+            self.store,
+            self.writer.points,
+            self._reader.has_run,
+            self.dataflow,
+            self.is_excluded,
+            on_end=self.run_ended,
+            open_window=lambda: self.sampler.open(),
+            replay_of=replay_of,
+        )
         self.notices = Notices(self.store, self.id, lambda: self.current)
         self._insert_session(sprint_name, hypothesis)
         self.idle_after, self.idle_util = idle_after, idle_util
@@ -251,23 +243,27 @@ class Session:
             self.warn("environment", f"environment not recorded: {exc}")
 
     # -- runs ---------------------------------------------------------------------
-    def _new_run_id(self) -> str:
-        for _ in range(20):
-            rid = secrets.token_hex(3)
-            try:
-                taken = self._reader.has_run(rid)
-            except sqlite3.Error:
-                taken = None
-            if not taken and all(r.id != rid for r in self.runs):
-                return rid
-        return secrets.token_hex(6)
+    @property
+    def runs(self) -> list[Run]:
+        """Every run this session opened, oldest first."""
+        return self.book.runs
+
+    @property
+    def current(self) -> Run | None:
+        """The session's current run (None between ``%%nbexp run`` and the next cell)."""
+        return self.book.current
+
+    @property
+    def stack(self) -> list[Run]:
+        """The open ``with nbexp.run(...)`` blocks, innermost last."""
+        return self.book.stack
 
     def new_run(
         self, name: str | None = None, kind: str = "new", params: dict | None = None, nested: bool = False
     ) -> Run:
         """Open a run. Unless ``nested``, the current run closes first.
 
-        A run's params are what its training depended on (see :meth:`_slice_params`), so a run
+        A run's params are what its training depended on (see :meth:`Dataflow.slice_params`), so a run
         opened before a cell inherits nothing: its training pulls in the values it reads. A
         ``with nbexp.run(...)`` block inherits the params the cell running it depends on (a
         script session, which captures nothing, every param set in it); then ``params``.
@@ -279,36 +275,15 @@ class Session:
         params = check_params(params, "nbexp.run") if params else None
         if not nested and self.current is not None:
             self.current.end()
-        inherited = self._inherited(kind)
-        run = Run(
-            self._new_run_id(),
-            name,
-            kind,
-            {},
-            store=self.store,
-            points=self.writer.points,
-            is_excluded=self.is_excluded,
-            on_end=self.run_ended,
-        )
-        run.window = self.sampler.open()
-        self.store.open_run(run.id, self.id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of)
-        run.set_params(inherited, source="inherited")
-        if params:
-            run.set_params(params, source="explicit")
-        self.runs.append(run)
-        if nested:
-            self.stack.append(run)
-        else:
-            self.current = run
-        return run
+        return self.book.open(name, kind, self._inherited(kind), params, nested)
 
     def _inherited(self, kind: str) -> dict[str, Any]:
         if self.shell is None:
-            return dict(self.param_state)
+            return dict(self.dataflow.params)
         if kind != "context" or self._cell is None:
             return {}
         t = self._analyze(self._cell.source)[4]
-        return self._params_of(self._closure(t.reads), set(), self.shell.user_ns)
+        return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
     def ensure_run(self) -> Run:
         if self.current is None:
@@ -316,29 +291,32 @@ class Session:
         return self.current
 
     def run_ended(self, run: Run) -> None:
+        """A run ended: its system stats and idle hint are stored (the run book then lets it go)."""
         stats = self.sampler.close(run.window)
         hint = run.idle_hint or system.idle_hint(
             stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util
         )
         self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
-        if run in self.stack:
-            self.stack.remove(run)
-        if run is self.current:
-            self.current = None
         self.writer.flush(wait=False)
 
     def _write_samples(self, host: dict, gpus: list[dict]) -> None:
         self.store.add_samples(self.id, host, gpus)
 
     # -- params ---------------------------------------------------------------------
+    @property
+    def param_state(self) -> dict[str, Any]:
+        """Each param key's value as last set in the session (the dataflow record's, shared)."""
+        return self.dataflow.params
+
     def is_excluded(self, key: str) -> bool:
         return any(key == pat or key.startswith(pat + ".") or fnmatch.fnmatchcase(key, pat) for pat in self.excluded)
 
     def exclude(self, names: list[str]) -> None:
         self.excluded.extend(names)
-        for store in [self.param_state] + [r.params for r in self.runs if r.status == "running"]:
-            for key in [k for k in store if self.is_excluded(k)]:
-                store.pop(key)
+        self.dataflow.exclude()
+        for run in [r for r in self.runs if r.status == "running"]:
+            for key in [k for k in run.params if self.is_excluded(k)]:
+                run.params.pop(key)
         self.store.delete_params([r.id for r in self.runs if r.status == "running"], names)
 
     # -- warnings --------------------------------------------------------------------
@@ -371,60 +349,17 @@ class Session:
             and not self.stack
             and not ("nbexp" in raw and _OPENS_RUN.search(raw))
         ):
-            reason = self._new_run_reason(run, key, code_hash, clean)
+            reason = self.book.reason(run, key, code_hash, clean, self._analyze)
             if reason == "another training":
                 run = self.new_run(None, kind="new")
             elif reason:
-                run = self.new_run(self._rerun_name(run), kind="rerun")
+                run = self.new_run(self.book.rerun_name(run), kind="rerun")
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
-
-    def _new_run_reason(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
-        """Why the cell about to run starts a new run after ``run`` trained, or None.
-
-        - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
-          same text (papermill, nbclient and nbconvert send no cell ids);
-        - it trains through a name ``run`` trained through (an edited training cell without ids);
-        - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
-        - it rebinds a name ``run``'s training read, with code other than what last bound it;
-        - it recomputes a metric that a non-training cell of ``run`` computed (an edited
-          evaluation cell without ids).
-        """
-        if key in run.training_cells or code_hash in run.training_cells:
-            return "re-executed"
-        literal, computed, _labels, _names, t = self._analyze(source)
-        if self._trains(t) and t.models & run.models:
-            return "retrains"
-        if self._trains(t) and run.models and not self._closure(t.reads | t.models) & (run.models | run.slice):
-            return "another training"  # a model that owes nothing to this run's training
-        for k, v in from_literals(literal, []).items():
-            if k in run.params and not self.is_excluded(k):
-                old = run.params[k]
-                v = scrub_value(k, v)
-                if old != v or type(old) is not type(v):
-                    return "changed"
-        if any(n in run.inputs and self.writers.get(n) != code_hash for n in t.writes if n not in literal):
-            return "upstream"
-        if computed & run.eval_metrics:
-            return "re-evaluates"
-        return None
-
-    def _trains(self, t: Training) -> bool:
-        return t.trains or bool(t.calls & self.trainer_funcs)
-
-    def _rerun_name(self, prev: Run) -> str | None:
-        """``baseline #2`` after ``baseline``, ``baseline #3`` after that; None after an unnamed run."""
-        if not prev.name:
-            return None
-        m = _COUNTED.fullmatch(prev.name)
-        base, n = (m.group(1), int(m.group(2))) if m else (prev.name, 1)
-        n = max(n, self._rerun_counts.get(base, 1)) + 1
-        self._rerun_counts[base] = n
-        return f"{base} #{n}"
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
@@ -535,8 +470,8 @@ class Session:
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
         for name in names:
-            obj = ns.get(name, _MISSING)
-            if obj is _MISSING or type(obj) in _PLAIN:
+            obj = ns.get(name, MISSING)
+            if obj is MISSING or type(obj) in PLAIN:
                 continue
             try:
                 params.update(from_object(name, obj, skipped))
@@ -554,120 +489,24 @@ class Session:
                 if value is not None:
                     run.log_auto(name, value)
         produced = run.n_points > cell.points_before
-        trains = status == "ok" and (self._trains(t) or produced)
+        trains = status == "ok" and (self.dataflow.trains(t) or produced)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run.
         run_ids = [run.id] if trains or not run.frozen else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
         self.data.check(names, ns, run_ids, labels)
-        self._record_dataflow(t, literal, computed, params)
+        self.dataflow.record(t, literal, computed, params)
         if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
-            self._slice_params(run, t, ns, trains)
+            self.dataflow.slice_params(run, t, ns, trains)
         elif not run.frozen:
             run.set_params(params, source="assign")  # until it trains: what its cells set
-        for name in t.writes:
-            self.writers[name] = cell.hash
-        self.trainer_funcs -= t.writes - t.trainer_defs
-        self.trainer_funcs |= t.trainer_defs
+        self.dataflow.bound(t, cell.hash)
         if trains:
             run.frozen = True
             run.training_cells.update((cell.key, cell.hash))
             run.models |= t.models
             run.inputs |= t.reads
-            if not self._trains(t):  # an evaluation cell that computed metrics
+            if not self.dataflow.trains(t):  # an evaluation cell that computed metrics
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
-
-    def _record_dataflow(
-        self, t: Training, literal: dict[str, Any], computed: set[str], params: dict[str, Any]
-    ) -> None:
-        """Keep what each name depends on and its params now. A name the cell binds or names
-        is described afresh: a name rebound to another object keeps nothing of the old one."""
-        described = t.writes | set(literal) | computed | {k.split(".", 1)[0] for k in params}
-        if described:
-            for key in [k for k in self.param_state if k.split(".", 1)[0] in described]:
-                del self.param_state[key]
-        self.param_state.update(params)
-        for name, deps in t.deps.items():
-            if name in t.mutated:
-                self.deps[name] = self.deps.get(name, set()) | deps
-            else:
-                self.deps[name] = deps
-
-    def _closure(self, roots: set[str]) -> set[str]:
-        """``roots`` and every name they were computed from, through the dataflow record."""
-        seen: set[str] = set()
-        todo = list(roots)
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                todo.extend(self.deps.get(name, ()))
-        return seen
-
-    def _params_of(
-        self, names: set[str], models: set[str], ns: dict[str, Any], defaults: set[str] | None = None
-    ) -> dict[str, Any]:
-        """The params of ``names``: each object's as it is now, each literal's as last assigned.
-
-        One object reached through several names is described once: under a name it trained
-        through (``models``) when there is one, its nested estimators below it, not again under
-        the names bound to them.
-        """
-        by_root: dict[str, dict[str, Any]] = {}
-        for key, value in self.param_state.items():
-            root = key.split(".", 1)[0]
-            if root in names:
-                by_root.setdefault(root, {})[key] = value
-        out: dict[str, Any] = {}
-        seen: set[int] = set()
-        skipped: list[Skipped] = []
-        for name in sorted(names, key=lambda n: (n not in models, n)):
-            obj = ns.get(name, _MISSING)
-            if obj is not _MISSING and type(obj) not in _PLAIN and not isinstance(obj, (type, type(sys))):
-                if id(obj) in seen:
-                    continue
-                try:
-                    found = from_object(name, obj, skipped, defaults)
-                except Exception:
-                    found = {}
-                if found:
-                    seen.add(id(obj))
-                    seen.update(_nested_ids(obj))
-                    out.update(found)
-                    continue
-            out.update(by_root.get(name, {}))
-        for s in skipped:
-            self.warn(s.cause, str(s))
-        if self.excluded:
-            out = {k: v for k, v in out.items() if not self.is_excluded(k)}
-        return out
-
-    def _slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool) -> None:
-        """Make ``run``'s params what its training and evaluation depended on.
-
-        At its first training cell the run's params become those of the backward slice from
-        the cell (what it reads and binds, back through the dataflow record to literals,
-        configs, estimators, optimizers and data); session leftovers outside it are dropped.
-        Later training or evaluation cells of the run add the names they reach that the run
-        had not, never changing a param the run already has (a trained run is not rewritten).
-        """
-        roots = t.reads | t.models | t.writes if trains else set(t.reads)
-        reached = self._closure(roots)
-        models = run.models | t.models if trains else run.models
-        defaults: set[str] = set()
-        if not run.frozen:
-            run.slice = reached
-            wanted = self._params_of(reached, models, ns, defaults)
-            run.drop_params([k for k in run.params if k not in wanted])
-        else:
-            new = reached - run.slice
-            if not new:
-                return
-            run.slice |= new
-            wanted = self._params_of(new, models, ns, defaults)
-            wanted = {k: v for k, v in wanted.items() if k not in run.params}
-        # estimator params left at their class's default are marked so (source ``default``)
-        run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
-        run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")
 
     # -- end -----------------------------------------------------------------------------
     def _hook_shutdown(self) -> None:

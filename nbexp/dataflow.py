@@ -1,0 +1,170 @@
+"""The dataflow record of a session: what each name was computed from, and a run's backward slice.
+
+Each executed cell adds its reads and writes (the :class:`~nbexp.capture.training.Training` read
+from its syntax tree) and the params it set. A run's params are the params of the names its
+training reached back to through this record (the backward slice), so session leftovers that
+the training never read are not among them.
+
+The record knows no session and no IPython: the session hands it each cell's analysis and the
+namespace, and asks it for closures, params and whether a cell trains. It reports skipped
+params through the ``warn`` callable and leaves out ``--exclude`` patterns through
+``is_excluded``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from .capture.params import Skipped, from_object
+from .capture.training import Training
+from .recorder import Run
+
+MISSING = object()
+# namespace values that are never config objects: skip them without a closer look
+PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
+
+
+def _nested_ids(obj: Any) -> set[int]:
+    """Ids of the estimators inside an estimator (a pipeline's steps, a search's estimator)."""
+    if not (hasattr(obj, "get_params") and hasattr(obj, "fit")):
+        return set()
+    try:
+        return {id(v) for v in obj.get_params(deep=True).values() if hasattr(v, "get_params")}
+    except Exception:
+        return set()
+
+
+class Dataflow:
+    """Reads and writes of a session's cells, and the backward slice they answer.
+
+    Args:
+        warn: ``warn(cause, message)``, for params of an object that could not be read.
+        is_excluded: True for a param key the session never records.
+
+    Attributes:
+        params: per param key, its value as last assigned (literals, and objects' params as
+            the cell that named them left them); a name rebound drops its old keys.
+        deps: per name, the names the statement that last bound it read (a change in place
+            adds to them).
+        writers: per name, the code hash of the cell that last bound it.
+        trainer_funcs: functions defined in the session whose bodies train.
+    """
+
+    def __init__(
+        self,
+        warn: Callable[[str, str], None] = lambda cause, message: None,
+        is_excluded: Callable[[str], bool] = lambda key: False,
+    ) -> None:
+        self.warn = warn
+        self.is_excluded = is_excluded
+        self.params: dict[str, Any] = {}
+        self.deps: dict[str, set[str]] = {}
+        self.writers: dict[str, str] = {}
+        self.trainer_funcs: set[str] = set()
+
+    def trains(self, t: Training) -> bool:
+        """Whether a cell trains: by its own code, or by calling a function whose body trains."""
+        return t.trains or bool(t.calls & self.trainer_funcs)
+
+    def record(self, t: Training, literal: dict[str, Any], computed: set[str], params: dict[str, Any]) -> None:
+        """Keep what each name depends on and its params now. A name the cell binds or names
+        is described afresh: a name rebound to another object keeps nothing of the old one."""
+        described = t.writes | set(literal) | computed | {k.split(".", 1)[0] for k in params}
+        if described:
+            for key in [k for k in self.params if k.split(".", 1)[0] in described]:
+                del self.params[key]
+        self.params.update(params)
+        for name, deps in t.deps.items():
+            if name in t.mutated:
+                self.deps[name] = self.deps.get(name, set()) | deps
+            else:
+                self.deps[name] = deps
+
+    def bound(self, t: Training, code_hash: str) -> None:
+        """Note which cell (by code hash) last bound each name ``t`` writes, and the functions
+        it (re)defines: a function rebound to something else no longer trains."""
+        for name in t.writes:
+            self.writers[name] = code_hash
+        self.trainer_funcs -= t.writes - t.trainer_defs
+        self.trainer_funcs |= t.trainer_defs
+
+    def closure(self, roots: set[str]) -> set[str]:
+        """``roots`` and every name they were computed from, through the dataflow record."""
+        seen: set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.deps.get(name, ()))
+        return seen
+
+    def exclude(self) -> None:
+        """Forget the params ``is_excluded`` now leaves out."""
+        for key in [k for k in self.params if self.is_excluded(k)]:
+            self.params.pop(key)
+
+    def params_of(
+        self, names: set[str], models: set[str], ns: dict[str, Any], defaults: set[str] | None = None
+    ) -> dict[str, Any]:
+        """The params of ``names``: each object's as it is now, each literal's as last assigned.
+
+        One object reached through several names is described once: under a name it trained
+        through (``models``) when there is one, its nested estimators below it, not again under
+        the names bound to them.
+        """
+        by_root: dict[str, dict[str, Any]] = {}
+        for key, value in self.params.items():
+            root = key.split(".", 1)[0]
+            if root in names:
+                by_root.setdefault(root, {})[key] = value
+        out: dict[str, Any] = {}
+        seen: set[int] = set()
+        skipped: list[Skipped] = []
+        for name in sorted(names, key=lambda n: (n not in models, n)):
+            obj = ns.get(name, MISSING)
+            if obj is not MISSING and type(obj) not in PLAIN and not isinstance(obj, (type, type(sys))):
+                if id(obj) in seen:
+                    continue
+                try:
+                    found = from_object(name, obj, skipped, defaults)
+                except Exception:
+                    found = {}
+                if found:
+                    seen.add(id(obj))
+                    seen.update(_nested_ids(obj))
+                    out.update(found)
+                    continue
+            out.update(by_root.get(name, {}))
+        for s in skipped:
+            self.warn(s.cause, str(s))
+        return {k: v for k, v in out.items() if not self.is_excluded(k)}
+
+    def slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool) -> None:
+        """Make ``run``'s params what its training and evaluation depended on.
+
+        At its first training cell the run's params become those of the backward slice from
+        the cell (what it reads and binds, back through the dataflow record to literals,
+        configs, estimators, optimizers and data); session leftovers outside it are dropped.
+        Later training or evaluation cells of the run add the names they reach that the run
+        had not, never changing a param the run already has (a trained run is not rewritten).
+        """
+        roots = t.reads | t.models | t.writes if trains else set(t.reads)
+        reached = self.closure(roots)
+        models = run.models | t.models if trains else run.models
+        defaults: set[str] = set()
+        if not run.frozen:
+            run.slice = reached
+            wanted = self.params_of(reached, models, ns, defaults)
+            run.drop_params([k for k in run.params if k not in wanted])
+        else:
+            new = reached - run.slice
+            if not new:
+                return
+            run.slice |= new
+            wanted = self.params_of(new, models, ns, defaults)
+            wanted = {k: v for k, v in wanted.items() if k not in run.params}
+        # estimator params left at their class's default are marked so (source ``default``)
+        run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
+        run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")

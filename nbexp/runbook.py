@@ -1,0 +1,180 @@
+"""A session's run book: the runs it opened, which one is current, and when the next one opens.
+
+A run is one training and its evaluation. Once a run trained, a cell that trains again, edits
+a value the run's training used or recomputes one of its evaluation metrics opens the next
+run (see :meth:`RunBook.reason`); a re-run of a named run is named after it (``baseline #2``).
+
+The run book knows no session and no IPython: it is handed the store runs are written to, the
+writer's points queue, the dataflow record and the callables it needs, and the analysis of
+the cell about to run.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+from typing import Any, Callable
+
+from .capture.params import from_literals
+from .capture.secrets import scrub_value
+from .capture.training import Training
+from .dataflow import Dataflow
+from .ledger import sprint_of
+from .recorder import Run
+
+_COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
+
+
+class RunBook:
+    """The runs of one session.
+
+    Args:
+        session_id: the session the runs belong to.
+        store: the session's :class:`~nbexp.ledger.store.Store`.
+        points: the writer's points queue (``Run.log`` appends to it).
+        has_run: True for a run id the ledger already holds (ids are drawn until one is free).
+        dataflow: the session's :class:`~nbexp.dataflow.Dataflow` (what trains, what a name was
+            computed from, which cell last bound it).
+        is_excluded: True for a param key the session never records.
+        on_end: called with a run when it ends, after the book has let it go.
+        open_window: opens the system sampler's window over a new run.
+        replay_of: the run the session replays; its runs point at it.
+
+    Attributes:
+        runs: every run opened, oldest first.
+        current: the session's current run (None between ``%%nbexp run`` and the next cell).
+        stack: the open ``with nbexp.run(...)`` blocks, innermost last.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        store: Any,
+        points: Any,
+        has_run: Callable[[str], Any],
+        dataflow: Dataflow,
+        is_excluded: Callable[[str], bool],
+        on_end: Callable[[Run], None],
+        open_window: Callable[[], Any],
+        replay_of: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.store = store
+        self.points = points
+        self.has_run = has_run
+        self.dataflow = dataflow
+        self.is_excluded = is_excluded
+        self.on_end = on_end
+        self.open_window = open_window
+        self.replay_of = replay_of
+        self.runs: list[Run] = []
+        self.current: Run | None = None
+        self.stack: list[Run] = []
+        self._rerun_counts: dict[str, int] = {}
+
+    def new_id(self) -> str:
+        """A run id neither the ledger nor this session has used."""
+        for _ in range(20):
+            rid = secrets.token_hex(3)
+            try:
+                taken = self.has_run(rid)
+            except sqlite3.Error:
+                taken = None
+            if not taken and all(r.id != rid for r in self.runs):
+                return rid
+        return secrets.token_hex(6)
+
+    def open(
+        self,
+        name: str | None,
+        kind: str,
+        inherited: dict[str, Any],
+        params: dict | None = None,
+        nested: bool = False,
+    ) -> Run:
+        """Open a run with ``inherited`` then ``params`` as its params (checked by the caller);
+        it becomes the current run, or, ``nested``, the innermost block. The current run, if
+        any, is the caller's to end first."""
+        run = Run(
+            self.new_id(),
+            name,
+            kind,
+            {},
+            store=self.store,
+            points=self.points,
+            is_excluded=self.is_excluded,
+            on_end=self._ended,
+        )
+        run.window = self.open_window()
+        self.store.open_run(
+            run.id, self.session_id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of
+        )
+        run.set_params(inherited, source="inherited")
+        if params:
+            run.set_params(params, source="explicit")
+        self.runs.append(run)
+        if nested:
+            self.stack.append(run)
+        else:
+            self.current = run
+        return run
+
+    def _ended(self, run: Run) -> None:
+        self.on_end(run)
+        if run in self.stack:
+            self.stack.remove(run)
+        if run is self.current:
+            self.current = None
+
+    def reason(
+        self,
+        run: Run,
+        key: str,
+        code_hash: str,
+        source: str,
+        analyze: Callable[[str], tuple[dict[str, Any], set[str], set[str], list[str], Training]],
+    ) -> str | None:
+        """Why the cell about to run (``key``, ``code_hash``, ``source``) starts a new run after
+        ``run`` trained, or None. ``analyze`` gives ``(literal, computed, fit_labels, names,
+        training)`` of a source (the session's, cached); a re-executed cell is not analyzed.
+
+        - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
+          same text (papermill, nbclient and nbconvert send no cell ids);
+        - it trains through a name ``run`` trained through (an edited training cell without ids);
+        - it trains a model that owes nothing to ``run``'s training (``another training``);
+        - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
+        - it rebinds a name ``run``'s training read, with code other than what last bound it;
+        - it recomputes a metric that a non-training cell of ``run`` computed (an edited
+          evaluation cell without ids).
+        """
+        if key in run.training_cells or code_hash in run.training_cells:
+            return "re-executed"
+        literal, computed, _labels, _names, t = analyze(source)
+        flow = self.dataflow
+        trains = flow.trains(t)
+        if trains and t.models & run.models:
+            return "retrains"
+        if trains and run.models and not flow.closure(t.reads | t.models) & (run.models | run.slice):
+            return "another training"  # a model that owes nothing to this run's training
+        for k, v in from_literals(literal, []).items():
+            if k in run.params and not self.is_excluded(k):
+                old = run.params[k]
+                v = scrub_value(k, v)
+                if old != v or type(old) is not type(v):
+                    return "changed"
+        if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
+            return "upstream"
+        if computed & run.eval_metrics:
+            return "re-evaluates"
+        return None
+
+    def rerun_name(self, prev: Run) -> str | None:
+        """``baseline #2`` after ``baseline``, ``baseline #3`` after that; None after an unnamed run."""
+        if not prev.name:
+            return None
+        m = _COUNTED.fullmatch(prev.name)
+        base, n = (m.group(1), int(m.group(2))) if m else (prev.name, 1)
+        n = max(n, self._rerun_counts.get(base, 1)) + 1
+        self._rerun_counts[base] = n
+        return f"{base} #{n}"

@@ -1,0 +1,71 @@
+"""The run book on its own (nbexp.runbook): when the next run opens and how a re-run is named.
+No shell: cells are parsed as the session parses them; runs are written to a real ledger."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from nbexp.capture.data import fit_labels
+from nbexp.capture.params import from_literals, referenced_names, top_level_assignments
+from nbexp.capture.secrets import scrub_text
+from nbexp.capture.training import analyze as training_of
+from nbexp.dataflow import Dataflow
+from nbexp.ledger import connect
+from nbexp.ledger.store import Store
+from nbexp.ledger.writer import Writer
+from nbexp.runbook import RunBook
+
+
+def analyze(source: str):
+    tree = ast.parse(source)
+    return (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
+
+
+@pytest.fixture
+def book(tmp_path):
+    writer = Writer(connect(tmp_path / "ledger.db"), "s1", on_error=lambda cause, msg: None)
+    ended = []
+    b = RunBook(
+        "s1",
+        Store(writer, scrub=scrub_text),
+        writer.points,
+        lambda rid: False,
+        Dataflow(),
+        lambda key: False,
+        on_end=ended.append,
+        open_window=lambda: None,
+    )
+    yield b
+    writer.close()
+
+
+def test_a_rerun_of_a_named_run_is_numbered_after_it(book):
+    first = book.open("baseline", "track", {})
+    assert book.rerun_name(first) == "baseline #2"
+    assert book.rerun_name(book.open("baseline #2", "rerun", {})) == "baseline #3"
+    assert book.rerun_name(first) == "baseline #4"  # never a number twice
+    assert book.rerun_name(book.open(None, "new", {})) is None
+
+
+def test_a_trained_run_ends_at_a_changed_literal_or_its_training_cell_again(book):
+    run = book.open(None, "new", {})
+    run.set_params(from_literals(analyze("C = 1.0")[0], []), source="assign")
+    run.frozen = True
+    run.training_cells.update(("cell-2", "hash-2"))
+    run.models.add("clf")
+    assert book.reason(run, "cell-2", "other", "clf.fit(X, y)", analyze) == "re-executed"
+    assert book.reason(run, "cell-9", "h9", "C = 0.1", analyze) == "changed"
+    assert book.reason(run, "cell-9", "h9", "C = 1.0", analyze) is None
+    assert book.reason(run, "cell-9", "h9", "clf.fit(X, y)", analyze) == "retrains"
+    assert book.reason(run, "cell-9", "h9", "other = Model()\nother.fit(Z)", analyze) == "another training"
+
+
+def test_an_ended_run_leaves_the_book(book):
+    run = book.open(None, "new", {})
+    inner = book.open("block", "context", {}, nested=True)
+    assert book.current is run and book.stack == [inner]
+    inner.end()
+    run.end()
+    assert book.current is None and book.stack == [] and book.runs == [run, inner]
