@@ -54,15 +54,15 @@ class Run:
         self.status = RUNNING
         self.error: str | None = None
         self.params: dict[str, Any] = {}
-        # Segmentation (see Session._new_run_reason): once a training cell ran in this run, it is
+        # Segmentation (see nbexp/runbook.py RunBook.reason): once a training cell ran in this run, it is
         # frozen: a changed value opens the next run instead of rewriting this one's params.
         self.frozen = False
         self.training_cells: set[str] = set()  # cell ids and code hashes that trained in this run
         self.models: set[str] = set()  # names it trained through
         self.inputs: set[str] = set()  # names its training cells read
         self.eval_metrics: set[str] = set()  # metrics computed by cells that do not train
-        # Params (see Session._slice_params): once it trains, its params are those of the names its
-        # training and evaluation cells depended on (the backward slice), plus the explicit ones.
+        # Params (see nbexp/dataflow.py Dataflow.slice_params): once it trains, its params are those of the
+        # names its training and evaluation cells depended on (the backward slice), plus the explicit ones.
         self.slice: set[str] = set()  # names its training and evaluation depended on
         self.explicit: set[str] = set()  # params set explicitly: never dropped from it
         self._sources: dict[str, str] = {}  # key -> how it was set (assign, default, explicit, ...)
