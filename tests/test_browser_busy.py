@@ -30,7 +30,7 @@ def env(tmp_path_factory):
     return e
 
 
-def test_star_while_the_ledger_is_busy_says_so_and_retries(page, env):  # noqa: F811 (a fixture)
+def test_star_while_the_ledger_is_busy_says_so_and_retries(page, env, tmp_path):  # noqa: F811 (a fixture)
     from playwright.sync_api import expect
 
     runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
@@ -41,6 +41,7 @@ def test_star_while_the_ledger_is_busy_says_so_and_retries(page, env):  # noqa: 
     try:
         page.get_by_role("button", name=f"Star run {rid}").click()
         expect(page.get_by_role("status").first).to_contain_text("ledger busy, retrying", timeout=15_000)
+        test_browser.shot(page, "sidebar-ledger-busy", tmp_path)
     finally:
         other.execute("ROLLBACK")
         other.close()
