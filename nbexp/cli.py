@@ -98,15 +98,7 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.pass_context
 def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_json):
     """List runs, newest first, with the params that vary and their metrics."""
-    wanted = {}
-    for item in params:
-        name, eq, text = item.partition("=")
-        if not eq:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        try:
-            wanted[name] = json.loads(text)
-        except ValueError:
-            wanted[name] = text
+    wanted = _overrides(params, "--param", identifiers=False)
     with _reader(ctx) as r:
         runs = r.list_runs(
             sprint=sprint,
@@ -372,18 +364,20 @@ def review_cmd(ctx, sprint, html_file, as_json):
         click.echo(f"\nwrote {html_file} (one self-contained file: open it in a browser or attach it)", err=True)
 
 
-def _overrides(items: tuple[str, ...], option: str) -> dict[str, Any]:
-    import ast
+def _overrides(items: tuple[str, ...], option: str, identifiers: bool = True) -> dict[str, Any]:
+    """``NAME=VALUE`` options by :func:`nbexp.capture.params.parse_assignment`'s one rule; with
+    ``identifiers``, NAME must be a Python name (replay rewrites ``NAME = ...`` lines)."""
+    from .capture.params import parse_assignment
 
     out = {}
     for item in items:
-        name, eq, text = item.partition("=")
-        if not eq or not name.isidentifier():
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
         try:
-            out[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[name] = text
+            name, value = parse_assignment(item)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
+        if identifiers and not name.isidentifier():
+            raise click.BadParameter(f"expected NAME=VALUE with NAME a Python name, got {item!r}", param_hint=option)
+        out[name] = value
     return out
 
 

@@ -29,7 +29,6 @@ Each word's ``--help`` (``%nbexp track --help``) prints its options.
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 import shlex
 import sys
@@ -296,15 +295,15 @@ class NbexpMagics(Magics):
     @argument("assignments", nargs="+", help="NAME=VALUE; VALUE read as a Python literal, else as text")
     def _param(self, args):
         """Set params on the current run explicitly."""
+        from .capture.params import parse_assignment
+
         params = {}
         for item in args.assignments:
-            name, eq, text = item.partition("=")
-            if not eq or not name:
-                raise UsageError(f"%nbexp param: expected NAME=VALUE, got {item!r}")
             try:
-                params[name] = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                params[name] = text
+                name, value = parse_assignment(item)
+            except ValueError as exc:
+                raise UsageError(f"%nbexp param: {exc}") from None
+            params[name] = value
         s = _session()
         run = s.stack[-1] if s.stack else s.ensure_run()
         run.log_params(**params)

@@ -128,3 +128,18 @@ def test_ledger_that_is_not_a_file(tmp_path):
         [sys.executable, "-m", "nbexp.cli", "--ledger", "/dev/full", "ls"], capture_output=True, text=True
     )
     assert res.returncode == 1 and "/dev/full is not an nbexp ledger (not a regular file)" in res.stderr, res.stderr
+
+
+def test_param_filter_reads_values_as_python_literals_like_replay(cell, ledger_path):
+    cell("%nbexp track flags")
+    cell("AUGMENT = True\nMODEL = 'tree'")
+    cell("test_auc = 0.9 if AUGMENT and MODEL == 'tree' else 0.5")
+    cell("AUGMENT = False")
+    cell("test_auc = 0.9 if AUGMENT and MODEL == 'tree' else 0.5")
+    cell("%nbexp stop")
+    on = json.loads(invoke(ledger_path, "ls", "--json", "--param", "AUGMENT=True").output)
+    assert [r["params"]["AUGMENT"] for r in on] == [True]  # the bool, as %nbexp param and replay read it
+    off = json.loads(invoke(ledger_path, "ls", "--json", "--param", "AUGMENT=False", "--param", "MODEL=tree").output)
+    assert [r["params"]["AUGMENT"] for r in off] == [False]
+    res = invoke(ledger_path, "ls", "--param", "=True")
+    assert res.exit_code == 2 and "NAME=VALUE" in res.output

@@ -292,3 +292,29 @@ def test_from_literals_skips_dicts_nested_too_deep_and_says_so():
     params = from_literals({"deep": {"a": {"b": {"c": {"d": {"e": 1}}}}}, "ok": {"a": 1}}, skipped)
     assert params == {"ok.a": 1}
     assert [s.cause for s in skipped] == ["deep-dict"] and "'deep.a.b.c.d'" in str(skipped[0])
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ("flag=True", ("flag", True)),  # the bool for ls --param, replay --param and %nbexp param alike
+        ("lr=0.1", ("lr", 0.1)),
+        ("layers=[64, 64]", ("layers", [64, 64])),
+        ("model=tree", ("model", "tree")),  # not a literal: the text
+        ("opt.lr=1e-3", ("opt.lr", 0.001)),
+        ("note=a=b", ("note", "a=b")),
+        ("empty=", ("empty", "")),
+    ],
+)
+def test_name_value_is_one_rule(item, expected):
+    from nbexp.capture.params import parse_assignment
+
+    assert parse_assignment(item) == expected
+
+
+@pytest.mark.parametrize("item", ["novalue", "=3", " =3"])
+def test_name_value_without_a_name_is_refused_naming_the_text(item):
+    from nbexp.capture.params import parse_assignment
+
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_assignment(item)

@@ -57,6 +57,25 @@ class Skipped(Exception):
         self.cause = cause
 
 
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` as typed on a command line or after ``%nbexp param``: the one rule for every
+    place that takes one (``nbexp ls --param``, ``nbexp replay --param``, ``%nbexp param``). VALUE
+    is read as a Python literal (``0.1``, ``True``, ``None``, ``[64, 64]``, ``'a b'``), else kept as
+    text, so ``flag=True`` is the bool everywhere and ``model=tree`` the text ``tree``.
+
+    Raises:
+        ValueError: no ``=`` or an empty NAME; the message quotes ``item``.
+    """
+    name, eq, text = item.partition("=")
+    name = name.strip()
+    if not eq or not name:
+        raise ValueError(f"expected NAME=VALUE, got {item!r}")
+    try:
+        return name, ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return name, text
+
+
 def value_type(value: Any) -> str:
     """The stored type tag of a param value."""
     if value is None:
