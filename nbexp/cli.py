@@ -7,7 +7,6 @@ Tables go to stdout, ``--json`` gives the same data for scripts. Exit codes:
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,14 @@ import click
 from .errors import InvalidArgument, NbexpError
 from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
-from .textfmt import duration, table, when
+from .textfmt import duration, jsonable, table, when
 
 KEY_PARAMS = 4  # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def _echo_json(obj: Any) -> None:
-    click.echo(json.dumps(_jsonable(obj), indent=2, default=str))
+    click.echo(json.dumps(jsonable(obj), indent=2, default=str))
 
 
 def _reader(ctx: click.Context) -> Reader:

@@ -7,7 +7,7 @@ import html
 import json
 from typing import Any
 
-from .textfmt import duration, fmt, table, when
+from .textfmt import duration, fmt, html_table, table, when
 
 
 def review_text(rev: dict) -> str:
@@ -70,12 +70,6 @@ def _script_json(obj: Any) -> str:
     return json.dumps(obj).translate(_SCRIPT_SAFE)
 
 
-def _html_table(header: list[str], rows: list[list[Any]], label: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return f'<table aria-label="{html.escape(label)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def review_figures(reader, rev: dict) -> dict[str, dict]:
     """Curves of the sprint's main metric, parallel coordinates, data drift."""
     from . import figures
@@ -118,7 +112,7 @@ def review_html(ledger: str | None, rev: dict) -> str:
             parts.append(f"<p><b>{key}:</b> {html.escape(sp[key])}</p>")
     parts.append(
         "<h2>Runs</h2>"
-        + _html_table(
+        + html_table(
             ["run", "name", "status", "start", "time", "params that vary", "last cell / error"],
             [
                 [
@@ -138,7 +132,7 @@ def review_html(ledger: str | None, rev: dict) -> str:
     if rev["best"]:
         parts.append(
             "<h2>Best per metric</h2>"
-            + _html_table(
+            + html_table(
                 ["metric", "best", "run", "vs previous best", "what changed"],
                 [
                     [b["metric"], b["value"], b["run"], b.get("previous_run") or "-", b.get("changed") or "-"]

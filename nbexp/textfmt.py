@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 from typing import Any
@@ -52,3 +53,22 @@ def storable_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def html_table(header: list[str], rows: list[list[Any]], label: str | None = None) -> str:
+    """An HTML table of already-fetched values, every header and cell escaped (names are data)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
+    aria = f' aria-label="{html.escape(label)}"' if label else ""
+    return f"<table{aria}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NaN as null and infinities as ``"inf"`` / ``"-inf"``: strict JSON (CLI, REST)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj

@@ -71,14 +71,6 @@ def active_run() -> Run:
     return s.ensure_run()
 
 
-def _only_nbexp_magics(raw: str) -> bool:
-    """True for a cell that only drives nbexp (``%nbexp ...``, ``%load_ext nbexp``)."""
-    if raw.lstrip().startswith("%%nbexp"):
-        return True
-    lines = [ln.strip() for ln in raw.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    return bool(lines) and all(ln.startswith(("%nbexp", "%load_ext nbexp", "%reload_ext nbexp")) for ln in lines)
-
-
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
@@ -338,7 +330,7 @@ class Session:
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
         key = getattr(info, "cell_id", None) or code_hash
-        magic = _only_nbexp_magics(raw)
+        magic = code_capture.drives_only_nbexp(raw)
         run = self.current
         if run is None and not magic:
             run = self.ensure_run()  # after %%nbexp run: the next cell opens a run

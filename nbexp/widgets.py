@@ -8,7 +8,8 @@ last value of a cell.
 from __future__ import annotations
 
 import html
-from typing import Any
+
+from .textfmt import html_table
 
 TABS = ("params", "metrics", "curves", "parallel", "data", "system", "code")
 
@@ -78,23 +79,15 @@ def _figure(fig: dict | None) -> None:
     display(go.Figure(fig))
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    from .textfmt import fmt
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def html_section(c: dict, key: str) -> str:
     ids = [r["id"] for r in c["runs"]]
     if key == "params":
         if not c["param_diff"]:
             return "<p>Same params.</p>"
-        return _table(["param"] + ids, [[k] + v for k, v in c["param_diff"].items()])
+        return html_table(["param"] + ids, [[k] + v for k, v in c["param_diff"].items()])
     if key == "metrics":
         return (
-            _table(
+            html_table(
                 ["metric (last)"] + ids + ["delta"],
                 [
                     [k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)]

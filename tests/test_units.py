@@ -318,3 +318,27 @@ def test_name_value_without_a_name_is_refused_naming_the_text(item):
 
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_assignment(item)
+
+
+@pytest.mark.parametrize(
+    "source, only",
+    [
+        ("%nbexp track\n# a comment\n%nbexp tag x", True),
+        ("%load_ext nbexp\n%nbexp track baseline", True),
+        ("%%nbexp run sweep\nmodel.fit(X, y)", True),  # the cell magic drives the body itself
+        ("%nbexp track\nLR = 0.1", False),
+        ("", False),
+    ],
+)
+def test_one_rule_for_cells_that_only_drive_nbexp(source, only):
+    from nbexp.capture.code import drives_only_nbexp
+
+    assert drives_only_nbexp(source) is only
+
+
+def test_jsonable_and_html_table_have_one_home():
+    from nbexp.textfmt import html_table, jsonable
+
+    assert jsonable({"a": [float("nan"), float("inf"), -float("inf"), 1.5]}) == {"a": [None, "inf", "-inf", 1.5]}
+    page = html_table(["<b>param</b>"], [["</td><script>x()</script>"]], label='a "label"')
+    assert "<script>" not in page and "&lt;b&gt;param&lt;/b&gt;" in page and 'aria-label="a &quot;label&quot;"' in page

@@ -13,14 +13,8 @@ import ast
 import json
 from typing import Any
 
+from ..capture.code import drives_only_nbexp
 from ..errors import InvalidArgument
-
-NBEXP_ONLY = ("%nbexp", "%load_ext nbexp", "%reload_ext nbexp", "%%nbexp")
-
-
-def _only_nbexp(source: str) -> bool:
-    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    return bool(lines) and all(ln.startswith(NBEXP_ONLY) for ln in lines)
 
 
 def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
@@ -87,7 +81,7 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
     skipped, rewritten = [], set()
     for cell in run["lineage"]:
         src = cell["source"]
-        if _only_nbexp(src):
+        if drives_only_nbexp(src):
             continue
         if cell["status"] != "ok":
             skipped.append(f"In[{cell['execution_count']}] ({cell['status']})")

@@ -235,3 +235,15 @@ def _parameters(obj: Any) -> tuple[str, ...] | None:
     except TypeError:  # unhashable callables are not cached
         pass
     return names
+
+
+NBEXP_ONLY = ("%nbexp", "%load_ext nbexp", "%reload_ext nbexp", "%unload_ext nbexp")
+
+
+def drives_only_nbexp(source: str) -> bool:
+    """True for a cell that only drives nbexp (``%%nbexp ...``, ``%nbexp ...`` lines,
+    ``%load_ext nbexp``): the tracker records no capture for it and replay leaves it out."""
+    if source.lstrip().startswith("%%nbexp"):
+        return True
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return bool(lines) and all(ln.startswith(NBEXP_ONLY) for ln in lines)

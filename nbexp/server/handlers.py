@@ -24,6 +24,7 @@ from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
 from ..ledger.store import Store
 from ..ledger.transactions import is_busy
+from ..textfmt import jsonable
 
 NAMESPACE = "nbexp"
 RUN_ID = r"[0-9a-f]{6,12}"
@@ -119,21 +120,7 @@ class BaseHandler(APIHandler):
 
     def send(self, obj: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(_jsonable(obj)))
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float):
-        if obj != obj:
-            return None
-        if obj in (float("inf"), float("-inf")):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
+        self.finish(json.dumps(jsonable(obj)))
 
 
 def main_metric(runs: list[dict]) -> str | None:
