@@ -22,11 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nbexp"
 LEDGER = PACKAGE / "ledger"
 
-# Known exceptions, each to be removed, never added to:
-# - export/bundle.py still copies rows between SQLite files itself (export: ATTACH + INSERT ... SELECT
-#   into the new bundle file; import: reading the hostile bundle and merging it into the ledger in one
-#   transaction()). Moving that bulk copy under ledger/ is the next step.
-SQL_ALLOWED = {"nbexp/export/bundle.py"}
+# Known exceptions, each to be removed, never added to: none left (bundle copies moved to ledger/bundle.py).
+SQL_ALLOWED: set[str] = set()
 
 # Import circles that exist today, each an allow-listed group of modules (a circle inside a group
 # passes; a new circle, or a group that grows, fails). Remove a group once its circle is gone.
