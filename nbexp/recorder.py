@@ -6,6 +6,7 @@ active :class:`Run`; tests and exporters use it directly.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any, Callable
@@ -16,9 +17,19 @@ from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
 from .ledger.schema import FAILED, FINISHED, INTERRUPTED, RUNNING
 from .notices import error_text
-from .textfmt import storable_text
+from .textfmt import jsonable, storable_text
 
 MAX_STEP = 2**63 - 1  # SQLite's largest INTEGER
+
+
+def _cell_value(value: Any) -> Any:
+    """A table cell as strict JSON: numbers (NumPy's too) as numbers; text, bool and None kept; the rest as text."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    number = as_scalar(value)
+    if number is not None:
+        return jsonable(number)
+    return storable_text(str(value))[:200]
 
 
 class Run:
@@ -69,6 +80,7 @@ class Run:
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()
+        self.metric_sources: dict[str, str] = {}  # found metrics: key -> where (none for nbexp.log)
         self._next_step = 0
         self._auto_steps: dict[str, int] = {}
         self._last_cell_status = "ok"
@@ -129,11 +141,29 @@ class Run:
 
     def log_auto(self, key: str, value: float) -> None:
         """Record a metric found in the namespace (one point per cell that set it)."""
-        step = self._auto_steps.get(key, 0)
-        self._auto_steps[key] = step + 1
+        self.log_found(key, value, source="namespace")
+
+    def log_found(self, key: str, value: float, *, source: str, step: int | None = None) -> None:
+        """Record a metric nbexp found without a call, saying where (``source``: namespace, stdout,
+        result, keras, sklearn, xgboost, lightgbm). ``step`` None: one past the last step found for
+        ``key`` in this run, so a value found once per cell becomes a curve over the cells.
+
+        A key keeps its first source; the sources are what listings show next to a number.
+        """
+        if step is None:
+            step = self._auto_steps.get(key, 0)
+        self._auto_steps[key] = max(step + 1, self._auto_steps.get(key, 0))
         self._points.append((self.id, key, step, None if math.isnan(value) else value, time.time()))
+        if key not in self.metric_sources:
+            self.metric_sources[key] = source
+            self.store.metric_source(self.id, key, source)
         self.metric_keys.add(key)
         self.n_points += 1
+
+    def log_table(self, name: str, columns: list[str], rows: list[list[Any]], *, source: str) -> None:
+        """Keep a result table with this run (a search's ``cv_results_``): plain values only, the rest as text."""
+        rows = [[_cell_value(v) for v in row] for row in rows]
+        self.store.run_table(self.id, name, source, json.dumps([str(c) for c in columns]), json.dumps(rows))
 
     def log_params(self, **params: Any) -> None:
         """Record params given explicitly (they win over captured ones).

@@ -36,6 +36,9 @@ def source(cell, ledger_path):
     cell("LR = 0.3")
     cell("import nbexp\nfor i in range(50):\n    nbexp.log(loss=1 / (i + 1))\nscore = float(X.sum()) * LR")
     cell("%nbexp tag keep")
+    cell(
+        "from nbexp import tracker\ntracker.active_run().log_table('cv', ['C', 'score'], [[0.1, 0.9]], source='sklearn')"
+    )
     cell("%nbexp stop")
     return ledger_path
 
@@ -48,9 +51,10 @@ def snapshot(path):
                 x["name"],
                 x["status"],
                 x["params"],
-                {k: v["last"] for k, v in x["metrics"].items()},
+                {k: (v["last"], v["source"]) for k, v in x["metrics"].items()},
                 x["tags"],
                 x["data"],
+                r.run_tables(x["id"]),
             )
             for x in runs
         }
@@ -83,6 +87,9 @@ def test_export_import_into_a_ledger_another_kernel_wrote(source, tmp_path):
     with Reader(other) as r:  # code and data came along
         run = r.run(next(iter(mine)))
         assert run["lineage"] and run["data"][0]["summary"]["shape"] == [10, 2]
+        assert run["metrics"]["score"]["source"] == "namespace" and run["metrics"]["loss"]["source"] == "log"
+        table = {"name": "cv", "source": "sklearn", "columns": ["C", "score"], "rows": [[0.1, 0.9]]}
+        assert [i for i in mine if r.run_tables(i) == [table]]
         assert r.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     again = cli("--ledger", str(other), "import", str(bundle))
     assert "added 0 runs" in again.stdout and "skipped 2" in again.stdout

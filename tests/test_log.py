@@ -30,7 +30,7 @@ def test_log_steps_and_scalar_types(run, reader):
     series = r.metric_series(run.id, "loss")
     assert [(p["step"], p["value"]) for p in series] == [(0, 1.0), (1, 0.5), (10, 0.25)]
     s = r.metric_summaries([run.id])[run.id]
-    assert s["loss"] == {"last": 0.25, "min": 0.25, "max": 1.0, "steps": 3, "nan": 0}
+    assert s["loss"] == {"last": 0.25, "min": 0.25, "max": 1.0, "steps": 3, "nan": 0, "source": "log"}
     assert s["acc"]["last"] == 1.0
 
 

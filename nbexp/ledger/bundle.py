@@ -44,7 +44,16 @@ from .schema import CELL_STATUSES, RUN_STATUSES, SCHEMA_VERSION, migrate
 
 FORMAT = "nbexp-bundle/1"
 # tables copied per run (by run_id), and what links the rest
-RUN_TABLES = ("params", "metrics", "metric_summaries", "run_tags", "run_data", "events")
+RUN_TABLES = (
+    "params",
+    "metrics",
+    "metric_summaries",
+    "metric_sources",
+    "run_tables",
+    "run_tags",
+    "run_data",
+    "events",
+)
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 MANIFEST_SQL = "CREATE TABLE bundle_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 

@@ -425,9 +425,10 @@ class Reader:
         """Per run and metric: ``last`` (the value at the highest step), ``min``, ``max``,
         ``steps`` (points) and ``nan`` count, from the summaries the writer keeps."""
         out: dict[str, dict[str, dict[str, float]]] = {}
-        for run_id, key, count, nans, lo, hi, last in self._for_runs(
-            "SELECT run_id, key, count, nan_count, min, max, last FROM metric_summaries "
-            "WHERE run_id IN ({ids}) ORDER BY run_id, key",
+        for run_id, key, count, nans, lo, hi, last, source in self._for_runs(
+            "SELECT s.run_id, s.key, s.count, s.nan_count, s.min, s.max, s.last, coalesce(src.source, 'log') "
+            "FROM metric_summaries s LEFT JOIN metric_sources src ON src.run_id = s.run_id AND src.key = s.key "
+            "WHERE s.run_id IN ({ids}) ORDER BY s.run_id, s.key",
             run_ids,
         ):
             out.setdefault(run_id, {})[key] = {
@@ -436,8 +437,18 @@ class Reader:
                 "max": _nan(hi),
                 "steps": count,
                 "nan": nans,
+                "source": source,
             }
         return out
+
+    def run_tables(self, run_id: str) -> list[dict]:
+        """The result tables a run kept, by name: ``name``, ``source``, ``columns``, ``rows``."""
+        return [
+            {"name": name, "source": source, "columns": json.loads(columns), "rows": json.loads(rows)}
+            for name, source, columns, rows in self.conn.execute(
+                "SELECT name, source, columns, rows FROM run_tables WHERE run_id = ? ORDER BY name", (run_id,)
+            )
+        ]
 
     def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
         """Every point of a run (or of one metric), in step order; NaN read back as NaN."""

@@ -226,6 +226,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN replay_of TEXT;
     """,
+    # 7: where a metric nbexp found came from (no row: logged with nbexp.log), and the result tables a
+    # run kept (a search's cv_results_): columns and rows as JSON
+    """
+    CREATE TABLE metric_sources (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        source TEXT NOT NULL,         -- namespace stdout result keras sklearn xgboost lightgbm
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE run_tables (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT,
+        columns TEXT NOT NULL,        -- JSON list of column names
+        rows TEXT NOT NULL,           -- JSON list of rows, each a list of plain values
+        PRIMARY KEY (run_id, name)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -98,6 +98,19 @@ class Store:
         """Queue metric points ``(run_id, key, step, value, wall)`` (a writer sink only)."""
         self.sink.points.extend(points)
 
+    def metric_source(self, run_id: str, key: str, source: str) -> None:
+        """Say where a run's metric came from (its first source stays: a found metric is never re-labelled)."""
+        self.sink.execute(
+            "INSERT OR IGNORE INTO metric_sources (run_id, key, source) VALUES (?, ?, ?)", (run_id, key, source)
+        )
+
+    def run_table(self, run_id: str, name: str, source: str | None, columns: str, rows: str) -> None:
+        """Keep a result table with a run (``columns`` and ``rows`` already JSON); the same name replaces it."""
+        self.sink.execute(
+            "INSERT OR REPLACE INTO run_tables (run_id, name, source, columns, rows) VALUES (?, ?, ?, ?, ?)",
+            (run_id, name, source, columns, rows),
+        )
+
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, row: dict[str, Any]) -> None:
         """Insert a session: ``row`` has the :data:`SESSION_COLUMNS` (``notebook`` is scrubbed)."""
