@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .analysis.metrics import rank_metrics
 from .errors import InvalidArgument, NbexpError
 from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
@@ -58,7 +59,8 @@ def main(ctx: click.Context, ledger: str | None) -> None:
 
 
 def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
-    """Params that vary among the runs (most distinct values first), and the metrics most runs have."""
+    """Params that vary among the runs (most distinct values first), and the best-ranked metrics
+    (nbexp/analysis/metrics.py)."""
     pkeys: dict[str, set] = {}
     for r in runs:
         for k, v in r["params"].items():
@@ -66,12 +68,7 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
     varying = sorted(
         (k for k, vals in pkeys.items() if len(vals) > 1 or len(runs) == 1), key=lambda k: (-len(pkeys[k]), k)
     )[:KEY_PARAMS]
-    counts: dict[str, int] = {}
-    for r in runs:
-        for k in r["metrics"]:
-            counts[k] = counts.get(k, 0) + 1
-    metrics = sorted(counts, key=lambda k: (-counts[k], k))[:KEY_METRICS]
-    return varying, metrics
+    return varying, rank_metrics(runs)[:KEY_METRICS]
 
 
 @main.command("ls")

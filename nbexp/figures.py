@@ -18,6 +18,8 @@ import html
 import math
 from typing import Any
 
+from .analysis.metrics import curve_metric
+
 MAX_POINTS = 1000  # per trace, after downsampling
 
 
@@ -272,12 +274,10 @@ def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[st
     """Every comparison figure for the runs of ``compare`` (from analysis.compare)."""
     ids = [r["id"] for r in compare["runs"]]
     labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in compare["runs"]}
-    keys = list(compare["metrics"])
-    if metric is None or metric not in keys:
-        stepped = [k for k in keys if any(s and s["steps"] > 1 for s in compare["metrics"][k])]
-        metric = (stepped or keys or [None])[0]
-    series = {rid: reader.metric_points(rid, metric) for rid in ids} if metric else {}
     runs = [reader.run(rid) for rid in ids]
+    if metric is None or metric not in compare["metrics"]:
+        metric = curve_metric(runs)
+    series = {rid: reader.metric_points(rid, metric) for rid in ids} if metric else {}
     figs = {
         "params": param_diff_table(compare),
         "metrics": metric_table(compare),

@@ -7,6 +7,7 @@ import html
 import json
 from typing import Any
 
+from .analysis.metrics import curve_metric, main_metric
 from .textfmt import duration, fmt, html_table, table, when
 
 
@@ -71,23 +72,20 @@ def _script_json(obj: Any) -> str:
 
 
 def review_figures(reader, rev: dict) -> dict[str, dict]:
-    """Curves of the sprint's main metric, parallel coordinates, data drift."""
+    """Curves of the sprint's best-ranked curve metric, parallel coordinates against its main metric
+    (one rule: nbexp/analysis/metrics.py), data drift."""
     from . import figures
 
     runs = rev["runs"]
     figs: dict[str, dict] = {}
-    counts: dict[str, int] = {}
-    for r in runs:
-        for k, s in r["metrics"].items():
-            counts[k] = counts.get(k, 0) + (2 if s["steps"] > 1 else 1)
-    if counts:
-        metric = max(sorted(counts), key=lambda k: counts[k])
-        shown = [r for r in runs if metric in r["metrics"]][-10:]
-        series = {r["id"]: reader.metric_points(r["id"], metric) for r in shown}
+    curve = curve_metric(runs)
+    if curve:
+        shown = [r for r in runs if curve in r["metrics"]][-10:]
+        series = {r["id"]: reader.metric_points(r["id"], curve) for r in shown}
         labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in shown}
-        figs["curves"] = figures.metric_curves(series, metric, labels=labels)
+        figs["curves"] = figures.metric_curves(series, curve, labels=labels)
         if len(runs) > 1:
-            figs["parallel"] = figures.parallel_coordinates(runs, metric)
+            figs["parallel"] = figures.parallel_coordinates(runs, main_metric(runs))
     if rev["drift"]:
         figs["drift"] = figures.drift_bars(rev["drift"])
     return figs

@@ -342,3 +342,25 @@ def test_jsonable_and_html_table_have_one_home():
     assert jsonable({"a": [float("nan"), float("inf"), -float("inf"), 1.5]}) == {"a": [None, "inf", "-inf", 1.5]}
     page = html_table(["<b>param</b>"], [["</td><script>x()</script>"]], label='a "label"')
     assert "<script>" not in page and "&lt;b&gt;param&lt;/b&gt;" in page and 'aria-label="a &quot;label&quot;"' in page
+
+
+def _runs(*metric_sets):
+    return [{"metrics": dict(m)} for m in metric_sets]
+
+
+def test_main_metric_prefers_evaluation_over_training_and_code_over_print():
+    from nbexp.analysis.metrics import curve_metric, main_metric, rank_metrics
+
+    s = {"steps": 1, "source": "namespace"}
+    curve = {"steps": 5, "source": "keras"}
+    printed = {"steps": 1, "source": "stdout"}
+    # a Keras sprint: every run has the training loss and the test accuracy; the test metric stands for them
+    runs = _runs({"loss": curve, "test_acc": s}, {"loss": curve, "test_acc": s, "val_loss": curve})
+    assert rank_metrics(runs) == ["test_acc", "loss", "val_loss"]
+    assert main_metric(runs) == "test_acc" and curve_metric(runs) == "loss"
+    # more runs hold it: that comes first; then a name found in code before one only printed
+    runs = _runs({"accuracy": printed, "roc_auc": s}, {"accuracy": printed, "roc_auc": s}, {"accuracy": printed})
+    assert main_metric(runs) == "accuracy"
+    assert rank_metrics(_runs({"accuracy": printed, "roc_auc": s})) == ["roc_auc", "accuracy"]
+    assert rank_metrics(_runs({"rmse_train": s, "rmse_test": s, "mape": s})) == ["rmse_test", "mape", "rmse_train"]
+    assert main_metric([]) is None and curve_metric(_runs({})) is None

@@ -19,6 +19,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import errors
+from ..analysis.metrics import main_metric
 from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
 from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
@@ -121,15 +122,6 @@ class BaseHandler(APIHandler):
     def send(self, obj: Any) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(jsonable(obj)))
-
-
-def main_metric(runs: list[dict]) -> str | None:
-    """The metric most of the runs have (ties: alphabetical): the sidebar's column."""
-    counts: dict[str, int] = {}
-    for r in runs:
-        for k in r["metrics"]:
-            counts[k] = counts.get(k, 0) + 1
-    return max(sorted(counts), key=lambda k: counts[k]) if counts else None
 
 
 def run_row(r: dict) -> dict:

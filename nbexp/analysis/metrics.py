@@ -1,0 +1,57 @@
+"""Which metric stands for a set of runs: the one rule behind the sidebar's metric column,
+``nbexp ls``'s metric columns, the review's figures and the compare figures.
+
+Runs carry many metrics once nbexp finds them without calls (Keras curves, a search's score,
+printed lines), so "the metric most runs have" alone picks ``loss`` over ``test_accuracy``. The
+order, first key first:
+
+1. held by more of the runs;
+2. an evaluation metric (``test_``, ``val_``, ``valid_``, ``eval_``, ``validation_`` prefix or
+   ``_test``/``_val``/``_valid`` suffix) before a general one (``accuracy``, ``roc_auc``), before a
+   training one (``train_`` / ``_train``, and a bare ``loss``, which is what training loops print);
+3. found in code, objects or ``nbexp.log`` before read from printed output (``source`` stdout);
+4. alphabetical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
+EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
+
+
+def kind_of(key: str) -> int:
+    """0 for an evaluation metric, 1 for a general one, 2 for a training one (see the module docstring)."""
+    k = key.lower()
+    if k.startswith(EVAL_PREFIXES) or k.endswith(EVAL_SUFFIXES) or ".validation" in k or k.startswith("validation"):
+        return 0
+    if k.startswith("train") or k.endswith("_train") or k == "loss":
+        return 2
+    return 1
+
+
+def rank_metrics(runs: Iterable[dict]) -> list[str]:
+    """Every metric key of ``runs`` (each a run dict with ``metrics``: key -> summary), best first."""
+    counts: dict[str, int] = {}
+    printed: dict[str, bool] = {}
+    for r in runs:
+        for k, s in r["metrics"].items():
+            counts[k] = counts.get(k, 0) + 1
+            printed[k] = printed.get(k, True) and (s or {}).get("source") == "stdout"
+    return sorted(counts, key=lambda k: (-counts[k], kind_of(k), printed[k], k))
+
+
+def main_metric(runs: Iterable[dict]) -> str | None:
+    """The metric that stands for ``runs``; None when they have none."""
+    ranked = rank_metrics(runs)
+    return ranked[0] if ranked else None
+
+
+def curve_metric(runs: Iterable[dict]) -> str | None:
+    """The best-ranked metric that some run recorded as a curve (more than one step), else the main metric:
+    what a curves chart draws."""
+    runs = list(runs)
+    ranked = rank_metrics(runs)
+    stepped = [k for k in ranked if any((r["metrics"].get(k) or {}).get("steps", 0) > 1 for r in runs)]
+    return (stepped or ranked or [None])[0]
