@@ -69,6 +69,7 @@ class RunBook:
         self.open_window = open_window
         self.replay_of = replay_of
         self.runs: list[Run] = []
+        self._ids: set[str] = set()  # ids of self.runs
         self.current: Run | None = None
         self.stack: list[Run] = []
         self._rerun_counts: dict[str, int] = {}
@@ -81,7 +82,7 @@ class RunBook:
                 taken = self.has_run(rid)
             except sqlite3.Error:
                 taken = None
-            if not taken and all(r.id != rid for r in self.runs):
+            if not taken and rid not in self._ids:
                 return rid
         return secrets.token_hex(6)
 
@@ -114,6 +115,7 @@ class RunBook:
         if params:
             run.set_params(params, source="explicit")
         self.runs.append(run)
+        self._ids.add(run.id)
         if nested:
             self.stack.append(run)
         else:

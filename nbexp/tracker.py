@@ -289,7 +289,6 @@ class Session:
             stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util
         )
         self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
-        self.writer.flush(wait=False)
 
     def _write_samples(self, host: dict, gpus: list[dict]) -> None:
         self.store.add_samples(self.id, host, gpus)
@@ -357,7 +356,6 @@ class Session:
         self.store.start_cell(
             self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash, cell.source, cell.start
         )
-        self.writer.flush(wait=False)
 
     def _store_cell_end(self, cell: _Cell, status: str) -> None:
         """End a cell whose post_run_cell will not come (``%nbexp stop`` inside it)."""
@@ -433,7 +431,6 @@ class Session:
         )
         if cell.end_run and run is not None:
             run.end()
-        self.writer.flush(wait=False)
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str], Training]:
         """``(literal, computed, fit_labels, names, training)`` of a cell's source (IPython

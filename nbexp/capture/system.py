@@ -136,6 +136,7 @@ class Sampler:
         self.no_gpu_reason: str | None = None
         self.driver: str | None = None
         self._windows: list[Window] = []
+        self._rss_mb: float | None = None  # the last sample's RSS: a short cell's close reads no /proc
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -206,7 +207,7 @@ class Sampler:
         wall = max(time.time() - w.start, 1e-9)
         return {
             "cpu_mean": (self.cpu_time() - w.cpu_time0) / wall * 100.0,  # percent of one core
-            "rss_peak_mb": w.rss_peak if w.rss_peak is not None else self.proc.memory_info().rss / MB,
+            "rss_peak_mb": w.rss_peak if w.rss_peak is not None else self._rss_now(),
             "gpu_util_mean": w.util_sum / w.gpu_ticks if w.gpu_ticks else None,
             "gpu_util_max": w.util_max,
             "gpu_mem_peak_mb": w.mem_peak,
@@ -216,6 +217,11 @@ class Sampler:
             "samples": w.ticks,
             "wall_s": wall,
         }
+
+    def _rss_now(self) -> float:
+        """This process's RSS in MB: the sampler's last reading (at most one period old), else read now."""
+        rss = self._rss_mb
+        return rss if rss is not None else self.proc.memory_info().rss / MB
 
     # -- thread --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -237,6 +243,7 @@ class Sampler:
                 "proc_rss_mb": p.memory_info().rss / MB,
                 "proc_threads": p.num_threads(),
             }
+        self._rss_mb = host["proc_rss_mb"]
         host["sys_cpu"] = psutil.cpu_percent(None)
         host["sys_mem"] = psutil.virtual_memory().percent
         gpus = self._sample_gpus(now)
