@@ -27,7 +27,7 @@ from typing import Any
 
 from . import __version__
 from .capture import code as code_capture
-from .capture import environment, system
+from .capture import environment, results, system
 from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
@@ -401,7 +401,7 @@ class Session:
         run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
         run = run or self.current or cell.run
         if run is not None and run.status == "running" and not cell.magic:
-            self._capture(cell, run, status)
+            self._capture(cell, run, status, getattr(result, "result", None))
         if run is not None:
             run._last_cell_status = status
             run._last_cell_error = error
@@ -453,7 +453,8 @@ class Session:
             self._parsed[source] = found
         return found
 
-    def _capture(self, cell: _Cell, run: Run, status: str) -> None:
+    def _capture(self, cell: _Cell, run: Run, status: str, shown: Any = None) -> None:
+        """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression showed."""
         skipped: list[Skipped] = []
         literal, computed, labels, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
@@ -477,6 +478,21 @@ class Session:
                 value = as_scalar(ns[name])
                 if value is not None:
                     run.log_auto(name, value)
+            # results libraries keep (a History, a search, evals_result_), in the run that trained them
+            found = results.harvest(
+                source=cell.source,
+                transform=self.shell.transform_cell,
+                ns=ns,
+                bound=t.writes,
+                models=t.models,
+                last=shown,
+                seen=vars(self).setdefault("_results_seen", results.Seen()),
+                metric_re=self.metric_re,
+                known=run.metric_keys,
+            )
+            for problem in found.problems:
+                self.warn("results", problem)
+            found.record(run)
         produced = run.n_points > cell.points_before
         trains = status == "ok" and (self.dataflow.trains(t) or produced)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run.

@@ -314,8 +314,9 @@ _GRIDS = ("param_grid", "param_distributions")
 def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] | None = None) -> Params:
     """An estimator's ``get_params(deep=True)``, nested estimators below it (``pipe.clf.C``):
     a pipeline's ``steps`` and a column transformer's ``transformers`` as their names (each
-    one's class and params under its name, a transformer's columns too), a search's grid
-    (a list of dicts numbered) and, once fitted, its ``best_params``."""
+    one's class and params under its name, a transformer's columns too) and a search's grid
+    (a list of dicts numbered). What fitting found (a search's ``best_params_``) is a result,
+    not a param: it is kept as the run's ``best_params`` table (see :mod:`.results`)."""
     out: Params = {f"{name}.class": _qualname(est)}
     params = est.get_params(deep=True)
     for key in sorted(params):
@@ -349,15 +350,6 @@ def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] |
             out[dotted] = _qualname(value)
         if defaults is not None and dotted in out and _is_default(est, params, key, value):
             defaults.add(dotted)
-    best = getattr(est, "best_params_", None) if hasattr(est, "cv_results_") else None
-    if isinstance(best, dict):
-        for k, v in best.items():
-            flatten(
-                f"{name}.best_params.{k.replace('__', '.')}",
-                v if isinstance(v, _SCALARS) else _qualname(v),
-                out,
-                skipped,
-            )
     return out
 
 
