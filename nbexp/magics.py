@@ -261,8 +261,11 @@ class NbexpMagics(Magics):
 
     @_word("status")
     def _status(self, args):
-        """One line: ledger, sprint, session, current run, counts."""
+        """One line: ledger, sprint, session, current run, counts (after writing what is queued, so
+        the ledger holds what the line says)."""
         s = tracker.active_session()
+        if s is not None:
+            s.writer.flush(timeout=5.0)
         print(s.status_line() if s else "nbexp: not tracking (%nbexp track starts)")
 
     @_word("sprint")
