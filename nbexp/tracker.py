@@ -32,6 +32,7 @@ from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
+from .capture.stdout import PrintedMetrics
 from .capture.training import Training, unwrap_magics
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
@@ -112,6 +113,7 @@ class Session:
             ``idle_after`` seconds with mean GPU utilization below ``idle_util`` percent.
         replay_of: the run this session replays (``nbexp replay``); its runs point at it.
         data: fingerprint and summarize the data cells name (False: ``--no-data``).
+        stdout_metrics: read metrics from what cells print (False: ``--no-stdout-metrics``).
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class Session:
         idle_util: float = system.IDLE_UTIL_PCT,
         replay_of: str | None = None,
         data: bool = True,
+        stdout_metrics: bool = True,
     ) -> None:
         self.ledger_path = resolve_path(ledger)
         connect(self.ledger_path).close()  # raises LedgerError before anything is hooked
@@ -137,6 +140,12 @@ class Session:
         self.started = time.time()
         self.excluded: list[str] = []
         self.metric_re = metric_name_pattern(metric_names)
+        # printed results (nbexp.capture.stdout): sys.stdout teed while a cell runs, read after it
+        self.printed = (
+            PrintedMetrics(metric_name_pattern(metric_names, prefixes=False))
+            if shell is not None and stdout_metrics
+            else None
+        )
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -326,6 +335,8 @@ class Session:
     def _pre_run_cell(self, info: Any) -> None:
         if self._cell is not None:  # a cell run from inside a cell (%%nbexp run, %%capture)
             self._nested += 1
+            if self.printed is not None:
+                self.printed.follow()  # %%capture's body prints to its own stream: still this cell's output
             return
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
@@ -352,6 +363,8 @@ class Session:
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
+        if self.printed is not None:
+            self.printed.start()
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
@@ -389,6 +402,7 @@ class Session:
         if cell is None:  # the %nbexp track cell itself
             return
         end = time.time()
+        printed = self.printed.end() if self.printed is not None else ()
         stats = self.sampler.close(cell.window)
         torch_peaks = system.torch_cuda_peaks()
         result = cell.result or result
@@ -404,6 +418,9 @@ class Session:
         run = run or self.current or cell.run
         if run is not None and run.status == "running" and not cell.magic:
             self._capture(cell, run, status)
+            for key, value in printed:  # printed before an error too; a metric found another way wins
+                if key not in run.metric_keys or run.metric_sources.get(key) == "stdout":
+                    run.log_found(key, value, source="stdout")
         if run is not None:
             run._last_cell_status = status
             run._last_cell_error = error
@@ -569,6 +586,8 @@ class Session:
                 except ValueError:
                     pass
         self._unhook_shutdown()
+        if self.printed is not None:
+            self.printed.stop()
         end = (None, None)
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
@@ -611,6 +630,7 @@ class Session:
             f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
             f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
             f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}"
+            f"{'' if self.printed is not None or self.shell is None else ' · printed metrics off'}"
         )
 
 
