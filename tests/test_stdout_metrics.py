@@ -319,3 +319,23 @@ def test_printed_metrics_in_a_kernel_and_the_output_reaches_the_client_unchanged
         }
         assert [round(p["value"], 4) for p in r.metric_series(run_id, "loss")] == [0.5, 0.25, 0.1667]
         assert metrics["accuracy"]["last"] == pytest.approx(0.453)
+
+
+def test_listings_say_where_a_metric_came_from(cell, reader, ledger_path):
+    from click.testing import CliRunner
+
+    from nbexp.cli import main
+
+    cell("%nbexp track")
+    cell("import nbexp\nnbexp.log(loss=0.5)\nval_acc = 0.25 * 3\nprint('Accuracy: 45.3%')")
+    reader()  # flushed
+    runner = CliRunner()
+    show = runner.invoke(main, ["--ledger", str(ledger_path), "show", "latest"])
+    assert show.exit_code == 0, show.output
+    rows = {line.split()[0]: line.split() for line in show.output.split("\nmetrics\n")[1].splitlines()[1:4]}
+    assert show.output.split("\nmetrics\n")[1].splitlines()[0].split()[-1] == "source"
+    assert rows["accuracy"][-1] == "printed" and rows["loss"][-1] == "nbexp.log" and rows["val_acc"][-1] == "variable"
+    ls = runner.invoke(main, ["--ledger", str(ledger_path), "ls"])
+    assert ls.exit_code == 0, ls.output
+    assert "0.453*" in ls.output and "0.75*" not in ls.output and "0.5*" not in ls.output
+    assert ls.output.rstrip().endswith("* read from printed output")
