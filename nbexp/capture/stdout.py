@@ -27,7 +27,6 @@ from typing import Any, Callable
 
 TAIL_CHARS = 64 * 1024  # the text kept per cell: its last 64 KB
 MAX_NAME = 40  # longer names are prose, not metric names
-MAX_NAME_WORDS = 4
 MAX_PAIRS_PER_LINE = 20  # more on one line is a dump (an array, a dict of settings), not a log line
 MAX_LINE = 4000
 
@@ -35,60 +34,50 @@ _NONE = object()
 
 # ANSI colour and cursor codes (Keras, rich, IPython tracebacks in a terminal)
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-# a separator and a number: ": 0.41", "=0.93", " 45.3%", " nan" (one space after a word, not a
-# table's column gap); the number ends the token (not "5ms", "9845/10000", "1,234", "12:30")
-_PAIR = re.compile(
-    r"(?P<sep>[ \t]*[:=][ \t]*|(?<=\S) )"
-    r"(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf(?:inity)?)\b)"
-    r"(?=$|[\s;|}]|,(?!\d))",
-    re.IGNORECASE,
+# A pair: a name, a separator, a number. The name is one to four words (a letter first, then
+# letters, digits, _ - / . @; a printed dict's key may be quoted) that start the line or follow a
+# delimiter (, ; | tab { : = " - ") or a counter ("Epoch 3 training loss: 0.4"), checked by
+# _name_starts: so prose before it is no part of it, and "after training for a while the loss: 0.5"
+# gives nothing. The separator is
+# ":" or "=", or one space (not a table's column gap). The number ends its token: not "5ms",
+# "9845/10000", "1,234" or "12:30".
+_PAIR = re.compile(  # possessive words (*+): a line without pairs is given up on in one pass
+    r"(?<![\w\-/.@'\"])(?P<q>['\"]?)(?P<name>[A-Za-z][\w\-/.@]*+(?: [A-Za-z][\w\-/.@]*+){0,3})(?P=q)"
+    r"(?P<sep>[ \t]*[:=][ \t]*| )"
+    r"(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:[nN][aA][nN]|[iI][nN][fF](?:inity)?)\b)"
+    r"(?=$|[\s;|}]|,(?!\d))"
 )
 _FLOATY = re.compile(r"[.eE%nN]")  # a number written as a measurement, not a count: 0.41, 1e-3, 45%, nan
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # innermost (...) and [...]
-_DELIMS = re.compile(r"[,;|\t{}]| - | -- | — |[:=]")
-_WORD = re.compile(r"[A-Za-z][\w\-/.@]*")
-_NUMBERISH = re.compile(r"[\d.,/:%+-]+")
+# a cheap first look for a pair: a separator, or a number written as a measurement (0.41, 45%, nan)
+_MAYBE_PAIR = re.compile(r"[:=.%]|[nN][aA][nN]|[iI][nN][fF]")
+# a cheap first look for _SKIP's words (most lines have none of them)
+_MAYBE_SKIP = re.compile(r"arn|ARN|Err|ERR|Exception|File|time|nbexp")
+_NOT_NAME = re.compile(r"[^0-9a-z]+")
 # lines never read: warnings, errors, exceptions, %time's report, nbexp's own lines
 _SKIP = re.compile(
-    r"\b[A-Z]\w*(?:Error|Exception)\b|\bException\b|\bERROR\b|^\s*Error\b|File \"|^\s*(?:CPU times|Wall time):|^nbexp:"
+    r"(?i:warn)|\b[A-Z]\w*(?:Error|Exception)\b|\bException\b|\bERROR\b|^\s*Error\b|File \""
+    r"|^\s*(?:CPU times|Wall time):|^nbexp:"
 )
-_WARN = re.compile(r"warn", re.IGNORECASE)  # Warning, UserWarning, WARNING:root:, warnings.warn(
 
 
 def normalize_name(name: str) -> str:
     """A printed name as a lower_snake identifier: ``Avg loss`` -> ``avg_loss``,
     ``val/loss`` -> ``val_loss``, ``Best cross-validation score`` -> ``best_cross_validation_score``."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    return _NOT_NAME.sub("_", name.lower()).strip("_")
 
 
-def _name_before(segment: str, spaced: bool) -> str | None:
-    """The metric name a pair's separator follows, from the text before it (back to the previous
-    pair or delimiter); None when that text is not a name (prose, a number, a LightGBM-style
-    ``valid_0's`` that would merge data sets)."""
-    cut = max((m.end() for m in _DELIMS.finditer(segment)), default=0)
-    segment = segment[cut:]
-    segment = segment.strip()
-    if len(segment) >= 2 and segment[0] == segment[-1] and segment[0] in "'\"":
-        segment = segment[1:-1].strip()  # a printed dict's key: {'loss': 0.5}
-    words = segment.split()
-    if not words:
-        return None
-    # counters and numbers before the name end it: "Epoch 3 training loss: 0.4" -> training_loss
-    for i in range(len(words) - 1, -1, -1):
-        if _NUMBERISH.fullmatch(words[i]):
-            words = words[i + 1 :]
-            break
-    if not words or len(words) > MAX_NAME_WORDS or (spaced and len(words) > 1):
-        if spaced and words:
-            words = words[-1:]  # "epoch 3 loss 0.41": only the word before the number
-        else:
-            return None
-    if not all(_WORD.fullmatch(w) for w in words):
-        return None
-    name = normalize_name(" ".join(words))
-    if not name or len(name) > MAX_NAME or not name.isidentifier():
-        return None
-    return name
+def _metric_name(raw: str, metric_re: re.Pattern, names: dict) -> str | None:
+    """``raw`` as a metric name, or None (not metric-like, too long); remembered in ``names``."""
+    found = names.get(raw, _NONE)
+    if found is _NONE:
+        found = normalize_name(raw)
+        if not found or len(found) > MAX_NAME or not found.isidentifier() or not metric_re.match(found):
+            found = None
+        if len(names) > 4096:
+            names.clear()
+        names[raw] = found
+    return found
 
 
 def _number(text: str) -> float:
@@ -99,21 +88,31 @@ def _number(text: str) -> float:
     return float(text)
 
 
-def _line_pairs(line: str, metric_re: re.Pattern) -> list[tuple[str, float]]:
+def _name_starts(before: str) -> bool:
+    """Whether a name may start after ``before`` (the line up to it): at the line's start, after
+    a delimiter, or after a counter or a percentage (``Epoch 3 training loss``)."""
+    before = before.rstrip(" \t")
+    if not before:
+        return True
+    last = before[-1]
+    return last in ",;|\t{}:=%" or last.isdigit() or (last == "-" and (before.endswith(" -") or before.endswith(" --")))
+
+
+def _line_pairs(line: str, metric_re: re.Pattern, names: dict) -> list[tuple[str, float]]:
     pairs: list[tuple[str, float]] = []
-    candidates = 0
-    prev = 0
-    for m in _PAIR.finditer(line):
-        spaced = m.group("sep") == " "
-        num = m.group("num")
-        name = _name_before(line[prev : m.start()], spaced)
-        prev = m.end()
-        if name is None or (spaced and not _FLOATY.search(num)):
+    matches = list(_PAIR.finditer(line))
+    if len(matches) > MAX_PAIRS_PER_LINE:
+        return pairs
+    for m in matches:
+        raw, sep, num = m.group("name", "sep", "num")
+        if sep == " ":  # "epoch 3 loss 0.41": the word before a measurement, not a count
+            if not _FLOATY.search(num):
+                continue
+            raw = raw.rpartition(" ")[2]
+        if not _name_starts(line[max(0, m.start() - 64) : m.start()]):
             continue
-        candidates += 1
-        if candidates > MAX_PAIRS_PER_LINE:
-            return []
-        if metric_re.match(name):
+        name = _metric_name(raw, metric_re, names)
+        if name is not None:
             pairs.append((name, _number(num)))
     return pairs
 
@@ -127,7 +126,7 @@ def _clean(line: str) -> str:
     if "\x1b" in line:
         line = _ANSI.sub("", line)
     line = line.replace("\b", "")
-    if "(" in line or "[" in line:
+    if "(" in line or "[" in line:  # brackets become a space: "[0]\tvalidation_0-logloss:0.6" keeps its tab
         for _ in range(8):
             line, n = _BRACKETS.subn(" ", line)
             if not n:
@@ -135,19 +134,20 @@ def _clean(line: str) -> str:
     return line
 
 
-def scan(text: str, metric_re: re.Pattern) -> tuple[list[tuple[str, float]], bool]:
+def scan(text: str, metric_re: re.Pattern, names: dict | None = None) -> tuple[list[tuple[str, float]], bool]:
     """``(pairs, traceback)``: :func:`printed_metrics` of ``text``, and whether a traceback
-    started in it (nothing after it is read)."""
+    started in it (nothing after it is read). ``names`` remembers how raw names read."""
+    names = {} if names is None else names
     pairs: list[tuple[str, float]] = []
     for line in text.split("\n"):
         if "Traceback" in line:
             return pairs, True
-        if not line or len(line) > MAX_LINE or not any(c in line for c in ":= "):
+        if not line or len(line) > MAX_LINE or not _MAYBE_PAIR.search(line):
             continue
         line = _clean(line)
-        if _SKIP.search(line) or _WARN.search(line):
+        if _MAYBE_SKIP.search(line) and _SKIP.search(line):
             continue
-        pairs += _line_pairs(line, metric_re)
+        pairs += _line_pairs(line, metric_re, names)
     return pairs, False
 
 
@@ -320,10 +320,11 @@ class PrintedMetrics:
         self.output = CellOutput(limit, spill=self._spilled)
         self._pairs: list[tuple[str, float]] = []
         self._traceback = False
+        self._names: dict = {}  # raw printed name -> metric name or None, across cells
 
     def _spilled(self, text: str) -> None:
         if not self._traceback:
-            pairs, self._traceback = scan(text, self.metric_re)
+            pairs, self._traceback = scan(text, self.metric_re, self._names)
             self._pairs += pairs
 
     def start(self) -> None:
@@ -338,7 +339,7 @@ class PrintedMetrics:
         tail = self.output.text()  # older text is read as it is dropped (spilled)
         pairs, self._pairs = self._pairs, []
         if not self._traceback:
-            pairs += scan(tail, self.metric_re)[0]
+            pairs += scan(tail, self.metric_re, self._names)[0]
         return pairs
 
     def stop(self) -> None:
