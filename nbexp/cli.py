@@ -17,10 +17,12 @@ from .analysis.metrics import rank_metrics
 from .errors import InvalidArgument, NbexpError
 from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
-from .textfmt import duration, jsonable, table, when
+from .textfmt import duration, fmt, jsonable, table, when
 
 KEY_PARAMS = 4  # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
+PRINTED = "stdout"  # the source of a metric read from a cell's printed output
+PRINTED_NOTE = "* read from printed output"
 
 
 def _echo_json(obj: Any) -> None:
@@ -106,10 +108,19 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_j
     rows = [
         [r["id"], r["name"], r["status"], when(r["start_time"]), duration(r)]
         + [r["params"].get(k) for k in pcols]
-        + [r["metrics"][k]["last"] if k in r["metrics"] else None for k in mcols]
+        + [_metric_cell(r["metrics"].get(k)) for k in mcols]
         for r in runs
     ]
     click.echo(table(["run", "name", "status", "start", "time"] + pcols + mcols, rows))
+    if any(r["metrics"].get(k, {}).get("source") == PRINTED for r in runs for k in mcols):
+        click.echo(PRINTED_NOTE)
+
+
+def _metric_cell(m: dict | None) -> str | None:
+    """A metric's last value as a listing shows it: marked ``*`` when it was read from printed output."""
+    if m is None:
+        return None
+    return fmt(m["last"]) + ("*" if m.get("source") == PRINTED else "")
 
 
 @main.command("show")
@@ -142,8 +153,11 @@ def show_cmd(ctx, run, as_json):
     click.echo("\nmetrics")
     click.echo(
         table(
-            ["name", "last", "min", "max", "steps"],
-            [[k, m["last"], m["min"], m["max"], m["steps"]] for k, m in info["metrics"].items()],
+            ["name", "last", "min", "max", "steps", "source"],
+            [
+                [k, m["last"], m["min"], m["max"], m["steps"], _SOURCES.get(m.get("source"), m.get("source"))]
+                for k, m in info["metrics"].items()
+            ],
         )
         if info["metrics"]
         else "  (none)"
@@ -155,6 +169,10 @@ def show_cmd(ctx, run, as_json):
     click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show --json for the text)")
     for e in info["events"]:
         click.echo(f"warning: {e['message']}")
+
+
+# where a metric came from, as ``nbexp show`` says it
+_SOURCES = {"log": "nbexp.log", "namespace": "variable", PRINTED: "printed"}
 
 
 def system_summary(run: dict) -> str:

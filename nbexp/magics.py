@@ -4,7 +4,7 @@ Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
                  [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT] [--replay-of RUN]
-                 [--no-data]
+                 [--no-data] [--no-stdout-metrics]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -201,6 +201,11 @@ class NbexpMagics(Magics):
         action="store_true",
         help="do not fingerprint or summarize data (a Spark cluster's time, very wide tables)",
     )
+    @argument(
+        "--no-stdout-metrics",
+        action="store_true",
+        help="do not read metrics from what cells print (name: number lines such as 'Accuracy: 45.3%%')",
+    )
     def _track(self, args):
         """Start tracking this kernel and open its first run.
 
@@ -241,6 +246,7 @@ class NbexpMagics(Magics):
             idle_util=args.idle_util,
             replay_of=args.replay_of,
             data=not args.no_data,
+            stdout_metrics=not args.no_stdout_metrics,
         )
         print(s.status_line())
 

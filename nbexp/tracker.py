@@ -23,6 +23,8 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
@@ -32,6 +34,7 @@ from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
+from .capture.stdout import PrintedMetrics
 from .capture.training import Training, unwrap_magics
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
@@ -112,6 +115,7 @@ class Session:
             ``idle_after`` seconds with mean GPU utilization below ``idle_util`` percent.
         replay_of: the run this session replays (``nbexp replay``); its runs point at it.
         data: fingerprint and summarize the data cells name (False: ``--no-data``).
+        stdout_metrics: read metrics from what cells print (False: ``--no-stdout-metrics``).
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Session:
         idle_util: float = system.IDLE_UTIL_PCT,
         replay_of: str | None = None,
         data: bool = True,
+        stdout_metrics: bool = True,
     ) -> None:
         self.ledger_path = resolve_path(ledger)
         connect(self.ledger_path).close()  # raises LedgerError before anything is hooked
@@ -137,6 +142,12 @@ class Session:
         self.started = time.time()
         self.excluded: list[str] = []
         self.metric_re = metric_name_pattern(metric_names)
+        # printed results (nbexp.capture.stdout): sys.stdout teed while a cell runs, read after it
+        self.printed = (
+            PrintedMetrics(metric_name_pattern(metric_names, prefixes=False))
+            if shell is not None and stdout_metrics
+            else None
+        )
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -325,6 +336,8 @@ class Session:
     def _pre_run_cell(self, info: Any) -> None:
         if self._cell is not None:  # a cell run from inside a cell (%%nbexp run, %%capture)
             self._nested += 1
+            if self.printed is not None:
+                self.printed.follow()  # %%capture's body prints to its own stream: still this cell's output
             return
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
@@ -351,6 +364,8 @@ class Session:
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
         system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
+        if self.printed is not None:
+            self.printed.start()
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
@@ -387,6 +402,7 @@ class Session:
         if cell is None:  # the %nbexp track cell itself
             return
         end = time.time()
+        printed = self.printed.end() if self.printed is not None else ()
         stats = self.sampler.close(cell.window)
         torch_peaks = system.torch_cuda_peaks()
         result = cell.result or result
@@ -401,7 +417,11 @@ class Session:
         run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
         run = run or self.current or cell.run
         if run is not None and run.status == "running" and not cell.magic:
-            self._capture(cell, run, status, getattr(result, "result", None))
+            # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
+            # variable of the same name, which holds only the loop's last value
+            curves = {k for k, n in Counter(k for k, _ in printed).items() if n > 1}
+            self._capture(cell, run, status, getattr(result, "result", None), curves)
+            self._record_printed(run, printed)
         if run is not None:
             run._last_cell_status = status
             run._last_cell_error = error
@@ -453,8 +473,23 @@ class Session:
             self._parsed[source] = found
         return found
 
-    def _capture(self, cell: _Cell, run: Run, status: str, shown: Any = None) -> None:
-        """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression showed."""
+    def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
+        """Metrics a cell printed (before an error too), with source stdout. A metric found another way
+        wins: a key the run holds from a variable, ``nbexp.log`` or a result object is not read again from
+        the text, nor is its printed spelling (XGBoost prints ``validation_0-logloss`` for the
+        ``evals_result_`` curve ``validation_0.logloss``)."""
+        if not printed:
+            return
+        found = {k.replace(".", "_") for k in run.metric_keys if run.metric_sources.get(k) != "stdout"}
+        for key, value in printed:
+            if key not in found:
+                run.log_found(key, value, source="stdout")
+
+    def _capture(
+        self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: set[str] = frozenset()
+    ) -> None:
+        """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
+        showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
         skipped: list[Skipped] = []
         literal, computed, labels, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
@@ -473,7 +508,7 @@ class Session:
             params = {k: v for k, v in params.items() if not self.is_excluded(k)}
         if status == "ok":
             for name in sorted(computed):
-                if not self.metric_re.match(name) or name not in ns:
+                if not self.metric_re.match(name) or name not in ns or name in printed_curves:
                     continue
                 value = as_scalar(ns[name])
                 if value is not None:
@@ -582,6 +617,8 @@ class Session:
                 except ValueError:
                     pass
         self._unhook_shutdown()
+        if self.printed is not None:
+            self.printed.stop()
         end = (None, None)
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
@@ -624,6 +661,7 @@ class Session:
             f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
             f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
             f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}"
+            f"{'' if self.printed is not None or self.shell is None else ' · printed metrics off'}"
         )
 
 

@@ -7,37 +7,101 @@ import re
 from typing import Any
 
 METRIC_WORDS = (
+    # classification
     "accuracy",
     "acc",
-    "loss",
+    "top1",
+    "top5",
     "f1",
     "auc",
+    "auroc",
+    "auprc",
     "precision",
     "recall",
-    "rmse",
-    "mse",
-    "mae",
-    "r2",
+    "logloss",
+    "kappa",
+    "mcc",
+    "loss",
     "score",
     "error",
+    # regression
+    "rmse",
+    "rmsle",
+    "mse",
+    "mae",
+    "rae",
+    "mape",
+    "smape",
+    "r2",
+    # ranking and retrieval
+    "ndcg",
+    "mrr",
+    # language and speech
+    "perplexity",
+    "bleu",
+    "rouge",
+    "wer",
+    "cer",
+    # vision
+    "iou",
+    "miou",
+    "dice",
+    "psnr",
+    "ssim",
 )
+# Words too common as ordinary names to count inside a longer one: only the whole name, with a
+# split prefix and/or a number (``map``, ``val_map``, ``map50``, ``map_50_95``), never ``heat_map``.
+STRICT_WORDS = ("map",)
 METRIC_PREFIXES = ("train_", "val_", "valid_", "test_", "eval_")
+# A name ending in one of these words is a setting or a count, not a measurement:
+# ``iou_threshold``, ``loss_weight``, ``test_size``, ``acc_steps``, ``loss_fn``.
+NOT_METRIC_ENDINGS = (
+    "threshold",
+    "thresh",
+    "thr",
+    "weight",
+    "weights",
+    "size",
+    "steps",
+    "count",
+    "fn",
+    "func",
+    "type",
+    "name",
+    "names",
+    "idx",
+    "index",
+    "id",
+    "dir",
+    "path",
+    "file",
+)
 
 
-def metric_name_pattern(extra: str | None = None) -> re.Pattern:
+def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.Pattern:
     """Regex matching metric-like variable names.
 
     A name matches when one of its ``_``-separated words is a metric word
-    (``test_auc``, ``roc_auc``, ``val_loss``) or it starts with a split prefix
-    (``train_``, ``val_``, ``test_``). ``extra`` (or ``$NBEXP_METRIC_NAMES``) adds
-    comma-separated words.
+    (``test_auc``, ``roc_auc``, ``val_loss``, ``top5_acc``, ``rmsle_test``) or, with
+    ``prefixes``, it starts with a split prefix (``train_``, ``val_``, ``test_``).
+    ``map`` counts only as the whole name, after a split prefix or before a number
+    (``val_map``, ``map50``), so ``heat_map`` is not a metric. A name whose last word
+    says it is a setting or a count (``iou_threshold``, ``loss_weight``, ``test_size``,
+    ``loss_fn``) never matches. ``extra`` (or ``$NBEXP_METRIC_NAMES``) adds comma-separated
+    words, matched like the built-in ones. Printed results use ``prefixes=False``: a
+    printed ``train_size: 0.8`` is a setting, ``train_loss: 0.4`` has its metric word.
     """
     words = list(METRIC_WORDS)
     extra = extra if extra is not None else os.environ.get("NBEXP_METRIC_NAMES", "")
     words += [w.strip().lower() for w in extra.split(",") if w.strip()]
     alt = "|".join(sorted(map(re.escape, set(words)), key=len, reverse=True))
-    prefixes = "|".join(METRIC_PREFIXES)
-    return re.compile(rf"^(?:(?:{prefixes})\w+|(?:\w+_)?(?:{alt})(?:_\w+)?)$", re.IGNORECASE)
+    split = "|".join(p[:-1] for p in METRIC_PREFIXES)
+    strict = "|".join(STRICT_WORDS)
+    endings = "|".join(NOT_METRIC_ENDINGS)
+    forms = [rf"(?:\w+_)?(?:{alt})(?:_\w+)?", rf"(?:(?:{split})_)?(?:{strict})(?:_?\d+)*"]
+    if prefixes:
+        forms.insert(0, rf"(?:{split})_\w+")
+    return re.compile(rf"^(?!\w*_(?:{endings})$)(?:{'|'.join(forms)})$", re.IGNORECASE)
 
 
 def as_scalar(value: Any) -> float | None:

@@ -6,6 +6,13 @@ import { InputDialog } from '@jupyterlab/apputils';
 import { requestAPI } from '../api';
 import { el, fmt, table, when } from './format';
 
+/** Where a metric came from, as the CLI's `nbexp show` says it (result objects keep their library's name). */
+const SOURCES: Record<string, string> = { log: 'nbexp.log', namespace: 'variable', stdout: 'printed' };
+
+function metricSource(source: string | undefined): string {
+  return source ? (SOURCES[source] ?? source) : '';
+}
+
 export class RunView extends Widget {
   private _id: string;
 
@@ -83,8 +90,15 @@ export class RunView extends Widget {
     n.appendChild(
       table(
         'Metric summaries',
-        ['metric', 'last', 'min', 'max', 'steps'],
-        Object.entries(r.metric_summaries as Record<string, any>).map(([k, s]) => [k, s.last, s.min, s.max, s.steps])
+        ['metric', 'last', 'min', 'max', 'steps', 'source'],
+        Object.entries(r.metric_summaries as Record<string, any>).map(([k, s]) => [
+          k,
+          s.last,
+          s.min,
+          s.max,
+          s.steps,
+          metricSource(s.source)
+        ])
       )
     );
     n.appendChild(el('h3', {}, 'Data'));
