@@ -66,6 +66,20 @@ LABEL_METHODS = (FIT_METHODS | {"evaluate", "score"}) - {"fit_generator"}
 DATA_WRAPPERS = frozenset(
     {"DataLoader", "Dataset", "TensorDataset", "DMatrix", "QuantileDMatrix", "Pool", "from_tensor_slices"}
 )
+# PyTorch's functional losses, loss(input, target): the target is data, the input a model's output
+TORCH_LOSSES = frozenset(
+    {
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "kl_div",
+    }
+)
 # scikit-learn-style metric functions, metric(y_true, y_pred, ...): only y_true is data
 METRIC_FUNCTION = re.compile(r"^(\w+_(score|error|loss|curve|report|matrix|deviance)|matthews_corrcoef|auc_score)$")
 
@@ -323,6 +337,8 @@ def _roots(node: ast.AST | None) -> set[str]:
         name = _call_name(node)
         if name is not None and METRIC_FUNCTION.match(name) and name not in TRAIN_FUNCTIONS:
             return _roots(_y_true(node))
+        if name in TORCH_LOSSES and isinstance(node.func, ast.Attribute):
+            return _roots(_arg(node, 1, "target"))
         out = _roots(node.func.value) if isinstance(node.func, ast.Attribute) else set()
         for a in node.args:
             out |= _roots(a)
@@ -412,6 +428,9 @@ class _DataVisitor(ast.NodeVisitor):
         elif name in DATA_WRAPPERS:
             data = list(node.args) + [kw.value for kw in node.keywords]
             label = _arg(node, 1 if name == "TensorDataset" else 99, "label")
+        elif isinstance(f, ast.Attribute) and name in TORCH_LOSSES:
+            data = [_arg(node, 1, "target")]
+            label = data[0]
         elif METRIC_FUNCTION.match(name):
             data = [_y_true(node)]
             label = data[0]
