@@ -1,6 +1,8 @@
-"""Watching the data a session's cells touch: cheap check in the cell, the rest in a thread.
+"""Watching the data a session's cells feed to training: cheap check in the cell, the rest in a thread.
 
-At each cell end, :meth:`DataWatcher.check` looks at the data objects the cell named.
+At each cell end, :meth:`DataWatcher.check` looks at the data objects the cell fed to
+training or evaluation (:meth:`DataWatcher.datasets`): not every array it names, so loop
+temporaries (``train_index``), predictions (``y_pred``) and results (``means``) are no datasets.
 An object whose cheap signature (identity, shape, dtypes, a few sampled values) is
 unchanged is linked to the run at once with its known fingerprint. Anything else goes
 to a worker thread, which fingerprints it, summarizes it unless the ledger already has
@@ -12,12 +14,30 @@ from __future__ import annotations
 
 import json
 import queue
+import sys
 import threading
 import time
 from typing import Any, Callable
 
 from .capture import data as data_capture
+from .capture.training import DataUse
 from .ledger.queries import Reader
+
+
+def is_model(obj: Any) -> bool:
+    """A model instance: a PyTorch module, or an object with ``fit`` and ``predict`` (scikit-learn,
+    Keras, XGBoost, LightGBM). Classes, data and plain values are not."""
+    if obj is None or isinstance(obj, (type, int, float, str, bytes, list, tuple, dict, set)):
+        return False
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        return True
+    if data_capture.kind_of(obj) is not None:
+        return False
+    try:
+        return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+    except Exception:
+        return False
 
 
 class DataWatcher:
@@ -36,17 +56,52 @@ class DataWatcher:
         self.enabled = enabled
         self.known: dict[str, tuple[tuple, str, str | None]] = {}  # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
+        self.results: set[str] = set()  # names holding what a model produced (predictions, cv results)
         self.jobs: queue.Queue = queue.Queue()
         self._reader: Reader | None = None  # the worker's own read connection
         self._thread = threading.Thread(target=self._loop, name="nbexp-data", daemon=True)
         if enabled:
             self._thread.start()
 
-    def check(self, names: list[str], ns: dict, run_ids: list[str], labels: set[str]) -> None:
-        """Link (or queue) the data objects among ``names``; called at cell end."""
+    def datasets(self, use: DataUse, ns: dict, trainer_funcs=frozenset(), metric_re=None) -> list[str]:
+        """The names of a cell's :class:`DataUse` that are datasets, now that the cell has run.
+
+        A name bound from a ``predict``-like call, from a model's output (``model(X)``), from a
+        model's attribute (``grid.cv_results_``) or from such a result is a result (remembered
+        across cells until rebound otherwise), never a dataset. Datasets are the cell's
+        training and evaluation inputs, the arguments of a call to a model or to a function
+        whose body trains (``trainer_funcs``), and, where a cell computes a metric-like name
+        (``metric_re``: ``score = float(train['a'].mean())``), the data that value reads.
+        Loop targets are temporaries and never count.
+        """
+        for name, (predicted, sources, callees, owners) in use.bound.items():
+            if (
+                predicted
+                or sources & self.results
+                or any(is_model(ns.get(c)) for c in callees)
+                or any(is_model(ns.get(o)) for o in owners)
+            ):
+                self.results.add(name)
+            else:
+                self.results.discard(name)
+        names = set(use.inputs)
+        for callee, args in use.calls.items():
+            if callee in trainer_funcs or is_model(ns.get(callee)):
+                names |= args
+        if metric_re is not None:
+            for name, (_, sources, _, _) in use.bound.items():
+                if metric_re.match(name):
+                    names |= sources
+        return sorted(names - self.results - use.loop_vars)
+
+    def check(
+        self, use: DataUse, ns: dict, run_ids: list[str], labels: set[str], trainer_funcs=frozenset(), metric_re=None
+    ) -> None:
+        """Link (or queue) the datasets of a cell (see :meth:`datasets`); called at cell end."""
         if not self.enabled:
             return
-        for name in names:
+        labels = set(labels) | use.labels
+        for name in self.datasets(use, ns, trainer_funcs, metric_re):
             obj = ns.get(name)
             if obj is None:
                 continue

@@ -33,10 +33,7 @@ def review_text(rev: dict) -> str:
             ],
         ),
     ]
-    for d in rev["drift"]:
-        out.append(
-            f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
-        )
+    out += drift_lines(rev["drift"])
     for row in rev["imbalance"]:
         out.append(
             f"imbalanced labels in run {row['run']}: {row['variable']}.{row['column']} "
@@ -59,6 +56,25 @@ def review_text(rev: dict) -> str:
             ),
         ]
     return "\n".join(out)
+
+
+DRIFT_COLUMNS_SHOWN = 3  # flagged columns named per variable in the text review
+
+
+def drift_lines(drift: list[dict]) -> list[str]:
+    """One line per drifted variable and pair of runs: its first flagged columns (the worst
+    first), then "and N more columns", so a wide array that drifted is one line, not one per column."""
+    groups: dict[tuple, list[dict]] = {}
+    for d in drift:
+        groups.setdefault((d["run"], d["reference"], d["variable"]), []).append(d)
+    rank = {"major": 0, "moderate": 1}
+    out = []
+    for (run, ref, variable), rows in groups.items():
+        rows = sorted(rows, key=lambda d: rank.get(d.get("severity"), 2))
+        shown = "; ".join(f"{variable}.{d['column']}: {'; '.join(d['flags'])}" for d in rows[:DRIFT_COLUMNS_SHOWN])
+        more = len(rows) - DRIFT_COLUMNS_SHOWN
+        out.append(f"drift in run {run} vs {ref}: {shown}" + (f"; and {more} more columns" if more > 0 else ""))
+    return out
 
 
 # Characters that could end or confuse a ``<script>`` element (``</script>``, ``<!--``) or a JS
@@ -139,10 +155,7 @@ def review_html(ledger: str | None, rev: dict) -> str:
                 "Best per metric",
             )
         )
-    flags = [
-        f"drift in run {d['run']} vs {d['reference']}: {d['variable']}.{d['column']}: {'; '.join(d['flags'])}"
-        for d in rev["drift"]
-    ]
+    flags = drift_lines(rev["drift"])
     flags += [
         f"imbalanced labels in run {i['run']}: {i['variable']}.{i['column']} (minority {i['minority_share']:.1%})"
         for i in rev["imbalance"]

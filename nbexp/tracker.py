@@ -530,10 +530,11 @@ class Session:
             found.record(run)
         produced = run.n_points > cell.points_before
         trains = status == "ok" and (self.dataflow.trains(t) or produced)
-        # Data, like params: once a run has trained, data loaded afterwards waits for the next run.
-        run_ids = [run.id] if trains or not run.frozen else []
+        # Data, like params: once a run has trained, data loaded afterwards waits for the next run,
+        # unless the cell evaluates the run's models on it.
+        run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
-        self.data.check(names, ns, run_ids, labels)
+        self.data.check(t.data, ns, run_ids, labels, self.dataflow.trainer_funcs, self.metric_re)
         self.dataflow.record(t, literal, computed, params)
         if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
             self.dataflow.slice_params(run, t, ns, trains)

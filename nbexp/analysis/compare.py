@@ -8,19 +8,28 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
-from .drift import dataset_drift
+from .drift import dataset_drift, imbalanced
 
 _ABSENT = "<absent>"
 
 
+def same_param(a: Any, b: Any) -> bool:
+    """The one rule for "this param did not change" (compare, diff and the review use it): the
+    same type and value, NaN equal to NaN (``missing=nan`` in two XGBoost runs is no change),
+    lists and dicts compared item by item under the same rule."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_param(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_param(a[k], b[k]) for k in a)
+    return a == b
+
+
 def _differs(values: list[Any]) -> bool:
-    first = values[0]
-    for v in values[1:]:
-        if type(v) is not type(first) or v != first:
-            if isinstance(v, float) and isinstance(first, float) and math.isnan(v) and math.isnan(first):
-                continue
-            return True
-    return False
+    return any(not same_param(values[0], v) for v in values[1:])
 
 
 def lineage_text(lineage: list[dict]) -> list[str]:
@@ -103,6 +112,6 @@ def data_side(runs: list[dict]) -> dict[str, Any]:
         for d in r["data"]
         if d["summary"]
         for c in d["summary"].get("columns", [])
-        if c.get("imbalanced")
+        if imbalanced(c)
     ]
     return {"data": fingerprints, "drift": drift_rows, "imbalance": imbalance}

@@ -9,9 +9,11 @@ compared with today's without keeping the data. Thresholds (the common conventio
   0.1 and above is flagged.
 - Missing rate: a change of 5 percentage points or more.
 - Out of range ("unexpected inputs"): 1% or more of the new values outside the reference's
-  [min, max].
+  [min, max]: strictly below its minimum or strictly above its maximum (values equal to either
+  are in range, so identical zero-heavy data is 0% out of range).
 - Class balance: a class share moving by 10 percentage points or more, or the imbalance flag
-  changing; new or vanished categories; dtype changes; new or missing columns.
+  changing (the rule of :func:`nbexp.capture.data.is_imbalanced`, applied to the stored class
+  shares); new or vanished categories; dtype changes; new or missing columns.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import bisect
 import math
 from typing import Any
 
-from ..capture.data import QUANTILE_PROBS
+from ..capture.data import QUANTILE_PROBS, is_imbalanced
 
 PSI_MODERATE = 0.1
 PSI_MAJOR = 0.25
@@ -44,6 +46,29 @@ def _cdf(quantiles: list[float], x: float) -> float:
     return min(1.0, probs[i] + frac * (probs[i + 1] - probs[i]))
 
 
+def _share_below(quantiles: list[float], x: float) -> float:
+    """The share of values strictly below ``x``, from the stored quantiles. Values equal to
+    ``x`` never count: where ``x`` is itself a stored quantile, only the share up to the
+    quantile before it is taken (a column with many zeros has many quantiles equal to 0)."""
+    q, probs = quantiles, QUANTILE_PROBS
+    j = bisect.bisect_left(q, x)  # first index with q[j] >= x
+    if j == 0:
+        return 0.0
+    if j == len(q):
+        return 1.0
+    if q[j] == x:
+        return probs[j - 1]
+    span = q[j] - q[j - 1]
+    return probs[j - 1] + (x - q[j - 1]) / span * (probs[j] - probs[j - 1])
+
+
+def imbalanced(col: dict) -> bool:
+    """Whether a label column is imbalanced, by today's rule on its stored class shares (a
+    summary stored under an older rule is judged again), else its stored flag."""
+    classes = col.get("classes")
+    return is_imbalanced(classes.values()) if classes else bool(col.get("imbalanced"))
+
+
 def psi(p: list[float], q: list[float]) -> float:
     """Population stability index of shares ``q`` against reference shares ``p``."""
     total = 0.0
@@ -65,8 +90,8 @@ def numeric(a: dict, b: dict) -> dict[str, float]:
     pb = [fb[i + 1] - fb[i] for i in range(len(fb) - 1)]
     grid = sorted(set(qa) | set(qb))
     ks = max(abs(_cdf(qa, x) - _cdf(qb, x)) for x in grid)
-    below = _cdf(qb, a["min"]) if a.get("min") is not None else 0.0
-    # values equal to the reference max are in range
+    below = _share_below(qb, a["min"]) if a.get("min") is not None else 0.0
+    # values equal to the reference min or max are in range
     above = 1.0 - _cdf(qb, a["max"]) if a.get("max") is not None else 0.0
     return {"psi": psi(pa, pb), "ks": ks, "out_of_range": max(0.0, below) + max(0.0, above)}
 
@@ -130,8 +155,8 @@ def column_drift(a: dict | None, b: dict | None) -> dict[str, Any]:
         if moved >= CLASS_SHARE_DELTA:
             flags.append(f"class balance moved {moved:.0%}")
             severity = severity if severity != "ok" else "moderate"
-        if a.get("imbalanced") != b.get("imbalanced"):
-            flags.append("now imbalanced" if b.get("imbalanced") else "no longer imbalanced")
+        if imbalanced(a) != imbalanced(b):
+            flags.append("now imbalanced" if imbalanced(b) else "no longer imbalanced")
             severity = severity if severity != "ok" else "moderate"
     if flags and severity == "ok":
         severity = "moderate"

@@ -9,9 +9,11 @@ from typing import Any
 
 from ..ledger.queries import Reader
 from ..ledger.schema import CRASHED
-from .drift import dataset_drift
+from .compare import same_param
+from .drift import dataset_drift, imbalanced
 
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
+CHANGES_SHOWN = 5  # params listed per "what changed"; the rest as "and N more"
 
 
 def lower_is_better(metric: str) -> bool:
@@ -20,13 +22,57 @@ def lower_is_better(metric: str) -> bool:
 
 
 def _param_change(a: dict, b: dict) -> str:
+    """The params that differ between two runs (equal as :func:`~.compare.same_param` says:
+    NaN and NaN are no change), at most :data:`CHANGES_SHOWN` of them, then "and N more"."""
     keys = sorted(set(a) | set(b))
     parts = []
     for k in keys:
         va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
-        if type(va) is not type(vb) or va != vb:
+        if not same_param(va, vb):
             parts.append(f"{k}: {json.dumps(va)} -> {json.dumps(vb)}")
-    return "; ".join(parts) if parts else "same params"
+    if not parts:
+        return "same params"
+    more = len(parts) - CHANGES_SHOWN
+    return "; ".join(parts[:CHANGES_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+def lineages(reader: Reader, runs: list[dict]) -> dict[str, str]:
+    """Per run id, the key of its lineage: runs of the same notebook (its session's notebook
+    path; a session that knows none is a notebook of its own) share one, and a replay shares
+    its original run's. Drift and "what changed" compare runs of one lineage only: a titanic
+    frame and the digits array that happen to share the name ``X`` are not the same data."""
+    notebook_of: dict[str, str] = {}  # session id -> key
+
+    def session_key(run_id: str, session_id: str) -> str:
+        if session_id not in notebook_of:
+            try:
+                nb = reader.run(run_id).get("session", {}).get("notebook")
+            except Exception:  # a run gone meanwhile: its session stands alone
+                nb = None
+            notebook_of[session_id] = f"notebook:{nb}" if nb else f"session:{session_id}"
+        return notebook_of[session_id]
+
+    by_id = {r["id"]: r for r in runs}
+    keys: dict[str, str] = {}
+
+    def key(run_id: str, depth: int = 0) -> str:
+        if run_id in keys:
+            return keys[run_id]
+        r = by_id.get(run_id)
+        if r is None:  # a replay's original outside the sprint
+            try:
+                r = reader.run(run_id)
+            except Exception:
+                return f"run:{run_id}"
+        origin = r.get("replay_of")
+        if origin and depth < 20:
+            k = key(origin, depth + 1)
+        else:
+            k = session_key(r["id"], r["session_id"])
+        keys[run_id] = k
+        return k
+
+    return {r["id"]: key(r["id"]) for r in runs}
 
 
 def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
@@ -34,7 +80,8 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
 
     Returns:
         ``{"sprint": {...}, "runs": [...] (oldest first), "counts": {status: n},
-        "best": [{"metric", "value", "run", "previous_run", "changed"}], "gpu_hours": float
+        "best": [{"metric", "value", "run", "previous_run", "changed"}] (the previous best of the
+        same lineage: see :func:`lineages`), "gpu_hours": float
         (wall time x GPUs of the sampled runs; nested sweep runs not counted twice),
         "idle_hints": [{"run", "hint"}]}``
     """
@@ -51,6 +98,7 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
                 else f"kernel died; last recorded cell: {first}"
             )
     best = []
+    lineage = lineages(reader, runs)
     metrics = sorted({k for r in runs for k in r["metrics"]})
     for m in metrics:
         lower = lower_is_better(m)
@@ -61,7 +109,11 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
             continue
         pick = min if lower else max
         top_run, top = pick(scored, key=lambda t: t[1])
-        earlier = [(r, v) for r, v in scored if r["start_time"] < top_run["start_time"]]
+        earlier = [
+            (r, v)
+            for r, v in scored
+            if r["start_time"] < top_run["start_time"] and lineage[r["id"]] == lineage[top_run["id"]]
+        ]
         entry: dict[str, Any] = {
             "metric": m,
             "value": top,
@@ -82,7 +134,7 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
         if r["gpu_count"] and r["end_time"] and r["kind"] != "context"
     )
     hints = [{"run": r["id"], "hint": r["idle_hint"]} for r in runs if r["idle_hint"]]
-    drift, imbalance = _data_flags(reader, runs)
+    drift, imbalance = _data_flags(reader, runs, lineage)
     return {
         "sprint": reader.sprint_info(sprint_id),
         "runs": runs,
@@ -95,21 +147,23 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
     }
 
 
-def _data_flags(reader: Reader, runs: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Drift of each run's data against the previous run that used the same variable with
-    other content, and imbalanced label columns (each distinct dataset once)."""
+def _data_flags(reader: Reader, runs: list[dict], lineage: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """Drift of each run's data against the previous run of its lineage (see :func:`lineages`)
+    that used the same variable with other content, and imbalanced label columns (each
+    distinct dataset once)."""
     drift, imbalance, seen = [], [], set()
-    last: dict[str, tuple[str, dict]] = {}  # variable -> (run id, data item)
+    last: dict[tuple[str, str], tuple[str, dict]] = {}  # (lineage, variable) -> (run id, data item)
     for r in runs:
         for d in reader.data(r["id"]):
             if not d["summary"]:
                 continue
-            prev = last.get(d["name"])
+            slot = (lineage[r["id"]], d["name"])
+            prev = last.get(slot)
             if prev and prev[1]["fingerprint"] != d["fingerprint"] and prev[1]["summary"]:
                 for row in dataset_drift(prev[1]["summary"], d["summary"]):
                     if row["flags"]:
                         drift.append({"run": r["id"], "reference": prev[0], "variable": d["name"], **row})
-            last[d["name"]] = (r["id"], d)
+            last[slot] = (r["id"], d)
             if d["fingerprint"] not in seen:
                 seen.add(d["fingerprint"])
                 imbalance += [
@@ -120,6 +174,6 @@ def _data_flags(reader: Reader, runs: list[dict]) -> tuple[list[dict], list[dict
                         "minority_share": c.get("minority_share"),
                     }
                     for c in d["summary"].get("columns", [])
-                    if c.get("imbalanced")
+                    if imbalanced(c)
                 ]
     return drift, imbalance

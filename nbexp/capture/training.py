@@ -27,6 +27,9 @@ to know, before a cell runs, whether it trains and what it reads and writes:
   (``clf.fit(X)``, ``cfg.lr = 0.1``, ``n += 1``), whose earlier dependencies still count.
   The session chains these into the dataflow record a run's params are sliced from.
 
+- *data*: which names hold data that flows into training or evaluation (:func:`data_use`):
+  the data nbexp fingerprints and summarizes, never every array a cell mentions.
+
 Nothing here executes code or touches objects: it is text analysis, cached by
 the caller per distinct cell text.
 """
@@ -34,6 +37,7 @@ the caller per distinct cell text.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "fit_generator"})
@@ -52,6 +56,32 @@ TRAIN_FUNCTIONS = frozenset(
     }
 )
 MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
+# what a model produces: a name bound from these is a prediction, never a dataset
+PREDICT_METHODS = frozenset({"predict", "predict_proba", "predict_log_proba", "decision_function"})
+# methods whose arguments are evaluation data; the second argument (or y=) is a label
+EVAL_METHODS = PREDICT_METHODS | {"evaluate", "score"}
+LABEL_METHODS = (FIT_METHODS | {"evaluate", "score"}) - {"fit_generator"}
+# constructors that wrap data for training: DataLoader(ds), TensorDataset(X, y), lgb.Dataset(X, label=y),
+# xgb.DMatrix(X, label=y), catboost's Pool, tf.data.Dataset.from_tensor_slices((X, y))
+DATA_WRAPPERS = frozenset(
+    {"DataLoader", "Dataset", "TensorDataset", "DMatrix", "QuantileDMatrix", "Pool", "from_tensor_slices"}
+)
+# PyTorch's functional losses, loss(input, target): the target is data, the input a model's output
+TORCH_LOSSES = frozenset(
+    {
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "kl_div",
+    }
+)
+# scikit-learn-style metric functions, metric(y_true, y_pred, ...): only y_true is data
+METRIC_FUNCTION = re.compile(r"^(\w+_(score|error|loss|curve|report|matrix|deviance)|matthews_corrcoef|auc_score)$")
 
 
 @dataclass
@@ -67,6 +97,25 @@ class Training:
     defines: set[str] = field(default_factory=set)  # every name bound at cell level (imports too)
     deps: dict[str, set[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
     mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
+    data: DataUse = field(default_factory=lambda: DataUse())  # the data it feeds to training or evaluation
+
+
+@dataclass
+class DataUse:
+    """The data one cell feeds to training or evaluation, read from its syntax (see :func:`data_use`).
+
+    What the names hold is known only when the cell has run: :class:`nbexp.datawatch.DataWatcher`
+    resolves ``calls`` (a model or a training function?) and ``bound`` (a prediction?) against
+    the namespace.
+    """
+
+    inputs: set[str] = field(default_factory=set)  # arguments of fit/evaluate/score/predict, y_true, wrappers
+    labels: set[str] = field(default_factory=set)  # of those, the ones in a label position
+    calls: dict[str, set[str]] = field(default_factory=dict)  # f(...) by plain name -> the data names passed
+    # per name bound at cell level: (from a predict-like call, data names its value reads,
+    # names it calls, names whose attributes it reads: ``grid.cv_results_``)
+    bound: dict[str, tuple[bool, set[str], set[str], set[str]]] = field(default_factory=dict)
+    loop_vars: set[str] = field(default_factory=set)  # for-loop targets: temporaries, never datasets
 
 
 def _root(node: ast.expr) -> str | None:
@@ -270,10 +319,160 @@ def _contains_training(node: ast.AST, in_loop: bool) -> bool:
     return any(isinstance(n, ast.Call) and training_call(n, in_loop) for n in ast.walk(node))
 
 
+def _roots(node: ast.AST | None) -> set[str]:
+    """The names whose data an expression passes on: ``X`` of ``X``, ``X[train_index]``,
+    ``X.values``, ``np.asarray(X)``, ``X / 255``, ``[(X_val, y_val)]``; never an index
+    (``train_index``), a lambda's or a comprehension's own names, or a metric's y_pred."""
+    if node is None:
+        return set()
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Attribute, ast.Starred)):
+        return _roots(node.value)
+    if isinstance(node, ast.Subscript):
+        return _roots(node.value)
+    if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Constant)):
+        return set()
+    if isinstance(node, ast.Call):
+        name = _call_name(node)
+        if name is not None and METRIC_FUNCTION.match(name) and name not in TRAIN_FUNCTIONS:
+            return _roots(_y_true(node))
+        if name in TORCH_LOSSES and isinstance(node.func, ast.Attribute):
+            return _roots(_arg(node, 1, "target"))
+        out = _roots(node.func.value) if isinstance(node.func, ast.Attribute) else set()
+        for a in node.args:
+            out |= _roots(a)
+        for kw in node.keywords:
+            out |= _roots(kw.value)
+        return out
+    out: set[str] = set()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.expr):
+            out |= _roots(child)
+    return out
+
+
+def _call_name(call: ast.Call) -> str | None:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+
+
+def _y_true(call: ast.Call) -> ast.expr | None:
+    for kw in call.keywords:
+        if kw.arg in ("y_true", "labels_true", "y"):
+            return kw.value
+    return call.args[0] if call.args else None
+
+
+def _arg(call: ast.Call, pos: int, *names: str) -> ast.expr | None:
+    for kw in call.keywords:
+        if kw.arg in names:
+            return kw.value
+    return call.args[pos] if len(call.args) > pos else None
+
+
+class _DataVisitor(ast.NodeVisitor):
+    """Collects a :class:`DataUse`; function and class bodies are not the cell's data."""
+
+    def __init__(self) -> None:
+        self.out = DataUse()
+
+    def visit_FunctionDef(self, node: ast.AST) -> None:
+        return
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.out.loop_vars |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        self.generic_visit(node)
+
+    visit_AsyncFor = visit_For
+
+    def visit_Assign(self, node: ast.Assign | ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        if node.value is None:
+            return
+        value = node.value
+        calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
+        predicted = any(isinstance(c.func, ast.Attribute) and c.func.attr in PREDICT_METHODS for c in calls)
+        callees = {c.func.id for c in calls if isinstance(c.func, ast.Name)}
+        called = {id(c.func) for c in calls}
+        owners = {
+            r for n in ast.walk(value) if isinstance(n, ast.Attribute) and id(n) not in called for r in _roots(n.value)
+        }
+        info = (predicted, _roots(value), callees, owners)
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred)):
+                for n in ast.walk(target):
+                    if isinstance(n, ast.Name):
+                        self.out.bound[n.id] = info
+
+    visit_AnnAssign = visit_Assign
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.generic_visit(node)
+        out, f, name = self.out, node.func, _call_name(node)
+        if name is None:
+            return
+        label: ast.expr | None = None
+        if isinstance(f, ast.Attribute) and (name in FIT_METHODS or name in EVAL_METHODS):
+            data = list(node.args) + [kw.value for kw in node.keywords]
+            if name in LABEL_METHODS:
+                label = _arg(node, 1, "y")
+        elif name in TRAIN_FUNCTIONS:  # cross_val_score(est, X, y, ...)
+            data = list(node.args[1:]) + [kw.value for kw in node.keywords if kw.arg != "estimator"]
+            label = _arg(node, 2, "y")
+        elif isinstance(f, ast.Attribute) and name == "train" and _root(f.value) in TRAIN_MODULES:
+            data = list(node.args) + [kw.value for kw in node.keywords]
+        elif name in DATA_WRAPPERS:
+            data = list(node.args) + [kw.value for kw in node.keywords]
+            label = _arg(node, 1 if name == "TensorDataset" else 99, "label")
+        elif isinstance(f, ast.Attribute) and name in TORCH_LOSSES:
+            data = [_arg(node, 1, "target")]
+            label = data[0]
+        elif METRIC_FUNCTION.match(name):
+            data = [_y_true(node)]
+            label = data[0]
+        elif isinstance(f, ast.Name):  # model(X), train_model(X, y): decided at run time
+            found = set()
+            for a in list(node.args) + [kw.value for kw in node.keywords]:
+                found |= _roots(a)
+            if found:
+                out.calls[name] = out.calls.get(name, set()) | found
+            return
+        else:
+            return
+        for a in data:
+            out.inputs |= _roots(a)
+        out.labels |= _roots(label)
+
+
+def data_use(tree: ast.Module) -> DataUse:
+    """The data a cell feeds to training or evaluation, as far as its syntax tells:
+
+    - the arguments of ``fit``-like calls (``fit``, ``partial_fit``, ``fit_transform`` ...),
+      ``evaluate``, ``score`` and ``predict``-like calls (the data a prediction is made from
+      is evaluation data), ``xgb.train`` / ``lgb.train``, ``cross_val_score(est, X, y)`` and
+      its friends, and data wrappers (``DataLoader``, ``TensorDataset``, ``lgb.Dataset``,
+      ``xgb.DMatrix``);
+    - the ``y_true`` of a metric function (``accuracy_score(y_test, y_pred)``: ``y_test``);
+    - of an argument, the data it indexes or converts (``X[train_index]`` is ``X``), not the index;
+    - calls by plain name (``model(X)``, ``loss_fn(pred, y)``), kept in ``calls`` for the
+      watcher to keep when the callee is a model or a training function;
+    - the names the cell binds and what their values read (a name bound from ``predict`` or
+      a model's output is a prediction, not a dataset), and its for-loop targets (temporaries).
+    """
+    v = _DataVisitor()
+    v.visit(tree)
+    return v.out
+
+
 def analyze(tree: ast.Module) -> Training:
     """What ``tree`` (one cell, magics already turned into Python) does about training."""
     v = _Visitor()
     out = v.out
+    out.data = data_use(tree)
     rebound: set[str] = set()
     for stmt in tree.body:
         v.stmt_loaded, v.stmt_bound, v.stmt_mutated = set(), set(), set()

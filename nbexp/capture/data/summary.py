@@ -7,8 +7,10 @@ counts, missing values, min, max, mean and std stay exact.
 
 Label-like arrays (the ``y`` of a ``fit`` call, names such as ``y_train`` or ``target``,
 integer/categorical vectors with few distinct values) carry their class distribution and an
-imbalance flag: minority share below :data:`IMBALANCE_SHARE` or majority:minority ratio above
-:data:`IMBALANCE_RATIO`.
+imbalance flag, relative to the number of classes K (:func:`is_imbalanced`): the smallest class
+holds under :data:`IMBALANCE_EVEN_FRACTION` of an even share 1/K (under 10% of two classes, under
+2% of ten), or the largest class is more than :data:`IMBALANCE_RATIO` times the smallest. Ten
+balanced classes (about 10% each) are not imbalanced; a 90/10 or 95/5 binary label is.
 
 The backends (:mod:`.numpy_backend`, :mod:`.polars_backend`, :mod:`.spark_backend`) import
 this module; it imports none of them.
@@ -30,8 +32,8 @@ QUANTILE_PROBS = [0.0, 0.001, 0.005] + [i / 100 for i in range(1, 100)] + [0.995
 TOP_VALUES = 20
 CATEGORY_KEEP = 50  # categories kept in full for drift
 LABEL_MAX_CLASSES = 20
-IMBALANCE_SHARE = 0.10
-IMBALANCE_RATIO = 5.0
+IMBALANCE_EVEN_FRACTION = 0.2  # the minority share is compared with this fraction of 1/K
+IMBALANCE_RATIO = 5.0  # majority:minority above this is imbalanced
 REPORTED_QUANTILES = {"p1": 1, "p5": 5, "p25": 25, "p50": 50, "p75": 75, "p95": 95, "p99": 99}
 
 LABEL_NAME = re.compile(r"^(y|y_\w+|\w+_y|labels?|targets?|class(es)?|outcome|\w+_labels?|\w+_target)$", re.IGNORECASE)
@@ -194,9 +196,24 @@ def _classes(col: dict, categories: dict | None) -> None:
     shares = {k: v / total for k, v in categories.items()}
     col["label"] = True
     col["classes"] = shares
-    lo, hi = min(shares.values()), max(shares.values())
-    col["imbalanced"] = bool(len(shares) > 1 and (lo < IMBALANCE_SHARE or (lo > 0 and hi / lo > IMBALANCE_RATIO)))
-    col["minority_share"] = lo
+    col["imbalanced"] = is_imbalanced(shares.values())
+    col["minority_share"] = min(shares.values())
+
+
+def is_imbalanced(shares) -> bool:
+    """The imbalance rule, relative to the number of classes K (the one place it is written):
+    the smallest share is under :data:`IMBALANCE_EVEN_FRACTION` of an even share 1/K, or the
+    largest share is more than :data:`IMBALANCE_RATIO` times the smallest. One class is never
+    imbalanced. ``shares`` are the classes' shares (or counts: only their proportions matter)."""
+    shares = [float(s) for s in shares]
+    k = len(shares)
+    if k < 2:
+        return False
+    total = sum(shares)
+    if total <= 0:
+        return False
+    lo, hi = min(shares) / total, max(shares) / total
+    return bool(lo < IMBALANCE_EVEN_FRACTION / k or lo <= 0 or hi / lo > IMBALANCE_RATIO)
 
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit", "fit_resample"})
