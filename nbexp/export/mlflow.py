@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from ..errors import NbexpError
+from ..errors import MissingDependency, NbexpError
 from ..ledger.schema import CRASHED, FAILED, FINISHED, INTERRUPTED
 
 MAX_PARAM_VALUE = 6000
@@ -36,9 +36,21 @@ class ExportError(NbexpError):
     """The export could not be done; the message says why. Nothing is marked exported that was not."""
 
 
+def _import_mlflow():
+    """The ``mlflow`` module, or a one-line :class:`MissingDependency` naming ``nbexp[mlflow]``."""
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise MissingDependency.from_import_error(
+            exc, needed_by="nbexp export mlflow", library="MLflow", extra="mlflow"
+        ) from None
+    return mlflow
+
+
 def _client(uri: str):
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # fail fast when the server is gone
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    _import_mlflow()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -253,10 +265,7 @@ def cli():
         """Export runs to an MLflow server: params, metrics with steps, tags, system metrics, code and data."""
         from ..ledger.queries import Reader
 
-        try:
-            import mlflow  # noqa: F401
-        except ImportError:
-            raise click.ClickException("MLflow is not installed: pip install mlflow") from None
+        _import_mlflow()  # before any work: a missing MLflow is one line naming the fix
         from tqdm import tqdm
 
         with Reader(ctx.obj["ledger"]) as r:

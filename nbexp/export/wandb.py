@@ -13,7 +13,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import MissingDependency
 from ..ledger.schema import FINISHED, RUNNING
+
+
+def _import_wandb():
+    """The ``wandb`` module, or a one-line :class:`MissingDependency` naming ``nbexp[wandb]``."""
+    try:
+        import wandb
+    except ImportError as exc:
+        raise MissingDependency.from_import_error(
+            exc, needed_by="nbexp export wandb", library="wandb", extra="wandb"
+        ) from None
+    return wandb
 
 
 def wandb_id(run: dict) -> str:
@@ -24,7 +36,7 @@ def export_runs(reader, run_ids: list[str], directory: str | Path, project: str 
     """Write ``run_ids`` as W&B offline runs under ``directory``; counts created/skipped/points."""
     os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
-    import wandb
+    wandb = _import_wandb()
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -107,10 +119,7 @@ def cli():
         """Export runs as W&B offline runs: config, history by step, summary, tags, notes, code."""
         from ..ledger.queries import Reader
 
-        try:
-            import wandb  # noqa: F401
-        except ImportError:
-            raise click.ClickException("wandb is not installed: pip install wandb") from None
+        _import_wandb()  # before any work: a missing wandb is one line naming the fix
         with Reader(ctx.obj["ledger"]) as r:
             ids = selected_runs(r, runs, sprint, all_runs)
             stats = export_runs(r, ids, directory, project)
