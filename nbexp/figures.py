@@ -287,7 +287,49 @@ def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[st
         "classes": class_distribution({r["id"]: r["data"] for r in runs}),
         "system": system_timeline({rid: reader.system_series(rid) for rid in ids}),
     }
+    searches = {rid: t for rid in ids for t in reader.run_tables(rid) if t["name"] == "cv_results"}
+    if searches:
+        figs["search"] = search_scores(searches, labels)
     return {"metric": metric, "figures": figs}
+
+
+def search_scores(tables: dict[str, dict], labels: dict[str, str] | None = None) -> dict:
+    """A hyperparameter search's candidates (the ``cv_results`` table each run kept): the mean test
+    score of each candidate with its standard deviation as an error bar, one trace per run, candidates
+    named by their params. With several scorers, the first one's (``mean_test_<scorer>``)."""
+    go = _go()
+    labels = labels or {}
+    fig = go.Figure()
+    scorer = None
+    for rid, t in tables.items():
+        cols = t["columns"]
+        means = [c for c in cols if c.startswith("mean_test_")]
+        if not means:
+            continue
+        mean = means[0]
+        scorer = scorer or mean[len("mean_test_") :]
+        std = "std_test_" + mean[len("mean_test_") :]
+        params = [c for c in cols if c.startswith("param_")]
+        rows = t["rows"]
+        x = [", ".join(f"{c[len('param_') :]}={r[cols.index(c)]}" for c in params) for r in rows]
+        fig.add_trace(
+            go.Scatter(
+                x=[_text(v) for v in x],
+                y=[r[cols.index(mean)] for r in rows],
+                error_y=dict(type="data", array=[r[cols.index(std)] for r in rows]) if std in cols else None,
+                mode="markers+lines",
+                name=_text(labels.get(rid, rid)),
+            )
+        )
+    title = f"search: mean test {scorer} per candidate (error bar: std over folds)" if scorer else "search"
+    fig.update_layout(
+        title=_text(title),
+        xaxis_title="candidate",
+        yaxis_title=_text(f"mean test {scorer or 'score'}"),
+        height=380,
+        margin=dict(l=50, r=20, t=50, b=120),
+    )
+    return _plain(fig)
 
 
 def _empty(title: str) -> dict:

@@ -64,6 +64,8 @@ def _show(c: dict, key: str, figs: dict) -> None:
         display(HTML(html_section(c, key)))
     if key in ("curves", "parallel", "system"):
         _figure(figs.get(key))
+    if key == "parallel" and figs.get("search"):  # a search's candidates, next to the runs' params
+        _figure(figs["search"])
     if key == "data":
         display(HTML(html_section(c, "data")))
         _figure(figs.get("drift"))

@@ -199,3 +199,26 @@ def test_shown_metric_like_values_torch(cell, reader):
     src = sources(r, run_id)
     assert src["test_loop"] == "result" and src["val_loss"] == "result"
     assert set(src) == {"test_loop", "val_loss"}
+
+
+def test_compare_plots_each_runs_search_candidates(cell, reader):
+    """Two runs of a grid search (the grid's cv edited in between): the comparison plots each run's
+    candidates, their mean test score with the std over folds as error bars, named by their params."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(XY + "\nfrom sklearn.linear_model import LogisticRegression\nfrom sklearn.model_selection import GridSearchCV")
+    cell("folds = 3")
+    cell("search = GridSearchCV(LogisticRegression(), {'C': [0.1, 10.0]}, cv=folds)\nsearch.fit(X_train, y_train)")
+    first = dict(cell.sh.user_ns["search"].cv_results_)
+    cell("folds = 4")
+    cell("search = GridSearchCV(LogisticRegression(), {'C': [0.1, 10.0]}, cv=folds)\nsearch.fit(X_train, y_train)")
+    second = dict(cell.sh.user_ns["search"].cv_results_)
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    fig = nbexp.compare(runs[1]["id"], runs[0]["id"])["figures"]["search"]
+    assert "mean test score per candidate" in fig["layout"]["title"]["text"]
+    for trace, cv in zip(fig["data"], (first, second), strict=True):
+        assert trace["x"] == ["C=0.1", "C=10.0"]
+        assert trace["y"] == pytest.approx(list(cv["mean_test_score"]), rel=1e-12)
+        assert trace["error_y"]["array"] == pytest.approx(list(cv["std_test_score"]), rel=1e-12)

@@ -91,6 +91,9 @@ export class CompareView extends Widget {
       await figure('curves');
     } else if (key === 'curves' || key === 'parallel' || key === 'system') {
       await figure(key);
+      if (key === 'parallel' && c.figures.search) {
+        await figure('search'); // a hyperparameter search's candidates, next to the runs' params
+      }
     } else if (key === 'data') {
       const flags = c.drift.map(d => `${d.variable}.${d.column}: ${d.flags.join('; ')}`);
       flags.push(
