@@ -4,7 +4,7 @@
 #   make test   create .venv, install, run every test
 # and, while working:
 #   make test-fast  the tests that start no kernel, Jupyter server or browser, nor Spark or MLflow (under a minute)
-#   make lint       ruff check + ruff format --check on the Python, eslint + prettier --check on the lab extension
+#   make lint       ruff check + ruff format --check and mypy on the Python, eslint + prettier --check on the lab extension
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -60,6 +60,7 @@ LINTED := nbexp tests bench scripts
 lint: env
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm lint:check
 
 bench: env .venv-whylogs/.installed

@@ -189,7 +189,7 @@ def get_run(run_id: str, ledger: str | None = None) -> dict[str, Any]:
     from .ledger import queries
 
     with queries.Reader(_ledger(ledger)) as r:
-        return r.run(run_id)
+        return dict(r.run(run_id))
 
 
 def compare(*run_ids: str, ledger: str | None = None, metric: str | None = None) -> dict[str, Any]:
@@ -266,7 +266,7 @@ def _reloading() -> bool:
     """True when called from IPython's ``reload_extension`` (``%reload_ext``)."""
     import sys
 
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if code.co_name == "reload_extension" and "IPython" in code.co_filename:

@@ -59,18 +59,18 @@ def runs_frame(
     for col in ("start_time", "end_time"):
         df[col] = pd.to_datetime(df[col], unit="s", utc=True)
     df["duration_s"] = (df["end_time"] - df["start_time"]).dt.total_seconds()
-    system = [f"system.{k}" for k in SYSTEM_FIELDS] if rows else []
-    for col in system:
+    system_cols = [f"system.{k}" for k in SYSTEM_FIELDS] if rows else []
+    for col in system_cols:
         if col != "system.idle_hint":
             df[col] = df[col].astype("float64")
-    params = sorted(c for c in df.columns if c.startswith("params."))
-    metrics = sorted(c for c in df.columns if c.startswith("metrics."))
-    for col in metrics:
+    param_cols = sorted(c for c in df.columns if c.startswith("params."))
+    metric_cols = sorted(c for c in df.columns if c.startswith("metrics."))
+    for col in metric_cols:
         df[col] = df[col].astype("float64")
-    for col in params:
+    for col in param_cols:
         df[col] = df[col].infer_objects()
-    data = sorted(c for c in df.columns if c.startswith("data."))
-    return df[base + ["duration_s"] + params + metrics + data + system]
+    data_cols = sorted(c for c in df.columns if c.startswith("data."))
+    return df[base + ["duration_s"] + param_cols + metric_cols + data_cols + system_cols]
 
 
 DATA_COLUMNS = [

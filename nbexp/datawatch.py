@@ -13,6 +13,7 @@ and links it to the runs.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -49,7 +50,9 @@ class DataWatcher:
         warn: the session's ``warn(cause, message)``.
     """
 
-    def __init__(self, store: Any, ledger_path: str, warn: Callable[[str, str], None], enabled: bool = True) -> None:
+    def __init__(
+        self, store: Any, ledger_path: str | os.PathLike, warn: Callable[[str, str], None], enabled: bool = True
+    ) -> None:
         self.store = store
         self.ledger_path = ledger_path
         self.warn = warn

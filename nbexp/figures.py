@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from .analysis.metrics import curve_metric
@@ -177,14 +178,14 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def param_diff_table(compare: dict) -> dict:
+def param_diff_table(compare: Mapping[str, Any]) -> dict:
     ids = [r["id"] for r in compare["runs"]]
     keys = list(compare["param_diff"])
     cols = [keys] + [[_cell(compare["param_diff"][k][i]) for k in keys] for i in range(len(ids))]
     return _table(["param"] + ids, cols, "params that differ" if keys else "params that differ: none")
 
 
-def metric_table(compare: dict) -> dict:
+def metric_table(compare: Mapping[str, Any]) -> dict:
     ids = [r["id"] for r in compare["runs"]]
     keys = list(compare["metrics"])
     cols = [keys] + [[_cell((compare["metrics"][k][i] or {}).get("last")) for k in keys] for i in range(len(ids))]
@@ -270,7 +271,7 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
     return _plain(fig)
 
 
-def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[str, dict]:
+def compare_figures(reader, compare: Mapping[str, Any], metric: str | None = None) -> dict[str, Any]:
     """Every comparison figure for the runs of ``compare`` (from analysis.compare)."""
     ids = [r["id"] for r in compare["runs"]]
     labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in compare["runs"]}
@@ -278,7 +279,7 @@ def compare_figures(reader, compare: dict, metric: str | None = None) -> dict[st
     if metric is None or metric not in compare["metrics"]:
         metric = curve_metric(runs)
     series = {rid: reader.metric_points(rid, metric) for rid in ids} if metric else {}
-    figs = {
+    figs: dict[str, Any] = {
         "params": param_diff_table(compare),
         "metrics": metric_table(compare),
         "curves": metric_curves(series, metric, labels=labels) if metric else _empty("metric curves: not recorded"),

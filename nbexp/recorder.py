@@ -86,7 +86,7 @@ class Run:
         self._last_cell_status = "ok"
         self._last_cell_error: str | None = None
         self.idle_hint: str | None = None
-        self.window = None  # the system sampler's window over this run
+        self.window: Any = None  # the system sampler's window over this run
         self._points = points  # the writer's queue, bound once for log()
         self.set_params(params, source=None)
 

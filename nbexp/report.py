@@ -70,7 +70,7 @@ def drift_lines(drift: list[dict]) -> list[str]:
     rank = {"major": 0, "moderate": 1}
     out = []
     for (run, ref, variable), rows in groups.items():
-        rows = sorted(rows, key=lambda d: rank.get(d.get("severity"), 2))
+        rows = sorted(rows, key=lambda d: rank.get(d.get("severity") or "", 2))
         shown = "; ".join(f"{variable}.{d['column']}: {'; '.join(d['flags'])}" for d in rows[:DRIFT_COLUMNS_SHOWN])
         more = len(rows) - DRIFT_COLUMNS_SHOWN
         out.append(f"drift in run {run} vs {ref}: {shown}" + (f"; and {more} more columns" if more > 0 else ""))

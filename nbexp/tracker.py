@@ -98,7 +98,8 @@ class _Cell:
         self.count, self.run, self.magic = count, run, magic
         self.points_before = run.n_points if run else 0
         self.end_run = False  # %%nbexp run: the run ends with the cell
-        self.result = None  # %%nbexp run: the body's own ExecutionResult
+        self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
+        self.window: Any = None  # the system sampler's window over the cell
 
 
 class Session:
@@ -289,9 +290,7 @@ class Session:
         return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
     def ensure_run(self) -> Run:
-        if self.current is None:
-            self.new_run(kind="new")
-        return self.current
+        return self.current or self.new_run(kind="new")
 
     def run_ended(self, run: Run) -> None:
         """A run ended: its system stats and idle hint are stored (the run book then lets it go)."""
@@ -419,7 +418,7 @@ class Session:
         if run is not None and run.status == "running" and not cell.magic:
             # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
             # variable of the same name, which holds only the loop's last value
-            curves = {k for k, n in Counter(k for k, _ in printed).items() if n > 1}
+            curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
             self._capture(cell, run, status, getattr(result, "result", None), curves)
             self._record_printed(run, printed)
         if run is not None:
@@ -486,7 +485,7 @@ class Session:
                 run.log_found(key, value, source="stdout")
 
     def _capture(
-        self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: set[str] = frozenset()
+        self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: frozenset[str] = frozenset()
     ) -> None:
         """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
         showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
@@ -559,7 +558,7 @@ class Session:
         SIGTERM's default action exits without atexit, so the session handles it too (when
         nothing else does), ends its runs and then lets the signal terminate the process.
         """
-        kernel = getattr(self.shell, "kernel", None)
+        kernel: Any = getattr(self.shell, "kernel", None)
         original = getattr(kernel, "do_shutdown", None)
         if original is not None:
 
@@ -620,7 +619,7 @@ class Session:
         self._unhook_shutdown()
         if self.printed is not None:
             self.printed.stop()
-        end = (None, None)
+        end: tuple[str | None, str | None] = (None, None)
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
             self._cell = None

@@ -36,9 +36,8 @@ def source(cell, ledger_path):
     cell("LR = 0.3")
     cell("import nbexp\nfor i in range(50):\n    nbexp.log(loss=1 / (i + 1))\nscore = float(X.sum()) * LR")
     cell("%nbexp tag keep")
-    cell(
-        "from nbexp import tracker\ntracker.active_run().log_table('cv', ['C', 'score'], [[0.1, 0.9]], source='sklearn')"
-    )
+    cell("from nbexp import tracker\nrun = tracker.active_run()")
+    cell("run.log_table('cv', ['C', 'score'], [[0.1, 0.9]], source='sklearn')")
     cell("%nbexp stop")
     return ledger_path
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
+from ..ledger.records import Comparison
 from .drift import dataset_drift, imbalanced
 
 _ABSENT = "<absent>"
@@ -42,7 +44,7 @@ def lineage_text(lineage: list[dict]) -> list[str]:
     return lines
 
 
-def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
+def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
     """Compare two or more runs (ids, prefixes, ``latest~N``).
 
     Returns:
@@ -79,20 +81,22 @@ def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
             lineterm="",
         )
     )
-    summary = [{k: r[k] for k in ("id", "name", "status", "sprint", "start_time", "end_time")} for r in runs]
+    fields = ("id", "name", "status", "sprint", "start_time", "end_time")
+    summary = [{k: v for k, v in r.items() if k in fields} for r in runs]
     data = data_side(runs)
-    return {
+    out: Comparison = {
         "runs": summary,
         "params": params,
         "param_diff": param_diff,
         "metrics": metrics,
         "metric_delta": delta,
         "code_diff": code_diff,
-        **data,
     }
+    out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
+    return out
 
 
-def data_side(runs: list[dict]) -> dict[str, Any]:
+def data_side(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Fingerprints per variable and run, drift of the last run against the first, and the
     label columns each run flagged imbalanced."""
     names = sorted({d["name"] for r in runs for d in r["data"]})

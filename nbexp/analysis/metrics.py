@@ -54,4 +54,4 @@ def curve_metric(runs: Iterable[dict]) -> str | None:
     runs = list(runs)
     ranked = rank_metrics(runs)
     stepped = [k for k in ranked if any((r["metrics"].get(k) or {}).get("steps", 0) > 1 for r in runs)]
-    return (stepped or ranked or [None])[0]
+    return (stepped or ranked)[0] if ranked else None

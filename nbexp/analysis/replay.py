@@ -42,6 +42,7 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
             edits.append((node.value, node.targets[0].id))
     done = set()
     for value_node, name in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
+        assert value_node.end_lineno is not None and value_node.end_col_offset is not None  # set by ast.parse
         start = sum(len(ln) for ln in lines[: value_node.lineno - 1]) + len(
             lines[value_node.lineno - 1].encode()[: value_node.col_offset].decode()
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..ledger.queries import Reader
@@ -58,7 +59,7 @@ def lineages(reader: Reader, runs: list[dict]) -> dict[str, str]:
     def key(run_id: str, depth: int = 0) -> str:
         if run_id in keys:
             return keys[run_id]
-        r = by_id.get(run_id)
+        r: Mapping[str, Any] | None = by_id.get(run_id)
         if r is None:  # a replay's original outside the sprint
             try:
                 r = reader.run(run_id)

@@ -156,7 +156,7 @@ def _defined(source: str) -> dict[str, tuple[str, ...]]:
             tree = ast.parse(f"def f{text}: pass") if text else None
         except SyntaxError:
             tree = None
-        if tree is None:
+        if tree is None or not isinstance(tree.body[0], ast.FunctionDef):
             continue
         spec = tree.body[0].args
         args = tuple(a.arg for a in spec.posonlyargs + spec.args)
@@ -164,12 +164,12 @@ def _defined(source: str) -> dict[str, tuple[str, ...]]:
         if in_class and args[:1] in (("self",), ("cls",)):
             args = args[1:]
         out[m.group(2)] = args
-        if in_class and m.group(2) == "__init__":
+        if cls is not None and in_class and m.group(2) == "__init__":
             out[cls[1]] = args
     return out
 
 
-def _strings(node: ast.AST) -> tuple[str, ...]:
+def _strings(node: ast.AST | None) -> tuple[str, ...]:
     """The string literals of an argument: a string, or the strings of a tuple, list, set or dict
     values. Not those of a call or subscript (``os.environ["DB_PASSWORD"]`` names a secret, it is not
     one); a call is looked at on its own."""

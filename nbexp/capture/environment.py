@@ -49,7 +49,7 @@ def packages() -> tuple[str, str]:
 
     pkgs = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             pkgs[name.lower()] = dist.version
     # a local version label or a name can carry a secret (pkg==1.0+ghp_...): scrubbed like any text

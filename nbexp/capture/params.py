@@ -174,8 +174,9 @@ def _literal_value(node: ast.expr) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
-        if isinstance(node.op, ast.USub) and type(node.operand.value) in (int, float):
-            return -node.operand.value
+        v = node.operand.value
+        if isinstance(node.op, ast.USub) and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v
     if not isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.UnaryOp)):
         return _NO_VALUE
     try:
@@ -235,7 +236,8 @@ def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
         root = call_params_name(call)
         if root is None:
             continue
-        found = literal.get(root) if isinstance(literal.get(root), dict) else {}
+        prev = literal.get(root)
+        found: dict[str, Any] = prev if isinstance(prev, dict) else {}
         if root == "train" and call.args and isinstance(call.args[0], ast.Dict):
             params = _literal_value(call.args[0])
             if isinstance(params, dict):
@@ -387,7 +389,7 @@ def _init_defaults(cls: type) -> dict[str, Any]:
     try:
         return {
             p.name: p.default
-            for p in inspect.signature(cls.__init__).parameters.values()
+            for p in inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
             if p.default is not inspect.Parameter.empty
         }
     except (TypeError, ValueError):
@@ -400,7 +402,7 @@ def _is_default(est: Any, params: dict[str, Any], key: str, value: Any) -> bool:
     owner = params.get(owner_key) if owner_key else est
     if owner is None:
         return False
-    default = _init_defaults(type(owner)).get(leaf, _NO_VALUE)
+    default = _init_defaults(type(owner)).get(leaf, _NO_VALUE)  # type: ignore[arg-type]  # a class is hashable
     try:
         return default is not _NO_VALUE and type(default) is type(value) and bool(default == value)
     except Exception:
@@ -459,7 +461,7 @@ def _keras_optimizer(name: str, opt: Any, skipped: list[Skipped], defaults: set[
     except Exception as exc:
         skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
         return out
-    init = _init_defaults(type(opt))
+    init = _init_defaults(type(opt))  # type: ignore[arg-type]
     for key, value in config.items():
         if key == "name":
             continue
@@ -523,7 +525,7 @@ def _keras_names(metrics: Any) -> list[Any]:
 
 def _is_torch_module(obj: Any) -> bool:
     torch = sys.modules.get("torch")
-    return bool(torch) and isinstance(obj, torch.nn.Module)
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def _torch(name: str, obj: Any, skipped: list[Skipped]) -> Params:

@@ -149,6 +149,8 @@ def _unawait(node: ast.expr | None) -> ast.expr | None:
 def cell_syntax(tree: ast.Module) -> CellSyntax:
     out = CellSyntax()
     for st in _statements(tree.body):
+        target: ast.expr | None
+        value: ast.expr | None
         if isinstance(st, ast.Assign) and len(st.targets) == 1:
             target, value = st.targets[0], st.value
         elif isinstance(st, ast.AnnAssign) and st.value is not None:
@@ -289,8 +291,9 @@ def harvest(
 
     for name in models:
         _guard(out, name, _model, ns[name], out)
-    if models and ("evals_result" in source or "record_evaluation" in source) and tree() is not None:
-        for dict_name, lib in tree().filled:
+    parsed = tree() if models and ("evals_result" in source or "record_evaluation" in source) else None
+    if parsed is not None:
+        for dict_name, lib in parsed.filled:
             _guard(out, dict_name, _curves, ns.get(dict_name), lib, out)
     for name in names:
         obj = ns[name]
@@ -411,7 +414,7 @@ def _plain(value: Any) -> Any:
 
 def _cell(column: Any, i: int) -> Any:
     mask = getattr(column, "mask", None)
-    if mask is not None and getattr(mask, "ndim", 0) and bool(mask[i]):
+    if mask is not None and getattr(mask, "ndim", None) and bool(mask[i]):
         return None  # a masked param_* entry: the candidate has no such param
     return _plain(column[i])
 

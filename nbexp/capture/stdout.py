@@ -227,7 +227,7 @@ class CellOutput:
                     out._trim()
             return _original(text)
 
-        write.live = True
+        write.live = True  # type: ignore[attr-defined]  # a tee deeper in the chain is switched off
         try:
             stream.write = write
         except (AttributeError, TypeError):

@@ -94,7 +94,11 @@ class Window:
         self.start = time.time()
         self.ticks = self.gpu_ticks = 0
         self.util_sum = self.cpu_sum = self.energy_j = 0.0
-        self.util_max = self.mem_peak = self.mem_total = self.rss_peak = self.proc_gpu_mem_peak = None
+        self.util_max: float | None = None
+        self.mem_peak: float | None = None
+        self.mem_total: float | None = None
+        self.rss_peak: float | None = None
+        self.proc_gpu_mem_peak: float | None = None
         self.cpu_time0 = cpu_time0
 
     def add(self, host: dict, gpus: list[dict], dt: float) -> None:
@@ -253,7 +257,8 @@ class Sampler:
         self.sink(host, gpus)
 
     def _sample_gpus(self, now: float) -> list[dict]:
-        nvml, out = self.nvml, []
+        nvml = self.nvml
+        out: list[dict] = []
         if nvml is None:
             return out
         pid = os.getpid()

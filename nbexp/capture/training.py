@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "fit_generator"})
@@ -339,12 +340,12 @@ def _roots(node: ast.AST | None) -> set[str]:
             return _roots(_y_true(node))
         if name in TORCH_LOSSES and isinstance(node.func, ast.Attribute):
             return _roots(_arg(node, 1, "target"))
-        out = _roots(node.func.value) if isinstance(node.func, ast.Attribute) else set()
+        called = _roots(node.func.value) if isinstance(node.func, ast.Attribute) else set()
         for a in node.args:
-            out |= _roots(a)
+            called |= _roots(a)
         for kw in node.keywords:
-            out |= _roots(kw.value)
-        return out
+            called |= _roots(kw.value)
+        return called
     out: set[str] = set()
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.expr):
@@ -416,6 +417,7 @@ class _DataVisitor(ast.NodeVisitor):
         if name is None:
             return
         label: ast.expr | None = None
+        data: Sequence[ast.expr | None]
         if isinstance(f, ast.Attribute) and (name in FIT_METHODS or name in EVAL_METHODS):
             data = list(node.args) + [kw.value for kw in node.keywords]
             if name in LABEL_METHODS:
@@ -443,8 +445,8 @@ class _DataVisitor(ast.NodeVisitor):
             return
         else:
             return
-        for a in data:
-            out.inputs |= _roots(a)
+        for d in data:
+            out.inputs |= _roots(d)
         out.labels |= _roots(label)
 
 
@@ -528,14 +530,14 @@ def _magic_body(stmt: ast.stmt, transform, depth: int = 0) -> list[ast.stmt] | N
     f = value.func
     if not (isinstance(f.value, ast.Call) and isinstance(f.value.func, ast.Name) and f.value.func.id == "get_ipython"):
         return None
-    args = value.args
-    if not args or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
+    args = [a.value for a in value.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if not args or len(args) != len(value.args):
         return None
-    name = args[0].value
+    name = args[0]
     if f.attr == "run_cell_magic" and len(args) == 3 and name in CODE_CELL_MAGICS:
-        code = args[2].value
+        code = args[2]
     elif f.attr == "run_line_magic" and len(args) == 2 and name in CODE_LINE_MAGICS:
-        code = args[1].value
+        code = args[1]
         if name == "timeit":  # %timeit -n 3 -r 1 stmt: options first
             code = _strip_options(code)
     else:

@@ -102,7 +102,7 @@ def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, fl
     for g in gpus:
         i = steps.get(g["gpu"], 0)
         steps[g["gpu"]] = i + 1
-        for key, field in (
+        for key, gfield in (
             ("utilization_percentage", "util"),
             ("memory_usage_megabytes", "mem_used_mb"),
             ("memory_usage_percentage", None),
@@ -110,9 +110,9 @@ def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, fl
         ):
             value = (
                 100.0 * g["mem_used_mb"] / g["mem_total_mb"]
-                if field is None and g.get("mem_total_mb")
-                else g.get(field)
-                if field
+                if gfield is None and g.get("mem_total_mb")
+                else g.get(gfield)
+                if gfield
                 else None
             )
             if value is not None:
@@ -156,6 +156,7 @@ def export_runs(
             run = reader.run(rid)
             uid = f"{run['session_id']}:{run['id']}"
             found = client.search_runs([exp_id], filter_string=f"tags.`nbexp.uid` = '{uid}'", max_results=1)
+            mid: str | None
             if found:
                 mrun = found[0]
                 mid, have_params, have_tags = mrun.info.run_id, dict(mrun.data.params), dict(mrun.data.tags)

@@ -34,7 +34,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ class _Rule:
     def __init__(self, table: str, col: str, decl: str, notnull: bool) -> None:
         self.col, self.decl, self.notnull = col, decl.upper(), notnull
         self.enum = ENUMS.get((table, col))
-        self.shape = JSON_COLUMNS.get((table, col))
+        self.shape: Any = JSON_COLUMNS.get((table, col))  # the JSON types the column's values decode to
         self.finite = (table, col) not in UNBOUNDED or col in TIMES
         self.is_time = col in TIMES
         self.is_id = col in ID_COLUMNS and table not in ("datasets", "environments", "code", "sprints")
@@ -536,7 +536,7 @@ PLAN = [
 ]
 
 
-def _pick(src: sqlite3.Connection, table: str, ids: Iterator[str] | list[str]) -> None:
+def _pick(src: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
     src.execute(f"DELETE FROM temp.{table}")
     src.executemany(f"INSERT OR IGNORE INTO temp.{table} VALUES (?)", ((i,) for i in ids))
 
@@ -685,8 +685,8 @@ def _insert(
     renames = [(i, remap[c]) for i, c in enumerate(cols) if remap.get(c)]
 
     def out() -> Iterator[list]:
-        for row in rows:
-            row = list(row)
+        for values in rows:
+            row = list(values)
             for i, mapping in renames:
                 row[i] = mapping.get(row[i], row[i])
             yield [row[i] for i in keep]

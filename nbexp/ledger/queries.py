@@ -15,10 +15,11 @@ import re
 import socket
 import sqlite3
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
+from .records import MetricSummary, RunRecord
 from .schema import CRASHED, RUN_STATUSES, RUNNING
 
 STALE_HEARTBEAT_S = 600.0  # for sessions on another host
@@ -126,6 +127,7 @@ def parse_sprint(sprint: str | None, conn: sqlite3.Connection | None = None) -> 
         return sprint_of(now)
     if sprint == "yesterday":
         return (dt.date.fromisoformat(sprint_of(now)) - dt.timedelta(days=1)).isoformat()
+    assert sprint is not None
     try:
         return dt.date.fromisoformat(sprint).isoformat()
     except ValueError:
@@ -150,7 +152,7 @@ class Reader:
         self.conn = connect(self.path, readonly=True)
         self.conn.row_factory = sqlite3.Row
         self._alive: dict[str, bool] = {}
-        self._runs: dict[str, dict] = {}  # run() results: a Reader lives for one request
+        self._runs: dict[str, RunRecord] = {}  # run() results: a Reader lives for one request
 
     def close(self) -> None:
         self.conn.close()
@@ -284,7 +286,8 @@ class Reader:
         offset = min(offset or 0, MAX_SQL_INT)  # ... past every run: an empty page
         if sort not in SORT_KEYS:
             raise InvalidArgument(f"unknown sort key {sort!r}: one of {', '.join(SORT_KEYS)}")
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         sprint_id = parse_sprint(sprint, self.conn)
         if sprint_id:
             where.append("sprint = ?")
@@ -321,7 +324,7 @@ class Reader:
         sql += f" ORDER BY {SORT_KEYS[sort]} {direction}, start_time {direction}, rowid {direction}"
         # Paging in SQL unless a filter must look at every run first.
         post_filter = bool(params) or status in ("running", "crashed")
-        total = None
+        total: int | None = None
         count_sql = f"SELECT count(*) FROM ({sql})"
         count_args = list(args)
         if not post_filter:
@@ -360,7 +363,7 @@ class Reader:
             r["metrics"] = summaries.get(r["id"], {})
             r["data"] = fingerprints.get(r["id"], {})
             r["tags"] = tags.get(r["id"], [])
-        return runs, total
+        return runs, total if total is not None else len(runs)
 
     def tags(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -383,13 +386,13 @@ class Reader:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def run(self, ref: str) -> dict:
+    def run(self, ref: str) -> RunRecord:
         """One run with params, metric summaries, tags, session and lineage."""
         rid = self.resolve(ref)
         if rid in self._runs:
             return self._runs[rid]
         row = self.conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id = ?", (rid,)).fetchone()
-        run = self._effective(dict(row))
+        run = cast(RunRecord, self._effective(dict(row)))
         run["params"] = self.params([rid]).get(rid, {})
         run["metrics"] = self.metric_summaries([rid]).get(rid, {})
         run["tags"] = self.tags([rid]).get(rid, [])
@@ -421,10 +424,10 @@ class Reader:
             out.setdefault(run_id, {})[key] = _decode(value, kind)
         return out
 
-    def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, dict[str, float]]]:
+    def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricSummary]]:
         """Per run and metric: ``last`` (the value at the highest step), ``min``, ``max``,
         ``steps`` (points) and ``nan`` count, from the summaries the writer keeps."""
-        out: dict[str, dict[str, dict[str, float]]] = {}
+        out: dict[str, dict[str, MetricSummary]] = {}
         for run_id, key, count, nans, lo, hi, last, source in self._for_runs(
             "SELECT s.run_id, s.key, s.count, s.nan_count, s.min, s.max, s.last, coalesce(src.source, 'log') "
             "FROM metric_summaries s LEFT JOIN metric_sources src ON src.run_id = s.run_id AND src.key = s.key "
@@ -626,11 +629,9 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        transform = TransformerManager().transform_cell
+        transform: Callable[[str], str] = TransformerManager().transform_cell
     except ImportError:  # pragma: no cover - IPython comes with the package
-
-        def transform(code: str) -> str:
-            return code
+        transform = str
 
     flows = []
     for cell in cells:

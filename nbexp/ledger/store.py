@@ -92,11 +92,11 @@ class Store:
     @property
     def points(self):
         """The writer's queue of metric points ``(run_id, key, step, value, wall)``: append to it."""
-        return self.sink.points
+        return self.sink.points  # a writer sink only
 
     def add_points(self, points: Iterable[tuple]) -> None:
         """Queue metric points ``(run_id, key, step, value, wall)`` (a writer sink only)."""
-        self.sink.points.extend(points)
+        self.sink.points.extend(points)  # type: ignore[attr-defined]
 
     def metric_source(self, run_id: str, key: str, source: str) -> None:
         """Say where a run's metric came from (its first source stays: a found metric is never re-labelled)."""

@@ -203,8 +203,11 @@ class Writer:
         """Write one batch in one transaction. With ``dropped`` a list, every statement runs in
         a savepoint and the rows that fail are left out (and listed there) instead of failing the batch."""
         conn = self.conn
-        run = conn.execute if dropped is None else (lambda sql, p: self._careful(sql, [p], dropped))
-        many = conn.executemany if dropped is None else (lambda sql, rows: self._careful(sql, list(rows), dropped))
+        run: Callable[[str, Any], Any] = conn.execute
+        many: Callable[[str, Any], Any] = conn.executemany
+        if dropped is not None:
+            run = lambda sql, p: self._careful(sql, [p], dropped)  # noqa: E731
+            many = lambda sql, rows: self._careful(sql, list(rows), dropped)  # noqa: E731
         conn.execute("BEGIN IMMEDIATE")
         for sql, params, is_many in ops:
             (many if is_many else run)(sql, params)

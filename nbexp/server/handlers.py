@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(jsonable(obj)))
 
 
-def run_row(r: dict) -> dict:
+def run_row(r: Mapping[str, Any]) -> dict:
     keep = (
         "id",
         "name",
@@ -213,7 +214,7 @@ class RunHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
         with self.reader() as r:
-            run = r.run(self.run_id(run_id))
+            run = dict(r.run(self.run_id(run_id)))
         run["metric_summaries"] = run.pop("metrics")
         self.send(run)
 
@@ -284,8 +285,7 @@ class CompareHandler(BaseHandler):
         with self.reader() as r:
             c = compare_runs(r, ids)
             figs = compare_figures(r, c, metric)
-        c.update(figs)
-        self.send(c)
+        self.send({**c, **figs})
 
 
 class ExportHandler(BaseHandler):

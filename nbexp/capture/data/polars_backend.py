@@ -102,9 +102,9 @@ def _column(label: str, s, idx, np, label_names, single: bool, var: str) -> dict
         values = s.to_numpy()
         if values.dtype.kind != "O":
             is_label = named_label or (single and base.label_like(var, values, np, label_names))
-            col = base.column(label, values, idx, np, None, is_label=is_label)
-            col["dtype"] = str(dtype)
-            return col
+            numeric = base.column(label, values, idx, np, None, is_label=is_label)
+            numeric["dtype"] = str(dtype)
+            return numeric
     n = len(s)
     col: dict[str, Any] = {"name": label, "dtype": str(dtype), "count": n, "type": "categorical"}
     missing = s.null_count()
