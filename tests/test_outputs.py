@@ -247,3 +247,87 @@ def test_cli_lists_and_saves_outputs(cell, ledger_path, tmp_path):
     assert json.loads(listed.stdout)[0]["outputs"][0]["mime"] == "image/png"
     bad = subprocess.run(NBEXP + ["outputs", "nosuchrun"], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+@pytest.fixture
+def jp_server_config(ledger_path):
+    return {"ServerApp": {"jpserver_extensions": {"nbexp": True}}, "NbexpApp": {"ledger": str(ledger_path)}}
+
+
+@pytest.mark.server
+async def test_rest_lists_outputs_and_serves_blobs_safely(cell, ledger_path, jp_fetch):
+    import tornado.httpclient
+
+    image = png((9, 9, 9))
+    cell("%nbexp track --sample-hz 0")
+    cell(
+        "from IPython.display import display, Image, HTML\n"
+        f"display(Image(data={image!r}))\ndisplay(HTML('<script>alert(1)</script><table></table>'))"
+    )
+    cell("%nbexp stop")
+    with Reader(ledger_path) as r:
+        rid = r.resolve("latest")
+    listing = json.loads((await jp_fetch("nbexp", "api", "runs", rid, "outputs")).body)
+    outputs = [o for c in listing["cells"] for o in c["outputs"] if o["kind"] == "display"]
+    assert [o["mime"] for o in outputs] == ["image/png", "text/html"]
+    img = await jp_fetch("nbexp", "api", "blobs", outputs[0]["hash"])
+    assert img.body == image and img.headers["Content-Type"] == "image/png"
+    assert img.headers["X-Content-Type-Options"] == "nosniff"
+    page = await jp_fetch("nbexp", "api", "blobs", outputs[1]["hash"])
+    assert page.headers["Content-Type"].startswith("text/plain")  # never rendered as HTML
+    assert "sandbox" in page.headers["Content-Security-Policy"]
+    assert page.body.startswith(b"<script>")
+    for path, code in ((("blobs", "0" * 64), 404), (("blobs", "../etc"), 404), (("runs", "zzzzzz", "outputs"), 400)):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("nbexp", "api", *path)
+        assert exc.value.code == code, path
+
+
+@pytest.mark.kernel
+def test_a_matplotlib_figure_in_a_real_kernel_comes_back_byte_identical(nbexp_home, ledger_path, tmp_path, monkeypatch):
+    """In ipykernel (its ZMQ display publisher and display hook), the PNG the notebook received and the
+    DataFrame table left as a cell's value are what the ledger keeps."""
+    import base64
+    import os
+
+    from jupyter_client.manager import KernelManager
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=dict(os.environ))
+    kc = km.client()
+    kc.start_channels()
+    received: list[dict] = []
+    try:
+        kc.wait_for_ready(timeout=60)
+
+        def run(code):
+            def hook(msg):
+                if msg["msg_type"] in ("display_data", "execute_result"):
+                    received.append(msg["content"]["data"])
+
+            reply = kc.execute_interactive(code, timeout=120, output_hook=hook)
+            assert reply["content"]["status"] == "ok", reply["content"]
+
+        run("%load_ext nbexp")
+        run("%nbexp track --sample-hz 0")
+        run(
+            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot([3, 1, 2])\n"
+            "ax.set_title('loss')\nprint('epoch 3 done')\nplt.show()"
+        )
+        run("import pandas as pd\npd.DataFrame({'lr': [0.1, 0.3], 'acc': [0.8, 0.9]})")
+        run("%nbexp stop")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        km.context.destroy(linger=0)
+    sent_png = [base64.b64decode(d["image/png"]) for d in received if "image/png" in d]
+    assert len(sent_png) == 1
+    with Reader(ledger_path) as r:
+        cells = r.outputs(r.resolve("latest"))
+        kept = [(o["kind"], o["mime"], r.blob(o["hash"])["data"]) for c in cells for o in c["outputs"]]
+    assert ("display", "image/png", sent_png[0]) in kept
+    assert ("stdout", "text/plain", b"epoch 3 done\n") in kept
+    [table] = [data for kind, mime, data in kept if kind == "result"]
+    assert b"<table" in table and b"0.3" in table
