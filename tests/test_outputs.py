@@ -123,6 +123,20 @@ def test_the_budget_stops_storing_and_says_so_once(cell, reader, capfd):
     assert [e["cause"] for e in run["events"]].count("outputs-budget") == 1
 
 
+def test_an_output_that_cannot_be_kept_is_one_warning_and_the_cell_goes_on(cell, reader, capfd):
+    cell("%nbexp track --sample-hz 0")
+    capfd.readouterr()
+    res = cell(
+        "from IPython.display import display\n"
+        "display({'image/png': 'not base64!!', 'text/plain': 'broken'}, raw=True)\n"
+        "display({'text/html': '<b>fine</b>'}, raw=True)\nafter = 1"
+    )
+    assert res.success and cell("after").result == 1
+    err = capfd.readouterr().err
+    assert err.count("nbexp: warning: a image/png output not kept") == 1, err
+    assert ("display", "text/html", b"<b>fine</b>") in shown(reader)
+
+
 def test_budget_zero_keeps_no_outputs(cell, reader):
     cell("%nbexp track --sample-hz 0 --outputs-budget 0")
     cell("print('hello')\n42")
