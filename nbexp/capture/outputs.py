@@ -11,7 +11,8 @@ anything again:
   ``write_format_data`` is wrapped likewise, so a DataFrame left as the cell's last line keeps
   its HTML table and anything else its ``text/plain`` repr;
 - the tail of the cell's stdout (its last :data:`STDOUT_TAIL` characters, from a line start) comes
-  from the tee nbexp already has on ``sys.stdout`` (:class:`nbexp.capture.stdout.CellOutput`).
+  from the tee nbexp already has on ``sys.stdout`` (:class:`nbexp.capture.stdout.CellOutput`); a
+  session without it (``--no-stdout-metrics``: no tee at all) keeps no stdout.
 
 Of each display one representation is kept, the first of :data:`MIMES` it has (a figure's PNG,
 not also its ``<Figure size 640x480>`` text). Text (HTML, plain text, plotly JSON, stdout) is
@@ -30,8 +31,6 @@ import base64
 import hashlib
 import json
 from typing import Any, Callable
-
-from .stdout import CellOutput
 
 # the representations kept, best first: one per display
 MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json", "text/html", "text/plain")
@@ -77,8 +76,7 @@ class OutputCapture:
         store: the session's :class:`~nbexp.ledger.store.Store`.
         scrub: the secret scrubber applied to every text output.
         warn: ``warn(cause, message)``, the session's one-line warnings.
-        stdout: returns the text the last cell printed (the session's tee); None: this capture
-            tees stdout itself.
+        stdout: returns the text the last cell printed (the session's tee); None: no stdout kept.
         budget_mb: megabytes of outputs kept per run.
         tail: characters of stdout kept per cell.
     """
@@ -96,8 +94,7 @@ class OutputCapture:
         self.shell, self.store, self.scrub, self.warn = shell, store, scrub, warn
         self.budget = int(budget_mb * 1024 * 1024)
         self.tail = tail
-        self._own_stdout = CellOutput(tail) if stdout is None else None
-        self._stdout = stdout or self._own_stdout.text
+        self._stdout = stdout
         self._pending: list[tuple[str, dict]] = []  # (kind, mime bundle) of the running cell
         self._ids: dict[str, int] = {}  # display_id -> its place in _pending (an update replaces it)
         self._on = False
@@ -168,24 +165,18 @@ class OutputCapture:
                 pass
         self._wrapped = []
         self._on = False
-        if self._own_stdout is not None:
-            self._own_stdout.stop()
 
     # -- per cell -----------------------------------------------------------------------------
     def start(self) -> None:
         """A cell starts: collect what it shows."""
         self._pending, self._ids, self._dropped = [], {}, 0
         self.install()
-        if self._own_stdout is not None:
-            self._own_stdout.start()
         self._on = True
 
     def end(self, session_id: str, cell_key: str, start: float, run_id: str | None) -> None:
         """The cell ended: store what it showed for ``run_id`` (None: keep nothing). Never raises."""
         self._on = False
         pending, self._pending, self._ids = self._pending, [], {}
-        if self._own_stdout is not None:
-            self._own_stdout.end()
         if run_id is None or run_id in self._over:
             return
         try:
@@ -206,7 +197,7 @@ class OutputCapture:
                 self.warn("outputs", f"a {mime} output not kept ({type(exc).__name__}: {exc})")
         if self._dropped:
             self.warn("outputs", f"a cell displayed more than {MAX_PER_CELL} outputs: the first {MAX_PER_CELL} kept")
-        text = stdout_tail(self._stdout() or "", self.tail)
+        text = stdout_tail(self._stdout() or "", self.tail) if self._stdout is not None else ""
         if text.strip():
             out.append(("stdout", "text/plain", self.scrub(text).encode("utf-8", "backslashreplace")))
         return out
