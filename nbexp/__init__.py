@@ -31,6 +31,7 @@ __all__ = [
     "drift",
     "get_run",
     "log",
+    "log_artifact",
     "log_params",
     "run",
     "runs",
@@ -58,6 +59,29 @@ def log(step: int | None = None, **metrics: Any) -> None:
     from .tracker import active_run
 
     active_run().log(step, **metrics)
+
+
+def log_artifact(path_or_object: Any, name: str | None = None) -> dict[str, Any]:
+    """Record a file (or bytes) as an artifact of the active run: name, path, size and SHA-256;
+    files up to 10 MB are copied into the ledger, so the run keeps them after they are overwritten.
+
+    Args:
+        path_or_object: a file path (``str`` or ``pathlib.Path``) or ``bytes``.
+        name: the name in the run (default: the file's name; required for bytes).
+
+    Returns:
+        ``{"name", "path", "size", "sha256", "stored"}``.
+
+    Raises:
+        InvalidArgument: no such file, bytes without a name, a bad name; nothing is recorded then.
+        NotTracking: nothing is tracking (run ``%nbexp track`` first).
+
+    Example:
+        >>> nbexp.log_artifact("model.joblib")          # doctest: +SKIP
+    """
+    from .tracker import active_run
+
+    return active_run().log_artifact(path_or_object, name)
 
 
 def log_params(**params: Any) -> None:

@@ -125,12 +125,15 @@ def _metric_cell(m: dict | None) -> str | None:
 
 @main.command("show")
 @click.argument("run")
+@click.option("--outputs", "with_outputs", is_flag=True, help="also list what its cells showed and its artifacts")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 @click.pass_context
-def show_cmd(ctx, run, as_json):
+def show_cmd(ctx, run, with_outputs, as_json):
     """Show one run: status, params, metric summaries, environment, code."""
     with _reader(ctx) as r:
         info = r.run(run)
+        if with_outputs:
+            info["outputs"], info["artifacts"] = r.outputs(info["id"]), r.artifacts(info["id"])
     if as_json:
         _echo_json(info)
         return
@@ -169,6 +172,84 @@ def show_cmd(ctx, run, as_json):
     click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show --json for the text)")
     for e in info["events"]:
         click.echo(f"warning: {e['message']}")
+    if with_outputs:
+        click.echo("\noutputs")
+        _echo_outputs(info["outputs"])
+        click.echo("\nartifacts")
+        click.echo(
+            table(
+                ["name", "size", "sha256", "copy", "path"],
+                [[a["name"], a["size"], a["sha256"][:12], a["stored"], a["path"]] for a in info["artifacts"]],
+            )
+            if info["artifacts"]
+            else "  (none)"
+        )
+
+
+# how a saved output is named: never .html or .svg, so a saved output is not a page that runs scripts
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "application/vnd.plotly.v1+json": "plotly.json",
+    "text/html": "html.txt",
+    "text/plain": "txt",
+}
+
+
+def _output_rows(cells: list[dict]) -> list[list[Any]]:
+    return [
+        [
+            c["execution_count"] if c["execution_count"] is not None else "-",
+            o["kind"],
+            o["mime"],
+            o["size"],
+            o["hash"][:12],
+        ]
+        for c in cells
+        for o in c["outputs"]
+    ]
+
+
+def _echo_outputs(cells: list[dict]) -> None:
+    rows = _output_rows(cells)
+    click.echo(table(["cell", "kind", "mime", "bytes", "hash"], rows) if rows else "  (none)")
+
+
+@main.command("outputs")
+@click.argument("run", default="latest")
+@click.option("--save", "save_dir", type=click.Path(file_okay=False), help="write each output as a file in this folder")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def outputs_cmd(ctx, run, save_dir, as_json):
+    """List what a run's cells showed (figures, tables, results, printed text); --save writes them as files."""
+    with _reader(ctx) as r:
+        rid = r.resolve(run)
+        cells = r.outputs(rid)
+        if save_dir:
+            folder = Path(save_dir)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise click.ClickException(f"cannot create {folder}: {exc}") from None
+            n = 0
+            for i, c in enumerate(cells, 1):
+                count = c["execution_count"] if c["execution_count"] is not None else i
+                for o in c["outputs"]:
+                    blob = r.blob(o["hash"])
+                    if blob is None:
+                        continue
+                    name = f"{i:03d}-cell{count}-{o['seq']}-{o['kind']}.{_EXTENSIONS.get(o['mime'], 'bin')}"
+                    try:
+                        (folder / name).write_bytes(blob["data"])
+                    except OSError as exc:
+                        raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
+                    n += 1
+    if as_json:
+        _echo_json(cells)
+    elif not save_dir:
+        _echo_outputs(cells)
+    if save_dir:
+        click.echo(f"wrote {n} outputs of run {rid} to {save_dir}", err=as_json)
 
 
 # where a metric came from, as ``nbexp show`` says it

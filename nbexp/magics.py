@@ -4,7 +4,7 @@ Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
                  [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT] [--replay-of RUN]
-                 [--no-data] [--no-stdout-metrics]
+                 [--no-data] [--no-stdout-metrics] [--outputs-budget MB]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -206,6 +206,13 @@ class NbexpMagics(Magics):
         action="store_true",
         help="do not read metrics from what cells print (name: number lines such as 'Accuracy: 45.3%%')",
     )
+    @argument(
+        "--outputs-budget",
+        type=float,
+        default=50.0,
+        metavar="MB",
+        help="megabytes of cell outputs (figures, tables, printed text) kept per run (default 50); 0 keeps none",
+    )
     def _track(self, args):
         """Start tracking this kernel and open its first run.
 
@@ -219,6 +226,8 @@ class NbexpMagics(Magics):
 
         if args.sample_hz < 0 or args.sample_hz > 100:
             raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
+        if not 0 <= args.outputs_budget <= 1e6:
+            raise UsageError("%nbexp track: --outputs-budget must be between 0 (keep no outputs) and 1000000 MB")
         old = tracker.active_session()
         if old is not None:
             try:
@@ -247,6 +256,7 @@ class NbexpMagics(Magics):
             replay_of=args.replay_of,
             data=not args.no_data,
             stdout_metrics=not args.no_stdout_metrics,
+            outputs_budget=args.outputs_budget,
         )
         print(s.status_line())
 

@@ -6,8 +6,11 @@ active :class:`Run`; tests and exporters use it directly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import mimetypes
+import os
 import time
 from typing import Any, Callable
 
@@ -20,6 +23,7 @@ from .notices import error_text
 from .textfmt import jsonable, storable_text
 
 MAX_STEP = 2**63 - 1  # SQLite's largest INTEGER
+ARTIFACT_COPY_MAX = 10 * 1024 * 1024  # artifacts up to this many bytes are copied into the ledger
 
 
 def _cell_value(value: Any) -> Any:
@@ -165,6 +169,51 @@ class Run:
         rows = [[_cell_value(v) for v in row] for row in rows]
         self.store.run_table(self.id, name, source, json.dumps([str(c) for c in columns]), json.dumps(rows))
 
+    def log_artifact(self, path_or_object: Any, name: str | None = None) -> dict[str, Any]:
+        """Record a file, or some bytes, as an artifact of this run: its name, path, size and SHA-256;
+        the content itself is copied into the ledger when it is at most :data:`ARTIFACT_COPY_MAX`
+        bytes, so the run keeps its model even after the file is overwritten.
+
+        Args:
+            path_or_object: a file's path (``str`` or ``os.PathLike``), or ``bytes`` (text: ``text.encode()``).
+            name: the artifact's name in the run (default: the file's name; required for bytes).
+                Logging a name again replaces that artifact.
+
+        Returns:
+            ``{"name", "path", "size", "sha256", "stored"}``.
+
+        Raises:
+            InvalidArgument: no such file, not a regular file, unreadable, a bytes object without a
+                name, or a name that is not short text; nothing is recorded then.
+
+        Example:
+            >>> nbexp.log_artifact("model.joblib")                          # doctest: +SKIP
+        """
+        if self.status != RUNNING:
+            raise InvalidArgument(f"run {self.id} has ended ({self.status}); open a new one with nbexp.run()")
+        if name is not None and (type(name) is not str or not name.strip() or len(name) > 200 or "\x00" in name):
+            raise InvalidArgument(
+                f"nbexp.log_artifact(name=...) must be non-empty text of at most 200 characters; got {name!r:.60}"
+            )
+        if isinstance(path_or_object, (bytes, bytearray, memoryview)):
+            if name is None:
+                raise InvalidArgument("nbexp.log_artifact: bytes need a name=..., e.g. name='predictions.csv'")
+            data, path = bytes(path_or_object), None
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        elif isinstance(path_or_object, (str, os.PathLike)):
+            data, path, digest, size = _read_artifact(path_or_object)
+            name = name or os.path.basename(path)
+        else:
+            raise InvalidArgument(
+                "nbexp.log_artifact(path_or_object=...) takes a file path (str or pathlib.Path) or bytes; "
+                f"got {type(path_or_object).__name__}"
+            )
+        stored = data is not None and size <= ARTIFACT_COPY_MAX
+        if stored:
+            self.store.store_blob(digest, mimetypes.guess_type(name)[0] or "application/octet-stream", data)
+        self.store.add_artifact(self.id, name, path, size, digest, stored, time.time())
+        return {"name": name, "path": path, "size": size, "sha256": digest, "stored": stored}
+
     def log_params(self, **params: Any) -> None:
         """Record params given explicitly (they win over captured ones).
 
@@ -232,6 +281,34 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<nbexp.Run {self.id} {self.name or ''!s} {self.status}>"
+
+
+def _read_artifact(path: str | os.PathLike) -> tuple[bytes | None, str, str, int]:
+    """``(content or None when over the copy limit, absolute path, SHA-256, size)`` of a file, read once.
+
+    Raises:
+        InvalidArgument: no such file, not a regular file, or unreadable.
+    """
+    try:
+        path = os.path.abspath(os.fspath(path))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"nbexp.log_artifact(path_or_object=...): not a usable path ({exc})") from None
+    if not os.path.isfile(path):
+        what = "is not a regular file" if os.path.exists(path) else "does not exist"
+        raise InvalidArgument(f"nbexp.log_artifact(path_or_object=...): {path} {what}")
+    h, size, chunks = hashlib.sha256(), 0, []
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+                if size <= ARTIFACT_COPY_MAX:
+                    chunks.append(chunk)
+                else:
+                    chunks = []
+    except OSError as exc:
+        raise InvalidArgument(f"nbexp.log_artifact(path_or_object=...): cannot read {path} ({exc})") from None
+    return (b"".join(chunks) if size <= ARTIFACT_COPY_MAX else None), path, h.hexdigest(), size
 
 
 def check_params(params: dict[str, Any], where: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .capture import code as code_capture
 from .capture import environment, results, system
 from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
+from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
@@ -117,6 +118,7 @@ class Session:
         replay_of: the run this session replays (``nbexp replay``); its runs point at it.
         data: fingerprint and summarize the data cells name (False: ``--no-data``).
         stdout_metrics: read metrics from what cells print (False: ``--no-stdout-metrics``).
+        outputs_budget: megabytes of cell outputs kept per run (0: none kept; see :mod:`nbexp.capture.outputs`).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class Session:
         replay_of: str | None = None,
         data: bool = True,
         stdout_metrics: bool = True,
+        outputs_budget: float = BUDGET_MB,
     ) -> None:
         self.ledger_path = resolve_path(ledger)
         connect(self.ledger_path).close()  # raises LedgerError before anything is hooked
@@ -189,6 +192,19 @@ class Session:
             self.sampler.driver,
             self.sampler.describe(),
             sample_hz,
+        )
+        # what cells display and print (nbexp.capture.outputs), kept with their run
+        self.outputs = (
+            OutputCapture(
+                shell,
+                self.store,
+                scrub_text,
+                self.warn,
+                stdout=self.printed.output.text if self.printed is not None else None,
+                budget_mb=outputs_budget,
+            )
+            if shell is not None and outputs_budget > 0
+            else None
         )
         if shell is not None:
             shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -365,6 +381,8 @@ class Session:
         system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
         if self.printed is not None:
             self.printed.start()
+        if self.outputs is not None:
+            self.outputs.start()
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
@@ -415,6 +433,9 @@ class Session:
         error = error_text(exc)
         run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
         run = run or self.current or cell.run
+        if self.outputs is not None:
+            keep = run is not None and run.status == "running" and not cell.magic
+            self.outputs.end(self.id, cell.key, cell.start, run.id if keep else None)
         if run is not None and run.status == "running" and not cell.magic:
             # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
             # variable of the same name, which holds only the loop's last value
@@ -619,6 +640,8 @@ class Session:
         self._unhook_shutdown()
         if self.printed is not None:
             self.printed.stop()
+        if self.outputs is not None:
+            self.outputs.uninstall()
         end: tuple[str | None, str | None] = (None, None)
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)

@@ -2,7 +2,8 @@
 
 A bundle is an nbexp ledger file (same schema, same migrations) that holds only the chosen
 runs and what they refer to (sessions, params, metric points and summaries, cells and their
-code, environments, data summaries, tags, events, system samples), plus a ``bundle_manifest``
+code, environments, data summaries, tags, events, system samples, cell outputs and artifacts with
+the content they reference), plus a ``bundle_manifest``
 table: format, nbexp and schema versions, the run ids, and a SHA-256 of every table's rows.
 
 ``nbexp import`` treats a bundle as hostile input, and changes nothing unless all of it is sound:
@@ -53,6 +54,13 @@ RUN_TABLES = (
     "run_tags",
     "run_data",
     "events",
+    "cell_outputs",
+    "artifacts",
+)
+# the content the runs' outputs and artifacts reference (blobs: one row per SHA-256)
+BLOBS_OF_RUNS = (
+    "hash IN (SELECT hash FROM main.cell_outputs WHERE run_id IN {runs}) OR "
+    "hash IN (SELECT sha256 FROM main.artifacts WHERE stored = 1 AND run_id IN {runs})"
 )
 CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 MANIFEST_SQL = "CREATE TABLE bundle_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -91,6 +99,7 @@ def _columns(table: str) -> list[str]:
 ID = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 HEX16 = re.compile(r"[0-9a-f]{16}")
 SPRINT = re.compile(r"\d{4}-\d{2}-\d{2}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_TIME = 1e11  # seconds since 1970: year 5138; fromtimestamp() fails not far above
 # REAL columns that hold timestamps, and those that may hold infinities (a logged metric may be inf)
 TIMES = {
@@ -117,7 +126,9 @@ ENUMS = {
     ("runs", "status"): set(RUN_STATUSES),
     ("cells", "status"): set(CELL_STATUSES),
     ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"},
+    ("cell_outputs", "kind"): {"display", "result", "stdout"},
 }
+SHA256_COLUMNS = {("blobs", "hash"), ("cell_outputs", "hash"), ("artifacts", "sha256")}
 JSON_COLUMNS = {
     ("environments", "packages"): dict,
     ("sessions", "gpus"): list,
@@ -160,6 +171,7 @@ class _Rule:
             ("environments", "id"),
             ("sessions", "env_id"),
         }
+        self.is_sha256 = (table, col) in SHA256_COLUMNS
 
     def sql(self) -> str:
         """A SQL expression true for a bad value of the column."""
@@ -172,6 +184,8 @@ class _Rule:
                 bad.append(f"NOT ({c} >= 0 AND {c} < {MAX_TIME})")
         elif self.decl == "INTEGER":
             bad = [f"typeof({c}) != 'integer'"]
+        elif self.decl == "BLOB":
+            bad = [f"typeof({c}) != 'blob'"]
         else:
             bad = [f"typeof({c}) != 'text'"]
             if self.enum is not None:
@@ -180,6 +194,8 @@ class _Rule:
                 bad.append(f"length({c}) NOT BETWEEN 1 AND 64 OR {c} GLOB '*[^0-9A-Za-z_.-]*'")
             if self.is_hash:
                 bad.append(f"length({c}) != 16 OR {c} GLOB '*[^0-9a-f]*'")
+            if self.is_sha256:
+                bad.append(f"length({c}) != 64 OR {c} GLOB '*[^0-9a-f]*'")
             if self.is_sprint:
                 bad.append(f"{c} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' OR date({c}) IS NOT {c}")
         null = "1" if self.notnull else "0"
@@ -201,6 +217,9 @@ class _Rule:
         elif self.decl == "INTEGER":
             if type(v) is not int:
                 raise _Bad(f"an integer expected, got {type(v).__name__} {_short(v)}")
+        elif self.decl == "BLOB":
+            if type(v) is not bytes:
+                raise _Bad(f"bytes expected, got {type(v).__name__} {_short(v)}")
         else:
             if type(v) is not str:
                 raise _Bad(f"text expected, got {type(v).__name__} {_short(v)}")
@@ -210,6 +229,8 @@ class _Rule:
                 raise _Bad(f"not an id: {_short(v)}")
             if self.is_hash and not HEX16.fullmatch(v):
                 raise _Bad(f"not a content hash: {_short(v)}")
+            if self.is_sha256 and not SHA256.fullmatch(v):
+                raise _Bad(f"not a SHA-256: {_short(v)}")
             if self.is_sprint:
                 try:
                     ok = bool(SPRINT.fullmatch(v)) and bool(dt.date.fromisoformat(v))
@@ -262,7 +283,21 @@ def _check_environment(row: dict[str, Any], _code_hash: Callable[[str], str]) ->
         raise _Bad(f"id {row['id']} is not the hash of its package list")
 
 
-ROW_CHECKS = {"params": _check_param, "code": _check_code, "environments": _check_environment}
+def _check_blob(row: dict[str, Any], _code_hash: Callable[[str], str]) -> None:
+    """A blob's hash and size must be those of its bytes: a bundle cannot plant content under the
+    hash of some other figure or model file."""
+    if hashlib.sha256(row["data"]).hexdigest() != row["hash"]:
+        raise _Bad(f"hash {row['hash']} is not the SHA-256 of its data")
+    if row["size"] != len(row["data"]):
+        raise _Bad(f"size {row['size']} is not the length of its data ({len(row['data'])})")
+
+
+ROW_CHECKS = {
+    "params": _check_param,
+    "code": _check_code,
+    "environments": _check_environment,
+    "blobs": _check_blob,
+}
 
 
 @functools.cache
@@ -340,6 +375,7 @@ def export_bundle(
             copy("environments", "id IN (SELECT env_id FROM main.sessions)")
             for table in RUN_TABLES:
                 copy(table, "run_id IN (SELECT id FROM chosen)")
+            copy("blobs", BLOBS_OF_RUNS.format(runs="(SELECT id FROM chosen)"))
             copy("cells", "session_id IN (SELECT session_id FROM main.runs)")
             copy("code", "hash IN (SELECT code_hash FROM main.cells)")
             copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
@@ -532,6 +568,7 @@ PLAN = [
     ("sessions", f"id IN {PICKED_SESSIONS}"),
     ("runs", f"id IN {PICKED}"),
     *((t, f"run_id IN {PICKED}") for t in RUN_TABLES),
+    ("blobs", BLOBS_OF_RUNS.format(runs=PICKED)),
     *((t, "session_id IN (SELECT id FROM temp.fresh)") for t in ("cells", "host_samples", "gpu_samples")),
 ]
 

@@ -453,6 +453,44 @@ class Reader:
             )
         ]
 
+    def outputs(self, run_id: str) -> list[dict]:
+        """What a run's cells showed, per cell execution in order: ``cell_key``, ``start``,
+        ``execution_count`` and ``outputs`` (each ``seq``, ``kind`` display/result/stdout, ``mime``,
+        ``hash``, ``size``); the content itself through :meth:`blob`."""
+        cells: dict[tuple, dict] = {}
+        for r in self.conn.execute(
+            """SELECT o.session_id, o.cell_key, o.start, o.seq, o.kind, o.mime, o.hash, o.size, c.execution_count
+               FROM cell_outputs o LEFT JOIN cells c
+                 ON c.session_id = o.session_id AND c.start = o.start AND c.cell_key = o.cell_key
+               WHERE o.run_id = ? ORDER BY o.start, o.seq""",
+            (run_id,),
+        ):
+            cell = cells.setdefault(
+                (r["session_id"], r["start"], r["cell_key"]),
+                {
+                    "cell_key": r["cell_key"],
+                    "start": r["start"],
+                    "execution_count": r["execution_count"],
+                    "outputs": [],
+                },
+            )
+            cell["outputs"].append({k: r[k] for k in ("seq", "kind", "mime", "hash", "size")})
+        return list(cells.values())
+
+    def artifacts(self, run_id: str) -> list[dict]:
+        """The files and objects a run logged: ``name, path, size, sha256, stored, time``."""
+        return [
+            dict(r, stored=bool(r["stored"]))
+            for r in self.conn.execute(
+                "SELECT name, path, size, sha256, stored, time FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
+            )
+        ]
+
+    def blob(self, digest: str) -> dict | None:
+        """Stored content by its SHA-256 (hex): ``{"hash", "mime", "size", "data"}``, None if absent."""
+        row = self.conn.execute("SELECT hash, mime, size, data FROM blobs WHERE hash = ?", (digest,)).fetchone()
+        return dict(row) if row else None
+
     def metric_series(self, run_id: str, key: str | None = None) -> list[dict]:
         """Every point of a run (or of one metric), in step order; NaN read back as NaN."""
         sql = "SELECT key, step, value, wall FROM metrics WHERE run_id = ?"

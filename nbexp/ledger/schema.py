@@ -244,6 +244,39 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name)
     );
     """,
+    # 8: what cells showed and the files a run logged: content stored once per SHA-256 (blobs), referenced
+    # per cell execution (cell_outputs, keyed like cells: session, start, cell key) and per run (artifacts)
+    """
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,        -- SHA-256 of data, hex
+        mime TEXT NOT NULL,           -- as first stored
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE cell_outputs (
+        session_id TEXT NOT NULL,
+        cell_key TEXT NOT NULL,
+        start REAL NOT NULL,          -- the cell execution's start (cells.start)
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,         -- order within the cell
+        kind TEXT NOT NULL,           -- display | result | stdout
+        mime TEXT NOT NULL,
+        hash TEXT NOT NULL,           -- blobs.hash
+        size INTEGER NOT NULL,
+        PRIMARY KEY (session_id, start, cell_key, seq)
+    );
+    CREATE INDEX cell_outputs_run ON cell_outputs(run_id);
+    CREATE TABLE artifacts (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        path TEXT,                    -- the file as logged; NULL for an object
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        stored INTEGER NOT NULL,      -- 1: its bytes are in blobs (hash = sha256)
+        time REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

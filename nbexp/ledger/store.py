@@ -384,3 +384,31 @@ class Store:
     def link_run_data(self, run_ids: Iterable[str], name: str, fingerprint: str, role: str | None, time: float) -> None:
         """The data named ``name`` (with this fingerprint and role) was used by each of the runs."""
         self.sink.executemany(LINK_DATA, [(rid, name, fingerprint, role, time) for rid in run_ids])
+
+    # -- outputs and artifacts -------------------------------------------------------------------
+    def store_blob(self, digest: str, mime: str, data: bytes) -> None:
+        """Content, once per SHA-256 (``digest``, hex, computed by the caller; text already scrubbed)."""
+        self.sink.execute(
+            "INSERT OR IGNORE INTO blobs (hash, mime, size, data) VALUES (?, ?, ?, ?)",
+            (digest, mime, len(data), bytes(data)),
+        )
+
+    def add_cell_outputs(
+        self, session_id: str, cell_key: str, start: float, run_id: str, outputs: Iterable[tuple]
+    ) -> None:
+        """What one cell execution (keyed like ``cells``: session, cell key, start) showed in ``run_id``:
+        ``(seq, kind, mime, hash, size)`` each, the content stored with :meth:`store_blob`."""
+        self.sink.executemany(
+            "INSERT OR IGNORE INTO cell_outputs (session_id, cell_key, start, run_id, seq, kind, mime, hash, size) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            [(session_id, cell_key, start, run_id, *o) for o in outputs],
+        )
+
+    def add_artifact(
+        self, run_id: str, name: str, path: str | None, size: int, sha256: str, stored: bool, time: float
+    ) -> None:
+        """A file or object a run logged (its name and path scrubbed); the same name replaces it."""
+        self.sink.execute(
+            "INSERT OR REPLACE INTO artifacts (run_id, name, path, size, sha256, stored, time) VALUES (?,?,?,?,?,?,?)",
+            (run_id, self._text(name), self._text(path) or None, size, sha256, int(stored), time),
+        )

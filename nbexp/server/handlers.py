@@ -315,6 +315,45 @@ class ExportHandler(BaseHandler):
         self.finish(set_content_type="application/octet-stream")
 
 
+class OutputsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        """What a run's cells showed (per cell: kind, mime, size, hash) and its artifacts; content at ``blobs/HASH``."""
+        with self.reader() as r:
+            rid = r.resolve(self.run_id(run_id))
+            self.send({"run": rid, "cells": r.outputs(rid), "artifacts": r.artifacts(rid)})
+
+
+# the types a blob is served as: images as themselves, plotly figures as JSON, every other text as
+# plain text (an HTML output is never rendered from the Jupyter origin), anything else as a download
+INLINE_TYPES = {
+    "image/png": "image/png",
+    "image/jpeg": "image/jpeg",
+    "application/vnd.plotly.v1+json": "application/json",
+    "text/html": "text/plain; charset=utf-8",
+    "text/plain": "text/plain; charset=utf-8",
+}
+
+
+class BlobHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, digest: str) -> None:
+        """Stored content by SHA-256, served so that a browser never runs it: see :data:`INLINE_TYPES`,
+        ``nosniff`` and a sandboxing content security policy."""
+        with self.reader() as r:
+            blob = r.blob(digest)
+        if blob is None:
+            raise tornado.web.HTTPError(404, f"no stored content {digest[:16]}...")
+        kind = INLINE_TYPES.get(blob["mime"])
+        if kind is None:
+            kind = "application/octet-stream"
+            self.set_header("Content-Disposition", f'attachment; filename="{digest[:16]}"')
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.set_header("Cache-Control", "private, max-age=86400, immutable")  # content never changes
+        self.finish(blob["data"], set_content_type=kind)
+
+
 class PingHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -330,6 +369,8 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "sprints"), SprintsHandler),
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "outputs"), OutputsHandler),
+        (url_path_join(api, "blobs", r"([0-9a-f]{64})"), BlobHandler),
         (url_path_join(api, "compare"), CompareHandler),
         (url_path_join(api, "export"), ExportHandler),
     ]
