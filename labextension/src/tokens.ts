@@ -26,7 +26,10 @@ export interface IRunsPage {
   runs: IRunRow[];
   total: number;
   cursor: number;
+  /** The sprint's main metric (the `metric=` asked for when the sprint has it), never the page's. */
   main_metric: string | null;
+  /** Every metric key of the sprint's runs, best first. */
+  metrics: string[];
   offset: number;
   limit: number;
 }
