@@ -32,11 +32,13 @@ def _differs(values: list[Any]) -> bool:
     return any(not same_param(values[0], v) for v in values[1:])
 
 
-def lineage_text(lineage: list[dict]) -> list[str]:
-    """A run's lineage as lines, each cell under a ``# In[n]`` header."""
+def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
+    """A run's lineage as lines, each cell under a ``# In[n]`` header (``counts``), else under a bare
+    ``# %%`` cell marker: what the code diff compares, so that the same cells run at other execution
+    counts (a faithful replay) are the same code."""
     lines: list[str] = []
     for cell in lineage:
-        lines.append(f"# In[{cell['execution_count']}]")
+        lines.append(f"# In[{cell['execution_count']}]" if counts else "# %%")
         lines.extend(cell["source"].splitlines())
         lines.append("")
     return lines
@@ -51,7 +53,8 @@ def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
         (only the keys whose values differ), ``metrics`` (per key a list of
         summaries, None where absent), ``metric_delta`` (last value of the last
         run minus the first's) and ``code_diff`` (unified diff of the first and
-        last run's lineage, a list of lines).
+        last run's lineage, a list of lines; execution counts are not code: a replay of the same cells
+        diffs empty).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -72,8 +75,8 @@ def compare_runs(reader: Reader, refs: list[str]) -> dict[str, Any]:
     a, b = runs[0], runs[-1]
     code_diff = list(
         difflib.unified_diff(
-            lineage_text(a["lineage"]),
-            lineage_text(b["lineage"]),
+            lineage_text(a["lineage"], counts=False),
+            lineage_text(b["lineage"], counts=False),
             fromfile=f"run {a['id']}",
             tofile=f"run {b['id']}",
             lineterm="",
