@@ -53,6 +53,10 @@ export interface ICompare {
   param_diff: Record<string, unknown[]>;
   metrics: Record<string, ({ last: number | null } | null)[]>;
   metric_delta: Record<string, number | null>;
+  /** Per metric, each run's last value minus the baseline's (the first run's; null for itself). */
+  baseline_delta: Record<string, (number | null)[]>;
+  /** Per metric, the index of the best run (lower is better for loss-like names), or null. */
+  best: Record<string, number | null>;
   code_diff: string[];
   drift: { variable: string; column: string; flags: string[] }[];
   imbalance: { run: string; variable: string; column: string; minority_share: number }[];
