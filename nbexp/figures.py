@@ -117,39 +117,76 @@ def metric_curves(
     return out
 
 
-def parallel_coordinates(runs: list[dict], metric: str | None) -> dict:
-    """Numeric and categorical params that vary across runs, against ``metric``."""
+# blue -> green -> amber: every end bright enough on a light and on a dark background (Viridis' dark purple
+# vanishes on JupyterLab's dark theme)
+BRIGHT_SCALE = [[0.0, "#4f8ef7"], [0.5, "#36c59a"], [1.0, "#f5b02e"]]
+MAX_PARALLEL_PARAMS = 7  # axes for params; with the metric's, 8 at most: more is unreadable
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _tick(v: float) -> str:
+    return f"{v:g}"
+
+
+def parallel_coordinates(runs: list[dict], metric: str | None, max_params: int = MAX_PARALLEL_PARAMS) -> dict:
+    """Params that vary across runs against ``metric``: at most ``max_params`` axes, the params with the
+    most distinct values first; constant params get none. Numeric params spanning two decades or more
+    (C = 0.001 / 0.1 / 10) are drawn on a log10 axis ticked with their real values; a missing or None
+    value is the category "none"."""
     go = _go()
     keys = sorted({k for r in runs for k in r["params"]})
-    dims = []
+    candidates = []
     for k in keys:
         values = [r["params"].get(k) for r in runs]
-        if len({repr(v) for v in values}) < 2:
-            continue
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
-            dims.append(dict(label=_text(k), values=[v if v is not None else None for v in values]))
+        distinct = len({repr(v) for v in values})
+        if distinct >= 2:
+            candidates.append((-distinct, k, values))
+    dims = []
+    for _, k, values in sorted(candidates)[:max_params]:
+        numbers = [v for v in values if v is not None]
+        if numbers and all(_number(v) for v in numbers) and len(numbers) == len(values):
+            lo, hi = min(numbers), max(numbers)
+            if lo > 0 and hi / lo >= 100:  # two decades or more: a log axis
+                ticks = sorted(set(numbers))
+                if len(ticks) > 8:
+                    ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+                dims.append(
+                    dict(
+                        label=_text(f"{k} (log)"),
+                        values=[math.log10(v) for v in numbers],
+                        tickvals=[math.log10(t) for t in ticks],
+                        ticktext=[_tick(t) for t in ticks],
+                    )
+                )
+            else:
+                dims.append(dict(label=_text(k), values=list(numbers)))
         else:
-            cats = sorted({repr(v) for v in values})  # tick text: parcoords draws it as plain text, as is
+            shown = ["none" if v is None else v if isinstance(v, str) else repr(v) for v in values]
+            cats = sorted(set(shown), key=lambda c: (c == "none", c))  # tick text: drawn as plain text, as is
             dims.append(
                 dict(
                     label=_text(k),
-                    values=[cats.index(repr(v)) for v in values],
+                    values=[cats.index(c) for c in shown],
                     tickvals=list(range(len(cats))),
-                    ticktext=[c.strip("'") for c in cats],
+                    ticktext=cats,
                 )
             )
-        if len(dims) >= 12:
-            break
-    line: dict[str, Any] = {}
+    line: dict[str, Any] = dict(color="#1f77b4")
     if metric:
-        mv = [r["metrics"].get(metric, {}).get("last") for r in runs]
+        mv = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in mv]
         dims.append(dict(label=_text(metric), values=mv))
         if not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
-            line = dict(color=mv, colorscale="Viridis", showscale=True)
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
+            line = dict(color=mv, colorscale=BRIGHT_SCALE, showscale=True, colorbar=dict(title=_text(metric)))
+    # bright lines read on a light and a dark background; the title sits above the axis labels
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line, labelangle=0, labelside="top"))
     fig.update_layout(
-        title=_text(f"params against {metric}" if metric else "params"), height=380, margin=dict(l=60, r=60, t=60, b=30)
+        title=dict(text=_text(f"params against {metric}" if metric else "params"), y=0.98, yanchor="top"),
+        height=420,
+        margin=dict(l=70, r=90, t=110, b=30),
     )
     return _plain(fig)
 
@@ -186,24 +223,49 @@ def param_diff_table(compare: Mapping[str, Any]) -> dict:
 
 
 def metric_table(compare: Mapping[str, Any]) -> dict:
+    """Last values side by side, the best run per metric marked ★ (lower is better for loss-like names:
+    ``analysis.review``'s rule, applied by ``compare_runs``), then each run's delta against the baseline,
+    the first run, named in the column header."""
     ids = [r["id"] for r in compare["runs"]]
     keys = list(compare["metrics"])
-    cols = [keys] + [[_cell((compare["metrics"][k][i] or {}).get("last")) for k in keys] for i in range(len(ids))]
-    cols.append([_cell(compare["metric_delta"].get(k)) for k in keys])
-    return _table(["metric (last)"] + ids + ["delta"], cols, "metrics")
+    best = compare.get("best", {})
+
+    def value(k: str, i: int) -> str:
+        text = _cell((compare["metrics"][k][i] or {}).get("last"))
+        return f"★ {text}" if best.get(k) == i else text
+
+    cols = [keys] + [[value(k, i) for k in keys] for i in range(len(ids))]
+    header = ["metric (last; ★ best)"] + ids
+    deltas = compare.get("baseline_delta", {})
+    for i in range(1, len(ids)):
+        cols.append([_cell((deltas.get(k) or [None] * len(ids))[i]) for k in keys])
+        header.append(f"Δ vs {ids[0]}" if len(ids) == 2 else f"Δ {ids[i]} vs {ids[0]}")
+    return _table(header, cols, f"metrics (baseline {ids[0]})")
 
 
-def drift_bars(rows: list[dict]) -> dict:
-    """PSI per column, with the 0.1 and 0.25 thresholds."""
+def drift_bars(rows: list[dict], fingerprints: dict[str, list] | None = None) -> dict:
+    """PSI per column, with the 0.1 and 0.25 thresholds; with no row, a sentence saying why, from
+    ``fingerprints`` (variable -> one data fingerprint per run, as ``compare_runs`` gives) when known."""
     go = _go()
     rows = [r for r in rows if r.get("psi") is not None]
+    if not rows:
+        fps = {n: v for n, v in (fingerprints or {}).items() if any(v)}
+        if fingerprints is None:
+            why = "no drift measured: no data summaries recorded, or the runs share their data"
+        elif not fps:
+            why = "no data summaries were recorded for these runs"
+        elif all(len({f for f in v if f}) == 1 and all(v) for v in fps.values()):
+            why = "these runs share their data: nothing drifted"
+        else:
+            why = "the data differs, but no column drifted past PSI 0.1"
+        return _empty("data drift", why)
     labels = [_text(f"{r['variable']}.{r['column']}") for r in rows]
     colors = ["#d62728" if r["psi"] >= 0.25 else "#ff7f0e" if r["psi"] >= 0.1 else "#2ca02c" for r in rows]
     fig = go.Figure(go.Bar(x=labels, y=[r["psi"] for r in rows], marker_color=colors, name="PSI"))
     for level in (0.1, 0.25):
         fig.add_hline(y=level, line_dash="dot")
     fig.update_layout(
-        title="data drift: PSI per column (0.1 moderate, 0.25 major)" if rows else "data drift: not recorded",
+        title="data drift: PSI per column (0.1 moderate, 0.25 major)",
         height=340,
         margin=dict(l=50, r=20, t=50, b=80),
     )
@@ -225,8 +287,10 @@ def class_distribution(items: dict[str, list[dict]]) -> dict:
                             name=_text(f"{run_id} {d['name']}"),
                         )
                     )
+    if not fig.data:
+        return _empty("class distribution", "no label column (a few classes) was recorded for these runs")
     fig.update_layout(
-        title="class distribution" if fig.data else "class distribution: not recorded",
+        title="class distribution",
         barmode="group",
         yaxis_tickformat=".0%",
         height=320,
@@ -236,9 +300,11 @@ def class_distribution(items: dict[str, list[dict]]) -> dict:
 
 
 def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
-    """GPU utilization (per GPU) and process CPU over each run's time, seconds from its start."""
+    """GPU utilization (per GPU) and process CPU over each run's time, seconds from its start; a legend
+    even for one run (which line is the GPU and which the CPU); with nothing sampled, a sentence saying why."""
     go = _go()
     fig = go.Figure()
+    any_gpu = any(gpus for _, gpus in series.values())
     for run_id, (host, gpus) in series.items():
         t0 = min([h["time"] for h in host] + [g["time"] for g in gpus], default=0.0)
         for gpu in sorted({g["gpu"] for g in gpus}):
@@ -261,8 +327,15 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
                     name=_text(f"{run_id} CPU %"),
                 )
             )
+    if not fig.data:
+        return _empty(
+            "GPU / CPU timeline",
+            "no system samples were recorded for these runs (tracking with --sample-hz 0, or the runs were too short)",
+        )
+    title = "GPU / CPU timeline" if any_gpu else "CPU timeline: no GPU was visible to this kernel; CPU only"
     fig.update_layout(
-        title="GPU / CPU timeline" if fig.data else "GPU / CPU timeline: not recorded",
+        title=_text(title),
+        showlegend=True,
         xaxis_title="seconds from run start",
         yaxis_title="%",
         height=340,
@@ -282,9 +355,11 @@ def compare_figures(reader, compare: Mapping[str, Any], metric: str | None = Non
     figs: dict[str, Any] = {
         "params": param_diff_table(compare),
         "metrics": metric_table(compare),
-        "curves": metric_curves(series, metric, labels=labels) if metric else _empty("metric curves: not recorded"),
+        "curves": metric_curves(series, metric, labels=labels)
+        if metric
+        else _empty("metric curves", "no metric was recorded for these runs"),
         "parallel": parallel_coordinates(runs, metric),
-        "drift": drift_bars(compare.get("drift", [])),
+        "drift": drift_bars(compare.get("drift", []), compare.get("data", {})),
         "classes": class_distribution({r["id"]: r["data"] for r in runs}),
         "system": system_timeline({rid: reader.system_series(rid) for rid in ids}),
     }
@@ -333,8 +408,16 @@ def search_scores(tables: dict[str, dict], labels: dict[str, str] | None = None)
     return _plain(fig)
 
 
-def _empty(title: str) -> dict:
+def _empty(title: str, why: str = "") -> dict:
+    """A figure with nothing to draw: no axes, only the title and, centred, the sentence saying why."""
     go = _go()
     fig = go.Figure()
-    fig.update_layout(title=title, height=200)
+    fig.update_layout(
+        title=_text(title),
+        height=200,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        annotations=[dict(text=_text(why or title), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)],
+        margin=dict(l=20, r=20, t=50, b=20),
+    )
     return _plain(fig)

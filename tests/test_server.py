@@ -128,7 +128,9 @@ async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
     assert len(curves) == 2 and len(curves[0]["y"]) == 30
     table = c["figures"]["params"]["data"][0]
     assert table["type"] == "table" and table["cells"]["values"][0] == ["LR"]
-    assert "not recorded" in c["figures"]["drift"]["layout"]["title"]["text"]
+    drift = c["figures"]["drift"]  # no data in these runs: no empty axes, a sentence saying why
+    assert not drift["data"] and drift["layout"]["xaxis"]["visible"] is False
+    assert drift["layout"]["annotations"][0]["text"] == "no data summaries were recorded for these runs"
 
 
 @pytest.mark.parametrize(
@@ -360,3 +362,39 @@ async def test_patch_scrubs_secrets_from_tags_names_and_notes(filled, jp_fetch):
     body = {"name": f"run {token}", "note": f"used {token}", "add_tags": [token]}
     row = json.loads((await jp_fetch("nbexp", "api", "runs", rid, method="PATCH", body=json.dumps(body))).body)
     assert token not in json.dumps(row) and "[REDACTED]" in row["tags"] and "[REDACTED]" in row["name"]
+
+
+async def test_main_metric_is_the_sprints_across_polls(cell, ledger_path, jp_fetch):
+    """A running run logging only train_loss, newest in the sprint: the sidebar's metric stays test_auc
+    (held by more runs) on the first page, on a one-run page, and on every ``since=`` poll; the user's
+    pick (``metric=``) wins when the sprint has it."""
+    from nbexp import tracker
+
+    def flush():
+        tracker.active_session().flush()
+
+    cell("%nbexp track sweep")
+    cell("import nbexp\nfor C in (0.1, 1.0, 10.0):\n    with nbexp.run(f'c{C}', C=C):\n        nbexp.log(test_auc=C)")
+    flush()
+    first = await get(jp_fetch, "runs")
+    assert first["main_metric"] == "test_auc"
+    cell("live = nbexp.run('live')\nlive.__enter__()\nfor i in range(3):\n    nbexp.log(train_loss=1.0 / (i + 1))")
+    flush()
+    page = await get(jp_fetch, "runs", limit="1")
+    assert page["runs"][0]["name"] == "live" and page["runs"][0]["status"] == "running"
+    assert page["main_metric"] == "test_auc" and page["metrics"] == ["test_auc", "train_loss"]
+    cursor = page["cursor"]
+    for _ in range(2):
+        poll = await get(jp_fetch, "runs", since=str(cursor))
+        assert "live" in {r["name"] for r in poll["runs"]}  # only running runs come back, none with test_auc
+        assert all(r["status"] == "running" and "test_auc" not in r["metrics"] for r in poll["runs"])
+        assert poll["main_metric"] == "test_auc"
+        cursor = poll["cursor"]
+        cell("nbexp.log(train_loss=0.1)")
+        flush()
+    picked = await get(jp_fetch, "runs", since=str(cursor), metric="train_loss")
+    assert picked["main_metric"] == "train_loss"
+    assert (await get(jp_fetch, "runs", metric="no_such_metric"))["main_metric"] == "test_auc"
+    cell("live.__exit__(None, None, None)\n%nbexp stop")
+    empty = await get(jp_fetch, "runs", sprint="1999-01-01")
+    assert empty["main_metric"] is None and empty["metrics"] == []  # an empty sprint names no metric

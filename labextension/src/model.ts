@@ -6,6 +6,16 @@ import { requestAPI } from './api';
 import { IRunRow, IRunsPage, ISprint } from './tokens';
 
 export const PAGE = 200;
+const METRIC_KEY = 'nbexp:main-metric:';
+
+/** The main metric the user picked for a sprint, remembered in this browser; null when none. */
+function pickedMetric(sprint: string): string | null {
+  try {
+    return window.localStorage.getItem(METRIC_KEY + sprint);
+  } catch {
+    return null; // storage disabled: the server's default
+  }
+}
 
 export class RunsModel {
   readonly changed: ISignal<RunsModel, void>;
@@ -13,7 +23,10 @@ export class RunsModel {
   sprints: ISprint[] = [];
   sprint = 'today';
   total = 0;
+  /** The sprint's main metric: the user's pick, else the server's default from the whole sprint. */
   mainMetric: string | null = null;
+  /** The sprint's metric keys, best first (the server ranks them over every run of the sprint). */
+  metrics: string[] = [];
   error: string | null = null;
   /** "ledger busy, retrying (n/5)" while an edit waits for another process's write lock. */
   busy: string | null = null;
@@ -22,6 +35,7 @@ export class RunsModel {
   private _loaded = 0;
   private _searches = 0;
   private _poll: Poll;
+  private _picked = new Map<string, string>();
 
   constructor(interval = 1000) {
     this.changed = this._changed;
@@ -43,10 +57,28 @@ export class RunsModel {
 
   async setSprint(sprint: string): Promise<void> {
     this.sprint = sprint;
+    this.mainMetric = null;
+    this.metrics = [];
     this.runs.clear();
     this._cursor = null;
     this._loaded = 0;
     await this.refresh();
+  }
+
+  /** Pick the sprint's main metric (remembered per sprint); the server confirms it on every page. */
+  setMetric(metric: string): void {
+    this._picked.set(this.sprint, metric);
+    try {
+      window.localStorage.setItem(METRIC_KEY + this.sprint, metric);
+    } catch {
+      // storage disabled: the pick lasts until the page reloads
+    }
+    this.mainMetric = metric;
+    this._changed.emit();
+  }
+
+  private _metricArg(): string | undefined {
+    return (this._picked.get(this.sprint) ?? pickedMetric(this.sprint)) || undefined;
   }
 
   /** First call (or after a sprint change): a page; then only what changed since the cursor. */
@@ -54,7 +86,7 @@ export class RunsModel {
     try {
       if (this._cursor === null) {
         const [page, sprints] = await Promise.all([
-          requestAPI<IRunsPage>('runs', { sprint: this.sprint, limit: PAGE }),
+          requestAPI<IRunsPage>('runs', { sprint: this.sprint, limit: PAGE, metric: this._metricArg() }),
           requestAPI<{ sprints: ISprint[] }>('sprints')
         ]);
         this.sprints = sprints.sprints;
@@ -65,7 +97,8 @@ export class RunsModel {
         const page = await requestAPI<IRunsPage>('runs', {
           sprint: this.sprint,
           since: this._cursor,
-          limit: 1000
+          limit: 1000,
+          metric: this._metricArg()
         });
         const fresh = page.runs.filter(r => !this.runs.has(r.id)).length;
         this._take(page);
@@ -82,7 +115,12 @@ export class RunsModel {
   }
 
   async more(): Promise<void> {
-    const page = await requestAPI<IRunsPage>('runs', { sprint: this.sprint, limit: PAGE, offset: this._loaded });
+    const page = await requestAPI<IRunsPage>('runs', {
+      sprint: this.sprint,
+      limit: PAGE,
+      offset: this._loaded,
+      metric: this._metricArg()
+    });
     this._take(page, false);
     this._loaded += page.runs.length;
     this._changed.emit();
@@ -95,7 +133,12 @@ export class RunsModel {
    */
   async search(text: string): Promise<number | null> {
     const ticket = ++this._searches;
-    const page = await requestAPI<IRunsPage>('runs', { sprint: this.sprint, q: text, limit: PAGE });
+    const page = await requestAPI<IRunsPage>('runs', {
+      sprint: this.sprint,
+      q: text,
+      limit: PAGE,
+      metric: this._metricArg()
+    });
     if (ticket !== this._searches) {
       return null;
     }
@@ -125,9 +168,11 @@ export class RunsModel {
     if (moveCursor) {
       this._cursor = page.cursor;
     }
-    if (page.main_metric) {
-      this.mainMetric = page.main_metric;
-    }
+    // the sprint's metric, ranked over all its runs on the server: the same whatever this page holds
+    // (a page asked for before a new pick does not undo it)
+    this.metrics = page.metrics ?? [];
+    const picked = this._metricArg();
+    this.mainMetric = picked && this.metrics.includes(picked) ? picked : page.main_metric;
   }
 
   dispose(): void {

@@ -26,7 +26,10 @@ export interface IRunsPage {
   runs: IRunRow[];
   total: number;
   cursor: number;
+  /** The sprint's main metric (the `metric=` asked for when the sprint has it), never the page's. */
   main_metric: string | null;
+  /** Every metric key of the sprint's runs, best first. */
+  metrics: string[];
   offset: number;
   limit: number;
 }
@@ -50,6 +53,10 @@ export interface ICompare {
   param_diff: Record<string, unknown[]>;
   metrics: Record<string, ({ last: number | null } | null)[]>;
   metric_delta: Record<string, number | null>;
+  /** Per metric, each run's last value minus the baseline's (the first run's; null for itself). */
+  baseline_delta: Record<string, (number | null)[]>;
+  /** Per metric, the index of the best run (lower is better for loss-like names), or null. */
+  best: Record<string, number | null>;
   code_diff: string[];
   drift: { variable: string; column: string; flags: string[] }[];
   imbalance: { run: string; variable: string; column: string; minority_share: number }[];

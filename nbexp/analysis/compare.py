@@ -30,15 +30,21 @@ def same_param(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _nan(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _differs(values: list[Any]) -> bool:
     return any(not same_param(values[0], v) for v in values[1:])
 
 
-def lineage_text(lineage: list[dict]) -> list[str]:
-    """A run's lineage as lines, each cell under a ``# In[n]`` header."""
+def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
+    """A run's lineage as lines, each cell under a ``# In[n]`` header (``counts``), else under a bare
+    ``# %%`` cell marker: what the code diff compares, so that the same cells run at other execution
+    counts (a faithful replay) are the same code."""
     lines: list[str] = []
     for cell in lineage:
-        lines.append(f"# In[{cell['execution_count']}]")
+        lines.append(f"# In[{cell['execution_count']}]" if counts else "# %%")
         lines.extend(cell["source"].splitlines())
         lines.append("")
     return lines
@@ -52,8 +58,12 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
         one value per run, ``"<absent>"`` where a run lacks it), ``param_diff``
         (only the keys whose values differ), ``metrics`` (per key a list of
         summaries, None where absent), ``metric_delta`` (last value of the last
-        run minus the first's) and ``code_diff`` (unified diff of the first and
-        last run's lineage, a list of lines).
+        run minus the first's), ``baseline_delta`` (per key, each run's last value minus the
+        baseline's, the first run's: None for the baseline itself and where a value is missing),
+        ``best`` (per key, the index of the best run: lowest for loss-like names as
+        :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value) and
+        ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution
+        counts are not code: a replay of the same cells diffs empty).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -71,11 +81,21 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
     for k, summaries in metrics.items():
         if summaries[0] is not None and summaries[-1] is not None:
             delta[k] = summaries[-1]["last"] - summaries[0]["last"]
+    from .review import lower_is_better  # review imports this module
+
+    baseline_delta, best = {}, {}
+    for k, summaries in metrics.items():
+        lasts = [s["last"] if s is not None and not _nan(s["last"]) else None for s in summaries]
+        base = lasts[0]
+        baseline_delta[k] = [None] + [None if base is None or v is None else v - base for v in lasts[1:]]
+        have = [i for i, v in enumerate(lasts) if v is not None]
+        pick = min if lower_is_better(k) else max
+        best[k] = pick(have, key=lambda i: lasts[i]) if len(have) > 1 else None
     a, b = runs[0], runs[-1]
     code_diff = list(
         difflib.unified_diff(
-            lineage_text(a["lineage"]),
-            lineage_text(b["lineage"]),
+            lineage_text(a["lineage"], counts=False),
+            lineage_text(b["lineage"], counts=False),
             fromfile=f"run {a['id']}",
             tofile=f"run {b['id']}",
             lineterm="",
@@ -90,6 +110,8 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
         "param_diff": param_diff,
         "metrics": metrics,
         "metric_delta": delta,
+        "baseline_delta": baseline_delta,
+        "best": best,
         "code_diff": code_diff,
     }
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance

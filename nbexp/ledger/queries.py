@@ -444,6 +444,21 @@ class Reader:
             }
         return out
 
+    def sprint_metric_counts(self, sprint: str | None = None) -> dict[str, tuple[int, bool]]:
+        """Every metric key of a sprint's runs (``all`` or None: every run) with how many runs hold it and
+        whether every one of them read it from printed output: what ``analysis.metrics`` ranks, in one
+        GROUP BY over the summaries (the sprint's main metric must not depend on which page was read)."""
+        sql = (
+            "SELECT s.key, count(*), min(coalesce(src.source, 'log') = 'stdout') FROM metric_summaries s "
+            "LEFT JOIN metric_sources src ON src.run_id = s.run_id AND src.key = s.key"
+        )
+        args: list[str] = []
+        sprint_id = parse_sprint(sprint, self.conn)
+        if sprint_id:
+            sql += " WHERE s.run_id IN (SELECT id FROM runs WHERE sprint = ?)"
+            args.append(sprint_id)
+        return {key: (n, bool(printed)) for key, n, printed in self.conn.execute(sql + " GROUP BY s.key", args)}
+
     def run_tables(self, run_id: str) -> list[dict]:
         """The result tables a run kept, by name: ``name``, ``source``, ``columns``, ``rows``."""
         return [

@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import errors
-from ..analysis.metrics import main_metric
+from ..analysis.metrics import rank_metrics
 from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
 from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
@@ -125,6 +125,21 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(jsonable(obj)))
 
 
+def sprint_metrics(counts: dict[str, tuple[int, bool]]) -> list[str]:
+    """The sprint's metric keys best first, by :func:`~nbexp.analysis.metrics.rank_metrics` (the one rule),
+    from :meth:`Reader.sprint_metric_counts`.
+
+    ``rank_metrics`` reads runs; only the order of the counts matters to it, so each count is replaced by
+    its rank among the distinct counts and as many stand-in runs are built: a handful, whatever the
+    number of runs in the sprint.
+    """
+    levels = sorted({n for n, _ in counts.values()})
+    rank = {n: i + 1 for i, n in enumerate(levels)}
+    source = {k: {"source": "stdout" if printed else "log"} for k, (_, printed) in counts.items()}
+    stand_ins = [{"metrics": {k: source[k] for k, (n, _) in counts.items() if rank[n] > i}} for i in range(len(levels))]
+    return rank_metrics(stand_ins)
+
+
 def run_row(r: Mapping[str, Any]) -> dict:
     keep = (
         "id",
@@ -183,12 +198,18 @@ class RunsHandler(BaseHandler):
         search = self.get_argument("q", None) or None
         if search is not None and len(search) > 200:
             raise tornado.web.HTTPError(400, "q is at most 200 characters")
+        metric = self.get_argument("metric", None) or None
+        if metric is not None and len(metric) > 200:
+            raise tornado.web.HTTPError(400, "metric is at most 200 characters")
         limit = self.int_arg("limit", 200, 1, self.nbexp.max_page)
         offset = self.int_arg("offset", 0, 0, 10**9)
+        sprint = self.get_argument("sprint", "today")
         with self.reader() as r:
             cursor = r.change_cursor()
+            # the main metric is the sprint's, never the page's: a poll's page of running runs would flip it
+            metrics = sprint_metrics(r.sprint_metric_counts(sprint))
             runs, total = r.query_runs(
-                sprint=self.get_argument("sprint", "today"),
+                sprint=sprint,
                 status=status,
                 tag=tag,
                 limit=limit,
@@ -203,7 +224,8 @@ class RunsHandler(BaseHandler):
                 "runs": [run_row(x) for x in runs],
                 "total": total,
                 "cursor": cursor,
-                "main_metric": main_metric(runs),
+                "main_metric": metric if metric in metrics else (metrics[0] if metrics else None),
+                "metrics": metrics,
                 "offset": offset,
                 "limit": limit,
             }

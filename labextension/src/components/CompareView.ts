@@ -3,8 +3,30 @@ import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
 import { ICompare } from '../tokens';
-import { el, table } from './format';
+import { el, fmt, table } from './format';
 import { drawFigure } from './plot';
+
+const TITLE_LENGTH = 60;
+
+/**
+ * A comparison's tab title from what differs: "C=0.1 vs C=10". The param with the most distinct values
+ * comes first, alone when it tells every run apart, else with a second one; with no param differing,
+ * the runs' names, else their ids.
+ */
+export function compareTitle(c: ICompare): string {
+  const n = c.runs.length;
+  const distinct = (values: unknown[]) => new Set(values.map(v => JSON.stringify(v))).size;
+  const ranked = Object.entries(c.param_diff)
+    .sort((a, b) => distinct(b[1]) - distinct(a[1]) || a[0].localeCompare(b[0]))
+    .map(([k]) => k);
+  const keys = ranked.length && distinct(c.param_diff[ranked[0]]) === n ? ranked.slice(0, 1) : ranked.slice(0, 2);
+  const value = (v: unknown) => (v === null ? 'none' : fmt(v));
+  const labels = c.runs.map((r, i) =>
+    keys.length ? keys.map(k => `${k}=${value(c.param_diff[k][i])}`).join(', ') : (r.name ?? r.id)
+  );
+  const title = labels.join(' vs ');
+  return title.length <= TITLE_LENGTH ? title : `${title.slice(0, TITLE_LENGTH - 1)}…`;
+}
 
 const TABS: [string, string][] = [
   ['overview', 'Params & metrics'],
@@ -43,6 +65,8 @@ export class CompareView extends Widget {
   async load(): Promise<void> {
     try {
       this._data = await requestAPI<ICompare>('compare', { runs: this._ids.join(',') });
+      this.title.label = compareTitle(this._data);
+      this.title.caption = `Compare runs ${this._ids.join(', ')}`;
       await this.showTab(this._current);
     } catch (e) {
       this._body.textContent = `Could not compare: ${(e as Error).message}`;
@@ -77,14 +101,19 @@ export class CompareView extends Widget {
             )
           : el('p', {}, 'Same params.')
       );
-      this._body.appendChild(el('h3', {}, 'Metrics (last value)'));
+      this._body.appendChild(el('h3', {}, `Metrics (last value; ★ best; Δ against the baseline ${ids[0]})`));
       const metrics = Object.entries(c.metrics);
+      const deltas = ids.slice(1).map(id => (ids.length === 2 ? `Δ vs ${ids[0]}` : `Δ ${id} vs ${ids[0]}`));
       this._body.appendChild(
         metrics.length
           ? table(
               'Metrics',
-              ['metric', ...ids, 'delta'],
-              metrics.map(([k, v]) => [k, ...v.map(s => (s ? s.last : null)), c.metric_delta[k] ?? null])
+              ['metric', ...ids, ...deltas],
+              metrics.map(([k, v]) => [
+                k,
+                ...v.map((s, i) => (c.best?.[k] === i ? `★ ${fmt(s?.last ?? null)}` : s ? s.last : null)),
+                ...ids.slice(1).map((_, i) => c.baseline_delta?.[k]?.[i + 1] ?? null)
+              ])
             )
           : el('p', {}, 'No metrics recorded.')
       );

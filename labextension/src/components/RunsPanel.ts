@@ -29,6 +29,7 @@ export class RunsPanel extends Widget {
   private _matches: number | null = null;
   private _searchTimer = 0;
   private _sprintSelect: HTMLSelectElement;
+  private _metricSelect: HTMLSelectElement;
   private _filterInput: HTMLInputElement;
   private _compare: HTMLButtonElement;
   private _export: HTMLButtonElement;
@@ -52,8 +53,15 @@ export class RunsPanel extends Widget {
     this._sprintSelect.addEventListener('change', () => {
       this._selected.clear();
       this._shown = PAGE;
+      this._note = '';
       void this._model.setSprint(this._sprintSelect.value);
     });
+    this._metricSelect = el('select', {
+      'aria-label': 'Main metric',
+      title:
+        "The metric shown for every run of this sprint (remembered per sprint); by default the one most of the sprint's runs hold, evaluation metrics first"
+    });
+    this._metricSelect.addEventListener('change', () => this._model.setMetric(this._metricSelect.value));
     this._filterInput = el('input', { type: 'search', placeholder: 'filter runs', 'aria-label': 'Filter runs' });
     this._filterInput.addEventListener('input', () => {
       this._filter = this._filterInput.value.toLowerCase();
@@ -84,7 +92,7 @@ export class RunsPanel extends Widget {
       );
     });
     const controls = el('div', { class: 'nbexp-controls' });
-    controls.append(this._sprintSelect, this._filterInput, this._compare, this._export);
+    controls.append(this._sprintSelect, this._metricSelect, this._filterInput, this._compare, this._export);
     header.appendChild(controls);
     this._status = el('div', { class: 'nbexp-status', role: 'status' });
     this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });
@@ -163,6 +171,7 @@ export class RunsPanel extends Widget {
 
   render(): void {
     this._renderSprints();
+    this._renderMetrics();
     const rows = this._visible();
     const keys = this._keyParams(rows);
     const metric = this._model.mainMetric;
@@ -213,6 +222,17 @@ export class RunsPanel extends Widget {
       this._sprintSelect.dataset.options = signature;
     }
     this._sprintSelect.value = current;
+  }
+
+  private _renderMetrics(): void {
+    const metrics = this._model.metrics;
+    const signature = JSON.stringify(metrics);
+    if (this._metricSelect.dataset.options !== signature) {
+      this._metricSelect.replaceChildren(...metrics.map(m => el('option', { value: m }, m)));
+      this._metricSelect.dataset.options = signature;
+    }
+    this._metricSelect.hidden = !metrics.length;
+    this._metricSelect.value = this._model.mainMetric ?? '';
   }
 
   private _row(r: IRunRow, keys: string[], metric: string | null): HTMLElement {
