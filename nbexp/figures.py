@@ -176,8 +176,8 @@ def parallel_coordinates(runs: list[dict], metric: str | None, max_params: int =
             )
     line: dict[str, Any] = dict(color="#1f77b4")
     if metric:
-        mv = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
-        mv = [float("nan") if v is None else v for v in mv]
+        found = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
+        mv = [float("nan") if v is None else v for v in found]
         dims.append(dict(label=_text(metric), values=mv))
         if not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
             line = dict(color=mv, colorscale=BRIGHT_SCALE, showscale=True, colorbar=dict(title=_text(metric)))

@@ -198,8 +198,10 @@ class Run:
         if isinstance(path_or_object, (bytes, bytearray, memoryview)):
             if name is None:
                 raise InvalidArgument("nbexp.log_artifact: bytes need a name=..., e.g. name='predictions.csv'")
-            data, path = bytes(path_or_object), None
-            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            raw = bytes(path_or_object)
+            data: bytes | None = raw
+            path = None
+            digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
         elif isinstance(path_or_object, (str, os.PathLike)):
             data, path, digest, size = _read_artifact(path_or_object)
             name = name or os.path.basename(path)

@@ -83,14 +83,15 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
             delta[k] = summaries[-1]["last"] - summaries[0]["last"]
     from .review import lower_is_better  # review imports this module
 
-    baseline_delta, best = {}, {}
+    baseline_delta: dict[str, list[float | None]] = {}
+    best: dict[str, int | None] = {}
     for k, summaries in metrics.items():
         lasts = [s["last"] if s is not None and not _nan(s["last"]) else None for s in summaries]
         base = lasts[0]
-        baseline_delta[k] = [None] + [None if base is None or v is None else v - base for v in lasts[1:]]
-        have = [i for i, v in enumerate(lasts) if v is not None]
+        baseline_delta[k] = [None if base is None or v is None or i == 0 else v - base for i, v in enumerate(lasts)]
+        have = {i: v for i, v in enumerate(lasts) if v is not None}
         pick = min if lower_is_better(k) else max
-        best[k] = pick(have, key=lambda i: lasts[i]) if len(have) > 1 else None
+        best[k] = pick(have, key=have.__getitem__) if len(have) > 1 else None
     a, b = runs[0], runs[-1]
     code_diff = list(
         difflib.unified_diff(

@@ -138,7 +138,7 @@ class OutputCapture:
                     pass  # never in the way of the display itself
             return original(*args, **kwargs)
 
-        wrapper.__wrapped__ = original
+        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
         return wrapper
 
     def _seen_output(self, kind: str, data: Any, transient: Any) -> None:

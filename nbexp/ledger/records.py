@@ -60,7 +60,9 @@ class Comparison(TypedDict, total=False):
     params: dict[str, list[Any]]
     param_diff: dict[str, list[Any]]
     metrics: dict[str, list[MetricSummary | None]]
-    metric_delta: dict[str, float]
+    metric_delta: dict[str, float]  # the last run's last value minus the first's
+    baseline_delta: dict[str, list[float | None]]  # each run minus the first (the baseline)
+    best: dict[str, int | None]  # per metric, the index of the best run (lower is better for loss-like names)
     code_diff: list[str]
     fingerprints: dict[str, list[str | None]]
     drift: list[dict[str, Any]]
