@@ -201,7 +201,8 @@ def test_compare_two_runs_in_three_clicks(page, tmp_path):
     runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
     expect(runs.nth(1)).to_be_visible(timeout=30_000)
     ids = [runs.nth(i).get_attribute("data-run-id") for i in range(runs.count())]
-    pair = [i for i in ids if "loss" in page.locator(f'li[data-run-id="{i}"]').inner_text()][:2]
+    # the two trained runs show the main metric: val_acc, an evaluation metric, ranks before the training loss
+    pair = [i for i in ids if "val_acc" in page.locator(f'li[data-run-id="{i}"]').inner_text()][:2]
     assert len(pair) == 2
     for rid in pair:  # clicks 1 and 2
         page.get_by_role("checkbox", name=f"Select run {rid}").check()

@@ -59,7 +59,7 @@ def _plant(run) -> None:
     run(
         "import pandas as pd\n"
         f"calls = pd.DataFrame({{'model': ['gpt'] * 6, 'sent_with': ['{s['dataframe']}'] * 5 + ['none']}})\n"
-        "n_calls = len(calls)"
+        "score = len(calls) / 6  # the frame is evaluation data: it is summarized"
     )
     run("import nbexp\nfor i in range(5):\n    nbexp.log(step=i, loss=1.0 / (i + 1))")  # curves and a best
     run(f"%nbexp new sync-{s['run_name']}")
