@@ -104,15 +104,15 @@ def search_where(text: str, fts: bool = False) -> tuple[str, list[str]]:
 MIN_TERM = 3  # the trigram index matches substrings of 3 characters or more
 _TERMS = re.compile(r'"([^"]+)"|(\S+)')
 # where a search term can be found, each source giving (run_id, rank): FTS5's rank is bm25, lower is better.
-# Code counts for the runs of its session that had not ended when the cell ran: the cells run in the run
-# and the set-up cells before it (a cell edited since counts in both versions).
+# A run's code is the code of the cells executed in it (cells.run_id); a set-up cell counts for the run
+# it ran in, not for the later runs whose lineage it is part of.
 _SEARCH_SOURCES = (
     "SELECT r.id AS run_id, f.rank AS rank FROM runs_fts f JOIN runs r ON r.rowid = f.rowid WHERE runs_fts MATCH ?",
     "SELECT t.run_id, f.rank FROM run_tags_fts f JOIN run_tags t ON t.rowid = f.rowid WHERE run_tags_fts MATCH ?",
     "SELECT p.run_id, f.rank FROM params_fts f JOIN params p ON p.rowid = f.rowid WHERE params_fts MATCH ?",
-    "SELECT r.id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid JOIN cells c ON c.code_hash = code.hash"
-    " JOIN runs r ON r.session_id = c.session_id AND c.start <= coalesce(r.end_time, 1e18) WHERE code_fts MATCH ?",
-    "SELECT id, -100.0 FROM runs WHERE id >= ? AND id < ?",  # an id prefix: the best match there is
+    "SELECT c.run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid JOIN cells c ON c.code_hash = code.hash"
+    " WHERE code_fts MATCH ? AND c.run_id IS NOT NULL",
+    "SELECT id AS run_id, -100.0 AS rank FROM runs WHERE id >= ? AND id < ?",  # an id prefix: the best match there is
 )
 
 
