@@ -249,3 +249,23 @@ def test_a_bundle_leaves_the_index_behind_and_the_target_indexes_what_it_imports
     b.close()
     res = cli("--ledger", str(tmp_path / "third.sqlite"), "import", str(bundle))
     assert res.returncode == 1 and "virtual table" in res.stderr, res.stderr
+
+
+def test_sqlite_utils_finds_and_searches_the_index(two_runs):
+    """The README's `sqlite-utils search` examples: the index is where sqlite-utils (and datasette) look."""
+    import sqlite_utils
+
+    path, older, _newer = two_runs
+    db = sqlite_utils.Database(path)
+    try:
+        assert (db["code"].detect_fts(), db["runs"].detect_fts(), db["run_tags"].detect_fts()) == (
+            "code_fts",
+            "runs_fts",
+            "run_tags_fts",
+        )
+        sources = [row["source"] for row in db["code"].search("FOCAL")]  # the def and the cell calling it
+        assert len(sources) == 2 and all("focal_loss(" in s for s in sources)
+        assert [row["id"] for row in db["runs"].search("first")] == [older]
+        assert {v.name for v in db.views} == {"runs_view", "run_params", "run_metrics_last"}
+    finally:
+        db.close()
