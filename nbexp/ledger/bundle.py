@@ -4,7 +4,10 @@ A bundle is an nbexp ledger file (same schema, same migrations) that holds only 
 runs and what they refer to (sessions, params, metric points and summaries, cells and their
 code, environments, data summaries, tags, events, system samples, cell outputs and artifacts with
 the content they reference), plus a ``bundle_manifest``
-table: format, nbexp and schema versions, the run ids, and a SHA-256 of every table's rows.
+table: format, nbexp and schema versions, the run ids, and a SHA-256 of every table's rows. It holds
+the ledger's tables only: the views, the full-text index and the triggers that keep it are derived from
+the rows, left out of the bundle (:func:`drop_derived`) and rebuilt by the target ledger's own triggers
+as the rows are imported.
 
 ``nbexp import`` treats a bundle as hostile input, and changes nothing unless all of it is sound:
 
@@ -79,6 +82,7 @@ def _reference() -> tuple[dict[str, list[tuple]], frozenset[str], frozenset[str]
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         migrate(conn)
+        drop_derived(conn)
         conn.execute(MANIFEST_SQL)
         tables = {
             name: [tuple(r)[1:] for r in conn.execute(f'PRAGMA table_xinfo("{name}")')]
@@ -89,6 +93,22 @@ def _reference() -> tuple[dict[str, list[tuple]], frozenset[str], frozenset[str]
         return tables, indexes, triggers
     finally:
         conn.close()
+
+
+def drop_derived(conn: sqlite3.Connection) -> None:
+    """Drop what a ledger derives from its rows and a bundle leaves out: the views, the virtual tables
+    (the full-text index, with their shadow tables) and the triggers that keep them. A bundle holds data
+    only; the ledger it is imported into fills its own index from the rows it takes in, by its triggers."""
+    objects = conn.execute("SELECT type, name, sql FROM main.sqlite_master").fetchall()
+    virtual = [n for t, n, sql in objects if t == "table" and str(sql or "").upper().startswith("CREATE VIRTUAL")]
+    uses = re.compile(r"\b(" + "|".join(re.escape(n) for n in virtual) + r")\b") if virtual else None
+    for kind, name, sql in objects:
+        if kind == "view":
+            conn.execute(f'DROP VIEW main."{name}"')
+        elif kind == "trigger" and uses is not None and uses.search(sql or ""):
+            conn.execute(f'DROP TRIGGER main."{name}"')
+    for name in virtual:
+        conn.execute(f'DROP TABLE main."{name}"')
 
 
 def _columns(table: str) -> list[str]:
@@ -357,6 +377,7 @@ def export_bundle(
     os.chmod(tmp, mode)  # whatever the umask
     out = connect(tmp)
     try:
+        drop_derived(out)  # before the copy: its rows are not indexed for nothing
         out.execute("ATTACH DATABASE ? AS src", (str(_db_path(source)),))
         with transaction(out, f"bundle {tmp}"):
             out.execute("CREATE TEMP TABLE chosen (id TEXT PRIMARY KEY)")

@@ -55,7 +55,9 @@ SORT_KEYS = {  # the only ORDER BY expressions a caller can pick
     "name": "name",
     "status": "status",
     "duration": "(coalesce(end_time, start_time) - start_time)",
+    "relevance": "start_time",  # a search's bm25 rank when it searches words (see Reader.query_runs), else newest
 }
+SEARCH_TABLES = ("runs_fts", "run_tags_fts", "params_fts", "code_fts")  # the full-text index (schema 8)
 
 
 _NAN = float("nan")
@@ -79,8 +81,16 @@ SEARCH_PARAM_PAIR = (
 SEARCH_PARAM_TEXT = "id IN (SELECT run_id FROM params WHERE key LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')"
 
 
-def search_where(text: str) -> tuple[str, list[str]]:
-    """The WHERE clause (and its arguments) of :meth:`Reader.query_runs`'s ``search``."""
+def search_where(text: str, fts: bool = False) -> tuple[str, list[str]]:
+    """The WHERE clause (and its arguments) of :meth:`Reader.query_runs`'s ``search``.
+
+    With ``fts`` (the ledger has the full-text index of schema 8) a text of words is matched through
+    :func:`search_hits`, which also sees cell code; ``key=value`` and texts with a term under 3
+    characters (too short for the trigram index) are matched by LIKE over the run and param rows.
+    """
+    hits = search_hits(text) if fts else None
+    if hits is not None:
+        return f"id IN (SELECT run_id FROM ({hits[0]}))", hits[1]
     anywhere = "%" + _escape_like(text) + "%"
     args = [anywhere] * SEARCH_RUN.count("?")
     if "=" in text:
@@ -90,6 +100,51 @@ def search_where(text: str) -> tuple[str, list[str]]:
             args + ["%" + _escape_like(key), _escape_like(value) + "%", anywhere],
         )  # or "=" inside a value
     return f"({SEARCH_RUN} OR {SEARCH_PARAM_TEXT})", args + [anywhere, anywhere]
+
+
+MIN_TERM = 3  # the trigram index matches substrings of 3 characters or more
+_TERMS = re.compile(r'"([^"]+)"|(\S+)')
+# where a search term can be found, each source giving (run_id, rank): FTS5's rank is bm25, lower is better.
+# A run's code is the code of the cells executed in it (cells.run_id); a set-up cell counts for the run
+# it ran in, not for the later runs whose lineage it is part of.
+_SEARCH_SOURCES = (
+    "SELECT r.id AS run_id, f.rank AS rank FROM runs_fts f JOIN runs r ON r.rowid = f.rowid WHERE runs_fts MATCH ?",
+    "SELECT t.run_id, f.rank FROM run_tags_fts f JOIN run_tags t ON t.rowid = f.rowid WHERE run_tags_fts MATCH ?",
+    "SELECT p.run_id, f.rank FROM params_fts f JOIN params p ON p.rowid = f.rowid WHERE params_fts MATCH ?",
+    "SELECT c.run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid JOIN cells c ON c.code_hash = code.hash"
+    " WHERE code_fts MATCH ? AND c.run_id IS NOT NULL",
+    "SELECT id AS run_id, -100.0 AS rank FROM runs WHERE id >= ? AND id < ?",  # an id prefix: the best match there is
+)
+
+
+def search_terms(text: str) -> list[str]:
+    """The terms of a search: words split at spaces, a ``"quoted phrase"`` kept whole."""
+    return [a or b for a, b in _TERMS.findall(text)]
+
+
+def search_hits(text: str) -> tuple[str, list[str]] | None:
+    """A query giving ``(run_id, rank)`` for each run matching every term of ``text`` somewhere (its name,
+    note, status, a tag, a param key or value, the code of its cells, an id prefix), best first by the sum
+    over terms of each term's best bm25; None when ``text`` is not words the full-text index can take
+    (``key=value``, a term under 3 characters), for :func:`search_where`'s LIKE.
+
+    Each term goes to FTS5 as one quoted string (its quotes doubled), so no text is FTS5 syntax
+    (``OR``, ``NEAR(``, ``*``, ``-``, ``"``): a term matches as a substring, case-insensitively.
+    """
+    terms = search_terms(text)
+    if not terms or "=" in text or any(len(t) < MIN_TERM for t in terms):
+        return None
+    parts, args = [], []
+    for i, term in enumerate(terms):
+        phrase = '"' + term.replace('"', '""') + '"'
+        parts += [f"SELECT {i} AS term, run_id, rank FROM ({source})" for source in _SEARCH_SOURCES]
+        args += [phrase] * (len(_SEARCH_SOURCES) - 1) + [term, term + "\U0010ffff"]
+    union = " UNION ALL ".join(parts)
+    sql = (
+        f"SELECT run_id, sum(best) AS rank FROM (SELECT term, run_id, min(rank) AS best FROM ({union}) "
+        f"GROUP BY term, run_id) GROUP BY run_id HAVING count(*) = {len(terms)}"
+    )
+    return sql, args
 
 
 def _escape_like(text: str) -> str:
@@ -153,6 +208,7 @@ class Reader:
         self.conn.row_factory = sqlite3.Row
         self._alive: dict[str, bool] = {}
         self._runs: dict[str, RunRecord] = {}  # run() results: a Reader lives for one request
+        self._indexed: bool | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -178,6 +234,15 @@ class Reader:
         if run["status"] == RUNNING and not self.session_alive(run["session_id"]):
             run["status"] = CRASHED
         return run
+
+    def has_search_index(self) -> bool:
+        """Whether the ledger has the full-text index (a bundle file read as a ledger has none)."""
+        if self._indexed is None:
+            marks = ",".join("?" * len(SEARCH_TABLES))
+            sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
+            found = self.conn.execute(sql, SEARCH_TABLES).fetchone()[0]
+            self._indexed = found == len(SEARCH_TABLES)
+        return self._indexed
 
     # -- runs ---------------------------------------------------------------------------
     def resolve(self, ref: str) -> str:
@@ -255,7 +320,7 @@ class Reader:
         data: str | None = None,
         tag: str | None = None,
         offset: int = 0,
-        sort: str = "start_time",
+        sort: str | None = None,
         descending: bool = True,
         since: float | None = None,
         started_after: float | None = None,
@@ -270,12 +335,19 @@ class Reader:
             params: keep runs whose params have these values (typed).
             data: keep runs that used data with this fingerprint (or prefix).
             tag: keep runs with this tag.
-            sort: one of :data:`SORT_KEYS`; descending by default.
+            sort: one of :data:`SORT_KEYS`; descending by default. None: ``relevance`` with a search, else
+                ``start_time``. ``relevance`` puts the best bm25 match first when the search is words
+                (ties newest first), and sorts by start time otherwise.
             since: only runs changed after this change stamp (running runs always come).
             started_after: only runs started at or after this time (seconds since the epoch).
-            search: only runs whose id, name, status, note, tags or params (as ``key=value``,
-                strings without their quotes) contain this text, case-insensitively.
+            search: only runs whose name, status, note, tags, params or cell code contain each word of this
+                text (a ``"quoted phrase"`` as one), case-insensitively, or whose id starts with it; ``key=value``
+                matches a param (key ending with ``key``, value starting with ``value``). A word under 3
+                characters makes the whole text match by substring over id, name, status, note, tags and
+                params, but not code (see :func:`search_hits`).
         """
+        if sort is None:
+            sort = "relevance" if search else "start_time"
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
         for name, value in (("limit", limit), ("offset", offset)):
@@ -309,19 +381,28 @@ class Reader:
         if started_after is not None:
             where.append("start_time >= ?")
             args.append(float(started_after))
+        hits = None
         if search:
             if not isinstance(search, str):
                 raise InvalidArgument(f"search must be text; got {search!r}")
-            clause, clause_args = search_where(search)
-            where.append(clause)
-            args += clause_args
+            hits = search_hits(search) if self.has_search_index() else None
+            if hits is None:
+                clause, clause_args = search_where(search)
+                where.append(clause)
+                args += clause_args
         # a search is costly to evaluate: count the matches in the same pass (a window function)
         counted = bool(search) and not (params or status in ("running", "crashed"))
         sql = f"SELECT {', '.join(RUN_FIELDS)}{', count(*) OVER () AS _total' if counted else ''} FROM runs"
+        if hits is not None:  # the matching runs and their rank, joined: one pass over the index
+            sql += f" JOIN ({hits[0]}) AS hits ON hits.run_id = runs.id"
+            args = hits[1] + args
         if where:
             sql += " WHERE " + " AND ".join(where)
         direction = "DESC" if descending else "ASC"
-        sql += f" ORDER BY {SORT_KEYS[sort]} {direction}, start_time {direction}, rowid {direction}"
+        order = f"{SORT_KEYS[sort]} {direction}"
+        if sort == "relevance" and hits is not None:
+            order = f"hits.rank {'ASC' if descending else 'DESC'}"  # bm25: lower is better
+        sql += f" ORDER BY {order}, start_time {direction}, runs.rowid {direction}"
         # Paging in SQL unless a filter must look at every run first.
         post_filter = bool(params) or status in ("running", "crashed")
         total: int | None = None

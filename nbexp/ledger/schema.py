@@ -276,6 +276,93 @@ MIGRATIONS: list[str] = [
         time REAL NOT NULL,
         PRIMARY KEY (run_id, name)
     );
+    # 9: the ledger as sqlite-utils and datasette read it: views with readable times and the status readers
+    # show, and full-text search (FTS5, trigram: any substring of 3+ characters, case-insensitive) over run
+    # names, notes, statuses, tags, params and cell code, kept by triggers and filled from the rows already there.
+    # The FTS tables and triggers for runs, run_tags and code are the SQL sqlite-utils 4.2 writes for
+    # ``db[table].enable_fts(columns, tokenize="trigram", create_triggers=True)`` (so ``sqlite-utils search``
+    # and datasette find them), with runs' update trigger narrowed to the indexed columns (the change stamp
+    # updates runs at every write). params_fts keeps its own copy: the writer replaces a changed param
+    # (INSERT OR REPLACE), which fires no delete trigger, so an external-content index would keep the old
+    # row's terms; here the old entry stays behind under a rowid no params row has, which no search joins.
+    # Derived objects: bundles leave the views, FTS tables and their triggers out (see ledger/bundle.py).
+    """
+    CREATE VIEW runs_view AS
+        SELECT r.id, r.name,
+               CASE WHEN r.status = 'running' AND (s.id IS NULL OR s.ended IS NOT NULL OR s.heartbeat IS NULL
+                         OR s.heartbeat < (julianday('now') - 2440587.5) * 86400.0 - 600)
+                    THEN 'crashed' ELSE r.status END AS status,
+               datetime(r.start_time, 'unixepoch', 'localtime') AS start,
+               datetime(r.end_time, 'unixepoch', 'localtime') AS end,
+               round(r.end_time - r.start_time, 3) AS duration_s,
+               r.sprint, s.notebook, r.kind, r.note, r.starred, r.error, r.replay_of, r.session_id, s.host,
+               s.git_commit, r.gpu_util_mean, r.gpu_mem_peak_mb, r.energy_wh, r.start_time, r.end_time
+        FROM runs r LEFT JOIN sessions s ON s.id = r.session_id;
+    CREATE VIEW run_params AS
+        SELECT run_id, key,
+               CASE WHEN type = 'str' THEN json_extract(value, '$')
+                    WHEN type = 'int' THEN CAST(value AS INTEGER)
+                    WHEN type = 'float' AND value NOT IN ('NaN', 'Infinity', '-Infinity') THEN CAST(value AS REAL)
+                    ELSE value END AS value,
+               type, source
+        FROM params;
+    CREATE VIEW run_metrics_last AS
+        SELECT m.run_id, m.key, m.last, m.min, m.max, m.count AS steps, m.nan_count AS nan, m.last_step,
+               coalesce(src.source, 'log') AS source
+        FROM metric_summaries m LEFT JOIN metric_sources src ON src.run_id = m.run_id AND src.key = m.key;
+    CREATE INDEX cells_code ON cells(code_hash);
+    CREATE VIRTUAL TABLE "runs_fts" USING FTS5 ("name", "note", "status", tokenize='trigram', content="runs");
+    CREATE TRIGGER "runs_ai" AFTER INSERT ON "runs" BEGIN
+        INSERT INTO "runs_fts" (rowid, "name", "note", "status")
+            VALUES (new.rowid, new."name", new."note", new."status");
+    END;
+    CREATE TRIGGER "runs_ad" AFTER DELETE ON "runs" BEGIN
+        INSERT INTO "runs_fts" ("runs_fts", rowid, "name", "note", "status")
+            VALUES ('delete', old.rowid, old."name", old."note", old."status");
+    END;
+    CREATE TRIGGER "runs_au" AFTER UPDATE OF "name", "note", "status" ON "runs" BEGIN
+        INSERT INTO "runs_fts" ("runs_fts", rowid, "name", "note", "status")
+            VALUES ('delete', old.rowid, old."name", old."note", old."status");
+        INSERT INTO "runs_fts" (rowid, "name", "note", "status")
+            VALUES (new.rowid, new."name", new."note", new."status");
+    END;
+    INSERT INTO "runs_fts" ("runs_fts") VALUES ('rebuild');
+    CREATE VIRTUAL TABLE "run_tags_fts" USING FTS5 ("tag", tokenize='trigram', content="run_tags");
+    CREATE TRIGGER "run_tags_ai" AFTER INSERT ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" (rowid, "tag") VALUES (new.rowid, new."tag");
+    END;
+    CREATE TRIGGER "run_tags_ad" AFTER DELETE ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" ("run_tags_fts", rowid, "tag") VALUES ('delete', old.rowid, old."tag");
+    END;
+    CREATE TRIGGER "run_tags_au" AFTER UPDATE ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" ("run_tags_fts", rowid, "tag") VALUES ('delete', old.rowid, old."tag");
+        INSERT INTO "run_tags_fts" (rowid, "tag") VALUES (new.rowid, new."tag");
+    END;
+    INSERT INTO "run_tags_fts" ("run_tags_fts") VALUES ('rebuild');
+    CREATE VIRTUAL TABLE "code_fts" USING FTS5 ("source", tokenize='trigram', content="code");
+    CREATE TRIGGER "code_ai" AFTER INSERT ON "code" BEGIN
+        INSERT INTO "code_fts" (rowid, "source") VALUES (new.rowid, new."source");
+    END;
+    CREATE TRIGGER "code_ad" AFTER DELETE ON "code" BEGIN
+        INSERT INTO "code_fts" ("code_fts", rowid, "source") VALUES ('delete', old.rowid, old."source");
+    END;
+    CREATE TRIGGER "code_au" AFTER UPDATE ON "code" BEGIN
+        INSERT INTO "code_fts" ("code_fts", rowid, "source") VALUES ('delete', old.rowid, old."source");
+        INSERT INTO "code_fts" (rowid, "source") VALUES (new.rowid, new."source");
+    END;
+    INSERT INTO "code_fts" ("code_fts") VALUES ('rebuild');
+    CREATE VIRTUAL TABLE "params_fts" USING FTS5 ("key", "value", tokenize='trigram');
+    CREATE TRIGGER "params_ai" AFTER INSERT ON "params" BEGIN
+        INSERT OR REPLACE INTO "params_fts" (rowid, "key", "value") VALUES (new.rowid, new."key", new."value");
+    END;
+    CREATE TRIGGER "params_ad" AFTER DELETE ON "params" BEGIN
+        DELETE FROM "params_fts" WHERE rowid = old.rowid;
+    END;
+    CREATE TRIGGER "params_au" AFTER UPDATE ON "params" BEGIN
+        DELETE FROM "params_fts" WHERE rowid = old.rowid;
+        INSERT OR REPLACE INTO "params_fts" (rowid, "key", "value") VALUES (new.rowid, new."key", new."value");
+    END;
+    INSERT INTO "params_fts" (rowid, "key", "value") SELECT rowid, key, value FROM params;
     """,
 ]
 
