@@ -276,6 +276,7 @@ MIGRATIONS: list[str] = [
         time REAL NOT NULL,
         PRIMARY KEY (run_id, name)
     );
+    """,
     # 9: the ledger as sqlite-utils and datasette read it: views with readable times and the status readers
     # show, and full-text search (FTS5, trigram: any substring of 3+ characters, case-insensitive) over run
     # names, notes, statuses, tags, params and cell code, kept by triggers and filled from the rows already there.
