@@ -727,7 +727,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     from nbclient.exceptions import CellExecutionError
 
     failed = None
-    with _Progress(len(nb.cells), f"replaying run {original['id']}") as bar:
+    code_cells = sum(c.cell_type == "code" for c in nb.cells)  # the ones nbclient runs, and reports
+    with _Progress(code_cells, f"replaying run {original['id']}") as bar:
         client = NotebookClient(
             nb,
             kernel_name="python3",

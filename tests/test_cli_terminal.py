@@ -139,3 +139,15 @@ def test_show_code_prints_the_runs_cells(runs):
     assert "params" not in res.stdout  # only the code: `nbexp show RUN --code > run.py`
     bad = piped(runs, "show", "short", "--code", "--json")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.kernel
+def test_replay_shows_progress_on_a_terminal_only(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # the replay's kernel: a fresh profile
+    rid = json.loads(piped(runs, "show", "--json", "short").stdout)["id"]
+    code, out = on_terminal(runs, "replay", "short", "--execute", "-o", str(tmp_path / "a.ipynb"), COLUMNS="80")
+    assert code == 0, out
+    assert f"replaying run {rid}" in out and "100%" in out, repr(out)  # click's progress line, on stderr
+    res = piped(runs, "replay", "short", "--execute", "-o", str(tmp_path / "b.ipynb"))
+    assert res.returncode == 0, res.stderr
+    assert "replaying" not in res.stdout + res.stderr and "\r" not in res.stderr
