@@ -1,13 +1,26 @@
 """The ``nbexp`` command: list, show, diff and review runs in a ledger.
 
-Tables go to stdout, ``--json`` gives the same data for scripts. Exit codes:
+Tables go to stdout, ``--json`` and ``--csv`` give the same data for scripts. Exit codes:
 0 ok, 1 error (unknown run, unreadable ledger), 2 usage.
+
+On a terminal, tables fit its width (``$COLUMNS``, else the terminal's size): cells are cut with an
+ellipsis, the widest columns first, run ids never, and nothing wraps; status words and the best
+metric values are coloured unless ``$NO_COLOR`` is set (https://no-color.org); long commands show
+progress on stderr. Off a terminal (piped, redirected) there is no colour and no progress, and tables
+are whole unless ``$COLUMNS`` is set: ``nbexp ls | cut ...`` gets every character.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import datetime as dt
+import io
 import json
+import os
+import shutil
 import sys
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +30,7 @@ from .analysis.metrics import rank_metrics
 from .errors import InvalidArgument, NbexpError
 from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
-from .textfmt import duration, fmt, jsonable, table, when
+from .textfmt import WIDTH, duration, fmt, jsonable, table, when
 
 KEY_PARAMS = 4  # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
@@ -27,6 +40,114 @@ PRINTED_NOTE = "* read from printed output"
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(jsonable(obj), indent=2, default=str))
+
+
+def _csv_cell(value: Any) -> Any:
+    """One CSV field: None empty, lists and dicts as JSON, numbers in full (not as a table rounds them)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(jsonable(value), default=str)
+    return value
+
+
+def _echo_csv(header: list[str], rows: Iterable[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows([_csv_cell(v) for v in r] for r in rows)
+    click.echo(buf.getvalue(), nl=False)
+
+
+def _formats(f: Callable) -> Callable:
+    """``--json`` and ``--csv`` for a listing: one ``output`` argument, ``"json"``, ``"csv"`` or None."""
+    f = click.option("--csv", "output", flag_value="csv", help="CSV for spreadsheets and scripts")(f)
+    return click.option("--json", "output", flag_value="json", help="JSON for scripts")(f)
+
+
+def _emit(output: str | None, data: Any, rows: Callable[[], tuple[list[str], list[list[Any]]]]) -> bool:
+    """Write ``data`` as JSON, or the ``(header, rows)`` that ``rows`` builds as CSV, as ``output``
+    asks; True when it wrote (the command then prints no table)."""
+    if output == "json":
+        _echo_json(data)
+    elif output == "csv":
+        _echo_csv(*rows())
+    return output is not None
+
+
+def terminal_width() -> int | None:
+    """The width tables fit: the terminal's (``$COLUMNS`` first) on a terminal; off one, ``$COLUMNS``
+    when it is set, else None (no limit: piped output is whole)."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return None
+    return columns if columns > 0 else None
+
+
+def colour() -> bool:
+    """Colour only on a terminal, and never with ``$NO_COLOR`` set to anything but the empty string."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+_STATUS_COLOURS = {"finished": "green", "failed": "red", "crashed": "red", "running": "yellow"}
+
+
+def _status(status: str) -> str:
+    """A status word, coloured on a terminal."""
+    fg = _STATUS_COLOURS.get(status)
+    return click.style(status, fg=fg) if fg and colour() else status
+
+
+def _styler(
+    status_col: int | None = None, best: Collection[tuple[int, int]] = ()
+) -> Callable[[int, int, str], str] | None:
+    """A :func:`~nbexp.textfmt.table` ``style``: the status column coloured, the ``(row, column)``
+    cells in ``best`` bold; None off a terminal."""
+    if not colour():
+        return None
+
+    def style(i: int, j: int, text: str) -> str:
+        if j == status_col:
+            return _status(text)
+        if (i, j) in best:
+            return click.style(text, bold=True)
+        return text
+
+    return style
+
+
+class _Progress:
+    """A progress line on stderr (click's progressbar) on a terminal; nothing off one."""
+
+    def __init__(self, length: int, label: str) -> None:
+        self.bar = click.progressbar(length=length, label=label, file=sys.stderr) if sys.stderr.isatty() else None
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+
+@contextlib.contextmanager
+def progress(items: list, label: str) -> Iterator[Iterable]:
+    """``items`` to iterate, with a progress line on stderr on a terminal (one step per item); as is
+    off a terminal. For long commands: ``with progress(ids, "exporting") as ids: for rid in ids: ...``."""
+    if not sys.stderr.isatty():
+        yield items
+        return
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield bar
 
 
 def _reader(ctx: click.Context) -> Reader:
@@ -58,6 +179,8 @@ class _Group(click.Group):
 def main(ctx: click.Context, ledger: str | None) -> None:
     """nbexp: the experiments your notebooks recorded."""
     ctx.obj = {"ledger": ledger}
+    token = WIDTH.set(terminal_width())  # every table this command prints, the review's included
+    ctx.call_on_close(lambda: WIDTH.reset(token))
 
 
 def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
@@ -82,9 +205,9 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.option("--tag", help="only runs with this tag")
 @click.option("--search", metavar="TEXT", help="only runs whose id, name, status, note, tags or params contain TEXT")
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_json):
+def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, output):
     """List runs, newest first, with the params that vary and their metrics."""
     wanted = _overrides(params, "--param", identifiers=False)
     with _reader(ctx) as r:
@@ -98,8 +221,7 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_j
             started_after=parse_since(since),
             search=search,
         )
-    if as_json:
-        _echo_json(runs)
+    if _emit(output, runs, lambda: _runs_csv(runs)):
         return
     if not runs:
         click.echo(f"no runs (sprint {sprint}{', status ' + status if status else ''})", err=True)
@@ -111,9 +233,64 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, as_j
         + [_metric_cell(r["metrics"].get(k)) for k in mcols]
         for r in runs
     ]
-    click.echo(table(["run", "name", "status", "start", "time"] + pcols + mcols, rows))
+    first = 5 + len(pcols)  # the first metric column
+    best = {(i, first + j) for j, k in enumerate(mcols) for i in _best_rows(runs, k)}
+    click.echo(
+        table(
+            ["run", "name", "status", "start", "time"] + pcols + mcols,
+            rows,
+            fixed=[0],
+            style=_styler(status_col=2, best=best),
+        )
+    )
     if any(r["metrics"].get(k, {}).get("source") == PRINTED for r in runs for k in mcols):
         click.echo(PRINTED_NOTE)
+
+
+def _best_rows(runs: list[dict], metric: str) -> list[int]:
+    """The rows of ``runs`` holding the best last value of ``metric`` (lowest for loss-like names,
+    as :func:`nbexp.analysis.review.lower_is_better` says); none unless two runs have a value."""
+    import math
+
+    from .analysis.review import lower_is_better
+
+    values = {
+        i: m["last"]
+        for i, r in enumerate(runs)
+        if (m := r["metrics"].get(metric)) and isinstance(m.get("last"), (int, float)) and not math.isnan(m["last"])
+    }
+    if len(values) < 2:
+        return []
+    best = (min if lower_is_better(metric) else max)(values.values())
+    return [i for i, v in values.items() if v == best]
+
+
+def _iso(ts: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(ts).isoformat(timespec="seconds") if ts else None
+
+
+def _runs_csv(runs: list[dict]) -> tuple[list[str], list[list[Any]]]:
+    """Runs as CSV: one row each, every param as ``params.NAME`` and every metric's last value as
+    ``metrics.NAME`` (as ``nbexp.runs()`` names its columns)."""
+    pkeys = sorted({k for r in runs for k in r["params"]})
+    mkeys = sorted({k for r in runs for k in r["metrics"]})
+    header = ["run", "name", "status", "sprint", "start_time", "end_time", "duration_s", "tags"]
+    rows = [
+        [
+            r["id"],
+            r["name"],
+            r["status"],
+            r["sprint"],
+            _iso(r["start_time"]),
+            _iso(r["end_time"]),
+            r["end_time"] - r["start_time"] if r["end_time"] and r["start_time"] else None,
+            r.get("tags") or [],
+        ]
+        + [r["params"].get(k) for k in pkeys]
+        + [(r["metrics"].get(k) or {}).get("last") for k in mkeys]
+        for r in runs
+    ]
+    return header + [f"params.{k}" for k in pkeys] + [f"metrics.{k}" for k in mkeys], rows
 
 
 def _metric_cell(m: dict | None) -> str | None:
@@ -126,19 +303,27 @@ def _metric_cell(m: dict | None) -> str | None:
 @main.command("show")
 @click.argument("run")
 @click.option("--outputs", "with_outputs", is_flag=True, help="also list what its cells showed and its artifacts")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.option("--code", "code", is_flag=True, help="print only the run's cells, as nbexp replay writes them")
+@_formats
 @click.pass_context
-def show_cmd(ctx, run, with_outputs, as_json):
-    """Show one run: status, params, metric summaries, environment, code."""
+def show_cmd(ctx, run, with_outputs, code, output):
+    """Show one run: status, params, metric summaries, environment, code (--code: its cells)."""
     with _reader(ctx) as r:
         info = r.run(run)
         if with_outputs:
             info["outputs"], info["artifacts"] = r.outputs(info["id"]), r.artifacts(info["id"])
-    if as_json:
-        _echo_json(info)
+    if code:
+        if output:
+            raise click.UsageError("--code prints the cells as text; --json has them under 'lineage'", ctx)
+        from .analysis.compare import lineage_text
+
+        # `# %%` cell markers, not `# In[n]`: the text is a script editors and jupytext read as cells
+        click.echo("\n".join(lineage_text(info["lineage"], counts=False)).rstrip("\n"))
+        return
+    if _emit(output, info, lambda: _show_csv(info)):
         return
     s = info["session"]
-    click.echo(f"run {info['id']}  {info['name'] or ''}  [{info['status']}]  sprint {info['sprint']}")
+    click.echo(f"run {info['id']}  {info['name'] or ''}  [{_status(info['status'])}]  sprint {info['sprint']}")
     click.echo(f"started {when(info['start_time'])}  took {duration(info)}  kind {info['kind']}")
     if info["error"]:
         click.echo(f"error: {info['error']}")
@@ -152,7 +337,11 @@ def show_cmd(ctx, run, with_outputs, as_json):
         + (f"  notebook {s['notebook']}" if s.get("notebook") else "")
     )
     click.echo("\nparams")
-    click.echo(table(["name", "value"], [[k, v] for k, v in info["params"].items()]) if info["params"] else "  (none)")
+    click.echo(
+        table(["name", "value"], [[k, v] for k, v in info["params"].items()], fixed=[0])
+        if info["params"]
+        else "  (none)"
+    )
     click.echo("\nmetrics")
     click.echo(
         table(
@@ -169,7 +358,7 @@ def show_cmd(ctx, run, with_outputs, as_json):
     click.echo("  " + system_summary(info))
     if info["idle_hint"]:
         click.echo(f"  hint: {info['idle_hint']}")
-    click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show --json for the text)")
+    click.echo(f"\ncode: {len(info['lineage'])} cells (nbexp show {info['id']} --code prints them)")
     for e in info["events"]:
         click.echo(f"warning: {e['message']}")
     if with_outputs:
@@ -186,6 +375,16 @@ def show_cmd(ctx, run, with_outputs, as_json):
         )
 
 
+def _show_csv(info: dict) -> tuple[list[str], list[list[Any]]]:
+    """A run's params and metrics as CSV: ``kind`` param or metric, its value (a metric's last) and,
+    for metrics, min, max, steps and source."""
+    rows: list[list[Any]] = [["param", k, v, None, None, None, None] for k, v in info["params"].items()]
+    rows += [
+        ["metric", k, m["last"], m["min"], m["max"], m["steps"], m.get("source")] for k, m in info["metrics"].items()
+    ]
+    return ["kind", "name", "value", "min", "max", "steps", "source"], rows
+
+
 # how a saved output is named: never .html or .svg, so a saved output is not a page that runs scripts
 _EXTENSIONS = {
     "image/png": "png",
@@ -196,14 +395,15 @@ _EXTENSIONS = {
 }
 
 
-def _output_rows(cells: list[dict]) -> list[list[Any]]:
+def _output_rows(cells: list[dict], full: bool = False) -> list[list[Any]]:
+    """One row per output; ``full``: whole hashes and no ``-`` for a missing count (CSV)."""
     return [
         [
-            c["execution_count"] if c["execution_count"] is not None else "-",
+            c["execution_count"] if c["execution_count"] is not None or full else "-",
             o["kind"],
             o["mime"],
             o["size"],
-            o["hash"][:12],
+            o["hash"] if full else o["hash"][:12],
         ]
         for c in cells
         for o in c["outputs"]
@@ -218,9 +418,9 @@ def _echo_outputs(cells: list[dict]) -> None:
 @main.command("outputs")
 @click.argument("run", default="latest")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False), help="write each output as a file in this folder")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def outputs_cmd(ctx, run, save_dir, as_json):
+def outputs_cmd(ctx, run, save_dir, output):
     """List what a run's cells showed (figures, tables, results, printed text); --save writes them as files."""
     with _reader(ctx) as r:
         rid = r.resolve(run)
@@ -244,12 +444,11 @@ def outputs_cmd(ctx, run, save_dir, as_json):
                     except OSError as exc:
                         raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
                     n += 1
-    if as_json:
-        _echo_json(cells)
-    elif not save_dir:
+    header = ["cell", "kind", "mime", "bytes", "hash"]
+    if not _emit(output, cells, lambda: (header, _output_rows(cells, full=True))) and not save_dir:
         _echo_outputs(cells)
     if save_dir:
-        click.echo(f"wrote {n} outputs of run {rid} to {save_dir}", err=as_json)
+        click.echo(f"wrote {n} outputs of run {rid} to {save_dir}", err=output is not None)
 
 
 # where a metric came from, as ``nbexp show`` says it
@@ -279,9 +478,9 @@ def system_summary(run: dict) -> str:
 @main.command("diff")
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--code/--no-code", default=True, help="show the code diff")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def diff_cmd(ctx, runs, code, as_json):
+def diff_cmd(ctx, runs, code, output):
     """Param diff, metric deltas and code diff between runs (the first is the baseline)."""
     from .analysis.compare import compare_runs
 
@@ -289,11 +488,17 @@ def diff_cmd(ctx, runs, code, as_json):
         raise click.UsageError("diff needs two runs or more, e.g. nbexp diff latest~1 latest")
     with _reader(ctx) as r:
         c = compare_runs(r, list(runs))
-    if as_json:
-        _echo_json(c)
-        return
     ids = [x["id"] for x in c["runs"]]
-    click.echo("runs: " + "  ".join(f"{x['id']} {x['name'] or ''} [{x['status']}]".rstrip() for x in c["runs"]))
+    if _emit(output, c, lambda: _diff_csv(c, ids)):
+        return
+    click.echo(
+        table(
+            ["run", "name", "status"],
+            [[x["id"], x["name"] or "", x["status"]] for x in c["runs"]],
+            fixed=[0],
+            style=_styler(status_col=2),
+        )
+    )
     click.echo("\nparams that differ")
     if c["param_diff"]:
         click.echo(table(["param"] + ids, [[k] + v for k, v in c["param_diff"].items()]))
@@ -304,13 +509,25 @@ def diff_cmd(ctx, runs, code, as_json):
         rows = [
             [k] + [s["last"] if s else None for s in v] + [c["metric_delta"].get(k)] for k, v in c["metrics"].items()
         ]
-        click.echo(table(["metric"] + ids + ["delta"], rows))
+        best = c.get("best") or {}
+        bold = {(i, 1 + best[k]) for i, k in enumerate(c["metrics"]) if best.get(k) is not None}
+        click.echo(table(["metric"] + ids + ["delta"], rows, style=_styler(best=bold)))
     else:
         click.echo("  (none)")
     _echo_data_side(c, ids)
     if code:
         click.echo("\ncode")
         click.echo("\n".join(c["code_diff"]) if c["code_diff"] else "  (same code)")
+
+
+def _diff_csv(c: dict, ids: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """A comparison as CSV: every param (``kind`` param), then every metric's last value with the
+    delta of the last run against the first (``kind`` metric); one column per run."""
+    rows: list[list[Any]] = [["param", k, *v, None] for k, v in c["params"].items()]
+    rows += [
+        ["metric", k, *[s["last"] if s else None for s in v], c["metric_delta"].get(k)] for k, v in c["metrics"].items()
+    ]
+    return ["kind", "name", *ids, "delta"], rows
 
 
 def _echo_data_side(c: dict, ids: list[str]) -> None:
@@ -330,14 +547,25 @@ def _echo_data_side(c: dict, ids: list[str]) -> None:
 
 @main.command("data")
 @click.argument("run", default="latest")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def data_cmd(ctx, run, as_json):
+def data_cmd(ctx, run, output):
     """Summaries of the data a run used: per variable and column."""
     with _reader(ctx) as r:
         items = r.data(r.resolve(run))
-    if as_json:
-        _echo_json(items)
+    stats = ["missing_rate", "min", "p50", "max", "mean", "std", "distinct"]
+    if _emit(
+        output,
+        items,
+        lambda: (
+            ["variable", "column", "dtype", *stats],
+            [
+                [item["name"], c["name"], c["dtype"], *[c.get(k) for k in stats]]
+                for item in items
+                for c in (item["summary"] or {}).get("columns", [])
+            ],
+        ),
+    ):
         return
     if not items:
         click.echo("no data recorded for this run", err=True)
@@ -382,9 +610,9 @@ def data_cmd(ctx, run, as_json):
 @click.option("--var", "name", help="compare only this variable")
 @click.option("--other", help="... against this variable of RUN_B (default: the same name)")
 @click.option("--all", "show_all", is_flag=True, help="show unflagged columns too")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
+def drift_cmd(ctx, run_a, run_b, name, other, show_all, output):
     """Data drift of RUN_B against RUN_A: PSI, KS, missing rates, categories, class balance."""
     from .analysis.drift import drift_between
 
@@ -392,8 +620,8 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
         rows = drift_between(r, run_a, run_b, name, other)
     for row in rows:
         row["flags"] = "; ".join(row["flags"])
-    if as_json:
-        _echo_json(rows)
+    keys = ["variable", "column", "severity", "psi", "ks", "flags"]
+    if _emit(output, rows, lambda: (keys, [[row.get(k) for k in keys] for row in rows])):
         return
     shown = [r for r in rows if show_all or r["flags"]]
     if not rows:
@@ -413,9 +641,9 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, as_json):
 @main.command("review")
 @click.option("--sprint", default="yesterday", show_default=True, help="today, yesterday, YYYY-MM-DD or a sprint name")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="also write a self-contained HTML report")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def review_cmd(ctx, sprint, html_file, as_json):
+def review_cmd(ctx, sprint, html_file, output):
     """The morning review: what ran in a sprint, how it ended, what won and what changed."""
     from .analysis.review import review
     from .report import review_text
@@ -427,8 +655,7 @@ def review_cmd(ctx, sprint, html_file, as_json):
     with _reader(ctx) as r:
         sprint_id = r.sprint_id(sprint) or sprint_of(__import__("time").time())
         rev = review(r, sprint_id)
-    if as_json:
-        _echo_json(rev)
+    if _emit(output, rev, lambda: _runs_csv(rev["runs"])):  # CSV: the sprint's runs, as ls --csv
         return
     click.echo(review_text(rev))
     if html_file:
@@ -499,14 +726,20 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(out.resolve().parent)}}
-    )
     failed = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        failed = exc
+    code_cells = sum(c.cell_type == "code" for c in nb.cells)  # the ones nbclient runs, and reports
+    with _Progress(code_cells, f"replaying run {original['id']}") as bar:
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=timeout,
+            resources={"metadata": {"path": str(out.resolve().parent)}},
+            on_cell_executed=lambda **_: bar.update(1),
+        )
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            failed = exc
     nbformat.write(nb, out)
     with Reader(ledger_path) as r:
         replay_id = r.latest_replay(original["id"])
@@ -545,9 +778,9 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
 )
 @click.option("--tolerance", default="0", show_default=True, help="allowed regression: absolute (0.01) or 2%")
 @click.option("--nan-ok", is_flag=True, help="a NaN candidate is not a regression")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@_formats
 @click.pass_context
-def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, as_json):
+def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, output):
     """CI gate: exit 0 when RUN holds up against the baseline on METRIC, 1 when it regressed, 2 on usage errors."""
     from .analysis.check import check
     from .errors import RunNotFound
@@ -557,27 +790,21 @@ def check_cmd(ctx, run, metric, baseline, higher, tolerance, nan_ok, as_json):
             v = check(r, run, metric, baseline, higher, tolerance, nan_ok)
     except RunNotFound as exc:
         raise click.UsageError(str(exc), ctx) from None
-    if as_json:
-        _echo_json(v)
-    else:
-        click.echo(
-            table(
-                ["metric", "better", "baseline", "value", "candidate", "value", "delta", "allowed", "verdict"],
-                [
-                    [
-                        v["metric"],
-                        v["direction"],
-                        v["baseline"],
-                        v["baseline_value"],
-                        v["candidate"],
-                        v["candidate_value"],
-                        v["delta"],
-                        v["allowed"],
-                        "ok" if v["ok"] else "REGRESSED",
-                    ]
-                ],
-            )
-        )
+    row = [
+        v["metric"],
+        v["direction"],
+        v["baseline"],
+        v["baseline_value"],
+        v["candidate"],
+        v["candidate_value"],
+        v["delta"],
+        v["allowed"],
+        "ok" if v["ok"] else "REGRESSED",
+    ]
+    csv_header = ["metric", "better", "baseline", "baseline_value", "candidate", "candidate_value"]
+    if not _emit(output, v, lambda: ([*csv_header, "delta", "allowed", "verdict"], [row])):
+        header = ["metric", "better", "baseline", "value", "candidate", "value", "delta", "allowed", "verdict"]
+        click.echo(table(header, [row], fixed=[2, 4]))
         click.echo(v["reason"])
     ctx.exit(0 if v["ok"] else 1)
 

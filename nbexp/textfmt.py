@@ -6,7 +6,15 @@ import datetime as dt
 import html
 import json
 import math
+from collections.abc import Callable, Collection
+from contextvars import ContextVar
 from typing import Any
+
+ELLIPSIS = "…"
+GAP = "  "  # between table columns
+# The most characters a line of :func:`table` may take, None for no limit: the CLI sets it from the
+# terminal for the command it runs (nbexp/cli.py); the magics and reports leave it unset.
+WIDTH: ContextVar[int | None] = ContextVar("nbexp_table_width", default=None)
 
 
 def fmt(value: Any) -> str:
@@ -30,12 +38,64 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else "-"
 
 
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[fmt(c) for c in r] for r in rows]
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
+
+
+def _fit(widths: list[int], limit: int, fixed: Collection[int]) -> list[int]:
+    """Column widths that fit ``limit``: the widest column shrinks first, one character at a time,
+    never below one character, and the ``fixed`` columns (run ids) never; columns that still do not
+    fit are dropped from the right (their width 0)."""
+    widths = list(widths)
+    excess = sum(widths) + len(GAP) * (len(widths) - 1) - limit
+    while excess > 0:
+        shrinkable = [j for j, w in enumerate(widths) if j not in fixed and w > 1]
+        if not shrinkable:
+            break
+        j = max(shrinkable, key=lambda j: widths[j])
+        widths[j] -= 1
+        excess -= 1
+    while excess > 0 and len([w for w in widths if w]) > 1:
+        last = max(j for j, w in enumerate(widths) if w)
+        excess -= widths[last] + len(GAP)
+        widths[last] = 0
+    return widths
+
+
+def table(
+    headers: list[str],
+    rows: list[list[Any]],
+    width: int | None = None,
+    fixed: Collection[int] = (),
+    style: Callable[[int, int, str], str] | None = None,
+) -> str:
+    """Rows under headers, columns padded, one line per row (newlines in a cell become spaces).
+
+    Args:
+        width: the most characters a line may take (default :data:`WIDTH`'s value; None: no limit).
+            Cells are cut with an ellipsis, the widest columns first; nothing wraps.
+        fixed: indexes of columns never cut (run ids).
+        style: called with (row index, column index, the cell's text after any cut) for each non-empty
+            body cell; returns the text to print (colours): padding is added after it, by the text's width.
+    """
+    cells = [[fmt(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines)
+    limit = WIDTH.get() if width is None else width
+    if limit:
+        widths = _fit(widths, limit, fixed)
+
+    def line(values: list[str], i: int | None) -> str:
+        out = []
+        for j, (v, w) in enumerate(zip(values, widths)):
+            if not w:
+                continue
+            text = clip(v, w)
+            shown = style(i, j, text) if style is not None and i is not None and text else text
+            out.append(shown + " " * (w - len(text)))
+        return GAP.join(out).rstrip()
+
+    return "\n".join([line(headers, None)] + [line(r, i) for i, r in enumerate(cells)])
 
 
 def duration(run: dict) -> str:
