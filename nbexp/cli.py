@@ -7,6 +7,7 @@ Tables go to stdout, ``--json`` gives the same data for scripts. Exit codes:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -244,12 +245,34 @@ def outputs_cmd(ctx, run, save_dir, as_json):
                     except OSError as exc:
                         raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
                     n += 1
+            n_art = _save_artifacts(r, rid, folder / "artifacts")
     if as_json:
         _echo_json(cells)
     elif not save_dir:
         _echo_outputs(cells)
     if save_dir:
-        click.echo(f"wrote {n} outputs of run {rid} to {save_dir}", err=as_json)
+        more = f" and {n_art} artifacts (in artifacts/)" if n_art else ""
+        click.echo(f"wrote {n} outputs{more} of run {rid} to {save_dir}", err=as_json)
+
+
+def _save_artifacts(r: Reader, rid: str, folder: Path) -> int:
+    """Write a run's stored artifacts into ``folder``, each under its name made one safe file name
+    (``out/preds.csv`` as ``out_preds.csv``; a page or a script gets ``.txt`` added, like outputs)."""
+    n = 0
+    for a in r.artifacts(rid):
+        blob = r.blob(a["sha256"]) if a["stored"] else None
+        if blob is None:
+            continue
+        name = re.sub(r"[^\w.+-]+", "_", a["name"]).lstrip("._") or "artifact"
+        if name.lower().endswith((".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")):
+            name += ".txt"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(blob["data"])
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
+        n += 1
+    return n
 
 
 # where a metric came from, as ``nbexp show`` says it

@@ -5,8 +5,13 @@ of the cell's run with their size and SHA-256, their bytes copied into the ledge
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import pytest
+
+NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 SETUP = """\
 import joblib
@@ -100,3 +105,28 @@ def test_a_failing_save_is_the_users_error_only(cell, reader, workdir, capfd):
     assert "nbexp:" not in err
     # what the cell wrote before it failed is kept; the file it could not write is not
     assert set(artifacts(reader)) == {"model.joblib"}
+
+
+def test_cli_lists_the_files_and_saves_them_back(cell, reader, workdir, ledger_path, tmp_path):
+    (workdir / "out").mkdir()
+    cell("%nbexp track --sample-hz 0")
+    cell(SETUP)
+    cell(
+        "model = LogisticRegression().fit(X, y)\n"
+        "joblib.dump(model, 'model.joblib')\n"
+        "open('out/page.html', 'w').write('<p>')"
+    )
+    cell("%nbexp stop")
+    model = (workdir / "model.joblib").read_bytes()
+    digest = hashlib.sha256(model).hexdigest()
+    env = dict(os.environ, NBEXP_LEDGER=str(ledger_path))
+    show = subprocess.run(NBEXP + ["show", "latest", "--outputs"], capture_output=True, text=True, env=env)
+    assert show.returncode == 0, show.stderr
+    line = next(ln for ln in show.stdout.splitlines() if "model.joblib" in ln)
+    assert digest[:12] in line and str(len(model)) in line
+    out = tmp_path / "saved"
+    save = subprocess.run(NBEXP + ["outputs", "latest", "--save", str(out)], capture_output=True, text=True, env=env)
+    assert save.returncode == 0, save.stderr
+    assert "2 artifacts" in save.stdout
+    assert (out / "artifacts" / "model.joblib").read_bytes() == model
+    assert (out / "artifacts" / "out_page.html.txt").read_text() == "<p>"  # never saved as a page to open
