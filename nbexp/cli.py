@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -444,11 +445,33 @@ def outputs_cmd(ctx, run, save_dir, output):
                     except OSError as exc:
                         raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
                     n += 1
+            n_art = _save_artifacts(r, rid, folder / "artifacts")
     header = ["cell", "kind", "mime", "bytes", "hash"]
     if not _emit(output, cells, lambda: (header, _output_rows(cells, full=True))) and not save_dir:
         _echo_outputs(cells)
     if save_dir:
-        click.echo(f"wrote {n} outputs of run {rid} to {save_dir}", err=output is not None)
+        more = f" and {n_art} artifacts (in artifacts/)" if n_art else ""
+        click.echo(f"wrote {n} outputs{more} of run {rid} to {save_dir}", err=output is not None)
+
+
+def _save_artifacts(r: Reader, rid: str, folder: Path) -> int:
+    """Write a run's stored artifacts into ``folder``, each under its name made one safe file name
+    (``out/preds.csv`` as ``out_preds.csv``; a page or a script gets ``.txt`` added, like outputs)."""
+    n = 0
+    for a in r.artifacts(rid):
+        blob = r.blob(a["sha256"]) if a["stored"] else None
+        if blob is None:
+            continue
+        name = re.sub(r"[^\w.+-]+", "_", a["name"]).lstrip("._") or "artifact"
+        if name.lower().endswith((".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")):
+            name += ".txt"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(blob["data"])
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
+        n += 1
+    return n
 
 
 # where a metric came from, as ``nbexp show`` says it

@@ -210,6 +210,11 @@ class Run:
                 "nbexp.log_artifact(path_or_object=...) takes a file path (str or pathlib.Path) or bytes; "
                 f"got {type(path_or_object).__name__}"
             )
+        return self.keep_artifact(name, path, size, digest, data)
+
+    def keep_artifact(self, name: str, path: str | None, size: int, digest: str, data: bytes | None) -> dict[str, Any]:
+        """Store an artifact already read: its bytes copied when given and at most :data:`ARTIFACT_COPY_MAX`
+        (``log_artifact`` and the files a cell wrote, :mod:`nbexp.capture.files`)."""
         stored = data is not None and size <= ARTIFACT_COPY_MAX
         if stored:
             self.store.store_blob(digest, mimetypes.guess_type(name)[0] or "application/octet-stream", data)

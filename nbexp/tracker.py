@@ -29,7 +29,7 @@ from typing import Any
 
 from . import __version__
 from .capture import code as code_capture
-from .capture import environment, results, system
+from .capture import environment, files, results, system
 from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.outputs import BUDGET_MB, OutputCapture
@@ -511,6 +511,8 @@ class Session:
         """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
         showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
         skipped: list[Skipped] = []
+        seen = vars(self).setdefault("_files_seen", files.Seen())
+        files.record(cell.source, cell.start, run, self.shell.user_ns, self.shell.transform_cell, self.warn, seen)
         literal, computed, labels, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns

@@ -75,3 +75,22 @@ export async function downloadBundle(ids: string[]): Promise<string> {
   window.setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
   return name;
 }
+
+/**
+ * The URL of stored content (a figure, a table's text, an artifact) by its SHA-256. A GET the
+ * page's login cookie authenticates, so it can be an `<img>` src or a download link; the server
+ * serves text as text/plain under a sandboxing CSP, never as a page.
+ */
+export function blobURL(hash: string): string {
+  return URLExt.join(ServerConnection.makeSettings().baseUrl, 'nbexp', 'api', 'blobs', encodeURIComponent(hash));
+}
+
+/** Stored content as text (plotly JSON, HTML and printed text, shown as text). */
+export async function blobText(hash: string): Promise<string> {
+  const settings = ServerConnection.makeSettings();
+  const response = await ServerConnection.makeRequest(blobURL(hash), {}, settings);
+  if (!response.ok) {
+    throw new Error(`nbexp API ${response.status}`);
+  }
+  return response.text();
+}

@@ -1,10 +1,11 @@
-/** One run's details in the main area: params, metrics, data, system, code. */
+/** One run's details in the main area: params, metrics, data, system, outputs and artifacts, code. */
 import { Widget } from '@lumino/widgets';
 
 import { InputDialog } from '@jupyterlab/apputils';
 
 import { requestAPI } from '../api';
 import { el, fmt, table, when } from './format';
+import { outputsSection } from './Outputs';
 
 /** Where a metric came from, as the CLI's `nbexp show` says it (result objects keep their library's name). */
 const SOURCES: Record<string, string> = { log: 'nbexp.log', namespace: 'variable', stdout: 'printed' };
@@ -148,6 +149,7 @@ export class RunView extends Widget {
     if (r.idle_hint) {
       n.appendChild(el('p', { class: 'nbexp-hint' }, `Hint: ${r.idle_hint}`));
     }
+    n.appendChild(outputsSection(r.id));
     n.appendChild(el('h3', {}, 'Code'));
     n.appendChild(
       el(

@@ -1,0 +1,118 @@
+# ruff: noqa: F811  (the fixtures imported from test_browser are requested by name)
+"""The run view's Outputs and Artifacts in a real `jupyter lab` driven by chromium (issue 18): a
+figure a tracked kernel cell showed is an image the page loads from the blob URL with its login
+cookie, an HTML output is shown as text (its markup never runs), a saved model is listed with a
+download link. Loads this checkout's build of the lab extension (JUPYTER_PATH). Fixtures:
+tests/test_browser.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from test_browser import (  # noqa: F401  (fixtures)
+    browser,
+    jp_asyncio_loop,
+    jp_server_cleanup,
+    lab,
+    page,
+    shot,
+)
+
+pytestmark = pytest.mark.browser
+BUILD = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"
+EVIL = "<b>table</b><img src=x onerror=alert(1)>"
+
+if not (BUILD / "package.json").exists():
+    pytest.skip("this checkout's lab extension is not built (cd labextension && jlpm build)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    e = dict(os.environ)
+    for var in (
+        "HOME",
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+        "IPYTHONDIR",
+    ):
+        (root / var.lower()).mkdir()
+        e[var] = str(root / var.lower())
+    e["NBEXP_HOME"] = str(root / "nbexp")
+    e.pop("NBEXP_LEDGER", None)
+    settings = root / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    # this checkout's build wins over the one installed in the environment
+    (root / "jupyter_path" / "labextensions").mkdir(parents=True)
+    (root / "jupyter_path" / "labextensions" / "nbexp").symlink_to(BUILD)
+    e["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter_path"), os.environ.get("JUPYTER_PATH")]))
+    e["_ROOT"] = str(root)
+    return e
+
+
+@pytest.fixture(scope="module")
+def kernel(env):
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+
+    def run(code):
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    run("%load_ext nbexp\n%nbexp track shown --sample-hz 0")
+    run(
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2, 4])\nplt.title('loss')\nplt.show()"
+    )
+    run(f"from IPython.display import HTML, display\ndisplay(HTML({EVIL!r}))")
+    run("import joblib\njoblib.dump({'weights': [1, 2, 3]}, 'model.joblib')")
+    yield run
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_run_view_shows_figures_html_as_text_and_artifacts(page, kernel, tmp_path):
+    from playwright.sync_api import expect
+
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.first).to_be_visible(timeout=30_000)
+    rid = runs.first.get_attribute("data-run-id")
+    page.get_by_role("button", name=f"Show run {rid}").click()
+    view = page.locator(f"#nbexp-run-{rid}.nbexp-run-view")
+    img = view.locator("img.nbexp-output-image")
+    expect(img).to_have_count(1, timeout=30_000)
+    page.wait_for_function(
+        "n => n.complete && n.naturalWidth > 0", arg=img.element_handle(), timeout=30_000
+    )  # the blob GET worked with the page's cookie
+    assert img.evaluate("n => n.naturalWidth") > 100
+    texts = view.locator("pre.nbexp-output-text")
+    expect(texts.filter(has_text="onerror=alert(1)")).to_have_count(1, timeout=30_000)
+    assert view.locator('img[src="x"]').count() == 0 and page.locator('img[src="x"]').count() == 0
+    assert view.locator("b", has_text="table").count() == 0
+    artifacts = view.get_by_role("list", name="Artifacts")
+    expect(artifacts).to_contain_text("model.joblib")
+    link = artifacts.get_by_role("link", name="download")
+    href = link.get_attribute("href")
+    assert href and "/nbexp/api/blobs/" in href
+    view.locator("h3", has_text="Outputs").scroll_into_view_if_needed()
+    shot(page, "run-outputs", Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path)))
+    artifacts.scroll_into_view_if_needed()
+    shot(page, "run-artifacts", Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path)))
+    page.wait_for_timeout(500)  # a dialog an onerror handler would open
+    assert dialogs == []
