@@ -152,6 +152,9 @@ class Session:
             if shell is not None and stdout_metrics
             else None
         )
+        # result objects and written files already recorded (each is read once, in the cell that made it)
+        self._results_seen = results.Seen()
+        self._files_seen = files.Seen()
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -511,7 +514,7 @@ class Session:
         """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
         showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
         skipped: list[Skipped] = []
-        seen = vars(self).setdefault("_files_seen", files.Seen())
+        seen = self._files_seen
         files.record(cell.source, cell.start, run, self.shell.user_ns, self.shell.transform_cell, self.warn, seen)
         literal, computed, labels, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
@@ -543,7 +546,7 @@ class Session:
                 bound=t.writes,
                 models=t.models,
                 last=shown,
-                seen=vars(self).setdefault("_results_seen", results.Seen()),
+                seen=self._results_seen,
                 metric_re=self.metric_re,
                 known=run.metric_keys,
             )
