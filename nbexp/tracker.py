@@ -12,7 +12,6 @@ writer thread; nothing here waits for the disk.
 
 from __future__ import annotations
 
-import ast
 import atexit
 import fnmatch
 import json
@@ -36,7 +35,7 @@ from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.training import Training, unwrap_magics
+from .capture.training import Training, cell_tree
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
@@ -481,16 +480,11 @@ class Session:
         cached by text: re-executed cells are not parsed again."""
         found = self._parsed.get(source)
         if found is None:
-            code = source
-            if "%" in code or "!" in code or "?" in code:
-                code = self.shell.transform_cell(code)
-            try:
-                tree = ast.parse(code)
-                if "get_ipython" in code:
-                    tree = unwrap_magics(tree, self.shell.transform_cell)
-                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
-            except SyntaxError:
+            tree = cell_tree(source, self.shell.transform_cell)
+            if tree is None:
                 found = ({}, set(), set(), referenced_names(source), Training())
+            else:
+                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
             if len(self._parsed) >= 256:
                 self._parsed.pop(next(iter(self._parsed)))
             self._parsed[source] = found

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..recorder import ARTIFACT_COPY_MAX
-from .training import unwrap_magics
+from .training import cell_tree
 
 HASH_MAX = 1 << 30  # files larger than this (1 GiB) are recorded by size only: hashing them would stall the cell
 MAX_PATHS = 50  # candidate paths looked at per cell
@@ -143,16 +143,8 @@ def _parse(source: str, transform: Callable[[str], str]) -> tuple[ast.expr, ...]
     """The candidate path expressions of a cell's text (IPython syntax allowed), cached by text."""
     if not _MAYBE.search(source):
         return ()
-    code = source
-    if "%" in code or "!" in code or "?" in code:
-        code = transform(code)
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return ()
-    if "get_ipython" in code:
-        tree = unwrap_magics(tree, transform)
-    return tuple(path_nodes(tree))
+    tree = cell_tree(source, transform)
+    return tuple(path_nodes(tree)) if tree is not None else ()
 
 
 def _text(value: Any) -> str | None:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from .metrics import as_scalar
-from .training import training_call, unwrap_magics
+from .training import cell_tree, training_call
 
 MAX_POINTS = 100_000  # points taken from the curves of one cell
 MAX_ROWS = 500  # rows of a search's cv_results kept
@@ -182,16 +182,8 @@ def cell_syntax(tree: ast.Module) -> CellSyntax:
 
 @functools.lru_cache(maxsize=256)
 def _parse(source: str, transform: Callable[[str], str]) -> CellSyntax | None:
-    code = source
-    if "%" in code or "!" in code or "?" in code:
-        code = transform(code)
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None
-    if "get_ipython" in code:
-        tree = unwrap_magics(tree, transform)
-    return cell_syntax(tree)
+    tree = cell_tree(source, transform)
+    return cell_syntax(tree) if tree is not None else None
 
 
 def _call_name(call: ast.Call) -> str | None:

@@ -37,8 +37,9 @@ the caller per distinct cell text.
 from __future__ import annotations
 
 import ast
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "fit_generator"})
@@ -499,6 +500,24 @@ def analyze(tree: ast.Module) -> Training:
 # IPython magics whose body or argument is Python code run in the user namespace
 CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
 CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun", "memit", "debug"})
+
+
+@functools.lru_cache(maxsize=256)
+def cell_tree(source: str, transform: Callable[[str], str]) -> ast.Module | None:
+    """A cell's text as a syntax tree, IPython syntax allowed (``transform``: the shell's
+    ``transform_cell``; the code inside ``%%time``, ``%%capture``, ``%time`` is what counts), or
+    None when it does not parse. Cached by text: the tracker's analysis, result capture and file
+    capture read the one tree of a cell, which none of them changes."""
+    code = source
+    if "%" in code or "!" in code or "?" in code:
+        code = transform(code)
+    try:
+        tree = ast.parse(code)
+        if "get_ipython" in code:
+            tree = unwrap_magics(tree, transform)
+    except SyntaxError:
+        return None
+    return tree
 
 
 def unwrap_magics(tree: ast.Module, transform) -> ast.Module:
