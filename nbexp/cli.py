@@ -7,7 +7,9 @@ On a terminal, tables fit its width (``$COLUMNS``, else the terminal's size): ce
 ellipsis, the widest columns first, run ids never, and nothing wraps; status words and the best
 metric values are coloured unless ``$NO_COLOR`` is set (https://no-color.org); long commands show
 progress on stderr. Off a terminal (piped, redirected) there is no colour and no progress, and tables
-are whole unless ``$COLUMNS`` is set: ``nbexp ls | cut ...`` gets every character.
+are whole whatever ``$COLUMNS`` says: ``nbexp ls | cut ...`` gets every character. (GNU readline sets
+``COLUMNS=80`` in the environment of every process a Python that loaded it starts: IPython, Jupyter
+kernels, pytest; a script piping ``nbexp`` from there would lose characters silently.)
 """
 
 from __future__ import annotations
@@ -77,15 +79,9 @@ def _emit(output: str | None, data: Any, rows: Callable[[], tuple[list[str], lis
 
 
 def terminal_width() -> int | None:
-    """The width tables fit: the terminal's (``$COLUMNS`` first) on a terminal; off one, ``$COLUMNS``
-    when it is set, else None (no limit: piped output is whole)."""
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
-    try:
-        columns = int(os.environ.get("COLUMNS", ""))
-    except ValueError:
-        return None
-    return columns if columns > 0 else None
+    """The width tables fit: the terminal's (``$COLUMNS`` first) on a terminal; off one, None (no
+    limit: piped output is whole, see the module docstring)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def colour() -> bool:
