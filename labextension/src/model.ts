@@ -127,11 +127,12 @@ export class RunsModel {
   }
 
   /**
-   * Runs of the sprint matching `text` on the server (id, name, status, note, tags, params),
-   * merged into the loaded runs; the number matching in all, or null when superseded by a
-   * newer search. Loaded runs are kept: the paging offset still counts the unfiltered list.
+   * Runs of the sprint matching `text` on the server (id, name, status, note, tags, params and the
+   * code of the run's cells), merged into the loaded runs; the number matching in all and the ids of
+   * the first page, or null when superseded by a newer search. Loaded runs are kept: the paging
+   * offset still counts the unfiltered list.
    */
-  async search(text: string): Promise<number | null> {
+  async search(text: string): Promise<{ total: number; ids: string[] } | null> {
     const ticket = ++this._searches;
     const page = await requestAPI<IRunsPage>('runs', {
       sprint: this.sprint,
@@ -144,7 +145,7 @@ export class RunsModel {
     }
     this._take(page, false);
     this._changed.emit();
-    return page.total;
+    return { total: page.total, ids: page.runs.map(r => r.id) };
   }
 
   async edit(id: string, body: Record<string, unknown>): Promise<void> {

@@ -27,6 +27,7 @@ export class RunsPanel extends Widget {
   private _shown = PAGE;
   private _filter = '';
   private _matches: number | null = null;
+  private _hits = new Set<string>(); // runs the server found for the filter (it also searches code)
   private _searchTimer = 0;
   private _sprintSelect: HTMLSelectElement;
   private _metricSelect: HTMLSelectElement;
@@ -66,6 +67,7 @@ export class RunsPanel extends Widget {
     this._filterInput.addEventListener('input', () => {
       this._filter = this._filterInput.value.toLowerCase();
       this._matches = null;
+      this._hits = new Set();
       this.render();
       this._searchServer();
     });
@@ -115,18 +117,20 @@ export class RunsPanel extends Widget {
     this.render();
   }
 
-  /** Runs not loaded yet may match too: ask the server once typing pauses. */
+  /** Runs not loaded yet may match too, and loaded ones by the code of their cells, which rows do not
+   * hold: ask the server once typing pauses. */
   private _searchServer(): void {
     window.clearTimeout(this._searchTimer);
     const text = this._filter.trim();
-    if (!text || this._model.loaded >= this._model.total) {
+    if (!text) {
       return;
     }
     this._searchTimer = window.setTimeout(() => {
       this._model.search(text).then(
-        total => {
-          if (total !== null && this._filter.trim() === text) {
-            this._matches = total;
+        found => {
+          if (found !== null && this._filter.trim() === text) {
+            this._matches = found.total;
+            this._hits = new Set(found.ids);
             this.render();
           }
         },
@@ -149,7 +153,7 @@ export class RunsPanel extends Widget {
       return rows;
     }
     const text = this._filter.trim();
-    return rows.filter(r => searchText(r).includes(text));
+    return rows.filter(r => this._hits.has(r.id) || searchText(r).includes(text));
   }
 
   private _keyParams(rows: IRunRow[]): string[] {
