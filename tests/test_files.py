@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real shells that save models, the CLI as a process
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 SETUP = """\

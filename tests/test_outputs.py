@@ -17,6 +17,8 @@ import nbexp
 from nbexp.errors import InvalidArgument
 from nbexp.ledger.queries import Reader
 
+pytestmark = pytest.mark.slow  # real shells and displays, the CLI as a process, bundles
+
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 SECRET = "sk-proj-Zq8vW2mXyT4uB7nK1pL0rS5dF3gH6jQa"  # tests/test_secrets.py's "openai" shape
 

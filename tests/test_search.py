@@ -15,6 +15,8 @@ from nbexp.cli import main
 from nbexp.ledger.queries import Reader
 from nbexp.ledger.schema import MIGRATIONS, split_statements
 
+pytestmark = pytest.mark.slow  # full-text search on ledgers built in real shells, the CLI as a process per query
+
 HOSTILE = [
     '"',
     '"focal',
