@@ -15,7 +15,7 @@ order, first key first:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
 EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
@@ -31,15 +31,19 @@ def kind_of(key: str) -> int:
     return 1
 
 
+def rank_counts(counts: Mapping[str, tuple[int, bool]]) -> list[str]:
+    """Metric keys best first, from ``key -> (runs holding it, read only from printed output)``."""
+    return sorted(counts, key=lambda k: (-counts[k][0], kind_of(k), counts[k][1], k))
+
+
 def rank_metrics(runs: Iterable[dict]) -> list[str]:
     """Every metric key of ``runs`` (each a run dict with ``metrics``: key -> summary), best first."""
-    counts: dict[str, int] = {}
-    printed: dict[str, bool] = {}
+    counts: dict[str, tuple[int, bool]] = {}
     for r in runs:
         for k, s in r["metrics"].items():
-            counts[k] = counts.get(k, 0) + 1
-            printed[k] = printed.get(k, True) and (s or {}).get("source") == "stdout"
-    return sorted(counts, key=lambda k: (-counts[k], kind_of(k), printed[k], k))
+            n, printed = counts.get(k, (0, True))
+            counts[k] = (n + 1, printed and (s or {}).get("source") == "stdout")
+    return rank_counts(counts)
 
 
 def main_metric(runs: Iterable[dict]) -> str | None:

@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import errors
-from ..analysis.metrics import rank_metrics
+from ..analysis.metrics import rank_counts
 from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
 from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
@@ -125,21 +125,6 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(jsonable(obj)))
 
 
-def sprint_metrics(counts: dict[str, tuple[int, bool]]) -> list[str]:
-    """The sprint's metric keys best first, by :func:`~nbexp.analysis.metrics.rank_metrics` (the one rule),
-    from :meth:`Reader.sprint_metric_counts`.
-
-    ``rank_metrics`` reads runs; only the order of the counts matters to it, so each count is replaced by
-    its rank among the distinct counts and as many stand-in runs are built: a handful, whatever the
-    number of runs in the sprint.
-    """
-    levels = sorted({n for n, _ in counts.values()})
-    rank = {n: i + 1 for i, n in enumerate(levels)}
-    source = {k: {"source": "stdout" if printed else "log"} for k, (_, printed) in counts.items()}
-    stand_ins = [{"metrics": {k: source[k] for k, (n, _) in counts.items() if rank[n] > i}} for i in range(len(levels))]
-    return rank_metrics(stand_ins)
-
-
 def run_row(r: Mapping[str, Any]) -> dict:
     keep = (
         "id",
@@ -207,7 +192,7 @@ class RunsHandler(BaseHandler):
         with self.reader() as r:
             cursor = r.change_cursor()
             # the main metric is the sprint's, never the page's: a poll's page of running runs would flip it
-            metrics = sprint_metrics(r.sprint_metric_counts(sprint))
+            metrics = rank_counts(r.sprint_metric_counts(sprint))
             runs, total = r.query_runs(
                 sprint=sprint,
                 status=status,
