@@ -18,12 +18,13 @@ from typing import Any, Callable
 
 from .capture.params import from_literals
 from .capture.secrets import scrub_value
-from .capture.training import Training
+from .capture.training import TRAIN_WORDS, Training
 from .dataflow import Dataflow
 from .ledger import sprint_of
 from .recorder import Run
 
 _COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
 class RunBook:
@@ -135,11 +136,12 @@ class RunBook:
         key: str,
         code_hash: str,
         source: str,
-        analyze: Callable[[str], tuple[dict[str, Any], set[str], set[str], list[str], Training]],
+        analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]],
     ) -> str | None:
         """Why the cell about to run (``key``, ``code_hash``, ``source``) starts a new run after
-        ``run`` trained, or None. ``analyze`` gives ``(literal, computed, fit_labels, names,
-        training)`` of a source (the session's, cached); a re-executed cell is not analyzed.
+        ``run`` trained, or None. ``analyze`` gives ``(literal, computed, names, training)``
+        of a source (the session's, cached); a re-executed cell is not analyzed, nor one whose
+        words name no training call and nothing the run used (no reason below can hold).
 
         - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
           same text (papermill, nbclient and nbconvert send no cell ids);
@@ -152,8 +154,17 @@ class RunBook:
         """
         if key in run.training_cells or code_hash in run.training_cells:
             return "re-executed"
-        literal, computed, _labels, _names, t = analyze(source)
         flow = self.dataflow
+        words = set(_IDENTIFIER.findall(source))
+        if not (
+            words & TRAIN_WORDS
+            or words & flow.trainer_funcs
+            or words & run.inputs
+            or words & run.eval_metrics
+            or words & {k.split(".", 1)[0] for k in run.params}
+        ):
+            return None  # neither trains nor names anything the run used: no need to parse it
+        literal, computed, _names, t = analyze(source)
         trains = flow.trains(t)
         if trains and t.models & run.models:
             return "retrains"

@@ -20,11 +20,12 @@ import re
 import secrets
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 from . import __version__
 from .capture import code as code_capture
@@ -35,7 +36,7 @@ from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.training import Training, cell_tree
+from .capture.training import DataUse, Training, cell_tree, data_use
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
@@ -158,6 +159,11 @@ class Session:
         self._cell: _Cell | None = None
         self._nested = 0
         self._parsed: dict[str, tuple] = {}
+        self._data_parsed: dict[str, tuple] = {}
+        # captures queued until the kernel has replied (see _defer)
+        self._pending: list[Callable[[], None]] = []
+        self._pending_lock = threading.Lock()
+        self._drain_queued = False
         self._runs_before_cell = 0
         # The dataflow record: what each name was computed from; a run's params are the params of
         # the names its training reached back to (see nbexp.dataflow).
@@ -304,7 +310,7 @@ class Session:
             return dict(self.dataflow.params)
         if kind != "context" or self._cell is None:
             return {}
-        t = self._analyze(self._cell.source)[4]
+        t = self._analyze(self._cell.source)[3]
         return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
     def ensure_run(self) -> Run:
@@ -351,6 +357,8 @@ class Session:
             self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
 
     def _pre_run_cell(self, info: Any) -> None:
+        if self._pending:
+            self._drain()  # the previous cell's capture, if the kernel had no idle moment for it
         if self._cell is not None:  # a cell run from inside a cell (%%nbexp run, %%capture)
             self._nested += 1
             if self.printed is not None:
@@ -438,12 +446,7 @@ class Session:
         if self.outputs is not None:
             keep = run is not None and run.status == "running" and not cell.magic
             self.outputs.end(self.id, cell.key, cell.start, run.id if keep else None)
-        if run is not None and run.status == "running" and not cell.magic:
-            # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
-            # variable of the same name, which holds only the loop's last value
-            curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
-            self._capture(cell, run, status, getattr(result, "result", None), curves)
-            self._record_printed(run, printed)
+        capture = run is not None and run.status == "running" and not cell.magic
         if run is not None:
             run._last_cell_status = status
             run._last_cell_error = error
@@ -454,40 +457,105 @@ class Session:
             print(f"nbexp: hint: {hint}")
             if run is not None and run.idle_hint is None:
                 run.idle_hint = hint
-        if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
-            self.store.store_code(cell.hash, cell.source)
-        self.store.end_cell(
-            self.id,
-            cell.key,
-            cell.start,
-            run_id=run.id if run else None,
-            code_hash=cell.hash,
-            duration=end - cell.start,
-            status=status,
-            n_points=run.n_points - cell.points_before if run is cell.run else 0,
-            error_type=type(exc).__name__ if exc else None,
-            error=error,
-            stats=stats,
-            torch_peaks=torch_peaks,
-            idle_hint=hint,
-        )
-        if cell.end_run and run is not None:
-            run.end()
+        shown = getattr(result, "result", None)
 
-    def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], set[str], list[str], Training]:
-        """``(literal, computed, fit_labels, names, training)`` of a cell's source (IPython
-        syntax allowed: the code inside ``%%time``, ``%%capture``, ``%time`` is what counts),
-        cached by text: re-executed cells are not parsed again."""
+        def finish() -> None:
+            if capture:
+                # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
+                # variable of the same name, which holds only the loop's last value
+                curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
+                self._capture(cell, run, status, shown, curves)
+                self._record_printed(run, printed)
+            if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
+                self.store.store_code(cell.hash, cell.source)
+            self.store.end_cell(
+                self.id,
+                cell.key,
+                cell.start,
+                run_id=run.id if run else None,
+                code_hash=cell.hash,
+                duration=end - cell.start,
+                status=status,
+                n_points=run.n_points - cell.points_before if run is cell.run else 0,
+                error_type=type(exc).__name__ if exc else None,
+                error=error,
+                stats=stats,
+                torch_peaks=torch_peaks,
+                idle_hint=hint,
+            )
+            if cell.end_run and run is not None:
+                run.end()
+
+        self._defer(finish)
+
+    # -- the capture after a cell, off its critical path ----------------------------------
+    def _defer(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (what a finished cell left to read: its params, metrics, results, data and
+        its ledger row) once the kernel has replied, or now outside a kernel.
+
+        In a kernel the cell runs inside the event loop's execute handler, which sends the reply
+        as soon as the cell returns; a callback queued on that loop runs right after, in the
+        kernel's idle time. Nothing else touches the user's namespace between the reply and the
+        next cell, and the next cell (like :meth:`stop` and :meth:`flush`) first finishes what is
+        queued, so ``fn`` reads exactly what it would have read before the reply.
+        """
+        loop = None
+        aio = sys.modules.get("asyncio")  # never imported for this: no asyncio, no loop
+        if aio is not None and self.shell is not None and getattr(self.shell, "kernel", None) is not None:
+            try:
+                loop = aio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        with self._pending_lock:
+            self._pending.append(fn)
+            if loop is not None and not self._drain_queued:
+                try:
+                    loop.call_soon(self._drain)
+                    self._drain_queued = True
+                    return
+                except RuntimeError:  # a loop closing under us
+                    pass
+            elif loop is not None:
+                return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
+        with self._pending_lock:
+            self._drain_queued = False
+            pending, self._pending = self._pending, []
+        for fn in pending:
+            try:
+                fn()
+            except Exception as exc:
+                self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+
+    def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
+        """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed:
+        the code inside ``%%time``, ``%%capture``, ``%time`` is what counts), cached by text:
+        re-executed cells are not parsed again. What deciding a run needs, nothing more: the
+        data a cell uses is read after it ran (:meth:`_data_of`)."""
         found = self._parsed.get(source)
         if found is None:
             tree = cell_tree(source, self.shell.transform_cell)
             if tree is None:
-                found = ({}, set(), set(), referenced_names(source), Training())
+                found = ({}, set(), referenced_names(source), Training())
             else:
-                found = (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
+                found = (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
             if len(self._parsed) >= 256:
                 self._parsed.pop(next(iter(self._parsed)))
             self._parsed[source] = found
+        return found
+
+    def _data_of(self, source: str) -> tuple[set[str], DataUse]:
+        """``(fit_labels, data_use)`` of a cell's source, cached by text like :meth:`_analyze`."""
+        found = self._data_parsed.get(source)
+        if found is None:
+            tree = cell_tree(source, self.shell.transform_cell)
+            found = (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
+            if len(self._data_parsed) >= 256:
+                self._data_parsed.pop(next(iter(self._data_parsed)))
+            self._data_parsed[source] = found
         return found
 
     def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
@@ -510,7 +578,7 @@ class Session:
         skipped: list[Skipped] = []
         seen = self._files_seen
         files.record(cell.source, cell.start, run, self.shell.user_ns, self.shell.transform_cell, self.warn, seen)
-        literal, computed, labels, names, t = self._analyze(cell.source)
+        literal, computed, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
         for name in names:
@@ -553,7 +621,8 @@ class Session:
         # unless the cell evaluates the run's models on it.
         run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
-        self.data.check(t.data, ns, run_ids, labels, self.dataflow.trainer_funcs, self.metric_re)
+        labels, data = self._data_of(cell.source)
+        self.data.check(data, ns, run_ids, labels, self.dataflow.trainer_funcs, self.metric_re)
         self.dataflow.record(t, literal, computed, params)
         if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
             self.dataflow.slice_params(run, t, ns, trains)
@@ -629,6 +698,7 @@ class Session:
         global _session
         if getattr(self, "_stopped", False):
             return
+        self._drain()
         self._stopped = True
         if self.shell is not None:
             for event, fn in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -665,7 +735,8 @@ class Session:
             _session = None
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait for queued data summaries, then write everything queued."""
+        """Finish queued cell captures, wait for queued data summaries, then write everything queued."""
+        self._drain()
         self.data.wait(timeout)
         self.writer.flush(timeout=timeout)
 

@@ -339,3 +339,39 @@ def test_sigterm_ends_runs_finished_or_interrupted(kernels, ledger_path):
             ]
             == "interrupted"
         )
+
+
+def test_the_kernel_replies_before_nbexp_reads_what_the_cell_left(kernels, ledger_path, tmp_path):
+    """A cell's capture (params, metrics, results, data) runs in the kernel's idle time after the
+    reply, and the next cell, even one sent back to back, waits for it: the record is what the
+    namespace held when the cell ended, never what a later cell left."""
+    flag = tmp_path / "replied"
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track deferred")
+    k.run(
+        "import dataclasses, os, time\n"
+        "@dataclasses.dataclass\n"
+        "class Config:\n"
+        "    lr: float = 0.1\n"
+        "    def __getattribute__(self, key):\n"
+        "        if key == 'when':  # nbexp reads the fields: has the client seen the reply by then?\n"
+        f"            for _ in range(100):\n"
+        f"                if os.path.exists({str(flag)!r}):\n"
+        "                    return 'after the reply'\n"
+        "                time.sleep(0.1)\n"
+        "            return 'before the reply'\n"
+        "        return object.__getattribute__(self, key)\n"
+        "    when: str = ''\n"
+    )
+    first = k.send("cfg = Config(lr=0.1)")
+    assert k.wait(first)["status"] == "ok"
+    flag.touch()
+    # back to back: each cell is queued while the one before may still be captured
+    codes = ("%nbexp stop", "%nbexp track evals", "val_loss = 0.1 * 3", "val_loss = 0.1 * 2", "%nbexp stop")
+    sent = [k.send(code) for code in codes]
+    assert [k.wait(m)["status"] for m in sent] == ["ok"] * len(codes)
+    with Reader(ledger_path) as r:
+        assert r.run("deferred")["params"]["cfg.when"] == "after the reply"
+        first_run, rerun = r.run("evals"), r.run("evals #2")
+    assert first_run["metrics"]["val_loss"]["last"] == pytest.approx(0.3)
+    assert rerun["metrics"]["val_loss"]["last"] == pytest.approx(0.2)

@@ -7,7 +7,6 @@ import ast
 
 import pytest
 
-from nbexp.capture.data import fit_labels
 from nbexp.capture.params import from_literals, referenced_names, top_level_assignments
 from nbexp.capture.secrets import scrub_text
 from nbexp.capture.training import analyze as training_of
@@ -20,7 +19,7 @@ from nbexp.runbook import RunBook
 
 def analyze(source: str):
     tree = ast.parse(source)
-    return (*top_level_assignments(tree), fit_labels(tree), referenced_names(source), training_of(tree))
+    return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
 
 
 @pytest.fixture
@@ -69,3 +68,29 @@ def test_an_ended_run_leaves_the_book(book):
     inner.end()
     run.end()
     assert book.current is None and book.stack == [] and book.runs == [run, inner]
+
+
+def test_after_training_a_cell_that_names_nothing_the_run_used_is_not_parsed(book):
+    run = book.open(None, "new", {})
+    run.set_params(from_literals(analyze("C = 1.0")[0], []), source="assign")
+    run.frozen = True
+    run.training_cells.update(("cell-2", "hash-2"))
+    run.models.add("clf")
+    run.inputs |= {"cfg", "X"}
+    run.eval_metrics.add("test_auc")
+    book.dataflow.trainer_funcs.add("train_model")
+    parsed = []
+
+    def counting(source):
+        parsed.append(source)
+        return analyze(source)
+
+    plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot(history)\nprint(summary)"
+    assert book.reason(run, "cell-9", "h9", plot, counting) is None
+    assert parsed == []  # the cheap word check decided it
+    # every reason still holds when the cell names what the run used
+    assert book.reason(run, "cell-9", "h9", "cfg.lr = 0.2", counting) == "upstream"
+    assert book.reason(run, "cell-9", "h9", "model = train_model(X)", counting) == "another training"
+    assert book.reason(run, "cell-9", "h9", "test_auc = roc_auc_score(y, p)", counting) == "re-evaluates"
+    assert book.reason(run, "cell-9", "h9", "C = 0.5", counting) == "changed"
+    assert len(parsed) == 4

@@ -58,6 +58,9 @@ TRAIN_FUNCTIONS = frozenset(
     }
 )
 MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
+# every word a training call needs in a cell's text (see training_call); a cell with none of them,
+# and no call of a function that trains, does not train
+TRAIN_WORDS = FIT_METHODS | LOOP_METHODS | TRAIN_FUNCTIONS | {"train"}
 # what a model produces: a name bound from these is a prediction, never a dataset
 PREDICT_METHODS = frozenset({"predict", "predict_proba", "predict_log_proba", "decision_function"})
 # methods whose arguments are evaluation data; the second argument (or y=) is a label
@@ -192,6 +195,10 @@ class _Visitor(ast.NodeVisitor):
         self.loop -= 1
 
     visit_For = visit_AsyncFor = visit_While = _loop
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """A leaf: NodeVisitor's own ``visit_Constant`` looks for the deprecated ``visit_Num``
+        family on every literal, the costliest step of walking a cell of assignments."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if not self.func:
@@ -382,7 +389,7 @@ class _DataVisitor(ast.NodeVisitor):
     def visit_FunctionDef(self, node: ast.AST) -> None:
         return
 
-    visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
+    visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_Constant = visit_FunctionDef
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.out.loop_vars |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
@@ -395,13 +402,12 @@ class _DataVisitor(ast.NodeVisitor):
         if node.value is None:
             return
         value = node.value
-        calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
+        nodes = list(ast.walk(value))
+        calls = [n for n in nodes if isinstance(n, ast.Call)]
         predicted = any(isinstance(c.func, ast.Attribute) and c.func.attr in PREDICT_METHODS for c in calls)
         callees = {c.func.id for c in calls if isinstance(c.func, ast.Name)}
         called = {id(c.func) for c in calls}
-        owners = {
-            r for n in ast.walk(value) if isinstance(n, ast.Attribute) and id(n) not in called for r in _roots(n.value)
-        }
+        owners = {r for n in nodes if isinstance(n, ast.Attribute) and id(n) not in called for r in _roots(n.value)}
         info = (predicted, _roots(value), callees, owners)
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
@@ -471,11 +477,14 @@ def data_use(tree: ast.Module) -> DataUse:
     return v.out
 
 
-def analyze(tree: ast.Module) -> Training:
-    """What ``tree`` (one cell, magics already turned into Python) does about training."""
+def analyze(tree: ast.Module, with_data: bool = True) -> Training:
+    """What ``tree`` (one cell, magics already turned into Python) does about training;
+    ``with_data=False`` leaves ``data`` empty (the tracker reads it after the cell ran, when
+    deciding a run needs only the rest)."""
     v = _Visitor()
     out = v.out
-    out.data = data_use(tree)
+    if with_data:
+        out.data = data_use(tree)
     rebound: set[str] = set()
     for stmt in tree.body:
         v.stmt_loaded, v.stmt_bound, v.stmt_mutated = set(), set(), set()
