@@ -286,7 +286,7 @@ def metric_grid(
                         "x": [name],
                         "y": [v],
                         "marker": {"color": colours[rid]},
-                        "text": [("★ " if star else "") + _tick(v) if v is not None else "NaN"],
+                        "text": [("★ " if star else "") + f"{v:.4g}" if v is not None else "NaN"],
                         "textposition": "auto",
                         **common,
                     }
@@ -306,7 +306,7 @@ def metric_grid(
                         **common,
                     }
                 )
-    layout = _grid_layout(titles)
+    layout = _grid_layout(titles, cols=min(GRID_COLUMNS, len(titles)))
     for i, log in logs.items():
         single = all(t["type"] == "bar" for t in traces if t["xaxis"] == f"x{_axis(i)}")
         layout[f"xaxis{_axis(i)}"].update({"showticklabels": not single} if single else {"title": {"text": "step"}})
@@ -320,10 +320,8 @@ def metric_grid(
     layout.update(
         title={"text": _text(title), "font": {"size": 13}},
         showlegend=True,
-        legend={"orientation": "h", "y": -40 / layout["height"], "yanchor": "top"},
         barmode="group",
     )
-    layout["margin"]["b"] = 80
     return _clean({"data": traces, "layout": layout})
 
 
@@ -431,7 +429,7 @@ def drift_overlays(
         b = _column(other[1], row["variable"], row["column"])
         if a is None or b is None:
             continue
-        if a.get("quantiles") and b.get("quantiles"):
+        if a.get("quantiles") and b.get("quantiles") and not (a.get("label") or a.get("classes")):
             lo = min(a["quantiles"][0], b["quantiles"][0])
             hi = max(a["quantiles"][-1], b["quantiles"][-1])
             if not hi > lo:
@@ -453,6 +451,7 @@ def drift_overlays(
             bins = None
         scores = [f"PSI {row['psi']:.2f}" if row.get("psi") is not None else None]
         scores.append(f"KS {row['ks']:.2f}" if row.get("ks") is not None else None)
+        scores += [f for f in row.get("flags", []) if not f.startswith(("PSI", "KS"))][:2]  # missing rate, classes
         title = f"{row['variable']}.{row['column']}: " + " · ".join(s for s in scores if s)
         traces = []
         for rid, x, y in pair:
@@ -693,6 +692,18 @@ def compare_figures(
     if searches:
         figs["search"] = search_scores(searches, labels)
     return {"metric": metric, "x_param": x_param, "colours": colours, "figures": figs}
+
+
+def run_figures(reader, run_id: str) -> dict[str, Any]:
+    """One run's charts for its details view: ``grid`` (a chart per metric: curves by step, a bar for a
+    single value) and ``system`` (its GPU / CPU timeline), as the comparison draws them."""
+    run = reader.run(run_id)
+    label = f"{run['id']} {run['name'] or ''}".strip()
+    series = {m: {run["id"]: reader.metric_points(run["id"], m)} for m in run["metrics"]}
+    return {
+        "grid": metric_grid(series, {run["id"]: label}),
+        "system": system_timeline({run["id"]: reader.system_series(run["id"])}),
+    }
 
 
 def search_scores(tables: dict[str, dict], labels: dict[str, str] | None = None) -> dict:

@@ -182,3 +182,23 @@ def data_side(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if imbalanced(c)
     ]
     return {"data": fingerprints, "drift": drift_rows, "imbalance": imbalance}
+
+
+def best_in_sprint(reader: Reader, run: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The best run of ``run``'s sprint by the sprint's main metric (the metric most of its runs hold,
+    ranked as the sidebar ranks it; lowest for loss-like names): ``{"id", "name", "metric", "value"}``,
+    None when the sprint has no metric. What the run view's "Compare with best" compares against."""
+    from .metrics import rank_counts
+    from .review import lower_is_better
+
+    ranked = rank_counts(reader.sprint_metric_counts(run["sprint"]))
+    if not ranked:
+        return None
+    metric = ranked[0]
+    order = "ASC" if lower_is_better(metric) else "DESC"
+    row = reader.conn.execute(
+        "SELECT r.id, r.name, s.last FROM metric_summaries s JOIN runs r ON r.id = s.run_id "
+        f"WHERE r.sprint = ? AND s.key = ? AND s.last IS NOT NULL ORDER BY s.last {order}, r.start_time LIMIT 1",
+        (run["sprint"], metric),
+    ).fetchone()
+    return None if row is None else {"id": row[0], "name": row[1], "metric": metric, "value": row[2]}

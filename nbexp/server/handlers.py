@@ -315,6 +315,20 @@ class CompareHandler(BaseHandler):
         self.send({**c, **figs})
 
 
+class RunFiguresHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        """A run's charts (a chart per metric, its system timeline) and the best run of its sprint."""
+        from ..analysis.compare import best_in_sprint
+        from ..figures import run_figures
+
+        with self.reader() as r:
+            run = r.run(self.run_id(run_id))
+            figs = run_figures(r, run["id"])
+            best = best_in_sprint(r, run)
+        self.send({"run": run["id"], "figures": figs, "best": best})
+
+
 class ExportHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -397,6 +411,7 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
         (url_path_join(api, "runs", r"([^/]+)", "outputs"), OutputsHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "figures"), RunFiguresHandler),
         (url_path_join(api, "blobs", r"([0-9a-f]{64})"), BlobHandler),
         (url_path_join(api, "compare"), CompareHandler),
         (url_path_join(api, "export"), ExportHandler),
