@@ -423,7 +423,7 @@ def drift_overlays(
     items)``; each chart's title gives the column's PSI and KS."""
     labels = labels or {}
     colours = colours or run_colours([reference[0], other[0]])
-    charts: list[tuple[str, list[dict]]] = []
+    charts: list[tuple[str, list[dict], bool]] = []
     for row in rows:
         a = _column(reference[1], row["variable"], row["column"])
         b = _column(other[1], row["variable"], row["column"])
@@ -468,18 +468,20 @@ def drift_overlays(
             if bins:
                 t.update(xbins=bins, autobinx=False)
             traces.append(t)
-        charts.append((title, traces))
+        charts.append((title, traces, bins is None))
         if len(charts) == MAX_OVERLAYS:
             break
     if not charts:
         return _empty("drift", "no flagged column has a stored distribution to draw")
     cols = min(2, len(charts))
-    layout = _grid_layout([_text(t) for t, _ in charts], cols=cols, row_height=260)
+    layout = _grid_layout([_text(t) for t, _, _ in charts], cols=cols, row_height=260)
     data = []
-    for i, (_, traces) in enumerate(charts, 1):
+    for i, (_, traces, categorical) in enumerate(charts, 1):
         for t in traces:
             data.append({**t, "xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}", "showlegend": i == 1})
         layout[f"yaxis{_axis(i)}"]["tickformat"] = ".0%"
+        if categorical:
+            layout[f"xaxis{_axis(i)}"]["type"] = "category"
     ref, oth = (_text(labels.get(r, r)) for r in (reference[0], other[0]))
     layout.update(
         title={"text": f"drift: {oth} against {ref}, the distributions of each flagged column", "font": {"size": 13}},

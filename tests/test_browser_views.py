@@ -230,6 +230,8 @@ def test_run_details_grouped_params_filter_charts_and_compare_with_best(page, tm
     expect(code).to_contain_text("nbexp.log(test_auc")
     # coloured by the lab's highlighter: the keyword `for` in its own span
     expect(code.locator("span", has_text="for").first).to_be_visible()
+    token = code.locator("pre span").first
+    assert token.evaluate("n => getComputedStyle(n).display") == "inline"  # tokens flow as code, not boxes
     shot(page, "run-details", tmp_path)
     best = view.get_by_role("button", name="Compare with best")
     expect(best).to_be_enabled()
@@ -263,6 +265,12 @@ def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, tmp_
     kinds = overlay.evaluate("n => n._fullData.filter(t => t.xaxis === 'x').map(t => [t.type, t.legendgroup])")
     assert kinds == [["histogram", newest[0]], ["histogram", newest[1]]]
     expect(overlay.locator(".legend .traces")).to_have_count(2)
+    # the label column as its classes, side by side in the overlay: shares of 0 and 1 in each run
+    y_axis = overlay.evaluate("n => n.layout.annotations.findIndex(a => a.text.startsWith('train.y:'))")
+    classes = overlay.evaluate(
+        f"n => n._fullData.filter(t => t.xaxis === 'x{y_axis + 1 if y_axis else ''}').map(t => t.x)"
+    )
+    assert classes == [["0", "1"], ["0", "1"]]
     expect(_chart(page, "classes").locator(".barlayer .trace")).to_have_count(2)  # class balance side by side
     shot(page, "compare-drift", tmp_path)
     page.get_by_role("tab", name="Code diff").last.click()

@@ -82,7 +82,7 @@ export async function highlightLines(code: string): Promise<DocumentFragment[]> 
 export async function codeBlock(code: string, label: string): Promise<HTMLElement> {
   const pre = el('pre', { class: 'nbexp-code nbexp-highlight', 'aria-label': label });
   for (const line of await highlightLines(code)) {
-    const row = el('div', { class: 'nbexp-line' });
+    const row = el('div', { class: 'nbexp-codeline' });
     row.appendChild(line);
     pre.appendChild(row);
   }
@@ -98,10 +98,10 @@ export async function diffBlock(lines: [string, string][], label: string): Promi
   const kinds: Record<string, string> = { '+': 'nbexp-diff-add', '-': 'nbexp-diff-del', ' ': 'nbexp-diff-same' };
   for (const [tag, text] of lines) {
     if (tag === '@') {
-      pre.appendChild(el('div', { class: 'nbexp-line nbexp-diff-hunk' }, `${tag}${text}`));
+      pre.appendChild(el('div', { class: 'nbexp-codeline nbexp-diff-hunk' }, `${tag}${text}`));
       continue;
     }
-    const row = el('div', { class: `nbexp-line ${kinds[tag] ?? ''}`, 'data-tag': tag });
+    const row = el('div', { class: `nbexp-codeline ${kinds[tag] ?? ''}`, 'data-tag': tag });
     row.appendChild(el('span', { class: 'nbexp-diff-tag', 'aria-hidden': 'true' }, tag));
     row.appendChild(coloured[k++] ?? document.createTextNode(text));
     pre.appendChild(row);
