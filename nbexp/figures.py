@@ -278,7 +278,8 @@ def metric_grid(
             common = {"name": name, "legendgroup": rid, "showlegend": rid not in legend, **axes}
             legend.add(rid)
             if single:
-                star = best is not None and (best.get(metric) is not None) and ids[best[metric]] == rid
+                top = best.get(metric) if best else None
+                star = top is not None and ids[top] == rid
                 v = vals[0] if vals and vals[0] == vals[0] else None
                 traces.append(
                     {
@@ -309,7 +310,8 @@ def metric_grid(
     layout = _grid_layout(titles, cols=min(GRID_COLUMNS, len(titles)))
     for i, log in logs.items():
         single = all(t["type"] == "bar" for t in traces if t["xaxis"] == f"x{_axis(i)}")
-        layout[f"xaxis{_axis(i)}"].update({"showticklabels": not single} if single else {"title": {"text": "step"}})
+        axis: dict[str, Any] = {"showticklabels": False} if single else {"title": {"text": "step"}}
+        layout[f"xaxis{_axis(i)}"].update(axis)
         if log:
             layout[f"yaxis{_axis(i)}"]["type"] = "log"
     title = "metrics: a chart per metric (bars: one value per run; lines: by step)"

@@ -229,7 +229,7 @@ class RunHandler(BaseHandler):
     def get(self, run_id: str) -> None:
         with self.reader() as r:
             run = dict(r.run(self.run_id(run_id)))
-            run["param_sources"] = param_sources(r, run["id"])
+            run["param_sources"] = param_sources(r, str(run["id"]))
         run["metric_summaries"] = run.pop("metrics")
         self.send(run)
 
