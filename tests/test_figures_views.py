@@ -221,6 +221,15 @@ def test_code_diff_per_cell_ignores_execution_counts():
     assert [x["status"] for x in blocks] == ["same", "changed", "same"]
     assert ["-", "LR = 0.1"] in blocks[1]["lines"] and ["+", "LR = 0.3"] in blocks[1]["lines"]
     assert [" ", "DEPTH = 4"] in blocks[1]["lines"]
-    assert cell_diff(a, [{**x, "execution_count": 20 + i} for i, x in enumerate(a)]) == [
-        {"status": "same", "count": 3}
-    ]
+    assert cell_diff(a, [{**x, "execution_count": 20 + i} for i, x in enumerate(a)]) == [{"status": "same", "count": 3}]
+
+
+def test_new_charts_say_why_they_are_empty():
+    grid = figures.metric_grid({"loss": {"r1": ([], [], [])}}, {"r1": "r1"})
+    assert _no_axes(grid) and "no metric was recorded for these runs" in _annotation(grid)
+    runs = [{"id": "r1", "params": {}, "metrics": {}}, {"id": "r2", "params": {}, "metrics": {}}]
+    scatter = figures.param_scatter(runs, None, "auc")
+    assert _no_axes(scatter) and "no param differs between these runs" in _annotation(scatter)
+    rows = [{"variable": "X", "column": "a", "psi": 0.4, "ks": 0.3, "flags": ["PSI 0.40 (major)"]}]
+    overlay = figures.drift_overlays(rows, ("r1", []), ("r2", []))
+    assert _no_axes(overlay) and "no flagged column has a stored distribution" in _annotation(overlay)
