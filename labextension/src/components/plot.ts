@@ -35,6 +35,9 @@ function themed(layout: any): any {
 
 export async function drawFigure(node: HTMLElement, figure: IFigure): Promise<void> {
   const Plotly = await loadPlotly();
+  if (figure.layout?.height) {
+    node.style.minHeight = `${figure.layout.height}px`; // the figure's own height: an empty state stays short
+  }
   await Plotly.newPlot(node, figure.data, themed(figure.layout), {
     responsive: true,
     displaylogo: false
