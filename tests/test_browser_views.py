@@ -1,7 +1,10 @@
 # ruff: noqa: F811  (the fixtures imported from test_browser are requested by name)
 """The sidebar's views a W&B / MLflow user reads, in a real `jupyter lab` driven by chromium: the main
 metric picked per sprint (and kept), comparison tabs named by what differs, the metric table's best
-run and baseline deltas, and charts that say why they are empty. Fixtures: tests/test_browser.py."""
+run and baseline deltas, charts that say why they are empty, a chart per metric (single values as
+bars, a run's colour the same in every chart, hidden everywhere at once), chosen axes, scatter and
+baseline, run details (grouped params, filter, highlighted cells, Compare with best), drift overlays
+and the per-cell code diff. Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
