@@ -82,9 +82,14 @@ def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, 
 
 
 def metric_curves(
-    series: dict[str, tuple[list, list, list]], metric: str, x: str = "step", labels: dict[str, str] | None = None
+    series: dict[str, tuple[list, list, list]],
+    metric: str,
+    x: str = "step",
+    labels: dict[str, str] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> dict:
-    """One line per run for ``metric``; ``series`` maps run id to its ``(steps, values, walls)``.
+    """One line per run for ``metric``; ``series`` maps run id to its ``(steps, values, walls)``; each run
+    in its comparison colour when ``colours`` gives one.
 
     The traces are written as plain dicts: plotly's validation of every point of a long
     series costs more than the query.
@@ -106,6 +111,8 @@ def metric_curves(
                 "name": _text((labels or {}).get(run_id, run_id)),
                 "x": list(xs),
                 "y": [None if v is None or v != v else v for v in ys],
+                "legendgroup": run_id,
+                **({"line": {"color": colours[run_id]}} if colours and run_id in colours else {}),
             }
         )
     title = f"{metric} by {x}"
@@ -131,13 +138,17 @@ def _tick(v: float) -> str:
     return f"{v:g}"
 
 
-def parallel_coordinates(runs: list[dict], metric: str | None, max_params: int = MAX_PARALLEL_PARAMS) -> dict:
+def parallel_coordinates(
+    runs: list[dict], metric: str | None, max_params: int = MAX_PARALLEL_PARAMS, params: list[str] | None = None
+) -> dict:
     """Params that vary across runs against ``metric``: at most ``max_params`` axes, the params with the
-    most distinct values first; constant params get none. Numeric params spanning two decades or more
-    (C = 0.001 / 0.1 / 10) are drawn on a log10 axis ticked with their real values; a missing or None
-    value is the category "none"."""
+    most distinct values first (or the ``params`` the user chose, those that vary); constant params get
+    none. Numeric params spanning two decades or more (C = 0.001 / 0.1 / 10) are drawn on a log10 axis
+    ticked with their real values; a missing or None value is the category "none"."""
     go = _go()
     keys = sorted({k for r in runs for k in r["params"]})
+    if params is not None:
+        keys = [k for k in keys if k in set(params)]
     candidates = []
     for k in keys:
         values = [r["params"].get(k) for r in runs]
@@ -191,6 +202,297 @@ def parallel_coordinates(runs: list[dict], metric: str | None, max_params: int =
     return _plain(fig)
 
 
+# one colour per run, the same in every chart of a comparison (plotly's and D3's ten, readable on light and dark)
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+GRID_COLUMNS = 3
+MAX_GRID = 24  # metrics in the grid; the rest are named in the title
+
+
+def run_colours(ids: list[str]) -> dict[str, str]:
+    """The colour of each run in a comparison, by its position: the same in every chart."""
+    return {rid: PALETTE[i % len(PALETTE)] for i, rid in enumerate(ids)}
+
+
+def spans_decades(values: list[Any]) -> bool:
+    """Whether positive ``values`` span two decades or more: drawn on a log axis."""
+    nums = [v for v in values if _number(v)]
+    return bool(nums) and min(nums) > 0 and max(nums) / min(nums) >= 100
+
+
+def _axis(i: int) -> str:
+    return "" if i == 1 else str(i)
+
+
+def _grid_layout(titles: list[str], cols: int = GRID_COLUMNS, row_height: int = 250) -> dict:
+    """Axes and titles of a grid of small multiples, as plotly's make_subplots lays them out."""
+    from plotly.subplots import make_subplots
+
+    rows = max(1, math.ceil(len(titles) / cols))
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        horizontal_spacing=0.08,
+        vertical_spacing=min(0.3 / rows, 0.12) if rows > 1 else 0.1,
+    )
+    fig.update_layout(height=80 + row_height * rows, margin=dict(l=50, r=20, t=70, b=40))
+    return _plain(fig)["layout"]
+
+
+def metric_grid(
+    series: dict[str, dict[str, tuple[list, list, list]]],
+    labels: dict[str, str] | None = None,
+    colours: dict[str, str] | None = None,
+    best: Mapping[str, int | None] | None = None,
+) -> dict:
+    """A chart for every metric, small multiples in one figure: ``series`` maps metric to run id to its
+    ``(steps, values, walls)``. A metric some run logged at several steps is a line per run; a metric
+    every run logged once is a bar per run. Values spanning two decades get a log axis. Each run keeps its
+    colour in every chart and is listed once in the legend: clicking it hides the run everywhere (one
+    legend group per run). ``best`` (metric -> index of the best run in ``labels``' order) marks the best
+    bar with a star."""
+    labels = labels or {}
+    ids = list(labels) or list(dict.fromkeys(rid for runs in series.values() for rid in runs))
+    colours = colours or run_colours(ids)
+    metrics = [m for m in series if any(s[0] for s in series[m].values())]
+    if not metrics:
+        return _empty("metrics", "no metric was recorded for these runs")
+    shown, rest = metrics[:MAX_GRID], metrics[MAX_GRID:]
+    traces: list[dict] = []
+    titles: list[str] = []
+    logs: dict[int, bool] = {}
+    legend: set[str] = set()
+    notes: list[str] = []
+    for i, metric in enumerate(shown, 1):
+        runs = series[metric]
+        single = all(len(s[0]) <= 1 for s in runs.values())
+        values = [v for s in runs.values() for v in s[1] if v is not None]
+        logs[i] = spans_decades(values) and all(_number(v) and v > 0 for v in values)
+        titles.append(_text(metric + (" (log)" if logs[i] else "")))
+        axes = {"xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}"}
+        for rid in ids:
+            steps, vals, _ = runs.get(rid, ([], [], []))
+            if not steps:
+                continue
+            name = _text(labels.get(rid, rid))
+            common = {"name": name, "legendgroup": rid, "showlegend": rid not in legend, **axes}
+            legend.add(rid)
+            if single:
+                top = best.get(metric) if best else None
+                star = top is not None and ids[top] == rid
+                v = vals[0] if vals and vals[0] == vals[0] else None
+                traces.append(
+                    {
+                        "type": "bar",
+                        "x": [name],
+                        "y": [v],
+                        "marker": {"color": colours[rid]},
+                        "text": [("★ " if star else "") + f"{v:.4g}" if v is not None else "NaN"],
+                        "textposition": "auto",
+                        **common,
+                    }
+                )
+            else:
+                xs, ys, down = downsample(steps, vals)
+                if down:
+                    notes.append(f"{metric}: {len(xs)} of {len(steps)} points")
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines+markers" if len(xs) < 50 else "lines",
+                        "x": list(xs),
+                        "y": [None if v is None or v != v else v for v in ys],
+                        "line": {"color": colours[rid]},
+                        "marker": {"color": colours[rid]},
+                        **common,
+                    }
+                )
+    layout = _grid_layout(titles, cols=min(GRID_COLUMNS, len(titles)))
+    for i, log in logs.items():
+        single = all(t["type"] == "bar" for t in traces if t["xaxis"] == f"x{_axis(i)}")
+        axis: dict[str, Any] = {"showticklabels": False} if single else {"title": {"text": "step"}}
+        layout[f"xaxis{_axis(i)}"].update(axis)
+        if log:
+            layout[f"yaxis{_axis(i)}"]["type"] = "log"
+    title = "metrics: a chart per metric (bars: one value per run; lines: by step)"
+    if rest:
+        title += f"; {len(rest)} more not drawn: " + ", ".join(rest[:5]) + ("…" if len(rest) > 5 else "")
+    if notes:
+        title += " (downsampled for display: " + "; ".join(notes) + ")"
+    layout.update(
+        title={"text": _text(title), "font": {"size": 13}},
+        showlegend=True,
+        barmode="group",
+    )
+    return _clean({"data": traces, "layout": layout})
+
+
+def param_scatter(
+    runs: list[dict],
+    param: str | None,
+    metric: str | None,
+    labels: dict[str, str] | None = None,
+    colours: dict[str, str] | None = None,
+    best: int | None = None,
+) -> dict:
+    """One point per run: ``param`` (x) against ``metric``'s last value (y), each run in its colour, the
+    best run (index ``best``) drawn as a star. A numeric param spanning two decades gets a log axis; a
+    missing or None value is the category "none"."""
+    if not param or not metric:
+        return _empty("param against metric", "no param differs between these runs, or no metric was recorded")
+    labels = labels or {}
+    ids = [r["id"] for r in runs]
+    colours = colours or run_colours(ids)
+    xs = [r["params"].get(param) for r in runs]
+    numeric = all(_number(v) for v in xs)
+    if not numeric:
+        xs = ["none" if v is None else v if isinstance(v, str) else repr(v) for v in xs]
+    traces = []
+    for i, (r, x) in enumerate(zip(runs, xs)):
+        y = (r["metrics"].get(metric) or {}).get("last")
+        if y is None:
+            continue
+        name = _text(labels.get(r["id"], r["id"]))
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [x if numeric else _text(x)],
+                "y": [y],
+                "name": name + (" ★ best" if i == best else ""),
+                "legendgroup": r["id"],
+                "marker": {
+                    "color": colours[r["id"]],
+                    "size": 18 if i == best else 12,
+                    "symbol": "star" if i == best else "circle",
+                },
+            }
+        )
+    if not traces:
+        return _empty(f"{param} against {metric}", f"no run recorded {metric}")
+    xaxis: dict[str, Any] = {"title": {"text": _text(param + (" (log)" if numeric and spans_decades(xs) else ""))}}
+    if numeric and spans_decades(xs):
+        xaxis["type"] = "log"
+    elif not numeric:
+        xaxis["type"] = "category"
+    return _clean(
+        {
+            "data": traces,
+            "layout": {
+                "title": {"text": _text(f"{metric} against {param} (★ best run)")},
+                "xaxis": xaxis,
+                "yaxis": {"title": {"text": _text(metric)}},
+                "height": 360,
+                "showlegend": True,
+                "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+            },
+        }
+    )
+
+
+DRIFT_BINS = 30
+MAX_OVERLAYS = 12
+
+
+def _column(items: list[dict], variable: str, column: str) -> dict | None:
+    for d in items:
+        if d["name"] == variable:
+            for c in (d.get("summary") or {}).get("columns", []):
+                if c.get("name") == column:
+                    return c
+    return None
+
+
+def _shares(col: dict, edges: list[float]) -> list[float]:
+    from .analysis.drift import _cdf
+
+    q = col["quantiles"]
+    f = [_cdf(q, e) for e in edges]
+    f[-1] = 1.0
+    return [max(0.0, f[i + 1] - f[i]) for i in range(len(f) - 1)]
+
+
+def drift_overlays(
+    rows: list[dict],
+    reference: tuple[str, list[dict]],
+    other: tuple[str, list[dict]],
+    labels: dict[str, str] | None = None,
+    colours: dict[str, str] | None = None,
+) -> dict:
+    """For each flagged column (``rows``, as ``compare_runs``' ``drift``), the two distributions overlaid,
+    rebuilt from the stored summaries: a numeric column's share of values per bin (from its 105 stored
+    quantiles), a categorical one's share per category. ``reference`` and ``other`` are ``(run id, data
+    items)``; each chart's title gives the column's PSI and KS."""
+    labels = labels or {}
+    colours = colours or run_colours([reference[0], other[0]])
+    charts: list[tuple[str, list[dict], bool]] = []
+    for row in rows:
+        a = _column(reference[1], row["variable"], row["column"])
+        b = _column(other[1], row["variable"], row["column"])
+        if a is None or b is None:
+            continue
+        if a.get("quantiles") and b.get("quantiles") and not (a.get("label") or a.get("classes")):
+            lo = min(a["quantiles"][0], b["quantiles"][0])
+            hi = max(a["quantiles"][-1], b["quantiles"][-1])
+            if not hi > lo:
+                continue
+            size = (hi - lo) / DRIFT_BINS
+            edges = [lo + size * k for k in range(DRIFT_BINS + 1)]
+            centres = [lo + size * (k + 0.5) for k in range(DRIFT_BINS)]
+            pair = [(rid, centres, _shares(col, edges)) for rid, col in ((reference[0], a), (other[0], b))]
+            bins = {"start": lo, "end": hi, "size": size}
+        else:
+            ca, cb = a.get("categories") or a.get("classes"), b.get("categories") or b.get("classes")
+            if not ca or not cb:
+                continue
+            keys = sorted(set(ca) | set(cb), key=str)
+            pair = [
+                (rid, [_text(k) for k in keys], [c.get(k, 0) / (sum(c.values()) or 1) for k in keys])
+                for rid, c in ((reference[0], ca), (other[0], cb))
+            ]
+            bins = None
+        scores = [f"PSI {row['psi']:.2f}" if row.get("psi") is not None else None]
+        scores.append(f"KS {row['ks']:.2f}" if row.get("ks") is not None else None)
+        scores += [f for f in row.get("flags", []) if not f.startswith(("PSI", "KS"))][:2]  # missing rate, classes
+        title = f"{row['variable']}.{row['column']}: " + " · ".join(s for s in scores if s)
+        traces = []
+        for rid, x, y in pair:
+            t: dict[str, Any] = {
+                "type": "histogram",
+                "histfunc": "sum",
+                "x": x,
+                "y": y,
+                "name": _text(labels.get(rid, rid)),
+                "legendgroup": rid,
+                "marker": {"color": colours.get(rid, PALETTE[0])},
+                "opacity": 0.55,
+            }
+            if bins:
+                t.update(xbins=bins, autobinx=False)
+            traces.append(t)
+        charts.append((title, traces, bins is None))
+        if len(charts) == MAX_OVERLAYS:
+            break
+    if not charts:
+        return _empty("drift", "no flagged column has a stored distribution to draw")
+    cols = min(2, len(charts))
+    layout = _grid_layout([_text(t) for t, _, _ in charts], cols=cols, row_height=260)
+    data = []
+    for i, (_, traces, categorical) in enumerate(charts, 1):
+        for t in traces:
+            data.append({**t, "xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}", "showlegend": i == 1})
+        layout[f"yaxis{_axis(i)}"]["tickformat"] = ".0%"
+        if categorical:
+            layout[f"xaxis{_axis(i)}"]["type"] = "category"
+    ref, oth = (_text(labels.get(r, r)) for r in (reference[0], other[0]))
+    layout.update(
+        title={"text": f"drift: {oth} against {ref}, the distributions of each flagged column", "font": {"size": 13}},
+        barmode="overlay",
+        showlegend=True,
+    )
+    return _clean({"data": data, "layout": layout})
+
+
 def _table(header: list[str], columns: list[list], title: str) -> dict:
     go = _go()
     fig = go.Figure(
@@ -224,11 +526,12 @@ def param_diff_table(compare: Mapping[str, Any]) -> dict:
 
 def metric_table(compare: Mapping[str, Any]) -> dict:
     """Last values side by side, the best run per metric marked ★ (lower is better for loss-like names:
-    ``analysis.review``'s rule, applied by ``compare_runs``), then each run's delta against the baseline,
-    the first run, named in the column header."""
+    ``analysis.review``'s rule, applied by ``compare_runs``), then each run's delta against the baseline
+    (``compare["baseline"]``, the first run unless chosen), named in the column header."""
     ids = [r["id"] for r in compare["runs"]]
     keys = list(compare["metrics"])
     best = compare.get("best", {})
+    base = compare.get("baseline", 0)
 
     def value(k: str, i: int) -> str:
         text = _cell((compare["metrics"][k][i] or {}).get("last"))
@@ -237,10 +540,12 @@ def metric_table(compare: Mapping[str, Any]) -> dict:
     cols = [keys] + [[value(k, i) for k in keys] for i in range(len(ids))]
     header = ["metric (last; ★ best)"] + ids
     deltas = compare.get("baseline_delta", {})
-    for i in range(1, len(ids)):
+    for i in range(len(ids)):
+        if i == base:
+            continue
         cols.append([_cell((deltas.get(k) or [None] * len(ids))[i]) for k in keys])
-        header.append(f"Δ vs {ids[0]}" if len(ids) == 2 else f"Δ {ids[i]} vs {ids[0]}")
-    return _table(header, cols, f"metrics (baseline {ids[0]})")
+        header.append(f"Δ vs {ids[base]}" if len(ids) == 2 else f"Δ {ids[i]} vs {ids[base]}")
+    return _table(header, cols, f"metrics (baseline {ids[base]})")
 
 
 def drift_bars(rows: list[dict], fingerprints: dict[str, list] | None = None) -> dict:
@@ -272,8 +577,9 @@ def drift_bars(rows: list[dict], fingerprints: dict[str, list] | None = None) ->
     return _plain(fig)
 
 
-def class_distribution(items: dict[str, list[dict]]) -> dict:
-    """Class shares of label-like data per run: ``items`` maps run id to its data items."""
+def class_distribution(items: dict[str, list[dict]], colours: dict[str, str] | None = None) -> dict:
+    """Class shares of label-like data per run, side by side: ``items`` maps run id to its data items; each
+    run in its comparison colour (``colours``)."""
     go = _go()
     fig = go.Figure()
     for run_id, data in items.items():
@@ -284,7 +590,9 @@ def class_distribution(items: dict[str, list[dict]]) -> dict:
                         go.Bar(
                             x=[_text(k) for k in c["classes"]],
                             y=list(c["classes"].values()),
-                            name=_text(f"{run_id} {d['name']}"),
+                            name=_text(f"{run_id} {d['name']}.{c.get('name', '')}"),
+                            legendgroup=run_id,
+                            marker_color=(colours or {}).get(run_id),
                         )
                     )
     if not fig.data:
@@ -344,29 +652,62 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
     return _plain(fig)
 
 
-def compare_figures(reader, compare: Mapping[str, Any], metric: str | None = None) -> dict[str, Any]:
-    """Every comparison figure for the runs of ``compare`` (from analysis.compare)."""
+def compare_figures(
+    reader,
+    compare: Mapping[str, Any],
+    metric: str | None = None,
+    params: list[str] | None = None,
+    x_param: str | None = None,
+) -> dict[str, Any]:
+    """Every comparison figure for the runs of ``compare`` (from analysis.compare), each run in the same
+    colour in every one: ``grid`` (a chart per metric), ``curves`` (``metric`` by step), ``parallel``
+    (``params``, else the most varied, against ``metric``), ``scatter`` (``x_param``, else the most varied
+    param, against ``metric``), ``drift`` (PSI per column), ``drift_hist`` (the flagged columns'
+    distributions overlaid), ``classes`` and ``system``. ``params`` and ``x_param`` are the user's choice."""
     ids = [r["id"] for r in compare["runs"]]
     labels = {r["id"]: f"{r['id']} {r['name'] or ''}".strip() for r in compare["runs"]}
+    colours = run_colours(ids)
     runs = [reader.run(rid) for rid in ids]
     if metric is None or metric not in compare["metrics"]:
         metric = curve_metric(runs)
-    series = {rid: reader.metric_points(rid, metric) for rid in ids} if metric else {}
+    series = {m: {rid: reader.metric_points(rid, m) for rid in ids} for m in compare["metrics"]}
+    varied = sorted(compare["param_diff"], key=lambda k: (-len({repr(v) for v in compare["param_diff"][k]}), k))
+    if x_param is None or x_param not in compare["params"]:
+        x_param = varied[0] if varied else None
+    best = compare.get("best", {})
     figs: dict[str, Any] = {
         "params": param_diff_table(compare),
         "metrics": metric_table(compare),
-        "curves": metric_curves(series, metric, labels=labels)
+        "grid": metric_grid(series, labels, colours, best),
+        "curves": metric_curves({rid: series[metric][rid] for rid in ids}, metric, labels=labels, colours=colours)
         if metric
         else _empty("metric curves", "no metric was recorded for these runs"),
-        "parallel": parallel_coordinates(runs, metric),
+        "parallel": parallel_coordinates(runs, metric, params=params),
+        "scatter": param_scatter(runs, x_param, metric, labels, colours, best.get(metric) if metric else None),
         "drift": drift_bars(compare.get("drift", []), compare.get("data", {})),
-        "classes": class_distribution({r["id"]: r["data"] for r in runs}),
+        "classes": class_distribution({r["id"]: r["data"] for r in runs}, colours),
         "system": system_timeline({rid: reader.system_series(rid) for rid in ids}),
     }
+    if compare.get("drift"):
+        figs["drift_hist"] = drift_overlays(
+            compare["drift"], (ids[0], runs[0]["data"]), (ids[-1], runs[-1]["data"]), labels, colours
+        )
     searches = {rid: t for rid in ids for t in reader.run_tables(rid) if t["name"] == "cv_results"}
     if searches:
         figs["search"] = search_scores(searches, labels)
-    return {"metric": metric, "figures": figs}
+    return {"metric": metric, "x_param": x_param, "colours": colours, "figures": figs}
+
+
+def run_figures(reader, run_id: str) -> dict[str, Any]:
+    """One run's charts for its details view: ``grid`` (a chart per metric: curves by step, a bar for a
+    single value) and ``system`` (its GPU / CPU timeline), as the comparison draws them."""
+    run = reader.run(run_id)
+    label = f"{run['id']} {run['name'] or ''}".strip()
+    series = {m: {run["id"]: reader.metric_points(run["id"], m)} for m in run["metrics"]}
+    return {
+        "grid": metric_grid(series, {run["id"]: label}),
+        "system": system_timeline({run["id"]: reader.system_series(run["id"])}),
+    }
 
 
 def search_scores(tables: dict[str, dict], labels: dict[str, str] | None = None) -> dict:

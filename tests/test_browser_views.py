@@ -1,7 +1,10 @@
 # ruff: noqa: F811  (the fixtures imported from test_browser are requested by name)
 """The sidebar's views a W&B / MLflow user reads, in a real `jupyter lab` driven by chromium: the main
 metric picked per sprint (and kept), comparison tabs named by what differs, the metric table's best
-run and baseline deltas, and charts that say why they are empty. Fixtures: tests/test_browser.py."""
+run and baseline deltas, charts that say why they are empty, a chart per metric (single values as
+bars, a run's colour the same in every chart, hidden everywhere at once), chosen axes, scatter and
+baseline, run details (grouped params, filter, highlighted cells, Compare with best), drift overlays
+and the per-cell code diff. Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def _sweep_ids(page):
     from playwright.sync_api import expect
 
     runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
-    expect(runs).to_have_count(4, timeout=30_000)
+    expect(runs.nth(3)).to_be_visible(timeout=30_000)
     by_name = {}
     for i in range(runs.count()):
         text = runs.nth(i).inner_text()
@@ -135,3 +138,152 @@ def test_compare_tabs_named_by_what_differs_best_marked_deltas_vs_baseline(page,
         shot(page, "compare-parallel-dark", tmp_path)
     finally:
         set_theme(lab, "JupyterLab Light")
+
+
+def _compare(page, ids, names):
+    for name in names:
+        page.get_by_role("checkbox", name=f"Select run {ids[name]}").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+
+
+def _figure_runs(page, name):
+    """``{run id: colour}`` of the traces plotly drew in the chart ``name``, and the runs it shows."""
+    return _chart(page, name).evaluate(
+        "n => n._fullData.filter(t => t.legendgroup).map(t => "
+        "[t.legendgroup, (t.marker && t.marker.color) || (t.line && t.line.color), t.visible, t.type])"
+    )
+
+
+def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhere(page, tmp_path):
+    from playwright.sync_api import expect
+
+    ids = _sweep_ids(page)
+    _compare(page, ids, ("C=0.001", "C=0.1", "C=10.0"))
+    page.get_by_role("tab", name="Charts").last.click()
+    grid = _chart(page, "grid")
+    expect(grid.locator(".main-svg").first).to_be_visible(timeout=30_000)
+    # one chart per metric, titled by it; test_auc (one value per run) as three bars, train_loss as lines
+    expect(grid.locator(".annotation-text")).to_have_text(["test_auc", "train_loss"])
+    expect(grid.locator(".barlayer .point")).to_have_count(3)
+    expect(grid.locator(".scatterlayer .trace")).to_have_count(3)
+    expect(grid.locator(".legend .traces")).to_have_count(3)  # one legend, a run listed once
+    shot(page, "compare-charts", tmp_path)
+    grid_colours = {}
+    for rid, colour, _, _ in _figure_runs(page, "grid"):
+        grid_colours.setdefault(rid, set()).add(colour)
+    assert set(grid_colours) == set(ids.values()) and all(len(c) == 1 for c in grid_colours.values())
+    assert len({next(iter(c)) for c in grid_colours.values()}) == 3
+    page.get_by_role("tab", name="Parallel coordinates").last.click()
+    expect(_chart(page, "scatter").locator(".main-svg").first).to_be_visible(timeout=30_000)
+    scatter = {rid: colour for rid, colour, _, _ in _figure_runs(page, "scatter")}
+    assert scatter == {rid: next(iter(c)) for rid, c in grid_colours.items()}  # the same colour for a run
+    # hide C=10 in the charts' legend: it is gone from every chart of the comparison
+    page.get_by_role("tab", name="Charts").last.click()
+    expect(grid.locator(".legend .traces")).to_have_count(3, timeout=30_000)
+    grid.locator(".legend .traces", has_text=ids["C=10.0"]).click()
+    expect(grid.locator(".barlayer .point")).to_have_count(2)
+    page.get_by_role("tab", name="Parallel coordinates").last.click()
+    expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(2, timeout=30_000)
+    hidden = [rid for rid, _, visible, _ in _figure_runs(page, "scatter") if visible == "legendonly"]
+    assert hidden == [ids["C=10.0"]]
+
+
+def test_parallel_params_scatter_and_baseline_are_chosen(page, tmp_path):
+    from playwright.sync_api import expect
+
+    ids = _sweep_ids(page)
+    _compare(page, ids, ("C=0.001", "C=0.1", "C=10.0"))
+    page.get_by_role("combobox", name="Baseline run").last.select_option(ids["C=0.1"])
+    metrics = page.get_by_role("table", name="Metrics").last
+    expect(metrics.locator("th").last).to_have_text(f"Δ {ids['C=10.0']} vs {ids['C=0.1']}", timeout=30_000)
+    auc = metrics.locator("tr", has_text="test_auc")
+    expect(auc.locator("td").last).to_have_text("0.099")  # 0.8 - 0.701
+    page.get_by_role("tab", name="Parallel coordinates").last.click()
+    par = _chart(page, "parallel")
+    expect(par).to_contain_text("penalty", timeout=30_000)
+    page.get_by_role("checkbox", name="Axis penalty").last.uncheck()
+    expect(par).not_to_contain_text("penalty", timeout=30_000)
+    expect(par).to_contain_text("C (log)")
+    page.get_by_role("combobox", name="Metric").last.select_option("train_loss")
+    expect(_chart(page, "scatter")).to_contain_text("train_loss against C", timeout=30_000)
+    expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(3)
+    _chart(page, "scatter").scroll_into_view_if_needed()
+    shot(page, "compare-parallel-scatter", tmp_path)
+
+
+def test_run_details_grouped_params_filter_charts_and_compare_with_best(page, tmp_path):
+    from playwright.sync_api import expect
+
+    ids = _sweep_ids(page)
+    page.get_by_role("button", name=f"Show run {ids['C=0.1']}").click()
+    view = page.locator(f"#nbexp-run-{ids['C=0.1']}")
+    params = view.get_by_role("table", name="Params")
+    expect(params).to_contain_text("penalty", timeout=30_000)
+    expect(params.locator("tr.nbexp-group").first).to_contain_text("Explicit (3)")
+    view.get_by_role("searchbox", name="Filter params").fill("solv")
+    expect(params.locator("tbody tr:not(.nbexp-group):visible")).to_have_count(1)
+    expect(params.locator("tbody tr:visible", has_text="lbfgs")).to_have_count(1)
+    expect(view.get_by_role("status", name="Params shown")).to_contain_text("1 of 3 params")
+    view.get_by_role("searchbox", name="Filter params").fill("")
+    expect(params.locator("tbody tr:not(.nbexp-group):visible")).to_have_count(3)
+    grid = view.locator('[data-figure="grid"]')
+    expect(grid.locator(".barlayer .point")).to_have_count(1, timeout=30_000)  # test_auc: one value, a bar
+    expect(grid.locator(".annotation-text")).to_have_text(["test_auc", "train_loss"])
+    code = view.get_by_role("region", name="Run code")
+    expect(code).to_contain_text("nbexp.log(test_auc")
+    # coloured by the lab's highlighter: the keyword `for` in its own span
+    expect(code.locator("span", has_text="for").first).to_be_visible()
+    token = code.locator("pre span").first
+    assert token.evaluate("n => getComputedStyle(n).display") == "inline"  # tokens flow as code, not boxes
+    shot(page, "run-details", tmp_path)
+    best = view.get_by_role("button", name="Compare with best")
+    expect(best).to_be_enabled()
+    best.click()
+    expect(page.get_by_role("tab", name="C=10 vs C=0.1")).to_be_visible(timeout=30_000)
+
+
+def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, tmp_path):
+    """Last in this module: it adds runs on drifting data."""
+    from playwright.sync_api import expect
+    from test_data import DRIFT_SETUP, TRAIN
+
+    kernel(DRIFT_SETUP)
+    kernel("train = load(seed=1)")
+    kernel(TRAIN)
+    kernel("train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
+    kernel(TRAIN)
+    ids = _sweep_ids(page)  # the sweep's three runs and the session's run, which trained on load(seed=1)
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs).to_have_count(5, timeout=30_000)  # and a new run: the same cell on other data
+    all_ids = [runs.nth(i).get_attribute("data-run-id") for i in range(5)]
+    first = next(rid for rid in all_ids[1:] if rid not in ids.values())
+    newest = [first, all_ids[0]]
+    for rid in newest:
+        page.get_by_role("checkbox", name=f"Select run {rid}").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    page.get_by_role("tab", name="Data").last.click()
+    overlay = _chart(page, "drift_hist")
+    expect(overlay).to_contain_text("train.a: PSI", timeout=30_000)
+    expect(overlay).to_contain_text("KS")
+    kinds = overlay.evaluate("n => n._fullData.filter(t => t.xaxis === 'x').map(t => [t.type, t.legendgroup])")
+    assert kinds == [["histogram", newest[0]], ["histogram", newest[1]]]
+    expect(overlay.locator(".legend .traces")).to_have_count(2)
+    # the label column as its classes, side by side in the overlay: shares of 0 and 1 in each run
+    y_axis = overlay.evaluate("n => n.layout.annotations.findIndex(a => a.text.startsWith('train.y:'))")
+    classes = overlay.evaluate(
+        f"n => n._fullData.filter(t => t.xaxis === 'x{y_axis + 1 if y_axis else ''}').map(t => t.x)"
+    )
+    assert classes == [["0", "1"], ["0", "1"]]
+    expect(_chart(page, "classes").locator(".barlayer .trace")).to_have_count(2)  # class balance side by side
+    shot(page, "compare-drift", tmp_path)
+    page.get_by_role("tab", name="Code diff").last.click()
+    diff = page.get_by_role("region", name="Code diff").last
+    # the new run re-ran the training cell at a later execution count: the same cell, not a change
+    expect(diff).to_contain_text("Cell 4: added", timeout=30_000)
+    expect(diff).to_contain_text("+train = load(shift=1.0, missing=0.2, rare=True, seed=2)")
+    expect(diff).to_contain_text("cell 5 the same")
+    expect(diff).not_to_contain_text("In[")
+    expect(diff.locator(".nbexp-diff-add")).to_have_count(1)
+    expect(diff.locator(".nbexp-diff-del")).to_have_count(0)
+    assert diff.locator(".nbexp-diff-add span:not(.nbexp-diff-tag)").count() > 1  # highlighted tokens
+    shot(page, "compare-code", tmp_path)

@@ -106,3 +106,130 @@ def test_metric_table_deltas_against_the_baseline_and_best_marked(cell, reader):
     assert cells["val_loss"][:3] == ("0.5", "0.7", "★ 0.3")
     assert [float(v) for v in cells["val_loss"][3:]] == pytest.approx([0.2, -0.2])
     assert not math.isnan(float(cells["test_auc"][4]))
+
+
+SWEEP = (
+    "import nbexp\n"
+    "for C, auc in ((0.001, 0.7), (0.1, 0.9), (10.0, 0.8)):\n"
+    "    with nbexp.run(f'C={C}', C=C, solver='lbfgs'):\n"
+    "        for i in range(20):\n"
+    "            nbexp.log(train_loss=1.0 / (i + 1) + C / 100)\n"
+    "        nbexp.log(test_auc=auc, lr=C)"
+)
+
+
+def _sweep(cell, reader):
+    cell("%nbexp track sweep")
+    cell(SWEEP)
+    cell("%nbexp stop")
+    r = reader()
+    runs = sorted(r.list_runs(), key=lambda x: x["start_time"])
+    return r, [x["id"] for x in runs if x["name"].startswith("C=")]
+
+
+def _traces(fig: dict, axis: str) -> list[dict]:
+    return [t for t in fig["data"] if t.get("xaxis") == axis]
+
+
+def test_a_chart_per_metric_bars_for_single_values_one_colour_per_run(cell, reader):
+    from nbexp.analysis.compare import compare_runs
+
+    r, ids = _sweep(cell, reader)
+    c = compare_runs(r, ids)
+    out = figures.compare_figures(r, c)
+    grid, colours = out["figures"]["grid"], out["colours"]
+    titles = [a["text"] for a in grid["layout"]["annotations"]]
+    assert titles == ["lr (log)", "test_auc", "train_loss"]  # every metric, in its own chart
+    lr, auc, loss = (_traces(grid, a) for a in ("x", "x2", "x3"))
+    # a single value per run: a bar per run, not a dot at step 0
+    assert [t["type"] for t in auc] == ["bar"] * 3 and [t["y"] for t in auc] == [[0.7], [0.9], [0.8]]
+    assert auc[1]["text"] == ["★ 0.9"]  # the best run marked
+    assert [t["type"] for t in loss] == ["scatter"] * 3 and len(loss[0]["x"]) == 20
+    # lr spans 0.001 to 10: a log axis; test_auc does not
+    assert grid["layout"]["yaxis"]["type"] == "log" and grid["layout"]["yaxis2"].get("type") != "log"
+    # each run one colour in every chart, one legend entry, one legend group (hiding it hides it everywhere)
+    assert len(set(colours.values())) == 3
+    for rid in ids:
+        mine = [t for t in grid["data"] if t["legendgroup"] == rid]
+        assert len(mine) == 3
+        assert {t["marker"]["color"] for t in mine} == {colours[rid]}
+        assert sum(t["showlegend"] for t in mine) == 1
+    # the same colours in the scatter and class charts of the comparison
+    scatter = out["figures"]["scatter"]
+    assert {t["legendgroup"]: t["marker"]["color"] for t in scatter["data"]} == colours
+
+
+def test_scatter_of_a_chosen_param_best_run_starred_and_a_chosen_baseline(cell, reader):
+    from nbexp.analysis.compare import compare_runs
+
+    r, ids = _sweep(cell, reader)
+    c = compare_runs(r, ids, baseline=ids[1])
+    assert c["baseline"] == 1
+    assert c["baseline_delta"]["test_auc"] == [pytest.approx(-0.2), None, pytest.approx(-0.1)]
+    out = figures.compare_figures(r, c, metric="test_auc", x_param="C")
+    scatter = out["figures"]["scatter"]
+    assert scatter["layout"]["xaxis"]["type"] == "log"  # C = 0.001 .. 10
+    assert [t["x"] for t in scatter["data"]] == [[0.001], [0.1], [10.0]]
+    assert [t["marker"]["symbol"] for t in scatter["data"]] == ["circle", "star", "circle"]
+    header = out["figures"]["metrics"]["data"][0]["header"]["values"]
+    assert header[-2:] == [f"Δ {ids[0]} vs {ids[1]}", f"Δ {ids[2]} vs {ids[1]}"]
+    # parallel coordinates over the params the user chose: only those that vary get an axis
+    par = figures.parallel_coordinates([r.run(i) for i in ids], "test_auc", params=["solver", "C"])
+    assert [d["label"] for d in par["data"][0]["dimensions"]] == ["C (log)", "test_auc"]
+    from nbexp.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="baseline"):
+        compare_runs(r, ids[:2], baseline=ids[2])
+
+
+def test_drift_overlay_draws_both_distributions_with_psi_and_ks(cell, reader, drift_scenario):
+    from test_data import DRIFT_SETUP, TRAIN
+
+    from nbexp.analysis.compare import compare_runs
+
+    drift_scenario(DRIFT_SETUP, TRAIN)
+    r = reader()
+    ids = [x["id"] for x in sorted(r.list_runs(), key=lambda x: x["start_time"])]
+    c = compare_runs(r, ids)
+    out = figures.compare_figures(r, c)
+    fig = out["figures"]["drift_hist"]
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    a = next(t for t in titles if t.startswith("train.a:"))
+    assert "PSI" in a and "KS" in a
+    a_traces = _traces(fig, "x" if titles[0] == a else f"x{titles.index(a) + 1}")
+    assert [t["type"] for t in a_traces] == ["histogram", "histogram"]
+    assert [t["legendgroup"] for t in a_traces] == ids
+    assert sum(a_traces[0]["y"]) == pytest.approx(1.0) and sum(a_traces[1]["y"]) == pytest.approx(1.0)
+    # a shift of one standard deviation: the new run's mass sits to the right of the reference's
+    centre = [sum(x * y for x, y in zip(t["x"], t["y"])) for t in a_traces]
+    assert centre[1] - centre[0] == pytest.approx(1.0, abs=0.15)
+    assert fig["layout"]["barmode"] == "overlay"
+    y = next(t for t in titles if t.startswith("train.y:"))
+    assert "PSI" in y
+
+
+def test_code_diff_per_cell_ignores_execution_counts():
+    from nbexp.analysis.compare import cell_diff
+
+    a = [
+        {"execution_count": 1, "source": "import numpy as np"},
+        {"execution_count": 2, "source": "LR = 0.1\nDEPTH = 4"},
+        {"execution_count": 3, "source": "fit(LR)"},
+    ]
+    b = [{**a[0], "execution_count": 11}, {"execution_count": 12, "source": "LR = 0.3\nDEPTH = 4"}, a[2]]
+    blocks = cell_diff(a, b)
+    assert [x["status"] for x in blocks] == ["same", "changed", "same"]
+    assert ["-", "LR = 0.1"] in blocks[1]["lines"] and ["+", "LR = 0.3"] in blocks[1]["lines"]
+    assert [" ", "DEPTH = 4"] in blocks[1]["lines"]
+    assert cell_diff(a, [{**x, "execution_count": 20 + i} for i, x in enumerate(a)]) == [{"status": "same", "count": 3}]
+
+
+def test_new_charts_say_why_they_are_empty():
+    grid = figures.metric_grid({"loss": {"r1": ([], [], [])}}, {"r1": "r1"})
+    assert _no_axes(grid) and "no metric was recorded for these runs" in _annotation(grid)
+    runs = [{"id": "r1", "params": {}, "metrics": {}}, {"id": "r2", "params": {}, "metrics": {}}]
+    scatter = figures.param_scatter(runs, None, "auc")
+    assert _no_axes(scatter) and "no param differs between these runs" in _annotation(scatter)
+    rows = [{"variable": "X", "column": "a", "psi": 0.4, "ks": 0.3, "flags": ["PSI 0.40 (major)"]}]
+    overlay = figures.drift_overlays(rows, ("r1", []), ("r2", []))
+    assert _no_axes(overlay) and "no flagged column has a stored distribution" in _annotation(overlay)

@@ -123,7 +123,17 @@ async def test_compare_gives_diffs_and_figures(filled, jp_fetch):
     c = await get(jp_fetch, "compare", runs=",".join(ids))
     assert c["param_diff"] == {"LR": [0.1, 0.3]}
     assert c["metric"] == "loss"
-    assert set(c["figures"]) == {"params", "metrics", "curves", "parallel", "drift", "classes", "system"}
+    assert set(c["figures"]) == {
+        "params",
+        "metrics",
+        "grid",
+        "curves",
+        "parallel",
+        "scatter",
+        "drift",
+        "classes",
+        "system",
+    }
     curves = c["figures"]["curves"]["data"]
     assert len(curves) == 2 and len(curves[0]["y"]) == 30
     table = c["figures"]["params"]["data"][0]

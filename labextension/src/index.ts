@@ -1,10 +1,12 @@
 /** nbexp's JupyterLab plugin: the runs sidebar, the comparison and run views. */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { CompareView } from './components/CompareView';
+import { setRenderMime } from './components/highlight';
 import { RunsPanel } from './components/RunsPanel';
 import { RunView } from './components/RunView';
 import { RunsModel } from './model';
@@ -18,8 +20,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbexp:sidebar',
   description: 'The sprint runs recorded by nbexp, live in the left sidebar, compared in the main area.',
   autoStart: true,
-  optional: [ILabShell],
-  activate: (app: JupyterFrontEnd) => {
+  optional: [ILabShell, IRenderMimeRegistry],
+  activate: (app: JupyterFrontEnd, _shell: ILabShell | null, rendermime: IRenderMimeRegistry | null) => {
+    setRenderMime(rendermime); // code coloured by the lab's own highlighting
     const model = new RunsModel();
     const open = (widget: MainAreaWidget) => {
       const existing = [...app.shell.widgets('main')].find(w => w.id === widget.id);
@@ -41,7 +44,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new RunsPanel({
       model,
       onCompare: ids => show(new CompareView(ids)),
-      onOpen: id => show(new RunView(id))
+      onOpen: id => show(new RunView(id, ids => show(new CompareView(ids))))
     });
     panel.title.icon = nbexpIcon;
     app.shell.add(panel, 'left', { rank: 900 });

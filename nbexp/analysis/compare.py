@@ -50,7 +50,34 @@ def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
     return lines
 
 
-def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
+def cell_diff(a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
+    """Two lineages compared cell by cell, on their sources only (execution counts are not code: the
+    same cells run at other counts are the same): a list of blocks, ``{"status": "same", "count": n}``
+    for a run of identical cells, else ``{"status": "changed" | "added" | "removed", "lines": [...]}``
+    with each line as ``[tag, text]``, the tag ``" "``, ``"+"``, ``"-"`` or ``"@"`` (a hunk header)."""
+    sa, sb = [c["source"] for c in a], [c["source"] for c in b]
+    out: list[dict[str, Any]] = []
+
+    def lines(x: str, y: str) -> list[list[str]]:
+        diff = difflib.unified_diff(x.splitlines(), y.splitlines(), lineterm="", n=3)
+        return [[d[0], d[1:]] for d in list(diff)[2:]]  # the ---/+++ file header names nothing here
+
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, sa, sb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append({"status": "same", "count": i2 - i1})
+            continue
+        olds, news = sa[i1:i2], sb[j1:j2]
+        for k in range(max(len(olds), len(news))):
+            if k < len(olds) and k < len(news):
+                out.append({"status": "changed", "lines": lines(olds[k], news[k])})
+            elif k < len(olds):
+                out.append({"status": "removed", "lines": [["-", x] for x in olds[k].splitlines()]})
+            else:
+                out.append({"status": "added", "lines": [["+", x] for x in news[k].splitlines()]})
+    return out
+
+
+def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -> Comparison:
     """Compare two or more runs (ids, prefixes, ``latest~N``).
 
     Returns:
@@ -63,7 +90,8 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
         ``best`` (per key, the index of the best run: lowest for loss-like names as
         :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value) and
         ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution
-        counts are not code: a replay of the same cells diffs empty).
+        counts are not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by
+        cell: :func:`cell_diff`).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -72,6 +100,13 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
     if len(refs) < 2:
         raise InvalidArgument(f"compare needs at least two runs; got {len(refs)}")
     runs = [reader.run(ref) for ref in refs]
+    b_index = 0
+    if baseline is not None:
+        ids = [r["id"] for r in runs]
+        b_id = reader.resolve(baseline)
+        if b_id not in ids:
+            raise InvalidArgument(f"baseline {baseline!r} is not one of the compared runs ({', '.join(ids)})")
+        b_index = ids.index(b_id)
     keys = sorted({k for r in runs for k in r["params"]})
     params = {k: [r["params"].get(k, _ABSENT) for r in runs] for k in keys}
     param_diff = {k: v for k, v in params.items() if _differs(v)}
@@ -87,8 +122,10 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
     best: dict[str, int | None] = {}
     for k, summaries in metrics.items():
         lasts = [s["last"] if s is not None and not _nan(s["last"]) else None for s in summaries]
-        base = lasts[0]
-        baseline_delta[k] = [None if base is None or v is None or i == 0 else v - base for i, v in enumerate(lasts)]
+        base = lasts[b_index]
+        baseline_delta[k] = [
+            None if base is None or v is None or i == b_index else v - base for i, v in enumerate(lasts)
+        ]
         have = {i: v for i, v in enumerate(lasts) if v is not None}
         pick = min if lower_is_better(k) else max
         best[k] = pick(have, key=have.__getitem__) if len(have) > 1 else None
@@ -115,6 +152,9 @@ def compare_runs(reader: Reader, refs: list[str]) -> Comparison:
         "best": best,
         "code_diff": code_diff,
     }
+    # records.Comparison (not owned here) should list these two keys
+    out["code_cells"] = cell_diff(a["lineage"], b["lineage"])  # type: ignore[typeddict-unknown-key]
+    out["baseline"] = b_index  # type: ignore[typeddict-unknown-key]
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
     return out
 
@@ -142,3 +182,23 @@ def data_side(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if imbalanced(c)
     ]
     return {"data": fingerprints, "drift": drift_rows, "imbalance": imbalance}
+
+
+def best_in_sprint(reader: Reader, run: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The best run of ``run``'s sprint by the sprint's main metric (the metric most of its runs hold,
+    ranked as the sidebar ranks it; lowest for loss-like names): ``{"id", "name", "metric", "value"}``,
+    None when the sprint has no metric. What the run view's "Compare with best" compares against."""
+    from .metrics import rank_counts
+    from .review import lower_is_better
+
+    ranked = rank_counts(reader.sprint_metric_counts(run["sprint"]))
+    if not ranked:
+        return None
+    metric = ranked[0]
+    order = "ASC" if lower_is_better(metric) else "DESC"
+    row = reader.conn.execute(
+        "SELECT r.id, r.name, s.last FROM metric_summaries s JOIN runs r ON r.id = s.run_id "
+        f"WHERE r.sprint = ? AND s.key = ? AND s.last IS NOT NULL ORDER BY s.last {order}, r.start_time LIMIT 1",
+        (run["sprint"], metric),
+    ).fetchone()
+    return None if row is None else {"id": row[0], "name": row[1], "metric": metric, "value": row[2]}

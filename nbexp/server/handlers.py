@@ -149,6 +149,13 @@ def run_row(r: Mapping[str, Any]) -> dict:
     return row
 
 
+def param_sources(reader: Reader, run_id: str) -> dict[str, str]:
+    """Where each of a run's params came from, as the ledger records it (``assign``, ``default``,
+    ``config``, ``estimator``, ``torch``, ``explicit``): the run view groups its params by it."""
+    rows = reader.conn.execute("SELECT key, coalesce(source, '') FROM params WHERE run_id = ?", (run_id,))
+    return {key: source for key, source in rows}
+
+
 class SprintsHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -222,6 +229,7 @@ class RunHandler(BaseHandler):
     def get(self, run_id: str) -> None:
         with self.reader() as r:
             run = dict(r.run(self.run_id(run_id)))
+            run["param_sources"] = param_sources(r, str(run["id"]))
         run["metric_summaries"] = run.pop("metrics")
         self.send(run)
 
@@ -282,17 +290,43 @@ class RunHandler(BaseHandler):
 class CompareHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
+        """``runs`` to compare; optional ``metric`` (for parallel coordinates and the scatter), ``params``
+        (comma-separated, the parallel coordinates' axes), ``x`` (the scatter's param) and ``baseline``
+        (one of the compared runs: deltas are against it)."""
         ids = self.run_ids_arg(2, MAX_COMPARE)
-        metric = self.get_argument("metric", None)
+        metric = self.get_argument("metric", None) or None
         if metric is not None and not metric.isidentifier():
             raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
+        raw = self.get_argument("params", None)
+        params = [p for p in raw.split(",") if p] if raw is not None else None
+        x_param = self.get_argument("x", None) or None
+        for name in (params or []) + ([x_param] if x_param else []):
+            if len(name) > 200 or not name.isprintable():
+                raise tornado.web.HTTPError(400, f"malformed param name {name[:40]!r}")
+        baseline = self.get_argument("baseline", None) or None
+        if baseline is not None:
+            baseline = self.run_id(baseline)
         from ..analysis.compare import compare_runs
         from ..figures import compare_figures
 
         with self.reader() as r:
-            c = compare_runs(r, ids)
-            figs = compare_figures(r, c, metric)
+            c = compare_runs(r, ids, baseline=baseline)
+            figs = compare_figures(r, c, metric, params=params, x_param=x_param)
         self.send({**c, **figs})
+
+
+class RunFiguresHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        """A run's charts (a chart per metric, its system timeline) and the best run of its sprint."""
+        from ..analysis.compare import best_in_sprint
+        from ..figures import run_figures
+
+        with self.reader() as r:
+            run = r.run(self.run_id(run_id))
+            figs = run_figures(r, run["id"])
+            best = best_in_sprint(r, run)
+        self.send({"run": run["id"], "figures": figs, "best": best})
 
 
 class ExportHandler(BaseHandler):
@@ -377,6 +411,7 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
         (url_path_join(api, "runs", r"([^/]+)", "outputs"), OutputsHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "figures"), RunFiguresHandler),
         (url_path_join(api, "blobs", r"([0-9a-f]{64})"), BlobHandler),
         (url_path_join(api, "compare"), CompareHandler),
         (url_path_join(api, "export"), ExportHandler),

@@ -1,12 +1,32 @@
-/** The main-area comparison: param diff, metrics, curves, parallel coordinates, data, system, code. */
+/** The main-area comparison: param diff, metrics, a chart per metric, parallel coordinates and a scatter,
+ * data drift, system, per-cell code diff. Every figure is built on the server (nbexp/figures.py), the same
+ * that `nbexp.compare` shows in a notebook; a run has one colour in all of them, and hiding it in any
+ * legend hides it in every chart. */
 import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
 import { ICompare } from '../tokens';
 import { el, fmt, table } from './format';
-import { drawFigure } from './plot';
+import { diffBlock } from './highlight';
+import { LinkedCharts } from './plot';
 
 const TITLE_LENGTH = 60;
+
+/** One cell of the per-cell code diff (nbexp.analysis.compare.cell_diff). */
+export interface ICodeBlock {
+  status: 'same' | 'changed' | 'added' | 'removed';
+  count?: number;
+  lines?: [string, string][];
+}
+
+/** What /nbexp/api/compare answers beyond ICompare. */
+export interface ICompareAnswer extends ICompare {
+  params: Record<string, unknown[]>;
+  baseline: number;
+  code_cells: ICodeBlock[];
+  colours: Record<string, string>;
+  x_param: string | null;
+}
 
 /**
  * A comparison's tab title from what differs: "C=0.1 vs C=10". The param with the most distinct values
@@ -30,19 +50,41 @@ export function compareTitle(c: ICompare): string {
 
 const TABS: [string, string][] = [
   ['overview', 'Params & metrics'],
-  ['curves', 'Metric curves'],
+  ['charts', 'Charts'],
   ['parallel', 'Parallel coordinates'],
   ['data', 'Data'],
   ['system', 'System'],
   ['code', 'Code diff']
 ];
 
+/** A labelled select; `onChange` hears the chosen value. */
+function select(label: string, options: [string, string][], value: string, onChange: (v: string) => void) {
+  const box = el('label', { class: 'nbexp-control' }, `${label} `);
+  const s = el('select', { 'aria-label': label, class: 'jp-mod-styled' });
+  for (const [v, text] of options) {
+    const o = el('option', { value: v }, text);
+    o.selected = v === value;
+    s.appendChild(o);
+  }
+  s.addEventListener('change', () => onChange(s.value));
+  box.appendChild(s);
+  return box;
+}
+
 export class CompareView extends Widget {
   private _ids: string[];
-  private _data: ICompare | null = null;
+  private _data: ICompareAnswer | null = null;
   private _tabs: HTMLElement;
   private _body: HTMLElement;
   private _current = 'overview';
+  private _charts = new LinkedCharts();
+  /** The user's choices, sent to the server: null lets it pick. */
+  private _options: { metric: string | null; params: string[] | null; x: string | null; baseline: string | null } = {
+    metric: null,
+    params: null,
+    x: null,
+    baseline: null
+  };
 
   constructor(ids: string[]) {
     super();
@@ -62,15 +104,32 @@ export class CompareView extends Widget {
     void this.load();
   }
 
+  /** The runs hidden in every chart (clicked off in a legend). */
+  get hiddenRuns(): ReadonlySet<string> {
+    return this._charts.hidden;
+  }
+
   async load(): Promise<void> {
+    const o = this._options;
     try {
-      this._data = await requestAPI<ICompare>('compare', { runs: this._ids.join(',') });
+      this._data = await requestAPI<ICompareAnswer>('compare', {
+        runs: this._ids.join(','),
+        metric: o.metric ?? undefined,
+        params: o.params === null ? undefined : o.params.join(','),
+        x: o.x ?? undefined,
+        baseline: o.baseline ?? undefined
+      });
       this.title.label = compareTitle(this._data);
       this.title.caption = `Compare runs ${this._ids.join(', ')}`;
       await this.showTab(this._current);
     } catch (e) {
       this._body.textContent = `Could not compare: ${(e as Error).message}`;
     }
+  }
+
+  private _set(change: Partial<CompareView['_options']>): void {
+    Object.assign(this._options, change);
+    void this.load();
   }
 
   async showTab(key: string): Promise<void> {
@@ -84,10 +143,13 @@ export class CompareView extends Widget {
     }
     this._body.replaceChildren();
     const ids = c.runs.map(r => r.id);
-    const figure = async (name: string): Promise<void> => {
-      const box = el('div', { class: 'nbexp-chart', 'data-figure': name });
+    const figure = async (name: string, label: string): Promise<void> => {
+      if (!c.figures[name]) {
+        return;
+      }
+      const box = el('div', { class: 'nbexp-chart', 'data-figure': name, role: 'figure', 'aria-label': label });
       this._body.appendChild(box);
-      await drawFigure(box, c.figures[name]);
+      await this._charts.add(box, c.figures[name]);
     };
     if (key === 'overview') {
       this._body.appendChild(el('h3', {}, 'Params that differ'));
@@ -101,9 +163,19 @@ export class CompareView extends Widget {
             )
           : el('p', {}, 'Same params.')
       );
-      this._body.appendChild(el('h3', {}, `Metrics (last value; ★ best; Δ against the baseline ${ids[0]})`));
+      const base = c.baseline ?? 0;
+      this._body.appendChild(el('h3', {}, `Metrics (last value; ★ best; Δ against the baseline ${ids[base]})`));
+      this._body.appendChild(
+        select(
+          'Baseline run',
+          c.runs.map(r => [r.id, `${r.id} ${r.name ?? ''}`.trim()]),
+          c.runs[base].id,
+          v => this._set({ baseline: v })
+        )
+      );
       const metrics = Object.entries(c.metrics);
-      const deltas = ids.slice(1).map(id => (ids.length === 2 ? `Δ vs ${ids[0]}` : `Δ ${id} vs ${ids[0]}`));
+      const others = ids.map((id, i) => [id, i] as [string, number]).filter(([, i]) => i !== base);
+      const deltas = others.map(([id]) => (ids.length === 2 ? `Δ vs ${ids[base]}` : `Δ ${id} vs ${ids[base]}`));
       this._body.appendChild(
         metrics.length
           ? table(
@@ -112,17 +184,18 @@ export class CompareView extends Widget {
               metrics.map(([k, v]) => [
                 k,
                 ...v.map((s, i) => (c.best?.[k] === i ? `★ ${fmt(s?.last ?? null)}` : s ? s.last : null)),
-                ...ids.slice(1).map((_, i) => c.baseline_delta?.[k]?.[i + 1] ?? null)
+                ...others.map(([, i]) => c.baseline_delta?.[k]?.[i] ?? null)
               ])
             )
           : el('p', {}, 'No metrics recorded.')
       );
-      await figure('curves');
-    } else if (key === 'curves' || key === 'parallel' || key === 'system') {
-      await figure(key);
-      if (key === 'parallel' && c.figures.search) {
-        await figure('search'); // a hyperparameter search's candidates, next to the runs' params
-      }
+      await figure('grid', 'Metric charts');
+    } else if (key === 'charts') {
+      await figure('grid', 'Metric charts');
+    } else if (key === 'parallel') {
+      await this._parallel(c, figure);
+    } else if (key === 'system') {
+      await figure('system', 'System timeline');
     } else if (key === 'data') {
       const flags = c.drift.map(d => `${d.variable}.${d.column}: ${d.flags.join('; ')}`);
       flags.push(
@@ -135,16 +208,99 @@ export class CompareView extends Widget {
         ...(flags.length ? flags : ['Data: no drift or imbalance flagged (or not recorded).']).map(f => el('li', {}, f))
       );
       this._body.appendChild(list);
-      await figure('drift');
-      await figure('classes');
+      await figure('drift_hist', 'Drift distributions');
+      await figure('drift', 'Drift per column');
+      await figure('classes', 'Class balance');
     } else if (key === 'code') {
-      this._body.appendChild(
-        el(
-          'pre',
-          { class: 'nbexp-code', 'aria-label': 'Code diff' },
-          c.code_diff.length ? c.code_diff.join('\n') : 'Same code.'
+      await this._code(c);
+    }
+  }
+
+  /** Parallel coordinates over the params the user ticks, against the metric chosen; a scatter of one param. */
+  private async _parallel(c: ICompareAnswer, figure: (name: string, label: string) => Promise<void>): Promise<void> {
+    const metrics = Object.keys(c.metrics);
+    const varied = Object.keys(c.param_diff);
+    const bar = el('div', { class: 'nbexp-controls' });
+    if (metrics.length) {
+      bar.appendChild(
+        select(
+          'Metric',
+          metrics.map(m => [m, m]),
+          c.metric ?? metrics[0],
+          v => this._set({ metric: v })
         )
       );
+    }
+    if (varied.length) {
+      bar.appendChild(
+        select(
+          'Scatter param',
+          varied.map(p => [p, p]),
+          c.x_param ?? varied[0],
+          v => this._set({ x: v })
+        )
+      );
+    }
+    this._body.appendChild(bar);
+    if (varied.length) {
+      const chosen = new Set(this._options.params ?? varied.slice(0, 7));
+      const group = el('fieldset', { class: 'nbexp-param-picker', 'aria-label': 'Parallel coordinates params' });
+      group.appendChild(el('legend', {}, 'Axes (params that differ)'));
+      for (const p of varied) {
+        const label = el('label', {});
+        const box = el('input', { type: 'checkbox', 'aria-label': `Axis ${p}` });
+        box.checked = chosen.has(p);
+        box.addEventListener('change', () => {
+          const picked = Array.from(group.querySelectorAll('input'))
+            .filter(b => (b as HTMLInputElement).checked)
+            .map(b => b.getAttribute('aria-label')!.slice('Axis '.length));
+          this._set({ params: picked });
+        });
+        label.append(box, ` ${p}`);
+        group.appendChild(label);
+      }
+      this._body.appendChild(group);
+    }
+    await figure('parallel', 'Parallel coordinates');
+    await figure('scatter', 'Param against metric');
+    await figure('search', 'Search candidates'); // a hyperparameter search's candidates, next to the runs' params
+  }
+
+  /** The code of the first and last run, cell by cell: the same cells folded, changed ones as coloured diffs. */
+  private async _code(c: ICompareAnswer): Promise<void> {
+    const ids = c.runs.map(r => r.id);
+    const region = el('div', { role: 'region', 'aria-label': 'Code diff' });
+    region.appendChild(
+      el(
+        'p',
+        {},
+        `Run ${ids[ids.length - 1]} against run ${ids[0]}, cell by cell; execution counts are not code (ignored).`
+      )
+    );
+    this._body.appendChild(region);
+    const blocks = c.code_cells ?? [];
+    if (!blocks.some(b => b.status !== 'same')) {
+      region.appendChild(el('p', { class: 'nbexp-same' }, 'Same code.'));
+      return;
+    }
+    let cell = 0;
+    for (const b of blocks) {
+      if (b.status === 'same') {
+        const n = b.count ?? 0;
+        region.appendChild(
+          el(
+            'p',
+            { class: 'nbexp-same' },
+            n === 1 ? `cell ${cell + 1} the same` : `cells ${cell + 1}–${cell + n} the same`
+          )
+        );
+        cell += n;
+        continue;
+      }
+      cell += b.status === 'removed' ? 0 : 1;
+      const label = `Cell ${b.status === 'removed' ? `removed after ${cell}` : cell}: ${b.status}`;
+      region.appendChild(el('h4', {}, label));
+      region.appendChild(await diffBlock(b.lines ?? [], label));
     }
   }
 }

@@ -10,25 +10,86 @@ function loadPlotly(): Promise<any> {
   return plotly;
 }
 
+/** Every x and y axis of a layout (a grid of small multiples has xaxis2, yaxis3, ...). */
+function axisKeys(layout: any): string[] {
+  return Object.keys(layout).filter(k => /^[xy]axis\d*$/.test(k));
+}
+
 function themed(layout: any): any {
   const css = getComputedStyle(document.body);
   const fg = css.getPropertyValue('--jp-ui-font-color1').trim() || '#222';
   const grid = css.getPropertyValue('--jp-border-color2').trim() || '#ddd';
+  const axes: Record<string, any> = {};
+  for (const k of ['xaxis', 'yaxis', ...axisKeys(layout)]) {
+    axes[k] = { gridcolor: grid, ...(layout[k] ?? {}) };
+  }
   return {
     ...layout,
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { ...(layout.font ?? {}), color: fg },
-    xaxis: { gridcolor: grid, ...(layout.xaxis ?? {}) },
-    yaxis: { gridcolor: grid, ...(layout.yaxis ?? {}) },
+    ...axes,
     autosize: true
   };
 }
 
 export async function drawFigure(node: HTMLElement, figure: IFigure): Promise<void> {
   const Plotly = await loadPlotly();
+  if (figure.layout?.height) {
+    node.style.minHeight = `${figure.layout.height}px`; // the figure's own height: an empty state stays short
+  }
   await Plotly.newPlot(node, figure.data, themed(figure.layout), {
     responsive: true,
     displaylogo: false
   });
+}
+
+/**
+ * Runs hidden in one chart are hidden in all: every chart drawn through `add` shares one set of hidden
+ * runs (the traces' legend groups are run ids); a click on a run in any legend hides or shows that run
+ * in every chart, and a chart drawn later starts with the same runs hidden.
+ */
+export class LinkedCharts {
+  private _hidden = new Set<string>();
+  private _nodes: HTMLElement[] = [];
+
+  get hidden(): ReadonlySet<string> {
+    return this._hidden;
+  }
+
+  async add(node: HTMLElement, figure: IFigure): Promise<void> {
+    await drawFigure(node, figure);
+    this._nodes = this._nodes.filter(n => n.isConnected);
+    this._nodes.push(node);
+    await this._apply(node);
+    (node as any).on?.('plotly_legendclick', (event: any) => {
+      const group = event?.data?.[event.curveNumber]?.legendgroup;
+      if (!group) {
+        return true; // not a run: plotly's own toggle
+      }
+      void this.toggle(group);
+      return false;
+    });
+  }
+
+  async toggle(run: string): Promise<void> {
+    if (this._hidden.has(run)) {
+      this._hidden.delete(run);
+    } else {
+      this._hidden.add(run);
+    }
+    this._nodes = this._nodes.filter(n => n.isConnected);
+    await Promise.all(this._nodes.map(n => this._apply(n)));
+  }
+
+  private async _apply(node: HTMLElement): Promise<void> {
+    const data: any[] = (node as any).data ?? [];
+    const indices = data.map((_, i) => i).filter(i => data[i].legendgroup);
+    if (!indices.length) {
+      return;
+    }
+    const Plotly = await loadPlotly();
+    const visible = indices.map(i => (this._hidden.has(data[i].legendgroup) ? 'legendonly' : true));
+    await Plotly.restyle(node, { visible }, indices);
+  }
 }
