@@ -216,9 +216,18 @@ def get_run(run_id: str, ledger: str | None = None) -> dict[str, Any]:
         return dict(r.run(run_id))
 
 
-def compare(*run_ids: str, ledger: str | None = None, metric: str | None = None) -> dict[str, Any]:
-    """Compare runs (the first is the baseline): param diff, metrics side by side, code
-    diff, data drift; as the last value of a cell it shows as tabs with plotly figures.
+def compare(
+    *run_ids: str,
+    ledger: str | None = None,
+    metric: str | None = None,
+    baseline: str | None = None,
+    params: list[str] | None = None,
+    x_param: str | None = None,
+) -> dict[str, Any]:
+    """Compare runs (the first is the baseline unless ``baseline`` names another): param diff,
+    metrics side by side, code diff, data drift; as the last value of a cell it shows as tabs
+    with plotly figures, the same the sidebar's compare view draws (a chart per metric, the
+    parallel coordinates over ``params``, a scatter of ``x_param`` against ``metric``).
 
     Returns:
         A dict: ``runs``, ``params`` (every key, one value per run), ``param_diff``
@@ -235,11 +244,11 @@ def compare(*run_ids: str, ledger: str | None = None, metric: str | None = None)
     from .widgets import Comparison
 
     with queries.Reader(_ledger(ledger)) as r:
-        c = Comparison(compare_runs(r, list(run_ids)))
+        c = Comparison(compare_runs(r, list(run_ids), baseline=baseline))
         try:
             from .figures import compare_figures
 
-            c.update(compare_figures(r, c, metric))
+            c.update(compare_figures(r, c, metric, params=params, x_param=x_param))
         except ImportError:  # no plotly: the data without figures
             pass
         return c

@@ -62,13 +62,19 @@ def _show(c: dict, key: str, figs: dict) -> None:
 
     if key in ("params", "metrics", "code"):
         display(HTML(html_section(c, key)))
-    if key in ("curves", "parallel", "system"):
+    # the figures the sidebar's compare view draws (nbexp.figures.compare_figures), in the same places
+    if key == "curves":
+        _figure(figs.get("grid") or figs.get("curves"))  # a chart per metric, one colour per run
+    if key in ("parallel", "system"):
         _figure(figs.get(key))
-    if key == "parallel" and figs.get("search"):  # a search's candidates, next to the runs' params
-        _figure(figs["search"])
+    if key == "parallel":
+        _figure(figs.get("scatter"))  # the most varied (or chosen) param against the metric
+        if figs.get("search"):  # a search's candidates, next to the runs' params
+            _figure(figs["search"])
     if key == "data":
         display(HTML(html_section(c, "data")))
         _figure(figs.get("drift"))
+        _figure(figs.get("drift_hist"))  # the flagged columns' two distributions overlaid
         _figure(figs.get("classes"))
 
 

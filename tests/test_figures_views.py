@@ -233,3 +233,28 @@ def test_new_charts_say_why_they_are_empty():
     rows = [{"variable": "X", "column": "a", "psi": 0.4, "ks": 0.3, "flags": ["PSI 0.40 (major)"]}]
     overlay = figures.drift_overlays(rows, ("r1", []), ("r2", []))
     assert _no_axes(overlay) and "no flagged column has a stored distribution" in _annotation(overlay)
+
+
+def test_the_notebook_comparison_shows_the_sidebars_figures(cell, reader, ledger_path, monkeypatch):
+    """One figure, two places: ``nbexp.compare`` in a notebook shows the chart per metric, the
+    scatter and the drift overlays the sidebar's compare view draws, not the older single chart."""
+    import plotly.io as pio
+    from IPython.utils.capture import capture_output
+
+    import nbexp
+    from nbexp.widgets import _show
+
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")  # what JupyterLab's kernel uses
+
+    _r, ids = _sweep(cell, reader)
+    c = nbexp.compare(*ids, ledger=str(ledger_path), baseline=ids[1], x_param="C")
+    assert c["baseline"] == 1
+    shown = {}
+    for tab in ("curves", "parallel"):
+        with capture_output() as cap:
+            _show(c, tab, c["figures"])
+        shown[tab] = [o.data["application/vnd.plotly.v1+json"] for o in cap.outputs]
+    assert [f["layout"]["annotations"][0]["text"] for f in shown["curves"]] == ["lr (log)"]
+    assert shown["curves"][0]["data"] == c["figures"]["grid"]["data"]
+    scatter = shown["parallel"][1]
+    assert scatter["data"] == c["figures"]["scatter"]["data"] and "C" in scatter["layout"]["xaxis"]["title"]["text"]

@@ -153,8 +153,8 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "code_diff": code_diff,
     }
     # records.Comparison (not owned here) should list these two keys
-    out["code_cells"] = cell_diff(a["lineage"], b["lineage"])  # type: ignore[typeddict-unknown-key]
-    out["baseline"] = b_index  # type: ignore[typeddict-unknown-key]
+    out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
+    out["baseline"] = b_index
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
     return out
 

@@ -61,9 +61,11 @@ class Comparison(TypedDict, total=False):
     param_diff: dict[str, list[Any]]
     metrics: dict[str, list[MetricSummary | None]]
     metric_delta: dict[str, float]  # the last run's last value minus the first's
-    baseline_delta: dict[str, list[float | None]]  # each run minus the first (the baseline)
+    baseline_delta: dict[str, list[float | None]]  # each run minus the baseline's value
+    baseline: int  # the index of the baseline run (the first unless chosen)
     best: dict[str, int | None]  # per metric, the index of the best run (lower is better for loss-like names)
     code_diff: list[str]
+    code_cells: list[dict[str, Any]]  # the code diff cell by cell
     fingerprints: dict[str, list[str | None]]
     drift: list[dict[str, Any]]
     imbalance: list[dict[str, Any]]
