@@ -785,6 +785,30 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
             )
 
 
+@main.command("explain")
+@click.argument("run", default="latest")
+@click.option(
+    "--vs", "vs", default="best", show_default=True, help="the run to explain it against: RUN, best or tag:NAME"
+)
+@click.option("--metric", help="the metric to explain (default: the main metric of the two runs)")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def explain_cmd(ctx, run, vs, metric, as_json):
+    """Why RUN scores differently from another run: the factors that differ, ranked, each with its evidence."""
+    from .analysis.explain import explain, lines, resolve_pair
+
+    with _reader(ctx) as r:
+        a, b, metric = resolve_pair(r, run, vs, metric)
+        ex = explain(r, a, b, metric)
+    if as_json:
+        _echo_json(ex)
+        return
+    click.echo(f"run {ex['b']} vs {ex['a']} ({ex['direction']} is better)")
+    click.echo(ex["summary"])
+    for line in lines(ex):
+        click.echo("  " + line)
+
+
 @main.command("check")
 @click.argument("run", default="latest")
 @click.option("--metric", required=True, help="the metric to hold up")
