@@ -262,6 +262,7 @@ def explain(
     With ``ablate``, ``run`` is replayed in fresh kernels (at most ``budget`` replays, ``timeout`` seconds a
     cell): unchanged, to measure the noise, and once per factor a replay can isolate, that factor set back to
     ``vs``'s value; each factor then has its ``effect`` on the metric, and ``ablation`` holds the waterfall.
+    Without ``ablate``, the newest ablation already stored for the pair (run overnight) is shown.
 
     Example:
         >>> nbexp.explain("latest", vs="best")["summary"]          # doctest: +SKIP
@@ -276,6 +277,10 @@ def explain(
         a, b, metric = resolve_pair(r, run, vs, metric)
         ex = explain_runs(r, a, b, metric)
         ledger_path = r.path
+        if not ablate:
+            from .analysis.ablation import stored
+
+            ex = stored(r, a, b, metric) or ex  # an ablation already run for this pair
     if ablate:
         from .analysis.ablation import ablate as run_ablation
 

@@ -80,6 +80,28 @@ def lineage_cells(run: dict) -> list[dict]:
     ]
 
 
+SEED_ASSIGN = re.compile(r"^(\s*(\w+)\s*=\s*)(-?\d+)\s*$", re.MULTILINE)
+
+
+def _seed_values(source: str) -> list[tuple[str, str]]:
+    """The literal seeds a cell sets, as ``(what, value)``: ``torch.manual_seed(0)``, ``random_state=0``,
+    ``SEED = 0``."""
+    found = [(m[0], m[2]) for m in SEED_CALL.findall(source)]
+    return found + [(m.group(2), m.group(3)) for m in SEED_ASSIGN.finditer(source) if SEED_KEY.search(m.group(2))]
+
+
+def seed_change(a_source: str, b_source: str) -> str:
+    """How the seeds of two versions of a cell differ: ``SEED 0 -> 1``."""
+    pairs = zip(_seed_values(a_source), _seed_values(b_source))
+    return "; ".join(f"{wa} {va} -> {vb}" for (wa, va), (_, vb) in pairs if va != vb) or "seed"
+
+
+def _unseeded(source: str) -> str:
+    """``source`` with its literal seeds blanked: two cells equal so differ only in their seeds."""
+    source = SEED_CALL.sub(r"\1\2#", source)
+    return SEED_ASSIGN.sub(lambda m: m.group(1) + "#" if SEED_KEY.search(m.group(2)) else m.group(0), source)
+
+
 def _norm(source: str) -> str:
     return "\n".join(ln.rstrip() for ln in source.strip().splitlines())
 
@@ -235,7 +257,7 @@ def explain(reader: Reader, a: str, b: str, metric: str | None = None) -> dict[s
             undone, done = override(cb["source"], names)
             if done and _norm(undone) == _norm(ca["source"]):
                 param_cells[pos] = sorted(done)
-            elif _norm(SEED_CALL.sub(r"\1\2#", ca["source"])) == _norm(SEED_CALL.sub(r"\1\2#", cb["source"])):
+            elif _norm(_unseeded(ca["source"])) == _norm(_unseeded(cb["source"])):
                 seed_cells.add(pos)
 
     # data: per variable whose content changed, the changed cells it comes from
@@ -262,7 +284,7 @@ def explain(reader: Reader, a: str, b: str, metric: str | None = None) -> dict[s
     used_cells: set[int] = set()
     absorbed: set[str] = set()
     for sources, items in sorted(groups.items(), key=lambda g: sorted(g[0])):
-        factors.append(_data_factor(sources, items, changed, param_cells, param_factors, b_cells, absorbed))
+        factors.append(_data_factor(sources, items, changed, param_cells, seed_cells, param_factors, absorbed))
         used_cells |= sources
     for pf in param_factors:
         if pf["key"] in absorbed:
@@ -276,7 +298,7 @@ def explain(reader: Reader, a: str, b: str, metric: str | None = None) -> dict[s
         factors.append(_code_factor(ca, cb, pos))
     for ca in removed:
         factors.append(_code_factor(ca, None, None))
-    factors += _seed_factors(changed, seed_cells, b_cells, param_factors, a_cells)
+    factors += _seed_factors(changed, seed_cells - used_cells, b_cells, param_factors)
     factors += _environment_factors(reader, ra, rb)
     factors += _system_factors(ra, rb)
     for f in factors:
@@ -349,7 +371,7 @@ def _param_factors(pa: dict, pb: dict) -> list[dict]:
     return out
 
 
-def _data_factor(sources, items, changed, param_cells, param_factors, b_cells, absorbed: set[str]) -> dict:
+def _data_factor(sources, items, changed, param_cells, seed_cells, param_factors, absorbed: set[str]) -> dict:
     """One data factor for the variables the same changed cells produce."""
     rows = [(it["variable"], r) for it in items for r in it["drift"]]
     rows.sort(key=lambda vr: -(vr[1].get("psi") or 0.0) - (vr[1].get("ks") or 0.0))
@@ -364,7 +386,15 @@ def _data_factor(sources, items, changed, param_cells, param_factors, b_cells, a
     sentence = f"the data changed ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}): {what}"
     revert: dict[str, Any] | None = None
     why = None
-    if sources:
+    kind, title = "data", ""
+    if sources and all(pos in seed_cells for pos in sources):  # data drawn from a changed seed
+        kind = "seed"
+        title = "; ".join(seed_change(changed[p][0]["source"], changed[p][1]["source"]) for p in sorted(sources))
+        sentence = f"the seed changed ({title}), and with it the data ({', '.join(names[:4])})"
+        revert = {
+            "cells": [{"index": changed[p][1]["index"], "source": changed[p][0]["source"]} for p in sorted(sources)]
+        }
+    elif sources:
         params_only = all(pos in param_cells for pos in sources)
         if params_only:
             keys = sorted({k for pos in sources for k in param_cells[pos]})
@@ -375,6 +405,11 @@ def _data_factor(sources, items, changed, param_cells, param_factors, b_cells, a
                     absorbed.add(pf["key"])
                     sentence += f", through param {pf['title']}"
             revert = {"params": revert_params}
+            seeds = [pf for pf in param_factors if pf["key"] in absorbed and set(pf["revert"]["params"]) & set(keys)]
+            if seeds and all(pf["kind"] == "seed" for pf in seeds):  # data drawn from the seed: the seed's doing
+                kind = "seed"
+                sentence = f"the seed changed: {'; '.join(pf['title'] for pf in seeds)}, and with it the data"
+                sentence += f" ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''})"
         else:
             cells = []
             for pos in sorted(sources):
@@ -388,11 +423,11 @@ def _data_factor(sources, items, changed, param_cells, param_factors, b_cells, a
     worst = max((r.get("psi") or 0.0 for _, r in rows), default=0.0)
     return {
         "key": "data:" + ",".join(names),
-        "kind": "data",
-        "title": ", ".join(names),
+        "kind": kind,
+        "title": title if kind == "seed" else ", ".join(names),
         "evidence": {"variables": items, "worst_psi": worst},
         "sentence": sentence,
-        "prior": PRIOR["data"],
+        "prior": PRIOR[kind],
         "weight": worst + len(rows),
         "isolable": revert is not None,
         "revert": revert,
@@ -428,19 +463,22 @@ def _code_factor(ca: dict | None, cb: dict | None, pos: int | None) -> dict:
     }
 
 
-def _seed_factors(changed, seed_cells, b_cells, param_factors, a_cells) -> list[dict]:
+def _seed_factors(changed, seed_cells, b_cells, param_factors) -> list[dict]:
     out = []
     for pos in sorted(seed_cells):
         ca, cb = changed[pos]
-        old = [m[2] for m in SEED_CALL.findall(ca["source"])] if ca else []
-        new = [m[2] for m in SEED_CALL.findall(cb["source"])]
+        change = seed_change(ca["source"], cb["source"])
         out.append(
             {
                 "key": f"seed:cell:{cb['index']}",
                 "kind": "seed",
-                "title": f"seed {', '.join(old)} -> {', '.join(new)}",
-                "evidence": {"cell": cb["execution_count"], "old": old, "new": new},
-                "sentence": f"the seed changed in In[{cb['execution_count']}]: {', '.join(old)} -> {', '.join(new)}",
+                "title": change,
+                "evidence": {
+                    "cell": cb["execution_count"],
+                    "a": _seed_values(ca["source"]),
+                    "b": _seed_values(cb["source"]),
+                },
+                "sentence": f"the seed changed in In[{cb['execution_count']}]: {change}",
                 "prior": PRIOR["seed"],
                 "isolable": True,
                 "revert": {"cells": [{"index": cb["index"], "source": ca["source"]}]},
