@@ -660,9 +660,10 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, output):
 @main.command("review")
 @click.option("--sprint", default="yesterday", show_default=True, help="today, yesterday, YYYY-MM-DD or a sprint name")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="also write a self-contained HTML report")
+@click.option("--importance", is_flag=True, help="rank the params by importance for the main metric (scikit-learn)")
 @_formats
 @click.pass_context
-def review_cmd(ctx, sprint, html_file, output):
+def review_cmd(ctx, sprint, html_file, importance, output):
     """The morning review: what ran in a sprint, how it ended, what won and what changed."""
     from .analysis.review import review
     from .report import review_text
@@ -673,10 +674,15 @@ def review_cmd(ctx, sprint, html_file, output):
             raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist", param_hint="--html")
     with _reader(ctx) as r:
         sprint_id = r.sprint_id(sprint) or sprint_of(__import__("time").time())
-        rev = review(r, sprint_id)
+        rev = review(r, sprint_id, importance=importance)
     if _emit(output, rev, lambda: _runs_csv(rev["runs"])):  # CSV: the sprint's runs, as ls --csv
         return
     click.echo(review_text(rev))
+    from .analysis.review import explanation_lines
+
+    why = explanation_lines(rev)
+    if why:
+        click.echo("\n" + "\n".join(why))
     if html_file:
         from .report import review_html
 

@@ -405,13 +405,15 @@ class NbexpMagics(Magics):
 
         import nbexp
 
-        from .analysis.review import review
+        from .analysis.review import explanation_lines, review
         from .ledger.queries import Reader
         from .report import review_text
 
         with Reader(nbexp._ledger(None)) as r:
             sprint_id = r.sprint_id(args.sprint) or tracker.sprint_of(time.time())
-            print(review_text(review(r, sprint_id)))
+            rev = review(r, sprint_id)
+            print(review_text(rev))
+            print("\n".join(explanation_lines(rev)))
 
     @_word("export")
     @argument("args", nargs="*", help="as for the nbexp export command: EXPORTER ARGS...")

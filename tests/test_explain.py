@@ -92,3 +92,37 @@ def test_bad_arguments_are_clear_errors(cell, monkeypatch, ledger_path):
     assert res.exit_code == 2 and "itself" in res.output
     res = run(main, ["--ledger", str(ledger_path), "explain", "zzzzzz"])
     assert res.exit_code == 1 and "no run matches" in res.output and "Traceback" not in res.output
+
+
+SWEEP = (
+    "import nbexp\n"
+    "grid = [(0.1, 32), (0.5, 64), (0.3, 32), (0.2, 64), (0.4, 32), (0.05, 64), (0.35, 32)]\n"
+    "for i, (lr, batch) in enumerate(grid):\n"
+    "    with nbexp.run(f'r{i}', lr=lr, batch=batch):\n"
+    "        nbexp.log(val_auc=0.9 - (lr - 0.3) ** 2 + 0.0001 * (batch == 64))"
+)
+
+
+def test_the_review_explains_the_best_run_and_the_regressions_and_ranks_params(cell, ledger_path):
+    cell("%nbexp track")
+    cell(SWEEP)
+    cell("%nbexp stop")
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--importance"])
+    assert res.exit_code == 0, res.output
+    with Reader(ledger_path) as r:
+        ids = {run["name"]: run["id"] for run in r.list_runs()}
+    # r2 (lr 0.3) is the best; the best before it was r1 (lr 0.5, batch 64); r3..r6 came in worse than r2;
+    # lr matters most across the sprint, so it comes first among the params that changed
+    assert f"why best run {ids['r2']} vs {ids['r1']}: val_auc +0.0399" in res.output, res.output
+    assert "first cause: param lr 0.5 -> 0.3" in res.output
+    for name in ("r3", "r4", "r5", "r6"):
+        assert f"why regressed run {ids[name]} vs {ids['r2']}: " in res.output
+    assert f"why regressed run {ids['r1']}" not in res.output  # better than r0: no regression
+    lines = res.output.splitlines()
+    head = lines.index(next(ln for ln in lines if ln.startswith("what matters for val_auc over 7 runs")))
+    assert lines[head + 1].split()[0] == "lr" and lines[head + 2].split()[0] == "batch"
+    rev = json.loads(
+        CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--json"]).output
+    )
+    assert [e["kind"] for e in rev["explanations"]] == ["best"] + ["regression"] * 4
+    assert "importance" not in rev  # scikit-learn only when asked

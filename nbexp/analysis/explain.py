@@ -212,8 +212,12 @@ def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None 
     return a_id, b["id"], metric
 
 
-def explain(reader: Reader, a: str, b: str, metric: str | None = None) -> dict[str, Any]:
+def explain(
+    reader: Reader, a: str, b: str, metric: str | None = None, weights: dict[str, float] | None = None
+) -> dict[str, Any]:
     """Why run ``b`` differs from run ``a`` on ``metric`` (default: their main metric).
+
+    ``weights`` (param -> importance across a sprint, :func:`importance`) orders the params among themselves.
 
     Returns:
         ``{"a", "b", "metric", "value_a", "value_b", "delta", "direction", "factors", "summary",
@@ -235,6 +239,9 @@ def explain(reader: Reader, a: str, b: str, metric: str | None = None) -> dict[s
     va, vb = ra["metrics"][metric]["last"], rb["metrics"][metric]["last"]
     factors: list[dict] = []
     param_factors = _param_factors(ra["params"], rb["params"])
+    for pf in param_factors:
+        keys = pf["evidence"]["params"]
+        pf["weight"] = max((weights or {}).get(k, 0.0) for k in keys)
     a_cells, b_cells = lineage_cells(ra), lineage_cells(rb)
     pairs = pair_cells(a_cells, b_cells)
     flows = _flows([c["source"] for c in b_cells])
@@ -649,4 +656,78 @@ def lines(ex: dict, top: int | None = None) -> list[str]:
         elif not f.get("isolable"):
             note = f"  [not isolable: {f.get('not_isolable')}]"
         out.append(f"{i}. [{f['kind']}] {f['sentence']}{note}")
+    return out
+
+
+def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any]:
+    """What matters across many runs: each param that varies among ``runs`` (run dicts with ``params`` and
+    ``metrics``) ranked by its random-forest importance for ``metric``, with its Spearman rank correlation
+    (numeric params; categories enter the forest as codes). scikit-learn and SciPy are imported here, when
+    asked, not with nbexp.
+
+    Returns:
+        ``{"metric", "runs" (how many had the metric), "params": [{"param", "importance", "spearman",
+        "p_value", "runs", "values"}], "note"}``, most important first; no params (and a note) under 4 runs.
+
+    Raises:
+        InvalidArgument: scikit-learn is not installed.
+    """
+    try:
+        import numpy as np
+        from scipy.stats import spearmanr
+        from sklearn.ensemble import RandomForestRegressor
+    except ImportError as exc:
+        raise InvalidArgument(f"param importance needs scikit-learn (pip install scikit-learn): {exc}") from None
+    scored = [
+        r for r in runs if metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"] or float("nan"))
+    ]
+    out: dict[str, Any] = {"metric": metric, "runs": len(scored), "params": [], "note": None}
+    if len(scored) < 4:
+        out["note"] = f"{len(scored)} runs have {metric}: importance needs 4 or more"
+        return out
+    y = np.array([r["metrics"][metric]["last"] for r in scored], dtype=float)
+    columns: dict[str, list[float]] = {}
+    for key in sorted({k for r in scored for k in r["params"]}):
+        values = [r["params"].get(key) for r in scored]
+        present = [v for v in values if v is not None]
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) < 2:
+            continue  # a param that never changes explains nothing
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            fill = float(np.median(present)) if present else 0.0
+            columns[key] = [float(v) if v is not None else fill for v in values]
+        else:
+            codes = {c: i for i, c in enumerate(sorted({json.dumps(v, sort_keys=True, default=str) for v in values}))}
+            columns[key] = [float(codes[json.dumps(v, sort_keys=True, default=str)]) for v in values]
+    if not columns:
+        out["note"] = "no param varies among these runs"
+        return out
+    keys = list(columns)
+    X = np.array([columns[k] for k in keys]).T
+    forest = RandomForestRegressor(n_estimators=trees, random_state=0).fit(X, y)
+    rows = []
+    for k, imp in zip(keys, forest.feature_importances_):
+        rho, p = spearmanr(columns[k], y)
+        rows.append(
+            {
+                "param": k,
+                "importance": float(imp),
+                "spearman": None if math.isnan(rho) else float(rho),
+                "p_value": None if math.isnan(p) else float(p),
+                "runs": len(scored),
+                "values": len(set(columns[k])),
+            }
+        )
+    out["params"] = sorted(rows, key=lambda r: (-r["importance"], r["param"]))
+    return out
+
+
+def importance_lines(imp: dict, top: int = 8) -> list[str]:
+    """Param importance as lines: ``lr  importance 0.62  spearman -0.81``."""
+    if not imp["params"]:
+        return [f"what matters for {imp['metric']}: {imp['note']}"]
+    out = [f"what matters for {imp['metric']} over {imp['runs']} runs (random forest, Spearman):"]
+    width = max(len(r["param"]) for r in imp["params"][:top])
+    for r in imp["params"][:top]:
+        rho = "n/a" if r["spearman"] is None else f"{r['spearman']:+.2f}"
+        out.append(f"  {r['param']:<{width}}  importance {r['importance']:.2f}  spearman {rho}")
     return out
