@@ -61,7 +61,7 @@ COLUMNS_SHOWN = 3
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    return json.dumps(v) if not isinstance(v, str) else repr(v)
+    return repr(v) if isinstance(v, (str, bool)) or v is None else json.dumps(v)
 
 
 def _signed(v: float) -> str:
@@ -243,12 +243,13 @@ def explain(
         keys = pf["evidence"]["params"]
         pf["weight"] = max((weights or {}).get(k, 0.0) for k in keys)
     a_cells, b_cells = lineage_cells(ra), lineage_cells(rb)
+    _assignable(param_factors, b_cells)
     pairs = pair_cells(a_cells, b_cells)
     flows = _flows([c["source"] for c in b_cells])
     pos_of = {c["index"]: i for i, c in enumerate(b_cells)}  # lineage index -> position among b_cells
     changed: dict[int, tuple[dict | None, dict]] = {}  # position in b_cells -> (A's cell, B's cell)
     removed: list[dict] = []  # cells only A ran
-    names = {k: v for pf in param_factors for k, v in pf["revert"]["params"].items()}
+    names = {k: v for pf in param_factors if pf["revert"] for k, v in pf["revert"]["params"].items()}
     param_cells: dict[int, list[str]] = {}  # position -> params whose assignment explains the cell's change
     seed_cells: set[int] = set()
     for ca, cb in pairs:
@@ -376,6 +377,25 @@ def _param_factors(pa: dict, pb: dict) -> list[dict]:
             }
         )
     return out
+
+
+def _assignable(param_factors: list[dict], b_cells: list[dict]) -> None:
+    """Keep in each param factor's revert only the names B's code assigns a literal to (what a replay can
+    rewrite); a factor left with none is not isolable (a param passed to ``nbexp.run``, set by ``%nbexp param``)."""
+    from .replay import override
+
+    names = {k: v for pf in param_factors if pf["revert"] for k, v in pf["revert"]["params"].items()}
+    assigned: set[str] = set()
+    for cell in b_cells:
+        assigned |= override(cell["source"], names)[1]
+    for pf in param_factors:
+        if not pf["revert"]:
+            continue
+        kept = {k: v for k, v in pf["revert"]["params"].items() if k in assigned}
+        if not kept:
+            pf.update(isolable=False, revert=None, not_isolable="no top-level NAME = literal assignment in B's code")
+        else:
+            pf["revert"] = {"params": kept}
 
 
 def _data_factor(sources, items, changed, param_cells, seed_cells, param_factors, absorbed: set[str]) -> dict:
