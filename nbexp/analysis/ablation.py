@@ -105,7 +105,7 @@ def ablate(
     ex = copy.deepcopy(ex)
     workdir = Path(workdir or os.getcwd())
     with Reader(ledger) as r:
-        run_b = r.run(ex["b"])
+        run_b: dict[str, Any] = dict(r.run(ex["b"]))
         ledger_path = r.path
     isolable = [f for f in ex["factors"] if f.get("isolable")]
     noise_n = NOISE_REPLAYS if budget - len(isolable) >= NOISE_REPLAYS else 1
@@ -130,10 +130,11 @@ def ablate(
             error = _execute(nb, workdir, timeout)
             with Reader(ledger_path) as r:
                 rid = r.latest_replay(ex["b"])
-                replay = r.run(rid) if rid and rid != before else None
+                replay: dict[str, Any] | None = dict(r.run(rid)) if rid and rid != before else None
             if replay is None:
                 raise InvalidArgument(f"a replay of run {ex['b']} did not start tracking ({error or 'no error'})")
-            _store(ledger_path, lambda s, rid=replay["id"], key=key: _link(s, rid, exp_id, key))
+            replay_id: str = replay["id"]
+            _store(ledger_path, lambda s: _link(s, replay_id, exp_id, key))  # noqa: B023  (called at once)
             if on_replay:
                 on_replay(factor["title"] if factor else "unchanged", replay["id"])
             value = (replay["metrics"].get(ex["metric"]) or {}).get("last")

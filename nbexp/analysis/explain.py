@@ -131,7 +131,7 @@ def _flows(sources: list[str]) -> list[tuple[set[str], set[str]]]:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        transform = TransformerManager().transform_cell
+        transform: Any = TransformerManager().transform_cell
     except ImportError:  # pragma: no cover - IPython comes with the package
         transform = str
     out = []
@@ -198,7 +198,7 @@ def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None 
     from .metrics import main_metric
     from .review import lower_is_better
 
-    b = reader.run(run)
+    b: dict[str, Any] = dict(reader.run(run))
     if metric is None:
         metric = main_metric([b])
         if metric is None:
@@ -232,7 +232,8 @@ def explain(
     """
     from .review import lower_is_better
 
-    ra, rb = reader.run(a), reader.run(b)
+    ra: dict[str, Any] = dict(reader.run(a))
+    rb: dict[str, Any] = dict(reader.run(b))
     if ra["id"] == rb["id"]:
         raise InvalidArgument(f"explain needs two different runs; got {ra['id']} twice")
     metric = pick_metric(ra, rb, metric)
@@ -342,7 +343,7 @@ def _param_factors(pa: dict, pb: dict) -> list[dict]:
         if head is None and "." in k:  # an object's copy of a param: the same change under another name
             same = [h for h in heads if same_param(diff[h][0], diff[k][0]) and same_param(diff[h][1], diff[k][1])]
             named = [h for h in same if h.split(".")[-1].lower() == k.split(".")[-1].lower()]
-            head = (named or same or [None])[0]
+            head = (named or same)[0] if named or same else None
         if head is None:
             heads[k] = [k]
         else:
