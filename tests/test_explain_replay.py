@@ -110,6 +110,11 @@ def test_filtered_data_comes_first_and_ablation_measures_each_factor(env, ledger
     assert f"ablation {ab['id']}, stored" in text.stdout
     assert "test_auc -0.021 (0.995 -> 0.9739): most of it follows the data" in text.stdout, text.stdout
     assert "waterfall of test_auc" in text.stdout
+    review = cli("review", "--sprint", "today", cwd=env)  # the next morning: the finished ablation is there
+    assert review.returncode == 0, review.stderr
+    assert (
+        f"ablation of run {b} vs {a}: test_auc -0.021 (0.995 -> 0.9739): most of it follows the data" in review.stdout
+    )
     assert cli("explain", b, "--vs", a, "--ablate", "--budget", "1").returncode == 2
 
 

@@ -203,7 +203,8 @@ def explanations(
     """Why, on the sprint's main metric, the best run beat the previous best of its lineage, and why each
     run that came in worse than the best before it (in its lineage) regressed: the top factors of
     :func:`~.explain.explain`, in one line each (an ablation already stored for the pair comes first).
-    Ablation replays are not explained again. Each ``{"kind": "best" | "regression", "metric", "run",
+    Ablation replays are not explained again; the finished ablations of the sprint's runs not shown so far
+    follow (``kind`` ``ablation``). Each ``{"kind": "best" | "regression" | "ablation", "metric", "run",
     "against", "value", "reference_value", "summary", "factors": [lines]}``; past :data:`MAX_REGRESSIONS`
     regressions, one ``{"kind": "more", "count"}``. ``weights`` (the sprint's param importance) orders params."""
     from .ablation import stored
@@ -264,6 +265,27 @@ def explanations(
                 "ablation": (ex.get("ablation") or {}).get("id"),
             }
         )
+    # the ablations that finished for the sprint's runs (queued overnight: nbexp explain --ablate), not shown yet
+    shown = {(a["id"], b["id"]) for _, a, b in pairs}
+    sprint_ids = {r["id"] for r in runs}
+    for item in reader.explanations(status="finished"):
+        ex = item["result"]
+        if not ex or item["run_b"] not in sprint_ids or (item["run_a"], item["run_b"]) in shown:
+            continue
+        shown.add((item["run_a"], item["run_b"]))
+        out.append(
+            {
+                "kind": "ablation",
+                "metric": item["metric"],
+                "run": item["run_b"],
+                "against": item["run_a"],
+                "value": ex["value_b"],
+                "reference_value": ex["value_a"],
+                "summary": ex["summary"],
+                "factors": lines(ex, WHY_FACTORS),
+                "ablation": item["id"],
+            }
+        )
     if len(regressions) > MAX_REGRESSIONS:
         out.append({"kind": "more", "metric": metric, "count": len(regressions) - MAX_REGRESSIONS})
     return out
@@ -276,11 +298,11 @@ def explanation_lines(rev: dict) -> list[str]:
         if e["kind"] == "more":
             out.append(f"  and {e['count']} more regressions (nbexp explain RUN --vs best)")
             continue
-        head = "best" if e["kind"] == "best" else "regressed"
+        head = {"best": "why best", "regression": "why regressed", "ablation": "ablation of"}.get(e["kind"], e["kind"])
         if "error" in e:
             out.append(f"{head} run {e['run']} vs {e['against']}: cannot explain: {e['error']}")
             continue
-        out.append(f"why {head} run {e['run']} vs {e['against']}: {e['summary']}")
+        out.append(f"{head} run {e['run']} vs {e['against']}: {e['summary']}")
         out += ["    " + line for line in e["factors"][1:]]
     if rev.get("importance"):
         from .explain import importance_lines
