@@ -110,6 +110,8 @@ def test_filtered_data_comes_first_and_ablation_measures_each_factor(env, ledger
     assert f"ablation {ab['id']}, stored" in text.stdout
     assert "test_auc -0.021 (0.995 -> 0.9739): most of it follows the data" in text.stdout, text.stdout
     assert "waterfall of test_auc" in text.stdout
+    again = json.loads(cli("explain", "--json", cwd=env).stdout)  # latest --vs best: the replays are neither
+    assert (again["b"], again["a"]) == (b, a) and again["ablation"]["id"] == ab["id"]
     review = cli("review", "--sprint", "today", cwd=env)  # the next morning: the finished ablation is there
     assert review.returncode == 0, review.stderr
     assert (

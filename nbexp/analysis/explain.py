@@ -193,11 +193,15 @@ def pick_metric(a: dict, b: dict, metric: str | None) -> str:
 
 def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None = None) -> tuple[str, str, str]:
     """``(a, b, metric)``: the run explained is ``b``; ``vs`` is a run, ``best`` (the best other run with the
-    metric, as ``nbexp check`` picks it) or ``tag:NAME``."""
+    metric, as ``nbexp check`` picks it) or ``tag:NAME``. Ablation replays (tagged ``ablation``) are neither
+    ``latest`` nor ``best``: after ``--ablate`` the same command explains the same pair."""
     from .check import pick_baseline
     from .metrics import main_metric
     from .review import lower_is_better
 
+    if run == "latest":  # the newest run of the user's, not a replay an ablation made
+        newest = [r for r in reader.list_runs(sprint="all", limit=50) if "ablation" not in r["tags"]]
+        run = newest[0]["id"] if newest else run
     b: dict[str, Any] = dict(reader.run(run))
     if metric is None:
         metric = main_metric([b])
@@ -206,7 +210,21 @@ def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None 
     elif metric not in b["metrics"]:
         known = ", ".join(sorted(b["metrics"])) or "none"
         raise InvalidArgument(f"--metric {metric!r}: run {b['id']} has no such metric (it has: {known})")
-    a_id = pick_baseline(reader, vs, metric, lower_is_better(metric), b["id"])
+    if vs == "best":  # as nbexp check picks it, ablation replays left out
+        lower = lower_is_better(metric)
+        scored = [
+            r
+            for r in reader.list_runs(sprint="all")
+            if r["id"] != b["id"]
+            and "ablation" not in r["tags"]
+            and metric in r["metrics"]
+            and not math.isnan(r["metrics"][metric]["last"])
+        ]
+        if not scored:
+            raise InvalidArgument(f"no run to explain {b['id']} against: no other run has metric {metric!r}")
+        a_id = (min if lower else max)(scored, key=lambda r: r["metrics"][metric]["last"])["id"]
+    else:
+        a_id = pick_baseline(reader, vs, metric, lower_is_better(metric), b["id"])
     if a_id == b["id"]:
         raise InvalidArgument(f"--vs {vs!r} is run {b['id']} itself: pick another run to explain it against")
     return a_id, b["id"], metric
