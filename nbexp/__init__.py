@@ -29,6 +29,7 @@ __all__ = [
     "compare",
     "data",
     "drift",
+    "explain",
     "get_run",
     "log",
     "log_artifact",
@@ -252,6 +253,48 @@ def compare(
         except ImportError:  # no plotly: the data without figures
             pass
         return c
+
+
+def explain(
+    run: str = "latest",
+    vs: str = "best",
+    metric: str | None = None,
+    ablate: bool = False,
+    budget: int = 8,
+    timeout: int = 600,
+    ledger: str | None = None,
+) -> dict[str, Any]:
+    """Why ``run`` scores differently from ``vs`` (a run, ``best`` or ``tag:NAME``) on ``metric`` (default:
+    the main metric): the factors that differ (data, code, params, environment, seed, system), ranked, each
+    with its evidence and a plain sentence, and a one-line ``summary``.
+
+    With ``ablate``, ``run`` is replayed in fresh kernels (at most ``budget`` replays, ``timeout`` seconds a
+    cell): unchanged, to measure the noise, and once per factor a replay can isolate, that factor set back to
+    ``vs``'s value; each factor then has its ``effect`` on the metric, and ``ablation`` holds the waterfall.
+    Without ``ablate``, the newest ablation already stored for the pair (run overnight) is shown.
+
+    Example:
+        >>> nbexp.explain("latest", vs="best")["summary"]          # doctest: +SKIP
+        'test_auc -0.021 (0.951 -> 0.93): first cause: the data changed (X_train, ...): ...'
+    """
+    from .analysis.explain import explain as explain_runs
+    from .analysis.explain import resolve_pair
+    from .ledger import queries
+
+    path = _ledger(ledger)
+    with queries.Reader(path) as r:
+        a, b, metric = resolve_pair(r, run, vs, metric)
+        ex = explain_runs(r, a, b, metric)
+        ledger_path = r.path
+        if not ablate:
+            from .analysis.ablation import stored
+
+            ex = stored(r, a, b, metric) or ex  # an ablation already run for this pair
+    if ablate:
+        from .analysis.ablation import ablate as run_ablation
+
+        ex = run_ablation(ledger_path, ex, budget=budget, timeout=timeout)
+    return ex
 
 
 def _ledger(ledger: str | None):

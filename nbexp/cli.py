@@ -660,9 +660,10 @@ def drift_cmd(ctx, run_a, run_b, name, other, show_all, output):
 @main.command("review")
 @click.option("--sprint", default="yesterday", show_default=True, help="today, yesterday, YYYY-MM-DD or a sprint name")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="also write a self-contained HTML report")
+@click.option("--importance", is_flag=True, help="rank the params by importance for the main metric (scikit-learn)")
 @_formats
 @click.pass_context
-def review_cmd(ctx, sprint, html_file, output):
+def review_cmd(ctx, sprint, html_file, importance, output):
     """The morning review: what ran in a sprint, how it ended, what won and what changed."""
     from .analysis.review import review
     from .report import review_text
@@ -673,10 +674,15 @@ def review_cmd(ctx, sprint, html_file, output):
             raise click.BadParameter(f"cannot write {html_file}: folder {folder} does not exist", param_hint="--html")
     with _reader(ctx) as r:
         sprint_id = r.sprint_id(sprint) or sprint_of(__import__("time").time())
-        rev = review(r, sprint_id)
+        rev = review(r, sprint_id, importance=importance)
     if _emit(output, rev, lambda: _runs_csv(rev["runs"])):  # CSV: the sprint's runs, as ls --csv
         return
     click.echo(review_text(rev))
+    from .analysis.review import explanation_lines
+
+    why = explanation_lines(rev)
+    if why:
+        click.echo("\n" + "\n".join(why))
     if html_file:
         from .report import review_html
 
@@ -783,6 +789,54 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
                 f"warning: data {name!r} differs from the original's (fingerprint {fps[0][:10]} -> {fps[1][:10]})",
                 err=True,
             )
+
+
+@main.command("explain")
+@click.argument("run", default="latest")
+@click.option(
+    "--vs", "vs", default="best", show_default=True, help="the run to explain it against: RUN, best or tag:NAME"
+)
+@click.option("--metric", help="the metric to explain (default: the main metric of the two runs)")
+@click.option("--ablate", is_flag=True, help="replay RUN in fresh kernels with each factor reverted, to measure it")
+@click.option("--budget", type=int, default=8, show_default=True, help="replays at most with --ablate")
+@click.option("--timeout", type=int, default=600, show_default=True, help="seconds per replayed cell with --ablate")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
+def explain_cmd(ctx, run, vs, metric, ablate, budget, timeout, as_json):
+    """Why RUN scores differently from another run: the factors that differ, ranked, each with its evidence.
+
+    With --ablate, RUN is replayed unchanged (the noise) and once per factor a replay can isolate, that factor
+    set back to the other run's value; each factor's effect and a waterfall from one value to the other follow.
+    """
+    from .analysis.explain import explain, lines, resolve_pair
+
+    with _reader(ctx) as r:
+        a, b, metric = resolve_pair(r, run, vs, metric)
+        ex = explain(r, a, b, metric)
+        ledger_path = r.path
+        if not ablate:
+            from .analysis.ablation import stored
+
+            ex = stored(r, a, b, metric) or ex  # an ablation already run for this pair (overnight)
+    if ablate:
+        from .analysis.ablation import ablate as run_ablation
+
+        isolable = sum(1 for f in ex["factors"] if f["isolable"])
+        with _Progress(min(budget, isolable + 2), f"ablating run {b}") as bar:
+            ex = run_ablation(ledger_path, ex, budget=budget, timeout=timeout, on_replay=lambda *_: bar.update(1))
+    if as_json:
+        _echo_json(ex)
+        return
+    from .analysis.ablation import waterfall_lines
+
+    click.echo(f"run {ex['b']} vs {ex['a']} ({ex['direction']} is better)")
+    if ex.get("ablation") and not ablate:
+        click.echo(f"(ablation {ex['ablation']['id']}, stored: --ablate replays again)")
+    click.echo(ex["summary"])
+    for line in lines(ex):
+        click.echo("  " + line)
+    for line in waterfall_lines(ex):
+        click.echo(line)
 
 
 @main.command("check")

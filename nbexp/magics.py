@@ -17,6 +17,7 @@ Usage::
     %nbexp data [RUN]                 summaries of the data a run used (default: the current run)
     %nbexp drift A B [--var NAME]     data drift of run B against run A
     %nbexp compare [RUN ...]          compare runs (default: the last two) as tabs with figures
+    %nbexp explain [RUN] [--vs RUN|best] [--metric M] [--ablate [--budget N]]   why RUN scores differently
     %nbexp runs [--sprint S]          the sprint's runs as a DataFrame
     %nbexp review [--sprint S]        the morning review (default: yesterday's sprint)
     %nbexp export bundle FILE [RUNS|--sprint S|--all]   runs to a portable bundle (as `nbexp export`)
@@ -55,6 +56,7 @@ WORDS = (
     "data",
     "drift",
     "compare",
+    "explain",
     "runs",
     "review",
     "export",
@@ -371,6 +373,21 @@ class NbexpMagics(Magics):
             raise UsageError("%nbexp compare: give two runs or more (or none for the last two)")
         return nbexp.compare(*runs, metric=args.metric)
 
+    @_word("explain")
+    @argument("run", nargs="?", default="latest", help="the run to explain (default: the latest)")
+    @argument("--vs", default="best", help="against this run, best or tag:NAME (default: best)")
+    @argument("--metric", help="the metric to explain (default: the main metric)")
+    @argument("--ablate", action="store_true", help="replay the run with each factor reverted, in fresh kernels")
+    @argument("--budget", type=int, default=8, help="at most this many replays with --ablate")
+    @argument("--timeout", type=int, default=600, help="seconds per replayed cell with --ablate")
+    def _explain(self, args):
+        """Why a run scores differently from another: the factors that differ, ranked, with their evidence."""
+        self._cli(
+            ["explain", args.run, "--vs", args.vs]
+            + (["--metric", args.metric] if args.metric else [])
+            + (["--ablate", "--budget", str(args.budget), "--timeout", str(args.timeout)] if args.ablate else [])
+        )
+
     @_word("runs")
     @argument("--sprint", default="today", help="today, yesterday, all, a date or a sprint name")
     @argument("--status", help="only runs with this status")
@@ -388,13 +405,15 @@ class NbexpMagics(Magics):
 
         import nbexp
 
-        from .analysis.review import review
+        from .analysis.review import explanation_lines, review
         from .ledger.queries import Reader
         from .report import review_text
 
         with Reader(nbexp._ledger(None)) as r:
             sprint_id = r.sprint_id(args.sprint) or tracker.sprint_of(time.time())
-            print(review_text(review(r, sprint_id)))
+            rev = review(r, sprint_id)
+            print(review_text(rev))
+            print("\n".join(explanation_lines(rev)))
 
     @_word("export")
     @argument("args", nargs="*", help="as for the nbexp export command: EXPORTER ARGS...")

@@ -76,7 +76,7 @@ def lineages(reader: Reader, runs: list[dict]) -> dict[str, str]:
     return {r["id"]: key(r["id"]) for r in runs}
 
 
-def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
+def review(reader: Reader, sprint_id: str, importance: bool = False) -> dict[str, Any]:
     """Review a sprint.
 
     Returns:
@@ -84,7 +84,8 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
         "best": [{"metric", "value", "run", "previous_run", "changed"}] (the previous best of the
         same lineage: see :func:`lineages`), "gpu_hours": float
         (wall time x GPUs of the sampled runs; nested sweep runs not counted twice),
-        "idle_hints": [{"run", "hint"}]}``
+        "idle_hints": [{"run", "hint"}], "explanations": [...] (see :func:`explanations`),
+        "importance": {...} (only with ``importance``: :func:`~.explain.importance` of the main metric)}``
     """
     runs = list(reversed(reader.list_runs(sprint=sprint_id)))
     counts: dict[str, int] = {}
@@ -136,7 +137,19 @@ def review(reader: Reader, sprint_id: str) -> dict[str, Any]:
     )
     hints = [{"run": r["id"], "hint": r["idle_hint"]} for r in runs if r["idle_hint"]]
     drift, imbalance = _data_flags(reader, runs, lineage)
+    from .metrics import main_metric
+
+    main = main_metric(runs)
+    extra: dict[str, Any] = {}
+    weights = None
+    if importance and main:
+        from .explain import importance as param_importance
+
+        extra["importance"] = param_importance([r for r in runs if "ablation" not in r["tags"]], main)
+        weights = {p["param"]: p["importance"] for p in extra["importance"]["params"]}
+    extra["explanations"] = explanations(reader, runs, lineage, main, weights) if main else []
     return {
+        **extra,
         "sprint": reader.sprint_info(sprint_id),
         "runs": runs,
         "counts": counts,
@@ -178,3 +191,121 @@ def _data_flags(reader: Reader, runs: list[dict], lineage: dict[str, str]) -> tu
                     if imbalanced(c)
                 ]
     return drift, imbalance
+
+
+MAX_REGRESSIONS = 5  # regressions explained in a review, newest first; the rest are counted
+WHY_FACTORS = 3  # factors named per explained run
+
+
+def explanations(
+    reader: Reader, runs: list[dict], lineage: dict[str, str], metric: str, weights: dict[str, float] | None = None
+) -> list[dict]:
+    """Why, on the sprint's main metric, the best run beat the previous best of its lineage, and why each
+    run that came in worse than the best before it (in its lineage) regressed: the top factors of
+    :func:`~.explain.explain`, in one line each (an ablation already stored for the pair comes first).
+    Ablation replays are not explained again; the finished ablations of the sprint's runs not shown so far
+    follow (``kind`` ``ablation``). Each ``{"kind": "best" | "regression" | "ablation", "metric", "run",
+    "against", "value", "reference_value", "summary", "factors": [lines]}``; past :data:`MAX_REGRESSIONS`
+    regressions, one ``{"kind": "more", "count"}``. ``weights`` (the sprint's param importance) orders params."""
+    from .ablation import stored
+    from .explain import explain, lines
+
+    lower = lower_is_better(metric)
+    better = (lambda x, y: x < y) if lower else (lambda x, y: x > y)
+    scored = [
+        r
+        for r in runs
+        if metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"]) and "ablation" not in r["tags"]
+    ]
+    pairs: list[tuple[str, dict, dict]] = []
+    best_run = None
+    for r in scored:
+        if best_run is None or better(r["metrics"][metric]["last"], best_run["metrics"][metric]["last"]):
+            best_run = r
+    if best_run is not None:
+        earlier = [
+            r
+            for r in scored
+            if r["start_time"] < best_run["start_time"] and lineage[r["id"]] == lineage[best_run["id"]]
+        ]
+        if earlier:
+            prev = earlier[0]
+            for r in earlier[1:]:
+                if better(r["metrics"][metric]["last"], prev["metrics"][metric]["last"]):
+                    prev = r
+            pairs.append(("best", prev, best_run))
+    regressions = []
+    best_so_far: dict[str, dict] = {}
+    for r in scored:
+        key = lineage[r["id"]]
+        top = best_so_far.get(key)
+        if top is not None and better(top["metrics"][metric]["last"], r["metrics"][metric]["last"]):
+            regressions.append(("regression", top, r))
+        if top is None or better(r["metrics"][metric]["last"], top["metrics"][metric]["last"]):
+            best_so_far[key] = r
+    regressions.reverse()  # newest first
+    pairs += regressions[:MAX_REGRESSIONS]
+    out: list[dict] = []
+    for kind, a, b in pairs:
+        try:
+            ex = stored(reader, a["id"], b["id"], metric) or explain(reader, a["id"], b["id"], metric, weights)
+        except Exception as exc:  # a run the explanation cannot read: say so, review the rest
+            out.append({"kind": kind, "metric": metric, "run": b["id"], "against": a["id"], "error": str(exc)})
+            continue
+        out.append(
+            {
+                "kind": kind,
+                "metric": metric,
+                "run": b["id"],
+                "against": a["id"],
+                "value": ex["value_b"],
+                "reference_value": ex["value_a"],
+                "summary": ex["summary"],
+                "factors": lines(ex, WHY_FACTORS),
+                "ablation": (ex.get("ablation") or {}).get("id"),
+            }
+        )
+    # the ablations that finished for the sprint's runs (queued overnight: nbexp explain --ablate), not shown yet
+    shown = {(a["id"], b["id"]) for _, a, b in pairs}
+    sprint_ids = {r["id"] for r in runs}
+    for item in reader.explanations(status="finished"):
+        ex = item["result"]
+        if not ex or item["run_b"] not in sprint_ids or (item["run_a"], item["run_b"]) in shown:
+            continue
+        shown.add((item["run_a"], item["run_b"]))
+        out.append(
+            {
+                "kind": "ablation",
+                "metric": item["metric"],
+                "run": item["run_b"],
+                "against": item["run_a"],
+                "value": ex["value_b"],
+                "reference_value": ex["value_a"],
+                "summary": ex["summary"],
+                "factors": lines(ex, WHY_FACTORS),
+                "ablation": item["id"],
+            }
+        )
+    if len(regressions) > MAX_REGRESSIONS:
+        out.append({"kind": "more", "metric": metric, "count": len(regressions) - MAX_REGRESSIONS})
+    return out
+
+
+def explanation_lines(rev: dict) -> list[str]:
+    """The review's explanations (and param importance, when asked) as text, for the terminal."""
+    out = []
+    for e in rev.get("explanations", []):
+        if e["kind"] == "more":
+            out.append(f"  and {e['count']} more regressions (nbexp explain RUN --vs best)")
+            continue
+        head = {"best": "why best", "regression": "why regressed", "ablation": "ablation of"}.get(e["kind"], e["kind"])
+        if "error" in e:
+            out.append(f"{head} run {e['run']} vs {e['against']}: cannot explain: {e['error']}")
+            continue
+        out.append(f"{head} run {e['run']} vs {e['against']}: {e['summary']}")
+        out += ["    " + line for line in e["factors"][1:]]
+    if rev.get("importance"):
+        from .explain import importance_lines
+
+        out += importance_lines(rev["importance"])
+    return out

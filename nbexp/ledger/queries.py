@@ -737,6 +737,39 @@ class Reader:
             )
         ]
 
+    def explanations(self, run_b: str | None = None, run_a: str | None = None, status: str | None = None) -> list[dict]:
+        """Stored explanations (``nbexp explain --ablate``), newest first: ``id, run_a, run_b, metric, created,
+        status, result`` (the result decoded), only those of these runs and status when given."""
+        where, args = [], []
+        for column, value in (("run_b", run_b), ("run_a", run_a), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT id, run_a, run_b, metric, created, status, result FROM explanations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if not self.has_table("explanations"):
+            return []
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY created DESC, rowid DESC", args):
+            item = dict(row)
+            item["result"] = json.loads(row["result"]) if row["result"] else None
+            out.append(item)
+        return out
+
+    def ablation_runs(self, explanation_id: str) -> dict[str, str]:
+        """The replays an explanation ran: run id -> the factor reverted ('' for B unchanged)."""
+        if not self.has_table("ablation_of"):
+            return {}
+        return dict(
+            self.conn.execute("SELECT run_id, factor FROM ablation_of WHERE explanation_id = ?", (explanation_id,))
+        )
+
+    def has_table(self, name: str) -> bool:
+        """Whether the ledger has this table (a bundle or an older ledger may lack a newer one)."""
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self.conn.execute(sql, (name,)).fetchone() is not None
+
     def sprint_info(self, sprint_id: str) -> dict:
         row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()
         return dict(row) if row else {"id": sprint_id, "name": None, "hypothesis": None, "conclusion": None}

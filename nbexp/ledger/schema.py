@@ -365,6 +365,26 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO "params_fts" (rowid, "key", "value") SELECT rowid, key, value FROM params;
     """,
+    # 10: explanations (``nbexp explain --ablate``) and the replays each one ran: a replay of run B with one
+    # factor set back to run A's value, or B unchanged (factor '') to measure the replay noise
+    """
+    CREATE TABLE explanations (
+        id TEXT PRIMARY KEY,
+        run_a TEXT NOT NULL,          -- the reference
+        run_b TEXT NOT NULL,          -- the run explained, the one replayed
+        metric TEXT NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL,         -- running, finished, failed
+        result TEXT                   -- JSON: the ranked factors with their effects, the waterfall
+    );
+    CREATE INDEX explanations_pair ON explanations(run_b, run_a, created);
+    CREATE TABLE ablation_of (
+        run_id TEXT PRIMARY KEY,      -- the replay run
+        explanation_id TEXT NOT NULL,
+        factor TEXT NOT NULL          -- the factor's key; '' for a replay of B unchanged
+    );
+    CREATE INDEX ablation_of_explanation ON ablation_of(explanation_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

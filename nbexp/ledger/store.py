@@ -412,3 +412,24 @@ class Store:
             "INSERT OR REPLACE INTO artifacts (run_id, name, path, size, sha256, stored, time) VALUES (?,?,?,?,?,?,?)",
             (run_id, self._text(name), self._text(path) or None, size, sha256, int(stored), time),
         )
+
+    # -- explanations ----------------------------------------------------------------------------
+    def open_explanation(self, explanation_id: str, run_a: str, run_b: str, metric: str, created: float) -> None:
+        """An explanation whose ablation replays are under way (``running``)."""
+        self.sink.execute(
+            "INSERT INTO explanations (id, run_a, run_b, metric, created, status) VALUES (?, ?, ?, ?, ?, 'running')",
+            (explanation_id, run_a, run_b, metric, created),
+        )
+
+    def link_ablation(self, run_id: str, explanation_id: str, factor: str) -> None:
+        """``run_id`` is a replay an explanation ran, with ``factor`` reverted ('' for none: the noise)."""
+        self.sink.execute(
+            "INSERT OR REPLACE INTO ablation_of (run_id, explanation_id, factor) VALUES (?, ?, ?)",
+            (run_id, explanation_id, factor),
+        )
+
+    def end_explanation(self, explanation_id: str, status: str, result: str | None) -> None:
+        """The explanation's outcome: ``finished`` or ``failed``, and its result (JSON)."""
+        self.sink.execute(
+            "UPDATE explanations SET status = ?, result = ? WHERE id = ?", (status, result, explanation_id)
+        )

@@ -329,6 +329,44 @@ class RunFiguresHandler(BaseHandler):
         self.send({"run": run["id"], "figures": figs, "best": best})
 
 
+class ExplainHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        """Why the second run scores differently from the first (``runs=A,B``, optional ``metric``): the ranked
+        factors of ``nbexp explain``, and the stored ablation of the pair when one ran (the server replays
+        nothing: ``nbexp explain --ablate`` does)."""
+        a, b = self.run_ids_arg(2, 2)
+        metric = self.get_argument("metric", None)
+        if metric is not None and not metric.isidentifier():
+            raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
+        from ..analysis.ablation import stored
+        from ..analysis.explain import explain
+
+        with self.reader() as r:
+            ex = explain(r, a, b, metric)
+            self.send(stored(r, ex["a"], ex["b"], ex["metric"]) or ex)
+
+
+class ImportanceHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        """The params of a sprint's runs (``sprint``, default today; ``all``) ranked by importance for
+        ``metric`` (default: the main metric): random-forest importance and Spearman correlation."""
+        sprint = self.get_argument("sprint", "today")
+        metric = self.get_argument("metric", None)
+        if metric is not None and not metric.isidentifier():
+            raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
+        from ..analysis.explain import importance
+        from ..analysis.metrics import main_metric
+
+        with self.reader() as r:
+            runs = [x for x in r.list_runs(sprint=sprint) if "ablation" not in x["tags"]]
+        metric = metric or main_metric(runs)
+        if metric is None:
+            raise InvalidArgument(f"no run of sprint {sprint!r} has a metric")
+        self.send(importance(runs, metric))
+
+
 class ExportHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -415,6 +453,8 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "blobs", r"([0-9a-f]{64})"), BlobHandler),
         (url_path_join(api, "compare"), CompareHandler),
         (url_path_join(api, "export"), ExportHandler),
+        (url_path_join(api, "explain"), ExplainHandler),
+        (url_path_join(api, "importance"), ImportanceHandler),
     ]
 
 

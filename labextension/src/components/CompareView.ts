@@ -6,6 +6,7 @@ import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
 import { ICompare } from '../tokens';
+import { explainAction } from './Explain';
 import { el, fmt, table } from './format';
 import { diffBlock } from './highlight';
 import { LinkedCharts } from './plot';
@@ -100,7 +101,7 @@ export class CompareView extends Widget {
       this._tabs.appendChild(tab);
     }
     this._body = el('div', { class: 'nbexp-compare-body', role: 'tabpanel' }, 'Loading…');
-    this.node.append(this._tabs, this._body);
+    this.node.append(this._tabs, explainAction(ids), this._body);
     void this.load();
   }
 

@@ -1,0 +1,84 @@
+# ruff: noqa: F811  (the fixtures imported from test_browser are requested by name)
+"""The compare view's Explain action in a real `jupyter lab` driven by chromium: the ranked factors of the
+last run against the first. Fixtures: tests/test_browser.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_browser import (  # noqa: F401  (fixtures)
+    browser,
+    env,
+    jp_asyncio_loop,
+    jp_server_cleanup,
+    lab,
+    page,
+    shot,
+)
+
+pytestmark = pytest.mark.browser
+
+SWEEP = (
+    "import nbexp\n"
+    "for C, penalty in ((0.001, None), (10.0, 'l2')):\n"
+    "    with nbexp.run(f'C={C}', C=C, penalty=penalty, solver='lbfgs'):\n"
+    "        nbexp.log(test_auc=0.7 + C / 100)\n"
+)
+BUILT = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def this_extension(env):
+    """Lab loads this checkout's build: the user data dir comes first once the venv's is not preferred."""
+    env["JUPYTER_PREFER_ENV_PATH"] = "0"
+    target = Path(env["JUPYTER_DATA_DIR"]) / "labextensions"
+    target.mkdir(parents=True, exist_ok=True)
+    if (BUILT / "package.json").exists() and not (target / "nbexp").exists():
+        os.symlink(BUILT, target / "nbexp")
+
+
+@pytest.fixture(scope="module")
+def kernel(env):
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+
+    def run(code):
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    run("%load_ext nbexp\n%nbexp track sweep --sample-hz 0")
+    run(SWEEP)
+    yield run
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_explain_action_in_the_compare_view(page, tmp_path):
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs).to_have_count(3, timeout=30_000)
+    ids = {}
+    for i in range(runs.count()):
+        text = runs.nth(i).inner_text()
+        for name in ("C=0.001", "C=10.0"):
+            if f"{name} (" in text:
+                ids[name] = runs.nth(i).get_attribute("data-run-id")
+    for name in ("C=0.001", "C=10.0"):
+        page.get_by_role("checkbox", name=f"Select run {ids[name]}").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    page.get_by_role("button", name="Explain").last.click()
+    result = page.get_by_label("Explanation").last
+    expect(result).to_contain_text("test_auc +0.1", timeout=30_000)
+    factors = page.get_by_role("list", name="Factors, first cause first").last.locator("li")
+    expect(factors).to_have_count(2)
+    expect(factors).to_contain_text(["[param] param C 0.001 -> 10", "[param] param penalty None -> 'l2'"])
+    expect(result).not_to_contain_text("--ablate")  # params passed to nbexp.run: no replay can revert them
+    shot(page, "compare-explain", tmp_path)

@@ -1,0 +1,128 @@
+"""``nbexp explain`` on runs recorded in a real shell (fast: no kernel): the ranked factors and their
+evidence, the environment change faked through the store (two package sets in one venv)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nbexp.capture.secrets import scrub_text
+from nbexp.cli import main
+from nbexp.ledger import connect, transaction
+from nbexp.ledger.queries import Reader
+from nbexp.ledger.store import Store
+
+
+def two_sessions(cell, monkeypatch, first: str, second: str, fit: tuple[str, str] | None = None) -> None:
+    """Two sessions, each one run: ``first`` then ``second`` as the code (and ``fit``'s cells after
+    them), the metric from ``$V``: 0.9 then 0.85."""
+    for i, (code, v) in enumerate(zip((first, second), ("0.9", "0.85"))):
+        monkeypatch.setenv("V", v)
+        cell("%nbexp track")
+        cell(code)
+        if fit:
+            cell(fit[i])
+        cell("nbexp.log(val_auc=float(os.environ['V']))")
+        cell("%nbexp stop")
+
+
+def explain_json(ledger_path, *args) -> dict:
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "explain", *args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_a_changed_package_set_is_the_environment_factor(cell, monkeypatch, ledger_path):
+    two_sessions(cell, monkeypatch, "import os, nbexp\nLR = 0.1", "import os, nbexp\nLR = 0.1")
+    with Reader(ledger_path) as r:
+        b, a = r.run("latest"), r.run("latest~1")
+    assert b["session_id"] != a["session_id"]
+    packages = {"numpy": "2.1.0", "scikit-learn": "1.5.2", "pandas": "2.2.3"}
+    changed = dict(packages, **{"scikit-learn": "1.6.0", "fakepkg": "2.0"})  # as if B ran in another venv
+    conn = connect(ledger_path)
+    try:
+        with transaction(conn):
+            store = Store(conn, scrub=scrub_text)
+            store.store_environment(a["session_id"], "env-a", json.dumps(packages), "c0ffee", False, None)
+            store.store_environment(b["session_id"], "env-b", json.dumps(changed), "c0ffee", False, None)
+    finally:
+        conn.close()
+    ex = explain_json(ledger_path, b["id"], "--vs", a["id"])
+    assert [f["kind"] for f in ex["factors"]] == ["environment"]
+    env = ex["factors"][0]
+    assert env["evidence"]["upgraded"] == ["scikit-learn 1.5.2 -> 1.6.0"]
+    assert env["evidence"]["added"] == ["fakepkg 2.0"] and not env["isolable"]
+    assert ex["delta"] == pytest.approx(-0.05) and ex["metric"] == "val_auc"
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "explain", b["id"], "--vs", a["id"]])
+    assert (
+        res.exit_code == 0
+        and "the installed packages differ: upgraded scikit-learn 1.5.2 -> 1.6.0; added fakepkg 2.0" in res.output
+    )
+    assert "val_auc -0.05 (0.9 -> 0.85)" in res.output
+
+
+def test_params_code_and_cosmetic_params_are_ranked_by_prior(cell, monkeypatch, ledger_path):
+    fit = "model = LogisticRegression(C=LR, verbose=VERBOSE).fit([[0.0], [1.0], [0.1], [0.9]], [0, 1, 0, 1])"
+    two_sessions(
+        cell,
+        monkeypatch,
+        "import os, nbexp\nfrom sklearn.linear_model import LogisticRegression\nLR = 0.1\nVERBOSE = 0",
+        "import os, nbexp\nfrom sklearn.linear_model import LogisticRegression\nLR = 0.3\nVERBOSE = 2",
+        (fit, "print('fitting')\n" + fit),
+    )
+    ex = explain_json(ledger_path, "latest", "--vs", "latest~1")
+    kinds = [(f["kind"], f["title"]) for f in ex["factors"]]
+    assert kinds[0][0] == "code"  # the new line, not the params
+    assert kinds[1:] == [("param", "LR 0.1 -> 0.3"), ("param", "VERBOSE 0 -> 2")]
+    assert "cosmetic" in ex["factors"][2]["sentence"]
+    assert ex["factors"][1]["revert"] == {"params": {"LR": 0.1}}  # model.C joins LR's factor
+    assert ex["factors"][1]["evidence"]["params"] == {"LR": [0.1, 0.3], "model.C": [0.1, 0.3]}
+    # --vs best: the best other run on the main metric, i.e. the first
+    assert explain_json(ledger_path)["a"] == ex["a"]
+
+
+def test_bad_arguments_are_clear_errors(cell, monkeypatch, ledger_path):
+    two_sessions(cell, monkeypatch, "import os, nbexp", "import os, nbexp")
+    run = CliRunner().invoke
+    res = run(main, ["--ledger", str(ledger_path), "explain", "latest", "--metric", "nope"])
+    assert res.exit_code == 2 and "'nope'" in res.output and "val_auc" in res.output
+    res = run(main, ["--ledger", str(ledger_path), "explain", "latest", "--vs", "latest"])
+    assert res.exit_code == 2 and "itself" in res.output
+    res = run(main, ["--ledger", str(ledger_path), "explain", "zzzzzz"])
+    assert res.exit_code == 1 and "no run matches" in res.output and "Traceback" not in res.output
+
+
+SWEEP = (
+    "import nbexp\n"
+    "grid = [(0.1, 32), (0.5, 64), (0.3, 32), (0.2, 64), (0.4, 32), (0.05, 64), (0.35, 32)]\n"
+    "for i, (lr, batch) in enumerate(grid):\n"
+    "    with nbexp.run(f'r{i}', lr=lr, batch=batch):\n"
+    "        nbexp.log(val_auc=0.9 - (lr - 0.3) ** 2 + 0.0001 * (batch == 64))"
+)
+
+
+def test_the_review_explains_the_best_run_and_the_regressions_and_ranks_params(cell, ledger_path):
+    cell("%nbexp track")
+    cell(SWEEP)
+    cell("%nbexp stop")
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--importance"])
+    assert res.exit_code == 0, res.output
+    with Reader(ledger_path) as r:
+        ids = {run["name"]: run["id"] for run in r.list_runs()}
+    # r2 (lr 0.3) is the best; the best before it was r1 (lr 0.5, batch 64); r3..r6 came in worse than r2;
+    # lr matters most across the sprint, so it comes first among the params that changed
+    assert f"why best run {ids['r2']} vs {ids['r1']}: val_auc +0.0399" in res.output, res.output
+    assert "first cause: param lr 0.5 -> 0.3" in res.output
+    for name in ("r3", "r4", "r5", "r6"):
+        assert f"why regressed run {ids[name]} vs {ids['r2']}: " in res.output
+    assert f"why regressed run {ids['r1']}" not in res.output  # better than r0: no regression
+    lines = res.output.splitlines()
+    head = lines.index(next(ln for ln in lines if ln.startswith("what matters for val_auc over 7 runs")))
+    assert lines[head + 1].split()[0] == "lr" and lines[head + 2].split()[0] == "batch"
+    rev = json.loads(
+        CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--json"]).output
+    )
+    assert [e["kind"] for e in rev["explanations"]] == ["best"] + ["regression"] * 4
+    assert "importance" not in rev  # scikit-learn only when asked
