@@ -1,0 +1,87 @@
+"""``nbexp get RUN ARTIFACT -o FILE`` (issue 18): a file a run wrote comes back byte-identical even
+after the next run overwrote it on disk; unknown runs and artifacts, and files whose bytes were not
+kept, are one clear line and exit 1, with nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow  # real shells that save models, the CLI as a process
+NBEXP = [sys.executable, "-m", "nbexp.cli"]
+
+SAVE = "import joblib\nweights = {w!r}\njoblib.dump(weights, 'model.joblib')"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def nbexp(ledger_path, *args, cwd=None):
+    env = dict(os.environ, NBEXP_LEDGER=str(ledger_path))
+    return subprocess.run(NBEXP + list(args), capture_output=True, env=env, cwd=cwd)
+
+
+def test_get_restores_each_runs_model_byte_identical(cell, reader, workdir, ledger_path, tmp_path):
+    cell("%nbexp track --sample-hz 0")
+    cell(SAVE.format(w=[0.1] * 50))
+    first = (workdir / "model.joblib").read_bytes()
+    cell("%nbexp new")
+    cell(SAVE.format(w=[0.9] * 50))  # the second run overwrites the file
+    second = (workdir / "model.joblib").read_bytes()
+    cell("%nbexp stop")
+    assert first != second
+    r = reader()
+    run1, run2 = r.resolve("latest~1"), r.resolve("latest")
+
+    out = tmp_path / "restored.joblib"
+    got = nbexp(ledger_path, "get", run1, "model.joblib", "-o", str(out))
+    assert got.returncode == 0, got.stderr
+    assert out.read_bytes() == first
+    assert hashlib.sha256(first).hexdigest()[:12].encode() in got.stdout
+    # an existing file is kept unless --force
+    again = nbexp(ledger_path, "get", run2, "model.joblib", "-o", str(out))
+    assert again.returncode == 1 and b"--force" in again.stderr and b"Traceback" not in again.stderr
+    assert out.read_bytes() == first
+    assert nbexp(ledger_path, "get", run2, "model.joblib", "-o", str(out), "--force").returncode == 0
+    assert out.read_bytes() == second
+    # to stdout, and by default under its base name in the current folder
+    assert nbexp(ledger_path, "get", run1, "model.joblib", "-o", "-").stdout == first
+    here = tmp_path / "here"
+    here.mkdir()
+    assert nbexp(ledger_path, "get", run1, "model.joblib", cwd=here).returncode == 0
+    assert (here / "model.joblib").read_bytes() == first
+
+
+def test_get_says_what_is_wrong_and_writes_nothing(cell, reader, workdir, ledger_path, tmp_path):
+    big = workdir / "checkpoint.bin"
+    cell("%nbexp track --sample-hz 0")
+    cell(SAVE.format(w=[1, 2, 3]))
+    # over the 10 MB copy limit: recorded with size and hash, its bytes not copied
+    cell(f"with open({str(big)!r}, 'wb') as f:\n    f.truncate(11 * 1024 * 1024)")
+    cell("%nbexp stop")
+    rid = reader().resolve("latest")
+    out = tmp_path / "out.bin"
+    cases = [
+        (("zzzzzz", "model.joblib"), b"no run matches 'zzzzzz'"),
+        ((rid, "nope.pt"), b"no artifact named 'nope.pt' (its artifacts: checkpoint.bin, model.joblib)"),
+        ((rid, "checkpoint.bin"), b"were not kept: it was over the copy limit"),
+    ]
+    for args, words in cases:
+        res = nbexp(ledger_path, "get", *args, "-o", str(out))
+        assert res.returncode == 1, (args, res.stderr)
+        assert words in res.stderr, res.stderr
+        assert b"Traceback" not in res.stderr
+        assert not out.exists()
+    res = nbexp(ledger_path, "get", rid, "checkpoint.bin", "-o", str(out))
+    assert b"it was at checkpoint.bin (in the notebook's folder)" in res.stderr  # where to look for it
+    res = nbexp(ledger_path, "get", rid, "model.joblib", "-o", str(tmp_path / "no" / "such" / "folder"))
+    assert res.returncode == 1 and b"cannot write" in res.stderr and b"Traceback" not in res.stderr
