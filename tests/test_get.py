@@ -85,3 +85,53 @@ def test_get_says_what_is_wrong_and_writes_nothing(cell, reader, workdir, ledger
     assert b"it was at checkpoint.bin (in the notebook's folder)" in res.stderr  # where to look for it
     res = nbexp(ledger_path, "get", rid, "model.joblib", "-o", str(tmp_path / "no" / "such" / "folder"))
     assert res.returncode == 1 and b"cannot write" in res.stderr and b"Traceback" not in res.stderr
+
+
+PLOT = """\
+import matplotlib
+matplotlib.use("module://matplotlib_inline.backend_inline")
+import matplotlib.pyplot as plt
+lr = {lr}
+fig, ax = plt.subplots(figsize=(2, 2))
+ax.plot([1, lr, lr / 2])
+ax.set_title(f"loss lr={{lr}}")
+plt.show()
+"""
+
+
+def test_a_bundle_round_trip_keeps_each_runs_figure_and_model(cell, reader, workdir, ledger_path, tmp_path):
+    """Two runs of the same notebook (the second overwrote model.joblib) exported as one bundle and
+    imported into a fresh ledger: each run has its own figure and its own model there, byte-identical."""
+    cell("%nbexp track --sample-hz 0")
+    cell(PLOT.format(lr=0.1))
+    cell(SAVE.format(w=[0.1] * 50))
+    cell("%nbexp new")
+    cell(PLOT.format(lr=0.9))
+    cell(SAVE.format(w=[0.9] * 50))
+    cell("%nbexp stop")
+    r = reader()
+    runs = [r.resolve("latest~1"), r.resolve("latest")]
+
+    def figures(rd, rid):
+        return [rd.blob(o["hash"])["data"] for c in rd.outputs(rid) for o in c["outputs"] if o["mime"] == "image/png"]
+
+    before = {rid: figures(r, rid) for rid in runs}
+    assert all(len(f) == 1 and f[0].startswith(b"\x89PNG") for f in before.values())
+    assert before[runs[0]] != before[runs[1]]
+    models = {}
+    for rid in runs:
+        got = nbexp(ledger_path, "get", rid, "model.joblib", "-o", "-")
+        assert got.returncode == 0, got.stderr
+        models[rid] = got.stdout
+    assert models[runs[1]] == (workdir / "model.joblib").read_bytes() != models[runs[0]]
+
+    bundle, fresh = tmp_path / "runs.nbexp", tmp_path / "fresh" / "ledger.sqlite"
+    assert nbexp(ledger_path, "export", "bundle", str(bundle), *runs).returncode == 0
+    res = nbexp(fresh, "import", str(bundle))
+    assert res.returncode == 0 and b"added 2 runs" in res.stdout, res.stderr
+    from nbexp.ledger.queries import Reader
+
+    with Reader(fresh) as other:
+        assert {rid: figures(other, rid) for rid in runs} == before
+    for rid in runs:
+        assert nbexp(fresh, "get", rid, "model.joblib", "-o", "-").stdout == models[rid]
