@@ -4,6 +4,7 @@ import { Widget } from '@lumino/widgets';
 import { requestAPI } from '../api';
 import { ICompare } from '../tokens';
 import { el, fmt, table } from './format';
+import { compareOutputs } from './Outputs';
 import { drawFigure } from './plot';
 
 const TITLE_LENGTH = 60;
@@ -34,7 +35,8 @@ const TABS: [string, string][] = [
   ['parallel', 'Parallel coordinates'],
   ['data', 'Data'],
   ['system', 'System'],
-  ['code', 'Code diff']
+  ['code', 'Code diff'],
+  ['outputs', 'Outputs']
 ];
 
 export class CompareView extends Widget {
@@ -145,6 +147,8 @@ export class CompareView extends Widget {
           c.code_diff.length ? c.code_diff.join('\n') : 'Same code.'
         )
       );
+    } else if (key === 'outputs') {
+      this._body.appendChild(compareOutputs(c.runs)); // figures side by side per cell (components/Outputs.ts)
     }
   }
 }
