@@ -799,7 +799,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     import nbformat
 
     from .analysis.compare import compare_runs
-    from .analysis.replay import build_notebook, environment_differences
+    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines
 
     overrides = _overrides(params, "--param")
     with _reader(ctx) as r:
@@ -841,6 +841,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
             raise click.ClickException(f"the replay did not start tracking: see {out}")
         replay = r.run(replay_id)
         c = compare_runs(r, [original["id"], replay["id"]])
+        figs = compare_figures(r, original, replay)  # what the cells showed: the same figures?
     if failed is not None:
         first = str(failed).strip().splitlines()
         raise click.ClickException(
@@ -852,6 +853,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for k, d in c["metric_delta"].items():
         click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
+    for line in figure_lines(figs):
+        click.echo(f"  {line}")
     for name, fps in c["data"].items():
         if None not in fps and fps[0] != fps[1]:
             click.echo(

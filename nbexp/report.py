@@ -131,7 +131,9 @@ def best_run_figures(reader, rev: dict) -> list[dict]:
         for c in reader.outputs(rid):
             last.pop(c["cell_key"], None)
             last[c["cell_key"]] = c
-        figs, seen, left_out = [], set(), 0
+        figs: list[dict] = []
+        seen: set[str] = set()
+        left_out = 0
         for c in last.values():
             for o in c["outputs"]:
                 if o["mime"] not in _IMAGE_MAGIC or o["hash"] in seen:
