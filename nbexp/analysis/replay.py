@@ -144,13 +144,21 @@ FIGURE_MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json")
 PIXEL_DIFF_MAX = 4096 * 4096  # pixels compared per image; larger ones are compared by hash only
 
 
-def _execution_figures(reader, session_id: str, cell: dict) -> list[dict]:
-    """The figures one cell execution showed (``mime``, ``hash``), in order."""
-    rows = reader.conn.execute(
-        "SELECT mime, hash FROM cell_outputs WHERE session_id = ? AND start = ? AND cell_key = ? ORDER BY seq",
-        (session_id, cell["start"], cell["cell_key"]),
-    ).fetchall()
-    return [{"mime": m, "hash": h} for m, h in rows if m in FIGURE_MIMES]
+def _session_figures(reader, run: dict) -> dict[tuple[str, float], list[dict]]:
+    """The figures (``mime``, ``hash``) each cell execution of ``run``'s session showed, by
+    ``(cell_key, start)``: a lineage cell may have run in an earlier run of the session."""
+    session = run.get("session") or {}
+    runs = [run["id"]] + [
+        r["id"]
+        for r in reader.list_runs(sprint="all", started_after=session.get("started") or 0)
+        if r["session_id"] == run["session_id"] and r["id"] != run["id"]
+    ]
+    out: dict[tuple[str, float], list[dict]] = {}
+    for rid in runs:
+        for c in reader.outputs(rid):
+            figs = [{"mime": o["mime"], "hash": o["hash"]} for o in c["outputs"] if o["mime"] in FIGURE_MIMES]
+            out.setdefault((c["cell_key"], c["start"]), []).extend(figs)
+    return out
 
 
 def _replayed_cells(run: dict) -> list[dict]:
@@ -199,10 +207,11 @@ def compare_figures(reader, original: dict, replay: dict) -> list[dict]:
     out: list[dict] = []
     ours = _replayed_cells(original)
     theirs = [c for c in replay["lineage"] if not drives_only_nbexp(c["source"])]
+    shown, shown_again = _session_figures(reader, original), _session_figures(reader, replay)
     for i, cell in enumerate(ours):
         again = theirs[i] if i < len(theirs) else None
-        before = _execution_figures(reader, original["session_id"], cell)
-        after = _execution_figures(reader, replay["session_id"], again) if again else []
+        before = shown.get((cell["cell_key"], cell["start"]), [])
+        after = shown_again.get((again["cell_key"], again["start"]), []) if again else []
         for k in range(max(len(before), len(after))):
             a, b = (before[k] if k < len(before) else None), (after[k] if k < len(after) else None)
             entry: dict[str, Any] = {
