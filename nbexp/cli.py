@@ -517,9 +517,12 @@ def get_cmd(ctx, run, artifact, dest, force):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    target = Path(dest) if dest else Path(a["name"].rsplit("/", 1)[-1])
+    from .capture.outputs import artifact_file_path
+
+    base = artifact_file_path(a["name"]).rsplit("/", 1)[-1]  # a safe file name, never .. or a page
+    target = Path(dest) if dest else Path(base)
     if target.is_dir():
-        target = target / a["name"].rsplit("/", 1)[-1]
+        target = target / base
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists: --force replaces it")
     # written beside the target and renamed over it: an interrupted get leaves no half file

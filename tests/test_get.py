@@ -135,3 +135,18 @@ def test_a_bundle_round_trip_keeps_each_runs_figure_and_model(cell, reader, work
         assert {rid: figures(other, rid) for rid in runs} == before
     for rid in runs:
         assert nbexp(fresh, "get", rid, "model.joblib", "-o", "-").stdout == models[rid]
+
+
+def test_get_names_the_file_safely_by_default(cell, reader, workdir, ledger_path, tmp_path):
+    """An artifact named by a bundle or a call (``../../x``, a page) lands in the current folder under a
+    safe name, never above it and never as a page to open."""
+    cell("%nbexp track --sample-hz 0")
+    cell("import nbexp\nnbexp.log_artifact(b'w', name='../../up.bin')\nnbexp.log_artifact(b'<p>', name='r.html')")
+    cell("%nbexp stop")
+    rid = reader().resolve("latest")
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    for name in ("../../up.bin", "r.html"):
+        assert nbexp(ledger_path, "get", rid, name, cwd=here).returncode == 0
+    assert sorted(os.listdir(here)) == ["r.html.txt", "up.bin"]
+    assert not (tmp_path / "up.bin").exists()
