@@ -470,6 +470,84 @@ def _save_artifacts(r: Reader, rid: str, folder: Path) -> int:
     return n
 
 
+def _pick_artifact(found: list[dict], wanted: str, rid: str) -> dict:
+    """The artifact ``wanted`` names: its name, else its path as logged, else a unique base name."""
+    for key in ("name", "path"):
+        hit = [a for a in found if a[key] == wanted]
+        if hit:
+            return hit[0]
+    hit = [a for a in found if a["name"].rsplit("/", 1)[-1] == wanted]
+    if len(hit) == 1:
+        return hit[0]
+    names = ", ".join(a["name"] for a in (hit or found)[:20]) or "none"
+    what = "several artifacts match" if hit else "no artifact named"
+    raise click.ClickException(f"run {rid}: {what} {wanted!r} (its artifacts: {names})")
+
+
+@main.command("get")
+@click.argument("run")
+@click.argument("artifact")
+@click.option(
+    "-o", "--output", "dest", metavar="FILE", help="where to write it ('-': stdout; default: its base name here)"
+)
+@click.option("--force", is_flag=True, help="replace FILE if it exists")
+@click.pass_context
+def get_cmd(ctx, run, artifact, dest, force):
+    """Restore a file a run wrote or logged (ARTIFACT: its name, as `nbexp show RUN --outputs` lists it),
+    byte-identical to what the run kept even when a later run overwrote the file."""
+    import hashlib
+    import tempfile
+
+    with _reader(ctx) as r:
+        rid = r.resolve(run)
+        a = _pick_artifact(r.artifacts(rid), artifact, rid)
+        blob = r.blob(a["sha256"]) if a["stored"] and a["sha256"] else None
+    if blob is None:
+        why = "it was over the copy limit when recorded" if not a["stored"] else "its bytes are missing from the ledger"
+        raise click.ClickException(
+            f"run {rid}: the bytes of {a['name']} ({a['size']:,} bytes) were not kept: {why}; "
+            + (f"it was at {a['path']}" if a["path"] else "it was an object")
+            + (" (in the notebook's folder)" if a["path"] and not os.path.isabs(a["path"]) else "")
+            + (f" with SHA-256 {a['sha256']}" if a["sha256"] else " (not hashed)")
+        )
+    data = blob["data"]
+    if hashlib.sha256(data).hexdigest() != a["sha256"]:  # a ledger edited by hand: never hand back other bytes
+        raise click.ClickException(f"run {rid}: the stored bytes of {a['name']} do not match its SHA-256")
+    if dest == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    from .capture.outputs import artifact_file_path
+
+    base = artifact_file_path(a["name"]).rsplit("/", 1)[-1]  # a safe file name, never .. or a page
+    target = Path(dest) if dest else Path(base)
+    if target.is_dir():
+        target = target / base
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists: --force replaces it")
+    # written beside the target and renamed over it: an interrupted get leaves no half file
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {target}: {a['name']} of run {rid}, {len(data):,} bytes, SHA-256 {a['sha256'][:12]}")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 # where a metric came from, as ``nbexp show`` says it
 _SOURCES = {"log": "nbexp.log", "namespace": "variable", PRINTED: "printed"}
 
@@ -730,7 +808,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     import nbformat
 
     from .analysis.compare import compare_runs
-    from .analysis.replay import build_notebook, environment_differences
+    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines
 
     overrides = _overrides(params, "--param")
     with _reader(ctx) as r:
@@ -772,6 +850,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
             raise click.ClickException(f"the replay did not start tracking: see {out}")
         replay = r.run(replay_id)
         c = compare_runs(r, [original["id"], replay["id"]])
+        figs = compare_figures(r, original, replay)  # what the cells showed: the same figures?
     if failed is not None:
         first = str(failed).strip().splitlines()
         raise click.ClickException(
@@ -783,6 +862,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for k, d in c["metric_delta"].items():
         click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
+    for line in figure_lines(figs):
+        click.echo(f"  {line}")
     for name, fps in c["data"].items():
         if None not in fps and fps[0] != fps[1]:
             click.echo(

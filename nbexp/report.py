@@ -3,6 +3,7 @@ file (plotly.js and the figures embedded, no server) to attach to an e-mail or p
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from typing import Any
@@ -107,6 +108,74 @@ def review_figures(reader, rev: dict) -> dict[str, dict]:
     return figs
 
 
+FIGURES_PER_RUN = 12  # figures of one best run embedded in the review page
+FIGURE_BYTES = 20 * 1024 * 1024  # figure bytes embedded in one review page, all runs together
+# what a stored image must start with to be embedded under its type (a blob that says image/png but
+# holds something else, from an edited ledger or a bundle, is left out)
+_IMAGE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+
+
+def best_run_figures(reader, rev: dict) -> list[dict]:
+    """The figures (PNG, JPEG) each best run's cells showed, for the review page: per run that is best
+    on some metric, in the order of ``rev["best"]``, ``{"run", "name", "metrics", "figures": [{"cell",
+    "mime", "data"}], "left_out"}``. Per cell the run's last execution (what the run finally showed),
+    each image once; at most :data:`FIGURES_PER_RUN` per run and :data:`FIGURE_BYTES` in all, the rest
+    counted in ``left_out``."""
+    names = {r["id"]: r["name"] for r in rev["runs"]}
+    order: dict[str, list[str]] = {}
+    for b in rev["best"]:
+        order.setdefault(b["run"], []).append(b["metric"])
+    out, budget = [], FIGURE_BYTES
+    for rid, metrics in order.items():
+        last: dict[str, dict] = {}
+        for c in reader.outputs(rid):
+            last.pop(c["cell_key"], None)
+            last[c["cell_key"]] = c
+        figs: list[dict] = []
+        seen: set[str] = set()
+        left_out = 0
+        for c in last.values():
+            for o in c["outputs"]:
+                if o["mime"] not in _IMAGE_MAGIC or o["hash"] in seen:
+                    continue
+                seen.add(o["hash"])
+                if len(figs) >= FIGURES_PER_RUN or o["size"] > budget:
+                    left_out += 1
+                    continue
+                blob = reader.blob(o["hash"])
+                if blob is None or not bytes(blob["data"]).startswith(_IMAGE_MAGIC[o["mime"]]):
+                    continue
+                budget -= len(blob["data"])
+                figs.append({"cell": c["execution_count"], "mime": o["mime"], "data": bytes(blob["data"])})
+        if figs or left_out:
+            out.append({"run": rid, "name": names.get(rid), "metrics": metrics, "figures": figs, "left_out": left_out})
+    return out
+
+
+def _figures_html(best: list[dict]) -> str:
+    """The best runs' figures as ``<img>`` elements with ``data:`` URIs: the bytes base64-encoded (no
+    character of theirs reaches the page as markup), every name and caption escaped."""
+    parts = ["<h2>Figures of the best runs</h2>"]
+    for b in best:
+        label = f"run {b['run']}" + (f" {b['name']}" if b["name"] else "")
+        parts.append(f"<h3>{html.escape(label)}: best {html.escape(', '.join(b['metrics']))}</h3>")
+        parts.append(f'<div class="nbexp-run-figures" data-run="{html.escape(b["run"])}">')
+        for f in b["figures"]:
+            cell = f"Out[{f['cell'] if f['cell'] is not None else ' '}]"
+            uri = f"data:{f['mime']};base64,{base64.b64encode(f['data']).decode('ascii')}"
+            alt, caption = html.escape(f"{cell} of {label}"), html.escape(cell)
+            parts.append(
+                f'<figure><img src="{html.escape(uri)}" alt="{alt}"><figcaption>{caption}</figcaption></figure>'
+            )
+        if b["left_out"]:
+            parts.append(
+                f"<p>{b['left_out']} more figures not embedded: "
+                f"<code>nbexp outputs {html.escape(b['run'])} --save DIR</code> writes them all</p>"
+            )
+        parts.append("</div>")
+    return "\n".join(parts)
+
+
 def review_html(ledger: str | None, rev: dict) -> str:
     """One HTML file: the review's tables and its figures, plotly.js inlined."""
     from plotly.offline import get_plotlyjs
@@ -115,6 +184,7 @@ def review_html(ledger: str | None, rev: dict) -> str:
 
     with Reader(ledger) as r:
         figs = review_figures(r, rev)
+        best_figures = best_run_figures(r, rev)
     sp = rev["sprint"]
     title = f"nbexp review: sprint {sp['id']}" + (f" ({sp['name']})" if sp["name"] else "")
     parts = [
@@ -165,6 +235,8 @@ def review_html(ledger: str | None, rev: dict) -> str:
         flags.append(f"GPU hours: {rev['gpu_hours']:.2f}")
     if flags:
         parts.append("<h2>Flags</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in flags) + "</ul>")
+    if best_figures:
+        parts.append(_figures_html(best_figures))
     scripts = []
     for i, (key, fig) in enumerate(figs.items()):
         parts.append(f'<div class="nbexp-figure" id="fig{i}" data-figure="{key}"></div>')
@@ -175,7 +247,8 @@ def review_html(ledger: str | None, rev: dict) -> str:
     style = (
         "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
         "margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        ".nbexp-figure{height:380px;margin:12px 0}"
+        ".nbexp-figure{height:380px;margin:12px 0}.nbexp-run-figures{display:flex;flex-wrap:wrap;gap:12px}"
+        "figure{margin:0}figure img{max-width:480px;display:block}figcaption{color:#666;font:12px monospace}"
     )
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -138,3 +138,122 @@ def environment_differences(reader, run: dict) -> list[str]:
     if session.get("git_dirty"):
         notes.append("the original ran from a tree with uncommitted changes")
     return notes
+
+
+FIGURE_MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json")
+PIXEL_DIFF_MAX = 4096 * 4096  # pixels compared per image; larger ones are compared by hash only
+
+
+def _session_figures(reader, run: dict) -> dict[tuple[str, float], list[dict]]:
+    """The figures (``mime``, ``hash``) each cell execution of ``run``'s session showed, by
+    ``(cell_key, start)``: a lineage cell may have run in an earlier run of the session."""
+    session = run.get("session") or {}
+    runs = [run["id"]] + [
+        r["id"]
+        for r in reader.list_runs(sprint="all", started_after=session.get("started") or 0)
+        if r["session_id"] == run["session_id"] and r["id"] != run["id"]
+    ]
+    out: dict[tuple[str, float], list[dict]] = {}
+    for rid in runs:
+        for c in reader.outputs(rid):
+            figs = [{"mime": o["mime"], "hash": o["hash"]} for o in c["outputs"] if o["mime"] in FIGURE_MIMES]
+            out.setdefault((c["cell_key"], c["start"]), []).extend(figs)
+    return out
+
+
+def _replayed_cells(run: dict) -> list[dict]:
+    """The lineage cells a replay runs, in its order (what :func:`build_notebook` writes)."""
+    return [c for c in run["lineage"] if not drives_only_nbexp(c["source"]) and c["status"] == "ok"]
+
+
+def pixel_diff(a: bytes, b: bytes) -> str | None:
+    """How two images differ, in words (``"3.1% of pixels changed (mean 0.8/255)"`` or
+    ``"size 640x480 -> 800x600"``); None when Pillow is missing or cannot read them."""
+    try:
+        import io
+
+        from PIL import Image, ImageChops
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
+            if ia.size != ib.size:
+                return f"size {ia.size[0]}x{ia.size[1]} -> {ib.size[0]}x{ib.size[1]}"
+            if ia.size[0] * ia.size[1] > PIXEL_DIFF_MAX:
+                return None
+            diff = ImageChops.difference(ia.convert("RGBA"), ib.convert("RGBA"))
+            r, g, bl, al = diff.split()
+            most = ImageChops.lighter(ImageChops.lighter(r, g), ImageChops.lighter(bl, al))
+            hist = most.histogram()
+    except Exception:  # a truncated or odd image: the hash comparison stands
+        return None
+    n = sum(hist)
+    changed = n - hist[0]
+    if not changed:
+        return "same pixels (the files differ only in metadata)"
+    mean = sum(i * c for i, c in enumerate(hist)) / n
+    return f"{100 * changed / n:.3g}% of pixels changed (mean {mean:.2g}/255)"
+
+
+def compare_figures(reader, original: dict, replay: dict) -> list[dict]:
+    """The replay's figures against the original's, cell by cell in replay order, figure by figure
+    in each cell: ``{"cell", "replay_cell"`` (the prompt numbers), ``"index"`` (1-based within the
+    cell), ``"mime", "status"`` (``same``: byte-identical; ``differs``; ``missing``: the replay did not
+    show it; ``new``: only the replay showed it) and ``"detail"`` (a pixel-diff summary for images
+    that differ, when Pillow reads them)}. ``original`` and ``replay`` are :meth:`Reader.run` dicts.
+
+    The n-th cell the replay ran is the n-th cell of the original's lineage it was written from, so
+    cells pair by order (a cell rewritten by ``--param`` still pairs with its original)."""
+    out: list[dict] = []
+    ours = _replayed_cells(original)
+    theirs = [c for c in replay["lineage"] if not drives_only_nbexp(c["source"])]
+    shown, shown_again = _session_figures(reader, original), _session_figures(reader, replay)
+    for i, cell in enumerate(ours):
+        again = theirs[i] if i < len(theirs) else None
+        before = shown.get((cell["cell_key"], cell["start"]), [])
+        after = shown_again.get((again["cell_key"], again["start"]), []) if again else []
+        for k in range(max(len(before), len(after))):
+            a, b = (before[k] if k < len(before) else None), (after[k] if k < len(after) else None)
+            entry: dict[str, Any] = {
+                "cell": cell["execution_count"],
+                "replay_cell": again["execution_count"] if again else None,
+                "index": k + 1,
+                "mime": (a or b or {})["mime"],
+                "detail": None,
+            }
+            if a is None:
+                entry["status"] = "new"
+            elif b is None:
+                entry["status"] = "missing"
+            elif a["hash"] == b["hash"]:
+                entry["status"] = "same"
+            else:
+                entry["status"] = "differs"
+                if a["mime"].startswith("image/") and b["mime"].startswith("image/"):
+                    ba, bb = reader.blob(a["hash"]), reader.blob(b["hash"])
+                    if ba and bb:
+                        entry["detail"] = pixel_diff(bytes(ba["data"]), bytes(bb["data"]))
+            out.append(entry)
+    return out
+
+
+def figure_lines(figs: list[dict]) -> list[str]:
+    """The replay's figure comparison as the CLI prints it: a count line, then one line per figure
+    that is not the same."""
+    if not figs:
+        return []
+    counts: dict[str, int] = {}
+    for f in figs:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    plural = {"same": "same", "differs": "differ", "missing": "missing in the replay", "new": "new in the replay"}
+    lines = ["figures: " + ", ".join(f"{counts[s]} {plural[s]}" for s in plural if s in counts)]
+    words = {"differs": "differs", "missing": "not shown by the replay", "new": "shown by the replay only"}
+    for f in figs:
+        if f["status"] == "same":
+            continue
+        where = f"figure {f['index']} of cell [{f['cell'] if f['cell'] is not None else ' '}]"
+        if f["replay_cell"] is not None:
+            where += f" (replay [{f['replay_cell']}])"
+        kind = "plotly figure" if "plotly" in f["mime"] else f["mime"].split("/")[-1].upper()
+        lines.append(f"  {where}, {kind}: {words[f['status']]}" + (f": {f['detail']}" if f["detail"] else ""))
+    return lines

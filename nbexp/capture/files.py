@@ -6,7 +6,7 @@ A cell that saves a model, a checkpoint, predictions or a figure names the file 
 ``np.save(...)``, ``open(path, "w")``, ``Path(p).write_text(...)``. After the cell ran,
 :func:`record` reads those paths from the cell's syntax tree (parsed once per cell text), resolves
 each to a string (a literal, a name the namespace binds to a string or a ``pathlib.Path``, an
-f-string of such names, ``a / "b"``, ``os.path.join(...)``, ``Path(...)``), and stats only them:
+f-string of such names, ``a / "b"``, ``folder + "/b"``, ``os.path.join(...)``, ``Path(...)``), and stats only them:
 nothing walks the notebook's tree (a path that is a folder, ``save_pretrained("out/")``, is
 looked into, bounded). A file whose modification time is not older than the cell's start (less
 the file system clock's tick: file times come from a coarser clock than ``time.time()``) was
@@ -197,10 +197,22 @@ def resolve(node: ast.expr, ns: Mapping[str, Any]) -> str | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         left, right = resolve(node.left, ns), resolve(node.right, ns)
         return os.path.join(left, right) if left is not None and right is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # OUT + "/preds.csv": strings only
+        left, right = _str(node.left, ns), _str(node.right, ns)
+        return left + right if left is not None and right is not None else None
     if isinstance(node, ast.Call) and not node.keywords and node.args and _joins(node.func):
         pieces = [resolve(a, ns) for a in node.args]
         return None if any(p is None for p in pieces) else os.path.join(*pieces)  # type: ignore[arg-type]
     return None
+
+
+def _str(node: ast.expr, ns: Mapping[str, Any]) -> str | None:
+    """A side of ``+``: a string literal, a name bound to a string, or another such sum (a ``Path``
+    has no ``+``, so a name bound to one does not count)."""
+    if isinstance(node, ast.Name):
+        value = ns.get(node.id)
+        return value if isinstance(value, str) else None
+    return resolve(node, ns) if isinstance(node, (ast.Constant, ast.BinOp, ast.JoinedStr)) else None
 
 
 def _joins(func: ast.expr) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any, Callable
 
 # the representations kept, best first: one per display
@@ -57,6 +58,34 @@ def _bytes(mime: str, value: Any, scrub: Callable[[str], str]) -> bytes:
     elif isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return scrub(str(value)).encode("utf-8", "backslashreplace")
+
+
+# how an output is named as a file (nbexp outputs --save, the W&B export): never .html or .svg, so a
+# saved output is not a page that runs scripts when opened
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "application/vnd.plotly.v1+json": "plotly.json",
+    "text/html": "html.txt",
+    "text/plain": "txt",
+}
+_ACTIVE = (".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")
+
+
+def output_file_name(index: int, execution_count: int | None, seq: int, kind: str, mime: str) -> str:
+    """``003-cell7-0-display.png``: the ``index``-th cell execution of a run (its prompt number when
+    known, else ``index``), the output's place in it, its kind and an extension from its type."""
+    count = execution_count if execution_count is not None else index
+    return f"{index:03d}-cell{count}-{seq}-{kind}.{EXTENSIONS.get(mime, 'bin')}"
+
+
+def artifact_file_path(name: str) -> str:
+    """An artifact's name as a relative path that stays inside the folder it is written to:
+    ``out/preds.csv`` kept, ``../x`` and ``/abs/model.pt`` folded in (``x``, ``abs/model.pt``), each
+    part made of safe characters; a page or a script gets ``.txt`` added."""
+    parts = [re.sub(r"[^\w.+-]+", "_", p).lstrip(".") for p in name.replace("\\", "/").split("/")]
+    path = "/".join(p for p in parts if p) or "artifact"
+    return path + ".txt" if path.lower().endswith(_ACTIVE) else path
 
 
 def stdout_tail(text: str, limit: int = STDOUT_TAIL) -> str:

@@ -3,11 +3,16 @@
 Each run becomes ``DIR/wandb/offline-run-*-nbexp-<run>-<session>``: config = params, history =
 metrics by step (all the metrics of one step in one row), summary = each metric's last value plus
 the run's system aggregates and nbexp status, tags and notes from the run, the lineage saved as
-``code/run.py`` in the run's files. A run already exported to DIR is skipped.
+``code/run.py`` in the run's files. What the run's cells showed and the files it kept are the run's
+files too (``wandb sync`` uploads them): ``nbexp/outputs/003-cell7-0-display.png`` per output (named
+as ``nbexp outputs --save`` names them), ``nbexp/artifacts/<name>`` per artifact whose bytes the
+ledger holds, and ``nbexp/manifest.json`` listing both with sizes and SHA-256 (artifacts too large to
+have been copied are listed there only). A run already exported to DIR is skipped.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -32,15 +37,61 @@ def wandb_id(run: dict) -> str:
     return re.sub(r"[^a-z0-9-]", "", f"nbexp-{run['id']}-{run['session_id']}".lower())[:64]
 
 
+def write_outputs(reader, run_id: str, folder: Path) -> list[Path]:
+    """Write a run's outputs and stored artifacts under ``folder`` (``outputs/``, ``artifacts/``) with
+    a ``manifest.json``; returns the files written. Names come from
+    :func:`nbexp.capture.outputs.output_file_name` and :func:`~nbexp.capture.outputs.artifact_file_path`
+    (never outside ``folder``, never a page)."""
+    from ..capture.outputs import artifact_file_path, output_file_name
+
+    written: list[Path] = []
+    manifest: dict[str, list] = {"outputs": [], "artifacts": []}
+    for i, c in enumerate(reader.outputs(run_id), 1):
+        for o in c["outputs"]:
+            blob = reader.blob(o["hash"])
+            if blob is None:
+                continue
+            name = output_file_name(i, c["execution_count"], o["seq"], o["kind"], o["mime"])
+            target = folder / "outputs" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob["data"])
+            written.append(target)
+            manifest["outputs"].append(
+                {"file": f"outputs/{name}", "cell": c["execution_count"], "kind": o["kind"], "mime": o["mime"]}
+                | {"size": o["size"], "sha256": o["hash"]}
+            )
+    taken: set[str] = set()
+    for a in reader.artifacts(run_id):
+        entry = {k: a[k] for k in ("name", "path", "size", "sha256", "stored")}
+        blob = reader.blob(a["sha256"]) if a["stored"] and a["sha256"] else None
+        if blob is not None:
+            rel = artifact_file_path(a["name"])
+            while rel.lower() in taken:  # two names folded into one path (case-insensitive disks too)
+                rel = f"{rel}_"
+            taken.add(rel.lower())
+            target = folder / "artifacts" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob["data"])
+            written.append(target)
+            entry["file"] = f"artifacts/{rel}"
+        manifest["artifacts"].append(entry)
+    if written or manifest["artifacts"]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        written.append(folder / "manifest.json")
+    return written
+
+
 def export_runs(reader, run_ids: list[str], directory: str | Path, project: str = "nbexp") -> dict[str, int]:
-    """Write ``run_ids`` as W&B offline runs under ``directory``; counts created/skipped/points."""
+    """Write ``run_ids`` as W&B offline runs under ``directory``; counts created/skipped/points/files
+    (outputs, artifacts and manifests)."""
     os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     wandb = _import_wandb()
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    stats = {"created": 0, "skipped": 0, "points": 0}
+    stats = {"created": 0, "skipped": 0, "points": 0, "files": 0}
     for rid in run_ids:
         run = reader.run(rid)
         wid = wandb_id(run)
@@ -92,6 +143,10 @@ def export_runs(reader, run_ids: list[str], directory: str | Path, project: str 
             code = Path(wr.dir) / "code" / "run.py"
             code.parent.mkdir(parents=True, exist_ok=True)
             code.write_text("\n".join(lineage_text(run["lineage"])), encoding="utf-8")
+            files = [code, *write_outputs(reader, rid, Path(wr.dir) / "nbexp")]
+            for f in files:  # a files record per file: wandb sync uploads them
+                wr.save(str(f), base_path=wr.dir, policy="now")
+            stats["files"] += len(files) - 1
         finally:
             wr.finish(exit_code=0 if run["status"] in (FINISHED, RUNNING) else 1)
         stats["created"] += 1
@@ -116,7 +171,8 @@ def cli():
     @click.option("--project", default="nbexp", show_default=True, help="W&B project name")
     @click.pass_context
     def wandb_cmd(ctx, runs, sprint, all_runs, directory, project):
-        """Export runs as W&B offline runs: config, history by step, summary, tags, notes, code."""
+        """Export runs as W&B offline runs: config, history by step, summary, tags, notes, code, and
+        what the runs' cells showed and the files they kept, as run files."""
         from ..ledger.queries import Reader
 
         _import_wandb()  # before any work: a missing wandb is one line naming the fix
@@ -125,7 +181,8 @@ def cli():
             stats = export_runs(r, ids, directory, project)
         click.echo(
             f"{stats['created']} offline runs written, {stats['skipped']} already there; "
-            f"{stats['points']:,} points; upload with: wandb sync {directory}/wandb/offline-run-*"
+            f"{stats['points']:,} points, {stats['files']:,} output and artifact files; "
+            f"upload with: wandb sync {directory}/wandb/offline-run-*"
         )
 
     return wandb_cmd

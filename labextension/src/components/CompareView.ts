@@ -10,6 +10,7 @@ import { explainAction } from './Explain';
 import { el, fmt, table } from './format';
 import { diffBlock } from './highlight';
 import { LinkedCharts } from './plot';
+import { compareOutputs } from './Outputs';
 
 const TITLE_LENGTH = 60;
 
@@ -55,7 +56,8 @@ const TABS: [string, string][] = [
   ['parallel', 'Parallel coordinates'],
   ['data', 'Data'],
   ['system', 'System'],
-  ['code', 'Code diff']
+  ['code', 'Code diff'],
+  ['outputs', 'Outputs']
 ];
 
 /** A labelled select; `onChange` hears the chosen value. */
@@ -214,6 +216,8 @@ export class CompareView extends Widget {
       await figure('classes', 'Class balance');
     } else if (key === 'code') {
       await this._code(c);
+    } else if (key === 'outputs') {
+      this._body.appendChild(compareOutputs(c.runs)); // figures side by side per cell (components/Outputs.ts)
     }
   }
 

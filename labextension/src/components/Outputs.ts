@@ -120,3 +120,112 @@ export function outputsSection(runId: string): HTMLElement {
   );
   return box;
 }
+
+const FIGURE_MIMES = new Set(['image/png', 'image/jpeg', 'application/vnd.plotly.v1+json']);
+
+/** One cell execution of one run, as runs/ID/outputs lists it. */
+interface ICellOutputs {
+  cell_key: string;
+  start: number;
+  execution_count: number | null;
+  outputs: { seq: number; kind: string; mime: string; hash: string; size: number }[];
+}
+
+/**
+ * Rows of figures side by side: one row per notebook cell that showed a figure, one column per run.
+ * Each run keeps the last execution of each cell (what the cell showed last in that run). A cell is
+ * matched across runs by its key (the Jupyter cell id, so a tweaked cell stays the same cell); cells
+ * left unmatched (no cell id: keys are code hashes, which a tweak changes) fill the rows the run has
+ * no cell in yet, in notebook order, so the second figure of run A meets the second of run B.
+ */
+export function alignFigures(perRun: ICellOutputs[][]): (ICellOutputs | null)[][] {
+  const rows: (ICellOutputs | null)[][] = [];
+  const rowOf = new Map<string, number>();
+  perRun.forEach((cells, j) => {
+    const last = new Map<string, ICellOutputs>();
+    for (const c of cells) {
+      if (c.outputs.some(o => FIGURE_MIMES.has(o.mime))) {
+        last.delete(c.cell_key); // re-insert: ordered by the cell's last execution
+        last.set(c.cell_key, c);
+      }
+    }
+    const left: ICellOutputs[] = [];
+    for (const [key, c] of last) {
+      const i = rowOf.get(key);
+      if (i !== undefined && rows[i][j] === null) {
+        rows[i][j] = c;
+      } else {
+        left.push(c);
+      }
+    }
+    for (const c of left) {
+      let i = rows.findIndex(row => row[j] === null);
+      if (i < 0) {
+        i = rows.push(perRun.map(() => null)) - 1;
+      }
+      rows[i][j] = c;
+      if (!rowOf.has(c.cell_key)) {
+        rowOf.set(c.cell_key, i);
+      }
+    }
+  });
+  return rows;
+}
+
+function figures(c: ICellOutputs | null, runId: string): HTMLElement {
+  const box = el('div', { class: 'nbexp-compare-output', 'data-run': runId });
+  if (!c) {
+    box.appendChild(el('p', { class: 'nbexp-output-none' }, 'no figure in this run'));
+    return box;
+  }
+  box.appendChild(el('div', { class: 'nbexp-output-prompt' }, `Out[${c.execution_count ?? ' '}]`));
+  for (const o of c.outputs) {
+    if (FIGURE_MIMES.has(o.mime)) {
+      output(box, o);
+    }
+  }
+  return box;
+}
+
+/**
+ * The compare view's Outputs tab: the figures each run's cells showed, side by side per cell (run A's
+ * loss plot next to run B's), with a note where a cell's figures are byte-identical in every run.
+ */
+export function compareOutputs(runs: { id: string; name: string | null }[]): HTMLElement {
+  const box = el('section', { class: 'nbexp-compare-outputs', 'aria-label': 'Outputs side by side' });
+  box.appendChild(el('p', {}, 'Loading…'));
+  Promise.all(runs.map(r => requestAPI<any>(`runs/${r.id}/outputs`))).then(
+    answers => {
+      box.replaceChildren();
+      const rows = alignFigures(answers.map(a => a.cells as ICellOutputs[]));
+      if (!rows.length) {
+        box.appendChild(el('p', {}, 'Outputs: none of these runs kept a figure.'));
+        return;
+      }
+      const columns = `repeat(${runs.length}, minmax(0, 1fr))`;
+      const grid = el('div', { class: 'nbexp-compare-grid' });
+      const header = el('div', { class: 'nbexp-compare-grid-row nbexp-compare-grid-header' });
+      header.style.gridTemplateColumns = columns;
+      for (const r of runs) {
+        header.appendChild(el('div', {}, r.name ? `${r.name} (${r.id})` : r.id));
+      }
+      grid.appendChild(header);
+      rows.forEach((row, i) => {
+        const hashes = row.map(c => (c ? c.outputs.filter(o => FIGURE_MIMES.has(o.mime)).map(o => o.hash) : null));
+        const same = runs.length > 1 && hashes.every(h => h !== null && h.join() === hashes[0]!.join());
+        const line = el('div', { class: 'nbexp-compare-grid-row', 'data-row': String(i) });
+        line.style.gridTemplateColumns = columns;
+        row.forEach((c, j) => line.appendChild(figures(c, runs[j].id)));
+        if (same) {
+          line.appendChild(el('p', { class: 'nbexp-output-same' }, 'same figure in every run'));
+        }
+        grid.appendChild(line);
+      });
+      box.appendChild(grid);
+    },
+    e => {
+      box.textContent = `Outputs: could not load (${(e as Error).message})`;
+    }
+  );
+  return box;
+}
