@@ -756,11 +756,6 @@ def review_cmd(ctx, sprint, html_file, importance, output):
     if _emit(output, rev, lambda: _runs_csv(rev["runs"])):  # CSV: the sprint's runs, as ls --csv
         return
     click.echo(review_text(rev))
-    from .analysis.review import explanation_lines
-
-    why = explanation_lines(rev)
-    if why:
-        click.echo("\n" + "\n".join(why))
     if html_file:
         from .report import review_html
 

@@ -405,7 +405,7 @@ class NbexpMagics(Magics):
 
         import nbexp
 
-        from .analysis.review import explanation_lines, review
+        from .analysis.review import review
         from .ledger.queries import Reader
         from .report import review_text
 
@@ -413,7 +413,6 @@ class NbexpMagics(Magics):
             sprint_id = r.sprint_id(args.sprint) or tracker.sprint_of(time.time())
             rev = review(r, sprint_id)
             print(review_text(rev))
-            print("\n".join(explanation_lines(rev)))
 
     @_word("export")
     @argument("args", nargs="*", help="as for the nbexp export command: EXPORTER ARGS...")

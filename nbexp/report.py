@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from .analysis.metrics import curve_metric, main_metric
+from .analysis.review import explanation_lines
 from .textfmt import duration, fmt, html_table, table, when
 
 
@@ -56,6 +57,9 @@ def review_text(rev: dict) -> str:
                 ],
             ),
         ]
+    why = explanation_lines(rev)  # why the best run won and each regression regressed (nbexp explain)
+    if why:
+        out += [""] + why
     return "\n".join(out)
 
 
@@ -225,6 +229,9 @@ def review_html(ledger: str | None, rev: dict) -> str:
                 "Best per metric",
             )
         )
+    why = explanation_lines(rev)
+    if why:
+        parts.append("<h2>Why</h2><pre>" + html.escape("\n".join(why)) + "</pre>")
     flags = drift_lines(rev["drift"])
     flags += [
         f"imbalanced labels in run {i['run']}: {i['variable']}.{i['column']} (minority {i['minority_share']:.1%})"

@@ -126,3 +126,8 @@ def test_the_review_explains_the_best_run_and_the_regressions_and_ranks_params(c
     )
     assert [e["kind"] for e in rev["explanations"]] == ["best"] + ["regression"] * 4
     assert "importance" not in rev  # scikit-learn only when asked
+    # the HTML review says the same, escaped
+    page = ledger_path.parent / "review.html"
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--html", str(page)])
+    assert res.exit_code == 0, res.output
+    assert f"why best run {ids['r2']} vs {ids['r1']}: val_auc +0.0399" in page.read_text()
