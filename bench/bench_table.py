@@ -98,7 +98,7 @@ def in_process(path: Path, n: int) -> list[tuple[str, str]]:
             kw = {"query": args.get("q"), "sort": args.get("sort"), "group": args.get("group")}
             kw["columns"] = args.get("columns")
             total = table(r, sprint="all", limit=50, with_columns=False, **kw)["total"]
-            ms = median_ms(lambda: table(r, sprint="all", limit=50, with_columns=False, **kw), 7)
+            ms = median_ms(lambda kw=kw: table(r, sprint="all", limit=50, with_columns=False, **kw), 7)
             out.append((f"`Reader` + `table()`: {what}, {total:,} of {n:,} runs", f"{ms:.1f} ms"))
         ms = median_ms(lambda: table(r, sprint="all", limit=50, with_columns=True), 5)
         out.append(("... first page with the column chooser's choices (params, metrics, data, tags)", f"{ms:.1f} ms"))
@@ -151,7 +151,7 @@ def over_http(path: Path, n: int) -> list[tuple[str, str]]:
         for what, args in CASES:
             query = {"available": "0", **args}
             total = json.loads(get(query))["total"]
-            ms = median_ms(lambda: get(query), 7)
+            ms = median_ms(lambda query=query: get(query), 7)
             out.append((f"`GET /nbexp/api/table`: {what}, {total:,} of {n:,} runs", f"{ms:.1f} ms"))
     finally:
         proc.terminate()
@@ -168,7 +168,9 @@ def runs_frame(path: Path, n: int) -> list[tuple[str, str]]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    path = Path(os.environ.get("NBEXP_BENCH_LEDGER") or Path(tempfile.mkdtemp(prefix="nbexp-bench-table-")) / "l.sqlite")
+    path = Path(
+        os.environ.get("NBEXP_BENCH_LEDGER") or Path(tempfile.mkdtemp(prefix="nbexp-bench-table-")) / "l.sqlite"
+    )
     if not path.exists():
         build(path, n)
     rows = in_process(path, n) + over_http(path, n) + runs_frame(path, n)

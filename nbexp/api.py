@@ -74,7 +74,11 @@ def runs_frame(
         column[rows[keep]] = picked[keep]
         return pd.Series(column).infer_objects().to_numpy()  # typed as a frame of records infers
 
-    for prefix, cols, dtype in (("params", params_cols, None), ("metrics", metric_cols, "float64"), ("data", data_cols, object)):
+    for prefix, cols, dtype in (
+        ("params", params_cols, None),
+        ("metrics", metric_cols, "float64"),
+        ("data", data_cols, object),
+    ):
         for k, pair in sorted(cols.items()):
             column = aligned(pair, dtype)
             if column is not None:

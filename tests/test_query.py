@@ -4,7 +4,6 @@ errors with their position, and ``Reader``-level results on a real SQLite ledger
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -31,8 +30,12 @@ def ledger(tmp_path):
         ("aaaa05", "dead", "running", 0.01, "tree", None, None, [], None, None),
     ]
     with transaction(conn):
-        conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'elsewhere', 1, ?, ?)", (T0, T0))
-        conn.execute("INSERT INTO sessions (id, host, pid, started, heartbeat) VALUES ('d', 'elsewhere', 2, ?, ?)", (T0, T0))
+        conn.execute(
+            "INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'elsewhere', 1, ?, ?)", (T0, T0)
+        )
+        conn.execute(
+            "INSERT INTO sessions (id, host, pid, started, heartbeat) VALUES ('d', 'elsewhere', 2, ?, ?)", (T0, T0)
+        )
         for i, (rid, name, status, c, model, auc, loss, tags, fp, gpu) in enumerate(rows):
             start = T0 + i * 100
             end = None if status == "running" else start + 10 * (i + 1)
@@ -125,7 +128,7 @@ def test_every_value_is_bound_never_formatted_into_the_sql():
 
 
 def test_a_hostile_value_is_data(ledger):
-    assert ids(ledger, "name = \"x'; DROP TABLE runs; --\"") == []
+    assert ids(ledger, 'name = "x\'; DROP TABLE runs; --"') == []
     assert len(ids(ledger, "")) == 5
 
 
@@ -173,7 +176,12 @@ def test_table_sorts_pages_and_shows_columns(ledger):
     with Reader(ledger) as r:
         page = table(r, sprint="all", sort="metrics.auc", columns="name,metrics.auc,params.C,status", limit=2)
         assert page["total"] == 5 and [row["id"] for row in page["rows"]] == ["aaaa04", "aaaa01"]
-        assert page["rows"][0]["cells"] == {"name": "resnet_x", "metrics.auc": 0.99, "params.C": 1, "status": "finished"}
+        assert page["rows"][0]["cells"] == {
+            "name": "resnet_x",
+            "metrics.auc": 0.99,
+            "params.C": 1,
+            "status": "finished",
+        }
         rest = table(r, sprint="all", sort="metrics.auc", columns="metrics.auc", offset=2, limit=10)["rows"]
         assert [row["id"] for row in rest] == ["aaaa02", "aaaa03", "aaaa05"]  # no auc: last
         up = table(r, sprint="all", sort="metrics.auc", descending=False, columns="metrics.auc")["rows"]
@@ -198,7 +206,11 @@ def test_table_groups_by_a_param_and_by_tags(ledger):
     assert [row["id"] for row in page["rows"]][2:] == ["aaaa01", "aaaa02", "aaaa05"]  # by auc in a group
     with Reader(ledger) as r:
         tags = table(r, sprint="all", group="tag")["groups"]
-    assert tags == [{"value": "baseline", "count": 1}, {"value": "baseline, x", "count": 1}, {"value": None, "count": 3}]
+    assert tags == [
+        {"value": "baseline", "count": 1},
+        {"value": "baseline, x", "count": 1},
+        {"value": None, "count": 3},
+    ]
 
 
 @pytest.mark.parametrize("arg", ["sort", "group", "columns"])

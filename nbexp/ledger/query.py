@@ -243,7 +243,9 @@ class _Parser:
 
     def comparison(self) -> tuple[str, list]:
         t = self.tok
-        if t.kind == "string" or (t.kind == "word" and self.tokens[self.i + 1].kind != "op" and not _fieldish(t, self.tokens[self.i + 1])):
+        if t.kind == "string" or (
+            t.kind == "word" and self.tokens[self.i + 1].kind != "op" and not _fieldish(t, self.tokens[self.i + 1])
+        ):
             if t.kind == "word" and t.raw.lower() in KEYWORDS:
                 raise QueryError(f"expected a field or a search text, found {_describe(t)}", t.pos)
             self.next()  # a bare text: the sidebar's search
@@ -377,9 +379,16 @@ def field_expr(f: Field, ctx: Context) -> tuple[str, list]:
         dead = ctx.dead_sessions
         if not dead:
             return "runs.status", []
-        return f"(CASE WHEN runs.status = 'running' AND runs.session_id IN ({_marks(dead)}) THEN 'crashed' ELSE runs.status END)", list(dead)
+        return (
+            f"(CASE WHEN runs.status = 'running' AND runs.session_id IN ({_marks(dead)}) THEN 'crashed' "
+            "ELSE runs.status END)",
+            list(dead),
+        )
     if f.kind == "tag":
-        return "(SELECT group_concat(tag, ', ') FROM (SELECT tag FROM run_tags WHERE run_id = runs.id ORDER BY tag))", []
+        return (
+            "(SELECT group_concat(tag, ', ') FROM (SELECT tag FROM run_tags WHERE run_id = runs.id ORDER BY tag))",
+            [],
+        )
     if f.kind == "params":
         return f"(SELECT {PARAM_VALUE} FROM params p WHERE p.run_id = runs.id AND p.key = ?)", [f.key]
     if f.kind == "metrics":
@@ -465,7 +474,9 @@ def _time(value: Any, tok: Token) -> float:
     try:
         out = parse_since(str(value))
     except InvalidArgument:
-        raise QueryError(f"{str(value)!r} is not a time: use a date YYYY-MM-DD, 2d, 12h or epoch seconds", tok.pos)
+        raise QueryError(
+            f"{str(value)!r} is not a time: use a date YYYY-MM-DD, 2d, 12h or epoch seconds", tok.pos
+        ) from None
     assert out is not None
     return out
 
@@ -617,7 +628,10 @@ def table(
         else {}
     )
     extra = (
-        {r[0]: r[1:] for r in reader._for_runs("SELECT id, note, sprint, kind, starred FROM runs WHERE id IN ({ids})", ids)}
+        {
+            r[0]: r[1:]
+            for r in reader._for_runs("SELECT id, note, sprint, kind, starred FROM runs WHERE id IN ({ids})", ids)
+        }
         if "run" in kinds
         else {}
     )
@@ -641,7 +655,7 @@ def table(
                 cells[f.id] = params.get(rid, {}).get(f.key)
             elif f.kind == "metrics":
                 summary = metrics.get(rid, {}).get(f.key)
-                cells[f.id] = None if summary is None else summary[f.agg]  # type: ignore[literal-required]
+                cells[f.id] = None if summary is None else summary[f.agg]
             elif f.kind == "system":
                 cells[f.id] = system.get(rid, {}).get(f.key)
             elif f.kind == "data":
