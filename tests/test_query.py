@@ -230,3 +230,17 @@ def test_reader_and_runs_frame_take_a_query(ledger):
     assert df["metrics.auc"].dtype == "float64" and set(df["params.model"]) == {"tree", "100"}
     with pytest.raises(QueryError):
         nbexp.runs(ledger=str(ledger), query="metrics.auc >")
+
+
+def test_sprint_metric_counts_mark_a_metric_printed_only_when_every_run_printed_it(ledger):
+    conn = connect(ledger)
+    with transaction(conn):
+        conn.execute("INSERT INTO metric_sources (run_id, key, source) VALUES ('aaaa01', 'auc', 'stdout')")
+        for rid in ("aaaa01", "aaaa02", "aaaa03", "aaaa04"):
+            conn.execute("INSERT INTO metric_sources (run_id, key, source) VALUES (?, 'loss', 'stdout')", (rid,))
+        conn.execute("INSERT INTO metric_sources (run_id, key, source) VALUES ('aaaa05', 'gone', 'stdout')")
+    conn.close()
+    with Reader(ledger) as r:
+        assert r.sprint_metric_counts("all") == {"auc": (4, False), "loss": (4, True)}
+        assert r.sprint_metric_counts("2023-11-14") == {"auc": (4, False), "loss": (4, True)}
+        assert r.sprint_metric_counts("2020-01-01") == {}

@@ -595,16 +595,23 @@ class Reader:
         """Every metric key of a sprint's runs (``all`` or None: every run) with how many runs hold it and
         whether every one of them read it from printed output: what ``analysis.metrics`` ranks, in one
         GROUP BY over the summaries (the sprint's main metric must not depend on which page was read)."""
-        sql = (
-            "SELECT s.key, count(*), min(coalesce(src.source, 'log') = 'stdout') FROM metric_summaries s "
-            "LEFT JOIN metric_sources src ON src.run_id = s.run_id AND src.key = s.key"
-        )
-        args: list[str] = []
+        # two GROUP BYs, not one over a join: the join looked up a source for each of 1,000,000 summaries at
+        # 100,000 runs (0.9 s, the sidebar's every first page); the counts read the key index of schema 10,
+        # the printed ones start from the (few) sources (CROSS JOIN: SQLite keeps that order)
         sprint_id = parse_sprint(sprint, self.conn)
-        if sprint_id:
-            sql += " WHERE s.run_id IN (SELECT id FROM runs WHERE sprint = ?)"
-            args.append(sprint_id)
-        return {key: (n, bool(printed)) for key, n, printed in self.conn.execute(sql + " GROUP BY s.key", args)}
+        in_sprint = " AND s.run_id IN (SELECT id FROM runs WHERE sprint = ?)" if sprint_id else ""
+        args = [sprint_id] if sprint_id else []
+        counts = dict(
+            self.conn.execute(f"SELECT s.key, count(*) FROM metric_summaries s WHERE 1{in_sprint} GROUP BY s.key", args)
+        )
+        printed = dict(
+            self.conn.execute(
+                "SELECT s.key, count(*) FROM metric_sources src CROSS JOIN metric_summaries s ON s.run_id = src.run_id "
+                f"AND s.key = src.key WHERE src.source = 'stdout'{in_sprint} GROUP BY s.key",
+                args,
+            )
+        )
+        return {key: (n, printed.get(key, 0) == n) for key, n in counts.items()}
 
     def run_tables(self, run_id: str) -> list[dict]:
         """The result tables a run kept, by name: ``name``, ``source``, ``columns``, ``rows``."""
