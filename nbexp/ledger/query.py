@@ -30,7 +30,7 @@ their SQL expression (:func:`field_expr`). Errors raise :class:`QueryError` with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from ..errors import InvalidArgument
@@ -114,6 +114,17 @@ class Context:
 
     dead_sessions: list[str] = field(default_factory=list)
     fts: bool = True  # the ledger has the full-text index (a bundle read as a ledger has none)
+    # conditions on a run's rows as EXISTS, looked up per run (a page: runs scanned newest first until it is
+    # full), rather than IN over every matching row, gathered once (a count, which visits every run)
+    correlated: bool = False
+
+
+def _has(ctx: Context, table: str, run_col: str, cond: str, args: list, negate: bool = False) -> tuple[str, list]:
+    """The condition "the run has a row of ``table`` meeting ``cond``" (or has none, ``negate``)."""
+    no = "NOT " if negate else ""
+    if ctx.correlated:
+        return f"{no}EXISTS (SELECT 1 FROM {table} WHERE {run_col} = runs.id AND {cond})", args
+    return f"runs.id {no}IN (SELECT {run_col} FROM {table} WHERE {cond})", args
 
 
 def _plain(key: str) -> bool:
@@ -426,11 +437,9 @@ def compare(f: Field, op: str, pair: tuple[Any, Token], ctx: Context, op_pos: in
     if f.kind == "tag":
         if op not in ("=", "!=", "~", "!~"):
             raise QueryError("tag takes =, !=, ~ or !~", op_pos)
-        negate = "NOT " if op.startswith("!") else ""
         cond = "tag LIKE ? ESCAPE '\\'" if "~" in op else "tag = ?"
-        return f"+runs.id {negate}IN (SELECT run_id FROM run_tags WHERE {cond})", [
-            _like(value) if "~" in op else str(value)
-        ]
+        arg = _like(value) if "~" in op else str(value)
+        return _has(ctx, "run_tags", "run_id", cond, [arg], negate=op.startswith("!"))
     if f.kind == "run":
         if f.key in ("start_time", "end_time"):
             value = _time(value, tok)
@@ -444,27 +453,22 @@ def compare(f: Field, op: str, pair: tuple[Any, Token], ctx: Context, op_pos: in
     if f.kind == "system":
         sql, args = _cmp(f"runs.{f.key}", op, value)
         return sql, args
-    # "+runs.id": the page scans runs by start time (the index runs_start) and stops at the page's end, each
-    # run checked against the matching ids (built once), rather than reading every match and sorting them
     if f.kind == "params" and isinstance(value, (int, float)) and op not in ("~", "!~"):
         # a number against the numeric params, through the partial index params_number (schema 10): a range
         # seek, not an expression over every row of the key; the terms must read as the index's own
         sql, args = _cmp("CAST(p.value AS REAL)", op, value)
-        return (
-            f"+runs.id IN (SELECT p.run_id FROM params p WHERE p.key = ? AND {NUMERIC_PARAM} AND {sql})",
-            [f.key] + args,
-        )
+        return _has(ctx, "params p", "p.run_id", f"p.key = ? AND {NUMERIC_PARAM} AND {sql}", [f.key] + args)
     if f.kind == "params":
         sql, args = _cmp(PARAM_VALUE, op, value)
-        return f"+runs.id IN (SELECT p.run_id FROM params p WHERE p.key = ? AND {sql})", [f.key] + args
+        return _has(ctx, "params p", "p.run_id", f"p.key = ? AND {sql}", [f.key] + args)
     if f.kind == "metrics":
         if not isinstance(value, (int, float)) and op not in ("~", "!~"):
             raise QueryError(f"metrics compare with a number, not {str(value)!r}", tok.pos)
         sql, args = _cmp(f.agg, op, value)
-        return f"+runs.id IN (SELECT run_id FROM metric_summaries WHERE key = ? AND {sql})", [f.key] + args
+        return _has(ctx, "metric_summaries", "run_id", f"key = ? AND {sql}", [f.key] + args)
     if f.kind == "data":
         sql, args = _cmp("fingerprint", op, tok.text)
-        return f"+runs.id IN (SELECT run_id FROM run_data WHERE name = ? AND {sql})", [f.key] + args
+        return _has(ctx, "run_data", "run_id", f"name = ? AND {sql}", [f.key] + args)
     raise AssertionError(f.kind)
 
 
@@ -582,12 +586,13 @@ def table(
         fields = [_in("columns", parse_field, c) for c in columns or DEFAULT_COLUMNS]
     ctx = context(reader)
     sprint_id = reader.sprint_id(sprint)
-    where, args = compile_query(query, ctx)
+    # the count gathers each condition's runs once; the page looks them up run by run, newest first
+    count_where, count_args = compile_query(query, ctx)
+    where, args = compile_query(query, replace(ctx, correlated=True))
     if sprint_id:
+        count_where, count_args = f"runs.sprint = ? AND ({count_where})", [sprint_id] + count_args
         where, args = f"runs.sprint = ? AND ({where})", [sprint_id] + args
-    # the count may seek the runs by the first condition's ids (the page must not: see compare)
-    count_where = where.replace("+runs.id ", "runs.id ")
-    total = reader.conn.execute(f"SELECT count(*) FROM runs WHERE {count_where}", args).fetchone()[0]
+    total = reader.conn.execute(f"SELECT count(*) FROM runs WHERE {count_where}", count_args).fetchone()[0]
     direction = "DESC" if descending else "ASC"
     order, order_args = [], []
     group_field = _in("group", parse_field, group) if group else None
@@ -610,8 +615,8 @@ def table(
         groups = [
             {"value": g, "count": n}
             for g, n in reader.conn.execute(
-                f"SELECT {gexpr} AS g, count(*) FROM runs WHERE {where} GROUP BY g ORDER BY g NULLS LAST",
-                gargs + args,
+                f"SELECT {gexpr} AS g, count(*) FROM runs WHERE {count_where} GROUP BY g ORDER BY g NULLS LAST",
+                gargs + count_args,
             )
         ]
     ids = [r["id"] for r in rows]
