@@ -133,6 +133,20 @@ def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02
                         goal,
                     )
                 )
+        # the first cells after %nbexp track (the session's start-up capture runs in the background)
+        worst = []
+        for _ in range(8):
+            base = statistics.median(times(TRIVIAL, 15, 0.02))
+            execute("%nbexp track bench")
+            worst.append(max(times(TRIVIAL, 5, 0.02)) - base)
+            execute("%nbexp stop")
+        rows.append(
+            (
+                "kernel, 20 ms apart: slowest of the first 5 trivial cells after %nbexp track",
+                f"median over 8 starts {statistics.median(worst) * 1e3:.3f} ms added, worst {max(worst) * 1e3:.3f} ms",
+                "<= 1 ms",
+            )
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -126,6 +126,7 @@ def runs(
     since: str | float | None = None,
     tag: str | None = None,
     search: str | None = None,
+    query: str | None = None,
 ) -> pandas.DataFrame:
     """The ledger's runs as a pandas DataFrame, newest first.
 
@@ -146,6 +147,9 @@ def runs(
         tag: only runs with this tag.
         search: only runs whose id, name, status, note, tags or params (``lr=0.1``) contain
             this text, case-insensitively.
+        query: only runs matching a query of the runs table's language, e.g.
+            ``'metrics.test_auc > 0.9 and params.C < 1 and status = finished and tag = baseline'``
+            (see :mod:`nbexp.ledger.query`).
 
     Example:
         >>> nbexp.runs(sprint="all", since="2d", status="crashed")     # doctest: +SKIP
@@ -162,6 +166,7 @@ def runs(
         since=since,
         tag=tag,
         search=search,
+        query=query,
     )
 
 

@@ -201,10 +201,16 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
 @click.option("--since", metavar="AGE", help="only runs started since 30m, 12h, 2d, 1w or a date")
 @click.option("--tag", help="only runs with this tag")
 @click.option("--search", metavar="TEXT", help="only runs whose id, name, status, note, tags or params contain TEXT")
+@click.option(
+    "--query",
+    "-q",
+    metavar="QUERY",
+    help="only runs matching a query: 'metrics.auc > 0.9 and params.C < 1 and status = finished and tag = baseline'",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="at most this many runs")
 @_formats
 @click.pass_context
-def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, output):
+def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, query, limit, output):
     """List runs, newest first, with the params that vary and their metrics."""
     wanted = _overrides(params, "--param", identifiers=False)
     with _reader(ctx) as r:
@@ -217,6 +223,7 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, limit, outp
             tag=tag,
             started_after=parse_since(since),
             search=search,
+            query=query,
         )
     if _emit(output, runs, lambda: _runs_csv(runs)):
         return

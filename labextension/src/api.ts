@@ -40,7 +40,8 @@ export async function requestAPI<T>(
     if (response.status === 404 && !body.error) {
       throw new Error('the nbexp server extension is not running: pip install nbexp, then restart Jupyter');
     }
-    throw new Error(body.error?.message ?? `nbexp API ${response.status}`);
+    // the error's JSON rides along as `detail` (the runs table shows a query error at its position)
+    throw Object.assign(new Error(body.error?.message ?? `nbexp API ${response.status}`), { detail: body.error });
   }
   return body as T;
 }

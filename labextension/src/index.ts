@@ -9,6 +9,7 @@ import { CompareView } from './components/CompareView';
 import { setRenderMime } from './components/highlight';
 import { RunsPanel } from './components/RunsPanel';
 import { RunView } from './components/RunView';
+import { RunsTable } from './components/RunsTable';
 import { RunsModel } from './model';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">
@@ -44,7 +45,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new RunsPanel({
       model,
       onCompare: ids => show(new CompareView(ids)),
-      onOpen: id => show(new RunView(id, ids => show(new CompareView(ids))))
+      onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))),
+      onTable: sprint => openTable(sprint)
+    });
+    const openTable = (sprint: string) => {
+      const content = new RunsTable({ sprint, onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))) });
+      content.id = `nbexp-runs-table-${sprint}`;
+      content.title.label = `Runs (${sprint})`;
+      show(content);
+    };
+    app.commands.addCommand('nbexp:open-table', {
+      label: 'nbexp: Open the runs table',
+      execute: () => openTable(model.sprint)
     });
     panel.title.icon = nbexpIcon;
     app.shell.add(panel, 'left', { rank: 900 });

@@ -433,6 +433,45 @@ class BlobHandler(BaseHandler):
         self.finish(blob["data"], set_content_type=kind)
 
 
+class TableHandler(BaseHandler):
+    """The runs table: ``GET table?sprint=&q=&sort=&order=&offset=&limit=&columns=&group=``. A query, sort,
+    group or column that does not parse answers 400 with the error's ``position`` (0-based) for the UI."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..ledger.query import MAX_QUERY, QueryError, table
+
+        order = self.get_argument("order", "desc")
+        if order not in ("asc", "desc"):
+            raise tornado.web.HTTPError(400, "order must be asc or desc")
+        # not stripped: an error's position counts from the text as typed
+        text = {k: self.get_argument(k, None, strip=False) or None for k in ("q", "sort", "columns", "group")}
+        for k, v in text.items():
+            if v is not None and len(v) > MAX_QUERY:
+                raise tornado.web.HTTPError(400, f"{k} is at most {MAX_QUERY} characters")
+        limit = self.int_arg("limit", 100, 1, 1000)
+        offset = self.int_arg("offset", 0, 0, 10**9)
+        try:
+            with self.reader() as r:
+                page = table(
+                    r,
+                    sprint=self.get_argument("sprint", "today"),
+                    query=text["q"],
+                    sort=text["sort"],
+                    descending=order == "desc",
+                    offset=offset,
+                    limit=limit,
+                    columns=text["columns"],
+                    group=text["group"],
+                    with_columns=self.get_argument("available", "1") != "0",
+                )
+        except QueryError as e:
+            self.set_status(400)
+            self.send({"error": {"status": 400, "message": e.reason, "position": e.position, "argument": e.argument}})
+            return
+        self.send(page)
+
+
 class PingHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -455,6 +494,7 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "export"), ExportHandler),
         (url_path_join(api, "explain"), ExplainHandler),
         (url_path_join(api, "importance"), ImportanceHandler),
+        (url_path_join(api, "table"), TableHandler),
     ]
 
 

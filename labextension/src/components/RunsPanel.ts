@@ -19,6 +19,8 @@ export interface IRunsPanelOptions {
   model: RunsModel;
   onCompare: (ids: string[]) => void;
   onOpen: (id: string) => void;
+  /** Open the runs table of a sprint in the main area. */
+  onTable?: (sprint: string) => void;
 }
 
 export class RunsPanel extends Widget {
@@ -93,8 +95,18 @@ export class RunsPanel extends Widget {
         e => this._say(`export failed: ${(e as Error).message}`)
       );
     });
+    const table = el(
+      'button',
+      {
+        class: 'jp-mod-styled',
+        'aria-label': 'Open the runs table',
+        title: 'Every run of the sprint in a table: sort, columns, group, query'
+      },
+      'Runs'
+    );
+    table.addEventListener('click', () => this._options.onTable?.(this._model.sprint));
     const controls = el('div', { class: 'nbexp-controls' });
-    controls.append(this._sprintSelect, this._metricSelect, this._filterInput, this._compare, this._export);
+    controls.append(this._sprintSelect, this._metricSelect, this._filterInput, this._compare, this._export, table);
     header.appendChild(controls);
     this._status = el('div', { class: 'nbexp-status', role: 'status' });
     this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });

@@ -1,0 +1,190 @@
+"""Runs table and ``nbexp.runs()`` on a 100,000-run ledger (issue #17). Prints a Markdown table for
+bench/RESULTS.md.
+
+The ledger is synthetic, shaped as bench/bench_server.py's (written with plain SQL through nbexp's own
+connection, migrated, triggers on): 100,000 finished runs in one sprint, 50 params each (5 of them varying:
+``p0..p4`` in 0.1/0.3/1.0, the others constant), 10 single-value metrics, a tag on one run in ten. Timed:
+
+- ``Reader.table`` in-process: the first page (50 rows, newest first), a page sorted by a metric, a query
+  (``metrics.m0 > 0.9 and params.p1 < 1 and status = finished``), a query with a tag and a name match,
+  a page grouped by a param;
+- the same over HTTP, ``GET /nbexp/api/table``, on a real ``jupyter lab`` (loopback, so with the round trip);
+- ``nbexp.runs(sprint="all")``: every run as a DataFrame.
+
+    .venv/bin/python bench/bench_table.py            # 100,000 runs
+    .venv/bin/python bench/bench_table.py 10000      # another size
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from nbexp.ledger import connect, transaction
+from nbexp.ledger.writer import INSERT_POINT, UPSERT_SUMMARY, summarize_points
+
+N_PARAMS, N_METRICS = 50, 10
+SPRINT = "2023-11-14"
+QUERY = "metrics.m0 > 0.9 and params.p1 < 1 and status = finished"
+QUERY2 = 'tag = sweep and (name ~ "run-1" or params.p0 = 0.1)'
+
+
+def build(path: Path, n: int) -> None:
+    """A ledger of ``n`` runs at ``path``."""
+    conn = connect(path)
+    rng = random.Random(0)
+    t0 = 1.7e9
+    with transaction(conn):
+        conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'bench', 1, ?, ?)", (t0, t0))
+        runs, params, metrics, tags = [], [], [], []
+        for i in range(n):
+            rid, start = f"{i:08x}", t0 + i * 5
+            runs.append((rid, "s", SPRINT, f"run-{i}", "new", "finished", start, start + 1 + i % 7))
+            for p in range(N_PARAMS):
+                v = rng.choice([0.1, 0.3, 1.0]) if p < 5 else p
+                params.append((rid, f"p{p}", json.dumps(v), "float" if p < 5 else "int", "assign"))
+            for m in range(N_METRICS):
+                metrics.append((rid, f"m{m}", 0, rng.random(), start + 1))
+            if i % 10 == 0:
+                tags.append((rid, "sweep"))
+        conn.executemany(
+            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            runs,
+        )
+        conn.executemany("INSERT INTO params (run_id, key, value, type, source) VALUES (?,?,?,?,?)", params)
+        conn.executemany(INSERT_POINT, metrics)
+        conn.executemany(UPSERT_SUMMARY, summarize_points(metrics))  # as the writer does
+        conn.executemany("INSERT INTO run_tags (run_id, tag) VALUES (?, ?)", tags)
+    conn.close()
+
+
+def median_ms(f, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+CASES = [  # (what, table arguments)
+    ("first page (50 rows, newest first)", {}),
+    (f"query `{QUERY}`", {"q": QUERY}),
+    (f"query `{QUERY2}`", {"q": QUERY2}),
+    ("sorted by a metric (`metrics.m3`, descending)", {"sort": "metrics.m3", "columns": "name,metrics.m3,params.p0"}),
+    ("grouped by a param (`params.p0`)", {"group": "params.p0"}),
+]
+
+
+def in_process(path: Path, n: int) -> list[tuple[str, str]]:
+    from nbexp.ledger.queries import Reader
+    from nbexp.ledger.query import table
+
+    out = []
+    with Reader(path) as r:
+        for what, args in CASES:
+            kw = {"query": args.get("q"), "sort": args.get("sort"), "group": args.get("group")}
+            kw["columns"] = args.get("columns")
+            total = table(r, sprint="all", limit=50, with_columns=False, **kw)["total"]
+            ms = median_ms(lambda kw=kw: table(r, sprint="all", limit=50, with_columns=False, **kw), 7)
+            out.append((f"`Reader` + `table()`: {what}, {total:,} of {n:,} runs", f"{ms:.1f} ms"))
+        ms = median_ms(lambda: table(r, sprint="all", limit=50, with_columns=True), 5)
+        out.append(("... first page with the column chooser's choices (params, metrics, data, tags)", f"{ms:.1f} ms"))
+    return out
+
+
+def over_http(path: Path, n: int) -> list[tuple[str, str]]:
+    root = Path(tempfile.mkdtemp(prefix="nbexp-bench-table-"))
+    env = dict(os.environ)
+    for var in ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (root / var.lower()).mkdir()
+        env[var] = str(root / var.lower())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            "--ServerApp.jpserver_extensions={'nbexp': True}",
+            f"--NbexpApp.ledger={path}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/nbexp/api/"
+    out = []
+    try:
+
+        def get(query: dict) -> bytes:
+            url = base + "table?" + urllib.parse.urlencode({"sprint": "all", "limit": 50, **query})
+            req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+            return urllib.request.urlopen(req, timeout=120).read()
+
+        for _ in range(200):
+            try:
+                get({"available": "0"})
+                break
+            except OSError:
+                time.sleep(0.3)
+        req = urllib.request.Request(base + "runs?sprint=all&limit=200", headers={"Authorization": f"token {token}"})
+        ms = median_ms(lambda: urllib.request.urlopen(req, timeout=120).read(), 7)
+        out.append((f"`GET /nbexp/api/runs` (the sidebar's first page, 200 of {n:,} runs)", f"{ms:.1f} ms"))
+        for what, args in CASES:
+            query = {"available": "0", **args}
+            total = json.loads(get(query))["total"]
+            ms = median_ms(lambda query=query: get(query), 7)
+            out.append((f"`GET /nbexp/api/table`: {what}, {total:,} of {n:,} runs", f"{ms:.1f} ms"))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return out
+
+
+def runs_frame(path: Path, n: int) -> list[tuple[str, str]]:
+    import nbexp
+
+    ms = median_ms(lambda: nbexp.runs(sprint="all", ledger=str(path)), 3)
+    return [(f"`nbexp.runs(sprint='all')`: {n:,} runs x 50 params + 10 metrics as a DataFrame", f"{ms / 1e3:.2f} s")]
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    path = Path(
+        os.environ.get("NBEXP_BENCH_LEDGER") or Path(tempfile.mkdtemp(prefix="nbexp-bench-table-")) / "l.sqlite"
+    )
+    if not path.exists():
+        build(path, n)
+    rows = in_process(path, n) + over_http(path, n) + runs_frame(path, n)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print("| measure | median |\n|---|---|")
+    for what, fig in rows:
+        print(f"| {what} | {fig} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "build":
+        build(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()

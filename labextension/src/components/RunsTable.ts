@@ -1,0 +1,483 @@
+/**
+ * The runs table in the main area: a Lumino DataGrid over GET /nbexp/api/table, so a sprint of
+ * 100,000 runs scrolls as one table while the server reads only the rows on screen. Sorting (click a
+ * column header, again to reverse), a column chooser (params, metrics last/min/max, system, data;
+ * remembered per sprint), group by a param or tag, and a query box evaluated on the server whose
+ * errors show inline at their position. Clicking a row opens the run.
+ *
+ * The grid draws on a canvas, so every control around it is a labelled HTML element, and the grid's
+ * host says what it shows (role "grid", aria-rowcount, and a status line with the sort and totals).
+ */
+import { BasicKeyHandler, BasicMouseHandler, DataGrid, DataModel, RendererMap, TextRenderer } from '@lumino/datagrid';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { requestAPI } from '../api';
+import { el, fmt } from './format';
+
+const PAGE = 200;
+const COLUMN_WIDTH = 140;
+const HEADER_HEIGHT = 24;
+const QUERY_DELAY_MS = 300;
+const COLUMNS_KEY = 'nbexp:table-columns:';
+const DEFAULT_COLUMNS = ['name', 'status', 'start_time', 'duration'];
+
+export interface ITableRow {
+  id: string;
+  name: string | null;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  duration: number | null;
+  tags: string[];
+  cells: Record<string, unknown>;
+  group?: unknown;
+}
+
+export interface ITablePage {
+  total: number;
+  offset: number;
+  limit: number;
+  columns: string[];
+  groups: { value: unknown; count: number }[] | null;
+  rows: ITableRow[];
+  available?: { params: string[]; metrics: string[]; system: string[]; data: string[]; tags: string[]; run: string[] };
+}
+
+interface ITableError {
+  message: string;
+  position?: number;
+  argument?: string;
+}
+
+/** The column ids a sprint shows, as the user chose them last in this browser. */
+function savedColumns(sprint: string): string[] {
+  try {
+    const raw = window.localStorage.getItem(COLUMNS_KEY + sprint);
+    const cols = raw ? JSON.parse(raw) : null;
+    return Array.isArray(cols) && cols.length ? cols.map(String) : DEFAULT_COLUMNS.slice();
+  } catch {
+    return DEFAULT_COLUMNS.slice();
+  }
+}
+
+/** A column id in the query language's own spelling: a key with odd characters in backticks. */
+export function fieldId(prefix: string, key: string, agg = 'last'): string {
+  const name = /^[\w.\-:/+]+$/.test(key) ? key : '`' + key.replace(/`/g, '``') + '`';
+  const id = `${prefix}.${name}`;
+  return prefix === 'metrics' && agg !== 'last' ? `${agg}(${id})` : id;
+}
+
+function cellText(column: string, value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if ((column === 'start_time' || column === 'end_time') && typeof value === 'number') {
+    return new Date(value * 1000).toLocaleString([], {
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit'
+    });
+  }
+  if (column === 'duration' && typeof value === 'number') {
+    return value < 60
+      ? `${value.toFixed(1)} s`
+      : value < 3600
+        ? `${(value / 60).toFixed(1)} min`
+        : `${(value / 3600).toFixed(1)} h`;
+  }
+  return fmt(value);
+}
+
+/** Rows fetched a page at a time as the grid asks for them. */
+class RunsDataModel extends DataModel {
+  columns: string[] = [];
+  grouped = false;
+  sort: string | null = null;
+  descending = true;
+  total = 0;
+  private _rows = new Map<number, ITableRow>();
+  private _pending = new Set<number>();
+  private _generation = 0;
+
+  constructor(private _fetch: (offset: number) => Promise<ITablePage | null>) {
+    super();
+  }
+
+  get headers(): string[] {
+    return this.grouped ? ['group', ...this.columns] : this.columns;
+  }
+
+  reset(page: ITablePage): void {
+    this._generation++;
+    this._rows.clear();
+    this._pending.clear();
+    this.total = page.total;
+    this.grouped = page.groups !== null;
+    this.columns = page.columns;
+    this._store(page);
+    this.emitChanged({ type: 'model-reset' });
+  }
+
+  row(index: number): ITableRow | undefined {
+    return this._rows.get(index);
+  }
+
+  rowCount(region: DataModel.RowRegion): number {
+    return region === 'body' ? this.total : 1;
+  }
+
+  columnCount(region: DataModel.ColumnRegion): number {
+    return region === 'body' ? this.headers.length : 0;
+  }
+
+  data(region: DataModel.CellRegion, row: number, column: number): unknown {
+    const id = this.headers[column];
+    if (region === 'column-header') {
+      return id === this.sort ? `${id} ${this.descending ? '▼' : '▲'}` : id;
+    }
+    if (region !== 'body') {
+      return '';
+    }
+    const r = this._rows.get(row);
+    if (!r) {
+      this._load(Math.floor(row / PAGE) * PAGE);
+      return '…';
+    }
+    return id === 'group' ? fmt(r.group ?? 'none') : cellText(id, r.cells[id]);
+  }
+
+  private _store(page: ITablePage): void {
+    page.rows.forEach((r, i) => this._rows.set(page.offset + i, r));
+  }
+
+  private _load(offset: number): void {
+    if (this._pending.has(offset)) {
+      return;
+    }
+    this._pending.add(offset);
+    const generation = this._generation;
+    void this._fetch(offset).then(page => {
+      if (page && generation === this._generation) {
+        this._store(page);
+        this.emitChanged({
+          type: 'cells-changed',
+          region: 'body',
+          row: offset,
+          column: 0,
+          rowSpan: page.rows.length,
+          columnSpan: this.headers.length
+        });
+      }
+    });
+  }
+}
+
+/** Header click: sort by that column (again: the other way); body click: open the run. */
+class TableMouseHandler extends BasicMouseHandler {
+  constructor(private _table: RunsTable) {
+    super();
+  }
+
+  onMouseDown(grid: DataGrid, event: MouseEvent): void {
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    if (hit.region === 'column-header' && hit.column >= 0) {
+      this._table.sortBy(hit.column);
+      return;
+    }
+    if (hit.region === 'body' && hit.row >= 0) {
+      this._table.openRow(hit.row);
+      return;
+    }
+    super.onMouseDown(grid, event);
+  }
+}
+
+export interface IRunsTableOptions {
+  sprint: string;
+  onOpen: (id: string) => void;
+}
+
+export class RunsTable extends Panel {
+  readonly grid: DataGrid;
+  private _model: RunsDataModel;
+  private _sprint: string;
+  private _columns: string[];
+  private _group = '';
+  private _query = '';
+  private _available: ITablePage['available'] | null = null;
+  private _queryInput: HTMLInputElement;
+  private _error: HTMLElement;
+  private _status: HTMLElement;
+  private _groupSelect: HTMLSelectElement;
+  private _chooser: HTMLFieldSetElement;
+  private _groups: HTMLElement;
+  private _timer = 0;
+  private _request = 0;
+  private _options: IRunsTableOptions;
+
+  constructor(options: IRunsTableOptions) {
+    super();
+    this._options = options;
+    this._sprint = options.sprint;
+    this._columns = savedColumns(this._sprint);
+    this.id = 'nbexp-runs-table';
+    this.title.label = 'Runs table';
+    this.title.closable = true;
+    this.addClass('nbexp-panel');
+
+    const bar = el('div', { class: 'nbexp-controls', style: 'padding: 6px 8px; align-items: center' });
+    this._queryInput = el('input', {
+      type: 'search',
+      'aria-label': 'Query runs',
+      placeholder: 'metrics.test_auc > 0.9 and params.C < 1 and status = finished and tag = baseline',
+      style: 'flex: 4 1 300px; font-family: var(--jp-code-font-family)'
+    });
+    this._queryInput.addEventListener('input', () => {
+      window.clearTimeout(this._timer);
+      this._timer = window.setTimeout(() => {
+        this._query = this._queryInput.value;
+        void this.refresh();
+      }, QUERY_DELAY_MS);
+    });
+    this._queryInput.addEventListener('keydown', e => {
+      if (e.key === 'Enter') {
+        window.clearTimeout(this._timer);
+        this._query = this._queryInput.value;
+        void this.refresh();
+      }
+    });
+    this._groupSelect = el('select', { 'aria-label': 'Group by', style: 'flex: 1 1 120px' });
+    this._groupSelect.addEventListener('change', () => {
+      this._group = this._groupSelect.value;
+      void this.refresh();
+    });
+    const columnsButton = el(
+      'button',
+      { class: 'jp-mod-styled', 'aria-label': 'Choose columns', 'aria-expanded': 'false' },
+      'Columns'
+    );
+    columnsButton.addEventListener('click', () => {
+      const open = this._chooser.hidden;
+      this._chooser.hidden = !open;
+      columnsButton.setAttribute('aria-expanded', String(open));
+      this._renderChooser();
+    });
+    bar.append(this._queryInput, this._groupSelect, columnsButton);
+    this._error = el('div', {
+      role: 'alert',
+      'aria-label': 'Query error',
+      style: 'color: var(--jp-error-color1); padding: 0 8px; font-family: var(--jp-code-font-family); white-space: pre'
+    });
+    this._chooser = el('fieldset', {
+      'aria-label': 'Columns',
+      style: 'max-height: 200px; overflow: auto; margin: 0 8px; border: 1px solid var(--jp-border-color2)'
+    });
+    this._chooser.hidden = true;
+    this._status = el('div', { class: 'nbexp-status', role: 'status', 'aria-label': 'Table status' });
+    this._groups = el('ul', {
+      'aria-label': 'Groups',
+      style: 'display: flex; flex-wrap: wrap; gap: 8px; list-style: none; margin: 0; padding: 0 8px'
+    });
+    const top = new Widget();
+    top.node.append(bar, this._error, this._chooser, this._status, this._groups);
+    this.addWidget(top);
+
+    this._model = new RunsDataModel(offset => this._page(offset));
+    this.grid = new DataGrid({
+      defaultSizes: { rowHeight: 22, columnWidth: COLUMN_WIDTH, rowHeaderWidth: 0, columnHeaderHeight: HEADER_HEIGHT },
+      headerVisibility: 'column',
+      style: gridStyle()
+    });
+    this.grid.dataModel = this._model;
+    this.grid.keyHandler = new BasicKeyHandler();
+    this.grid.mouseHandler = new TableMouseHandler(this);
+    const text = new TextRenderer({
+      textColor: cssVar('--jp-ui-font-color1', '#000'),
+      font: `12px ${cssVar('--jp-ui-font-family', 'sans-serif')}`
+    });
+    this.grid.cellRenderers = new RendererMap({}, text);
+    this.grid.node.setAttribute('role', 'grid');
+    this.grid.node.setAttribute('aria-label', 'Runs table');
+    this.grid.node.style.minHeight = '200px';
+    this.addWidget(this.grid);
+    this.node.style.display = 'flex';
+    this.node.style.flexDirection = 'column';
+    this.grid.node.style.flex = '1 1 auto';
+    void this.refresh();
+  }
+
+  /** Load the first page again (after a query, sort, column or group change). */
+  async refresh(): Promise<void> {
+    const page = await this._page(0, true);
+    if (!page) {
+      return;
+    }
+    this._available = page.available ?? this._available;
+    this._model.reset(page);
+    this.grid.node.setAttribute('aria-rowcount', String(page.total));
+    this.grid.node.setAttribute('aria-colcount', String(this._model.headers.length));
+    this.grid.node.dataset.columns = JSON.stringify(this._model.headers);
+    const sort = this._model.sort
+      ? `, sorted by ${this._model.sort} ${this._model.descending ? 'descending' : 'ascending'}`
+      : '';
+    const group = this._group ? `, grouped by ${this._group}` : '';
+    this._status.textContent = `${page.total.toLocaleString()} runs${sort}${group}`;
+    this._groups.replaceChildren(
+      ...(page.groups ?? []).map(g => el('li', {}, `${this._group} = ${fmt(g.value ?? 'none')}: ${g.count}`))
+    );
+    this._renderGroupSelect();
+    if (!this._chooser.hidden) {
+      this._renderChooser();
+    }
+  }
+
+  /** Sort by the grid's column ``index``; a second click on it reverses the order. */
+  sortBy(index: number): void {
+    const id = this._model.headers[index];
+    if (!id || id === 'group') {
+      return;
+    }
+    if (this._model.sort === id) {
+      this._model.descending = !this._model.descending;
+    } else {
+      this._model.sort = id;
+      this._model.descending = true;
+    }
+    void this.refresh();
+  }
+
+  openRow(index: number): void {
+    const row = this._model.row(index);
+    if (row) {
+      this._options.onOpen(row.id);
+    }
+  }
+
+  /** Show or hide a column (remembered for this sprint). */
+  toggleColumn(id: string, on: boolean): void {
+    this._columns = on ? [...this._columns.filter(c => c !== id), id] : this._columns.filter(c => c !== id);
+    if (!this._columns.length) {
+      this._columns = ['name'];
+    }
+    try {
+      window.localStorage.setItem(COLUMNS_KEY + this._sprint, JSON.stringify(this._columns));
+    } catch {
+      // storage full or off: the choice lasts this session
+    }
+    if (!on && this._model.sort === id) {
+      this._model.sort = null;
+    }
+    void this.refresh();
+  }
+
+  private async _page(offset: number, first = false): Promise<ITablePage | null> {
+    const request = first ? ++this._request : this._request;
+    try {
+      const page = await requestAPI<ITablePage>('table', {
+        sprint: this._sprint,
+        q: this._query.trim() ? this._query : undefined,
+        sort: this._model.sort ?? undefined,
+        order: this._model.descending ? 'desc' : 'asc',
+        columns: this._columns.join(','),
+        group: this._group || undefined,
+        offset,
+        limit: PAGE,
+        available: first ? 1 : 0
+      });
+      if (first && request === this._request) {
+        this._showError(null);
+      }
+      return request === this._request ? page : null;
+    } catch (e) {
+      if (request === this._request) {
+        this._showError(e as Error & ITableError);
+      }
+      return null;
+    }
+  }
+
+  private _showError(error: (Error & ITableError) | null): void {
+    this._queryInput.removeAttribute('aria-invalid');
+    this._error.textContent = '';
+    if (!error) {
+      return;
+    }
+    this._queryInput.setAttribute('aria-invalid', 'true');
+    const detail = (error as { detail?: ITableError }).detail;
+    const position = detail?.position;
+    let text = detail?.message ?? error.message;
+    if (position !== undefined && (detail?.argument ?? 'query') === 'query') {
+      text = `${this._query}\n${' '.repeat(position)}^ ${text}`;
+    }
+    this._error.textContent = text;
+  }
+
+  private _renderGroupSelect(): void {
+    const a = this._available;
+    const options: [string, string][] = [['', 'no grouping']];
+    options.push(['tag', 'tags']);
+    options.push(['status', 'status']);
+    for (const k of a?.params ?? []) {
+      options.push([fieldId('params', k), `param ${k}`]);
+    }
+    this._groupSelect.replaceChildren(
+      ...options.map(([value, label]) => {
+        const o = el('option', { value }, label);
+        o.selected = value === this._group;
+        return o;
+      })
+    );
+  }
+
+  private _renderChooser(): void {
+    const a = this._available;
+    if (!a) {
+      return;
+    }
+    const sections: [string, string[]][] = [
+      ['run', ['name', 'status', 'start_time', 'end_time', 'duration', 'tag', 'note', 'id']],
+      ['params', a.params.map(k => fieldId('params', k))],
+      [
+        'metrics',
+        a.metrics.flatMap(k => [fieldId('metrics', k), fieldId('metrics', k, 'min'), fieldId('metrics', k, 'max')])
+      ],
+      ['system', a.system.map(k => fieldId('system', k))],
+      ['data', a.data.map(k => fieldId('data', k))]
+    ];
+    this._chooser.replaceChildren(el('legend', {}, 'Columns'));
+    for (const [title, ids] of sections) {
+      if (!ids.length) {
+        continue;
+      }
+      const group = el('div', { role: 'group', 'aria-label': `${title} columns`, style: 'padding: 2px 0' });
+      group.appendChild(el('strong', { style: 'margin-right: 6px' }, title));
+      for (const id of ids) {
+        const label = el('label', { style: 'margin-right: 10px; white-space: nowrap' });
+        const box = el('input', { type: 'checkbox' });
+        box.checked = this._columns.includes(id);
+        box.addEventListener('change', () => this.toggleColumn(id, box.checked));
+        label.append(box, document.createTextNode(` ${id}`));
+        group.appendChild(label);
+      }
+      this._chooser.appendChild(group);
+    }
+  }
+}
+
+function cssVar(name: string, fallback: string): string {
+  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
+}
+
+function gridStyle(): DataGrid.Style {
+  return {
+    ...DataGrid.defaultStyle,
+    voidColor: cssVar('--jp-layout-color1', '#fff'),
+    backgroundColor: cssVar('--jp-layout-color1', '#fff'),
+    rowBackgroundColor: i =>
+      i % 2 === 0 ? cssVar('--jp-layout-color1', '#fff') : cssVar('--jp-layout-color2', '#f3f3f3'),
+    headerBackgroundColor: cssVar('--jp-layout-color2', '#eee'),
+    gridLineColor: cssVar('--jp-border-color3', 'rgba(20, 20, 20, 0.15)'),
+    headerGridLineColor: cssVar('--jp-border-color2', 'rgba(20, 20, 20, 0.25)')
+  };
+}

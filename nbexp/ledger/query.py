@@ -1,0 +1,683 @@
+"""The runs table's query language, compiled to SQL with every value bound as a parameter.
+
+A query compares the fields the table shows, joined with ``and``, ``or``, ``not`` and parentheses::
+
+    metrics.test_auc > 0.9 and params.C < 1 and status = finished and tag = baseline
+    name ~ "resnet" or (params.optimizer = "sgd" and min(metrics.loss) <= 0.2)
+
+Fields:
+
+- ``name``, ``id``, ``note``, ``sprint``, ``kind``: the run's own text columns;
+- ``status``: as readers see it (a ``running`` run whose kernel is gone is ``crashed``);
+- ``start_time``, ``end_time`` (epoch seconds, or a date ``YYYY-MM-DD``, or an age ``2d``), ``duration``
+  (seconds), ``starred`` (0 or 1);
+- ``tag``: ``tag = baseline`` keeps runs with that tag, ``tag != baseline`` runs without it;
+- ``params.KEY``: the param's typed value (0.1 and "0.1" differ, as in the ledger);
+- ``metrics.KEY``: the metric's last value; ``min(metrics.KEY)`` and ``max(metrics.KEY)`` its extremes;
+- ``system.FIELD``: GPU/CPU aggregates (``system.gpu_util_mean``, see ``SYSTEM_FIELDS``);
+- ``data.NAME``: the fingerprint of the data a variable held.
+
+Operators: ``= != < <= > >=`` and ``~`` / ``!~`` (contains / does not contain, case-insensitive). Values are
+numbers, words (``finished``, ``baseline``) or quoted strings (``"a b"``, ``'it''s'`` with ``\\"`` escapes);
+a key with other characters than letters, digits, ``_ . - : /`` is written in backticks: ``params.`my key```.
+A bare word or quoted string (no operator) searches names, notes, statuses, tags, params and code, as the
+sidebar's search box does. A run lacking a param or metric never matches a comparison on it.
+
+The same field syntax names the table's columns (:func:`parse_field`), and the table sorts and groups by
+their SQL expression (:func:`field_expr`). Errors raise :class:`QueryError` with the character position.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from ..errors import InvalidArgument
+from .queries import SYSTEM_FIELDS, parse_since, search_where
+from .schema import RUN_STATUSES
+
+MAX_QUERY = 2000  # characters
+MAX_DEPTH = 50  # nested parentheses / nots
+RUN_TEXT = ("name", "id", "note", "sprint", "kind")
+RUN_NUMBERS = ("start_time", "end_time", "duration", "starred")
+PREFIXES = ("params", "metrics", "system", "data")
+AGGREGATES = ("last", "min", "max")
+OPS = ("=", "!=", "<", "<=", ">", ">=", "~", "!~")
+KEYWORDS = ("and", "or", "not")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_WORD_CHAR = re.compile(r"[\w.\-:/+]")
+# the value of a param as the ledger types it (stored as JSON text with its type)
+PARAM_VALUE = (
+    "CASE p.type WHEN 'str' THEN json_extract(p.value, '$') WHEN 'int' THEN CAST(p.value AS INTEGER) "
+    "WHEN 'float' THEN (CASE WHEN p.value IN ('NaN', 'Infinity', '-Infinity') THEN NULL "
+    "ELSE CAST(p.value AS REAL) END) ELSE p.value END"
+)
+
+
+NUMERIC_PARAM = "p.type IN ('int', 'float') AND p.value NOT IN ('NaN', 'Infinity', '-Infinity')"
+
+
+class QueryError(InvalidArgument):
+    """A query (or column name) that does not parse or names no field; ``position`` is the 0-based index
+    of the character where the problem is, for the UI to point at."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"{message} (at character {position + 1})")
+        self.reason = message
+        self.position = position
+        self.argument = "query"  # or the table's sort, group or columns (see :func:`table`)
+
+
+def _in(argument: str, parse: Any, text: Any) -> Any:
+    """``parse(text)``, a :class:`QueryError` naming ``argument`` (the table's sort, group or columns)."""
+    try:
+        return parse(text)
+    except QueryError as e:
+        e.argument = argument
+        e.reason = f"{argument}: {e.reason}"
+        e.args = (f"{argument}: {e.args[0]}",)
+        raise
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # word string op lparen rparen comma end
+    text: str  # the decoded text: a string without its quotes, a word without its backticks
+    pos: int
+    raw: str = ""  # the word as written, for keywords (a backticked `and` is a word)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of the table: ``kind`` is run (``key`` a column), status, tag, params, metrics (``agg`` last,
+    min or max), system or data."""
+
+    kind: str
+    key: str
+    agg: str = "last"
+    pos: int = field(default=0, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The field as written in a query and as the table's column id."""
+        if self.kind in ("run", "status", "tag"):
+            return self.key if self.kind == "run" else self.kind
+        key = self.key if _plain(self.key) else "`" + self.key.replace("`", "``") + "`"
+        text = f"{self.kind}.{key}"
+        return f"{self.agg}({text})" if self.kind == "metrics" and self.agg != "last" else text
+
+
+@dataclass
+class Context:
+    """What compiling needs from the ledger: the sessions whose ``running`` runs readers show as crashed."""
+
+    dead_sessions: list[str] = field(default_factory=list)
+    fts: bool = True  # the ledger has the full-text index (a bundle read as a ledger has none)
+    # conditions on a run's rows as EXISTS, looked up per run (a page: runs scanned newest first until it is
+    # full), rather than IN over every matching row, gathered once (a count, which visits every run)
+    correlated: bool = False
+
+
+def _has(ctx: Context, table: str, run_col: str, cond: str, args: list, negate: bool = False) -> tuple[str, list]:
+    """The condition "the run has a row of ``table`` meeting ``cond``" (or has none, ``negate``)."""
+    no = "NOT " if negate else ""
+    if ctx.correlated:
+        return f"{no}EXISTS (SELECT 1 FROM {table} WHERE {run_col} = runs.id AND {cond})", args
+    return f"runs.id {no}IN (SELECT {run_col} FROM {table} WHERE {cond})", args
+
+
+def _plain(key: str) -> bool:
+    return bool(key) and all(_WORD_CHAR.match(c) for c in key)
+
+
+def tokenize(text: str) -> list[Token]:
+    """The tokens of ``text``, ending with an ``end`` token."""
+    if len(text) > MAX_QUERY:
+        raise QueryError(f"the query is longer than {MAX_QUERY} characters", MAX_QUERY)
+    out: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c in "(),":
+            out.append(Token({"(": "lparen", ")": "rparen", ",": "comma"}[c], c, i))
+            i += 1
+        elif c in "<>=!~":
+            two = text[i : i + 2]
+            op = two if two in OPS else c
+            if op not in OPS:
+                raise QueryError(f"unknown operator {op!r}: use one of {' '.join(OPS)}", i)
+            out.append(Token("op", op, i))
+            i += len(op)
+        elif c in "\"'":
+            start, i, chars = i, i + 1, []
+            while True:
+                if i >= n:
+                    raise QueryError(f"unclosed string: add the closing {c}", start)
+                if text[i] == "\\" and i + 1 < n:
+                    chars.append(text[i + 1])
+                    i += 2
+                elif text[i] == c and text[i + 1 : i + 2] == c:  # 'it''s'
+                    chars.append(c)
+                    i += 2
+                elif text[i] == c:
+                    i += 1
+                    break
+                else:
+                    chars.append(text[i])
+                    i += 1
+            out.append(Token("string", "".join(chars), start))
+        elif _WORD_CHAR.match(c) or c == "`":
+            start, chars = i, []
+            while i < n and (_WORD_CHAR.match(text[i]) or text[i] == "`"):
+                if text[i] == "`":
+                    end = i + 1
+                    while True:
+                        end = text.find("`", end)
+                        if end < 0:
+                            raise QueryError("unclosed `: add the closing backtick", i)
+                        if text[end + 1 : end + 2] == "`":  # `` inside backticks is one `
+                            end += 2
+                            continue
+                        break
+                    chars.append(text[i + 1 : end].replace("``", "`"))
+                    i = end + 1
+                else:
+                    chars.append(text[i])
+                    i += 1
+            out.append(Token("word", "".join(chars), start, text[start:i]))
+        else:
+            raise QueryError(f"unexpected character {c!r}", i)
+    out.append(Token("end", "", n))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str, ctx: Context) -> None:
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.ctx = ctx
+        self.depth = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def next(self) -> Token:
+        t = self.tokens[self.i]
+        self.i += 1
+        return t
+
+    def keyword(self, word: str) -> bool:
+        t = self.tok
+        return t.kind == "word" and t.raw.lower() == word
+
+    def expect(self, kind: str, what: str) -> Token:
+        if self.tok.kind != kind:
+            raise QueryError(f"expected {what}, found {_describe(self.tok)}", self.tok.pos)
+        return self.next()
+
+    # expr := and ("or" and)*
+    def expr(self) -> tuple[str, list]:
+        parts = [self.conj()]
+        while self.keyword("or"):
+            self.next()
+            parts.append(self.conj())
+        return _join(parts, "OR")
+
+    def conj(self) -> tuple[str, list]:
+        parts = [self.unary()]
+        while self.keyword("and"):
+            self.next()
+            parts.append(self.unary())
+        return _join(parts, "AND")
+
+    def unary(self) -> tuple[str, list]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"more than {MAX_DEPTH} nested parentheses or nots", self.tok.pos)
+        try:
+            if self.keyword("not"):
+                self.next()
+                sql, args = self.unary()
+                return f"NOT ({sql})", args
+            if self.tok.kind == "lparen":
+                self.next()
+                out = self.expr()
+                self.expect("rparen", "')'")
+                return out
+            return self.comparison()
+        finally:
+            self.depth -= 1
+
+    def comparison(self) -> tuple[str, list]:
+        t = self.tok
+        if t.kind == "string" or (
+            t.kind == "word" and self.tokens[self.i + 1].kind != "op" and not _fieldish(t, self.tokens[self.i + 1])
+        ):
+            if t.kind == "word" and t.raw.lower() in KEYWORDS:
+                raise QueryError(f"expected a field or a search text, found {_describe(t)}", t.pos)
+            self.next()  # a bare text: the sidebar's search
+            clause, args = search_where(t.text, fts=self.ctx.fts)
+            return clause, list(args)
+        f = self.field()
+        op = self.expect("op", f"an operator ({' '.join(OPS)}) after {f.id}")
+        value = self.value(op)
+        return compare(f, op.text, value, self.ctx, op.pos)
+
+    def field(self) -> Field:
+        t = self.tok
+        if t.kind == "word" and t.raw.lower() in AGGREGATES and self.tokens[self.i + 1].kind == "lparen":
+            self.next()
+            self.next()
+            inner = self.field()
+            self.expect("rparen", "')'")
+            if inner.kind != "metrics":
+                raise QueryError(f"{t.raw}(...) takes a metric: {t.raw}(metrics.NAME)", t.pos)
+            return Field("metrics", inner.key, t.raw.lower(), t.pos)
+        if t.kind != "word" or t.raw.lower() in KEYWORDS:
+            raise QueryError(f"expected a field (name, status, params.X, metrics.X ...), found {_describe(t)}", t.pos)
+        self.next()
+        return field_of(t.text, t.pos)
+
+    def value(self, op: Token) -> tuple[Any, Token]:
+        t = self.tok
+        if t.kind == "string":
+            self.next()
+            return t.text, t
+        if t.kind == "word" and t.raw.lower() not in KEYWORDS:
+            self.next()
+            return (_number(t.text) if _NUMBER.fullmatch(t.text) else t.text), t
+        raise QueryError(f"expected a value after {op.text}, found {_describe(t)}", t.pos)
+
+
+def _fieldish(t: Token, after: Token | None = None) -> bool:
+    """Whether a word reads as a field (so a missing operator is an error, not a search for the word)."""
+    word = t.text.lower()
+    if word in AGGREGATES and after is not None and after.kind == "lparen":
+        return True
+    return word in RUN_TEXT + RUN_NUMBERS + ("status", "tag", "tags") or word.partition(".")[0] in PREFIXES
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _describe(t: Token) -> str:
+    return "the end of the query" if t.kind == "end" else repr(t.raw or t.text)
+
+
+def _join(parts: list[tuple[str, list]], op: str) -> tuple[str, list]:
+    if len(parts) == 1:
+        return parts[0]
+    return f" {op} ".join(f"({sql})" for sql, _ in parts), [a for _, args in parts for a in args]
+
+
+def field_of(text: str, pos: int = 0) -> Field:
+    """A :class:`Field` from its name as written (backticks already removed)."""
+    low = text.lower()
+    if low in RUN_TEXT + RUN_NUMBERS:
+        return Field("run", low, pos=pos)
+    if low in ("status", "tag", "tags"):
+        return Field("tag" if low.startswith("tag") else "status", low.rstrip("s") if low != "status" else low, pos=pos)
+    prefix, dot, key = text.partition(".")
+    prefix = prefix.lower()
+    if dot and key and prefix in PREFIXES:
+        if prefix == "system" and key not in SYSTEM_FIELDS:
+            raise QueryError(f"unknown system field {key!r}: one of {', '.join(SYSTEM_FIELDS)}", pos)
+        return Field(prefix, key, pos=pos)
+    if dot and prefix in PREFIXES:
+        raise QueryError(f"{prefix}. needs a name after the dot: {prefix}.NAME", pos)
+    raise QueryError(
+        f"unknown field {text!r}: use name, status, tag, start_time, duration, params.NAME, metrics.NAME, "
+        "min(metrics.NAME), max(metrics.NAME), system.NAME or data.NAME",
+        pos,
+    )
+
+
+def parse_field(text: str) -> Field:
+    """A column id (``metrics.auc``, ``max(metrics.loss)``, ``params.`my key```) as a :class:`Field`."""
+    p = _Parser(text, Context())
+    f = p.field()
+    if p.tok.kind != "end":
+        raise QueryError(f"unexpected {_describe(p.tok)} after the column {f.id}", p.tok.pos)
+    return f
+
+
+def parse_fields(text: str) -> list[Field]:
+    """Comma-separated column ids."""
+    p = _Parser(text, Context())
+    out: list[Field] = []
+    while p.tok.kind != "end":
+        out.append(p.field())
+        if p.tok.kind == "comma":
+            p.next()
+        elif p.tok.kind != "end":
+            raise QueryError(f"expected ',' between columns, found {_describe(p.tok)}", p.tok.pos)
+    return out
+
+
+def compile_query(text: str | None, ctx: Context | None = None) -> tuple[str, list]:
+    """The SQL condition over the ``runs`` table (unaliased) for a query, and its arguments;
+    ``("1", [])`` for an empty query."""
+    if text is None or not text.strip():
+        return "1", []
+    if not isinstance(text, str):
+        raise InvalidArgument(f"query must be text; got {text!r}")
+    p = _Parser(text, ctx or Context())
+    sql, args = p.expr()
+    if p.tok.kind != "end":
+        raise QueryError(f"expected 'and', 'or' or the end of the query, found {_describe(p.tok)}", p.tok.pos)
+    return sql, args
+
+
+def _marks(items: Iterable) -> str:
+    return ",".join("?" * len(list(items)))
+
+
+def field_expr(f: Field, ctx: Context) -> tuple[str, list]:
+    """A scalar SQL expression for a field of one run (``runs``), to sort and group by."""
+    if f.kind == "run":
+        if f.key == "duration":
+            return "(runs.end_time - runs.start_time)", []
+        return f"runs.{f.key}", []
+    if f.kind == "status":
+        dead = ctx.dead_sessions
+        if not dead:
+            return "runs.status", []
+        return (
+            f"(CASE WHEN runs.status = 'running' AND runs.session_id IN ({_marks(dead)}) THEN 'crashed' "
+            "ELSE runs.status END)",
+            list(dead),
+        )
+    if f.kind == "tag":
+        return (
+            "(SELECT group_concat(tag, ', ') FROM (SELECT tag FROM run_tags WHERE run_id = runs.id ORDER BY tag))",
+            [],
+        )
+    if f.kind == "params":
+        return f"(SELECT {PARAM_VALUE} FROM params p WHERE p.run_id = runs.id AND p.key = ?)", [f.key]
+    if f.kind == "metrics":
+        return f"(SELECT s.{f.agg} FROM metric_summaries s WHERE s.run_id = runs.id AND s.key = ?)", [f.key]
+    if f.kind == "system":
+        return f"runs.{f.key}", []  # checked against SYSTEM_FIELDS by field_of
+    if f.kind == "data":
+        return "(SELECT fingerprint FROM run_data WHERE run_id = runs.id AND name = ?)", [f.key]
+    raise AssertionError(f.kind)
+
+
+def _like(value: Any) -> str:
+    text = str(value)
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _cmp(expr: str, op: str, value: Any) -> tuple[str, list]:
+    """``expr op ?`` (``~`` as LIKE, case-insensitive for ASCII)."""
+    if op in ("~", "!~"):
+        return f"{expr} {'NOT ' if op == '!~' else ''}LIKE ? ESCAPE '\\'", [_like(value)]
+    return f"{expr} {'<>' if op == '!=' else op} ?", [value]
+
+
+def compare(f: Field, op: str, pair: tuple[Any, Token], ctx: Context, op_pos: int) -> tuple[str, list]:
+    """The condition ``field op value`` for one run, with the value bound."""
+    value, tok = pair
+    if f.kind == "status":
+        if op not in ("=", "!="):
+            raise QueryError("status takes = or !=", op_pos)
+        if value not in RUN_STATUSES:
+            raise QueryError(f"unknown status {str(value)!r}: one of {', '.join(RUN_STATUSES)}", tok.pos)
+        expr, args = field_expr(f, ctx)
+        sql, more = _cmp(expr, op, value)
+        return sql, args + more
+    if f.kind == "tag":
+        if op not in ("=", "!=", "~", "!~"):
+            raise QueryError("tag takes =, !=, ~ or !~", op_pos)
+        cond = "tag LIKE ? ESCAPE '\\'" if "~" in op else "tag = ?"
+        arg = _like(value) if "~" in op else str(value)
+        return _has(ctx, "run_tags", "run_id", cond, [arg], negate=op.startswith("!"))
+    if f.kind == "run":
+        if f.key in ("start_time", "end_time"):
+            value = _time(value, tok)
+        elif f.key in ("duration", "starred") and not isinstance(value, (int, float)):
+            raise QueryError(f"{f.key} compares with a number, not {str(value)!r}", tok.pos)
+        elif f.key in RUN_TEXT and isinstance(value, (int, float)):
+            value = tok.text  # a name like 42 is text
+        expr, args = field_expr(f, ctx)
+        sql, more = _cmp(expr, op, value)
+        return sql, args + more
+    if f.kind == "system":
+        sql, args = _cmp(f"runs.{f.key}", op, value)
+        return sql, args
+    if f.kind == "params" and isinstance(value, (int, float)) and op not in ("~", "!~"):
+        # a number against the numeric params, through the partial index params_number (schema 10): a range
+        # seek, not an expression over every row of the key; the terms must read as the index's own
+        sql, args = _cmp("CAST(p.value AS REAL)", op, value)
+        return _has(ctx, "params p", "p.run_id", f"p.key = ? AND {NUMERIC_PARAM} AND {sql}", [f.key] + args)
+    if f.kind == "params":
+        sql, args = _cmp(PARAM_VALUE, op, value)
+        return _has(ctx, "params p", "p.run_id", f"p.key = ? AND {sql}", [f.key] + args)
+    if f.kind == "metrics":
+        if not isinstance(value, (int, float)) and op not in ("~", "!~"):
+            raise QueryError(f"metrics compare with a number, not {str(value)!r}", tok.pos)
+        sql, args = _cmp(f.agg, op, value)
+        return _has(ctx, "metric_summaries", "run_id", f"key = ? AND {sql}", [f.key] + args)
+    if f.kind == "data":
+        sql, args = _cmp("fingerprint", op, tok.text)
+        return _has(ctx, "run_data", "run_id", f"name = ? AND {sql}", [f.key] + args)
+    raise AssertionError(f.kind)
+
+
+def _time(value: Any, tok: Token) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        out = parse_since(str(value))
+    except InvalidArgument:
+        raise QueryError(
+            f"{str(value)!r} is not a time: use a date YYYY-MM-DD, 2d, 12h or epoch seconds", tok.pos
+        ) from None
+    assert out is not None
+    return out
+
+
+# -- the runs table -------------------------------------------------------------------------------------
+DEFAULT_COLUMNS = ("name", "status", "start_time", "duration")
+MAX_PAGE = 1000
+SMALL_SPRINT = 5000  # up to this many runs, a sprint's columns are read from its runs' rows
+
+
+def context(reader: Any) -> Context:
+    """The :class:`Context` of a ledger: the sessions of its ``running`` runs whose kernel is gone
+    (few: read through the partial index on running runs)."""
+    rows = reader.conn.execute("SELECT DISTINCT session_id FROM runs WHERE status = 'running'").fetchall()
+    dead = [r[0] for r in rows if not reader.session_alive(r[0])]
+    return Context(dead_sessions=dead, fts=reader.has_search_index())
+
+
+def _distinct(reader: Any, table: str, column: str) -> list[str]:
+    """The distinct values of an indexed column, one index seek each (a skip scan: a full scan of
+    params reads 5,000,000 rows at 100,000 runs)."""
+    sql = (
+        f"WITH RECURSIVE k(v) AS (SELECT min({column}) FROM {table} UNION ALL "
+        f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > k.v) FROM k WHERE k.v IS NOT NULL) "
+        "SELECT v FROM k WHERE v IS NOT NULL"
+    )
+    return [r[0] for r in reader.conn.execute(sql)]
+
+
+def available_columns(reader: Any, sprint_id: str | None) -> dict[str, list[str]]:
+    """The columns a sprint's runs can show (None: every run): ``params``, ``metrics`` and ``data`` names,
+    ``tags``, ``system`` fields, ``run`` fields."""
+    conn = reader.conn
+    out: dict[str, list[str]] = {"run": list(DEFAULT_COLUMNS) + ["end_time", "id", "note", "tag"]}
+    n = conn.execute("SELECT count(*) FROM runs WHERE sprint = ?", (sprint_id,)).fetchone()[0] if sprint_id else None
+    for name, table, column in (("params", "params", "key"), ("metrics", "metric_summaries", "key")):
+        if sprint_id and n is not None and n <= SMALL_SPRINT:
+            sql = f"SELECT DISTINCT {column} FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE sprint = ?)"
+            keys = sorted(r[0] for r in conn.execute(sql, (sprint_id,)))
+        else:
+            keys = _distinct(reader, table, column)
+            if sprint_id:  # a big sprint: keep the keys one of its runs has (found early when most have it)
+                keys = [
+                    k
+                    for k in keys
+                    if conn.execute(
+                        f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id WHERE t.{column} = ? "
+                        "AND r.sprint = ? LIMIT 1",
+                        (k, sprint_id),
+                    ).fetchone()
+                ]
+        out[name] = keys
+    where, args = ("WHERE run_id IN (SELECT id FROM runs WHERE sprint = ?)", [sprint_id]) if sprint_id else ("", [])
+    out["data"] = [r[0] for r in conn.execute(f"SELECT DISTINCT name FROM run_data {where} ORDER BY name", args)]
+    out["tags"] = [r[0] for r in conn.execute(f"SELECT DISTINCT tag FROM run_tags {where} ORDER BY tag", args)]
+    out["system"] = list(SYSTEM_FIELDS)
+    return out
+
+
+def table(
+    reader: Any,
+    sprint: str | None = None,
+    query: str | None = None,
+    sort: str | None = None,
+    descending: bool = True,
+    offset: int = 0,
+    limit: int = 50,
+    columns: list[str] | str | None = None,
+    group: str | None = None,
+    with_columns: bool = True,
+) -> dict:
+    """A page of the runs table.
+
+    Args:
+        reader: an open :class:`~nbexp.ledger.queries.Reader`.
+        sprint: today, yesterday, all, a date or a sprint name.
+        query: a query in this module's language (None or blank: every run).
+        sort: a field (``metrics.auc``, ``params.C``, ``duration`` ...); None: start time. Runs lacking the
+            value come last either way; ties newest first.
+        descending: the sort's direction.
+        offset / limit: the page (``limit`` at most :data:`MAX_PAGE`).
+        columns: the fields each row carries in ``cells`` (column ids, a list or comma-separated);
+            None: :data:`DEFAULT_COLUMNS`.
+        group: a field (a param, ``tag``, ``status`` ...) to group rows by: rows come sorted by group,
+            then by ``sort``, and ``groups`` lists each group's value and run count.
+        with_columns: also list the columns available (the column chooser's choices).
+
+    Returns:
+        ``{"total", "offset", "limit", "columns" (the ids shown), "available", "groups", "rows"}``; each row
+        has ``id, name, status, start_time, end_time, duration, tags, cells`` (and ``group``).
+
+    Raises:
+        QueryError: a query, sort, group or column that does not parse (with its position).
+        InvalidArgument: a bad page or sprint.
+    """
+    for name, value in (("limit", limit), ("offset", offset)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgument(f"{name} must be a non-negative int; got {value!r}")
+    limit = min(limit, MAX_PAGE)
+    if isinstance(columns, str):
+        fields = _in("columns", parse_fields, columns)
+    else:
+        fields = [_in("columns", parse_field, c) for c in columns or DEFAULT_COLUMNS]
+    ctx = context(reader)
+    sprint_id = reader.sprint_id(sprint)
+    # the count gathers each condition's runs once; the page looks them up run by run, newest first
+    count_where, count_args = compile_query(query, ctx)
+    where, args = compile_query(query, replace(ctx, correlated=True))
+    if sprint_id:
+        count_where, count_args = f"runs.sprint = ? AND ({count_where})", [sprint_id] + count_args
+        where, args = f"runs.sprint = ? AND ({where})", [sprint_id] + args
+    total = reader.conn.execute(f"SELECT count(*) FROM runs WHERE {count_where}", count_args).fetchone()[0]
+    direction = "DESC" if descending else "ASC"
+    order, order_args = [], []
+    group_field = _in("group", parse_field, group) if group else None
+    gexpr, gargs = field_expr(group_field, ctx) if group_field else ("NULL", [])
+    if group_field:
+        order.append("g NULLS LAST")
+    if sort:
+        sexpr, sargs = field_expr(_in("sort", parse_field, sort), ctx)
+        order.append(f"({sexpr}) {direction}{' NULLS LAST' if direction == 'ASC' else ''}")  # NULL: smallest
+        order_args += sargs
+    tie = "DESC" if sort else direction  # ties newest first; no sort: by start time, as asked
+    order.append(f"runs.start_time {tie}, runs.rowid {tie}")
+    sql = (
+        f"SELECT runs.id, runs.name, runs.status, runs.session_id, runs.start_time, runs.end_time, "
+        f"{gexpr} AS g FROM runs WHERE {where} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
+    )
+    rows = [dict(r) for r in reader.conn.execute(sql, gargs + args + order_args + [limit, offset])]
+    groups = None
+    if group_field:
+        groups = [
+            {"value": g, "count": n}
+            for g, n in reader.conn.execute(
+                f"SELECT {gexpr} AS g, count(*) FROM runs WHERE {count_where} GROUP BY g ORDER BY g NULLS LAST",
+                gargs + count_args,
+            )
+        ]
+    ids = [r["id"] for r in rows]
+    kinds = {f.kind for f in fields}
+    params = reader.params(ids) if "params" in kinds else {}
+    metrics = reader.metric_summaries(ids) if "metrics" in kinds else {}
+    data = reader.data_fingerprints(ids) if "data" in kinds else {}
+    system = (
+        {
+            r[0]: dict(zip(SYSTEM_FIELDS, r[1:]))
+            for r in reader._for_runs(f"SELECT id, {', '.join(SYSTEM_FIELDS)} FROM runs WHERE id IN ({{ids}})", ids)
+        }
+        if "system" in kinds or "run" in kinds
+        else {}
+    )
+    extra = (
+        {
+            r[0]: r[1:]
+            for r in reader._for_runs("SELECT id, note, sprint, kind, starred FROM runs WHERE id IN ({ids})", ids)
+        }
+        if "run" in kinds
+        else {}
+    )
+    tags = reader.tags(ids)
+    out_rows = []
+    for r in rows:
+        r = reader._effective(r)
+        rid = r["id"]
+        r["duration"] = None if r["end_time"] is None else r["end_time"] - r["start_time"]
+        r["tags"] = tags.get(rid, [])
+        run_extra = dict(zip(("note", "sprint", "kind", "starred"), extra.get(rid, (None,) * 4)))
+        cells = {}
+        for f in fields:
+            if f.kind == "run":
+                cells[f.id] = r.get(f.key, run_extra.get(f.key)) if f.key != "id" else rid
+            elif f.kind == "status":
+                cells[f.id] = r["status"]
+            elif f.kind == "tag":
+                cells[f.id] = ", ".join(r["tags"])
+            elif f.kind == "params":
+                cells[f.id] = params.get(rid, {}).get(f.key)
+            elif f.kind == "metrics":
+                summary = metrics.get(rid, {}).get(f.key)
+                cells[f.id] = None if summary is None else summary[f.agg]
+            elif f.kind == "system":
+                cells[f.id] = system.get(rid, {}).get(f.key)
+            elif f.kind == "data":
+                cells[f.id] = data.get(rid, {}).get(f.key)
+        row = {k: r[k] for k in ("id", "name", "status", "start_time", "end_time", "duration", "tags")}
+        row["cells"] = cells
+        if group_field:
+            row["group"] = r["g"]
+        out_rows.append(row)
+    out = {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "columns": [f.id for f in fields],
+        "groups": groups,
+        "rows": out_rows,
+    }
+    if with_columns:
+        out["available"] = available_columns(reader, sprint_id)
+    return out

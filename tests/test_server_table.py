@@ -1,0 +1,94 @@
+"""The runs table's REST route, GET /nbexp/api/table, on a real Jupyter server (pytest-jupyter's jp_fetch),
+and ``nbexp ls --query`` on the same kind of ledger."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import tornado.httpclient
+
+pytestmark = pytest.mark.server  # a real Jupyter server
+
+TRAIN = "import nbexp\nfor i in range(5):\n    nbexp.log(loss=1.0 / (i + 1) + C)\nnbexp.log(auc=0.9 - C / 100)"
+
+
+@pytest.fixture
+def filled(cell, ledger_path):
+    """Three runs of a real shell that differ by C (0.1, 1, 10); the C=1 run tagged baseline."""
+    cell("%nbexp track first")
+    for c in ("0.1", "1", "10"):
+        cell(f"C = {c}")
+        cell(TRAIN)
+        if c == "1":
+            cell("%nbexp tag baseline")
+    cell("%nbexp stop")
+    return ledger_path
+
+
+@pytest.fixture
+def jp_server_config(ledger_path):
+    return {"ServerApp": {"jpserver_extensions": {"nbexp": True}}, "NbexpApp": {"ledger": str(ledger_path)}}
+
+
+async def get(jp_fetch, **params):
+    r = await jp_fetch("nbexp", "api", "table", params={"sprint": "all", **params})
+    return json.loads(r.body)
+
+
+async def test_table_sorts_filters_groups_and_lists_columns(filled, jp_fetch):
+    page = await get(jp_fetch, sort="metrics.auc", order="asc", columns="name,params.C,metrics.auc,min(metrics.loss)")
+    assert page["total"] == 3 and page["columns"] == ["name", "params.C", "metrics.auc", "min(metrics.loss)"]
+    assert [row["cells"]["params.C"] for row in page["rows"]] == [10, 1, 0.1]  # auc 0.8, 0.89, 0.899
+    assert page["rows"][0]["cells"]["min(metrics.loss)"] == pytest.approx(10.2)
+    assert "C" in page["available"]["params"] and {"auc", "loss"} <= set(page["available"]["metrics"])
+    assert page["available"]["tags"] == ["baseline"]
+    hit = await get(jp_fetch, q="metrics.auc > 0.85 and params.C < 5 and status = finished and tag = baseline")
+    assert hit["total"] == 1 and hit["rows"][0]["status"] == "finished"
+    one = await get(jp_fetch, sort="params.C", order="desc", limit="1", offset="1", columns="params.C")
+    assert one["total"] == 3 and [row["cells"]["params.C"] for row in one["rows"]] == [1]
+    grouped = await get(jp_fetch, group="tag")
+    assert grouped["groups"] == [{"value": "baseline", "count": 1}, {"value": None, "count": 2}]
+    assert [row["group"] for row in grouped["rows"]] == ["baseline", None, None]
+
+
+@pytest.mark.parametrize(
+    "params, argument, position, words",
+    [
+        ({"q": "metrics.auc > "}, "query", 14, "expected a value"),
+        ({"q": "params.C < 1 and colour = red"}, "query", 17, "unknown field 'colour'"),
+        ({"sort": "metrics"}, "sort", 0, "unknown field"),
+        ({"group": "params."}, "group", 0, "needs a name"),
+    ],
+)
+async def test_a_bad_query_is_a_400_with_its_position(filled, jp_fetch, params, argument, position, words):
+    with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+        await get(jp_fetch, **params)
+    assert exc.value.code == 400
+    error = json.loads(exc.value.response.body)["error"]
+    assert error["position"] == position and error["argument"] == argument and words in error["message"]
+    assert "Traceback" not in error["message"]
+
+
+async def test_bad_page_and_order_are_400(filled, jp_fetch):
+    for params in ({"limit": "0"}, {"order": "up"}, {"offset": "-1"}):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await get(jp_fetch, **params)
+        assert exc.value.code == 400
+
+
+def test_cli_ls_query(filled):
+    def ls(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "nbexp.cli", "--ledger", str(filled), "ls", "--sprint", "all", *args],
+            capture_output=True,
+            text=True,
+        )
+
+    out = ls("--query", "params.C >= 1 and metrics.auc > 0.85", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["params"]["C"] for r in json.loads(out.stdout)] == [1]
+    bad = ls("--query", "params.C >")
+    assert bad.returncode != 0 and "expected a value" in bad.stderr and "Traceback" not in bad.stderr
