@@ -195,10 +195,5 @@ def best_in_sprint(reader: Reader, run: Mapping[str, Any]) -> dict[str, Any] | N
     if not ranked:
         return None
     metric = ranked[0]
-    order = "ASC" if lower_is_better(metric) else "DESC"
-    row = reader.conn.execute(
-        "SELECT r.id, r.name, s.last FROM metric_summaries s JOIN runs r ON r.id = s.run_id "
-        f"WHERE r.sprint = ? AND s.key = ? AND s.last IS NOT NULL ORDER BY s.last {order}, r.start_time LIMIT 1",
-        (run["sprint"], metric),
-    ).fetchone()
+    row = reader.best_by_metric(run["sprint"], metric, lower_is_better(metric))
     return None if row is None else {"id": row[0], "name": row[1], "metric": metric, "value": row[2]}

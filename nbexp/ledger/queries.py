@@ -591,6 +591,22 @@ class Reader:
             }
         return out
 
+    def best_by_metric(self, sprint: str, metric: str, lower: bool) -> tuple[str, str | None, float] | None:
+        """``(id, name, last)`` of the sprint's run with the best last value of ``metric`` (lowest when
+        ``lower``; the earliest run on a tie), or None when no run of the sprint has it."""
+        order = "ASC" if lower else "DESC"
+        return self.conn.execute(
+            "SELECT r.id, r.name, s.last FROM metric_summaries s JOIN runs r ON r.id = s.run_id "
+            f"WHERE r.sprint = ? AND s.key = ? AND s.last IS NOT NULL ORDER BY s.last {order}, r.start_time LIMIT 1",
+            (sprint, metric),
+        ).fetchone()
+
+    def param_sources(self, run_id: str) -> dict[str, str]:
+        """Where each of a run's params came from, as recorded (``assign``, ``default``, ``config``,
+        ``estimator``, ``torch``, ``explicit``; '' when unknown)."""
+        rows = self.conn.execute("SELECT key, coalesce(source, '') FROM params WHERE run_id = ?", (run_id,))
+        return {key: source for key, source in rows}
+
     def sprint_metric_counts(self, sprint: str | None = None) -> dict[str, tuple[int, bool]]:
         """Every metric key of a sprint's runs (``all`` or None: every run) with how many runs hold it and
         whether every one of them read it from printed output: what ``analysis.metrics`` ranks, in one

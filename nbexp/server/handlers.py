@@ -152,8 +152,7 @@ def run_row(r: Mapping[str, Any]) -> dict:
 def param_sources(reader: Reader, run_id: str) -> dict[str, str]:
     """Where each of a run's params came from, as the ledger records it (``assign``, ``default``,
     ``config``, ``estimator``, ``torch``, ``explicit``): the run view groups its params by it."""
-    rows = reader.conn.execute("SELECT key, coalesce(source, '') FROM params WHERE run_id = ?", (run_id,))
-    return {key: source for key, source in rows}
+    return reader.param_sources(run_id)
 
 
 class SprintsHandler(BaseHandler):
