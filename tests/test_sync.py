@@ -239,13 +239,16 @@ def wait_for(predicate, timeout: float, what: str):
         time.sleep(0.5)
 
 
-def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_once(kernel, mlflow_server, ledger_path):
+def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_once(
+    kernel, mlflow_server, ledger_path, tmp_path
+):
     uri = mlflow_server.uri
     out = kernel.run(f"%load_ext nbexp\n%nbexp track --sample-hz 0 --sync {uri} first")
     assert f"sync to {uri}" in out
     kernel.run(
         "import nbexp, time\nLR = 0.1\nfor i in range(150):\n    nbexp.log(loss=1 / (i + 1) + LR)\n"
-        "    time.sleep(0.02)\nacc = 0.5 + LR\nprint('acc', acc)"
+        "    time.sleep(0.02)\nacc = 0.5 + LR\nprint('acc', acc)\n"
+        f"open({str(tmp_path / 'model.txt')!r}, 'w').write('weights')"
     )
     # the run is on the server while it runs (params and points), without a call
     wait_for(lambda: server_points(uri).get("first", 0) >= 150, 300, "the first points on the server")
@@ -305,6 +308,11 @@ def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_o
     first = next(m for m in theirs if m.info.run_name == "first")
     outputs = client.list_artifacts(first.info.run_id, "outputs")
     assert any(a.path.endswith("stdout.txt") for a in outputs), [a.path for a in outputs]
+    # and the file it wrote, with its bytes
+    (kept,) = [a.path for a in client.list_artifacts(first.info.run_id, "artifacts") if a.path.endswith("model.txt")]
+    (tmp_path / "down").mkdir()
+    local = Path(client.download_artifacts(first.info.run_id, kept, str(tmp_path / "down")))
+    assert local.read_text() == "weights"
 
     # nothing is left for nbexp sync to send
     res = subprocess.run(

@@ -330,7 +330,7 @@ def export_runs(
                 client.log_dict(mid, {d["name"]: d["summary"] for d in run["data"]}, "data/summaries.json")
             if full and "params/full_values.json" not in existing:
                 client.log_dict(mid, full, "params/full_values.json")
-            stats["files"] += _upload_files(client, reader, rid, mid)
+            stats["files"] += _upload_files(client, reader, rid, str(mid))
             if run["status"] in STATUS and (not found or found[0].info.status != STATUS[run["status"]]):
                 client.set_terminated(mid, STATUS[run["status"]], int((run["end_time"] or time.time()) * 1000))
             stats["points"] += sent
