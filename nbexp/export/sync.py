@@ -17,6 +17,7 @@ not send before it stopped, ``nbexp sync`` sends.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 
@@ -88,7 +89,7 @@ class Sync:
     def _pass(self, reader, export_runs) -> bool:
         """Send the runs whose ledger state changed since their last successful pass."""
         changed = []
-        for rid, stamp in self._state(reader).items():
+        for rid, stamp in reader.session_sync_state(self.session_id).items():
             if self._seen.get(rid) != stamp:
                 changed.append((rid, stamp))
         if not changed:
@@ -119,38 +120,17 @@ class Sync:
         self.error, self.last_ok = None, time.time()
         return True
 
-    def _state(self, reader) -> dict[str, tuple]:
-        """Per run of the session, what would need sending when it changes: its change stamp and status, its
-        params, its metric points and its system samples (counted, from the indexed tables)."""
-        conn = reader.conn
-        rows = conn.execute(
-            """SELECT r.id, r.updated, r.status,
-                      (SELECT count(*) FROM params p WHERE p.run_id = r.id),
-                      (SELECT coalesce(sum(count), 0) FROM metric_summaries m WHERE m.run_id = r.id),
-                      (SELECT count(*) FROM host_samples h WHERE h.session_id = r.session_id
-                          AND h.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))
-               FROM runs r WHERE r.session_id = ? ORDER BY r.start_time""",
-            (self.session_id,),
-        ).fetchall()
-        return {r[0]: tuple(r[1:]) for r in rows}
-
     # -- callers ----------------------------------------------------------------------------------------
     def behind(self) -> int:
         """Metric points of the session's runs the server does not have yet, as far as this sync knows. Read
         on the caller's own connection: it never waits for a pass in progress."""
-        import sqlite3
+        from ..errors import NbexpError
+        from ..ledger.queries import Reader
 
         try:
-            conn = sqlite3.connect(f"file:{self.ledger}?mode=ro", uri=True, timeout=1.0)
-            try:
-                rows = conn.execute(
-                    "SELECT m.run_id, m.key, m.count FROM metric_summaries m JOIN runs r ON r.id = m.run_id "
-                    "WHERE r.session_id = ?",
-                    (self.session_id,),
-                ).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error:
+            with Reader(self.ledger) as reader:
+                rows = reader.session_metric_counts(self.session_id)
+        except (NbexpError, sqlite3.Error):
             return 0
         return sum(max(0, n - self._known.get(rid, {}).get(key, 0)) for rid, key, n in rows)
 
