@@ -14,7 +14,7 @@ NOTEBOOK := example_notebooks/01-one-day-sprint.ipynb
 LABEXT_SRC := $(shell find labextension/src labextension/style -type f) labextension/package.json
 LABEXT_BUILT := nbexp/labextension/static/style.js
 
-.PHONY: env demo test test-fast lint bench clean chromium java lab
+.PHONY: env demo test test-fast lint bench clean chromium java postgres lab
 
 env: $(STAMP) $(LABEXT_BUILT)
 
@@ -40,6 +40,12 @@ chromium:
 java:
 	@command -v java >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null)
 
+# PostgreSQL for the live-sync test (tests/test_sync.py runs its own cluster under a temp dir and an MLflow
+# server on it; Debian's package, found under /usr/lib/postgresql/VERSION/bin)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
+
 lab: env
 	$(VENV)/bin/jupyter lab
 
@@ -48,7 +54,7 @@ demo: env
 	$(VENV)/bin/nbexp ls --sprint today
 	$(VENV)/bin/nbexp diff latest~1 latest
 
-test: env chromium java
+test: env chromium java postgres
 	$(PY) -m pytest
 
 # the markers are declared in pyproject.toml; a test that needs one of these parts carries its marker

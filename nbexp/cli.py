@@ -1001,5 +1001,33 @@ def import_cmd(ctx, file, dry_run):
     )
 
 
+@main.command("sync")
+@click.argument("runs", nargs=-1)
+@click.option("--sprint", help="the runs of a sprint: today, yesterday, a date or a name")
+@click.option("--all", "all_runs", is_flag=True, help="every run in the ledger")
+@click.option("--uri", envvar="NBEXP_SYNC_URI", required=True, help="the MLflow server (default $NBEXP_SYNC_URI)")
+@click.option("--experiment", default="nbexp", show_default=True, help="MLflow experiment to write into")
+@click.pass_context
+def sync_cmd(ctx, runs, sprint, all_runs, uri, experiment):
+    """Send the rest: what a live sync (%nbexp track --sync) could not send before its kernel stopped (default:
+    the runs of the last 7 days); what the server has is not sent again."""
+    from .export.mlflow import _import_mlflow, export_runs
+
+    _import_mlflow()
+    with _reader(ctx) as r:
+        if runs or sprint or all_runs:
+            from .export.select import selected_runs
+
+            ids = selected_runs(r, runs, sprint, all_runs)
+        else:
+            since = dt.datetime.now().timestamp() - 7 * 86400
+            ids = [x["id"] for x in r.list_runs(sprint="all") if x["start_time"] >= since]
+        stats = export_runs(r, ids, uri, experiment) if ids else {"created": 0, "updated": 0, "points": 0, "files": 0}
+    click.echo(
+        f"synced {len(ids)} runs to {uri} (experiment {experiment!r}): {stats['created']} created, "
+        f"{stats['updated']} updated, {stats['points']:,} points and {stats.get('files', 0)} files sent"
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

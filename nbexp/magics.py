@@ -4,7 +4,7 @@ Usage::
 
     %nbexp track [NAME] [--ledger PATH] [--sprint NAME] [--hypothesis TEXT] [--metric-names A,B]
                  [--sample-hz N] [--idle-after SECONDS] [--idle-util PERCENT] [--replay-of RUN]
-                 [--no-data] [--no-stdout-metrics] [--outputs-budget MB]
+                 [--no-data] [--no-stdout-metrics] [--outputs-budget MB] [--sync URI]
     %nbexp new [NAME]                 close the current run, open another
     %nbexp stop                       stop tracking
     %nbexp status                     one line: ledger, sprint, session, run, counts
@@ -30,6 +30,7 @@ Each word's ``--help`` (``%nbexp track --help``) prints its options.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
@@ -38,6 +39,7 @@ import time
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
+from traitlets import Unicode
 
 from . import tracker
 from .errors import NbexpError, NotTracking
@@ -130,6 +132,11 @@ def _sprint_hypothesis(ledger: str | None) -> str | None:
 class NbexpMagics(Magics):
     """The ``%nbexp`` line and cell magic."""
 
+    sync_uri = Unicode(
+        "", config=True, help="MLflow server every tracked run is sent to as it runs (as %nbexp track --sync URI)"
+    )
+    sync_experiment = Unicode("nbexp", config=True, help="MLflow experiment the live sync writes into")
+
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
         if shell is not None and _help_suffix not in shell.input_transformers_cleanup:
@@ -215,6 +222,12 @@ class NbexpMagics(Magics):
         metavar="MB",
         help="megabytes of cell outputs (figures, tables, printed text) kept per run (default 50); 0 keeps none",
     )
+    @argument(
+        "--sync",
+        metavar="URI",
+        help="send every run to this MLflow server as it runs, from a background thread (default $NBEXP_SYNC_URI, "
+        "else c.NbexpMagics.sync_uri; 'off' sends nothing)",
+    )
     def _track(self, args):
         """Start tracking this kernel and open its first run.
 
@@ -261,6 +274,21 @@ class NbexpMagics(Magics):
             outputs_budget=args.outputs_budget,
         )
         print(s.status_line())
+        self._start_sync(s, args.sync)
+
+    def _start_sync(self, s: tracker.Session, uri: str | None) -> None:
+        """Live sync to MLflow (nbexp/export/sync.py): a thread that reads the session's runs from the ledger.
+        The session is tracking either way: a sync that cannot start says why on one line."""
+        from .export import sync
+
+        sync.stop(timeout=2.0)  # a sync of an earlier session in this kernel
+        uri = uri or os.environ.get("NBEXP_SYNC_URI") or self.sync_uri
+        if not uri or uri == "off":
+            return
+        try:
+            print(sync.start(str(s.ledger_path), s.id, uri, self.sync_experiment).status_line())
+        except NbexpError as exc:
+            print(f"nbexp: not syncing: {exc}", file=sys.stderr)
 
     @_word("new")
     @argument("name", nargs="?", help="name of the new run")
@@ -273,9 +301,14 @@ class NbexpMagics(Magics):
     @_word("stop")
     def _stop(self, args):
         """Stop tracking: close the open run and flush everything to the ledger."""
+        from .export import sync
+
         s = _session()
         s.stop()
         print(f"nbexp: stopped; {len(s.runs)} runs and {s.n_cells} cells in {s.ledger_path}")
+        done = sync.stop()
+        if done is not None:
+            print(done.status_line() + ("" if done.error is None else "; nbexp sync sends the rest"))
 
     @_word("status")
     def _status(self, args):
@@ -285,6 +318,11 @@ class NbexpMagics(Magics):
         if s is not None:
             s.writer.flush(timeout=5.0)
         print(s.status_line() if s else "nbexp: not tracking (%nbexp track starts)")
+        from .export import sync
+
+        live = sync.active()
+        if live is not None:
+            print(live.status_line())
 
     @_word("sprint")
     @argument("name", help="the sprint's name")

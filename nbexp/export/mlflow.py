@@ -13,7 +13,9 @@ in chunks of 1,000), system samples under MLflow's own ``system/...`` names, tag
 (``mlflow.runName``, ``mlflow.source.name``, ``mlflow.source.git.commit``,
 ``mlflow.note.content``, ``nbexp.status``, ``nbexp.sprint``, the run's own tags), the
 lineage as ``code/run.py`` and ``code/run.ipynb``, data summaries as
-``data/summaries.json``, status FINISHED / FAILED / KILLED and start and end times.
+``data/summaries.json``, what the run's cells showed as ``outputs/NNN-cellC-S-kind.ext`` and the files
+it kept as ``artifacts/NAME`` (those whose bytes the ledger holds), status FINISHED / FAILED / KILLED
+and start and end times. Code, summaries, outputs and artifacts go once the run has ended.
 """
 
 from __future__ import annotations
@@ -120,36 +122,124 @@ def system_rows(host: list[dict], gpus: list[dict]) -> list[tuple[str, float, fl
     return rows
 
 
-def _pending_points(client, reader, rid: str, run: dict, mid: str | None) -> list[list]:
+def _pending_points(client, reader, rid: str, run: dict, mid: str | None, known: dict[str, int] | None = None):
     """Per metric key, the points of run ``rid`` the MLflow run ``mid`` does not have yet (all of
-    them when ``mid`` is None, a run not created yet): its metrics, then its system samples."""
+    them when ``mid`` is None, a run not created yet): its metrics, then its system samples.
+
+    ``known``: points per key the server is known to hold (a live sync's count of what it sent); a key
+    not in it is counted on the server (``get_metric_history``).
+
+    Returns:
+        ``[(key, have, batch)]``: the server holds ``have`` points of ``key``; ``batch`` follows them."""
     from mlflow.entities import Metric
+
+    def have(key: str) -> int:
+        if not mid:
+            return 0
+        if known is not None and key in known:
+            return known[key]
+        return len(client.get_metric_history(mid, key))
 
     batches = []
     for key in run["metrics"]:
-        have = len(client.get_metric_history(mid, key)) if mid else 0
-        points = reader.metric_points_after(rid, key, have)
-        batches.append([Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points])
+        n = have(key)
+        points = reader.metric_points_after(rid, key, n)
+        batches.append(
+            (key, n, [Metric(key, float("nan") if v is None else v, int(w * 1000), s or 0) for s, v, w in points])
+        )
     host, gpus = reader.system_series(rid)
     by_key: dict[str, list] = {}
     for key, value, t, step in system_rows(host, gpus):
         by_key.setdefault(key, []).append(Metric(key, value, int(t * 1000), step))
     for key, batch in by_key.items():
-        have = len(client.get_metric_history(mid, key)) if mid else 0
-        batches.append(batch[have:])
+        n = have(key)
+        batches.append((key, n, batch[n:]))
     return batches
 
 
+# how an output is named as an MLflow artifact: never .html or .svg (a page the MLflow UI would run), as
+# ``nbexp outputs --save`` names them
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "application/vnd.plotly.v1+json": "plotly.json",
+    "text/html": "html.txt",
+    "text/plain": "txt",
+}
+
+
+def _run_files(reader, rid: str) -> list[tuple[str, str]]:
+    """``(artifact path, blob hash)`` of what a run's cells showed (``outputs/NNN-cellC-S-kind.ext``) and of
+    the files it kept whose bytes the ledger holds (``artifacts/NAME``, one safe file name each)."""
+    import re
+
+    files = []
+    for i, c in enumerate(reader.outputs(rid), 1):
+        count = c["execution_count"] if c["execution_count"] is not None else i
+        for o in c["outputs"]:
+            name = f"{i:03d}-cell{count}-{o['seq']}-{o['kind']}.{_EXTENSIONS.get(o['mime'], 'bin')}"
+            files.append((f"outputs/{name}", o["hash"]))
+    for a in reader.artifacts(rid):
+        if not a["stored"]:
+            continue
+        name = re.sub(r"[^\w.+-]+", "_", a["name"]).lstrip("._") or "artifact"
+        if name.lower().endswith((".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")):
+            name += ".txt"
+        files.append((f"artifacts/{name}", a["sha256"]))
+    return files
+
+
+def _upload_files(client, reader, rid: str, mid: str) -> int:
+    """Upload the outputs and artifacts of run ``rid`` the MLflow run ``mid`` does not have yet. Returns how many."""
+    import tempfile
+
+    files = _run_files(reader, rid)
+    if not files:
+        return 0
+    existing = {a.path for folder in ("outputs", "artifacts") for a in client.list_artifacts(mid, folder)}
+    missing = [(path, digest) for path, digest in files if path not in existing]
+    if not missing:
+        return 0
+    n = 0
+    with tempfile.TemporaryDirectory(prefix="nbexp-mlflow-") as tmp:
+        for path, digest in missing:
+            blob = reader.blob(digest)
+            if blob is None:
+                continue
+            folder, name = path.split("/", 1)
+            local = os.path.join(tmp, folder, name)
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            with open(local, "wb") as f:
+                f.write(blob["data"])
+            client.log_artifact(mid, local, folder)
+            n += 1
+    return n
+
+
 def export_runs(
-    reader, run_ids: list[str], uri: str, experiment: str = "nbexp", dry_run: bool = False, progress=None
+    reader,
+    run_ids: list[str],
+    uri: str,
+    experiment: str = "nbexp",
+    dry_run: bool = False,
+    progress=None,
+    known: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, int]:
     """Export ``run_ids`` to the MLflow server at ``uri``. Returns counts: created, updated,
-    skipped (nothing new), points (metric and system points sent)."""
+    skipped (nothing new), points (metric and system points sent), files (outputs and artifacts uploaded).
+
+    A run's code, data summaries, outputs and artifacts are uploaded once it has ended (a running run's
+    are not complete yet; the export that completes it sends them).
+
+    ``known``: ``{run id: {metric key: points the server holds}}``, kept up to date here as batches are
+    sent, so a caller that exports the same runs again and again (the live sync) does not count every
+    key's points on the server each time. A caller must drop a run's entry when an export of it fails:
+    a batch may have landed without its answer."""
     from mlflow.entities import Param, RunTag
     from mlflow.exceptions import MlflowException
 
     client = _client(uri)
-    stats = {"created": 0, "updated": 0, "skipped": 0, "points": 0}
+    stats = {"created": 0, "updated": 0, "skipped": 0, "points": 0, "files": 0}
     try:
         exp_id = _experiment(client, experiment)
         for n, rid in enumerate(run_ids, 1):
@@ -190,8 +280,9 @@ def export_runs(
                 tags[f"nbexp.tag.{t}"] = "true"
             new_tags = [RunTag(k, str(v)) for k, v in tags.items() if have_tags.get(k) != str(v)]
             # metric and system points after those the server has: what a dry run counts is what is sent
-            batches = _pending_points(client, reader, rid, run, mid)
-            sent = sum(len(batch) for batch in batches)
+            counts = known.setdefault(rid, {}) if known is not None and found else None
+            batches = _pending_points(client, reader, rid, run, mid, counts)
+            sent = sum(len(batch) for _key, _have, batch in batches)
             if dry_run:
                 stats["points"] += sent
                 stats["created" if not found else "updated" if sent or params or new_tags else "skipped"] += 1
@@ -206,10 +297,22 @@ def export_runs(
                 stats["created"] += 1
             for i in range(0, max(len(params), len(new_tags)), 100):
                 client.log_batch(mid, params=params[i : i + 100], tags=new_tags[i : i + 100])
-            for batch in batches:
+            counts = known.setdefault(rid, {}) if known is not None else None
+            for key, have, batch in batches:
                 for i in range(0, len(batch), BATCH):
                     client.log_batch(mid, metrics=batch[i : i + BATCH])
-            # artifacts, once
+                    if counts is not None:
+                        counts[key] = have + min(len(batch), i + BATCH)
+                if counts is not None:
+                    counts[key] = have + len(batch)
+            if run["status"] == "running":
+                stats["points"] += sent
+                if found:
+                    stats["updated" if sent or params or new_tags else "skipped"] += 1
+                if progress:
+                    progress(n, len(run_ids), run["id"])
+                continue
+            # artifacts, once, when the run has ended
             existing = {a.path for folder in ("code", "data", "params") for a in client.list_artifacts(mid, folder)}
             if "code/run.py" not in existing:
                 from ..analysis.compare import lineage_text
@@ -227,6 +330,7 @@ def export_runs(
                 client.log_dict(mid, {d["name"]: d["summary"] for d in run["data"]}, "data/summaries.json")
             if full and "params/full_values.json" not in existing:
                 client.log_dict(mid, full, "params/full_values.json")
+            stats["files"] += _upload_files(client, reader, rid, str(mid))
             if run["status"] in STATUS and (not found or found[0].info.status != STATUS[run["status"]]):
                 client.set_terminated(mid, STATUS[run["status"]], int((run["end_time"] or time.time()) * 1000))
             stats["points"] += sent

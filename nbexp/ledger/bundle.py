@@ -706,6 +706,7 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
                 )
                 if table == "metrics":
                     stats["points"] = n
+            _link_cells(src, dst, session_map, run_map)
             if dry_run:
                 raise Rollback()  # a dry run: the counts, and the ledger as it was
     except LedgerBusy as exc:
@@ -713,6 +714,28 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"ledger {ledger}: import failed, nothing was changed ({exc})") from None
     return stats
+
+
+def _link_cells(
+    src: sqlite3.Connection, dst: sqlite3.Connection, session_map: dict[str, str], run_map: dict[str, str]
+) -> None:
+    """Keep ``cells.run_id`` a sound link (a foreign key to runs): a bundle carries all of a session's cells,
+    some of runs it does not carry; those come in without a run (NULL). A later import of such a run gives its
+    cells (same session, start and cell key) their run back, the session's cells being there already."""
+    dst.executemany(
+        "UPDATE cells SET run_id = ? WHERE session_id = ? AND start = ? AND cell_key = ? AND run_id IS NULL",
+        [
+            (run_map.get(run, run), session_map.get(session, session), start, key)
+            for session, start, key, run in src.execute(
+                f"SELECT session_id, start, cell_key, run_id FROM main.cells WHERE run_id IN {PICKED}"
+            )
+        ],
+    )
+    dst.executemany(
+        "UPDATE cells SET run_id = NULL WHERE session_id = ? AND run_id IS NOT NULL "
+        "AND run_id NOT IN (SELECT id FROM runs)",
+        [(session_map.get(s, s),) for (s,) in src.execute("SELECT id FROM temp.fresh")],
+    )
 
 
 def _fresh(dst: sqlite3.Connection, table: str, nbytes: int, taken: set[str]) -> str:

@@ -859,6 +859,31 @@ class Reader:
         sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return self.conn.execute(sql, (name,)).fetchone() is not None
 
+    def session_sync_state(self, session_id: str) -> dict[str, tuple]:
+        """Per run of a session (oldest first), what a live sync (nbexp/export/sync.py) sends when it changes:
+        ``(change stamp, status, params, metric points, system samples in its time)``, counted from indexes."""
+        rows = self.conn.execute(
+            """SELECT r.id, r.updated, r.status,
+                      (SELECT count(*) FROM params p WHERE p.run_id = r.id),
+                      (SELECT coalesce(sum(count), 0) FROM metric_summaries m WHERE m.run_id = r.id),
+                      (SELECT count(*) FROM host_samples h WHERE h.session_id = r.session_id
+                          AND h.time BETWEEN r.start_time AND coalesce(r.end_time, 1e18))
+               FROM runs r WHERE r.session_id = ? ORDER BY r.start_time""",
+            (session_id,),
+        ).fetchall()
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    def session_metric_counts(self, session_id: str) -> list[tuple[str, str, int]]:
+        """``(run id, metric key, points)`` of every run of a session, from the metric summaries."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute(
+                "SELECT m.run_id, m.key, m.count FROM metric_summaries m JOIN runs r ON r.id = m.run_id "
+                "WHERE r.session_id = ?",
+                (session_id,),
+            )
+        ]
+
     def sprint_info(self, sprint_id: str) -> dict:
         row = self.conn.execute("SELECT * FROM sprints WHERE id = ?", (sprint_id,)).fetchone()
         return dict(row) if row else {"id": sprint_id, "name": None, "hypothesis": None, "conclusion": None}

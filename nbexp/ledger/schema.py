@@ -365,13 +365,378 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO "params_fts" (rowid, "key", "value") SELECT rowid, key, value FROM params;
     """,
-    # 10: explanations (``nbexp explain --ablate``) and the replays each one ran: a replay of run B with one
+    # 10: foreign keys from every child table to runs, sessions and code, so sqlite-utils and datasette show the
+    # links (datasette: a run's params, metrics, cells one click away). SQLite cannot add a constraint to a table,
+    # so each child table (and runs, a child of sessions) is rebuilt the documented way (create new_X, copy, drop X,
+    # rename), keeping every rowid: the full-text index of runs, run_tags and params refers to rows by rowid.
+    # The views and the triggers of the rebuilt tables are dropped first and made again, as migrations 4 and 9 wrote
+    # them (a rename checks every view and trigger, and these name tables that are briefly missing).
+    # Rows that already point at nothing are dealt with first, so PRAGMA foreign_key_check is empty after:
+    # - a run or cell whose session is missing keeps its data: a bare session row (id only) is added;
+    # - a cell or event whose run is missing keeps its row with run_id NULL (the cell still belongs to its session);
+    #   an event whose session is missing likewise;
+    # - rows derived from a run that is missing (params, metrics, summaries, sources, tables, tags, data links,
+    #   outputs, artifacts) and samples of a missing session are deleted: nothing can reach them;
+    # - a cell whose code is missing is deleted (its code_hash is NOT NULL and a stand-in code row would not hash
+    #   to it).
+    # ON DELETE: deleting a run (with PRAGMA foreign_keys = ON) takes its derived rows along, and sets its cells'
+    # and events' run_id to NULL; deleting a session takes its runs, cells, outputs and samples.
+    # runs.replay_of stays a plain column: the run a replay reproduces may live in another ledger (a bundle).
+    # nbexp's own connections leave PRAGMA foreign_keys off (SQLite's default): the kernel's writer batches rows
+    # by kind, not in parent order, and a bundle carries a session's cells whose runs it does not carry.
+    """
+    DROP VIEW runs_view;
+    DROP VIEW run_params;
+    DROP VIEW run_metrics_last;
+    DROP TRIGGER runs_stamp_insert;
+    DROP TRIGGER runs_stamp_update;
+    DROP TRIGGER run_tags_stamp_insert;
+    DROP TRIGGER run_tags_stamp_delete;
+    DROP TRIGGER runs_ai;
+    DROP TRIGGER runs_ad;
+    DROP TRIGGER runs_au;
+    DROP TRIGGER run_tags_ai;
+    DROP TRIGGER run_tags_ad;
+    DROP TRIGGER run_tags_au;
+    DROP TRIGGER params_ai;
+    DROP TRIGGER params_ad;
+    DROP TRIGGER params_au;
+    INSERT INTO sessions (id)
+        SELECT DISTINCT session_id FROM runs WHERE session_id NOT IN (SELECT id FROM sessions)
+        UNION SELECT DISTINCT session_id FROM cells WHERE session_id NOT IN (SELECT id FROM sessions);
+    UPDATE cells SET run_id = NULL WHERE run_id IS NOT NULL AND run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM cells WHERE code_hash NOT IN (SELECT hash FROM code);
+    UPDATE events SET run_id = NULL WHERE run_id IS NOT NULL AND run_id NOT IN (SELECT id FROM runs);
+    UPDATE events SET session_id = NULL WHERE session_id IS NOT NULL AND session_id NOT IN (SELECT id FROM sessions);
+    DELETE FROM host_samples WHERE session_id NOT IN (SELECT id FROM sessions);
+    DELETE FROM gpu_samples WHERE session_id NOT IN (SELECT id FROM sessions);
+    DELETE FROM cell_outputs WHERE session_id NOT IN (SELECT id FROM sessions);
+    DELETE FROM run_tags WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM params WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM metrics WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM run_data WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM metric_summaries WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM metric_sources WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM run_tables WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM cell_outputs WHERE run_id NOT IN (SELECT id FROM runs);
+    DELETE FROM artifacts WHERE run_id NOT IN (SELECT id FROM runs);
+
+    CREATE TABLE new_runs (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        sprint TEXT NOT NULL,
+        name TEXT,
+        kind TEXT,
+        status TEXT NOT NULL,
+        start_time REAL NOT NULL,
+        end_time REAL,
+        error TEXT,
+        note TEXT,
+        starred INTEGER NOT NULL DEFAULT 0,
+        cpu_mean REAL,
+        rss_peak_mb REAL,
+        gpu_util_mean REAL,
+        gpu_util_max REAL,
+        gpu_mem_peak_mb REAL,
+        energy_wh REAL,
+        gpu_count INTEGER,
+        idle_hint TEXT,
+        updated REAL,
+        replay_of TEXT
+    );
+    INSERT INTO new_runs (rowid, id, session_id, sprint, name, kind, status, start_time, end_time, error, note,
+                          starred, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max, gpu_mem_peak_mb, energy_wh,
+                          gpu_count, idle_hint, updated, replay_of)
+        SELECT rowid, id, session_id, sprint, name, kind, status, start_time, end_time, error, note,
+               starred, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max, gpu_mem_peak_mb, energy_wh,
+               gpu_count, idle_hint, updated, replay_of FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE new_runs RENAME TO runs;
+    CREATE INDEX runs_sprint ON runs(sprint, start_time);
+    CREATE INDEX runs_session ON runs(session_id);
+    CREATE INDEX runs_updated ON runs(updated);
+
+    CREATE TABLE new_run_tags (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (run_id, tag)
+    );
+    INSERT INTO new_run_tags (rowid, run_id, tag) SELECT rowid, run_id, tag FROM run_tags;
+    DROP TABLE run_tags;
+    ALTER TABLE new_run_tags RENAME TO run_tags;
+
+    CREATE TABLE new_params (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT,
+        type TEXT NOT NULL,
+        source TEXT,
+        PRIMARY KEY (run_id, key)
+    );
+    INSERT INTO new_params (rowid, run_id, key, value, type, source)
+        SELECT rowid, run_id, key, value, type, source FROM params;
+    DROP TABLE params;
+    ALTER TABLE new_params RENAME TO params;
+
+    CREATE TABLE new_metrics (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        step INTEGER,
+        value REAL,
+        wall REAL NOT NULL
+    );
+    INSERT INTO new_metrics (rowid, run_id, key, step, value, wall)
+        SELECT rowid, run_id, key, step, value, wall FROM metrics;
+    DROP TABLE metrics;
+    ALTER TABLE new_metrics RENAME TO metrics;
+    CREATE INDEX metrics_run ON metrics(run_id, key, step);
+
+    CREATE TABLE new_cells (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+        cell_key TEXT NOT NULL,
+        execution_count INTEGER,
+        code_hash TEXT NOT NULL REFERENCES code(hash),
+        start REAL NOT NULL,
+        duration REAL,
+        status TEXT NOT NULL,
+        n_points INTEGER NOT NULL DEFAULT 0,
+        error_type TEXT,
+        error_message TEXT,
+        cpu_mean REAL,
+        rss_peak_mb REAL,
+        gpu_util_mean REAL,
+        gpu_util_max REAL,
+        gpu_mem_peak_mb REAL,
+        energy_wh REAL,
+        torch_mem_peak_mb REAL,
+        torch_reserved_peak_mb REAL,
+        idle_hint TEXT
+    );
+    INSERT INTO new_cells (id, session_id, run_id, cell_key, execution_count, code_hash, start, duration, status,
+                           n_points, error_type, error_message, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max,
+                           gpu_mem_peak_mb, energy_wh, torch_mem_peak_mb, torch_reserved_peak_mb, idle_hint)
+        SELECT id, session_id, run_id, cell_key, execution_count, code_hash, start, duration, status,
+               n_points, error_type, error_message, cpu_mean, rss_peak_mb, gpu_util_mean, gpu_util_max,
+               gpu_mem_peak_mb, energy_wh, torch_mem_peak_mb, torch_reserved_peak_mb, idle_hint FROM cells;
+    DROP TABLE cells;
+    ALTER TABLE new_cells RENAME TO cells;
+    CREATE INDEX cells_session ON cells(session_id, start);
+    CREATE INDEX cells_run ON cells(run_id);
+    CREATE INDEX cells_code ON cells(code_hash);
+
+    CREATE TABLE new_events (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT REFERENCES sessions(id) ON DELETE SET NULL,
+        run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+        time REAL NOT NULL,
+        level TEXT NOT NULL,
+        cause TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    INSERT INTO new_events (id, session_id, run_id, time, level, cause, message)
+        SELECT id, session_id, run_id, time, level, cause, message FROM events;
+    DROP TABLE events;
+    ALTER TABLE new_events RENAME TO events;
+    CREATE INDEX events_run ON events(run_id);
+    CREATE INDEX events_session ON events(session_id);
+
+    CREATE TABLE new_host_samples (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        time REAL NOT NULL,
+        proc_cpu REAL,
+        proc_rss_mb REAL,
+        proc_threads INTEGER,
+        sys_cpu REAL,
+        sys_mem REAL
+    );
+    INSERT INTO new_host_samples (rowid, session_id, time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem)
+        SELECT rowid, session_id, time, proc_cpu, proc_rss_mb, proc_threads, sys_cpu, sys_mem FROM host_samples;
+    DROP TABLE host_samples;
+    ALTER TABLE new_host_samples RENAME TO host_samples;
+    CREATE INDEX host_samples_time ON host_samples(session_id, time);
+
+    CREATE TABLE new_gpu_samples (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        time REAL NOT NULL,
+        gpu INTEGER NOT NULL,
+        util REAL, mem_util REAL, mem_used_mb REAL, mem_total_mb REAL,
+        power_w REAL, power_limit_w REAL, temp_c REAL, sm_clock_mhz REAL,
+        proc_mem_mb REAL
+    );
+    INSERT INTO new_gpu_samples (rowid, session_id, time, gpu, util, mem_util, mem_used_mb, mem_total_mb, power_w,
+                                 power_limit_w, temp_c, sm_clock_mhz, proc_mem_mb)
+        SELECT rowid, session_id, time, gpu, util, mem_util, mem_used_mb, mem_total_mb, power_w,
+               power_limit_w, temp_c, sm_clock_mhz, proc_mem_mb FROM gpu_samples;
+    DROP TABLE gpu_samples;
+    ALTER TABLE new_gpu_samples RENAME TO gpu_samples;
+    CREATE INDEX gpu_samples_time ON gpu_samples(session_id, time);
+
+    CREATE TABLE new_run_data (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        role TEXT,
+        time REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    INSERT INTO new_run_data (rowid, run_id, name, fingerprint, role, time)
+        SELECT rowid, run_id, name, fingerprint, role, time FROM run_data;
+    DROP TABLE run_data;
+    ALTER TABLE new_run_data RENAME TO run_data;
+    CREATE INDEX run_data_fingerprint ON run_data(fingerprint);
+
+    CREATE TABLE new_metric_summaries (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        nan_count INTEGER NOT NULL,
+        min REAL,
+        max REAL,
+        last REAL,
+        last_step INTEGER,
+        PRIMARY KEY (run_id, key)
+    );
+    INSERT INTO new_metric_summaries (rowid, run_id, key, count, nan_count, min, max, last, last_step)
+        SELECT rowid, run_id, key, count, nan_count, min, max, last, last_step FROM metric_summaries;
+    DROP TABLE metric_summaries;
+    ALTER TABLE new_metric_summaries RENAME TO metric_summaries;
+
+    CREATE TABLE new_metric_sources (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    INSERT INTO new_metric_sources (rowid, run_id, key, source) SELECT rowid, run_id, key, source FROM metric_sources;
+    DROP TABLE metric_sources;
+    ALTER TABLE new_metric_sources RENAME TO metric_sources;
+
+    CREATE TABLE new_run_tables (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT,
+        columns TEXT NOT NULL,
+        rows TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    INSERT INTO new_run_tables (rowid, run_id, name, source, columns, rows)
+        SELECT rowid, run_id, name, source, columns, rows FROM run_tables;
+    DROP TABLE run_tables;
+    ALTER TABLE new_run_tables RENAME TO run_tables;
+
+    CREATE TABLE new_cell_outputs (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        cell_key TEXT NOT NULL,
+        start REAL NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (session_id, start, cell_key, seq)
+    );
+    INSERT INTO new_cell_outputs (rowid, session_id, cell_key, start, run_id, seq, kind, mime, hash, size)
+        SELECT rowid, session_id, cell_key, start, run_id, seq, kind, mime, hash, size FROM cell_outputs;
+    DROP TABLE cell_outputs;
+    ALTER TABLE new_cell_outputs RENAME TO cell_outputs;
+    CREATE INDEX cell_outputs_run ON cell_outputs(run_id);
+
+    CREATE TABLE new_artifacts (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        path TEXT,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        stored INTEGER NOT NULL,
+        time REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    INSERT INTO new_artifacts (rowid, run_id, name, path, size, sha256, stored, time)
+        SELECT rowid, run_id, name, path, size, sha256, stored, time FROM artifacts;
+    DROP TABLE artifacts;
+    ALTER TABLE new_artifacts RENAME TO artifacts;
+
+    CREATE TRIGGER runs_stamp_insert AFTER INSERT ON runs BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER runs_stamp_update AFTER UPDATE OF status, end_time, name, note, starred, error, idle_hint
+        ON runs BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER run_tags_stamp_insert AFTER INSERT ON run_tags BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = NEW.run_id;
+    END;
+    CREATE TRIGGER run_tags_stamp_delete AFTER DELETE ON run_tags BEGIN
+        UPDATE runs SET updated = (julianday('now') - 2440587.5) * 86400.0 WHERE id = OLD.run_id;
+    END;
+    CREATE TRIGGER "runs_ai" AFTER INSERT ON "runs" BEGIN
+        INSERT INTO "runs_fts" (rowid, "name", "note", "status")
+            VALUES (new.rowid, new."name", new."note", new."status");
+    END;
+    CREATE TRIGGER "runs_ad" AFTER DELETE ON "runs" BEGIN
+        INSERT INTO "runs_fts" ("runs_fts", rowid, "name", "note", "status")
+            VALUES ('delete', old.rowid, old."name", old."note", old."status");
+    END;
+    CREATE TRIGGER "runs_au" AFTER UPDATE OF "name", "note", "status" ON "runs" BEGIN
+        INSERT INTO "runs_fts" ("runs_fts", rowid, "name", "note", "status")
+            VALUES ('delete', old.rowid, old."name", old."note", old."status");
+        INSERT INTO "runs_fts" (rowid, "name", "note", "status")
+            VALUES (new.rowid, new."name", new."note", new."status");
+    END;
+    CREATE TRIGGER "run_tags_ai" AFTER INSERT ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" (rowid, "tag") VALUES (new.rowid, new."tag");
+    END;
+    CREATE TRIGGER "run_tags_ad" AFTER DELETE ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" ("run_tags_fts", rowid, "tag") VALUES ('delete', old.rowid, old."tag");
+    END;
+    CREATE TRIGGER "run_tags_au" AFTER UPDATE ON "run_tags" BEGIN
+        INSERT INTO "run_tags_fts" ("run_tags_fts", rowid, "tag") VALUES ('delete', old.rowid, old."tag");
+        INSERT INTO "run_tags_fts" (rowid, "tag") VALUES (new.rowid, new."tag");
+    END;
+    CREATE TRIGGER "params_ai" AFTER INSERT ON "params" BEGIN
+        INSERT OR REPLACE INTO "params_fts" (rowid, "key", "value") VALUES (new.rowid, new."key", new."value");
+    END;
+    CREATE TRIGGER "params_ad" AFTER DELETE ON "params" BEGIN
+        DELETE FROM "params_fts" WHERE rowid = old.rowid;
+    END;
+    CREATE TRIGGER "params_au" AFTER UPDATE ON "params" BEGIN
+        DELETE FROM "params_fts" WHERE rowid = old.rowid;
+        INSERT OR REPLACE INTO "params_fts" (rowid, "key", "value") VALUES (new.rowid, new."key", new."value");
+    END;
+    CREATE VIEW runs_view AS
+        SELECT r.id, r.name,
+               CASE WHEN r.status = 'running' AND (s.id IS NULL OR s.ended IS NOT NULL OR s.heartbeat IS NULL
+                         OR s.heartbeat < (julianday('now') - 2440587.5) * 86400.0 - 600)
+                    THEN 'crashed' ELSE r.status END AS status,
+               datetime(r.start_time, 'unixepoch', 'localtime') AS start,
+               datetime(r.end_time, 'unixepoch', 'localtime') AS end,
+               round(r.end_time - r.start_time, 3) AS duration_s,
+               r.sprint, s.notebook, r.kind, r.note, r.starred, r.error, r.replay_of, r.session_id, s.host,
+               s.git_commit, r.gpu_util_mean, r.gpu_mem_peak_mb, r.energy_wh, r.start_time, r.end_time
+        FROM runs r LEFT JOIN sessions s ON s.id = r.session_id;
+    CREATE VIEW run_params AS
+        SELECT run_id, key,
+               CASE WHEN type = 'str' THEN json_extract(value, '$')
+                    WHEN type = 'int' THEN CAST(value AS INTEGER)
+                    WHEN type = 'float' AND value NOT IN ('NaN', 'Infinity', '-Infinity') THEN CAST(value AS REAL)
+                    ELSE value END AS value,
+               type, source
+        FROM params;
+    CREATE VIEW run_metrics_last AS
+        SELECT m.run_id, m.key, m.last, m.min, m.max, m.count AS steps, m.nan_count AS nan, m.last_step,
+               coalesce(src.source, 'log') AS source
+        FROM metric_summaries m LEFT JOIN metric_sources src ON src.run_id = m.run_id AND src.key = m.key;
+    """,
+    # 11: explanations (``nbexp explain --ablate``) and the replays each one ran: a replay of run B with one
     # factor set back to run A's value, or B unchanged (factor '') to measure the replay noise
     """
     CREATE TABLE explanations (
         id TEXT PRIMARY KEY,
-        run_a TEXT NOT NULL,          -- the reference
-        run_b TEXT NOT NULL,          -- the run explained, the one replayed
+        run_a TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- the reference
+        run_b TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- the run explained, the one replayed
         metric TEXT NOT NULL,
         created REAL NOT NULL,
         status TEXT NOT NULL,         -- running, finished, failed
@@ -379,13 +744,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX explanations_pair ON explanations(run_b, run_a, created);
     CREATE TABLE ablation_of (
-        run_id TEXT PRIMARY KEY,      -- the replay run
-        explanation_id TEXT NOT NULL,
+        run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,  -- the replay run
+        explanation_id TEXT NOT NULL REFERENCES explanations(id) ON DELETE CASCADE,
         factor TEXT NOT NULL          -- the factor's key; '' for a replay of B unchanged
     );
     CREATE INDEX ablation_of_explanation ON ablation_of(explanation_id);
     """,
-    # 11: indexes for the runs table (issue 17): a page by start time without sorting every run, the running
+    # 12: indexes for the runs table (issue 17): a page by start time without sorting every run, the running
     # runs whose kernel may be gone (status as readers see it), and the runs with a param or metric key:
     # a query on params.X / metrics.X reads that key's index entries only (covering: no lookup of 100,000
     # rows in a table of 5,000,000), and the column chooser's keys take one seek each
@@ -415,13 +780,22 @@ def migrate(conn: sqlite3.Connection) -> int:
     check_version(version)
     if version == SCHEMA_VERSION:
         return version
-    with transaction(conn):
-        # Another process may have migrated while we waited for the lock.
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number in range(current, SCHEMA_VERSION):
-            for statement in split_statements(MIGRATIONS[number]):
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    # Migration 10 rebuilds tables (drop, rename): with foreign keys enforced, dropping runs would delete the rows
+    # that point at it. The pragma is a no-op inside a transaction, so it is set around it.
+    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    if enforced:
+        conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with transaction(conn):
+            # Another process may have migrated while we waited for the lock.
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(current, SCHEMA_VERSION):
+                for statement in split_statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    finally:
+        if enforced:
+            conn.execute("PRAGMA foreign_keys = ON")
     return version
 
 
