@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbexp" / "package.json"
+BUILD = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"  # this checkout's build
 
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
@@ -76,30 +78,56 @@ def env(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    if (BUILD / "package.json").exists():  # this checkout's build wins over the one installed in the environment
+        (root / "jupyter_path" / "labextensions").mkdir(parents=True)
+        (root / "jupyter_path" / "labextensions" / "nbexp").symlink_to(BUILD)
+        e["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter_path"), os.environ.get("JUPYTER_PATH")]))
     e["_ROOT"] = str(root)
     return e
 
 
-@pytest.fixture(scope="module")
-def kernel(env):
+@contextlib.contextmanager
+def lab_kernel(env, *cells):
+    """A real kernel in the lab's folder and environment that has run ``cells`` (each a code string, or
+    ``(code, cell_id)`` to send the cell's id as JupyterLab does); yields ``run(code, cell_id=None)``."""
     km = KernelManager(kernel_name="python3")
     km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
     kc = km.client()
     kc.start_channels()
-    kc.wait_for_ready(timeout=60)
+    try:
+        kc.wait_for_ready(timeout=60)
 
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
+        def run(code, cell_id=None):
+            if cell_id is None:
+                reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
+            else:
+                content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
+                msg = kc.session.msg("execute_request", {**content, "allow_stdin": False}, metadata={"cellId": cell_id})
+                kc.shell_channel.send(msg)
+                reply = kc.get_shell_msg(timeout=120)
+                while reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                    reply = kc.get_shell_msg(timeout=120)
+            assert reply["content"]["status"] == "ok", reply["content"]
 
-    run("%load_ext nbexp\n%nbexp track baseline --sample-hz 0")
-    run("LR = 0.1\nDEPTH = 4")
-    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10")
-    run("LR = 0.3")
-    run("import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10")
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+        for cell in cells:
+            run(*cell) if isinstance(cell, tuple) else run(cell)
+        yield run
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kernel(env):
+    with lab_kernel(
+        env,
+        "%load_ext nbexp\n%nbexp track baseline --sample-hz 0",
+        "LR = 0.1\nDEPTH = 4",
+        "import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10",
+        "LR = 0.3",
+        "import nbexp\nfor i in range(40):\n    nbexp.log(loss=1.0 / (i + DEPTH) + LR)\nval_acc = 0.9 - LR / 10",
+    ) as run:
+        yield run
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
+    env,
     jp_asyncio_loop,
     jp_server_cleanup,
     lab,
+    lab_kernel,
     page,
     shot,
 )
-from test_browser_outputs import env  # noqa: F401  (this checkout's build, a private Jupyter home)
 
 pytestmark = pytest.mark.browser
 
@@ -38,34 +39,16 @@ MATRIX = "plt.figure(figsize=(3, 3))\nplt.imshow([[40, 2], [5, 33]])\nplt.title(
 
 @pytest.fixture(scope="module")
 def kernel(env):
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code, cell_id):
-        """Execute like JupyterLab does: the cell's id in the request's metadata."""
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
-        msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
-        kc.shell_channel.send(msg)
-        while True:
-            reply = kc.get_shell_msg(timeout=120)
-            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
-                break
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    run("%load_ext nbexp\n%nbexp track lr-0.1 --sample-hz 0", "setup")
-    run(PLOT.format(lr=0.1, color="tab:blue"), "plot")
-    run(MATRIX, "matrix")
-    run("%nbexp new lr-0.9", "new")
-    run(PLOT.format(lr=0.9, color="tab:red"), "plot")  # the same cell, tweaked
-    run("%nbexp stop", "stop")
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+    with lab_kernel(
+        env,
+        ("%load_ext nbexp\n%nbexp track lr-0.1 --sample-hz 0", "setup"),
+        (PLOT.format(lr=0.1, color="tab:blue"), "plot"),
+        (MATRIX, "matrix"),
+        ("%nbexp new lr-0.9", "new"),
+        (PLOT.format(lr=0.9, color="tab:red"), "plot"),  # the same cell, tweaked
+        ("%nbexp stop", "stop"),
+    ) as run:
+        yield run
 
 
 def test_compare_outputs_shows_each_runs_figure_side_by_side(page, kernel, tmp_path):

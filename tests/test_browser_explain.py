@@ -4,7 +4,6 @@ last run against the first. Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from test_browser import (  # noqa: F401  (fixtures)
     jp_asyncio_loop,
     jp_server_cleanup,
     lab,
+    lab_kernel,
     page,
     shot,
 )
@@ -29,35 +29,10 @@ SWEEP = (
 BUILT = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def this_extension(env):
-    """Lab loads this checkout's build: the user data dir comes first once the venv's is not preferred."""
-    env["JUPYTER_PREFER_ENV_PATH"] = "0"
-    target = Path(env["JUPYTER_DATA_DIR"]) / "labextensions"
-    target.mkdir(parents=True, exist_ok=True)
-    if (BUILT / "package.json").exists() and not (target / "nbexp").exists():
-        os.symlink(BUILT, target / "nbexp")
-
-
 @pytest.fixture(scope="module")
 def kernel(env):
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    run("%load_ext nbexp\n%nbexp track sweep --sample-hz 0")
-    run(SWEEP)
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+    with lab_kernel(env, "%load_ext nbexp\n%nbexp track sweep --sample-hz 0", SWEEP) as run:
+        yield run
 
 
 def test_explain_action_in_the_compare_view(page, tmp_path):

@@ -7,16 +7,17 @@ tests/test_browser.py."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
+    env,
     jp_asyncio_loop,
     jp_server_cleanup,
     lab,
+    lab_kernel,
     page,
     shot,
 )
@@ -30,59 +31,16 @@ if not (BUILD / "package.json").exists():
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    e = dict(os.environ)
-    for var in (
-        "HOME",
-        "JUPYTER_CONFIG_DIR",
-        "JUPYTER_DATA_DIR",
-        "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR",
-        "JUPYTERLAB_WORKSPACES_DIR",
-        "IPYTHONDIR",
-    ):
-        (root / var.lower()).mkdir()
-        e[var] = str(root / var.lower())
-    e["NBEXP_HOME"] = str(root / "nbexp")
-    e.pop("NBEXP_LEDGER", None)
-    settings = root / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    # this checkout's build wins over the one installed in the environment
-    (root / "jupyter_path" / "labextensions").mkdir(parents=True)
-    (root / "jupyter_path" / "labextensions" / "nbexp").symlink_to(BUILD)
-    e["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter_path"), os.environ.get("JUPYTER_PATH")]))
-    e["_ROOT"] = str(root)
-    return e
-
-
-@pytest.fixture(scope="module")
 def kernel(env):
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    run("%load_ext nbexp\n%nbexp track shown --sample-hz 0")
-    run(
+    with lab_kernel(
+        env,
+        "%load_ext nbexp\n%nbexp track shown --sample-hz 0",
         "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
-        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2, 4])\nplt.title('loss')\nplt.show()"
-    )
-    run(f"from IPython.display import HTML, display\ndisplay(HTML({EVIL!r}))")
-    run("import joblib\njoblib.dump({'weights': [1, 2, 3]}, 'model.joblib')")
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2, 4])\nplt.title('loss')\nplt.show()",
+        f"from IPython.display import HTML, display\ndisplay(HTML({EVIL!r}))",
+        "import joblib\njoblib.dump({'weights': [1, 2, 3]}, 'model.joblib')",
+    ) as run:
+        yield run
 
 
 def test_run_view_shows_figures_html_as_text_and_artifacts(page, kernel, tmp_path):
@@ -97,6 +55,7 @@ def test_run_view_shows_figures_html_as_text_and_artifacts(page, kernel, tmp_pat
     view = page.locator(f"#nbexp-run-{rid}.nbexp-run-view")
     img = view.locator("img.nbexp-output-image")
     expect(img).to_have_count(1, timeout=30_000)
+    img.scroll_into_view_if_needed()  # below the run's charts: a lazy image loads once the user scrolls to it
     page.wait_for_function(
         "n => n.complete && n.naturalWidth > 0", arg=img.element_handle(), timeout=30_000
     )  # the blob GET worked with the page's cookie

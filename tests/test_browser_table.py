@@ -7,7 +7,6 @@ Fixtures: tests/test_browser.py."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
@@ -16,6 +15,7 @@ from test_browser import (  # noqa: F401  (fixtures)
     jp_asyncio_loop,
     jp_server_cleanup,
     lab,
+    lab_kernel,
     page,
     shot,
 )
@@ -35,31 +35,8 @@ COLUMN_WIDTH, HEADER_HEIGHT = 140, 24  # RunsTable.ts
 
 @pytest.fixture(scope="module")
 def kernel(env):
-    from jupyter_client.manager import KernelManager
-
-    # the lab serves this checkout's build of the extension (the user data dir comes first in the search path),
-    # not whichever build the virtualenv's share/jupyter/labextensions/nbexp points at
-    built = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"
-    if (built / "package.json").exists():
-        (Path(env["JUPYTER_DATA_DIR"]) / "labextensions").mkdir(exist_ok=True)
-        (Path(env["JUPYTER_DATA_DIR"]) / "labextensions" / "nbexp").symlink_to(built)
-        env["JUPYTER_PREFER_ENV_PATH"] = "0"  # in a virtualenv, jupyter_core puts its share/ first otherwise
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    run("%load_ext nbexp\n%nbexp track sweep --sample-hz 0")
-    run(SWEEP)
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+    with lab_kernel(env, "%load_ext nbexp\n%nbexp track sweep --sample-hz 0", SWEEP) as run:
+        yield run
 
 
 def _columns(grid) -> list[str]:

@@ -15,6 +15,7 @@ from test_browser import (  # noqa: F401  (fixtures)
     jp_asyncio_loop,
     jp_server_cleanup,
     lab,
+    lab_kernel,
     page,
     set_theme,
     shot,
@@ -34,23 +35,8 @@ SWEEP = (
 
 @pytest.fixture(scope="module")
 def kernel(env):
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env={k: v for k, v in env.items() if not k.startswith("_")}, cwd=env["_ROOT"])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    run("%load_ext nbexp\n%nbexp track sweep --sample-hz 0")
-    run(SWEEP)
-    yield run
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+    with lab_kernel(env, "%load_ext nbexp\n%nbexp track sweep --sample-hz 0", SWEEP) as run:
+        yield run
 
 
 def _sweep_ids(page):
