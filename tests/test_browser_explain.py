@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 SWEEP = (
     "import nbexp\n"
-    "for C, penalty in ((0.001, None), (10.0, 'l2')):\n"
+    "for C, penalty in ((0.001, None), (0.01, 'l2'), (0.1, 'l2'), (1.0, 'l2'), (10.0, 'l2')):\n"
     "    with nbexp.run(f'C={C}', C=C, penalty=penalty, solver='lbfgs'):\n"
     "        nbexp.log(test_auc=0.7 + C / 100)\n"
 )
@@ -39,7 +39,7 @@ def test_explain_action_in_the_compare_view(page, tmp_path):
     from playwright.sync_api import expect
 
     runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
-    expect(runs).to_have_count(3, timeout=30_000)
+    expect(runs).to_have_count(6, timeout=30_000)
     ids = {}
     for i in range(runs.count()):
         text = runs.nth(i).inner_text()
@@ -56,4 +56,8 @@ def test_explain_action_in_the_compare_view(page, tmp_path):
     expect(factors).to_have_count(2)
     expect(factors).to_contain_text(["[param] param C 0.001 -> 10", "[param] param penalty None -> 'l2'"])
     expect(result).not_to_contain_text("--ablate")  # params passed to nbexp.run: no replay can revert them
+    # what matters across the sprint's five scored runs: C, whose rank order is test_auc's
+    importance = page.get_by_role("table", name="Param importance").last
+    expect(importance.locator("tbody tr").first).to_contain_text("C", timeout=30_000)
+    expect(importance.locator("tbody tr").first.locator("td").nth(2)).to_have_text("+1.00")
     shot(page, "compare-explain", tmp_path)

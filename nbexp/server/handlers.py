@@ -349,16 +349,19 @@ class ExplainHandler(BaseHandler):
 class ImportanceHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        """The params of a sprint's runs (``sprint``, default today; ``all``) ranked by importance for
-        ``metric`` (default: the main metric): random-forest importance and Spearman correlation."""
+        """The params of a sprint's runs (``sprint``, default today; ``all``; or ``run``: that run's sprint) ranked
+        by importance for ``metric`` (default: the main metric): random-forest importance and Spearman correlation."""
         sprint = self.get_argument("sprint", "today")
         metric = self.get_argument("metric", None)
         if metric is not None and not metric.isidentifier():
             raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
+        run = self.get_argument("run", None)  # the sprint of this run (the compare view's)
         from ..analysis.explain import importance
         from ..analysis.metrics import main_metric
 
         with self.reader() as r:
+            if run is not None:
+                sprint = r.run(self.run_id(run))["sprint"]
             runs = [x for x in r.list_runs(sprint=sprint) if "ablation" not in x["tags"]]
         metric = metric or main_metric(runs)
         if metric is None:

@@ -4,7 +4,7 @@
  * (`nbexp explain --ablate`: the server itself replays nothing).
  */
 import { requestAPI } from '../api';
-import { el } from './format';
+import { el, table } from './format';
 import { drawFigure } from './plot';
 import { IFigure } from '../tokens';
 
@@ -17,6 +17,38 @@ export interface IFactor {
   not_isolable: string | null;
   effect: number | null;
   noise?: number;
+}
+
+export interface IImportance {
+  metric: string;
+  runs: number;
+  params: { param: string; importance: number; spearman: number | null }[];
+  note: string | null;
+}
+
+/** What matters across the sprint of run `run` for `metric`: the params ranked by random-forest importance. */
+async function whatMatters(run: string, metric: string): Promise<HTMLElement> {
+  const box = el('section', { 'aria-label': 'What matters across the sprint' });
+  box.appendChild(el('h4', {}, `What matters for ${metric} across the sprint`));
+  try {
+    const imp = await requestAPI<IImportance>('importance', { run, metric });
+    if (!imp.params.length) {
+      box.appendChild(el('p', {}, imp.note ?? 'No param varies.'));
+      return box;
+    }
+    const rows = imp.params
+      .slice(0, 8)
+      .map(p => [
+        p.param,
+        p.importance.toFixed(2),
+        p.spearman === null ? 'n/a' : `${p.spearman >= 0 ? '+' : ''}${p.spearman.toFixed(2)}`
+      ]);
+    box.appendChild(table('Param importance', ['param', 'importance (random forest)', 'Spearman'], rows));
+    box.appendChild(el('p', {}, `over ${imp.runs} runs of the sprint`));
+  } catch (e) {
+    box.appendChild(el('p', {}, `Importance not available: ${(e as Error).message}`));
+  }
+  return box;
 }
 
 export interface IExplanation {
@@ -70,6 +102,7 @@ export function explainAction(ids: string[]): HTMLElement {
           el('p', {}, `Measure each factor: nbexp explain ${b} --vs ${a} --ablate (replays run ${b}).`)
         );
       }
+      result.appendChild(await whatMatters(b, ex.metric));
     } catch (e) {
       result.replaceChildren(el('p', {}, `Could not explain: ${(e as Error).message}`));
     }
