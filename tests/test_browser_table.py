@@ -52,7 +52,7 @@ def _click_cell(grid, column: int, row: int | None = None) -> None:
     grid.click(position={"x": x, "y": y})
 
 
-def test_runs_table_sorts_chooses_columns_groups_and_queries(page, tmp_path):
+def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_path):
     from playwright.sync_api import expect
 
     expect(page.get_by_role("list", name="Runs").locator("li.nbexp-run")).to_have_count(4, timeout=30_000)
@@ -107,3 +107,11 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, tmp_path):
     box.press("Enter")
     expect(error).to_have_text("")
     expect(status).to_contain_text("4 runs")
+
+    # what matters across the sprint: three scored runs are too few to rank, a fourth makes C the first
+    matters = page.get_by_label("What matters")
+    expect(matters).to_contain_text("3 runs have test_auc: importance needs 4 or more")
+    kernel("import nbexp\nwith nbexp.run('C=1.0', C=1.0):\n    nbexp.log(test_auc=0.7 + 1.0 / 100)\n%nbexp status")
+    box.fill("status = finished")
+    box.press("Enter")
+    expect(matters).to_contain_text("What matters for test_auc over 4 runs: C 1.00 (Spearman +1.00)", timeout=30_000)

@@ -209,6 +209,8 @@ export class RunsTable extends Panel {
   private _queryInput: HTMLInputElement;
   private _error: HTMLElement;
   private _status: HTMLElement;
+  private _matters: HTMLElement;
+  private _mattersFor: string | null = null;
   private _groupSelect: HTMLSelectElement;
   private _chooser: HTMLFieldSetElement;
   private _groups: HTMLElement;
@@ -275,12 +277,13 @@ export class RunsTable extends Panel {
     });
     this._chooser.hidden = true;
     this._status = el('div', { class: 'nbexp-status', role: 'status', 'aria-label': 'Table status' });
+    this._matters = el('div', { class: 'nbexp-status', 'aria-label': 'What matters', style: 'padding: 0 8px' });
     this._groups = el('ul', {
       'aria-label': 'Groups',
       style: 'display: flex; flex-wrap: wrap; gap: 8px; list-style: none; margin: 0; padding: 0 8px'
     });
     const top = new Widget();
-    top.node.append(bar, this._error, this._chooser, this._status, this._groups);
+    top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups);
     this.addWidget(top);
 
     this._model = new RunsDataModel(offset => this._page(offset));
@@ -323,6 +326,10 @@ export class RunsTable extends Panel {
       : '';
     const group = this._group ? `, grouped by ${this._group}` : '';
     this._status.textContent = `${page.total.toLocaleString()} runs${sort}${group}`;
+    if (this._mattersFor !== this._query) {
+      this._mattersFor = this._query; // sprint-wide, so asked again only when the user asks anew (a query)
+      void this._whatMatters();
+    }
     this._groups.replaceChildren(
       ...(page.groups ?? []).map(g => el('li', {}, `${this._group} = ${fmt(g.value ?? 'none')}: ${g.count}`))
     );
@@ -369,6 +376,30 @@ export class RunsTable extends Panel {
       this._model.sort = null;
     }
     void this.refresh();
+  }
+
+  /** What matters across the sprint for its main metric: the params by random-forest importance (nbexp explain). */
+  private async _whatMatters(): Promise<void> {
+    try {
+      const imp = await requestAPI<{
+        metric: string;
+        runs: number;
+        params: { param: string; importance: number; spearman: number | null }[];
+        note: string | null;
+      }>('importance', { sprint: this._sprint });
+      const ranked = imp.params
+        .slice(0, 5)
+        .map(
+          p =>
+            `${p.param} ${p.importance.toFixed(2)}` +
+            (p.spearman === null ? '' : ` (Spearman ${p.spearman >= 0 ? '+' : ''}${p.spearman.toFixed(2)})`)
+        );
+      this._matters.textContent = ranked.length
+        ? `What matters for ${imp.metric} over ${imp.runs} runs: ${ranked.join(', ')}`
+        : `What matters for ${imp.metric}: ${imp.note ?? 'no param varies'}`;
+    } catch {
+      this._matters.textContent = ''; // no metric in this sprint (or no scikit-learn): nothing to rank
+    }
   }
 
   private async _page(offset: number, first = false): Promise<ITablePage | null> {
