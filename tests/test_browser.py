@@ -325,6 +325,30 @@ def test_export_selected_runs_downloads_a_bundle(page, tmp_path):
         assert {x["id"] for x in r.list_runs(sprint="all")} == set(pair)
 
 
+def test_sidebar_shows_the_live_sync_state(page, env):
+    """A kernel syncing to MLflow (%nbexp track --sync) keeps its sync thread's last word in the ledger; the
+    sidebar says it under the run count (tests/test_sync.py runs the thread against a real server)."""
+    from playwright.sync_api import expect
+
+    from nbexp.capture.secrets import scrub_text
+    from nbexp.ledger import connect, transaction
+    from nbexp.ledger.queries import Reader
+    from nbexp.ledger.store import Store
+
+    ledger = Path(env["NBEXP_HOME"]) / "ledger.sqlite"
+    with Reader(ledger) as r:
+        session = r.run("baseline")["session_id"]
+    conn = connect(ledger)
+    with transaction(conn):
+        Store(conn, scrub=scrub_text).set_sync_state(
+            session, "http://127.0.0.1:5000", "server unreachable, 120 points waiting", 120, time.time()
+        )
+    conn.close()
+    sync = page.get_by_label("Sync to MLflow")
+    said = "sync to http://127.0.0.1:5000: server unreachable, 120 points waiting"
+    expect(sync).to_contain_text(said, timeout=30_000)
+
+
 def test_filter_finds_a_run_that_is_not_loaded_yet(page, kernel):
     """Last in this module: it adds 250 runs. The sidebar loads 200 rows; the filter must
     still find the oldest of them, through the server's search."""

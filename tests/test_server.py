@@ -408,3 +408,27 @@ async def test_main_metric_is_the_sprints_across_polls(cell, ledger_path, jp_fet
     cell("live.__exit__(None, None, None)\n%nbexp stop")
     empty = await get(jp_fetch, "runs", sprint="1999-01-01")
     assert empty["main_metric"] is None and empty["metrics"] == []  # an empty sprint names no metric
+
+
+async def test_the_sidebar_page_says_what_each_live_sync_last_said(filled, jp_fetch):
+    """The kernel's sync thread keeps its state in the session's row (Store.set_sync_state); the runs page,
+    which the sidebar polls, carries it, without the URI's credentials."""
+    import time
+
+    from nbexp.capture.secrets import scrub_text
+    from nbexp.export.sync import _without_credentials
+    from nbexp.ledger import connect, transaction
+    from nbexp.ledger.queries import Reader
+    from nbexp.ledger.store import Store
+
+    assert (await get(jp_fetch, "runs"))["sync"] == []  # no session synced
+    with Reader(filled) as r:
+        session = r.run("first")["session_id"]
+    conn = connect(filled)
+    with transaction(conn):
+        uri = _without_credentials("http://me:hunter2@127.0.0.1:5000")
+        Store(conn, scrub=scrub_text).set_sync_state(session, uri, "behind by 12 points", 12, time.time())
+    conn.close()
+    (said,) = (await get(jp_fetch, "runs"))["sync"]
+    assert said["session"] == session and said["state"] == "behind by 12 points" and said["behind"] == 12
+    assert said["uri"] == "http://127.0.0.1:5000" and said["ended"] is not None  # the session was stopped

@@ -239,6 +239,13 @@ def wait_for(predicate, timeout: float, what: str):
         time.sleep(0.5)
 
 
+def _ledger_says(ledger_path) -> str:
+    """The live sync's state as the sidebar reads it (``Reader.sync_states``)."""
+    with Reader(ledger_path) as r:
+        states = r.sync_states()
+    return states[0]["state"] if states else ""
+
+
 def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_once(
     kernel, mlflow_server, ledger_path, tmp_path
 ):
@@ -263,6 +270,8 @@ def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_o
         lambda: (lambda text: "unreachable" in text and text)(kernel.run("%nbexp status")), 300, "unreachable"
     )
     assert "points waiting" in status
+    # the sidebar's word for it: the thread keeps its state in the session's row, which the server reads
+    wait_for(lambda: _ledger_says(ledger_path).startswith("server unreachable"), 120, "unreachable in the ledger")
     kernel.run("%nbexp new second")
     kernel.run("LR = 0.3\nfor i in range(200):\n    nbexp.log(loss=1 / (i + 1) + LR, acc=i / 200)\nacc = 0.9")
 
@@ -272,6 +281,7 @@ def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_o
     assert "synced" in wait_for(
         lambda: (lambda text: "synced" in text and text)(kernel.run("%nbexp status")), 300, "synced"
     )
+    wait_for(lambda: _ledger_says(ledger_path) == "synced", 120, "synced in the ledger")
     out = kernel.run("%nbexp stop")
     assert "stopped" in out and "sync to" in out
     # the ends go out with the last pass (on a loaded machine it may outlast %nbexp stop's wait: the thread goes on)

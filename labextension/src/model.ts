@@ -3,7 +3,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI } from './api';
-import { IRunRow, IRunsPage, ISprint } from './tokens';
+import { IRunRow, IRunsPage, ISprint, ISyncState } from './tokens';
 
 export const PAGE = 200;
 const METRIC_KEY = 'nbexp:main-metric:';
@@ -27,6 +27,8 @@ export class RunsModel {
   mainMetric: string | null = null;
   /** The sprint's metric keys, best first (the server ranks them over every run of the sprint). */
   metrics: string[] = [];
+  /** The kernels' live syncs to MLflow: synced / behind by N points / server unreachable. */
+  sync: ISyncState[] = [];
   error: string | null = null;
   /** "ledger busy, retrying (n/5)" while an edit waits for another process's write lock. */
   busy: string | null = null;
@@ -172,6 +174,7 @@ export class RunsModel {
     // the sprint's metric, ranked over all its runs on the server: the same whatever this page holds
     // (a page asked for before a new pick does not undo it)
     this.metrics = page.metrics ?? [];
+    this.sync = page.sync ?? this.sync;
     const picked = this._metricArg();
     this.mainMetric = picked && this.metrics.includes(picked) ? picked : page.main_metric;
   }

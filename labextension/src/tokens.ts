@@ -22,6 +22,16 @@ export interface IRunRow {
   data: Record<string, string>;
 }
 
+/** What a kernel's live sync to MLflow last said (`%nbexp track --sync URI`). */
+export interface ISyncState {
+  session: string;
+  uri: string;
+  state: string;
+  behind: number;
+  at: number;
+  ended: number | null;
+}
+
 export interface IRunsPage {
   runs: IRunRow[];
   total: number;
@@ -30,6 +40,8 @@ export interface IRunsPage {
   main_metric: string | null;
   /** Every metric key of the sprint's runs, best first. */
   metrics: string[];
+  /** The live syncs to MLflow of the kernels writing the ledger (last day), newest first. */
+  sync?: ISyncState[];
   offset: number;
   limit: number;
 }

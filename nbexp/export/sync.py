@@ -24,6 +24,7 @@ import time
 INTERVAL = 3.0  # seconds between passes while the server answers
 MAX_BACKOFF = 30.0
 FINAL_TIMEOUT = 15.0  # longest %nbexp stop waits for the last pass
+STATE_EVERY = 30.0  # the state is written to the ledger when it changes, and at least this often
 
 
 class Sync:
@@ -49,6 +50,7 @@ class Sync:
         self.final_ok: bool | None = None  # whether the last pass, after close(), reached the server
         self._known: dict[str, dict[str, int]] = {}  # run id -> metric key -> points the server holds
         self._seen: dict[str, tuple] = {}  # run id -> what the ledger held at its last successful pass
+        self._recorded: tuple[str | None, float] = (None, 0.0)  # the state last written to the ledger, and when
         self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()  # one pass at a time
@@ -61,6 +63,7 @@ class Sync:
         while True:
             final = self._stopping  # asked to stop before this pass began: it is the last one
             ok = self.sync_once()
+            self._record_state()
             if final:
                 break
             delay = self.interval if ok else min(MAX_BACKOFF, max(self.interval, delay * 2))
@@ -120,6 +123,29 @@ class Sync:
         self.error, self.last_ok = None, time.time()
         return True
 
+    def _record_state(self) -> None:
+        """Keep the state phrase in the session's ledger row (when it changed, else every ``STATE_EVERY`` seconds),
+        where the sidebar reads it: the server process cannot ask this thread."""
+        from ..capture.secrets import scrub_text
+        from ..ledger import connect, transaction
+        from ..ledger.store import Store
+
+        state, now = self.state(), time.time()
+        if state == self._recorded[0] and now - self._recorded[1] < STATE_EVERY:
+            return
+        try:
+            conn = connect(self.ledger)
+            try:
+                with transaction(conn):
+                    Store(conn, scrub=scrub_text).set_sync_state(
+                        self.session_id, _without_credentials(self.uri), state, self.behind(), now
+                    )
+            finally:
+                conn.close()
+            self._recorded = (state, now)
+        except Exception:  # a busy or read-only ledger: the next pass tries again
+            pass
+
     # -- callers ----------------------------------------------------------------------------------------
     def behind(self) -> int:
         """Metric points of the session's runs the server does not have yet, as far as this sync knows. Read
@@ -158,6 +184,16 @@ class Sync:
         self._wake.set()
         self._thread.join(timeout)
         return bool(self.final_ok)
+
+
+def _without_credentials(uri: str) -> str:
+    """``http://user:secret@host:5000`` -> ``http://host:5000``: what the ledger and the sidebar may show."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
 _active: Sync | None = None

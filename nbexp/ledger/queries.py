@@ -591,6 +591,28 @@ class Reader:
             }
         return out
 
+    def sync_states(self, within: float = 86400.0) -> list[dict]:
+        """What each session's live sync to MLflow last said (``nbexp/export/sync.py``), for the sessions whose
+        sync wrote in the last ``within`` seconds, newest first: ``session``, ``uri``, ``state``, ``behind``,
+        ``at``, ``ended`` (the session's end, None while it runs)."""
+        import time as _time
+
+        if "sync_state" not in {row[1] for row in self.conn.execute("PRAGMA table_info(sessions)")}:
+            return []  # a ledger opened read-only before migration 13
+        out = []
+        for sid, raw, ended in self.conn.execute(
+            "SELECT id, sync_state, ended FROM sessions WHERE sync_state IS NOT NULL"
+        ):
+            try:
+                state = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(state, dict) and float(state.get("at") or 0) >= _time.time() - within:
+                out.append(
+                    {"session": sid, **{k: state.get(k) for k in ("uri", "state", "behind", "at")}, "ended": ended}
+                )
+        return sorted(out, key=lambda x: -float(x["at"] or 0))
+
     def best_by_metric(self, sprint: str, metric: str, lower: bool) -> tuple[str, str | None, float] | None:
         """``(id, name, last)`` of the sprint's run with the best last value of ``metric`` (lowest when
         ``lower``; the earliest run on a tie), or None when no run of the sprint has it."""

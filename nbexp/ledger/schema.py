@@ -762,6 +762,12 @@ MIGRATIONS: list[str] = [
         WHERE type IN ('int', 'float') AND value NOT IN ('NaN', 'Infinity', '-Infinity');
     CREATE INDEX metric_summaries_key ON metric_summaries(key, last, run_id, min, max);
     """,
+    # 13: the live sync's state per session (nbexp/export/sync.py): JSON {"uri", "state", "behind", "at"}, written by
+    # the kernel's sync thread after each pass so the sidebar, in the server process, can say synced / behind /
+    # server unreachable
+    """
+    ALTER TABLE sessions ADD COLUMN sync_state TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

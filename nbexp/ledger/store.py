@@ -23,6 +23,7 @@ deque, which ``Run.log`` appends to (the tight-loop path, one append per point).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -153,6 +154,12 @@ class Store:
             "UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
             (env_id, git_commit, None if git_dirty is None else int(git_dirty), cuda, session_id),
         )
+
+    def set_sync_state(self, session_id: str, uri: str, state: str, behind: int, at: float) -> None:
+        """The live sync's last word for a session (``synced``, ``behind by N points``, ``server unreachable``):
+        the URI without credentials, scrubbed like any text."""
+        value = {"uri": self._text(uri), "state": self._text(state), "behind": int(behind), "at": at}
+        self.sink.execute("UPDATE sessions SET sync_state = ? WHERE id = ?", (json.dumps(value), session_id))
 
     def end_session(self, session_id: str, ended: float) -> None:
         self.sink.execute("UPDATE sessions SET ended = ?, heartbeat = ? WHERE id = ?", (ended, ended, session_id))

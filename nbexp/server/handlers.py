@@ -210,9 +210,11 @@ class RunsHandler(BaseHandler):
                 since=since,
                 search=search,
             )
+            sync = r.sync_states()  # the live syncs to MLflow of the kernels writing this ledger
         self.send(
             {
                 "runs": [run_row(x) for x in runs],
+                "sync": sync,
                 "total": total,
                 "cursor": cursor,
                 "main_metric": metric if metric in metrics else (metrics[0] if metrics else None),

@@ -38,6 +38,7 @@ export class RunsPanel extends Widget {
   private _export: HTMLButtonElement;
   private _note = '';
   private _status: HTMLElement;
+  private _sync: HTMLElement;
   private _list: HTMLElement;
   private _more: HTMLButtonElement;
   private _options: IRunsPanelOptions;
@@ -109,6 +110,7 @@ export class RunsPanel extends Widget {
     controls.append(this._sprintSelect, this._metricSelect, this._filterInput, this._compare, this._export, table);
     header.appendChild(controls);
     this._status = el('div', { class: 'nbexp-status', role: 'status' });
+    this._sync = el('div', { class: 'nbexp-status', 'aria-label': 'Sync to MLflow' });
     this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });
     this._more = el('button', { class: 'jp-mod-styled', 'aria-label': 'Show more runs' }, 'Show more');
     this._more.addEventListener('click', async () => {
@@ -118,7 +120,7 @@ export class RunsPanel extends Widget {
       }
       this.render();
     });
-    this.node.append(header, this._status, this._list, this._more);
+    this.node.append(header, this._status, this._sync, this._list, this._more);
     this._model.changed.connect(() => this.render());
     this.render();
   }
@@ -207,6 +209,10 @@ export class RunsPanel extends Widget {
     if (this._model.busy) {
       this._status.textContent += ` · ${this._model.busy}`;
     }
+    // each kernel's live sync to MLflow, as its thread last wrote it in the ledger
+    this._sync.replaceChildren(
+      ...this._model.sync.map(x => el('div', {}, `sync to ${x.uri}: ${x.state}${x.ended ? ' (kernel stopped)' : ''}`))
+    );
     this._list.replaceChildren(...rows.slice(0, this._shown).map(r => this._row(r, keys, metric)));
     if (!rows.length && !this._model.error) {
       this._list.appendChild(
