@@ -131,3 +131,23 @@ def test_the_review_explains_the_best_run_and_the_regressions_and_ranks_params(c
     res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "review", "--sprint", "today", "--html", str(page)])
     assert res.exit_code == 0, res.output
     assert f"why best run {ids['r2']} vs {ids['r1']}: val_auc +0.0399" in page.read_text()
+
+
+def test_check_never_gates_against_an_ablation_replay(cell, ledger_path):
+    """`nbexp check --baseline best` picks the best real run: a replay that `--ablate` ran to explain a run (tagged
+    ablation) can score higher by chance, and is evidence, not a baseline."""
+    cell("%nbexp track")
+    cell(
+        "import nbexp\nfor name, auc in (('base', 0.80), ('replay', 0.95), ('candidate', 0.85)):\n"
+        "    with nbexp.run(name):\n        nbexp.log(val_auc=auc)"
+    )
+    cell("%nbexp stop")
+    with Reader(ledger_path) as r:
+        ids = {x["name"]: x["id"] for x in r.list_runs()}
+    conn = connect(ledger_path)
+    with transaction(conn):
+        Store(conn, scrub=scrub_text).add_tags(ids["replay"], ["ablation"])
+    conn.close()
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "check", ids["candidate"], "--metric", "val_auc"])
+    assert res.exit_code == 0, res.output  # against base (0.80), not the replay (0.95)
+    assert ids["base"] in res.output

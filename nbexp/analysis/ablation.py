@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
 from .explain import rank, summary
+from .metrics import ABLATION_TAG
 
 NOISE_REPLAYS = 2  # replays of B unchanged when the budget allows
 
@@ -202,7 +203,7 @@ def stored(reader: Reader, a: str, b: str, metric: str) -> dict | None:
 
 def _link(store, run_id: str, exp_id: str, key: str) -> None:
     store.link_ablation(run_id, exp_id, key)
-    store.add_tags(run_id, ["ablation"])
+    store.add_tags(run_id, [ABLATION_TAG])
 
 
 def waterfall_figure(metric: str, steps: list[dict]) -> dict | None:

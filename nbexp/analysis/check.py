@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from ..errors import InvalidArgument, RunNotFound
+from .metrics import is_ablation
 from .review import lower_is_better
 
 
@@ -31,7 +32,10 @@ def pick_baseline(reader, ref: str, metric: str, lower: bool, candidate_id: str)
         runs = [
             r
             for r in reader.list_runs(sprint="all")
-            if r["id"] != candidate_id and metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"])
+            if r["id"] != candidate_id
+            and metric in r["metrics"]
+            and not math.isnan(r["metrics"][metric]["last"])
+            and not is_ablation(r)  # a replay made to explain a run is not a baseline
         ]
         if not runs:
             raise InvalidArgument(f"no baseline: no other run has metric {metric!r}")

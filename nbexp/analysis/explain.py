@@ -33,7 +33,7 @@ from ..errors import InvalidArgument
 from ..ledger.queries import Reader
 from .compare import same_param
 from .drift import dataset_drift
-from .metrics import rank_metrics
+from .metrics import is_ablation, rank_metrics
 
 KINDS = ("data", "code", "param", "environment", "seed", "system")
 # prior rank of each kind of factor when no ablation says otherwise (lower comes first)
@@ -200,7 +200,7 @@ def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None 
     from .review import lower_is_better
 
     if run == "latest":  # the newest run of the user's, not a replay an ablation made
-        newest = [r for r in reader.list_runs(sprint="all", limit=50) if "ablation" not in r["tags"]]
+        newest = [r for r in reader.list_runs(sprint="all", limit=50) if not is_ablation(r)]
         run = newest[0]["id"] if newest else run
     b: dict[str, Any] = dict(reader.run(run))
     if metric is None:
@@ -216,7 +216,7 @@ def resolve_pair(reader: Reader, run: str, vs: str = "best", metric: str | None 
             r
             for r in reader.list_runs(sprint="all")
             if r["id"] != b["id"]
-            and "ablation" not in r["tags"]
+            and not is_ablation(r)
             and metric in r["metrics"]
             and not math.isnan(r["metrics"][metric]["last"])
         ]

@@ -16,6 +16,7 @@ order, first key first:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
 EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
@@ -59,3 +60,13 @@ def curve_metric(runs: Iterable[dict]) -> str | None:
     ranked = rank_metrics(runs)
     stepped = [k for k in ranked if any((r["metrics"].get(k) or {}).get("steps", 0) > 1 for r in runs)]
     return (stepped or ranked)[0] if ranked else None
+
+
+# nbexp explain --ablate's replays are runs tagged so: evidence for an explanation, never the best run, the latest
+# run, a baseline or a point of a sprint's param importance
+ABLATION_TAG = "ablation"
+
+
+def is_ablation(run: Mapping[str, Any]) -> bool:
+    """Whether ``run`` (a run dict with ``tags``) is an ablation replay of ``nbexp explain --ablate``."""
+    return ABLATION_TAG in (run.get("tags") or ())

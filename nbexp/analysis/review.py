@@ -12,6 +12,7 @@ from ..ledger.queries import Reader
 from ..ledger.schema import CRASHED
 from .compare import same_param
 from .drift import dataset_drift, imbalanced
+from .metrics import is_ablation
 
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
 CHANGES_SHOWN = 5  # params listed per "what changed"; the rest as "and N more"
@@ -145,7 +146,7 @@ def review(reader: Reader, sprint_id: str, importance: bool = False) -> dict[str
     if importance and main:
         from .explain import importance as param_importance
 
-        extra["importance"] = param_importance([r for r in runs if "ablation" not in r["tags"]], main)
+        extra["importance"] = param_importance([r for r in runs if not is_ablation(r)], main)
         weights = {p["param"]: p["importance"] for p in extra["importance"]["params"]}
     extra["explanations"] = explanations(reader, runs, lineage, main, weights) if main else []
     return {
@@ -215,7 +216,7 @@ def explanations(
     scored = [
         r
         for r in runs
-        if metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"]) and "ablation" not in r["tags"]
+        if metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"]) and not is_ablation(r)
     ]
     pairs: list[tuple[str, dict, dict]] = []
     best_run = None

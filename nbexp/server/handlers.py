@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import errors
-from ..analysis.metrics import rank_counts
+from ..analysis.metrics import is_ablation, rank_counts
 from ..errors import InvalidArgument, LedgerError, NbexpError, RunNotFound
 from ..ledger import connect, transaction
 from ..ledger.queries import SORT_KEYS, STATUSES, Reader
@@ -364,7 +364,7 @@ class ImportanceHandler(BaseHandler):
         with self.reader() as r:
             if run is not None:
                 sprint = r.run(self.run_id(run))["sprint"]
-            runs = [x for x in r.list_runs(sprint=sprint) if "ablation" not in x["tags"]]
+            runs = [x for x in r.list_runs(sprint=sprint) if not is_ablation(x)]
         metric = metric or main_metric(runs)
         if metric is None:
             raise InvalidArgument(f"no run of sprint {sprint!r} has a metric")
