@@ -80,6 +80,7 @@ class Run:
         # names its training and evaluation cells depended on (the backward slice), plus the explicit ones.
         self.slice: set[str] = set()  # names its training and evaluation depended on
         self.explicit: set[str] = set()  # params set explicitly: never dropped from it
+        self._roots: set[str] | None = None  # the names its params hang from (param_roots)
         self._sources: dict[str, str] = {}  # key -> how it was set (assign, default, explicit, ...)
         self.n_points = 0
         self.n_cells = 0
@@ -247,6 +248,7 @@ class Run:
             ):
                 continue
             self.params[key] = value
+            self._roots = None
             self._sources[key] = source or "assign"
             if source == "explicit":
                 self.explicit.add(key)
@@ -259,11 +261,21 @@ class Run:
         for key in keys:
             del self.params[key]
         if keys:
+            self._roots = None
             self.store.drop_params(self.id, keys)
 
+    @property
+    def param_roots(self) -> set[str]:
+        """The names its params hang from (``clf`` of ``clf.C``, ``lr`` of ``lr``): what a cell's
+        words are checked against before it runs (:meth:`~nbexp.runbook.RunBook.screen`)."""
+        if self._roots is None:
+            self._roots = {k.split(".", 1)[0] for k in self.params}
+        return self._roots
+
     # -- lifecycle ------------------------------------------------------------
-    def end(self, status: str | None = None, error: str | None = None) -> None:
-        """Close the run: ``finished`` unless its last cell failed or was interrupted."""
+    def end(self, status: str | None = None, error: str | None = None, at: float | None = None) -> None:
+        """Close the run: ``finished`` unless its last cell failed or was interrupted; ``at``: when
+        it ended, if not now (the start of the cell found, after it ran, to open the next run)."""
         if self.status != RUNNING:
             return
         if status is None:
@@ -271,7 +283,7 @@ class Run:
             error = error or self._last_cell_error
         self.status = status
         self.error = error
-        self.end_time = time.time()
+        self.end_time = time.time() if at is None else at
         self.store.end_run(self.id, status, self.end_time, error)
         self._on_end(self)
 

@@ -2,7 +2,9 @@
 
 A run is one training and its evaluation. Once a run trained, a cell that trains again, edits
 a value the run's training used or recomputes one of its evaluation metrics opens the next
-run (see :meth:`RunBook.reason`); a re-run of a named run is named after it (``baseline #2``).
+run (see :meth:`RunBook.screen` and :meth:`RunBook.reason`): before it runs when it may train,
+otherwise once it ran, so most cells are not parsed before the kernel replies; a re-run of a
+named run is named after it (``baseline #2``).
 
 The run book knows no session and no IPython: it is handed the store runs are written to, the
 writer's points queue, the dataflow record and the callables it needs, and the analysis of
@@ -94,10 +96,11 @@ class RunBook:
         inherited: dict[str, Any],
         params: dict | None = None,
         nested: bool = False,
+        start: float | None = None,
     ) -> Run:
         """Open a run with ``inherited`` then ``params`` as its params (checked by the caller);
         it becomes the current run, or, ``nested``, the innermost block. The current run, if
-        any, is the caller's to end first."""
+        any, is the caller's to end first. ``start``: when it started, if not now."""
         run = Run(
             self.new_id(),
             name,
@@ -108,6 +111,8 @@ class RunBook:
             is_excluded=self.is_excluded,
             on_end=self._ended,
         )
+        if start is not None:
+            run.start_time = start
         run.window = self.open_window()
         self.store.open_run(
             run.id, self.session_id, sprint_of(run.start_time), name, kind, run.start_time, self.replay_of
@@ -130,21 +135,41 @@ class RunBook:
         if run is self.current:
             self.current = None
 
+    def screen(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
+        """How the cell about to run (``key``, ``code_hash``, ``source``) may open the next run
+        after ``run`` trained, from its words alone (no parsing, before it runs):
+
+        - ``"re-executed"``: it is a cell that trained (or produced metrics) in ``run``: same cell
+          id, or the same text (papermill, nbclient and nbconvert send no cell ids): it opens the
+          next run before it runs;
+        - ``"before"``: it names a training call, a function that trains or ``nbexp``: it may
+          train (its curves and logged points belong to the run it opens), so :meth:`reason`
+          decides before it runs;
+        - ``"after"``: it names a value or an evaluation metric of ``run`` but nothing that
+          trains: :meth:`reason` decides once it has run (off the kernel's reply), and the cell
+          is recorded in the run it opens;
+        - None: it names nothing the run used: no reason below can hold.
+        """
+        if key in run.training_cells or code_hash in run.training_cells:
+            return "re-executed"
+        words = set(_IDENTIFIER.findall(source))
+        if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
+            return "before"
+        if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
+            return "after"
+        return None
+
     def reason(
         self,
         run: Run,
-        key: str,
         code_hash: str,
         source: str,
         analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]],
     ) -> str | None:
-        """Why the cell about to run (``key``, ``code_hash``, ``source``) starts a new run after
-        ``run`` trained, or None. ``analyze`` gives ``(literal, computed, names, training)``
-        of a source (the session's, cached); a re-executed cell is not analyzed, nor one whose
-        words name no training call and nothing the run used (no reason below can hold).
+        """Why a cell (``code_hash``, ``source``) that :meth:`screen` did not pass starts a new run
+        after ``run`` trained, or None. ``analyze`` gives ``(literal, computed, names, training)``
+        of a source (the session's, cached).
 
-        - it is a cell that trained (or produced metrics) in ``run``: same cell id, or the
-          same text (papermill, nbclient and nbconvert send no cell ids);
         - it trains through a name ``run`` trained through (an edited training cell without ids);
         - it trains a model that owes nothing to ``run``'s training (``another training``);
         - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
@@ -152,18 +177,7 @@ class RunBook:
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
           evaluation cell without ids).
         """
-        if key in run.training_cells or code_hash in run.training_cells:
-            return "re-executed"
         flow = self.dataflow
-        words = set(_IDENTIFIER.findall(source))
-        if not (
-            words & TRAIN_WORDS
-            or words & flow.trainer_funcs
-            or words & run.inputs
-            or words & run.eval_metrics
-            or words & {k.split(".", 1)[0] for k in run.params}
-        ):
-            return None  # neither trains nor names anything the run used: no need to parse it
         literal, computed, _names, t = analyze(source)
         trains = flow.trains(t)
         if trains and t.models & run.models:

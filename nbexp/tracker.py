@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -91,6 +92,7 @@ class _Cell:
         "end_run",
         "result",
         "window",
+        "decide_after",
     )
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
@@ -101,6 +103,27 @@ class _Cell:
         self.end_run = False  # %%nbexp run: the run ends with the cell
         self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
         self.window: Any = None  # the system sampler's window over the cell
+        self.decide_after = False  # whether it opens the next run is decided once it ran (RunBook.screen)
+
+
+@functools.lru_cache(maxsize=256)
+def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, Any], set[str], list[str], Training]:
+    """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
+    inside ``%%time``, ``%%capture``, ``%time`` is what counts; ``transform``: the shell's
+    ``transform_cell``), cached by text: re-executed cells are not parsed again. What deciding a
+    run needs, nothing more: the data a cell uses is read after it ran (:func:`_data_analysis`).
+    Callers read the result, never change it."""
+    tree = cell_tree(source, transform)
+    if tree is None:
+        return {}, set(), referenced_names(source), Training()
+    return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _data_analysis(source: str, transform: Callable[[str], str]) -> tuple[set[str], DataUse]:
+    """``(fit_labels, data_use)`` of a cell's source, cached by text like :func:`_analysis`."""
+    tree = cell_tree(source, transform)
+    return (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
 
 
 class Session:
@@ -158,8 +181,6 @@ class Session:
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
-        self._parsed: dict[str, tuple] = {}
-        self._data_parsed: dict[str, tuple] = {}
         # captures queued until the kernel has replied (see _defer)
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
@@ -218,7 +239,7 @@ class Session:
             shell.events.register("pre_run_cell", self.pre_run_cell)
             shell.events.register("post_run_cell", self.post_run_cell)
         atexit.register(self.stop)
-        self._hook_shutdown()
+        self._hook_kernel()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
         if open_run:
             self.new_run(name, kind="track")
@@ -287,9 +308,15 @@ class Session:
         return self.book.stack
 
     def new_run(
-        self, name: str | None = None, kind: str = "new", params: dict | None = None, nested: bool = False
+        self,
+        name: str | None = None,
+        kind: str = "new",
+        params: dict | None = None,
+        nested: bool = False,
+        start: float | None = None,
     ) -> Run:
-        """Open a run. Unless ``nested``, the current run closes first.
+        """Open a run. Unless ``nested``, the current run closes first (at ``start``, when given:
+        the start of a cell that, once it ran, turned out to open this run, which starts then).
 
         A run's params are what its training depended on (see :meth:`Dataflow.slice_params`), so a run
         opened before a cell inherits nothing: its training pulls in the values it reads. A
@@ -302,8 +329,8 @@ class Session:
         name = check_name(name, "nbexp.run")
         params = check_params(params, "nbexp.run") if params else None
         if not nested and self.current is not None:
-            self.current.end()
-        return self.book.open(name, kind, self._inherited(kind), params, nested)
+            self.current.end(at=start)
+        return self.book.open(name, kind, self._inherited(kind), params, nested, start=start)
 
     def _inherited(self, kind: str) -> dict[str, Any]:
         if self.shell is None:
@@ -369,6 +396,7 @@ class Session:
         key = getattr(info, "cell_id", None) or code_hash
         magic = code_capture.drives_only_nbexp(raw)
         run = self.current
+        late = False
         if run is None and not magic:
             run = self.ensure_run()  # after %%nbexp run: the next cell opens a run
         elif (
@@ -378,12 +406,15 @@ class Session:
             and not self.stack
             and not ("nbexp" in raw and _OPENS_RUN.search(raw))
         ):
-            reason = self.book.reason(run, key, code_hash, clean, self._analyze)
-            if reason == "another training":
-                run = self.new_run(None, kind="new")
-            elif reason:
-                run = self.new_run(self.book.rerun_name(run), kind="rerun")
+            screened = self.book.screen(run, key, code_hash, clean)
+            if screened == "before":
+                screened = self.book.reason(run, code_hash, clean, self._analyze)
+            if screened == "after":
+                late = True
+            elif screened:
+                run = self._next_run(run, screened)
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
+        cell.decide_after = late
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
@@ -393,6 +424,33 @@ class Session:
             self.printed.start()
         if self.outputs is not None:
             self.outputs.start()
+
+    def _next_run(self, run: Run, reason: str, start: float | None = None) -> Run:
+        """Open the run after ``run`` for ``reason`` (:meth:`RunBook.reason`): a re-run is named
+        after it; ``start``: when the cell that opened it started, if it opens once that cell ran."""
+        if reason == "another training":
+            return self.new_run(None, kind="new", start=start)
+        return self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
+
+    def _decide_after(self, cell: _Cell) -> None:
+        """A cell that named a value or metric of its trained run, but nothing that trains, ran
+        in it (:meth:`RunBook.screen`): now that it ran, its text says whether it opens the next
+        run, which then holds the cell (from its start) and what it left; the trained run keeps
+        what it had and ends where the cell began."""
+        run = cell.run
+        if run is None or run is not self.current or run.status != "running" or self.stack:
+            return
+        reason = self.book.reason(run, cell.hash, cell.source, self._analyze)
+        if not reason:
+            return
+        if run.n_points > cell.points_before:
+            self.warn(
+                "segment",
+                f"a cell that changed a value of run {run.id} logged {run.n_points - cell.points_before} "
+                f"point(s) there before the next run opened (name its training call or use %nbexp new)",
+            )
+        cell.run = self._next_run(run, reason, start=cell.start)
+        cell.points_before = 0
 
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
@@ -441,25 +499,30 @@ class Session:
         else:
             status = "error"
         error = error_text(exc)
-        run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
-        run = run or self.current or cell.run
-        if self.outputs is not None:
-            keep = run is not None and run.status == "running" and not cell.magic
-            self.outputs.end(self.id, cell.key, cell.start, run.id if keep else None)
-        capture = run is not None and run.status == "running" and not cell.magic
-        if run is not None:
-            run._last_cell_status = status
-            run._last_cell_error = error
-            run.n_cells += 1
         self.n_cells += 1
         hint = system.idle_hint(stats, end - cell.start, bool(self.sampler.gpus), self.idle_after, self.idle_util)
         if hint:
             print(f"nbexp: hint: {hint}")
-            if run is not None and run.idle_hint is None:
-                run.idle_hint = hint
         shown = getattr(result, "result", None)
+        showed = self.outputs.end() if self.outputs is not None else []
 
         def finish() -> None:
+            if cell.decide_after:
+                try:
+                    self._decide_after(cell)
+                except Exception as failure:  # the cell stays in the run it ran in
+                    self.warn("internal", f"next run not opened ({type(failure).__name__}: {failure})")
+            run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
+            run = run or self.current or cell.run
+            capture = run is not None and run.status == "running" and not cell.magic
+            if self.outputs is not None:
+                self.outputs.keep(self.id, cell.key, cell.start, run.id if capture else None, showed)
+            if run is not None:
+                run._last_cell_status = status
+                run._last_cell_error = error
+                run.n_cells += 1
+                if hint and run.idle_hint is None:
+                    run.idle_hint = hint
             if capture:
                 # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
                 # variable of the same name, which holds only the loop's last value
@@ -493,12 +556,18 @@ class Session:
         """Run ``fn`` (what a finished cell left to read: its params, metrics, results, data and
         its ledger row) once the kernel has replied, or now outside a kernel.
 
-        In a kernel the cell runs inside the event loop's execute handler, which sends the reply
-        as soon as the cell returns; a callback queued on that loop runs right after, in the
-        kernel's idle time. Nothing else touches the user's namespace between the reply and the
-        next cell, and the next cell (like :meth:`stop` and :meth:`flush`) first finishes what is
-        queued, so ``fn`` reads exactly what it would have read before the reply.
+        In a kernel the cell runs inside the execute request's handler, which sends the reply
+        as soon as the cell returns; the kernel then calls its ``post_handler_hook``, where the
+        session finishes what is queued (:meth:`_hook_kernel`). A kernel without that hook gets
+        a callback queued on its event loop instead. Nothing touches the user's namespace
+        between the cell's end and then, and the next cell (like :meth:`stop` and :meth:`flush`)
+        first finishes what is queued, so ``fn`` reads exactly what it would have read before
+        the reply.
         """
+        if self._after_reply:
+            with self._pending_lock:
+                self._pending.append(fn)
+            return
         loop = None
         aio = sys.modules.get("asyncio")  # never imported for this: no asyncio, no loop
         if aio is not None and self.shell is not None and getattr(self.shell, "kernel", None) is not None:
@@ -531,32 +600,12 @@ class Session:
                 self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
-        """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed:
-        the code inside ``%%time``, ``%%capture``, ``%time`` is what counts), cached by text:
-        re-executed cells are not parsed again. What deciding a run needs, nothing more: the
-        data a cell uses is read after it ran (:meth:`_data_of`)."""
-        found = self._parsed.get(source)
-        if found is None:
-            tree = cell_tree(source, self.shell.transform_cell)
-            if tree is None:
-                found = ({}, set(), referenced_names(source), Training())
-            else:
-                found = (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
-            if len(self._parsed) >= 256:
-                self._parsed.pop(next(iter(self._parsed)))
-            self._parsed[source] = found
-        return found
+        """``(literal, computed, names, training)`` of a cell's source (:func:`_analysis`)."""
+        return _analysis(source, self.shell.transform_cell)
 
     def _data_of(self, source: str) -> tuple[set[str], DataUse]:
-        """``(fit_labels, data_use)`` of a cell's source, cached by text like :meth:`_analyze`."""
-        found = self._data_parsed.get(source)
-        if found is None:
-            tree = cell_tree(source, self.shell.transform_cell)
-            found = (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
-            if len(self._data_parsed) >= 256:
-                self._data_parsed.pop(next(iter(self._data_parsed)))
-            self._data_parsed[source] = found
-        return found
+        """``(fit_labels, data_use)`` of a cell's source (:func:`_data_analysis`)."""
+        return _data_analysis(source, self.shell.transform_cell)
 
     def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
         """Metrics a cell printed (before an error too), with source stdout. A metric found another way
@@ -638,16 +687,34 @@ class Session:
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
 
     # -- end -----------------------------------------------------------------------------
-    def _hook_shutdown(self) -> None:
-        """End the runs as soon as the kernel is asked to go, not at interpreter exit.
+    def _hook_kernel(self) -> None:
+        """Finish each cell's capture once the kernel replied, and end the runs as soon as the
+        kernel is asked to go, not at interpreter exit.
 
-        A shutdown request reaches ``kernel.do_shutdown`` first; atexit handlers come only after
-        ipykernel has terminated the kernel's children and after handlers registered later
-        (joblib/loky's waits for its workers), and Jupyter sends SIGTERM 2.5 s after asking.
-        SIGTERM's default action exits without atexit, so the session handles it too (when
-        nothing else does), ends its runs and then lets the signal terminate the process.
+        ipykernel calls ``kernel.post_handler_hook`` after a request's handler returned (the
+        execute reply is sent) and before it says it is idle: the capture done there delays no
+        reply, and its warnings still reach the cell (a notebook stops listening to a cell once
+        its kernel is idle). A shutdown request reaches ``kernel.do_shutdown`` first; atexit
+        handlers come only after ipykernel has terminated the kernel's children and after
+        handlers registered later (joblib/loky's waits for its workers), and Jupyter sends
+        SIGTERM 2.5 s after asking. SIGTERM's default action exits without atexit, so the
+        session handles it too (when nothing else does), ends its runs and then lets the signal
+        terminate the process.
         """
         kernel: Any = getattr(self.shell, "kernel", None)
+        self._kernel_hooks: list[tuple[Any, str, Callable]] = []
+        self._after_reply = False  # the kernel's post_handler_hook finishes each cell's capture
+        after = getattr(kernel, "post_handler_hook", None)
+        if callable(after):
+
+            def post_handler_hook(_original=after):
+                _original()
+                if self._pending:
+                    self._drain()
+
+            kernel.post_handler_hook = post_handler_hook
+            self._kernel_hooks.append((kernel, "post_handler_hook", post_handler_hook))
+            self._after_reply = True
         original = getattr(kernel, "do_shutdown", None)
         if original is not None:
 
@@ -656,17 +723,18 @@ class Session:
                 return _original(restart)
 
             kernel.do_shutdown = do_shutdown
-            self._kernel_hook = (kernel, do_shutdown)
+            self._kernel_hooks.append((kernel, "do_shutdown", do_shutdown))
         if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
             signal.SIG_DFL,
             None,
         ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
-    def _unhook_shutdown(self) -> None:
-        kernel, hook = getattr(self, "_kernel_hook", (None, None))
-        if kernel is not None and kernel.__dict__.get("do_shutdown") is hook:
-            del kernel.do_shutdown
+    def _unhook_kernel(self) -> None:
+        for kernel, name, hook in self._kernel_hooks:
+            if kernel.__dict__.get(name) is hook:
+                delattr(kernel, name)
+        self._kernel_hooks, self._after_reply = [], False
         try:
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -706,7 +774,7 @@ class Session:
                     self.shell.events.unregister(event, fn)
                 except ValueError:
                     pass
-        self._unhook_shutdown()
+        self._unhook_kernel()
         if self.printed is not None:
             self.printed.stop()
         if self.outputs is not None:

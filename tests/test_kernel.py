@@ -375,3 +375,25 @@ def test_the_kernel_replies_before_nbexp_reads_what_the_cell_left(kernels, ledge
         first_run, rerun = r.run("evals"), r.run("evals #2")
     assert first_run["metrics"]["val_loss"]["last"] == pytest.approx(0.3)
     assert rerun["metrics"]["val_loss"]["last"] == pytest.approx(0.2)
+
+
+def test_a_capture_warning_shows_under_the_cell_that_caused_it(kernels):
+    """The capture runs after the reply, yet before the kernel says it is idle: a notebook (like
+    ``execute_interactive`` here) stops listening to a cell at idle, so a warning written later
+    would reach no cell."""
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track")
+    shown = []
+    reply = k.kc.execute_interactive(
+        "class Model:\n"
+        "    def get_params(self, deep=True):\n"
+        "        raise RuntimeError('no params today')\n"
+        "    def fit(self, X):\n"
+        "        return self\n"
+        "model = Model()",
+        timeout=120,
+        output_hook=shown.append,
+    )
+    assert reply["content"]["status"] == "ok"
+    text = "".join(m["content"]["text"] for m in shown if m["msg_type"] == "stream")
+    assert "nbexp: warning: params of 'model' skipped (RuntimeError: no params today)" in text

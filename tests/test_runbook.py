@@ -54,11 +54,12 @@ def test_a_trained_run_ends_at_a_changed_literal_or_its_training_cell_again(book
     run.frozen = True
     run.training_cells.update(("cell-2", "hash-2"))
     run.models.add("clf")
-    assert book.reason(run, "cell-2", "other", "clf.fit(X, y)", analyze) == "re-executed"
-    assert book.reason(run, "cell-9", "h9", "C = 0.1", analyze) == "changed"
-    assert book.reason(run, "cell-9", "h9", "C = 1.0", analyze) is None
-    assert book.reason(run, "cell-9", "h9", "clf.fit(X, y)", analyze) == "retrains"
-    assert book.reason(run, "cell-9", "h9", "other = Model()\nother.fit(Z)", analyze) == "another training"
+    assert book.screen(run, "cell-2", "other", "clf.fit(X, y)") == "re-executed"
+    assert book.screen(run, "cell-7", "hash-2", "clf.fit(X, y)") == "re-executed"  # same text, no cell ids
+    assert book.reason(run, "h9", "C = 0.1", analyze) == "changed"
+    assert book.reason(run, "h9", "C = 1.0", analyze) is None
+    assert book.reason(run, "h9", "clf.fit(X, y)", analyze) == "retrains"
+    assert book.reason(run, "h9", "other = Model()\nother.fit(Z)", analyze) == "another training"
 
 
 def test_an_ended_run_leaves_the_book(book):
@@ -70,7 +71,10 @@ def test_an_ended_run_leaves_the_book(book):
     assert book.current is None and book.stack == [] and book.runs == [run, inner]
 
 
-def test_after_training_a_cell_that_names_nothing_the_run_used_is_not_parsed(book):
+def test_after_training_only_a_cell_that_may_train_is_decided_before_it_runs(book):
+    """A cell's words decide when its run is chosen: one that may train (its curves belong to the
+    run it opens) before it runs, one that only names a value or metric the run used after it
+    ran, from what it rebound; one that names nothing the run used is never parsed."""
     run = book.open(None, "new", {})
     run.set_params(from_literals(analyze("C = 1.0")[0], []), source="assign")
     run.frozen = True
@@ -79,18 +83,17 @@ def test_after_training_a_cell_that_names_nothing_the_run_used_is_not_parsed(boo
     run.inputs |= {"cfg", "X"}
     run.eval_metrics.add("test_auc")
     book.dataflow.trainer_funcs.add("train_model")
-    parsed = []
-
-    def counting(source):
-        parsed.append(source)
-        return analyze(source)
-
     plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot(history)\nprint(summary)"
-    assert book.reason(run, "cell-9", "h9", plot, counting) is None
-    assert parsed == []  # the cheap word check decided it
-    # every reason still holds when the cell names what the run used
-    assert book.reason(run, "cell-9", "h9", "cfg.lr = 0.2", counting) == "upstream"
-    assert book.reason(run, "cell-9", "h9", "model = train_model(X)", counting) == "another training"
-    assert book.reason(run, "cell-9", "h9", "test_auc = roc_auc_score(y, p)", counting) == "re-evaluates"
-    assert book.reason(run, "cell-9", "h9", "C = 0.5", counting) == "changed"
-    assert len(parsed) == 4
+    assert book.screen(run, "cell-9", "h9", plot) is None
+    assert book.screen(run, "cell-9", "h9", "model = train_model(X)") == "before"
+    assert book.screen(run, "cell-9", "h9", "other.fit(Z)") == "before"
+    assert book.screen(run, "cell-9", "h9", "C = 0.5\nnbexp.log(note=1)") == "before"
+    for source in ("cfg.lr = 0.2", "test_auc = roc_auc_score(y, p)", "C = 0.5"):
+        assert book.screen(run, "cell-9", "h9", source) == "after"
+    # every reason still holds, whenever it is asked
+    assert book.reason(run, "h9", "cfg.lr = 0.2", analyze) == "upstream"
+    assert book.reason(run, "h9", "model = train_model(X)", analyze) == "another training"
+    assert book.reason(run, "h9", "test_auc = roc_auc_score(y, p)", analyze) == "re-evaluates"
+    assert book.reason(run, "h9", "C = 0.5", analyze) == "changed"
+    run.drop_params(["C"])
+    assert book.screen(run, "cell-9", "h9", "C = 0.5") is None  # the run's params as they are now

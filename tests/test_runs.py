@@ -279,6 +279,25 @@ def test_edited_hyperparameter_opens_the_run_before_it_with_cell_ids(cell, shell
     assert by_run[-3:] == [("hp", second["id"]), ("fit", second["id"]), ("eval", second["id"])]
 
 
+def test_an_edited_value_cell_is_wholly_the_next_runs(cell, shell, reader, db):
+    """A cell that only edits a value the trained run used is checked once it ran (nothing
+    parsed before the reply), yet it belongs to the next run whole: its start opens that run,
+    what it printed is kept there, and the trained run ends where the cell began."""
+    cell("%nbexp track baseline")
+    for cid, code in (("data", SK_DATA), ("hp", "C = 1.0"), ("fit", SK_FIT), ("eval", SK_EVAL)):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    assert shell.run_cell("C = 0.01\nprint('C is now', C)", store_history=True, cell_id="hp").success
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    first, second = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    start = db().execute("SELECT start FROM cells WHERE cell_key = 'hp' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert second["start_time"] == start == first["end_time"]
+    assert first["status"] == "finished" and first["params"]["C"] == 1.0 and second["params"]["C"] == 0.01
+    assert [c["cell_key"] for c in reader().outputs(second["id"])] == ["hp"]
+    assert "hp" not in [c["cell_key"] for c in reader().outputs(first["id"])]
+    assert _cells(db)[-1][2] == second["id"]
+
+
 def test_rerun_without_cell_ids_trains_in_the_new_run(cell, reader, db):
     """nbclient/papermill: no cell ids. Re-executing the same training text opens the run before
     it, so its time is in the new run; the evaluation after it belongs to the new run too."""

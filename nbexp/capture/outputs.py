@@ -202,10 +202,15 @@ class OutputCapture:
         self.install()
         self._on = True
 
-    def end(self, session_id: str, cell_key: str, start: float, run_id: str | None) -> None:
-        """The cell ended: store what it showed for ``run_id`` (None: keep nothing). Never raises."""
+    def end(self) -> list[tuple[str, dict]]:
+        """The cell ended: stop collecting; what it showed, for :meth:`keep` (once the kernel replied)."""
         self._on = False
         pending, self._pending, self._ids = self._pending, [], {}
+        return pending
+
+    def keep(self, session_id: str, cell_key: str, start: float, run_id: str | None, pending: list) -> None:
+        """Store what a cell showed (``pending``, from :meth:`end`) for ``run_id`` (None: keep
+        nothing), before the next cell starts (its stdout tail is still readable). Never raises."""
         if run_id is None or run_id in self._over:
             return
         try:
