@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tornado.ioloop
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -350,7 +351,7 @@ class ExplainHandler(BaseHandler):
 
 class ImportanceHandler(BaseHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         """The params of a sprint's runs (``sprint``, default today; ``all``; or ``run``: that run's sprint) ranked
         by importance for ``metric`` (default: the main metric): random-forest importance and Spearman correlation."""
         sprint = self.get_argument("sprint", "today")
@@ -358,17 +359,27 @@ class ImportanceHandler(BaseHandler):
         if metric is not None and not metric.isidentifier():
             raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
         run = self.get_argument("run", None)  # the sprint of this run (the compare view's)
-        from ..analysis.explain import importance
-        from ..analysis.metrics import main_metric
+        if run is not None:
+            run = self.run_id(run)
+        with self.reader() as r:  # 404 here when there is no ledger yet
+            path = r.path
 
-        with self.reader() as r:
-            if run is not None:
-                sprint = r.run(self.run_id(run))["sprint"]
-            runs = [x for x in r.list_runs(sprint=sprint) if not is_ablation(x)]
-        metric = metric or main_metric(runs)
-        if metric is None:
-            raise InvalidArgument(f"no run of sprint {sprint!r} has a metric")
-        self.send(importance(runs, metric))
+        def work() -> dict:
+            from ..analysis.explain import importance
+            from ..analysis.metrics import main_metric
+            from ..ledger.queries import Reader
+
+            with Reader(path) as r:
+                name = r.run(run)["sprint"] if run is not None else sprint
+                runs = [x for x in r.list_runs(sprint=name) if not is_ablation(x)]
+            chosen = metric or main_metric(runs)
+            if chosen is None:
+                raise InvalidArgument(f"no run of sprint {name!r} has a metric")
+            return importance(runs, chosen)
+
+        # scikit-learn's import and the forest take seconds: in a thread, so the lab's other requests
+        # (the sidebar's poll, the runs table's pages) are answered meanwhile
+        self.send(await tornado.ioloop.IOLoop.current().run_in_executor(None, work))
 
 
 class ExportHandler(BaseHandler):
