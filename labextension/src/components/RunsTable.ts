@@ -5,6 +5,9 @@
  * remembered per sprint), group by a param or tag, and a query box evaluated on the server whose
  * errors show inline at their position. Clicking a row opens the run.
  *
+ * The table is a view of the sidebar's model (model.ts): the sprint, the query and the sort are the
+ * model's, so a query typed here filters the sidebar and a sort orders it.
+ *
  * The grid draws on a canvas, so every control around it is a labelled HTML element, and the grid's
  * host says what it shows (role "grid", aria-rowcount, and a status line with the sort and totals).
  */
@@ -12,7 +15,8 @@ import { BasicKeyHandler, BasicMouseHandler, DataGrid, DataModel, RendererMap, T
 import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
-import { el, fmt } from './format';
+import { RunsModel } from '../model';
+import { el, fieldText, fmt } from './format';
 
 const PAGE = 200;
 const COLUMN_WIDTH = 140;
@@ -67,41 +71,28 @@ export function fieldId(prefix: string, key: string, agg = 'last'): string {
   return prefix === 'metrics' && agg !== 'last' ? `${agg}(${id})` : id;
 }
 
-function cellText(column: string, value: unknown): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  if ((column === 'start_time' || column === 'end_time') && typeof value === 'number') {
-    return new Date(value * 1000).toLocaleString([], {
-      month: 'short',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit'
-    });
-  }
-  if (column === 'duration' && typeof value === 'number') {
-    return value < 60
-      ? `${value.toFixed(1)} s`
-      : value < 3600
-        ? `${(value / 60).toFixed(1)} min`
-        : `${(value / 3600).toFixed(1)} h`;
-  }
-  return fmt(value);
-}
-
 /** Rows fetched a page at a time as the grid asks for them. */
 class RunsDataModel extends DataModel {
   columns: string[] = [];
   grouped = false;
-  sort: string | null = null;
-  descending = true;
   total = 0;
   private _rows = new Map<number, ITableRow>();
   private _pending = new Set<number>();
   private _generation = 0;
 
-  constructor(private _fetch: (offset: number) => Promise<ITablePage | null>) {
+  constructor(
+    private _fetch: (offset: number) => Promise<ITablePage | null>,
+    private _view: RunsModel
+  ) {
     super();
+  }
+
+  get sort(): string | null {
+    return this._view.sort;
+  }
+
+  get descending(): boolean {
+    return this._view.descending;
   }
 
   get headers(): string[] {
@@ -144,7 +135,7 @@ class RunsDataModel extends DataModel {
       this._load(Math.floor(row / PAGE) * PAGE);
       return '…';
     }
-    return id === 'group' ? fmt(r.group ?? 'none') : cellText(id, r.cells[id]);
+    return id === 'group' ? fmt(r.group ?? 'none') : fieldText(id, r.cells[id]);
   }
 
   private _store(page: ITablePage): void {
@@ -194,17 +185,23 @@ class TableMouseHandler extends BasicMouseHandler {
 }
 
 export interface IRunsTableOptions {
-  sprint: string;
+  /** The sidebar's model: its sprint, query and sort are the table's. */
+  model: RunsModel;
   onOpen: (id: string) => void;
 }
 
 export class RunsTable extends Panel {
   readonly grid: DataGrid;
   private _model: RunsDataModel;
+  private _view: RunsModel;
   private _sprint: string;
   private _columns: string[];
   private _group = '';
-  private _query = '';
+  /** The query as typed, before the server accepts it into the model (null: the model's). */
+  private _typed: string | null = null;
+  /** The view the grid shows (sprint, query, sort, columns, group): a model change to it asks nothing. */
+  private _shown = '';
+
   private _available: ITablePage['available'] | null = null;
   private _queryInput: HTMLInputElement;
   private _error: HTMLElement;
@@ -214,6 +211,7 @@ export class RunsTable extends Panel {
   private _groupSelect: HTMLSelectElement;
   private _chooser: HTMLFieldSetElement;
   private _groups: HTMLElement;
+
   private _timer = 0;
   private _request = 0;
   private _options: IRunsTableOptions;
@@ -221,10 +219,11 @@ export class RunsTable extends Panel {
   constructor(options: IRunsTableOptions) {
     super();
     this._options = options;
-    this._sprint = options.sprint;
+    this._view = options.model;
+    this._sprint = this._view.sprint;
     this._columns = savedColumns(this._sprint);
     this.id = 'nbexp-runs-table';
-    this.title.label = 'Runs table';
+    this.title.label = `Runs (${this._sprint})`;
     this.title.closable = true;
     this.addClass('nbexp-panel');
 
@@ -235,17 +234,18 @@ export class RunsTable extends Panel {
       placeholder: 'metrics.test_auc > 0.9 and params.C < 1 and status = finished and tag = baseline',
       style: 'flex: 4 1 300px; font-family: var(--jp-code-font-family)'
     });
+    this._queryInput.value = this._view.query;
     this._queryInput.addEventListener('input', () => {
       window.clearTimeout(this._timer);
       this._timer = window.setTimeout(() => {
-        this._query = this._queryInput.value;
+        this._typed = this._queryInput.value;
         void this.refresh();
       }, QUERY_DELAY_MS);
     });
     this._queryInput.addEventListener('keydown', e => {
       if (e.key === 'Enter') {
         window.clearTimeout(this._timer);
-        this._query = this._queryInput.value;
+        this._typed = this._queryInput.value;
         void this.refresh();
       }
     });
@@ -286,7 +286,7 @@ export class RunsTable extends Panel {
     top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups);
     this.addWidget(top);
 
-    this._model = new RunsDataModel(offset => this._page(offset));
+    this._model = new RunsDataModel(offset => this._page(offset), this._view);
     this.grid = new DataGrid({
       defaultSizes: { rowHeight: 22, columnWidth: COLUMN_WIDTH, rowHeaderWidth: 0, columnHeaderHeight: HEADER_HEIGHT },
       headerVisibility: 'column',
@@ -307,17 +307,77 @@ export class RunsTable extends Panel {
     this.node.style.display = 'flex';
     this.node.style.flexDirection = 'column';
     this.grid.node.style.flex = '1 1 auto';
+    this._view.viewChanged.connect(this._onView, this);
     void this.refresh();
   }
 
-  /** Load the first page again (after a query, sort, column or group change). */
+  dispose(): void {
+    this._view.viewChanged.disconnect(this._onView, this);
+    window.clearTimeout(this._timer);
+    super.dispose();
+  }
+
+  /** The sidebar changed the sprint, or cleared the query or sort: show the model's view. */
+  private _onView(): void {
+    if (this._view.sprint !== this._sprint) {
+      this._sprint = this._view.sprint;
+      this._columns = savedColumns(this._sprint);
+      this.title.label = `Runs (${this._sprint})`;
+    }
+    if (document.activeElement !== this._queryInput) {
+      this._typed = null; // a query cleared or set elsewhere wins over one that did not parse
+      this._queryInput.value = this._view.query;
+    }
+    if (this._viewKey() !== this._shown) {
+      void this.refresh();
+    }
+  }
+
+  /** The query as the grid asks it: the one being typed, else the model's. */
+  private get _query(): string {
+    return this._typed ?? this._view.query;
+  }
+
+  private _viewKey(): string {
+    return JSON.stringify([
+      this._sprint,
+      this._query,
+      this._view.sort,
+      this._view.descending,
+      this._columns,
+      this._group
+    ]);
+  }
+
+  /** Load the first page again (after a query, sort, column or group change). A query the server accepts
+   * becomes the model's: the sidebar lists the runs it keeps. */
   async refresh(): Promise<void> {
+    const key = this._viewKey();
     const page = await this._page(0, true);
     if (!page) {
       return;
     }
+    this._shown = key;
     this._available = page.available ?? this._available;
     this._model.reset(page);
+    if (this._typed !== null) {
+      const typed = this._typed;
+      this._typed = null;
+      void this._view.setView({ query: typed });
+    }
+    this._describe(page);
+    if (this._mattersFor !== this._query) {
+      this._mattersFor = this._query; // sprint-wide, so asked again only when the user asks anew (a query)
+      void this._whatMatters();
+    }
+    this._renderGroupSelect();
+    if (!this._chooser.hidden) {
+      this._renderChooser();
+    }
+  }
+
+  /** What the grid holds, said around it: row count, sort, grouping, groups. */
+  private _describe(page: ITablePage): void {
     this.grid.node.setAttribute('aria-rowcount', String(page.total));
     this.grid.node.setAttribute('aria-colcount', String(this._model.headers.length));
     this.grid.node.dataset.columns = JSON.stringify(this._model.headers);
@@ -326,17 +386,9 @@ export class RunsTable extends Panel {
       : '';
     const group = this._group ? `, grouped by ${this._group}` : '';
     this._status.textContent = `${page.total.toLocaleString()} runs${sort}${group}`;
-    if (this._mattersFor !== this._query) {
-      this._mattersFor = this._query; // sprint-wide, so asked again only when the user asks anew (a query)
-      void this._whatMatters();
-    }
     this._groups.replaceChildren(
       ...(page.groups ?? []).map(g => el('li', {}, `${this._group} = ${fmt(g.value ?? 'none')}: ${g.count}`))
     );
-    this._renderGroupSelect();
-    if (!this._chooser.hidden) {
-      this._renderChooser();
-    }
   }
 
   /** Sort by the grid's column ``index``; a second click on it reverses the order. */
@@ -345,13 +397,10 @@ export class RunsTable extends Panel {
     if (!id || id === 'group') {
       return;
     }
-    if (this._model.sort === id) {
-      this._model.descending = !this._model.descending;
-    } else {
-      this._model.sort = id;
-      this._model.descending = true;
-    }
-    void this.refresh();
+    // the model's sort: the sidebar follows it, and its change asks the grid again (_onView)
+    void this._view.setView(
+      this._model.sort === id ? { descending: !this._model.descending } : { sort: id, descending: true }
+    );
   }
 
   openRow(index: number): void {
@@ -373,7 +422,8 @@ export class RunsTable extends Panel {
       // storage full or off: the choice lasts this session
     }
     if (!on && this._model.sort === id) {
-      this._model.sort = null;
+      void this._view.setView({ sort: null, descending: true }); // asks the grid again (_onView)
+      return;
     }
     void this.refresh();
   }
@@ -386,7 +436,7 @@ export class RunsTable extends Panel {
         runs: number;
         params: { param: string; importance: number; spearman: number | null }[];
         note: string | null;
-      }>('importance', { sprint: this._sprint });
+      }>('importance', { sprint: this._sprint, metric: this._view.mainMetric ?? undefined });
       const ranked = imp.params
         .slice(0, 5)
         .map(
