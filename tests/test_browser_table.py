@@ -177,3 +177,33 @@ def test_the_sidebar_follows_the_tables_query_and_sort(page, kernel, tmp_path):
     page.get_by_role("button", name="Clear the sort").click()
     expect(status).not_to_contain_text("sorted by", timeout=10_000)
     expect(view).to_be_hidden()
+
+
+def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, tmp_path):
+    """The open table updates without a reload: a run a kernel starts appears (running), its metric and then its
+    end show up, and the user's sort and columns stay as they were."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    rows = page.get_by_role("table", name="Runs on screen")
+    expect(rows).to_contain_text("C=10.0", timeout=30_000)
+    before = int(grid.get_attribute("aria-rowcount"))
+    _add_column(page, grid, "metrics.test_auc")
+    _click_cell(grid, _columns(grid).index("metrics.test_auc"))
+    expect(status).to_contain_text("sorted by metrics.test_auc descending")
+    columns = _columns(grid)
+
+    kernel("%nbexp new live-run")
+    expect(status).to_contain_text(f"{before + 1} runs", timeout=15_000)
+    live = rows.get_by_role("row").filter(has_text="live-run")
+    expect(live).to_contain_text("running", timeout=15_000)
+    kernel("import nbexp\nnbexp.log(test_auc=0.95)")  # the best so far: first under the sort
+    expect(rows.get_by_role("row").nth(1)).to_contain_text("live-run", timeout=15_000)
+    expect(rows.get_by_role("row").nth(1)).to_contain_text("0.95")
+    kernel("%nbexp new after-live")  # ends live-run
+    expect(live).to_contain_text("finished", timeout=15_000)
+    expect(status).to_contain_text(f"{before + 2} runs", timeout=15_000)
+    # the user's view survived every refresh
+    expect(status).to_contain_text("sorted by metrics.test_auc descending")
+    assert _columns(grid) == columns
+    shot(page, "runs-table-live", tmp_path)

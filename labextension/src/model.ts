@@ -2,7 +2,8 @@
  * The one model of the sprint's runs that the sidebar and the runs table both show: the sprint, the table's
  * query and sort, the main metric, and the runs kept live by polling the change cursor. The sidebar lists
  * them compactly in the view's order; the table asks its pages with the same query and sort. `changed`:
- * anything shown changed; `viewChanged`: the sprint, query or sort changed.
+ * anything shown changed; `viewChanged`: the sprint, query or sort changed; `runsChanged`: a poll saw runs
+ * start, change or end (the table reloads the rows on screen).
  */
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -32,6 +33,7 @@ export interface IView {
 export class RunsModel {
   readonly changed: ISignal<RunsModel, void>;
   readonly viewChanged: ISignal<RunsModel, void>;
+  readonly runsChanged: ISignal<RunsModel, void>;
   runs = new Map<string, IRunRow>();
   /** The runs table's query, shared: the sidebar lists only the runs it matches. */
   query = '';
@@ -52,6 +54,7 @@ export class RunsModel {
   busy: string | null = null;
   private _changed = new Signal<RunsModel, void>(this);
   private _viewChanged = new Signal<RunsModel, void>(this);
+  private _runsChanged = new Signal<RunsModel, void>(this);
   /** The runs in the server's order for a query or sort (null: newest first, from the runs held). */
   private _order: string[] | null = null;
   /** Bumped by a sprint or view change: an answer asked for before it is dropped. */
@@ -67,6 +70,7 @@ export class RunsModel {
   constructor(interval = 1000) {
     this.changed = this._changed;
     this.viewChanged = this._viewChanged;
+    this.runsChanged = this._runsChanged;
     this._poll = new Poll({
       factory: () => this.refresh(),
       frequency: { interval, backoff: true, max: 30 * 1000 },
@@ -213,6 +217,9 @@ export class RunsModel {
           this._take(page);
           this.total += fresh;
           this._loaded += fresh;
+        }
+        if (changed.length) {
+          this._runsChanged.emit();
         }
       }
       this.error = null;

@@ -6,12 +6,16 @@
  * errors show inline at their position. Clicking a row opens the run.
  *
  * The table is a view of the sidebar's model (model.ts): the sprint, the query and the sort are the
- * model's, so a query typed here filters the sidebar and a sort orders it.
+ * model's, so a query typed here filters the sidebar and a sort orders it. It stays live: when the model's
+ * poll sees runs start, change or end, the rows on screen are asked again, keeping the scroll position,
+ * column widths, sort, columns and grouping.
  *
  * The grid draws on a canvas, so every control around it is a labelled HTML element, and the grid's
- * host says what it shows (role "grid", aria-rowcount, and a status line with the sort and totals).
+ * host says what it shows (role "grid", aria-rowcount, a status line with the sort and totals, and a
+ * table of the rows on screen for screen readers).
  */
 import { BasicKeyHandler, BasicMouseHandler, DataGrid, DataModel, RendererMap, TextRenderer } from '@lumino/datagrid';
+import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
@@ -19,6 +23,7 @@ import { RunsModel } from '../model';
 import { el, fieldText, fmt } from './format';
 
 const PAGE = 200;
+const ROW_HEIGHT = 22;
 const COLUMN_WIDTH = 140;
 const HEADER_HEIGHT = 24;
 const QUERY_DELAY_MS = 300;
@@ -107,6 +112,17 @@ class RunsDataModel extends DataModel {
     this.grouped = page.groups !== null;
     this.columns = page.columns;
     this._store(page);
+    this.emitChanged({ type: 'model-reset' });
+  }
+
+  /** Fresh pages of the same view (a live refresh): they replace the rows held, the rest are asked again when
+   * scrolled to; the grid keeps its scroll position and column widths. */
+  update(pages: ITablePage[]): void {
+    this._generation++;
+    this._rows.clear();
+    this._pending.clear();
+    this.total = pages[0].total;
+    pages.forEach(p => this._store(p));
     this.emitChanged({ type: 'model-reset' });
   }
 
@@ -201,7 +217,8 @@ export class RunsTable extends Panel {
   private _typed: string | null = null;
   /** The view the grid shows (sprint, query, sort, columns, group): a model change to it asks nothing. */
   private _shown = '';
-
+  private _stale = false;
+  private _live: Promise<void> | null = null;
   private _available: ITablePage['available'] | null = null;
   private _queryInput: HTMLInputElement;
   private _error: HTMLElement;
@@ -211,7 +228,8 @@ export class RunsTable extends Panel {
   private _groupSelect: HTMLSelectElement;
   private _chooser: HTMLFieldSetElement;
   private _groups: HTMLElement;
-
+  private _onScreen: HTMLTableElement;
+  private _screenFrame = 0;
   private _timer = 0;
   private _request = 0;
   private _options: IRunsTableOptions;
@@ -282,8 +300,9 @@ export class RunsTable extends Panel {
       'aria-label': 'Groups',
       style: 'display: flex; flex-wrap: wrap; gap: 8px; list-style: none; margin: 0; padding: 0 8px'
     });
+    this._onScreen = el('table', { class: 'nbexp-sr-only', 'aria-label': 'Runs on screen' });
     const top = new Widget();
-    top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups);
+    top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups, this._onScreen);
     this.addWidget(top);
 
     this._model = new RunsDataModel(offset => this._page(offset), this._view);
@@ -307,13 +326,20 @@ export class RunsTable extends Panel {
     this.node.style.display = 'flex';
     this.node.style.flexDirection = 'column';
     this.grid.node.style.flex = '1 1 auto';
+    this._model.changed.connect(() => this._screen());
+    for (const event of ['wheel', 'keyup', 'pointerup']) {
+      this.grid.node.addEventListener(event, () => this._screen(), { passive: true });
+    }
     this._view.viewChanged.connect(this._onView, this);
+    this._view.runsChanged.connect(this._onRuns, this);
     void this.refresh();
   }
 
   dispose(): void {
     this._view.viewChanged.disconnect(this._onView, this);
+    this._view.runsChanged.disconnect(this._onRuns, this);
     window.clearTimeout(this._timer);
+    window.cancelAnimationFrame(this._screenFrame);
     super.dispose();
   }
 
@@ -333,6 +359,57 @@ export class RunsTable extends Panel {
     }
   }
 
+  /** Runs started, changed or ended: the rows on screen again (later, when the table is hidden). */
+  private _onRuns(): void {
+    if (!this.isVisible) {
+      this._stale = true;
+      return;
+    }
+    void this.live();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._stale) {
+      this._stale = false;
+      void this.live();
+    }
+  }
+
+  /**
+   * Ask the pages on screen again and show them in place: new runs, statuses and metrics of running runs
+   * appear; the scroll position, column widths, sort, columns and grouping stay. One at a time: a change
+   * arriving meanwhile asks once more after it.
+   */
+  async live(): Promise<void> {
+    if (this._live) {
+      this._stale = true;
+      return this._live;
+    }
+    this._live = (async () => {
+      const first = Math.floor(this.grid.scrollY / ROW_HEIGHT);
+      const last = first + Math.ceil(this.grid.pageHeight / ROW_HEIGHT);
+      const offsets: number[] = [];
+      for (let o = Math.floor(first / PAGE) * PAGE; o <= last; o += PAGE) {
+        offsets.push(o);
+      }
+      const pages = await Promise.all(offsets.map(o => this._page(o)));
+      if (pages.every((p): p is ITablePage => p !== null)) {
+        this._model.update(pages);
+        this._describe(pages[0]);
+      }
+    })();
+    try {
+      await this._live;
+    } finally {
+      this._live = null;
+    }
+    if (this._stale && this.isVisible) {
+      this._stale = false;
+      await this.live();
+    }
+  }
+
   /** The query as the grid asks it: the one being typed, else the model's. */
   private get _query(): string {
     return this._typed ?? this._view.query;
@@ -347,6 +424,25 @@ export class RunsTable extends Panel {
       this._columns,
       this._group
     ]);
+  }
+
+  /** A screen reader's view of the canvas: the rows on screen as a table (also what tests read). */
+  private _screen(): void {
+    window.cancelAnimationFrame(this._screenFrame);
+    this._screenFrame = window.requestAnimationFrame(() => {
+      const headers = this._model.headers;
+      const first = Math.floor(this.grid.scrollY / ROW_HEIGHT);
+      const last = Math.min(this._model.total, first + Math.ceil(this.grid.pageHeight / ROW_HEIGHT) + 1);
+      const head = el('tr', {});
+      head.append(...headers.map(h => el('th', { scope: 'col' }, h)));
+      const rows: HTMLElement[] = [head];
+      for (let i = first; i < last; i++) {
+        const tr = el('tr', { 'aria-rowindex': String(i + 2) });
+        tr.append(...headers.map((_, c) => el('td', {}, String(this._model.data('body', i, c)))));
+        rows.push(tr);
+      }
+      this._onScreen.replaceChildren(...rows);
+    });
   }
 
   /** Load the first page again (after a query, sort, column or group change). A query the server accepts
