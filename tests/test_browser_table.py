@@ -181,7 +181,7 @@ def test_the_sidebar_follows_the_tables_query_and_sort(page, kernel, tmp_path):
 
 def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, tmp_path):
     """The open table updates without a reload: a run a kernel starts appears (running), its metric and then its
-    end show up, and the user's sort and columns stay as they were."""
+    end show up, and the user's scroll position, sort and columns stay as they were."""
     from playwright.sync_api import expect
 
     grid, status = _open_table(page)
@@ -193,8 +193,21 @@ def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, 
     expect(status).to_contain_text("sorted by metrics.test_auc descending")
     columns = _columns(grid)
 
+    # scrolled down a long table, the user stays where they are when a run appears above them
+    kernel("import nbexp\nfor i in range(60):\n    with nbexp.run(f'bulk-{i}', seed=i):\n        pass")
+    before += 60
+    expect(status).to_contain_text(f"{before} runs", timeout=15_000)
+    grid.hover()
+    page.mouse.wheel(0, 600)
+    first = rows.get_by_role("row").nth(1)
+    expect(first).not_to_have_attribute("aria-rowindex", "2")
+    scrolled = first.get_attribute("aria-rowindex")
     kernel("%nbexp new live-run")
     expect(status).to_contain_text(f"{before + 1} runs", timeout=15_000)
+    expect(first).to_have_attribute("aria-rowindex", scrolled)
+    shot(page, "runs-table-live-scrolled", tmp_path)
+    page.mouse.wheel(0, -10_000)
+    expect(first).to_have_attribute("aria-rowindex", "2")
     live = rows.get_by_role("row").filter(has_text="live-run")
     expect(live).to_contain_text("running", timeout=15_000)
     kernel("import nbexp\nnbexp.log(test_auc=0.95)")  # the best so far: first under the sort
