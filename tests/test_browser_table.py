@@ -167,6 +167,16 @@ def test_the_sidebar_follows_the_tables_query_and_sort(page, kernel, tmp_path):
     names = [sidebar.nth(i).get_by_role("button", name=re.compile("^Show run")).inner_text() for i in range(3)]
     assert [n.split(" (")[0] for n in names] == ["C=0.1", "C=1.0", "C=10.0"]
     shot(page, "sidebar-follows-table", tmp_path)
+    # Compare from the sorted sidebar: the oldest run is still the baseline, whatever the order shown
+    for i in (0, 2):
+        sidebar.nth(i).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    expect(page.get_by_role("tab", name=re.compile(r"^C=0\.1 vs C=10"))).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="Runs (today)").click()
+    # a query that keeps no run: the sidebar says why it is empty
+    box.fill("params.C > 100")
+    box.press("Enter")
+    expect(page.locator("#nbexp-sidebar .nbexp-empty")).to_have_text("No run matches the runs table’s query.")
     # the sidebar clears the query: both views list every run again, still in the table's order
     page.get_by_role("button", name="Clear the query").click()
     expect(sidebar).to_have_count(total, timeout=10_000)

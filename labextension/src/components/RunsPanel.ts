@@ -161,11 +161,11 @@ export class RunsPanel extends Widget {
   }
 
   private _selectedOrdered(): string[] {
-    // oldest first: the first run is the baseline of the comparison
+    // oldest first, whatever the table's sort: the first run is the baseline of the comparison
     return this._model.ordered
       .filter(r => this._selected.has(r.id))
-      .map(r => r.id)
-      .reverse();
+      .sort((a, b) => a.start_time - b.start_time)
+      .map(r => r.id);
   }
 
   private _visible(): IRunRow[] {
@@ -231,7 +231,9 @@ export class RunsPanel extends Widget {
           { class: 'nbexp-empty' },
           this._filter.trim()
             ? `No run matches “${this._filter.trim()}”.`
-            : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'
+            : this._model.query.trim()
+              ? 'No run matches the runs table’s query.'
+              : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'
         )
       );
     }
