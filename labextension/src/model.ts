@@ -12,6 +12,8 @@ import { requestAPI } from './api';
 import { IRunRow, IRunsPage, ISprint, ISyncState } from './tokens';
 
 export const PAGE = 200;
+/** The largest page the server gives (its `max_page`): the most runs a view is asked again at once. */
+const MAX_PAGE = 1000;
 const METRIC_KEY = 'nbexp:main-metric:';
 
 /** The main metric the user picked for a sprint, remembered in this browser; null when none. */
@@ -199,7 +201,7 @@ export class RunsModel {
           // runs changed: which of them the query keeps, and where the sort puts them, the server says
           const view = await requestAPI<IRunsPage>('runs', {
             sprint: this.sprint,
-            limit: Math.max(this._loaded, PAGE),
+            limit: Math.min(Math.max(this._loaded, PAGE), MAX_PAGE),
             metric: this._metricArg(),
             ...this._viewArgs()
           });
