@@ -139,12 +139,21 @@ def _tick(v: float) -> str:
 
 
 def parallel_coordinates(
-    runs: list[dict], metric: str | None, max_params: int = MAX_PARALLEL_PARAMS, params: list[str] | None = None
+    runs: list[dict],
+    metric: str | None,
+    max_params: int = MAX_PARALLEL_PARAMS,
+    params: list[str] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> dict:
-    """Params that vary across runs against ``metric``: at most ``max_params`` axes, the params with the
-    most distinct values first (or the ``params`` the user chose, those that vary); constant params get
-    none. Numeric params spanning two decades or more (C = 0.001 / 0.1 / 10) are drawn on a log10 axis
-    ticked with their real values; a missing or None value is the category "none"."""
+    """Params that vary across runs against ``metric`` (the last axis): at most ``max_params`` axes, the params
+    with the most distinct values first (or the ``params`` the user chose, those that vary); constant params
+    get none. Numeric params spanning two decades or more (C = 0.001 / 0.1 / 10) are drawn on a log10 axis
+    ticked with their real values; a missing or None value is the category "none".
+
+    ``colours`` (run id -> colour, a comparison's :func:`run_colours`): each line in its run's colour, the
+    same as in the comparison's other charts and their legend; the trace's ``meta.runs`` lists the run of
+    each line (the lab hides a run's line when its legend entry is clicked off). Without ``colours`` (a
+    whole sprint, as in the review page: too many runs for a colour each) lines are coloured by the metric."""
     go = _go()
     keys = sorted({k for r in runs for k in r["params"]})
     if params is not None:
@@ -186,20 +195,37 @@ def parallel_coordinates(
                 )
             )
     line: dict[str, Any] = dict(color="#1f77b4")
+    meta: dict[str, Any] | None = None
     if metric:
         found = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in found]
         dims.append(dict(label=_text(metric), values=mv))
-        if not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
+        if colours is None and not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
             line = dict(color=mv, colorscale=BRIGHT_SCALE, showscale=True, colorbar=dict(title=_text(metric)))
+    if colours is not None:
+        ids = [r["id"] for r in runs]
+        line = run_line(ids, colours)
+        meta = {"runs": ids}
     # bright lines read on a light and a dark background; the title sits above the axis labels
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=line, labelangle=0, labelside="top"))
+    trace = go.Parcoords(dimensions=dims, line=line, labelangle=0, labelside="top", meta=meta)
+    fig = go.Figure(trace)
     fig.update_layout(
         title=dict(text=_text(f"params against {metric}" if metric else "params"), y=0.98, yanchor="top"),
         height=420,
-        margin=dict(l=70, r=90, t=110, b=30),
+        margin=dict(l=70, r=90 if colours is None else 40, t=110, b=30),
     )
     return _plain(fig)
+
+
+def run_line(ids: list[str], colours: dict[str, str]) -> dict[str, Any]:
+    """A parcoords ``line`` drawing the i-th line in the colour of run ``ids[i]``: parcoords colours lines
+    through a colour scale only, so line i gets the value i and the scale one flat band per run (value i sits
+    in the middle of band i, between cmin -0.5 and cmax n - 0.5)."""
+    n = len(ids)
+    scale: list[list[Any]] = []
+    for i, rid in enumerate(ids):
+        scale += [[i / n, colours[rid]], [(i + 1) / n, colours[rid]]]
+    return dict(color=list(range(n)), colorscale=scale, cmin=-0.5, cmax=n - 0.5, showscale=False)
 
 
 # one colour per run, the same in every chart of a comparison (plotly's and D3's ten, readable on light and dark)
@@ -682,7 +708,7 @@ def compare_figures(
         "curves": metric_curves({rid: series[metric][rid] for rid in ids}, metric, labels=labels, colours=colours)
         if metric
         else _empty("metric curves", "no metric was recorded for these runs"),
-        "parallel": parallel_coordinates(runs, metric, params=params),
+        "parallel": parallel_coordinates(runs, metric, params=params, colours=colours),
         "scatter": param_scatter(runs, x_param, metric, labels, colours, best.get(metric) if metric else None),
         "drift": drift_bars(compare.get("drift", []), compare.get("data", {})),
         "classes": class_distribution({r["id"]: r["data"] for r in runs}, colours),

@@ -115,3 +115,118 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     box.fill("status = finished")
     box.press("Enter")
     expect(matters).to_contain_text("What matters for test_auc over 4 runs: C 1.00 (Spearman +1.00)", timeout=30_000)
+
+
+def _open_table(page):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("list", name="Runs").locator("li.nbexp-run").first).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Open the runs table").click()
+    grid = page.get_by_role("grid", name="Runs table")
+    expect(grid).to_have_attribute("aria-rowcount", re.compile(r"^\d+$"), timeout=30_000)
+    return grid, page.get_by_role("status", name="Table status")
+
+
+def _add_column(page, grid, column):
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Choose columns").click()
+    page.get_by_role("checkbox", name=column, exact=True).check()
+    expect(grid).to_have_attribute("data-columns", re.compile(re.escape(f'"{column}"')))
+    page.get_by_role("button", name="Choose columns").click()
+
+
+def test_the_sidebar_follows_the_tables_query_and_sort(page, kernel, tmp_path):
+    """The sidebar is a compact view of the table's model: a query typed in the table filters it (and it says
+    so, with a button that clears the query in both), a sort of the table orders it."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    sidebar = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    total = sidebar.count()
+    assert total >= 4
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("params.C >= 0.1")
+    box.press("Enter")
+    expect(status).to_contain_text("3 runs")  # C = 0.1, 1.0 (the first test's) and 10.0
+    expect(sidebar).to_have_count(3, timeout=10_000)
+    view = page.get_by_label("Runs table view")
+    expect(view).to_contain_text("query: params.C >= 0.1")
+    expect(page.locator("#nbexp-sidebar").get_by_role("status")).to_contain_text("3 runs match the query")
+    # newest first until the table sorts: then the sidebar lists the runs in the table's order
+    expect(sidebar.first).to_contain_text("C=1.0 (")
+    _add_column(page, grid, "metrics.test_auc")
+    header = _columns(grid).index("metrics.test_auc")
+    _click_cell(grid, header)
+    expect(status).to_contain_text("sorted by metrics.test_auc descending")
+    expect(view).to_contain_text("sorted by metrics.test_auc descending")
+    expect(sidebar.first).to_contain_text("C=10.0 (", timeout=10_000)  # test_auc 0.8
+    _click_cell(grid, header)
+    expect(status).to_contain_text("sorted by metrics.test_auc ascending")
+    expect(sidebar.first).to_contain_text("C=0.1 (", timeout=10_000)  # 0.701, then 0.71, 0.8
+    names = [sidebar.nth(i).get_by_role("button", name=re.compile("^Show run")).inner_text() for i in range(3)]
+    assert [n.split(" (")[0] for n in names] == ["C=0.1", "C=1.0", "C=10.0"]
+    shot(page, "sidebar-follows-table", tmp_path)
+    # Compare from the sorted sidebar: the oldest run is still the baseline, whatever the order shown
+    for i in (0, 2):
+        sidebar.nth(i).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    expect(page.get_by_role("tab", name=re.compile(r"^C=0\.1 vs C=10"))).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="Runs (today)").click()
+    # a query that keeps no run: the sidebar says why it is empty
+    box.fill("params.C > 100")
+    box.press("Enter")
+    expect(page.locator("#nbexp-sidebar .nbexp-empty")).to_have_text("No run matches the runs table’s query.")
+    # the sidebar clears the query: both views list every run again, still in the table's order
+    page.get_by_role("button", name="Clear the query").click()
+    expect(sidebar).to_have_count(total, timeout=10_000)
+    expect(box).to_have_value("")
+    expect(status).to_contain_text(f"{total} runs, sorted by metrics.test_auc ascending")
+    expect(view).not_to_contain_text("query:")
+    expect(sidebar.first).to_contain_text("C=0.001 (")  # test_auc 0.70001: the lowest
+    page.get_by_role("button", name="Clear the sort").click()
+    expect(status).not_to_contain_text("sorted by", timeout=10_000)
+    expect(view).to_be_hidden()
+
+
+def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, tmp_path):
+    """The open table updates without a reload: a run a kernel starts appears (running), its metric and then its
+    end show up, and the user's scroll position, sort and columns stay as they were."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    rows = page.get_by_role("table", name="Runs on screen")
+    expect(rows).to_contain_text("C=10.0", timeout=30_000)
+    before = int(grid.get_attribute("aria-rowcount"))
+    _add_column(page, grid, "metrics.test_auc")
+    _click_cell(grid, _columns(grid).index("metrics.test_auc"))
+    expect(status).to_contain_text("sorted by metrics.test_auc descending")
+    columns = _columns(grid)
+
+    # scrolled down a long table, the user stays where they are when a run appears above them
+    kernel("import nbexp\nfor i in range(60):\n    with nbexp.run(f'bulk-{i}', seed=i):\n        pass")
+    before += 60
+    expect(status).to_contain_text(f"{before} runs", timeout=15_000)
+    grid.hover()
+    page.mouse.wheel(0, 600)
+    first = rows.get_by_role("row").nth(1)
+    expect(first).not_to_have_attribute("aria-rowindex", "2")
+    scrolled = first.get_attribute("aria-rowindex")
+    kernel("%nbexp new live-run")
+    expect(status).to_contain_text(f"{before + 1} runs", timeout=15_000)
+    expect(first).to_have_attribute("aria-rowindex", scrolled)
+    shot(page, "runs-table-live-scrolled", tmp_path)
+    page.mouse.wheel(0, -10_000)
+    expect(first).to_have_attribute("aria-rowindex", "2")
+    live = rows.get_by_role("row").filter(has_text="live-run")
+    expect(live).to_contain_text("running", timeout=15_000)
+    kernel("import nbexp\nnbexp.log(test_auc=0.95)")  # the best so far: first under the sort
+    expect(rows.get_by_role("row").nth(1)).to_contain_text("live-run", timeout=15_000)
+    expect(rows.get_by_role("row").nth(1)).to_contain_text("0.95")
+    kernel("%nbexp new after-live")  # ends live-run
+    expect(live).to_contain_text("finished", timeout=15_000)
+    expect(status).to_contain_text(f"{before + 2} runs", timeout=15_000)
+    # the user's view survived every refresh
+    expect(status).to_contain_text("sorted by metrics.test_auc descending")
+    assert _columns(grid) == columns
+    shot(page, "runs-table-live", tmp_path)

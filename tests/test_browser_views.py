@@ -163,6 +163,10 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
     expect(_chart(page, "scatter").locator(".main-svg").first).to_be_visible(timeout=30_000)
     scatter = {rid: colour for rid, colour, _, _ in _figure_runs(page, "scatter")}
     assert scatter == {rid: next(iter(c)) for rid, c in grid_colours.items()}  # the same colour for a run
+    # parallel coordinates: each run's line in that colour too (not a colour scale of the metric)
+    expect(_chart(page, "parallel").locator(".main-svg").first).to_be_visible(timeout=30_000)
+    assert _parallel_lines(page) == scatter
+    shot(page, "compare-parallel-run-colours", tmp_path)
     # hide C=10 in the charts' legend: it is gone from every chart of the comparison
     page.get_by_role("tab", name="Charts").last.click()
     expect(grid.locator(".legend .traces")).to_have_count(3, timeout=30_000)
@@ -172,6 +176,24 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
     expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(2, timeout=30_000)
     hidden = [rid for rid, _, visible, _ in _figure_runs(page, "scatter") if visible == "legendonly"]
     assert hidden == [ids["C=10.0"]]
+    lines = _parallel_lines(page)  # its parallel-coordinates line drawn transparent, the others as they were
+    assert lines[ids["C=10.0"]] == "rgba(0,0,0,0)"
+    assert {k: v for k, v in lines.items() if k != ids["C=10.0"]} == {
+        k: v for k, v in scatter.items() if k != ids["C=10.0"]
+    }
+
+
+def _parallel_lines(page) -> dict:
+    """``{run id: colour}`` of the lines of the parallel-coordinates chart on show: line i is run ``meta.runs[i]``,
+    coloured by the flat band of the colour scale its value falls in."""
+    runs, scale, values, lo, hi = _chart(page, "parallel").evaluate(
+        "n => { const t = n.data[0]; return [t.meta.runs, t.line.colorscale, t.line.color, t.line.cmin, t.line.cmax]; }"
+    )
+    out = {}
+    for rid, v in zip(runs, values):
+        at = (v - lo) / (hi - lo)
+        out[rid] = next(c1 for (a, c1), (b, c2) in zip(scale, scale[1:]) if a <= at <= b and a < b and c1 == c2)
+    return out
 
 
 def test_parallel_params_scatter_and_baseline_are_chosen(page, tmp_path):

@@ -258,3 +258,38 @@ def test_the_notebook_comparison_shows_the_sidebars_figures(cell, reader, ledger
     assert shown["curves"][0]["data"] == c["figures"]["grid"]["data"]
     scatter = shown["parallel"][1]
     assert scatter["data"] == c["figures"]["scatter"]["data"] and "C" in scatter["layout"]["xaxis"]["title"]["text"]
+
+
+def _scale_colour(scale: list, position: float) -> str:
+    """The colour a plotly colour scale gives ``position`` (0..1) when the stops around it agree (a flat band)."""
+    for (lo, c1), (hi, c2) in zip(scale, scale[1:]):
+        if lo <= position <= hi and lo < hi:
+            assert c1 == c2, f"{position} falls between two colours: {c1} .. {c2}"
+            return c1
+    raise AssertionError(f"{position} is outside the colour scale")
+
+
+def test_parallel_coordinates_lines_in_the_runs_colours_of_the_other_charts(cell, reader):
+    """The compare view's parallel coordinates (and nbexp.compare's: the same figure) draw each run's line
+    in that run's colour, the one the metric charts and the scatter (with its legend) give it, not a colour
+    scale of the metric; the metric stays the last axis."""
+    from nbexp.analysis.compare import compare_runs
+
+    r, ids = _sweep(cell, reader)
+    out = figures.compare_figures(r, compare_runs(r, ids), metric="test_auc")
+    colours = out["colours"]
+    par = out["figures"]["parallel"]["data"][0]
+    assert [d["label"] for d in par["dimensions"]][-1] == "test_auc"
+    line = par["line"]
+    assert line["showscale"] is False  # no metric colour bar
+    assert par["meta"]["runs"] == ids  # line i is run ids[i]: the lab hides a run's line from the legend
+    span = line["cmax"] - line["cmin"]
+    drawn = {rid: _scale_colour(line["colorscale"], (v - line["cmin"]) / span) for rid, v in zip(ids, line["color"])}
+    assert drawn == colours and len(set(drawn.values())) == 3
+    # the same colours as the metric grid and the scatter of the same comparison
+    grid = {t["legendgroup"]: t["marker"]["color"] for t in out["figures"]["grid"]["data"]}
+    scatter = {t["legendgroup"]: t["marker"]["color"] for t in out["figures"]["scatter"]["data"]}
+    assert drawn == grid == scatter
+    # the review page's sprint-wide chart (no per-run colours) still colours by the metric
+    review = figures.parallel_coordinates([r.run(i) for i in ids], "test_auc")["data"][0]["line"]
+    assert review["showscale"] is True and review["color"] == [0.7, 0.9, 0.8]

@@ -72,6 +72,29 @@ async def test_a_bad_query_is_a_400_with_its_position(filled, jp_fetch, params, 
     assert "Traceback" not in error["message"]
 
 
+async def runs(jp_fetch, **params):
+    r = await jp_fetch("nbexp", "api", "runs", params={"sprint": "all", **params})
+    return json.loads(r.body)
+
+
+async def test_the_sidebars_runs_in_the_tables_query_and_order(filled, jp_fetch):
+    """The sidebar is a compact view of the runs table: GET runs takes the table's ``query`` and its sort field
+    (``by``), and its rows keep what the sidebar shows (params, the main metric, tags, status)."""
+    page = await runs(jp_fetch, query="params.C < 5", by="metrics.auc", order="asc")
+    assert page["total"] == 2 and [r["params"]["C"] for r in page["runs"]] == [1, 0.1]  # auc 0.89, 0.899
+    assert [r["sort_value"] for r in page["runs"]] == [pytest.approx(0.89), pytest.approx(0.899)]
+    assert page["runs"][0]["tags"] == ["baseline"] and page["runs"][0]["metrics"]["auc"] == pytest.approx(0.89)
+    assert page["runs"][0]["status"] == "finished" and page["main_metric"] == "auc"
+    desc = await runs(jp_fetch, by="params.C", order="desc", limit="2", offset="1")
+    assert desc["total"] == 3 and [r["params"]["C"] for r in desc["runs"]] == [1, 0.1]
+    only = await runs(jp_fetch, query="tag = baseline")  # a query alone: newest first, as the sidebar lists
+    assert only["total"] == 1 and only["runs"][0]["tags"] == ["baseline"]
+    with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+        await runs(jp_fetch, query="params.C < 1 and colour = red")
+    error = json.loads(exc.value.response.body)["error"]
+    assert exc.value.code == 400 and error["position"] == 17 and "unknown field 'colour'" in error["message"]
+
+
 async def test_bad_page_and_order_are_400(filled, jp_fetch):
     for params in ({"limit": "0"}, {"order": "up"}, {"offset": "-1"}):
         with pytest.raises(tornado.httpclient.HTTPClientError) as exc:

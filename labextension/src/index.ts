@@ -48,10 +48,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))),
       onTable: sprint => openTable(sprint)
     });
+    // one table, a view of the sidebar's model: it follows the sprint the sidebar shows
     const openTable = (sprint: string) => {
-      const content = new RunsTable({ sprint, onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))) });
-      content.id = `nbexp-runs-table-${sprint}`;
-      content.title.label = `Runs (${sprint})`;
+      if (sprint !== model.sprint) {
+        void model.setSprint(sprint);
+      }
+      const existing = [...app.shell.widgets('main')].find(w => w.id === 'nbexp-runs-table-tab');
+      if (existing) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      const content = new RunsTable({ model, onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))) });
+      content.id = 'nbexp-runs-table';
       show(content);
     };
     app.commands.addCommand('nbexp:open-table', {

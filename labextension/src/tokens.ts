@@ -20,6 +20,8 @@ export interface IRunRow {
   params: Record<string, unknown>;
   metrics: Record<string, number | string | null>;
   data: Record<string, string>;
+  /** The value of the runs table's sort field (when the runs are asked in its order). */
+  sort_value?: unknown;
 }
 
 /** What a kernel's live sync to MLflow last said (`%nbexp track --sync URI`). */

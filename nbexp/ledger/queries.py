@@ -1011,3 +1011,23 @@ def _process_alive(row: sqlite3.Row) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False
+
+
+def runs_by_id(reader: Reader, run_ids: list[str]) -> list[dict]:
+    """The runs ``run_ids`` in that order, each as :meth:`Reader.query_runs` gives it (``params``, ``metrics``
+    summaries, ``data`` fingerprints, ``tags``); ids the ledger lacks are left out. The sidebar lists a page
+    of the runs table (its query and sort, :func:`nbexp.ledger.query.table`) with what its rows show."""
+    found = {
+        row[0]: dict(zip(RUN_FIELDS, row))
+        for row in reader._for_runs(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id IN ({{ids}})", run_ids)
+    }
+    runs = [reader._effective(found[rid]) for rid in run_ids if rid in found]
+    ids = [r["id"] for r in runs]
+    params, summaries = reader.params(ids), reader.metric_summaries(ids)
+    fingerprints, tags = reader.data_fingerprints(ids), reader.tags(ids)
+    for r in runs:
+        r["params"] = params.get(r["id"], {})
+        r["metrics"] = summaries.get(r["id"], {})
+        r["data"] = fingerprints.get(r["id"], {})
+        r["tags"] = tags.get(r["id"], [])
+    return runs

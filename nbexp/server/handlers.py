@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tornado.ioloop
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -146,6 +147,8 @@ def run_row(r: Mapping[str, Any]) -> dict:
     )
     row = {k: r.get(k) for k in keep}
     row["metrics"] = {k: v["last"] for k, v in r["metrics"].items()}
+    if "sort_value" in r:  # the value of the runs table's sort field (GET runs?by=)
+        row["sort_value"] = r["sort_value"]
     return row
 
 
@@ -163,8 +166,23 @@ class SprintsHandler(BaseHandler):
 
 
 class RunsHandler(BaseHandler):
+    """The sidebar's runs: ``GET runs?sprint=&limit=&offset=&sort=&order=&status=&tag=&q=&since=&metric=``, and the
+    runs table's view of them: ``query`` (the table's query language) keeps the runs it matches, ``by`` (a table
+    field: ``metrics.auc``, ``params.C``, ``duration`` ...) orders them as the table does and gives each row its
+    ``sort_value``. ``by`` orders a page (not ``since`` or ``q``, whose runs the sidebar merges into what it has).
+    A query or field that does not parse answers 400 with its ``position``, as GET table does."""
+
     @tornado.web.authenticated
     def get(self) -> None:
+        from ..ledger.query import MAX_QUERY, QueryError
+
+        try:
+            self._get(MAX_QUERY)
+        except QueryError as e:
+            self.set_status(400)
+            self.send({"error": {"status": 400, "message": e.reason, "position": e.position, "argument": e.argument}})
+
+    def _get(self, max_query: int) -> None:
         status = self.get_argument("status", None) or None
         if status is not None and status not in STATUSES:
             raise tornado.web.HTTPError(400, f"unknown status {status[:40]!r}: one of {', '.join(STATUSES)}")
@@ -192,6 +210,11 @@ class RunsHandler(BaseHandler):
         metric = self.get_argument("metric", None) or None
         if metric is not None and len(metric) > 200:
             raise tornado.web.HTTPError(400, "metric is at most 200 characters")
+        query = self.get_argument("query", None, strip=False) or None  # as typed: error positions count from it
+        by = self.get_argument("by", None, strip=False) or None
+        for name, value in (("query", query), ("by", by)):
+            if value is not None and len(value) > max_query:
+                raise tornado.web.HTTPError(400, f"{name} is at most {max_query} characters")
         limit = self.int_arg("limit", 200, 1, self.nbexp.max_page)
         offset = self.int_arg("offset", 0, 0, 10**9)
         sprint = self.get_argument("sprint", "today")
@@ -199,17 +222,21 @@ class RunsHandler(BaseHandler):
             cursor = r.change_cursor()
             # the main metric is the sprint's, never the page's: a poll's page of running runs would flip it
             metrics = rank_counts(r.sprint_metric_counts(sprint))
-            runs, total = r.query_runs(
-                sprint=sprint,
-                status=status,
-                tag=tag,
-                limit=limit,
-                offset=offset,
-                sort=sort,
-                descending=order == "desc",
-                since=since,
-                search=search,
-            )
+            if by is not None and since is None and search is None and status is None and tag is None:
+                runs, total = _table_order(r, sprint, query, by, order == "desc", offset, limit)
+            else:
+                runs, total = r.query_runs(
+                    sprint=sprint,
+                    status=status,
+                    tag=tag,
+                    limit=limit,
+                    offset=offset,
+                    sort=sort,
+                    descending=order == "desc",
+                    since=since,
+                    search=search,
+                    query=query,
+                )
             sync = r.sync_states()  # the live syncs to MLflow of the kernels writing this ledger
         self.send(
             {
@@ -223,6 +250,33 @@ class RunsHandler(BaseHandler):
                 "limit": limit,
             }
         )
+
+
+def _table_order(
+    reader: Reader, sprint: str, query: str | None, by: str, descending: bool, offset: int, limit: int
+) -> tuple[list[dict], int]:
+    """A page of runs in the runs table's order (``by``, then newest first), each with its ``sort_value``, and
+    the number of runs ``query`` matches."""
+    from ..ledger.queries import runs_by_id
+    from ..ledger.query import table
+
+    page = table(
+        reader,
+        sprint=sprint,
+        query=query,
+        sort=by,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+        columns=[by],
+        with_columns=False,
+    )
+    column = page["columns"][0]
+    values = {row["id"]: row["cells"].get(column) for row in page["rows"]}
+    runs = runs_by_id(reader, list(values))
+    for run in runs:
+        run["sort_value"] = values[run["id"]]
+    return runs, page["total"]
 
 
 class RunHandler(BaseHandler):
@@ -350,7 +404,7 @@ class ExplainHandler(BaseHandler):
 
 class ImportanceHandler(BaseHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         """The params of a sprint's runs (``sprint``, default today; ``all``; or ``run``: that run's sprint) ranked
         by importance for ``metric`` (default: the main metric): random-forest importance and Spearman correlation."""
         sprint = self.get_argument("sprint", "today")
@@ -358,17 +412,27 @@ class ImportanceHandler(BaseHandler):
         if metric is not None and not metric.isidentifier():
             raise tornado.web.HTTPError(400, f"malformed metric name {metric[:40]!r}")
         run = self.get_argument("run", None)  # the sprint of this run (the compare view's)
-        from ..analysis.explain import importance
-        from ..analysis.metrics import main_metric
+        if run is not None:
+            run = self.run_id(run)
+        with self.reader() as r:  # 404 here when there is no ledger yet
+            path = r.path
 
-        with self.reader() as r:
-            if run is not None:
-                sprint = r.run(self.run_id(run))["sprint"]
-            runs = [x for x in r.list_runs(sprint=sprint) if not is_ablation(x)]
-        metric = metric or main_metric(runs)
-        if metric is None:
-            raise InvalidArgument(f"no run of sprint {sprint!r} has a metric")
-        self.send(importance(runs, metric))
+        def work() -> dict:
+            from ..analysis.explain import importance
+            from ..analysis.metrics import main_metric
+            from ..ledger.queries import Reader
+
+            with Reader(path) as r:
+                name = r.run(run)["sprint"] if run is not None else sprint
+                runs = [x for x in r.list_runs(sprint=name) if not is_ablation(x)]
+            chosen = metric or main_metric(runs)
+            if chosen is None:
+                raise InvalidArgument(f"no run of sprint {name!r} has a metric")
+            return importance(runs, chosen)
+
+        # scikit-learn's import and the forest take seconds: in a thread, so the lab's other requests
+        # (the sidebar's poll, the runs table's pages) are answered meanwhile
+        self.send(await tornado.ioloop.IOLoop.current().run_in_executor(None, work))
 
 
 class ExportHandler(BaseHandler):

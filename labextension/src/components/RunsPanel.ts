@@ -1,10 +1,15 @@
-/** The left sidebar: the sprint's runs, live, with select / star / filter and Compare. */
+/**
+ * The left sidebar: a compact view of the runs model the runs table shows (components/RunsTable.ts): the
+ * sprint's runs, live, in the table's order and filtered by its query (said above the list, with a button to
+ * clear it), each with its name, status, main metric and the params that vary; select / star / filter and
+ * Compare.
+ */
 import { Widget } from '@lumino/widgets';
 
 import { downloadBundle } from '../api';
 import { RunsModel, PAGE } from '../model';
 import { IRunRow } from '../tokens';
-import { el, fmt, when } from './format';
+import { el, fieldText, fmt, when } from './format';
 
 const KEY_PARAMS = 3;
 const SEARCH_DELAY_MS = 250;
@@ -39,6 +44,7 @@ export class RunsPanel extends Widget {
   private _note = '';
   private _status: HTMLElement;
   private _sync: HTMLElement;
+  private _view: HTMLElement;
   private _list: HTMLElement;
   private _more: HTMLButtonElement;
   private _options: IRunsPanelOptions;
@@ -111,6 +117,7 @@ export class RunsPanel extends Widget {
     header.appendChild(controls);
     this._status = el('div', { class: 'nbexp-status', role: 'status' });
     this._sync = el('div', { class: 'nbexp-status', 'aria-label': 'Sync to MLflow' });
+    this._view = el('div', { class: 'nbexp-status nbexp-view', 'aria-label': 'Runs table view' });
     this._list = el('ul', { class: 'nbexp-list', 'aria-label': 'Runs' });
     this._more = el('button', { class: 'jp-mod-styled', 'aria-label': 'Show more runs' }, 'Show more');
     this._more.addEventListener('click', async () => {
@@ -120,7 +127,7 @@ export class RunsPanel extends Widget {
       }
       this.render();
     });
-    this.node.append(header, this._status, this._sync, this._list, this._more);
+    this.node.append(header, this._status, this._view, this._sync, this._list, this._more);
     this._model.changed.connect(() => this.render());
     this.render();
   }
@@ -154,11 +161,11 @@ export class RunsPanel extends Widget {
   }
 
   private _selectedOrdered(): string[] {
-    // oldest first: the first run is the baseline of the comparison
+    // oldest first, whatever the table's sort: the first run is the baseline of the comparison
     return this._model.ordered
       .filter(r => this._selected.has(r.id))
-      .map(r => r.id)
-      .reverse();
+      .sort((a, b) => a.start_time - b.start_time)
+      .map(r => r.id);
   }
 
   private _visible(): IRunRow[] {
@@ -195,7 +202,9 @@ export class RunsPanel extends Widget {
     const metric = this._model.mainMetric;
     const count = this._filter.trim()
       ? `${Math.max(rows.length, this._matches ?? 0)} of ${this._model.total} runs match`
-      : `${this._model.total} runs`;
+      : this._model.query.trim()
+        ? `${this._model.total} runs match the query`
+        : `${this._model.total} runs`;
     this._status.textContent = this._model.error
       ? `error: ${this._model.error}`
       : `${count}${metric ? ` · metric: ${metric}` : ''}${
@@ -209,6 +218,7 @@ export class RunsPanel extends Widget {
     if (this._model.busy) {
       this._status.textContent += ` · ${this._model.busy}`;
     }
+    this._renderView();
     // each kernel's live sync to MLflow, as its thread last wrote it in the ledger
     this._sync.replaceChildren(
       ...this._model.sync.map(x => el('div', {}, `sync to ${x.uri}: ${x.state}${x.ended ? ' (kernel stopped)' : ''}`))
@@ -221,11 +231,39 @@ export class RunsPanel extends Widget {
           { class: 'nbexp-empty' },
           this._filter.trim()
             ? `No run matches “${this._filter.trim()}”.`
-            : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'
+            : this._model.query.trim()
+              ? 'No run matches the runs table’s query.'
+              : 'No runs in this sprint yet: %load_ext nbexp and %nbexp track in a notebook.'
         )
       );
     }
     this._more.hidden = rows.length <= this._shown && this._model.loaded >= this._model.total;
+  }
+
+  /** The runs table's query and sort this list follows, each with a button that drops it. */
+  private _renderView(): void {
+    const m = this._model;
+    const parts: HTMLElement[] = [];
+    if (m.query.trim()) {
+      const clear = el(
+        'button',
+        { class: 'nbexp-link', 'aria-label': 'Clear the query', title: 'List every run' },
+        '✕'
+      );
+      clear.addEventListener('click', () => void m.setView({ query: '' }));
+      const line = el('div', {});
+      line.append(el('span', {}, 'query: '), el('code', { class: 'nbexp-query' }, m.query.trim()), clear);
+      parts.push(line);
+    }
+    if (m.sort) {
+      const clear = el('button', { class: 'nbexp-link', 'aria-label': 'Clear the sort', title: 'Newest first' }, '✕');
+      clear.addEventListener('click', () => void m.setView({ sort: null, descending: true }));
+      const line = el('div', {});
+      line.append(el('span', {}, `sorted by ${m.sort} ${m.descending ? 'descending' : 'ascending'} `), clear);
+      parts.push(line);
+    }
+    this._view.replaceChildren(...parts);
+    this._view.hidden = !parts.length;
   }
 
   private _renderSprints(): void {
@@ -296,6 +334,18 @@ export class RunsPanel extends Widget {
     }
     if (metric && r.metrics[metric] !== undefined) {
       line2.append(el('span', { class: 'nbexp-metric' }, `${metric} ${fmt(r.metrics[metric])}`));
+    }
+    // the table's sort field, when the row does not show it already
+    const by = this._model.sort;
+    const shown = ['name', 'status', 'start_time', 'id', `metrics.${metric}`, ...keys.map(k => `params.${k}`)];
+    if (by && 'sort_value' in r && !shown.includes(by)) {
+      line2.append(
+        el(
+          'span',
+          { class: 'nbexp-sortval', title: 'the runs table sorts by it' },
+          `${by} ${r.sort_value === null || r.sort_value === undefined ? '–' : fieldText(by, r.sort_value)}`
+        )
+      );
     }
     if (r.tags.length) {
       line2.append(el('span', { class: 'nbexp-tags' }, r.tags.map(t => `#${t}`).join(' ')));

@@ -5,16 +5,25 @@
  * remembered per sprint), group by a param or tag, and a query box evaluated on the server whose
  * errors show inline at their position. Clicking a row opens the run.
  *
+ * The table is a view of the sidebar's model (model.ts): the sprint, the query and the sort are the
+ * model's, so a query typed here filters the sidebar and a sort orders it. It stays live: when the model's
+ * poll sees runs start, change or end, the rows on screen are asked again, keeping the scroll position,
+ * column widths, sort, columns and grouping.
+ *
  * The grid draws on a canvas, so every control around it is a labelled HTML element, and the grid's
- * host says what it shows (role "grid", aria-rowcount, and a status line with the sort and totals).
+ * host says what it shows (role "grid", aria-rowcount, a status line with the sort and totals, and a
+ * table of the rows on screen for screen readers).
  */
 import { BasicKeyHandler, BasicMouseHandler, DataGrid, DataModel, RendererMap, TextRenderer } from '@lumino/datagrid';
+import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
-import { el, fmt } from './format';
+import { RunsModel } from '../model';
+import { el, fieldText, fmt } from './format';
 
 const PAGE = 200;
+const ROW_HEIGHT = 22;
 const COLUMN_WIDTH = 140;
 const HEADER_HEIGHT = 24;
 const QUERY_DELAY_MS = 300;
@@ -67,41 +76,28 @@ export function fieldId(prefix: string, key: string, agg = 'last'): string {
   return prefix === 'metrics' && agg !== 'last' ? `${agg}(${id})` : id;
 }
 
-function cellText(column: string, value: unknown): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  if ((column === 'start_time' || column === 'end_time') && typeof value === 'number') {
-    return new Date(value * 1000).toLocaleString([], {
-      month: 'short',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit'
-    });
-  }
-  if (column === 'duration' && typeof value === 'number') {
-    return value < 60
-      ? `${value.toFixed(1)} s`
-      : value < 3600
-        ? `${(value / 60).toFixed(1)} min`
-        : `${(value / 3600).toFixed(1)} h`;
-  }
-  return fmt(value);
-}
-
 /** Rows fetched a page at a time as the grid asks for them. */
 class RunsDataModel extends DataModel {
   columns: string[] = [];
   grouped = false;
-  sort: string | null = null;
-  descending = true;
   total = 0;
   private _rows = new Map<number, ITableRow>();
   private _pending = new Set<number>();
   private _generation = 0;
 
-  constructor(private _fetch: (offset: number) => Promise<ITablePage | null>) {
+  constructor(
+    private _fetch: (offset: number) => Promise<ITablePage | null>,
+    private _view: RunsModel
+  ) {
     super();
+  }
+
+  get sort(): string | null {
+    return this._view.sort;
+  }
+
+  get descending(): boolean {
+    return this._view.descending;
   }
 
   get headers(): string[] {
@@ -116,6 +112,17 @@ class RunsDataModel extends DataModel {
     this.grouped = page.groups !== null;
     this.columns = page.columns;
     this._store(page);
+    this.emitChanged({ type: 'model-reset' });
+  }
+
+  /** Fresh pages of the same view (a live refresh): they replace the rows held, the rest are asked again when
+   * scrolled to; the grid keeps its scroll position and column widths. */
+  update(pages: ITablePage[]): void {
+    this._generation++;
+    this._rows.clear();
+    this._pending.clear();
+    this.total = pages[0].total;
+    pages.forEach(p => this._store(p));
     this.emitChanged({ type: 'model-reset' });
   }
 
@@ -144,7 +151,7 @@ class RunsDataModel extends DataModel {
       this._load(Math.floor(row / PAGE) * PAGE);
       return '…';
     }
-    return id === 'group' ? fmt(r.group ?? 'none') : cellText(id, r.cells[id]);
+    return id === 'group' ? fmt(r.group ?? 'none') : fieldText(id, r.cells[id]);
   }
 
   private _store(page: ITablePage): void {
@@ -194,17 +201,24 @@ class TableMouseHandler extends BasicMouseHandler {
 }
 
 export interface IRunsTableOptions {
-  sprint: string;
+  /** The sidebar's model: its sprint, query and sort are the table's. */
+  model: RunsModel;
   onOpen: (id: string) => void;
 }
 
 export class RunsTable extends Panel {
   readonly grid: DataGrid;
   private _model: RunsDataModel;
+  private _view: RunsModel;
   private _sprint: string;
   private _columns: string[];
   private _group = '';
-  private _query = '';
+  /** The query as typed, before the server accepts it into the model (null: the model's). */
+  private _typed: string | null = null;
+  /** The view the grid shows (sprint, query, sort, columns, group): a model change to it asks nothing. */
+  private _shown = '';
+  private _stale = false;
+  private _live: Promise<void> | null = null;
   private _available: ITablePage['available'] | null = null;
   private _queryInput: HTMLInputElement;
   private _error: HTMLElement;
@@ -214,6 +228,8 @@ export class RunsTable extends Panel {
   private _groupSelect: HTMLSelectElement;
   private _chooser: HTMLFieldSetElement;
   private _groups: HTMLElement;
+  private _onScreen: HTMLTableElement;
+  private _screenFrame = 0;
   private _timer = 0;
   private _request = 0;
   private _options: IRunsTableOptions;
@@ -221,10 +237,11 @@ export class RunsTable extends Panel {
   constructor(options: IRunsTableOptions) {
     super();
     this._options = options;
-    this._sprint = options.sprint;
+    this._view = options.model;
+    this._sprint = this._view.sprint;
     this._columns = savedColumns(this._sprint);
     this.id = 'nbexp-runs-table';
-    this.title.label = 'Runs table';
+    this.title.label = `Runs (${this._sprint})`;
     this.title.closable = true;
     this.addClass('nbexp-panel');
 
@@ -235,17 +252,18 @@ export class RunsTable extends Panel {
       placeholder: 'metrics.test_auc > 0.9 and params.C < 1 and status = finished and tag = baseline',
       style: 'flex: 4 1 300px; font-family: var(--jp-code-font-family)'
     });
+    this._queryInput.value = this._view.query;
     this._queryInput.addEventListener('input', () => {
       window.clearTimeout(this._timer);
       this._timer = window.setTimeout(() => {
-        this._query = this._queryInput.value;
+        this._typed = this._queryInput.value;
         void this.refresh();
       }, QUERY_DELAY_MS);
     });
     this._queryInput.addEventListener('keydown', e => {
       if (e.key === 'Enter') {
         window.clearTimeout(this._timer);
-        this._query = this._queryInput.value;
+        this._typed = this._queryInput.value;
         void this.refresh();
       }
     });
@@ -282,11 +300,12 @@ export class RunsTable extends Panel {
       'aria-label': 'Groups',
       style: 'display: flex; flex-wrap: wrap; gap: 8px; list-style: none; margin: 0; padding: 0 8px'
     });
+    this._onScreen = el('table', { class: 'nbexp-sr-only', 'aria-label': 'Runs on screen' });
     const top = new Widget();
-    top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups);
+    top.node.append(bar, this._error, this._chooser, this._status, this._matters, this._groups, this._onScreen);
     this.addWidget(top);
 
-    this._model = new RunsDataModel(offset => this._page(offset));
+    this._model = new RunsDataModel(offset => this._page(offset), this._view);
     this.grid = new DataGrid({
       defaultSizes: { rowHeight: 22, columnWidth: COLUMN_WIDTH, rowHeaderWidth: 0, columnHeaderHeight: HEADER_HEIGHT },
       headerVisibility: 'column',
@@ -307,17 +326,154 @@ export class RunsTable extends Panel {
     this.node.style.display = 'flex';
     this.node.style.flexDirection = 'column';
     this.grid.node.style.flex = '1 1 auto';
+    this._model.changed.connect(() => this._screen());
+    for (const event of ['wheel', 'keyup', 'pointerup']) {
+      this.grid.node.addEventListener(event, () => this._screen(), { passive: true });
+    }
+    this._view.viewChanged.connect(this._onView, this);
+    this._view.runsChanged.connect(this._onRuns, this);
     void this.refresh();
   }
 
-  /** Load the first page again (after a query, sort, column or group change). */
+  dispose(): void {
+    this._view.viewChanged.disconnect(this._onView, this);
+    this._view.runsChanged.disconnect(this._onRuns, this);
+    window.clearTimeout(this._timer);
+    window.cancelAnimationFrame(this._screenFrame);
+    super.dispose();
+  }
+
+  /** The sidebar changed the sprint, or cleared the query or sort: show the model's view. */
+  private _onView(): void {
+    if (this._view.sprint !== this._sprint) {
+      this._sprint = this._view.sprint;
+      this._columns = savedColumns(this._sprint);
+      this.title.label = `Runs (${this._sprint})`;
+    }
+    if (document.activeElement !== this._queryInput) {
+      this._typed = null; // a query cleared or set elsewhere wins over one that did not parse
+      this._queryInput.value = this._view.query;
+    }
+    if (this._viewKey() !== this._shown) {
+      void this.refresh();
+    }
+  }
+
+  /** Runs started, changed or ended: the rows on screen again (later, when the table is hidden). */
+  private _onRuns(): void {
+    if (!this.isVisible) {
+      this._stale = true;
+      return;
+    }
+    void this.live();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._stale) {
+      this._stale = false;
+      void this.live();
+    }
+  }
+
+  /**
+   * Ask the pages on screen again and show them in place: new runs, statuses and metrics of running runs
+   * appear; the scroll position, column widths, sort, columns and grouping stay. One at a time: a change
+   * arriving meanwhile asks once more after it.
+   */
+  async live(): Promise<void> {
+    if (this._live) {
+      this._stale = true;
+      return this._live;
+    }
+    this._live = (async () => {
+      const first = Math.floor(this.grid.scrollY / ROW_HEIGHT);
+      const last = first + Math.ceil(this.grid.pageHeight / ROW_HEIGHT);
+      const offsets: number[] = [];
+      for (let o = Math.floor(first / PAGE) * PAGE; o <= last; o += PAGE) {
+        offsets.push(o);
+      }
+      const pages = await Promise.all(offsets.map(o => this._page(o)));
+      if (pages.every((p): p is ITablePage => p !== null)) {
+        this._model.update(pages);
+        this._describe(pages[0]);
+      }
+    })();
+    try {
+      await this._live;
+    } finally {
+      this._live = null;
+    }
+    if (this._stale && this.isVisible) {
+      this._stale = false;
+      await this.live();
+    }
+  }
+
+  /** The query as the grid asks it: the one being typed, else the model's. */
+  private get _query(): string {
+    return this._typed ?? this._view.query;
+  }
+
+  private _viewKey(): string {
+    return JSON.stringify([
+      this._sprint,
+      this._query,
+      this._view.sort,
+      this._view.descending,
+      this._columns,
+      this._group
+    ]);
+  }
+
+  /** A screen reader's view of the canvas: the rows on screen as a table (also what tests read). */
+  private _screen(): void {
+    window.cancelAnimationFrame(this._screenFrame);
+    this._screenFrame = window.requestAnimationFrame(() => {
+      const headers = this._model.headers;
+      const first = Math.floor(this.grid.scrollY / ROW_HEIGHT);
+      const last = Math.min(this._model.total, first + Math.ceil(this.grid.pageHeight / ROW_HEIGHT) + 1);
+      const head = el('tr', {});
+      head.append(...headers.map(h => el('th', { scope: 'col' }, h)));
+      const rows: HTMLElement[] = [head];
+      for (let i = first; i < last; i++) {
+        const tr = el('tr', { 'aria-rowindex': String(i + 2) });
+        tr.append(...headers.map((_, c) => el('td', {}, String(this._model.data('body', i, c)))));
+        rows.push(tr);
+      }
+      this._onScreen.replaceChildren(...rows);
+    });
+  }
+
+  /** Load the first page again (after a query, sort, column or group change). A query the server accepts
+   * becomes the model's: the sidebar lists the runs it keeps. */
   async refresh(): Promise<void> {
+    const key = this._viewKey();
     const page = await this._page(0, true);
     if (!page) {
       return;
     }
+    this._shown = key;
     this._available = page.available ?? this._available;
     this._model.reset(page);
+    if (this._typed !== null) {
+      const typed = this._typed;
+      this._typed = null;
+      void this._view.setView({ query: typed });
+    }
+    this._describe(page);
+    if (this._mattersFor !== this._query) {
+      this._mattersFor = this._query; // sprint-wide, so asked again only when the user asks anew (a query)
+      void this._whatMatters();
+    }
+    this._renderGroupSelect();
+    if (!this._chooser.hidden) {
+      this._renderChooser();
+    }
+  }
+
+  /** What the grid holds, said around it: row count, sort, grouping, groups. */
+  private _describe(page: ITablePage): void {
     this.grid.node.setAttribute('aria-rowcount', String(page.total));
     this.grid.node.setAttribute('aria-colcount', String(this._model.headers.length));
     this.grid.node.dataset.columns = JSON.stringify(this._model.headers);
@@ -326,17 +482,9 @@ export class RunsTable extends Panel {
       : '';
     const group = this._group ? `, grouped by ${this._group}` : '';
     this._status.textContent = `${page.total.toLocaleString()} runs${sort}${group}`;
-    if (this._mattersFor !== this._query) {
-      this._mattersFor = this._query; // sprint-wide, so asked again only when the user asks anew (a query)
-      void this._whatMatters();
-    }
     this._groups.replaceChildren(
       ...(page.groups ?? []).map(g => el('li', {}, `${this._group} = ${fmt(g.value ?? 'none')}: ${g.count}`))
     );
-    this._renderGroupSelect();
-    if (!this._chooser.hidden) {
-      this._renderChooser();
-    }
   }
 
   /** Sort by the grid's column ``index``; a second click on it reverses the order. */
@@ -345,13 +493,10 @@ export class RunsTable extends Panel {
     if (!id || id === 'group') {
       return;
     }
-    if (this._model.sort === id) {
-      this._model.descending = !this._model.descending;
-    } else {
-      this._model.sort = id;
-      this._model.descending = true;
-    }
-    void this.refresh();
+    // the model's sort: the sidebar follows it, and its change asks the grid again (_onView)
+    void this._view.setView(
+      this._model.sort === id ? { descending: !this._model.descending } : { sort: id, descending: true }
+    );
   }
 
   openRow(index: number): void {
@@ -373,7 +518,8 @@ export class RunsTable extends Panel {
       // storage full or off: the choice lasts this session
     }
     if (!on && this._model.sort === id) {
-      this._model.sort = null;
+      void this._view.setView({ sort: null, descending: true }); // asks the grid again (_onView)
+      return;
     }
     void this.refresh();
   }
@@ -386,7 +532,7 @@ export class RunsTable extends Panel {
         runs: number;
         params: { param: string; importance: number; spearman: number | null }[];
         note: string | null;
-      }>('importance', { sprint: this._sprint });
+      }>('importance', { sprint: this._sprint, metric: this._view.mainMetric ?? undefined });
       const ranked = imp.params
         .slice(0, 5)
         .map(

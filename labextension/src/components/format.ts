@@ -54,3 +54,26 @@ export function table(label: string, header: string[], rows: unknown[][]): HTMLT
   }
   return t;
 }
+
+/** A runs-table field's value as its cell shows it (times as dates, durations in s / min / h). */
+export function fieldText(column: string, value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if ((column === 'start_time' || column === 'end_time') && typeof value === 'number') {
+    return new Date(value * 1000).toLocaleString([], {
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit'
+    });
+  }
+  if (column === 'duration' && typeof value === 'number') {
+    return value < 60
+      ? `${value.toFixed(1)} s`
+      : value < 3600
+        ? `${(value / 60).toFixed(1)} min`
+        : `${(value / 3600).toFixed(1)} h`;
+  }
+  return fmt(value);
+}

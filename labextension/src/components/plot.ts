@@ -85,11 +85,27 @@ export class LinkedCharts {
   private async _apply(node: HTMLElement): Promise<void> {
     const data: any[] = (node as any).data ?? [];
     const indices = data.map((_, i) => i).filter(i => data[i].legendgroup);
-    if (!indices.length) {
+    // parallel coordinates: one trace, a line per run (meta.runs), coloured through a flat band per run
+    const lines = data.map((_, i) => i).filter(i => data[i].type === 'parcoords' && data[i].meta?.runs);
+    if (!indices.length && !lines.length) {
       return;
     }
     const Plotly = await loadPlotly();
-    const visible = indices.map(i => (this._hidden.has(data[i].legendgroup) ? 'legendonly' : true));
-    await Plotly.restyle(node, { visible }, indices);
+    if (indices.length) {
+      const visible = indices.map(i => (this._hidden.has(data[i].legendgroup) ? 'legendonly' : true));
+      await Plotly.restyle(node, { visible }, indices);
+    }
+    for (const i of lines) {
+      await Plotly.restyle(node, { 'line.colorscale': [this._hideLines(data[i])] }, [i]);
+    }
+  }
+
+  /** A parcoords trace's colour scale with the hidden runs' bands transparent (the first scale drawn is kept). */
+  private _hideLines(trace: any): any[] {
+    trace.meta.scale ??= trace.line.colorscale;
+    const runs: string[] = trace.meta.runs;
+    const scale: [number, string][] = trace.meta.scale;
+    // band i (two stops) is run i's: see nbexp/figures.py run_line
+    return scale.map(([at, colour], k) => [at, this._hidden.has(runs[Math.floor(k / 2)]) ? 'rgba(0,0,0,0)' : colour]);
   }
 }
