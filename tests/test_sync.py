@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mlflow")
-from jupyter_client.manager import KernelManager  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow_service import free_port, running_mlflow  # noqa: E402
+from test_kernel import Kernel as KernelBase  # noqa: E402
 
 from nbexp.ledger.queries import Reader  # noqa: E402
 
@@ -128,13 +128,8 @@ def mlflow_server(postgres, tmp_path):
         yield s
 
 
-class Kernel:
-    def __init__(self, env):
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+class Kernel(KernelBase):
+    """test_kernel's kernel (started, and shut down without hanging), whose ``run`` returns what the cell printed."""
 
     def run(self, code: str, timeout: float = 180) -> str:
         """Run ``code``; its printed text (stdout and stderr), raising if the cell failed."""
@@ -149,12 +144,6 @@ class Kernel:
         reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
         assert reply["content"]["status"] == "ok", "".join(out)
         return "".join(out)
-
-    def shutdown(self):
-        self.kc.stop_channels()
-        if self.km.is_alive():
-            self.km.shutdown_kernel(now=True)
-        self.km.context.destroy(linger=0)
 
 
 @pytest.fixture
