@@ -21,10 +21,8 @@ def files_records(path) -> set[str]:
     return {f.path for rec in records(path) if rec.WhichOneof("record_type") == "files" for f in rec.files.files}
 
 
-def test_figures_and_model_are_files_of_the_wandb_run(cell, ledger_path, tmp_path, monkeypatch, reader):
-    nb = tmp_path / "nb"
-    nb.mkdir()
-    monkeypatch.chdir(nb)
+def test_figures_and_model_are_files_of_the_wandb_run(cell, ledger_path, tmp_path, workdir, reader):
+    nb = workdir
     cell("%nbexp track --sample-hz 0 wb-files")
     cell(
         "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
