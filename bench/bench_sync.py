@@ -93,14 +93,13 @@ def wait_passes(sync, n: int) -> None:
 
 
 def main():
-    from test_mlflow import Server
+    from mlflow_service import running_mlflow
 
     from nbexp.export.mlflow import export_runs
     from nbexp.export.sync import Sync
 
     root = Path(tempfile.mkdtemp(prefix="nbexp-bench-sync-"))
-    server = Server(root).start()
-    try:
+    with running_mlflow(root) as server:
         times = per_cell(server.uri, root)
         ledger = root / "ledger.sqlite"
         ids = build_ledger(ledger)
@@ -127,8 +126,6 @@ def main():
         t = time.perf_counter()
         Sync(str(ledger), "s", server.uri, "sync-bench", interval=3600).close(60)  # a fresh sync: nothing new
         t_idle = time.perf_counter() - t
-    finally:
-        server.stop()
 
     def ms(xs):
         return f"{statistics.median(xs) * 1000:.2f} / {statistics.quantiles(xs, n=20)[18] * 1000:.2f}"

@@ -127,3 +127,12 @@ def drift_scenario(cell, reader):
         return nbexp.drift(runs[1]["id"], runs[0]["id"]), columns
 
     return scenario
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """The notebook's folder (``tmp_path/nb``): the shell's working directory, where its cells save files."""
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder

@@ -4,8 +4,6 @@ last run against the first. Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
@@ -26,7 +24,6 @@ SWEEP = (
     "    with nbexp.run(f'C={C}', C=C, penalty=penalty, solver='lbfgs'):\n"
     "        nbexp.log(test_auc=0.7 + C / 100)\n"
 )
-BUILT = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"
 
 
 @pytest.fixture(scope="module")

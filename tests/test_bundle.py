@@ -369,3 +369,92 @@ def test_bundle_files_are_private(source, tmp_path):
     assert cli("--ledger", str(source), "export", "bundle", str(shared), "--all", "--force").returncode == 0
     assert stat.S_IMODE(shared.stat().st_mode) == 0o644
     assert "added 2 runs" in cli("--ledger", str(tmp_path / "t.sqlite"), "import", str(shared)).stdout
+
+
+# -- explanations (nbexp explain --ablate) travel with their runs -------------------------------------------------
+
+EXPLANATION = "e0e1e2e3e4e5"
+
+
+@pytest.fixture
+def explained(source, cell):
+    """``source`` and a third run standing for an ablation replay of its second, with the explanation of the second
+    run against the first that ran it, stored as ``nbexp explain --ablate`` stores them. Returns the ledger and
+    the ids of A, B and the replay."""
+    from nbexp.ledger import transaction
+    from nbexp.ledger.store import Store
+
+    cell("%nbexp track --sample-hz 0 replay")
+    cell("LR = 0.1\nscore = 1.0")
+    cell("%nbexp stop")
+    with Reader(source) as r:
+        a, b, replay = (x["id"] for x in sorted(r.list_runs(sprint="all"), key=lambda x: x["start_time"]))
+    conn = connect(source)
+    try:
+        with transaction(conn):
+            store = Store(conn, scrub=lambda text: text)
+            store.open_explanation(EXPLANATION, a, b, "score", 1_800_000_000.0)
+            store.link_ablation(replay, EXPLANATION, "LR")
+            result = {"a": a, "b": b, "metric": "score", "factors": [{"key": "LR", "effect": 2.0}]}
+            store.end_explanation(EXPLANATION, "finished", json.dumps(result))
+    finally:
+        conn.close()
+    return source, a, b, replay
+
+
+def explanations(path):
+    """Each stored explanation with the replays it ran (``{run id: factor}``)."""
+    with Reader(path) as r:
+        return [(e, r.ablation_runs(e["id"])) for e in r.explanations()]
+
+
+def test_explanations_travel_with_their_runs(explained, tmp_path):
+    source, a, b, replay = explained
+    mine = explanations(source)
+    assert [(e["id"], e["status"], links) for e, links in mine] == [(EXPLANATION, "finished", {replay: "LR"})]
+    bundle = _export(source, tmp_path)
+    target = tmp_path / "t.sqlite"
+    res = cli("--ledger", str(target), "import", str(bundle))
+    assert res.returncode == 0 and "added 3 runs" in res.stdout, res.stderr
+    assert explanations(target) == mine  # the explanation, its result and its replay's link, as they were
+    assert "added 0 runs" in cli("--ledger", str(target), "import", str(bundle)).stdout
+    assert explanations(target) == mine  # once
+
+    # a ledger whose run ids are other runs': the runs get fresh ids, the explanation follows them under its own
+    other = _copy_ledger(source, tmp_path / "other.sqlite")
+    with sqlite3.connect(other) as c:
+        c.execute("UPDATE runs SET start_time = start_time - 1000")
+        c.execute("UPDATE sessions SET started = started - 1000")
+    c.close()
+    res = cli("--ledger", str(other), "import", str(bundle))
+    assert res.returncode == 0 and "gave 3 a fresh id" in res.stdout, res.stdout
+    with sqlite3.connect(source) as s, sqlite3.connect(other) as o:
+        start = dict(s.execute("SELECT id, start_time FROM runs"))
+        arrived = {t: rid for rid, t in o.execute("SELECT id, start_time FROM runs") if rid not in start}
+    s.close()
+    o.close()
+    fresh = {rid: arrived[t] for rid, t in start.items()}
+    got = explanations(other)
+    assert [x for x in got if x[0]["id"] == EXPLANATION] == mine  # the local one, untouched
+    [(imported, links)] = [x for x in got if x[0]["id"] != EXPLANATION]
+    assert (imported["run_a"], imported["run_b"]) == (fresh[a], fresh[b])
+    assert links == {fresh[replay]: "LR"} and imported["result"] == mine[0][0]["result"]
+    for ledger in (target, other):  # every link lands on a row of the ledger
+        with sqlite3.connect(ledger) as c:
+            assert c.execute("PRAGMA foreign_key_check").fetchall() == []
+        c.close()
+
+    # without run A the explanation stays behind (it would point at a run the ledger may not have)
+    partial = tmp_path / "partial.nbexp"
+    assert cli("--ledger", str(source), "export", "bundle", str(partial), b, replay).returncode == 0
+    alone = tmp_path / "alone.sqlite"
+    assert "added 2 runs" in cli("--ledger", str(alone), "import", str(partial)).stdout
+    assert explanations(alone) == []
+
+    # an explanation's rows are checked like any other: a result nbexp never writes is refused
+    with sqlite3.connect(bundle) as c:
+        c.execute("UPDATE explanations SET result = '[1]'")
+    c.close()
+    _reseal(bundle)
+    res = cli("--ledger", str(tmp_path / "checked.sqlite"), "import", str(bundle))
+    assert res.returncode == 1 and "table explanations, column result" in res.stderr, res.stderr

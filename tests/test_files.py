@@ -25,15 +25,6 @@ y = (X[:, 0] > 0).astype(int)
 """
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """The notebook's folder: the shell's working directory."""
-    folder = tmp_path / "nb"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def artifacts(reader, run="latest") -> dict[str, dict]:
     r = reader()
     return {a["name"]: a for a in r.artifacts(r.resolve(run))}

@@ -17,14 +17,6 @@ pytestmark = pytest.mark.slow  # real shells, a 5 GB sparse file, a process as a
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    folder = tmp_path / "nb"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def nbexp_lines(err: str) -> list[str]:
     return [ln for ln in err.splitlines() if ln.startswith("nbexp:")]
 

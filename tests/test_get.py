@@ -17,14 +17,6 @@ NBEXP = [sys.executable, "-m", "nbexp.cli"]
 SAVE = "import joblib\nweights = {w!r}\njoblib.dump(weights, 'model.joblib')"
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    folder = tmp_path / "nb"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def nbexp(ledger_path, *args, cwd=None):
     env = dict(os.environ, NBEXP_LEDGER=str(ledger_path))
     return subprocess.run(NBEXP + list(args), capture_output=True, env=env, cwd=cwd)

@@ -4,9 +4,6 @@ with MlflowClient."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,73 +13,18 @@ import pytest
 
 pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow_service import free_port, running_mlflow  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a real MLflow server
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, root: Path):
-        self.root, self.port, self.proc = root, free_port(), None
-        self.uri = f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        log = open(self.root / "mlflow.log", "a")
-        self.proc = subprocess.Popen(
-            [
-                MLFLOW,
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{self.root / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(self.root / "artifacts"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        import urllib.request
-
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((self.root / "mlflow.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("mlflow")).start()
-    yield s
-    s.stop()
+    with running_mlflow(tmp_path_factory.mktemp("mlflow")) as s:
+        yield s
 
 
 def cli(ledger, *args):
@@ -163,8 +105,7 @@ def test_server_killed_mid_export_then_resumed(cell, ledger_path, tmp_path):
     cell("%nbexp track --sample-hz 0 big")
     cell("import nbexp\nfor i in range(60000):\n    nbexp.log(step=i, loss=i * 1e-5)")
     cell("%nbexp stop")
-    s = Server(tmp_path).start()
-    try:
+    with running_mlflow(tmp_path) as s:
         proc = subprocess.Popen(
             NBEXP
             + [
@@ -182,16 +123,21 @@ def test_server_killed_mid_export_then_resumed(cell, ledger_path, tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        client = MlflowClient(s.uri)
-        deadline = time.time() + 60
-        while time.time() < deadline:  # wait until some points are in, then kill it
-            exp = client.get_experiment_by_name("resume")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            if runs and len(client.get_metric_history(runs[0].info.run_id, "loss")) >= 2000:
-                break
-            time.sleep(0.05)
-        s.stop(signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
+        try:
+            client = MlflowClient(s.uri)
+            deadline = time.time() + 60
+            while time.time() < deadline:  # wait until some points are in, then kill it
+                exp = client.get_experiment_by_name("resume")
+                runs = client.search_runs([exp.experiment_id]) if exp else []
+                if runs and len(client.get_metric_history(runs[0].info.run_id, "loss")) >= 2000:
+                    break
+                time.sleep(0.05)
+            s.kill()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:  # the export outlived its wait: it goes with the test
+                proc.kill()
+                proc.wait(10)
         assert proc.returncode == 1 and "MLflow" in err, (out, err)
         s.start()
         res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", s.uri, "--experiment", "resume")
@@ -201,8 +147,6 @@ def test_server_killed_mid_export_then_resumed(cell, ledger_path, tmp_path):
         history = client.get_metric_history(runs[0].info.run_id, "loss")
         assert len(history) == 60000 and len({p.step for p in history}) == 60000
         assert runs[0].info.status == "FINISHED"
-    finally:
-        s.stop()
 
 
 def test_bad_targets_give_one_message(sprint, server, tmp_path):

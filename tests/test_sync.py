@@ -10,33 +10,25 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("mlflow")
-from jupyter_client.manager import KernelManager  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow_service import free_port, running_mlflow  # noqa: E402
+from test_kernel import Kernel as KernelBase  # noqa: E402
 
 from nbexp.ledger.queries import Reader  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]  # PostgreSQL, an MLflow server and a real kernel
 
 NBEXP = [sys.executable, "-m", "nbexp.cli"]
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
 EXPERIMENT = "nbexp"  # the live sync's default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg_bin() -> Path | None:
@@ -117,73 +109,27 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class MlflowServer:
-    def __init__(self, backend: str, root: Path):
-        self.backend, self.root, self.port, self.proc = backend, root, free_port(), None
-        self.uri = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> MlflowServer:
-        log = open(self.root / "mlflow.log", "a")
-        self.proc = subprocess.Popen(
-            [
-                MLFLOW,
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                self.backend,
-                "--artifacts-destination",
-                str(self.root / "artifacts"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((self.root / "mlflow.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(20)
-
-
 @pytest.fixture
 def postgres():
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (make postgres installs Debian's postgresql package)")
     pytest.importorskip("psycopg2", reason="psycopg2-binary (in nbexp[dev]) lets MLflow use PostgreSQL")
-    pg = Postgres(bindir).start()
-    yield pg
-    pg.stop()
+    pg = Postgres(bindir)
+    try:
+        yield pg.start()
+    finally:  # also a cluster that started but never answered
+        pg.stop()
 
 
 @pytest.fixture
 def mlflow_server(postgres, tmp_path):
-    s = MlflowServer(postgres.uri, tmp_path).start()
-    yield s
-    s.kill()
+    with running_mlflow(tmp_path, postgres.uri) as s:
+        yield s
 
 
-class Kernel:
-    def __init__(self, env):
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+class Kernel(KernelBase):
+    """test_kernel's kernel (started, and shut down without hanging), whose ``run`` returns what the cell printed."""
 
     def run(self, code: str, timeout: float = 180) -> str:
         """Run ``code``; its printed text (stdout and stderr), raising if the cell failed."""
@@ -198,12 +144,6 @@ class Kernel:
         reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
         assert reply["content"]["status"] == "ok", "".join(out)
         return "".join(out)
-
-    def shutdown(self):
-        self.kc.stop_channels()
-        if self.km.is_alive():
-            self.km.shutdown_kernel(now=True)
-        self.km.context.destroy(linger=0)
 
 
 @pytest.fixture

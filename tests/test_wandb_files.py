@@ -7,36 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import pytest
-from test_wandb import read_offline
 
 pytest.importorskip("wandb.sdk.internal.datastore")
+from wandb_offline import export_wandb, read_offline, records  # noqa: E402
+
 pytestmark = pytest.mark.slow  # wandb, real shells, the CLI as a process
 
 
 def files_records(path) -> set[str]:
     """The paths the offline run's files records name (relative to its files folder)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-    from wandb.sdk.internal import datastore
-
-    ds = datastore.DataStore()
-    ds.open_for_scan(str(path))
-    out = set()
-    while (data := ds.scan_data()) is not None:
-        rec = pb.Record()
-        rec.ParseFromString(data)
-        if rec.WhichOneof("record_type") == "files":
-            out.update(f.path for f in rec.files.files)
-    return out
+    return {f.path for rec in records(path) if rec.WhichOneof("record_type") == "files" for f in rec.files.files}
 
 
-def test_figures_and_model_are_files_of_the_wandb_run(cell, ledger_path, tmp_path, monkeypatch, reader):
-    nb = tmp_path / "nb"
-    nb.mkdir()
-    monkeypatch.chdir(nb)
+def test_figures_and_model_are_files_of_the_wandb_run(cell, ledger_path, tmp_path, workdir, reader):
+    nb = workdir
     cell("%nbexp track --sample-hz 0 wb-files")
     cell(
         "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
@@ -50,22 +36,7 @@ def test_figures_and_model_are_files_of_the_wandb_run(cell, ledger_path, tmp_pat
     rid = r.resolve("latest")
     [figure] = [r.blob(o["hash"])["data"] for c in r.outputs(rid) for o in c["outputs"] if o["mime"] == "image/png"]
     out = tmp_path / "wb"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nbexp.cli",
-            "--ledger",
-            str(ledger_path),
-            "export",
-            "wandb",
-            "--all",
-            "--dir",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = export_wandb(ledger_path, out)
     assert res.returncode == 0 and "1 offline runs written" in res.stdout, res.stderr
     [run_dir] = out.glob("wandb/offline-run-*")
     files = run_dir / "files" / "nbexp"

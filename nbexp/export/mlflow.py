@@ -157,27 +157,18 @@ def _pending_points(client, reader, rid: str, run: dict, mid: str | None, known:
     return batches
 
 
-# how an output is named as an MLflow artifact: never .html or .svg (a page the MLflow UI would run), as
-# ``nbexp outputs --save`` names them
-_EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "application/vnd.plotly.v1+json": "plotly.json",
-    "text/html": "html.txt",
-    "text/plain": "txt",
-}
-
-
 def _run_files(reader, rid: str) -> list[tuple[str, str]]:
     """``(artifact path, blob hash)`` of what a run's cells showed (``outputs/NNN-cellC-S-kind.ext``) and of
-    the files it kept whose bytes the ledger holds (``artifacts/NAME``, one safe file name each)."""
+    the files it kept whose bytes the ledger holds (``artifacts/NAME``, one safe file name each). Outputs are named
+    as ``nbexp outputs --save`` and the W&B export name them, never .html or .svg (a page the MLflow UI would run)."""
     import re
+
+    from ..capture.outputs import output_file_name
 
     files = []
     for i, c in enumerate(reader.outputs(rid), 1):
-        count = c["execution_count"] if c["execution_count"] is not None else i
         for o in c["outputs"]:
-            name = f"{i:03d}-cell{count}-{o['seq']}-{o['kind']}.{_EXTENSIONS.get(o['mime'], 'bin')}"
+            name = output_file_name(i, c["execution_count"], o["seq"], o["kind"], o["mime"])
             files.append((f"outputs/{name}", o["hash"]))
     for a in reader.artifacts(rid):
         if not a["stored"]:

@@ -130,7 +130,8 @@ class Sync:
         from ..ledger import connect, transaction
         from ..ledger.store import Store
 
-        state, now = self.state(), time.time()
+        behind = self.behind()  # read once: the phrase and the count written beside it say the same
+        state, now = self._phrase(behind), time.time()
         if state == self._recorded[0] and now - self._recorded[1] < STATE_EVERY:
             return
         try:
@@ -138,7 +139,7 @@ class Sync:
             try:
                 with transaction(conn):
                     Store(conn, scrub=scrub_text).set_sync_state(
-                        self.session_id, _without_credentials(self.uri), state, self.behind(), now
+                        self.session_id, _without_credentials(self.uri), state, behind, now
                     )
             finally:
                 conn.close()
@@ -162,12 +163,16 @@ class Sync:
 
     def state(self) -> str:
         """One phrase: ``synced``, ``behind by N points``, ``server unreachable (...)`` or ``starting``."""
+        if self.last_ok is None and not self.error:
+            return "starting"  # nothing sent yet: no need to count
+        return self._phrase(self.behind())
+
+    def _phrase(self, behind: int) -> str:
+        """:meth:`state`'s phrase for ``behind`` points not yet on the server (read by the caller)."""
         if self.error:
-            behind = self.behind()
             return f"server unreachable, {behind:,} points waiting ({self.error})"
         if self.last_ok is None:
             return "starting"
-        behind = self.behind()
         return "synced" if behind == 0 else f"behind by {behind:,} points"
 
     def status_line(self) -> str:

@@ -3,7 +3,8 @@
 A bundle is an nbexp ledger file (same schema, same migrations) that holds only the chosen
 runs and what they refer to (sessions, params, metric points and summaries, cells and their
 code, environments, data summaries, tags, events, system samples, cell outputs and artifacts with
-the content they reference), plus a ``bundle_manifest``
+the content they reference, the explanations of ``nbexp explain --ablate`` between two of its runs
+with the links of their ablation replays), plus a ``bundle_manifest``
 table: format, nbexp and schema versions, the run ids, and a SHA-256 of every table's rows. It holds
 the ledger's tables only: the views, the full-text index and the triggers that keep it are derived from
 the rows, left out of the bundle (:func:`drop_derived`) and rebuilt by the target ledger's own triggers
@@ -22,8 +23,9 @@ as the rows are imported.
 
 All of that is read and checked before the ledger's write lock is taken; then the merge runs in one
 transaction. A run already in the target (same id, session and start time) is skipped, so importing
-twice changes nothing; a run or session whose id is taken by another one is given a fresh id, so
-ids never collide.
+twice changes nothing; a run, session or explanation whose id is taken by another one is given a fresh
+id, so ids never collide. An explanation comes along with any of its runs or replays that comes, when
+the bundle holds both its runs.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ RUN_TABLES = (
     "cell_outputs",
     "artifacts",
 )
+# an explanation (``nbexp explain --ablate``) links two runs, and ``ablation_of`` the replays it ran: it travels
+# when both its runs do, the links with their replays
+EXPLANATIONS_OF_RUNS = "run_a IN {runs} AND run_b IN {runs}"
 # the content the runs' outputs and artifacts reference (blobs: one row per SHA-256)
 BLOBS_OF_RUNS = (
     "hash IN (SELECT hash FROM main.cell_outputs WHERE run_id IN {runs}) OR "
@@ -141,12 +146,13 @@ UNBOUNDED = {
     ("metric_summaries", "max"),
     ("metric_summaries", "last"),
 }
-ID_COLUMNS = {"id", "session_id", "run_id", "replay_of"}
+ID_COLUMNS = {"id", "session_id", "run_id", "replay_of", "run_a", "run_b", "explanation_id"}
 ENUMS = {
     ("runs", "status"): set(RUN_STATUSES),
     ("cells", "status"): set(CELL_STATUSES),
     ("params", "type"): {"int", "float", "bool", "str", "none", "list", "dict"},
     ("cell_outputs", "kind"): {"display", "result", "stdout"},
+    ("explanations", "status"): {"running", "finished", "failed"},
 }
 SHA256_COLUMNS = {("blobs", "hash"), ("cell_outputs", "hash"), ("artifacts", "sha256")}
 JSON_COLUMNS = {
@@ -154,6 +160,7 @@ JSON_COLUMNS = {
     ("sessions", "gpus"): list,
     ("datasets", "shape"): (list, type(None)),
     ("datasets", "summary"): dict,
+    ("explanations", "result"): dict,
 }
 
 
@@ -397,6 +404,11 @@ def export_bundle(
             for table in RUN_TABLES:
                 copy(table, "run_id IN (SELECT id FROM chosen)")
             copy("blobs", BLOBS_OF_RUNS.format(runs="(SELECT id FROM chosen)"))
+            copy("explanations", EXPLANATIONS_OF_RUNS.format(runs="(SELECT id FROM chosen)"))
+            copy(
+                "ablation_of",
+                "run_id IN (SELECT id FROM chosen) AND explanation_id IN (SELECT id FROM main.explanations)",
+            )
             copy("cells", "session_id IN (SELECT session_id FROM main.runs)")
             copy("code", "hash IN (SELECT code_hash FROM main.cells)")
             copy("datasets", "fingerprint IN (SELECT fingerprint FROM main.run_data)")
@@ -581,6 +593,13 @@ def _rows(src: sqlite3.Connection, table: str, where: str) -> Iterator[tuple]:
 # and ``fresh`` (the sessions whose cells and samples come along)
 PICKED = "(SELECT id FROM temp.pick)"
 PICKED_SESSIONS = f"(SELECT session_id FROM main.runs WHERE id IN {PICKED})"
+# the explanations a set of runs brings: those of two runs of the bundle (both in the ledger after the import,
+# added or there already) of which one, or one of its replays, comes
+BUNDLED_EXPLANATIONS = EXPLANATIONS_OF_RUNS.format(runs="(SELECT id FROM main.runs)")
+PICKED_EXPLANATIONS = (
+    f"{BUNDLED_EXPLANATIONS} AND (run_a IN {PICKED} OR run_b IN {PICKED} "
+    f"OR id IN (SELECT explanation_id FROM main.ablation_of WHERE run_id IN {PICKED}))"
+)
 PLAN = [
     ("sprints", f"id IN (SELECT sprint FROM main.runs WHERE id IN {PICKED})"),
     ("environments", f"id IN (SELECT env_id FROM main.sessions WHERE id IN {PICKED_SESSIONS})"),
@@ -591,6 +610,11 @@ PLAN = [
     *((t, f"run_id IN {PICKED}") for t in RUN_TABLES),
     ("blobs", BLOBS_OF_RUNS.format(runs=PICKED)),
     *((t, "session_id IN (SELECT id FROM temp.fresh)") for t in ("cells", "host_samples", "gpu_samples")),
+    ("explanations", PICKED_EXPLANATIONS),
+    (
+        "ablation_of",
+        f"run_id IN {PICKED} AND explanation_id IN (SELECT id FROM main.explanations WHERE {BUNDLED_EXPLANATIONS})",
+    ),
 ]
 
 
@@ -681,6 +705,7 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
                     stats["runs_renamed"] += mine is not None
             stats["runs_added"] = len(run_map)
             _pick(src, "pick", run_map)
+            explanation_map = _explanation_ids(src, dst, run_map)
             # cells and samples come with a session the ledger has no cells of yet
             new_sessions = {
                 s for (s,) in src.execute(f"SELECT DISTINCT session_id FROM main.runs WHERE id IN {PICKED}")
@@ -698,9 +723,18 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
             )
             session_map = {k: v for k, v in session_map.items() if k != v}  # only the ids that change
             run_map = {k: v for k, v in run_map.items() if k != v}
-            remap = {"session_id": session_map, "run_id": run_map, "replay_of": run_map}
+            explanation_map = {k: v for k, v in explanation_map.items() if k != v}
+            remap = {
+                "session_id": session_map,
+                "run_id": run_map,
+                "replay_of": run_map,
+                "run_a": run_map,
+                "run_b": run_map,
+                "explanation_id": explanation_map,
+            }
+            own_ids = {"sessions": session_map, "runs": run_map, "explanations": explanation_map}
             for table, where in PLAN:
-                rename = dict(remap, id=session_map if table == "sessions" else run_map if table == "runs" else {})
+                rename = dict(remap, id=own_ids.get(table, {}))
                 n = _insert(
                     dst, table, _rows(src, table, where), rename, drop=("id",) if table in ("events", "cells") else ()
                 )
@@ -736,6 +770,21 @@ def _link_cells(
         "AND run_id NOT IN (SELECT id FROM runs)",
         [(session_map.get(s, s),) for (s,) in src.execute("SELECT id FROM temp.fresh")],
     )
+
+
+def _explanation_ids(src: sqlite3.Connection, dst: sqlite3.Connection, run_map: dict[str, str]) -> dict[str, str]:
+    """The id in the ledger of each explanation the picked runs bring: its own, or a fresh one where the ledger
+    holds another explanation under it (other runs, once ``run_map`` renamed them, or another time). Same id, runs
+    and time: the same explanation, which stays as the ledger has it."""
+    taken = {eid for (eid,) in src.execute("SELECT id FROM main.explanations")}
+    out: dict[str, str] = {}
+    for eid, run_a, run_b, created in src.execute(
+        f"SELECT id, run_a, run_b, created FROM main.explanations WHERE {PICKED_EXPLANATIONS}"
+    ).fetchall():
+        mine = dst.execute("SELECT run_a, run_b, created FROM explanations WHERE id = ?", (eid,)).fetchone()
+        same = mine is None or tuple(mine) == (run_map.get(run_a, run_a), run_map.get(run_b, run_b), created)
+        out[eid] = eid if same else _fresh(dst, "explanations", 6, taken)
+    return out
 
 
 def _fresh(dst: sqlite3.Connection, table: str, nbytes: int, taken: set[str]) -> str:

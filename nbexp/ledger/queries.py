@@ -594,11 +594,10 @@ class Reader:
     def sync_states(self, within: float = 86400.0) -> list[dict]:
         """What each session's live sync to MLflow last said (``nbexp/export/sync.py``), for the sessions whose
         sync wrote in the last ``within`` seconds, newest first: ``session``, ``uri``, ``state``, ``behind``,
-        ``at``, ``ended`` (the session's end, None while it runs)."""
+        ``at``, ``ended`` (the session's end, None while it runs). The column is always there: a Reader's
+        :func:`~nbexp.ledger.connect` migrates an older ledger before reading it (or fails to open it)."""
         import time as _time
 
-        if "sync_state" not in {row[1] for row in self.conn.execute("PRAGMA table_info(sessions)")}:
-            return []  # a ledger opened read-only before migration 13
         out = []
         for sid, raw, ended in self.conn.execute(
             "SELECT id, sync_state, ended FROM sessions WHERE sync_state IS NOT NULL"
