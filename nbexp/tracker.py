@@ -106,6 +106,10 @@ class _Cell:
         self.decide_after = False  # whether it opens the next run is decided once it ran (RunBook.screen)
 
 
+_HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
+_YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
+
+
 @functools.lru_cache(maxsize=256)
 def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, Any], set[str], list[str], Training]:
     """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
@@ -178,6 +182,8 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
+        self._texts: set[str] = set()  # code hashes of the cells this session ran
+        self._new_text = False  # whether a queued capture reads a cell text the session had not run
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -415,6 +421,9 @@ class Session:
                 run = self._next_run(run, screened)
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.decide_after = late
+        if code_hash not in self._texts:
+            self._texts.add(code_hash)
+            self._new_text = True
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
@@ -591,7 +600,7 @@ class Session:
     def _drain(self) -> None:
         """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
         with self._pending_lock:
-            self._drain_queued = False
+            self._drain_queued = self._new_text = False
             pending, self._pending = self._pending, []
         for fn in pending:
             try:
@@ -710,7 +719,17 @@ class Session:
             def post_handler_hook(_original=after):
                 _original()
                 if self._pending:
-                    self._drain()
+                    # The reply is on its way through the kernel's shell-channel thread, which needs
+                    # a core and the GIL to send it. Before a capture that parses a cell new to the
+                    # session (milliseconds of work), give it 1 ms; during any capture, hand the GIL
+                    # over within 0.2 ms (not Python's 5 ms): the capture does not hold the reply back.
+                    interval = sys.getswitchinterval()
+                    sys.setswitchinterval(min(interval, _HANDOVER_S))
+                    time.sleep(_YIELD_S if self._new_text else 0)
+                    try:
+                        self._drain()
+                    finally:
+                        sys.setswitchinterval(interval)
 
             kernel.post_handler_hook = post_handler_hook
             self._kernel_hooks.append((kernel, "post_handler_hook", post_handler_hook))
