@@ -137,6 +137,7 @@ def over_http(path: Path, n: int) -> list[tuple[str, str]]:
             f"--NbexpApp.ledger={path}",
         ],
         env=env,
+        cwd=root,  # not the checkout: `python -m` would import its nbexp before $PYTHONPATH's (timed in-process)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -516,3 +516,36 @@ def test_table_sorted_by_a_numeric_param_orders_ties_newest_first(ties, fast, mo
                 )
                 got += [row["id"] for row in page["rows"]]
             assert got == want, (descending, q)
+
+
+def test_table_grouped_by_a_param_and_sorted_by_one_keeps_each_rows_group(ties):
+    """Grouped by a param and sorted by a param (here the same one: every run of a group ties, so newest first):
+    each row still says its group."""
+    path, runs = ties
+
+    def value(k):
+        return 2.0 if k == 2 else k
+
+    keys = sorted({value(x[4]) for x in runs} - {None}) + [None]
+    want = [
+        x[0]
+        for k in keys
+        for i, x in sorted(((i, x) for i, x in enumerate(runs) if value(x[4]) == k), key=lambda it: (-it[1][2], -it[0]))
+    ]
+    with Reader(path) as r:
+        got = []
+        for offset in range(0, 48, 8):
+            page = table(
+                r,
+                sprint="all",
+                group="params.k",
+                sort="params.k",
+                descending=False,
+                offset=offset,
+                limit=8,
+                columns="params.k",
+                with_columns=False,
+            )
+            assert all(row["group"] == row["cells"]["params.k"] for row in page["rows"])
+            got += [row["id"] for row in page["rows"]]
+    assert got == want

@@ -577,7 +577,7 @@ def _sorted_by_index(
             reader,
             f,
             within,
-            ("NULL", []),
+            gexpr,
             gathered if rare else page,
             gathered,
             scope_runs,
