@@ -51,19 +51,26 @@ def runs_frame(
         df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
     df["duration_s"] = (df["end_time"] - df["start_time"]).dt.total_seconds()
     extra: dict[str, Any] = {}
-    index = pd.Index(ids)
-    last: list = [None, None]  # the run ids of the previous key and their rows: most keys share them
+    position = {rid: i for i, rid in enumerate(ids)}
+    last: list = [None, None]  # the run ids of the previous key and their rows: most keys share them (one list)
 
     def aligned(pair: tuple, dtype: Any = None) -> Any:
-        """A column in ``ids``' order from ``(run ids, values)``, runs lacking the key as NaN; None when no
-        run of ``ids`` has it."""
-        rids, values = pair
-        if rids != last[0]:
-            last[:] = [rids, index.get_indexer(pd.Index(rids))]
+        """A column in ``ids``' order from ``(run ids, values[, numeric])``, runs lacking the key as NaN; None when
+        no run of ``ids`` has it."""
+        rids, values = pair[0], pair[1]
+        if rids is not last[0]:
+            last[:] = [rids, np.array([position.get(rid, -1) for rid in rids], dtype=np.intp)]
         rows = last[1]
         keep = rows >= 0
         if not keep.any():
             return None
+        if dtype is None and len(pair) > 2 and pair[2] and len(rows) == len(ids) and keep.all():
+            # every run has the key and no value is a bool: one numeric array is what inferring the objects gives
+            numbers = np.asarray(values)
+            if numbers.ndim == 1 and numbers.dtype.kind in "if":  # not lists of numbers (2-d)
+                out = np.empty(len(ids), dtype=numbers.dtype)
+                out[rows] = numbers
+                return out
         if dtype is not None:
             out = np.full(len(ids), np.nan, dtype=dtype)
             out[rows[keep]] = np.asarray(values, dtype=dtype)[keep]

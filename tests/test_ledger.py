@@ -160,3 +160,35 @@ def test_older_ledger_is_migrated_and_keeps_its_data(tmp_path):
         loss = run["metrics"]["loss"]  # summaries backfilled by migration 5
         assert (loss["steps"], loss["nan"], loss["min"], loss["max"]) == (4, 1, 1.0, 3.0)
         assert math.isnan(loss["last"])
+
+
+@pytest.mark.parametrize("runs", [3, 5001])
+def test_upgrading_a_big_old_ledger_says_so_on_stderr_first(tmp_path, capsys, runs):
+    """Migration 10 rebuilds every table (42 s at 100,000 runs): the first command that opens such a ledger says
+    what it is doing before it starts, and when it is done; a small ledger upgrades silently."""
+    from nbexp.ledger.schema import MIGRATIONS, split_statements
+
+    p = tmp_path / "v9.sqlite"
+    c = sqlite3.connect(p)
+    for number in range(9):
+        for statement in split_statements(MIGRATIONS[number]):
+            c.execute(statement)
+    c.execute("PRAGMA user_version = 9")
+    c.execute("INSERT INTO sessions (id, host, started) VALUES ('s', 'box', 1)")
+    c.executemany(
+        "INSERT INTO runs (id, session_id, sprint, status, start_time, end_time) "
+        "VALUES (?, 's', '2026-01-01', 'finished', ?, ?)",
+        [(f"r{i:05d}", i, i + 1) for i in range(runs)],
+    )
+    c.commit()
+    c.close()
+    with Reader(p) as r:
+        assert r.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == runs
+    err = capsys.readouterr().err
+    if runs > 5000:
+        assert f"nbexp: upgrading the ledger {p} (5,001 runs)" in err.splitlines()[0]
+        assert err.splitlines()[1].startswith("nbexp: ledger upgraded in ")
+    else:
+        assert err == ""
+    with Reader(p):  # once
+        assert capsys.readouterr().err == ""

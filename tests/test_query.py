@@ -244,3 +244,308 @@ def test_sprint_metric_counts_mark_a_metric_printed_only_when_every_run_printed_
         assert r.sprint_metric_counts("all") == {"auc": (4, False), "loss": (4, True)}
         assert r.sprint_metric_counts("2023-11-14") == {"auc": (4, False), "loss": (4, True)}
         assert r.sprint_metric_counts("2020-01-01") == {}
+
+
+@pytest.fixture
+def ties(tmp_path):
+    """40 runs in two sprints whose metric ``m`` has ties, NaN (stored as NULL) or no value at all, started at
+    times that tie too (then the later row is the newer), and a param ``k`` for queries: ``(path, runs)``, each
+    run ``(id, sprint, start, m, k)`` in insertion order."""
+    import random
+
+    path = tmp_path / "ties.sqlite"
+    conn = connect(path)
+    rng = random.Random(7)
+    runs = []
+    with transaction(conn):
+        conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'h', 1, ?, ?)", (T0, T0))
+        for i in range(40):
+            rid, sprint = f"r{i:03d}", "2023-11-14" if i % 3 else "2023-11-15"
+            start = T0 + rng.choice([0, 10, 20, 30, i])  # ties in start time: the rowid decides
+            m = rng.choice([0.1, 0.5, 0.5, 0.9, 2.0, "nan", None])
+            k = rng.choice([1, 2, 2, 2.5, 2.0, None])  # 2 and 2.0: one group; None: the run has no k
+            runs.append((rid, sprint, start, m, k))
+            conn.execute(
+                "INSERT INTO runs (id, session_id, sprint, name, status, start_time, end_time) "
+                "VALUES (?, 's', ?, ?, 'finished', ?, ?)",
+                (rid, sprint, rid, start, start + 1),
+            )
+            if k is not None:
+                conn.execute(
+                    "INSERT INTO params (run_id, key, value, type) VALUES (?, 'k', ?, ?)",
+                    (rid, json.dumps(k), "int" if isinstance(k, int) else "float"),
+                )
+            if m is not None:
+                last = None if m == "nan" else m  # the writer stores NaN as NULL
+                conn.execute(
+                    "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+                    "VALUES (?, 'm', 1, ?, ?, ?, ?, 0)",
+                    (rid, int(m == "nan"), last, last, last),
+                )
+    conn.close()
+    return path, runs
+
+
+def _expected_by_m(runs, descending, sprint=None, k=None):
+    """The order the table promises: runs with a value of m by it (ties newest first: start time, then the later
+    row), then the runs lacking it (no value or NaN) newest first."""
+    keep = [(i, r) for i, r in enumerate(runs) if (sprint is None or r[1] == sprint) and (k is None or r[4] == k)]
+
+    def key(item):
+        i, (_rid, _sprint, start, m, _k) = item
+        has = isinstance(m, float)
+        return (0 if has else 1, (-m if descending else m) if has else 0, -start, -i)
+
+    return [r[0] for _, r in sorted(keep, key=key)]
+
+
+@pytest.mark.parametrize("walk", [True, False])
+def test_table_sorted_by_a_metric_puts_runs_lacking_it_last_on_every_page(ties, walk, monkeypatch):
+    """Sorting by a metric walks its index (schema 12) or sorts the matching runs: the same rows, page by page."""
+    from nbexp.ledger import query
+
+    if not walk:  # a query is taken as too rare a match to walk the index for
+        monkeypatch.setattr(query, "INDEX_WALK_RUNS", 0)
+    path, runs = ties
+    with Reader(path) as r:
+        for descending in (True, False):
+            for sprint, q, k in (("all", None, None), ("2023-11-14", None, None), ("all", "params.k = 1", 1)):
+                want = _expected_by_m(runs, descending, None if sprint == "all" else sprint, k)
+                for limit in (7, 40):
+                    got = []
+                    for offset in range(0, len(want) + limit, limit):
+                        page = table(
+                            r,
+                            sprint=sprint,
+                            query=q,
+                            sort="metrics.m",
+                            descending=descending,
+                            offset=offset,
+                            limit=limit,
+                            columns="metrics.m",
+                            with_columns=False,
+                        )
+                        assert page["total"] == len(want)
+                        got += [row["id"] for row in page["rows"]]
+                    assert got == want, (descending, sprint, q, limit)
+
+
+def test_runs_frame_of_many_runs_equals_the_frame_read_run_by_run(tmp_path, monkeypatch):
+    """``nbexp.runs()`` reads a big listing key by key (one JSON array each) and a small one run by run: the same
+    frame, column for column and dtype for dtype, whatever the params' types and which runs lack a key."""
+    import math
+
+    import pandas as pd
+
+    import nbexp
+    from nbexp.ledger import queries
+
+    path = tmp_path / "types.sqlite"
+    conn = connect(path)
+    with transaction(conn):
+        conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'h', 1, ?, ?)", (T0, T0))
+        for i in range(12):
+            rid = f"t{i:02d}"
+            conn.execute(
+                "INSERT INTO runs (id, session_id, sprint, name, status, start_time, end_time, gpu_util_mean) "
+                "VALUES (?, 's', '2023-11-14', ?, 'finished', ?, ?, ?)",
+                (rid, f"run {i}", T0 + i, T0 + i + 3, None if i % 2 else 50.0),
+            )
+            params = {
+                "ints": (i, "int"),
+                "floats": (math.nan if i == 3 else i / 4, "float"),
+                "mixed": (i if i % 2 else i + 0.5, "int" if i % 2 else "float"),
+                "text": (f"m{i % 3}", "str"),
+                "flag": (i % 2 == 0, "bool"),
+                "shape": ([i, 2], "list"),
+                "ragged": (list(range(i % 3)), "list"),
+                "none": (None, "none"),
+            }
+            if i % 3:
+                params["some"] = (i * 1.5, "float")  # not every run
+            if i % 4 == 0:
+                params["int_or_bool"] = (True, "bool")
+            elif i % 4 == 1:
+                params["int_or_bool"] = (7, "int")
+            for key, (value, kind) in params.items():
+                conn.execute(
+                    "INSERT INTO params (run_id, key, value, type) VALUES (?, ?, ?, ?)",
+                    (rid, key, json.dumps(value), kind),
+                )
+            if i % 5:
+                conn.execute(
+                    "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+                    "VALUES (?, 'acc', 1, 0, ?, ?, ?, 0)",
+                    (rid, i / 10, i / 10, i / 10),
+                )
+            if i % 2:
+                conn.execute(
+                    "INSERT INTO run_data (run_id, name, fingerprint, time) VALUES (?, 'X', ?, ?)", (rid, f"fp{i}", T0)
+                )
+    conn.close()
+    by_run = nbexp.runs(sprint="all", ledger=str(path))
+    monkeypatch.setattr(queries, "FEW_RUNS", 0)
+    by_key = nbexp.runs(sprint="all", ledger=str(path))
+    pd.testing.assert_frame_equal(by_run, by_key)
+    assert by_key["params.ints"].dtype == "int64" and by_key["params.floats"].dtype == "float64"
+    assert by_key["params.mixed"].dtype == "float64" and by_key["params.some"].dtype == "float64"
+    assert by_key["params.flag"].dtype == "bool" and by_key["params.int_or_bool"].dtype == "object"
+    assert list(by_key["run_id"]) == [f"t{i:02d}" for i in reversed(range(12))]  # newest first
+    assert by_key["params.shape"].iloc[0] == [11, 2] and math.isnan(
+        by_key.loc[by_key["run_id"] == "t03", "params.floats"].item()
+    )
+    assert by_key["metrics.acc"].isna().sum() == 3 and by_key["data.X"].notna().sum() == 6
+
+
+def test_sprint_metric_counts_see_every_new_summary_and_source(ledger):
+    """The counts behind the sidebar's main metric are kept between requests, and a new summary or a new printed
+    source (another process writing the ledger) shows on the next read."""
+    with Reader(ledger) as r:
+        assert r.sprint_metric_counts("all") == {"auc": (4, False), "loss": (4, False)}
+    conn = connect(ledger)
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+            "VALUES ('aaaa05', 'auc', 1, 0, 0.5, 0.5, 0.5, 0)"
+        )
+    with Reader(ledger) as r:
+        assert r.sprint_metric_counts("all") == {"auc": (5, False), "loss": (4, False)}
+        assert r.sprint_metric_counts("2023-11-14")["auc"] == (5, False)
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+            "VALUES ('aaaa01', 'f1', 1, 0, 0.5, 0.5, 0.5, 0)"
+        )
+        conn.execute("INSERT INTO metric_sources (run_id, key, source) VALUES ('aaaa01', 'f1', 'stdout')")
+    conn.close()
+    with Reader(ledger) as r:
+        assert r.sprint_metric_counts("all") == {"auc": (5, False), "loss": (4, False), "f1": (1, True)}
+        assert r.sprint_metric_counts("2023-11-15") == {}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_table_grouped_by_a_numeric_param_counts_and_orders_like_sql(ties, fast, monkeypatch):
+    """Grouping by a param whose values are numbers reads its index (schema 12) group by group: the same groups
+    (by value, 2 and 2.0 one group, runs without the param last as None) and the same rows on every page as
+    grouping every run by its value in SQL."""
+    from collections import Counter
+
+    from nbexp.ledger import query
+
+    if not fast:
+        monkeypatch.setattr(query, "_grouped_by_number", lambda *a, **k: None)
+    path, runs = ties
+
+    def value(k):
+        return 2.0 if k == 2 else k  # one group
+
+    with Reader(path) as r:
+        for sprint, q, sort, descending in (
+            ("all", None, None, True),
+            ("all", None, None, False),
+            ("2023-11-14", None, "metrics.m", True),
+            ("all", "metrics.m > 0.3", "metrics.m", False),
+        ):
+            scope = [
+                (i, x)
+                for i, x in enumerate(runs)
+                if (sprint == "all" or x[1] == sprint) and (q is None or (isinstance(x[3], float) and x[3] > 0.3))
+            ]
+            counts = Counter(value(x[4]) for _, x in scope)
+            keys = sorted(k for k in counts if k is not None) + ([None] if None in counts else [])
+            by_m = _expected_by_m([x for _, x in scope], descending) if sort else None
+
+            def within(item, by_m=by_m, descending=descending):
+                i, x = item
+                return by_m.index(x[0]) if by_m else (-1 if descending else 1) * (x[2] * 1000 + i)
+
+            want = [x[0] for k in keys for _, x in sorted((it for it in scope if value(it[1][4]) == k), key=within)]
+            got, groups = [], None
+            for offset in range(0, len(want) + 6, 6):
+                page = table(
+                    r,
+                    sprint=sprint,
+                    query=q,
+                    group="params.k",
+                    sort=sort,
+                    descending=descending,
+                    offset=offset,
+                    limit=6,
+                    columns="params.k",
+                    with_columns=False,
+                )
+                groups = page["groups"]
+                got += [row["id"] for row in page["rows"]]
+                assert all(row["group"] == row["cells"]["params.k"] for row in page["rows"])
+            assert got == want, (sprint, q, sort, descending)
+            assert [g["count"] for g in groups] == [counts[k] for k in keys]
+            assert [g["value"] for g in groups] == keys and type(groups[0]["value"]) is int  # the 1s: ints
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_table_sorted_by_a_numeric_param_orders_ties_newest_first(ties, fast, monkeypatch):
+    """A sort by a numeric param reads its runs value by value (a param has few values, so ties are the rule):
+    the order of sorting every run by the typed value, ties (2 and 2.0 too) newest first, runs without it last."""
+    from nbexp.ledger import query
+
+    if not fast:
+        monkeypatch.setattr(query, "_grouped_by_number", lambda *a, **k: None)
+    path, runs = ties
+    with Reader(path) as r:
+        for descending, q in ((True, None), (False, None), (True, "metrics.m > 0.3"), (False, "metrics.m > 0.3")):
+            scope = [(i, x) for i, x in enumerate(runs) if q is None or (isinstance(x[3], float) and x[3] > 0.3)]
+
+            def key(item, descending=descending):
+                i, x = item
+                k = x[4]
+                return (k is None, 0 if k is None else (-k if descending else k), -x[2], -i)
+
+            want = [x[0] for _, x in sorted(scope, key=key)]
+            got = []
+            for offset in range(0, len(want) + 7, 7):
+                page = table(
+                    r,
+                    sprint="all",
+                    query=q,
+                    sort="params.k",
+                    descending=descending,
+                    offset=offset,
+                    limit=7,
+                    columns="params.k",
+                    with_columns=False,
+                )
+                got += [row["id"] for row in page["rows"]]
+            assert got == want, (descending, q)
+
+
+def test_table_grouped_by_a_param_and_sorted_by_one_keeps_each_rows_group(ties):
+    """Grouped by a param and sorted by a param (here the same one: every run of a group ties, so newest first):
+    each row still says its group."""
+    path, runs = ties
+
+    def value(k):
+        return 2.0 if k == 2 else k
+
+    keys = sorted({value(x[4]) for x in runs} - {None}) + [None]
+    want = [
+        x[0]
+        for k in keys
+        for i, x in sorted(((i, x) for i, x in enumerate(runs) if value(x[4]) == k), key=lambda it: (-it[1][2], -it[0]))
+    ]
+    with Reader(path) as r:
+        got = []
+        for offset in range(0, 48, 8):
+            page = table(
+                r,
+                sprint="all",
+                group="params.k",
+                sort="params.k",
+                descending=False,
+                offset=offset,
+                limit=8,
+                columns="params.k",
+                with_columns=False,
+            )
+            assert all(row["group"] == row["cells"]["params.k"] for row in page["rows"])
+            got += [row["id"] for row in page["rows"]]
+    assert got == want

@@ -7,6 +7,8 @@ migration that has shipped: append a new one.
 from __future__ import annotations
 
 import sqlite3
+import sys
+import time
 
 from ..errors import SchemaTooNewError
 from .transactions import transaction
@@ -771,6 +773,10 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# the migrations that copy or index every row (10: the tables rebuilt with their foreign keys, 12: the runs table's
+# indexes): 42 s for a ledger of 100,000 runs, so a ledger of more than NOTICE_RUNS runs says so on stderr first
+SLOW_MIGRATIONS = (10, 12)
+NOTICE_RUNS = 5000
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -795,14 +801,35 @@ def migrate(conn: sqlite3.Connection) -> int:
         with transaction(conn):
             # Another process may have migrated while we waited for the lock.
             current = conn.execute("PRAGMA user_version").fetchone()[0]
+            started = _notice(conn, current)
             for number in range(current, SCHEMA_VERSION):
                 for statement in split_statements(MIGRATIONS[number]):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if started is not None:
+            print(f"nbexp: ledger upgraded in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     finally:
         if enforced:
             conn.execute("PRAGMA foreign_keys = ON")
     return version
+
+
+def _notice(conn: sqlite3.Connection, current: int) -> float | None:
+    """Say on stderr that a big ledger is being upgraded (a first ``%nbexp track`` or ``nbexp ls`` would seem to
+    hang for a minute otherwise); the time it started, None when nothing was said."""
+    if current == 0 or not any(current < version <= SCHEMA_VERSION for version in SLOW_MIGRATIONS):
+        return None  # a new ledger, or only quick migrations
+    runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    if runs <= NOTICE_RUNS:
+        return None
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    print(
+        f"nbexp: upgrading the ledger {path} ({runs:,} runs) to this version of nbexp, once; "
+        f"this takes a while (about 40 s per 100,000 runs)...",
+        file=sys.stderr,
+        flush=True,
+    )
+    return time.monotonic()
 
 
 def split_statements(script: str) -> list[str]:
