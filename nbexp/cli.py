@@ -20,7 +20,6 @@ import datetime as dt
 import io
 import json
 import os
-import re
 import shutil
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -389,16 +388,6 @@ def _show_csv(info: dict) -> tuple[list[str], list[list[Any]]]:
     return ["kind", "name", "value", "min", "max", "steps", "source"], rows
 
 
-# how a saved output is named: never .html or .svg, so a saved output is not a page that runs scripts
-_EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "application/vnd.plotly.v1+json": "plotly.json",
-    "text/html": "html.txt",
-    "text/plain": "txt",
-}
-
-
 def _output_rows(cells: list[dict], full: bool = False) -> list[list[Any]]:
     """One row per output; ``full``: whole hashes and no ``-`` for a missing count (CSV)."""
     return [
@@ -426,6 +415,8 @@ def _echo_outputs(cells: list[dict]) -> None:
 @click.pass_context
 def outputs_cmd(ctx, run, save_dir, output):
     """List what a run's cells showed (figures, tables, results, printed text); --save writes them as files."""
+    from .capture.outputs import output_file_name
+
     with _reader(ctx) as r:
         rid = r.resolve(run)
         cells = r.outputs(rid)
@@ -437,12 +428,11 @@ def outputs_cmd(ctx, run, save_dir, output):
                 raise click.ClickException(f"cannot create {folder}: {exc}") from None
             n = 0
             for i, c in enumerate(cells, 1):
-                count = c["execution_count"] if c["execution_count"] is not None else i
                 for o in c["outputs"]:
                     blob = r.blob(o["hash"])
                     if blob is None:
                         continue
-                    name = f"{i:03d}-cell{count}-{o['seq']}-{o['kind']}.{_EXTENSIONS.get(o['mime'], 'bin')}"
+                    name = output_file_name(i, c["execution_count"], o["seq"], o["kind"], o["mime"])
                     try:
                         (folder / name).write_bytes(blob["data"])
                     except OSError as exc:
@@ -459,15 +449,15 @@ def outputs_cmd(ctx, run, save_dir, output):
 
 def _save_artifacts(r: Reader, rid: str, folder: Path) -> int:
     """Write a run's stored artifacts into ``folder``, each under its name made one safe file name
-    (``out/preds.csv`` as ``out_preds.csv``; a page or a script gets ``.txt`` added, like outputs)."""
+    (:func:`~nbexp.capture.outputs.artifact_flat_name`)."""
+    from .capture.outputs import artifact_flat_name
+
     n = 0
     for a in r.artifacts(rid):
         blob = r.blob(a["sha256"]) if a["stored"] else None
         if blob is None:
             continue
-        name = re.sub(r"[^\w.+-]+", "_", a["name"]).lstrip("._") or "artifact"
-        if name.lower().endswith((".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")):
-            name += ".txt"
+        name = artifact_flat_name(a["name"])
         try:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(blob["data"])

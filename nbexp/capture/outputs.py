@@ -88,6 +88,13 @@ def artifact_file_path(name: str) -> str:
     return path + ".txt" if path.lower().endswith(_ACTIVE) else path
 
 
+def artifact_flat_name(name: str) -> str:
+    """An artifact's name as one safe file name (``out/preds.csv`` as ``out_preds.csv``, never
+    ``..``); a page or a script gets ``.txt`` added, like outputs."""
+    flat = re.sub(r"[^\w.+-]+", "_", name).lstrip("._") or "artifact"
+    return flat + ".txt" if flat.lower().endswith(_ACTIVE) else flat
+
+
 def stdout_tail(text: str, limit: int = STDOUT_TAIL) -> str:
     """The last ``limit`` characters of ``text``, from a line start when there is one."""
     if len(text) <= limit:

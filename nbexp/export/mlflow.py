@@ -161,9 +161,8 @@ def _run_files(reader, rid: str) -> list[tuple[str, str]]:
     """``(artifact path, blob hash)`` of what a run's cells showed (``outputs/NNN-cellC-S-kind.ext``) and of
     the files it kept whose bytes the ledger holds (``artifacts/NAME``, one safe file name each). Outputs are named
     as ``nbexp outputs --save`` and the W&B export name them, never .html or .svg (a page the MLflow UI would run)."""
-    import re
 
-    from ..capture.outputs import output_file_name
+    from ..capture.outputs import artifact_flat_name, output_file_name
 
     files = []
     for i, c in enumerate(reader.outputs(rid), 1):
@@ -173,10 +172,7 @@ def _run_files(reader, rid: str) -> list[tuple[str, str]]:
     for a in reader.artifacts(rid):
         if not a["stored"]:
             continue
-        name = re.sub(r"[^\w.+-]+", "_", a["name"]).lstrip("._") or "artifact"
-        if name.lower().endswith((".html", ".htm", ".xhtml", ".svg", ".js", ".mjs")):
-            name += ".txt"
-        files.append((f"artifacts/{name}", a["sha256"]))
+        files.append((f"artifacts/{artifact_flat_name(a['name'])}", a["sha256"]))
     return files
 
 
