@@ -315,19 +315,26 @@ def _read_artifact(path: str | os.PathLike) -> tuple[bytes | None, str, str, int
     if not os.path.isfile(path):
         what = "is not a regular file" if os.path.exists(path) else "does not exist"
         raise InvalidArgument(f"nbexp.log_artifact(path_or_object=...): {path} {what}")
-    h, size, chunks = hashlib.sha256(), 0, []
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                size += len(chunk)
-                if size <= ARTIFACT_COPY_MAX:
-                    chunks.append(chunk)
-                else:
-                    chunks = []
+        data, digest, size = read_once(path)
     except OSError as exc:
         raise InvalidArgument(f"nbexp.log_artifact(path_or_object=...): cannot read {path} ({exc})") from None
-    return (b"".join(chunks) if size <= ARTIFACT_COPY_MAX else None), path, h.hexdigest(), size
+    return data, path, digest, size
+
+
+def read_once(path: str) -> tuple[bytes | None, str, int]:
+    """``(content, or None when over the copy limit; SHA-256; size)`` of a file, read once in
+    1 MiB chunks (a file of any size is hashed without holding it whole). Raises OSError."""
+    h, size, chunks = hashlib.sha256(), 0, []
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+            if size <= ARTIFACT_COPY_MAX:
+                chunks.append(chunk)
+            else:
+                chunks = []
+    return (b"".join(chunks) if size <= ARTIFACT_COPY_MAX else None), h.hexdigest(), size
 
 
 def check_params(params: dict[str, Any], where: str) -> dict[str, Any]:

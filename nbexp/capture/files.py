@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import os
 import re
 import sys
@@ -36,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from ..recorder import ARTIFACT_COPY_MAX
+from ..recorder import read_once
 from .training import cell_tree
 
 HASH_MAX = 1 << 30  # files larger than this (1 GiB) are recorded by size only: hashing them would stall the cell
@@ -264,20 +263,6 @@ def _written(path: str, since: float) -> Iterable[tuple[str, os.stat_result]]:
         yield path, st
 
 
-def _read(path: str) -> tuple[bytes | None, str]:
-    """``(content when small enough to copy, else None; SHA-256)`` read once."""
-    h, chunks, n = hashlib.sha256(), [], 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            n += len(chunk)
-            if n <= ARTIFACT_COPY_MAX:
-                chunks.append(chunk)
-            else:
-                chunks = []
-    return (b"".join(chunks) if n <= ARTIFACT_COPY_MAX else None), h.hexdigest()
-
-
 def name_of(path: str, cwd: str) -> str:
     """How an artifact is named: its path relative to ``cwd`` when inside it, else absolute."""
     try:
@@ -315,7 +300,7 @@ def record(
                         data, digest = None, ""
                         warn("files", f"{name} is {st.st_size / 2**30:.1f} GiB: its size is recorded, not its hash")
                     else:
-                        data, digest = _read(path)
+                        data, digest, _size = read_once(path)
                 except OSError as exc:
                     warn("files", f"{name} not recorded ({type(exc).__name__}: {exc})")
                     continue
