@@ -457,17 +457,30 @@ class Reader:
             runs = runs[offset : offset + limit] if limit is not None else runs[offset:]
         if not details:
             return runs, total if total is not None else len(runs)
+        return self._with_details(runs), total if total is not None else len(runs)
+
+    def _with_details(self, runs: list[dict]) -> list[dict]:
+        """``runs`` (rows of the runs table), each given its ``params``, ``metrics`` summaries,
+        ``data`` fingerprints and ``tags``, read for all of them at once."""
         ids = [r["id"] for r in runs]
-        all_params = self.params(ids)
-        summaries = self.metric_summaries(ids)
-        fingerprints = self.data_fingerprints(ids)
-        tags = self.tags(ids)
+        all_params, summaries = self.params(ids), self.metric_summaries(ids)
+        fingerprints, tags = self.data_fingerprints(ids), self.tags(ids)
         for r in runs:
             r["params"] = all_params.get(r["id"], {})
             r["metrics"] = summaries.get(r["id"], {})
             r["data"] = fingerprints.get(r["id"], {})
             r["tags"] = tags.get(r["id"], [])
-        return runs, total if total is not None else len(runs)
+        return runs
+
+    def runs_by_id(self, run_ids: list[str]) -> list[dict]:
+        """The runs ``run_ids`` in that order, each as :meth:`query_runs` gives it (``params``, ``metrics``
+        summaries, ``data`` fingerprints, ``tags``); ids the ledger lacks are left out. The sidebar lists a
+        page of the runs table (its query and sort, :func:`nbexp.ledger.query.table`) with what its rows show."""
+        found = {
+            row[0]: dict(zip(RUN_FIELDS, row))
+            for row in self._for_runs(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id IN ({{ids}})", run_ids)
+        }
+        return self._with_details([self._effective(found[rid]) for rid in run_ids if rid in found])
 
     def tags(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -828,8 +841,8 @@ class Reader:
         up to the run's end, in execution order moved only as far as needed for every
         name to be defined before a cell reads it (see :func:`_define_before_use`).
 
-        A re-run ends where the next one opens, before the cell that opened it (the edited
-        hyperparameter, the re-executed training), so its evaluation cells count: an
+        A re-run ends where the next one opens, at the start of the cell that opened it (the edited
+        hyperparameter, the re-executed training), which is the next run's, so its evaluation cells count: an
         evaluation re-run after the training is taken in its new version, not the first pass's.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -840,7 +853,7 @@ class Reader:
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
                       c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
                FROM cells c JOIN code ON code.hash = c.code_hash
-               WHERE c.session_id = ? AND c.start <= ? ORDER BY c.start, c.id""",
+               WHERE c.session_id = ? AND c.start < ? ORDER BY c.start, c.id""",
             (run["session_id"], end),
         ).fetchall()
         latest: dict[str, dict] = {}
@@ -1061,23 +1074,3 @@ def _process_alive(row: sqlite3.Row) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False
-
-
-def runs_by_id(reader: Reader, run_ids: list[str]) -> list[dict]:
-    """The runs ``run_ids`` in that order, each as :meth:`Reader.query_runs` gives it (``params``, ``metrics``
-    summaries, ``data`` fingerprints, ``tags``); ids the ledger lacks are left out. The sidebar lists a page
-    of the runs table (its query and sort, :func:`nbexp.ledger.query.table`) with what its rows show."""
-    found = {
-        row[0]: dict(zip(RUN_FIELDS, row))
-        for row in reader._for_runs(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id IN ({{ids}})", run_ids)
-    }
-    runs = [reader._effective(found[rid]) for rid in run_ids if rid in found]
-    ids = [r["id"] for r in runs]
-    params, summaries = reader.params(ids), reader.metric_summaries(ids)
-    fingerprints, tags = reader.data_fingerprints(ids), reader.tags(ids)
-    for r in runs:
-        r["params"] = params.get(r["id"], {})
-        r["metrics"] = summaries.get(r["id"], {})
-        r["data"] = fingerprints.get(r["id"], {})
-        r["tags"] = tags.get(r["id"], [])
-    return runs

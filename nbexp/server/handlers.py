@@ -257,7 +257,6 @@ def _table_order(
 ) -> tuple[list[dict], int]:
     """A page of runs in the runs table's order (``by``, then newest first), each with its ``sort_value``, and
     the number of runs ``query`` matches."""
-    from ..ledger.queries import runs_by_id
     from ..ledger.query import table
 
     page = table(
@@ -273,7 +272,7 @@ def _table_order(
     )
     column = page["columns"][0]
     values = {row["id"]: row["cells"].get(column) for row in page["rows"]}
-    runs = runs_by_id(reader, list(values))
+    runs = reader.runs_by_id(list(values))
     for run in runs:
         run["sort_value"] = values[run["id"]]
     return runs, page["total"]
