@@ -221,3 +221,17 @@ def test_positional_secret_found_from_the_callee_signature():
     assert clean == "client.login('ann', '[REDACTED]')\nclient.login('bob', os.environ['PW'])"
     _, clean = prepare("def f(host, secret):\n    pass\nf('db', 'in-the-cell')", {})
     assert clean.endswith("f('db', '[REDACTED]')")
+
+
+def test_a_token_in_an_installed_packages_version_is_scrubbed(tmp_path, monkeypatch):
+    """The package list is read (and scrubbed) by a child process; a local version label carrying a
+    token (``pkg==1.0+ghp_...``) keeps the package and loses the token."""
+    from nbexp.capture import environment
+
+    token = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    info = tmp_path / "leaky-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: leaky\nVersion: 1.0+{token}\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    _env_id, listed = environment.packages()
+    assert '"leaky":"1.0+' in listed and token not in listed and "ghp_" not in listed
