@@ -51,7 +51,7 @@ def runs_frame(
         df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
     df["duration_s"] = (df["end_time"] - df["start_time"]).dt.total_seconds()
     extra: dict[str, Any] = {}
-    position = {rid: i for i, rid in enumerate(ids)}
+    position = pd.Index(ids)  # run ids are unique: each key's run ids looked up at once, in C
     last: list = [None, None]  # the run ids of the previous key and their rows: most keys share them (one list)
 
     def aligned(pair: tuple, dtype: Any = None) -> Any:
@@ -59,7 +59,7 @@ def runs_frame(
         no run of ``ids`` has it."""
         rids, values = pair[0], pair[1]
         if rids is not last[0]:
-            last[:] = [rids, np.array([position.get(rid, -1) for rid in rids], dtype=np.intp)]
+            last[:] = [rids, position.get_indexer(rids)]
         rows = last[1]
         keep = rows >= 0
         if not keep.any():
