@@ -47,7 +47,11 @@ def kernel_id() -> str | None:
 # thread of the kernel, would hold the GIL against the user's first cells. A child process lists them
 # on another core while the thread that asked waits on its pipe (the GIL free).
 _LIST_DISTRIBUTIONS = """
-import json, sys
+import json, os, sys
+try:  # behind the kernel and the user's cells for the CPU, not beside them
+    os.nice(10)
+except (AttributeError, OSError):
+    pass
 from importlib import metadata
 path = json.loads(sys.argv[1])
 out = {}
