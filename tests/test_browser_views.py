@@ -212,8 +212,11 @@ def test_parallel_params_scatter_and_baseline_are_chosen(page, tmp_path):
     page.get_by_role("checkbox", name="Axis penalty").last.uncheck()
     expect(par).not_to_contain_text("penalty", timeout=30_000)
     expect(par).to_contain_text("C (log)")
-    page.get_by_role("combobox", name="Metric").last.select_option("train_loss")
+    for choice in ("train_loss", "test_auc", "train_loss"):  # chosen again while drawn: the last choice shows, once
+        page.get_by_role("combobox", name="Metric").last.select_option(choice)
     expect(_chart(page, "scatter")).to_contain_text("train_loss against C", timeout=30_000)
+    expect(_chart(page, "scatter")).to_have_count(1)
+    expect(_chart(page, "parallel")).to_have_count(1)
     expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(3)
     _chart(page, "scatter").scroll_into_view_if_needed()
     shot(page, "compare-parallel-scatter", tmp_path)

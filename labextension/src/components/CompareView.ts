@@ -81,6 +81,8 @@ export class CompareView extends Widget {
   private _body: HTMLElement;
   private _current = 'overview';
   private _charts = new LinkedCharts();
+  private _loads = 0; // the newest load(): an older answer arriving later is dropped
+  private _renders = 0; // the newest showTab(): an older one still drawing adds nothing more
   /** The user's choices, sent to the server: null lets it pick. */
   private _options: { metric: string | null; params: string[] | null; x: string | null; baseline: string | null } = {
     metric: null,
@@ -114,19 +116,26 @@ export class CompareView extends Widget {
 
   async load(): Promise<void> {
     const o = this._options;
+    const mine = ++this._loads;
     try {
-      this._data = await requestAPI<ICompareAnswer>('compare', {
+      const data = await requestAPI<ICompareAnswer>('compare', {
         runs: this._ids.join(','),
         metric: o.metric ?? undefined,
         params: o.params === null ? undefined : o.params.join(','),
         x: o.x ?? undefined,
         baseline: o.baseline ?? undefined
       });
+      if (mine !== this._loads) {
+        return; // the user chose again while this was asked: the later answer is the one shown
+      }
+      this._data = data;
       this.title.label = compareTitle(this._data);
       this.title.caption = `Compare runs ${this._ids.join(', ')}`;
       await this.showTab(this._current);
     } catch (e) {
-      this._body.textContent = `Could not compare: ${(e as Error).message}`;
+      if (mine === this._loads) {
+        this._body.textContent = `Could not compare: ${(e as Error).message}`;
+      }
     }
   }
 
@@ -145,10 +154,11 @@ export class CompareView extends Widget {
       return;
     }
     this._body.replaceChildren();
+    const mine = ++this._renders;
     const ids = c.runs.map(r => r.id);
     const figure = async (name: string, label: string): Promise<void> => {
-      if (!c.figures[name]) {
-        return;
+      if (!c.figures[name] || mine !== this._renders) {
+        return; // a newer rendering has replaced this one: drawing on would add stale charts to it
       }
       const box = el('div', { class: 'nbexp-chart', 'data-figure': name, role: 'figure', 'aria-label': label });
       this._body.appendChild(box);
