@@ -93,6 +93,7 @@ class _Cell:
         "result",
         "window",
         "decide_after",
+        "torch_before",
     )
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
@@ -104,6 +105,7 @@ class _Cell:
         self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
         self.window: Any = None  # the system sampler's window over the cell
         self.decide_after = False  # whether it opens the next run is decided once it ran (RunBook.screen)
+        self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
 
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
@@ -346,15 +348,27 @@ class Session:
         t = self._analyze(self._cell.source)[3]
         return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
+    def _trained(self, cell: _Cell) -> bool:
+        """Whether a cell that just ran trains (its code, a function it calls whose body trains, or
+        points it logged): the idle-GPU hint is for those alone. Parsed only when a hint would fire."""
+        if cell.run is not None and cell.run.n_points > cell.points_before:
+            return True
+        try:
+            return self.dataflow.trains(self._analyze(cell.source)[3])
+        except Exception:
+            return False
+
     def ensure_run(self) -> Run:
         return self.current or self.new_run(kind="new")
 
     def run_ended(self, run: Run) -> None:
         """A run ended: its system stats and idle hint are stored (the run book then lets it go)."""
         stats = self.sampler.close(run.window)
-        hint = run.idle_hint or system.idle_hint(
-            stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util
-        )
+        # a run's hint is its first training cell's; a run with no cells (nbexp.run() outside a
+        # notebook) is judged on its whole window
+        hint = run.idle_hint
+        if hint is None and run.n_cells == 0:
+            hint = system.idle_hint(stats, stats["wall_s"], bool(self.sampler.gpus), self.idle_after, self.idle_util)
         self.store.set_run_system(run.id, stats, len(self.sampler.gpus) or None, hint)
 
     def _write_samples(self, host: dict, gpus: list[dict]) -> None:
@@ -428,7 +442,7 @@ class Session:
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
         self._runs_before_cell = len(self.runs)
-        system.torch_cuda_peaks()  # resets torch's peak counters when it uses CUDA
+        cell.torch_before = system.torch_cuda_peaks()
         if self.printed is not None:
             self.printed.start()
         if self.outputs is not None:
@@ -498,7 +512,7 @@ class Session:
         end = time.time()
         printed = self.printed.end() if self.printed is not None else ()
         stats = self.sampler.close(cell.window)
-        torch_peaks = system.torch_cuda_peaks()
+        torch_peaks = system.cell_peaks(cell.torch_before, system.torch_cuda_peaks())
         result = cell.result or result
         exc = result.error_in_exec or result.error_before_exec
         if exc is None:
@@ -510,6 +524,8 @@ class Session:
         error = error_text(exc)
         self.n_cells += 1
         hint = system.idle_hint(stats, end - cell.start, bool(self.sampler.gpus), self.idle_after, self.idle_util)
+        if hint and not self._trained(cell):
+            hint = None  # a GPU idle while data loads or a report is written is no advice
         if hint:
             print(f"nbexp: hint: {hint}")
         shown = getattr(result, "result", None)

@@ -30,6 +30,11 @@ def gpus(monkeypatch):
 
 
 TRACK = "%nbexp track --sample-hz 20 --idle-after 0.4"
+# a model whose training takes a while (the idle-GPU hint is for cells that train)
+MODEL = (
+    "import time\nclass Model:\n    def fit(self, X, y, seconds=0.8):\n        time.sleep(seconds)\n        return self"
+)
+TRAIN = "model = Model().fit([[0.0]], [0])"
 
 
 def last_cell(db, where="1"):
@@ -49,7 +54,8 @@ def test_busy_gpu_aggregates_and_no_hint(cell, gpus, db, reader, capsys):
     )
     cell(TRACK)
     assert "sampling 1 GPU(s) [0:Fake H100]" in capsys.readouterr().out
-    cell("import time\ntime.sleep(0.8)")
+    cell(MODEL)
+    cell(TRAIN)
     c = last_cell(db)
     assert c["gpu_util_mean"] == pytest.approx(95) and c["gpu_util_max"] == 95
     assert c["gpu_mem_peak_mb"] == pytest.approx(60000)
@@ -79,8 +85,9 @@ def test_idle_hint_names_the_cause(cell, gpus, db, reader, capsys, monkeypatch, 
     monkeypatch.setenv("NBEXP_CPU_CLOCK_MODULE", "fake_nvml")
     gpus(spec, cpu_busy=cpu_busy)
     cell(TRACK)
+    cell(MODEL)
     capsys.readouterr()
-    cell("import time\ntime.sleep(0.8)")
+    cell(TRAIN)
     out = capsys.readouterr().out
     assert out.count("nbexp: hint:") == 1 and cause in out
     assert cause in last_cell(db)["idle_hint"]
@@ -93,8 +100,29 @@ def test_idle_hint_names_the_cause(cell, gpus, db, reader, capsys, monkeypatch, 
 def test_idle_hint_waits_for_the_threshold(cell, gpus, capsys):
     gpus({"util": 0})
     cell("%nbexp track --sample-hz 20")  # default: 60 s
-    cell("import time\ntime.sleep(0.5)")
+    cell(MODEL)
+    cell("model = Model().fit([[0.0]], [0], seconds=0.5)")
     assert "nbexp: hint" not in capsys.readouterr().out
+
+
+def test_no_hint_for_a_cell_that_does_not_train_and_the_run_keeps_its_training_cells(cell, gpus, db, reader, capsys):
+    """Loading data for a while on a GPU machine is not an idle GPU: no hint under that cell, and the
+    run's hint comes from its training cell, not from the first slow cell (on a real H200 a 6 s data
+    cell told a run that trained at 69% busy that nothing of it ran on the GPU)."""
+    gpus({"util": 5, "mem_used_mb": 8000, "mem_total_mb": 80000, "proc_mem_mb": 6000})
+    cell(TRACK + " loads-then-trains")
+    cell(MODEL)
+    capsys.readouterr()
+    cell("X = [[0.0]] * 1000\ntime.sleep(0.8)  # reading a large file")
+    assert "nbexp: hint" not in capsys.readouterr().out
+    assert last_cell(db)["idle_hint"] is None
+    cell("%nbexp stop")
+    assert reader().list_runs()[0]["idle_hint"] is None  # the run never trained on an idle GPU
+    cell(TRACK + " trains")
+    cell("model = Model().fit(X, [0] * 1000)")
+    assert "larger batch size" in capsys.readouterr().out
+    cell("%nbexp stop")
+    assert "larger batch size" in reader().list_runs()[0]["idle_hint"]
 
 
 def test_two_gpus_and_cuda_visible_devices(cell, gpus, db, monkeypatch):
@@ -178,7 +206,8 @@ def test_show_and_review_carry_system_usage(cell, gpus, ledger_path):
 
     gpus({"util": 5, "mem_used_mb": 8000, "mem_total_mb": 80000, "proc_mem_mb": 6000})
     cell(TRACK + " idle-run")
-    cell("import time\ntime.sleep(0.8)")
+    cell(MODEL)
+    cell(TRAIN)
     cell("%nbexp stop")
     show = CliRunner().invoke(main, ["--ledger", str(ledger_path), "show", "idle-run"]).output
     assert "GPU 5% mean" in show and "hint: " in show and "larger batch size" in show

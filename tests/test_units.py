@@ -364,3 +364,14 @@ def test_main_metric_prefers_evaluation_over_training_and_code_over_print():
     assert rank_metrics(_runs({"accuracy": printed, "roc_auc": s})) == ["roc_auc", "accuracy"]
     assert rank_metrics(_runs({"rmse_train": s, "rmse_test": s, "mape": s})) == ["rmse_test", "mape", "rmse_train"]
     assert main_metric([]) is None and curve_metric(_runs({})) is None
+
+
+def test_a_cells_torch_peak_is_known_only_when_the_process_peak_rose_in_it():
+    """nbexp never resets torch's peak counters (a user's later max_memory_allocated() must read the
+    true peak), so a cell's own peak is the process's new peak when it rose, else unknown."""
+    from nbexp.capture.system import cell_peaks
+
+    assert cell_peaks(None, None) is None  # torch without CUDA
+    assert cell_peaks(None, (1537.8, 1672.0)) == (1537.8, 1672.0)  # CUDA started in this cell
+    assert cell_peaks((1217.8, 1672.0), (1537.8, 1672.0)) == (1537.8, None)  # allocated rose, reserved did not
+    assert cell_peaks((1537.8, 1672.0), (1537.8, 1672.0)) is None  # below the earlier peak: not known

@@ -322,19 +322,30 @@ def _text(v: Any) -> str:
 
 
 def torch_cuda_peaks() -> tuple[float, float] | None:
-    """torch's peak allocated/reserved CUDA memory (MB) since the last reset, then reset;
-    None when torch is not imported or does not use CUDA."""
+    """torch's peak allocated/reserved CUDA memory (MB) so far in this process; None when torch is not
+    imported or does not use CUDA. Never reset: a user's own ``torch.cuda.max_memory_allocated()``
+    reads what it would without nbexp (a notebook that prints the peak after training, in a later
+    cell, printed the last cell's peak when nbexp reset the counters around every cell)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
     try:
         if not torch.cuda.is_initialized():
             return None
-        peaks = torch.cuda.max_memory_allocated() / MB, torch.cuda.max_memory_reserved() / MB
-        torch.cuda.reset_peak_memory_stats()
-        return peaks
+        return torch.cuda.max_memory_allocated() / MB, torch.cuda.max_memory_reserved() / MB
     except Exception:
         return None
+
+
+def cell_peaks(before: tuple[float, float] | None, after: tuple[float, float] | None) -> tuple | None:
+    """A cell's own peaks from the process's peaks before and after it: a peak that rose during the
+    cell was reached in it (exact); one that did not is unknown (at most the earlier one): None."""
+    if after is None:
+        return None
+    if before is None:
+        return after
+    peaks = tuple(a if a > b else None for a, b in zip(after, before))
+    return peaks if any(p is not None for p in peaks) else None
 
 
 def idle_hint(
