@@ -8,6 +8,9 @@ and the per-cell code diff. Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
@@ -20,6 +23,8 @@ from test_browser import (  # noqa: F401  (fixtures)
     set_theme,
     shot,
 )
+
+import nbexp
 
 pytestmark = pytest.mark.browser
 
@@ -253,7 +258,7 @@ def test_run_details_grouped_params_filter_charts_and_compare_with_best(page, tm
     expect(page.get_by_role("tab", name="C=10 vs C=0.1")).to_be_visible(timeout=30_000)
 
 
-def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, tmp_path):
+def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, env, tmp_path):
     """Last in this module: it adds runs on drifting data."""
     from playwright.sync_api import expect
     from test_data import DRIFT_SETUP, TRAIN
@@ -269,6 +274,13 @@ def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, tmp_
     all_ids = [runs.nth(i).get_attribute("data-run-id") for i in range(5)]
     first = next(rid for rid in all_ids[1:] if rid not in ids.values())
     newest = [first, all_ids[0]]
+    # the kernel summarises data in a worker and writes it within a second: the run is listed before its
+    # data is in the ledger (and the comparison shows what the ledger holds when it opens)
+    ledger = str(Path(env["NBEXP_HOME"]) / "ledger.sqlite")
+    for _ in range(150):
+        if "a" in {row["column"] for row in nbexp.compare(*newest, ledger=ledger)["drift"]}:
+            break
+        time.sleep(0.2)
     for rid in newest:
         page.get_by_role("checkbox", name=f"Select run {rid}").check()
     page.get_by_role("button", name="Compare selected runs").click()
