@@ -50,7 +50,7 @@ def build_ledger(path: Path) -> list[str]:
 def main():
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
-    from test_mlflow import Server
+    from mlflow_service import running_mlflow
 
     from nbexp.export.mlflow import export_runs
 
@@ -58,8 +58,7 @@ def main():
     ledger = root / "ledger.sqlite"
     ids = build_ledger(ledger)
     now = time.time()
-    server = Server(root).start()
-    try:
+    with running_mlflow(root) as server:
         with Reader(ledger) as r:
             t = time.perf_counter()
             stats = export_runs(r, ids, server.uri, "nbexp-bench")
@@ -74,8 +73,6 @@ def main():
                 client.log_batch(mid, metrics=batch[j : j + 1000])
             client.set_terminated(mid, "FINISHED")
         t_ceiling = time.perf_counter() - t
-    finally:
-        server.stop()
     total = RUNS * POINTS
     print("| measure | figure | goal |\n|---|---|---|")
     print(
