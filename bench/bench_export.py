@@ -23,16 +23,10 @@ from nbexp.ledger.writer import INSERT_POINT, UPSERT_SUMMARY, summarize_points  
 RUNS, POINTS = 20, 10_000
 
 
-def main():
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-    from test_mlflow import Server
-
-    from nbexp.export.mlflow import export_runs
-
-    root = Path(tempfile.mkdtemp(prefix="nbexp-bench-export-"))
-    ledger = root / "ledger.sqlite"
-    conn = connect(ledger)
+def build_ledger(path: Path) -> list[str]:
+    """A ledger at ``path`` with RUNS finished runs of POINTS ``loss`` points each (summaries included), as
+    the tracker would have left it; returns the run ids. bench/bench_sync.py builds its ledger with it too."""
+    conn = connect(path)
     now = time.time()
     conn.execute("BEGIN")
     conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'bench', 1, ?, ?)", (now, now))
@@ -50,8 +44,21 @@ def main():
     conn.executemany(UPSERT_SUMMARY, summarize_points(points))
     conn.execute("COMMIT")
     conn.close()
-    server = Server(root).start()
-    try:
+    return ids
+
+
+def main():
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+    from mlflow_service import running_mlflow
+
+    from nbexp.export.mlflow import export_runs
+
+    root = Path(tempfile.mkdtemp(prefix="nbexp-bench-export-"))
+    ledger = root / "ledger.sqlite"
+    ids = build_ledger(ledger)
+    now = time.time()
+    with running_mlflow(root) as server:
         with Reader(ledger) as r:
             t = time.perf_counter()
             stats = export_runs(r, ids, server.uri, "nbexp-bench")
@@ -66,8 +73,6 @@ def main():
                 client.log_batch(mid, metrics=batch[j : j + 1000])
             client.set_terminated(mid, "FINISHED")
         t_ceiling = time.perf_counter() - t
-    finally:
-        server.stop()
     total = RUNS * POINTS
     print("| measure | figure | goal |\n|---|---|---|")
     print(

@@ -26,8 +26,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from nbexp.ledger import connect, sprint_of
-from nbexp.ledger.writer import INSERT_POINT, UPSERT_SUMMARY, summarize_points
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import chromium  # noqa: E402  (tests/chromium.py: the one way to launch it)
+
+from nbexp.ledger import connect, sprint_of  # noqa: E402
+from nbexp.ledger.writer import INSERT_POINT, UPSERT_SUMMARY, summarize_points  # noqa: E402
 
 N_RUNS, N_PARAMS, N_METRICS = 10_000, 50, 10
 LONG_RUNS, LONG_POINTS = 10, 10_000
@@ -181,22 +185,9 @@ def main():
 
 
 def first_paint(base: str, token: str) -> float | None:
-    if not Path("/usr/bin/chromium").exists():
+    if not chromium.installed():
         return None
-    from playwright.sync_api import sync_playwright
-
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-    ]
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+    with chromium.headless() as b:
         page = b.new_page()
         page.goto(f"{base}/lab?token={token}")
         tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]')
@@ -206,7 +197,6 @@ def first_paint(base: str, token: str) -> float | None:
         tab.click()
         page.locator("li.nbexp-run").first.wait_for(state="visible", timeout=60_000)
         ms = page.evaluate("() => performance.now()") - t0
-        b.close()
     return ms / 1000
 
 

@@ -21,11 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from nbexp.ledger import connect, sprint_of  # noqa: E402
+from bench_export import POINTS, RUNS, build_ledger  # noqa: E402  (the same ledger as the export bench)
+
+from nbexp.ledger import connect  # noqa: E402
 from nbexp.ledger.queries import Reader  # noqa: E402
 from nbexp.ledger.writer import INSERT_POINT, UPSERT_SUMMARY, summarize_points  # noqa: E402
 
-RUNS, POINTS = 20, 10_000
 CELLS, BLOCK = 300, 50
 
 
@@ -50,28 +51,6 @@ def per_cell(uri: str, root: Path) -> dict[str, list[float]]:
             times[mode].append(time.perf_counter() - t)
         sh.run_cell("%nbexp stop", store_history=True)
     return times
-
-
-def build_ledger(path: Path) -> list[str]:
-    conn = connect(path)
-    now = time.time()
-    conn.execute("BEGIN")
-    conn.execute("INSERT INTO sessions (id, host, pid, started, ended) VALUES ('s', 'bench', 1, ?, ?)", (now, now))
-    ids, points = [], []
-    for i in range(RUNS):
-        rid = f"{i:06x}"
-        ids.append(rid)
-        conn.execute(
-            "INSERT INTO runs (id, session_id, sprint, name, kind, status, start_time, end_time) "
-            "VALUES (?, 's', ?, ?, 'new', 'finished', ?, ?)",
-            (rid, sprint_of(now), f"r{i}", now + i, now + i + 1),
-        )
-        points += [(rid, "loss", s, 1.0 / (s + 1), now + s * 0.001) for s in range(POINTS)]
-    conn.executemany(INSERT_POINT, points)
-    conn.executemany(UPSERT_SUMMARY, summarize_points(points))
-    conn.execute("COMMIT")
-    conn.close()
-    return ids
 
 
 def add_points(path: Path, rid: str, start: int, n: int) -> None:

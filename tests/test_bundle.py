@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -381,6 +382,8 @@ def explained(source, cell):
     """``source`` and a third run standing for an ablation replay of its second, with the explanation of the second
     run against the first that ran it, stored as ``nbexp explain --ablate`` stores them. Returns the ledger and
     the ids of A, B and the replay."""
+    from nbexp.analysis.ablation import waterfall_figure
+    from nbexp.analysis.explain import explain, summary
     from nbexp.ledger import transaction
     from nbexp.ledger.store import Store
 
@@ -389,13 +392,36 @@ def explained(source, cell):
     cell("%nbexp stop")
     with Reader(source) as r:
         a, b, replay = (x["id"] for x in sorted(r.list_runs(sprint="all"), key=lambda x: x["start_time"]))
+        result = explain(r, a, b, "score")
+    # what ablate adds, its replay measuring the LR factor (a kernel per replay is test_explain_replay's)
+    [factor] = [f for f in result["factors"] if f["kind"] == "param"]  # LR 0.1 -> 0.3
+    factor.update(effect=result["delta"], noise=0.0, value_without=result["value_a"], ablation_run=replay)
+    steps = [
+        {"label": f"A {a}", "measure": "absolute", "value": result["value_a"]},
+        {"label": f"{factor['kind']}: {factor['title']}", "measure": "relative", "value": result["delta"]},
+        {"label": "rest (interactions, not isolated, noise)", "measure": "relative", "value": 0.0},
+        {"label": f"B {b}", "measure": "total", "value": result["value_b"]},
+    ]
+    result["ablation"] = {
+        "id": EXPLANATION,
+        "replays": 1,
+        "noise_runs": [replay],
+        "noise_values": [result["value_b"]],
+        "noise": 0.0,
+        "reference": result["value_b"],
+        "factors_skipped": [],
+        "not_isolable": [],
+        "rest": 0.0,
+        "waterfall": steps,
+        "figure": waterfall_figure("score", steps),
+    }
+    result["summary"] = summary(result)
     conn = connect(source)
     try:
         with transaction(conn):
             store = Store(conn, scrub=lambda text: text)
             store.open_explanation(EXPLANATION, a, b, "score", 1_800_000_000.0)
-            store.link_ablation(replay, EXPLANATION, "LR")
-            result = {"a": a, "b": b, "metric": "score", "factors": [{"key": "LR", "effect": 2.0}]}
+            store.link_ablation(replay, EXPLANATION, factor["key"])
             store.end_explanation(EXPLANATION, "finished", json.dumps(result))
     finally:
         conn.close()
@@ -411,7 +437,7 @@ def explanations(path):
 def test_explanations_travel_with_their_runs(explained, tmp_path):
     source, a, b, replay = explained
     mine = explanations(source)
-    assert [(e["id"], e["status"], links) for e, links in mine] == [(EXPLANATION, "finished", {replay: "LR"})]
+    assert [(e["id"], e["status"], links) for e, links in mine] == [(EXPLANATION, "finished", {replay: "param:LR"})]
     bundle = _export(source, tmp_path)
     target = tmp_path / "t.sqlite"
     res = cli("--ledger", str(target), "import", str(bundle))
@@ -438,7 +464,27 @@ def test_explanations_travel_with_their_runs(explained, tmp_path):
     assert [x for x in got if x[0]["id"] == EXPLANATION] == mine  # the local one, untouched
     [(imported, links)] = [x for x in got if x[0]["id"] != EXPLANATION]
     assert (imported["run_a"], imported["run_b"]) == (fresh[a], fresh[b])
-    assert links == {fresh[replay]: "LR"} and imported["result"] == mine[0][0]["result"]
+    assert links == {fresh[replay]: "param:LR"}
+    # its result names the imported runs, as `nbexp explain` shows it: never the source ledger's ids, which here
+    # are other runs of this ledger
+    res = cli("--ledger", str(other), "explain", fresh[b], "--vs", fresh[a], "--metric", "score")
+    assert res.returncode == 0, res.stderr
+    assert f"run {fresh[b]} vs {fresh[a]}" in res.stdout and f"(ablation {imported['id']}," in res.stdout
+    assert f"A {fresh[a]}" in res.stdout and f"B {fresh[b]}" in res.stdout, res.stdout
+    assert not {a, b, replay, EXPLANATION} & set(re.findall(r"[0-9a-f]{6,}", res.stdout)), res.stdout
+    ex, theirs = imported["result"], mine[0][0]["result"]
+    assert (ex["a"], ex["b"], ex["ablation"]["id"]) == (fresh[a], fresh[b], imported["id"])
+    assert ex["ablation"]["noise_runs"] == [fresh[replay]]
+    assert [f.get("ablation_run") for f in ex["factors"]] == [
+        fresh[replay] if f.get("ablation_run") else None for f in theirs["factors"]
+    ]
+    axis = ex["ablation"]["figure"]["data"][0]["x"]  # the waterfall's figure, as the review page draws it
+    assert (axis[0], axis[-1]) == (f"A {fresh[a]}", f"B {fresh[b]}")
+    assert axis[1:-1] == theirs["ablation"]["figure"]["data"][0]["x"][1:-1]
+    # the rest as it was: the factors' own text, the values, the summary
+    assert ex["summary"] == theirs["summary"] and ex["value_b"] == theirs["value_b"]
+    assert [f["sentence"] for f in ex["factors"]] == [f["sentence"] for f in theirs["factors"]]
+    assert explanations(source) == mine  # the source ledger is only read
     for ledger in (target, other):  # every link lands on a row of the ledger
         with sqlite3.connect(ledger) as c:
             assert c.execute("PRAGMA foreign_key_check").fetchall() == []

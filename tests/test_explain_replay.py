@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the env fixture imported from test_replay is requested by name)
 """``nbexp explain --ablate`` on real notebooks run in real kernels: a sklearn run whose data was filtered
 and whose C changed, each factor's effect checked against the same variants computed by hand; a seeded
 torch run whose only change is the seed."""
@@ -5,18 +6,13 @@ torch run whose only change is the seed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from test_replay import cli, env, execute  # noqa: F401  (env: a fixture)
 
 from nbexp.ledger.queries import Reader
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
-NBEXP = [sys.executable, "-m", "nbexp.cli"]
 
 LOAD = (
     "from sklearn.datasets import load_breast_cancer\nfrom sklearn.linear_model import LogisticRegression\n"
@@ -45,22 +41,6 @@ def by_hand(filtered: bool, c: float) -> float:
     ns: dict = {}
     exec(LOAD + (FILTER if filtered else "") + SPLIT + f"\nC = {c}\nMAX_ITER = 5000\n" + FIT, ns)
     return ns["test_auc"]
-
-
-def execute(cells, cwd):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(cwd)}}).execute()
-
-
-@pytest.fixture
-def env(nbexp_home, tmp_path, monkeypatch):
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    return tmp_path
-
-
-def cli(*args, cwd=None):
-    return subprocess.run(NBEXP + list(args), capture_output=True, text=True, cwd=cwd, env=dict(os.environ))
 
 
 def test_filtered_data_comes_first_and_ablation_measures_each_factor(env, ledger_path):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chromium
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -183,23 +184,8 @@ def test_html_review_opens_in_chromium_with_figures(env, ledger_path, tmp_path):
     assert page.stat().st_mode & 0o777 == 0o600  # it holds recorded code: private like the ledger
     text = page.read_text()
     assert "<script src" not in text and "https://" not in text.split("<script>")[0]  # self-contained
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    chromium.skip_unless_installed()
+    with chromium.headless() as b:
         pg = b.new_page()
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -211,7 +197,6 @@ def test_html_review_opens_in_chromium_with_figures(env, ledger_path, tmp_path):
         shots = Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(shots / "review.png"), full_page=True)
-        b.close()
     assert not errors
 
 

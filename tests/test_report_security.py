@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
-from pathlib import Path
 
+import chromium
 import pytest
 from click.testing import CliRunner
 
@@ -60,32 +60,14 @@ def evil_ledger(cell, ledger_path):
 @contextmanager
 def _browser_page(url: str):
     """A chromium page on ``url``; yields ``(page, problems)``, problems being page errors and dialogs."""
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            pg = b.new_page()
-            problems: list[str] = []
-            pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
-            pg.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-            pg.goto(url)
-            yield pg, problems
-        finally:
-            b.close()
+    chromium.skip_unless_installed()
+    with chromium.headless() as b:
+        pg = b.new_page()
+        problems: list[str] = []
+        pg.on("pageerror", lambda e: problems.append(f"error: {e}"))
+        pg.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        pg.goto(url)
+        yield pg, problems
 
 
 def _assert_inert(pg, figure_selector: str, n_figs: int) -> None:

@@ -10,6 +10,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import chromium
 import pytest
 from click.testing import CliRunner
 
@@ -97,27 +98,20 @@ def test_a_blob_that_is_not_what_it_says_is_left_out(cell, ledger_path, tmp_path
 
 def test_the_review_page_shows_the_figure_in_chromium(review, tmp_path):
     page, figures, ids = review
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            pg = b.new_page()
-            problems: list[str] = []
-            pg.on("pageerror", lambda e: problems.append(str(e)))
-            pg.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
-            pg.goto(page.as_uri())
-            img = pg.locator(f'.nbexp-run-figures[data-run="{ids[1]}"] img')
-            pg.wait_for_function("n => n.complete && n.naturalWidth === 40", arg=img.element_handle(), timeout=30_000)
-            assert pg.locator(".nbexp-run-figures img").count() == 1
-            assert EVIL_NAME in pg.locator("h3", has_text="best acc").inner_text()  # shown as written
-            pg.wait_for_timeout(300)
-            assert pg.evaluate("typeof window.__pwned") == "undefined" and not problems
-            img.scroll_into_view_if_needed()
-            shots = Path(__import__("os").environ.get("NBEXP_SCREENSHOTS", tmp_path))
-            shots.mkdir(parents=True, exist_ok=True)
-            pg.screenshot(path=str(shots / "review-figures.png"))
-        finally:
-            b.close()
+    chromium.skip_unless_installed()
+    with chromium.headless() as b:
+        pg = b.new_page()
+        problems: list[str] = []
+        pg.on("pageerror", lambda e: problems.append(str(e)))
+        pg.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
+        pg.goto(page.as_uri())
+        img = pg.locator(f'.nbexp-run-figures[data-run="{ids[1]}"] img')
+        pg.wait_for_function("n => n.complete && n.naturalWidth === 40", arg=img.element_handle(), timeout=30_000)
+        assert pg.locator(".nbexp-run-figures img").count() == 1
+        assert EVIL_NAME in pg.locator("h3", has_text="best acc").inner_text()  # shown as written
+        pg.wait_for_timeout(300)
+        assert pg.evaluate("typeof window.__pwned") == "undefined" and not problems
+        img.scroll_into_view_if_needed()
+        shots = Path(__import__("os").environ.get("NBEXP_SCREENSHOTS", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(shots / "review-figures.png"))

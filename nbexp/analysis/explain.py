@@ -668,7 +668,7 @@ def summary(ex: dict) -> str:
     m, delta = ex["metric"], ex["delta"]
     head = f"{m} {_signed(delta)} ({ex['value_a']:.4g} -> {ex['value_b']:.4g})"
     factors = ex["factors"]
-    if not factors:
+    if not factors:  # this wording is matched by a bundle import that renames runs (ledger/bundle.py)
         return f"{head}: nothing recorded differs between runs {ex['a']} and {ex['b']}"
     if ex["only_seed"]:
         return f"{head}: nothing changed but the seed ({'; '.join(f['title'] for f in factors)})"

@@ -735,9 +735,10 @@ def _merge(src: sqlite3.Connection, dst: sqlite3.Connection, dry_run: bool) -> d
             own_ids = {"sessions": session_map, "runs": run_map, "explanations": explanation_map}
             for table, where in PLAN:
                 rename = dict(remap, id=own_ids.get(table, {}))
-                n = _insert(
-                    dst, table, _rows(src, table, where), rename, drop=("id",) if table in ("events", "cells") else ()
-                )
+                rows = _rows(src, table, where)
+                if table == "explanations" and (run_map or explanation_map):
+                    rows = _renamed_results(rows, run_map, explanation_map)
+                n = _insert(dst, table, rows, rename, drop=("id",) if table in ("events", "cells") else ())
                 if table == "metrics":
                     stats["points"] = n
             _link_cells(src, dst, session_map, run_map)
@@ -785,6 +786,81 @@ def _explanation_ids(src: sqlite3.Connection, dst: sqlite3.Connection, run_map: 
         same = mine is None or tuple(mine) == (run_map.get(run_a, run_a), run_map.get(run_b, run_b), created)
         out[eid] = eid if same else _fresh(dst, "explanations", 6, taken)
     return out
+
+
+def _renamed_results(
+    rows: Iterator[tuple], run_map: dict[str, str], explanation_map: dict[str, str]
+) -> Iterator[tuple]:
+    """The bundle's explanation rows with each result (JSON) naming the runs and explanation by their ids in the
+    ledger: ``nbexp explain`` shows a stored result as it is (``run B vs A``, the waterfall's ``A <id>``), so a
+    result that kept the source ledger's ids would name runs this ledger does not have, or other runs."""
+    cols = _columns("explanations")
+    col, col_a, col_b = cols.index("result"), cols.index("run_a"), cols.index("run_b")
+    for values in rows:
+        text = values[col]
+        if text is not None:
+            result = json.loads(text)
+            renamed = _renamed_result(result, values[col_a], values[col_b], run_map, explanation_map)
+            if renamed != result:
+                values = (*values[:col], json.dumps(renamed), *values[col + 1 :])
+        yield values
+
+
+def _renamed_result(result: Any, a: str, b: str, run_map: dict[str, str], explanation_map: dict[str, str]) -> Any:
+    """A copy of the result of an explanation of run ``b`` against ``a`` (their ids in the bundle) with its ids
+    renamed, where ``nbexp explain --ablate`` writes them (:func:`nbexp.analysis.explain.explain`,
+    :func:`nbexp.analysis.ablation.ablate`): the runs ``a`` and ``b``, each factor's ``ablation_run``, the
+    ablation's ``id`` and ``noise_runs``, the waterfall's first and last labels (``A <a>``, ``B <b>``) and their
+    copies on the figure's axis, and the sentences that name ``a`` or ``b`` (the summary when nothing differs, a
+    failed ablation's error). Those exact places only: text from the user's runs (a factor's code or values) is
+    never searched for ids. A result of another shape (the bundle is untrusted) keeps what does not match."""
+    if not isinstance(result, dict):
+        return result
+    out = dict(result)
+
+    def run(value: Any) -> Any:
+        return run_map.get(value, value) if isinstance(value, str) else value
+
+    for key in ("a", "b"):
+        if key in out:
+            out[key] = run(out[key])
+    if isinstance(out.get("factors"), list):
+        out["factors"] = [
+            dict(f, ablation_run=run(f["ablation_run"])) if isinstance(f, dict) and "ablation_run" in f else f
+            for f in out["factors"]
+        ]
+    labels = {f"A {a}": f"A {run(a)}", f"B {b}": f"B {run(b)}"}
+    ablation = out.get("ablation")
+    if isinstance(ablation, dict):
+        ablation = out["ablation"] = dict(ablation)
+        if isinstance(ablation.get("id"), str):
+            ablation["id"] = explanation_map.get(ablation["id"], ablation["id"])
+        if isinstance(ablation.get("noise_runs"), list):
+            ablation["noise_runs"] = [run(r) for r in ablation["noise_runs"]]
+        if isinstance(ablation.get("waterfall"), list):
+            ablation["waterfall"] = [
+                dict(step, label=labels.get(step["label"], step["label"]))
+                if isinstance(step, dict) and isinstance(step.get("label"), str)
+                else step
+                for step in ablation["waterfall"]
+            ]
+        figure = ablation.get("figure")
+        if isinstance(figure, dict) and isinstance(figure.get("data"), list):
+            ablation["figure"] = dict(figure, data=[_renamed_axis(trace, labels) for trace in figure["data"]])
+    if isinstance(out.get("summary"), str):
+        said = f"between runs {a} and {b}"  # explain.summary's sentence when nothing differs
+        if out["summary"].endswith(said):
+            out["summary"] = out["summary"][: -len(said)] + f"between runs {run(a)} and {run(b)}"
+    if isinstance(out.get("error"), str):  # ablate's errors name the run it replays
+        out["error"] = re.sub(rf"\brun {re.escape(b)}\b", lambda _: f"run {run(b)}", out["error"])
+    return out
+
+
+def _renamed_axis(trace: Any, labels: dict[str, str]) -> Any:
+    """A plotly trace whose ``x`` categories are renamed through ``labels`` (the waterfall's A and B)."""
+    if not isinstance(trace, dict) or not isinstance(trace.get("x"), list):
+        return trace
+    return dict(trace, x=[labels.get(x, x) if isinstance(x, str) else x for x in trace["x"]])
 
 
 def _fresh(dst: sqlite3.Connection, table: str, nbytes: int, taken: set[str]) -> str:

@@ -922,8 +922,6 @@ class Reader:
         sql = "SELECT id, run_a, run_b, metric, created, status, result FROM explanations"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        if not self.has_table("explanations"):
-            return []
         out = []
         for row in self.conn.execute(sql + " ORDER BY created DESC, rowid DESC", args):
             item = dict(row)
@@ -933,16 +931,9 @@ class Reader:
 
     def ablation_runs(self, explanation_id: str) -> dict[str, str]:
         """The replays an explanation ran: run id -> the factor reverted ('' for B unchanged)."""
-        if not self.has_table("ablation_of"):
-            return {}
         return dict(
             self.conn.execute("SELECT run_id, factor FROM ablation_of WHERE explanation_id = ?", (explanation_id,))
         )
-
-    def has_table(self, name: str) -> bool:
-        """Whether the ledger has this table (a bundle or an older ledger may lack a newer one)."""
-        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return self.conn.execute(sql, (name,)).fetchone() is not None
 
     def session_sync_state(self, session_id: str) -> dict[str, tuple]:
         """Per run of a session (oldest first), what a live sync (nbexp/export/sync.py) sends when it changes:

@@ -546,51 +546,48 @@ _PAGE_COLUMNS = "runs.id, runs.name, runs.status, runs.session_id, runs.start_ti
 INDEX_WALK_RUNS = 20_000
 
 
-def _sorted_by_index(
-    reader: Any,
-    f: Field,
-    descending: bool,
-    page: tuple[str, list],
-    gathered: tuple[str, list],
-    scope_runs: int,
-    total: int,
-    offset: int,
-    limit: int,
-    gexpr: tuple[str, list] = ("NULL", []),
-) -> list[dict] | None:
+@dataclass(frozen=True)
+class Scope:
+    """Which runs a sorted or grouped page is read from, and which of them it shows: what
+    :func:`_sorted_by_index` and :func:`_grouped_by_number` share (a group's page is a narrower ``Scope``).
+
+    ``page`` is the query's condition looked up per run (SQL on ``runs`` and its arguments), ``gathered`` the same
+    with each condition's runs gathered once (counts, rare matches), ``scope_runs`` the number of runs in the
+    sprint, ``total`` the number matching, ``offset`` / ``limit`` the page, ``gexpr`` each row's ``g`` (the group's
+    value; NULL when the page is not grouped).
+    """
+
+    reader: Any
+    page: tuple[str, list]
+    gathered: tuple[str, list]
+    scope_runs: int
+    total: int
+    offset: int
+    limit: int
+    gexpr: tuple[str, list] = ("NULL", [])
+
+
+def _sorted_by_index(scope: Scope, f: Field, descending: bool) -> list[dict] | None:
     """A page sorted by a metric's last value, read in the order of the index ``metric_summaries_key`` (key, last)
     and stopped when it is full, rather than sorting every run by a lookup each (227 ms at 100,000 runs), or by a
     numeric param (see :func:`_grouped_by_number`); None when the sort is another field, the param has other
     values than numbers, or the query matches too few runs for the walk to pay.
 
     Same order as ``ORDER BY (last) DESC`` / ``ASC NULLS LAST``: the runs with the metric by its value, ties newest
-    first, then the runs lacking it (no summary, or a NaN last value, stored as NULL) newest first. ``page`` is the
-    query's condition looked up per run, ``gathered`` the same with each condition's runs gathered once (counts),
-    ``scope_runs`` the number of runs in the sprint, ``total`` the number matching, ``gexpr`` each row's ``g``.
+    first, then the runs lacking it (no summary, or a NaN last value, stored as NULL) newest first.
     """
+    offset, limit, gexpr, gathered = scope.offset, scope.limit, scope.gexpr, scope.gathered
     # walking an order, the page looks at ~ (offset + limit) * scope_runs / total runs: for a rare match, the
     # matching runs gathered once
-    rare = (offset + limit) * scope_runs > INDEX_WALK_RUNS * max(total, 1)
+    rare = (offset + limit) * scope.scope_runs > INDEX_WALK_RUNS * max(scope.total, 1)
     if f.kind == "params":  # a param's runs value by value (a few values: big ties), newest first in each
         within: tuple[list[str], list] = (["runs.start_time DESC", "runs.rowid DESC"], [])
-        found = _grouped_by_number(
-            reader,
-            f,
-            within,
-            gexpr,
-            gathered if rare else page,
-            gathered,
-            scope_runs,
-            total,
-            offset,
-            limit,
-            reverse=descending,
-        )
+        found = _grouped_by_number(replace(scope, page=gathered) if rare else scope, f, within, reverse=descending)
         return None if found is None else found[0]
     if f.kind != "metrics" or f.agg != "last" or rare:
         return None
-    conn = reader.conn
-    where, args = page
+    conn = scope.reader.conn
+    where, args = scope.page
     has = "SELECT run_id FROM metric_summaries WHERE key = ? AND last IS NOT NULL"
     sql = (
         f"SELECT {_PAGE_COLUMNS}, {gexpr[0]} AS g FROM metric_summaries s CROSS JOIN runs ON runs.id = s.run_id "
@@ -615,16 +612,9 @@ def _sorted_by_index(
 
 
 def _grouped_by_number(
-    reader: Any,
+    scope: Scope,
     gf: Field,
     order: tuple[list[str], list],
-    gexpr: tuple[str, list],
-    page: tuple[str, list],
-    gathered: tuple[str, list],
-    scope_runs: int,
-    total: int,
-    offset: int,
-    limit: int,
     reverse: bool = False,
     sort: tuple[Field, bool] | None = None,
 ) -> tuple[list[dict], list[dict]] | None:
@@ -634,14 +624,15 @@ def _grouped_by_number(
 
     Same result as grouping by the param's typed value (``GROUP BY g ORDER BY g NULLS LAST``): groups by value,
     the runs lacking the param last (value None); a group of ints says an int. ``order`` is the order within a
-    group (ORDER BY terms and their arguments), ``gexpr`` the row's own value of the param; ``reverse``: the values
-    from the largest (a sort by the param, descending; the runs lacking it still last); ``sort``: the field and
+    group (ORDER BY terms and their arguments), ``scope.gexpr`` the row's own value of the param; ``reverse``: the
+    values from the largest (a sort by the param, descending; the runs lacking it still last); ``sort``: the field and
     direction ``order`` sorts by, when a group's page can walk its index (see :func:`_sorted_by_index`).
     """
     if gf.kind != "params":
         return None
-    conn = reader.conn
-    where, args = gathered
+    conn = scope.reader.conn
+    offset, limit, gexpr, total = scope.offset, scope.limit, scope.gexpr, scope.total
+    where, args = scope.gathered
     # every param row belongs to a run (the foreign keys of schema 10; nbexp deletes no run): over every run, the
     # key's rows are counted as they are (gathering 100,000 run ids to check them cost 0.1 s)
     mine = "" if where == "1" else f" AND p.run_id IN (SELECT runs.id FROM runs WHERE {where})"
@@ -664,30 +655,28 @@ def _grouped_by_number(
         members.append(("p.key = ?", [gf.key], "NOT "))
     out: list[dict] = []
     start = 0
-    pw, pargs = page
-    gw, gargs = gathered
+    pw, pargs = scope.page
+    gw, gargs = scope.gathered
     for g, (cond, margs, no) in zip(groups, members):
         end = start + g["count"]
         if end > offset and len(out) < limit and sort is not None:  # the group's page in its sort's index order
-            found = _sorted_by_index(
-                reader,
-                sort[0],
-                sort[1],
-                (f"({pw}) AND {no}EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND {cond})", pargs + margs),
-                (f"({gw}) AND runs.id {no}IN (SELECT p.run_id FROM params p WHERE {cond})", gargs + margs),
-                scope_runs,
-                g["count"],
-                max(0, offset - start),
-                limit - len(out),
-                gexpr,
+            looked_up = f"({pw}) AND {no}EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND {cond})"
+            group_scope = replace(
+                scope,
+                page=(looked_up, pargs + margs),
+                gathered=(f"({gw}) AND runs.id {no}IN (SELECT p.run_id FROM params p WHERE {cond})", gargs + margs),
+                total=g["count"],
+                offset=max(0, offset - start),
+                limit=limit - len(out),
             )
+            found = _sorted_by_index(group_scope, sort[0], sort[1])
             if found is not None:
                 out += found
                 start = end
                 continue
         if end > offset and len(out) < limit:  # the group overlaps the page
             # a big group, in start time order: the runs in order, each looked up in it, until the page is full
-            if g["count"] * 20 >= scope_runs and order[0][0].startswith("runs.start_time"):
+            if g["count"] * 20 >= scope.scope_runs and order[0][0].startswith("runs.start_time"):
                 member = f"{no}EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND {cond})"
             else:  # a small group, or one sorted by a field: its runs, then sorted
                 member = f"runs.id {no}IN (SELECT p.run_id FROM params p WHERE {cond})"
@@ -762,13 +751,12 @@ def table(
     rows = None
     scope_runs = total
     if query and (sort_field or group_field):  # how rare a match is: the runs of the sprint
-        scope = ("runs.sprint = ?", [sprint_id]) if sprint_id else ("1", [])
-        scope_runs = reader.conn.execute(f"SELECT count(*) FROM runs WHERE {scope[0]}", scope[1]).fetchone()[0]
+        in_sprint = ("runs.sprint = ?", [sprint_id]) if sprint_id else ("1", [])
+        scope_runs = reader.conn.execute(f"SELECT count(*) FROM runs WHERE {in_sprint[0]}", in_sprint[1]).fetchone()[0]
     rare = (offset + limit) * scope_runs > INDEX_WALK_RUNS * max(total, 1)  # see _sorted_by_index
+    scope = Scope(reader, (where, args), (count_where, count_args), scope_runs, total, offset, limit, (gexpr, gargs))
     if sort_field is not None and group_field is None:
-        rows = _sorted_by_index(
-            reader, sort_field, descending, (where, args), (count_where, count_args), scope_runs, total, offset, limit
-        )
+        rows = _sorted_by_index(scope, sort_field, descending)
     groups = None
     if rows is None and group_field is not None:
         within, within_args = [], []
@@ -780,16 +768,9 @@ def table(
         within.append(f"runs.start_time {tie}, runs.rowid {tie}")
         # sorted within a group, every run of the group is read: each condition's runs gathered once
         grouped = _grouped_by_number(
-            reader,
+            replace(scope, page=scope.gathered) if sort_field or rare else scope,
             group_field,
             (within, within_args),
-            (gexpr, gargs),
-            (count_where, count_args) if sort_field or rare else (where, args),
-            (count_where, count_args),
-            scope_runs,
-            total,
-            offset,
-            limit,
             sort=(sort_field, descending) if sort_field else None,
         )
         if grouped is not None:
