@@ -14,26 +14,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import chromium
 import pytest
 from jupyter_client.manager import KernelManager
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbexp" / "package.json"
 BUILD = Path(__file__).resolve().parent.parent / "nbexp" / "labextension"  # this checkout's build
 
-if not Path(CHROMIUM).exists():
+if not chromium.installed():
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
 if not LABEXT.exists():
     pytest.skip("the lab extension is not built/installed (make env builds it)", allow_module_level=True)
@@ -178,12 +167,8 @@ def lab(env, kernel):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium.headless() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
