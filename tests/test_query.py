@@ -656,6 +656,10 @@ def test_runs_frame_is_kept_until_a_write_changes_what_it_shows(tmp_path, monkey
         dead = runs()
         assert dead.loc["r2", "status"] == "crashed"  # as a new read shows it, with nothing written
         assert len(reads) == len(writes) + 1
+        with transaction(conn):  # a ledger without the stamp's triggers (a bundle has none): read each time
+            conn.execute("DROP TRIGGER frame_stamp_params_update")
+            conn.execute("UPDATE params SET value = '0.25' WHERE run_id = 'r0' AND key = 'lr'")
+        assert runs().loc["r0", "params.lr"] == 0.25
     finally:
         conn.close()
         kernel.kill()

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, cast
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
 from .records import MetricSummary, RunRecord
-from .schema import CRASHED, RUN_STATUSES, RUNNING
+from .schema import CRASHED, FRAME_STAMP_TRIGGERS, RUN_STATUSES, RUNNING
 
 STALE_HEARTBEAT_S = 600.0  # for sessions on another host
 SYSTEM_FIELDS = (
@@ -550,11 +550,13 @@ class Reader:
     def frame_stamp(self) -> bytes | None:
         """The stamp of what :meth:`query_runs` and :meth:`run_columns` read: a new random value after any write to
         the runs, their params, metric summaries, tags or data fingerprints (schema 14's triggers); None for a
-        ledger without it (a bundle read as a ledger)."""
-        try:
-            row = self.conn.execute("SELECT stamp FROM frame_stamp WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:  # no such table
+        ledger without it or without one of the triggers that set it (a bundle read as a ledger: a write to it would
+        leave the stamp as it was)."""
+        marks = ",".join("?" * len(FRAME_STAMP_TRIGGERS))
+        sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})"
+        if self.conn.execute(sql, FRAME_STAMP_TRIGGERS).fetchone()[0] != len(FRAME_STAMP_TRIGGERS):
             return None
+        row = self.conn.execute("SELECT stamp FROM frame_stamp WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
 
     @contextmanager

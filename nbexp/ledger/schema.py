@@ -827,6 +827,13 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# the triggers of migration 14 that set frame_stamp: a ledger lacking one (a bundle, which leaves triggers out, or a
+# table rebuilt without them) has no stamp a reader can trust
+FRAME_STAMP_TRIGGERS = tuple(
+    f"frame_stamp_{table}_{op}"
+    for table in ("runs", "params", "metric_summaries", "run_tags", "run_data")
+    for op in ("insert", "update", "delete")
+)
 # the migrations that copy or index every row (10: the tables rebuilt with their foreign keys, 12: the runs table's
 # indexes): 42 s for a ledger of 100,000 runs, so a ledger of more than NOTICE_RUNS runs says so on stderr first
 SLOW_MIGRATIONS = (10, 12)
