@@ -60,7 +60,7 @@ def runs_frame(
                 details=False,
             )
             ids = [run["id"] for run in runs]
-            frame = _frame(runs, ids, r.run_columns(ids), ledger)
+            frame = _frame(runs, ids, r.run_columns(ids), r.path)
             running = []
             if stamp is not None:
                 where = dict(zip(ids, range(len(ids))))
