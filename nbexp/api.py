@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from itertools import repeat
 from typing import Any
 
+from .errors import LedgerError
 from .ledger.queries import SYSTEM_FIELDS, Reader
+
+# The last frame of every run (no filter) with what it was read at: (ledger path, limit, stamp), the frame, and its
+# rows stored as running with their sessions (whether each is still running depends on its kernel, not on a write).
+# One frame, so the memory held is one frame's.
+_LAST: dict[str, Any] = {}
 
 
 def runs_frame(
@@ -20,27 +27,71 @@ def runs_frame(
     search: str | None = None,
     query: str | None = None,
 ):
-    """See :func:`nbexp.runs`."""
-    import numpy as np
+    """See :func:`nbexp.runs`.
+
+    A call without filters (``sprint`` None or ``all``, a ``limit`` at most) keeps its frame: the next such call
+    returns a copy of it while the ledger's :meth:`~nbexp.ledger.queries.Reader.frame_stamp` is unchanged (no write
+    to the runs, params, metric summaries, tags or data fingerprints since), its runs stored as running shown as
+    crashed once their kernel is gone, as a new read would. Filters (a ``since`` or ``today`` moves with the clock)
+    read the ledger each time.
+    """
     import pandas as pd
 
     from .ledger.queries import parse_since
+    from .ledger.schema import CRASHED, RUNNING
 
-    with Reader(ledger) as r:
-        runs, _ = r.query_runs(
-            sprint=sprint,
-            status=status,
-            limit=limit,
-            params=params,
-            data=data,
-            tag=tag,
-            started_after=parse_since(since),
-            search=search,
-            query=query,
-            details=False,
-        )
-        ids = [run["id"] for run in runs]
-        params_cols, metric_cols, data_cols = r.run_columns(ids)
+    plain = sprint in (None, "all") and all(arg is None for arg in (status, params, data, since, tag, search, query))
+    with Reader(ledger) as r, r.snapshot():
+        stamp = r.frame_stamp() if plain else None
+        key = (str(r.path), limit, stamp)
+        if stamp is not None and _LAST.get("key") == key:
+            frame, running = _LAST["frame"], _LAST["running"]
+        else:
+            runs, _ = r.query_runs(
+                sprint=sprint,
+                status=status,
+                limit=limit,
+                params=params,
+                data=data,
+                tag=tag,
+                started_after=parse_since(since),
+                search=search,
+                query=query,
+                details=False,
+            )
+            ids = [run["id"] for run in runs]
+            frame = _frame(runs, ids, r.run_columns(ids), r.path)
+            running = []
+            if stamp is not None:
+                where = dict(zip(ids, range(len(ids))))
+                running = [(where[rid], sid) for rid, sid in r.running_sessions().items() if rid in where]
+                _LAST.clear()  # the old frame goes before the next is kept: one in memory
+                _LAST.update(key=key, frame=frame, running=running)
+        now = [(row, RUNNING if r.session_alive(sid) else CRASHED) for row, sid in running]
+    # a copy, so a change the caller makes is not in the next call's frame: with copy-on-write (pandas 3) a shallow
+    # one is enough (a column is copied when written)
+    out = frame.copy(deep=not _copy_on_write(pd))
+    if now:
+        out.iloc[[row for row, _ in now], out.columns.get_loc("status")] = [st for _, st in now]
+    return out
+
+
+def _copy_on_write(pd: Any) -> bool:
+    """Whether pandas copies a frame's data when it is written (always from pandas 3, an option in pandas 2)."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    try:
+        return pd.get_option("mode.copy_on_write") is True
+    except KeyError:  # pandas 2.0
+        return False
+
+
+def _frame(runs: list[dict], ids: list[str], read: tuple[dict, dict, dict], ledger: Any):
+    """The DataFrame of ``runs`` (their ids ``ids``) and their columns ``read`` by :meth:`Reader.run_columns`."""
+    import numpy as np
+    import pandas as pd
+
+    params_cols, metric_cols, data_cols = read
     # built column by column: a dict per run (75 keys each) took most of the 11 s at 100,000 runs
     base = ["run_id", "name", "status", "sprint", "start_time", "end_time"]
     columns: dict[str, Any] = {"run_id": ids}
@@ -51,15 +102,17 @@ def runs_frame(
         df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
     df["duration_s"] = (df["end_time"] - df["start_time"]).dt.total_seconds()
     extra: dict[str, Any] = {}
-    position = pd.Index(ids)  # run ids are unique: each key's run ids looked up at once, in C
+    where = dict(zip(ids, range(len(ids))))  # run ids are unique: a run's row in the frame
     last: list = [None, None]  # the run ids of the previous key and their rows: most keys share them (one list)
 
     def aligned(pair: tuple, dtype: Any = None) -> Any:
         """A column in ``ids``' order from ``(run ids, values[, numeric])``, runs lacking the key as NaN; None when
         no run of ``ids`` has it."""
         rids, values = pair[0], pair[1]
+        if len(values) != len(rids):  # each value is placed by its own run id: never shifted onto another run
+            raise LedgerError(f"ledger {ledger}: {len(values)} values for {len(rids)} runs in one column")
         if rids is not last[0]:
-            last[:] = [rids, position.get_indexer(rids)]
+            last[:] = [rids, np.fromiter(map(where.get, rids, repeat(-1)), dtype=np.intp, count=len(rids))]
         rows = last[1]
         keep = rows >= 0
         if not keep.any():

@@ -378,6 +378,11 @@ def test_runs_frame_of_many_runs_equals_the_frame_read_run_by_run(tmp_path, monk
                     "VALUES (?, 'acc', 1, 0, ?, ?, ?, 0)",
                     (rid, i / 10, i / 10, i / 10),
                 )
+            conn.execute(  # values SQLite's own text for a REAL changes (15 or 17 digits), and a NaN (NULL)
+                "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+                "VALUES (?, 'exact', 1, 0, 0, 0, ?, 0)",
+                (rid, EXACT[i % len(EXACT)]),
+            )
             if i % 2:
                 conn.execute(
                     "INSERT INTO run_data (run_id, name, fingerprint, time) VALUES (?, 'X', ?, ?)", (rid, f"fp{i}", T0)
@@ -395,6 +400,13 @@ def test_runs_frame_of_many_runs_equals_the_frame_read_run_by_run(tmp_path, monk
         by_key.loc[by_key["run_id"] == "t03", "params.floats"].item()
     )
     assert by_key["metrics.acc"].isna().sum() == 3 and by_key["data.X"].notna().sum() == 6
+    exact = dict(zip(by_key["run_id"], by_key["metrics.exact"]))  # the very floats logged, not 15 digits of them
+    for i in range(12):
+        want = EXACT[i % len(EXACT)]
+        assert exact[f"t{i:02d}"] == want or want is None and math.isnan(exact[f"t{i:02d}"])
+
+
+EXACT = [1 / 3, 0.1 + 0.2, 1.2158389953704502e272, None, -591392.3298177579, 0.46795476594943197]
 
 
 def test_sprint_metric_counts_see_every_new_summary_and_source(ledger):
@@ -549,3 +561,106 @@ def test_table_grouped_by_a_param_and_sorted_by_one_keeps_each_rows_group(ties):
             assert all(row["group"] == row["cells"]["params.k"] for row in page["rows"])
             got += [row["id"] for row in page["rows"]]
     assert got == want
+
+
+def test_runs_frame_is_kept_until_a_write_changes_what_it_shows(tmp_path, monkeypatch):
+    """``nbexp.runs()`` without filters keeps its frame (schema 14's stamp): the next call reads no column again
+    and a change the caller makes to the frame it got is not in the next one; each kind of write another
+    connection makes after it (a param, a metric's last value, a name, a status, a system figure, a data
+    fingerprint, a run deleted, a run imported) shows on the call after; a run whose kernel dies shows as
+    crashed with nothing written."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    import nbexp
+    from nbexp.ledger.queries import Reader as R
+
+    reads = []
+    run_columns = R.run_columns
+    monkeypatch.setattr(R, "run_columns", lambda self, ids: reads.append(len(ids)) or run_columns(self, ids))
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    path = tmp_path / "kept.sqlite"
+    conn = connect(path)
+    try:
+        import socket
+
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO sessions (id, host, pid, started) VALUES ('k', ?, ?, ?)",
+                (socket.gethostname(), kernel.pid, T0),
+            )
+            for i, status in enumerate(["finished", "finished", "running"]):
+                conn.execute(
+                    "INSERT INTO runs (id, session_id, sprint, name, status, start_time) VALUES (?, 'k', ?, ?, ?, ?)",
+                    (f"r{i}", "2023-11-14", f"run {i}", status, T0 + i),
+                )
+                conn.execute(
+                    "INSERT INTO params (run_id, key, value, type) VALUES (?, 'lr', ?, 'float')",
+                    (f"r{i}", json.dumps(i / 10)),
+                )
+                conn.execute(
+                    "INSERT INTO metric_summaries (run_id, key, count, nan_count, min, max, last, last_step) "
+                    "VALUES (?, 'auc', 1, 0, 0.5, 0.5, 0.5, 0)",
+                    (f"r{i}",),
+                )
+
+        def runs() -> pd.DataFrame:
+            return nbexp.runs(ledger=str(path)).set_index("run_id")
+
+        first = runs()
+        assert first.loc["r2", "status"] == "running" and len(reads) == 1
+        first.loc["r0", "name"] = "changed by the caller"
+        first["params.lr"] = 9.0
+        again = runs()
+        assert len(reads) == 1  # kept: no column read again
+        assert again.loc["r0", "name"] == "run 0" and list(again["params.lr"]) == [0.2, 0.1, 0.0]
+
+        writes = [
+            (
+                "INSERT INTO params (run_id, key, value, type) VALUES ('r1', 'depth', '3', 'int')",
+                lambda f: f.loc["r1", "params.depth"] == 3,
+            ),
+            (
+                "UPDATE metric_summaries SET last = 0.75 WHERE run_id = 'r0'",
+                lambda f: f.loc["r0", "metrics.auc"] == 0.75,
+            ),
+            (
+                "UPDATE params SET value = '0.5' WHERE run_id = 'r0' AND key = 'lr'",
+                lambda f: f.loc["r0", "params.lr"] == 0.5,
+            ),
+            ("UPDATE runs SET name = 'renamed' WHERE id = 'r1'", lambda f: f.loc["r1", "name"] == "renamed"),
+            ("UPDATE runs SET status = 'failed' WHERE id = 'r0'", lambda f: f.loc["r0", "status"] == "failed"),
+            ("UPDATE runs SET cpu_mean = 42 WHERE id = 'r1'", lambda f: f.loc["r1", "system.cpu_mean"] == 42),
+            (
+                "INSERT INTO run_data (run_id, name, fingerprint, time) VALUES ('r0', 'X', 'f00d', 0)",
+                lambda f: f.loc["r0", "data.X"] == "f00d",
+            ),
+            ("DELETE FROM runs WHERE id = 'r1'", lambda f: "r1" not in f.index),
+            (
+                "INSERT INTO runs (id, session_id, sprint, name, status, start_time) "
+                "VALUES ('r9', 'k', '2023-11-15', 'imported', 'finished', 1.8e9)",
+                lambda f: f.index[0] == "r9" and f.loc["r9", "name"] == "imported",
+            ),
+        ]
+        for n, (sql, shows) in enumerate(writes, start=2):
+            with transaction(conn):
+                conn.execute(sql)
+            frame = runs()
+            assert shows(frame), sql
+            assert len(reads) == n, sql
+            assert runs().equals(frame) and len(reads) == n  # kept again until the next write
+        kernel.kill()
+        kernel.wait()
+        dead = runs()
+        assert dead.loc["r2", "status"] == "crashed"  # as a new read shows it, with nothing written
+        assert len(reads) == len(writes) + 1
+        with transaction(conn):  # a ledger without the stamp's triggers (a bundle has none): read each time
+            conn.execute("DROP TRIGGER frame_stamp_params_update")
+            conn.execute("UPDATE params SET value = '0.25' WHERE run_id = 'r0' AND key = 'lr'")
+        assert runs().loc["r0", "params.lr"] == 0.25
+    finally:
+        conn.close()
+        kernel.kill()
+        kernel.wait()
