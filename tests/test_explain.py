@@ -151,3 +151,15 @@ def test_check_never_gates_against_an_ablation_replay(cell, ledger_path):
     res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "check", ids["candidate"], "--metric", "val_auc"])
     assert res.exit_code == 0, res.output  # against base (0.80), not the replay (0.95)
     assert ids["base"] in res.output
+
+
+def test_an_unchanged_metric_is_not_given_a_cause(cell, ledger_path):
+    """Two runs scoring the same after a param edit: the explanation says the metric did not move and what
+    differs, never "first cause: param C ..." for a change of zero."""
+    cell("%nbexp track")
+    cell("import nbexp\nfor C in (1.0, 0.1):\n    with nbexp.run(f'C={C}', C=C):\n        nbexp.log(accuracy=0.84)")
+    cell("%nbexp stop")
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "explain", "latest", "--vs", "latest~1"])
+    assert res.exit_code == 0, res.output
+    assert "accuracy unchanged (0.84 in both), though " in res.output and "C 1 -> 0.1" in res.output, res.output
+    assert "first cause" not in res.output

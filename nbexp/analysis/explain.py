@@ -673,6 +673,10 @@ def summary(ex: dict) -> str:
     if ex["only_seed"]:
         return f"{head}: nothing changed but the seed ({'; '.join(f['title'] for f in factors)})"
     top = factors[0]
+    if delta == 0 and not significant(top):  # no change has no cause: say what differs, not why
+        m_same = f"{m} unchanged ({ex['value_a']:.4g} in both)"
+        more = f" and {len(factors) - 1} more" if len(factors) > 1 else ""
+        return f"{m_same}, though {top['sentence']}{more}"
     if significant(top) and not math.isnan(delta) and delta and abs(top["effect"]) >= abs(delta) / 2:
         text = f"{head}: most of it follows the {top['kind']}: {top['sentence']}"
     else:
