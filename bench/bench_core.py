@@ -6,6 +6,8 @@ same machine, so the machine's speed mostly cancels out.
     .venv/bin/python bench/bench_core.py          # everything
     .venv/bin/python bench/bench_core.py cells    # per-cell overhead in a plain shell only (seconds)
     .venv/bin/python bench/bench_core.py kernel   # per-cell reply time from a real kernel only
+    .venv/bin/python bench/bench_core.py capture  # CPU time of nbexp's own work per cell, in-process
+    .venv/bin/python bench/bench_core.py capture profile  # the same under cProfile, top functions
 """
 
 from __future__ import annotations
@@ -73,6 +75,75 @@ def per_cell_overhead(n=400):
             f"{(t - b) * 1e3:.3f} ms added, tracked/untracked {t / b:.2f} x (median {b * 1e3:.3f} -> {t * 1e3:.3f} ms)"
         )
         rows.append((f"per-cell overhead, {label}", figure, goal))
+    return rows
+
+
+def capture_cost(n=300, profile=False):
+    """nbexp's own work per tracked cell in a plain shell: its ``pre_run_cell`` hook and the capture
+    after the cell (what a kernel runs in ``post_handler_hook``, where the next cell of a "Run All"
+    waits for it), as CPU time of the shell's thread (``time.thread_time``: less sensitive to other
+    work on the machine than wall time; the ledger's writer thread is not counted) and wall time."""
+    from nbexp.tracker import Session
+
+    spent = {"cpu": 0.0, "wall": 0.0}
+
+    def timed(fn):
+        def wrapper(*args, **kw):
+            c, w = time.thread_time(), time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                spent["cpu"] += time.thread_time() - c
+                spent["wall"] += time.perf_counter() - w
+
+        return wrapper
+
+    originals = {name: getattr(Session, name) for name in ("_pre_run_cell", "_drain")}
+    for name, fn in originals.items():
+        setattr(Session, name, timed(fn))
+    sh = InteractiveShell.instance(config=_CFG)
+    sh.run_cell("%load_ext nbexp")
+    sh.run_cell("%nbexp track bench")
+    rows = []
+    cases = (
+        ("trivial cell", TRIVIAL),
+        ("50-line cell, new text each time", FIFTY + "\n#N"),
+        ("50-line cell with a metric, re-executed (a new run each time)", FIFTY),
+    )
+    try:
+        for label, code in cases:
+            for i in range(30):  # warm up
+                sh.run_cell(code.replace("#N", f"# warm {i}"), store_history=True)
+            cpu, wall = [], []
+            prof = None
+            if profile:
+                import cProfile
+
+                prof = cProfile.Profile()
+                prof.enable()
+            for i in range(n):
+                spent["cpu"] = spent["wall"] = 0.0
+                sh.run_cell(code.replace("#N", f"# {i}"), store_history=True)
+                cpu.append(spent["cpu"])
+                wall.append(spent["wall"])
+            if prof is not None:
+                import pstats
+
+                prof.disable()
+                print(f"## {label}")
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(r"nbexp|ast\.py", 40)
+            rows.append(
+                (
+                    f"nbexp's work per tracked cell (pre_run_cell + capture), {label}",
+                    f"CPU median {statistics.median(cpu) * 1e3:.3f} ms, wall median "
+                    f"{statistics.median(wall) * 1e3:.3f} ms",
+                    "",
+                )
+            )
+    finally:
+        sh.run_cell("%nbexp stop")
+        for name, fn in originals.items():
+            setattr(Session, name, fn)
     return rows
 
 
@@ -233,6 +304,8 @@ def main():
         rows = per_cell_overhead()
     elif which == ["kernel"]:
         rows = kernel_cell_latency()
+    elif which[:1] == ["capture"]:
+        rows = capture_cost(profile=which[1:] == ["profile"])
     else:
         rows = per_cell_overhead() + kernel_cell_latency() + log_throughput() + import_time()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")

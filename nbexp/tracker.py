@@ -37,7 +37,7 @@ from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.training import DataUse, Training, cell_tree, data_use
+from .capture.training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
 from .capture.training import analyze as training_of
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
@@ -112,7 +112,7 @@ _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=CACHED_TEXTS)
 def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, Any], set[str], list[str], Training]:
     """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
     inside ``%%time``, ``%%capture``, ``%time`` is what counts; ``transform``: the shell's
@@ -125,7 +125,7 @@ def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, A
     return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=CACHED_TEXTS)
 def _data_analysis(source: str, transform: Callable[[str], str]) -> tuple[set[str], DataUse]:
     """``(fit_labels, data_use)`` of a cell's source, cached by text like :func:`_analysis`."""
     tree = cell_tree(source, transform)
@@ -184,7 +184,9 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
-        self._texts: set[str] = set()  # code hashes of the cells this session ran
+        # code hashes of the last cell texts this session ran, oldest first: as many as the parse cache
+        # keeps (a text it let go is parsed again, like a new one), so a long session does not grow it
+        self._texts: dict[str, None] = {}
         self._new_text = False  # whether a queued capture reads a cell text the session had not run
         self.n_cells = 0
         self._cell: _Cell | None = None
@@ -435,8 +437,12 @@ class Session:
                 run = self._next_run(run, screened)
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.decide_after = late
-        if code_hash not in self._texts:
-            self._texts.add(code_hash)
+        if code_hash in self._texts:
+            self._texts[code_hash] = self._texts.pop(code_hash)  # the most recent last
+        else:
+            self._texts[code_hash] = None
+            if len(self._texts) > CACHED_TEXTS:
+                del self._texts[next(iter(self._texts))]
             self._new_text = True
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.

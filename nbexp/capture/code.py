@@ -243,6 +243,8 @@ NBEXP_ONLY = ("%nbexp", "%load_ext nbexp", "%reload_ext nbexp", "%unload_ext nbe
 def drives_only_nbexp(source: str) -> bool:
     """True for a cell that only drives nbexp (``%%nbexp ...``, ``%nbexp ...`` lines,
     ``%load_ext nbexp``): the tracker records no capture for it and replay leaves it out."""
+    if "nbexp" not in source:  # most cells: not read line by line before each runs
+        return False
     if source.lstrip().startswith("%%nbexp"):
         return True
     lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]

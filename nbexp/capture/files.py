@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..recorder import read_once
+from . import syntax
 from .training import cell_tree
 
 HASH_MAX = 1 << 30  # files larger than this (1 GiB) are recorded by size only: hashing them would stall the cell
@@ -115,9 +116,7 @@ def _mode(call: ast.Call, pos: int) -> str | None:
 def path_nodes(tree: ast.AST) -> list[ast.expr]:
     """The expressions in a cell that may name a file it writes, in the order they appear."""
     out: list[ast.expr] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in syntax.calls(tree):
         name = _call_name(node)
         if name in WRITERS:
             out.extend(a for a in node.args if not isinstance(a, ast.Starred))

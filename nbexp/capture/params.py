@@ -23,6 +23,7 @@ import re
 import sys
 from typing import Any, Iterable
 
+from . import syntax
 from .secrets import scrub_value
 from .training import call_params_name
 
@@ -230,9 +231,7 @@ def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
     """The literal keyword arguments of the training calls in ``value`` (and a literal params
     dict given first to ``xgb.train``/``lgb.train``), added to ``literal`` as one dict under the
     call's name: ``model.fit(x, y, epochs=2)`` gives ``literal["fit"] == {"epochs": 2}``."""
-    for call in ast.walk(value):
-        if not isinstance(call, ast.Call):
-            continue
+    for call in syntax.calls(value):
         root = call_params_name(call)
         if root is None:
             continue

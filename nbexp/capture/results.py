@@ -44,6 +44,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from . import syntax
 from .metrics import as_scalar
 from .training import cell_tree, training_call
 
@@ -163,9 +164,7 @@ def cell_syntax(tree: ast.Module) -> CellSyntax:
                 out.producers[target.id] = value
             else:
                 out.producers.pop(target.id, None)
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in syntax.calls(tree):
         name = _call_name(node)
         if name == "record_evaluation" and node.args and isinstance(node.args[0], ast.Name):
             out.filled.append((node.args[0].id, "lightgbm"))
@@ -337,7 +336,7 @@ def _history(hist: Any, seen: Seen, out: Harvest) -> None:
 def _split_prefix(call: ast.Call) -> str:
     """``test_`` / ``val_`` when the data an evaluate call is given is named so, else ``eval_``."""
     data = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "x"), None)
-    words = [n.id.lower() for n in ast.walk(data) if isinstance(n, ast.Name)] if data is not None else []
+    words = [n.id.lower() for n in syntax.walk(data) if isinstance(n, ast.Name)] if data is not None else []
     if any("test" in w for w in words):
         return "test_"
     if any("val" in w for w in words):

@@ -42,6 +42,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from . import syntax
+
 FIT_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "fit_generator"})
 # step() and backward() train only when repeated: one call in a cell is a test or a demo
 LOOP_METHODS = frozenset({"step", "backward"})
@@ -174,7 +176,7 @@ def call_params_name(call: ast.Call) -> str | None:
     return kind
 
 
-class _Visitor(ast.NodeVisitor):
+class _Visitor(syntax.Visitor):
     def __init__(self) -> None:
         self.out = Training()
         self.loop = 0
@@ -292,7 +294,7 @@ class _Visitor(ast.NodeVisitor):
                 self._changes(target)
         if not self.func and not self.run_block and _contains_training(node.value, self.loop > 0):
             for target in node.targets:
-                self.out.models.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                self.out.models.update(n.id for n in syntax.walk(target) if isinstance(n, ast.Name))
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
@@ -325,7 +327,7 @@ class _Visitor(ast.NodeVisitor):
 
 
 def _contains_training(node: ast.AST, in_loop: bool) -> bool:
-    return any(isinstance(n, ast.Call) and training_call(n, in_loop) for n in ast.walk(node))
+    return any(isinstance(n, ast.Call) and training_call(n, in_loop) for n in syntax.walk(node))
 
 
 def _roots(node: ast.AST | None) -> set[str]:
@@ -355,7 +357,7 @@ def _roots(node: ast.AST | None) -> set[str]:
             called |= _roots(kw.value)
         return called
     out: set[str] = set()
-    for child in ast.iter_child_nodes(node):
+    for child in syntax.children(node):
         if isinstance(child, ast.expr):
             out |= _roots(child)
     return out
@@ -380,7 +382,7 @@ def _arg(call: ast.Call, pos: int, *names: str) -> ast.expr | None:
     return call.args[pos] if len(call.args) > pos else None
 
 
-class _DataVisitor(ast.NodeVisitor):
+class _DataVisitor(syntax.Visitor):
     """Collects a :class:`DataUse`; function and class bodies are not the cell's data."""
 
     def __init__(self) -> None:
@@ -392,7 +394,7 @@ class _DataVisitor(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_Constant = visit_FunctionDef
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
-        self.out.loop_vars |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        self.out.loop_vars |= {n.id for n in syntax.walk(node.target) if isinstance(n, ast.Name)}
         self.generic_visit(node)
 
     visit_AsyncFor = visit_For
@@ -402,7 +404,7 @@ class _DataVisitor(ast.NodeVisitor):
         if node.value is None:
             return
         value = node.value
-        nodes = list(ast.walk(value))
+        nodes = syntax.walk(value)
         calls = [n for n in nodes if isinstance(n, ast.Call)]
         predicted = any(isinstance(c.func, ast.Attribute) and c.func.attr in PREDICT_METHODS for c in calls)
         callees = {c.func.id for c in calls if isinstance(c.func, ast.Name)}
@@ -412,7 +414,7 @@ class _DataVisitor(ast.NodeVisitor):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
             if isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred)):
-                for n in ast.walk(target):
+                for n in syntax.walk(target):
                     if isinstance(n, ast.Name):
                         self.out.bound[n.id] = info
 
@@ -511,7 +513,11 @@ CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "deb
 CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun", "memit", "debug"})
 
 
-@functools.lru_cache(maxsize=256)
+# the cell texts whose trees (and analyses) are kept: a notebook's cells, re-executed, are not parsed again
+CACHED_TEXTS = 256
+
+
+@functools.lru_cache(maxsize=CACHED_TEXTS)
 def cell_tree(source: str, transform: Callable[[str], str]) -> ast.Module | None:
     """A cell's text as a syntax tree, IPython syntax allowed (``transform``: the shell's
     ``transform_cell``; the code inside ``%%time``, ``%%capture``, ``%time`` is what counts), or
@@ -526,7 +532,7 @@ def cell_tree(source: str, transform: Callable[[str], str]) -> ast.Module | None
             tree = unwrap_magics(tree, transform)
     except SyntaxError:
         return None
-    return tree
+    return syntax.index(tree)  # walked once here, read by every analyser (see nbexp.capture.syntax)
 
 
 def unwrap_magics(tree: ast.Module, transform) -> ast.Module:

@@ -223,9 +223,11 @@ def fit_labels(tree) -> set[str]:
     """Names passed as ``y`` to a ``fit``-like call in a cell: ``model.fit(X, y_train)``."""
     import ast
 
+    from ..syntax import calls
+
     out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS:
+    for node in calls(tree):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS:
             if len(node.args) >= 2 and isinstance(node.args[1], ast.Name):
                 out.add(node.args[1].id)
             for kw in node.keywords:

@@ -1,0 +1,103 @@
+"""The shared walk over a cell's syntax tree (nbexp.capture.syntax) and the session's bounded
+record of cell texts: the capture reads each new cell once and answers exactly as before."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from nbexp.capture import files, params, results, syntax, training
+from nbexp.capture.data import fit_labels
+
+CELLS = [
+    # params, metrics, training, evaluation: what the analysers look for
+    "lr = 0.1\nC = -1.0\ngrid = {'C': [0.1, 1.0], 'k': (1, 2)}\nclf = SVC(C=C).fit(X_train, y_train, epochs=3)\n"
+    "pred = clf.predict(X_test)\nval_acc = accuracy_score(y_test, pred)\nval_acc",
+    # defs, lambdas, classes, loops, comprehensions, with blocks, imports
+    "import numpy as np, torch.nn as nn\nfrom sklearn.svm import SVC as S\n"
+    "def train(model, X, y, n=3, *a, k=None, **kw):\n    for _ in range(n):\n        model.fit(X[_], y)\n"
+    "    return lambda z: z + n\n"
+    "class Net(nn.Module):\n    def forward(self, x):\n        return self.l(x)\n"
+    "for epoch in range(3):\n    opt.zero_grad()\n    loss = loss_fn(model(xb), yb)\n"
+    "    loss.backward()\n    opt.step()\n"
+    "with nbexp.run('a') as r:\n    r.log(acc=1)\n"
+    "with open('out.csv', 'w') as f:\n    f.write(str([i * 2 for i in range(3) if i]))\n"
+    "df.to_csv(path / 'x.csv')\ncfg.lr = 0.2\ncfg['wd'] += 1e-4\nx, (y, *zs) = 1, (2, 3, 4)\n",
+    # operators, comparisons, boolean ops, f-strings, dict unpacking, starred calls, await, match
+    "a = not (b < c <= d) and e or -f\nmsg = f'{a!r:>{w}} {b}'\nd = {**base, 'k': v}\n"
+    "g(*args, **{'x': 1})\nres = await fetch(u)\nmatch cmd:\n    case {'lr': lr, **rest}:\n        pass\n"
+    "    case [x, *_] if x > 0:\n        pass\n",
+    # boosting libraries and searches
+    "evals = {}\nbst = xgb.train({'eta': 0.1, 'max_depth': 3}, dtrain, num_boost_round=10, evals_result=evals)\n"
+    "gbm = lgb.train(params, train_set, callbacks=[lgb.record_evaluation(hist)])\n"
+    "search = GridSearchCV(SVC(), grid).fit(X, y=labels)\nscores = cross_val_score(clf, X, y, cv=5)\n",
+    # IPython syntax: the code inside %%time and %time counts
+    "%%time\nlr = 0.3\nmodel.fit(X, y)\n",
+    "y = %time f(x)\n%timeit -n 3 g(x)\n!ls\n",
+]
+
+
+def _plain(x):
+    """A comparable form of an analyser's answer (syntax nodes as their dump)."""
+    if isinstance(x, ast.AST):
+        return ast.dump(x)
+    if dataclasses.is_dataclass(x):
+        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (set, frozenset)):
+        return sorted(map(repr, x))
+    return x
+
+
+def _answers(tree):
+    return _plain(
+        (
+            params.top_level_assignments(tree),
+            training.analyze(tree),
+            training.analyze(tree, with_data=False),
+            fit_labels(tree),
+            results.cell_syntax(tree),
+            files.path_nodes(tree),
+        )
+    )
+
+
+@pytest.mark.parametrize("source", CELLS)
+def test_every_analyser_answers_the_same_on_the_shared_walk(source):
+    """The tree a new cell is parsed to once (walked once, shared by every analyser) gives each
+    analyser the answer it gives on a freshly parsed tree that was not indexed."""
+    transform = InteractiveShell.instance().transform_cell
+    shared = training.cell_tree(source, transform)
+    assert shared is not None and "_nbexp_kids" in shared.__dict__
+    fresh = ast.parse(ast.unparse(shared))
+    assert "_nbexp_kids" not in fresh.__dict__
+    assert _answers(shared) == _answers(fresh)
+    # the same nodes in ast.walk's order, less the context and operator leaves no analyser reads
+    silent = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+    for node in [shared, *shared.body]:
+        assert syntax.walk(node) == [n for n in ast.walk(node) if not isinstance(n, silent)]
+    assert syntax.calls(shared) == [n for n in ast.walk(shared) if isinstance(n, ast.Call)]
+
+
+def test_a_long_session_keeps_a_bounded_record_of_cell_texts(cell):
+    """Over a long session (every cell a new text: a counter in a comment) the session remembers
+    no more texts than the parse cache keeps, and a text it let go counts as new again."""
+    from nbexp import tracker
+    from nbexp.capture.code import prepare
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    n = training.CACHED_TEXTS + 40
+    for i in range(n):
+        assert cell(f"x = {i}").success
+    assert len(session._texts) == training.CACHED_TEXTS
+    first, last = (prepare(f"x = {i}", {})[0] for i in (0, n - 1))
+    assert first not in session._texts and last in session._texts
+    cell("x = 0")  # run long ago, let go: recorded again as a text new to the session
+    assert first in session._texts and len(session._texts) == training.CACHED_TEXTS
