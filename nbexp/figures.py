@@ -216,7 +216,21 @@ def parallel_coordinates(
     if metric:
         found = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in found]
-        dims.append(dict(label=_text(metric), values=mv))
+        have = [v for v in found if v is not None and _number(v)]
+        if have and None in found:  # a run without the metric ends on an "absent" tick below the values
+            lo, hi = min(have), max(have)
+            below = lo - 0.25 * ((hi - lo) or abs(lo) or 1.0)
+            ticks = sorted(set(have)) if len(set(have)) <= 6 else [lo, hi]
+            dims.append(
+                dict(
+                    label=_text(metric),
+                    values=[below if v is None else v for v in found],
+                    tickvals=[below] + ticks,
+                    ticktext=["absent"] + [f"{t:.4g}" for t in ticks],
+                )
+            )
+        else:
+            dims.append(dict(label=_text(metric), values=mv))
         if colours is None and not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
             line = dict(color=mv, colorscale=BRIGHT_SCALE, showscale=True, colorbar=dict(title=_text(metric)))
     if colours is not None:

@@ -332,6 +332,10 @@ def test_a_param_absent_from_a_run_is_marked_absent_not_drawn_as_none_or_a_value
     penalty = dims["penalty"]
     assert penalty["ticktext"] == ["none", "absent"]  # None and absent are not the same thing
     assert [penalty["ticktext"][v] for v in penalty["values"]] == ["none", "none", "absent"]
+    runs[2]["metrics"] = {"sgd_loss": {"last": 0.5}}  # another experiment's metric: no val_acc
+    acc = figures.parallel_coordinates(runs, "val_acc")["data"][0]["dimensions"][-1]
+    assert acc["ticktext"] == ["absent", "0.8", "0.9"] and acc["values"][2] == acc["tickvals"][0] < 0.8
+    runs[2]["metrics"] = {"val_acc": {"last": 0.7}}
     scatter = figures.param_scatter(runs, "C", "val_acc", {"c": "c sgd"})
     assert [t["x"] for t in scatter["data"]] == [[0.01], [1.0]]  # the run without C is left out
     assert "not drawn, no C: c sgd" in scatter["layout"]["title"]["text"]
