@@ -155,7 +155,7 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "best": best,
         "code_diff": code_diff,
     }
-    # records.Comparison (not owned here) should list these two keys
+    # records.Comparison (not owned here) should list these keys (code_cells, baseline, system)
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
     out["baseline"] = b_index
     out["system"] = [{k: r.get(k) for k in SYSTEM_AGGREGATES} for r in runs]  # type: ignore[typeddict-unknown-key]
