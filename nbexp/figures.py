@@ -148,7 +148,8 @@ def parallel_coordinates(
     """Params that vary across runs against ``metric`` (the last axis): at most ``max_params`` axes, the params
     with the most distinct values first (or the ``params`` the user chose, those that vary); constant params
     get none. Numeric params spanning two decades or more (C = 0.001 / 0.1 / 10) are drawn on a log10 axis
-    ticked with their real values; a missing or None value is the category "none".
+    ticked with their real values; a None value is the category "none", and a run without the param is
+    marked "absent" (on a numeric axis, a tick of its own below the values).
 
     ``colours`` (run id -> colour, a comparison's :func:`run_colours`): each line in its run's colour, the
     same as in the comparison's other charts and their legend; the trace's ``meta.runs`` lists the run of
@@ -161,31 +162,47 @@ def parallel_coordinates(
     candidates = []
     for k in keys:
         values = [r["params"].get(k) for r in runs]
-        distinct = len({repr(v) for v in values})
+        distinct = len({repr(r["params"][k]) if k in r["params"] else "<absent>" for r in runs})
         if distinct >= 2:
             candidates.append((-distinct, k, values))
     dims = []
     for _, k, values in sorted(candidates)[:max_params]:
-        numbers = [v for v in values if v is not None]
-        if numbers and all(_number(v) for v in numbers) and len(numbers) == len(values):
+        absent = [k not in r["params"] for r in runs]
+        present = [v for v, a in zip(values, absent) if not a]
+        numbers = [v for v in present if v is not None]
+        if numbers and all(_number(v) for v in numbers) and len(numbers) == len(present):
             lo, hi = min(numbers), max(numbers)
-            if lo > 0 and hi / lo >= 100:  # two decades or more: a log axis
-                ticks = sorted(set(numbers))
-                if len(ticks) > 8:
-                    ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
-                dims.append(
-                    dict(
-                        label=_text(f"{k} (log)"),
-                        values=[math.log10(v) for v in numbers],
-                        tickvals=[math.log10(t) for t in ticks],
-                        ticktext=[_tick(t) for t in ticks],
-                    )
+            log = lo > 0 and hi / lo >= 100  # two decades or more: a log axis
+            scale = math.log10 if log else float
+            ticks = sorted(set(numbers))
+            if log and len(ticks) > 8:
+                ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+            dim: dict[str, Any] = dict(label=_text(f"{k} (log)" if log else k))
+            if any(absent):
+                # a run without the param sits on a tick of its own below the axis's values, "absent", never
+                # on a value it did not have (nor on "none", a None it did not have)
+                span = (scale(hi) - scale(lo)) or 1.0
+                below = scale(lo) - 0.25 * span
+                dim["values"] = [below if a else scale(v) for v, a in zip(values, absent)]
+                shown = ticks if log or len(ticks) <= 8 else [lo, hi]
+                dim["tickvals"] = [below] + [scale(t) for t in shown]
+                dim["ticktext"] = ["absent"] + [_tick(t) for t in shown]
+            elif log:
+                dim.update(
+                    values=[math.log10(v) for v in numbers],
+                    tickvals=[math.log10(t) for t in ticks],
+                    ticktext=[_tick(t) for t in ticks],
                 )
             else:
-                dims.append(dict(label=_text(k), values=list(numbers)))
+                dim["values"] = list(numbers)
+            dims.append(dim)
         else:
-            shown = ["none" if v is None else v if isinstance(v, str) else repr(v) for v in values]
-            cats = sorted(set(shown), key=lambda c: (c == "none", c))  # tick text: drawn as plain text, as is
+            shown = [
+                "absent" if a else "none" if v is None else v if isinstance(v, str) else repr(v)
+                for v, a in zip(values, absent)
+            ]
+            # tick text: drawn as plain text, as is; "none" (a None value) and "absent" (no such param) last
+            cats = sorted(set(shown), key=lambda c: (c == "absent", c == "none", c))
             dims.append(
                 dict(
                     label=_text(k),
@@ -199,7 +216,21 @@ def parallel_coordinates(
     if metric:
         found = [(r["metrics"].get(metric) or {}).get("last") for r in runs]
         mv = [float("nan") if v is None else v for v in found]
-        dims.append(dict(label=_text(metric), values=mv))
+        have = [v for v in found if v is not None and _number(v)]
+        if have and None in found:  # a run without the metric ends on an "absent" tick below the values
+            lo, hi = min(have), max(have)
+            below = lo - 0.25 * ((hi - lo) or abs(lo) or 1.0)
+            ticks = sorted(set(have)) if len(set(have)) <= 6 else [lo, hi]
+            dims.append(
+                dict(
+                    label=_text(metric),
+                    values=[below if v is None else v for v in found],
+                    tickvals=[below] + ticks,
+                    ticktext=["absent"] + [f"{t:.4g}" for t in ticks],
+                )
+            )
+        else:
+            dims.append(dict(label=_text(metric), values=mv))
         if colours is None and not any(math.isnan(v) for v in mv):  # colour by the metric when every run has it
             line = dict(color=mv, colorscale=BRIGHT_SCALE, showscale=True, colorbar=dict(title=_text(metric)))
     if colours is not None:
@@ -363,20 +394,22 @@ def param_scatter(
 ) -> dict:
     """One point per run: ``param`` (x) against ``metric``'s last value (y), each run in its colour, the
     best run (index ``best``) drawn as a star. A numeric param spanning two decades gets a log axis; a
-    missing or None value is the category "none"."""
+    None value is the category "none". A run without the param has no place on the x axis: it is left out,
+    and the title names it."""
     if not param or not metric:
         return _empty("param against metric", "no param differs between these runs, or no metric was recorded")
     labels = labels or {}
     ids = [r["id"] for r in runs]
     colours = colours or run_colours(ids)
+    without = [labels.get(r["id"], r["id"]) for r in runs if param not in r["params"]]
     xs = [r["params"].get(param) for r in runs]
-    numeric = all(_number(v) for v in xs)
+    numeric = all(_number(v) for r, v in zip(runs, xs) if param in r["params"])
     if not numeric:
         xs = ["none" if v is None else v if isinstance(v, str) else repr(v) for v in xs]
     traces = []
     for i, (r, x) in enumerate(zip(runs, xs)):
         y = (r["metrics"].get(metric) or {}).get("last")
-        if y is None:
+        if y is None or param not in r["params"]:
             continue
         name = _text(labels.get(r["id"], r["id"]))
         traces.append(
@@ -394,8 +427,9 @@ def param_scatter(
                 },
             }
         )
+    left_out = f"not drawn, no {param}: {', '.join(without)}" if without else ""
     if not traces:
-        return _empty(f"{param} against {metric}", f"no run recorded {metric}")
+        return _empty(f"{param} against {metric}", left_out or f"no run recorded {metric}")
     xaxis: dict[str, Any] = {"title": {"text": _text(param + (" (log)" if numeric and spans_decades(xs) else ""))}}
     if numeric and spans_decades(xs):
         xaxis["type"] = "log"
@@ -405,7 +439,9 @@ def param_scatter(
         {
             "data": traces,
             "layout": {
-                "title": {"text": _text(f"{metric} against {param} (★ best run)")},
+                "title": {
+                    "text": _text(f"{metric} against {param} (★ best run)" + (f"; {left_out}" if left_out else ""))
+                },
                 "xaxis": xaxis,
                 "yaxis": {"title": {"text": _text(metric)}},
                 "height": 360,
@@ -633,40 +669,64 @@ def class_distribution(items: dict[str, list[dict]], colours: dict[str, str] | N
     return _plain(fig)
 
 
-def system_timeline(series: dict[str, tuple[list[dict], list[dict]]]) -> dict:
+MIN_TIMELINE_SAMPLES = 3  # a run's samples for a line: fewer draw a dot on axes that say nothing
+
+
+def system_timeline(series: dict[str, tuple[list[dict], list[dict]]], labels: dict[str, str] | None = None) -> dict:
     """GPU utilization (per GPU) and process CPU over each run's time, seconds from its start; a legend
-    even for one run (which line is the GPU and which the CPU); with nothing sampled, a sentence saying why."""
+    even for one run (which line is the GPU and which the CPU). A run with fewer than
+    :data:`MIN_TIMELINE_SAMPLES` samples draws no line (one sample is a dot on blank axes): the title names
+    it, and with no run to draw, a sentence says why (sampling off, or runs too short) and how many samples
+    each run has. The runs' aggregates (CPU mean, peak RSS, ...) are recorded apart from these samples."""
     go = _go()
+    labels = labels or {}
     fig = go.Figure()
-    any_gpu = any(gpus for _, gpus in series.values())
+    any_gpu = False
+    few: list[str] = []
     for run_id, (host, gpus) in series.items():
+        name = labels.get(run_id, run_id)
         t0 = min([h["time"] for h in host] + [g["time"] for g in gpus], default=0.0)
+        drawn = False
         for gpu in sorted({g["gpu"] for g in gpus}):
             pts = [g for g in gpus if g["gpu"] == gpu]
+            if len(pts) < MIN_TIMELINE_SAMPLES:
+                continue
+            any_gpu = drawn = True
             fig.add_trace(
                 go.Scatter(
                     x=[p["time"] - t0 for p in pts],
                     y=[p["util"] for p in pts],
                     mode="lines",
-                    name=_text(f"{run_id} GPU{gpu} util %"),
+                    name=_text(f"{name} GPU{gpu} util %"),
                 )
             )
-        if host:
+        if len(host) >= MIN_TIMELINE_SAMPLES:
+            drawn = True
             fig.add_trace(
                 go.Scatter(
                     x=[h["time"] - t0 for h in host],
                     y=[h["proc_cpu"] for h in host],
                     mode="lines",
                     line=dict(dash="dot"),
-                    name=_text(f"{run_id} CPU %"),
+                    name=_text(f"{name} CPU %"),
                 )
             )
+        if not drawn:
+            n = len(host)
+            few.append(f"{name}: {'no' if not n else n} sample{'' if n == 1 else 's'}")
     if not fig.data:
-        return _empty(
-            "GPU / CPU timeline",
-            "no system samples were recorded for these runs (tracking with --sample-hz 0, or the runs were too short)",
-        )
+        if all(not host and not gpus for host, gpus in series.values()):
+            why = "no system samples were recorded for these runs "
+            why += "(tracking with --sample-hz 0, or the runs were too short)"
+        else:
+            why = (
+                f"too few system samples for a timeline ({'; '.join(few)}; {MIN_TIMELINE_SAMPLES} needed): "
+                "the runs were shorter than a few sampling intervals, or sampling was off"
+            )
+        return _empty("GPU / CPU timeline", why)
     title = "GPU / CPU timeline" if any_gpu else "CPU timeline: no GPU was visible to this kernel; CPU only"
+    if few:
+        title += f" (no line for {'; '.join(few)}: too few samples)"
     fig.update_layout(
         title=_text(title),
         showlegend=True,
@@ -712,7 +772,7 @@ def compare_figures(
         "scatter": param_scatter(runs, x_param, metric, labels, colours, best.get(metric) if metric else None),
         "drift": drift_bars(compare.get("drift", []), compare.get("data", {})),
         "classes": class_distribution({r["id"]: r["data"] for r in runs}, colours),
-        "system": system_timeline({rid: reader.system_series(rid) for rid in ids}),
+        "system": system_timeline({rid: reader.system_series(rid) for rid in ids}, labels),
     }
     if compare.get("drift"):
         figs["drift_hist"] = drift_overlays(

@@ -8,6 +8,7 @@ tests/test_browser.py."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,9 @@ def kernel(env):
         "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2, 4])\nplt.title('loss')\nplt.show()",
         f"from IPython.display import HTML, display\ndisplay(HTML({EVIL!r}))",
         "import joblib\njoblib.dump({'weights': [1, 2, 3]}, 'model.joblib')",
+        "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression(C=0.1, max_iter=200)\n"
+        "model.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])",
+        "print('epoch 1 done')",
     ) as run:
         yield run
 
@@ -75,3 +79,29 @@ def test_run_view_shows_figures_html_as_text_and_artifacts(page, kernel, tmp_pat
     shot(page, "run-artifacts", Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path)))
     page.wait_for_timeout(500)  # a dialog an onerror handler would open
     assert dialogs == []
+
+
+def test_run_view_shows_an_estimator_by_its_text_and_labels_printed_output(page, kernel, tmp_path):
+    """The user trial: `model.fit(...)` as a cell's last line showed scikit-learn's HTML repr as escaped
+    text (`<style>.sk-global {...`). Its text form is what the user reads, labelled Out[n] like the
+    notebook; a printed line is labelled as printed, not as a result."""
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.first).to_be_visible(timeout=30_000)
+    rid = runs.first.get_attribute("data-run-id")
+    page.get_by_role("button", name=f"Show run {rid}").click()
+    view = page.locator(f"#nbexp-run-{rid}.nbexp-run-view")
+    estimator = view.locator("pre.nbexp-output-result", has_text="LogisticRegression(C=0.1, max_iter=200)")
+    expect(estimator).to_have_count(1, timeout=30_000)
+    expect(estimator).to_be_visible()
+    assert "sk-global" not in estimator.inner_text() and "<style" not in estimator.inner_text()
+    cell = estimator.locator("xpath=..")
+    expect(cell.locator(".nbexp-output-prompt").first).to_have_text(re.compile(r"^Out\[\d+\]$"))
+    printed = view.locator("pre.nbexp-output-stdout", has_text="epoch 1 done")
+    expect(printed).to_have_count(1)
+    label = printed.locator("xpath=preceding-sibling::div[contains(@class, 'nbexp-output-prompt')][1]")
+    expect(label).to_have_text(re.compile(r"printed"))
+    assert not label.inner_text().startswith("Out[")
+    estimator.evaluate("n => n.scrollIntoView({block: 'center'})")
+    shot(page, "run-outputs-estimator", Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path)))

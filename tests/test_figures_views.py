@@ -293,3 +293,79 @@ def test_parallel_coordinates_lines_in_the_runs_colours_of_the_other_charts(cell
     # the review page's sprint-wide chart (no per-run colours) still colours by the metric
     review = figures.parallel_coordinates([r.run(i) for i in ids], "test_auc")["data"][0]["line"]
     assert review["showscale"] is True and review["color"] == [0.7, 0.9, 0.8]
+
+
+def test_system_timeline_with_too_few_samples_draws_no_axes_and_says_why_per_run():
+    """User trial: one CPU sample for one run drew a dot on blank -1..1 axes and the other run was not
+    mentioned. Too few samples: no axes, a sentence naming each run's sample count."""
+    fig = figures.system_timeline(
+        {"r1": ([{"time": 10.0, "proc_cpu": 80.0}], []), "r2": ([], [])}, {"r1": "r1 lr-a", "r2": "r2 sgd-b"}
+    )
+    assert _no_axes(fig)
+    why = _annotation(fig)
+    assert (
+        "too few system samples for a timeline" in why and "r1 lr-a: 1 sample" in why and "r2 sgd-b: no samples" in why
+    )
+    host = [{"time": 100.0 + i, "proc_cpu": 50.0 + i} for i in range(5)]
+    some = figures.system_timeline({"r1": (host, []), "r2": (host[:1], [])})
+    assert [t["name"] for t in some["data"]] == ["r1 CPU %"]  # a line only for the run with enough samples
+    assert "no line for r2: 1 sample" in some["layout"]["title"]["text"]
+
+
+def _named(rid: str, params: dict, metrics: dict) -> dict:
+    return {"id": rid, "params": params, "metrics": {k: {"last": v} for k, v in metrics.items()}}
+
+
+def test_a_param_absent_from_a_run_is_marked_absent_not_drawn_as_none_or_a_value():
+    """User trial: runs of two experiments (LogisticRegression with C, SGD with alpha) drew the SGD run's
+    missing C as "none", as if C were None, and put it mid-axis in the scatter."""
+    runs = [
+        _named("a", {"C": 0.01, "penalty": None}, {"val_acc": 0.8}),
+        _named("b", {"C": 1.0, "penalty": None}, {"val_acc": 0.9}),
+        _named("c", {"alpha": 0.001}, {"val_acc": 0.7}),
+    ]
+    fig = figures.parallel_coordinates(runs, "val_acc")
+    dims = {d["label"]: d for d in fig["data"][0]["dimensions"]}
+    c = dims["C (log)"]  # still a numeric (log) axis for the runs that have C
+    assert c["ticktext"] == ["absent", "0.01", "1"]
+    assert c["values"][:2] == pytest.approx([-2, 0]) and c["values"][2] == c["tickvals"][0] < -2
+    penalty = dims["penalty"]
+    assert penalty["ticktext"] == ["none", "absent"]  # None and absent are not the same thing
+    assert [penalty["ticktext"][v] for v in penalty["values"]] == ["none", "none", "absent"]
+    runs[2]["metrics"] = {"sgd_loss": {"last": 0.5}}  # another experiment's metric: no val_acc
+    acc = figures.parallel_coordinates(runs, "val_acc")["data"][0]["dimensions"][-1]
+    assert acc["ticktext"] == ["absent", "0.8", "0.9"] and acc["values"][2] == acc["tickvals"][0] < 0.8
+    runs[2]["metrics"] = {"val_acc": {"last": 0.7}}
+    scatter = figures.param_scatter(runs, "C", "val_acc", {"c": "c sgd"})
+    assert [t["x"] for t in scatter["data"]] == [[0.01], [1.0]]  # the run without C is left out
+    assert "not drawn, no C: c sgd" in scatter["layout"]["title"]["text"]
+    assert scatter["layout"]["xaxis"].get("type") != "category"  # C stays numeric
+
+
+def test_compare_with_best_picks_among_runs_that_have_this_runs_metric(cell, reader):
+    """User trial: an SGD run's "Compare with best" opened the best LogisticRegression run by val_acc, a
+    metric the SGD run never had."""
+    from nbexp.analysis.compare import best_in_sprint
+
+    cell("%nbexp track trial")
+    cell(
+        "import nbexp\n"
+        "for C, acc in ((0.01, 0.8), (1.0, 0.9)):\n"
+        "    with nbexp.run(f'lr C={C}', C=C):\n"
+        "        nbexp.log(val_acc=acc)\n"
+        "with nbexp.run('sgd-a', alpha=0.1):\n"
+        "    nbexp.log(sgd_loss=0.5)\n"
+    )
+    r = reader()
+    by = {x["name"]: r.run(x["id"]) for x in r.list_runs()}
+    best = best_in_sprint(r, by["lr C=0.01"])
+    assert best["id"] == by["lr C=1.0"]["id"] and best["metric"] == "val_acc"
+    alone = best_in_sprint(r, by["sgd-a"])
+    assert alone["id"] is None and alone["metric"] == "sgd_loss"
+    assert "no other run of sprint" in alone["why"] and "val_acc" in alone["why"]
+    cell("with nbexp.run('sgd-b', alpha=1.0):\n    nbexp.log(sgd_loss=0.2)\n")
+    cell("%nbexp stop")
+    r = reader()
+    by = {x["name"]: r.run(x["id"]) for x in r.list_runs()}
+    best = best_in_sprint(r, by["sgd-a"])
+    assert best["id"] == by["sgd-b"]["id"] and best["metric"] == "sgd_loss"  # its own metric, lower is better

@@ -13,6 +13,8 @@ from ..ledger.records import Comparison
 from .drift import dataset_drift, imbalanced
 
 _ABSENT = "<absent>"
+# a run's system aggregates, as the ledger keeps them: what the compare view's System tab lists per run
+SYSTEM_AGGREGATES = ("cpu_mean", "rss_peak_mb", "gpu_util_mean", "gpu_mem_peak_mb", "energy_wh", "gpu_count")
 
 
 def same_param(a: Any, b: Any) -> bool:
@@ -91,7 +93,8 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value) and
         ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution
         counts are not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by
-        cell: :func:`cell_diff`).
+        cell: :func:`cell_diff`), ``system`` (per run its aggregates :data:`SYSTEM_AGGREGATES`, None where not
+        recorded).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -152,9 +155,10 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "best": best,
         "code_diff": code_diff,
     }
-    # records.Comparison (not owned here) should list these two keys
+    # records.Comparison (not owned here) should list these keys (code_cells, baseline, system)
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
     out["baseline"] = b_index
+    out["system"] = [{k: r.get(k) for k in SYSTEM_AGGREGATES} for r in runs]  # type: ignore[typeddict-unknown-key]
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
     return out
 
@@ -185,15 +189,29 @@ def data_side(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def best_in_sprint(reader: Reader, run: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The best run of ``run``'s sprint by the sprint's main metric (the metric most of its runs hold,
-    ranked as the sidebar ranks it; lowest for loss-like names): ``{"id", "name", "metric", "value"}``,
-    None when the sprint has no metric. What the run view's "Compare with best" compares against."""
+    """The best run of ``run``'s sprint by a metric ``run`` has: the sprint's main metric (the metric most
+    of its runs hold, ranked as the sidebar ranks it; lowest for loss-like names) when ``run`` recorded it,
+    else the run's own metric that the sprint ranks highest (an SGD run among LogisticRegression runs is
+    compared on its own loss, not against a score it never had). What the run view's "Compare with best"
+    compares against: ``{"id", "name", "metric", "value"}``; ``{"id": None, "metric", "why"}`` when no other
+    run of the sprint has that metric (or this run has no metric); None when the sprint has no metric."""
     from .metrics import rank_counts
     from .review import lower_is_better
 
-    ranked = rank_counts(reader.sprint_metric_counts(run["sprint"]))
+    counts = reader.sprint_metric_counts(run["sprint"])
+    ranked = rank_counts(counts)
     if not ranked:
         return None
-    metric = ranked[0]
+    own = [m for m in ranked if not _nan((run["metrics"].get(m) or {}).get("last"))]
+    if not own:
+        return {"id": None, "metric": ranked[0], "why": f"this run recorded no metric (the sprint's is {ranked[0]})"}
+    metric = own[0]
+    if counts[metric][0] < 2:
+        why = f"no other run of sprint {run['sprint']} recorded {metric}"
+        return {
+            "id": None,
+            "metric": metric,
+            "why": why + ("" if metric == ranked[0] else f" (its main metric, {ranked[0]}, is not in this run)"),
+        }
     row = reader.best_by_metric(run["sprint"], metric, lower_is_better(metric))
     return None if row is None else {"id": row[0], "name": row[1], "metric": metric, "value": row[2]}

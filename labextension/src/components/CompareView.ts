@@ -13,6 +13,7 @@ import { LinkedCharts } from './plot';
 import { compareOutputs } from './Outputs';
 
 const TITLE_LENGTH = 60;
+const ABSENT = '<absent>'; // a param a run does not have, in the compare answer (analysis.compare)
 
 /** One cell of the per-cell code diff (nbexp.analysis.compare.cell_diff). */
 export interface ICodeBlock {
@@ -28,12 +29,45 @@ export interface ICompareAnswer extends ICompare {
   code_cells: ICodeBlock[];
   colours: Record<string, string>;
   x_param: string | null;
+  system?: Record<string, number | null>[]; // per run, its aggregates (analysis.compare.SYSTEM_AGGREGATES)
+}
+
+/** The system aggregates listed per run, with their column heads, in the order shown. */
+const SYSTEM_COLUMNS: [string, string][] = [
+  ['cpu_mean', 'CPU mean %'],
+  ['rss_peak_mb', 'peak RSS MB'],
+  ['gpu_util_mean', 'GPU util mean %'],
+  ['gpu_mem_peak_mb', 'peak GPU memory MB'],
+  ['energy_wh', 'energy Wh']
+];
+
+/**
+ * The System tab's table: a row per run with the aggregates the ledger recorded (columns no run recorded
+ * left out, "not recorded" where one run lacks one), or a sentence when no run has any.
+ */
+export function systemTable(c: ICompareAnswer): HTMLElement {
+  const rows = c.system ?? [];
+  const columns = SYSTEM_COLUMNS.filter(([k]) => rows.some(r => r?.[k] !== null && r?.[k] !== undefined));
+  if (!columns.length) {
+    return el('p', {}, 'System: no CPU, memory or GPU aggregates were recorded for these runs.');
+  }
+  return table(
+    'System per run',
+    ['run', ...columns.map(([, h]) => h)],
+    c.runs.map((r, i) => [
+      r.name ? `${r.name} (${r.id})` : r.id,
+      ...columns.map(([k]) => {
+        const v = rows[i]?.[k];
+        return v === null || v === undefined ? 'not recorded' : fmt(v);
+      })
+    ])
+  );
 }
 
 /**
  * A comparison's tab title from what differs: "C=0.1 vs C=10". The param with the most distinct values
- * comes first, alone when it tells every run apart, else with a second one; with no param differing,
- * the runs' names, else their ids.
+ * comes first, alone when it tells every run apart, else with a second one; with no param differing, or
+ * when one of those params is absent from a run, the runs' names, else their ids.
  */
 export function compareTitle(c: ICompare): string {
   const n = c.runs.length;
@@ -41,7 +75,10 @@ export function compareTitle(c: ICompare): string {
   const ranked = Object.entries(c.param_diff)
     .sort((a, b) => distinct(b[1]) - distinct(a[1]) || a[0].localeCompare(b[0]))
     .map(([k]) => k);
-  const keys = ranked.length && distinct(c.param_diff[ranked[0]]) === n ? ranked.slice(0, 1) : ranked.slice(0, 2);
+  let keys = ranked.length && distinct(c.param_diff[ranked[0]]) === n ? ranked.slice(0, 1) : ranked.slice(0, 2);
+  if (keys.some(k => c.param_diff[k].some(v => v === ABSENT))) {
+    keys = []; // a run without the param (another experiment's): "C=0.01 vs C=<absent>" says nothing, names do
+  }
   const value = (v: unknown) => (v === null ? 'none' : fmt(v));
   const labels = c.runs.map((r, i) =>
     keys.length ? keys.map(k => `${k}=${value(c.param_diff[k][i])}`).join(', ') : (r.name ?? r.id)
@@ -208,6 +245,8 @@ export class CompareView extends Widget {
     } else if (key === 'parallel') {
       await this._parallel(c, figure);
     } else if (key === 'system') {
+      this._body.appendChild(el('h3', {}, 'Per run'));
+      this._body.appendChild(systemTable(c));
       await figure('system', 'System timeline');
     } else if (key === 'data') {
       const flags = c.drift.map(d => `${d.variable}.${d.column}: ${d.flags.join('; ')}`);

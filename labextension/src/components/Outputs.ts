@@ -2,9 +2,12 @@
  * What a run's cells showed and the files it kept, for the run view (GET runs/ID/outputs).
  *
  * Images are `<img>` elements whose src is the blob's URL (the page's login cookie authenticates the
- * GET); plotly figures are drawn from their JSON; HTML and printed text are shown as text in a `<pre>`
- * (textContent, never innerHTML: a stored table is not a page to run). Artifacts are listed with
- * their size and a download link when their bytes are in the ledger.
+ * GET); plotly figures are drawn from their JSON; printed text in a `<pre>`. HTML is never put in the page:
+ * it is parsed in an inert document (DOMParser: no script runs, no image loads) and shown by its text form
+ * (textContent only: a scikit-learn estimator as `LogisticRegression(C=0.1)`, a table as rows of cells),
+ * with its source, as text, one click away. Each output is labelled by what made it: `Out[n]` for a cell's
+ * result, "printed" and "displayed" for the rest. Artifacts are listed with their size and a download link
+ * when their bytes are in the ledger.
  */
 import { blobText, blobURL, requestAPI } from '../api';
 import { el } from './format';
@@ -31,12 +34,80 @@ function textOutput(node: HTMLElement, hash: string, kind: string): void {
   node.appendChild(pre);
   blobText(hash).then(
     text => {
-      pre.textContent = text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) + '\n…' : text;
+      pre.textContent = clip(text);
     },
     e => {
       pre.textContent = `could not load: ${(e as Error).message}`;
     }
   );
+}
+
+const BLOCKS = new Set(['P', 'DIV', 'BR', 'LI', 'PRE', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TABLE', 'UL', 'OL']);
+
+/**
+ * The text a person reads in an HTML output, from an inert parse of it (never attached to the page).
+ * scikit-learn's estimator HTML carries its text repr (`.sk-text-repr-fallback pre`): that is the answer.
+ * Otherwise styles, scripts and hidden parts are dropped, a table becomes one line per row with its cells
+ * joined by " | ", and block elements end lines.
+ */
+export function htmlText(html: string): string {
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  const sk = doc.querySelector('.sk-text-repr-fallback pre');
+  if (sk) {
+    return (sk.textContent ?? '').trim();
+  }
+  doc.querySelectorAll('style, script, template, noscript, [hidden]').forEach(n => n.remove());
+  doc.querySelectorAll('table').forEach(t => {
+    const rows = Array.from(t.querySelectorAll('tr')).map(tr =>
+      Array.from(tr.querySelectorAll('th, td'))
+        .map(c => (c.textContent ?? '').trim())
+        .join(' | ')
+    );
+    t.replaceWith(doc.createTextNode('\n' + rows.join('\n') + '\n'));
+  });
+  doc.querySelectorAll('*').forEach(n => {
+    if (BLOCKS.has(n.tagName)) {
+      n.after(doc.createTextNode('\n'));
+    }
+  });
+  return (doc.body?.textContent ?? '')
+    .split('\n')
+    .map(line => line.replace(/[ \t]+/g, ' ').trim())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+function clip(text: string): string {
+  return text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) + '\n…' : text;
+}
+
+/** An HTML output by its text form, its source (as text) under a "HTML source" disclosure. */
+function htmlOutput(node: HTMLElement, hash: string, kind: string): void {
+  const pre = el('pre', { class: `nbexp-output-text nbexp-output-${kind}`, 'data-mime': 'text/html' }, '…');
+  const source = el('details', { class: 'nbexp-output-source' });
+  source.appendChild(el('summary', {}, 'HTML source'));
+  const raw = el('pre', { class: 'nbexp-output-text nbexp-output-html-source' });
+  source.appendChild(raw);
+  node.append(pre, source);
+  blobText(hash).then(
+    text => {
+      pre.textContent = clip(htmlText(text)) || '(HTML with no text)';
+      raw.textContent = clip(text);
+    },
+    e => {
+      pre.textContent = `could not load: ${(e as Error).message}`;
+    }
+  );
+}
+
+/** What an output's label says: `Out[n]` for a cell's result only (as in the notebook), else how it came. */
+export function outputLabel(kind: string, count: number | null): string {
+  if (kind === 'result') {
+    return `Out[${count ?? ' '}]`;
+  }
+  const n = `In [${count ?? ' '}]`;
+  return kind === 'stdout' ? `${n} printed` : `${n} displayed`;
 }
 
 function figureOutput(node: HTMLElement, hash: string): void {
@@ -52,7 +123,8 @@ function figureOutput(node: HTMLElement, hash: string): void {
     });
 }
 
-function output(node: HTMLElement, o: any): void {
+function output(node: HTMLElement, o: any, count: number | null): void {
+  node.appendChild(el('div', { class: 'nbexp-output-prompt', 'data-kind': o.kind }, outputLabel(o.kind, count)));
   if (o.mime === 'image/png' || o.mime === 'image/jpeg') {
     const img = el('img', {
       class: 'nbexp-output-image',
@@ -63,6 +135,8 @@ function output(node: HTMLElement, o: any): void {
     node.appendChild(img);
   } else if (o.mime === 'application/vnd.plotly.v1+json') {
     figureOutput(node, o.hash);
+  } else if (o.mime === 'text/html') {
+    htmlOutput(node, o.hash, o.kind);
   } else {
     textOutput(node, o.hash, o.kind);
   }
@@ -101,9 +175,8 @@ export function outputsSection(runId: string): HTMLElement {
       }
       for (const c of res.cells) {
         const cellBox = el('div', { class: 'nbexp-output-cell' });
-        cellBox.appendChild(el('div', { class: 'nbexp-output-prompt' }, `Out[${c.execution_count ?? ' '}]`));
         for (const o of c.outputs) {
-          output(cellBox, o);
+          output(cellBox, o, c.execution_count);
         }
         body.appendChild(cellBox);
       }
@@ -178,10 +251,9 @@ function figures(c: ICellOutputs | null, runId: string): HTMLElement {
     box.appendChild(el('p', { class: 'nbexp-output-none' }, 'no figure in this run'));
     return box;
   }
-  box.appendChild(el('div', { class: 'nbexp-output-prompt' }, `Out[${c.execution_count ?? ' '}]`));
   for (const o of c.outputs) {
     if (FIGURE_MIMES.has(o.mime)) {
-      output(box, o);
+      output(box, o, c.execution_count);
     }
   }
   return box;

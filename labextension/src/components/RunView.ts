@@ -39,12 +39,14 @@ export function paramGroup(key: string, source: string): (typeof PARAM_GROUPS)[n
   return source === 'estimator' || key.includes('.') ? 'Estimators' : 'Assignments';
 }
 
-/** The best run of the sprint by its main metric (GET runs/ID/figures). */
+/** The best run of the sprint by a metric this run has (GET runs/ID/figures; analysis.compare.best_in_sprint):
+ * id null, with why, when no other run has that metric. */
 interface IBest {
-  id: string;
-  name: string | null;
+  id: string | null;
+  name?: string | null;
   metric: string;
-  value: number;
+  value?: number;
+  why?: string;
 }
 
 export class RunView extends Widget {
@@ -55,7 +57,8 @@ export class RunView extends Widget {
   constructor(id: string, onCompare?: (ids: string[]) => void) {
     super();
     this.id = `nbexp-run-${id}`;
-    this.title.label = `Run ${id}`;
+    this.title.label = `Run ${id}`; // until the run answers: then its name, the id in the caption
+    this.title.caption = `Run ${id}`;
     this.title.closable = true;
     this.addClass('nbexp-run-view');
     this.node.textContent = 'Loading…';
@@ -107,6 +110,8 @@ export class RunView extends Widget {
       this.node.textContent = `Could not load run ${id}: ${(e as Error).message}`;
       return;
     }
+    this.title.label = r.name ?? `Run ${r.id}`;
+    this.title.caption = `Run ${r.id}${r.name ? ` (${r.name})` : ''}`;
     const n = this.node;
     n.replaceChildren();
     n.appendChild(el('h2', {}, `${r.name ?? r.id} · ${r.status}`));
@@ -220,18 +225,23 @@ export class RunView extends Widget {
     }
   }
 
-  /** "Compare with best": this run against the best run of its sprint by the sprint's main metric. */
+  /** "Compare with best": this run against the best run of its sprint by a metric this run has (the sprint's
+   * main metric when it has it); disabled, saying why, when no other run has that metric. */
   private _compareButton(bar: HTMLElement, r: any, best: IBest | null): void {
     const b = el('button', { class: 'jp-mod-styled', 'aria-label': 'Compare with best' }, 'Compare with best');
     if (!best) {
       b.disabled = true;
       b.title = 'no metric was recorded in this sprint';
+    } else if (best.id === null) {
+      b.disabled = true;
+      b.title = best.why ?? `no other run of the sprint recorded ${best.metric}`;
     } else if (best.id === r.id) {
       b.disabled = true;
       b.title = `this is the best run of the sprint by ${best.metric} (${fmt(best.value)})`;
     } else {
       b.title = `against ${best.name ?? best.id}, the best run of the sprint by ${best.metric} (${fmt(best.value)})`;
-      b.addEventListener('click', () => this._onCompare?.([best.id, r.id]));
+      const other = best.id;
+      b.addEventListener('click', () => this._onCompare?.([other, r.id]));
     }
     bar.appendChild(b);
     if (best) {
