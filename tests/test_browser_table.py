@@ -6,6 +6,7 @@ Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -31,6 +32,8 @@ SWEEP = (
     "        nbexp.log(test_auc=0.7 + C / 100)\n"
 )
 COLUMN_WIDTH, HEADER_HEIGHT = 140, 24  # RunsTable.ts
+# the columns the table opens on: the sprint's main metric and the param that varies, as `nbexp ls` shows
+KEY_COLUMNS = '["name","status","metrics.test_auc","params.C","start_time","duration"]'
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +65,15 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     expect(status).to_contain_text("4 runs", timeout=30_000)
     expect(grid).to_have_attribute("aria-rowcount", "4")
 
-    # add a column, then remove one
+    # it opens on the key columns: the main metric and the param that varies; add a column, then remove one
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS)
     page.get_by_role("button", name="Choose columns").click()
-    page.get_by_role("checkbox", name="metrics.test_auc", exact=True).check()
-    expect(grid).to_have_attribute("data-columns", '["name","status","start_time","duration","metrics.test_auc"]')
+    page.get_by_role("checkbox", name="metrics.train_loss", exact=True).check()
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS[:-1] + ',"metrics.train_loss"]')
     page.get_by_role("checkbox", name="duration", exact=True).uncheck()
-    expect(grid).to_have_attribute("data-columns", '["name","status","start_time","metrics.test_auc"]')
+    expect(grid).to_have_attribute(
+        "data-columns", '["name","status","metrics.test_auc","params.C","start_time","metrics.train_loss"]'
+    )
     page.get_by_role("button", name="Choose columns").click()
 
     # sort by the metric: its header, clicked on the canvas; the first row is then the best run
@@ -86,7 +92,9 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     page.get_by_role("combobox", name="Group by").select_option("params.C")
     groups = page.get_by_role("list", name="Groups").locator("li")
     expect(groups).to_have_text(["params.C = 0.001: 1", "params.C = 0.1: 1", "params.C = 10: 1", "params.C = none: 1"])
-    expect(grid).to_have_attribute("data-columns", '["group","name","status","start_time","metrics.test_auc"]')
+    expect(grid).to_have_attribute(
+        "data-columns", '["group","name","status","metrics.test_auc","params.C","start_time","metrics.train_loss"]'
+    )
     shot(page, "runs-table-grouped", tmp_path)
     page.get_by_role("combobox", name="Group by").select_option("")
 
@@ -115,6 +123,30 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     box.fill("status = finished")
     box.press("Enter")
     expect(matters).to_contain_text("What matters for test_auc over 4 runs: C 1.00 (Spearman +1.00)", timeout=30_000)
+
+
+def test_the_table_opens_on_the_main_metric_and_follows_the_sidebars_pick(page, kernel, tmp_path):
+    """A user who has not chosen columns sees the sprint's main metric and the params that vary (not only name,
+    status and times); picking another main metric in the sidebar shows its column. Columns the user chose stay."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS)
+    rows = page.get_by_role("table", name="Runs on screen")
+    expect(rows.get_by_role("columnheader")).to_have_text(json.loads(KEY_COLUMNS))
+    expect(rows.get_by_role("row").filter(has_text="C=10.0")).to_contain_text("0.8")  # its test_auc
+    shot(page, "runs-table-key-columns", tmp_path)
+    page.get_by_role("combobox", name="Main metric").select_option("train_loss")
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS.replace("test_auc", "train_loss"), timeout=10_000)
+    # chosen by the user: the columns stay whatever the main metric
+    page.get_by_role("button", name="Choose columns").click()
+    page.get_by_role("checkbox", name="start_time", exact=True).uncheck()
+    chosen = '["name","status","metrics.train_loss","params.C","duration"]'
+    expect(grid).to_have_attribute("data-columns", chosen)
+    page.get_by_role("combobox", name="Main metric").select_option("test_auc")
+    page.get_by_role("searchbox", name="Query runs").fill("params.C >= 10")  # the table asked again
+    expect(grid).to_have_attribute("aria-rowcount", "1")
+    expect(grid).to_have_attribute("data-columns", chosen)
 
 
 def _open_table(page):

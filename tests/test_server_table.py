@@ -54,6 +54,23 @@ async def test_table_sorts_filters_groups_and_lists_columns(filled, jp_fetch):
     assert [row["group"] for row in grouped["rows"]] == ["baseline", None, None]
 
 
+async def test_the_table_opens_on_the_main_metric_and_the_params_that_vary(filled, cell, jp_fetch):
+    """Until the user chooses columns, the table shows what ``nbexp ls`` shows: the sprint's main metric (the
+    sidebar's pick, ``metric``) and the params that vary across its runs, not a param every run has alike."""
+    cell("%nbexp track second")
+    cell("import nbexp\nwith nbexp.run('same-seed', C=0.5, seed=1):\n    nbexp.log(auc=0.5)")
+    cell("with nbexp.run('same-seed-2', C=0.7, seed=1):\n    nbexp.log(auc=0.6)")
+    cell("%nbexp stop")
+    page = await get(jp_fetch)
+    assert page["columns"][:4] == ["name", "status", "metrics.auc", "params.C"], page["columns"]
+    assert "params.seed" not in page["columns"] and page["columns"][-2:] == ["start_time", "duration"]
+    assert {row["cells"]["params.C"] for row in page["rows"]} >= {0.1, 1, 10, 0.5, 0.7}
+    picked = await get(jp_fetch, metric="loss")
+    assert picked["columns"][:4] == ["name", "status", "metrics.loss", "params.C"]
+    chosen = await get(jp_fetch, metric="loss", columns="name,params.seed")
+    assert chosen["columns"] == ["name", "params.seed"]
+
+
 @pytest.mark.parametrize(
     "params, argument, position, words",
     [

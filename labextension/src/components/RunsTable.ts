@@ -28,7 +28,6 @@ const COLUMN_WIDTH = 140;
 const HEADER_HEIGHT = 24;
 const QUERY_DELAY_MS = 300;
 const COLUMNS_KEY = 'nbexp:table-columns:';
-const DEFAULT_COLUMNS = ['name', 'status', 'start_time', 'duration'];
 
 export interface ITableRow {
   id: string;
@@ -58,14 +57,15 @@ interface ITableError {
   argument?: string;
 }
 
-/** The column ids a sprint shows, as the user chose them last in this browser. */
-function savedColumns(sprint: string): string[] {
+/** The column ids a sprint shows, as the user chose them last in this browser; null until they choose: the
+ * server's key columns (name, status, the main metric, the params that vary), as `nbexp ls` shows. */
+function savedColumns(sprint: string): string[] | null {
   try {
     const raw = window.localStorage.getItem(COLUMNS_KEY + sprint);
     const cols = raw ? JSON.parse(raw) : null;
-    return Array.isArray(cols) && cols.length ? cols.map(String) : DEFAULT_COLUMNS.slice();
+    return Array.isArray(cols) && cols.length ? cols.map(String) : null;
   } catch {
-    return DEFAULT_COLUMNS.slice();
+    return null;
   }
 }
 
@@ -211,12 +211,15 @@ export class RunsTable extends Panel {
   private _model: RunsDataModel;
   private _view: RunsModel;
   private _sprint: string;
-  private _columns: string[];
+  /** The columns the user chose for this sprint; null: the sprint's key columns for the main metric. */
+  private _columns: string[] | null;
   private _group = '';
   /** The query as typed, before the server accepts it into the model (null: the model's). */
   private _typed: string | null = null;
   /** The view the grid shows (sprint, query, sort, columns, group): a model change to it asks nothing. */
   private _shown = '';
+  /** The view last asked for (a refresh on its way): a model change to it asks nothing more. */
+  private _asked = '';
   private _stale = false;
   private _live: Promise<void> | null = null;
   private _available: ITablePage['available'] | null = null;
@@ -332,12 +335,14 @@ export class RunsTable extends Panel {
     }
     this._view.viewChanged.connect(this._onView, this);
     this._view.runsChanged.connect(this._onRuns, this);
+    this._view.changed.connect(this._onChanged, this);
     void this.refresh();
   }
 
   dispose(): void {
     this._view.viewChanged.disconnect(this._onView, this);
     this._view.runsChanged.disconnect(this._onRuns, this);
+    this._view.changed.disconnect(this._onChanged, this);
     window.clearTimeout(this._timer);
     window.cancelAnimationFrame(this._screenFrame);
     super.dispose();
@@ -355,6 +360,14 @@ export class RunsTable extends Panel {
       this._queryInput.value = this._view.query;
     }
     if (this._viewKey() !== this._shown) {
+      void this.refresh();
+    }
+  }
+
+  /** The sidebar picked another main metric (or the sprint got its first): the key columns show it, unless the
+   * user chose the columns. */
+  private _onChanged(): void {
+    if (this._columns === null && this._viewKey() !== this._asked) {
       void this.refresh();
     }
   }
@@ -421,7 +434,7 @@ export class RunsTable extends Panel {
       this._query,
       this._view.sort,
       this._view.descending,
-      this._columns,
+      this._columns ?? ['key columns', this._view.mainMetric],
       this._group
     ]);
   }
@@ -449,6 +462,7 @@ export class RunsTable extends Panel {
    * becomes the model's: the sidebar lists the runs it keeps. */
   async refresh(): Promise<void> {
     const key = this._viewKey();
+    this._asked = key;
     const page = await this._page(0, true);
     if (!page) {
       return;
@@ -508,7 +522,8 @@ export class RunsTable extends Panel {
 
   /** Show or hide a column (remembered for this sprint). */
   toggleColumn(id: string, on: boolean): void {
-    this._columns = on ? [...this._columns.filter(c => c !== id), id] : this._columns.filter(c => c !== id);
+    const shown = this._columns ?? this._model.columns.slice();
+    this._columns = on ? [...shown.filter(c => c !== id), id] : shown.filter(c => c !== id);
     if (!this._columns.length) {
       this._columns = ['name'];
     }
@@ -556,7 +571,8 @@ export class RunsTable extends Panel {
         q: this._query.trim() ? this._query : undefined,
         sort: this._model.sort ?? undefined,
         order: this._model.descending ? 'desc' : 'asc',
-        columns: this._columns.join(','),
+        columns: this._columns?.join(','),
+        metric: this._columns ? undefined : (this._view.mainMetric ?? undefined),
         group: this._group || undefined,
         offset,
         limit: PAGE,
@@ -632,7 +648,7 @@ export class RunsTable extends Panel {
       for (const id of ids) {
         const label = el('label', { style: 'margin-right: 10px; white-space: nowrap' });
         const box = el('input', { type: 'checkbox' });
-        box.checked = this._columns.includes(id);
+        box.checked = (this._columns ?? this._model.columns).includes(id);
         box.addEventListener('change', () => this.toggleColumn(id, box.checked));
         label.append(box, document.createTextNode(` ${id}`));
         group.appendChild(label);
