@@ -7,7 +7,9 @@ Fixtures: tests/test_browser.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
@@ -262,3 +264,36 @@ def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, 
     expect(status).to_contain_text("sorted by metrics.test_auc descending")
     assert _columns(grid) == columns
     shot(page, "runs-table-live", tmp_path)
+
+
+def test_the_sidebar_lists_only_what_the_tables_query_keeps_when_a_kernel_dies(page, kernel, env, tmp_path):
+    """The sidebar's live poll keeps to the table's query: a run of another kernel that is running and then
+    crashed (the kernel killed), which the query excludes, never shows in the sidebar's list or count."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("params.C >= 5 and status = finished")
+    box.press("Enter")
+    expect(grid).to_have_attribute("aria-rowcount", "1")  # C=10.0
+    sidebar = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    said = page.locator("#nbexp-sidebar").get_by_role("status")
+    expect(sidebar).to_have_count(1)
+    pid_file = tmp_path / "pid"
+    with lab_kernel(env, "%load_ext nbexp\n%nbexp track doomed --sample-hz 0") as run:
+        run(f"C = 7\nimport os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))")
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        polls = 0
+        while polls < 3:  # the sidebar's poll, several times after the kernel died
+            with page.expect_response(lambda r: "/nbexp/api/runs?" in r.url and "since=" in r.url, timeout=15_000):
+                pass
+            polls += 1
+        expect(sidebar).to_have_count(1)
+        expect(sidebar.first).to_contain_text("C=10.0")
+        expect(said).to_contain_text("1 runs match the query")
+        expect(grid).to_have_attribute("aria-rowcount", "1")
+        shot(page, "sidebar-query-crashed-run", tmp_path)
+        # the run is there, crashed: the query kept it out
+        box.fill("")
+        box.press("Enter")
+        expect(sidebar.filter(has_text="doomed")).to_contain_text("crashed", timeout=15_000)
