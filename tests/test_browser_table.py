@@ -50,11 +50,12 @@ def _columns(grid) -> list[str]:
     return json.loads(grid.get_attribute("data-columns") or "[]")
 
 
-def _click_cell(grid, column: int, row: int | None = None) -> None:
-    """Click a column's header (row None) or a body row: the grid draws on a canvas, columns of fixed width."""
+def _click_cell(grid, column: int, row: int | None = None, modifiers: list[str] | None = None) -> None:
+    """Click a column's header (row None) or a body row (with ``modifiers``: ``Control``, ``Shift``): the grid draws
+    on a canvas, columns of fixed width."""
     x = column * COLUMN_WIDTH + COLUMN_WIDTH // 2
     y = HEADER_HEIGHT // 2 if row is None else HEADER_HEIGHT + 22 * row + 11
-    grid.click(position={"x": x, "y": y})
+    grid.click(position={"x": x, "y": y}, modifiers=modifiers or [])
 
 
 def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_path):
@@ -297,3 +298,32 @@ def test_the_sidebar_lists_only_what_the_tables_query_keeps_when_a_kernel_dies(p
         box.fill("")
         box.press("Enter")
         expect(sidebar.filter(has_text="doomed")).to_contain_text("crashed", timeout=15_000)
+
+
+def test_rows_selected_in_the_table_open_the_sidebars_comparison(page, kernel, tmp_path):
+    """Ctrl-click selects a row (again: unselects it), shift-click selects the rows from the last one; "Compare
+    selected" opens the comparison the sidebar's Compare opens, the oldest run the baseline."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("(params.C = 0.1 or params.C = 10) and status = finished")
+    box.press("Enter")
+    expect(grid).to_have_attribute("aria-rowcount", "2")
+    rows = page.get_by_role("table", name="Runs on screen").get_by_role("row")
+    expect(rows.nth(1)).to_contain_text("C=10.0")  # newest first
+    compare = page.get_by_role("button", name="Compare selected rows")
+    expect(compare).to_be_disabled()
+    _click_cell(grid, 0, row=1, modifiers=["Control"])
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "true")
+    _click_cell(grid, 0, row=1, modifiers=["Control"])  # again: unselected
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "false")
+    _click_cell(grid, 0, row=0, modifiers=["Control"])
+    _click_cell(grid, 0, row=1, modifiers=["Shift"])
+    expect(compare).to_have_text("Compare selected (2)")
+    expect(rows.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name=re.compile(r"^Run [0-9a-f]+$"))).to_have_count(0)  # no row opened
+    shot(page, "runs-table-selected", tmp_path)
+    compare.click()
+    expect(page.get_by_role("tab", name=re.compile(r"^C=0\.1 vs C=10"))).to_be_visible(timeout=30_000)
