@@ -664,7 +664,8 @@ export class RunsTable extends Panel {
         q: this._query.trim() ? this._query : undefined,
         sort: this._model.sort ?? undefined,
         order: this._model.descending ? 'desc' : 'asc',
-        columns: this._columns?.join(','),
+        // the key columns are the server's pick for the first page; the rest of the view's pages show the same
+        columns: (this._columns ?? (first ? null : this._model.columns))?.join(','),
         metric: this._columns ? undefined : (this._view.mainMetric ?? undefined),
         group: this._group || undefined,
         offset,
