@@ -186,9 +186,9 @@ def _key_columns(runs: list[dict]) -> tuple[list[str], list[str]]:
     for r in runs:
         for k, v in r["params"].items():
             pkeys.setdefault(k, set()).add(json.dumps(v))
-    varying = sorted(
-        (k for k, vals in pkeys.items() if len(vals) > 1 or len(runs) == 1), key=lambda k: (-len(pkeys[k]), k)
-    )[:KEY_PARAMS]
+    from .ledger.query import varying_params  # the runs table's key columns follow the same rule
+
+    varying = varying_params({k: len(vals) for k, vals in pkeys.items()}, len(runs), KEY_PARAMS)
     return varying, rank_metrics(runs)[:KEY_METRICS]
 
 

@@ -6,7 +6,10 @@ Fixtures: tests/test_browser.py."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
@@ -31,6 +34,8 @@ SWEEP = (
     "        nbexp.log(test_auc=0.7 + C / 100)\n"
 )
 COLUMN_WIDTH, HEADER_HEIGHT = 140, 24  # RunsTable.ts
+# the columns the table opens on: the sprint's main metric and the param that varies, as `nbexp ls` shows
+KEY_COLUMNS = '["name","status","metrics.test_auc","params.C","start_time","duration"]'
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +50,12 @@ def _columns(grid) -> list[str]:
     return json.loads(grid.get_attribute("data-columns") or "[]")
 
 
-def _click_cell(grid, column: int, row: int | None = None) -> None:
-    """Click a column's header (row None) or a body row: the grid draws on a canvas, columns of fixed width."""
+def _click_cell(grid, column: int, row: int | None = None, modifiers: list[str] | None = None) -> None:
+    """Click a column's header (row None) or a body row (with ``modifiers``: ``Control``, ``Shift``): the grid draws
+    on a canvas, columns of fixed width."""
     x = column * COLUMN_WIDTH + COLUMN_WIDTH // 2
     y = HEADER_HEIGHT // 2 if row is None else HEADER_HEIGHT + 22 * row + 11
-    grid.click(position={"x": x, "y": y})
+    grid.click(position={"x": x, "y": y}, modifiers=modifiers or [])
 
 
 def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_path):
@@ -62,12 +68,15 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     expect(status).to_contain_text("4 runs", timeout=30_000)
     expect(grid).to_have_attribute("aria-rowcount", "4")
 
-    # add a column, then remove one
+    # it opens on the key columns: the main metric and the param that varies; add a column, then remove one
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS)
     page.get_by_role("button", name="Choose columns").click()
-    page.get_by_role("checkbox", name="metrics.test_auc", exact=True).check()
-    expect(grid).to_have_attribute("data-columns", '["name","status","start_time","duration","metrics.test_auc"]')
+    page.get_by_role("checkbox", name="metrics.train_loss", exact=True).check()
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS[:-1] + ',"metrics.train_loss"]')
     page.get_by_role("checkbox", name="duration", exact=True).uncheck()
-    expect(grid).to_have_attribute("data-columns", '["name","status","start_time","metrics.test_auc"]')
+    expect(grid).to_have_attribute(
+        "data-columns", '["name","status","metrics.test_auc","params.C","start_time","metrics.train_loss"]'
+    )
     page.get_by_role("button", name="Choose columns").click()
 
     # sort by the metric: its header, clicked on the canvas; the first row is then the best run
@@ -86,7 +95,9 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     page.get_by_role("combobox", name="Group by").select_option("params.C")
     groups = page.get_by_role("list", name="Groups").locator("li")
     expect(groups).to_have_text(["params.C = 0.001: 1", "params.C = 0.1: 1", "params.C = 10: 1", "params.C = none: 1"])
-    expect(grid).to_have_attribute("data-columns", '["group","name","status","start_time","metrics.test_auc"]')
+    expect(grid).to_have_attribute(
+        "data-columns", '["group","name","status","metrics.test_auc","params.C","start_time","metrics.train_loss"]'
+    )
     shot(page, "runs-table-grouped", tmp_path)
     page.get_by_role("combobox", name="Group by").select_option("")
 
@@ -115,6 +126,30 @@ def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_p
     box.fill("status = finished")
     box.press("Enter")
     expect(matters).to_contain_text("What matters for test_auc over 4 runs: C 1.00 (Spearman +1.00)", timeout=30_000)
+
+
+def test_the_table_opens_on_the_main_metric_and_follows_the_sidebars_pick(page, kernel, tmp_path):
+    """A user who has not chosen columns sees the sprint's main metric and the params that vary (not only name,
+    status and times); picking another main metric in the sidebar shows its column. Columns the user chose stay."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS)
+    rows = page.get_by_role("table", name="Runs on screen")
+    expect(rows.get_by_role("columnheader")).to_have_text(json.loads(KEY_COLUMNS))
+    expect(rows.get_by_role("row").filter(has_text="C=10.0")).to_contain_text("0.8")  # its test_auc
+    shot(page, "runs-table-key-columns", tmp_path)
+    page.get_by_role("combobox", name="Main metric").select_option("train_loss")
+    expect(grid).to_have_attribute("data-columns", KEY_COLUMNS.replace("test_auc", "train_loss"), timeout=10_000)
+    # chosen by the user: the columns stay whatever the main metric
+    page.get_by_role("button", name="Choose columns").click()
+    page.get_by_role("checkbox", name="start_time", exact=True).uncheck()
+    chosen = '["name","status","metrics.train_loss","params.C","duration"]'
+    expect(grid).to_have_attribute("data-columns", chosen)
+    page.get_by_role("combobox", name="Main metric").select_option("test_auc")
+    page.get_by_role("searchbox", name="Query runs").fill("params.C >= 10")  # the table asked again
+    expect(grid).to_have_attribute("aria-rowcount", "1")
+    expect(grid).to_have_attribute("data-columns", chosen)
 
 
 def _open_table(page):
@@ -230,3 +265,65 @@ def test_a_run_started_in_a_kernel_appears_live_in_the_open_table(page, kernel, 
     expect(status).to_contain_text("sorted by metrics.test_auc descending")
     assert _columns(grid) == columns
     shot(page, "runs-table-live", tmp_path)
+
+
+def test_the_sidebar_lists_only_what_the_tables_query_keeps_when_a_kernel_dies(page, kernel, env, tmp_path):
+    """The sidebar's live poll keeps to the table's query: a run of another kernel that is running and then
+    crashed (the kernel killed), which the query excludes, never shows in the sidebar's list or count."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("params.C >= 5 and status = finished")
+    box.press("Enter")
+    expect(grid).to_have_attribute("aria-rowcount", "1")  # C=10.0
+    sidebar = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    said = page.locator("#nbexp-sidebar").get_by_role("status")
+    expect(sidebar).to_have_count(1)
+    pid_file = tmp_path / "pid"
+    with lab_kernel(env, "%load_ext nbexp\n%nbexp track doomed --sample-hz 0") as run:
+        run(f"C = 7\nimport os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))")
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        polls = 0
+        while polls < 3:  # the sidebar's poll, several times after the kernel died
+            with page.expect_response(lambda r: "/nbexp/api/runs?" in r.url and "since=" in r.url, timeout=15_000):
+                pass
+            polls += 1
+        expect(sidebar).to_have_count(1)
+        expect(sidebar.first).to_contain_text("C=10.0")
+        expect(said).to_contain_text("1 runs match the query")
+        expect(grid).to_have_attribute("aria-rowcount", "1")
+        shot(page, "sidebar-query-crashed-run", tmp_path)
+        # the run is there, crashed: the query kept it out
+        box.fill("")
+        box.press("Enter")
+        expect(sidebar.filter(has_text="doomed")).to_contain_text("crashed", timeout=15_000)
+
+
+def test_rows_selected_in_the_table_open_the_sidebars_comparison(page, kernel, tmp_path):
+    """Ctrl-click selects a row (again: unselects it), shift-click selects the rows from the last one; "Compare
+    selected" opens the comparison the sidebar's Compare opens, the oldest run the baseline."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("(params.C = 0.1 or params.C = 10) and status = finished")
+    box.press("Enter")
+    expect(grid).to_have_attribute("aria-rowcount", "2")
+    rows = page.get_by_role("table", name="Runs on screen").get_by_role("row")
+    expect(rows.nth(1)).to_contain_text("C=10.0")  # newest first
+    compare = page.get_by_role("button", name="Compare selected rows")
+    expect(compare).to_be_disabled()
+    _click_cell(grid, 0, row=1, modifiers=["Control"])
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "true")
+    _click_cell(grid, 0, row=1, modifiers=["Control"])  # again: unselected
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "false")
+    _click_cell(grid, 0, row=0, modifiers=["Control"])
+    _click_cell(grid, 0, row=1, modifiers=["Shift"])
+    expect(compare).to_have_text("Compare selected (2)")
+    expect(rows.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name=re.compile(r"^Run [0-9a-f]+$"))).to_have_count(0)  # no row opened
+    shot(page, "runs-table-selected", tmp_path)
+    compare.click()
+    expect(page.get_by_role("tab", name=re.compile(r"^C=0\.1 vs C=10"))).to_be_visible(timeout=30_000)

@@ -4,8 +4,11 @@ and ``nbexp ls --query`` on the same kind of ledger."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import tornado.httpclient
@@ -52,6 +55,23 @@ async def test_table_sorts_filters_groups_and_lists_columns(filled, jp_fetch):
     grouped = await get(jp_fetch, group="tag")
     assert grouped["groups"] == [{"value": "baseline", "count": 1}, {"value": None, "count": 2}]
     assert [row["group"] for row in grouped["rows"]] == ["baseline", None, None]
+
+
+async def test_the_table_opens_on_the_main_metric_and_the_params_that_vary(filled, cell, jp_fetch):
+    """Until the user chooses columns, the table shows what ``nbexp ls`` shows: the sprint's main metric (the
+    sidebar's pick, ``metric``) and the params that vary across its runs, not a param every run has alike."""
+    cell("%nbexp track second")
+    cell("import nbexp\nwith nbexp.run('same-seed', C=0.5, seed=1):\n    nbexp.log(auc=0.5)")
+    cell("with nbexp.run('same-seed-2', C=0.7, seed=1):\n    nbexp.log(auc=0.6)")
+    cell("%nbexp stop")
+    page = await get(jp_fetch)
+    assert page["columns"][:4] == ["name", "status", "metrics.auc", "params.C"], page["columns"]
+    assert "params.seed" not in page["columns"] and page["columns"][-2:] == ["start_time", "duration"]
+    assert {row["cells"]["params.C"] for row in page["rows"]} >= {0.1, 1, 10, 0.5, 0.7}
+    picked = await get(jp_fetch, metric="loss")
+    assert picked["columns"][:4] == ["name", "status", "metrics.loss", "params.C"]
+    chosen = await get(jp_fetch, metric="loss", columns="name,params.seed")
+    assert chosen["columns"] == ["name", "params.seed"]
 
 
 @pytest.mark.parametrize(
@@ -115,3 +135,41 @@ def test_cli_ls_query(filled):
     assert [r["params"]["C"] for r in json.loads(out.stdout)] == [1]
     bad = ls("--query", "params.C >")
     assert bad.returncode != 0 and "expected a value" in bad.stderr and "Traceback" not in bad.stderr
+
+
+async def test_a_run_whose_kernel_died_comes_once_in_the_live_poll(
+    filled, ledger_path, tmp_path, monkeypatch, jp_fetch
+):
+    """A run still stored running whose kernel was killed is shown crashed without anyone writing it: the sidebar's
+    poll (``since`` the last cursor) gives it once as changed, then not again at every poll (it did, and the sidebar
+    listed it whatever the table's query)."""
+    from test_kernel import Kernel
+
+    from nbexp.ledger.queries import Reader
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    k = Kernel(dict(os.environ))
+    try:
+        assert k.run("%load_ext nbexp\n%nbexp track doomed")["status"] == "ok"
+        assert k.run("C = 7")["status"] == "ok"
+        deadline = time.time() + 30
+        while time.time() < deadline:  # the kernel's writer commits after the cell
+            with Reader(ledger_path) as r:
+                if any(x["name"] == "doomed" for x in r.list_runs(sprint="all")):
+                    break
+            time.sleep(0.1)
+        alive = await runs(jp_fetch, since="0")
+        assert [x["status"] for x in alive["runs"] if x["name"] == "doomed"] == ["running"]
+        os.kill(k.pid, signal.SIGKILL)
+        k.km.provisioner.process.wait(10)
+        died = await runs(jp_fetch, since=str(alive["cursor"]))
+        assert [(x["name"], x["status"]) for x in died["runs"]] == [("doomed", "crashed")]
+        assert died["cursor"] > alive["cursor"]
+        for _ in range(2):  # nothing changed since: the crashed run is not news again
+            again = await runs(jp_fetch, since=str(died["cursor"]))
+            assert again["runs"] == [] and again["cursor"] == died["cursor"]
+        listed = await runs(jp_fetch)  # a first page still lists it, crashed
+        assert [x["status"] for x in listed["runs"] if x["name"] == "doomed"] == ["crashed"]
+    finally:
+        k.shutdown()

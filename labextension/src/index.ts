@@ -58,7 +58,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(existing.id);
         return;
       }
-      const content = new RunsTable({ model, onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))) });
+      const content = new RunsTable({
+        model,
+        onOpen: id => show(new RunView(id, ids => show(new CompareView(ids)))),
+        onCompare: ids => show(new CompareView(ids))
+      });
       content.id = 'nbexp-runs-table';
       show(content);
     };

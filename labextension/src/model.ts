@@ -214,11 +214,15 @@ export class RunsModel {
           this._loaded = view.runs.length;
           this.total = view.total;
           this._take({ ...page, runs: [] });
-        } else {
+        } else if (!this.viewed) {
           const fresh = page.runs.filter(r => !this.runs.has(r.id)).length;
           this._take(page);
           this.total += fresh;
           this._loaded += fresh;
+        } else {
+          // nothing changed under a query: the poll's runs (running ones come every time) are not the query's
+          // to list, only the server's answer for the view is
+          this._take({ ...page, runs: [] });
         }
         if (changed.length) {
           this._runsChanged.emit();

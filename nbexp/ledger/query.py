@@ -489,6 +489,33 @@ def _time(value: Any, tok: Token) -> float:
 DEFAULT_COLUMNS = ("name", "status", "start_time", "duration")
 MAX_PAGE = 1000
 SMALL_SPRINT = 5000  # up to this many runs, a sprint's columns are read from its runs' rows
+KEY_PARAMS = 5  # the params a table shows until the user chooses its columns: those that vary most
+KEY_RUNS = 1000  # ... among the sprint's newest runs (30 ms at 50 params a run; its newest 5,000: 250 ms)
+
+
+def varying_params(distinct: dict[str, int], runs: int, n: int) -> list[str]:
+    """The ``n`` params that vary most among ``runs`` runs, from ``key -> number of distinct values``: those with
+    more than one value (every param of a single run), most values first, then by name. ``nbexp ls`` shows these
+    and so does the runs table until the user chooses its columns."""
+    return sorted((k for k, v in distinct.items() if v > 1 or runs == 1), key=lambda k: (-distinct[k], k))[:n]
+
+
+def key_columns(reader: Any, sprint_id: str | None, metric: str | None) -> list[str]:
+    """The runs table's columns until the user chooses them: name and status, the sprint's main metric
+    (``metric``: the sidebar's pick, or the sprint's best-ranked), the params that vary across the sprint's runs
+    (its newest :data:`KEY_RUNS` in a bigger sprint), start time and duration."""
+    in_sprint, args = ("WHERE sprint = ?", [sprint_id]) if sprint_id else ("", [])
+    runs_sql = f"SELECT id FROM runs {in_sprint} ORDER BY start_time DESC LIMIT {KEY_RUNS}"
+    runs = reader.conn.execute(f"SELECT count(*) FROM ({runs_sql})", args).fetchone()[0]
+    distinct = dict(
+        reader.conn.execute(
+            # the value as JSON text: 1, 1.0 and "1" differ, as in the ledger
+            f"SELECT key, count(DISTINCT value) FROM params WHERE run_id IN ({runs_sql}) GROUP BY key",
+            args,
+        )
+    )
+    params = [Field("params", k).id for k in varying_params(distinct, runs, KEY_PARAMS)]
+    return ["name", "status"] + ([Field("metrics", metric).id] if metric else []) + params + ["start_time", "duration"]
 
 
 def context(reader: Any) -> Context:
@@ -701,6 +728,7 @@ def table(
     columns: list[str] | str | None = None,
     group: str | None = None,
     with_columns: bool = True,
+    metric: str | None = None,
 ) -> dict:
     """A page of the runs table.
 
@@ -713,10 +741,11 @@ def table(
         descending: the sort's direction.
         offset / limit: the page (``limit`` at most :data:`MAX_PAGE`).
         columns: the fields each row carries in ``cells`` (column ids, a list or comma-separated);
-            None: :data:`DEFAULT_COLUMNS`.
+            None: the sprint's key columns (:func:`key_columns`: name, status, ``metric``, the params that vary).
         group: a field (a param, ``tag``, ``status`` ...) to group rows by: rows come sorted by group,
             then by ``sort``, and ``groups`` lists each group's value and run count.
         with_columns: also list the columns available (the column chooser's choices).
+        metric: the sprint's main metric, a column of the key columns (``columns`` None).
 
     Returns:
         ``{"total", "offset", "limit", "columns" (the ids shown), "available", "groups", "rows"}``; each row
@@ -730,12 +759,12 @@ def table(
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InvalidArgument(f"{name} must be a non-negative int; got {value!r}")
     limit = min(limit, MAX_PAGE)
+    sprint_id = reader.sprint_id(sprint)
     if isinstance(columns, str):
         fields = _in("columns", parse_fields, columns)
     else:
-        fields = [_in("columns", parse_field, c) for c in columns or DEFAULT_COLUMNS]
+        fields = [_in("columns", parse_field, c) for c in columns or key_columns(reader, sprint_id, metric)]
     ctx = context(reader)
-    sprint_id = reader.sprint_id(sprint)
     # the count gathers each condition's runs once; the page looks them up run by run, newest first
     count_where, count_args = compile_query(query, ctx)
     where, args = compile_query(query, replace(ctx, correlated=True))

@@ -152,6 +152,14 @@ def run_row(r: Mapping[str, Any]) -> dict:
     return row
 
 
+def sprint_main_metric(reader: Reader, sprint: str, picked: str | None) -> tuple[str | None, list[str]]:
+    """The sprint's main metric (the user's pick when the sprint has it, else its best-ranked metric) and its
+    metrics best first: what the sidebar shows and the runs table's key columns start with. The sprint's, never a
+    page's: a poll's page of running runs would flip it."""
+    metrics = rank_counts(reader.sprint_metric_counts(sprint))
+    return (picked if picked in metrics else (metrics[0] if metrics else None)), metrics
+
+
 def param_sources(reader: Reader, run_id: str) -> dict[str, str]:
     """Where each of a run's params came from, as the ledger records it (``assign``, ``default``,
     ``config``, ``estimator``, ``torch``, ``explicit``): the run view groups its params by it."""
@@ -220,8 +228,7 @@ class RunsHandler(BaseHandler):
         sprint = self.get_argument("sprint", "today")
         with self.reader() as r:
             cursor = r.change_cursor()
-            # the main metric is the sprint's, never the page's: a poll's page of running runs would flip it
-            metrics = rank_counts(r.sprint_metric_counts(sprint))
+            main, metrics = sprint_main_metric(r, sprint, metric)
             if by is not None and since is None and search is None and status is None and tag is None:
                 runs, total = _table_order(r, sprint, query, by, order == "desc", offset, limit)
             else:
@@ -244,7 +251,7 @@ class RunsHandler(BaseHandler):
                 "sync": sync,
                 "total": total,
                 "cursor": cursor,
-                "main_metric": metric if metric in metrics else (metrics[0] if metrics else None),
+                "main_metric": main,
                 "metrics": metrics,
                 "offset": offset,
                 "limit": limit,
@@ -501,8 +508,10 @@ class BlobHandler(BaseHandler):
 
 
 class TableHandler(BaseHandler):
-    """The runs table: ``GET table?sprint=&q=&sort=&order=&offset=&limit=&columns=&group=``. A query, sort,
-    group or column that does not parse answers 400 with the error's ``position`` (0-based) for the UI."""
+    """The runs table: ``GET table?sprint=&q=&sort=&order=&offset=&limit=&columns=&group=&metric=``. Without
+    ``columns``, the sprint's key columns: its main metric (``metric``, the sidebar's pick) and the params that vary.
+    A query, sort, group or column that does not parse answers 400 with the error's ``position`` (0-based) for the
+    UI."""
 
     @tornado.web.authenticated
     def get(self) -> None:
@@ -518,11 +527,16 @@ class TableHandler(BaseHandler):
                 raise tornado.web.HTTPError(400, f"{k} is at most {MAX_QUERY} characters")
         limit = self.int_arg("limit", 100, 1, 1000)
         offset = self.int_arg("offset", 0, 0, 10**9)
+        metric = self.get_argument("metric", None) or None
+        if metric is not None and len(metric) > 200:
+            raise tornado.web.HTTPError(400, "metric is at most 200 characters")
+        sprint = self.get_argument("sprint", "today")
         try:
             with self.reader() as r:
                 page = table(
                     r,
-                    sprint=self.get_argument("sprint", "today"),
+                    sprint=sprint,
+                    metric=sprint_main_metric(r, sprint, metric)[0] if text["columns"] is None else None,
                     query=text["q"],
                     sort=text["sort"],
                     descending=order == "desc",

@@ -3,7 +3,8 @@
  * 100,000 runs scrolls as one table while the server reads only the rows on screen. Sorting (click a
  * column header, again to reverse), a column chooser (params, metrics last/min/max, system, data;
  * remembered per sprint), group by a param or tag, and a query box evaluated on the server whose
- * errors show inline at their position. Clicking a row opens the run.
+ * errors show inline at their position. Clicking a row opens the run; ctrl- (or cmd-) clicking selects it, shift-clicking
+ * selects the rows from the last one selected, and "Compare selected" compares them as the sidebar's Compare does.
  *
  * The table is a view of the sidebar's model (model.ts): the sprint, the query and the sort are the
  * model's, so a query typed here filters the sidebar and a sort orders it. It stays live: when the model's
@@ -28,7 +29,6 @@ const COLUMN_WIDTH = 140;
 const HEADER_HEIGHT = 24;
 const QUERY_DELAY_MS = 300;
 const COLUMNS_KEY = 'nbexp:table-columns:';
-const DEFAULT_COLUMNS = ['name', 'status', 'start_time', 'duration'];
 
 export interface ITableRow {
   id: string;
@@ -58,14 +58,15 @@ interface ITableError {
   argument?: string;
 }
 
-/** The column ids a sprint shows, as the user chose them last in this browser. */
-function savedColumns(sprint: string): string[] {
+/** The column ids a sprint shows, as the user chose them last in this browser; null until they choose: the
+ * server's key columns (name, status, the main metric, the params that vary), as `nbexp ls` shows. */
+function savedColumns(sprint: string): string[] | null {
   try {
     const raw = window.localStorage.getItem(COLUMNS_KEY + sprint);
     const cols = raw ? JSON.parse(raw) : null;
-    return Array.isArray(cols) && cols.length ? cols.map(String) : DEFAULT_COLUMNS.slice();
+    return Array.isArray(cols) && cols.length ? cols.map(String) : null;
   } catch {
-    return DEFAULT_COLUMNS.slice();
+    return null;
   }
 }
 
@@ -130,6 +131,18 @@ class RunsDataModel extends DataModel {
     return this._rows.get(index);
   }
 
+  /** Draw the rows again (a selection changed: their background shows it). */
+  repaint(): void {
+    this.emitChanged({
+      type: 'cells-changed',
+      region: 'body',
+      row: 0,
+      column: 0,
+      rowSpan: this.total,
+      columnSpan: this.headers.length
+    });
+  }
+
   rowCount(region: DataModel.RowRegion): number {
     return region === 'body' ? this.total : 1;
   }
@@ -180,7 +193,8 @@ class RunsDataModel extends DataModel {
   }
 }
 
-/** Header click: sort by that column (again: the other way); body click: open the run. */
+/** Header click: sort by that column (again: the other way); body click: open the run, with ctrl or cmd: select it
+ * (again: unselect), with shift: select the rows from the last one selected. */
 class TableMouseHandler extends BasicMouseHandler {
   constructor(private _table: RunsTable) {
     super();
@@ -193,7 +207,13 @@ class TableMouseHandler extends BasicMouseHandler {
       return;
     }
     if (hit.region === 'body' && hit.row >= 0) {
-      this._table.openRow(hit.row);
+      if (event.shiftKey) {
+        this._table.selectTo(hit.row);
+      } else if (event.ctrlKey || event.metaKey) {
+        this._table.toggleRow(hit.row);
+      } else {
+        this._table.openRow(hit.row);
+      }
       return;
     }
     super.onMouseDown(grid, event);
@@ -204,6 +224,8 @@ export interface IRunsTableOptions {
   /** The sidebar's model: its sprint, query and sort are the table's. */
   model: RunsModel;
   onOpen: (id: string) => void;
+  /** Compare these runs (oldest first: the baseline), as the sidebar's Compare does; none: no selection. */
+  onCompare?: (ids: string[]) => void;
 }
 
 export class RunsTable extends Panel {
@@ -211,12 +233,15 @@ export class RunsTable extends Panel {
   private _model: RunsDataModel;
   private _view: RunsModel;
   private _sprint: string;
-  private _columns: string[];
+  /** The columns the user chose for this sprint; null: the sprint's key columns for the main metric. */
+  private _columns: string[] | null;
   private _group = '';
   /** The query as typed, before the server accepts it into the model (null: the model's). */
   private _typed: string | null = null;
   /** The view the grid shows (sprint, query, sort, columns, group): a model change to it asks nothing. */
   private _shown = '';
+  /** The view last asked for (a refresh on its way): a model change to it asks nothing more. */
+  private _asked = '';
   private _stale = false;
   private _live: Promise<void> | null = null;
   private _available: ITablePage['available'] | null = null;
@@ -233,6 +258,10 @@ export class RunsTable extends Panel {
   private _timer = 0;
   private _request = 0;
   private _options: IRunsTableOptions;
+  /** The selected runs (by id, so a sort or refresh keeps them) and their start times (the oldest is the baseline). */
+  private _selected = new Map<string, number>();
+  private _anchor: number | null = null;
+  private _compare: HTMLButtonElement | null = null;
 
   constructor(options: IRunsTableOptions) {
     super();
@@ -284,6 +313,21 @@ export class RunsTable extends Panel {
       this._renderChooser();
     });
     bar.append(this._queryInput, this._groupSelect, columnsButton);
+    if (options.onCompare) {
+      const onCompare = options.onCompare;
+      this._compare = el(
+        'button',
+        {
+          class: 'jp-mod-styled',
+          'aria-label': 'Compare selected rows',
+          title: 'Compare the rows selected with ctrl-click (shift-click: a range); the oldest run is the baseline'
+        },
+        'Compare selected'
+      );
+      this._compare.disabled = true;
+      this._compare.addEventListener('click', () => onCompare(this.selected));
+      bar.appendChild(this._compare);
+    }
     this._error = el('div', {
       role: 'alert',
       'aria-label': 'Query error',
@@ -309,7 +353,10 @@ export class RunsTable extends Panel {
     this.grid = new DataGrid({
       defaultSizes: { rowHeight: 22, columnWidth: COLUMN_WIDTH, rowHeaderWidth: 0, columnHeaderHeight: HEADER_HEIGHT },
       headerVisibility: 'column',
-      style: gridStyle()
+      style: gridStyle(i => {
+        const row = this._model?.row(i);
+        return row !== undefined && this._selected.has(row.id);
+      })
     });
     this.grid.dataModel = this._model;
     this.grid.keyHandler = new BasicKeyHandler();
@@ -332,12 +379,14 @@ export class RunsTable extends Panel {
     }
     this._view.viewChanged.connect(this._onView, this);
     this._view.runsChanged.connect(this._onRuns, this);
+    this._view.changed.connect(this._onChanged, this);
     void this.refresh();
   }
 
   dispose(): void {
     this._view.viewChanged.disconnect(this._onView, this);
     this._view.runsChanged.disconnect(this._onRuns, this);
+    this._view.changed.disconnect(this._onChanged, this);
     window.clearTimeout(this._timer);
     window.cancelAnimationFrame(this._screenFrame);
     super.dispose();
@@ -349,12 +398,23 @@ export class RunsTable extends Panel {
       this._sprint = this._view.sprint;
       this._columns = savedColumns(this._sprint);
       this.title.label = `Runs (${this._sprint})`;
+      this._selected.clear();
+      this._anchor = null;
+      this._selectionChanged();
     }
     if (document.activeElement !== this._queryInput) {
       this._typed = null; // a query cleared or set elsewhere wins over one that did not parse
       this._queryInput.value = this._view.query;
     }
     if (this._viewKey() !== this._shown) {
+      void this.refresh();
+    }
+  }
+
+  /** The sidebar picked another main metric (or the sprint got its first): the key columns show it, unless the
+   * user chose the columns. */
+  private _onChanged(): void {
+    if (this._columns === null && this._viewKey() !== this._asked) {
       void this.refresh();
     }
   }
@@ -421,7 +481,7 @@ export class RunsTable extends Panel {
       this._query,
       this._view.sort,
       this._view.descending,
-      this._columns,
+      this._columns ?? ['key columns', this._view.mainMetric],
       this._group
     ]);
   }
@@ -437,7 +497,11 @@ export class RunsTable extends Panel {
       head.append(...headers.map(h => el('th', { scope: 'col' }, h)));
       const rows: HTMLElement[] = [head];
       for (let i = first; i < last; i++) {
-        const tr = el('tr', { 'aria-rowindex': String(i + 2) });
+        const row = this._model.row(i);
+        const tr = el('tr', {
+          'aria-rowindex': String(i + 2),
+          'aria-selected': String(row !== undefined && this._selected.has(row.id))
+        });
         tr.append(...headers.map((_, c) => el('td', {}, String(this._model.data('body', i, c)))));
         rows.push(tr);
       }
@@ -449,6 +513,7 @@ export class RunsTable extends Panel {
    * becomes the model's: the sidebar lists the runs it keeps. */
   async refresh(): Promise<void> {
     const key = this._viewKey();
+    this._asked = key;
     const page = await this._page(0, true);
     if (!page) {
       return;
@@ -499,6 +564,48 @@ export class RunsTable extends Panel {
     );
   }
 
+  /** The selected runs, oldest first: the first is the comparison's baseline, whatever the table's sort. */
+  get selected(): string[] {
+    return [...this._selected].sort((a, b) => a[1] - b[1]).map(([id]) => id);
+  }
+
+  /** Select the row at ``index`` (or unselect it if it is selected). */
+  toggleRow(index: number): void {
+    const row = this._model.row(index);
+    if (!row) {
+      return;
+    }
+    if (this._selected.has(row.id)) {
+      this._selected.delete(row.id);
+    } else {
+      this._selected.set(row.id, row.start_time);
+    }
+    this._anchor = index;
+    this._selectionChanged();
+  }
+
+  /** Select the rows from the last one selected (or clicked) to ``index``. */
+  selectTo(index: number): void {
+    const from = this._anchor ?? index;
+    for (let i = Math.min(from, index); i <= Math.max(from, index); i++) {
+      const row = this._model.row(i);
+      if (row) {
+        this._selected.set(row.id, row.start_time);
+      }
+    }
+    this._anchor = index;
+    this._selectionChanged();
+  }
+
+  private _selectionChanged(): void {
+    const n = this._selected.size;
+    if (this._compare) {
+      this._compare.disabled = n < 2;
+      this._compare.textContent = n ? `Compare selected (${n})` : 'Compare selected';
+    }
+    this._model.repaint();
+  }
+
   openRow(index: number): void {
     const row = this._model.row(index);
     if (row) {
@@ -508,7 +615,8 @@ export class RunsTable extends Panel {
 
   /** Show or hide a column (remembered for this sprint). */
   toggleColumn(id: string, on: boolean): void {
-    this._columns = on ? [...this._columns.filter(c => c !== id), id] : this._columns.filter(c => c !== id);
+    const shown = this._columns ?? this._model.columns.slice();
+    this._columns = on ? [...shown.filter(c => c !== id), id] : shown.filter(c => c !== id);
     if (!this._columns.length) {
       this._columns = ['name'];
     }
@@ -556,7 +664,9 @@ export class RunsTable extends Panel {
         q: this._query.trim() ? this._query : undefined,
         sort: this._model.sort ?? undefined,
         order: this._model.descending ? 'desc' : 'asc',
-        columns: this._columns.join(','),
+        // the key columns are the server's pick for the first page; the rest of the view's pages show the same
+        columns: (this._columns ?? (first ? null : this._model.columns))?.join(','),
+        metric: this._columns ? undefined : (this._view.mainMetric ?? undefined),
         group: this._group || undefined,
         offset,
         limit: PAGE,
@@ -632,7 +742,7 @@ export class RunsTable extends Panel {
       for (const id of ids) {
         const label = el('label', { style: 'margin-right: 10px; white-space: nowrap' });
         const box = el('input', { type: 'checkbox' });
-        box.checked = this._columns.includes(id);
+        box.checked = (this._columns ?? this._model.columns).includes(id);
         box.addEventListener('change', () => this.toggleColumn(id, box.checked));
         label.append(box, document.createTextNode(` ${id}`));
         group.appendChild(label);
@@ -646,13 +756,18 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
 }
 
-function gridStyle(): DataGrid.Style {
+/** The grid's colours, the lab theme's; a selected row (``selected``) in the theme's brand colour. */
+function gridStyle(selected: (row: number) => boolean): DataGrid.Style {
   return {
     ...DataGrid.defaultStyle,
     voidColor: cssVar('--jp-layout-color1', '#fff'),
     backgroundColor: cssVar('--jp-layout-color1', '#fff'),
     rowBackgroundColor: i =>
-      i % 2 === 0 ? cssVar('--jp-layout-color1', '#fff') : cssVar('--jp-layout-color2', '#f3f3f3'),
+      selected(i)
+        ? cssVar('--jp-brand-color3', '#c3e2fa')
+        : i % 2 === 0
+          ? cssVar('--jp-layout-color1', '#fff')
+          : cssVar('--jp-layout-color2', '#f3f3f3'),
     headerBackgroundColor: cssVar('--jp-layout-color2', '#eee'),
     gridLineColor: cssVar('--jp-border-color3', 'rgba(20, 20, 20, 0.15)'),
     headerGridLineColor: cssVar('--jp-border-color2', 'rgba(20, 20, 20, 0.25)')
