@@ -186,6 +186,26 @@ def page(browser, lab, tmp_path):
     assert not [e for e in errors if "nbexp" in e.lower()], errors
 
 
+def sidebar_ids(page, names, listed):
+    """The sidebar's run ids by run name (a row reads "NAME (..."), once ``listed`` runs show."""
+    from playwright.sync_api import expect
+
+    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
+    expect(runs.nth(listed - 1)).to_be_visible(timeout=30_000)
+    out = {}
+    for i in range(runs.count()):
+        text = runs.nth(i).inner_text()
+        for name in names:
+            if f"{name} (" in text:
+                out[name] = runs.nth(i).get_attribute("data-run-id")
+    return out
+
+
+def compare_chart(page, name):
+    """The chart ``name`` of the comparison tab on show."""
+    return page.locator(f'.nbexp-compare:visible [data-figure="{name}"]')
+
+
 def shot(pg, name, tmp_path):
     shots = Path(os.environ.get("NBEXP_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)

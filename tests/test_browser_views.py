@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
+    compare_chart,
     env,
     jp_asyncio_loop,
     jp_server_cleanup,
@@ -22,6 +23,7 @@ from test_browser import (  # noqa: F401  (fixtures)
     page,
     set_theme,
     shot,
+    sidebar_ids,
 )
 
 import nbexp
@@ -45,22 +47,7 @@ def kernel(env):
 
 
 def _sweep_ids(page):
-    from playwright.sync_api import expect
-
-    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
-    expect(runs.nth(3)).to_be_visible(timeout=30_000)
-    by_name = {}
-    for i in range(runs.count()):
-        text = runs.nth(i).inner_text()
-        for name in ("C=0.001", "C=0.1", "C=10.0"):
-            if f"{name} (" in text:
-                by_name[name] = runs.nth(i).get_attribute("data-run-id")
-    return by_name
-
-
-def _chart(page, name):
-    """The chart ``name`` of the comparison tab on show."""
-    return page.locator(f'.nbexp-compare:visible [data-figure="{name}"]')
+    return sidebar_ids(page, ("C=0.001", "C=0.1", "C=10.0"), 4)
 
 
 def test_main_metric_is_picked_per_sprint_and_kept(page, tmp_path):
@@ -109,11 +96,11 @@ def test_compare_tabs_named_by_what_differs_best_marked_deltas_vs_baseline(page,
         expect(page.locator(".nbexp-compare:visible .nbexp-chart .main-svg").last).to_be_visible(timeout=30_000)
         shot(page, f"compare-{tab.split()[0].lower()}", tmp_path)
     page.get_by_role("tab", name="Data").last.click()
-    expect(_chart(page, "drift")).to_contain_text("no data summaries were recorded for these runs")
+    expect(compare_chart(page, "drift")).to_contain_text("no data summaries were recorded for these runs")
     page.get_by_role("tab", name="System").last.click()
-    expect(_chart(page, "system")).to_contain_text("no system samples were recorded")
+    expect(compare_chart(page, "system")).to_contain_text("no system samples were recorded")
     page.get_by_role("tab", name="Parallel coordinates").last.click()
-    chart = _chart(page, "parallel")
+    chart = compare_chart(page, "parallel")
     expect(chart).to_contain_text("C (log)", timeout=30_000)
     expect(chart).to_contain_text("none")
     set_theme(lab, "JupyterLab Dark")
@@ -125,7 +112,7 @@ def test_compare_tabs_named_by_what_differs_best_marked_deltas_vs_baseline(page,
             page.get_by_role("checkbox", name=f"Select run {rid}").check()
         page.get_by_role("button", name="Compare selected runs").click()
         page.get_by_role("tab", name="Parallel coordinates").last.click()
-        expect(_chart(page, "parallel").locator(".main-svg").first).to_be_visible(timeout=30_000)
+        expect(compare_chart(page, "parallel").locator(".main-svg").first).to_be_visible(timeout=30_000)
         shot(page, "compare-parallel-dark", tmp_path)
     finally:
         set_theme(lab, "JupyterLab Light")
@@ -139,7 +126,7 @@ def _compare(page, ids, names):
 
 def _figure_runs(page, name):
     """``{run id: colour}`` of the traces plotly drew in the chart ``name``, and the runs it shows."""
-    return _chart(page, name).evaluate(
+    return compare_chart(page, name).evaluate(
         "n => n._fullData.filter(t => t.legendgroup).map(t => "
         "[t.legendgroup, (t.marker && t.marker.color) || (t.line && t.line.color), t.visible, t.type])"
     )
@@ -151,7 +138,7 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
     ids = _sweep_ids(page)
     _compare(page, ids, ("C=0.001", "C=0.1", "C=10.0"))
     page.get_by_role("tab", name="Charts").last.click()
-    grid = _chart(page, "grid")
+    grid = compare_chart(page, "grid")
     expect(grid.locator(".main-svg").first).to_be_visible(timeout=30_000)
     # one chart per metric, titled by it; test_auc (one value per run) as three bars, train_loss as lines
     expect(grid.locator(".annotation-text")).to_have_text(["test_auc", "train_loss"])
@@ -165,11 +152,11 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
     assert set(grid_colours) == set(ids.values()) and all(len(c) == 1 for c in grid_colours.values())
     assert len({next(iter(c)) for c in grid_colours.values()}) == 3
     page.get_by_role("tab", name="Parallel coordinates").last.click()
-    expect(_chart(page, "scatter").locator(".main-svg").first).to_be_visible(timeout=30_000)
+    expect(compare_chart(page, "scatter").locator(".main-svg").first).to_be_visible(timeout=30_000)
     scatter = {rid: colour for rid, colour, _, _ in _figure_runs(page, "scatter")}
     assert scatter == {rid: next(iter(c)) for rid, c in grid_colours.items()}  # the same colour for a run
     # parallel coordinates: each run's line in that colour too (not a colour scale of the metric)
-    expect(_chart(page, "parallel").locator(".main-svg").first).to_be_visible(timeout=30_000)
+    expect(compare_chart(page, "parallel").locator(".main-svg").first).to_be_visible(timeout=30_000)
     assert _parallel_lines(page) == scatter
     shot(page, "compare-parallel-run-colours", tmp_path)
     # hide C=10 in the charts' legend: it is gone from every chart of the comparison
@@ -178,7 +165,7 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
     grid.locator(".legend .traces", has_text=ids["C=10.0"]).click()
     expect(grid.locator(".barlayer .point")).to_have_count(2)
     page.get_by_role("tab", name="Parallel coordinates").last.click()
-    expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(2, timeout=30_000)
+    expect(compare_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(2, timeout=30_000)
     hidden = [rid for rid, _, visible, _ in _figure_runs(page, "scatter") if visible == "legendonly"]
     assert hidden == [ids["C=10.0"]]
     lines = _parallel_lines(page)  # its parallel-coordinates line drawn transparent, the others as they were
@@ -191,7 +178,7 @@ def test_a_chart_per_metric_bars_for_single_values_colours_match_hidden_everywhe
 def _parallel_lines(page) -> dict:
     """``{run id: colour}`` of the lines of the parallel-coordinates chart on show: line i is run ``meta.runs[i]``,
     coloured by the flat band of the colour scale its value falls in."""
-    runs, scale, values, lo, hi = _chart(page, "parallel").evaluate(
+    runs, scale, values, lo, hi = compare_chart(page, "parallel").evaluate(
         "n => { const t = n.data[0]; return [t.meta.runs, t.line.colorscale, t.line.color, t.line.cmin, t.line.cmax]; }"
     )
     out = {}
@@ -212,18 +199,18 @@ def test_parallel_params_scatter_and_baseline_are_chosen(page, tmp_path):
     auc = metrics.locator("tr", has_text="test_auc")
     expect(auc.locator("td").last).to_have_text("0.099")  # 0.8 - 0.701
     page.get_by_role("tab", name="Parallel coordinates").last.click()
-    par = _chart(page, "parallel")
+    par = compare_chart(page, "parallel")
     expect(par).to_contain_text("penalty", timeout=30_000)
     page.get_by_role("checkbox", name="Axis penalty").last.uncheck()
     expect(par).not_to_contain_text("penalty", timeout=30_000)
     expect(par).to_contain_text("C (log)")
     for choice in ("train_loss", "test_auc", "train_loss"):  # chosen again while drawn: the last choice shows, once
         page.get_by_role("combobox", name="Metric").last.select_option(choice)
-    expect(_chart(page, "scatter")).to_contain_text("train_loss against C", timeout=30_000)
-    expect(_chart(page, "scatter")).to_have_count(1)
-    expect(_chart(page, "parallel")).to_have_count(1)
-    expect(_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(3)
-    _chart(page, "scatter").scroll_into_view_if_needed()
+    expect(compare_chart(page, "scatter")).to_contain_text("train_loss against C", timeout=30_000)
+    expect(compare_chart(page, "scatter")).to_have_count(1)
+    expect(compare_chart(page, "parallel")).to_have_count(1)
+    expect(compare_chart(page, "scatter").locator(".scatterlayer .point")).to_have_count(3)
+    compare_chart(page, "scatter").scroll_into_view_if_needed()
     shot(page, "compare-parallel-scatter", tmp_path)
 
 
@@ -285,7 +272,7 @@ def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, env,
         page.get_by_role("checkbox", name=f"Select run {rid}").check()
     page.get_by_role("button", name="Compare selected runs").click()
     page.get_by_role("tab", name="Data").last.click()
-    overlay = _chart(page, "drift_hist")
+    overlay = compare_chart(page, "drift_hist")
     expect(overlay).to_contain_text("train.a: PSI", timeout=30_000)
     expect(overlay).to_contain_text("KS")
     kinds = overlay.evaluate("n => n._fullData.filter(t => t.xaxis === 'x').map(t => [t.type, t.legendgroup])")
@@ -297,7 +284,7 @@ def test_drift_overlay_and_code_diff_without_execution_counts(page, kernel, env,
         f"n => n._fullData.filter(t => t.xaxis === 'x{y_axis + 1 if y_axis else ''}').map(t => t.x)"
     )
     assert classes == [["0", "1"], ["0", "1"]]
-    expect(_chart(page, "classes").locator(".barlayer .trace")).to_have_count(2)  # class balance side by side
+    expect(compare_chart(page, "classes").locator(".barlayer .trace")).to_have_count(2)  # class balance side by side
     shot(page, "compare-drift", tmp_path)
     page.get_by_role("tab", name="Code diff").last.click()
     diff = page.get_by_role("region", name="Code diff").last

@@ -13,6 +13,7 @@ import re
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
     browser,
+    compare_chart,
     env,
     jp_asyncio_loop,
     jp_server_cleanup,
@@ -20,18 +21,11 @@ from test_browser import (  # noqa: F401  (fixtures)
     lab_kernel,
     page,
     shot,
+    sidebar_ids,
 )
+from test_figures_views import TRIAL
 
 pytestmark = pytest.mark.browser
-
-TRIAL = (
-    "import nbexp\n"
-    "for C, acc in ((0.01, 0.8), (1.0, 0.9)):\n"
-    "    with nbexp.run(f'lr C={C}', C=C):\n"
-    "        nbexp.log(val_acc=acc)\n"
-    "with nbexp.run('sgd-a', alpha=0.1):\n"
-    "    nbexp.log(sgd_loss=0.5)\n"
-)
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +35,9 @@ def kernel(env):
 
 
 def _ids(page) -> dict[str, str]:
-    from playwright.sync_api import expect
-
-    runs = page.get_by_role("list", name="Runs").locator("li.nbexp-run")
-    expect(runs.nth(2)).to_be_visible(timeout=30_000)
-    out = {}
-    for i in range(runs.count()):
-        text = runs.nth(i).inner_text()
-        for name in ("lr C=0.01", "lr C=1.0", "sgd-a"):
-            if f"{name} (" in text:
-                out[name] = runs.nth(i).get_attribute("data-run-id")
+    out = sidebar_ids(page, ("lr C=0.01", "lr C=1.0", "sgd-a"), 3)
     assert len(out) == 3, out
     return out
-
-
-def _chart(page, name):
-    return page.locator(f'.nbexp-compare:visible [data-figure="{name}"]')
 
 
 def test_runs_of_two_experiments_compared_by_name_system_per_run_absent_params(page, kernel, tmp_path):
@@ -78,14 +59,14 @@ def test_runs_of_two_experiments_compared_by_name_system_per_run_absent_params(p
     expect(rows.nth(1)).to_contain_text(f"sgd-a ({ids['sgd-a']})")
     for i in range(2):
         assert re.search(r"\d", rows.nth(i).locator("td").nth(1).inner_text())  # its CPU mean, recorded
-    expect(_chart(page, "system")).to_contain_text("no system samples were recorded")
-    assert _chart(page, "system").locator(".xtick").count() == 0  # no blank axes
+    expect(compare_chart(page, "system")).to_contain_text("no system samples were recorded")
+    assert compare_chart(page, "system").locator(".xtick").count() == 0  # no blank axes
     shot(page, "trial-compare-system", tmp_path)
     page.get_by_role("tab", name="Parallel coordinates").last.click()
-    par = _chart(page, "parallel")
+    par = compare_chart(page, "parallel")
     expect(par).to_contain_text("absent", timeout=30_000)
     expect(par).not_to_contain_text("none")
-    scatter = _chart(page, "scatter")
+    scatter = compare_chart(page, "scatter")
     expect(scatter).to_contain_text("not drawn, no C", timeout=30_000)
     assert scatter.locator(".scatterlayer .point").count() <= 1  # the run without C has no point
     shot(page, "trial-compare-parallel", tmp_path)

@@ -342,20 +342,24 @@ def test_a_param_absent_from_a_run_is_marked_absent_not_drawn_as_none_or_a_value
     assert scatter["layout"]["xaxis"].get("type") != "category"  # C stays numeric
 
 
+# runs of two experiments: LogisticRegression runs with C and val_acc, an SGD run with alpha and its own loss
+TRIAL = (
+    "import nbexp\n"
+    "for C, acc in ((0.01, 0.8), (1.0, 0.9)):\n"
+    "    with nbexp.run(f'lr C={C}', C=C):\n"
+    "        nbexp.log(val_acc=acc)\n"
+    "with nbexp.run('sgd-a', alpha=0.1):\n"
+    "    nbexp.log(sgd_loss=0.5)\n"
+)
+
+
 def test_compare_with_best_picks_among_runs_that_have_this_runs_metric(cell, reader):
     """User trial: an SGD run's "Compare with best" opened the best LogisticRegression run by val_acc, a
     metric the SGD run never had."""
     from nbexp.analysis.compare import best_in_sprint
 
     cell("%nbexp track trial")
-    cell(
-        "import nbexp\n"
-        "for C, acc in ((0.01, 0.8), (1.0, 0.9)):\n"
-        "    with nbexp.run(f'lr C={C}', C=C):\n"
-        "        nbexp.log(val_acc=acc)\n"
-        "with nbexp.run('sgd-a', alpha=0.1):\n"
-        "    nbexp.log(sgd_loss=0.5)\n"
-    )
+    cell(TRIAL)
     r = reader()
     by = {x["name"]: r.run(x["id"]) for x in r.list_runs()}
     best = best_in_sprint(r, by["lr C=0.01"])
