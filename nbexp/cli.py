@@ -244,10 +244,19 @@ def ls_cmd(ctx, sprint, status, params, data_fp, since, tag, search, query, limi
             rows,
             fixed=[0],
             style=_styler(status_col=2, best=best),
+            drop=_ls_drop_order(len(pcols), len(mcols)),
         )
     )
     if any(r["metrics"].get(k, {}).get("source") == PRINTED for r in runs for k in mcols):
         click.echo(PRINTED_NOTE)
+
+
+def _ls_drop_order(n_params: int, n_metrics: int) -> list[int]:
+    """The order in which `ls` leaves columns out on a narrow terminal (run, name, status, start, time,
+    params, metrics): params after the first two, metrics after the first (the main one), the first two
+    params, the time, the start, the main metric; the name and status stay (cut to ten characters at worst)."""
+    params, metrics = list(range(5, 5 + n_params)), list(range(5 + n_params, 5 + n_params + n_metrics))
+    return [*reversed(params[2:]), *reversed(metrics[1:]), *reversed(params[:2]), 4, 3, *metrics[:1]]
 
 
 def _best_rows(runs: list[dict], metric: str) -> list[int]:

@@ -43,23 +43,35 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
 
 
-def _fit(widths: list[int], limit: int, fixed: Collection[int]) -> list[int]:
-    """Column widths that fit ``limit``: the widest column shrinks first, one character at a time,
-    never below one character, and the ``fixed`` columns (run ids) never; columns that still do not
-    fit are dropped from the right (their width 0)."""
+FLOOR = 10  # a cut column keeps this many characters while others can go: a run's name still tells it apart
+
+
+def _fit(widths: list[int], limit: int, fixed: Collection[int], drop: Collection[int] | None = None) -> list[int]:
+    """Column widths that fit ``limit``. Columns go first, in ``drop``'s order (default: from the right;
+    never the ``fixed`` ones, the run ids), while even the kept ones cut to :data:`FLOOR` characters would
+    not fit; then the widest kept column shrinks first, one character at a time, down to its floor; only if
+    that is not enough, below it (never below one character). A dropped column's width is 0."""
     widths = list(widths)
-    excess = sum(widths) + len(GAP) * (len(widths) - 1) - limit
-    while excess > 0:
-        shrinkable = [j for j, w in enumerate(widths) if j not in fixed and w > 1]
-        if not shrinkable:
+    floors = [w if j in fixed else min(w, FLOOR) for j, w in enumerate(widths)]
+
+    def excess(ws: list[int]) -> int:
+        shown = [w for w in ws if w]
+        return sum(shown) + len(GAP) * (len(shown) - 1) - limit
+
+    order = [j for j in (drop if drop is not None else range(len(widths) - 1, -1, -1)) if j not in fixed]
+    for j in order:
+        if excess([f if w else 0 for f, w in zip(floors, widths)]) <= 0 or len([w for w in widths if w]) <= 1:
             break
-        j = max(shrinkable, key=lambda j: widths[j])
-        widths[j] -= 1
-        excess -= 1
-    while excess > 0 and len([w for w in widths if w]) > 1:
-        last = max(j for j, w in enumerate(widths) if w)
-        excess -= widths[last] + len(GAP)
-        widths[last] = 0
+        widths[j] = 0
+    for floor in (floors, [1] * len(widths)):
+        over = excess(widths)
+        while over > 0:
+            shrinkable = [j for j, w in enumerate(widths) if w and j not in fixed and w > floor[j]]
+            if not shrinkable:
+                break
+            j = max(shrinkable, key=lambda j: widths[j])
+            widths[j] -= 1
+            over -= 1
     return widths
 
 
@@ -69,6 +81,7 @@ def table(
     width: int | None = None,
     fixed: Collection[int] = (),
     style: Callable[[int, int, str], str] | None = None,
+    drop: Collection[int] | None = None,
 ) -> str:
     """Rows under headers, columns padded, one line per row (newlines in a cell become spaces).
 
@@ -76,6 +89,7 @@ def table(
         width: the most characters a line may take (default :data:`WIDTH`'s value; None: no limit).
             Cells are cut with an ellipsis, the widest columns first; nothing wraps.
         fixed: indexes of columns never cut (run ids).
+        drop: the order in which columns are left out when even cut they do not fit (default: from the right).
         style: called with (row index, column index, the cell's text after any cut) for each non-empty
             body cell; returns the text to print (colours): padding is added after it, by the text's width.
     """
@@ -83,7 +97,7 @@ def table(
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     limit = WIDTH.get() if width is None else width
     if limit:
-        widths = _fit(widths, limit, fixed)
+        widths = _fit(widths, limit, fixed, drop)
 
     def line(values: list[str], i: int | None) -> str:
         out = []

@@ -151,3 +151,25 @@ def test_replay_shows_progress_on_a_terminal_only(runs, tmp_path, monkeypatch):
     res = piped(runs, "replay", "short", "--execute", "-o", str(tmp_path / "b.ipynb"))
     assert res.returncode == 0, res.stderr
     assert "replaying" not in res.stdout + res.stderr and "\r" not in res.stderr
+
+
+def test_a_narrow_terminal_leaves_out_params_before_it_cuts_names_status_or_metrics(cell, ledger_path):
+    """User trial: at 80 columns `nbexp ls` showed "sgd …" and "finis…" but kept every param column. Names and
+    status keep ten characters, the metric stays, and params that do not fit are left out (--csv has all)."""
+    cell("%nbexp track")
+    cell(
+        "import nbexp\n"
+        "for i, lr in enumerate((0.3, 0.1)):\n"
+        "    with nbexp.run(f'mlp lr={lr}', learning_rate_init=lr, hidden_layer_sizes=64 + i,\n"
+        "                   batch_size_for_training=32 + i, early_stopping_patience=5 + i, momentum_value=0.9 - i):\n"
+        "        nbexp.log(test_auc=0.8 + lr)\n"
+    )
+    cell("%nbexp stop")
+    code, out = on_terminal(ledger_path, "ls", COLUMNS="80", NO_COLOR="1")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80, out
+    assert lines[0].split()[:3] == ["run", "name", "status"] and "test_auc" in lines[0], out
+    assert any("mlp lr=0.3" in line and "finished" in line for line in lines), out
+    wide = piped(ledger_path, "ls").stdout.splitlines()[0]
+    assert len(wide.split()) > len(lines[0].split())  # some params were left out, not cut to nothing
