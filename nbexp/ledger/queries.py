@@ -63,9 +63,6 @@ SEARCH_TABLES = ("runs_fts", "run_tags_fts", "params_fts", "code_fts")  # the fu
 
 
 _METRIC_COUNTS: dict[tuple[str, str | None], tuple[tuple, dict]] = {}  # see Reader.sprint_metric_counts
-# ledger path -> session id -> the change stamp at which this process first saw the session's kernel gone (its runs
-# still stored ``running``): a run crashed at read time changed then, though nothing was written (see change_cursor)
-_DEATHS: dict[str, dict[str, float]] = {}
 _NAN = float("nan")
 _SEP = "\x1f"  # the unit separator: joins run ids in one text (see Reader.run_columns)
 FEW_RUNS = 2000  # up to this many runs, Reader.run_columns reads their rows by id
@@ -349,7 +346,8 @@ class Reader:
                 ``start_time``. ``relevance`` puts the best bm25 match first when the search is words
                 (ties newest first), and sorts by start time otherwise.
             since: only runs changed after this change stamp (:meth:`change_cursor`): running runs always come,
-                a run crashed at read time only in the first read after its kernel's death was seen.
+                and so do runs crashed at read time (stored running; the server's poll keeps each death's news to
+                one poll, see ``nbexp.server.handlers``).
             started_after: only runs started at or after this time (seconds since the epoch).
             search: only runs whose name, status, note, tags, params or cell code contain each word of this
                 text (a ``"quoted phrase"`` as one), case-insensitively, or whose id starts with it; ``key=value``
@@ -449,16 +447,6 @@ class Reader:
             else:  # no row: nothing matched, or the page lies past the end
                 total = self.conn.execute(count_sql, count_args).fetchone()[0] if offset else 0
         runs = [self._effective(r) for r in rows]
-        if since is not None:  # crashed at read time: changed when the death was seen, not at every poll
-            deaths = self._deaths()
-            kept = [
-                r
-                for r in runs
-                if r["status"] != CRASHED or (r["updated"] or 0) > since or deaths.get(r["session_id"], 0) > since
-            ]
-            if total is not None:
-                total -= len(runs) - len(kept)
-            runs = kept
         if status:
             runs = [r for r in runs if r["status"] == status]
         if params:
@@ -507,35 +495,14 @@ class Reader:
         return out
 
     def change_cursor(self) -> float:
-        """The latest change stamp of any run (0 for an empty ledger), a kernel's death included.
+        """The latest change stamp of any run (0 for an empty ledger)."""
+        return max(self.conn.execute("SELECT coalesce(max(updated), 0) FROM runs").fetchone()[0], 0.0)
 
-        A run whose kernel died is shown ``crashed`` though nothing wrote it, so its ``updated`` stays from before
-        the death: the first read that sees the kernel gone gives the death a stamp just past every stamp so far,
-        and a read ``since`` a cursor returns the run once, not at every poll (see :meth:`query_runs`)."""
-        return max(
-            [
-                self.conn.execute("SELECT coalesce(max(updated), 0) FROM runs").fetchone()[0],
-                0.0,
-                *self._deaths().values(),
-            ]
-        )
-
-    def _deaths(self) -> dict[str, float]:
-        """The sessions with runs still stored ``running`` whose kernel is gone, each with its death's change stamp
-        (given by the first read of this process that saw it gone; forgotten once none of its runs is stored
-        running). Few: read through the partial index on running runs."""
+    def dead_sessions(self) -> set[str]:
+        """The sessions with runs still stored ``running`` whose kernel is gone (readers show those runs crashed,
+        though nothing wrote them). Few: read through the partial index on running runs."""
         rows = self.conn.execute("SELECT DISTINCT session_id FROM runs WHERE status = 'running'").fetchall()
-        dead = {r[0] for r in rows if not self.session_alive(r[0])}
-        key = str(self.path)
-        known = {sid: t for sid, t in _DEATHS.get(key, {}).items() if sid in dead}
-        if dead - set(known):
-            last = self.conn.execute("SELECT coalesce(max(updated), 0) FROM runs").fetchone()[0]
-            stamp = max([last, *_DEATHS.get(key, {}).values()]) + 1e-6  # after every cursor given so far
-            known.update({sid: stamp for sid in dead - set(known)})
-        if key not in _DEATHS and len(_DEATHS) >= 64:  # ledgers a server has shown: forget the oldest
-            _DEATHS.pop(next(iter(_DEATHS)))
-        _DEATHS[key] = known
-        return known
+        return {r[0] for r in rows if not self.session_alive(r[0])}
 
     def sprints(self) -> list[dict]:
         """Sprints with runs, newest first: id, name, hypothesis, conclusion, counts."""

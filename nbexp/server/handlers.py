@@ -54,12 +54,46 @@ def _busy(exc: BaseException | None) -> bool:
     return isinstance(exc, errors.LedgerBusy) or is_busy(exc)
 
 
+class DeathStamps:
+    """When the server's poll first saw each dead kernel: per ledger, the sessions with runs still stored ``running``
+    whose kernel is gone, each with a change stamp. Readers show those runs ``crashed`` though nothing wrote them,
+    so their ``updated`` stays from before the death; the first poll that sees a kernel gone gives its death a stamp
+    just past every stamp given so far, which the poll's cursor includes, and a poll ``since`` a cursor sends such a
+    run only when its death is newer than the cursor: once to each poll cursor, not at every poll. Held by the server
+    (its poll's business, not the ledger reader's), for the last :attr:`MAX_LEDGERS` ledgers it has shown."""
+
+    MAX_LEDGERS = 64
+
+    def __init__(self) -> None:
+        self._stamps: dict[str, dict[str, float]] = {}  # ledger path -> session id -> the death's change stamp
+
+    def stamps(self, reader: Reader) -> dict[str, float]:
+        """The dead sessions of ``reader``'s ledger and their deaths' stamps (a session is forgotten once none of
+        its runs is stored running)."""
+        dead = reader.dead_sessions()
+        key = str(reader.path)
+        before = self._stamps.get(key, {})
+        known = {sid: t for sid, t in before.items() if sid in dead}
+        if dead - set(known):
+            stamp = max([reader.change_cursor(), *before.values()]) + 1e-6  # after every cursor given so far
+            known.update({sid: stamp for sid in dead - set(known)})
+        if key not in self._stamps and len(self._stamps) >= self.MAX_LEDGERS:  # forget the oldest ledger
+            self._stamps.pop(next(iter(self._stamps)))
+        self._stamps[key] = known
+        return known
+
+
 class BaseHandler(APIHandler):
     """Errors as ``{"error": {"status": int, "message": str}}``; nbexp errors become 4xx."""
 
     @property
     def nbexp(self):
         return self.settings["nbexp_settings"]
+
+    @property
+    def deaths(self) -> DeathStamps:
+        """The server's :class:`DeathStamps` (one per Jupyter server, shared by its requests)."""
+        return self.settings.setdefault("nbexp_deaths", DeathStamps())
 
     def reader(self) -> Reader:
         path = self.nbexp.ledger_path()
@@ -227,7 +261,8 @@ class RunsHandler(BaseHandler):
         offset = self.int_arg("offset", 0, 0, 10**9)
         sprint = self.get_argument("sprint", "today")
         with self.reader() as r:
-            cursor = r.change_cursor()
+            deaths = self.deaths.stamps(r)
+            cursor = max([r.change_cursor(), *deaths.values()])  # a kernel's death is a change too
             main, metrics = sprint_main_metric(r, sprint, metric)
             if by is not None and since is None and search is None and status is None and tag is None:
                 runs, total = _table_order(r, sprint, query, by, order == "desc", offset, limit)
@@ -244,6 +279,14 @@ class RunsHandler(BaseHandler):
                     search=search,
                     query=query,
                 )
+            if since is not None:  # crashed at read time: changed when the death was seen, not at every poll
+                kept = [
+                    x
+                    for x in runs
+                    if x["status"] != "crashed" or (x["updated"] or 0) > since or deaths.get(x["session_id"], 0) > since
+                ]
+                total -= len(runs) - len(kept)
+                runs = kept
             sync = r.sync_states()  # the live syncs to MLflow of the kernels writing this ledger
         self.send(
             {
@@ -452,7 +495,7 @@ class ExportHandler(BaseHandler):
             ids = list(dict.fromkeys(r.resolve(x) for x in ids))  # unknown ids: 404 before any file
             sprints = r.sprints_of(ids)
             path = r.path
-        name = f"nbexp-{sprints[0] if len(sprints) == 1 else 'runs'}-{len(ids)}-runs.nbexp"
+        name = f"nbexp-{sprints[0] if len(sprints) == 1 else 'runs'}-{len(ids)}-run{'' if len(ids) == 1 else 's'}.nbexp"
         with tempfile.TemporaryDirectory(prefix="nbexp-export-") as tmp:
             bundle = Path(tmp) / name
             src = connect(path)
