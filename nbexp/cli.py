@@ -994,7 +994,8 @@ def import_cmd(ctx, file, dry_run):
 
     stats = import_bundle(file, ctx.obj["ledger"], dry_run=dry_run)
     click.echo(
-        ("would add" if dry_run else "added") + f" {stats['runs_added']} runs ({stats['points']:,} points), "
+        ("would add" if dry_run else "added")
+        + f" {stats['runs_added']} run{'' if stats['runs_added'] == 1 else 's'} ({stats['points']:,} points), "
         f"skipped {stats['runs_skipped']} already there"
         + (f", gave {stats['runs_renamed']} a fresh id (theirs was taken)" if stats["runs_renamed"] else "")
     )
@@ -1023,7 +1024,8 @@ def sync_cmd(ctx, runs, sprint, all_runs, uri, experiment):
             ids = [x["id"] for x in r.list_runs(sprint="all") if x["start_time"] >= since]
         stats = export_runs(r, ids, uri, experiment) if ids else {"created": 0, "updated": 0, "points": 0, "files": 0}
     click.echo(
-        f"synced {len(ids)} runs to {uri} (experiment {experiment!r}): {stats['created']} created, "
+        f"synced {len(ids)} run{'' if len(ids) == 1 else 's'} to {uri} (experiment {experiment!r}): "
+        f"{stats['created']} created, "
         f"{stats['updated']} updated, {stats['points']:,} points and {stats.get('files', 0)} files sent"
     )
 

@@ -176,7 +176,7 @@ def test_export_needs_a_choice_and_refuses_to_overwrite(source, tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr
     assert cli("--ledger", str(source), "export", "bundle", str(bundle), "latest", "--force").returncode == 0
     dry = cli("--ledger", str(tmp_path / "new.sqlite"), "import", "--dry-run", str(bundle))
-    assert dry.returncode == 0 and "would add 1 runs" in dry.stdout
+    assert dry.returncode == 0 and "would add 1 run (" in dry.stdout
 
 
 def test_export_and_import_magics(cell, tmp_path, capsys):

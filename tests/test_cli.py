@@ -143,3 +143,15 @@ def test_param_filter_reads_values_as_python_literals_like_replay(cell, ledger_p
     assert [r["params"]["AUGMENT"] for r in off] == [False]
     res = invoke(ledger_path, "ls", "--param", "=True")
     assert res.exit_code == 2 and "NAME=VALUE" in res.output
+
+
+def test_import_counts_one_run_in_the_singular(two_runs, tmp_path):
+    """A user trial read "added 1 runs": a count of one says run, any other count runs."""
+    one, both = tmp_path / "one.nbexp", tmp_path / "both.nbexp"
+    assert invoke(two_runs, "export", "bundle", str(one), "latest").exit_code == 0
+    assert invoke(two_runs, "export", "bundle", str(both), "--all").exit_code == 0
+    target = tmp_path / "target.sqlite"
+    assert "would add 1 run (" in invoke(target, "import", "--dry-run", str(one)).output
+    assert "added 1 run (" in invoke(target, "import", str(one)).output
+    assert "added 1 run (" in invoke(target, "import", str(both)).output  # the other one was already there
+    assert "added 0 runs (" in invoke(target, "import", str(both)).output
