@@ -92,6 +92,30 @@ async def test_a_bad_query_is_a_400_with_its_position(filled, jp_fetch, params, 
     assert "Traceback" not in error["message"]
 
 
+@pytest.mark.parametrize(
+    "query, position, message, right",
+    [
+        ("metrics.acu > 0.85", 0, "no metric 'acu' in this sprint; did you mean 'auc'?", "metrics.auc > 0.85"),
+        ("status = finished and params.c < 1", 22, "no param 'c' in this sprint; did you mean 'C'?", "params.C < 1"),
+        ("max(metrics.los) < 2", 0, "no metric 'los' in this sprint; did you mean 'loss'?", "max(metrics.loss) < 2"),
+        ("params.auc > 0.5", 0, "no param 'auc' in this sprint; 'auc' is a metric: metrics.auc", "metrics.auc > 0.5"),
+        ("metrics.zzz > 1", 0, "no metric 'zzz' in this sprint; its metrics: auc, loss", None),
+    ],
+)
+async def test_a_misspelt_metric_or_param_is_a_400_naming_the_near_ones(
+    filled, jp_fetch, query, position, message, right
+):
+    """A key that no run of the sprint has matches no run: the table said "0 runs" as if none scored (a user trial
+    typed ``metrics.acuracy``). It is an error at the key's position, as a syntax error is, naming the near keys."""
+    with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+        await get(jp_fetch, sprint="today", q=query)
+    error = json.loads(exc.value.response.body)["error"]
+    assert exc.value.code == 400 and (error["message"], error["position"]) == (message, position)
+    assert error["argument"] == "query"
+    if right:  # the key it names matches runs
+        assert (await get(jp_fetch, sprint="today", q=right))["total"] >= 1
+
+
 async def runs(jp_fetch, **params):
     r = await jp_fetch("nbexp", "api", "runs", params={"sprint": "all", **params})
     return json.loads(r.body)

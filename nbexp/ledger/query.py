@@ -29,6 +29,7 @@ their SQL expression (:func:`field_expr`). Errors raise :class:`QueryError` with
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
@@ -200,6 +201,7 @@ class _Parser:
         self.i = 0
         self.ctx = ctx
         self.depth = 0
+        self.fields: list[Field] = []  # the fields compared, in order (see :func:`unknown_key`)
 
     @property
     def tok(self) -> Token:
@@ -263,6 +265,7 @@ class _Parser:
             clause, args = search_where(t.text, fts=self.ctx.fts)
             return clause, list(args)
         f = self.field()
+        self.fields.append(f)
         op = self.expect("op", f"an operator ({' '.join(OPS)}) after {f.id}")
         value = self.value(op)
         return compare(f, op.text, value, self.ctx, op.pos)
@@ -374,6 +377,44 @@ def compile_query(text: str | None, ctx: Context | None = None) -> tuple[str, li
     if p.tok.kind != "end":
         raise QueryError(f"expected 'and', 'or' or the end of the query, found {_describe(p.tok)}", p.tok.pos)
     return sql, args
+
+
+def unknown_key(reader: Any, sprint_id: str | None, query: str | None) -> None:
+    """Raise a :class:`QueryError` at the first ``params.KEY`` or ``metrics.KEY`` of ``query`` that no run of the
+    sprint (None: of the ledger) has, naming the keys it may have meant: a misspelt key (``metrics.acuracy``)
+    otherwise matches no run, and the table says 0 runs as if none scored. One lookup per key in the query, through
+    the runs' sprint index and the key's primary key; the sprint's keys are read only to name the near ones."""
+    if query is None or not query.strip():
+        return
+    p = _Parser(query, Context())
+    p.expr()
+    tables = {"params": "params", "metrics": "metric_summaries"}
+    for f in p.fields:
+        if f.kind not in tables:
+            continue
+        if sprint_id:
+            sql = (
+                f"SELECT 1 FROM runs WHERE sprint = ? AND EXISTS "
+                f"(SELECT 1 FROM {tables[f.kind]} t WHERE t.run_id = runs.id AND t.key = ?) LIMIT 1"
+            )
+            found = reader.conn.execute(sql, (sprint_id, f.key)).fetchone()
+        else:
+            found = reader.conn.execute(f"SELECT 1 FROM {tables[f.kind]} WHERE key = ? LIMIT 1", (f.key,)).fetchone()
+        if found:
+            continue
+        noun = "metric" if f.kind == "metrics" else "param"
+        available = available_columns(reader, sprint_id)
+        keys, other = available[f.kind], "params" if f.kind == "metrics" else "metrics"
+        message = f"no {noun} {f.key!r} in {'this sprint' if sprint_id else 'any run'}"
+        folded = {k.lower(): k for k in keys}  # params.c for params.C is near too
+        close = [folded[k] for k in difflib.get_close_matches(f.key.lower(), list(folded), n=3, cutoff=0.6)]
+        if f.key in available[other]:
+            message += f"; {f.key!r} is a {other[:-1]}: {replace(f, kind=other, agg='last').id}"
+        elif close:
+            message += f"; did you mean {' or '.join(repr(k) for k in close)}?"
+        elif keys:
+            message += f"; its {noun}s: {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}"
+        raise QueryError(message, f.pos)
 
 
 def _marks(items: Iterable) -> str:
@@ -752,7 +793,8 @@ def table(
         has ``id, name, status, start_time, end_time, duration, tags, cells`` (and ``group``).
 
     Raises:
-        QueryError: a query, sort, group or column that does not parse (with its position).
+        QueryError: a query, sort, group or column that does not parse (with its position), or a query naming a
+            param or metric no run of the sprint has (:func:`unknown_key`).
         InvalidArgument: a bad page or sprint.
     """
     for name, value in (("limit", limit), ("offset", offset)):
@@ -764,6 +806,7 @@ def table(
         fields = _in("columns", parse_fields, columns)
     else:
         fields = [_in("columns", parse_field, c) for c in columns or key_columns(reader, sprint_id, metric)]
+    unknown_key(reader, sprint_id, query)
     ctx = context(reader)
     # the count gathers each condition's runs once; the page looks them up run by run, newest first
     count_where, count_args = compile_query(query, ctx)
