@@ -16,6 +16,11 @@ export const PAGE = 200;
 const MAX_PAGE = 1000;
 const METRIC_KEY = 'nbexp:main-metric:';
 
+/** "1 run", "2 runs", "1,000 runs": a count of runs as every view says it. */
+export function runCount(n: number): string {
+  return `${n.toLocaleString()} ${n === 1 ? 'run' : 'runs'}`;
+}
+
 /** The main metric the user picked for a sprint, remembered in this browser; null when none. */
 function pickedMetric(sprint: string): string | null {
   try {

@@ -7,7 +7,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { downloadBundle } from '../api';
-import { RunsModel, PAGE } from '../model';
+import { RunsModel, PAGE, runCount } from '../model';
 import { IRunRow } from '../tokens';
 import { el, fieldText, fmt, when } from './format';
 
@@ -200,11 +200,13 @@ export class RunsPanel extends Widget {
     const rows = this._visible();
     const keys = this._keyParams(rows);
     const metric = this._model.mainMetric;
+    const total = this._model.total;
+    const matching = Math.max(rows.length, this._matches ?? 0);
     const count = this._filter.trim()
-      ? `${Math.max(rows.length, this._matches ?? 0)} of ${this._model.total} runs match`
+      ? `${matching.toLocaleString()} of ${runCount(total)} ${matching === 1 ? 'matches' : 'match'}`
       : this._model.query.trim()
-        ? `${this._model.total} runs match the query`
-        : `${this._model.total} runs`;
+        ? `${runCount(total)} ${total === 1 ? 'matches' : 'match'} the query`
+        : runCount(total);
     this._status.textContent = this._model.error
       ? `error: ${this._model.error}`
       : `${count}${metric ? ` · metric: ${metric}` : ''}${
