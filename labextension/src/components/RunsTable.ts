@@ -15,12 +15,20 @@
  * host says what it shows (role "grid", aria-rowcount, a status line with the sort and totals, and a
  * table of the rows on screen for screen readers).
  */
-import { BasicKeyHandler, BasicMouseHandler, DataGrid, DataModel, RendererMap, TextRenderer } from '@lumino/datagrid';
+import {
+  BasicKeyHandler,
+  BasicMouseHandler,
+  DataGrid,
+  DataModel,
+  RendererMap,
+  ResizeHandle,
+  TextRenderer
+} from '@lumino/datagrid';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
-import { RunsModel } from '../model';
+import { RunsModel, runCount } from '../model';
 import { el, fieldText, fmt } from './format';
 
 const PAGE = 200;
@@ -29,6 +37,7 @@ const COLUMN_WIDTH = 140;
 const HEADER_HEIGHT = 24;
 const QUERY_DELAY_MS = 300;
 const COLUMNS_KEY = 'nbexp:table-columns:';
+const WIDTHS_KEY = 'nbexp:table-widths:';
 
 export interface ITableRow {
   id: string;
@@ -68,6 +77,28 @@ function savedColumns(sprint: string): string[] | null {
   } catch {
     return null;
   }
+}
+
+/** The widths (px) the user dragged a sprint's columns to, by column id, in this browser. */
+function savedWidths(sprint: string): Record<string, number> {
+  try {
+    const raw = JSON.parse(window.localStorage.getItem(WIDTHS_KEY + sprint) ?? '{}');
+    const out: Record<string, number> = {};
+    for (const [id, w] of Object.entries(raw ?? {})) {
+      if (typeof w === 'number' && w > 0) {
+        out[id] = w;
+      }
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** Whether a header hit is on a column's border: datagrid's own rule (BasicMouseHandler's resize handles), whose
+ * drag resizes the column rather than sorting by it. */
+function onColumnBorder(hit: DataGrid.HitTestResult): boolean {
+  return (hit.column > 0 && hit.x <= 5) || hit.width - hit.x <= 6;
 }
 
 /** A column id in the query language's own spelling: a key with odd characters in backticks. */
@@ -193,8 +224,9 @@ class RunsDataModel extends DataModel {
   }
 }
 
-/** Header click: sort by that column (again: the other way); body click: open the run, with ctrl or cmd: select it
- * (again: unselect), with shift: select the rows from the last one selected. */
+/** Header click: sort by that column (again: the other way); a drag on a header's border resizes its column (a
+ * double click: fits it to its text), remembered; body click: open the run, with ctrl or cmd: select it (again:
+ * unselect), with shift: select the rows from the last one selected. */
 class TableMouseHandler extends BasicMouseHandler {
   constructor(private _table: RunsTable) {
     super();
@@ -203,7 +235,11 @@ class TableMouseHandler extends BasicMouseHandler {
   onMouseDown(grid: DataGrid, event: MouseEvent): void {
     const hit = grid.hitTest(event.clientX, event.clientY);
     if (hit.region === 'column-header' && hit.column >= 0) {
-      this._table.sortBy(hit.column);
+      if (onColumnBorder(hit)) {
+        super.onMouseDown(grid, event); // datagrid's column resize
+      } else {
+        this._table.sortBy(hit.column);
+      }
       return;
     }
     if (hit.region === 'body' && hit.row >= 0) {
@@ -217,6 +253,28 @@ class TableMouseHandler extends BasicMouseHandler {
       return;
     }
     super.onMouseDown(grid, event);
+  }
+
+  onMouseUp(grid: DataGrid, event: MouseEvent): void {
+    const resized = this.pressData?.type === 'column-resize';
+    super.onMouseUp(grid, event);
+    if (resized) {
+      this._table.columnsResized();
+    }
+  }
+
+  /** A double click on a header's border fits the column to its text (datagrid's); nothing else. */
+  onMouseDoubleClick(grid: DataGrid, event: MouseEvent): void {
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    if (hit.region === 'column-header' && onColumnBorder(hit)) {
+      super.onMouseDoubleClick(grid, event);
+      this._table.columnsResized();
+    }
+  }
+
+  /** No row-resize cursor at a header's top or bottom edge: only columns resize. */
+  cursorForHandle(handle: ResizeHandle): string {
+    return handle === 'top' || handle === 'bottom' ? 'default' : super.cursorForHandle(handle);
   }
 }
 
@@ -235,6 +293,8 @@ export class RunsTable extends Panel {
   private _sprint: string;
   /** The columns the user chose for this sprint; null: the sprint's key columns for the main metric. */
   private _columns: string[] | null;
+  /** The widths the user gave this sprint's columns, by column id (the others: the default width). */
+  private _widths: Record<string, number>;
   private _group = '';
   /** The query as typed, before the server accepts it into the model (null: the model's). */
   private _typed: string | null = null;
@@ -269,6 +329,7 @@ export class RunsTable extends Panel {
     this._view = options.model;
     this._sprint = this._view.sprint;
     this._columns = savedColumns(this._sprint);
+    this._widths = savedWidths(this._sprint);
     this.id = 'nbexp-runs-table';
     this.title.label = `Runs (${this._sprint})`;
     this.title.closable = true;
@@ -397,6 +458,7 @@ export class RunsTable extends Panel {
     if (this._view.sprint !== this._sprint) {
       this._sprint = this._view.sprint;
       this._columns = savedColumns(this._sprint);
+      this._widths = savedWidths(this._sprint);
       this.title.label = `Runs (${this._sprint})`;
       this._selected.clear();
       this._anchor = null;
@@ -456,6 +518,7 @@ export class RunsTable extends Panel {
       const pages = await Promise.all(offsets.map(o => this._page(o)));
       if (pages.every((p): p is ITablePage => p !== null)) {
         this._model.update(pages);
+        this._sizeColumns();
         this._describe(pages[0]);
       }
     })();
@@ -521,6 +584,7 @@ export class RunsTable extends Panel {
     this._shown = key;
     this._available = page.available ?? this._available;
     this._model.reset(page);
+    this._sizeColumns();
     if (this._typed !== null) {
       const typed = this._typed;
       this._typed = null;
@@ -546,10 +610,47 @@ export class RunsTable extends Panel {
       ? `, sorted by ${this._model.sort} ${this._model.descending ? 'descending' : 'ascending'}`
       : '';
     const group = this._group ? `, grouped by ${this._group}` : '';
-    this._status.textContent = `${page.total.toLocaleString()} runs${sort}${group}`;
+    this._status.textContent = `${runCount(page.total)}${sort}${group}`;
     this._groups.replaceChildren(
       ...(page.groups ?? []).map(g => el('li', {}, `${this._group} = ${fmt(g.value ?? 'none')}: ${g.count}`))
     );
+  }
+
+  /** Each column at the width the user gave it in this sprint (by id: a column added or removed moves the others,
+   * their widths with them), else the default. */
+  private _sizeColumns(): void {
+    this._model.headers.forEach((id, i) => {
+      const width = this._widths[id] ?? COLUMN_WIDTH;
+      if (this.grid.columnSize('body', i) !== width) {
+        this.grid.resizeColumn('body', i, width);
+      }
+    });
+    this._sayWidths();
+  }
+
+  /** The user dragged a column's border: its width, remembered for this sprint. */
+  columnsResized(): void {
+    this._model.headers.forEach((id, i) => {
+      const width = this.grid.columnSize('body', i);
+      if (width === COLUMN_WIDTH) {
+        delete this._widths[id];
+      } else {
+        this._widths[id] = width;
+      }
+    });
+    try {
+      window.localStorage.setItem(WIDTHS_KEY + this._sprint, JSON.stringify(this._widths));
+    } catch {
+      // storage full or off: the widths last this session
+    }
+    this._sayWidths();
+    this._screen();
+  }
+
+  /** The columns' widths on the grid's host (what tests read: the canvas shows them only as pixels). */
+  private _sayWidths(): void {
+    const widths = this._model.headers.map((id, i) => [id, this.grid.columnSize('body', i)]);
+    this.grid.node.dataset.widths = JSON.stringify(Object.fromEntries(widths));
   }
 
   /** Sort by the grid's column ``index``; a second click on it reverses the order. */
@@ -649,7 +750,7 @@ export class RunsTable extends Panel {
             (p.spearman === null ? '' : ` (Spearman ${p.spearman >= 0 ? '+' : ''}${p.spearman.toFixed(2)})`)
         );
       this._matters.textContent = ranked.length
-        ? `What matters for ${imp.metric} over ${imp.runs} runs: ${ranked.join(', ')}`
+        ? `What matters for ${imp.metric} over ${runCount(imp.runs)}: ${ranked.join(', ')}`
         : `What matters for ${imp.metric}: ${imp.note ?? 'no param varies'}`;
     } catch {
       this._matters.textContent = ''; // no metric in this sprint (or no scikit-learn): nothing to rank
