@@ -10,6 +10,8 @@ import json
 import os
 import re
 import signal
+import urllib.error
+import urllib.request
 
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
@@ -36,6 +38,31 @@ SWEEP = (
 COLUMN_WIDTH, HEADER_HEIGHT = 140, 24  # RunsTable.ts
 # the columns the table opens on: the sprint's main metric and the param that varies, as `nbexp ls` shows
 KEY_COLUMNS = '["name","status","metrics.test_auc","params.C","start_time","duration"]'
+
+
+@pytest.fixture(autouse=True)
+def fresh_workspace(lab):
+    """Each test starts on an empty lab workspace: the runs table's tab is restored after a reload (the layout
+    restorer keeps it in the server's workspace, with its query), and the last test's table is not this one's."""
+    url, token = lab
+    req = urllib.request.Request(
+        f"{url}/lab/api/workspaces/default", method="DELETE", headers={"Authorization": f"token {token}"}
+    )
+    try:
+        urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as e:
+        if e.code != 404:  # none saved yet
+            raise
+
+
+def _workspace(lab) -> dict:
+    """The lab's saved workspace: what a reload restores."""
+    url, token = lab
+    req = urllib.request.Request(f"{url}/lab/api/workspaces/default", headers={"Authorization": f"token {token}"})
+    try:
+        return json.loads(urllib.request.urlopen(req, timeout=10).read())["data"]
+    except urllib.error.HTTPError:
+        return {}
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +318,7 @@ def test_the_sidebar_lists_only_what_the_tables_query_keeps_when_a_kernel_dies(p
             polls += 1
         expect(sidebar).to_have_count(1)
         expect(sidebar.first).to_contain_text("C=10.0")
-        expect(said).to_contain_text("1 runs match the query")
+        expect(said).to_contain_text("1 run matches the query")
         expect(grid).to_have_attribute("aria-rowcount", "1")
         shot(page, "sidebar-query-crashed-run", tmp_path)
         # the run is there, crashed: the query kept it out
@@ -327,3 +354,83 @@ def test_rows_selected_in_the_table_open_the_sidebars_comparison(page, kernel, t
     shot(page, "runs-table-selected", tmp_path)
     compare.click()
     expect(page.get_by_role("tab", name=re.compile(r"^C=0\.1 vs C=10"))).to_be_visible(timeout=30_000)
+
+
+def test_a_column_border_drags_its_width_and_a_reload_reopens_the_table(page, kernel, lab, tmp_path):
+    """A drag on a column header's border widens the column (it sorted instead, a user trial found), remembered for
+    the sprint; a browser reload reopens the runs table on its sprint and query, its columns as wide as they were.
+    A count of one says "1 run" (it said "1 runs")."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("params.C >= 5 and status = finished")
+    box.press("Enter")
+    expect(grid).to_have_attribute("aria-rowcount", "1")  # C=10.0
+    expect(status).to_have_text("1 run")
+    expect(page.locator("#nbexp-sidebar").get_by_role("status")).to_contain_text("1 run matches the query")
+    columns = _columns(grid)
+    assert json.loads(grid.get_attribute("data-widths")) == {c: COLUMN_WIDTH for c in columns}
+
+    # drag the border between the first two columns 60 px to the right: the first column widens, nothing sorts
+    at = grid.bounding_box()
+    x, y = at["x"] + COLUMN_WIDTH - 2, at["y"] + HEADER_HEIGHT // 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y)
+    page.mouse.move(x + 60, y)
+    page.mouse.up()
+    widths = {**{c: COLUMN_WIDTH for c in columns}, columns[0]: COLUMN_WIDTH + 60}
+    expect(grid).to_have_attribute("data-widths", json.dumps(widths, separators=(",", ":")))
+    expect(status).to_have_text("1 run")  # not sorted by the column
+    # a click in a header (not on a border) still sorts: the second column's middle, moved right by the first's width
+    grid.click(position={"x": COLUMN_WIDTH + 60 + COLUMN_WIDTH // 2, "y": HEADER_HEIGHT // 2})
+    expect(status).to_have_text(f"1 run, sorted by {columns[1]} descending")
+    shot(page, "runs-table-resized", tmp_path)
+
+    # the layout restorer has saved the table with its view: a reload reopens it, the widths remembered
+    saved = {}
+    for _ in range(100):
+        saved = _workspace(lab)
+        if saved.get("nbexp-runs-table:runs-table", {}).get("data", {}).get("sort") == columns[1]:
+            break
+        page.wait_for_timeout(100)
+    assert saved["nbexp-runs-table:runs-table"]["data"]["query"] == "params.C >= 5 and status = finished", saved
+    page.reload()
+    tab = page.get_by_role("tab", name="Runs (today)")
+    expect(tab).to_be_visible(timeout=60_000)
+    grid = page.get_by_role("grid", name="Runs table")
+    expect(page.get_by_role("searchbox", name="Query runs")).to_have_value("params.C >= 5 and status = finished")
+    expect(grid).to_have_attribute("aria-rowcount", "1", timeout=30_000)
+    expect(status).to_have_text(f"1 run, sorted by {columns[1]} descending")
+    expect(grid).to_have_attribute("data-widths", json.dumps(widths, separators=(",", ":")))
+    expect(page.get_by_role("table", name="Runs on screen")).to_contain_text("C=10.0")
+    shot(page, "runs-table-restored", tmp_path)
+    # the sidebar, opened after the reload, keeps to the restored query
+    page.locator('.jp-SideBar.jp-mod-left li[data-id="nbexp-sidebar"]').click()
+    expect(page.locator("#nbexp-sidebar").get_by_role("status")).to_contain_text("1 run matches the query")
+    expect(page.get_by_role("list", name="Runs").locator("li.nbexp-run")).to_have_count(1)
+
+
+def test_a_misspelt_metric_in_the_query_is_an_inline_error_naming_the_near_one(page, kernel, tmp_path):
+    """``metrics.test_acu > 0.75`` matched no run and the table said 0 runs; it is an error under the query, as a
+    syntax error is, naming the metric meant. Names in it are text, never markup."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    error = page.get_by_role("alert", name="Query error")
+    box.fill("status = finished and metrics.test_acu > 0.75")
+    box.press("Enter")
+    expect(error).to_contain_text("^ no metric 'test_acu' in this sprint; did you mean 'test_auc'?")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    assert error.inner_text().splitlines()[1].index("^") == len("status = finished and ")  # under the field
+    shot(page, "runs-table-unknown-metric", tmp_path)
+    box.fill("params.`<img src=x onerror=alert(1)>` = 1")
+    box.press("Enter")
+    expect(error).to_contain_text("no param '<img src=x onerror=alert(1)>' in this sprint")
+    expect(error.locator("img")).to_have_count(0)
+    box.fill("status = finished and metrics.test_auc > 0.75")
+    box.press("Enter")
+    expect(error).to_have_text("")
+    expect(grid).to_have_attribute("aria-rowcount", re.compile(r"^[1-9]"))
