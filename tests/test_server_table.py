@@ -197,3 +197,10 @@ async def test_a_run_whose_kernel_died_comes_once_in_the_live_poll(
         assert [x["status"] for x in listed["runs"] if x["name"] == "doomed"] == ["crashed"]
     finally:
         k.shutdown()
+
+
+async def test_a_bundle_of_one_run_is_named_in_the_singular(filled, jp_fetch):
+    """The sidebar says "downloaded NAME": a bundle of one run is ...-1-run.nbexp, not ...-1-runs.nbexp."""
+    newest = (await runs(jp_fetch, limit="1"))["runs"][0]
+    r = await jp_fetch("nbexp", "api", "export", params={"runs": newest["id"]})
+    assert r.headers["Content-Disposition"] == f'attachment; filename="nbexp-{newest["sprint"]}-1-run.nbexp"'
