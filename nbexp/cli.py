@@ -32,7 +32,7 @@ from .analysis.metrics import rank_metrics
 from .errors import InvalidArgument, NbexpError
 from .ledger import RUN_STATUSES, sprint_of
 from .ledger.queries import Reader, parse_since
-from .textfmt import WIDTH, duration, fmt, jsonable, table, when
+from .textfmt import WIDTH, count, duration, fmt, jsonable, table, when
 
 KEY_PARAMS = 4  # params shown in `ls`: those that vary most among the listed runs
 KEY_METRICS = 3
@@ -994,8 +994,7 @@ def import_cmd(ctx, file, dry_run):
 
     stats = import_bundle(file, ctx.obj["ledger"], dry_run=dry_run)
     click.echo(
-        ("would add" if dry_run else "added")
-        + f" {stats['runs_added']} run{'' if stats['runs_added'] == 1 else 's'} ({stats['points']:,} points), "
+        ("would add" if dry_run else "added") + f" {count(stats['runs_added'], 'run')} ({stats['points']:,} points), "
         f"skipped {stats['runs_skipped']} already there"
         + (f", gave {stats['runs_renamed']} a fresh id (theirs was taken)" if stats["runs_renamed"] else "")
     )
@@ -1024,7 +1023,7 @@ def sync_cmd(ctx, runs, sprint, all_runs, uri, experiment):
             ids = [x["id"] for x in r.list_runs(sprint="all") if x["start_time"] >= since]
         stats = export_runs(r, ids, uri, experiment) if ids else {"created": 0, "updated": 0, "points": 0, "files": 0}
     click.echo(
-        f"synced {len(ids)} run{'' if len(ids) == 1 else 's'} to {uri} (experiment {experiment!r}): "
+        f"synced {count(len(ids), 'run')} to {uri} (experiment {experiment!r}): "
         f"{stats['created']} created, "
         f"{stats['updated']} updated, {stats['points']:,} points and {stats.get('files', 0)} files sent"
     )

@@ -43,6 +43,7 @@ from traitlets import Unicode
 
 from . import tracker
 from .errors import NbexpError, NotTracking
+from .textfmt import count
 
 WORDS = (
     "track",
@@ -305,7 +306,7 @@ class NbexpMagics(Magics):
 
         s = _session()
         s.stop()
-        print(f"nbexp: stopped; {len(s.runs)} runs and {s.n_cells} cells in {s.ledger_path}")
+        print(f"nbexp: stopped; {count(len(s.runs), 'run')} and {count(s.n_cells, 'cell')} in {s.ledger_path}")
         done = sync.stop()
         if done is not None:
             print(done.status_line() + ("" if done.error is None else "; nbexp sync sends the rest"))

@@ -10,13 +10,13 @@ from typing import Any
 
 from .analysis.metrics import curve_metric, main_metric
 from .analysis.review import explanation_lines
-from .textfmt import duration, fmt, html_table, table, when
+from .textfmt import count, duration, fmt, html_table, table, when
 
 
 def review_text(rev: dict) -> str:
     sp = rev["sprint"]
     out = [
-        f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {len(rev['runs'])} runs "
+        f"sprint {sp['id']}{' ' + repr(sp['name']) if sp['name'] else ''}: {count(len(rev['runs']), 'run')} "
         + ", ".join(f"{n} {s}" for s, n in rev["counts"].items())
     ]
     if sp.get("hypothesis"):
@@ -193,7 +193,9 @@ def review_html(ledger: str | None, rev: dict) -> str:
     title = f"nbexp review: sprint {sp['id']}" + (f" ({sp['name']})" if sp["name"] else "")
     parts = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(rev['runs'])} runs: " + html.escape(", ".join(f"{n} {s}" for s, n in rev["counts"].items())) + "</p>",
+        f"<p>{count(len(rev['runs']), 'run')}: "
+        + html.escape(", ".join(f"{n} {s}" for s, n in rev["counts"].items()))
+        + "</p>",
     ]
     for key in ("hypothesis", "conclusion"):
         if sp.get(key):

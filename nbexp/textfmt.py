@@ -38,6 +38,11 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M") if ts else "-"
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is one: "1 run", "3 runs", "1,204 runs"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS

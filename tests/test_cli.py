@@ -146,10 +146,12 @@ def test_param_filter_reads_values_as_python_literals_like_replay(cell, ledger_p
 
 
 def test_import_counts_one_run_in_the_singular(two_runs, tmp_path):
-    """A user trial read "added 1 runs": a count of one says run, any other count runs."""
+    """A user trial read "added 1 runs": a count of one says run, any other count runs (export and import)."""
     one, both = tmp_path / "one.nbexp", tmp_path / "both.nbexp"
-    assert invoke(two_runs, "export", "bundle", str(one), "latest").exit_code == 0
-    assert invoke(two_runs, "export", "bundle", str(both), "--all").exit_code == 0
+    wrote = invoke(two_runs, "export", "bundle", str(one), "latest")
+    assert wrote.exit_code == 0 and ": 1 run, " in wrote.output
+    wrote = invoke(two_runs, "export", "bundle", str(both), "--all")
+    assert wrote.exit_code == 0 and ": 2 runs, " in wrote.output
     target = tmp_path / "target.sqlite"
     assert "would add 1 run (" in invoke(target, "import", "--dry-run", str(one)).output
     assert "added 1 run (" in invoke(target, "import", str(one)).output

@@ -13,6 +13,7 @@ from .. import __version__
 from ..ledger.bundle import BundleError, checksum, open_bundle
 from ..ledger.bundle import export_bundle as _export
 from ..ledger.bundle import import_bundle as _import
+from ..textfmt import count
 
 __all__ = ["BundleError", "checksum", "cli", "export_bundle", "import_bundle", "open_bundle"]
 
@@ -56,6 +57,8 @@ def cli():
             info = export_bundle(src, ids, file, overwrite=force)
         finally:
             src.close()
-        click.echo(f"wrote {info['path']}: {info['runs']} runs, {info['points']:,} points, {info['bytes']:,} bytes")
+        click.echo(
+            f"wrote {info['path']}: {count(info['runs'], 'run')}, {info['points']:,} points, {info['bytes']:,} bytes"
+        )
 
     return bundle_cmd

@@ -27,6 +27,7 @@ import time
 
 from ..errors import MissingDependency, NbexpError
 from ..ledger.schema import CRASHED, FAILED, FINISHED, INTERRUPTED
+from ..textfmt import count
 
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
@@ -368,7 +369,8 @@ def cli():
                     r, ids, tracking_uri, experiment, dry_run=dry_run, progress=lambda i, n, rid: bar.update(1)
                 )
         click.echo(
-            ("would send: " if dry_run else "") + f"{stats['created']} runs created, {stats['updated']} updated, "
+            ("would send: " if dry_run else "")
+            + f"{count(stats['created'], 'run')} created, {stats['updated']} updated, "
             f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
             f"(experiment {experiment!r})"
         )
