@@ -157,11 +157,16 @@ def parallel_coordinates(
     each line (the lab hides a run's line when its legend entry is clicked off). Without ``colours`` (a
     whole sprint, as in the review page: too many runs for a colour each) lines are coloured by the metric.
 
-    ``aliases`` (a comparison's ``param_aliases``, :func:`nbexp.analysis.compare.param_aliases`): a literal and
-    the estimator params set from it (``C`` and ``model.C``, the same values in every run) are one axis, the
-    literal's, labelled with every name ("C / model.C")."""
+    ``aliases`` (a comparison's ``param_aliases``; by default found among ``runs`` by the same rule,
+    :func:`nbexp.analysis.compare.param_aliases`): a literal and the estimator params set from it (``C`` and
+    ``model.C``, the same values in every run) are one axis, the literal's, labelled with every name
+    ("C / model.C")."""
     go = _go()
-    aliases = aliases or {}
+    if aliases is None:
+        from .analysis.compare import _ABSENT, param_aliases
+
+        names = sorted({k for r in runs for k in r["params"]})
+        aliases = param_aliases({k: [r["params"].get(k, _ABSENT) for r in runs] for k in names})
     hidden = {e for names in aliases.values() for e in names}
     keys = sorted({k for r in runs for k in r["params"]} - hidden)
     if params is not None:

@@ -115,3 +115,10 @@ def test_importance_says_why_not_when_the_metric_barely_varies():
     # runs that differ beyond that: ranked
     apart = [_scored(c, 0.7 + c / 1000) for c in (0.1, 1.0, 10.0, 100.0)]
     assert [p["param"] for p in importance(apart, "val_acc")["params"]] == ["C"]
+
+
+def test_parallel_coordinates_of_a_sprint_draw_a_literal_and_its_estimator_param_as_one_axis():
+    """The review page's parallel coordinates (a whole sprint, no comparison) pair them by the same rule."""
+    runs = [_scored(c, 0.7 + c / 100, **{"model.C": c, "model.tol": 1e-4}) for c in (0.1, 1.0, 10.0)]
+    dims = [d["label"] for d in figures.parallel_coordinates(runs, "val_acc")["data"][0]["dimensions"]]
+    assert dims == ["C / model.C (log)", "val_acc"]
