@@ -124,6 +124,10 @@ def test_a_comparison_with_a_running_run_grows_as_it_logs(page, kernel, tmp_path
     # the user hides the other run: it stays hidden through the refreshes
     grid.locator(".legend .traces", has_text=ids["tutorial #2"]).click()
     expect(grid.locator(".barlayer .point")).to_have_count(1, timeout=30_000)
+    page.set_viewport_size({"width": 1400, "height": 500})  # the charts taller than the view: the user scrolls
+    node = view.first.element_handle()
+    top = node.evaluate("n => { n.scrollTop = n.scrollHeight; return n.scrollTop; }")
+    assert top > 0
     kernel("for i in range(5, 12):\n    nbexp.log(loss=1.0 / (i + 1))")
     # no reload, no click: the chart redraws with the new points
     page.wait_for_function(
@@ -132,8 +136,10 @@ def test_a_comparison_with_a_running_run_grows_as_it_logs(page, kernel, tmp_path
         timeout=30_000,
     )
     assert _points(page, running) == 12
+    assert node.evaluate("n => n.scrollTop") == top  # the scroll kept
     expect(view.get_by_role("tab", name="Charts")).to_have_attribute("aria-selected", "true")  # the open tab kept
     expect(grid.locator(".barlayer .point")).to_have_count(1)  # the hidden run still hidden
+    page.set_viewport_size({"width": 1400, "height": 900})
     metrics = page.get_by_role("tab", name="Params & metrics")
     metrics.last.click()
     table = view.get_by_role("table", name="Metrics")
