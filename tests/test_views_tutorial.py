@@ -104,7 +104,7 @@ def test_importance_says_why_not_when_the_metric_barely_varies():
     imp = importance(near, "val_acc")
     assert imp["params"] == [] and imp["runs"] == 4
     assert imp["note"] == (
-        f"4 runs have val_acc, with 2 different values: importance needs at least {IMPORTANCE_MIN_RUNS} runs "
+        f"4 runs have val_acc, with 2 different values: importance needs {IMPORTANCE_MIN_RUNS} or more runs "
         "with different values of val_acc"
     )
     # repeats of one setting spread as much as the whole sweep: within noise, no ranking

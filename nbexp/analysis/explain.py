@@ -761,7 +761,7 @@ def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any
         got = f"{len(scored)} runs have {metric}" + (
             f", with {distinct} different value{'s' if distinct != 1 else ''}" if distinct < len(scored) else ""
         )
-        out["note"] = f"{got}: importance needs at least {IMPORTANCE_MIN_RUNS} runs with different values of {metric}"
+        out["note"] = f"{got}: importance needs {IMPORTANCE_MIN_RUNS} or more runs with different values of {metric}"
         return out
     noise = replicate_noise(scored, metric)
     spread = float(y.max() - y.min())
