@@ -1,7 +1,7 @@
 /** The main-area comparison: param diff, metrics, a chart per metric, parallel coordinates and a scatter,
  * data drift, system, per-cell code diff. Every figure is built on the server (nbexp/figures.py), the same
  * that `nbexp.compare` shows in a notebook; a run has one colour in all of them, and hiding it in any
- * legend hides it in every chart. */
+ * legend hides it in every chart. While a compared run is running, the view asks again and redraws what changed. */
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
@@ -263,7 +263,7 @@ export class CompareView extends Widget {
       }
     } catch (e) {
       if (mine === this._loads && !refresh) {
-        this._body.textContent = `Could not compare: ${(e as Error).message}`;
+        this._shown.textContent = `Could not compare: ${(e as Error).message}`;
       } else if (refresh) {
         this._schedule(); // a refresh that failed (the server restarting) leaves the view as it was
       }
