@@ -144,6 +144,7 @@ def parallel_coordinates(
     max_params: int = MAX_PARALLEL_PARAMS,
     params: list[str] | None = None,
     colours: dict[str, str] | None = None,
+    aliases: dict[str, list[str]] | None = None,
 ) -> dict:
     """Params that vary across runs against ``metric`` (the last axis): at most ``max_params`` axes, the params
     with the most distinct values first (or the ``params`` the user chose, those that vary); constant params
@@ -154,9 +155,20 @@ def parallel_coordinates(
     ``colours`` (run id -> colour, a comparison's :func:`run_colours`): each line in its run's colour, the
     same as in the comparison's other charts and their legend; the trace's ``meta.runs`` lists the run of
     each line (the lab hides a run's line when its legend entry is clicked off). Without ``colours`` (a
-    whole sprint, as in the review page: too many runs for a colour each) lines are coloured by the metric."""
+    whole sprint, as in the review page: too many runs for a colour each) lines are coloured by the metric.
+
+    ``aliases`` (a comparison's ``param_aliases``; by default found among ``runs`` by the same rule,
+    :func:`nbexp.analysis.compare.param_aliases`): a literal and the estimator params set from it (``C`` and
+    ``model.C``, the same values in every run) are one axis, the literal's, labelled with every name
+    ("C / model.C")."""
     go = _go()
-    keys = sorted({k for r in runs for k in r["params"]})
+    if aliases is None:
+        from .analysis.compare import _ABSENT, param_aliases
+
+        names = sorted({k for r in runs for k in r["params"]})
+        aliases = param_aliases({k: [r["params"].get(k, _ABSENT) for r in runs] for k in names})
+    hidden = {e for names in aliases.values() for e in names}
+    keys = sorted({k for r in runs for k in r["params"]} - hidden)
     if params is not None:
         keys = [k for k in keys if k in set(params)]
     candidates = []
@@ -167,6 +179,7 @@ def parallel_coordinates(
             candidates.append((-distinct, k, values))
     dims = []
     for _, k, values in sorted(candidates)[:max_params]:
+        name = " / ".join([k, *aliases.get(k, [])])
         absent = [k not in r["params"] for r in runs]
         present = [v for v, a in zip(values, absent) if not a]
         numbers = [v for v in present if v is not None]
@@ -177,7 +190,7 @@ def parallel_coordinates(
             ticks = sorted(set(numbers))
             if log and len(ticks) > 8:
                 ticks = [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
-            dim: dict[str, Any] = dict(label=_text(f"{k} (log)" if log else k))
+            dim: dict[str, Any] = dict(label=_text(f"{name} (log)" if log else name))
             if any(absent):
                 # a run without the param sits on a tick of its own below the axis's values, "absent", never
                 # on a value it did not have (nor on "none", a None it did not have)
@@ -205,7 +218,7 @@ def parallel_coordinates(
             cats = sorted(set(shown), key=lambda c: (c == "absent", c == "none", c))
             dims.append(
                 dict(
-                    label=_text(k),
+                    label=_text(name),
                     values=[cats.index(c) for c in shown],
                     tickvals=list(range(len(cats))),
                     ticktext=cats,
@@ -580,9 +593,14 @@ def _cell(v: Any) -> str:
 
 
 def param_diff_table(compare: Mapping[str, Any]) -> dict:
+    """The params that differ, a row each; a literal and the estimator params set from it (``param_aliases``)
+    one row named by both ("C / model.C")."""
+    from .analysis.compare import merged_param_diff
+
     ids = [r["id"] for r in compare["runs"]]
-    keys = list(compare["param_diff"])
-    cols = [keys] + [[_cell(compare["param_diff"][k][i]) for k in keys] for i in range(len(ids))]
+    diff = merged_param_diff(compare)
+    keys = list(diff)
+    cols = [keys] + [[_cell(diff[k][i]) for k in keys] for i in range(len(ids))]
     return _table(["param"] + ids, cols, "params that differ" if keys else "params that differ: none")
 
 
@@ -757,7 +775,11 @@ def compare_figures(
     if metric is None or metric not in compare["metrics"]:
         metric = curve_metric(runs)
     series = {m: {rid: reader.metric_points(rid, m) for rid in ids} for m in compare["metrics"]}
-    varied = sorted(compare["param_diff"], key=lambda k: (-len({repr(v) for v in compare["param_diff"][k]}), k))
+    aliases = compare.get("param_aliases") or {}
+    stands_for = {e: k for k, names in aliases.items() for e in names}  # model.C -> C: one scatter choice
+    diff = {k: v for k, v in compare["param_diff"].items() if k not in stands_for}
+    varied = sorted(diff, key=lambda k: (-len({repr(v) for v in diff[k]}), k))
+    x_param = stands_for.get(x_param, x_param) if x_param is not None else None
     if x_param is None or x_param not in compare["params"]:
         x_param = varied[0] if varied else None
     best = compare.get("best", {})
@@ -768,7 +790,7 @@ def compare_figures(
         "curves": metric_curves({rid: series[metric][rid] for rid in ids}, metric, labels=labels, colours=colours)
         if metric
         else _empty("metric curves", "no metric was recorded for these runs"),
-        "parallel": parallel_coordinates(runs, metric, params=params, colours=colours),
+        "parallel": parallel_coordinates(runs, metric, params=params, colours=colours, aliases=aliases),
         "scatter": param_scatter(runs, x_param, metric, labels, colours, best.get(metric) if metric else None),
         "drift": drift_bars(compare.get("drift", []), compare.get("data", {})),
         "classes": class_distribution({r["id"]: r["data"] for r in runs}, colours),

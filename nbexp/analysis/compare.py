@@ -79,6 +79,51 @@ def cell_diff(a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
+def param_aliases(params: Mapping[str, list[Any]]) -> dict[str, list[str]]:
+    """The params that say the same thing twice, for display: ``{"C": ["model.C"]}`` where a notebook wrote
+    ``C = 0.1`` then ``LogisticRegression(C=C)`` and the capture recorded both the literal ``C`` and the
+    estimator's ``model.C``.
+
+    The ledger does not record that ``model.C`` was set from ``C`` (the capture marks both ``assign``), so the
+    rule is a display-level guess that keeps to what the runs show: a literal param (a name without a dot) is
+    paired with an estimator param (a dotted name) when the estimator param's last component is the literal's
+    name AND both carry the same value (:func:`same_param`) in every compared run, neither absent from any.
+    ``C`` against ``svc.C`` with another value in one run stays two params. Each pair is shown once where
+    params are lined up against each other (the diff row "C / model.C", one parallel-coordinates axis, one
+    scatter choice); a run's own params table keeps both names.
+
+    Args:
+        params: every key with one value per run (``"<absent>"`` where a run lacks it), as
+            :func:`compare_runs` returns them.
+
+    Returns:
+        Per literal name, the estimator params it stands for (sorted); literals with none are left out.
+    """
+    out: dict[str, list[str]] = {}
+    for key, values in params.items():
+        if "." not in key or _ABSENT in [v for v in values if isinstance(v, str)]:
+            continue
+        literal = key.rsplit(".", 1)[1]
+        same = params.get(literal)
+        if same is None or any(isinstance(v, str) and v == _ABSENT for v in same):
+            continue
+        if all(same_param(a, b) for a, b in zip(same, values)):
+            out.setdefault(literal, []).append(key)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def merged_param_diff(compare: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``compare["param_diff"]`` with each :func:`param_aliases` pair as one row named by both
+    (``"C / model.C"``), at the literal's place: what the compare views list as the params that differ."""
+    aliases = compare.get("param_aliases") or {}
+    hidden = {e for names in aliases.values() for e in names}
+    return {
+        " / ".join([k, *aliases[k]]) if k in aliases else k: v
+        for k, v in compare["param_diff"].items()
+        if k not in hidden
+    }
+
+
 def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -> Comparison:
     """Compare two or more runs (ids, prefixes, ``latest~N``).
 
@@ -94,7 +139,9 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution
         counts are not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by
         cell: :func:`cell_diff`), ``system`` (per run its aggregates :data:`SYSTEM_AGGREGATES`, None where not
-        recorded).
+        recorded), ``param_aliases`` (:func:`param_aliases`: a literal and the estimator params set from it,
+        shown once), ``code_by_run`` (per run, :func:`cell_diff` of the baseline's lineage against the run's;
+        None for the baseline itself: what the compare view's code diff shows for three runs or more).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -158,6 +205,11 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
     # records.Comparison (not owned here) should list these keys (code_cells, baseline, system)
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
     out["baseline"] = b_index
+    base_lineage = runs[b_index]["lineage"]
+    out["code_by_run"] = [  # type: ignore[typeddict-unknown-key]
+        None if i == b_index else cell_diff(base_lineage, r["lineage"]) for i, r in enumerate(runs)
+    ]
+    out["param_aliases"] = param_aliases(params)  # type: ignore[typeddict-unknown-key]
     out["system"] = [{k: r.get(k) for k in SYSTEM_AGGREGATES} for r in runs]  # type: ignore[typeddict-unknown-key]
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
     return out

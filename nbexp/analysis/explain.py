@@ -702,6 +702,33 @@ def lines(ex: dict, top: int | None = None) -> list[str]:
     return out
 
 
+# the fewest runs whose metric values differ for a param ranking to mean anything (a forest over fewer fits noise);
+# "different": apart by more than a float's rounding (metric_levels)
+IMPORTANCE_MIN_RUNS = 4
+_LEVEL_RTOL = 1e-6
+
+
+def metric_levels(values: list[float]) -> list[float]:
+    """The different values among ``values``, values within a relative 1e-6 of each other counted once (two
+    accuracies of 0.9561 and 0.95610000001 are one value: float rounding, not an effect)."""
+    out: list[float] = []
+    for v in sorted(values):
+        if not out or abs(v - out[-1]) > _LEVEL_RTOL * max(abs(v), abs(out[-1]), 1e-12):
+            out.append(v)
+    return out
+
+
+def replicate_noise(runs: list[dict], metric: str) -> float | None:
+    """The metric's noise as the runs themselves show it: the widest spread of ``metric`` among runs with the
+    same params (repeats, other seeds unrecorded); None when no two runs share their params."""
+    groups: dict[str, list[float]] = {}
+    for r in runs:
+        key = json.dumps(r["params"], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(r["metrics"][metric]["last"])
+    spreads = [max(v) - min(v) for v in groups.values() if len(v) > 1]
+    return max(spreads) if spreads else None
+
+
 def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any]:
     """What matters across many runs: each param that varies among ``runs`` (run dicts with ``params`` and
     ``metrics``) ranked by its random-forest importance for ``metric``, with its Spearman rank correlation
@@ -710,7 +737,10 @@ def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any
 
     Returns:
         ``{"metric", "runs" (how many had the metric), "params": [{"param", "importance", "spearman",
-        "p_value", "runs", "values"}], "note"}``, most important first; no params (and a note) under 4 runs.
+        "p_value", "runs", "values"}], "note"}``, most important first. No params, and a note that says why,
+        when fewer than :data:`IMPORTANCE_MIN_RUNS` runs have different values of the metric (four runs at
+        0.9561 rank nothing), or when the metric's spread is within the noise that runs with the same params
+        show (:func:`replicate_noise`: at most twice it).
 
     Raises:
         InvalidArgument: scikit-learn is not installed.
@@ -725,10 +755,22 @@ def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any
         r for r in runs if metric in r["metrics"] and not math.isnan(r["metrics"][metric]["last"] or float("nan"))
     ]
     out: dict[str, Any] = {"metric": metric, "runs": len(scored), "params": [], "note": None}
-    if len(scored) < 4:
-        out["note"] = f"{len(scored)} runs have {metric}: importance needs 4 or more"
-        return out
     y = np.array([r["metrics"][metric]["last"] for r in scored], dtype=float)
+    distinct = len(metric_levels(list(y)))
+    if distinct < IMPORTANCE_MIN_RUNS:
+        got = f"{len(scored)} runs have {metric}" + (
+            f", with {distinct} different value{'s' if distinct != 1 else ''}" if distinct < len(scored) else ""
+        )
+        out["note"] = f"{got}: importance needs {IMPORTANCE_MIN_RUNS} or more runs with different values of {metric}"
+        return out
+    noise = replicate_noise(scored, metric)
+    spread = float(y.max() - y.min())
+    if noise is not None and spread <= 2 * noise:
+        out["note"] = (
+            f"{metric} spreads {spread:.3g} over {len(scored)} runs, within the spread of runs with the same params "
+            f"(±{noise:.3g}): no param explains it"
+        )
+        return out
     columns: dict[str, list[float]] = {}
     for key in sorted({k for r in scored for k in r["params"]}):
         values = [r["params"].get(key) for r in scored]

@@ -1,7 +1,8 @@
 /** The main-area comparison: param diff, metrics, a chart per metric, parallel coordinates and a scatter,
  * data drift, system, per-cell code diff. Every figure is built on the server (nbexp/figures.py), the same
  * that `nbexp.compare` shows in a notebook; a run has one colour in all of them, and hiding it in any
- * legend hides it in every chart. */
+ * legend hides it in every chart. While a compared run is running, the view asks again and redraws what changed. */
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../api';
@@ -13,6 +14,11 @@ import { LinkedCharts } from './plot';
 import { compareOutputs } from './Outputs';
 
 const TITLE_LENGTH = 60;
+/** While a compared run is running, the comparison is asked again this often (the sidebar polls every second;
+ * a comparison builds every figure on the server, so half as often). */
+export const COMPARE_POLL_MS = 2000;
+/** The tabs a refresh redraws (the code diff and the outputs do not change while a run logs). */
+const LIVE_TABS = new Set(['overview', 'charts', 'parallel', 'data', 'system']);
 const ABSENT = '<absent>'; // a param a run does not have, in the compare answer (analysis.compare)
 
 /** One cell of the per-cell code diff (nbexp.analysis.compare.cell_diff). */
@@ -22,14 +28,33 @@ export interface ICodeBlock {
   lines?: [string, string][];
 }
 
+/** A literal param and the estimator params set from it, shown once (nbexp.analysis.compare.param_aliases). */
+type Aliases = Record<string, string[]>;
+
 /** What /nbexp/api/compare answers beyond ICompare. */
 export interface ICompareAnswer extends ICompare {
   params: Record<string, unknown[]>;
+  param_aliases?: Aliases;
   baseline: number;
   code_cells: ICodeBlock[];
+  /** Per run, its code against the baseline's, cell by cell; null for the baseline itself. */
+  code_by_run?: (ICodeBlock[] | null)[];
   colours: Record<string, string>;
   x_param: string | null;
   system?: Record<string, number | null>[]; // per run, its aggregates (analysis.compare.SYSTEM_AGGREGATES)
+}
+
+/**
+ * The params that differ as the views list them: `[key, label, values]`, a literal and the estimator params set
+ * from it (`C` and `model.C`, the same values in every run: param_aliases) one entry, keyed by the literal and
+ * labelled by every name ("C / model.C"), at the literal's place.
+ */
+export function variedParams(c: ICompare & { param_aliases?: Aliases }): [string, string, unknown[]][] {
+  const aliases = c.param_aliases ?? {};
+  const hidden = new Set(Object.values(aliases).flat());
+  return Object.entries(c.param_diff)
+    .filter(([k]) => !hidden.has(k))
+    .map(([k, v]) => [k, [k, ...(aliases[k] ?? [])].join(' / '), v]);
 }
 
 /** The system aggregates listed per run, with their column heads, in the order shown. */
@@ -69,10 +94,11 @@ export function systemTable(c: ICompareAnswer): HTMLElement {
  * comes first, alone when it tells every run apart, else with a second one; with no param differing, or
  * when one of those params is absent from a run, the runs' names, else their ids.
  */
-export function compareTitle(c: ICompare): string {
+export function compareTitle(c: ICompare & { param_aliases?: Aliases }): string {
   const n = c.runs.length;
   const distinct = (values: unknown[]) => new Set(values.map(v => JSON.stringify(v))).size;
-  const ranked = Object.entries(c.param_diff)
+  const ranked = variedParams(c) // "C=0.1", not "C=0.1, model.C=0.1": a param set from a literal counts once
+    .map(([k, , v]) => [k, v] as [string, unknown[]])
     .sort((a, b) => distinct(b[1]) - distinct(a[1]) || a[0].localeCompare(b[0]))
     .map(([k]) => k);
   let keys = ranked.length && distinct(c.param_diff[ranked[0]]) === n ? ranked.slice(0, 1) : ranked.slice(0, 2);
@@ -115,7 +141,11 @@ export class CompareView extends Widget {
   private _ids: string[];
   private _data: ICompareAnswer | null = null;
   private _tabs: HTMLElement;
-  private _body: HTMLElement;
+  private _body: HTMLElement; // the panel being drawn (the one shown, or the next one while a refresh draws it)
+  private _shown: HTMLElement; // the panel on show
+  private _next: HTMLElement | null = null; // a refresh's panel, drawn out of sight, swapped in when complete
+  private _timer: number | null = null;
+  private _answer = ''; // the last answer, as text: a refresh that brings nothing new redraws nothing
   private _current = 'overview';
   private _charts = new LinkedCharts();
   private _loads = 0; // the newest load(): an older answer arriving later is dropped
@@ -142,8 +172,57 @@ export class CompareView extends Widget {
       this._tabs.appendChild(tab);
     }
     this._body = el('div', { class: 'nbexp-compare-body', role: 'tabpanel' }, 'Loading…');
+    this._shown = this._body;
     this.node.append(this._tabs, explainAction(ids), this._body);
     void this.load();
+  }
+
+  /** Whether a compared run is still running (then the comparison refreshes while on show). */
+  get live(): boolean {
+    return !!this._data?.runs.some(r => r.status === 'running');
+  }
+
+  /** Ask again in COMPARE_POLL_MS while a compared run is running and this view is on show; else stop. */
+  private _schedule(): void {
+    this._stopPolling();
+    if (!this.isDisposed && this.isVisible && this.live) {
+      this._timer = window.setTimeout(() => {
+        this._timer = null;
+        void this.load(true);
+      }, COMPARE_POLL_MS);
+    }
+  }
+
+  private _stopPolling(): void {
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._schedule();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._schedule();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    this._stopPolling();
+    super.onBeforeHide(msg);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._stopPolling();
+    super.onBeforeDetach(msg);
+  }
+
+  dispose(): void {
+    this._stopPolling();
+    super.dispose();
   }
 
   /** The runs hidden in every chart (clicked off in a legend). */
@@ -151,7 +230,12 @@ export class CompareView extends Widget {
     return this._charts.hidden;
   }
 
-  async load(): Promise<void> {
+  /**
+   * Ask the server for the comparison with the user's choices and draw the open tab. `refresh` (the poll while a
+   * run is running): redraw only when the answer changed, only a tab whose content a running run changes, out
+   * of sight and swapped in when drawn, so the user's choices, hidden runs, open tab and scroll stay.
+   */
+  async load(refresh = false): Promise<void> {
     const o = this._options;
     const mine = ++this._loads;
     try {
@@ -165,13 +249,23 @@ export class CompareView extends Widget {
       if (mine !== this._loads) {
         return; // the user chose again while this was asked: the later answer is the one shown
       }
+      const text = JSON.stringify(data);
+      const changed = text !== this._answer;
+      this._answer = text;
       this._data = data;
       this.title.label = compareTitle(this._data);
       this.title.caption = `Compare runs ${this._ids.join(', ')}`;
-      await this.showTab(this._current);
+      this._schedule();
+      if (!refresh) {
+        await this.showTab(this._current);
+      } else if (changed && LIVE_TABS.has(this._current)) {
+        await this.showTab(this._current, true);
+      }
     } catch (e) {
-      if (mine === this._loads) {
-        this._body.textContent = `Could not compare: ${(e as Error).message}`;
+      if (mine === this._loads && !refresh) {
+        this._shown.textContent = `Could not compare: ${(e as Error).message}`;
+      } else if (refresh) {
+        this._schedule(); // a refresh that failed (the server restarting) leaves the view as it was
       }
     }
   }
@@ -181,7 +275,8 @@ export class CompareView extends Widget {
     void this.load();
   }
 
-  async showTab(key: string): Promise<void> {
+  /** Draw tab `key`; `quietly` (a refresh): into a panel out of sight, swapped for the one on show once drawn. */
+  async showTab(key: string, quietly = false): Promise<void> {
     this._current = key;
     for (const tab of Array.from(this._tabs.children)) {
       tab.setAttribute('aria-selected', String((tab as HTMLElement).dataset.tab === key));
@@ -190,8 +285,37 @@ export class CompareView extends Widget {
     if (!c) {
       return;
     }
-    this._body.replaceChildren();
     const mine = ++this._renders;
+    this._next?.remove(); // a refresh still drawing: this rendering replaces it
+    this._next = null;
+    const panel = el('div', { class: 'nbexp-compare-body', role: 'tabpanel' });
+    if (quietly) {
+      panel.setAttribute('aria-hidden', 'true');
+      const width = this._shown.clientWidth;
+      Object.assign(panel.style, { position: 'absolute', visibility: 'hidden', top: '0', width: `${width}px` });
+      this.node.appendChild(panel);
+      this._next = panel;
+    } else {
+      this._shown.replaceWith(panel);
+      this._shown = panel;
+    }
+    this._body = panel;
+    try {
+      await this._draw(key, c, mine);
+    } finally {
+      if (quietly && mine === this._renders && this._next === panel) {
+        const top = this.node.scrollTop;
+        panel.removeAttribute('aria-hidden');
+        panel.removeAttribute('style');
+        this._shown.replaceWith(panel);
+        this._shown = panel;
+        this._next = null;
+        this.node.scrollTop = top;
+      }
+    }
+  }
+
+  private async _draw(key: string, c: ICompareAnswer, mine: number): Promise<void> {
     const ids = c.runs.map(r => r.id);
     const figure = async (name: string, label: string): Promise<void> => {
       if (!c.figures[name] || mine !== this._renders) {
@@ -203,26 +327,19 @@ export class CompareView extends Widget {
     };
     if (key === 'overview') {
       this._body.appendChild(el('h3', {}, 'Params that differ'));
-      const diff = Object.entries(c.param_diff);
+      const diff = variedParams(c);
       this._body.appendChild(
         diff.length
           ? table(
               'Param diff',
               ['param', ...ids],
-              diff.map(([k, v]) => [k, ...v])
+              diff.map(([, label, v]) => [label, ...v])
             )
           : el('p', {}, 'Same params.')
       );
       const base = c.baseline ?? 0;
       this._body.appendChild(el('h3', {}, `Metrics (last value; ★ best; Δ against the baseline ${ids[base]})`));
-      this._body.appendChild(
-        select(
-          'Baseline run',
-          c.runs.map(r => [r.id, `${r.id} ${r.name ?? ''}`.trim()]),
-          c.runs[base].id,
-          v => this._set({ baseline: v })
-        )
-      );
+      this._body.appendChild(this._baselineSelect(c));
       const metrics = Object.entries(c.metrics);
       const others = ids.map((id, i) => [id, i] as [string, number]).filter(([, i]) => i !== base);
       const deltas = others.map(([id]) => (ids.length === 2 ? `Δ vs ${ids[base]}` : `Δ ${id} vs ${ids[base]}`));
@@ -273,7 +390,8 @@ export class CompareView extends Widget {
   /** Parallel coordinates over the params the user ticks, against the metric chosen; a scatter of one param. */
   private async _parallel(c: ICompareAnswer, figure: (name: string, label: string) => Promise<void>): Promise<void> {
     const metrics = Object.keys(c.metrics);
-    const varied = Object.keys(c.param_diff);
+    const entries = variedParams(c);
+    const varied = entries.map(([k]) => k);
     const bar = el('div', { class: 'nbexp-controls' });
     if (metrics.length) {
       bar.appendChild(
@@ -289,7 +407,7 @@ export class CompareView extends Widget {
       bar.appendChild(
         select(
           'Scatter param',
-          varied.map(p => [p, p]),
+          entries.map(([k, label]) => [k, label]),
           c.x_param ?? varied[0],
           v => this._set({ x: v })
         )
@@ -300,17 +418,17 @@ export class CompareView extends Widget {
       const chosen = new Set(this._options.params ?? varied.slice(0, 7));
       const group = el('fieldset', { class: 'nbexp-param-picker', 'aria-label': 'Parallel coordinates params' });
       group.appendChild(el('legend', {}, 'Axes (params that differ)'));
-      for (const p of varied) {
+      for (const [p, name] of entries) {
         const label = el('label', {});
-        const box = el('input', { type: 'checkbox', 'aria-label': `Axis ${p}` });
+        const box = el('input', { type: 'checkbox', 'aria-label': `Axis ${name}`, 'data-param': p });
         box.checked = chosen.has(p);
         box.addEventListener('change', () => {
           const picked = Array.from(group.querySelectorAll('input'))
             .filter(b => (b as HTMLInputElement).checked)
-            .map(b => b.getAttribute('aria-label')!.slice('Axis '.length));
+            .map(b => (b as HTMLElement).dataset.param!);
           this._set({ params: picked });
         });
-        label.append(box, ` ${p}`);
+        label.append(box, ` ${name}`);
         group.appendChild(label);
       }
       this._body.appendChild(group);
@@ -320,28 +438,58 @@ export class CompareView extends Widget {
     await figure('search', 'Search candidates'); // a hyperparameter search's candidates, next to the runs' params
   }
 
-  /** The code of the first and last run, cell by cell: the same cells folded, changed ones as coloured diffs. */
+  /** The baseline picker: deltas and code diffs are against the run chosen (the first unless chosen). */
+  private _baselineSelect(c: ICompareAnswer): HTMLElement {
+    return select(
+      'Baseline run',
+      c.runs.map(r => [r.id, `${r.id} ${r.name ?? ''}`.trim()]),
+      c.runs[c.baseline ?? 0].id,
+      v => this._set({ baseline: v })
+    );
+  }
+
+  /**
+   * Each run's code against the baseline's, cell by cell, a section per run (three runs: two diffs, not the
+   * last against the first alone): the same cells folded, changed ones as coloured diffs.
+   */
   private async _code(c: ICompareAnswer): Promise<void> {
     const ids = c.runs.map(r => r.id);
+    const base = c.baseline ?? 0;
     const region = el('div', { role: 'region', 'aria-label': 'Code diff' });
+    region.appendChild(this._baselineSelect(c));
     region.appendChild(
       el(
         'p',
         {},
-        `Run ${ids[ids.length - 1]} against run ${ids[0]}, cell by cell; execution counts are not code (ignored).`
+        `Each run against the baseline run ${ids[base]}, cell by cell; execution counts are not code (ignored).`
       )
     );
     this._body.appendChild(region);
-    const blocks = c.code_cells ?? [];
+    // an older server answers only the first run against the last
+    const byRun = c.code_by_run ?? ids.map((_, i) => (i === ids.length - 1 ? c.code_cells : null));
+    for (const [i, r] of c.runs.entries()) {
+      const blocks = byRun[i];
+      if (i === base || !blocks) {
+        continue;
+      }
+      const title = `Run ${r.id}${r.name ? ` (${r.name})` : ''} against ${ids[base]}`;
+      const section = el('section', { 'aria-label': title, class: 'nbexp-code-run' });
+      section.appendChild(el('h3', {}, title));
+      region.appendChild(section);
+      await this._codeBlocks(section, blocks);
+    }
+  }
+
+  private async _codeBlocks(section: HTMLElement, blocks: ICodeBlock[]): Promise<void> {
     if (!blocks.some(b => b.status !== 'same')) {
-      region.appendChild(el('p', { class: 'nbexp-same' }, 'Same code.'));
+      section.appendChild(el('p', { class: 'nbexp-same' }, 'Same code.'));
       return;
     }
     let cell = 0;
     for (const b of blocks) {
       if (b.status === 'same') {
         const n = b.count ?? 0;
-        region.appendChild(
+        section.appendChild(
           el(
             'p',
             { class: 'nbexp-same' },
@@ -353,8 +501,8 @@ export class CompareView extends Widget {
       }
       cell += b.status === 'removed' ? 0 : 1;
       const label = `Cell ${b.status === 'removed' ? `removed after ${cell}` : cell}: ${b.status}`;
-      region.appendChild(el('h4', {}, label));
-      region.appendChild(await diffBlock(b.lines ?? [], label));
+      section.appendChild(el('h4', {}, label));
+      section.appendChild(await diffBlock(b.lines ?? [], label));
     }
   }
 }
