@@ -202,15 +202,12 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "best": best,
         "code_diff": code_diff,
     }
-    # records.Comparison (not owned here) should list these keys (code_cells, baseline, system)
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
     out["baseline"] = b_index
     base_lineage = runs[b_index]["lineage"]
-    out["code_by_run"] = [  # type: ignore[typeddict-unknown-key]
-        None if i == b_index else cell_diff(base_lineage, r["lineage"]) for i, r in enumerate(runs)
-    ]
-    out["param_aliases"] = param_aliases(params)  # type: ignore[typeddict-unknown-key]
-    out["system"] = [{k: r.get(k) for k in SYSTEM_AGGREGATES} for r in runs]  # type: ignore[typeddict-unknown-key]
+    out["code_by_run"] = [None if i == b_index else cell_diff(base_lineage, r["lineage"]) for i, r in enumerate(runs)]
+    out["param_aliases"] = param_aliases(params)
+    out["system"] = [{k: r.get(k) for k in SYSTEM_AGGREGATES} for r in runs]
     out.update(data)  # type: ignore[typeddict-item]  # fingerprints, drift, imbalance
     return out
 
