@@ -173,6 +173,27 @@ def test_lineage_is_latest_version_of_each_cell_in_order(cell, reader, shell):
     assert [c["source"] for c in lineage] == ["a = 5", "b = a + 1"]
 
 
+def test_lineage_without_cell_ids_keeps_only_the_version_an_edit_left(cell, reader):
+    """Without cell ids (papermill, nbclient, a console) an edited cell comes back as a new text. A user trial's
+    third run held all three versions of its training cell (``C = 0.1``, ``C = 1.0``, ``C = 10.0``): its code diff
+    showed ``C = 1.0`` as added, explain said it "ran a new cell", and a replay fitted three models. A version that
+    a later cell binding the same names replaced leaves; one read in between stays."""
+    from tests.test_views_tutorial import tutorial
+
+    tutorial(cell, [(0.1, 500), (1.0, 500), (10.0, 900)])
+    r = reader()
+    runs = r.list_runs()[::-1]  # oldest first
+    assert len(runs) == 3
+    for run, c in zip(runs, ("0.1", "1.0", "10.0")):
+        fits = [x["source"] for x in r.lineage(run["id"]) if "LogisticRegression(C=C" in x["source"]]
+        assert fits == [next(f for f in fits if f.startswith(f"C = {c}\n"))]
+    cell("a = 1")
+    cell("b = a + 1")  # reads the first version: it stays
+    cell("a = 2")
+    sources = [x["source"] for x in reader().lineage(runs[-1]["id"])]
+    assert sources.index("a = 1") < sources.index("b = a + 1") and "a = 2" in sources
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, cast
 
 from ..errors import InvalidArgument, RunNotFound
@@ -1015,8 +1016,9 @@ _MISSING = object()
 
 
 def _define_before_use(cells: list[dict]) -> list[dict]:
-    """``cells`` (each with its ``source``) reordered so that a cell comes after a cell that
-    defines each name it reads, keeping the execution order otherwise.
+    """``cells`` (each with its ``source``, ``cell_key`` and ``code_hash``), less the versions a cell without a cell
+    id left behind (see :func:`_replaced`), reordered so that a cell comes after a cell that defines each name it
+    reads, keeping the execution order otherwise.
 
     Re-executing some cells of a notebook leaves, by latest execution, cells that were not
     re-executed before the re-executed cells defining what they read (the evaluation cell of
@@ -1025,6 +1027,43 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
     order, whose every read name is defined by a cell already placed (or by none of the cells:
     a builtin, or set outside the notebook). A cycle keeps the execution order.
     """
+    flows = [_flow(cell["source"]) for cell in cells]
+    gone = _replaced(cells, flows)
+    cells = [c for i, c in enumerate(cells) if i not in gone]
+    flows = [f for i, f in enumerate(flows) if i not in gone]
+    defined_by: dict[str, int] = {}
+    for flow in flows:
+        for name in flow.defines:
+            defined_by[name] = defined_by.get(name, 0) + 1
+    pending = list(range(len(cells)))
+    placed: set[str] = set()
+    order: list[int] = []
+    while pending:
+        pick = next(
+            (
+                i
+                for i in pending
+                if all(n in placed or n not in defined_by or n in flows[i].defines for n in flows[i].reads)
+            ),
+            pending[0],
+        )
+        pending.remove(pick)
+        order.append(pick)
+        placed |= flows[pick].defines
+    return [cells[i] for i in order]
+
+
+@dataclass(frozen=True)
+class _Flow:
+    """What one cell's text reads and binds at cell level (empty for text that is not Python)."""
+
+    reads: frozenset[str] = frozenset()
+    defines: frozenset[str] = frozenset()
+    imports: frozenset[str] = frozenset()  # the names its import statements bind
+    mutates: bool = False  # it changes an object it did not bind first (``model.fit(X)``)
+
+
+def _flow(source: str) -> _Flow:
     import ast
 
     from ..capture.training import analyze, unwrap_magics
@@ -1035,34 +1074,46 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
         transform: Callable[[str], str] = TransformerManager().transform_cell
     except ImportError:  # pragma: no cover - IPython comes with the package
         transform = str
+    try:
+        code = transform(source)
+        tree = ast.parse(code)
+        if "get_ipython" in code:
+            tree = unwrap_magics(tree, transform)
+        t = analyze(tree)
+    except Exception:  # text that is not Python: it stays where it ran
+        return _Flow()
+    imports = {
+        (alias.asname or alias.name).split(".")[0]
+        for stmt in tree.body
+        if isinstance(stmt, (ast.Import, ast.ImportFrom))
+        for alias in stmt.names
+    }
+    return _Flow(frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated))
 
-    flows = []
-    for cell in cells:
-        try:
-            code = transform(cell["source"])
-            tree = ast.parse(code)
-            if "get_ipython" in code:
-                tree = unwrap_magics(tree, transform)
-            t = analyze(tree)
-            flows.append((t.reads, t.defines))
-        except Exception:  # text that is not Python: it stays where it ran
-            flows.append((set(), set()))
-    defined_by: dict[str, int] = {}
-    for _reads, defines in flows:
-        for name in defines:
-            defined_by[name] = defined_by.get(name, 0) + 1
-    pending = list(range(len(cells)))
-    placed: set[str] = set()
-    order: list[int] = []
-    while pending:
-        pick = next(
-            (i for i in pending if all(n in placed or n not in defined_by or n in flows[i][1] for n in flows[i][0])),
-            pending[0],
-        )
-        pending.remove(pick)
-        order.append(pick)
-        placed |= flows[pick][1]
-    return [cells[i] for i in order]
+
+def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
+    """The cells (indexes, in latest-execution order) that an edit of theirs replaced, where the front end gave no
+    cell id (papermill, nbclient, nbconvert, a console: the cell is known by its text alone).
+
+    Edited and re-run, such a cell comes back under a new text, and both versions would stay in the run's code
+    (the first pass's ``C = 0.1`` fit before the edited ``C = 10.0`` one; a code diff shows the old one as added,
+    a replay fits both). A version is taken as replaced by a later cell without a cell id that binds the same
+    names (import names aside, at least one), when it changes no object bound elsewhere and no cell run between
+    them reads what it bound: then nothing the later cells computed came from it. With cell ids each cell's
+    latest version is already the only one (:meth:`Reader.lineage`)."""
+    anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
+    gone: set[int] = set()
+    for i, flow in enumerate(flows):
+        names = flow.defines - flow.imports
+        if not anonymous[i] or not names or flow.mutates:
+            continue
+        for j in range(i + 1, len(cells)):
+            if anonymous[j] and flows[j].defines - flows[j].imports == names:
+                gone.add(i)
+                break
+            if flows[j].reads & names or flows[j].defines & names:
+                break  # read (or bound by another cell) before any edit of it came
+    return gone
 
 
 def _decode(text: str, kind: str) -> Any:
