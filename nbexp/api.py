@@ -95,13 +95,13 @@ def runs_frame(
                 _LAST.update(key=key, frame=frame, running=running)
         now = [(row, RUNNING if r.session_alive(sid) else CRASHED) for row, sid in running]
         path = r.path
-    if store is not None:
-        _store_later(path, *store)
-    # a copy, so a change the caller makes is not in the next call's frame (deep: ~0.1 s at 100,000 runs x 75
-    # columns, next to ~1 s for the read)
+    # a copy, so a change the caller makes is not in the next call's frame (deep: ~20 ms at 100,000 runs x 75
+    # columns, next to 1-2 s for the read)
     out = frame.copy(deep=True)
     if now:
         out.iloc[[row for row, _ in now], out.columns.get_loc("status")] = [st for _, st in now]
+    if store is not None:  # last: the thread's encoding holds the GIL at times
+        _store_later(path, *store)
     return out
 
 
@@ -156,7 +156,7 @@ def _raw(
                 out = np.full(n, np.nan)
                 out[rows[keep]] = np.asarray(values, dtype="float64")[keep]
             else:
-                typed = _typed(values) if prefix == "params" else None
+                typed = _typed(values, len(pair) > 2 and pair[2]) if prefix == "params" else None
                 if typed is not None:
                     out = np.zeros(n, dtype=typed.dtype)
                 else:
@@ -172,11 +172,17 @@ def _raw(
 RUNNING_STATUS = "running"
 
 
-def _typed(values: list) -> Any:
+def _typed(values: list, numbers: bool = False) -> Any:
     """``values`` as one float or int array when all are floats or all are ints (of 64 bits), which is what pandas
-    infers from them as objects, with or without missing ones (ints with a missing one: floats); else None."""
+    infers from them as objects, with or without missing ones (ints with a missing one: floats); else None.
+    ``numbers``: no value is a bool, a list or a dict (:meth:`Reader.run_columns`' third item), so an int array
+    of them holds ints only (a float would make it a float array)."""
     import numpy as np
 
+    if numbers:
+        array = np.asarray(values)
+        if array.ndim == 1 and array.dtype.kind == "i":
+            return array
     kinds = set(map(type, values))
     if kinds == {float}:
         return np.array(values, dtype="float64")
