@@ -54,7 +54,7 @@ def runs_frame(
     from .ledger.schema import CRASHED, RUNNING
 
     plain = sprint in (None, "all") and all(arg is None for arg in (status, params, data, since, tag, search, query))
-    store: tuple[dict[str, Any], tuple[bytes, int]] | None = None
+    store: tuple[dict[str, Any], tuple[bytes, int], bool] | None = None
     with Reader(ledger) as r, r.snapshot():
         mark = r.frame_mark() if plain else None
         stamp = mark[0] if mark is not None else r.frame_stamp() if plain else None
@@ -67,7 +67,7 @@ def runs_frame(
             if whole is not None and raw is not None and len(raw["ids"]) > FEW_RUNS:
                 frame = _build(raw)
                 if reread >= STORE_AFTER:
-                    store = (raw, whole)
+                    store = (raw, whole, False)
             else:
                 runs, _ = r.query_runs(
                     sprint=sprint,
@@ -86,7 +86,7 @@ def runs_frame(
                 raw = _raw(runs, ids, r.run_columns(ids), r.path, r.running_sessions() if whole is not None else {})
                 frame = _build(raw)
                 if whole is not None and len(ids) > FEW_RUNS:
-                    store = (raw, whole)
+                    store = (raw, whole, reread < 0)  # replaces stored columns it could not use
             running = []
             if stamp is not None:
                 where = dict(zip(raw["ids"], range(len(raw["ids"]))))
@@ -233,16 +233,20 @@ def _build(raw: dict[str, Any]):
 
 def _up_to_date(r: Reader, mark: tuple[bytes, int]) -> tuple[dict[str, Any] | None, int]:
     """The columns (:func:`_raw`) of every run at ``mark`` (stamp, change sequence): those stored in the ledger, with
-    the runs changed since re-read and put in place, and how many runs were re-read; ``(None, 0)`` when none are stored
-    (or stored by another format). Not the columns kept in this process: a ledger file replaced by another (a copy
-    changed apart) would count its changes from the same sequence; the stored ones are the file's own."""
+    the runs changed since re-read and put in place, and how many runs were re-read; ``(None, 0)`` when none are
+    stored, ``(None, -1)`` when those stored cannot be used (another format, damaged).
+
+    Not the columns kept in this process: a ledger file replaced by another (a copy changed apart) would count its
+    changes from the same sequence; the stored ones are the file's own."""
     stored = r.stored_frame()
     base = None if stored is None else _decode_raw(stored[2], stored[3])
     since = 0 if stored is None else stored[0]
     stamp, seq = mark
-    if base is None or since > seq:
+    if stored is None:
         return None, 0
-    if stored is not None and stored[1] == stamp:  # nothing written since they were stored
+    if base is None or since > seq:
+        return None, -1
+    if stored[1] == stamp:  # nothing written since they were stored
         return base, 0
     changed = r.changed_since(since) if since < seq else set()
     order = r.frame_order()
@@ -385,10 +389,11 @@ def _decode_raw(header: str, parts: list[bytes]) -> dict[str, Any] | None:
 _DTYPES = ("<f8", "<i8", "|b1")  # the arrays a stored frame may hold (frombuffer of another type is refused)
 
 
-def _store_later(path: Any, raw: dict[str, Any], mark: tuple[bytes, int]) -> None:
+def _store_later(path: Any, raw: dict[str, Any], mark: tuple[bytes, int], replace: bool) -> None:
     """Store ``raw`` (read at ``mark``: stamp, change sequence) in the ledger ``path``, in a thread: the caller's
     cell does not wait for it. Nothing is stored when the ledger cannot be written (read-only file or media) or
-    holds columns of a later change sequence already."""
+    holds columns of a later change sequence already, or of the same one unless ``replace`` (they could not be
+    used)."""
 
     def store() -> None:
         import sqlite3
@@ -404,7 +409,7 @@ def _store_later(path: Any, raw: dict[str, Any], mark: tuple[bytes, int]) -> Non
         try:
             with transaction(conn, str(path)):
                 row = conn.execute("SELECT seq FROM frame_cache WHERE id = 1").fetchone()
-                if row is not None and row[0] >= mark[1]:
+                if row is not None and (row[0] > mark[1] or row[0] == mark[1] and not replace):
                     raise Rollback
                 conn.execute("DELETE FROM frame_cache_parts")
                 conn.executemany("INSERT INTO frame_cache_parts (pos, data) VALUES (?, ?)", enumerate(parts))
