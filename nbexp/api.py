@@ -125,12 +125,14 @@ def _raw(
     data fingerprint). :func:`_build` makes the frame of it; :func:`_merge` puts re-read runs in place."""
     import numpy as np
 
+    from .ledger.schema import RUNNING
+
     n = len(ids)
     raw: dict[str, Any] = {"ids": list(ids)}
     for col in BASE[1:4]:
         raw[col] = [run[col] for run in runs]
     if running:
-        raw["status"] = [RUNNING_STATUS if rid in running else st for rid, st in zip(ids, raw["status"])]
+        raw["status"] = [RUNNING if rid in running else st for rid, st in zip(ids, raw["status"])]
     for col in BASE[4:]:
         raw[col] = np.array([run[col] for run in runs], dtype="float64")  # None: NaN, as to_datetime reads it
     for k in SYSTEM_FIELDS:
@@ -167,9 +169,6 @@ def _raw(
             cols[f"{prefix}.{k}"] = (out, present)
     raw["cols"] = cols
     return raw
-
-
-RUNNING_STATUS = "running"
 
 
 def _typed(values: list, numbers: bool = False) -> Any:
