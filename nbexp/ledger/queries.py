@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, cast
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
 from .records import MetricSummary, RunRecord
-from .schema import CRASHED, FRAME_STAMP_TRIGGERS, RUN_STATUSES, RUNNING
+from .schema import CRASHED, FRAME_CHANGE_TRIGGERS, FRAME_STAMP_TRIGGERS, RUN_STATUSES, RUNNING
 
 STALE_HEARTBEAT_S = 600.0  # for sessions on another host
 SYSTEM_FIELDS = (
@@ -567,6 +567,72 @@ class Reader:
             return None
         row = self.conn.execute("SELECT stamp FROM frame_stamp WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
+
+    def frame_mark(self) -> tuple[bytes, int] | None:
+        """The :meth:`frame_stamp` and the change sequence (schema 15: one more at every row written to the runs,
+        their params, metric summaries or data fingerprints); None for a ledger without them or lacking one of the
+        triggers that keep them (a bundle read as a ledger), whose stored frame cannot be trusted."""
+        stamp = self.frame_stamp()
+        if stamp is None:
+            return None
+        marks = ",".join("?" * len(FRAME_CHANGE_TRIGGERS))
+        sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})"
+        if self.conn.execute(sql, FRAME_CHANGE_TRIGGERS).fetchone()[0] != len(FRAME_CHANGE_TRIGGERS):
+            return None
+        return stamp, self.conn.execute("SELECT seq FROM frame_stamp WHERE id = 1").fetchone()[0]
+
+    def stored_frame(self) -> tuple[int, bytes, str, list[bytes]] | None:
+        """The frame stored in the ledger (schema 15, see :mod:`nbexp.api`): its change sequence, its stamp, its
+        header (JSON text) and its parts; None when none is stored."""
+        row = self.conn.execute("SELECT seq, stamp, header FROM frame_cache WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        parts = [bytes(p) for (p,) in self.conn.execute("SELECT data FROM frame_cache_parts ORDER BY pos")]
+        return row[0], bytes(row[1]), row[2], parts
+
+    def changed_since(self, seq: int) -> set[str]:
+        """The runs written (inserted, changed, deleted, or a param, metric summary or data fingerprint of theirs)
+        after the change sequence ``seq`` (:meth:`frame_mark`)."""
+        return {r[0] for r in self.conn.execute("SELECT run_id FROM frame_changes WHERE seq > ?", (seq,))}
+
+    def frame_order(self) -> list[str]:
+        """Every run id in the order of :meth:`query_runs` without filters (newest first, ties by rowid), along the
+        start-time index."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return [r[0] for r in cur.execute("SELECT id FROM runs ORDER BY start_time DESC, rowid DESC")]
+
+    def stored_runs(self, run_ids: Iterable[str]) -> list[dict]:
+        """The rows of the runs ``run_ids`` (those the ledger has) with their status as stored (a run whose kernel
+        died stays ``running``: :meth:`session_alive` decides at read time)."""
+        return [
+            dict(zip(RUN_FIELDS, row))
+            for row in self._for_runs(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id IN ({{ids}})", run_ids)
+        ]
+
+    def run_columns_of(self, run_ids: list[str]) -> tuple[dict[str, tuple], dict[str, tuple], dict[str, tuple]]:
+        """:meth:`run_columns` of ``run_ids`` read by id, each value as the many-runs read gives it (a param's JSON
+        decoded as is: NaN stays a float), for a stored frame brought up to date run by run."""
+        params: dict[str, tuple] = {}
+        for rid, key, value in self._for_runs("SELECT run_id, key, value FROM params WHERE run_id IN ({ids})", run_ids):
+            params.setdefault(key, ([], [], False))
+            params[key][0].append(rid)
+            params[key][1].append(json.loads(value))
+        metrics: dict[str, tuple] = {}
+        for rid, key, last in self._for_runs(
+            "SELECT run_id, key, last FROM metric_summaries WHERE run_id IN ({ids})", run_ids
+        ):
+            metrics.setdefault(key, ([], []))
+            metrics[key][0].append(rid)
+            metrics[key][1].append(last)
+        data: dict[str, tuple] = {}
+        for rid, name, fp in self._for_runs(
+            "SELECT run_id, name, fingerprint FROM run_data WHERE run_id IN ({ids})", run_ids
+        ):
+            data.setdefault(name, ([], []))
+            data[name][0].append(rid)
+            data[name][1].append(fp)
+        return params, metrics, data
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:

@@ -824,6 +824,92 @@ MIGRATIONS: list[str] = [
         UPDATE frame_stamp SET stamp = randomblob(16);
     END;
     """,
+    # 15: the frame of nbexp.runs() kept in the ledger (issue 17): a change sequence (frame_stamp.seq, one more at
+    # every row written to the runs, their params, metric summaries or data fingerprints) and, per run, the
+    # sequence of its last change (frame_changes: one row per run, upserted, not a row per param written); the
+    # frame stored as columns at one sequence (frame_cache, written by nbexp.runs() in a thread, see nbexp/api.py),
+    # so a new process reads it and re-reads only the runs changed since. In the ledger, not beside it: a copied
+    # or replaced ledger carries its own frame and its own log. No row is read: instant at any size.
+    """
+    ALTER TABLE frame_stamp ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE frame_changes (run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX frame_changes_seq ON frame_changes(seq);
+    CREATE TABLE frame_cache (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        stamp BLOB NOT NULL,
+        header TEXT NOT NULL
+    );
+    CREATE TABLE frame_cache_parts (pos INTEGER PRIMARY KEY, data BLOB NOT NULL);
+    CREATE TRIGGER frame_changes_runs_insert AFTER INSERT ON runs BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_runs_update AFTER UPDATE ON runs BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_runs_delete AFTER DELETE ON runs BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_params_insert AFTER INSERT ON params BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_params_update AFTER UPDATE ON params BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_params_delete AFTER DELETE ON params BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_metric_summaries_insert AFTER INSERT ON metric_summaries BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_metric_summaries_update AFTER UPDATE ON metric_summaries BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_metric_summaries_delete AFTER DELETE ON metric_summaries BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_run_data_insert AFTER INSERT ON run_data BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_run_data_update AFTER UPDATE ON run_data BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    CREATE TRIGGER frame_changes_run_data_delete AFTER DELETE ON run_data BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;
+        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -832,6 +918,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 FRAME_STAMP_TRIGGERS = tuple(
     f"frame_stamp_{table}_{op}"
     for table in ("runs", "params", "metric_summaries", "run_tags", "run_data")
+    for op in ("insert", "update", "delete")
+)
+# the triggers of migration 15 that log which runs changed: a ledger lacking one keeps no frame (nbexp/api.py)
+FRAME_CHANGE_TRIGGERS = tuple(
+    f"frame_changes_{table}_{op}"
+    for table in ("runs", "params", "metric_summaries", "run_data")
     for op in ("insert", "update", "delete")
 )
 # the migrations that copy or index every row (10: the tables rebuilt with their foreign keys, 12: the runs table's
