@@ -338,7 +338,7 @@ def test_a_bundle_of_260003_runs_imports(source, tmp_path):
     _reseal(bundle)
     target = tmp_path / "t.sqlite"
     res = cli("--ledger", str(target), "import", str(bundle))
-    assert res.returncode == 0 and "added 260003 runs (102 points)" in res.stdout, res.stderr
+    assert res.returncode == 0 and "added 260,003 runs (102 points)" in res.stdout, res.stderr
     with sqlite3.connect(target) as c:
         assert c.execute("SELECT count(*) FROM runs").fetchone()[0] == 260_003
     c.close()
