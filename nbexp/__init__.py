@@ -135,6 +135,10 @@ def runs(
     MLflow's ``search_runs``; ``data.NAME`` (the fingerprint of each variable's
     data) and ``system.*`` (GPU/CPU aggregates).
 
+    Every run (no filter) of a ledger of more than 2,000 runs is read from the frame stored in the ledger and
+    the runs written since it was stored; the first such call on a ledger reads every row and stores the frame
+    once it has returned (see :func:`nbexp.api.runs_frame`).
+
     Args:
         sprint: ``today``, ``yesterday``, a date ``YYYY-MM-DD``, a sprint name
             or ``all``; None for all.
