@@ -395,31 +395,13 @@ def _store_later(path: Any, raw: dict[str, Any], mark: tuple[bytes, int], replac
     used)."""
 
     def store() -> None:
-        import sqlite3
-
-        from .errors import NbexpError
-        from .ledger import Rollback, connect, transaction
+        from .ledger.frames import store_frame
 
         try:
             header, parts = _encode_raw(raw)
-            conn = connect(path)
-        except (NbexpError, sqlite3.Error, OSError):
-            return
-        try:
-            with transaction(conn, str(path)):
-                row = conn.execute("SELECT seq FROM frame_cache WHERE id = 1").fetchone()
-                if row is not None and (row[0] > mark[1] or row[0] == mark[1] and not replace):
-                    raise Rollback
-                conn.execute("DELETE FROM frame_cache_parts")
-                conn.executemany("INSERT INTO frame_cache_parts (pos, data) VALUES (?, ?)", enumerate(parts))
-                conn.execute(
-                    "INSERT OR REPLACE INTO frame_cache (id, seq, stamp, header) VALUES (1, ?, ?, ?)",
-                    (mark[1], mark[0], header),
-                )
-        except (NbexpError, sqlite3.Error, OSError):
-            pass  # a frame not stored is read from the rows next time
-        finally:
-            conn.close()
+        except Exception:  # a thread's traceback would land under the user's next cell
+            return  # a frame not stored is read from the rows next time
+        store_frame(path, mark, header, parts, replace)
 
     _WRITERS[:] = [t for t in _WRITERS if t.is_alive()]
     thread = threading.Thread(target=store, name="nbexp-store-frame")  # not a daemon: a script's exit waits for it

@@ -24,5 +24,5 @@ def test_load_ext_and_track_pull_no_heavy_library(tmp_path):
     )
     env = {"IPYTHONDIR": str(tmp_path / "ipy"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert "nbexp: stopped; 1 runs and 1 cells" in out.stdout
+    assert "nbexp: stopped; 1 run and 1 cell in" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:"
