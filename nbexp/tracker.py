@@ -350,15 +350,15 @@ class Session:
         t = self._analyze(self._cell.source)[3]
         return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
-    def _trained(self, cell: _Cell) -> bool:
-        """Whether a cell that just ran trains (its code, a function it calls whose body trains, or
-        points it logged): the idle-GPU hint is for those alone. Parsed only when a hint would fire."""
-        if cell.run is not None and cell.run.n_points > cell.points_before:
+    def _trains(self, cell: _Cell, run: Run | None = None, t: Training | None = None) -> bool:
+        """Whether a cell that ran trains: its code or a function it calls whose body trains, or it
+        logged points to ``run`` (its own run by default). ``t``: its analysis when the caller has
+        it; else its text is analysed (cached by text). The capture's rule, and the idle-GPU hint's."""
+        if run is None:
+            run = cell.run
+        if run is not None and run.n_points > cell.points_before:
             return True
-        try:
-            return self.dataflow.trains(self._analyze(cell.source)[3])
-        except Exception:
-            return False
+        return self.dataflow.trains(self._analyze(cell.source)[3] if t is None else t)
 
     def ensure_run(self) -> Run:
         return self.current or self.new_run(kind="new")
@@ -530,8 +530,13 @@ class Session:
         error = error_text(exc)
         self.n_cells += 1
         hint = system.idle_hint(stats, end - cell.start, bool(self.sampler.gpus), self.idle_after, self.idle_util)
-        if hint and not self._trained(cell):
-            hint = None  # a GPU idle while data loads or a report is written is no advice
+        if hint:
+            try:  # the idle-GPU hint is for training cells alone; parsed only when a hint would fire
+                trained = self._trains(cell)
+            except Exception:
+                trained = False
+            if not trained:
+                hint = None  # a GPU idle while data loads or a report is written is no advice
         if hint:
             print(f"nbexp: hint: {hint}")
         shown = getattr(result, "result", None)
@@ -695,8 +700,7 @@ class Session:
             for problem in found.problems:
                 self.warn("results", problem)
             found.record(run)
-        produced = run.n_points > cell.points_before
-        trains = status == "ok" and (self.dataflow.trains(t) or produced)
+        trains = status == "ok" and self._trains(cell, run, t)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run,
         # unless the cell evaluates the run's models on it.
         run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
