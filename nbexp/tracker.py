@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import fnmatch
-import functools
 import json
 import os
 import re
@@ -31,14 +30,13 @@ from typing import Any, Callable
 from . import __version__
 from .capture import code as code_capture
 from .capture import environment, files, results, system
-from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.outputs import BUDGET_MB, OutputCapture
-from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
+from .capture.params import Skipped, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
-from .capture.training import analyze as training_of
+from .capture.texts import Texts
+from .capture.training import DataUse, Training
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
 from .errors import NotTracking
@@ -110,26 +108,12 @@ class _Cell:
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
-
-
-@functools.lru_cache(maxsize=CACHED_TEXTS)
-def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, Any], set[str], list[str], Training]:
-    """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
-    inside ``%%time``, ``%%capture``, ``%time`` is what counts; ``transform``: the shell's
-    ``transform_cell``), cached by text: re-executed cells are not parsed again. What deciding a
-    run needs, nothing more: the data a cell uses is read after it ran (:func:`_data_analysis`).
-    Callers read the result, never change it."""
-    tree = cell_tree(source, transform)
-    if tree is None:
-        return {}, set(), referenced_names(source), Training()
-    return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
-
-
-@functools.lru_cache(maxsize=CACHED_TEXTS)
-def _data_analysis(source: str, transform: Callable[[str], str]) -> tuple[set[str], DataUse]:
-    """``(fit_labels, data_use)`` of a cell's source, cached by text like :func:`_analysis`."""
-    tree = cell_tree(source, transform)
-    return (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
+# how long a capture waits at most for the analysis child's answer on a new text (nbexp.capture.texts),
+# the GIL free: per character of the text about what reading it in the kernel would take (3.4 us a
+# character on a busy 2-core machine), at most _ANSWER_WAIT_MAX_S; the child started on it as the cell
+# started, so its answer is usually there or nearly, and a late child costs at most twice the reading
+_ANSWER_WAIT_PER_CHAR_S = 3e-6
+_ANSWER_WAIT_MAX_S = 0.02
 
 
 class Session:
@@ -184,10 +168,10 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
-        # code hashes of the last cell texts this session ran, oldest first: as many as the parse cache
-        # keeps (a text it let go is parsed again, like a new one), so a long session does not grow it
-        self._texts: dict[str, None] = {}
-        self._new_text = False  # whether a queued capture reads a cell text the session had not run
+        # the last cell texts this session ran, with what was read from each (nbexp.capture.texts): a
+        # re-executed cell is not read again, a new one is read by the analysis child while it runs
+        self._texts = Texts(shell.transform_cell if shell is not None else None, shell)
+        self._new_text: str | None = None  # a cell text new to the session, which a queued capture reads
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -251,6 +235,8 @@ class Session:
         atexit.register(self.stop)
         self._hook_kernel()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
+        if shell is not None:
+            threading.Thread(target=self._texts.start_child, name="nbexp-texts", daemon=True).start()
         if open_run:
             self.new_run(name, kind="track")
         self.writer.flush()
@@ -415,6 +401,8 @@ class Session:
             return
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
+        if self._texts.start(clean):  # a new text: the analysis child reads it while the cell runs
+            self._new_text = clean
         key = getattr(info, "cell_id", None) or code_hash
         magic = code_capture.drives_only_nbexp(raw)
         run = self.current
@@ -437,13 +425,6 @@ class Session:
                 run = self._next_run(run, screened)
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.decide_after = late
-        if code_hash in self._texts:
-            self._texts[code_hash] = self._texts.pop(code_hash)  # the most recent last
-        else:
-            self._texts[code_hash] = None
-            if len(self._texts) > CACHED_TEXTS:
-                del self._texts[next(iter(self._texts))]
-            self._new_text = True
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
@@ -626,8 +607,10 @@ class Session:
 
     def _drain(self) -> None:
         """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
+        if self._new_text is not None and self._pending:
+            self._answered(self._new_text)  # a new text's analysis, from the child if it comes in time
         with self._pending_lock:
-            self._drain_queued = self._new_text = False
+            self._drain_queued, self._new_text = False, None
             pending, self._pending = self._pending, []
         for fn in pending:
             try:
@@ -636,12 +619,13 @@ class Session:
                 self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
-        """``(literal, computed, names, training)`` of a cell's source (:func:`_analysis`)."""
-        return _analysis(source, self.shell.transform_cell)
+        """``(literal, computed, names, training)`` of a cell's source (:func:`nbexp.capture.texts.analysis`),
+        read once per text. Callers read the result, never change it."""
+        return self._texts.get(source, "analysis")
 
     def _data_of(self, source: str) -> tuple[set[str], DataUse]:
-        """``(fit_labels, data_use)`` of a cell's source (:func:`_data_analysis`)."""
-        return _data_analysis(source, self.shell.transform_cell)
+        """``(fit_labels, data_use)`` of a cell's source (:func:`nbexp.capture.texts.data`), once per text."""
+        return self._texts.get(source, "data")
 
     def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
         """Metrics a cell printed (before an error too), with source stdout. A metric found another way
@@ -662,7 +646,17 @@ class Session:
         showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
         skipped: list[Skipped] = []
         seen = self._files_seen
-        files.record(cell.source, cell.start, run, self.shell.user_ns, self.shell.transform_cell, self.warn, seen)
+        text = cell.source
+        files.record(
+            text,
+            cell.start,
+            run,
+            self.shell.user_ns,
+            self.shell.transform_cell,
+            self.warn,
+            seen,
+            kept_paths=lambda: self._texts.get(text, "paths"),
+        )
         literal, computed, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
@@ -696,6 +690,7 @@ class Session:
                 seen=self._results_seen,
                 metric_re=self.metric_re,
                 known=run.metric_keys,
+                kept_syntax=lambda: self._texts.get(text, "syntax"),
             )
             for problem in found.problems:
                 self.warn("results", problem)
@@ -751,7 +746,9 @@ class Session:
                     # over within 0.2 ms (not Python's 5 ms): the capture does not hold the reply back.
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))
-                    time.sleep(_YIELD_S if self._new_text else 0)
+                    text = self._new_text
+                    if text is not None and not self._answered(text):
+                        time.sleep(_YIELD_S)
                     try:
                         self._drain()
                     finally:
@@ -774,6 +771,16 @@ class Session:
             None,
         ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _answered(self, text: str) -> bool:
+        """Whether a new cell text's analysis came from the analysis child, waiting for it (the GIL
+        free: the kernel's reply leaves meanwhile) a while in proportion to the text."""
+        self._new_text = None  # waited for once
+        wait = min(_ANSWER_WAIT_MAX_S, max(_YIELD_S, _ANSWER_WAIT_PER_CHAR_S * len(text)))
+        texts = self._texts
+        if texts.waiting:
+            texts.collect(wait)
+        return texts.answered(text)
 
     def _unhook_kernel(self) -> None:
         for kernel, name, hook in self._kernel_hooks:
@@ -838,6 +845,7 @@ class Session:
         self.writer.flush(timeout=2.0)
         self.sampler.stop()
         self.data.stop()
+        self._texts.close()
         self.writer.close()
         try:
             self._reader.close()
