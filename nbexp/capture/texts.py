@@ -16,7 +16,7 @@ or died, is analysed in the kernel exactly as the child would (the same function
 the same objects, compared in tests/test_texts_child.py). The child runs no user code: it parses text
 (``ast.parse`` executes nothing; IPython's input transformer turns ``%magic`` lines into calls as
 text), imports nbexp's analysers and nothing else (IPython's transformer only for a text with IPython
-syntax), and exits when the kernel closes its pipe or dies (its parent gone).
+syntax), runs at nice 10, and exits when the kernel closes its pipe or dies (its parent gone).
 """
 
 from __future__ import annotations
@@ -377,16 +377,22 @@ class _Declined(Exception):
 def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_child.py drives it)
     """The child's loop: read a text, answer every part :func:`answers` could read, until the kernel
     closes the pipe or is gone (checked every 2 s while idle)."""
-    # Not niced (unlike the package-list child): it races the cell it reads, and at nice 10 on a busy
-    # 2-core machine it answered a third of the new texts in time, at nice 0 nine in ten
-    # (bench/RESULTS.md, "A new cell's text read by a child process"); it works only while a new cell runs.
+    # Behind the kernel and the user's cells for the CPU, like the package-list child: on a busy 2-core
+    # machine it then answers two thirds of the new texts in time (nine in ten at nice 0), and its start
+    # (0.1 s of imports) does not compete with the first cells after `%nbexp track`; with a core to
+    # spare, as most machines have, the nice value changes nothing (bench/RESULTS.md, issue 15).
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):
+        pass
     parent, syntax = int(sys.argv[2]), sys.argv[3]
     manager: list[Any] = []
 
     def transform(code: str) -> str:
         if syntax == "-":
             raise _Declined
-        if not manager:  # IPython's transformer, and nbexp's cleanup transforms the shell has
+        if not manager:  # IPython's transformer and nbexp's cleanup transforms, imported for the first text
+            # that needs them (0.2 s of CPU: not while the first cells after `%nbexp track` run)
             import importlib
 
             from IPython.core.inputtransformer2 import TransformerManager
@@ -401,11 +407,6 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
             raise _Declined
         return cell
 
-    if syntax != "-":
-        try:
-            transform("")  # IPython's transformer imported now, not with the first text that needs it
-        except Exception:
-            pass
     inp, out = sys.stdin.fileno(), sys.stdout.fileno()
     buf = b""
     while True:
