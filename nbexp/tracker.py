@@ -108,12 +108,6 @@ class _Cell:
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
-# how long a capture waits at most for the analysis child's answer on a new text (nbexp.capture.texts),
-# the GIL free: per character of the text about what reading it in the kernel would take (3.4 us a
-# character on a busy 2-core machine), at most _ANSWER_WAIT_MAX_S; the child started on it as the cell
-# started, so its answer is usually there or nearly, and a late child costs at most twice the reading
-_ANSWER_WAIT_PER_CHAR_S = 3e-6
-_ANSWER_WAIT_MAX_S = 0.02
 
 
 class Session:
@@ -747,8 +741,10 @@ class Session:
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))
                     text = self._new_text
-                    if text is not None and not self._answered(text):
-                        time.sleep(_YIELD_S)
+                    if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
+                        began = time.perf_counter()
+                        if not self._answered(text):
+                            time.sleep(max(0.0, _YIELD_S - (time.perf_counter() - began)))
                     try:
                         self._drain()
                     finally:
@@ -773,13 +769,16 @@ class Session:
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _answered(self, text: str) -> bool:
-        """Whether a new cell text's analysis came from the analysis child, waiting for it (the GIL
-        free: the kernel's reply leaves meanwhile) a while in proportion to the text."""
+        """Whether a new cell text's analysis came from the analysis child (nbexp.capture.texts), waiting
+        for it at most ``_YIELD_S`` (the GIL free: the kernel's reply leaves meanwhile), the time a
+        capture that reads a new text left the reply anyway. Waiting longer, in proportion to the text,
+        lost on a busy 2-core machine (the child, at nice 10, often late: the wait then came on top of
+        reading the text here), so a late answer is not waited for: the text is read here, as without
+        a child."""
         self._new_text = None  # waited for once
-        wait = min(_ANSWER_WAIT_MAX_S, max(_YIELD_S, _ANSWER_WAIT_PER_CHAR_S * len(text)))
         texts = self._texts
         if texts.waiting:
-            texts.collect(wait)
+            texts.collect(_YIELD_S)
         return texts.answered(text)
 
     def _unhook_kernel(self) -> None:
