@@ -108,6 +108,10 @@ class _Cell:
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
+# The analysis child (nbexp.capture.texts) starts this long after %nbexp track: started at once, its start
+# (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
+# (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
+_CHILD_AFTER_S = 2.0
 
 
 class Session:
@@ -229,8 +233,10 @@ class Session:
         atexit.register(self.stop)
         self._hook_kernel()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
-        if shell is not None:
-            threading.Thread(target=self._texts.start_child, name="nbexp-texts", daemon=True).start()
+        if shell is not None:  # the analysis child, once the first cells after %nbexp track have run
+            threading.Thread(
+                target=self._texts.start_child, args=(_CHILD_AFTER_S,), name="nbexp-texts", daemon=True
+            ).start()
         if open_run:
             self.new_run(name, kind="track")
         self.writer.flush()

@@ -113,6 +113,8 @@ class Texts:
         # None: the shell transforms IPython syntax in ways the child cannot (see _default_transform)
         self._ipython_syntax = _default_transform(shell) if shell is not None else None
         self.stats = {"child": 0, "kernel": 0}  # parts answered by the child, read in the kernel
+        self._start_lock = threading.Lock()
+        self._closed = False
 
     def __contains__(self, source: object) -> bool:
         return source in self._records
@@ -195,15 +197,23 @@ class Texts:
             return True
         return not child.asked
 
-    def start_child(self) -> None:
-        """Start the analysis child (in a thread of the session: a process start is milliseconds)."""
-        try:
-            self._child = _Child(self._ipython_syntax)
-        except Exception:  # no child: every text is read in the kernel, as without one
-            self._child = None
+    def start_child(self, delay: float = 0.0) -> None:
+        """Start the analysis child, after ``delay`` seconds (called in a thread of the session: a
+        process start is milliseconds, its imports 0.1 s of CPU)."""
+        if delay:
+            time.sleep(delay)
+        with self._start_lock:
+            if self._closed:
+                return
+            try:
+                self._child = _Child(self._ipython_syntax)
+            except Exception:  # no child: every text is read in the kernel, as without one
+                self._child = None
 
     def close(self) -> None:
-        child, self._child = self._child, None
+        with self._start_lock:
+            self._closed = True
+            child, self._child = self._child, None
         if child is not None:
             child.close()
 
