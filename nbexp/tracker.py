@@ -608,7 +608,7 @@ class Session:
     def _drain(self) -> None:
         """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
         if self._new_text is not None and self._pending:
-            self._answered(self._new_text)  # a new text's analysis, from the child if it comes in time
+            self._answered(self._new_text, 0.0)  # a new text's analysis, from the child if it is there
         with self._pending_lock:
             self._drain_queued, self._new_text = False, None
             pending, self._pending = self._pending, []
@@ -774,17 +774,18 @@ class Session:
         ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
-    def _answered(self, text: str) -> bool:
+    def _answered(self, text: str, wait: float = _YIELD_S) -> bool:
         """Whether a new cell text's analysis came from the analysis child (nbexp.capture.texts), waiting
-        for it at most ``_YIELD_S`` (the GIL free: the kernel's reply leaves meanwhile), the time a
-        capture that reads a new text left the reply anyway. Waiting longer, in proportion to the text,
+        for it at most ``wait`` seconds: in a kernel ``_YIELD_S`` (the GIL free: the reply leaves
+        meanwhile), the time a capture that reads a new text left the reply anyway; elsewhere (a plain
+        shell, where the capture delays the prompt) not at all. Waiting longer, in proportion to the text,
         lost on a busy 2-core machine (the child, at nice 10, often late: the wait then came on top of
         reading the text here), so a late answer is not waited for: the text is read here, as without
         a child."""
         self._new_text = None  # waited for once
         texts = self._texts
         if texts.waiting:
-            texts.collect(_YIELD_S)
+            texts.collect(wait)
         return texts.answered(text)
 
     def _unhook_kernel(self) -> None:
