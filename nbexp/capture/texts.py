@@ -9,8 +9,9 @@ read again.
 A new cell's text costs its kernel milliseconds of parsing and walking (a 50-line cell 3-4 ms on a
 busy machine), paid after the reply, where a "Run All"'s next cell waits for it. So a session with a
 shell hands each new text to an analysis child process (:class:`_Child`) as the cell starts: the child
-parses it on another core while the cell runs, and the capture picks the answers up, waiting for them
-(its thread holding no GIL) no longer than reading the text itself would take. A text the capture
+parses it on another core while the cell runs, and the capture picks the answers up if they came (in a
+kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL: see
+``nbexp.tracker.Session._answered``). A text the capture
 needs before the child answered, one the child declines, or every text when the child is not running
 or died, is analysed in the kernel exactly as the child would (the same functions: the answers are
 the same objects, compared in tests/test_texts_child.py). The child runs no user code: it parses text
