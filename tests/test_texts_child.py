@@ -115,10 +115,12 @@ def _child_of(session, timeout=30.0):
     return session._texts._child
 
 
-def test_new_cells_are_read_by_the_child_and_captured_as_before(cell, db):
+def test_new_cells_are_read_by_the_child_and_captured_as_before(cell, db, tmp_path, monkeypatch):
     """A tracked session's new cells are read by the child (the kernel parses none of them), and the
     run gets the same params and metrics; a re-executed cell asks nothing."""
     from nbexp import tracker
+
+    monkeypatch.chdir(tmp_path)  # the cell writes report.txt
 
     cell("%nbexp track")
     session = tracker.active_session()
