@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import fnmatch
-import functools
 import json
 import os
 import re
@@ -31,14 +30,13 @@ from typing import Any, Callable
 from . import __version__
 from .capture import code as code_capture
 from .capture import environment, files, results, system
-from .capture.data import fit_labels
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.outputs import BUDGET_MB, OutputCapture
-from .capture.params import Skipped, from_literals, from_object, referenced_names, top_level_assignments
+from .capture.params import Skipped, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
-from .capture.training import analyze as training_of
+from .capture.texts import Texts
+from .capture.training import DataUse, Training
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher
 from .errors import NotTracking
@@ -110,26 +108,10 @@ class _Cell:
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
-
-
-@functools.lru_cache(maxsize=CACHED_TEXTS)
-def _analysis(source: str, transform: Callable[[str], str]) -> tuple[dict[str, Any], set[str], list[str], Training]:
-    """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
-    inside ``%%time``, ``%%capture``, ``%time`` is what counts; ``transform``: the shell's
-    ``transform_cell``), cached by text: re-executed cells are not parsed again. What deciding a
-    run needs, nothing more: the data a cell uses is read after it ran (:func:`_data_analysis`).
-    Callers read the result, never change it."""
-    tree = cell_tree(source, transform)
-    if tree is None:
-        return {}, set(), referenced_names(source), Training()
-    return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
-
-
-@functools.lru_cache(maxsize=CACHED_TEXTS)
-def _data_analysis(source: str, transform: Callable[[str], str]) -> tuple[set[str], DataUse]:
-    """``(fit_labels, data_use)`` of a cell's source, cached by text like :func:`_analysis`."""
-    tree = cell_tree(source, transform)
-    return (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
+# The analysis child (nbexp.capture.texts) starts this long after %nbexp track: started at once, its start
+# (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
+# (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
+_CHILD_AFTER_S = 2.0
 
 
 class Session:
@@ -184,10 +166,10 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
-        # code hashes of the last cell texts this session ran, oldest first: as many as the parse cache
-        # keeps (a text it let go is parsed again, like a new one), so a long session does not grow it
-        self._texts: dict[str, None] = {}
-        self._new_text = False  # whether a queued capture reads a cell text the session had not run
+        # the last cell texts this session ran, with what was read from each (nbexp.capture.texts): a
+        # re-executed cell is not read again, a new one is read by the analysis child while it runs
+        self._texts = Texts(shell.transform_cell if shell is not None else None, shell)
+        self._new_text: str | None = None  # a cell text new to the session, which a queued capture reads
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
@@ -251,6 +233,10 @@ class Session:
         atexit.register(self.stop)
         self._hook_kernel()
         threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
+        if shell is not None:  # the analysis child, once the first cells after %nbexp track have run
+            threading.Thread(
+                target=self._texts.start_child, args=(_CHILD_AFTER_S,), name="nbexp-texts", daemon=True
+            ).start()
         if open_run:
             self.new_run(name, kind="track")
         self.writer.flush()
@@ -350,15 +336,15 @@ class Session:
         t = self._analyze(self._cell.source)[3]
         return self.dataflow.params_of(self.dataflow.closure(t.reads), set(), self.shell.user_ns)
 
-    def _trained(self, cell: _Cell) -> bool:
-        """Whether a cell that just ran trains (its code, a function it calls whose body trains, or
-        points it logged): the idle-GPU hint is for those alone. Parsed only when a hint would fire."""
-        if cell.run is not None and cell.run.n_points > cell.points_before:
+    def _trains(self, cell: _Cell, run: Run | None = None, t: Training | None = None) -> bool:
+        """Whether a cell that ran trains: its code or a function it calls whose body trains, or it
+        logged points to ``run`` (its own run by default). ``t``: its analysis when the caller has
+        it; else its text is analysed (cached by text). The capture's rule, and the idle-GPU hint's."""
+        if run is None:
+            run = cell.run
+        if run is not None and run.n_points > cell.points_before:
             return True
-        try:
-            return self.dataflow.trains(self._analyze(cell.source)[3])
-        except Exception:
-            return False
+        return self.dataflow.trains(self._analyze(cell.source)[3] if t is None else t)
 
     def ensure_run(self) -> Run:
         return self.current or self.new_run(kind="new")
@@ -415,6 +401,8 @@ class Session:
             return
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
+        if self._texts.start(clean):  # a new text: the analysis child reads it while the cell runs
+            self._new_text = clean
         key = getattr(info, "cell_id", None) or code_hash
         magic = code_capture.drives_only_nbexp(raw)
         run = self.current
@@ -437,13 +425,6 @@ class Session:
                 run = self._next_run(run, screened)
         self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
         cell.decide_after = late
-        if code_hash in self._texts:
-            self._texts[code_hash] = self._texts.pop(code_hash)  # the most recent last
-        else:
-            self._texts[code_hash] = None
-            if len(self._texts) > CACHED_TEXTS:
-                del self._texts[next(iter(self._texts))]
-            self._new_text = True
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
@@ -530,8 +511,13 @@ class Session:
         error = error_text(exc)
         self.n_cells += 1
         hint = system.idle_hint(stats, end - cell.start, bool(self.sampler.gpus), self.idle_after, self.idle_util)
-        if hint and not self._trained(cell):
-            hint = None  # a GPU idle while data loads or a report is written is no advice
+        if hint:
+            try:  # the idle-GPU hint is for training cells alone; parsed only when a hint would fire
+                trained = self._trains(cell)
+            except Exception:
+                trained = False
+            if not trained:
+                hint = None  # a GPU idle while data loads or a report is written is no advice
         if hint:
             print(f"nbexp: hint: {hint}")
         shown = getattr(result, "result", None)
@@ -621,8 +607,10 @@ class Session:
 
     def _drain(self) -> None:
         """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
+        if self._new_text is not None and self._pending:
+            self._answered(self._new_text, 0.0)  # a new text's analysis, from the child if it is there
         with self._pending_lock:
-            self._drain_queued = self._new_text = False
+            self._drain_queued, self._new_text = False, None
             pending, self._pending = self._pending, []
         for fn in pending:
             try:
@@ -631,12 +619,13 @@ class Session:
                 self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
-        """``(literal, computed, names, training)`` of a cell's source (:func:`_analysis`)."""
-        return _analysis(source, self.shell.transform_cell)
+        """``(literal, computed, names, training)`` of a cell's source (:func:`nbexp.capture.texts.analysis`),
+        read once per text. Callers read the result, never change it."""
+        return self._texts.get(source, "analysis")
 
     def _data_of(self, source: str) -> tuple[set[str], DataUse]:
-        """``(fit_labels, data_use)`` of a cell's source (:func:`_data_analysis`)."""
-        return _data_analysis(source, self.shell.transform_cell)
+        """``(fit_labels, data_use)`` of a cell's source (:func:`nbexp.capture.texts.data`), once per text."""
+        return self._texts.get(source, "data")
 
     def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
         """Metrics a cell printed (before an error too), with source stdout. A metric found another way
@@ -657,7 +646,17 @@ class Session:
         showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
         skipped: list[Skipped] = []
         seen = self._files_seen
-        files.record(cell.source, cell.start, run, self.shell.user_ns, self.shell.transform_cell, self.warn, seen)
+        text = cell.source
+        files.record(
+            text,
+            cell.start,
+            run,
+            self.shell.user_ns,
+            self.shell.transform_cell,
+            self.warn,
+            seen,
+            kept_paths=lambda: self._texts.get(text, "paths"),
+        )
         literal, computed, names, t = self._analyze(cell.source)
         params = from_literals(literal, skipped)
         ns = self.shell.user_ns
@@ -691,12 +690,12 @@ class Session:
                 seen=self._results_seen,
                 metric_re=self.metric_re,
                 known=run.metric_keys,
+                kept_syntax=lambda: self._texts.get(text, "syntax"),
             )
             for problem in found.problems:
                 self.warn("results", problem)
             found.record(run)
-        produced = run.n_points > cell.points_before
-        trains = status == "ok" and (self.dataflow.trains(t) or produced)
+        trains = status == "ok" and self._trains(cell, run, t)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run,
         # unless the cell evaluates the run's models on it.
         run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
@@ -747,7 +746,11 @@ class Session:
                     # over within 0.2 ms (not Python's 5 ms): the capture does not hold the reply back.
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))
-                    time.sleep(_YIELD_S if self._new_text else 0)
+                    text = self._new_text
+                    if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
+                        began = time.perf_counter()
+                        if not self._answered(text):
+                            time.sleep(max(0.0, _YIELD_S - (time.perf_counter() - began)))
                     try:
                         self._drain()
                     finally:
@@ -770,6 +773,20 @@ class Session:
             None,
         ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _answered(self, text: str, wait: float = _YIELD_S) -> bool:
+        """Whether a new cell text's analysis came from the analysis child (nbexp.capture.texts), waiting
+        for it at most ``wait`` seconds: in a kernel ``_YIELD_S`` (the GIL free: the reply leaves
+        meanwhile), the time a capture that reads a new text left the reply anyway; elsewhere (a plain
+        shell, where the capture delays the prompt) not at all. Waiting longer, in proportion to the text,
+        lost on a busy 2-core machine (the child, at nice 10, often late: the wait then came on top of
+        reading the text here), so a late answer is not waited for: the text is read here, as without
+        a child."""
+        self._new_text = None  # waited for once
+        texts = self._texts
+        if texts.waiting:
+            texts.collect(wait)
+        return texts.answered(text)
 
     def _unhook_kernel(self) -> None:
         for kernel, name, hook in self._kernel_hooks:
@@ -834,6 +851,7 @@ class Session:
         self.writer.flush(timeout=2.0)
         self.sampler.stop()
         self.data.stop()
+        self._texts.close()
         self.writer.close()
         try:
             self._reader.close()

@@ -27,7 +27,6 @@ warning line.
 from __future__ import annotations
 
 import ast
-import functools
 import os
 import re
 import sys
@@ -77,7 +76,7 @@ PATH_KEYWORDS = frozenset(
     {"f", "file", "fname", "filename", "filepath", "path", "path_or_buf", "excel_writer", "fp", "save_directory"}
 )
 RECEIVER_WRITERS = frozenset({"write_text", "write_bytes"})  # Path("p").write_text(...): the receiver is the file
-_MAYBE = re.compile(r"save|dump|to_|open|write|imwrite|imsave")
+MAYBE_WRITES = re.compile(r"save|dump|to_|open|write|imwrite|imsave")
 _WRITE_MODE = re.compile(r"[wax+]")
 
 
@@ -136,10 +135,10 @@ def path_nodes(tree: ast.AST) -> list[ast.expr]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _parse(source: str, transform: Callable[[str], str]) -> tuple[ast.expr, ...]:
-    """The candidate path expressions of a cell's text (IPython syntax allowed), cached by text."""
-    if not _MAYBE.search(source):
+    """The candidate path expressions of a cell's text (IPython syntax allowed); a session keeps them
+    per text (:func:`nbexp.capture.texts.paths`)."""
+    if not MAYBE_WRITES.search(source):
         return ()
     tree = cell_tree(source, transform)
     return tuple(path_nodes(tree)) if tree is not None else ()
@@ -224,10 +223,16 @@ def _joins(func: ast.expr) -> bool:
     return False
 
 
-def candidate_paths(source: str, transform: Callable[[str], str], ns: Mapping[str, Any]) -> list[str]:
-    """Absolute paths a cell's code names as files it writes (deduplicated, at most :data:`MAX_PATHS`)."""
+def candidate_paths(
+    source: str,
+    transform: Callable[[str], str],
+    ns: Mapping[str, Any],
+    kept_paths: Callable[[], tuple[ast.expr, ...]] | None = None,
+) -> list[str]:
+    """Absolute paths a cell's code names as files it writes (deduplicated, at most :data:`MAX_PATHS`);
+    ``kept_paths``: gives the text's path expressions when the caller keeps them (else the text is read)."""
     out: dict[str, None] = {}
-    for node in _parse(source, transform):
+    for node in kept_paths() if kept_paths is not None else _parse(source, transform):
         p = resolve(node, ns)
         if not p or len(p) > MAX_PATH_CHARS or "\x00" in p:
             continue
@@ -279,12 +284,14 @@ def record(
     transform: Callable[[str], str],
     warn: Callable[[str, str], None],
     seen: Seen,
+    kept_paths: Callable[[], tuple[ast.expr, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """Record the files the cell (``source``, started at ``start``) wrote as artifacts of ``run``;
-    returns what was recorded. Never raises: a problem is one warning line."""
+    returns what was recorded (``kept_paths``: see :func:`candidate_paths`). Never raises: a problem is
+    one warning line."""
     kept: list[dict[str, Any]] = []
     try:
-        paths = candidate_paths(source, transform, ns)
+        paths = candidate_paths(source, transform, ns, kept_paths)
         if not paths:
             return kept
         cwd, since = os.getcwd(), start - TICK

@@ -36,7 +36,6 @@ once per session (:class:`Seen`): re-showing ``history`` or ``history.history`` 
 from __future__ import annotations
 
 import ast
-import functools
 import re
 import sys
 import types
@@ -179,7 +178,6 @@ def cell_syntax(tree: ast.Module) -> CellSyntax:
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _parse(source: str, transform: Callable[[str], str]) -> CellSyntax | None:
     tree = cell_tree(source, transform)
     return cell_syntax(tree) if tree is not None else None
@@ -254,6 +252,7 @@ def harvest(
     seen: Seen,
     metric_re: re.Pattern,
     known: set[str],
+    kept_syntax: Callable[[], CellSyntax | None] | None = None,
 ) -> Harvest:
     """The metrics and tables one cell that ran without error left.
 
@@ -265,6 +264,7 @@ def harvest(
         last: the value its last expression showed (``ExecutionResult.result``), or None.
         seen: the session's result objects already harvested (updated here).
         metric_re: what a metric-like name looks like; known: the run's metric keys so far.
+        kept_syntax: gives the cell's syntax when the caller keeps it per text (else the text is read).
     """
     out = Harvest()
     models = [m for m in dict.fromkeys(models) if m in ns]
@@ -274,7 +274,7 @@ def harvest(
     def tree() -> CellSyntax | None:
         if not syntax:
             try:
-                syntax.append(_parse(source, transform))
+                syntax.append(kept_syntax() if kept_syntax is not None else _parse(source, transform))
             except Exception as exc:  # IPython could not transform it: no names traced to calls
                 out.problems.append(f"results: the cell's code could not be read ({type(exc).__name__}: {exc})")
                 syntax.append(None)

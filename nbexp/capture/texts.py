@@ -1,0 +1,450 @@
+"""A session's cell texts, each analysed once, and analysed off the kernel's thread where it can be.
+
+What the capture reads from a cell's text (:func:`analysis`: its params, names and training;
+:func:`data`: its labels and data use; :func:`cell_syntax`: the calls its result names were bound
+to; :func:`paths`: the files it may write) depends on the text alone: :class:`Texts` keeps these
+answers per distinct text (the most recently run :data:`CACHED_TEXTS`), so a re-executed cell is not
+read again.
+
+A new cell's text costs its kernel milliseconds of parsing and walking (a 50-line cell 3-4 ms on a
+busy machine), paid after the reply, where a "Run All"'s next cell waits for it. So a session with a
+shell hands each new text to an analysis child process (:class:`_Child`) as the cell starts: the child
+parses it on another core while the cell runs, and the capture picks the answers up if they came (in a
+kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL: see
+``nbexp.tracker.Session._answered``). A text the capture
+needs before the child answered, one the child declines, or every text when the child is not running
+or died, is analysed in the kernel exactly as the child would (the same functions: the answers are
+the same objects, compared in tests/test_texts_child.py). The child runs no user code: it parses text
+(``ast.parse`` executes nothing; IPython's input transformer turns ``%magic`` lines into calls as
+text), imports nbexp's analysers and nothing else (IPython's transformer only for a text with IPython
+syntax), runs at nice 10, and exits when the kernel closes its pipe or dies (its parent gone).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+from . import files, results
+from .data import fit_labels
+from .params import referenced_names, top_level_assignments
+from .training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
+from .training import analyze as training_of
+
+Transform = Callable[[str], str]
+
+
+# -- what is read from a text (pure: the same text gives the same answer) -----------------------------
+def analysis(source: str, transform: Transform) -> tuple[dict[str, Any], set[str], list[str], Training]:
+    """``(literal, computed, names, training)`` of a cell's source (IPython syntax allowed: the code
+    inside ``%%time``, ``%%capture``, ``%time`` is what counts; ``transform``: the shell's
+    ``transform_cell``). What deciding a run needs, nothing more: the data a cell uses is read after it
+    ran (:func:`data`). Callers read the result, never change it."""
+    tree = cell_tree(source, transform)
+    if tree is None:
+        return {}, set(), referenced_names(source), Training()
+    return (*top_level_assignments(tree), referenced_names(source), training_of(tree, with_data=False))
+
+
+def data(source: str, transform: Transform) -> tuple[set[str], DataUse]:
+    """``(fit_labels, data_use)`` of a cell's source."""
+    tree = cell_tree(source, transform)
+    return (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
+
+
+def cell_syntax(source: str, transform: Transform) -> results.CellSyntax | None:
+    """What :func:`nbexp.capture.results.harvest` reads from a cell's syntax (None: it does not parse)."""
+    tree = cell_tree(source, transform)
+    return results.cell_syntax(tree) if tree is not None else None
+
+
+def paths(source: str, transform: Transform) -> tuple[Any, ...]:
+    """The expressions that may name a file the cell writes (:func:`nbexp.capture.files.path_nodes`)."""
+    if not files.MAYBE_WRITES.search(source):
+        return ()
+    tree = cell_tree(source, transform)
+    return tuple(files.path_nodes(tree)) if tree is not None else ()
+
+
+PARTS: dict[str, Callable[[str, Transform], Any]] = {
+    "analysis": analysis,
+    "data": data,
+    "syntax": cell_syntax,
+    "paths": paths,
+}
+
+
+def answers(source: str, transform: Transform) -> dict[str, Any]:
+    """Every part of a text's analysis that could be read (a part whose reading raised is left out)."""
+    out = {}
+    for name, read in PARTS.items():
+        try:
+            out[name] = read(source, transform)
+        except Exception:
+            pass
+    return out
+
+
+# -- the session's texts ---------------------------------------------------------------------------
+class _Record:
+    __slots__ = ("parts", "asked")
+
+    def __init__(self) -> None:
+        self.parts: dict[str, Any] = {}
+        self.asked = False  # handed to the child, which has not answered yet
+
+
+class Texts:
+    """The cell texts a session ran, most recent last, at most :data:`CACHED_TEXTS`, with what has been
+    read from each (see the module docstring). ``transform``: the shell's ``transform_cell``."""
+
+    def __init__(self, transform: Transform | None, shell: Any = None) -> None:
+        self.transform = transform
+        self._records: dict[str, _Record] = {}
+        self._child: _Child | None = None
+        # None: the shell transforms IPython syntax in ways the child cannot (see _default_transform)
+        self._ipython_syntax = _default_transform(shell) if shell is not None else None
+        self.stats = {"child": 0, "kernel": 0}  # parts answered by the child, read in the kernel
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _record(self, source: str) -> tuple[_Record, bool]:
+        rec = self._records.pop(source, None)
+        new = rec is None
+        if rec is None:
+            rec = _Record()
+            if len(self._records) >= CACHED_TEXTS:
+                del self._records[next(iter(self._records))]
+        self._records[source] = rec  # the most recent last
+        return rec, new
+
+    def start(self, source: str) -> bool:
+        """A cell with this text starts: True when the session had not run it (or let it go); a new
+        text goes to the child, which reads it while the cell runs."""
+        rec, new = self._record(source)
+        child = self._child
+        if new and child is not None and (self._ipython_syntax is not None or not _MAGIC_CHARS.intersection(source)):
+            rec.asked = child.ask(source)
+            if not child.alive:
+                self._lost()
+        return new
+
+    def _lost(self) -> None:
+        """The child died (or answered garbage): every text is read here from now on."""
+        child, self._child = self._child, None
+        for rec in self._records.values():
+            rec.asked = False
+        if child is not None:
+            child.close()
+
+    def get(self, source: str, part: str) -> Any:
+        """``part`` (a key of :data:`PARTS`) of a text's analysis: kept, else the child's answer if it
+        came, else read here."""
+        rec = self._records.get(source)
+        if rec is None:
+            rec = self._record(source)[0]
+        parts = rec.parts
+        if part not in parts:
+            if rec.asked:
+                self.collect()
+            if part not in parts:
+                parts[part] = PARTS[part](source, self.transform)  # type: ignore[arg-type]
+                self.stats["kernel"] += 1
+        return parts[part]
+
+    def answered(self, source: str) -> bool:
+        """Whether what a capture reads of this text (its analysis and data use) is there."""
+        rec = self._records.get(source)
+        return rec is not None and "analysis" in rec.parts and "data" in rec.parts
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the child has texts of this session it has not answered yet."""
+        child = self._child
+        return child is not None and bool(child.asked)
+
+    def collect(self, timeout: float = 0.0) -> bool:
+        """Take the child's answers that came (waiting up to ``timeout`` seconds, the GIL free, for all
+        those asked); True when none is outstanding."""
+        child = self._child
+        if child is None:
+            return True
+        for source, found in child.answers(timeout):
+            rec = self._records.get(source)
+            if rec is None:
+                continue  # let go meanwhile
+            rec.asked = False
+            for name, value in found.items():
+                if name not in rec.parts:
+                    rec.parts[name] = value
+                    self.stats["child"] += 1
+        if not child.alive:
+            self._lost()
+            return True
+        return not child.asked
+
+    def start_child(self, delay: float = 0.0) -> None:
+        """Start the analysis child, after ``delay`` seconds (called in a thread of the session: a
+        process start is milliseconds, its imports 0.1 s of CPU)."""
+        if delay:
+            time.sleep(delay)
+        with self._start_lock:
+            if self._closed:
+                return
+            try:
+                self._child = _Child(self._ipython_syntax)
+            except Exception:  # no child: every text is read in the kernel, as without one
+                self._child = None
+
+    def close(self) -> None:
+        with self._start_lock:
+            self._closed = True
+            child, self._child = self._child, None
+        if child is not None:
+            child.close()
+
+
+_MAGIC_CHARS = frozenset("%!?")  # a text with none of them is never transformed (training.cell_tree)
+
+
+def _default_transform(shell: Any) -> list[str] | None:
+    """The cleanup transforms nbexp added (``module:name``) when ``shell.transform_cell`` is IPython's
+    own: its transformer manager with the standard transforms (and nbexp's, like ``%nbexp track?``),
+    nothing after it. Then the child reads IPython syntax as the shell does (a text that turns into
+    one line, which the shell's prefilter would see, it declines). None when the shell transforms
+    otherwise: the child then gets only texts the transform never touches."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        from IPython.core.interactiveshell import InteractiveShell
+    except Exception:
+        return None
+
+    def key(transforms: list) -> list:
+        return [
+            t if isinstance(t, (types.FunctionType, type)) else (type(t), getattr(t, "__dict__", None))
+            for t in transforms
+        ]
+
+    try:
+        m, fresh = shell.input_transformer_manager, TransformerManager()
+        cleanup, standard = m.cleanup_transforms, fresh.cleanup_transforms
+        extra = cleanup[len(standard) :]
+        if not (
+            type(shell).transform_cell is InteractiveShell.transform_cell
+            and type(m) is TransformerManager
+            and not shell.input_transformers_post
+            and key(cleanup[: len(standard)]) == key(standard)
+            and key(m.line_transforms) == key(fresh.line_transforms)
+            and m.token_transformers == fresh.token_transformers
+            and all(
+                isinstance(t, types.FunctionType)
+                and t.__module__.startswith("nbexp.")
+                and getattr(sys.modules.get(t.__module__), t.__qualname__, None) is t
+                for t in extra
+            )
+        ):
+            return None
+        return [f"{t.__module__}:{t.__qualname__}" for t in extra]
+    except Exception:
+        return None
+
+
+# -- the analysis child ------------------------------------------------------------------------------
+_HEADER = struct.Struct("<I")
+_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds this nbexp
+_CHILD_CODE = "import sys; sys.path.insert(0, sys.argv[1]); from nbexp.capture.texts import _serve; _serve()"
+
+
+class _Child:
+    """The analysis child, seen from the kernel: texts go down its stdin, answers come up its stdout
+    (length-prefixed pickles). Neither pipe ever blocks the kernel: what cannot be written now is kept
+    and written at the next chance, answers are read as they come."""
+
+    def __init__(self, ipython_syntax: list[str] | None) -> None:
+        syntax = "-" if ipython_syntax is None else ",".join(ipython_syntax)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _CHILD_CODE, _HOME, str(os.getpid()), syntax],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._out, self._in = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self._out, False)
+        os.set_blocking(self._in, False)
+        self._outbox = b""
+        self._inbox = b""
+        self._lock = threading.Lock()
+        self.asked: dict[int, str] = {}  # request number -> text, until answered
+        self._n = 0
+        self.alive = True
+
+    def ask(self, source: str) -> bool:
+        with self._lock:
+            if not self.alive:
+                return False
+            self._n += 1
+            body = pickle.dumps((self._n, source), pickle.HIGHEST_PROTOCOL)
+            self._outbox += _HEADER.pack(len(body)) + body
+            self.asked[self._n] = source
+            self._flush()
+            return self.alive
+
+    def _flush(self) -> None:
+        try:
+            while self._outbox:
+                n = os.write(self._out, self._outbox)
+                self._outbox = self._outbox[n:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._died()
+
+    def answers(self, timeout: float) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        with self._lock:
+            if not self.alive:
+                return out
+            if self._outbox:
+                self._flush()
+            deadline = time.perf_counter() + timeout
+            while True:
+                self._read()
+                while len(self._inbox) >= _HEADER.size:
+                    (size,) = _HEADER.unpack_from(self._inbox)
+                    if len(self._inbox) < _HEADER.size + size:
+                        break
+                    body = self._inbox[_HEADER.size : _HEADER.size + size]
+                    self._inbox = self._inbox[_HEADER.size + size :]
+                    try:
+                        n, found = pickle.loads(body)  # our own child's answer, over a pipe only we hold
+                    except Exception:
+                        self._died()
+                        return out
+                    source = self.asked.pop(n, None)
+                    if source is not None and isinstance(found, dict):
+                        out.append((source, found))
+                left = deadline - time.perf_counter()
+                if not self.asked or not self.alive or left <= 0:
+                    return out
+                try:
+                    select.select([self._in], [], [], left)
+                except (OSError, ValueError):
+                    self._died()
+                    return out
+
+    def _read(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._in, 1 << 16)
+                if not chunk:
+                    self._died()
+                    return
+                self._inbox += chunk
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._died()
+
+    def _died(self) -> None:
+        self.alive = False
+        self.asked.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self.alive = False
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()  # type: ignore[union-attr]
+                except OSError:
+                    pass
+        try:
+            self.proc.wait(timeout=1.0)  # it exits on the closed pipe
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class _Declined(Exception):
+    """A text the child does not read: the kernel's shell would transform it in a way it cannot."""
+
+
+def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_child.py drives it)
+    """The child's loop: read a text, answer every part :func:`answers` could read, until the kernel
+    closes the pipe or is gone (checked every 2 s while idle)."""
+    # Behind the kernel and the user's cells for the CPU, like the package-list child: on a busy 2-core
+    # machine it then answers two thirds of the new texts in time (nine in ten at nice 0), and its start
+    # (0.1 s of imports) does not compete with the first cells after `%nbexp track`; with a core to
+    # spare, as most machines have, the nice value changes nothing (bench/RESULTS.md, issue 15).
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):
+        pass
+    parent, syntax = int(sys.argv[2]), sys.argv[3]
+    manager: list[Any] = []
+
+    def transform(code: str) -> str:
+        if syntax == "-":
+            raise _Declined
+        if not manager:  # IPython's transformer and nbexp's cleanup transforms, imported for the first text
+            # that needs them (0.2 s of CPU: not while the first cells after `%nbexp track` run)
+            import importlib
+
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            m = TransformerManager()
+            for name in filter(None, syntax.split(",")):
+                module, _, qualname = name.partition(":")
+                m.cleanup_transforms.append(getattr(importlib.import_module(module), qualname))
+            manager.append(m)
+        cell = manager[0].transform_cell(code)
+        if len(cell.splitlines()) == 1:  # the shell's prefilter (autocall, aliases) reads one-line cells
+            raise _Declined
+        return cell
+
+    inp, out = sys.stdin.fileno(), sys.stdout.fileno()
+    buf = b""
+    while True:
+        ready, _, _ = select.select([inp], [], [], 2.0)
+        if not ready:
+            if os.getppid() != parent:
+                return
+            continue
+        chunk = os.read(inp, 1 << 16)
+        if not chunk:
+            return  # the kernel closed the pipe, or is gone
+        buf += chunk
+        asked = []
+        while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
+            size = _HEADER.unpack_from(buf)[0]
+            asked.append(pickle.loads(buf[_HEADER.size : _HEADER.size + size]))
+            buf = buf[_HEADER.size + size :]
+        reply = b""
+        for i, (n, source) in enumerate(asked):
+            # Only the newest text is read: the kernel asked for another since, so it started the next
+            # cell, which it does only once the capture of the earlier ones was done (without us).
+            found = answers(source, transform) if i == len(asked) - 1 else {}
+            body = pickle.dumps((n, found), pickle.HIGHEST_PROTOCOL)
+            reply += _HEADER.pack(len(body)) + body
+        view = memoryview(reply)
+        try:
+            while view:
+                view = view[os.write(out, view) :]
+        except OSError:  # the kernel closed its end: it is gone or done
+            return

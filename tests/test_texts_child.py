@@ -1,0 +1,207 @@
+"""A new cell's text read by the analysis child (nbexp.capture.texts): the same answers the kernel
+would read itself, taken by the capture instead of parsing in the kernel, and a child that never
+outlives its kernel nor breaks a cell."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_capture_cost import CELLS, _plain
+from test_kernel import kernel_env, kernels  # noqa: F401  (fixtures)
+
+from nbexp.capture import texts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# IPython syntax the child reads as the shell does, and some it declines (one line after the transform:
+# the shell's prefilter, which knows the namespace, would read it)
+MAGIC_CELLS = [
+    "%%time\nlr = 0.3\nmodel.fit(X, y)\n",
+    "%%capture out\nfor e in range(3):\n    opt.step()\n    loss.backward()\n",
+    "y = %time f(x)\n%timeit -n 3 g(x)\n!ls\n",
+    "files = !ls\nn = len(files)\nok = n != 0\n",
+    "x = 1\nx?\n",
+    "%nbexp track?\n",
+    "!pip install thing",
+    "%matplotlib inline",
+    "a = 1\nif a != 2:\n    df.to_csv('out.csv')\n",
+]
+
+
+def _all_texts() -> list[str]:
+    found = list(CELLS) + MAGIC_CELLS
+    for path in sorted(
+        [*(ROOT / "tests" / "notebooks").glob("*.ipynb"), *(ROOT / "example_notebooks").glob("*.ipynb")]
+    ):
+        nb = nbformat.read(path, as_version=4)
+        found += [c.source for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    for path in sorted((ROOT / "tests").glob("test_*.py")):  # every code-like string of the tests
+        found += [
+            n.value
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and any(c in n.value for c in "\n=(")
+        ]
+    return list(dict.fromkeys(found))
+
+
+def test_the_child_answers_what_the_kernel_would_read(shell):
+    """Over every cell of the test and example notebooks, cells with IPython syntax and every code-like
+    string in the tests (parsing or not), each part the
+    child answers equals what the kernel reads from the text itself (compared as plain values: sets
+    sorted, syntax nodes dumped); the child declines only texts the shell's prefilter would read."""
+    sources = _all_texts()
+    assert len(sources) > 1000
+    syntax = texts._default_transform(shell)
+    assert syntax == ["nbexp.magics:_help_suffix"]  # nbexp's own `%nbexp WORD?` transform, read in the child too
+    child = texts._Child(syntax)
+    try:
+        answered, declined = 0, []
+        for source in sources:
+            assert child.ask(source)
+            got = child.answers(timeout=30)
+            assert len(got) == 1 and got[0][0] == source
+            found = got[0][1]
+            if "analysis" in found:
+                answered += 1
+            else:
+                declined.append(source)
+            for part, value in found.items():
+                assert _plain(value) == _plain(texts.PARTS[part](source, shell.transform_cell)), (part, source)
+        assert child.alive
+        # declined: exactly the texts IPython's transformer turns into one line (`%%time` cells, `!ls`,
+        # `%matplotlib inline`), which the shell's prefilter then reads knowing the namespace
+        one_line = [
+            s
+            for s in sources
+            if texts._MAGIC_CHARS.intersection(s)
+            and len(shell.input_transformer_manager.transform_cell(s).splitlines()) == 1
+        ]
+        assert declined == one_line and answered == len(sources) - len(declined) > 1000
+    finally:
+        child.close()
+    assert child.proc.returncode == 0
+
+
+def test_a_custom_transform_keeps_ipython_syntax_in_the_kernel(shell):
+    """A shell whose transform the child cannot repeat (a transformer added by another extension) gets
+    no IPython syntax read by the child: it sends only texts the transform never touches."""
+    shell.input_transformers_post.append(lambda lines: [line.replace("0.3", "0.4") for line in lines])
+    try:
+        assert texts._default_transform(shell) is None
+        kept = texts.Texts(shell.transform_cell, shell)
+        kept.start_child()
+        try:
+            assert kept.start("lr = 0.3\nx = lr != 1\n") and not kept.waiting  # '!' : read in the kernel
+            assert kept.start("lr = 0.3\nx = lr + 1\n") and kept.waiting
+            assert kept.collect(30)
+            assert kept.get("lr = 0.3\nx = lr + 1\n", "analysis")[0] == {"lr": 0.3}
+            assert kept.stats == {"child": 4, "kernel": 0}
+        finally:
+            kept.close()
+    finally:
+        shell.input_transformers_post.clear()
+
+
+def _child_of(session, timeout=30.0):
+    deadline = time.time() + timeout
+    while session._texts._child is None and time.time() < deadline:
+        time.sleep(0.05)
+    return session._texts._child
+
+
+def test_new_cells_are_read_by_the_child_and_captured_as_before(cell, db, tmp_path, monkeypatch):
+    """A tracked session's new cells are read by the child (the kernel parses none of them), and the
+    run gets the same params and metrics; a re-executed cell asks nothing."""
+    from nbexp import tracker
+
+    monkeypatch.chdir(tmp_path)  # the cell writes report.txt
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    assert _child_of(session) is not None
+    cell("import time")
+    assert session._texts.collect(timeout=60)  # the child is up once it answered
+    before = dict(session._texts.stats)
+    # the cell runs a while (as cells that train do): the child has read it when it ends
+    body = (
+        "lr = 0.05\nepochs = 3\ntime.sleep(0.3)\nval_acc = 0.5 + lr\n"
+        "with open('report.txt', 'w') as f:\n    f.write('x')\n"
+    )
+    assert cell(body).success
+    assert cell(body).success
+    stats = {k: session._texts.stats[k] - before[k] for k in before}
+    assert stats == {"child": 4, "kernel": 0}
+    run = session.current
+    assert run.params["lr"] == 0.05 and run.params["epochs"] == 3
+    assert "val_acc" in run.metric_keys
+    names = [r["name"] for r in db().execute("select name from artifacts where run_id = ?", (run.id,))]
+    assert names == ["report.txt"]
+
+
+def test_a_dead_child_costs_no_cell(cell, capsys):
+    """The child killed outright: the next new cells are read in the kernel, captured as ever, and
+    nothing is printed about it."""
+    from nbexp import tracker
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    child = _child_of(session)
+    os.kill(child.proc.pid, signal.SIGKILL)
+    child.proc.wait()
+    capsys.readouterr()
+    assert cell("lr = 0.2\nval_loss = lr * 2\n").success
+    assert cell("lr = 0.3\nval_loss = lr * 3\n").success
+    assert session._texts._child is None
+    assert session.current.params["lr"] == 0.3 and "val_loss" in session.current.metric_keys
+    out = capsys.readouterr()
+    assert "nbexp" not in out.err and "nbexp" not in out.out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def _gone(pid: int, timeout: float = 15.0) -> bool:
+    deadline = time.time() + timeout
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("end", ["shutdown", "sigkill"])
+def test_the_child_dies_with_its_kernel(kernels, tmp_path, end):  # noqa: F811 (the fixture)
+    """A real kernel's analysis child exits when the kernel shuts down, and when it is killed outright
+    (SIGKILL: no cleanup of ours runs): no orphan is left behind."""
+    k = kernels()
+    k.run("%load_ext nbexp")
+    k.run("%nbexp track")
+    pid_file = tmp_path / "child.pid"
+    reply = k.run(
+        "import time\nfrom nbexp import tracker\n"
+        "for _ in range(300):\n"
+        "    child = tracker.active_session()._texts._child\n"
+        "    if child is not None:\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.proc.pid))\n"
+    )
+    assert reply["status"] == "ok"
+    assert k.run("lr = 0.1\nval_loss = lr * 2\n")["status"] == "ok"
+    pid = int(pid_file.read_text())
+    assert _alive(pid)
+    if end == "shutdown":
+        k.shutdown()
+    else:
+        os.kill(k.pid, signal.SIGKILL)
+    assert _gone(pid)
