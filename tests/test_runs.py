@@ -190,8 +190,11 @@ def test_lineage_without_cell_ids_keeps_only_the_version_an_edit_left(cell, read
     cell("a = 1")
     cell("b = a + 1")  # reads the first version: it stays
     cell("a = 2")
+    cell("d = [3, 1, None]")
+    cell("d = d[:2]")  # builds on the first d: not an edit of it
     sources = [x["source"] for x in reader().lineage(runs[-1]["id"])]
     assert sources.index("a = 1") < sources.index("b = a + 1") and "a = 2" in sources
+    assert sources.index("d = [3, 1, None]") < sources.index("d = d[:2]")
 
 
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):

@@ -1127,6 +1127,9 @@ class _Flow:
     defines: frozenset[str] = frozenset()
     imports: frozenset[str] = frozenset()  # the names its import statements bind
     mutates: bool = False  # it changes an object it did not bind first (``model.fit(X)``)
+    # every name it reads before binding it, statement by statement (``reads`` leaves out a name the cell also
+    # binds: ``df = df.dropna()`` reads the old ``df``, ``C = 1.0; m = M(C=C)`` reads no ``C``)
+    loads: frozenset[str] = frozenset()
 
 
 def _flow(source: str) -> _Flow:
@@ -1154,7 +1157,13 @@ def _flow(source: str) -> _Flow:
         if isinstance(stmt, (ast.Import, ast.ImportFrom))
         for alias in stmt.names
     }
-    return _Flow(frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated))
+    loads: set[str] = set()
+    bound: set[str] = set()
+    for stmt in tree.body:
+        names = [n for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+        loads |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - bound
+        bound |= {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    return _Flow(frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads))
 
 
 def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
@@ -1164,8 +1173,9 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
     Edited and re-run, such a cell comes back under a new text, and both versions would stay in the run's code
     (the first pass's ``C = 0.1`` fit before the edited ``C = 10.0`` one; a code diff shows the old one as added,
     a replay fits both). A version is taken as replaced by a later cell without a cell id that binds the same
-    names (import names aside, at least one), when it changes no object bound elsewhere and no cell run between
-    them reads what it bound: then nothing the later cells computed came from it. With cell ids each cell's
+    names (import names aside, at least one) and reads none of them (``df = df.dropna()`` builds on the old
+    ``df``), when it changes no object bound elsewhere and no cell run between them reads what it bound: then
+    nothing the later cells computed came from it. With cell ids each cell's
     latest version is already the only one (:meth:`Reader.lineage`)."""
     anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
     gone: set[int] = set()
@@ -1174,10 +1184,10 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
         if not anonymous[i] or not names or flow.mutates:
             continue
         for j in range(i + 1, len(cells)):
-            if anonymous[j] and flows[j].defines - flows[j].imports == names:
+            if anonymous[j] and flows[j].defines - flows[j].imports == names and not flows[j].loads & names:
                 gone.add(i)
                 break
-            if flows[j].reads & names or flows[j].defines & names:
+            if flows[j].loads & names or flows[j].defines & names:
                 break  # read (or bound by another cell) before any edit of it came
     return gone
 
