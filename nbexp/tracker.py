@@ -746,12 +746,16 @@ class Session:
                     # over within 0.2 ms (not Python's 5 ms): the capture does not hold the reply back.
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))
-                    text = self._new_text
-                    if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
-                        began = time.perf_counter()
-                        if not self._answered(text):
-                            time.sleep(max(0.0, _YIELD_S - (time.perf_counter() - began)))
                     try:
+                        text = self._new_text
+                        if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
+                            began = time.perf_counter()
+                            try:
+                                answered = self._answered(text)
+                            except Exception:  # the text is read here instead
+                                answered = False
+                            if not answered:
+                                time.sleep(max(0.0, _YIELD_S - (time.perf_counter() - began)))
                         self._drain()
                     finally:
                         sys.setswitchinterval(interval)

@@ -163,6 +163,25 @@ def test_a_dead_child_costs_no_cell(cell, capsys):
     assert "nbexp" not in out.err and "nbexp" not in out.out
 
 
+def test_an_interrupt_of_the_kernel_leaves_the_child_reading(cell):
+    """Interrupting a kernel (jupyter_client's killpg SIGINT, Ctrl-C in a terminal) reaches its whole process
+    group: the child ignores it and keeps reading new texts (it died, and every later text was read in the kernel
+    for the rest of the session)."""
+    from nbexp import tracker
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    child = _child_of(session)
+    cell("import time")
+    assert session._texts.collect(timeout=60)  # up: it answered
+    os.kill(child.proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert child.proc.poll() is None
+    before = session._texts.stats["child"]
+    assert cell("lr = 0.2\ntime.sleep(0.3)\nval_loss = lr * 2\n").success
+    assert session._texts._child is child and session._texts.stats["child"] > before
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

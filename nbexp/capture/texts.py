@@ -22,9 +22,11 @@ syntax), runs at nice 10, and exits when the kernel closes its pipe or dies (its
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from typing import Any
 
 from . import files, results
 from .data import fit_labels
+from .environment import _HOME
 from .params import referenced_names, top_level_assignments
 from .training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
 from .training import analyze as training_of
@@ -201,6 +204,8 @@ class Texts:
     def start_child(self, delay: float = 0.0) -> None:
         """Start the analysis child, after ``delay`` seconds (called in a thread of the session: a
         process start is milliseconds, its imports 0.1 s of CPU)."""
+        if os.name == "nt":  # select() takes no pipe there: every text is read in the kernel
+            return
         if delay:
             time.sleep(delay)
         with self._start_lock:
@@ -266,8 +271,12 @@ def _default_transform(shell: Any) -> list[str] | None:
 
 # -- the analysis child ------------------------------------------------------------------------------
 _HEADER = struct.Struct("<I")
-_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds this nbexp
-_CHILD_CODE = "import sys; sys.path.insert(0, sys.argv[1]); from nbexp.capture.texts import _serve; _serve()"
+# the kernel's own sys.path (IPython and nbexp as the kernel imports them, whatever -I leaves out), this nbexp first
+_CHILD_CODE = (
+    "import json, sys; sys.path[:] = [sys.argv[1]] + json.loads(sys.argv[4]); "
+    "from nbexp.capture.texts import _serve; _serve()"
+)
+_MAX_ANSWER = 64 << 20  # an answer frame longer than this is not one: the child is taken as dead
 
 
 class _Child:
@@ -278,16 +287,21 @@ class _Child:
     def __init__(self, ipython_syntax: list[str] | None) -> None:
         syntax = "-" if ipython_syntax is None else ",".join(ipython_syntax)
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _CHILD_CODE, _HOME, str(os.getpid()), syntax],
+            [sys.executable, "-I", "-c", _CHILD_CODE, _HOME, str(os.getpid()), syntax, json.dumps(sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
         )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._out, self._in = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        os.set_blocking(self._out, False)
-        os.set_blocking(self._in, False)
+        try:
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self._out, self._in = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+            os.set_blocking(self._out, False)
+            os.set_blocking(self._in, False)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self._outbox = b""
         self._inbox = b""
         self._lock = threading.Lock()
@@ -328,6 +342,9 @@ class _Child:
                 self._read()
                 while len(self._inbox) >= _HEADER.size:
                     (size,) = _HEADER.unpack_from(self._inbox)
+                    if size > _MAX_ANSWER:
+                        self._died()
+                        return out
                     if len(self._inbox) < _HEADER.size + size:
                         break
                     body = self._inbox[_HEADER.size : _HEADER.size + size]
@@ -396,6 +413,13 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
         os.nice(10)
     except (AttributeError, OSError):
         pass
+    # An interrupt of the kernel (jupyter_client's killpg, Ctrl-C in a terminal) reaches its whole process group:
+    # it is for the user's cell, not for us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The answers' pipe is ours alone: anything else that writes to stdout (a warning an import prints) goes to
+    # stderr, which is /dev/null, and cannot break the framing.
+    out = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     parent, syntax = int(sys.argv[2]), sys.argv[3]
     manager: list[Any] = []
 
@@ -418,7 +442,7 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
             raise _Declined
         return cell
 
-    inp, out = sys.stdin.fileno(), sys.stdout.fileno()
+    inp = sys.stdin.fileno()
     buf = b""
     while True:
         ready, _, _ = select.select([inp], [], [], 2.0)
