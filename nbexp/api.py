@@ -181,7 +181,7 @@ def _typed(values: list, numbers: bool = False) -> Any:
     if numbers:
         array = np.asarray(values)
         if array.ndim == 1 and array.dtype.kind == "i":
-            return array
+            return array.astype(np.int64, copy=False)  # numpy 1 on Windows makes int32 of Python ints
     kinds = set(map(type, values))
     if kinds == {float}:
         return np.array(values, dtype="float64")
@@ -334,6 +334,8 @@ def _encode_raw(raw: dict[str, Any]) -> tuple[str, list[bytes]]:
         if isinstance(value, list) or value.dtype == object:
             parts.append(json.dumps(value if isinstance(value, list) else value.tolist()).encode())
             return "json"
+        if value.dtype.kind in "fi":  # as _DTYPES name them, on any machine (big-endian ones too)
+            value = value.astype(value.dtype.newbyteorder("<"), copy=False)
         parts.append(value.tobytes())
         return value.dtype.str
 
@@ -379,6 +381,11 @@ def _decode_raw(header: str, parts: list[bytes]) -> dict[str, Any] | None:
             else:
                 raw["cols"][entry[0]] = (get(entry[1]), get(entry[2]))
         if next(it, None) is not None:
+            return None
+        # the columns this nbexp builds a frame of, no fewer (another version's stored frame is read in full)
+        if not {"ids", *BASE[1:], *(f"system.{k}" for k in SYSTEM_FIELDS)} <= raw.keys():
+            return None
+        if not all(name.partition(".")[0] in PREFIXES for name in raw["cols"]):
             return None
         return raw
     except (ValueError, KeyError, TypeError, StopIteration):  # JSONDecodeError is a ValueError

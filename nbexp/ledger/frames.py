@@ -17,6 +17,8 @@ def store_frame(
     replacing the one stored; whether it was stored. Nothing is stored when the ledger cannot be written (read-only
     file or media, busy past the timeout) or holds a frame of a later change sequence already, or of the same one
     unless ``replace`` (it could not be used): a frame not stored is read from the rows next time."""
+    if not os.path.isfile(path):  # moved or deleted since it was read: connect() would make a new ledger there
+        return False
     try:
         conn = connect(path)
     except (NbexpError, sqlite3.Error, OSError):
