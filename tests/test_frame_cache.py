@@ -193,7 +193,8 @@ def test_a_run_whose_kernel_dies_shows_crashed_with_the_stored_frame(cell, ledge
 
 def test_a_stored_frame_of_another_format_or_damaged_is_not_used(cell, ledger_path, fresh):
     """Stored columns nbexp cannot read as its own (another format, parts missing or of another length, an array
-    type it does not read, a column it builds missing) are ignored: the frame is read in full, never built from them, and stored again."""
+    type it does not read, a column it builds missing) are ignored: the frame is read in full, never built from
+    them, and stored again."""
     cell("%nbexp track --sample-hz 0")
     for i in range(3):
         cell(f"%%nbexp run r{i}\nlr = {i / 10}\nacc = 0.5")
