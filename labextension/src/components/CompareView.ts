@@ -10,7 +10,7 @@ import { ICompare } from '../tokens';
 import { explainAction } from './Explain';
 import { el, fmt, table } from './format';
 import { diffBlock } from './highlight';
-import { LinkedCharts } from './plot';
+import { LinkedCharts, purgeCharts } from './plot';
 import { compareOutputs } from './Outputs';
 
 const TITLE_LENGTH = 60;
@@ -149,6 +149,7 @@ export class CompareView extends Widget {
   private _current = 'overview';
   private _charts = new LinkedCharts();
   private _loads = 0; // the newest load(): an older answer arriving later is dropped
+  private _choosing = 0; // the user's loads in flight: a refresh waits for them
   private _renders = 0; // the newest showTab(): an older one still drawing adds nothing more
   /** The user's choices, sent to the server: null lets it pick. */
   private _options: { metric: string | null; params: string[] | null; x: string | null; baseline: string | null } = {
@@ -222,6 +223,7 @@ export class CompareView extends Widget {
 
   dispose(): void {
     this._stopPolling();
+    purgeCharts(this.node);
     super.dispose();
   }
 
@@ -236,8 +238,15 @@ export class CompareView extends Widget {
    * of sight and swapped in when drawn, so the user's choices, hidden runs, open tab and scroll stay.
    */
   async load(refresh = false): Promise<void> {
+    if (refresh && this._choosing > 0) {
+      this._schedule(); // the user's own choice is being asked for: its answer is the one to draw
+      return;
+    }
     const o = this._options;
     const mine = ++this._loads;
+    if (!refresh) {
+      this._choosing++;
+    }
     try {
       const data = await requestAPI<ICompareAnswer>('compare', {
         runs: this._ids.join(','),
@@ -264,8 +273,12 @@ export class CompareView extends Widget {
     } catch (e) {
       if (mine === this._loads && !refresh) {
         this._shown.textContent = `Could not compare: ${(e as Error).message}`;
-      } else if (refresh) {
+      } else if (refresh && mine === this._loads) {
         this._schedule(); // a refresh that failed (the server restarting) leaves the view as it was
+      }
+    } finally {
+      if (!refresh) {
+        this._choosing--;
       }
     }
   }
@@ -286,7 +299,10 @@ export class CompareView extends Widget {
       return;
     }
     const mine = ++this._renders;
-    this._next?.remove(); // a refresh still drawing: this rendering replaces it
+    if (this._next) {
+      this._next.remove(); // a refresh still drawing: this rendering replaces it
+      purgeCharts(this._next);
+    }
     this._next = null;
     const panel = el('div', { class: 'nbexp-compare-body', role: 'tabpanel' });
     if (quietly) {
@@ -296,8 +312,10 @@ export class CompareView extends Widget {
       this.node.appendChild(panel);
       this._next = panel;
     } else {
-      this._shown.replaceWith(panel);
+      const old = this._shown;
+      old.replaceWith(panel);
       this._shown = panel;
+      purgeCharts(old);
     }
     this._body = panel;
     try {
@@ -307,8 +325,10 @@ export class CompareView extends Widget {
         const top = this.node.scrollTop;
         panel.removeAttribute('aria-hidden');
         panel.removeAttribute('style');
-        this._shown.replaceWith(panel);
+        const old = this._shown;
+        old.replaceWith(panel);
         this._shown = panel;
+        purgeCharts(old);
         this._next = null;
         this.node.scrollTop = top;
       }

@@ -44,6 +44,22 @@ export async function drawFigure(node: HTMLElement, figure: IFigure): Promise<vo
   });
 }
 
+/** Release the plotly charts under `root` (their data and window resize listeners): a panel replaced or closed. */
+export function purgeCharts(root: HTMLElement): void {
+  const nodes = Array.from(root.querySelectorAll('.js-plotly-plot'));
+  if (plotly && nodes.length) {
+    void plotly.then(P =>
+      nodes.forEach(n => {
+        try {
+          P.purge(n);
+        } catch {
+          // a chart still being drawn when its panel went: nothing of it stays in use
+        }
+      })
+    );
+  }
+}
+
 /**
  * Runs hidden in one chart are hidden in all: every chart drawn through `add` shares one set of hidden
  * runs (the traces' legend groups are run ids); a click on a run in any legend hides or shows that run
