@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .analysis.metrics import curve_metric
+from .textfmt import count
 
 MAX_POINTS = 1000  # per trace, after downsampling
 
@@ -731,7 +732,7 @@ def system_timeline(series: dict[str, tuple[list[dict], list[dict]]], labels: di
             )
         if not drawn:
             n = len(host)
-            few.append(f"{name}: {'no' if not n else n} sample{'' if n == 1 else 's'}")
+            few.append(f"{name}: {count(n, 'sample') if n else 'no samples'}")
     if not fig.data:
         if all(not host and not gpus for host, gpus in series.values()):
             why = "no system samples were recorded for these runs "

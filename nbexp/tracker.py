@@ -47,6 +47,7 @@ from .ledger.writer import Writer
 from .notices import Notices, error_text
 from .recorder import Run, check_name, check_params
 from .runbook import RunBook
+from .textfmt import count
 
 _session: Session | None = None
 # a cell that opens a run itself: no automatic run opens before it
@@ -883,7 +884,7 @@ class Session:
         )
         return (
             f"nbexp: tracking · ledger {self.ledger_path} · sprint {sprint_of(time.time())} · "
-            f"session {self.id} · {cur} · {len(self.runs)} runs, {self.n_cells} cells this session · "
+            f"session {self.id} · {cur} · {count(len(self.runs), 'run')}, {count(self.n_cells, 'cell')} this session · "
             f"{self.sampler.describe()}{'' if self.data.enabled else ' · data capture off'}"
             f"{'' if self.printed is not None or self.shell is None else ' · printed metrics off'}"
         )

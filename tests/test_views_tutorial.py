@@ -122,3 +122,10 @@ def test_parallel_coordinates_of_a_sprint_draw_a_literal_and_its_estimator_param
     runs = [_scored(c, 0.7 + c / 100, **{"model.C": c, "model.tol": 1e-4}) for c in (0.1, 1.0, 10.0)]
     dims = [d["label"] for d in figures.parallel_coordinates(runs, "val_acc")["data"][0]["dimensions"]]
     assert dims == ["C / model.C (log)", "val_acc"]
+
+
+def test_importance_of_one_run_says_run_in_the_singular():
+    """The runs table's "What matters" line read "1 runs have val_acc" for a sprint of one run."""
+    from nbexp.analysis.explain import importance
+
+    assert importance([_scored(0.1, 0.9)], "val_acc")["note"].startswith("1 run has val_acc: importance needs")

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
+from ..textfmt import count
 from .compare import same_param
 from .drift import dataset_drift
 from .metrics import is_ablation, rank_metrics
@@ -758,8 +759,8 @@ def importance(runs: list[dict], metric: str, trees: int = 200) -> dict[str, Any
     y = np.array([r["metrics"][metric]["last"] for r in scored], dtype=float)
     distinct = len(metric_levels(list(y)))
     if distinct < IMPORTANCE_MIN_RUNS:
-        got = f"{len(scored)} runs have {metric}" + (
-            f", with {distinct} different value{'s' if distinct != 1 else ''}" if distinct < len(scored) else ""
+        got = f"{count(len(scored), 'run')} {'has' if len(scored) == 1 else 'have'} {metric}" + (
+            f", with {count(distinct, 'different value')}" if distinct < len(scored) else ""
         )
         out["note"] = f"{got}: importance needs {IMPORTANCE_MIN_RUNS} or more runs with different values of {metric}"
         return out
