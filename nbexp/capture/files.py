@@ -135,9 +135,9 @@ def path_nodes(tree: ast.AST) -> list[ast.expr]:
     return out
 
 
-def _parse(source: str, transform: Callable[[str], str]) -> tuple[ast.expr, ...]:
+def path_exprs(source: str, transform: Callable[[str], str]) -> tuple[ast.expr, ...]:
     """The candidate path expressions of a cell's text (IPython syntax allowed); a session keeps them
-    per text (:func:`nbexp.capture.texts.paths`)."""
+    per text (:mod:`nbexp.capture.texts`)."""
     if not MAYBE_WRITES.search(source):
         return ()
     tree = cell_tree(source, transform)
@@ -232,7 +232,7 @@ def candidate_paths(
     """Absolute paths a cell's code names as files it writes (deduplicated, at most :data:`MAX_PATHS`);
     ``kept_paths``: gives the text's path expressions when the caller keeps them (else the text is read)."""
     out: dict[str, None] = {}
-    for node in kept_paths() if kept_paths is not None else _parse(source, transform):
+    for node in kept_paths() if kept_paths is not None else path_exprs(source, transform):
         p = resolve(node, ns)
         if not p or len(p) > MAX_PATH_CHARS or "\x00" in p:
             continue

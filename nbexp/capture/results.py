@@ -178,7 +178,9 @@ def cell_syntax(tree: ast.Module) -> CellSyntax:
     return out
 
 
-def _parse(source: str, transform: Callable[[str], str]) -> CellSyntax | None:
+def syntax_of(source: str, transform: Callable[[str], str]) -> CellSyntax | None:
+    """What :func:`harvest` reads from a cell's text (None: it does not parse); a session keeps it per text
+    (:mod:`nbexp.capture.texts`)."""
     tree = cell_tree(source, transform)
     return cell_syntax(tree) if tree is not None else None
 
@@ -274,7 +276,7 @@ def harvest(
     def tree() -> CellSyntax | None:
         if not syntax:
             try:
-                syntax.append(kept_syntax() if kept_syntax is not None else _parse(source, transform))
+                syntax.append(kept_syntax() if kept_syntax is not None else syntax_of(source, transform))
             except Exception as exc:  # IPython could not transform it: no names traced to calls
                 out.problems.append(f"results: the cell's code could not be read ({type(exc).__name__}: {exc})")
                 syntax.append(None)

@@ -1,8 +1,8 @@
 """A session's cell texts, each analysed once, and analysed off the kernel's thread where it can be.
 
 What the capture reads from a cell's text (:func:`analysis`: its params, names and training;
-:func:`data`: its labels and data use; :func:`cell_syntax`: the calls its result names were bound
-to; :func:`paths`: the files it may write) depends on the text alone: :class:`Texts` keeps these
+:func:`data`: its labels and data use; :func:`.results.syntax_of`: the calls its result names were bound
+to; :func:`.files.path_exprs`: the files it may write) depends on the text alone: :class:`Texts` keeps these
 answers per distinct text (the most recently run :data:`CACHED_TEXTS`), so a re-executed cell is not
 read again.
 
@@ -64,25 +64,11 @@ def data(source: str, transform: Transform) -> tuple[set[str], DataUse]:
     return (set(), DataUse()) if tree is None else (fit_labels(tree), data_use(tree))
 
 
-def cell_syntax(source: str, transform: Transform) -> results.CellSyntax | None:
-    """What :func:`nbexp.capture.results.harvest` reads from a cell's syntax (None: it does not parse)."""
-    tree = cell_tree(source, transform)
-    return results.cell_syntax(tree) if tree is not None else None
-
-
-def paths(source: str, transform: Transform) -> tuple[Any, ...]:
-    """The expressions that may name a file the cell writes (:func:`nbexp.capture.files.path_nodes`)."""
-    if not files.MAYBE_WRITES.search(source):
-        return ()
-    tree = cell_tree(source, transform)
-    return tuple(files.path_nodes(tree)) if tree is not None else ()
-
-
 PARTS: dict[str, Callable[[str, Transform], Any]] = {
     "analysis": analysis,
     "data": data,
-    "syntax": cell_syntax,
-    "paths": paths,
+    "syntax": results.syntax_of,
+    "paths": files.path_exprs,
 }
 
 
