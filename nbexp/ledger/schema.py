@@ -22,6 +22,32 @@ RUN_STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED)
 # so for the cell a dead kernel was in), then ok, error or interrupted.
 CELL_STATUSES = ("running", "ok", "error", "interrupted")
 
+# the tables whose rows make a run's line of the frame of nbexp.runs(), with the column naming the run: migration 15
+# logs each write to them in frame_changes (see FRAME_CHANGE_TRIGGERS)
+_FRAME_CHANGE_TABLES = {"runs": "id", "params": "run_id", "metric_summaries": "run_id", "run_data": "run_id"}
+
+
+def _frame_change_triggers() -> str:
+    """Migration 15's triggers: each insert, update or delete on a table of :data:`_FRAME_CHANGE_TABLES` adds one to
+    the change sequence and upserts it as the run's (both runs of an update that moves a row)."""
+    out = []
+    for table, column in _FRAME_CHANGE_TABLES.items():
+        for op, rows in (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",))):
+            logs = "".join(
+                f"""
+        INSERT INTO frame_changes (run_id, seq) SELECT {row}.{column}, seq FROM frame_stamp WHERE true
+            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;"""
+                for row in rows
+            )
+            out.append(
+                f"""
+    CREATE TRIGGER frame_changes_{table}_{op} AFTER {op.upper()} ON {table} BEGIN
+        UPDATE frame_stamp SET seq = seq + 1;{logs}
+    END;"""
+            )
+    return "".join(out).lstrip() + "\n    "
+
+
 MIGRATIONS: list[str] = [
     # 1: sessions, runs, params, metrics, code, cells, environments, events
     """
@@ -841,75 +867,8 @@ MIGRATIONS: list[str] = [
         header TEXT NOT NULL
     );
     CREATE TABLE frame_cache_parts (pos INTEGER PRIMARY KEY, data BLOB NOT NULL);
-    CREATE TRIGGER frame_changes_runs_insert AFTER INSERT ON runs BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_runs_update AFTER UPDATE ON runs BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_runs_delete AFTER DELETE ON runs BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_params_insert AFTER INSERT ON params BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_params_update AFTER UPDATE ON params BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_params_delete AFTER DELETE ON params BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_metric_summaries_insert AFTER INSERT ON metric_summaries BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_metric_summaries_update AFTER UPDATE ON metric_summaries BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_metric_summaries_delete AFTER DELETE ON metric_summaries BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_run_data_insert AFTER INSERT ON run_data BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_run_data_update AFTER UPDATE ON run_data BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-        INSERT INTO frame_changes (run_id, seq) SELECT NEW.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    CREATE TRIGGER frame_changes_run_data_delete AFTER DELETE ON run_data BEGIN
-        UPDATE frame_stamp SET seq = seq + 1;
-        INSERT INTO frame_changes (run_id, seq) SELECT OLD.run_id, seq FROM frame_stamp WHERE true
-            ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
-    END;
-    """,
+    """
+    + _frame_change_triggers(),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -922,9 +881,7 @@ FRAME_STAMP_TRIGGERS = tuple(
 )
 # the triggers of migration 15 that log which runs changed: a ledger lacking one keeps no frame (nbexp/api.py)
 FRAME_CHANGE_TRIGGERS = tuple(
-    f"frame_changes_{table}_{op}"
-    for table in ("runs", "params", "metric_summaries", "run_data")
-    for op in ("insert", "update", "delete")
+    f"frame_changes_{table}_{op}" for table in _FRAME_CHANGE_TABLES for op in ("insert", "update", "delete")
 )
 # the migrations that copy or index every row (10: the tables rebuilt with their foreign keys, 12: the runs table's
 # indexes): 42 s for a ledger of 100,000 runs, so a ledger of more than NOTICE_RUNS runs says so on stderr first
