@@ -77,16 +77,19 @@ class DataWatcher:
         (``metric_re``: ``score = float(train['a'].mean())``), the data that value reads.
         Loop targets are temporaries and never count.
         """
+        results = self.results
         for name, (predicted, sources, callees, owners) in use.bound.items():
-            if (
-                predicted
-                or sources & self.results
-                or any(is_model(ns.get(c)) for c in callees)
-                or any(is_model(ns.get(o)) for o in owners)
+            if predicted or (
+                (sources or callees or owners)  # `p = 0.5` reads nothing: the common name, no lookups
+                and (
+                    (results and not results.isdisjoint(sources))
+                    or any(is_model(ns.get(c)) for c in callees)
+                    or any(is_model(ns.get(o)) for o in owners)
+                )
             ):
-                self.results.add(name)
+                results.add(name)
             else:
-                self.results.discard(name)
+                results.discard(name)
         names = set(use.inputs)
         for callee, args in use.calls.items():
             if callee in trainer_funcs or is_model(ns.get(callee)):

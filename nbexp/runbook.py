@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import time
 from typing import Any, Callable
 
 from .capture.params import from_literals
@@ -27,6 +28,8 @@ from .recorder import Run
 
 _COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_DRAWN = 8  # run ids drawn (and checked against the ledger) at a time
+_SPARE_S = 60.0  # how long ids found free are kept for the next runs
 
 
 class RunBook:
@@ -36,7 +39,8 @@ class RunBook:
         session_id: the session the runs belong to.
         store: the session's :class:`~nbexp.ledger.store.Store`.
         points: the writer's points queue (``Run.log`` appends to it).
-        has_run: True for a run id the ledger already holds (ids are drawn until one is free).
+        taken: of a list of run ids, the set the ledger already holds (ids are drawn, a few at a time,
+            until free ones are found).
         dataflow: the session's :class:`~nbexp.dataflow.Dataflow` (what trains, what a name was
             computed from, which cell last bound it).
         is_excluded: True for a param key the session never records.
@@ -55,7 +59,7 @@ class RunBook:
         session_id: str,
         store: Any,
         points: Any,
-        has_run: Callable[[str], Any],
+        taken: Callable[[list[str]], set[str]],
         dataflow: Dataflow,
         is_excluded: Callable[[str], bool],
         on_end: Callable[[Run], None],
@@ -65,7 +69,9 @@ class RunBook:
         self.session_id = session_id
         self.store = store
         self.points = points
-        self.has_run = has_run
+        self.taken = taken
+        self._spare: list[str] = []  # ids drawn and found free, not used yet
+        self._spare_until = 0.0
         self.dataflow = dataflow
         self.is_excluded = is_excluded
         self.on_end = on_end
@@ -78,15 +84,25 @@ class RunBook:
         self._rerun_counts: dict[str, int] = {}
 
     def new_id(self) -> str:
-        """A run id neither the ledger nor this session has used."""
-        for _ in range(20):
-            rid = secrets.token_hex(3)
-            try:
-                taken = self.has_run(rid)
-            except sqlite3.Error:
-                taken = None
-            if not taken and rid not in self._ids:
+        """A run id neither the ledger nor this session has used. Ids are drawn eight at a time and
+        checked against the ledger in one query, so opening a run rarely reads the ledger (a re-run
+        opens on the cell's path, before it runs)."""
+        if time.monotonic() > self._spare_until:
+            self._spare = []  # another kernel on this ledger may have drawn one since
+        while self._spare:
+            rid = self._spare.pop()
+            if rid not in self._ids:
                 return rid
+        for _ in range(20):
+            drawn = [rid for rid in dict.fromkeys(secrets.token_hex(3) for _ in range(_DRAWN)) if rid not in self._ids]
+            try:
+                taken = self.taken(drawn)
+            except sqlite3.Error:  # the ledger unreadable now: an id is still drawn, unchecked
+                taken = set()
+            free = [rid for rid in drawn if rid not in taken]
+            if free:
+                self._spare, self._spare_until = free[1:], time.monotonic() + _SPARE_S
+                return free[0]
         return secrets.token_hex(6)
 
     def open(

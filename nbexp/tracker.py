@@ -193,7 +193,7 @@ class Session:
             self.id,
             self.store,
             self.writer.points,
-            self._reader.has_run,
+            self._reader.taken_run_ids,
             self.dataflow,
             self.is_excluded,
             on_end=self.run_ended,

@@ -30,7 +30,7 @@ def book(tmp_path):
         "s1",
         Store(writer, scrub=scrub_text),
         writer.points,
-        lambda rid: False,
+        lambda ids: set(),
         Dataflow(),
         lambda key: False,
         on_end=ended.append,
@@ -97,3 +97,33 @@ def test_after_training_only_a_cell_that_may_train_is_decided_before_it_runs(boo
     assert book.reason(run, "h9", "C = 0.5", analyze) == "changed"
     run.drop_params(["C"])
     assert book.screen(run, "cell-9", "h9", "C = 0.5") is None  # the run's params as they are now
+
+
+def test_a_run_id_the_ledger_holds_is_never_drawn_again(tmp_path, monkeypatch):
+    """Ids are drawn a few at a time and checked in one query: none the ledger (another kernel's
+    runs) or this session holds comes out, and every id is drawn once."""
+    from nbexp.ledger.queries import Reader
+
+    path = tmp_path / "ledger.db"
+    writer = Writer(connect(path), "s1", on_error=lambda cause, msg: None)
+    store = Store(writer, scrub=scrub_text)
+    store.open_run("aaaaaa", "s1", "2026-11-26", None, "new", 0.0, None)
+    writer.flush()
+    reader = Reader(path)
+    draws = iter(["aaaaaa", "bbbbbb", "aaaaaa", "cccccc"] + [f"{i:06x}" for i in range(100)])
+    monkeypatch.setattr("nbexp.runbook.secrets.token_hex", lambda n: next(draws))
+    b = RunBook(
+        "s1",
+        store,
+        writer.points,
+        reader.taken_run_ids,
+        Dataflow(),
+        lambda key: False,
+        on_end=lambda run: None,
+        open_window=lambda: None,
+    )
+    ids = [b.open(None, "new", {}).id for _ in range(12)]
+    assert "aaaaaa" not in ids and len(set(ids)) == 12
+    assert ids[0] == "bbbbbb"
+    reader.close()
+    writer.close()

@@ -8,6 +8,7 @@ over a writer or a direct connection: no module outside this package writes SQL.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import stat
@@ -159,6 +160,11 @@ SPRINT_DAY_TURN_HOUR = 4
 def sprint_of(ts: float) -> str:
     """Sprint id of a timestamp: its local date, the day turning at 04:00, so
     overnight runs belong to the evening that started them."""
+    return _sprint_of_minute(int(ts // 60))  # local offsets are whole minutes: the minute decides
+
+
+@functools.lru_cache(maxsize=64)  # a run opens on a cell's path: the date is worked out once a minute
+def _sprint_of_minute(minute: int) -> str:
     import datetime as dt
 
-    return (dt.datetime.fromtimestamp(ts) - dt.timedelta(hours=SPRINT_DAY_TURN_HOUR)).date().isoformat()
+    return (dt.datetime.fromtimestamp(minute * 60) - dt.timedelta(hours=SPRINT_DAY_TURN_HOUR)).date().isoformat()

@@ -992,6 +992,10 @@ class Reader:
         """Whether a run has exactly this id (no prefix, no name)."""
         return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
 
+    def taken_run_ids(self, run_ids: Iterable[str]) -> set[str]:
+        """Those of ``run_ids`` that runs of this ledger already have (exact ids), in one query."""
+        return {row[0] for row in self._for_runs("SELECT id FROM runs WHERE id IN ({ids})", run_ids)}
+
     def has_dataset(self, fingerprint: str) -> bool:
         """Whether a data summary with this fingerprint is stored."""
         return self.conn.execute("SELECT 1 FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone() is not None
