@@ -75,6 +75,12 @@ class Run:
         self.training_cells: set[str] = set()  # cell ids and code hashes that trained in this run
         self.models: set[str] = set()  # names it trained through
         self.inputs: set[str] = set()  # names its training cells read
+        # those names and every name they were computed from (the dataflow record as it trained: the globals
+        # a training function reads, the data cells before them); a cell rebinding one opens the next run
+        self.upstream: set[str] = set()
+        # names in its slice bound to models as it trained (fit/predict objects, torch modules): a later training
+        # that reads none of them, nor a name it trained through, is another training, even on the same data
+        self.estimators: set[str] = set()
         self.eval_metrics: set[str] = set()  # metrics computed by cells that do not train
         # Params (see nbexp/dataflow.py Dataflow.slice_params): once it trains, its params are those of the
         # names its training and evaluation cells depended on (the backward slice), plus the explicit ones.

@@ -171,7 +171,7 @@ class RunBook:
         words = set(_IDENTIFIER.findall(source))
         if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
             return "before"
-        if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
+        if words & run.upstream or words & run.inputs or words & run.eval_metrics or words & run.param_roots:
             return "after"
         return None
 
@@ -187,9 +187,13 @@ class RunBook:
         of a source (the session's, cached).
 
         - it trains through a name ``run`` trained through (an edited training cell without ids);
-        - it trains a model that owes nothing to ``run``'s training (``another training``);
+        - it trains a model that owes nothing to ``run``'s models: neither a name it trained through nor an
+          estimator its training used, nor anything computed from them (``another training``: a quick baseline
+          and the real model on the same data are two runs);
         - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
-        - it rebinds a name ``run``'s training read, with code other than what last bound it;
+        - it rebinds a name ``run``'s training read, or one that name was computed from (through the
+          dataflow record: the data cells before it, the globals a training function reads), with code
+          other than what last bound it;
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
           evaluation cell without ids).
         """
@@ -198,16 +202,21 @@ class RunBook:
         trains = flow.trains(t)
         if trains and t.models & run.models:
             return "retrains"
-        if trains and run.models and not flow.closure(t.reads | t.models) & (run.models | run.slice):
-            return "another training"  # a model that owes nothing to this run's training
+        if trains and run.models and not flow.closure(t.reads | t.models) & (run.models | run.estimators):
+            return "another training"  # a model that owes nothing to this run's models (shared data does not tie)
         for k, v in from_literals(literal, []).items():
             if k in run.params and not self.is_excluded(k):
                 old = run.params[k]
                 v = scrub_value(k, v)
                 if old != v or type(old) is not type(v):
                     return "changed"
-        if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
-            return "upstream"
+        for n in t.writes:  # a name the run's training read, or one it was computed from, bound by other code
+            if n in literal or flow.writers.get(n) == code_hash:
+                continue
+            # changed in place (``df["pred"] = ...``) only counts for a name training read itself: an
+            # evaluation cell adding a column to the data frame its features came from changes nothing trained
+            if n in run.inputs or (n in run.upstream and n not in t.mutated):
+                return "upstream"
         if computed & run.eval_metrics:
             return "re-evaluates"
         return None

@@ -38,7 +38,7 @@ from .capture.stdout import PrintedMetrics
 from .capture.texts import Texts
 from .capture.training import DataUse, Training
 from .dataflow import MISSING, PLAIN, Dataflow
-from .datawatch import DataWatcher
+from .datawatch import DataWatcher, is_model
 from .errors import NotTracking
 from .ledger import connect, resolve_path, sprint_of
 from .ledger.queries import Reader
@@ -714,6 +714,8 @@ class Session:
             run.training_cells.update((cell.key, cell.hash))
             run.models |= t.models
             run.inputs |= t.reads
+            run.upstream = self.dataflow.closure(run.inputs)
+            run.estimators |= {n for n in run.slice - run.estimators if is_model(ns.get(n))}
             if not self.dataflow.trains(t):  # an evaluation cell that computed metrics
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
 

@@ -466,3 +466,105 @@ def test_reload_ext_keeps_the_session_and_says_so(cell, shell, reader, capsys):
     cell("%unload_ext nbexp")
     assert tracker.active_session() is None
     assert reader().list_runs()[0]["status"] == "finished"
+
+
+# the trial's pattern: a training function reads the data and config from globals; the cell calling it
+# names neither (tests: an edit upstream of training opens the next run)
+UP_DATA = (
+    "from sklearn.datasets import load_breast_cancer\n"
+    "from sklearn.model_selection import train_test_split\n"
+    "X, y = load_breast_cancer(return_X_y=True)\n"
+    "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)"
+)
+UP_DEF = (
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.pipeline import make_pipeline\n"
+    "from sklearn.preprocessing import StandardScaler\n\n"
+    "def run_experiment():\n"
+    "    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))\n"
+    "    model.fit(X_train, y_train)\n"
+    "    return model, model.score(X_test, y_test)"
+)
+UP_CALL = "model, val_acc = run_experiment()"
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_an_edited_data_cell_upstream_of_a_training_function_opens_the_next_run(shell, reader, ids):
+    """The data cell's split is edited and every cell re-run. Training happens inside a function that reads
+    ``X_train`` from globals, so the cell calling it names no data; the data cell is still upstream of the
+    training (through the function's body), so its edit opens the next run. The trained run is never
+    rewritten: its code keeps the split it trained on, and the edit is the code diff between the two."""
+    shell.run_cell("%nbexp track --sample-hz 0 split", store_history=True)
+    edited = UP_DATA.replace("test_size=0.25", "test_size=0.4")
+    for key, code in (("data", UP_DATA), ("def", UP_DEF), ("call", UP_CALL), ("data", edited), ("def", UP_DEF)):
+        assert shell.run_cell(code, store_history=True, cell_id=key if ids else None).success
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs  # the edit opened the next run before the training re-ran
+    assert shell.run_cell(UP_CALL, store_history=True, cell_id="call" if ids else None).success
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    first, second = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert (second["name"], second["kind"]) == ("split #2", "rerun")
+    code_of = {r["id"]: "\n".join(c["source"] for c in reader().lineage(r["id"])) for r in (first, second)}
+    assert "test_size=0.25" in code_of[first["id"]] and "test_size=0.4" not in code_of[first["id"]]
+    assert "test_size=0.4" in code_of[second["id"]] and "test_size=0.25" not in code_of[second["id"]]
+    assert first["metrics"]["val_acc"]["last"] != second["metrics"]["val_acc"]["last"]
+
+
+def test_a_cell_adding_a_column_to_upstream_data_after_training_opens_no_run(cell, reader):
+    """Changed in place after training (``df["pred"] = ...``), a frame the features came from is not a new
+    input: the evaluation cell that adds a prediction column stays in the trained run."""
+    cell("%nbexp track --sample-hz 0")
+    for code in (
+        "import pandas as pd\nfrom sklearn.datasets import load_breast_cancer\n"
+        "df = load_breast_cancer(as_frame=True).frame",
+        "X = df.drop(columns='target')\ny = df['target']",
+        "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier(max_depth=3).fit(X, y)",
+        "df['pred'] = clf.predict(X)\naccuracy = (df['pred'] == df['target']).mean()",
+    ):
+        assert cell(code).success
+    runs = reader().list_runs()
+    assert len(runs) == 1, runs
+    assert "accuracy" in reader().run(runs[0]["id"])["metrics"]
+
+
+def test_a_quick_baseline_before_the_real_model_is_a_run_of_its_own(cell, reader):
+    """The trial's pattern: a DummyClassifier baseline trained on the same data just before the real model.
+    Shared data does not tie two trainings: the model's run holds none of the baseline's params, so a tweak of
+    the model gives a diff that is exactly the tweak."""
+    cell("%nbexp track --sample-hz 0")
+    for code in (
+        SK_DATA,
+        "from sklearn.dummy import DummyClassifier\n"
+        "dummy = DummyClassifier(strategy='most_frequent').fit(X_train, y_train)\n"
+        "print('baseline accuracy', dummy.score(X_test, y_test))",
+        "clf = LogisticRegression(C=1.0, max_iter=300).fit(X_train, y_train)",
+        "accuracy = clf.score(X_test, y_test)",
+    ):
+        assert cell(code).success
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    baseline, model = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert any(k.startswith("dummy.") for k in baseline["params"])
+    assert not any(k.startswith("dummy.") for k in model["params"]), model["params"]
+    assert model["params"]["clf.C"] == 1.0 and "accuracy" in model["metrics"]
+    assert cell("clf = LogisticRegression(C=0.1, max_iter=300).fit(X_train, y_train)").success
+    assert cell("accuracy = clf.score(X_test, y_test)").success
+    runs = reader().list_runs()
+    assert len(runs) == 3, runs
+    assert nbexp.compare(runs[1]["id"], runs[0]["id"])["param_diff"] == {"clf.C": [1.0, 0.1]}
+
+
+def test_cross_validation_then_the_final_fit_of_the_same_estimator_is_one_run(cell, reader):
+    """``cross_val_score(clf, ...)`` then ``clf.fit(...)``: the estimator the run cross-validated is the one it
+    fits, so it stays one run (the estimator ties them; the data alone would not)."""
+    cell("%nbexp track --sample-hz 0")
+    for code in (
+        SK_DATA,
+        "from sklearn.model_selection import cross_val_score\n"
+        "clf = LogisticRegression(C=1.0, max_iter=300)\n"
+        "scores = cross_val_score(clf, X_train, y_train, cv=3)",
+        "clf.fit(X_train, y_train)\naccuracy = clf.score(X_test, y_test)",
+    ):
+        assert cell(code).success
+    assert len(reader().list_runs()) == 1
