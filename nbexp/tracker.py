@@ -325,6 +325,8 @@ class Session:
         """
         name = check_name(name, "nbexp.run")
         params = check_params(params, "nbexp.run") if params else None
+        if start is None and not nested and self._cell is not None and self._cell.magic:
+            start = self._cell.start  # %nbexp new: the cell is the new run's, none of the old one's code
         if not nested and self.current is not None:
             self.current.end(at=start)
         return self.book.open(name, kind, self._inherited(kind), params, nested, start=start)
@@ -533,6 +535,11 @@ class Session:
             run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
             run = run or self.current or cell.run
             capture = run is not None and run.status == "running" and not cell.magic
+            # A cell that opened `with nbexp.run(...)` blocks (a sweep) and logged nothing to its run is the
+            # blocks' code, not its run's: stored under the last block it opened (see Reader.lineage).
+            blocks = [r for r in self.runs[self._runs_before_cell :] if r.kind == "context"]
+            quiet = run is None or run is not cell.run or run.n_points == cell.points_before
+            home = blocks[-1] if blocks and quiet else run
             if self.outputs is not None:
                 self.outputs.keep(self.id, cell.key, cell.start, run.id if capture else None, showed)
             if run is not None:
@@ -553,7 +560,7 @@ class Session:
                 self.id,
                 cell.key,
                 cell.start,
-                run_id=run.id if run else None,
+                run_id=home.id if home else None,
                 code_hash=cell.hash,
                 duration=end - cell.start,
                 status=status,
@@ -843,15 +850,18 @@ class Session:
         if self.outputs is not None:
             self.outputs.uninstall()
         end: tuple[str | None, str | None] = (None, None)
+        at = None
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
+            if self._cell.magic:  # %nbexp stop: the runs end where it began, it is none of their code
+                at = self._cell.start
             self._cell = None
             if cell_status == "interrupted":
                 end = ("interrupted", "the kernel shut down while a cell was running")
         for run in reversed(self.stack):
-            run.end(*end)
+            run.end(*end, at=at)
         if self.current is not None:
-            self.current.end(*end)
+            self.current.end(*end, at=at)
         self.store.end_session(self.id, time.time())
         self.writer.flush(timeout=2.0)
         self.sampler.stop()

@@ -957,17 +957,25 @@ class Reader:
         A re-run ends where the next one opens, at the start of the cell that opened it (the edited
         hyperparameter, the re-executed training), which is the next run's, so its evaluation cells count: an
         evaluation re-run after the training is taken in its new version, not the first pass's.
+
+        A run that executed cells of its own (``cells.run_id``) ends, for its code, with the last of them: the
+        cells that ran after it while it stayed open were other runs' (a sweep's ``with nbexp.run(...)``
+        blocks), and none of its own read what they did. Cells of other runs between its own stay: its later
+        cells may read them.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
             return []
         end = run["end_time"] if run["end_time"] is not None else float("inf")
+        last = self.conn.execute(
+            "SELECT max(start) FROM cells WHERE run_id = ? AND start < ?", (run_id, end)
+        ).fetchone()[0]  # its last own cell
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
                       c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
                FROM cells c JOIN code ON code.hash = c.code_hash
-               WHERE c.session_id = ? AND c.start < ? ORDER BY c.start, c.id""",
-            (run["session_id"], end),
+               WHERE c.session_id = ? AND c.start < ? AND c.start <= ? ORDER BY c.start, c.id""",
+            (run["session_id"], end, float("inf") if last is None else last),
         ).fetchall()
         latest: dict[str, dict] = {}
         for r in rows:
