@@ -40,6 +40,7 @@ def test_a_sweep_cell_is_its_blocks_code_not_the_tracked_runs(cell, reader):
     sgd = {r["id"] for r in runs if r["name"] == "sgd"}
     assert len(sgd) == 2 and tracked not in sgd
     assert searched("sgd") == sgd  # the tracked run ran nothing of the sweep
+    assert searched("alpha*3") == sgd  # the sweep cell's code finds every block it opened
     assert code_of(tracked) == [SETUP, LOSS]
     for run_id in sgd:  # each block's code is what led to it, the sweep cell last
         assert code_of(run_id) == [SETUP, LOSS, SWEEP]
@@ -48,6 +49,27 @@ def test_a_sweep_cell_is_its_blocks_code_not_the_tracked_runs(cell, reader):
     cell("%nbexp stop")
     assert code_of(tracked) == [SETUP, LOSS, SWEEP, "best = alpha * 10"]  # not the %nbexp stop cell
     assert searched("sgd") == sgd  # a cell it did not run is in its code, not in what finds it (its own cells)
+
+
+def test_cells_that_work_in_an_open_block_are_its_code(cell, reader):
+    """``run = nbexp.run(...)`` without ``with``: the cells that log to it and end it are its code."""
+    cell("%nbexp track")
+    cell(SETUP)
+    cell(LOSS)
+    cell("manual = nbexp.run('manual', beta=1)")
+    cell("manual.log(acc=0.5)")
+    cell("manual.end()")
+    cell("%nbexp stop")
+    runs = {r["name"]: r["id"] for r in reader().list_runs()}
+    assert code_of(runs[None]) == [SETUP, LOSS]
+    assert code_of(runs["manual"]) == [
+        SETUP,
+        LOSS,
+        "manual = nbexp.run('manual', beta=1)",
+        "manual.log(acc=0.5)",
+        "manual.end()",
+    ]
+    assert searched("manual.log") == {runs["manual"]}
 
 
 def test_nbexp_new_and_stop_cells_are_none_of_the_code_of_the_run_they_end(cell, reader):

@@ -112,13 +112,18 @@ MIN_TERM = 3  # the trigram index matches substrings of 3 characters or more
 _TERMS = re.compile(r'"([^"]+)"|(\S+)')
 # where a search term can be found, each source giving (run_id, rank): FTS5's rank is bm25, lower is better.
 # A run's code is the code of the cells executed in it (cells.run_id); a set-up cell counts for the run
-# it ran in, not for the later runs whose lineage it is part of.
+# it ran in, not for the later runs whose lineage it is part of. A sweep cell is stored under the last
+# `with nbexp.run(...)` block it opened, and counts for every block it opened (kind context, started while it ran).
 _SEARCH_SOURCES = (
     "SELECT r.id AS run_id, f.rank AS rank FROM runs_fts f JOIN runs r ON r.rowid = f.rowid WHERE runs_fts MATCH ?",
     "SELECT t.run_id, f.rank FROM run_tags_fts f JOIN run_tags t ON t.rowid = f.rowid WHERE run_tags_fts MATCH ?",
     "SELECT p.run_id, f.rank FROM params_fts f JOIN params p ON p.rowid = f.rowid WHERE params_fts MATCH ?",
     "SELECT c.run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid JOIN cells c ON c.code_hash = code.hash"
     " WHERE code_fts MATCH ? AND c.run_id IS NOT NULL",
+    "SELECT r.id AS run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid"
+    " JOIN cells c ON c.code_hash = code.hash JOIN runs r ON r.start_time BETWEEN c.start"
+    " AND c.start + coalesce(c.duration, 1e308) AND +r.session_id = c.session_id AND r.kind = 'context'"
+    " WHERE code_fts MATCH ?",  # runs by start (runs_start), not all of a session's
     "SELECT id AS run_id, -100.0 AS rank FROM runs WHERE id >= ? AND id < ?",  # an id prefix: the best match there is
 )
 
