@@ -554,7 +554,7 @@ class Session:
             quiet = run is None or run is not cell.run or run.n_points == cell.points_before
             home = (self._block_of(cell) if quiet else None) or run
             if self.outputs is not None:
-                self.outputs.keep(self.id, cell.key, cell.start, run.id if capture else None, showed)
+                self.outputs.keep(self.id, cell.key, cell.start, home.id if capture else None, showed)
             if run is not None:
                 run._last_cell_status = status
                 run._last_cell_error = error

@@ -11,7 +11,7 @@ from nbexp.cli import main
 
 SETUP = "import nbexp\nlr = 0.1\nepochs = 3"
 LOSS = "val_loss = lr * 2"
-SWEEP = "for alpha in [0.1, 0.2]:\n    with nbexp.run('sgd', alpha=alpha) as r:\n        r.log(acc=alpha*3)"
+SWEEP = "for alpha in [0.1, 0.2]:\n    with nbexp.run('sgd', alpha=alpha) as r:\n        r.log(acc=alpha*3)\n        print('done', alpha)"
 
 
 def nbexp_cli(*args: str) -> str:
@@ -41,6 +41,10 @@ def test_a_sweep_cell_is_its_blocks_code_not_the_tracked_runs(cell, reader):
     assert len(sgd) == 2 and tracked not in sgd
     assert searched("sgd") == sgd  # the tracked run ran nothing of the sweep
     assert searched("alpha*3") == sgd  # the sweep cell's code finds every block it opened
+    r = reader()
+    assert r.outputs(tracked) == []  # what the sweep printed is the blocks', as its code is
+    shown = [o for x in sgd for c in r.outputs(x) for o in c["outputs"]]
+    assert [o["kind"] for o in shown] == ["stdout"] and b"done 0.2" in r.blob(shown[0]["hash"])["data"]
     assert code_of(tracked) == [SETUP, LOSS]
     for run_id in sgd:  # each block's code is what led to it, the sweep cell last
         assert code_of(run_id) == [SETUP, LOSS, SWEEP]
