@@ -552,7 +552,7 @@ class Session:
             # A cell that logged nothing to its run while it worked in `nbexp.run(...)` blocks (a sweep) is the
             # blocks' code, not its run's: stored under the block (see _block_of and Reader.lineage).
             quiet = run is None or run is not cell.run or run.n_points == cell.points_before
-            home = (self._block_of(cell) if quiet else None) or run
+            home = (self._block_of(cell) if quiet and not cell.magic else None) or run
             if self.outputs is not None:
                 self.outputs.keep(self.id, cell.key, cell.start, home.id if capture else None, showed)
             if run is not None:
