@@ -11,7 +11,10 @@ from nbexp.cli import main
 
 SETUP = "import nbexp\nlr = 0.1\nepochs = 3"
 LOSS = "val_loss = lr * 2"
-SWEEP = "for alpha in [0.1, 0.2]:\n    with nbexp.run('sgd', alpha=alpha) as r:\n        r.log(acc=alpha*3)\n        print('done', alpha)"
+SWEEP = (
+    "for alpha in [0.1, 0.2]:\n    with nbexp.run('sgd', alpha=alpha) as r:\n        r.log(acc=alpha*3)\n"
+    "        print('done', alpha)"
+)
 
 
 def nbexp_cli(*args: str) -> str:
@@ -89,7 +92,7 @@ def test_nbexp_new_and_stop_cells_are_none_of_the_code_of_the_run_they_end(cell,
 
 
 @pytest.mark.kernel
-def test_a_sweep_cell_in_a_real_kernel(kernels, ledger_path):
+def test_a_sweep_cell_in_a_real_kernel(kernels, ledger_path):  # noqa: F811  (the fixture)
     """In a kernel the cell's row is written after the reply (tracker._defer): the same runs' code."""
     from nbexp.ledger.queries import Reader
 
