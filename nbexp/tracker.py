@@ -183,6 +183,7 @@ class Session:
         # the names its training reached back to (see nbexp.dataflow).
         self.dataflow = Dataflow(self.warn, self.is_excluded)
         self.reloading = False  # within %reload_ext nbexp: the session goes on
+        self._block_ended: Run | None = None  # the last `nbexp.run(...)` block to end (see _block_of)
         write_conn = connect(self.ledger_path)
         self.writer = Writer(
             write_conn, self.id, on_error=lambda cause, msg: self.warn(cause, msg, record=cause != "ledger-row")
@@ -325,6 +326,8 @@ class Session:
         """
         name = check_name(name, "nbexp.run")
         params = check_params(params, "nbexp.run") if params else None
+        if start is None and not nested and self._cell is not None and self._cell.magic:
+            start = self._cell.start  # %nbexp new: the cell is the new run's, none of the old one's code
         if not nested and self.current is not None:
             self.current.end(at=start)
         return self.book.open(name, kind, self._inherited(kind), params, nested, start=start)
@@ -352,6 +355,8 @@ class Session:
 
     def run_ended(self, run: Run) -> None:
         """A run ended: its system stats and idle hint are stored (the run book then lets it go)."""
+        if run.kind == "context":
+            self._block_ended = run
         stats = self.sampler.close(run.window)
         # a run's hint is its first training cell's; a run with no cells (nbexp.run() outside a
         # notebook) is judged on its whole window
@@ -463,6 +468,17 @@ class Session:
         cell.run = self._next_run(run, reason, start=cell.start)
         cell.points_before = 0
 
+    def _block_of(self, cell: _Cell) -> Run | None:
+        """The ``nbexp.run(...)`` block a cell that ran worked in: the last one it opened, else the innermost
+        one still open, else one it ended (``r.end()``); None when it touched none."""
+        opened = [r for r in self.runs[self._runs_before_cell :] if r.kind == "context"]
+        if opened:
+            return opened[-1]
+        if self.stack:
+            return self.stack[-1]
+        ended = self._block_ended
+        return ended if ended is not None and ended.end_time is not None and ended.end_time >= cell.start else None
+
     def _store_cell_start(self, cell: _Cell) -> None:
         self.store.start_cell(
             self.id, cell.run.id if cell.run else None, cell.key, cell.count, cell.hash, cell.source, cell.start
@@ -533,8 +549,12 @@ class Session:
             run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
             run = run or self.current or cell.run
             capture = run is not None and run.status == "running" and not cell.magic
+            # A cell that logged nothing to its run while it worked in `nbexp.run(...)` blocks (a sweep) is the
+            # blocks' code, not its run's: stored under the block (see _block_of and Reader.lineage).
+            quiet = run is None or run is not cell.run or run.n_points == cell.points_before
+            home = (self._block_of(cell) if quiet and not cell.magic else None) or run
             if self.outputs is not None:
-                self.outputs.keep(self.id, cell.key, cell.start, run.id if capture else None, showed)
+                self.outputs.keep(self.id, cell.key, cell.start, home.id if capture else None, showed)
             if run is not None:
                 run._last_cell_status = status
                 run._last_cell_error = error
@@ -553,7 +573,7 @@ class Session:
                 self.id,
                 cell.key,
                 cell.start,
-                run_id=run.id if run else None,
+                run_id=home.id if home else None,
                 code_hash=cell.hash,
                 duration=end - cell.start,
                 status=status,
@@ -845,15 +865,18 @@ class Session:
         if self.outputs is not None:
             self.outputs.uninstall()
         end: tuple[str | None, str | None] = (None, None)
+        at = None
         if self._cell is not None:  # stopped from inside a cell: its post_run_cell will not come
             self._store_cell_end(self._cell, cell_status)
+            if self._cell.magic:  # %nbexp stop: the runs end where it began, it is none of their code
+                at = self._cell.start
             self._cell = None
             if cell_status == "interrupted":
                 end = ("interrupted", "the kernel shut down while a cell was running")
         for run in reversed(self.stack):
-            run.end(*end)
+            run.end(*end, at=at)
         if self.current is not None:
-            self.current.end(*end)
+            self.current.end(*end, at=at)
         self.store.end_session(self.id, time.time())
         self.writer.flush(timeout=2.0)
         self.sampler.stop()

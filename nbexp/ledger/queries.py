@@ -112,13 +112,18 @@ MIN_TERM = 3  # the trigram index matches substrings of 3 characters or more
 _TERMS = re.compile(r'"([^"]+)"|(\S+)')
 # where a search term can be found, each source giving (run_id, rank): FTS5's rank is bm25, lower is better.
 # A run's code is the code of the cells executed in it (cells.run_id); a set-up cell counts for the run
-# it ran in, not for the later runs whose lineage it is part of.
+# it ran in, not for the later runs whose lineage it is part of. A sweep cell is stored under the last
+# `with nbexp.run(...)` block it opened, and counts for every block it opened (kind context, started while it ran).
 _SEARCH_SOURCES = (
     "SELECT r.id AS run_id, f.rank AS rank FROM runs_fts f JOIN runs r ON r.rowid = f.rowid WHERE runs_fts MATCH ?",
     "SELECT t.run_id, f.rank FROM run_tags_fts f JOIN run_tags t ON t.rowid = f.rowid WHERE run_tags_fts MATCH ?",
     "SELECT p.run_id, f.rank FROM params_fts f JOIN params p ON p.rowid = f.rowid WHERE params_fts MATCH ?",
     "SELECT c.run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid JOIN cells c ON c.code_hash = code.hash"
     " WHERE code_fts MATCH ? AND c.run_id IS NOT NULL",
+    "SELECT r.id AS run_id, f.rank FROM code_fts f JOIN code ON code.rowid = f.rowid"
+    " JOIN cells c ON c.code_hash = code.hash JOIN runs r ON r.start_time BETWEEN c.start"
+    " AND c.start + coalesce(c.duration, 1e308) AND +r.session_id = c.session_id AND r.kind = 'context'"
+    " WHERE code_fts MATCH ?",  # runs by start (runs_start), not all of a session's
     "SELECT id AS run_id, -100.0 AS rank FROM runs WHERE id >= ? AND id < ?",  # an id prefix: the best match there is
 )
 
@@ -957,17 +962,25 @@ class Reader:
         A re-run ends where the next one opens, at the start of the cell that opened it (the edited
         hyperparameter, the re-executed training), which is the next run's, so its evaluation cells count: an
         evaluation re-run after the training is taken in its new version, not the first pass's.
+
+        A run that executed cells of its own (``cells.run_id``) ends, for its code, with the last of them: the
+        cells that ran after it while it stayed open were other runs' (a sweep's ``with nbexp.run(...)``
+        blocks), and none of its own read what they did. Cells of other runs between its own stay: its later
+        cells may read them.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
             return []
         end = run["end_time"] if run["end_time"] is not None else float("inf")
+        last = self.conn.execute(
+            "SELECT max(start) FROM cells WHERE run_id = ? AND start < ?", (run_id, end)
+        ).fetchone()[0]  # its last own cell
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
                       c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
                FROM cells c JOIN code ON code.hash = c.code_hash
-               WHERE c.session_id = ? AND c.start < ? ORDER BY c.start, c.id""",
-            (run["session_id"], end),
+               WHERE c.session_id = ? AND c.start < ? AND c.start <= ? ORDER BY c.start, c.id""",
+            (run["session_id"], end, float("inf") if last is None else last),
         ).fetchall()
         latest: dict[str, dict] = {}
         for r in rows:
