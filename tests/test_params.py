@@ -425,3 +425,21 @@ def test_literal_arguments_of_a_notebook_function_are_params_under_its_name(cell
     diff = _diff_json(ledger_path)
     assert diff["build_model.hidden"] == [8, 16]
     assert set(diff) == {"build_model.hidden", "model.n_params", "model.n_trainable"}
+
+
+def test_literal_arguments_of_a_notebook_class_but_not_of_a_config_class(cell, reader):
+    """``net = Net(hidden=4)`` with ``Net`` a module class the notebook defines gives ``Net.hidden``
+    beside what the module says of itself (``net.n_params``); a dataclass config is described by its
+    fields alone (``conf.lr``, no ``Config.lr``)."""
+    cell("%nbexp track")
+    cell(TORCH_DATA)
+    cell(
+        "from dataclasses import dataclass\n@dataclass\nclass Config:\n    lr: float = 0.1\n"
+        "class Net(torch.nn.Module):\n    def __init__(self, hidden=8):\n        super().__init__()\n"
+        "        self.body = build_model(hidden)\n    def forward(self, x):\n        return self.body(x)"
+    )
+    cell("conf = Config(lr=0.05)\nmodel = Net(hidden=4)")
+    cell(TORCH_TRAIN.replace("lr=0.1", "lr=conf.lr"))
+    p = params_of(reader)
+    assert p["Net.hidden"] == 4 and p["model.class"] == "Net" and p["model.n_params"] == 4 * 4 + 4 + 4 * 2 + 2
+    assert p["conf.lr"] == 0.05 and not [k for k in p if k.startswith("Config.")], sorted(p)
