@@ -679,8 +679,8 @@ class Session:
             kept_paths=lambda: self._texts.get(text, "paths"),
         )
         literal, computed, names, t = self._analyze(cell.source)
-        params = from_literals(literal, skipped)
         ns = self.shell.user_ns
+        params = from_literals(literal, skipped, ns)  # the namespace: which called names are the notebook's own
         for name in names:
             obj = ns.get(name, MISSING)
             if obj is MISSING or type(obj) in PLAIN:

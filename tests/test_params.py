@@ -335,3 +335,111 @@ def test_sklearn_api_boosters(cell, reader, lib):
     assert cell(f"clf = {cls}(n_estimators=7, max_depth=2, learning_rate=0.3)\nclf.fit(X, y)").success
     p = params_of(reader)
     assert p["clf.n_estimators"] == 7 and p["clf.max_depth"] == 2 and p["clf.learning_rate"] == 0.3
+
+
+def _diff_json(ledger_path) -> dict:
+    """What ``nbexp diff --json latest~1 latest`` says differs between the two newest runs."""
+    import json
+
+    from click.testing import CliRunner
+
+    from nbexp.cli import main
+
+    res = CliRunner().invoke(
+        main, ["--ledger", str(ledger_path), "diff", "--json", "latest~1", "latest"], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)["param_diff"]
+
+
+def test_a_config_written_as_a_dict_call_is_a_literal_dict(cell, reader, ledger_path):
+    """``params = dict(n_estimators=5, max_depth=4)`` is recorded as the literal dict
+    ``{"n_estimators": 5, "max_depth": 4}`` is (``params.max_depth``; nested, merged and secret
+    values alike); ``max_depth=4`` edited to ``6`` is the tweak ``nbexp diff`` shows (#15)."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell(
+        "other = dict({'opt': dict(lr=1e-3, betas=(0.9, 0.99))}, seed=7, api_key='sk-abcdefghijklmnopqrstuvwxyz1234')\n"
+        "same = {'opt': {'lr': 1e-3, 'betas': (0.9, 0.99)}, 'seed': 7, 'api_key': 'sk-abcdefghijklmnopqrstuvwxyz1234'}"
+    )
+    p = params_of(reader)
+    assert {k.replace("other.", "same.", 1): v for k, v in p.items() if k.startswith("other.")} == {
+        k: v for k, v in p.items() if k.startswith("same.")
+    }
+    assert p["other.opt.lr"] == 1e-3 and p["other.opt.betas"] == [0.9, 0.99] and p["other.seed"] == 7
+    assert p["other.api_key"] == "[REDACTED]"
+    config = "params = dict(n_estimators=5, max_depth=4, random_state=0)"
+    train = (
+        "def run_experiment():\n    model = RandomForestClassifier(**params)\n    model.fit(X, y)\n"
+        "    return model, model.score(X, y)\n"
+    )
+    cell(config)
+    cell(train)
+    cell("model, val_acc = run_experiment()")
+    cell(config.replace("max_depth=4", "max_depth=6"))
+    cell("model, val_acc = run_experiment()")
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    assert runs[1]["params"]["params.max_depth"] == 4 and runs[0]["params"]["params.max_depth"] == 6
+    assert runs[0]["params"]["params.n_estimators"] == 5 and "params" not in runs[0]["params"]
+    assert _diff_json(ledger_path)["params.max_depth"] == [4, 6]
+
+
+TORCH_DATA = (
+    "import torch\nfrom sklearn.datasets import make_classification\n"
+    "X_np, y_np = make_classification(n_samples=64, n_features=4, n_informative=2, random_state=0)\n"
+    "X, y = torch.tensor(X_np, dtype=torch.float32), torch.tensor(y_np)\n"
+    "def build_model(hidden, dropout=0.0, seed=0):\n"
+    "    torch.manual_seed(seed)\n"
+    "    return torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout),\n"
+    "                               torch.nn.Linear(hidden, 2))\n"
+    "SEED = 1"
+)
+TORCH_TRAIN = (
+    "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    "for epoch in range(3):\n"
+    "    loss = torch.nn.functional.cross_entropy(model(X), y)\n"
+    "    opt.zero_grad()\n    loss.backward()\n    opt.step()"
+)
+
+
+def test_literal_arguments_of_a_notebook_function_are_params_under_its_name(cell, reader, ledger_path):
+    """``model = build_model(8, dropout=0.1)`` with ``build_model`` defined in the notebook: its
+    literal arguments, positional ones named by its signature, are the params ``build_model.hidden``
+    and ``build_model.dropout`` of the run that trains the model; ``8`` edited to ``16`` is the
+    tweak ``nbexp diff`` shows, beside what it changed in the model. A library function's
+    arguments (``make_classification(n_samples=64)``) are not params: its object says what it is."""
+    cell("%nbexp track")
+    cell(TORCH_DATA)
+    cell("model = build_model(8, dropout=0.1, seed=SEED)")
+    cell(TORCH_TRAIN)
+    cell("model = build_model(16, dropout=0.1, seed=SEED)")
+    cell(TORCH_TRAIN)
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    first, second = runs[1]["params"], runs[0]["params"]
+    assert first["build_model.hidden"] == 8 and first["build_model.dropout"] == 0.1 and first["SEED"] == 1
+    assert second["build_model.hidden"] == 16 and second["build_model.dropout"] == 0.1
+    assert "build_model.seed" not in first  # a name passed: its literal is the param (SEED)
+    assert not [k for k in first if k.startswith("make_classification")], sorted(first)
+    diff = _diff_json(ledger_path)
+    assert diff["build_model.hidden"] == [8, 16]
+    assert set(diff) == {"build_model.hidden", "model.n_params", "model.n_trainable"}
+
+
+def test_literal_arguments_of_a_notebook_class_but_not_of_a_config_class(cell, reader):
+    """``net = Net(hidden=4)`` with ``Net`` a module class the notebook defines gives ``Net.hidden``
+    beside what the module says of itself (``net.n_params``); a dataclass config is described by its
+    fields alone (``conf.lr``, no ``Config.lr``)."""
+    cell("%nbexp track")
+    cell(TORCH_DATA)
+    cell(
+        "from dataclasses import dataclass\n@dataclass\nclass Config:\n    lr: float = 0.1\n"
+        "class Net(torch.nn.Module):\n    def __init__(self, hidden=8):\n        super().__init__()\n"
+        "        self.body = build_model(hidden)\n    def forward(self, x):\n        return self.body(x)"
+    )
+    cell("conf = Config(lr=0.05)\nmodel = Net(hidden=4)")
+    cell(TORCH_TRAIN.replace("lr=0.1", "lr=conf.lr"))
+    p = params_of(reader)
+    assert p["Net.hidden"] == 4 and p["model.class"] == "Net" and p["model.n_params"] == 4 * 4 + 4 + 4 * 2 + 2
+    assert p["conf.lr"] == 0.05 and not [k for k in p if k.startswith("Config.")], sorted(p)

@@ -222,3 +222,29 @@ def test_compare_plots_each_runs_search_candidates(cell, reader):
         assert trace["x"] == ["C=0.1", "C=10.0"]
         assert trace["y"] == pytest.approx(list(cv["mean_test_score"]), rel=1e-12)
         assert trace["error_y"]["array"] == pytest.approx(list(cv["std_test_score"]), rel=1e-12)
+
+
+def test_metrics_kept_in_a_dict(cell, reader):
+    """``results["f1"] = f1_score(...)``, ``results.update(accuracy=...)`` and a dict written with
+    computed metric-like values are the run's metrics (source namespace: read from the variable), the
+    value winning over its printed rounding, once each though the dict is shown later; a dict of literal
+    values is a config, not metrics (#15)."""
+    cell("%nbexp track")
+    cell(
+        XY + "\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, f1_score, precision_score"
+    )
+    cell("clf = LogisticRegression(C=0.1).fit(X_train, y_train)\npred = clf.predict(X_test)")
+    cell(
+        "results = {}\nresults['f1'] = f1_score(y_test, pred)\n"
+        "results.update(accuracy=accuracy_score(y_test, pred), note='ok')\n"
+        "print(f\"f1: {results['f1']:.2f}\")"
+    )
+    cell("results")  # shown afterwards: the same values, not new points
+    cell("summary = {'precision': precision_score(y_test, pred), 'n': len(pred)}\nweights = {'f1': 0.5, 'auc': 0.5}")
+    ns = cell.sh.user_ns
+    r, run_id = only_run(reader)
+    assert series(r, run_id, "f1")[1] == [pytest.approx(ns["results"]["f1"], rel=1e-12)]
+    assert series(r, run_id, "accuracy")[1] == [pytest.approx(ns["results"]["accuracy"], rel=1e-12)]
+    assert series(r, run_id, "precision")[1] == [pytest.approx(ns["summary"]["precision"], rel=1e-12)]
+    assert sources(r, run_id) == {"f1": "namespace", "accuracy": "namespace", "precision": "namespace"}

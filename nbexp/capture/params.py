@@ -1,10 +1,16 @@
 """Hyperparameters, found without instrumentation.
 
 From a cell's source: top-level assignments of literal values (``LR = 3e-4``,
-``layers = [64, 64]``, ``cfg = {"opt": {"lr": 1e-3}}`` flattened as ``cfg.opt.lr``), and the
+``layers = [64, 64]``, ``cfg = {"opt": {"lr": 1e-3}}`` flattened as ``cfg.opt.lr``; a dict
+written as ``dict(opt=dict(lr=1e-3))`` is that literal dict), and the
 literal arguments of its training calls: ``model.fit(x, y, epochs=2, batch_size=64)`` gives
 ``fit.epochs`` and ``fit.batch_size``, ``xgb.train(params, dtrain, num_boost_round=50)``
-``train.num_boost_round`` (see ``training.call_params_name``).
+``train.num_boost_round`` (see ``training.call_params_name``). Likewise the literal arguments
+of a function or class the notebook defined, called by name and its result bound
+(``model = build_model(8, dropout=0.1)`` gives ``build_model.hidden`` and ``build_model.dropout``,
+positional ones named by its signature): kept from the text as :class:`CallArgs`, they are params
+once the namespace says the name is the notebook's own (a library's objects are described by
+:func:`from_object` instead).
 From objects the cell names: dataclass, argparse and SimpleNamespace configs,
 estimators with ``get_params()`` (scikit-learn, XGBoost and LightGBM estimators and
 look-alikes), Keras models and optimizers (only when keras is already imported: the
@@ -21,7 +27,8 @@ import inspect
 import json
 import re
 import sys
-from typing import Any, Iterable
+import types
+from typing import Any, Iterable, Mapping
 
 from . import syntax
 from .secrets import scrub_value
@@ -178,12 +185,140 @@ def _literal_value(node: ast.expr) -> Any:
         v = node.operand.value
         if isinstance(node.op, ast.USub) and isinstance(v, (int, float)) and not isinstance(v, bool):
             return -v
+    if isinstance(node, ast.Call):
+        return _dict_call(node)
     if not isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.UnaryOp)):
         return _NO_VALUE
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _container(node)
+
+
+def _dict_call(node: ast.Call) -> Any:
+    """``dict(k=literal, ...)``, ``dict({...}, k=v)``, ``dict(**{...})`` and ``dict([(k, v), ...])`` as the
+    dict they make, or ``_NO_VALUE`` (any other call, or an argument that is not a literal)."""
+    if not (isinstance(node.func, ast.Name) and node.func.id == "dict") or len(node.args) > 1:
         return _NO_VALUE
+    out: dict[Any, Any] = {}
+    if node.args:
+        base = _literal_value(node.args[0])
+        if base is _NO_VALUE or isinstance(base, (str, bytes)):
+            return _NO_VALUE
+        try:
+            out.update(base)
+        except (TypeError, ValueError):
+            return _NO_VALUE
+    for kw in node.keywords:
+        value = _literal_value(kw.value)
+        if value is _NO_VALUE or kw.arg is None and not isinstance(value, dict):
+            return _NO_VALUE
+        if kw.arg is None:
+            out.update(value)
+        else:
+            out[kw.arg] = value
+    return out
+
+
+def _container(node: ast.expr) -> Any:
+    """A list, tuple, set or dict display whose items are literals, ``dict(...)`` calls among them
+    (``[dict(kernel="rbf")]``), or ``_NO_VALUE``: what ``literal_eval`` could not read."""
+    if isinstance(node, ast.Dict):
+        out: dict[Any, Any] = {}
+        for k, v in zip(node.keys, node.values):
+            value = _literal_value(v)
+            if value is _NO_VALUE:
+                return _NO_VALUE
+            if k is None:  # {**base, ...}
+                if not isinstance(value, dict):
+                    return _NO_VALUE
+                out.update(value)
+                continue
+            key = _literal_value(k)
+            if key is _NO_VALUE:
+                return _NO_VALUE
+            try:
+                out[key] = value
+            except TypeError:  # an unhashable key
+                return _NO_VALUE
+        return out
+    if not isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return _NO_VALUE
+    items = []
+    for elt in node.elts:
+        value = _literal_value(elt)
+        if value is _NO_VALUE:
+            return _NO_VALUE
+        items.append(value)
+    if isinstance(node, ast.List):
+        return items
+    if isinstance(node, ast.Tuple):
+        return tuple(items)
+    try:
+        return set(items)
+    except TypeError:
+        return _NO_VALUE
+
+
+@dataclasses.dataclass(frozen=True)
+class CallArgs:
+    """The literal arguments of a call by plain name whose result a cell binds (``model = build_model(8,
+    dropout=0.1)``): ``positional`` as ``(position, value)`` pairs, ``keywords`` as ``(name, value)``
+    pairs, in the order written. What the text alone cannot say is whether the name is the notebook's
+    own function or class: :meth:`named` asks the object it names after the cell ran."""
+
+    positional: tuple[tuple[int, Any], ...]
+    keywords: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, call: ast.Call) -> CallArgs | None:
+        """The literal arguments of ``call``, or None when it has none (or is not a call by plain name)."""
+        if not isinstance(call.func, ast.Name) or call.func.id == "dict":
+            return None
+        positional = []
+        for i, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):  # f(*args): the positions after it are unknown
+                break
+            value = _literal_value(arg)
+            if value is not _NO_VALUE:
+                positional.append((i, value))
+        keywords = []
+        for kw in call.keywords:
+            if kw.arg is not None:
+                value = _literal_value(kw.value)
+                if value is not _NO_VALUE:
+                    keywords.append((kw.arg, value))
+        return cls(tuple(positional), tuple(keywords)) if positional or keywords else None
+
+    def named(self, obj: Any = _NO_VALUE) -> dict[str, Any] | None:
+        """The arguments by parameter name when ``obj`` (what the called name holds) is a function or
+        class the notebook defined, else None; ``obj`` not given (the namespace unknown): the keyword
+        arguments alone, as they would be named."""
+        if obj is _NO_VALUE:
+            return dict(self.keywords)
+        if not _notebook_callable(obj):
+            return None
+        out: dict[str, Any] = {}
+        if self.positional:
+            try:
+                params = list(inspect.signature(obj).parameters.values())
+            except (TypeError, ValueError):
+                params = []
+            for i, value in self.positional:
+                if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY, params[i].POSITIONAL_OR_KEYWORD):
+                    out[params[i].name] = value
+        out.update(self.keywords)
+        return out
+
+
+def _notebook_callable(obj: Any) -> bool:
+    """A function or class defined in the notebook (module ``__main__``), other than the configs and
+    estimators :func:`from_object` describes by their own params."""
+    if getattr(obj, "__module__", None) != "__main__":
+        return False
+    if isinstance(obj, type):
+        return not dataclasses.is_dataclass(obj) and not (hasattr(obj, "get_params") and hasattr(obj, "fit"))
+    return isinstance(obj, types.FunctionType)
 
 
 def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
@@ -191,7 +326,9 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
 
     Returns:
         ``(literal, computed)``: names bound to a literal (outside loops) with
-        its value, and names bound to anything else (metric candidates).
+        its value, and names bound to anything else (metric candidates). ``literal`` also holds,
+        under the name called, the literal arguments of training calls (a dict, see
+        :func:`_call_params`) and of calls by plain name whose result is bound (a :class:`CallArgs`).
     """
     literal: dict[str, Any] = {}
     computed: set[str] = set()
@@ -224,6 +361,11 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
             computed.update(names)
             for n in names:
                 literal.pop(n, None)
+            # a training call's arguments are under its name already (_call_params)
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id not in names:
+                args = CallArgs.of(value) if call_params_name(value) is None else None
+                if args is not None:
+                    literal[value.func.id] = args
     return literal, computed
 
 
@@ -251,16 +393,31 @@ def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
             literal[root] = found
 
 
-def from_literals(literal: dict[str, Any], skipped: list[Skipped]) -> Params:
-    """Params from the literal top-level assignments of one cell."""
+def from_literals(literal: dict[str, Any], skipped: list[Skipped], ns: Mapping[str, Any] | None = None) -> Params:
+    """Params from the literal top-level assignments of one cell. The arguments of a call
+    (:class:`CallArgs`) count when ``ns``, the namespace after the cell, holds the notebook's own
+    function or class under the name called; without ``ns`` their keyword arguments count."""
     out: Params = {}
     for name, value in literal.items():
-        if name.startswith("_") or name in IGNORED_NAMES or isinstance(value, (bytes, complex, Ellipsis.__class__)):
+        if name.startswith("_") or name in IGNORED_NAMES:
             continue
-        if isinstance(value, (set, frozenset)):
-            value = sorted(value, key=repr)
-        flatten(name, value, out, skipped)
+        if isinstance(value, CallArgs):
+            args = value.named() if ns is None else value.named(ns.get(name))
+            if args is None:
+                continue
+            for key, arg in args.items():
+                _literal_param(f"{name}.{key}", arg, out, skipped)
+            continue
+        _literal_param(name, value, out, skipped)
     return out
+
+
+def _literal_param(name: str, value: Any, out: Params, skipped: list[Skipped]) -> None:
+    if isinstance(value, (bytes, complex, Ellipsis.__class__)):
+        return
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value, key=repr)
+    flatten(name, value, out, skipped)
 
 
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9_]*")

@@ -26,6 +26,9 @@ the cell belongs to:
 - **Anything else** (PyTorch loops): a real scalar the last expression showed, when the
   function called or the name shown looks like a metric (``test_loop(...)``), and a dict of
   metric-like names to scalars.
+- **Metrics kept in a dict**: a metric-like key the cell stores a computed scalar under
+  (``results["f1"] = f1_score(...)``, ``results.update(accuracy=...)``, ``scores = {"auc": auc(...)}``),
+  read from the dict once the cell ran, source ``namespace`` (a dict of literal values is a config).
 
 Libraries are never imported here: objects are recognised by their class's module and name
 and by duck attributes. Which call produced a name is read from the cell's syntax tree, parsed
@@ -126,6 +129,52 @@ class CellSyntax:
     producers: dict[str, ast.Call] = field(default_factory=dict)  # name -> the call it was last bound to
     last: ast.expr | None = None  # the expression whose value the cell shows
     filled: list[tuple[str, str]] = field(default_factory=list)  # (dict name, source): evals_result=d
+    stored: dict[str, list[str]] = field(default_factory=dict)  # dict name -> keys given a computed value
+
+
+def _computed(node: ast.expr) -> bool:
+    """Whether a value is computed: not a constant (``0.5``, ``-1``) nor a display (a config's lists, dicts)."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return not isinstance(node, (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set))
+
+
+def _str_keys(node: ast.Dict) -> list[str]:
+    """The string keys of a dict display whose values are computed."""
+    return [
+        k.value
+        for k, v in zip(node.keys, node.values)
+        if isinstance(k, ast.Constant) and isinstance(k.value, str) and _computed(v)
+    ]
+
+
+def _stores(st: ast.stmt, stored: dict[str, list[str]]) -> None:
+    """The keys a statement stores computed values under in a dict it names: ``d["f1"] = ...``,
+    ``d.update(f1=...)``, ``d.update({"f1": ...})``, ``d = {"f1": ...}`` (which starts ``d`` afresh)."""
+    if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None:
+        targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                stored.pop(target.id, None)
+                if isinstance(st.value, ast.Dict) and len(targets) == 1:
+                    stored[target.id] = _str_keys(st.value)
+            elif (
+                isinstance(target, ast.Subscript)
+                and isinstance(target.value, ast.Name)
+                and isinstance(target.slice, ast.Constant)
+                and isinstance(target.slice.value, str)
+                and _computed(st.value)
+            ):
+                stored.setdefault(target.value.id, []).append(target.slice.value)
+    elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
+        call = st.value
+        f = call.func
+        if isinstance(f, ast.Attribute) and f.attr == "update" and isinstance(f.value, ast.Name):
+            keys = [kw.arg for kw in call.keywords if kw.arg is not None and _computed(kw.value)]
+            if len(call.args) == 1 and isinstance(call.args[0], ast.Dict):
+                keys += _str_keys(call.args[0])
+            if keys:
+                stored.setdefault(f.value.id, []).extend(keys)
 
 
 def _statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
@@ -163,6 +212,8 @@ def cell_syntax(tree: ast.Module) -> CellSyntax:
                 out.producers[target.id] = value
             else:
                 out.producers.pop(target.id, None)
+        _stores(st, out.stored)
+    out.stored = {name: list(dict.fromkeys(keys)) for name, keys in out.stored.items() if keys}
     for node in syntax.calls(tree):
         name = _call_name(node)
         if name == "record_evaluation" and node.args and isinstance(node.args[0], ast.Name):
@@ -288,6 +339,10 @@ def harvest(
     if parsed is not None:
         for dict_name, lib in parsed.filled:
             _guard(out, dict_name, _curves, ns.get(dict_name), lib, out)
+    if ".update(" in source:  # d.update(f1=...) changes d in place: not among the names bound
+        parsed = tree()
+        if parsed is not None:
+            names += [n for n in parsed.stored if n in ns and n not in names]
     for name in names:
         obj = ns[name]
         if is_history(obj):
@@ -297,6 +352,8 @@ def harvest(
             call = s.producers.get(name) if s is not None else None
             if call is not None:
                 _guard(out, name, _produced, name, obj, call, ns, metric_re, out)
+            if s is not None and name in s.stored and isinstance(obj, dict):
+                _guard(out, name, _stored, obj, s.stored[name], metric_re, seen, out)
     if last is not None and not any(last is ns.get(n) for n in models):
         _guard(out, "the cell's value", _shown, last, tree, ns, seen, metric_re, known, out)
     return out
@@ -477,6 +534,17 @@ def _produced(
         found = _metric_function(call, ns)
         if found is not None:
             _add(out, found[0], obj, found[1])
+
+
+def _stored(obj: dict, keys: list[str], metric_re: re.Pattern, seen: Seen, out: Harvest) -> None:
+    """The metric-like ``keys`` the cell stored in the dict ``obj`` (see :func:`_stores`), read from the
+    dict as the cell left it. Once read, the dict shown later is not read again (:class:`Seen`)."""
+    n = len(out.metrics)
+    for key in keys:
+        if metric_re.match(key) and key in obj:
+            _add(out, key, obj[key], "namespace")
+    if len(out.metrics) > n:
+        seen.add(obj)
 
 
 # XGBoost / LightGBM -------------------------------------------------------------------------
