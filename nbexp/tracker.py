@@ -561,7 +561,9 @@ class Session:
                 run.n_cells += 1
                 if hint and run.idle_hint is None:
                     run.idle_hint = hint
-            if capture:
+            if capture and home is not run:  # a sweep: its params, metrics and results are its blocks' own
+                self._record_flow(cell)
+            elif capture:
                 # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
                 # variable of the same name, which holds only the loop's last value
                 curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
@@ -659,6 +661,19 @@ class Session:
         for key, value in printed:
             if key not in found:
                 run.log_found(key, value, source="stdout")
+
+    def _record_flow(self, cell: _Cell) -> None:
+        """A cell whose work went to ``nbexp.run(...)`` blocks (a sweep, see :meth:`_block_of`): the session's
+        dataflow record learns what it bound and the blocks it opened get the data it used, but the run it ran
+        beside gets none of its params, metrics or results (its loop variable, its best score)."""
+        literal, computed, _names, t = self._analyze(cell.source)
+        ns = self.shell.user_ns
+        blocks = [r.id for r in self.runs[self._runs_before_cell :] if r.kind == "context"]
+        if blocks:
+            labels, data = self._data_of(cell.source)
+            self.data.check(data, ns, blocks, labels, self.dataflow.trainer_funcs, self.metric_re)
+        self.dataflow.record(t, literal, computed, from_literals(literal, [], ns))
+        self.dataflow.bound(t, cell.hash)
 
     def _capture(
         self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: frozenset[str] = frozenset()

@@ -53,7 +53,7 @@ def two_runs(cell, ledger_path):
         "import math\n\n\ndef focal_loss(p):  # down-weights the easy examples\n"
         "    return -((1 - p) ** 2) * math.log(p)"
     )
-    cell("LR = 0.1\nval_loss = focal_loss(0.7)")
+    cell("LR = 0.1\nval_loss = focal_loss(LR + 0.6)")  # not a literal argument: focal_loss.p is no param
     cell("%nbexp note augmentation helped on the rare class")
     cell("%nbexp tag sweep-A")
     cell("%nbexp stop")
