@@ -89,6 +89,15 @@ class Dataflow:
         self.trainer_funcs -= t.writes - t.trainer_defs
         self.trainer_funcs |= t.trainer_defs
 
+    def globals_read(self, calls: set[str]) -> set[str]:
+        """The globals the bodies of the training functions among ``calls`` read (``def run_experiment():
+        model.fit(X_train, y_train)``: ``X_train``, ``y_train``), which the cell calling them reads through
+        them without naming them."""
+        out: set[str] = set()
+        for name in calls & self.trainer_funcs:
+            out |= self.deps.get(name, set())
+        return out
+
     def closure(self, roots: set[str]) -> set[str]:
         """``roots`` and every name they were computed from, through the dataflow record."""
         seen: set[str] = set()

@@ -74,10 +74,7 @@ class Run:
         self.frozen = False
         self.training_cells: set[str] = set()  # cell ids and code hashes that trained in this run
         self.models: set[str] = set()  # names it trained through
-        self.inputs: set[str] = set()  # names its training cells read
-        # those names and every name they were computed from (the dataflow record as it trained: the globals
-        # a training function reads, the data cells before them); a cell rebinding one opens the next run
-        self.upstream: set[str] = set()
+        self.inputs: set[str] = set()  # names its training cells read, and the globals their training functions read
         # names in its slice bound to models as it trained (fit/predict objects, torch modules): a later training
         # that reads none of them, nor a name it trained through, is another training, even on the same data
         self.estimators: set[str] = set()

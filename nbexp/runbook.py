@@ -19,9 +19,9 @@ import sqlite3
 import time
 from typing import Any, Callable
 
-from .capture.params import from_literals
+from .capture.params import CallArgs, from_literals
 from .capture.secrets import scrub_value
-from .capture.training import TRAIN_WORDS, Training
+from .capture.training import TRAIN_WORDS, TRANSFORM_FITS, Training
 from .dataflow import Dataflow
 from .ledger import sprint_of
 from .recorder import Run
@@ -171,7 +171,7 @@ class RunBook:
         words = set(_IDENTIFIER.findall(source))
         if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
             return "before"
-        if words & run.upstream or words & run.inputs or words & run.eval_metrics or words & run.param_roots:
+        if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
             return "after"
         return None
 
@@ -189,10 +189,10 @@ class RunBook:
         - it trains through a name ``run`` trained through (an edited training cell without ids);
         - it trains a model that owes nothing to ``run``'s models: neither a name it trained through nor an
           estimator its training used, nor anything computed from them (``another training``: a quick baseline
-          and the real model on the same data are two runs);
+          and the real model on the same data are two runs); a transformer fitted for its output alone
+          (``PCA(2).fit_transform(X_test)`` for a plot) is not another training;
         - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
-        - it rebinds a name ``run``'s training read, or one that name was computed from (through the
-          dataflow record: the data cells before it, the globals a training function reads), with code
+        - it rebinds a name ``run``'s training read (the globals its training functions read too), with code
           other than what last bound it;
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
           evaluation cell without ids).
@@ -202,21 +202,24 @@ class RunBook:
         trains = flow.trains(t)
         if trains and t.models & run.models:
             return "retrains"
-        if trains and run.models and not flow.closure(t.reads | t.models) & (run.models | run.estimators):
+        if (
+            trains
+            and run.models
+            and not (t.train_calls and t.train_calls <= TRANSFORM_FITS and not t.calls & flow.trainer_funcs)
+            and not flow.closure(t.reads | t.models) & (run.models | run.estimators)
+        ):
             return "another training"  # a model that owes nothing to this run's models (shared data does not tie)
-        for k, v in from_literals(literal, []).items():
+        # a call's literal arguments (``evaluate(clf, X_val, split='val')``, ``plot(h, title='Loss')``) are not
+        # values the training read: an evaluation helper called with other arguments opens nothing
+        values = {k: v for k, v in literal.items() if not isinstance(v, CallArgs)}
+        for k, v in from_literals(values, []).items():
             if k in run.params and not self.is_excluded(k):
                 old = run.params[k]
                 v = scrub_value(k, v)
                 if old != v or type(old) is not type(v):
                     return "changed"
-        for n in t.writes:  # a name the run's training read, or one it was computed from, bound by other code
-            if n in literal or flow.writers.get(n) == code_hash:
-                continue
-            # changed in place (``df["pred"] = ...``) only counts for a name training read itself: an
-            # evaluation cell adding a column to the data frame its features came from changes nothing trained
-            if n in run.inputs or (n in run.upstream and n not in t.mutated):
-                return "upstream"
+        if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
+            return "upstream"
         if computed & run.eval_metrics:
             return "re-evaluates"
         return None

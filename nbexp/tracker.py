@@ -561,9 +561,7 @@ class Session:
                 run.n_cells += 1
                 if hint and run.idle_hint is None:
                     run.idle_hint = hint
-            if capture and home is not run:  # a sweep: its params, metrics and results are its blocks' own
-                self._record_flow(cell)
-            elif capture:
+            if capture:
                 # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
                 # variable of the same name, which holds only the loop's last value
                 curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
@@ -662,19 +660,6 @@ class Session:
             if key not in found:
                 run.log_found(key, value, source="stdout")
 
-    def _record_flow(self, cell: _Cell) -> None:
-        """A cell whose work went to ``nbexp.run(...)`` blocks (a sweep, see :meth:`_block_of`): the session's
-        dataflow record learns what it bound and the blocks it opened get the data it used, but the run it ran
-        beside gets none of its params, metrics or results (its loop variable, its best score)."""
-        literal, computed, _names, t = self._analyze(cell.source)
-        ns = self.shell.user_ns
-        blocks = [r.id for r in self.runs[self._runs_before_cell :] if r.kind == "context"]
-        if blocks:
-            labels, data = self._data_of(cell.source)
-            self.data.check(data, ns, blocks, labels, self.dataflow.trainer_funcs, self.metric_re)
-        self.dataflow.record(t, literal, computed, from_literals(literal, [], ns))
-        self.dataflow.bound(t, cell.hash)
-
     def _capture(
         self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: frozenset[str] = frozenset()
     ) -> None:
@@ -748,8 +733,7 @@ class Session:
             run.frozen = True
             run.training_cells.update((cell.key, cell.hash))
             run.models |= t.models
-            run.inputs |= t.reads
-            run.upstream = self.dataflow.closure(run.inputs)
+            run.inputs |= t.reads | self.dataflow.globals_read(t.calls)
             run.estimators |= {n for n in run.slice - run.estimators if is_model(ns.get(n))}
             if not self.dataflow.trains(t):  # an evaluation cell that computed metrics
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}

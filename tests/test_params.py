@@ -443,3 +443,17 @@ def test_literal_arguments_of_a_notebook_class_but_not_of_a_config_class(cell, r
     p = params_of(reader)
     assert p["Net.hidden"] == 4 and p["model.class"] == "Net" and p["model.n_params"] == 4 * 4 + 4 + 4 * 2 + 2
     assert p["conf.lr"] == 0.05 and not [k for k in p if k.startswith("Config.")], sorted(p)
+
+
+def test_a_function_called_twice_with_other_literals_in_one_cell_is_no_param(cell, reader):
+    """``train = make_split('train')`` and ``valid = make_split('valid')`` in one cell: which call's argument the
+    run's params would hold is ambiguous (the last one used to win: the run that trained on 'train' said
+    'valid'), so neither is kept."""
+    cell("%nbexp track --sample-hz 0")
+    cell("def make_split(split, frac=0.7):\n    return [1, 2, 3] if split == 'train' else [4]")
+    assert cell("train = make_split('train')\nvalid = make_split('valid')\nsize = 3").success
+    params = reader().run(reader().list_runs()[0]["id"])["params"]
+    assert not any(k.startswith("make_split.") for k in params) and params["size"] == 3, params
+    assert cell("once = make_split('train', frac=0.5)").success
+    params = reader().run(reader().list_runs()[0]["id"])["params"]
+    assert params.get("make_split.frac") == 0.5 and params.get("make_split.split") == "train", params

@@ -568,3 +568,22 @@ def test_cross_validation_then_the_final_fit_of_the_same_estimator_is_one_run(ce
     ):
         assert cell(code).success
     assert len(reader().list_runs()) == 1
+
+
+def test_evaluation_helpers_and_plot_projections_after_training_open_no_run(cell, reader):
+    """After training: the user's evaluation helper called with another literal (``split='val'``), and a PCA
+    fitted only to plot the test set, are evaluation, not a changed value or another model's training."""
+    cell("%nbexp track --sample-hz 0")
+    for code in (
+        SK_DATA,
+        "clf = LogisticRegression(C=1.0, max_iter=300).fit(X_train, y_train)",
+        "def evaluate(model, X, y, split='test'):\n    return model.score(X, y)",
+        "train_accuracy = evaluate(clf, X_train, y_train, split='train')",
+        "test_accuracy = evaluate(clf, X_test, y_test, split='test')",
+        "from sklearn.decomposition import PCA\nX2 = PCA(n_components=2).fit_transform(X_test)",
+        "f1_like = clf.score(X_test, y_test)",
+    ):
+        assert cell(code).success
+    runs = reader().list_runs()
+    assert len(runs) == 1, runs
+    assert {"train_accuracy", "test_accuracy", "f1_like"} <= set(reader().run(runs[0]["id"])["metrics"])

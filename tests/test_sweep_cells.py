@@ -107,24 +107,3 @@ def test_a_sweep_cell_in_a_real_kernel(kernels, ledger_path):  # noqa: F811  (th
     assert len(sgd) == 2
     assert searched("sgd") == sgd
     assert code_of(tracked) == [SETUP, LOSS]
-
-
-def test_a_sweep_cell_leaves_the_tracked_run_none_of_its_params_or_metrics(cell, reader):
-    """The sweep's loop list and the best score it kept are the sweep's: the run tracked beside it has the
-    params and metrics of its own cells only (they used to land there too: ``alphas``, ``best_acc``)."""
-    cell("%nbexp track")
-    cell(SETUP)
-    cell(LOSS)
-    sweep = (
-        "alphas = [0.1, 0.2]\nbest_acc = 0.0\n"
-        "for alpha in alphas:\n    with nbexp.run('sgd', alpha=alpha) as r:\n"
-        "        acc = alpha * 3\n        r.log(acc=acc)\n        best_acc = max(best_acc, acc)"
-    )
-    assert cell(sweep).success
-    runs = reader().list_runs()
-    tracked = reader().run(next(r["id"] for r in runs if r["kind"] == "track"))
-    assert "alphas" not in tracked["params"] and tracked["params"]["lr"] == 0.1, tracked["params"]
-    assert set(tracked["metrics"]) == {"val_loss"}, tracked["metrics"]
-    blocks = [reader().run(r["id"]) for r in runs if r["name"] == "sgd"]
-    assert sorted(b["params"]["alpha"] for b in blocks) == [0.1, 0.2]
-    assert cell("best = best_acc * 2").success  # the dataflow still knows the sweep bound best_acc

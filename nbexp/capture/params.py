@@ -364,9 +364,14 @@ def top_level_assignments(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
             # a training call's arguments are under its name already (_call_params)
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id not in names:
                 args = CallArgs.of(value) if call_params_name(value) is None else None
-                if args is not None:
-                    literal[value.func.id] = args
+                if args is not None:  # called twice with other arguments (a train and a test split): neither
+                    literal[value.func.id] = args if literal.get(value.func.id, args) == args else _AMBIGUOUS
+    for name in [n for n, v in literal.items() if v is _AMBIGUOUS]:
+        del literal[name]
     return literal, computed
+
+
+_AMBIGUOUS = object()  # a function called more than once in a cell with different literal arguments
 
 
 def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:

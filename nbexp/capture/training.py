@@ -59,6 +59,9 @@ TRAIN_FUNCTIONS = frozenset(
         "permutation_test_score",
     }
 )
+# training calls that fit a transformer for its output (a projection for a plot, a resampled set): alone in a
+# cell after a run trained, they are not another model's training
+TRANSFORM_FITS = frozenset({"fit_transform", "fit_resample"})
 MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
 # every word a training call needs in a cell's text (see training_call); a cell with none of them,
 # and no call of a function that trains, does not train
@@ -101,6 +104,7 @@ class Training:
     writes: set[str] = field(default_factory=set)
     trainer_defs: set[str] = field(default_factory=set)  # functions defined here whose bodies train
     calls: set[str] = field(default_factory=set)  # plain-name calls at cell level (not in a def)
+    train_calls: set[str] = field(default_factory=set)  # the training calls' names at cell level (fit, step, ...)
     defines: set[str] = field(default_factory=set)  # every name bound at cell level (imports too)
     deps: dict[str, set[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
     mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
@@ -324,6 +328,7 @@ class _Visitor(syntax.Visitor):
             self.func_trains = True
         elif not self.run_block:
             self.out.trains = True
+            self.out.train_calls.add(_call_name(node) or kind)
 
 
 def _contains_training(node: ast.AST, in_loop: bool) -> bool:
