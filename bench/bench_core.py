@@ -247,11 +247,13 @@ def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02
             for label, code, goal in cases:
                 for kc in (plain, tracked_kc, inkernel_kc):
                     times(kc, code, 30, gap)  # warm up
-                base, tracked, inkernel = [], [], []
-                for _ in range(4):
-                    base += times(plain, code, n // 4, gap)
-                    tracked += times(tracked_kc, code, n // 4, gap)
-                    inkernel += times(inkernel_kc, code, n // 4, gap)
+                got: dict[int, list[float]] = {0: [], 1: [], 2: []}
+                kcs = (plain, tracked_kc, inkernel_kc)
+                for block in range(6):  # each kernel in each place of the turn twice: no kernel always goes first
+                    for k in range(3):
+                        which = (k + block) % 3
+                        got[which] += times(kcs[which], code, n // 6, gap)
+                base, tracked, inkernel = got[0], got[1], got[2]
                 b, t, k = statistics.median(base), statistics.median(tracked), statistics.median(inkernel)
                 rows.append(
                     (
