@@ -187,18 +187,20 @@ def capture_cost(n=300, profile=False):
     return rows
 
 
-def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02))):
+def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("20 ms apart", 0.02)), block=8):
     """Per-cell added time as a notebook user sees it: execute request to execute reply from a
-    real kernel (jupyter_client), tracked against untracked, interleaved in one run. Since the
-    kernel replies before nbexp reads what the cell left (it does that in the kernel's idle
-    time), cells run back to back ("Run All") pay the previous cell's capture before they start,
-    which shows in their time; cells with a pause between them (a person) do not.
+    real kernel (jupyter_client), tracked against untracked, interleaved in one run. Cells run back
+    to back ("Run All") pay the previous cell's capture before they start (nbexp reads what a cell
+    left once its reply has gone, before the kernel is idle), which shows in their time; cells with a
+    pause between them (a person) do not.
 
-    Three kernels side by side, blocks of cells in turn: one never tracked, one tracked once for the
-    whole bench (as a user tracks a notebook: the session's analysis child, started 2 s after
-    ``%nbexp track``, is running), and one tracked without the analysis child (every text read in
-    the kernel: what the child saves, or costs, on this machine). The first cells after
-    ``%nbexp track`` are measured apart, in a fourth kernel that starts and stops tracking ten times."""
+    Four kernels side by side: two never tracked (the second is the control: what two identical
+    kernels differ by here, the figure's noise floor), one tracked once for the whole bench (as a user
+    tracks a notebook: the session's analysis child, started 2 s after ``%nbexp track``, is running),
+    and one tracked without the analysis child (every text read in the kernel: what the child saves,
+    or costs, on this machine). Each kernel runs ``block`` cells in turn, the order of the turn rotated
+    each round, so the machine's drift over the bench falls on all four alike. The first cells after
+    ``%nbexp track`` are measured apart, in a fifth kernel that starts and stops tracking ten times."""
     from jupyter_client.manager import KernelManager
 
     kernels = []
@@ -219,9 +221,9 @@ def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
 
-    def times(kc, code, k, gap):
+    def times(kc, code, k, gap, first=0):
         out = []
-        for i in range(k):
+        for i in range(first, first + k):
             text = code.replace("#N", f"# {i}")
             if gap:
                 time.sleep(gap)
@@ -232,7 +234,7 @@ def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02
 
     rows = []
     try:
-        plain, tracked_kc, inkernel_kc = start(), start(), start()
+        plain, control, tracked_kc, inkernel_kc = start(), start(), start(), start()
         execute(inkernel_kc, "import nbexp.tracker; nbexp.tracker._CHILD_AFTER_S = 1e9")  # never starts
         for kc in (tracked_kc, inkernel_kc):
             execute(kc, "%load_ext nbexp")
@@ -243,23 +245,28 @@ def kernel_cell_latency(n=240, gaps=(("back to back", 0.0), ("20 ms apart", 0.02
             ("50-line cell, new text each time", FIFTY + "\n#N", "<= 0.5 ms"),
             ("50-line cell with a metric, re-executed (a new run each time)", FIFTY, "<= 0.5 ms"),
         )
+        kcs = (plain, control, tracked_kc, inkernel_kc)
+        numbered = 0  # new texts stay new across warm-up and rounds
         for gap_label, gap in gaps:
             for label, code, goal in cases:
-                for kc in (plain, tracked_kc, inkernel_kc):
-                    times(kc, code, 30, gap)  # warm up
-                got: dict[int, list[float]] = {0: [], 1: [], 2: []}
-                kcs = (plain, tracked_kc, inkernel_kc)
-                for block in range(6):  # each kernel in each place of the turn twice: no kernel always goes first
-                    for k in range(3):
-                        which = (k + block) % 3
-                        got[which] += times(kcs[which], code, n // 6, gap)
-                base, tracked, inkernel = got[0], got[1], got[2]
-                b, t, k = statistics.median(base), statistics.median(tracked), statistics.median(inkernel)
+                for kc in kcs:
+                    times(kc, code, 20, gap, numbered)  # warm up
+                numbered += 20
+                got: dict[int, list[float]] = {i: [] for i in range(len(kcs))}
+                for r in range(n // block):
+                    order = [(r + k) % len(kcs) for k in range(len(kcs))]
+                    if r % 2:
+                        order.reverse()  # who follows whom changes too
+                    for which in order:
+                        got[which] += times(kcs[which], code, block, gap, numbered)
+                    numbered += block
+                b, c, t, k = (statistics.median(got[i]) for i in range(len(kcs)))
                 rows.append(
                     (
                         f"kernel, {gap_label}: {label}",
                         f"{(t - b) * 1e3:.3f} ms added (median reply {b * 1e3:.3f} -> {t * 1e3:.3f} ms); "
-                        f"without the analysis child {(k - b) * 1e3:.3f} ms",
+                        f"without the analysis child {(k - b) * 1e3:.3f} ms; "
+                        f"control (untracked against untracked) {(c - b) * 1e3:+.3f} ms",
                         goal,
                     )
                 )

@@ -109,6 +109,11 @@ class _Cell:
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
+# The longest a capture waits, the GIL free, for the kernel's shell-channel thread to send the execute
+# reply (ipykernel 7; see _hook_kernel). Captured meanwhile, the thread and the capture took turns at the
+# GIL at every step of the send, and each turn cost up to the switch interval: ~1 ms added to a trivial
+# cell's reply (bench/RESULTS.md, issue 15, 2026-11-26).
+_REPLY_WAIT_S = 0.005
 # The analysis child (nbexp.capture.texts) starts this long after %nbexp track: started at once, its start
 # (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
 # (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
@@ -405,6 +410,8 @@ class Session:
             if self.printed is not None:
                 self.printed.follow()  # %%capture's body prints to its own stream: still this cell's output
             return
+        if self._replied is not None:
+            self._replied.clear()  # set once this cell's reply has left (see _hook_kernel)
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
         if self._texts.start(clean):  # a new text: the analysis child reads it while the cell runs
@@ -755,6 +762,7 @@ class Session:
         """
         kernel: Any = getattr(self.shell, "kernel", None)
         self._kernel_hooks: list[tuple[Any, str, Callable]] = []
+        self._replied = self._watch_replies(kernel)
         self._after_reply = False  # the kernel's post_handler_hook finishes each cell's capture
         after = getattr(kernel, "post_handler_hook", None)
         if callable(after):
@@ -763,17 +771,20 @@ class Session:
                 _original()
                 if self._pending:
                     # The reply is on its way through the kernel's shell-channel thread, which needs
-                    # a core and the GIL to send it. Before a capture that parses a cell new to the
-                    # session (milliseconds of work), give it 1 ms; during any capture, hand the GIL
-                    # over within 0.2 ms (not Python's 5 ms): the capture does not hold the reply back.
+                    # a core and the GIL to send it: the capture waits until it has left (the GIL
+                    # free). Before a capture that parses a cell new to the session (milliseconds of
+                    # work), give it 1 ms in all; during any capture, hand the GIL over within 0.2 ms
+                    # (not Python's 5 ms), for the kernel's other threads.
+                    began = time.perf_counter()
+                    if self._replied is not None:
+                        self._replied.wait(_REPLY_WAIT_S)
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))
                     try:
                         text = self._new_text
                         if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
-                            began = time.perf_counter()
                             try:
-                                answered = self._answered(text)
+                                answered = self._answered(text, max(0.0, _YIELD_S - (time.perf_counter() - began)))
                             except Exception:  # the text is read here instead
                                 answered = False
                             if not answered:
@@ -800,6 +811,28 @@ class Session:
         ):
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
+    def _watch_replies(self, kernel: Any) -> threading.Event | None:
+        """An event the kernel's shell stream sets each time it has sent a message (the execute
+        reply, cleared when a cell starts), where a shell-channel thread sends them (ipykernel 7):
+        None elsewhere (ipykernel 6 sends on the main thread, a plain shell replies to no one)."""
+        stream: Any = getattr(kernel, "shell_stream", None)
+        if getattr(kernel, "shell_channel_thread", None) is None or not callable(getattr(stream, "on_send", None)):
+            return None
+        replied = threading.Event()
+        chained = getattr(stream, "_send_callback", None)  # none in ipykernel: kept all the same
+
+        def sent(msg: Any, status: Any) -> None:
+            replied.set()
+            if chained is not None:
+                chained(msg, status)
+
+        try:
+            stream.on_send(sent)
+        except Exception:  # a closed stream: captures then do not wait
+            return None
+        self._reply_stream: tuple[Any, Any, Any] | None = (stream, sent, chained)
+        return replied
+
     def _answered(self, text: str, wait: float = _YIELD_S) -> bool:
         """Whether a new cell text's analysis came from the analysis child (nbexp.capture.texts), waiting
         for it at most ``wait`` seconds: in a kernel ``_YIELD_S`` (the GIL free: the reply leaves
@@ -819,6 +852,13 @@ class Session:
             if kernel.__dict__.get(name) is hook:
                 delattr(kernel, name)
         self._kernel_hooks, self._after_reply = [], False
+        held = getattr(self, "_reply_stream", None)
+        if held is not None and getattr(held[0], "_send_callback", None) is held[1]:
+            try:
+                held[0].on_send(held[2])  # the callback it had before nbexp's
+            except Exception:
+                pass
+        self._reply_stream, self._replied = None, None
         try:
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
