@@ -356,6 +356,7 @@ def test_listings_say_where_a_metric_came_from(cell, reader, ledger_path):
         ("mean accuracy 0.9 std 0.01", [("mean_accuracy", 0.9)]),
         ("Logistic regression accuracy 0.85", [("logistic_regression_accuracy", 0.85)]),
         ("The test accuracy: 0.9", [("test_accuracy", 0.9)]),
+        ("The loss was: 0.3", [("loss", 0.3)]),
         ("Training finished with loss 0.3", [("loss", 0.3)]),
         ("Epoch 3 loss 0.12", [("loss", 0.12)]),
         (

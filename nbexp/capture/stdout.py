@@ -24,8 +24,9 @@ apart: ``cv accuracy 0.917`` and ``test accuracy 0.912`` are ``cv_accuracy`` and
 ``roc_auc``, as W&B, MLflow or Keras would name them. The label is the one to four words before
 the separator, back to the line's start, a delimiter or a counter (``Epoch 3 loss 0.12`` is
 ``loss``); words up to its last prose word (articles, pronouns, prepositions, auxiliaries, "got",
-"reached": :data:`PROSE_WORDS`) are no part of it (``The test accuracy: 0.9`` is ``test_accuracy``,
-``Training finished with loss 0.3`` is ``loss``). A label followed by one space rather than
+"reached": :data:`PROSE_WORDS`) are no part of it, nor are prose words that end it (``The test
+accuracy: 0.9`` is ``test_accuracy``, ``Training finished with loss 0.3`` is ``loss``, ``Accuracy
+is: 0.9`` is ``accuracy``). A label followed by one space rather than
 ``:`` or ``=`` must end in a metric word (``accuracy of 0.93`` gives nothing). A name a line
 already gave, printed again on it after a split word (``train loss 0.4 acc 0.8 | val loss 0.5
 acc 0.7``), takes that split word as Keras does (``acc``, then ``val_acc``). Any other name
@@ -88,16 +89,19 @@ PROSE_WORDS = frozenset(
 def _label(raw: str, spaced: bool, metric_re: re.Pattern) -> str | None:
     """The metric name in a printed label ``raw`` (its one to four words), or None.
 
-    Words up to the last prose word are dropped when what is left still looks like a metric
-    (``The test accuracy`` -> ``test_accuracy``; ``Accuracy of model`` stays whole). A label printed
-    with one space before its number (``spaced``) has no ``:`` or ``=`` to say where it is: its last
-    word must be a metric word itself (``cv accuracy 0.917`` -> ``cv_accuracy``; ``accuracy of
-    0.93`` gives nothing). Too long, or not metric-like: None."""
+    Prose words at its end, and words up to the last prose word before them, are dropped when what
+    is left still looks like a metric (``The test accuracy`` -> ``test_accuracy``, ``Accuracy is`` ->
+    ``accuracy``; ``Accuracy of model`` stays whole). A label printed with one space before its
+    number (``spaced``) has no ``:`` or ``=`` to say where it is: its last word must be a metric word
+    itself (``cv accuracy 0.917`` -> ``cv_accuracy``; ``accuracy of 0.93`` gives nothing). Too long,
+    or not metric-like: None."""
     words = raw.split(" ")
     if spaced and not metric_re.match(normalize_name(words[-1])):
         return None
+    while len(words) > 1 and words[-1].lower() in PROSE_WORDS:  # "Accuracy is: 0.9"
+        words.pop()
     cut = max((i + 1 for i, w in enumerate(words[:-1]) if w.lower() in PROSE_WORDS), default=0)
-    if cut:
+    if cut or len(words) < raw.count(" ") + 1:
         name = normalize_name(" ".join(words[cut:]))
         if name.isidentifier() and metric_re.match(name):
             return name if len(name) <= MAX_NAME else None
