@@ -248,3 +248,58 @@ def test_metrics_kept_in_a_dict(cell, reader):
     assert series(r, run_id, "accuracy")[1] == [pytest.approx(ns["results"]["accuracy"], rel=1e-12)]
     assert series(r, run_id, "precision")[1] == [pytest.approx(ns["summary"]["precision"], rel=1e-12)]
     assert sources(r, run_id) == {"f1": "namespace", "accuracy": "namespace", "precision": "namespace"}
+
+
+def test_two_dicts_of_the_same_metrics_keep_both(cell, reader, ledger_path):
+    """``train_scores`` and ``test_scores`` both hold ``f1`` and ``acc``: the run keeps four metrics, named by what
+    each dict's name adds (``train_f1``, ``test_f1``), and so do two classification reports; running the cell
+    again adds a point to each, never a new name; a plain ``results`` dict keeps its bare keys."""
+    from click.testing import CliRunner
+
+    import nbexp
+    from nbexp.cli import main
+
+    cell("%nbexp track")
+    cell(
+        XY + "\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, classification_report, f1_score"
+    )
+    cell("clf = LogisticRegression(C=0.1).fit(X_train, y_train)")
+    cell("p_train, p_test = clf.predict(X_train), clf.predict(X_test)")
+    scores = (
+        "train_scores = {'f1': f1_score(y_train, p_train), 'acc': accuracy_score(y_train, p_train)}\n"
+        "test_scores = {}\n"
+        "test_scores['f1'] = f1_score(y_test, p_test)\n"
+        "test_scores.update(acc=accuracy_score(y_test, p_test))\n"
+        "train_report = classification_report(y_train, p_train, output_dict=True)\n"
+        "test_report = classification_report(y_test, p_test, output_dict=True)"
+    )
+    cell(scores)
+    ns = cell.sh.user_ns
+    r, run_id = only_run(reader)
+    train, test = ns["train_scores"], ns["test_scores"]
+    assert train["f1"] != test["f1"]  # the data tells them apart: a collision would lose one
+    expected = {
+        "train_f1": train["f1"],
+        "train_acc": train["acc"],
+        "test_f1": test["f1"],
+        "test_acc": test["acc"],
+        "train_accuracy": ns["train_report"]["accuracy"],
+        "test_accuracy": ns["test_report"]["accuracy"],
+        "test_macro_avg_f1_score": ns["test_report"]["macro avg"]["f1-score"],
+    }
+    metrics = nbexp.get_run(run_id)["metrics"]
+    for key, value in expected.items():
+        assert (metrics[key]["last"], metrics[key]["steps"]) == (pytest.approx(value, rel=1e-12), 1), key
+    assert not {"f1", "acc", "accuracy", "macro_avg_f1_score"} & set(metrics)
+    show = CliRunner().invoke(main, ["--ledger", str(ledger_path), "show", run_id])
+    assert show.exit_code == 0, show.output
+    rows = {line.split()[0] for line in show.output.splitlines() if line.strip()}
+    assert {"train_f1", "test_f1", "train_acc", "test_acc"} <= rows
+
+    cell(scores)  # run again (a run of its own or the same): the same names, never new ones
+    cell("results = {'f1': f1_score(y_test, p_test)}")
+    reader()  # flushed
+    again = nbexp.get_run("latest")["metrics"]
+    assert set(again) == set(metrics) | {"f1"}
+    assert again["test_f1"]["last"] == pytest.approx(test["f1"], rel=1e-12) and again["f1"]["steps"] == 1

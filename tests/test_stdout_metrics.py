@@ -339,3 +339,122 @@ def test_listings_say_where_a_metric_came_from(cell, reader, ledger_path):
     assert ls.exit_code == 0, ls.output
     assert "0.453*" in ls.output and "0.75*" not in ls.output and "0.5*" not in ls.output
     assert ls.output.rstrip().endswith("* read from printed output")
+
+
+# -- metrics that share a metric word keep apart (a new user's trial: one value was silently lost) --------
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("cv accuracy 0.917", [("cv_accuracy", 0.917)]),
+        ("test accuracy 0.912", [("test_accuracy", 0.912)]),
+        ("Test accuracy 0.9, test loss 0.3", [("test_accuracy", 0.9), ("test_loss", 0.3)]),
+        ("OOF AUC 0.81", [("oof_auc", 0.81)]),
+        ("ROC AUC 0.93", [("roc_auc", 0.93)]),
+        ("top-5 acc 0.9", [("top_5_acc", 0.9)]),
+        ("mean accuracy 0.9 std 0.01", [("mean_accuracy", 0.9)]),
+        ("Logistic regression accuracy 0.85", [("logistic_regression_accuracy", 0.85)]),
+        ("The test accuracy: 0.9", [("test_accuracy", 0.9)]),
+        ("The loss was: 0.3", [("loss", 0.3)]),
+        ("Training finished with loss 0.3", [("loss", 0.3)]),
+        ("Epoch 3 loss 0.12", [("loss", 0.12)]),
+        (
+            "epoch 2 train loss 0.4 acc 0.8 | val loss 0.5 acc 0.7",
+            [("train_loss", 0.4), ("acc", 0.8), ("val_loss", 0.5), ("val_acc", 0.7)],
+        ),
+    ],
+)
+def test_printed_names_keep_their_qualifiers(line, expected):
+    assert parsed(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["The model reached an accuracy of 0.93", "Reached an accuracy of 0.93", "The accuracy is 0.93", "loss is 0.3"],
+)
+def test_a_sentence_names_no_metric(line):
+    assert parsed(line) == []
+
+
+def _show(ledger_path):
+    from click.testing import CliRunner
+
+    from nbexp.cli import main
+
+    show = CliRunner().invoke(main, ["--ledger", str(ledger_path), "show", "latest"])
+    assert show.exit_code == 0, show.output
+    table = show.output.split("\nmetrics\n")[1].split("\n\n")[0]
+    return {line.split()[0]: line.split() for line in table.splitlines()[1:]}
+
+
+def test_printed_metrics_that_share_a_metric_word_are_all_kept(cell, reader, ledger_path):
+    """A tutorial prints its cross-validated and its test accuracy, its train and val loss: four metrics, not
+    two that overwrite each other."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(
+        "import numpy as np\n"
+        "def evaluate(cv, acc, train_loss, val_loss):\n"
+        '    print(f"cv accuracy {cv.mean():.3f}")\n'
+        '    print(f"test accuracy {acc:.3f}")\n'
+        '    print("train loss:", train_loss)\n'
+        '    print("val loss:", val_loss)\n'
+    )
+    cell("evaluate(np.array([0.91, 0.92, 0.93]), np.float64(0.912), 0.25, 0.5)")
+    reader()  # flushed
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert {k: (m["last"], m["steps"]) for k, m in metrics.items()} == {
+        "cv_accuracy": (pytest.approx(0.92), 1),
+        "test_accuracy": (pytest.approx(0.912), 1),
+        "train_loss": (0.25, 1),
+        "val_loss": (0.5, 1),
+    }
+    rows = _show(ledger_path)
+    assert rows["cv_accuracy"][1] == "0.92" and rows["test_accuracy"][1] == "0.912"
+
+
+@pytest.mark.kernel
+def test_a_kernel_keeps_metrics_that_share_a_name_apart(nbexp_home, ledger_path, tmp_path, monkeypatch):
+    """The new user's notebook in a real kernel: cv and test accuracy printed, train and test scores kept in two
+    dicts; ``nbexp show`` lists every one of them with its value."""
+    from jupyter_client.manager import KernelManager
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+
+        def run(code):
+            reply = kc.execute_interactive(code, timeout=120, output_hook=lambda msg: None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+
+        run("%load_ext nbexp\n%nbexp track")
+        run("folds = [0.91, 0.92, 0.93]\nprint(f'cv accuracy {sum(folds) / len(folds):.3f}')")
+        run("hits = [1, 1, 0, 1, 1]\nprint(f'test accuracy {sum(hits) / len(hits):.3f}')")
+        run(
+            "tp, fp, fn = 40, 10, 5\n"
+            "train_scores = {'f1': 2 * tp / (2 * tp + fp + fn), 'acc': (tp + 45) / 100}\n"
+            "tp, fp, fn = 30, 15, 10\n"
+            "test_scores = {'f1': 2 * tp / (2 * tp + fp + fn), 'acc': (tp + 40) / 100}"
+        )
+        run("%nbexp stop")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    rows = _show(ledger_path)
+    values = {k: float(row[1]) for k, row in rows.items()}
+    assert values == {
+        "cv_accuracy": 0.92,
+        "test_accuracy": 0.8,
+        "train_f1": pytest.approx(80 / 95, abs=1e-3),
+        "train_acc": 0.85,
+        "test_f1": pytest.approx(60 / 85, abs=1e-3),
+        "test_acc": 0.7,
+    }
+    assert rows["cv_accuracy"][-1] == "printed" and rows["test_f1"][-1] == "variable"

@@ -1,4 +1,11 @@
-"""Metrics: scalar conversion for ``nbexp.log`` and metric-looking variable names."""
+"""Metrics: scalar conversion for ``nbexp.log``, metric-looking variable names, and how a metric key is spelled.
+
+Spelling (one home for it): a name nbexp reads from text (a printed label) becomes a lower_snake key
+(:func:`normalize_name`: ``Avg loss`` -> ``avg_loss``); a key kept in a dict whose name says more than
+"results" is qualified by what the name adds (:func:`container_qualifier`, :func:`qualified`:
+``test_scores["f1"]`` -> ``test_f1``), joined with ``_`` like the split prefixes Keras and the
+tutorials use (``val_loss``, ``test_accuracy``), so two containers of the same metrics keep both.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +60,10 @@ METRIC_WORDS = (
 # split prefix and/or a number (``map``, ``val_map``, ``map50``, ``map_50_95``), never ``heat_map``.
 STRICT_WORDS = ("map",)
 METRIC_PREFIXES = ("train_", "val_", "valid_", "test_", "eval_")
+# Words that name the data a metric was measured on (``val loss``, ``cv accuracy``, ``oof auc``)
+SPLIT_WORDS = frozenset(
+    ("train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "cv", "holdout", "oof")
+)
 # A name ending in one of these words is a setting or a count, not a measurement:
 # ``iou_threshold``, ``loss_weight``, ``test_size``, ``acc_steps``, ``loss_fn``.
 NOT_METRIC_ENDINGS = (
@@ -76,6 +87,60 @@ NOT_METRIC_ENDINGS = (
     "path",
     "file",
 )
+
+
+# Words that say a name holds metrics, not which ones: a dict named ``results`` or ``scores`` adds nothing to
+# its keys, ``test_scores`` adds ``test``, ``rf_metrics`` adds ``rf``.
+CONTAINER_WORDS = frozenset(
+    (
+        "results",
+        "result",
+        "res",
+        "scores",
+        "score",
+        "metrics",
+        "metric",
+        "stats",
+        "summary",
+        "perf",
+        "performance",
+        "report",
+        "evals",
+        "out",
+        "output",
+        "outputs",
+        "logs",
+        "log",
+        "dict",
+        "all",
+        "my",
+    )
+)
+_NOT_NAME = re.compile(r"[^0-9a-z]+")
+
+
+def normalize_name(name: str) -> str:
+    """A written name as a lower_snake key: ``Avg loss`` -> ``avg_loss``, ``val/loss`` -> ``val_loss``,
+    ``Best cross-validation score`` -> ``best_cross_validation_score``, ``Top-1 acc`` -> ``top_1_acc``."""
+    return _NOT_NAME.sub("_", name.lower()).strip("_")
+
+
+def container_qualifier(name: str) -> str:
+    """What a container's name says about the metrics in it: its words less :data:`CONTAINER_WORDS` and
+    single letters, lower_snake (``test_scores`` -> ``test``, ``scores_val`` -> ``val``, ``rf_results`` ->
+    ``rf``, ``results`` / ``d`` -> ``""``). It depends on the name alone, so a notebook run again gives
+    the same keys."""
+    words = [w for w in normalize_name(name).split("_") if len(w) > 1 and w not in CONTAINER_WORDS]
+    return "_".join(words)
+
+
+def qualified(qualifier: str, key: str) -> str:
+    """``key`` under ``qualifier`` (``test`` + ``f1`` -> ``test_f1``); ``key`` itself when there is no
+    qualifier or the key says it already (``val`` + ``val_loss``, ``test`` + ``test``)."""
+    low = key.lower()
+    if not qualifier or low == qualifier or low.startswith(qualifier + "_"):
+        return key
+    return f"{qualifier}_{key}"
 
 
 def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.Pattern:

@@ -16,9 +16,10 @@ the cell belongs to:
   ``cross_val_score(...)`` bound to ``scores`` gives ``scores_mean`` and ``scores_std``;
   ``cross_validate(...)`` the mean and std of each ``test_*`` / ``train_*`` key;
   ``classification_report(..., output_dict=True)`` ``accuracy``, ``macro_avg_f1_score``-style
-  keys (per class too for at most 10 classes); ``est.score(...)`` and the ``sklearn.metrics``
-  functions, shown as the last value or bound to a name that does not look like a metric,
-  a metric named after the function (``accuracy_score`` gives ``accuracy``).
+  keys (per class too for at most 10 classes; bound to ``test_report``: ``test_accuracy``, see
+  below); ``est.score(...)`` and the ``sklearn.metrics`` functions, shown as the last value
+  or bound to a name that does not look like a metric, a metric named after the
+  function (``accuracy_score`` gives ``accuracy``).
 - **XGBoost / LightGBM**: a model the cell trained gives its ``evals_result_`` as curves
   ``<eval set>.<metric>`` (step = round), ``best_iteration`` and ``best_score`` when early
   stopping set them; a LightGBM ``Booster`` its ``best_score`` per eval set and metric; the
@@ -29,6 +30,14 @@ the cell belongs to:
 - **Metrics kept in a dict**: a metric-like key the cell stores a computed scalar under
   (``results["f1"] = f1_score(...)``, ``results.update(accuracy=...)``, ``scores = {"auc": auc(...)}``),
   read from the dict once the cell ran, source ``namespace`` (a dict of literal values is a config).
+
+A dict's keys are qualified by what the dict's name adds to "results"
+(:func:`nbexp.capture.metrics.container_qualifier`): ``train_scores = {"f1": ...}`` and
+``test_scores = {"f1": ...}`` give ``train_f1`` and ``test_f1``, ``rf_results["acc"]`` gives
+``rf_acc``, while ``results``, ``scores``, ``metrics`` or ``d`` add nothing (``f1``), and a key
+that says it already stays (``val_metrics["val_loss"]`` is ``val_loss``). Always, not only when
+two dicts collide: the key depends on the dict's name alone, the same in every cell and every
+run of the notebook. A dict shown by its name as a cell's value is read the same way.
 
 Libraries are never imported here: objects are recognised by their class's module and name
 and by duck attributes. Which call produced a name is read from the cell's syntax tree, parsed
@@ -47,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from . import syntax
-from .metrics import as_scalar
+from .metrics import as_scalar, container_qualifier, qualified
 from .training import cell_tree, training_call
 
 MAX_POINTS = 100_000  # points taken from the curves of one cell
@@ -353,7 +362,7 @@ def harvest(
             if call is not None:
                 _guard(out, name, _produced, name, obj, call, ns, metric_re, out)
             if s is not None and name in s.stored and isinstance(obj, dict):
-                _guard(out, name, _stored, obj, s.stored[name], metric_re, seen, out)
+                _guard(out, name, _stored, name, obj, s.stored[name], metric_re, seen, out)
     if last is not None and not any(last is ns.get(n) for n in models):
         _guard(out, "the cell's value", _shown, last, tree, ns, seen, metric_re, known, out)
     return out
@@ -488,19 +497,20 @@ def _metric_function(call: ast.Call, ns: Mapping[str, Any]) -> tuple[str, str] |
     return (name[: -len("_score")] if name.endswith("_score") and name != "_score" else name), "sklearn"
 
 
-def _report(report: dict, out: Harvest) -> None:
-    """``classification_report(..., output_dict=True)``: overall, average and (few) per-class metrics."""
+def _report(report: dict, out: Harvest, qualifier: str = "") -> None:
+    """``classification_report(..., output_dict=True)``: overall, average and (few) per-class metrics, under
+    the qualifier of the name it is bound to (``test_report`` gives ``test_accuracy``, ``report`` ``accuracy``)."""
     classes = [k for k, v in report.items() if isinstance(v, dict) and not str(k).endswith(" avg")]
     for label, entry in report.items():
         if not isinstance(entry, dict):
-            _add(out, label, entry, "sklearn")
+            _add(out, qualified(qualifier, str(label)), entry, "sklearn")
             continue
         if label in classes and len(classes) > MAX_CLASSES:
             continue
         prefix = str(label) if str(label).endswith(" avg") else f"class_{label}"
         for metric, v in entry.items():
             if metric != "support":
-                _add(out, f"{prefix}_{metric}", v, "sklearn")
+                _add(out, qualified(qualifier, f"{prefix}_{metric}"), v, "sklearn")
 
 
 def _cv_scores(name: str, scores: Any, out: Harvest) -> None:
@@ -529,20 +539,24 @@ def _produced(
     elif fname in CV_VALIDATE and isinstance(obj, dict):
         _cv_validate(obj, out)
     elif fname == "classification_report" and isinstance(obj, dict):
-        _report(obj, out)
+        _report(obj, out, "" if shown else container_qualifier(name))  # test_report: test_accuracy
     elif (shown or not metric_re.match(name)) and as_scalar(obj) is not None:  # else the namespace has it
         found = _metric_function(call, ns)
         if found is not None:
             _add(out, found[0], obj, found[1])
 
 
-def _stored(obj: dict, keys: list[str], metric_re: re.Pattern, seen: Seen, out: Harvest) -> None:
-    """The metric-like ``keys`` the cell stored in the dict ``obj`` (see :func:`_stores`), read from the
-    dict as the cell left it. Once read, the dict shown later is not read again (:class:`Seen`)."""
+def _stored(name: str, obj: dict, keys: list[str], metric_re: re.Pattern, seen: Seen, out: Harvest) -> None:
+    """The metric-like ``keys`` the cell stored in the dict ``obj`` named ``name`` (see :func:`_stores`), read
+    from the dict as the cell left it, each under the dict's qualifier (``test_scores["f1"]`` is ``test_f1``).
+    Once read, the dict shown later is not read again (:class:`Seen`)."""
     n = len(out.metrics)
+    qualifier = container_qualifier(name)
     for key in keys:
         if metric_re.match(key) and key in obj:
-            _add(out, key, obj[key], "namespace")
+            k = metric_key(key)
+            if k is not None:
+                _add(out, qualified(qualifier, k), obj[key], "namespace")
     if len(out.metrics) > n:
         seen.add(obj)
 
@@ -643,9 +657,11 @@ def _shown(
         name = ""
     if isinstance(value, dict):  # {"val_acc": acc, ...}, or what a function returned
         seen.add(value)
+        qualifier = container_qualifier(expr.id) if isinstance(expr, ast.Name) else ""  # test_scores: test_f1
         for key, v in list(value.items())[:1000]:
-            if isinstance(key, str) and metric_re.match(key):
-                _add(out, key, v, "result")
+            k = metric_key(key) if isinstance(key, str) and metric_re.match(key) else None
+            if k is not None:
+                _add(out, qualified(qualifier, k), v, "result")
         return
     if as_scalar(value) is None or not metric_re.match(name):
         return

@@ -16,6 +16,21 @@ conservatively; the tracker records them with ``source=stdout``. Example::
 
     In [3]: test_loop(model)          # prints "Accuracy: 45.3%, Avg loss: 1.602"
     # the run now has accuracy=0.453 and avg_loss=1.602, marked as read from printed output
+
+Names. A printed name is its label's words, lower_snake (:func:`nbexp.capture.metrics.normalize_name`,
+the one spelling rule for names read from text), so two metrics that share a metric word keep
+apart: ``cv accuracy 0.917`` and ``test accuracy 0.912`` are ``cv_accuracy`` and ``test_accuracy``,
+``train loss: 0.4`` and ``val loss: 0.5`` are ``train_loss`` and ``val_loss``, ``ROC AUC 0.93`` is
+``roc_auc``, as W&B, MLflow or Keras would name them. The label is the one to four words before
+the separator, back to the line's start, a delimiter or a counter (``Epoch 3 loss 0.12`` is
+``loss``); words up to its last prose word (articles, pronouns, prepositions, auxiliaries, "got",
+"reached": :data:`PROSE_WORDS`) are no part of it, nor are prose words that end it (``The test
+accuracy: 0.9`` is ``test_accuracy``, ``Training finished with loss 0.3`` is ``loss``, ``Accuracy
+is: 0.9`` is ``accuracy``). A label followed by one space rather than
+``:`` or ``=`` must end in a metric word (``accuracy of 0.93`` gives nothing). A name a line
+already gave, printed again on it after a split word (``train loss 0.4 acc 0.8 | val loss 0.5
+acc 0.7``), takes that split word as Keras does (``acc``, then ``val_acc``). Any other name
+printed again is a curve (one point per print).
 """
 
 from __future__ import annotations
@@ -24,6 +39,8 @@ import re
 import sys
 import threading
 from typing import Any, Callable
+
+from .metrics import SPLIT_WORDS, normalize_name, qualified
 
 TAIL_CHARS = 64 * 1024  # the text kept per cell: its last 64 KB
 MAX_NAME = 40  # longer names are prose, not metric names
@@ -53,7 +70,6 @@ _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # innermost (...) and [...]
 _MAYBE_PAIR = re.compile(r"[:=.%]|[nN][aA][nN]|[iI][nN][fF]")
 # a cheap first look for _SKIP's words (most lines have none of them)
 _MAYBE_SKIP = re.compile(r"arn|ARN|Err|ERR|Exception|File|time|nbexp")
-_NOT_NAME = re.compile(r"[^0-9a-z]+")
 # lines never read: warnings, errors, exceptions, %time's report, nbexp's own lines
 _SKIP = re.compile(
     r"(?i:warn)|\b[A-Z]\w*(?:Error|Exception)\b|\bException\b|\bERROR\b|^\s*Error\b|File \""
@@ -61,22 +77,48 @@ _SKIP = re.compile(
 )
 
 
-def normalize_name(name: str) -> str:
-    """A printed name as a lower_snake identifier: ``Avg loss`` -> ``avg_loss``,
-    ``val/loss`` -> ``val_loss``, ``Best cross-validation score`` -> ``best_cross_validation_score``."""
-    return _NOT_NAME.sub("_", name.lower()).strip("_")
+# Words of a sentence, not of a metric's name: a label's words up to the last of them are dropped
+# ("The test accuracy", "Training finished with loss", "Our model reached accuracy").
+PROSE_WORDS = frozenset(
+    "a an the of on in at for with by from to into over after before and or as than then so now here there "
+    "is are was were be been has have had get got gets reached reaches reach achieved achieves achieve "
+    "gives gave give yields yielded shows showed our my your its their this that these those we i it you they".split()
+)
 
 
-def _metric_name(raw: str, metric_re: re.Pattern, names: dict) -> str | None:
-    """``raw`` as a metric name, or None (not metric-like, too long); remembered in ``names``."""
-    found = names.get(raw, _NONE)
+def _label(raw: str, spaced: bool, metric_re: re.Pattern) -> str | None:
+    """The metric name in a printed label ``raw`` (its one to four words), or None.
+
+    Prose words at its end, and words up to the last prose word before them, are dropped when what
+    is left still looks like a metric (``The test accuracy`` -> ``test_accuracy``, ``Accuracy is`` ->
+    ``accuracy``; ``Accuracy of model`` stays whole). A label printed with one space before its
+    number (``spaced``) has no ``:`` or ``=`` to say where it is: its last word must be a metric word
+    itself (``cv accuracy 0.917`` -> ``cv_accuracy``; ``accuracy of 0.93`` gives nothing). Too long,
+    or not metric-like: None."""
+    words = raw.split(" ")
+    if spaced and not metric_re.match(normalize_name(words[-1])):
+        return None
+    while len(words) > 1 and words[-1].lower() in PROSE_WORDS:  # "Accuracy is: 0.9"
+        words.pop()
+    cut = max((i + 1 for i, w in enumerate(words[:-1]) if w.lower() in PROSE_WORDS), default=0)
+    if cut or len(words) < raw.count(" ") + 1:
+        name = normalize_name(" ".join(words[cut:]))
+        if name.isidentifier() and metric_re.match(name):
+            return name if len(name) <= MAX_NAME else None
+    name = normalize_name(raw)
+    if not name or len(name) > MAX_NAME or not name.isidentifier() or not metric_re.match(name):
+        return None
+    return name
+
+
+def _metric_name(raw: str, spaced: bool, metric_re: re.Pattern, names: dict) -> str | None:
+    """``raw`` as a metric name (:func:`_label`), or None; remembered in ``names``."""
+    found = names.get((raw, spaced), _NONE)
     if found is _NONE:
-        found = normalize_name(raw)
-        if not found or len(found) > MAX_NAME or not found.isidentifier() or not metric_re.match(found):
-            found = None
+        found = _label(raw, spaced, metric_re)
         if len(names) > 4096:
             names.clear()
-        names[raw] = found
+        names[(raw, spaced)] = found
     return found
 
 
@@ -103,17 +145,22 @@ def _line_pairs(line: str, metric_re: re.Pattern, names: dict) -> list[tuple[str
     matches = list(_PAIR.finditer(line))
     if len(matches) > MAX_PAIRS_PER_LINE:
         return pairs
+    split = ""  # the split word of the line's latest name that had one ("val loss 0.5": val)
     for m in matches:
         raw, sep, num = m.group("name", "sep", "num")
-        if sep == " ":  # "epoch 3 loss 0.41": the word before a measurement, not a count
-            if not _FLOATY.search(num):
-                continue
-            raw = raw.rpartition(" ")[2]
+        if sep == " " and not _FLOATY.search(num):  # "epoch 3 loss 0.41": a count is not a measurement
+            continue
         if not _name_starts(line[max(0, m.start() - 64) : m.start()]):
             continue
-        name = _metric_name(raw, metric_re, names)
-        if name is not None:
-            pairs.append((name, _number(num)))
+        name = _metric_name(raw, sep == " ", metric_re, names)
+        if name is None:
+            continue
+        first = name.partition("_")[0]
+        if first in SPLIT_WORDS and first != name:
+            split = first
+        elif split and any(k == name for k, _ in pairs):  # "train loss 0.4 acc 0.8 | val loss 0.5 acc 0.7"
+            name = qualified(split, name)
+        pairs.append((name, _number(num)))
     return pairs
 
 
@@ -160,8 +207,11 @@ def printed_metrics(text: str, metric_re: re.Pattern) -> list[tuple[str, float]]
     measurement (``epoch 3 loss 0.41``: ``loss``, not the count ``3``). A name is the one to
     four words before the separator, back to the previous pair, a delimiter (``,;|`` tab,
     `` - ``, ``:``, ``=``) or a counter (``Epoch 3 training loss: 0.4`` is ``training_loss``),
-    normalized to a lower_snake identifier (``ROC AUC`` -> ``roc_auc``); kept only when it
-    matches ``metric_re`` and is at most 40 characters.
+    less the words up to a prose word (``The test accuracy`` is ``test_accuracy``), normalized
+    to a lower_snake identifier (``ROC AUC`` -> ``roc_auc``, ``cv accuracy 0.917`` ->
+    ``cv_accuracy``); kept only when it matches ``metric_re`` and is at most 40 characters, and
+    with one space before the number only when its last word is a metric word. A name the line
+    gave already, after a split word (``... | val loss 0.5 acc 0.7``), is ``val_acc``.
 
     Percent: a number followed by ``%`` is a percentage, stored as a fraction
     (``Accuracy: 45.3%`` -> ``accuracy`` 0.453); a number without it is taken as printed
