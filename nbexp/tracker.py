@@ -776,11 +776,17 @@ class Session:
                     # work), give it 1 ms in all; during any capture, hand the GIL over within 0.2 ms
                     # (not Python's 5 ms), for the kernel's other threads.
                     began = time.perf_counter()
-                    if self._replied is not None:
-                        self._replied.wait(_REPLY_WAIT_S)
                     interval = sys.getswitchinterval()
-                    sys.setswitchinterval(min(interval, _HANDOVER_S))
+                    sys.setswitchinterval(min(interval, _HANDOVER_S))  # the wait too wins the GIL back soon
                     try:
+                        replied = self._replied
+                        if replied is not None:
+                            if replied.wait(_REPLY_WAIT_S):
+                                self._reply_timeouts = 0
+                            else:  # twice in a row: this kernel's replies do not pass the stream's callback
+                                self._reply_timeouts += 1  # (ipykernel 7 before 7.4 sends on the socket itself)
+                                if self._reply_timeouts >= 2:
+                                    self._replied = None  # the session waits no more
                         text = self._new_text
                         if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
                             try:
@@ -814,23 +820,42 @@ class Session:
     def _watch_replies(self, kernel: Any) -> threading.Event | None:
         """An event the kernel's shell stream sets each time it has sent a message (the execute
         reply, cleared when a cell starts), where a shell-channel thread sends them (ipykernel 7):
-        None elsewhere (ipykernel 6 sends on the main thread, a plain shell replies to no one)."""
+        None elsewhere (ipykernel 6 sends on the main thread, a plain shell replies to no one).
+
+        The stream's send callback is read and set on the shell-channel thread's own loop, as pyzmq
+        reads and sets it there at each send. Where the callback never runs (an ipykernel 7 that sends
+        on the socket itself, or another callback took its place), two waits in a row time out and the
+        session waits no more."""
         stream: Any = getattr(kernel, "shell_stream", None)
+        loop = getattr(stream, "io_loop", None)
         if getattr(kernel, "shell_channel_thread", None) is None or not callable(getattr(stream, "on_send", None)):
             return None
         replied = threading.Event()
-        chained = getattr(stream, "_send_callback", None)  # none in ipykernel: kept all the same
+        held: dict[str, Any] = {}  # the callback the stream had before nbexp's
+        self._reply_timeouts = 0  # waits in a row that timed out
 
         def sent(msg: Any, status: Any) -> None:
             replied.set()
+            chained = held.get("chained")
             if chained is not None:
                 chained(msg, status)
 
-        try:
+        def install() -> None:
+            held["chained"] = getattr(stream, "_send_callback", None)  # none in ipykernel: kept all the same
             stream.on_send(sent)
-        except Exception:  # a closed stream: captures then do not wait
+
+        def restore() -> None:
+            if getattr(stream, "_send_callback", None) is sent:
+                stream.on_send(held.get("chained"))
+
+        try:
+            if loop is not None:
+                loop.add_callback(install)
+            else:
+                install()
+        except Exception:  # a closed stream or loop: captures then do not wait
             return None
-        self._reply_stream: tuple[Any, Any, Any] | None = (stream, sent, chained)
+        self._reply_restore: tuple[Any, Callable[[], None]] | None = (loop, restore)
         return replied
 
     def _answered(self, text: str, wait: float = _YIELD_S) -> bool:
@@ -852,13 +877,17 @@ class Session:
             if kernel.__dict__.get(name) is hook:
                 delattr(kernel, name)
         self._kernel_hooks, self._after_reply = [], False
-        held = getattr(self, "_reply_stream", None)
-        if held is not None and getattr(held[0], "_send_callback", None) is held[1]:
+        held = getattr(self, "_reply_restore", None)
+        if held is not None:
+            loop, restore = held
             try:
-                held[0].on_send(held[2])  # the callback it had before nbexp's
+                if loop is not None:
+                    loop.add_callback(restore)
+                else:
+                    restore()
             except Exception:
                 pass
-        self._reply_stream, self._replied = None, None
+        self._reply_restore, self._replied = None, None
         try:
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -430,7 +430,26 @@ def test_a_cells_capture_starts_once_its_reply_has_left_the_kernel(kernels, ledg
             "_stream.on_send(lambda msg, status: (_sent.append(1), _theirs and _theirs(msg, status)))"
         )
         assert k.run("cfg = Config(lr=0.1, sends=len(_sent))")["status"] == "ok"
+        for i in range(3):
+            assert k.run(f"x = {i}")["status"] == "ok"
+        seen = k.run("assert __import__('nbexp').tracker.active_session()._replied is not None, 'waits no more'")
+        assert seen["status"] == "ok", seen  # the kernel's sends were seen: the capture still waits for them
         k.run("_stream.on_send(_theirs)\n%nbexp stop")
         assert k.run("assert _stream._send_callback is _before, _stream._send_callback")["status"] == "ok"
     with Reader(ledger_path) as r:
         assert [r.run(name)["params"].get("cfg.when") for name in names] == ["after the reply"] * len(names)
+
+
+def test_a_kernel_whose_replies_pass_no_send_callback_is_not_waited_for(kernels, ledger_path):
+    """ipykernel 7 before 7.4 sends the reply on the shell socket itself, so the stream's send callback
+    never runs: after two waits of 5 ms the session stops waiting, instead of adding 5 ms to every cell."""
+    k = kernels()
+    k.run("%load_ext nbexp\n%nbexp track raw-sends")
+    k.run("import nbexp\nget_ipython().kernel.shell_stream.on_send(None)  # as a kernel that sends on the socket")
+    for i in range(3):
+        assert k.run(f"lr = 0.{i + 1}")["status"] == "ok"
+    waits = k.run("assert nbexp.tracker.active_session()._replied is None, 'still waiting'")
+    assert waits["status"] == "ok", waits
+    k.run("%nbexp stop")
+    with Reader(ledger_path) as r:
+        assert r.run("raw-sends")["status"] == "finished"
