@@ -780,7 +780,9 @@ class Session:
                     sys.setswitchinterval(min(interval, _HANDOVER_S))  # the wait too wins the GIL back soon
                     try:
                         replied = self._replied
-                        if replied is not None:
+                        if self._send_reply is not None:
+                            self._send_reply()
+                        elif replied is not None:
                             if replied.wait(_REPLY_WAIT_S):
                                 self._reply_timeouts = 0
                             else:  # twice in a row: this kernel's replies do not pass the stream's callback
@@ -820,7 +822,8 @@ class Session:
     def _watch_replies(self, kernel: Any) -> threading.Event | None:
         """An event the kernel's shell stream sets each time it has sent a message (the execute
         reply, cleared when a cell starts), where a shell-channel thread sends them (ipykernel 7):
-        None elsewhere (ipykernel 6 sends on the main thread, a plain shell replies to no one).
+        None elsewhere (a plain shell replies to no one; ipykernel 6 sends on the main thread, where the
+        capture sends the queued reply itself first: ``_send_reply``).
 
         The stream's send callback is read and set on the shell-channel thread's own loop, as pyzmq
         reads and sets it there at each send. Where the callback never runs (an ipykernel 7 that sends
@@ -828,7 +831,22 @@ class Session:
         session waits no more."""
         stream: Any = getattr(kernel, "shell_stream", None)
         loop = getattr(stream, "io_loop", None)
-        if getattr(kernel, "shell_channel_thread", None) is None or not callable(getattr(stream, "on_send", None)):
+        self._send_reply: Callable[[], None] | None = None
+        if getattr(kernel, "shell_channel_thread", None) is None:
+            if callable(getattr(stream, "flush", None)):
+                # ipykernel 6 queues the reply on the shell stream of the main thread and sends it once
+                # the kernel says it is idle, after the capture: send it before, as ipykernel does then
+                def send_reply() -> None:
+                    try:
+                        import zmq
+
+                        stream.flush(zmq.POLLOUT)
+                    except Exception:
+                        pass
+
+                self._send_reply = send_reply
+            return None
+        if not callable(getattr(stream, "on_send", None)):
             return None
         replied = threading.Event()
         held: dict[str, Any] = {}  # the callback the stream had before nbexp's
@@ -887,7 +905,7 @@ class Session:
                     restore()
             except Exception:
                 pass
-        self._reply_restore, self._replied = None, None
+        self._reply_restore, self._replied, self._send_reply = None, None, None
         try:
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
