@@ -48,6 +48,11 @@ class Dataflow:
         deps: per name, the names the statement that last bound it read (a change in place
             adds to them).
         writers: per name, the code hash of the cell that last bound it.
+        makers: per name, the code hashes of the cells that made its value: the last to rebind it, and those that
+            changed it in place or rebuilt it from itself since (``df = df[df.f1 > 0]``, ``df["f0"] = ...``).
+        versions: per cell id, the code hash it last ran with (front ends that send cell ids).
+        shapes: per code hash of a cell run without a cell id, ``(names it binds, names it reads)``: without
+            ids, a cell whose text is new and whose shape is an earlier cell's is taken as that cell edited.
         trainer_funcs: functions defined in the session whose bodies train.
     """
 
@@ -61,6 +66,9 @@ class Dataflow:
         self.params: dict[str, Any] = {}
         self.deps: dict[str, set[str]] = {}
         self.writers: dict[str, str] = {}
+        self.makers: dict[str, set[str]] = {}
+        self.versions: dict[str, str] = {}
+        self.shapes: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self.trainer_funcs: set[str] = set()
 
     def trains(self, t: Training) -> bool:
@@ -81,11 +89,20 @@ class Dataflow:
             else:
                 self.deps[name] = deps
 
-    def bound(self, t: Training, code_hash: str) -> None:
-        """Note which cell (by code hash) last bound each name ``t`` writes, and the functions
-        it (re)defines: a function rebound to something else no longer trains."""
+    def bound(self, t: Training, code_hash: str, key: str | None = None) -> None:
+        """Note which cell (by code hash) last bound each name ``t`` writes and which made its value, the
+        functions it (re)defines (a function rebound to something else no longer trains), and the version
+        of the cell (``key``: its cell id, or its code hash when the front end sends none) that ran."""
         for name in t.writes:
             self.writers[name] = code_hash
+            if name in t.mutated:
+                self.makers.setdefault(name, set()).add(code_hash)
+            else:
+                self.makers[name] = {code_hash}
+        if key is not None and key != code_hash:
+            self.versions[key] = code_hash
+        else:
+            self.shapes[code_hash] = (frozenset(t.writes), frozenset(t.reads))
         self.trainer_funcs -= t.writes - t.trainer_defs
         self.trainer_funcs |= t.trainer_defs
 
@@ -98,13 +115,14 @@ class Dataflow:
             out |= self.deps.get(name, set())
         return out
 
-    def closure(self, roots: set[str]) -> set[str]:
-        """``roots`` and every name they were computed from, through the dataflow record."""
+    def closure(self, roots: set[str], stop: set[str] | frozenset[str] = frozenset()) -> set[str]:
+        """``roots`` and every name they were computed from, through the dataflow record; names in ``stop``
+        are neither reached nor followed."""
         seen: set[str] = set()
         todo = list(roots)
         while todo:
             name = todo.pop()
-            if name not in seen:
+            if name not in seen and name not in stop:
                 seen.add(name)
                 todo.extend(self.deps.get(name, ()))
         return seen

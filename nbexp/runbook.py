@@ -2,9 +2,9 @@
 
 A run is one training and its evaluation. Once a run trained, a cell that trains again, edits
 a value the run's training used or recomputes one of its evaluation metrics opens the next
-run (see :meth:`RunBook.screen` and :meth:`RunBook.reason`): before it runs when it may train,
-otherwise once it ran, so most cells are not parsed before the kernel replies; a re-run of a
-named run is named after it (``baseline #2``).
+run (see :meth:`RunBook.screen` and :meth:`RunBook.reason`): before it runs when it may train
+or is an edited version of a cell upstream of the training, otherwise once it ran, so most cells
+are not parsed before the kernel replies; a re-run of a named run is named after it (``baseline #2``).
 
 The run book knows no session and no IPython: it is handed the store runs are written to, the
 writer's points queue, the dataflow record and the callables it needs, and the analysis of
@@ -30,6 +30,19 @@ _COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _DRAWN = 8  # run ids drawn (and checked against the ledger) at a time
 _SPARE_S = 60.0  # how long ids found free are kept for the next runs
+
+
+class _Upstream:
+    """What a run's training read, as it read it: the names (back through the dataflow record) and the cells
+    (code hashes) that made their values; ``made``: the names its training cells bound (their products and loop
+    temporaries: not followed, as they are not what the training read)."""
+
+    __slots__ = ("names", "cells", "made")
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.cells: set[str] = set()
+        self.made: set[str] = set()
 
 
 class RunBook:
@@ -82,6 +95,7 @@ class RunBook:
         self.current: Run | None = None
         self.stack: list[Run] = []
         self._rerun_counts: dict[str, int] = {}
+        self._upstream: dict[str, _Upstream] = {}  # run id -> what its training read (see trained)
 
     def new_id(self) -> str:
         """A run id neither the ledger nor this session has used. Ids are drawn eight at a time and
@@ -145,19 +159,30 @@ class RunBook:
         return run
 
     def _ended(self, run: Run) -> None:
+        self._upstream.pop(run.id, None)
         self.on_end(run)
         if run in self.stack:
             self.stack.remove(run)
         if run is self.current:
             self.current = None
 
-    def screen(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
+    def screen(
+        self,
+        run: Run,
+        key: str,
+        code_hash: str,
+        source: str,
+        analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]] | None = None,
+    ) -> str | None:
         """How the cell about to run (``key``, ``code_hash``, ``source``) may open the next run
-        after ``run`` trained, from its words alone (no parsing, before it runs):
+        after ``run`` trained, from its words alone (no parsing, before it runs, but see
+        :meth:`edits_upstream`; ``analyze``: the session's analysis of a source, cached by text):
 
         - ``"re-executed"``: it is a cell that trained (or produced metrics) in ``run``: same cell
           id, or the same text (papermill, nbclient and nbconvert send no cell ids): it opens the
           next run before it runs;
+        - ``"edited upstream"``: it is an edited version of a cell that made a value ``run``'s training
+          read (:meth:`edits_upstream`): it opens the next run before it runs;
         - ``"before"``: it names a training call, a function that trains or ``nbexp``: it may
           train (its curves and logged points belong to the run it opens), so :meth:`reason`
           decides before it runs;
@@ -169,11 +194,66 @@ class RunBook:
         if key in run.training_cells or code_hash in run.training_cells:
             return "re-executed"
         words = set(_IDENTIFIER.findall(source))
+        if self.edits_upstream(run, key, code_hash, words, source, analyze):
+            return "edited upstream"
         if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
             return "before"
         if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
             return "after"
         return None
+
+    def trained(self, run: Run, t: Training) -> None:
+        """A cell of ``run`` trained (``t``, its analysis): note what its training read, back through the
+        dataflow record as it stands before the cell's own record, and the cells that made those values.
+
+        Only cells that train count (an evaluation cell's metrics are not its training), and the names the
+        run's training cells bound are not followed: a loop's ``labels`` or the model an epoch loop
+        changed are the training's products, and a cell rebinding them later (the CIFAR tutorial's test
+        batch) made nothing the training read."""
+        flow = self.dataflow
+        if not flow.trains(t):
+            return
+        up = self._upstream.setdefault(run.id, _Upstream())
+        up.made |= t.writes
+        names = flow.closure(t.reads | flow.globals_read(t.calls), up.made)
+        up.names |= names
+        for name in names:
+            up.cells |= flow.makers.get(name, set())
+
+    def edits_upstream(
+        self,
+        run: Run,
+        key: str,
+        code_hash: str,
+        words: set[str],
+        source: str,
+        analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]] | None,
+    ) -> bool:
+        """Whether the cell about to run is an edited version of a cell that made a value ``run``'s training read
+        (:meth:`trained`): the data filter two cells above the split the training reads, edited in place and
+        re-run. Its edit would otherwise rewrite the trained run's code (what ``nbexp replay`` runs) until a cell
+        the training names re-ran.
+
+        An edit, not any cell binding such a name: a cell new after training (``images, labels =
+        next(iter(testloader))``, a summary rebinding ``cols``) is none, nor is a re-run of the same text (it
+        computes what the run trained on), nor an edit of a cell that ran after the training. With cell ids
+        (JupyterLab) the cell's id last ran other text, one of those cells: nothing is parsed. Without them
+        (papermill, nbclient) a cell is known by its text, so only a new text that names a name the training
+        read is parsed (``analyze``, cached by text): it is an edit when it binds and reads the very names
+        (import names aside) of such a cell (``df = df[df.f1 > -1.0]`` after ``df = df[df.f1 > -2.0]``)."""
+        up = self._upstream.get(run.id)
+        if up is None:
+            return False
+        if key != code_hash:  # a cell id
+            last = self.dataflow.versions.get(key)
+            return last is not None and last != code_hash and last in up.cells
+        if analyze is None or not words & up.names:
+            return False
+        t = analyze(source)[3]
+        flow = self.dataflow
+        shape = (frozenset(t.writes), frozenset(t.reads))
+        earlier = {flow.writers.get(n) for n in t.writes} - {None, code_hash}
+        return any(h in up.cells and flow.shapes.get(h) == shape for h in earlier)
 
     def reason(
         self,

@@ -420,6 +420,7 @@ class Session:
         magic = code_capture.drives_only_nbexp(raw)
         run = self.current
         late = False
+        start = None
         if run is None and not magic:
             run = self.ensure_run()  # after %%nbexp run: the next cell opens a run
         elif (
@@ -429,14 +430,16 @@ class Session:
             and not self.stack
             and not ("nbexp" in raw and _OPENS_RUN.search(raw))
         ):
-            screened = self.book.screen(run, key, code_hash, clean)
+            screened = self.book.screen(run, key, code_hash, clean, self._analyze)
             if screened == "before":
                 screened = self.book.reason(run, code_hash, clean, self._analyze)
             if screened == "after":
                 late = True
             elif screened:
-                run = self._next_run(run, screened)
-        self._cell = cell = _Cell(key, code_hash, clean, time.time(), self.shell.execution_count, run, magic)
+                start = time.time()  # the cell's start: the run it opens starts there, the trained run ends there
+                run = self._next_run(run, screened, start=start)
+        start = time.time() if start is None else start
+        self._cell = cell = _Cell(key, code_hash, clean, start, self.shell.execution_count, run, magic)
         cell.decide_after = late
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
@@ -730,12 +733,14 @@ class Session:
         run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
         labels, data = self._data_of(cell.source)
         self.data.check(data, ns, run_ids, labels, self.dataflow.trainer_funcs, self.metric_re)
+        if trains:
+            self.book.trained(run, t)  # what its training read, before the cell's own record
         self.dataflow.record(t, literal, computed, params)
         if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
             self.dataflow.slice_params(run, t, ns, trains)
         elif not run.frozen:
             run.set_params(params, source="assign")  # until it trains: what its cells set
-        self.dataflow.bound(t, cell.hash)
+        self.dataflow.bound(t, cell.hash, cell.key)
         if trains:
             run.frozen = True
             run.training_cells.update((cell.key, cell.hash))
