@@ -303,3 +303,27 @@ def test_two_dicts_of_the_same_metrics_keep_both(cell, reader, ledger_path):
     again = nbexp.get_run("latest")["metrics"]
     assert set(again) == set(metrics) | {"f1"}
     assert again["test_f1"]["last"] == pytest.approx(test["f1"], rel=1e-12) and again["f1"]["steps"] == 1
+
+
+def test_a_record_named_like_one_keeps_its_bare_keys(cell, reader):
+    """A dict named like a generic record (``cr`` for a classification report, ``row`` for a table's row) says
+    nothing about which data its metrics were measured on: its keys stay ``accuracy``, not ``cr_accuracy``."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(
+        XY + "\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, classification_report\n"
+        "clf = LogisticRegression(C=0.1).fit(X_train, y_train)\np = clf.predict(X_test)"
+    )
+    cell("cr = classification_report(y_test, p, output_dict=True)")
+    cell(
+        "row = {'model': 'lr', 'f1': 2 * cr['1']['precision'] * cr['1']['recall'] / (cr['1']['precision'] + "
+        "cr['1']['recall'])}"
+    )
+    reader()  # flushed
+    ns = cell.sh.user_ns
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert metrics["accuracy"]["last"] == pytest.approx(ns["cr"]["accuracy"], rel=1e-12)
+    assert metrics["f1"]["last"] == pytest.approx(ns["row"]["f1"], rel=1e-12)
+    assert not {k for k in metrics if k.startswith(("cr_", "row_"))}

@@ -89,10 +89,27 @@ NOT_METRIC_ENDINGS = (
 )
 
 
-# Words that say a name holds metrics, not which ones: a dict named ``results`` or ``scores`` adds nothing to
-# its keys, ``test_scores`` adds ``test``, ``rf_metrics`` adds ``rf``.
+# Words that say a name holds metrics, or a record of some, not which ones: a dict named ``results``,
+# ``scores``, ``cr`` (a classification report) or ``row`` adds nothing to its keys, ``test_scores`` adds
+# ``test``, ``rf_metrics`` adds ``rf``. A list, not a guess at which names are models or splits: the name
+# alone decides, so a notebook run again gives the same keys.
 CONTAINER_WORDS = frozenset(
     (
+        "cr",
+        "rep",
+        "row",
+        "rows",
+        "rec",
+        "record",
+        "records",
+        "entry",
+        "entries",
+        "item",
+        "tmp",
+        "temp",
+        "data",
+        "info",
+        "values",
         "results",
         "result",
         "res",
