@@ -327,3 +327,21 @@ def test_a_record_named_like_one_keeps_its_bare_keys(cell, reader):
     assert metrics["accuracy"]["last"] == pytest.approx(ns["cr"]["accuracy"], rel=1e-12)
     assert metrics["f1"]["last"] == pytest.approx(ns["row"]["f1"], rel=1e-12)
     assert not {k for k in metrics if k.startswith(("cr_", "row_"))}
+
+
+def test_a_dict_key_is_spelled_as_a_printed_name(cell, reader):
+    """``test_scores = {"F1": ...}`` and ``print("test F1", ...)`` of the same value are one metric, ``test_f1``:
+    a dict's key and a printed label follow one spelling rule (lower_snake)."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(
+        "tp, fp, fn = 30, 15, 10\n"
+        "test_scores = {'F1': 2 * tp / (2 * tp + fp + fn)}\n"
+        "print('test F1', test_scores['F1'])"
+    )
+    reader()  # flushed
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert {k: (m["last"], m["source"]) for k, m in metrics.items()} == {
+        "test_f1": (pytest.approx(60 / 85), "namespace")
+    }
