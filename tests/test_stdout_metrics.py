@@ -523,6 +523,20 @@ def test_a_split_word_that_starts_a_line_names_its_other_metrics():
 @pytest.mark.parametrize(
     "line, expected",
     [
+        ("Validation: loss 0.3 acc 0.9", [("validation_loss", 0.3), ("validation_acc", 0.9)]),
+        ("Train: loss 0.4 acc 0.8", [("train_loss", 0.4), ("train_acc", 0.8)]),
+        ("Epoch 2 val - loss: 0.3", [("val_loss", 0.3)]),
+        ("Test set: Average loss: 0.0341", [("average_loss", 0.0341)]),
+    ],
+)
+def test_a_split_word_heading_a_line_names_its_metrics(line, expected):
+    """A loop that prints ``Train: loss .. acc ..`` then ``Validation: loss .. acc ..`` keeps two curves each."""
+    assert parsed(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
         ("[1,  2000] loss: 2.187", [("loss", 2.187)]),
         ("Test loss: 0.3\nTest accuracy: 0.9", [("test_loss", 0.3), ("test_accuracy", 0.9)]),
         ("[10]\tvalidation_0-logloss:0.32", [("validation_0_logloss", 0.32)]),

@@ -32,9 +32,10 @@ it (``Loss before`` and ``Loss after`` are ``loss_before`` and ``loss_after``). 
 characters loses its leading words until it fits (``GradientBoostingClassifier validation accuracy``
 is ``validation_accuracy``). A label followed by one space rather than ``:`` or ``=`` must end in
 a metric word (``accuracy of 0.93`` gives nothing). A one-word name printed on a line after a name
-that starts with a split word takes that split word (``val Loss: 0.5 Acc: 0.7`` is ``val_loss``,
-``val_acc``; ``train loss 0.4 acc 0.8`` is ``train_loss``, ``train_acc``: the line says which data,
-as Keras's own ``val_`` names do). Any other name
+that starts with a split word, or after a split word that heads the line, takes that split word
+(``val Loss: 0.5 Acc: 0.7`` is ``val_loss``, ``val_acc``; ``train loss 0.4 acc 0.8`` is
+``train_loss``, ``train_acc``; ``Validation: loss 0.3`` is ``validation_loss``: the line says which
+data, as Keras's own ``val_`` names do). Any other name
 printed again is a curve (one point per print).
 """
 
@@ -69,6 +70,7 @@ _PAIR = re.compile(  # possessive words (*+): a line without pairs is given up o
     r"(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:[nN][aA][nN]|[iI][nN][fF](?:inity)?)\b)"
     r"(?=$|[\s;|}]|,(?!\d))"
 )
+_WORDS = re.compile(r"[A-Za-z]+")
 _FLOATY = re.compile(r"[.eE%nN]")  # a number written as a measurement, not a count: 0.41, 1e-3, 45%, nan
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # innermost (...) and [...]
 # a cheap first look for a pair: a separator, or a number written as a measurement (0.41, 45%, nan)
@@ -178,6 +180,9 @@ def _line_pairs(line: str, metric_re: re.Pattern, names: dict) -> list[tuple[str
         name = _metric_name(raw, sep == " ", metric_re, names)
         if name is None:
             continue
+        if not pairs:  # a heading's split word ("Validation: loss 0.3 acc 0.9", "Epoch 2 val - loss: 0.3")
+            head = _WORDS.findall(line[: m.start()])
+            split = head[-1].lower() if head and head[-1].lower() in SPLIT_WORDS else ""
         first = name.partition("_")[0]
         if first in SPLIT_WORDS and first != name:
             split = first
