@@ -303,3 +303,45 @@ def test_two_dicts_of_the_same_metrics_keep_both(cell, reader, ledger_path):
     again = nbexp.get_run("latest")["metrics"]
     assert set(again) == set(metrics) | {"f1"}
     assert again["test_f1"]["last"] == pytest.approx(test["f1"], rel=1e-12) and again["f1"]["steps"] == 1
+
+
+def test_a_record_named_like_one_keeps_its_bare_keys(cell, reader):
+    """A dict named like a generic record (``cr`` for a classification report, ``row`` for a table's row) says
+    nothing about which data its metrics were measured on: its keys stay ``accuracy``, not ``cr_accuracy``."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(
+        XY + "\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, classification_report\n"
+        "clf = LogisticRegression(C=0.1).fit(X_train, y_train)\np = clf.predict(X_test)"
+    )
+    cell("cr = classification_report(y_test, p, output_dict=True)")
+    cell(
+        "row = {'model': 'lr', 'f1': 2 * cr['1']['precision'] * cr['1']['recall'] / (cr['1']['precision'] + "
+        "cr['1']['recall'])}"
+    )
+    reader()  # flushed
+    ns = cell.sh.user_ns
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert metrics["accuracy"]["last"] == pytest.approx(ns["cr"]["accuracy"], rel=1e-12)
+    assert metrics["f1"]["last"] == pytest.approx(ns["row"]["f1"], rel=1e-12)
+    assert not {k for k in metrics if k.startswith(("cr_", "row_"))}
+
+
+def test_a_dict_key_is_spelled_as_a_printed_name(cell, reader):
+    """``test_scores = {"F1": ...}`` and ``print("test F1", ...)`` of the same value are one metric, ``test_f1``:
+    a dict's key and a printed label follow one spelling rule (lower_snake)."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell(
+        "tp, fp, fn = 30, 15, 10\n"
+        "test_scores = {'F1': 2 * tp / (2 * tp + fp + fn)}\n"
+        "print('test F1', test_scores['F1'])"
+    )
+    reader()  # flushed
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert {k: (m["last"], m["source"]) for k, m in metrics.items()} == {
+        "test_f1": (pytest.approx(60 / 85), "namespace")
+    }

@@ -361,7 +361,7 @@ def test_listings_say_where_a_metric_came_from(cell, reader, ledger_path):
         ("Epoch 3 loss 0.12", [("loss", 0.12)]),
         (
             "epoch 2 train loss 0.4 acc 0.8 | val loss 0.5 acc 0.7",
-            [("train_loss", 0.4), ("acc", 0.8), ("val_loss", 0.5), ("val_acc", 0.7)],
+            [("train_loss", 0.4), ("train_acc", 0.8), ("val_loss", 0.5), ("val_acc", 0.7)],
         ),
     ],
 )
@@ -458,3 +458,114 @@ def test_a_kernel_keeps_metrics_that_share_a_name_apart(nbexp_home, ledger_path,
         "test_acc": 0.7,
     }
     assert rows["cv_accuracy"][-1] == "printed" and rows["test_f1"][-1] == "variable"
+
+
+# -- a reviewer's regressions of the names above: merged metrics, lost values, asymmetric names ---------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # words that end a label qualify it: two metrics, not one curve of both
+        ("Accuracy before: 0.91\nAccuracy after: 0.93", [("accuracy_before", 0.91), ("accuracy_after", 0.93)]),
+        ("Loss before: 0.5, Loss after: 0.3", [("loss_before", 0.5), ("loss_after", 0.3)]),
+        ("MSE before: 1.2\nMSE after: 0.8", [("mse_before", 1.2), ("mse_after", 0.8)]),
+        ("Accuracy now: 0.9", [("accuracy_now", 0.9)]),
+        ("AUC on: 0.8", [("auc_on", 0.8)]),
+        # only auxiliaries that end it are dropped
+        ("Accuracy is: 0.9\nThe loss was: 0.3", [("accuracy", 0.9), ("loss", 0.3)]),
+    ],
+)
+def test_words_that_end_a_label_qualify_it(text, expected):
+    assert parsed(text) == expected
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("GradientBoostingClassifier validation accuracy 0.912", [("validation_accuracy", 0.912)]),
+        ("HistGradientBoostingClassifier test accuracy 0.9", [("test_accuracy", 0.9)]),
+        ("Stratified cross-validation balanced accuracy 0.87", [("cross_validation_balanced_accuracy", 0.87)]),
+        ("Stratified cross-validation balanced accuracy: 0.87", [("cross_validation_balanced_accuracy", 0.87)]),
+        ("LogisticRegression test accuracy 0.85", [("logisticregression_test_accuracy", 0.85)]),
+    ],
+)
+def test_a_long_label_loses_its_leading_words_not_its_value(line, expected):
+    """A loop printing each model's class name and accuracy records every model: a name over 40 characters keeps
+    its last words."""
+    assert parsed(line) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Model A accuracy: 0.90\nModel B accuracy: 0.85", [("model_a_accuracy", 0.9), ("model_b_accuracy", 0.85)]),
+        ("model a accuracy: 0.90\nmodel b accuracy: 0.85", [("model_a_accuracy", 0.9), ("model_b_accuracy", 0.85)]),
+        ("Phase I loss: 0.3\nPhase II loss: 0.2", [("phase_i_loss", 0.3), ("phase_ii_loss", 0.2)]),
+        ("So far best loss: 0.3", [("best_loss", 0.3)]),
+        ("I got loss: 0.3", [("loss", 0.3)]),
+        ("A model with loss: 0.3", [("loss", 0.3)]),
+    ],
+)
+def test_one_letter_is_a_word_of_a_sentence_only_in_one(text, expected):
+    assert parsed(text) == expected
+
+
+def test_a_split_word_that_starts_a_line_names_its_other_metrics():
+    """The PyTorch transfer-learning tutorial prints each phase's loss and accuracy on its own line: train and
+    val accuracy are two curves, not one that alternates between them."""
+    text = "".join(
+        f"{phase} Loss: {loss:.4f} Acc: {acc:.4f}\n" for phase, loss, acc in [("train", 0.6, 0.7), ("val", 0.5, 0.8)]
+    )
+    assert parsed(text) == [("train_loss", 0.6), ("train_acc", 0.7), ("val_loss", 0.5), ("val_acc", 0.8)]
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("Validation: loss 0.3 acc 0.9", [("validation_loss", 0.3), ("validation_acc", 0.9)]),
+        ("Train: loss 0.4 acc 0.8", [("train_loss", 0.4), ("train_acc", 0.8)]),
+        ("Epoch 2 val - loss: 0.3", [("val_loss", 0.3)]),
+        ("Test set: Average loss: 0.0341", [("average_loss", 0.0341)]),
+    ],
+)
+def test_a_split_word_heading_a_line_names_its_metrics(line, expected):
+    """A loop that prints ``Train: loss .. acc ..`` then ``Validation: loss .. acc ..`` keeps two curves each."""
+    assert parsed(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("[1,  2000] loss: 2.187", [("loss", 2.187)]),
+        ("Test loss: 0.3\nTest accuracy: 0.9", [("test_loss", 0.3), ("test_accuracy", 0.9)]),
+        ("[10]\tvalidation_0-logloss:0.32", [("validation_0_logloss", 0.32)]),
+        ("RMSE: 3.45", [("rmse", 3.45)]),
+        ("Test set: Average loss: 0.0341, Accuracy: 9842/10000 (98%)", [("average_loss", 0.0341)]),
+        ("Epoch 3 loss 0.12", [("loss", 0.12)]),
+        (
+            "4/4 - 0s - loss: 1.0986 - accuracy: 0.5 - val_loss: 1.0912 - val_accuracy: 0.4",
+            [("loss", 1.0986), ("accuracy", 0.5), ("val_loss", 1.0912), ("val_accuracy", 0.4)],
+        ),
+        ("The model reached an accuracy of 0.93", []),
+    ],
+)
+def test_tutorial_lines_keep_their_names(line, expected):
+    assert parsed(line) == expected
+
+
+def test_a_variable_printed_under_a_longer_label_is_one_metric(cell, reader):
+    """``accuracy = ...`` then ``print("Test accuracy", accuracy)``: one metric, the variable's, not a second
+    ``test_accuracy`` with the same value; a different number printed under the label is kept."""
+    import nbexp
+
+    cell("%nbexp track")
+    cell("hits = [1, 1, 0, 1, 1, 1, 0]\naccuracy = sum(hits) / len(hits)\nprint('Test accuracy', accuracy)")
+    cell("auc = float('0.91234')\nprint(f'Test AUC: {auc:.3f}')\nprint(f'cv AUC: {0.88:.3f}')")
+    reader()  # flushed
+    metrics = nbexp.get_run("latest")["metrics"]
+    assert {k: m["last"] for k, m in metrics.items()} == {
+        "accuracy": pytest.approx(5 / 7),
+        "auc": 0.91234,
+        "cv_auc": 0.88,
+    }

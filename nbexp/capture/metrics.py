@@ -89,10 +89,27 @@ NOT_METRIC_ENDINGS = (
 )
 
 
-# Words that say a name holds metrics, not which ones: a dict named ``results`` or ``scores`` adds nothing to
-# its keys, ``test_scores`` adds ``test``, ``rf_metrics`` adds ``rf``.
+# Words that say a name holds metrics, or a record of some, not which ones: a dict named ``results``,
+# ``scores``, ``cr`` (a classification report) or ``row`` adds nothing to its keys, ``test_scores`` adds
+# ``test``, ``rf_metrics`` adds ``rf``. A list, not a guess at which names are models or splits: the name
+# alone decides, so a notebook run again gives the same keys.
 CONTAINER_WORDS = frozenset(
     (
+        "cr",
+        "rep",
+        "row",
+        "rows",
+        "rec",
+        "record",
+        "records",
+        "entry",
+        "entries",
+        "item",
+        "tmp",
+        "temp",
+        "data",
+        "info",
+        "values",
         "results",
         "result",
         "res",
@@ -141,6 +158,21 @@ def qualified(qualifier: str, key: str) -> str:
     if not qualifier or low == qualifier or low.startswith(qualifier + "_"):
         return key
     return f"{qualifier}_{key}"
+
+
+def printed_as(printed: float, value: float | None) -> bool:
+    """Whether ``printed`` is ``value`` as a print shows it: the same number, or ``value`` rounded to two
+    decimals or more (``print(f"Test accuracy {accuracy:.3f}")``, ``45.3%``)."""
+    if value is None:
+        return False
+    return printed == value or any(round(value, d) == printed for d in range(2, 16))
+
+
+def printed_suffixes(key: str) -> list[str]:
+    """The names a printed key qualifies (``test_accuracy`` -> ``accuracy``; ``cv_roc_auc`` -> ``roc_auc``,
+    ``auc``): what a variable printed under a label with more words is called."""
+    parts = key.split("_")
+    return ["_".join(parts[i:]) for i in range(1, len(parts))]
 
 
 def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.Pattern:

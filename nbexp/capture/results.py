@@ -34,8 +34,11 @@ the cell belongs to:
 A dict's keys are qualified by what the dict's name adds to "results"
 (:func:`nbexp.capture.metrics.container_qualifier`): ``train_scores = {"f1": ...}`` and
 ``test_scores = {"f1": ...}`` give ``train_f1`` and ``test_f1``, ``rf_results["acc"]`` gives
-``rf_acc``, while ``results``, ``scores``, ``metrics`` or ``d`` add nothing (``f1``), and a key
-that says it already stays (``val_metrics["val_loss"]`` is ``val_loss``). Always, not only when
+``rf_acc``, while ``results``, ``scores``, ``metrics``, a record's name (``cr``, ``row``, ``entry``:
+:data:`nbexp.capture.metrics.CONTAINER_WORDS`) or ``d`` add nothing (``f1``), and a key that says it
+already stays (``val_metrics["val_loss"]`` is ``val_loss``). A key is spelled as a printed name is
+(:func:`nbexp.capture.metrics.normalize_name`): ``test_scores["F1"]`` and a printed ``test F1 0.8``
+are both ``test_f1``. Always, not only when
 two dicts collide: the key depends on the dict's name alone, the same in every cell and every
 run of the notebook. A dict shown by its name as a cell's value is read the same way.
 
@@ -56,7 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from . import syntax
-from .metrics import as_scalar, container_qualifier, qualified
+from .metrics import as_scalar, container_qualifier, normalize_name, qualified
 from .training import cell_tree, training_call
 
 MAX_POINTS = 100_000  # points taken from the curves of one cell
@@ -554,7 +557,7 @@ def _stored(name: str, obj: dict, keys: list[str], metric_re: re.Pattern, seen: 
     qualifier = container_qualifier(name)
     for key in keys:
         if metric_re.match(key) and key in obj:
-            k = metric_key(key)
+            k = metric_key(normalize_name(key))  # spelled as printed text is: "F1" is f1
             if k is not None:
                 _add(out, qualified(qualifier, k), obj[key], "namespace")
     if len(out.metrics) > n:
@@ -659,7 +662,7 @@ def _shown(
         seen.add(value)
         qualifier = container_qualifier(expr.id) if isinstance(expr, ast.Name) else ""  # test_scores: test_f1
         for key, v in list(value.items())[:1000]:
-            k = metric_key(key) if isinstance(key, str) and metric_re.match(key) else None
+            k = metric_key(normalize_name(key)) if isinstance(key, str) and metric_re.match(key) else None
             if k is not None:
                 _add(out, qualified(qualifier, k), v, "result")
         return

@@ -23,13 +23,19 @@ apart: ``cv accuracy 0.917`` and ``test accuracy 0.912`` are ``cv_accuracy`` and
 ``train loss: 0.4`` and ``val loss: 0.5`` are ``train_loss`` and ``val_loss``, ``ROC AUC 0.93`` is
 ``roc_auc``, as W&B, MLflow or Keras would name them. The label is the one to four words before
 the separator, back to the line's start, a delimiter or a counter (``Epoch 3 loss 0.12`` is
-``loss``); words up to its last prose word (articles, pronouns, prepositions, auxiliaries, "got",
-"reached": :data:`PROSE_WORDS`) are no part of it, nor are prose words that end it (``The test
-accuracy: 0.9`` is ``test_accuracy``, ``Training finished with loss 0.3`` is ``loss``, ``Accuracy
-is: 0.9`` is ``accuracy``). A label followed by one space rather than
-``:`` or ``=`` must end in a metric word (``accuracy of 0.93`` gives nothing). A name a line
-already gave, printed again on it after a split word (``train loss 0.4 acc 0.8 | val loss 0.5
-acc 0.7``), takes that split word as Keras does (``acc``, then ``val_acc``). Any other name
+``loss``); words up to its last prose word (articles, pronouns, prepositions, "got", "reached":
+:data:`PROSE_WORDS`; ``a`` and ``I`` only in a sentence, so ``Model A accuracy`` and ``Model B
+accuracy`` are ``model_a_accuracy`` and ``model_b_accuracy``) are no part of it, nor are the
+auxiliaries that end it (``The test accuracy: 0.9`` is ``test_accuracy``, ``Training finished with
+loss 0.3`` is ``loss``, ``Accuracy is: 0.9`` is ``accuracy``); any other word that ends it qualifies
+it (``Loss before`` and ``Loss after`` are ``loss_before`` and ``loss_after``). A name over 40
+characters loses its leading words until it fits (``GradientBoostingClassifier validation accuracy``
+is ``validation_accuracy``). A label followed by one space rather than ``:`` or ``=`` must end in
+a metric word (``accuracy of 0.93`` gives nothing). A one-word name printed on a line after a name
+that starts with a split word, or after a split word that heads the line, takes that split word
+(``val Loss: 0.5 Acc: 0.7`` is ``val_loss``, ``val_acc``; ``train loss 0.4 acc 0.8`` is
+``train_loss``, ``train_acc``; ``Validation: loss 0.3`` is ``validation_loss``: the line says which
+data, as Keras's own ``val_`` names do). Any other name
 printed again is a curve (one point per print).
 """
 
@@ -64,6 +70,7 @@ _PAIR = re.compile(  # possessive words (*+): a line without pairs is given up o
     r"(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:[nN][aA][nN]|[iI][nN][fF](?:inity)?)\b)"
     r"(?=$|[\s;|}]|,(?!\d))"
 )
+_WORDS = re.compile(r"[A-Za-z]+")
 _FLOATY = re.compile(r"[.eE%nN]")  # a number written as a measurement, not a count: 0.41, 1e-3, 45%, nan
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # innermost (...) and [...]
 # a cheap first look for a pair: a separator, or a number written as a measurement (0.41, 45%, nan)
@@ -78,37 +85,55 @@ _SKIP = re.compile(
 
 
 # Words of a sentence, not of a metric's name: a label's words up to the last of them are dropped
-# ("The test accuracy", "Training finished with loss", "Our model reached accuracy").
+# ("The test accuracy", "Training finished with loss", "Our model reached accuracy", "So far best loss").
 PROSE_WORDS = frozenset(
-    "a an the of on in at for with by from to into over after before and or as than then so now here there "
+    "an the of on in at for with by from to into over after before and or as than then so far now here there "
     "is are was were be been has have had get got gets reached reaches reach achieved achieves achieve "
-    "gives gave give yields yielded shows showed our my your its their this that these those we i it you they".split()
+    "gives gave give yields yielded shows showed our my your its their this that these those we it you they".split()
 )
+# Prose words that may end a label and are no part of it ("Accuracy is: 0.9"). Others that end one qualify it:
+# "Accuracy before: 0.91" and "Accuracy after: 0.93" are two metrics (accuracy_before, accuracy_after).
+TRAILING_PROSE = frozenset("is are was were be been".split())
+# One letter that is an article or a pronoun in a sentence ("I got loss", "reached a loss") and a name's
+# qualifier after a word that is not prose ("Model A accuracy", "Phase I loss"): see _prose.
+LETTERS = frozenset("ai")
+
+
+def _prose(words: list[str], i: int) -> bool:
+    """Whether ``words[i]`` is a sentence's word: one of :data:`PROSE_WORDS`, or ``a`` / ``I`` starting the
+    label or after another prose word (``A model reached``, ``with a``, ``so I``), but not after a name's word
+    (``Model A``, ``Model B``, ``Phase I`` qualify what follows, so an A/B comparison keeps both names)."""
+    w = words[i].lower()
+    if w in PROSE_WORDS:
+        return True
+    return w in LETTERS and (i == 0 or _prose(words, i - 1))
 
 
 def _label(raw: str, spaced: bool, metric_re: re.Pattern) -> str | None:
     """The metric name in a printed label ``raw`` (its one to four words), or None.
 
-    Prose words at its end, and words up to the last prose word before them, are dropped when what
-    is left still looks like a metric (``The test accuracy`` -> ``test_accuracy``, ``Accuracy is`` ->
-    ``accuracy``; ``Accuracy of model`` stays whole). A label printed with one space before its
-    number (``spaced``) has no ``:`` or ``=`` to say where it is: its last word must be a metric word
-    itself (``cv accuracy 0.917`` -> ``cv_accuracy``; ``accuracy of 0.93`` gives nothing). Too long,
-    or not metric-like: None."""
+    Auxiliaries at its end (:data:`TRAILING_PROSE`: ``Accuracy is`` -> ``accuracy``), and words up to the
+    last prose word before what is left, are dropped when what is left still looks like a metric (``The
+    test accuracy`` -> ``test_accuracy``; ``Accuracy of model`` stays whole; ``Loss before`` is
+    ``loss_before``). A label printed with one space before its number (``spaced``) has no ``:`` or ``=``
+    to say where it is: its last word must be a metric word itself (``cv accuracy 0.917`` ->
+    ``cv_accuracy``; ``accuracy of 0.93`` gives nothing). A name longer than 40 characters loses its
+    leading words until it fits (``GradientBoostingClassifier validation accuracy`` ->
+    ``validation_accuracy``): the value is kept. Not metric-like: None."""
     words = raw.split(" ")
     if spaced and not metric_re.match(normalize_name(words[-1])):
         return None
-    while len(words) > 1 and words[-1].lower() in PROSE_WORDS:  # "Accuracy is: 0.9"
+    while len(words) > 1 and words[-1].lower() in TRAILING_PROSE:  # "Accuracy is: 0.9"
         words.pop()
-    cut = max((i + 1 for i, w in enumerate(words[:-1]) if w.lower() in PROSE_WORDS), default=0)
-    if cut or len(words) < raw.count(" ") + 1:
-        name = normalize_name(" ".join(words[cut:]))
+    cut = max((i + 1 for i in range(len(words) - 1) if _prose(words, i)), default=0)
+    for label in (words[cut:], words) if cut else (words,):
+        name = normalize_name(" ".join(label))
         if name.isidentifier() and metric_re.match(name):
-            return name if len(name) <= MAX_NAME else None
-    name = normalize_name(raw)
-    if not name or len(name) > MAX_NAME or not name.isidentifier() or not metric_re.match(name):
-        return None
-    return name
+            while len(name) > MAX_NAME and len(label) > 1:  # too long: its leading words go, never the value
+                label = label[1:]
+                name = normalize_name(" ".join(label))
+            return name if len(name) <= MAX_NAME and name.isidentifier() and metric_re.match(name) else None
+    return None
 
 
 def _metric_name(raw: str, spaced: bool, metric_re: re.Pattern, names: dict) -> str | None:
@@ -155,10 +180,13 @@ def _line_pairs(line: str, metric_re: re.Pattern, names: dict) -> list[tuple[str
         name = _metric_name(raw, sep == " ", metric_re, names)
         if name is None:
             continue
+        if not pairs:  # a heading's split word ("Validation: loss 0.3 acc 0.9", "Epoch 2 val - loss: 0.3")
+            head = _WORDS.findall(line[: m.start()])
+            split = head[-1].lower() if head and head[-1].lower() in SPLIT_WORDS else ""
         first = name.partition("_")[0]
         if first in SPLIT_WORDS and first != name:
             split = first
-        elif split and any(k == name for k, _ in pairs):  # "train loss 0.4 acc 0.8 | val loss 0.5 acc 0.7"
+        elif split and "_" not in name:  # "val Loss: 0.5 Acc: 0.7": val_acc, not train's acc
             name = qualified(split, name)
         pairs.append((name, _number(num)))
     return pairs
@@ -210,8 +238,9 @@ def printed_metrics(text: str, metric_re: re.Pattern) -> list[tuple[str, float]]
     less the words up to a prose word (``The test accuracy`` is ``test_accuracy``), normalized
     to a lower_snake identifier (``ROC AUC`` -> ``roc_auc``, ``cv accuracy 0.917`` ->
     ``cv_accuracy``); kept only when it matches ``metric_re`` and is at most 40 characters, and
-    with one space before the number only when its last word is a metric word. A name the line
-    gave already, after a split word (``... | val loss 0.5 acc 0.7``), is ``val_acc``.
+    with one space before the number only when its last word is a metric word (a longer name keeps
+    its last words). A one-word name after a split word's name on its line (``val loss 0.5 acc
+    0.7``) is ``val_acc``.
 
     Percent: a number followed by ``%`` is a percentage, stored as a fraction
     (``Accuracy: 45.3%`` -> ``accuracy`` 0.453); a number without it is taken as printed
