@@ -30,7 +30,7 @@ from typing import Any, Callable
 from . import __version__
 from .capture import code as code_capture
 from .capture import environment, files, results, system
-from .capture.metrics import as_scalar, metric_name_pattern, printed_as, printed_suffixes
+from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object
 from .capture.secrets import scrub_text
@@ -662,15 +662,12 @@ class Session:
         """Metrics a cell printed (before an error too), with source stdout. A metric found another way
         wins: a key the run holds from a variable, ``nbexp.log`` or a result object is not read again from
         the text, nor is its printed spelling (XGBoost prints ``validation_0-logloss`` for the
-        ``evals_result_`` curve ``validation_0.logloss``), nor is a variable's value printed under a longer
-        label (``accuracy = clf.score(...)``, ``print("Test accuracy", accuracy)``: ``accuracy`` only)."""
+        ``evals_result_`` curve ``validation_0.logloss``)."""
         if not printed:
             return
         found = {k.replace(".", "_") for k in run.metric_keys if run.metric_sources.get(k) != "stdout"}
-        ns = self.shell.user_ns  # print("Test accuracy", accuracy): the variable accuracy, not test_accuracy too
-        held = {k: as_scalar(ns.get(k)) for k in found if run.metric_sources.get(k) == "namespace"}
         for key, value in printed:
-            if key not in found and not any(printed_as(value, held.get(k)) for k in printed_suffixes(key)):
+            if key not in found:
                 run.log_found(key, value, source="stdout")
 
     def _capture(

@@ -552,20 +552,3 @@ def test_a_split_word_heading_a_line_names_its_metrics(line, expected):
 )
 def test_tutorial_lines_keep_their_names(line, expected):
     assert parsed(line) == expected
-
-
-def test_a_variable_printed_under_a_longer_label_is_one_metric(cell, reader):
-    """``accuracy = ...`` then ``print("Test accuracy", accuracy)``: one metric, the variable's, not a second
-    ``test_accuracy`` with the same value; a different number printed under the label is kept."""
-    import nbexp
-
-    cell("%nbexp track")
-    cell("hits = [1, 1, 0, 1, 1, 1, 0]\naccuracy = sum(hits) / len(hits)\nprint('Test accuracy', accuracy)")
-    cell("auc = float('0.91234')\nprint(f'Test AUC: {auc:.3f}')\nprint(f'cv AUC: {0.88:.3f}')")
-    reader()  # flushed
-    metrics = nbexp.get_run("latest")["metrics"]
-    assert {k: m["last"] for k, m in metrics.items()} == {
-        "accuracy": pytest.approx(5 / 7),
-        "auc": 0.91234,
-        "cv_auc": 0.88,
-    }

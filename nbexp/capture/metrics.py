@@ -160,21 +160,6 @@ def qualified(qualifier: str, key: str) -> str:
     return f"{qualifier}_{key}"
 
 
-def printed_as(printed: float, value: float | None) -> bool:
-    """Whether ``printed`` is ``value`` as a print shows it: the same number, or ``value`` rounded to two
-    decimals or more (``print(f"Test accuracy {accuracy:.3f}")``, ``45.3%``)."""
-    if value is None:
-        return False
-    return printed == value or any(round(value, d) == printed for d in range(2, 16))
-
-
-def printed_suffixes(key: str) -> list[str]:
-    """The names a printed key qualifies (``test_accuracy`` -> ``accuracy``; ``cv_roc_auc`` -> ``roc_auc``,
-    ``auc``): what a variable printed under a label with more words is called."""
-    parts = key.split("_")
-    return ["_".join(parts[i:]) for i in range(1, len(parts))]
-
-
 def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.Pattern:
     """Regex matching metric-like variable names.
 
