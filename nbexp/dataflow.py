@@ -48,11 +48,10 @@ class Dataflow:
         deps: per name, the names the statement that last bound it read (a change in place
             adds to them).
         writers: per name, the code hash of the cell that last bound it.
-        makers: per name, the code hashes of the cells that made its value: the last to rebind it, and those that
-            changed it in place or rebuilt it from itself since (``df = df[df.f1 > 0]``, ``df["f0"] = ...``).
+        makers: per name, the cells (cell ids, or code hashes where the front end sends none) that made its
+            value: the last to rebind it, and those that changed it in place or rebuilt it from itself since
+            (``df = df[df.f1 > 0]``, ``df["f0"] = ...``).
         versions: per cell id, the code hash it last ran with (front ends that send cell ids).
-        shapes: per code hash of a cell run without a cell id, ``(names it binds, names it reads)``: without
-            ids, a cell whose text is new and whose shape is an earlier cell's is taken as that cell edited.
         trainer_funcs: functions defined in the session whose bodies train.
     """
 
@@ -68,7 +67,6 @@ class Dataflow:
         self.writers: dict[str, str] = {}
         self.makers: dict[str, set[str]] = {}
         self.versions: dict[str, str] = {}
-        self.shapes: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self.trainer_funcs: set[str] = set()
 
     def trains(self, t: Training) -> bool:
@@ -93,16 +91,15 @@ class Dataflow:
         """Note which cell (by code hash) last bound each name ``t`` writes and which made its value, the
         functions it (re)defines (a function rebound to something else no longer trains), and the version
         of the cell (``key``: its cell id, or its code hash when the front end sends none) that ran."""
+        cell = key or code_hash
         for name in t.writes:
             self.writers[name] = code_hash
             if name in t.mutated:
-                self.makers.setdefault(name, set()).add(code_hash)
+                self.makers.setdefault(name, set()).add(cell)
             else:
-                self.makers[name] = {code_hash}
+                self.makers[name] = {cell}
         if key is not None and key != code_hash:
             self.versions[key] = code_hash
-        else:
-            self.shapes[code_hash] = (frozenset(t.writes), frozenset(t.reads))
         self.trainer_funcs -= t.writes - t.trainer_defs
         self.trainer_funcs |= t.trainer_defs
 

@@ -34,8 +34,8 @@ _SPARE_S = 60.0  # how long ids found free are kept for the next runs
 
 class _Upstream:
     """What a run's training read, as it read it: the names (back through the dataflow record) and the cells
-    (code hashes) that made their values; ``made``: the names its training cells bound (their products and loop
-    temporaries: not followed, as they are not what the training read)."""
+    (cell ids, or code hashes without ids) that made their values; ``made``: the names its training cells bound
+    (their products and loop temporaries: not followed, as they are not what the training read)."""
 
     __slots__ = ("names", "cells", "made")
 
@@ -166,17 +166,9 @@ class RunBook:
         if run is self.current:
             self.current = None
 
-    def screen(
-        self,
-        run: Run,
-        key: str,
-        code_hash: str,
-        source: str,
-        analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]] | None = None,
-    ) -> str | None:
+    def screen(self, run: Run, key: str, code_hash: str, source: str) -> str | None:
         """How the cell about to run (``key``, ``code_hash``, ``source``) may open the next run
-        after ``run`` trained, from its words alone (no parsing, before it runs, but see
-        :meth:`edits_upstream`; ``analyze``: the session's analysis of a source, cached by text):
+        after ``run`` trained, from its words and cell id alone (no parsing, before it runs):
 
         - ``"re-executed"``: it is a cell that trained (or produced metrics) in ``run``: same cell
           id, or the same text (papermill, nbclient and nbconvert send no cell ids): it opens the
@@ -194,7 +186,7 @@ class RunBook:
         if key in run.training_cells or code_hash in run.training_cells:
             return "re-executed"
         words = set(_IDENTIFIER.findall(source))
-        if self.edits_upstream(run, key, code_hash, words, source, analyze):
+        if self.edits_upstream(run, key, code_hash):
             return "edited upstream"
         if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
             return "before"
@@ -220,40 +212,25 @@ class RunBook:
         for name in names:
             up.cells |= flow.makers.get(name, set())
 
-    def edits_upstream(
-        self,
-        run: Run,
-        key: str,
-        code_hash: str,
-        words: set[str],
-        source: str,
-        analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]] | None,
-    ) -> bool:
+    def edits_upstream(self, run: Run, key: str, code_hash: str) -> bool:
         """Whether the cell about to run is an edited version of a cell that made a value ``run``'s training read
         (:meth:`trained`): the data filter two cells above the split the training reads, edited in place and
         re-run. Its edit would otherwise rewrite the trained run's code (what ``nbexp replay`` runs) until a cell
         the training names re-ran.
 
-        An edit, not any cell binding such a name: a cell new after training (``images, labels =
-        next(iter(testloader))``, a summary rebinding ``cols``) is none, nor is a re-run of the same text (it
-        computes what the run trained on), nor an edit of a cell that ran after the training. With cell ids
-        (JupyterLab) the cell's id last ran other text, one of those cells: nothing is parsed. Without them
-        (papermill, nbclient) a cell is known by its text, so only a new text that names a name the training
-        read is parsed (``analyze``, cached by text): it is an edit when it binds and reads the very names
-        (import names aside) of such a cell (``df = df[df.f1 > -1.0]`` after ``df = df[df.f1 > -2.0]``)."""
+        Known by its cell id (JupyterLab sends one), which last ran other text and made such a value: nothing is
+        parsed before the cell runs. A cell new after training (``images, labels = next(iter(testloader))``, a
+        summary rebinding ``cols``, one with the very text of an upstream cell) is none, nor is a re-run of the
+        same text (it computes what the run trained on), nor an edit of a cell that ran after the training.
+        Without cell ids (papermill, nbclient) a cell is known by its text alone, and telling an edit from a new
+        cell that rebinds the same names (``df = df.dropna()`` after ``df = df[df.f1 > -2]``) would take a parse
+        before every cell and still open false runs: there such an edit joins the trained run until a cell the
+        training names re-runs, as a re-split does."""
         up = self._upstream.get(run.id)
-        if up is None:
+        if up is None or key == code_hash:  # no cell id
             return False
-        if key != code_hash:  # a cell id
-            last = self.dataflow.versions.get(key)
-            return last is not None and last != code_hash and last in up.cells
-        if analyze is None or not words & up.names:
-            return False
-        t = analyze(source)[3]
-        flow = self.dataflow
-        shape = (frozenset(t.writes), frozenset(t.reads))
-        earlier = {flow.writers.get(n) for n in t.writes} - {None, code_hash}
-        return any(h in up.cells and flow.shapes.get(h) == shape for h in earlier)
+        last = self.dataflow.versions.get(key)
+        return last is not None and last != code_hash and key in up.cells
 
     def reason(
         self,

@@ -430,7 +430,7 @@ class Session:
             and not self.stack
             and not ("nbexp" in raw and _OPENS_RUN.search(raw))
         ):
-            screened = self.book.screen(run, key, code_hash, clean, self._analyze)
+            screened = self.book.screen(run, key, code_hash, clean)
             if screened == "before":
                 screened = self.book.reason(run, code_hash, clean, self._analyze)
             if screened == "after":

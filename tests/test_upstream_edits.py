@@ -4,8 +4,10 @@ The tutorial layout: data, a filter (or an in-place column change), the split, t
 filter cell is edited in place and the cells from it down are re-run. The edited cell is upstream of the training
 only through the split, so no rule that looks at what the training cell names sees it; it must still open the
 next run before it runs, so the trained run's code keeps the filter it trained on. Run in a real IPython shell,
-with cell ids (JupyterLab) and without (nbclient, papermill: a cell is known by its text, an edit by the names it
-binds). The guards: cells new after training (the CIFAR tutorial's test batch, a summary rebinding ``cols``) and
+with cell ids (JupyterLab). Without them (nbclient, papermill) a cell is known by its text alone, an edit is not
+told from a new cell rebinding the data, and nothing opens a run early (a review found false runs at a new
+``df = df.sort_values(...)`` when the rule guessed edits by the names a text binds and reads). The guards, with
+and without ids: cells new after training (the CIFAR tutorial's test batch, a summary rebinding ``cols``) and
 edits of cells the training never depended on open no run.
 """
 
@@ -101,34 +103,34 @@ def test_the_run_book_tells_an_edit_of_a_cell_upstream_from_a_new_cell_or_a_reru
         flow.record(t, literal, computed, from_literals(literal, []))
         flow.bound(t, f"h{hash(source)}", key_of(key, source))
 
-    def screened(key, source, analyze=_analyze):
-        return book.screen(run, key_of(key, source), f"h{hash(source)}", source, analyze)
+    def screened(key, source):
+        return book.screen(run, key_of(key, source), f"h{hash(source)}", source)
 
     old, new = FILTER
     for key, source in (("data", "df = load()"), ("filter", old), ("split", "X_train, y_train = split(df)")):
         ran(key, source)
     ran("fit", "clf.fit(X_train, y_train)")
     assert run.frozen
-    assert screened("filter", new) == "edited upstream"
+    # without cell ids a cell is its text: an edit looks like any new cell rebinding df, and is not told apart
+    assert screened("filter", new) == ("edited upstream" if ids else None)
     assert screened("filter", old) is None  # the same text again: what the run trained on
     assert screened("other", "top = df.head()") is None  # a new cell that reads the data
-    if ids:
-        assert screened("new", new) is None  # a new cell: with ids, never an edit of another
-    else:
-        assert screened("filter", new, analyze=None) is None  # nothing parsed without the session's analysis
-        assert screened("other", "df = df[df.f2 > 0]\nn = len(df)") is None  # binds more than the filter did
+    assert screened("other", "df = df.sort_values('f0')") is None  # a new cell that rebinds it
+    ran("twin", old)  # a new cell with the very text of the filter, after training...
+    assert screened("twin", new) is None  # ...edited: it made nothing the training read
     ran("look", "df = df[df.y == 1]")  # after the training
     assert screened("look", "df = df[df.y == 0]") is None
     writer.close()
 
 
 @pytest.mark.slow  # whole training scenarios in many cells
-@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 @pytest.mark.parametrize("edit", [FILTER, CLIP], ids=["filter", "column in place"])
-def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_runs(shell, reader, db, ids, edit):
+def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_runs(shell, reader, db, edit):
     """The filter (or a column clipped in place) is edited and the cells from it down re-run: the edited cell
     opens the next run before it runs. The trained run keeps the filter it trained on (its code, what ``nbexp
-    replay`` runs); the new run holds the edited cell, the split, the training and the evaluation."""
+    replay`` runs); the new run holds the edited cell, the split, the training and the evaluation. (With cell
+    ids, as JupyterLab sends them: without, an edit is not told from a new cell rebinding the data.)"""
+    ids = True
     old, new = edit
     _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
     for key, code in (("c1", DATA), ("c2", old), ("c3", SPLIT), ("c4", FIT), ("c5", EVAL)):
@@ -149,6 +151,20 @@ def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_run
     assert old in first_code and new not in first_code
     assert new in [c["source"] for c in reader().lineage(second["id"])]
     assert "accuracy" in first["metrics"] and "accuracy" in second["metrics"]
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_new_cell_rebinding_the_filtered_data_after_training_opens_no_run(shell, reader, ids):
+    """After the tutorial's training a new cell sorts ``df`` (or drops its empty rows) in its own name, as the
+    filter above the split did: it is not the filter edited, and the evaluation after it stays in the run."""
+    old, _new = FILTER
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    for key, code in (("c1", DATA), ("c2", old), ("c3", SPLIT), ("c4", FIT), ("c5", EVAL)):
+        _run(shell, key, code, ids)
+    for key, code in (("sort", 'df = df.sort_values("f0")'), ("drop", "df = df.dropna()"), ("c5", EVAL)):
+        _run(shell, key, code, ids)
+    runs = reader().list_runs()
+    assert len(runs) == 1, runs
 
 
 @pytest.mark.slow
@@ -233,8 +249,8 @@ def test_the_cifar_tutorials_test_batch_after_training_opens_no_run(shell, reade
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_cells_after_training_that_rebind_upstream_names_open_no_run(shell, reader, ids):
     """After training: a summary cell rebinding ``cols`` (the feature columns' name upstream), a cell that reads
-    the data frame, and an analysis cell that narrows ``df`` then is edited and re-run. None is an edit of a cell
-    the training read: they stay in the trained run."""
+    the data frame, a cell sorting ``df`` in its own name, and an analysis cell that narrows ``df`` then is edited
+    and re-run. None is an edit of a cell the training read: they stay in the trained run."""
     _run(shell, None, "%nbexp track --sample-hz 0", False)
     for key, code in (
         ("c1", DATA),
@@ -252,6 +268,7 @@ def test_cells_after_training_that_rebind_upstream_names_open_no_run(shell, read
             "summary = pd.DataFrame([result], columns=cols)\nprint(summary)",
         ),
         ("look", 'top = df.sort_values("f0").head(3)\nprint(top)'),
+        ("sort", 'df = df.sort_values("f0")'),  # rebinds df from itself, as an upstream filter does
         ("narrow", 'df = df[df["y"] == 1]\nprint(len(df))'),
         ("narrow", 'df = df[df["y"] == 0]\nprint(len(df))'),
     ):
@@ -262,11 +279,11 @@ def test_cells_after_training_that_rebind_upstream_names_open_no_run(shell, read
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
-def test_an_edited_filter_in_a_real_kernel_opens_the_next_run_before_it_runs(kernels, ledger_path, ids):  # noqa: F811
+def test_an_edited_filter_in_a_real_kernel_opens_the_next_run_before_it_runs(kernels, ledger_path):  # noqa: F811
     """In a kernel each cell's capture comes after the reply (tracker._defer): the training's reads are noted by
     then, so the edited filter still opens the next run before it runs. JupyterLab sends the cell id in the
-    request's metadata (``cellId``); nbclient and papermill send none."""
+    request's metadata (``cellId``)."""
+    ids = True
     from nbexp.ledger.queries import Reader
 
     k = kernels()
