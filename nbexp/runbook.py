@@ -199,15 +199,16 @@ class RunBook:
         dataflow record as it stands before the cell's own record, and the cells that made those values.
 
         Only cells that train count (an evaluation cell's metrics are not its training), and the names the
-        run's training cells bound are not followed: a loop's ``labels`` or the model an epoch loop
+        run's training cells bound without reading them are not followed: a loop's ``labels`` or the model an epoch loop
         changed are the training's products, and a cell rebinding them later (the CIFAR tutorial's test
         batch) made nothing the training read."""
         flow = self.dataflow
         if not flow.trains(t):
             return
         up = self._upstream.setdefault(run.id, _Upstream())
-        up.made |= t.writes
-        names = flow.closure(t.reads | flow.globals_read(t.calls), up.made)
+        read = t.reads | t.mutated  # a training cell's df = df.dropna() or clf.fit(...) read df and clf too
+        up.made |= t.writes - read
+        names = flow.closure(read | flow.globals_read(t.calls), up.made)
         up.names |= names
         for name in names:
             up.cells |= flow.makers.get(name, set())

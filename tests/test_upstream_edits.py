@@ -153,6 +153,29 @@ def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_run
     assert "accuracy" in first["metrics"] and "accuracy" in second["metrics"]
 
 
+@pytest.mark.slow
+def test_an_edit_upstream_of_a_training_cell_that_rebuilds_its_data_opens_the_next_run(shell, reader, db):
+    """The training cell drops the empty rows of ``df`` in its own name before fitting on it: the filter above
+    it still made what the training read, so its edit opens the next run before it runs (the rebuilt ``df`` once
+    hid everything upstream of it)."""
+    old, new = FILTER
+    cols = 'cols = [f"f{i}" for i in range(6)]'
+    fit = (
+        "from sklearn.linear_model import LogisticRegression\n"
+        "df = df.dropna()\n"
+        'clf = LogisticRegression(max_iter=200).fit(df[cols], df["y"])'
+    )
+    evaluate = 'print("accuracy", clf.score(df[cols], df["y"]))'
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    for key, code in (("c1", DATA), ("c2", old), ("cols", cols), ("c4", fit), ("c5", evaluate)):
+        _run(shell, key, code, True)
+    _run(shell, "c2", new, True)
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs  # opened by the edited filter itself
+    first_code = [c["source"] for c in reader().lineage(runs[1]["id"])]
+    assert old in first_code and new not in first_code
+
+
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_a_new_cell_rebinding_the_filtered_data_after_training_opens_no_run(shell, reader, ids):
     """After the tutorial's training a new cell sorts ``df`` (or drops its empty rows) in its own name, as the
