@@ -427,6 +427,28 @@ def test_literal_arguments_of_a_notebook_function_are_params_under_its_name(cell
     assert set(diff) == {"build_model.hidden", "model.n_params", "model.n_trainable"}
 
 
+def test_an_edited_test_size_of_the_data_split_is_the_runs_tweak(cell, reader, ledger_path):
+    """The data split's literal arguments (``train_test_split(X, y, test_size=0.25, random_state=0)``) are settings of
+    the run as much as a model's: ``test_size`` edited to ``0.4`` and the split and training re-run is the one line
+    ``nbexp diff`` shows (it showed none: "same params")."""
+    split = "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)"
+    cell("%nbexp track --sample-hz 0 split")
+    cell(
+        "from sklearn.datasets import make_classification\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = make_classification(n_samples=200, random_state=0)"
+    )
+    for code in (split, split.replace("0.25", "0.4")):
+        cell(code)
+        cell("clf = LogisticRegression(C=1.0).fit(X_train, y_train)")
+        cell("print('accuracy', clf.score(X_test, y_test))")
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    first = runs[1]["params"]
+    assert first["train_test_split.test_size"] == 0.25 and first["train_test_split.random_state"] == 0, first
+    assert _diff_json(ledger_path) == {"train_test_split.test_size": [0.25, 0.4]}
+
+
 def test_literal_arguments_of_a_notebook_class_but_not_of_a_config_class(cell, reader):
     """``net = Net(hidden=4)`` with ``Net`` a module class the notebook defines gives ``Net.hidden``
     beside what the module says of itself (``net.n_params``); a dataclass config is described by its

@@ -311,9 +311,17 @@ class CallArgs:
         return out
 
 
+# Library functions whose literal arguments are settings of the run as much as a model's: the data split
+# (``train_test_split(X, y, test_size=0.25, random_state=0)``: an edit of test_size is the run's tweak).
+_SETTING_CALLS = frozenset({("sklearn.model_selection._split", "train_test_split")})
+
+
 def _notebook_callable(obj: Any) -> bool:
     """A function or class defined in the notebook (module ``__main__``), other than the configs and
-    estimators :func:`from_object` describes by their own params."""
+    estimators :func:`from_object` describes by their own params, or a library function in
+    ``_SETTING_CALLS``."""
+    if (getattr(obj, "__module__", None), getattr(obj, "__name__", None)) in _SETTING_CALLS:
+        return True
     if getattr(obj, "__module__", None) != "__main__":
         return False
     if isinstance(obj, type):
