@@ -787,13 +787,12 @@ class Session:
                         replied = self._replied
                         if self._send_reply is not None:
                             self._send_reply()
-                        elif replied is not None:
-                            if replied.wait(_REPLY_WAIT_S):
-                                self._reply_timeouts = 0
-                            else:  # twice in a row: this kernel's replies do not pass the stream's callback
-                                self._reply_timeouts += 1  # (ipykernel 7 before 7.4 sends on the socket itself)
-                                if self._reply_timeouts >= 2:
-                                    self._replied = None  # the session waits no more
+                        elif replied is not None and not replied.wait(_REPLY_WAIT_S) and not self._replies_seen:
+                            # no reply ever seen, twice: this kernel's replies do not pass the stream's callback
+                            # (ipykernel 7 before 7.4 sends on the socket itself): the session waits no more
+                            self._reply_timeouts += 1
+                            if self._reply_timeouts >= 2:
+                                self._replied = None
                         text = self._new_text
                         if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
                             try:
@@ -832,8 +831,7 @@ class Session:
 
         The stream's send callback is read and set on the shell-channel thread's own loop, as pyzmq
         reads and sets it there at each send. Where the callback never runs (an ipykernel 7 that sends
-        on the socket itself, or another callback took its place), two waits in a row time out and the
-        session waits no more."""
+        on the socket itself), two waits time out with no reply ever seen and the session waits no more."""
         stream: Any = getattr(kernel, "shell_stream", None)
         loop = getattr(stream, "io_loop", None)
         self._send_reply: Callable[[], None] | None = None
@@ -855,9 +853,10 @@ class Session:
             return None
         replied = threading.Event()
         held: dict[str, Any] = {}  # the callback the stream had before nbexp's
-        self._reply_timeouts = 0  # waits in a row that timed out
+        self._replies_seen, self._reply_timeouts = False, 0  # a wait that timed out on a busy machine is no sign
 
         def sent(msg: Any, status: Any) -> None:
+            self._replies_seen = True
             replied.set()
             chained = held.get("chained")
             if chained is not None:

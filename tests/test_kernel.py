@@ -444,8 +444,9 @@ def test_a_kernel_whose_replies_pass_no_send_callback_is_not_waited_for(kernels,
     """ipykernel 7 before 7.4 sends the reply on the shell socket itself, so the stream's send callback
     never runs: after two waits of 5 ms the session stops waiting, instead of adding 5 ms to every cell."""
     k = kernels()
+    # as a kernel that sends on the socket: whatever callback is set on the stream never runs
+    k.run("import nbexp\nget_ipython().kernel.shell_stream.on_send = lambda callback: None")
     k.run("%load_ext nbexp\n%nbexp track raw-sends")
-    k.run("import nbexp\nget_ipython().kernel.shell_stream.on_send(None)  # as a kernel that sends on the socket")
     for i in range(3):
         assert k.run(f"lr = 0.{i + 1}")["status"] == "ok"
     waits = k.run("assert nbexp.tracker.active_session()._replied is None, 'still waiting'")
