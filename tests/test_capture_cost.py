@@ -100,3 +100,23 @@ def test_a_long_session_keeps_a_bounded_record_of_cell_texts(cell):
     assert first not in session._texts and last in session._texts
     cell("x = 0")  # run long ago, let go: recorded again as a text new to the session
     assert first in session._texts and len(session._texts) == training.CACHED_TEXTS
+
+
+def test_a_long_session_keeps_the_analyses_of_its_texts_not_their_syntax_trees(cell):
+    """Every node of a kept syntax tree is an object the garbage collector walks at each full collection, in the
+    user's process: a session keeps each text's analyses (above), and only the last few trees, which the analysers
+    of one capture share. (It kept 256 trees: a long session of 50-line cells made a full collection ~4 times as
+    long, bench/RESULTS.md.)"""
+    import gc
+
+    def nodes() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, ast.AST))
+
+    cell("%nbexp track --sample-hz 0")
+    text = "\n".join(f"p{i} = [k * {i} for k in range(5)]" for i in range(40))
+    per_tree = sum(1 for _ in ast.walk(ast.parse(text)))
+    before = nodes()
+    for i in range(60):  # new texts, read in the kernel (no analysis child in a plain shell)
+        assert cell(f"{text}\n# {i}").success
+    assert nodes() - before < (training.CACHED_TREES + 2) * per_tree, per_tree

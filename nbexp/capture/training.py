@@ -518,11 +518,15 @@ CODE_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "deb
 CODE_LINE_MAGICS = frozenset({"time", "timeit", "prun", "memit", "debug"})
 
 
-# the cell texts whose trees (and analyses) are kept: a notebook's cells, re-executed, are not parsed again
+# the cell texts whose analyses are kept (nbexp.capture.texts): a notebook's cells, re-executed, are not parsed again
 CACHED_TEXTS = 256
+# the cell texts whose trees are kept: the analysers of one capture share a tree, and a session keeps each text's
+# analyses, not its tree. Every node is an object the garbage collector walks at each full pass: 256 trees of
+# 50-line cells made a tracked process's full collection ~4 times as long (bench/RESULTS.md, 2026-11-26 21:55).
+CACHED_TREES = 8
 
 
-@functools.lru_cache(maxsize=CACHED_TEXTS)
+@functools.lru_cache(maxsize=CACHED_TREES)
 def cell_tree(source: str, transform: Callable[[str], str]) -> ast.Module | None:
     """A cell's text as a syntax tree, IPython syntax allowed (``transform``: the shell's
     ``transform_cell``; the code inside ``%%time``, ``%%capture``, ``%time`` is what counts), or
