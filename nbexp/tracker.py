@@ -111,8 +111,8 @@ _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a
 _YIELD_S = 0.001  # the time left to the kernel to send a reply before a capture that parses a new cell
 # The longest a capture waits, the GIL free, for the kernel's shell-channel thread to send the execute
 # reply (ipykernel 7; see _hook_kernel). Captured meanwhile, the thread and the capture took turns at the
-# GIL at every step of the send, and each turn cost up to the switch interval: ~1 ms added to a trivial
-# cell's reply (bench/RESULTS.md, issue 15, 2026-11-26).
+# GIL at every step of the send, each turn up to the switch interval (the kernel bench's A/B stayed within
+# its noise: bench/RESULTS.md, issue 15, 2026-11-26 21:41).
 _REPLY_WAIT_S = 0.005
 # The analysis child (nbexp.capture.texts) starts this long after %nbexp track: started at once, its start
 # (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
