@@ -187,12 +187,15 @@ def capture_cost(n=300, profile=False):
     return rows
 
 
-def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("20 ms apart", 0.02)), block=8):
+def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("100 ms apart", 0.1)), block=8):
     """Per-cell added time as a notebook user sees it: execute request to execute reply from a
     real kernel (jupyter_client), tracked against untracked, interleaved in one run. Cells run back
     to back ("Run All") pay the previous cell's capture before they start (nbexp reads what a cell
     left once its reply has gone, before the kernel is idle), which shows in their time; cells with a
-    pause between them (a person) do not.
+    pause between them (a person: 100 ms is quicker than anyone runs cell after cell) do not. The two
+    differ in nbexp too: a new text of a cell that follows the last one's capture at once is read by the
+    analysis child beside the cell, one a person ran after a pause in the kernel after its reply
+    (``nbexp.tracker._FOLLOWS_S``).
 
     Four kernels side by side: two never tracked (the second is the control: what two identical
     kernels differ by here, the figure's noise floor), one tracked once for the whole bench (as a user

@@ -35,7 +35,7 @@ from .capture.outputs import BUDGET_MB, OutputCapture
 from .capture.params import Skipped, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
-from .capture.texts import Texts
+from .capture.texts import HOLD_S, Texts
 from .capture.training import DataUse, Training
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher, is_model
@@ -118,6 +118,13 @@ _REPLY_WAIT_S = 0.005
 # (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
 # (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
 _CHILD_AFTER_S = 2.0
+# A cell that starts within this long of the previous cell's capture follows it in a run of cells ("Run All",
+# papermill, cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
+# its new text at once, beside it. A cell a person started (later) has the child hold its text (HOLD_S): a short
+# cell's text is then read in the kernel after its reply, off the path of a cell the person waits for
+# (bench/RESULTS.md, issue 15). A kernel takes ~10 ms from one cell's capture to the next queued cell's start on
+# the 2-core bench machine; no person starts a cell 50 ms after the last one ended.
+_FOLLOWS_S = 0.05
 
 
 class Session:
@@ -183,6 +190,7 @@ class Session:
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
         self._drain_queued = False
+        self._captured_at = 0.0  # perf_counter when the last capture ended (see _FOLLOWS_S)
         self._runs_before_cell = 0
         # The dataflow record: what each name was computed from; a run's params are the params of
         # the names its training reached back to (see nbexp.dataflow).
@@ -414,7 +422,8 @@ class Session:
             self._replied.clear()  # set once this cell's reply has left (see _hook_kernel)
         raw = info.raw_cell or ""
         code_hash, clean = code_capture.prepare(raw, self.shell.user_ns)
-        if self._texts.start(clean):  # a new text: the analysis child reads it while the cell runs
+        follows = time.perf_counter() - self._captured_at < _FOLLOWS_S
+        if self._texts.start(clean, hold=0.0 if follows else HOLD_S):  # new: the child reads it (see _FOLLOWS_S)
             self._new_text = clean
         key = getattr(info, "cell_id", None) or code_hash
         magic = code_capture.drives_only_nbexp(raw)
@@ -648,6 +657,7 @@ class Session:
                 fn()
             except Exception as exc:
                 self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+        self._captured_at = time.perf_counter()
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
         """``(literal, computed, names, training)`` of a cell's source (:func:`nbexp.capture.texts.analysis`),

@@ -63,7 +63,7 @@ def test_the_child_answers_what_the_kernel_would_read(shell):
     try:
         answered, declined = 0, []
         for source in sources:
-            assert child.ask(source)
+            assert child.ask(source, hold=0.0)
             got = child.answers(timeout=30)
             assert len(got) == 1 and got[0][0] == source
             found = got[0][1]
@@ -108,11 +108,55 @@ def test_a_custom_transform_keeps_ipython_syntax_in_the_kernel(shell):
         shell.input_transformers_post.clear()
 
 
+def test_the_child_holds_a_text_and_lets_go_of_one_the_kernel_read(shell):
+    """The child reads a new text only once it held it as long as the kernel asked: a cell done sooner has
+    its text read in the kernel, which drops it, and the child never reads it (it would compete with the
+    next cell for the machine); a text held and not dropped is answered without another word."""
+    child = texts._Child(texts._default_transform(shell))
+    try:
+        assert child.ask("warm = 1\n", hold=0.0) and len(child.answers(timeout=30)) == 1  # up
+        assert child.ask("lr = 0.1\nval_loss = lr * 2\n", hold=0.5)
+        assert child.answers(timeout=0.2) == []  # held
+        child.drop("lr = 0.1\nval_loss = lr * 2\n")
+        assert child.asked == {}
+        time.sleep(0.6)  # past its hold: dropped, it is not read
+        assert child.ask("lr = 0.2\nval_loss = lr * 3\n", hold=0.3)
+        got = child.answers(timeout=30)
+        assert [source for source, _ in got] == ["lr = 0.2\nval_loss = lr * 3\n"]
+        assert got[0][1]["analysis"][0] == {"lr": 0.2}
+        assert child.answers(timeout=0.3) == [] and child.alive
+    finally:
+        child.close()
+
+
+def test_a_short_new_cell_is_read_in_the_kernel_after_it_ran(cell):
+    """A tracked session's new cell that is done before the child's hold: its text is read in the kernel (after
+    the cell, as without the child), the child lets it go, and the run gets the same params and metrics."""
+    from nbexp import tracker
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    assert _up(session)
+    before = dict(session._texts.stats)
+    time.sleep(0.2)  # a person's pause: a cell right after another's capture ("Run All") has its text read at once
+    assert cell("lr = 0.05\nepochs = 3\nval_acc = 0.5 + lr\n").success
+    assert session._texts.stats["child"] == before["child"] and session._texts.stats["kernel"] > before["kernel"]
+    assert not session._texts.waiting  # dropped: nothing of it is read in the child
+    run = session.current
+    assert run.params["lr"] == 0.05 and run.params["epochs"] == 3 and "val_acc" in run.metric_keys
+
+
 def _child_of(session, timeout=30.0):
     deadline = time.time() + timeout
     while session._texts._child is None and time.time() < deadline:
         time.sleep(0.05)
     return session._texts._child
+
+
+def _up(session) -> bool:
+    """Whether the session's child is up: it answered a text asked to be read at once."""
+    child = _child_of(session)
+    return child is not None and child.ask("probe = 1\n", hold=0.0) and session._texts.collect(timeout=60)
 
 
 def test_new_cells_are_read_by_the_child_and_captured_as_before(cell, db, tmp_path, monkeypatch):
@@ -124,9 +168,8 @@ def test_new_cells_are_read_by_the_child_and_captured_as_before(cell, db, tmp_pa
 
     cell("%nbexp track")
     session = tracker.active_session()
-    assert _child_of(session) is not None
     cell("import time")
-    assert session._texts.collect(timeout=60)  # the child is up once it answered
+    assert _up(session)
     before = dict(session._texts.stats)
     # the cell runs a while (as cells that train do): the child has read it when it ends
     body = (
@@ -173,7 +216,7 @@ def test_an_interrupt_of_the_kernel_leaves_the_child_reading(cell):
     session = tracker.active_session()
     child = _child_of(session)
     cell("import time")
-    assert session._texts.collect(timeout=60)  # up: it answered
+    assert _up(session)
     os.kill(child.proc.pid, signal.SIGINT)
     time.sleep(0.5)
     assert child.proc.poll() is None

@@ -11,13 +11,17 @@ busy machine), paid after the reply, where a "Run All"'s next cell waits for it.
 shell hands each new text to an analysis child process (:class:`_Child`) as the cell starts: the child
 parses it on another core while the cell runs, and the capture picks the answers up if they came (in a
 kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL: see
-``nbexp.tracker.Session._answered``). A text the capture
-needs before the child answered, one the child declines, or every text when the child is not running
-or died, is analysed in the kernel exactly as the child would (the same functions: the answers are
-the same objects, compared in tests/test_texts_child.py). The child runs no user code: it parses text
-(``ast.parse`` executes nothing; IPython's input transformer turns ``%magic`` lines into calls as
-text), imports nbexp's analysers and nothing else (IPython's transformer only for a text with IPython
-syntax), runs at nice 10, and exits when the kernel closes its pipe or dies (its parent gone).
+``nbexp.tracker.Session._answered``). The child holds each text :data:`HOLD_S` first: parsing beside a
+short cell slowed that cell by about as much as the parse (two cores: the kernel's own threads need the
+other one), so a cell done sooner has its text read in the kernel after its reply, and the child lets
+it go (:meth:`Texts.get`). A cell that follows another at once ("Run All") has its text read at once:
+its capture delays the next cell, so the parse is better done beside it (``nbexp.tracker._FOLLOWS_S``).
+A text the capture needs before the child answered, one the child declines, or every text when the
+child is not running or died, is analysed in the kernel exactly as the child would (the same functions:
+the answers are the same objects, compared in tests/test_texts_child.py). The child runs no user code:
+it parses text (``ast.parse`` executes nothing; IPython's input transformer turns ``%magic`` lines into
+calls as text), imports nbexp's analysers and nothing else (IPython's transformer only for a text with
+IPython syntax), runs at nice 10, and exits when the kernel closes its pipe or dies (its parent gone).
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ from .training import CACHED_TEXTS, DataUse, Training, cell_tree, data_use
 from .training import analyze as training_of
 
 Transform = Callable[[str], str]
+
+# How long the child holds a new text before reading it (see the module docstring): cells done sooner (most
+# cells that do not train) have it read in the kernel after their reply; longer ones (training, loading) in the
+# child while they run. On the 2-core bench machine a 50-line text read beside its 17-ms cell added 3 ms to it.
+HOLD_S = 0.1
 
 
 # -- what is read from a text (pure: the same text gives the same answer) -----------------------------
@@ -122,13 +131,13 @@ class Texts:
         self._records[source] = rec  # the most recent last
         return rec, new
 
-    def start(self, source: str) -> bool:
+    def start(self, source: str, hold: float = HOLD_S) -> bool:
         """A cell with this text starts: True when the session had not run it (or let it go); a new
-        text goes to the child, which reads it while the cell runs."""
+        text goes to the child, which reads it once it held it ``hold`` seconds, while the cell runs."""
         rec, new = self._record(source)
         child = self._child
         if new and child is not None and (self._ipython_syntax is not None or not _MAGIC_CHARS.intersection(source)):
-            rec.asked = child.ask(source)
+            rec.asked = child.ask(source, hold)
             if not child.alive:
                 self._lost()
         return new
@@ -152,6 +161,11 @@ class Texts:
             if rec.asked:
                 self.collect()
             if part not in parts:
+                if rec.asked:  # read here after all: the child need not (it may not have started)
+                    rec.asked = False
+                    child = self._child
+                    if child is not None:
+                        child.drop(source)
                 parts[part] = PARTS[part](source, self.transform)  # type: ignore[arg-type]
                 self.stats["kernel"] += 1
         return parts[part]
@@ -295,16 +309,30 @@ class _Child:
         self._n = 0
         self.alive = True
 
-    def ask(self, source: str) -> bool:
+    def ask(self, source: str, hold: float = HOLD_S) -> bool:
+        """Hand the child ``source``, to read once it held it ``hold`` seconds (unless dropped meanwhile)."""
         with self._lock:
             if not self.alive:
                 return False
             self._n += 1
-            body = pickle.dumps((self._n, source), pickle.HIGHEST_PROTOCOL)
-            self._outbox += _HEADER.pack(len(body)) + body
+            self._send((self._n, source, hold))
             self.asked[self._n] = source
-            self._flush()
             return self.alive
+
+    def drop(self, source: str) -> None:
+        """The kernel reads ``source`` itself: the child lets it go if it has not started on it (an answer
+        that comes all the same is not taken)."""
+        with self._lock:
+            if not self.alive:
+                return
+            for n in [n for n, asked in self.asked.items() if asked == source]:
+                del self.asked[n]
+                self._send((n, None, 0.0))
+
+    def _send(self, message: tuple) -> None:
+        body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        self._outbox += _HEADER.pack(len(body)) + body
+        self._flush()
 
     def _flush(self) -> None:
         try:
@@ -389,8 +417,9 @@ class _Declined(Exception):
 
 
 def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_child.py drives it)
-    """The child's loop: read a text, answer every part :func:`answers` could read, until the kernel
-    closes the pipe or is gone (checked every 2 s while idle)."""
+    """The child's loop: take a text, hold it as long as the kernel asked (unless it drops it meanwhile),
+    then answer every part :func:`answers` could read; until the kernel closes the pipe or is gone
+    (checked every 2 s while idle)."""
     # Behind the kernel and the user's cells for the CPU, like the package-list child: on a busy 2-core
     # machine it then answers two thirds of the new texts in time (nine in ten at nice 0), and its start
     # (0.1 s of imports) does not compete with the first cells after `%nbexp track`; with a core to
@@ -430,31 +459,49 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
 
     inp = sys.stdin.fileno()
     buf = b""
-    while True:
-        ready, _, _ = select.select([inp], [], [], 2.0)
-        if not ready:
-            if os.getppid() != parent:
-                return
-            continue
-        chunk = os.read(inp, 1 << 16)
-        if not chunk:
-            return  # the kernel closed the pipe, or is gone
-        buf += chunk
-        asked = []
-        while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
-            size = _HEADER.unpack_from(buf)[0]
-            asked.append(pickle.loads(buf[_HEADER.size : _HEADER.size + size]))
-            buf = buf[_HEADER.size + size :]
-        reply = b""
-        for i, (n, source) in enumerate(asked):
-            # Only the newest text is read: the kernel asked for another since, so it started the next
-            # cell, which it does only once the capture of the earlier ones was done (without us).
-            found = answers(source, transform) if i == len(asked) - 1 else {}
-            body = pickle.dumps((n, found), pickle.HIGHEST_PROTOCOL)
-            reply += _HEADER.pack(len(body)) + body
+    held: tuple[int, str, float] | None = None  # (request, text, when to read it)
+
+    def send(reply: bytes) -> bool:
         view = memoryview(reply)
         try:
             while view:
                 view = view[os.write(out, view) :]
         except OSError:  # the kernel closed its end: it is gone or done
+            return False
+        return True
+
+    def frame(n: int, found: dict) -> bytes:
+        body = pickle.dumps((n, found), pickle.HIGHEST_PROTOCOL)
+        return _HEADER.pack(len(body)) + body
+
+    while True:
+        wait = 2.0 if held is None else max(0.0, held[2] - time.monotonic())
+        ready, _, _ = select.select([inp], [], [], wait)
+        if ready:
+            chunk = os.read(inp, 1 << 16)
+            if not chunk:
+                return  # the kernel closed the pipe, or is gone
+            buf += chunk
+            reply = b""
+            while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
+                size = _HEADER.unpack_from(buf)[0]
+                n, source, hold = pickle.loads(buf[_HEADER.size : _HEADER.size + size])
+                buf = buf[_HEADER.size + size :]
+                if source is None:  # dropped: the kernel read it itself
+                    if held is not None and held[0] == n:
+                        held = None
+                    continue
+                if held is not None:
+                    # Only the newest text is read: the kernel asked for another since, so it started the next
+                    # cell, which it does only once the capture of the earlier ones was done (without us).
+                    reply += frame(held[0], {})
+                held = (n, source, time.monotonic() + hold)
+            if reply and not send(reply):
+                return
+        elif held is None and os.getppid() != parent:
             return
+        if held is not None and time.monotonic() >= held[2]:
+            n, source, _ = held
+            held = None
+            if not send(frame(n, answers(source, transform))):
+                return
