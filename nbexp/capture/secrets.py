@@ -83,6 +83,11 @@ _AWS_SECRET = re.compile(r"(?P<q>['\"])(?P<v>[A-Za-z0-9/+]{40})['\"]")
 # words one of which a secret name holds: the name rules run on the lines that hold one
 _NAME_WORDS = ("pass", "pwd", "pw", "secret", "token", "key", "credential", "auth")
 _NAME_RULE = len(_LINE_RULES)
+# every keyword of the rules above, for the texts shorter than _SHORT characters (see _lines_to_scrub)
+_ANY_WORD = re.compile(
+    "|".join(re.escape(w) for w in sorted({w for ws, _ in _LINE_RULES for w in ws} | {"://", *_NAME_WORDS}))
+)
+_SHORT = 256
 
 # NAME = "v" / NAME: str = "v" / "name": "v" / name="v" / ["name"] = "v" / ("name", "v")
 _QUOTED = r"""(?P<q>[rbuRBU]?[fF]?[rR]?(?P<qc>["']))(?P<val>(?:\\.|(?!(?P=qc))[^\\\n])*)(?P=qc)"""
@@ -229,6 +234,8 @@ def scrub_text(text: str) -> str:
 def _lines_to_scrub(low: str) -> dict[int, tuple[int, set[int]]]:
     """``{line start: (line end, rules)}`` for the lines of ``low`` holding a rule's keyword."""
     lines: dict[int, tuple[int, set[int]]] = {}
+    if len(low) < _SHORT and _ANY_WORD.search(low) is None:
+        return lines  # a run's name, a tag: one scan, not one per keyword (15 us -> 1 us; as fast for long texts)
 
     def mark(words: tuple[str, ...], rule: int) -> None:
         for word in words:
