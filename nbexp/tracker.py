@@ -119,7 +119,7 @@ _REPLY_WAIT_S = 0.005
 # (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
 _CHILD_AFTER_S = 2.0
 # A cell that starts within this long of the previous cell's capture follows it in a run of cells ("Run All",
-# papermill, cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
+# cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
 # its new text at once, beside it. A cell a person started (later) has the child hold its text (HOLD_S): a short
 # cell's text is then read in the kernel after its reply, off the path of a cell the person waits for
 # (bench/RESULTS.md, issue 15). A kernel takes ~10 ms from one cell's capture to the next queued cell's start on
@@ -902,7 +902,10 @@ class Session:
         texts = self._texts
         if texts.waiting:
             texts.collect(wait)
-        return texts.answered(text)
+        if texts.answered(text):
+            return True
+        texts.let_go(text)  # read here: the child, holding it or late, need not
+        return False
 
     def _unhook_kernel(self) -> None:
         for kernel, name, hook in self._kernel_hooks:

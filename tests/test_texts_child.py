@@ -120,6 +120,9 @@ def test_the_child_holds_a_text_and_lets_go_of_one_the_kernel_read(shell):
         child.drop("lr = 0.1\nval_loss = lr * 2\n")
         assert child.asked == {}
         time.sleep(0.6)  # past its hold: dropped, it is not read
+        with child._lock:  # nothing came up the pipe (an answer would be thrown away unread: look at the bytes)
+            child._read()
+            assert child._inbox == b""
         assert child.ask("lr = 0.2\nval_loss = lr * 3\n", hold=0.3)
         got = child.answers(timeout=30)
         assert [source for source, _ in got] == ["lr = 0.2\nval_loss = lr * 3\n"]
@@ -144,6 +147,45 @@ def test_a_short_new_cell_is_read_in_the_kernel_after_it_ran(cell):
     assert not session._texts.waiting  # dropped: nothing of it is read in the child
     run = session.current
     assert run.params["lr"] == 0.05 and run.params["epochs"] == 3 and "val_acc" in run.metric_keys
+
+
+def test_a_text_read_before_its_cell_ran_keeps_the_child_reading_the_rest(cell):
+    """Once a run trained, a new cell that names a training call or nbexp has its analysis read in the kernel
+    before it runs (whether it opens the next run); the child still reads the rest of the text (its data use,
+    results and files) while the long cell runs, so the capture after it parses nothing."""
+    from nbexp import tracker
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    cell("import time, nbexp")
+    assert _up(session)
+    assert cell("lr = 0.1\nnbexp.log(loss=0.5)\n").success  # trains: the run is frozen
+    before = dict(session._texts.stats)
+    assert cell("lr = 0.2\nepochs = 3\ntime.sleep(0.5)\nnbexp.log(loss=0.4)\n").success
+    stats = {k: session._texts.stats[k] - before[k] for k in before}
+    # the analysis read in the kernel before the cell, unless the child (asked at once: the cell follows the
+    # last one) answered first on a busy machine; the rest from the child, none of it read after the cell
+    assert stats in ({"child": 3, "kernel": 1}, {"child": 4, "kernel": 0})
+    assert session.current.params["lr"] == 0.2
+
+
+def test_a_cell_right_after_another_is_read_at_once_one_after_a_pause_is_held(cell, monkeypatch):
+    """A new cell that starts right after the previous cell's capture (Run All) has the child read its text at
+    once; one a person starts after a pause has it held (read in the kernel after a short cell)."""
+    from nbexp import tracker
+
+    cell("%nbexp track")
+    session = tracker.active_session()
+    assert _up(session)
+    child = session._texts._child
+    holds = []
+    ask = child.ask
+    monkeypatch.setattr(child, "ask", lambda source, hold=texts.HOLD_S: holds.append(hold) or ask(source, hold))
+    cell("a = 1\nb = a + 1\n")
+    cell("c = 2\nd = c + 1\n")  # at once
+    time.sleep(0.2)
+    cell("e = 3\nf = e + 1\n")  # after a pause
+    assert holds[-2:] == [0.0, texts.HOLD_S]
 
 
 def _child_of(session, timeout=30.0):

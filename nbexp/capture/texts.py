@@ -14,7 +14,7 @@ kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no
 ``nbexp.tracker.Session._answered``). The child holds each text :data:`HOLD_S` first: parsing beside a
 short cell slowed that cell by about as much as the parse (two cores: the kernel's own threads need the
 other one), so a cell done sooner has its text read in the kernel after its reply, and the child lets
-it go (:meth:`Texts.get`). A cell that follows another at once ("Run All") has its text read at once:
+it go (:meth:`Texts.let_go`). A cell that follows another at once ("Run All") has its text read at once:
 its capture delays the next cell, so the parse is better done beside it (``nbexp.tracker._FOLLOWS_S``).
 A text the capture needs before the child answered, one the child declines, or every text when the
 child is not running or died, is analysed in the kernel exactly as the child would (the same functions:
@@ -98,7 +98,7 @@ class _Record:
 
     def __init__(self) -> None:
         self.parts: dict[str, Any] = {}
-        self.asked = False  # handed to the child, which has not answered yet
+        self.asked = False  # handed to the child: an answer is expected (neither answered nor let go)
 
 
 class Texts:
@@ -161,14 +161,20 @@ class Texts:
             if rec.asked:
                 self.collect()
             if part not in parts:
-                if rec.asked:  # read here after all: the child need not (it may not have started)
-                    rec.asked = False
-                    child = self._child
-                    if child is not None:
-                        child.drop(source)
                 parts[part] = PARTS[part](source, self.transform)  # type: ignore[arg-type]
                 self.stats["kernel"] += 1
         return parts[part]
+
+    def let_go(self, source: str) -> None:
+        """The capture after the cell reads this text here (the child's answer did not come in time): the
+        child lets it go if it has not started on it, and its answer, if one still comes, is not taken.
+        Not for reads before or while the cell runs: the child may still answer the other parts by the end."""
+        rec = self._records.get(source)
+        child = self._child
+        if rec is not None and rec.asked:
+            rec.asked = False
+            if child is not None:
+                child.drop(source)
 
     def answered(self, source: str) -> bool:
         """Whether what a capture reads of this text (its analysis and data use) is there."""
@@ -177,7 +183,8 @@ class Texts:
 
     @property
     def waiting(self) -> bool:
-        """Whether the child has texts of this session it has not answered yet."""
+        """Whether an answer of the child is expected for a text of this session (asked, neither answered
+        nor let go)."""
         child = self._child
         return child is not None and bool(child.asked)
 
