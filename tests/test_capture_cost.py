@@ -117,6 +117,6 @@ def test_a_long_session_keeps_the_analyses_of_its_texts_not_their_syntax_trees(c
     text = "\n".join(f"p{i} = [k * {i} for k in range(5)]" for i in range(40))
     per_tree = sum(1 for _ in ast.walk(ast.parse(text)))
     before = nodes()
-    for i in range(60):  # new texts, read in the kernel (no analysis child in a plain shell)
+    for i in range(60):  # new texts, read in the kernel (the analysis child starts 2 s after track)
         assert cell(f"{text}\n# {i}").success
     assert nodes() - before < (training.CACHED_TREES + 2) * per_tree, per_tree

@@ -83,10 +83,14 @@ _AWS_SECRET = re.compile(r"(?P<q>['\"])(?P<v>[A-Za-z0-9/+]{40})['\"]")
 # words one of which a secret name holds: the name rules run on the lines that hold one
 _NAME_WORDS = ("pass", "pwd", "pw", "secret", "token", "key", "credential", "auth")
 _NAME_RULE = len(_LINE_RULES)
-# every keyword of the rules above, for the texts shorter than _SHORT characters (see _lines_to_scrub)
-_ANY_WORD = re.compile(
-    "|".join(re.escape(w) for w in sorted({w for ws, _ in _LINE_RULES for w in ws} | {"://", *_NAME_WORDS}))
-)
+# (keywords, rule) of every rule: a line holding a keyword is scrubbed by its rule (-1: a password in a URL)
+_KEYWORDS: list[tuple[tuple[str, ...], int]] = [
+    *((words, i) for i, (words, _) in enumerate(_LINE_RULES)),
+    (("://",), -1),
+    (_NAME_WORDS, _NAME_RULE),
+]
+# any keyword at all, for the texts shorter than _SHORT characters (see _lines_to_scrub)
+_ANY_WORD = re.compile("|".join(re.escape(w) for w in sorted({w for words, _ in _KEYWORDS for w in words})))
 _SHORT = 256
 
 # NAME = "v" / NAME: str = "v" / "name": "v" / name="v" / ["name"] = "v" / ("name", "v")
@@ -247,10 +251,8 @@ def _lines_to_scrub(low: str) -> dict[int, tuple[int, set[int]]]:
                 lines.setdefault(start, (end, set()))[1].add(rule)
                 pos = low.find(word, end)
 
-    for i, (words, _) in enumerate(_LINE_RULES):
-        mark(words, i)
-    mark(("://",), -1)
-    mark(_NAME_WORDS, _NAME_RULE)
+    for words, rule in _KEYWORDS:
+        mark(words, rule)
     return lines
 
 

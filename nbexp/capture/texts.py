@@ -278,6 +278,14 @@ def _default_transform(shell: Any) -> list[str] | None:
 
 # -- the analysis child ------------------------------------------------------------------------------
 _HEADER = struct.Struct("<I")
+
+
+def _frame(message: tuple) -> bytes:
+    """One message on the pipes, either way: its pickle's length, then the pickle."""
+    body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
 # the kernel's own sys.path (IPython and nbexp as the kernel imports them, whatever -I leaves out), this nbexp first
 _CHILD_CODE = (
     "import json, sys; sys.path[:] = [sys.argv[1]] + json.loads(sys.argv[4]); "
@@ -337,8 +345,7 @@ class _Child:
                 self._send((n, None, 0.0))
 
     def _send(self, message: tuple) -> None:
-        body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-        self._outbox += _HEADER.pack(len(body)) + body
+        self._outbox += _frame(message)
         self._flush()
 
     def _flush(self) -> None:
@@ -477,10 +484,6 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
             return False
         return True
 
-    def frame(n: int, found: dict) -> bytes:
-        body = pickle.dumps((n, found), pickle.HIGHEST_PROTOCOL)
-        return _HEADER.pack(len(body)) + body
-
     while True:
         wait = 2.0 if held is None else max(0.0, held[2] - time.monotonic())
         ready, _, _ = select.select([inp], [], [], wait)
@@ -501,7 +504,7 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
                 if held is not None:
                     # Only the newest text is read: the kernel asked for another since, so it started the next
                     # cell, which it does only once the capture of the earlier ones was done (without us).
-                    reply += frame(held[0], {})
+                    reply += _frame((held[0], {}))
                 held = (n, source, time.monotonic() + hold)
             if reply and not send(reply):
                 return
@@ -510,5 +513,5 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
         if held is not None and time.monotonic() >= held[2]:
             n, source, _ = held
             held = None
-            if not send(frame(n, answers(source, transform))):
+            if not send(_frame((n, answers(source, transform)))):
                 return
