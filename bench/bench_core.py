@@ -6,6 +6,7 @@ same machine, so the machine's speed mostly cancels out.
     .venv/bin/python bench/bench_core.py          # everything
     .venv/bin/python bench/bench_core.py cells    # per-cell overhead in a plain shell only (seconds)
     .venv/bin/python bench/bench_core.py kernel   # per-cell reply time from a real kernel only
+    .venv/bin/python bench/bench_core.py kernel 160   # the same with 160 cells per case (not 480)
     .venv/bin/python bench/bench_core.py capture  # CPU time of nbexp's own work per cell, in-process
     .venv/bin/python bench/bench_core.py capture profile  # the same under cProfile, top functions
 """
@@ -273,6 +274,7 @@ def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("100 ms apart", 0.1
                         goal,
                     )
                 )
+                print(rows[-1], file=sys.stderr, flush=True)  # a run cut short still says what it measured
         # how many parts of new texts the analysis child answered in time, against those read in the kernel
         stats = "__import__('nbexp').tracker.active_session()._texts.stats"
         msg_id = tracked_kc.execute("", user_expressions={"s": stats})
@@ -392,8 +394,8 @@ def main():
     which = sys.argv[1:]
     if which == ["cells"]:
         rows = per_cell_overhead()
-    elif which == ["kernel"]:
-        rows = kernel_cell_latency()
+    elif which[:1] == ["kernel"]:  # `kernel N`: N cells per case and kernel (480), fewer where time is lent
+        rows = kernel_cell_latency(*map(int, which[1:2]))
     elif which[:1] == ["capture"]:
         rows = capture_cost(profile=which[1:] == ["profile"])
     else:

@@ -168,6 +168,14 @@ def ledger_rows():
     runs = [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY start_time")]
     gpus = [dict(r) for r in con.execute("SELECT * FROM gpu_samples LIMIT 3")] if _has(con, "gpu_samples") else []
     n_samples = con.execute("SELECT count(*) FROM gpu_samples").fetchone()[0] if _has(con, "gpu_samples") else None
+    # the data each run saw: a CUDA tensor is summarised on its device (kind, shape, sampled or not)
+    data = [
+        dict(r)
+        for r in con.execute(
+            "SELECT d.run_id, d.name, d.role, s.kind, s.shape, s.sampled, substr(s.summary, 1, 160) AS summary "
+            "FROM run_data d JOIN datasets s USING (fingerprint) ORDER BY d.time"
+        )
+    ]
     con.close()
     keep = (
         "gpu_util_mean",
@@ -186,6 +194,7 @@ def ledger_rows():
         "cells": [{k: v for k, v in c.items() if k not in ("session_id", "code_hash")} for c in cells],
         "runs": [{k: v for k, v in r.items() if k in keep or k == "id"} for r in runs],
         "gpu_samples": n_samples,
+        "data": data,
         "gpu_sample_head": gpus,
     }
 
