@@ -170,21 +170,25 @@ class RunBook:
         """How the cell about to run (``key``, ``code_hash``, ``source``) may open the next run
         after ``run`` trained, from its words and cell id alone (no parsing, before it runs):
 
-        - ``"re-executed"``: it is a cell that trained (or produced metrics) in ``run``: same cell
-          id, or the same text (papermill, nbclient and nbconvert send no cell ids): it opens the
-          next run before it runs;
+        - ``"re-executed"``: it is a cell that trained in ``run`` (same cell id, or the same text:
+          papermill, nbclient and nbconvert send no cell ids), or an edited evaluation cell of ``run``:
+          it opens the next run before it runs;
         - ``"edited upstream"``: it is an edited version of a cell that made a value ``run``'s training
           read (:meth:`edits_upstream`): it opens the next run before it runs;
         - ``"before"``: it names a training call, a function that trains or ``nbexp``: it may
           train (its curves and logged points belong to the run it opens), so :meth:`reason`
           decides before it runs;
         - ``"after"``: it names a value or an evaluation metric of ``run`` but nothing that
-          trains: :meth:`reason` decides once it has run (off the kernel's reply), and the cell
-          is recorded in the run it opens;
+          trains, or it is an evaluation cell of ``run`` run again unchanged: :meth:`reason` (for the
+          latter, whether it computed the same values) decides once it has run (off the kernel's reply),
+          and the cell is recorded in the run it opens;
         - None: it names nothing the run used: no reason below can hold.
         """
         if key in run.training_cells or code_hash in run.training_cells:
             return "re-executed"
+        evaluated = run.eval_cells.get(key)
+        if evaluated is not None:
+            return "after" if evaluated[0] == code_hash else "re-executed"
         words = set(_IDENTIFIER.findall(source))
         if self.edits_upstream(run, key, code_hash):
             return "edited upstream"

@@ -75,6 +75,11 @@ def active_run() -> Run:
     return s.ensure_run()
 
 
+def _same_values(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two evaluations computed the same: the same names, equal values (NaN equal to NaN)."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
@@ -467,15 +472,24 @@ class Session:
             return self.new_run(None, kind="new", start=start)
         return self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
 
-    def _decide_after(self, cell: _Cell) -> None:
+    def _decide_after(
+        self, cell: _Cell, printed: Iterable[tuple[str, float]] = (), curves: frozenset[str] = frozenset()
+    ) -> None:
         """A cell that named a value or metric of its trained run, but nothing that trains, ran
         in it (:meth:`RunBook.screen`): now that it ran, its text says whether it opens the next
         run, which then holds the cell (from its start) and what it left; the trained run keeps
-        what it had and ends where the cell began."""
+        what it had and ends where the cell began. An evaluation cell of the run run again unchanged
+        opens it when it computed other values than the first time (``printed``, ``curves``: what it printed)."""
         run = cell.run
         if run is None or run is not self.current or run.status != "running" or self.stack:
             return
-        reason = self.book.reason(run, cell.hash, cell.source, self._analyze)
+        evaluated = run.eval_cells.get(cell.key)
+        if evaluated is not None and evaluated[0] == cell.hash:
+            if _same_values(self._outcome(cell, printed, curves), evaluated[1]):
+                return  # the same evaluation again: it stays in the run it evaluates
+            reason: str | None = "re-evaluates"
+        else:
+            reason = self.book.reason(run, cell.hash, cell.source, self._analyze)
         if not reason:
             return
         if run.n_points > cell.points_before:
@@ -559,10 +573,14 @@ class Session:
         shown = getattr(result, "result", None)
         showed = self.outputs.end() if self.outputs is not None else []
 
+        # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
+        # variable of the same name, which holds only the loop's last value
+        curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1) if printed else frozenset()
+
         def finish() -> None:
             if cell.decide_after:
                 try:
-                    self._decide_after(cell)
+                    self._decide_after(cell, printed, curves)
                 except Exception as failure:  # the cell stays in the run it ran in
                     self.warn("internal", f"next run not opened ({type(failure).__name__}: {failure})")
             run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
@@ -581,11 +599,15 @@ class Session:
                 if hint and run.idle_hint is None:
                     run.idle_hint = hint
             if capture:
-                # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
-                # variable of the same name, which holds only the loop's last value
-                curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
-                self._capture(cell, run, status, shown, curves)
+                evaluated = self._capture(cell, run, status, shown, curves)
+                points = run.n_points
                 self._record_printed(run, printed)
+                # a cell of a trained run that only printed metrics (print(f"Accuracy: {...}")) evaluated it too
+                evaluated = evaluated or (
+                    run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
+                )
+                if evaluated:
+                    self._evaluated(cell, run, printed, curves)
             if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
                 self.store.store_code(cell.hash, cell.source)
             self.store.end_cell(
@@ -682,9 +704,10 @@ class Session:
 
     def _capture(
         self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: frozenset[str] = frozenset()
-    ) -> None:
+    ) -> bool:
         """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
-        showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace)."""
+        showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace). True when
+        the cell evaluated the run (computed metrics without training)."""
         skipped: list[Skipped] = []
         seen = self._files_seen
         text = cell.source
@@ -753,12 +776,41 @@ class Session:
         self.dataflow.bound(t, cell.hash, cell.key)
         if trains:
             run.frozen = True
-            run.training_cells.update((cell.key, cell.hash))
             run.models |= t.models
             run.inputs |= t.reads | self.dataflow.globals_read(t.calls)
             run.estimators |= {n for n in run.slice - run.estimators if is_model(ns.get(n))}
-            if not self.dataflow.trains(t):  # an evaluation cell that computed metrics
+            if self.dataflow.trains(t):
+                run.training_cells.update((cell.key, cell.hash))
+            else:  # an evaluation cell that computed metrics (see _evaluated)
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
+                return True
+        return False
+
+    def _outcome(self, cell: _Cell, printed: Iterable[tuple[str, float]], curves: frozenset[str]) -> dict[str, Any]:
+        """What an evaluation cell computed: the values of the metric variables it bound and the metrics it
+        printed (the last of each name), as its capture reads them."""
+        ns = self.shell.user_ns
+        out: dict[str, Any] = {}
+        for name in self._analyze(cell.source)[1]:
+            if self.metric_re.match(name) and name in ns and name not in curves:
+                value = as_scalar(ns[name])
+                if value is not None:
+                    out[name] = value
+        for key, value in printed:
+            out["printed:" + key] = value
+        return out
+
+    def _evaluated(self, cell: _Cell, run: Run, printed: Iterable[tuple[str, float]], curves: frozenset[str]) -> None:
+        """An evaluation cell of ``run`` ran (it computed metrics, it does not train): keep what it computed, so
+        the same text run again stays in ``run`` when it computes the same (a user re-running the cell to see
+        its output) and opens the next run when it computes something else (:meth:`_decide_after`). A cell
+        whose metrics are not all read back that way (``nbexp.log``, none found as a variable or printed)
+        opens the next run when run again, like a training cell."""
+        outcome = self._outcome(cell, printed, curves)
+        if outcome and "nbexp" not in cell.source:
+            run.eval_cells[cell.key] = (cell.hash, outcome)
+        else:
+            run.training_cells.update((cell.key, cell.hash))
 
     # -- end -----------------------------------------------------------------------------
     def _hook_kernel(self) -> None:

@@ -3,6 +3,8 @@ run opened: the user is told where those points went, in a real IPython shell.""
 
 from __future__ import annotations
 
+import pytest
+
 SK_DATA = (
     "from sklearn.datasets import load_iris\n"
     "from sklearn.linear_model import LogisticRegression\n"
@@ -37,3 +39,109 @@ def test_a_changed_value_cell_that_logged_says_where_its_points_went(cell, reade
     assert f"nbexp: warning: {message}" in err, err
     assert "checkpoint" in trained["metrics"] and "checkpoint" not in after["metrics"]
     assert [(e["level"], e["cause"], e["message"]) for e in trained["events"]] == [("warning", "segment", message)]
+
+
+EVAL = (
+    "from sklearn.metrics import accuracy_score\n"
+    "acc = accuracy_score(y_test, clf.predict(X_test))\n"
+    "print(f'accuracy: {acc:.3f}')"
+)
+# an evaluation on a random subsample drawn without a seed: each run of the cell computes another accuracy
+EVAL_SAMPLED = (
+    "import numpy as np\nfrom sklearn.metrics import accuracy_score\n"
+    "rows = np.random.default_rng().choice(len(X_test), 12, replace=False)\n"
+    "acc = accuracy_score(y_test[rows], clf.predict(X_test[rows])) + float(np.random.default_rng().random()) * 1e-6\n"
+    "print(f'accuracy: {acc:.3f}')"
+)
+
+
+def _sprint(shell, ids):
+    """Tracking, the data, ``C`` and a training cell, with JupyterLab-style cell ids or without; returns a
+    function that runs a cell as the user would (by its id)."""
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+        return res
+
+    run("track", "%nbexp track --sample-hz 0 baseline")
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", SK_FIT)):
+        run(key, code)
+    return run
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, db, ids):
+    """Training, then its evaluation cell, then the evaluation cell run again as it was (to see its output
+    again): it computes the same accuracy, so no run opens; every run of the cell is the trained run's.
+    Before, any re-run of a cell that had produced metrics opened a copy of the run with the same params."""
+    run = _sprint(shell, ids)
+    for _ in range(3):
+        run("eval", EVAL)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    got = reader().run(runs[0]["id"])
+    acc = got["metrics"]["acc"]
+    assert got["params"]["C"] == 1.0 and acc["last"] == acc["min"] == acc["max"] == shell.user_ns["acc"]
+    evals = db().execute(
+        "SELECT c.run_id FROM cells c JOIN code k ON k.hash = c.code_hash WHERE k.source LIKE '%accuracy_score%'"
+    )
+    assert [r[0] for r in evals] == [runs[0]["id"]] * 3
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the_next_run(shell, reader, ids):
+    """The same evaluation text run again computes another accuracy (a subsample drawn without a seed): the
+    trained run keeps the value it had, the new value goes to the next run (named after it), never into the
+    trained run's record."""
+    run = _sprint(shell, ids)
+    run("eval", EVAL_SAMPLED)
+    first = shell.user_ns["acc"]
+    run("eval", EVAL_SAMPLED)
+    second = shell.user_ns["acc"]
+    assert first != second
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["metrics"]["acc"]["steps"] == 1 and trained["metrics"]["acc"]["last"] == first
+    assert after["metrics"]["acc"]["last"] == second
+    assert trained["params"]["C"] == after["params"]["C"] == 1.0
+
+
+def test_an_edited_evaluation_cell_opens_the_next_run_before_it_runs(shell, reader):
+    """With cell ids, the evaluation cell edited in place (scored on the first 20 test rows) and run: the
+    trained run keeps its accuracy, the edited evaluation is the next run's."""
+    run = _sprint(shell, True)
+    run("eval", EVAL)
+    first = shell.user_ns["acc"]
+    run("eval", EVAL.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    runs = reader().list_runs()
+    assert len(runs) == 2
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["metrics"]["acc"]["steps"] == 1 and trained["metrics"]["acc"]["last"] == first
+    assert after["metrics"]["acc"]["last"] == shell.user_ns["acc"] != first
+
+
+# an evaluation that only prints its metric (the scikit-learn gallery's way): no variable holds it
+EVAL_PRINTED = (
+    "from sklearn.metrics import accuracy_score\nprint(f'Accuracy: {accuracy_score(y_test, clf.predict(X_test)):.3f}')"
+)
+
+
+def test_an_evaluation_cell_that_only_prints_its_metric_is_never_rewritten(shell, reader):
+    """With cell ids: the printing evaluation cell run again unchanged stays in the trained run; edited in place
+    (scored on the first 20 test rows) it opens the next run before it runs. Before, the edit printed its other
+    accuracy into the trained run, whose accuracy became a curve of both values."""
+    run = _sprint(shell, True)
+    run("eval", EVAL_PRINTED)
+    run("eval", EVAL_PRINTED)
+    runs = reader().list_runs()
+    assert len(runs) == 1
+    first = reader().run(runs[0]["id"])["metrics"]["accuracy"]
+    assert first["min"] == first["max"]
+    run("eval", EVAL_PRINTED.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["metrics"]["accuracy"] == first
+    assert after["metrics"]["accuracy"]["steps"] == 1 and after["metrics"]["accuracy"]["last"] != first["last"]

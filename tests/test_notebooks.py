@@ -193,3 +193,50 @@ def _replay_reproduces(rerun, ledger_path):
         assert replay["status"] == "finished"
         for key, s in rerun["metrics"].items():
             assert replay["metrics"][key]["last"] == pytest.approx(s["last"], rel=1e-5, abs=1e-9), key
+
+
+# Not these two: keras_fit's evaluation keeps its metrics in the list `model.evaluate` returns, and
+# joblib_grid_search's evaluation fits clones (cross_val_score); such cells still open a run when run again
+# (Session._evaluated: only metric variables and printed metrics are compared).
+EVALUATED_AGAIN = sorted(set(TWEAKS) - {"keras_fit", "joblib_grid_search"})
+
+
+@pytest.mark.parametrize("mode", ["nbclient", "lab-ids"])
+@pytest.mark.parametrize("notebook", EVALUATED_AGAIN)
+def test_evaluation_cells_run_again_unchanged_open_no_run(notebook, mode, kernel_env, ledger_path):
+    """Every cell run, then the cells tagged ``evaluate`` run again as they are (to see their output again):
+    they compute what they computed, so the notebook keeps one run, which holds every execution of them."""
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    evaluate = [(i, c) for i, c in enumerate(nb.cells) if "evaluate" in c.metadata.get("tags", [])]
+    assert evaluate
+
+    def sprint(execute_cell):
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                execute_cell(cell, i)
+        for _ in range(2):
+            for i, cell in evaluate:
+                execute_cell(cell, i)
+        _settle(execute_cell)
+
+    if mode == "nbclient":
+        client = NotebookClient(
+            nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}}
+        )
+        with client.setup_kernel():
+            sprint(client.execute_cell)
+    else:
+        k = LabKernel()
+        try:
+            sprint(k.execute_cell)
+        finally:
+            k.shutdown()
+    with Reader(ledger_path) as r:
+        runs = r.list_runs()
+        assert [x["name"] for x in runs] == [runs[-1]["name"]], [x["name"] for x in runs]
+        for _i, cell in evaluate:
+            homes = r.conn.execute(
+                "SELECT c.run_id FROM cells c JOIN code ON code.hash = c.code_hash WHERE code.source = ?",
+                (cell.source,),
+            ).fetchall()
+            assert [h[0] for h in homes] == [runs[0]["id"]] * 3
