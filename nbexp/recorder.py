@@ -262,6 +262,10 @@ class Run:
             rows.append((key, encode(value), value_type(value), source or "assign"))
         self.store.set_params(self.id, rows)
 
+    def param_source(self, key: str) -> str:
+        """How param ``key`` was set: assign, default, explicit, ..."""
+        return self._sources.get(key, "assign")
+
     def drop_params(self, keys: list[str]) -> None:
         """Remove params that turned out not to be this run's (outside its training's slice)."""
         keys = [k for k in keys if k in self.params and k not in self.explicit]

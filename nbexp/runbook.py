@@ -13,12 +13,16 @@ the cell about to run.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import sqlite3
+import sys
 import time
+import types
 from typing import Any, Callable
 
+from .capture.metrics import as_scalar
 from .capture.params import CallArgs, from_literals
 from .capture.secrets import scrub_value
 from .capture.training import TRAIN_WORDS, TRANSFORM_FITS, Training
@@ -171,8 +175,9 @@ class RunBook:
         after ``run`` trained, from its words and cell id alone (no parsing, before it runs):
 
         - ``"re-executed"``: it is a cell that trained in ``run`` (same cell id, or the same text:
-          papermill, nbclient and nbconvert send no cell ids), or an edited evaluation cell of ``run``:
-          it opens the next run before it runs;
+          papermill, nbclient and nbconvert send no cell ids): it opens the next run before it runs;
+        - ``"re-evaluates"``: it is an evaluation cell of ``run`` edited (its cell id, other text): it opens
+          the next run before it runs, which evaluates ``run``'s model again (:meth:`carry`);
         - ``"edited upstream"``: it is an edited version of a cell that made a value ``run``'s training
           read (:meth:`edits_upstream`): it opens the next run before it runs;
         - ``"before"``: it names a training call, a function that trains or ``nbexp``: it may
@@ -186,17 +191,44 @@ class RunBook:
         """
         if key in run.training_cells or code_hash in run.training_cells:
             return "re-executed"
-        evaluated = run.eval_cells.get(key)
-        if evaluated is not None:
-            return "after" if evaluated[0] == code_hash else "re-executed"
         words = set(_IDENTIFIER.findall(source))
         if self.edits_upstream(run, key, code_hash):
             return "edited upstream"
         if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
             return "before"
+        evaluated = run.eval_cells.get(key)
+        if evaluated is not None:  # the same text: decided once it ran, by what it computed; edited: the next run
+            return "after" if evaluated[0] == code_hash else "re-evaluates"
         if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
             return "after"
         return None
+
+    def upstream(self, run: Run) -> _Upstream | None:
+        """What ``run``'s training read (:meth:`trained`), for :meth:`carry` (a run lets it go as it ends)."""
+        return self._upstream.get(run.id)
+
+    def carry(self, prev: Run, new: Run, up: _Upstream | None) -> None:
+        """``new`` evaluates ``prev``'s trained model again (an evaluation cell of ``prev`` edited, or run again and
+        computing other values): it holds the same training, so it has ``prev``'s params (what that training
+        depended on) and is trained like it: a changed value, a retraining or an edit upstream then opens the
+        run after ``new``, instead of mixing a second model into it. ``up``: :meth:`upstream` of ``prev``, read
+        before it ended."""
+        by_source: dict[str, dict[str, Any]] = {}
+        for key, value in prev.params.items():
+            by_source.setdefault(prev.param_source(key), {})[key] = value
+        for source, params in by_source.items():
+            new.set_params(params, source=source)
+        new.frozen = prev.frozen
+        new.training_cells |= prev.training_cells
+        new.models |= prev.models
+        new.inputs |= prev.inputs
+        new.estimators |= prev.estimators
+        new.slice |= prev.slice
+        if up is not None:
+            mine = self._upstream.setdefault(new.id, _Upstream())
+            mine.names |= up.names
+            mine.cells |= up.cells
+            mine.made |= up.made
 
     def trained(self, run: Run, t: Training) -> None:
         """A cell of ``run`` trained (``t``, its analysis): note what its training read, back through the
@@ -286,6 +318,20 @@ class RunBook:
             return "re-evaluates"
         return None
 
+    @staticmethod
+    def outcome(ns: dict[str, Any], names: set[str], printed: tuple, shown: Any) -> dict[str, Any] | None:
+        """What an evaluation cell computed, comparable between two runs of its text: a fingerprint of each
+        value it bound or changed (``names`` in ``ns``), of what it showed and the metrics it printed; None when
+        one of them cannot be compared cheaply (a model, a figure, a data frame, a large array, a CUDA tensor):
+        such a cell opens the next run whenever it runs again."""
+        out: dict[str, Any] = {}
+        for name in sorted(names):
+            if name in ns:
+                out[name] = _fingerprint(ns[name])
+        out["<shown>"] = _fingerprint(shown)
+        out["<printed>"] = _fingerprint(list(printed))
+        return None if any(v is _UNKNOWN for v in out.values()) else out
+
     def rerun_name(self, prev: Run) -> str | None:
         """``baseline #2`` after ``baseline``, ``baseline #3`` after that; None after an unnamed run."""
         if not prev.name:
@@ -295,3 +341,51 @@ class RunBook:
         n = max(n, self._rerun_counts.get(base, 1)) + 1
         self._rerun_counts[base] = n
         return f"{base} #{n}"
+
+
+_UNKNOWN = object()  # a value a fingerprint cannot stand for
+_MAX_ITEMS = 1000  # the longest container fingerprinted item by item
+_MAX_BYTES = 1 << 20  # the largest array hashed
+
+
+def _fingerprint(obj: Any, depth: int = 0) -> Any:
+    """A hashable stand-in for ``obj`` equal for equal values (NaN equal to NaN), or ``_UNKNOWN``: plain values,
+    small containers of them, functions, classes and modules by name, NumPy arrays and CPU tensors up to 1 MB by
+    a hash of their bytes. Reads nothing from a GPU."""
+    if obj is None or isinstance(obj, (bool, int)):
+        return obj
+    if isinstance(obj, float):
+        return "nan" if obj != obj else obj
+    if isinstance(obj, (str, bytes)):
+        return obj if len(obj) <= _MAX_BYTES else _UNKNOWN
+    if isinstance(obj, types.ModuleType):
+        return ("module", obj.__name__)
+    qualname = getattr(obj, "__qualname__", None) if callable(obj) else None
+    if isinstance(qualname, str):  # functions, classes, NumPy's dispatchers: an instance has no __qualname__
+        return ("ref", getattr(obj, "__module__", None), qualname)
+    if isinstance(obj, (list, tuple, dict)):
+        if depth >= 3 or len(obj) > _MAX_ITEMS:
+            return _UNKNOWN
+        items = [x for kv in obj.items() for x in kv] if isinstance(obj, dict) else list(obj)
+        fps = tuple(_fingerprint(x, depth + 1) for x in items)
+        return _UNKNOWN if any(f is _UNKNOWN for f in fps) else (type(obj).__name__, fps)
+    try:
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(obj, np.ndarray):
+            if obj.dtype == object or obj.nbytes > _MAX_BYTES:
+                return _UNKNOWN
+            digest = hashlib.blake2b(np.ascontiguousarray(obj).tobytes(), digest_size=16).hexdigest()
+            return ("ndarray", obj.shape, str(obj.dtype), digest)
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(obj, torch.Tensor):
+            if obj.device.type != "cpu" or obj.nelement() * obj.element_size() > _MAX_BYTES:
+                return _UNKNOWN
+            flat = obj.detach().contiguous().view(-1).view(torch.uint8).numpy()
+            digest = hashlib.blake2b(flat.tobytes(), digest_size=16).hexdigest()
+            return ("tensor", tuple(obj.shape), str(obj.dtype), digest)
+        value = as_scalar(obj)  # NumPy scalars
+    except Exception:
+        return _UNKNOWN
+    if value is None:
+        return _UNKNOWN
+    return "nan" if value != value else value

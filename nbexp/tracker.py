@@ -75,11 +75,6 @@ def active_run() -> Run:
     return s.ensure_run()
 
 
-def _same_values(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two evaluations computed the same: the same names, equal values (NaN equal to NaN)."""
-    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
-
-
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
@@ -97,6 +92,7 @@ class _Cell:
         "result",
         "window",
         "decide_after",
+        "repeat",
         "torch_before",
     )
 
@@ -109,6 +105,7 @@ class _Cell:
         self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
         self.window: Any = None  # the system sampler's window over the cell
         self.decide_after = False  # whether it opens the next run is decided once it ran (RunBook.screen)
+        self.repeat = False  # an evaluation run again that computed what it computed before: nothing new to record
         self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
 
 
@@ -470,23 +467,28 @@ class Session:
         after it; ``start``: when the cell that opened it started, if it opens once that cell ran."""
         if reason == "another training":
             return self.new_run(None, kind="new", start=start)
-        return self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
+        up = self.book.upstream(run) if reason == "re-evaluates" else None
+        new = self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
+        if reason == "re-evaluates":
+            self.book.carry(run, new, up)
+        return new
 
-    def _decide_after(
-        self, cell: _Cell, printed: Iterable[tuple[str, float]] = (), curves: frozenset[str] = frozenset()
-    ) -> None:
+    def _decide_after(self, cell: _Cell, printed: tuple = (), shown: Any = None) -> None:
         """A cell that named a value or metric of its trained run, but nothing that trains, ran
         in it (:meth:`RunBook.screen`): now that it ran, its text says whether it opens the next
         run, which then holds the cell (from its start) and what it left; the trained run keeps
         what it had and ends where the cell began. An evaluation cell of the run run again unchanged
-        opens it when it computed other values than the first time (``printed``, ``curves``: what it printed)."""
+        (``printed``, ``shown``: the metrics it printed, what it showed) stays in the run when it computed
+        exactly what it computed before and logged nothing while it ran (there is nothing new to record), and
+        opens the next run otherwise."""
         run = cell.run
         if run is None or run is not self.current or run.status != "running" or self.stack:
             return
         evaluated = run.eval_cells.get(cell.key)
         if evaluated is not None and evaluated[0] == cell.hash:
-            if _same_values(self._outcome(cell, printed, curves), evaluated[1]):
-                return  # the same evaluation again: it stays in the run it evaluates
+            if run.n_points == cell.points_before and self._outcome(cell, printed, shown) == evaluated[1]:
+                cell.repeat = True  # the same evaluation again: it stays in the run it evaluates
+                return
             reason: str | None = "re-evaluates"
         else:
             reason = self.book.reason(run, cell.hash, cell.source, self._analyze)
@@ -573,14 +575,10 @@ class Session:
         shown = getattr(result, "result", None)
         showed = self.outputs.end() if self.outputs is not None else []
 
-        # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
-        # variable of the same name, which holds only the loop's last value
-        curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1) if printed else frozenset()
-
         def finish() -> None:
             if cell.decide_after:
                 try:
-                    self._decide_after(cell, printed, curves)
+                    self._decide_after(cell, tuple(printed), shown)
                 except Exception as failure:  # the cell stays in the run it ran in
                     self.warn("internal", f"next run not opened ({type(failure).__name__}: {failure})")
             run = cell.run if cell.run is not None and cell.run.status == "running" and not cell.magic else None
@@ -598,7 +596,11 @@ class Session:
                 run.n_cells += 1
                 if hint and run.idle_hint is None:
                     run.idle_hint = hint
-            if capture:
+            if capture and not cell.repeat:
+                # a name printed more than once (a loop's "epoch 3: loss 0.41") is a curve: it stands for the
+                # variable of the same name, which holds only the loop's last value
+                curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
+                logged = run is cell.run and run.n_points > cell.points_before  # while it ran (nbexp.log)
                 evaluated = self._capture(cell, run, status, shown, curves)
                 points = run.n_points
                 self._record_printed(run, printed)
@@ -607,7 +609,9 @@ class Session:
                     run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
                 )
                 if evaluated:
-                    self._evaluated(cell, run, printed, curves)
+                    self._evaluated(cell, run, tuple(printed), shown, logged)
+            elif cell.repeat:  # what it computed is in the run already; the names it bound are its again
+                self.dataflow.bound(self._analyze(cell.source)[3], cell.hash, cell.key)
             if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
                 self.store.store_code(cell.hash, cell.source)
             self.store.end_cell(
@@ -786,28 +790,20 @@ class Session:
                 return True
         return False
 
-    def _outcome(self, cell: _Cell, printed: Iterable[tuple[str, float]], curves: frozenset[str]) -> dict[str, Any]:
-        """What an evaluation cell computed: the values of the metric variables it bound and the metrics it
-        printed (the last of each name), as its capture reads them."""
-        ns = self.shell.user_ns
-        out: dict[str, Any] = {}
-        for name in self._analyze(cell.source)[1]:
-            if self.metric_re.match(name) and name in ns and name not in curves:
-                value = as_scalar(ns[name])
-                if value is not None:
-                    out[name] = value
-        for key, value in printed:
-            out["printed:" + key] = value
-        return out
+    def _outcome(self, cell: _Cell, printed: tuple, shown: Any) -> dict[str, Any] | None:
+        """What an evaluation cell computed (:meth:`RunBook.outcome`): the values it bound or changed, what it
+        showed and the metrics it printed; None when one of them cannot be compared."""
+        t = self._analyze(cell.source)[3]
+        return self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown)
 
-    def _evaluated(self, cell: _Cell, run: Run, printed: Iterable[tuple[str, float]], curves: frozenset[str]) -> None:
+    def _evaluated(self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool) -> None:
         """An evaluation cell of ``run`` ran (it computed metrics, it does not train): keep what it computed, so
-        the same text run again stays in ``run`` when it computes the same (a user re-running the cell to see
-        its output) and opens the next run when it computes something else (:meth:`_decide_after`). A cell
-        whose metrics are not all read back that way (``nbexp.log``, none found as a variable or printed)
-        opens the next run when run again, like a training cell."""
-        outcome = self._outcome(cell, printed, curves)
-        if outcome and "nbexp" not in cell.source:
+        the same text run again stays in ``run`` when it computes exactly the same (a user re-running the cell to
+        see its output) and opens the next run otherwise (:meth:`_decide_after`). A cell that logged points while
+        it ran (``logged``: ``nbexp.log`` in a helper) or computed something that cannot be compared
+        (:meth:`RunBook.outcome`) opens the next run before it runs again, like a training cell."""
+        outcome = None if logged else self._outcome(cell, printed, shown)
+        if outcome is not None:
             run.eval_cells[cell.key] = (cell.hash, outcome)
         else:
             run.training_cells.update((cell.key, cell.hash))

@@ -70,30 +70,39 @@ def _sprint(shell, ids):
     return run
 
 
+def _cell_runs(db, needle):
+    """The run of each execution of the cells whose text holds ``needle``, in order."""
+    rows = db().execute(
+        "SELECT c.run_id FROM cells c JOIN code k ON k.hash = c.code_hash "
+        "WHERE instr(k.source, ?) > 0 ORDER BY c.start",
+        (needle,),
+    )
+    return [r[0] for r in rows]
+
+
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, db, ids):
     """Training, then its evaluation cell, then the evaluation cell run again as it was (to see its output
-    again): it computes the same accuracy, so no run opens; every run of the cell is the trained run's.
-    Before, any re-run of a cell that had produced metrics opened a copy of the run with the same params."""
+    again): it computes exactly what it computed, so no run opens and nothing is added to the run (the accuracy
+    keeps its one point); every execution of the cell is the trained run's. Before, any re-run of a cell that
+    had produced metrics opened a copy of the run with the same params."""
     run = _sprint(shell, ids)
     for _ in range(3):
         run("eval", EVAL)
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline"]
     got = reader().run(runs[0]["id"])
-    acc = got["metrics"]["acc"]
-    assert got["params"]["C"] == 1.0 and acc["last"] == acc["min"] == acc["max"] == shell.user_ns["acc"]
-    evals = db().execute(
-        "SELECT c.run_id FROM cells c JOIN code k ON k.hash = c.code_hash WHERE k.source LIKE '%accuracy_score%'"
-    )
-    assert [r[0] for r in evals] == [runs[0]["id"]] * 3
+    assert got["params"]["C"] == 1.0
+    assert got["metrics"]["acc"]["steps"] == 1 and got["metrics"]["acc"]["last"] == shell.user_ns["acc"]
+    assert got["metrics"]["accuracy"]["steps"] == 1
+    assert _cell_runs(db, "accuracy_score") == [runs[0]["id"]] * 3
 
 
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the_next_run(shell, reader, ids):
     """The same evaluation text run again computes another accuracy (a subsample drawn without a seed): the
-    trained run keeps the value it had, the new value goes to the next run (named after it), never into the
-    trained run's record."""
+    trained run keeps the value it had; the new value goes to the next run (named after it), which evaluates the
+    same model and so has its params."""
     run = _sprint(shell, ids)
     run("eval", EVAL_SAMPLED)
     first = shell.user_ns["acc"]
@@ -104,22 +113,69 @@ def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
     assert trained["metrics"]["acc"]["steps"] == 1 and trained["metrics"]["acc"]["last"] == first
-    assert after["metrics"]["acc"]["last"] == second
-    assert trained["params"]["C"] == after["params"]["C"] == 1.0
+    assert after["metrics"]["acc"]["steps"] == 1 and after["metrics"]["acc"]["last"] == second
+    assert trained["params"] == after["params"] and after["params"]["C"] == 1.0
 
 
-def test_an_edited_evaluation_cell_opens_the_next_run_before_it_runs(shell, reader):
-    """With cell ids, the evaluation cell edited in place (scored on the first 20 test rows) and run: the
-    trained run keeps its accuracy, the edited evaluation is the next run's."""
+# values the accuracy does not show: an f1 on a random subsample, kept in a dict (a result object)
+EVAL_WITH_SCORES = (
+    EVAL + "\nfrom sklearn.metrics import f1_score\nimport numpy as np\n"
+    "rows = np.random.default_rng().choice(len(X_test), 12, replace=False)\n"
+    "scores = {'f1': f1_score(y_test[rows], clf.predict(X_test[rows]), average='macro') + "
+    "float(np.random.default_rng().random()) * 1e-6}"
+)
+# a helper of the user's that logs a value through nbexp while the cell runs
+EVAL_LOGGING = (
+    "import numpy as np\nimport nbexp\n\ndef evaluate(model):\n"
+    "    nbexp.log(sub_acc=float(np.random.default_rng().random()))\n"
+    "    return model.score(X_test, y_test)"
+)
+
+
+@pytest.mark.parametrize("code", ["scores", "helper"])
+def test_an_evaluation_that_computed_more_than_its_accuracy_is_compared_whole(shell, reader, code):
+    """The accuracy is the same when the evaluation runs again, but something else it computed is not (an f1 in
+    a dict, a value its helper logged while it ran): the trained run keeps its one value of each, the other goes
+    to the next run."""
+    run = _sprint(shell, True)
+    if code == "helper":
+        run("helper", EVAL_LOGGING)
+        text, key = "test_acc = evaluate(clf)\nprint(f'test accuracy: {test_acc:.3f}')", "sub_acc"
+    else:
+        text, key = EVAL_WITH_SCORES, "f1"
+    for _ in range(2):
+        run("eval", text)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["metrics"][key]["steps"] == 1 and after["metrics"][key]["steps"] == 1
+    assert trained["metrics"][key]["last"] != after["metrics"][key]["last"]
+
+
+def test_an_edited_evaluation_cell_opens_the_next_run_before_it_runs(shell, reader, db):
+    """With cell ids, the evaluation cell edited in place (scored on the first 20 test rows) and run: the next run
+    opens before it runs (the cell is that run's), evaluates the same model (the trained run's params), and keeps
+    the new accuracy; the trained run keeps its own. Then ``C`` edited and the training re-run: a third run, so
+    the second never mixes two models."""
     run = _sprint(shell, True)
     run("eval", EVAL)
     first = shell.user_ns["acc"]
-    run("eval", EVAL.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    edited = EVAL.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])")
+    run("eval", edited)
     runs = reader().list_runs()
-    assert len(runs) == 2
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert _cell_runs(db, "accuracy_score") == [trained["id"], after["id"]]
     assert trained["metrics"]["acc"]["steps"] == 1 and trained["metrics"]["acc"]["last"] == first
     assert after["metrics"]["acc"]["last"] == shell.user_ns["acc"] != first
+    assert after["params"] == trained["params"]
+    run("c", "C = 0.01")
+    run("fit", SK_FIT)
+    run("eval", edited)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #3", "baseline #2", "baseline"]
+    assert reader().run(runs[1]["id"])["metrics"]["acc"]["steps"] == 1
+    assert reader().run(runs[0]["id"])["params"]["C"] == 0.01
 
 
 # an evaluation that only prints its metric (the scikit-learn gallery's way): no variable holds it
@@ -130,18 +186,26 @@ EVAL_PRINTED = (
 
 def test_an_evaluation_cell_that_only_prints_its_metric_is_never_rewritten(shell, reader):
     """With cell ids: the printing evaluation cell run again unchanged stays in the trained run; edited in place
-    (scored on the first 20 test rows) it opens the next run before it runs. Before, the edit printed its other
-    accuracy into the trained run, whose accuracy became a curve of both values."""
+    (scored on the first 20 test rows) it opens the next run before it runs, and that run, run again after ``C``
+    changed and the model retrained, is not rewritten either. Before, the edit printed its other accuracy into the
+    trained run, whose accuracy became a curve of both values."""
     run = _sprint(shell, True)
     run("eval", EVAL_PRINTED)
     run("eval", EVAL_PRINTED)
     runs = reader().list_runs()
     assert len(runs) == 1
     first = reader().run(runs[0]["id"])["metrics"]["accuracy"]
-    assert first["min"] == first["max"]
-    run("eval", EVAL_PRINTED.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    assert first["steps"] == 1
+    edited = EVAL_PRINTED.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])")
+    run("eval", edited)
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
     assert trained["metrics"]["accuracy"] == first
     assert after["metrics"]["accuracy"]["steps"] == 1 and after["metrics"]["accuracy"]["last"] != first["last"]
+    run("c", "C = 0.01")
+    run("fit", SK_FIT)
+    run("eval", edited)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #3", "baseline #2", "baseline"]
+    assert reader().run(runs[1]["id"])["metrics"]["accuracy"]["steps"] == 1

@@ -127,3 +127,43 @@ def test_a_run_id_the_ledger_holds_is_never_drawn_again(tmp_path, monkeypatch):
     assert ids[0] == "bbbbbb"
     reader.close()
     writer.close()
+
+
+def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compare():
+    """What an evaluation cell computed, as the run book compares two runs of its text: equal values give equal
+    outcomes (arrays and CPU tensors by their bytes, NaN equal to NaN, functions by name); any other value, or
+    another shown value or printed metric, gives another outcome; a value it cannot compare cheaply (a model, a
+    data frame, an array over 1 MB) gives none, so the cell is never taken for the same evaluation."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    def ns(**over):
+        base = {
+            "acc": 0.9,
+            "nan": float("nan"),
+            "pred": np.arange(12) % 3,
+            "logits": torch.ones(4, 3),
+            "report": {"f1": [0.5, np.float64(0.25)], "n": 12},
+            "score": np.float32(0.75),
+            "accuracy_score": np.mean,
+        }
+        return {**base, **over}
+
+    names = {"acc", "nan", "pred", "logits", "report", "score", "accuracy_score", "unbound"}
+    first = RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.9)
+    assert first is not None
+    assert RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.9) == first
+    for changed in (
+        {"acc": 0.91},
+        {"pred": (np.arange(12) + 1) % 3},
+        {"logits": torch.ones(4, 3) * 2},
+        {"report": {"f1": [0.5, 0.26], "n": 12}},
+        {"score": np.float32(0.5)},
+    ):
+        assert RunBook.outcome(ns(**changed), names, (("accuracy", 0.9),), 0.9) != first, changed
+    assert RunBook.outcome(ns(), names, (("accuracy", 0.8),), 0.9) != first
+    assert RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.8) != first
+    for opaque in (LogisticRegression(), pd.DataFrame({"a": [1]}), np.zeros(300_000)):
+        assert RunBook.outcome(ns(acc=opaque), names, (), None) is None
