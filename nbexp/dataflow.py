@@ -165,14 +165,16 @@ class Dataflow:
             self.warn(s.cause, str(s))
         return {k: v for k, v in out.items() if not self.is_excluded(k)}
 
-    def slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool) -> None:
+    def slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool, refresh: bool = False) -> None:
         """Make ``run``'s params what its training and evaluation depended on.
 
         At its first training cell the run's params become those of the backward slice from
         the cell (what it reads and binds, back through the dataflow record to literals,
         configs, estimators, optimizers and data); session leftovers outside it are dropped.
         Later training or evaluation cells of the run add the names they reach that the run
-        had not, never changing a param the run already has (a trained run is not rewritten).
+        had not, never changing a param the run already has (a trained run is not rewritten),
+        unless ``refresh``: the cell that opened a run carried from a trained one (RunBook.carry)
+        describes everything it reaches as it is now.
         """
         roots = t.reads | t.models | t.writes if trains else set(t.reads)
         reached = self.closure(roots)
@@ -183,12 +185,13 @@ class Dataflow:
             wanted = self.params_of(reached, models, ns, defaults)
             run.drop_params([k for k in run.params if k not in wanted])
         else:
-            new = reached - run.slice
+            new = reached if refresh else reached - run.slice
             if not new:
                 return
             run.slice |= new
             wanted = self.params_of(new, models, ns, defaults)
-            wanted = {k: v for k, v in wanted.items() if k not in run.params}
+            if not refresh:
+                wanted = {k: v for k, v in wanted.items() if k not in run.params}
         # estimator params left at their class's default are marked so (source ``default``)
         run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
         run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")

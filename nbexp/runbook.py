@@ -194,11 +194,16 @@ class RunBook:
         words = set(_IDENTIFIER.findall(source))
         if self.edits_upstream(run, key, code_hash):
             return "edited upstream"
-        if words & TRAIN_WORDS or words & self.dataflow.trainer_funcs or "nbexp" in words:
-            return "before"
         evaluated = run.eval_cells.get(key)
-        if evaluated is not None:  # the same text: decided once it ran, by what it computed; edited: the next run
-            return "after" if evaluated[0] == code_hash else "re-evaluates"
+        # the same text: decided once it ran, by what it computed (a training word in a comment changes nothing
+        # there), unless it calls a function that trains or nbexp; edited, it opens the next run
+        calls = words & self.dataflow.trainer_funcs or "nbexp" in words
+        if evaluated is not None and evaluated[0] == code_hash and not calls:
+            return "after"
+        if words & TRAIN_WORDS or calls:
+            return "before"
+        if evaluated is not None:
+            return "re-evaluates"
         if words & run.inputs or words & run.eval_metrics or words & run.param_roots:
             return "after"
         return None
@@ -325,11 +330,12 @@ class RunBook:
         one of them cannot be compared cheaply (a model, a figure, a data frame, a large array, a CUDA tensor):
         such a cell opens the next run whenever it runs again."""
         out: dict[str, Any] = {}
+        budget = list(_BUDGET)  # shared: a cell binding a thousand 1 MB arrays is not read whole
         for name in sorted(names):
             if name in ns:
-                out[name] = _fingerprint(ns[name])
-        out["<shown>"] = _fingerprint(shown)
-        out["<printed>"] = _fingerprint(list(printed))
+                out[name] = _fingerprint(ns[name], budget)
+        out["<shown>"] = _fingerprint(shown, budget)
+        out["<printed>"] = _fingerprint(list(printed), budget)
         return None if any(v is _UNKNOWN for v in out.values()) else out
 
     def rerun_name(self, prev: Run) -> str | None:
@@ -345,47 +351,85 @@ class RunBook:
 
 _UNKNOWN = object()  # a value a fingerprint cannot stand for
 _MAX_ITEMS = 1000  # the longest container fingerprinted item by item
-_MAX_BYTES = 1 << 20  # the largest array hashed
+_MAX_BYTES = 1 << 20  # the largest array, tensor or text fingerprinted
+_BUDGET = (8 << 20, 100_000)  # bytes and items one outcome may read, all its values together
 
 
-def _fingerprint(obj: Any, depth: int = 0) -> Any:
+def _fingerprint(obj: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
     """A hashable stand-in for ``obj`` equal for equal values (NaN equal to NaN), or ``_UNKNOWN``: plain values,
-    small containers of them, functions, classes and modules by name, NumPy arrays and CPU tensors up to 1 MB by
-    a hash of their bytes. Reads nothing from a GPU."""
-    if obj is None or isinstance(obj, (bool, int)):
+    small containers of them, plain functions, classes and modules by name, NumPy arrays and CPU tensors up to
+    1 MB by a hash of their bytes; at most ``budget`` (bytes, items; spent here) in all. Reads nothing from a GPU
+    and never raises."""
+    if budget is None:
+        budget = list(_BUDGET)
+    try:
+        return _fingerprint_of(obj, budget, depth)
+    except Exception:
+        return _UNKNOWN
+
+
+def _spend(budget: list[int], nbytes: int, items: int = 1) -> bool:
+    budget[0] -= nbytes
+    budget[1] -= items
+    return budget[0] >= 0 and budget[1] >= 0
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
+    if not _spend(budget, 0):
+        return _UNKNOWN
+    if obj is None or type(obj) is bool:
+        return ("bool", obj)
+    if isinstance(obj, int):
         return obj
     if isinstance(obj, float):
         return "nan" if obj != obj else obj
     if isinstance(obj, (str, bytes)):
-        return obj if len(obj) <= _MAX_BYTES else _UNKNOWN
+        if len(obj) > _MAX_BYTES or not _spend(budget, len(obj)):
+            return _UNKNOWN
+        data = obj.encode("utf-8", "surrogatepass") if isinstance(obj, str) else obj
+        return (type(obj).__name__, obj if len(obj) <= 256 else _digest(data))
     if isinstance(obj, types.ModuleType):
         return ("module", obj.__name__)
-    qualname = getattr(obj, "__qualname__", None) if callable(obj) else None
-    if isinstance(qualname, str):  # functions, classes, NumPy's dispatchers: an instance has no __qualname__
-        return ("ref", getattr(obj, "__module__", None), qualname)
+    if isinstance(obj, types.FunctionType):  # a closure's captured values are not its name
+        return ("ref", obj.__module__, obj.__qualname__) if not obj.__closure__ else _UNKNOWN
+    if isinstance(obj, type):
+        return ("ref", obj.__module__, obj.__qualname__)
+    if callable(obj):  # builtins, ufuncs, NumPy's dispatchers; a bound method is its object's: not compared
+        bound = getattr(obj, "__self__", None)
+        qualname = getattr(obj, "__qualname__", None)
+        if isinstance(qualname, str) and (bound is None or isinstance(bound, types.ModuleType)):
+            return ("ref", getattr(obj, "__module__", None), qualname)
+        return _UNKNOWN
     if isinstance(obj, (list, tuple, dict)):
         if depth >= 3 or len(obj) > _MAX_ITEMS:
             return _UNKNOWN
         items = [x for kv in obj.items() for x in kv] if isinstance(obj, dict) else list(obj)
-        fps = tuple(_fingerprint(x, depth + 1) for x in items)
-        return _UNKNOWN if any(f is _UNKNOWN for f in fps) else (type(obj).__name__, fps)
-    try:
-        np = sys.modules.get("numpy")
-        if np is not None and isinstance(obj, np.ndarray):
-            if obj.dtype == object or obj.nbytes > _MAX_BYTES:
+        fps = []
+        for x in items:
+            f = _fingerprint_of(x, budget, depth + 1)
+            if f is _UNKNOWN:
                 return _UNKNOWN
-            digest = hashlib.blake2b(np.ascontiguousarray(obj).tobytes(), digest_size=16).hexdigest()
-            return ("ndarray", obj.shape, str(obj.dtype), digest)
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(obj, torch.Tensor):
-            if obj.device.type != "cpu" or obj.nelement() * obj.element_size() > _MAX_BYTES:
-                return _UNKNOWN
-            flat = obj.detach().contiguous().view(-1).view(torch.uint8).numpy()
-            digest = hashlib.blake2b(flat.tobytes(), digest_size=16).hexdigest()
-            return ("tensor", tuple(obj.shape), str(obj.dtype), digest)
-        value = as_scalar(obj)  # NumPy scalars
-    except Exception:
-        return _UNKNOWN
+            fps.append(f)
+        return (type(obj).__name__, tuple(fps))
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
+        if type(obj) is not np.ndarray or obj.dtype.hasobject or obj.nbytes > _MAX_BYTES:
+            return _UNKNOWN  # masked arrays and other subclasses: more than their bytes
+        if not _spend(budget, obj.nbytes):
+            return _UNKNOWN
+        return ("ndarray", obj.shape, str(obj.dtype), _digest(np.ascontiguousarray(obj).tobytes()))
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.Tensor):
+        nbytes = obj.nelement() * obj.element_size()
+        if obj.device.type != "cpu" or obj.layout != torch.strided or nbytes > _MAX_BYTES or not _spend(budget, nbytes):
+            return _UNKNOWN
+        flat = obj.detach().contiguous().view(-1).view(torch.uint8).numpy()
+        return ("tensor", tuple(obj.shape), str(obj.dtype), _digest(flat.tobytes()))
+    value = as_scalar(obj)  # NumPy scalars
     if value is None:
         return _UNKNOWN
     return "nan" if value != value else value

@@ -93,6 +93,7 @@ class _Cell:
         "window",
         "decide_after",
         "repeat",
+        "carried",
         "torch_before",
     )
 
@@ -106,6 +107,7 @@ class _Cell:
         self.window: Any = None  # the system sampler's window over the cell
         self.decide_after = False  # whether it opens the next run is decided once it ran (RunBook.screen)
         self.repeat = False  # an evaluation run again that computed what it computed before: nothing new to record
+        self.carried = False  # it opened a run that evaluates the trained run's model again (RunBook.carry)
         self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
 
 
@@ -430,7 +432,7 @@ class Session:
         key = getattr(info, "cell_id", None) or code_hash
         magic = code_capture.drives_only_nbexp(raw)
         run = self.current
-        late = False
+        late = carried = False
         start = None
         if run is None and not magic:
             run = self.ensure_run()  # after %%nbexp run: the next cell opens a run
@@ -449,9 +451,10 @@ class Session:
             elif screened:
                 start = time.time()  # the cell's start: the run it opens starts there, the trained run ends there
                 run = self._next_run(run, screened, start=start)
+                carried = screened == "re-evaluates"
         start = time.time() if start is None else start
         self._cell = cell = _Cell(key, code_hash, clean, start, self.shell.execution_count, run, magic)
-        cell.decide_after = late
+        cell.decide_after, cell.carried = late, carried
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
         self._store_cell_start(cell)
@@ -501,6 +504,7 @@ class Session:
                 f"point(s) there before the next run opened (name its training call or use %nbexp new)",
             )
         cell.run = self._next_run(run, reason, start=cell.start)
+        cell.carried = reason == "re-evaluates"
         cell.points_before = 0
 
     def _block_of(self, cell: _Cell) -> Run | None:
@@ -609,9 +613,13 @@ class Session:
                     run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
                 )
                 if evaluated:
-                    self._evaluated(cell, run, tuple(printed), shown, logged)
-            elif cell.repeat:  # what it computed is in the run already; the names it bound are its again
-                self.dataflow.bound(self._analyze(cell.source)[3], cell.hash, cell.key)
+                    try:
+                        self._evaluated(cell, run, tuple(printed), shown, logged)
+                    except Exception as failure:  # kept like a training cell: run again, it opens the next run
+                        run.training_cells.update((cell.key, cell.hash))
+                        self.warn("internal", f"evaluation not kept ({type(failure).__name__}: {failure})")
+            elif cell.repeat:
+                self._repeated(cell)
             if cell.hash != cell.stored_hash:  # %%nbexp run: the body replaced the cell's text
                 self.store.store_code(cell.hash, cell.source)
             self.store.end_cell(
@@ -727,15 +735,7 @@ class Session:
         )
         literal, computed, names, t = self._analyze(cell.source)
         ns = self.shell.user_ns
-        params = from_literals(literal, skipped, ns)  # the namespace: which called names are the notebook's own
-        for name in names:
-            obj = ns.get(name, MISSING)
-            if obj is MISSING or type(obj) in PLAIN:
-                continue
-            try:
-                params.update(from_object(name, obj, skipped))
-            except Exception as exc:
-                skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
+        params = self._params_of(literal, names, skipped)
         for s in skipped:
             self.warn(s.cause, str(s))
         if self.excluded:
@@ -773,10 +773,13 @@ class Session:
         if trains:
             self.book.trained(run, t)  # what its training read, before the cell's own record
         self.dataflow.record(t, literal, computed, params)
-        if status == "ok" and (trains or run.frozen and t.reads & (run.slice | run.models)):
-            self.dataflow.slice_params(run, t, ns, trains)
+        if status == "ok" and (trains or run.frozen and (cell.carried or t.reads & (run.slice | run.models))):
+            # the evaluation that opened a carried run describes afresh what it reaches (an edited threshold)
+            self.dataflow.slice_params(run, t, ns, trains, refresh=cell.carried)
         elif not run.frozen:
             run.set_params(params, source="assign")  # until it trains: what its cells set
+        if cell.carried and status == "ok":  # and the values it binds itself
+            run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
         self.dataflow.bound(t, cell.hash, cell.key)
         if trains:
             run.frozen = True
@@ -789,6 +792,27 @@ class Session:
                 run.eval_metrics |= {n for n in computed if n in run.metric_keys}
                 return True
         return False
+
+    def _params_of(self, literal: dict[str, Any], names: list[str], skipped: list[Skipped]) -> dict[str, Any]:
+        """The params a cell's text and the objects it names give (what the session records of it)."""
+        ns = self.shell.user_ns
+        params = from_literals(literal, skipped, ns)  # the namespace: which called names are the notebook's own
+        for name in names:
+            obj = ns.get(name, MISSING)
+            if obj is MISSING or type(obj) in PLAIN:
+                continue
+            try:
+                params.update(from_object(name, obj, skipped))
+            except Exception as exc:
+                skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
+        return params
+
+    def _repeated(self, cell: _Cell) -> None:
+        """An evaluation that ran again and computed what it computed before (:meth:`_decide_after`): its values are
+        in the run already; the dataflow record takes the names it bound as its again."""
+        literal, computed, names, t = self._analyze(cell.source)
+        self.dataflow.record(t, literal, computed, self._params_of(literal, names, []))
+        self.dataflow.bound(t, cell.hash, cell.key)
 
     def _outcome(self, cell: _Cell, printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed (:meth:`RunBook.outcome`): the values it bound or changed, what it

@@ -156,8 +156,9 @@ def test_unchanged_data_is_summarized_once(cell, db, shell):
         "import numpy as np, pandas as pd\n"
         "big = pd.DataFrame(np.random.default_rng(0).normal(size=(1_000_000, 4)), columns=list('abcd'))"
     )
-    for _ in range(3):
-        cell("score = float(big['a'].mean())")  # re-runs: three runs, one summary
+    for _ in range(3):  # three runs, one summary
+        cell("%nbexp new")
+        cell("score = float(big['a'].mean())")
     conn = db()
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 1
     assert conn.execute("SELECT count(DISTINCT run_id) FROM run_data WHERE name = 'big'").fetchone()[0] == 3

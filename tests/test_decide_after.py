@@ -80,15 +80,19 @@ def _cell_runs(db, needle):
     return [r[0] for r in rows]
 
 
+@pytest.mark.parametrize(
+    "comment", ["", "# scored with the model fit on the train split\n"], ids=["", "fit in a comment"]
+)
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
-def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, db, ids):
+def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, db, ids, comment):
     """Training, then its evaluation cell, then the evaluation cell run again as it was (to see its output
     again): it computes exactly what it computed, so no run opens and nothing is added to the run (the accuracy
-    keeps its one point); every execution of the cell is the trained run's. Before, any re-run of a cell that
-    had produced metrics opened a copy of the run with the same params."""
+    keeps its one point); every execution of the cell is the trained run's, also when a comment of the cell
+    names a training call. Before, any re-run of a cell that had produced metrics opened a copy of the run with
+    the same params."""
     run = _sprint(shell, ids)
     for _ in range(3):
-        run("eval", EVAL)
+        run("eval", comment + EVAL)
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline"]
     got = reader().run(runs[0]["id"])
@@ -117,12 +121,10 @@ def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the
     assert trained["params"] == after["params"] and after["params"]["C"] == 1.0
 
 
-# values the accuracy does not show: an f1 on a random subsample, kept in a dict (a result object)
+# a value the accuracy does not show: an f1 with noise, kept in a dict (a result object) and nowhere else
 EVAL_WITH_SCORES = (
-    EVAL + "\nfrom sklearn.metrics import f1_score\nimport numpy as np\n"
-    "rows = np.random.default_rng().choice(len(X_test), 12, replace=False)\n"
-    "scores = {'f1': f1_score(y_test[rows], clf.predict(X_test[rows]), average='macro') + "
-    "float(np.random.default_rng().random()) * 1e-6}"
+    EVAL + "\nfrom sklearn.metrics import f1_score\nimport random\n"
+    "scores = {'f1': f1_score(y_test, clf.predict(X_test), average='macro') - random.random() * 1e-6}"
 )
 # a helper of the user's that logs a value through nbexp while the cell runs
 EVAL_LOGGING = (
@@ -209,3 +211,22 @@ def test_an_evaluation_cell_that_only_prints_its_metric_is_never_rewritten(shell
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline #3", "baseline #2", "baseline"]
     assert reader().run(runs[1]["id"])["metrics"]["accuracy"]["steps"] == 1
+
+
+def test_a_run_opened_by_an_edited_evaluation_records_the_values_the_edit_set(shell, reader):
+    """With cell ids, an evaluation cell that sets its own threshold, edited from 0.5 to 0.9: the next run opens
+    before it runs, evaluates the same model (``C`` as trained) and records the threshold it used, 0.9; the
+    trained run keeps 0.5."""
+    run = _sprint(shell, True)
+    text = (
+        "from sklearn.metrics import accuracy_score\nthreshold = 0.5\n"
+        "acc = accuracy_score(y_test == 0, clf.predict_proba(X_test)[:, 0] > threshold)"
+    )
+    run("eval", text)
+    run("eval", text.replace("0.5", "0.9"))
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["params"]["threshold"] == 0.5 and after["params"]["threshold"] == 0.9
+    assert trained["params"]["C"] == after["params"]["C"] == 1.0
+    assert trained["params"]["clf.C"] == after["params"]["clf.C"]

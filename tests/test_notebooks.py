@@ -195,10 +195,9 @@ def _replay_reproduces(rerun, ledger_path):
             assert replay["metrics"][key]["last"] == pytest.approx(s["last"], rel=1e-5, abs=1e-9), key
 
 
-# Not these two: keras_fit's evaluation keeps its metrics in the list `model.evaluate` returns, and
-# joblib_grid_search's evaluation fits clones (cross_val_score); such cells still open a run when run again
-# (Session._evaluated: only metric variables and printed metrics are compared).
-EVALUATED_AGAIN = sorted(set(TWEAKS) - {"keras_fit", "joblib_grid_search"})
+# Not joblib_grid_search: its evaluation cell also fits clones (cross_val_score), so it is a training cell, and
+# running it again opens the next run
+EVALUATED_AGAIN = sorted(set(TWEAKS) - {"joblib_grid_search"})
 
 
 @pytest.mark.parametrize("mode", ["nbclient", "lab-ids"])

@@ -165,5 +165,20 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
         assert RunBook.outcome(ns(**changed), names, (("accuracy", 0.9),), 0.9) != first, changed
     assert RunBook.outcome(ns(), names, (("accuracy", 0.8),), 0.9) != first
     assert RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.8) != first
-    for opaque in (LogisticRegression(), pd.DataFrame({"a": [1]}), np.zeros(300_000)):
-        assert RunBook.outcome(ns(acc=opaque), names, (), None) is None
+    assert RunBook.outcome(ns(acc=1), names, (), None) != RunBook.outcome(ns(acc=True), names, (), None)
+
+    def closure(k):
+        return lambda x: x * k
+
+    opaque = (
+        LogisticRegression(),
+        pd.DataFrame({"a": [1]}),
+        np.zeros(300_000),  # over 1 MB
+        [np.zeros(100_000)] * 11,  # 8.8 MB in all
+        np.ma.masked_array([1, 2], mask=[0, 1]),
+        np.array([(1, [1])], dtype=[("a", int), ("b", object)]),
+        closure(2),
+        [1].append,
+    )
+    for value in opaque:
+        assert RunBook.outcome(ns(acc=value), names, (), None) is None, value
