@@ -40,18 +40,21 @@ def test_tweak_one_param_and_rerun_gives_exactly_that_diff(cell, reader):
     assert 0.9 < auc[0]["last"] <= 1.0
 
 
-def test_new_run_opens_on_rerun_of_a_cell_that_produced_metrics_only(cell, reader):
+def test_new_run_opens_when_a_cell_that_produced_metrics_only_computes_another_value(cell, reader):
     cell("%nbexp track")
     cell("x = 1")
     cell("x = 1")  # no metrics: same run
-    cell("loss = 0.5 * 2")
+    cell("import random\nloss = 0.5 * 2")
     cell("y = 2")
+    cell("import random\nloss = 0.5 * 2")  # the same value again: nothing new, same run
     assert len(reader().list_runs()) == 1
-    cell("loss = 0.5 * 2")  # produced metrics before: a new run
+    cell("import random\nloss = random.random()")  # another value of the metric: a new run
     runs = reader().list_runs()
     assert len(runs) == 2
     assert runs[1]["status"] == "finished"
     assert runs[0]["status"] == "running"
+    cell("import random\nloss = random.random()")  # and again
+    assert len(reader().list_runs()) == 3
 
 
 def test_new_stop_and_status(cell, reader, capsys):

@@ -173,7 +173,8 @@ def test_unchanged_spark_frame_is_summarized_once(spark, cell, db, shell):
     cell("%nbexp track")
     cell(SPARK_SETUP)
     cell("train = load(seed=3, n=2000)")
-    for _ in range(3):
+    for _ in range(3):  # three runs, one summary
+        cell("%nbexp new")
         cell("score = float(train.count())")
     conn = db()
     assert conn.execute("SELECT count(*) FROM datasets WHERE kind = 'spark-dataframe'").fetchone()[0] == 1
