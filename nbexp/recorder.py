@@ -82,7 +82,7 @@ class Run:
         # its evaluation cells (cells that computed metrics but do not train): cell id (or text's hash without
         # ids) -> (the text's hash, what it computed); the same text run again opens the next run only if it
         # computes something else (RunBook.screen: "after")
-        self.eval_cells: dict[str, tuple[str, dict[str, float | None]]] = {}
+        self.eval_cells: dict[str, tuple[str, dict[str, Any]]] = {}
         # Params (see nbexp/dataflow.py Dataflow.slice_params): once it trains, its params are those of the
         # names its training and evaluation cells depended on (the backward slice), plus the explicit ones.
         self.slice: set[str] = set()  # names its training and evaluation depended on
