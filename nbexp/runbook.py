@@ -327,7 +327,7 @@ class RunBook:
     def outcome(ns: dict[str, Any], names: set[str], printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed, comparable between two runs of its text: a fingerprint of each
         value it bound or changed (``names`` in ``ns``), of what it showed and the metrics it printed; None when
-        one of them cannot be compared cheaply (a model, a figure, a data frame, a large array, a CUDA tensor):
+        one of them cannot be compared cheaply (a model, a figure, a large array or frame, a CUDA tensor):
         such a cell opens the next run whenever it runs again."""
         out: dict[str, Any] = {}
         budget = list(_BUDGET)  # shared: a cell binding a thousand 1 MB arrays is not read whole
@@ -358,8 +358,8 @@ _BUDGET = (8 << 20, 100_000)  # bytes and items one outcome may read, all its va
 def _fingerprint(obj: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
     """A hashable stand-in for ``obj`` equal for equal values (NaN equal to NaN), or ``_UNKNOWN``: plain values,
     small containers of them, plain functions, classes and modules by name, NumPy arrays and CPU tensors up to
-    1 MB by a hash of their bytes; at most ``budget`` (bytes, items; spent here) in all. Reads nothing from a GPU
-    and never raises."""
+    1 MB by a hash of their bytes, pandas frames and series up to 100,000 cells by a hash of their rows; at most
+    ``budget`` (bytes, items; spent here) in all. Reads nothing from a GPU and never raises."""
     if budget is None:
         budget = list(_BUDGET)
     try:
@@ -422,6 +422,17 @@ def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
         if not _spend(budget, obj.nbytes):
             return _UNKNOWN
         return ("ndarray", obj.shape, str(obj.dtype), _digest(np.ascontiguousarray(obj).tobytes()))
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):  # a results table, by its values and labels
+        if obj.size > _MAX_ITEMS * 100 or not _spend(budget, obj.size * 8, obj.size // 100):
+            return _UNKNOWN
+        labels = _fingerprint_of(
+            [str(obj.dtypes.to_dict() if obj.ndim == 2 else obj.dtype), list(map(str, getattr(obj, "columns", [])))],
+            budget,
+            depth + 1,
+        )
+        rows = pd.util.hash_pandas_object(obj, index=True).to_numpy().tobytes()  # raises on unhashable cells
+        return _UNKNOWN if labels is _UNKNOWN else (type(obj).__name__, obj.shape, labels, _digest(rows))
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, torch.Tensor):
         nbytes = obj.nelement() * obj.element_size()

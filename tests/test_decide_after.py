@@ -230,3 +230,19 @@ def test_a_run_opened_by_an_edited_evaluation_records_the_values_the_edit_set(sh
     assert trained["params"]["threshold"] == 0.5 and after["params"]["threshold"] == 0.9
     assert trained["params"]["C"] == after["params"]["C"] == 1.0
     assert trained["params"]["clf.C"] == after["params"]["clf.C"]
+
+
+def test_an_evaluation_that_builds_a_results_table_stays_when_run_again(shell, reader):
+    """An evaluation cell that keeps its report in a pandas DataFrame (and shows it) run again unchanged: the frame
+    is compared by its rows, so the cell stays in the trained run and its accuracy keeps one point."""
+    run = _sprint(shell, True)
+    text = (
+        "import pandas as pd\nfrom sklearn.metrics import accuracy_score, classification_report\n"
+        "pred = clf.predict(X_test)\nacc = accuracy_score(y_test, pred)\n"
+        "report = pd.DataFrame(classification_report(y_test, pred, output_dict=True)).T\nreport"
+    )
+    for _ in range(2):
+        run("eval", text)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    assert reader().run(runs[0]["id"])["metrics"]["acc"]["steps"] == 1

@@ -131,9 +131,10 @@ def test_a_run_id_the_ledger_holds_is_never_drawn_again(tmp_path, monkeypatch):
 
 def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compare():
     """What an evaluation cell computed, as the run book compares two runs of its text: equal values give equal
-    outcomes (arrays and CPU tensors by their bytes, NaN equal to NaN, functions by name); any other value, or
-    another shown value or printed metric, gives another outcome; a value it cannot compare cheaply (a model, a
-    data frame, an array over 1 MB) gives none, so the cell is never taken for the same evaluation."""
+    outcomes (arrays and CPU tensors by their bytes, frames by their rows and labels, NaN equal to NaN, functions
+    by name); any other value, or another shown value or printed metric, gives another outcome; a value it cannot
+    compare cheaply (a model, a large array or frame) gives none, so the cell is never taken for the same
+    evaluation."""
     import numpy as np
     import pandas as pd
     import torch
@@ -148,10 +149,11 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
             "report": {"f1": [0.5, np.float64(0.25)], "n": 12},
             "score": np.float32(0.75),
             "accuracy_score": np.mean,
+            "table": pd.DataFrame({"precision": [0.9, 0.8], "recall": [0.7, 0.6]}, index=["0", "1"]),
         }
         return {**base, **over}
 
-    names = {"acc", "nan", "pred", "logits", "report", "score", "accuracy_score", "unbound"}
+    names = {"acc", "nan", "pred", "logits", "report", "score", "accuracy_score", "table", "unbound"}
     first = RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.9)
     assert first is not None
     assert RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.9) == first
@@ -161,6 +163,8 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
         {"logits": torch.ones(4, 3) * 2},
         {"report": {"f1": [0.5, 0.26], "n": 12}},
         {"score": np.float32(0.5)},
+        {"table": pd.DataFrame({"precision": [0.9, 0.81], "recall": [0.7, 0.6]}, index=["0", "1"])},
+        {"table": pd.DataFrame({"precision": [0.9, 0.8], "rec": [0.7, 0.6]}, index=["0", "1"])},
     ):
         assert RunBook.outcome(ns(**changed), names, (("accuracy", 0.9),), 0.9) != first, changed
     assert RunBook.outcome(ns(), names, (("accuracy", 0.8),), 0.9) != first
@@ -172,7 +176,8 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
 
     opaque = (
         LogisticRegression(),
-        pd.DataFrame({"a": [1]}),
+        pd.DataFrame({"a": [[1], [2]]}),  # cells that cannot be hashed
+        pd.DataFrame(np.zeros((200_000, 1))),  # over 100,000 cells
         np.zeros(300_000),  # over 1 MB
         [np.zeros(100_000)] * 11,  # 8.8 MB in all
         np.ma.masked_array([1, 2], mask=[0, 1]),
