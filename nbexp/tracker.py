@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import fnmatch
+import gc
 import json
 import os
 import re
@@ -129,6 +130,29 @@ _CHILD_AFTER_S = 2.0
 # (bench/RESULTS.md, issue 15). A kernel takes ~10 ms from one cell's capture to the next queued cell's start on
 # the 2-core bench machine; no person starts a cell 50 ms after the last one ended.
 _FOLLOWS_S = 0.05
+
+
+class _Nudge:
+    """An object the garbage collector tracks, allocated fresh each time (lists and dicts come from free lists,
+    which the collector does not count)."""
+
+
+def _collect_due() -> None:
+    """Have the interpreter's own garbage collection run now, by its own rules: the youngest generation,
+    and an older one when its turn has come (a full pass only when the interpreter would make one). The
+    user's next cell then starts with an empty youngest generation, as if nbexp had allocated nothing, and
+    the middle generation's pass comes here when it is due within two young passes."""
+    t0, t1, t2 = gc.get_threshold()
+    count = gc.get_count()
+    if t0 <= 0 or count[0] <= 0:
+        return
+    # the middle generation when it is due within two passes: its turn would otherwise come in a user's cell
+    gc.set_threshold(1, count[1] - 1 if 2 < t1 <= count[1] + 2 else t1, t2)
+    try:
+        for _ in range(2):  # a new tracked object past the threshold collects (3.12+: at the loop's next check)
+            _Nudge()
+    finally:
+        gc.set_threshold(t0, t1, t2)
 
 
 class Session:
@@ -680,17 +704,30 @@ class Session:
         self._drain()
 
     def _drain(self) -> None:
-        """Finish every queued capture, oldest first; a failure is one warning line and its cell's."""
+        """Finish every queued capture, oldest first; a failure is one warning line and its cell's.
+
+        The garbage collector waits while the captures run and then collects what is due at once
+        (:func:`_collect_due`): collected inside the captures, the objects they leave (a new text's
+        analysis, the run's rows) stayed in the youngest generation and the user's next cell paid for
+        walking them, and for every older-generation pass they added (bench/RESULTS.md, issue 15)."""
         if self._new_text is not None and self._pending:
             self._answered(self._new_text, 0.0)  # a new text's analysis, from the child if it is there
         with self._pending_lock:
             self._drain_queued, self._new_text = False, None
             pending, self._pending = self._pending, []
-        for fn in pending:
-            try:
-                fn()
-            except Exception as exc:
-                self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+        collecting = bool(pending) and gc.isenabled()  # a user who turned the collector off keeps it off
+        if collecting:
+            gc.disable()
+        try:
+            for fn in pending:
+                try:
+                    fn()
+                except Exception as exc:
+                    self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
+        finally:
+            if collecting:
+                gc.enable()
+                _collect_due()
         self._captured_at = time.perf_counter()
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:
