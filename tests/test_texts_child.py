@@ -131,6 +131,40 @@ def test_the_child_holds_a_text_and_lets_go_of_one_the_kernel_read(shell):
         child.close()
 
 
+def _bytes_read(pid: int) -> int:
+    """What process ``pid`` has read so far through read(2) and the like (Linux's /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar")
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/io").exists(), reason="reads Linux's /proc/PID/io")
+def test_a_text_dropped_before_its_hold_never_reaches_the_child(shell):
+    """A held text stays in the kernel until its time comes: one dropped before (a person's short cell, read in
+    the kernel after its reply) is never written to the child's pipe, so the child does not wake beside the cell
+    nor beside its reply; one held to its time is sent then and answered."""
+    child = texts._Child(texts._default_transform(shell))
+    try:
+        assert child.ask("warm = 1\n", hold=0.0) and len(child.answers(timeout=30)) == 1  # up, imports done
+        time.sleep(0.3)
+        before = _bytes_read(child.proc.pid)
+        for i in range(5):
+            source = f"lr = 0.{i + 1}\nval_loss = lr * 2\n"
+            assert child.ask(source, hold=0.5)
+            child.drop(source)
+        time.sleep(0.8)  # past every hold
+        assert _bytes_read(child.proc.pid) == before and child.asked == {}
+        assert child.ask("lr = 0.9\nval_loss = lr * 3\n", hold=0.2)
+        time.sleep(0.1)
+        assert _bytes_read(child.proc.pid) == before  # not yet
+        got = child.answers(timeout=30)
+        assert [source for source, _ in got] == ["lr = 0.9\nval_loss = lr * 3\n"]
+        assert _bytes_read(child.proc.pid) > before
+    finally:
+        child.close()
+
+
 def test_a_short_new_cell_is_read_in_the_kernel_after_it_ran(cell):
     """A tracked session's new cell that is done before the child's hold: its text is read in the kernel (after
     the cell, as without the child), the child lets it go, and the run gets the same params and metrics."""

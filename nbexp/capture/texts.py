@@ -11,10 +11,11 @@ busy machine), paid after the reply, where a "Run All"'s next cell waits for it.
 shell hands each new text to an analysis child process (:class:`_Child`) as the cell starts: the child
 parses it on another core while the cell runs, and the capture picks the answers up if they came (in a
 kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL: see
-``nbexp.tracker.Session._answered``). The child holds each text :data:`HOLD_S` first: parsing beside a
-short cell slowed that cell by about as much as the parse (two cores: the kernel's own threads need the
-other one), so a cell done sooner has its text read in the kernel after its reply, and the child lets
-it go (:meth:`Texts.let_go`). A cell that follows another at once ("Run All") has its text read at once:
+``nbexp.tracker.Session._answered``). Each text is held :data:`HOLD_S` first, in the kernel (a thread of
+``_Child`` sends it once its time has come): parsing beside a short cell slowed that cell by about as much as
+the parse (two cores: the kernel's own threads need the other one), and even handing the text over cost the
+cell's start 0.1 ms, so a cell done sooner has its text read in the kernel after its reply, and the text is
+let go, never sent (:meth:`Texts.let_go`). A cell that follows another at once ("Run All") has its text read at once:
 its capture delays the next cell, so the parse is better done beside it (``nbexp.tracker._FOLLOWS_S``).
 A text the capture needs before the child answered, one the child declines, or every text when the
 child is not running or died, is analysed in the kernel exactly as the child would (the same functions:
@@ -49,7 +50,7 @@ from .training import analyze as training_of
 
 Transform = Callable[[str], str]
 
-# How long the child holds a new text before reading it (see the module docstring): cells done sooner (most
+# How long a new text is held before the child reads it (see the module docstring): cells done sooner (most
 # cells that do not train) have it read in the kernel after their reply; longer ones (training, loading) in the
 # child while they run. On the 2-core bench machine a 50-line text read beside its 17-ms cell added 3 ms to it.
 HOLD_S = 0.1
@@ -320,29 +321,59 @@ class _Child:
         self._outbox = b""
         self._inbox = b""
         self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)  # the courier waits on it (see ask)
         self.asked: dict[int, str] = {}  # request number -> text, until answered
+        self._held: dict[int, tuple[float, str]] = {}  # request number -> (when to send it, text), not sent yet
+        self._courier: threading.Thread | None = None
         self._n = 0
         self.alive = True
 
     def ask(self, source: str, hold: float = HOLD_S) -> bool:
-        """Hand the child ``source``, to read once it held it ``hold`` seconds (unless dropped meanwhile)."""
+        """Hand the child ``source``, to read once it was held ``hold`` seconds (unless dropped meanwhile).
+
+        A held text stays in the kernel until then, with a thread of ours (the courier) that sends it when
+        its time comes: a cell done sooner (most cells a person runs) has its text dropped before it was
+        ever sent, so neither the send (a pipe write, 0.1 ms of the cell's start on the 2-core bench
+        machine) nor the child's wake-up beside the cell and its reply happens (bench/RESULTS.md, issue 15)."""
         with self._lock:
             if not self.alive:
                 return False
             self._n += 1
-            self._send((self._n, source, hold))
             self.asked[self._n] = source
+            if hold > 0:
+                self._held[self._n] = (time.monotonic() + hold, source)
+                if self._courier is None:
+                    self._courier = threading.Thread(target=self._deliver, name="nbexp-texts", daemon=True)
+                    self._courier.start()
+                self._due.notify()
+            else:
+                self._send((self._n, source, 0.0))
             return self.alive
+
+    def _deliver(self) -> None:
+        """The courier: send each held text once its time has come, until the child is closed or dead."""
+        with self._due:
+            while self.alive:
+                nxt = self._send_due()
+                self._due.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
+
+    def _send_due(self) -> float | None:
+        """Send the held texts whose time has come (with the lock held); when the next one's comes, if any."""
+        now = time.monotonic()
+        for n in [n for n, (when, _) in self._held.items() if when <= now]:
+            self._send((n, self._held.pop(n)[1], 0.0))
+        return min((when for when, _ in self._held.values()), default=None)
 
     def drop(self, source: str) -> None:
         """The kernel reads ``source`` itself: the child lets it go if it has not started on it (an answer
-        that comes all the same is not taken)."""
+        that comes all the same is not taken); a text still held is never sent."""
         with self._lock:
             if not self.alive:
                 return
             for n in [n for n, asked in self.asked.items() if asked == source]:
                 del self.asked[n]
-                self._send((n, None, 0.0))
+                if self._held.pop(n, None) is None:
+                    self._send((n, None, 0.0))
 
     def _send(self, message: tuple) -> None:
         self._outbox += _frame(message)
@@ -388,6 +419,9 @@ class _Child:
                 left = deadline - time.perf_counter()
                 if not self.asked or not self.alive or left <= 0:
                     return out
+                nxt = self._send_due()  # the courier waits for the lock meanwhile
+                if nxt is not None:
+                    left = min(left, max(0.0, nxt - time.monotonic()))
                 try:
                     select.select([self._in], [], [], left)
                 except (OSError, ValueError):
@@ -407,13 +441,16 @@ class _Child:
         except OSError:
             self._died()
 
-    def _died(self) -> None:
+    def _died(self) -> None:  # with the lock held
         self.alive = False
         self.asked.clear()
+        self._held.clear()
+        self._due.notify_all()  # the courier ends
 
     def close(self) -> None:
         with self._lock:
             self.alive = False
+            self._due.notify_all()  # the courier ends
             for stream in (self.proc.stdin, self.proc.stdout):
                 try:
                     stream.close()  # type: ignore[union-attr]
