@@ -137,20 +137,34 @@ class _Nudge:
     which the collector does not count)."""
 
 
+def _nudge(t1: int, t2: int) -> None:
+    """One collection by the interpreter's rules, now; an older generation whose pass is due within a pass or two
+    of the one below is counted as due (a full pass still only when the interpreter's own rule allows it)."""
+    _, c1, c2 = gc.get_count()
+    gc.set_threshold(1, c1 - 1 if 2 < t1 <= c1 + 2 else t1, c2 - 1 if 1 < t2 <= c2 + 1 else t2)
+    nudges = []
+    for _ in range(2):  # new tracked objects past the threshold collect (3.12+: at the loop's next check)
+        nudges.append(_Nudge())
+    del nudges
+
+
 def _collect_due() -> None:
     """Have the interpreter's own garbage collection run now, by its own rules: the youngest generation,
     and an older one when its turn has come (a full pass only when the interpreter would make one). The
     user's next cell then starts with an empty youngest generation, as if nbexp had allocated nothing, and
-    the middle generation's pass comes here when it is due within two young passes."""
+    an older generation whose pass is due within a pass or two of the one below has it here, not in a cell."""
     t0, t1, t2 = gc.get_threshold()
-    count = gc.get_count()
-    if t0 <= 0 or count[0] <= 0:
+    if t0 <= 0 or gc.get_count()[0] < max(1, t0 // 4):  # it left little: no pass of its own for that
         return
-    # the middle generation when it is due within two passes: its turn would otherwise come in a user's cell
-    gc.set_threshold(1, count[1] - 1 if 2 < t1 <= count[1] + 2 else t1, t2)
     try:
-        for _ in range(2):  # a new tracked object past the threshold collects (3.12+: at the loop's next check)
-            _Nudge()
+        for _ in range(3):
+            c2 = gc.get_count()[2]
+            _nudge(t1, t2)
+            # A middle pass (it adds one to the oldest generation's count) may just have made a full one due,
+            # which the interpreter checks at its next collection, in a cell: once more, so that check is here
+            # (the youngest generation is near empty: a cheap pass).
+            if gc.get_count()[2] <= c2 or not 1 < t2 <= gc.get_count()[2] + 1:
+                break
     finally:
         gc.set_threshold(t0, t1, t2)
 
