@@ -76,6 +76,9 @@ def active_run() -> Run:
     return s.ensure_run()
 
 
+_UNREAD = object()
+
+
 class _Cell:
     """The cell being executed, from pre_run_cell to post_run_cell."""
 
@@ -96,6 +99,7 @@ class _Cell:
         "repeat",
         "carried",
         "torch_before",
+        "outcome",
     )
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
@@ -110,6 +114,7 @@ class _Cell:
         self.repeat = False  # an evaluation run again that computed what it computed before: nothing new to record
         self.carried = False  # it opened a run that evaluates the trained run's model again (RunBook.carry)
         self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
+        self.outcome: Any = _UNREAD  # what it computed, as an evaluation (Session._outcome), once read
 
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
@@ -868,8 +873,10 @@ class Session:
     def _outcome(self, cell: _Cell, printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed (:meth:`RunBook.outcome`): the values it bound or changed, what it
         showed and the metrics it printed; None when one of them cannot be compared."""
-        t = self._analyze(cell.source)[3]
-        return self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown)
+        if cell.outcome is _UNREAD:  # read once: _decide_after compares it, _evaluated keeps it
+            t = self._analyze(cell.source)[3]
+            cell.outcome = self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown)
+        return cell.outcome
 
     def _evaluated(self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool) -> None:
         """An evaluation cell of ``run`` ran (it computed metrics, it does not train): keep what it computed, so
