@@ -89,9 +89,25 @@ _KEYWORDS: list[tuple[tuple[str, ...], int]] = [
     (("://",), -1),
     (_NAME_WORDS, _NAME_RULE),
 ]
-# any keyword at all, for the texts shorter than _SHORT characters (see _lines_to_scrub)
-_ANY_WORD = re.compile("|".join(re.escape(w) for w in sorted({w for words, _ in _KEYWORDS for w in words})))
-_SHORT = 256
+
+
+def _trie(words: list[str]) -> str:
+    """A regex matching any of ``words``, factored by their common prefixes (``a(?:iza|kia|uth)``): Python's
+    regex engine tries each alternative of a flat ``aiza|akia|auth`` at every position, this one the first
+    character's branch alone (a 50-line cell: 36 us -> 18 us)."""
+    groups: dict[str, list[str]] = {}
+    for w in words:
+        if w:
+            groups.setdefault(w[0], []).append(w[1:])
+    alts = [re.escape(c) + _trie(rest) for c, rest in sorted(groups.items())]
+    if not alts:
+        return ""
+    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return f"(?:{body})?" if "" in words else body
+
+
+# any keyword at all: the lines worth a look (see _lines_to_scrub)
+_ANY_WORD = re.compile(_trie(sorted({w for words, _ in _KEYWORDS for w in words})))
 
 # NAME = "v" / NAME: str = "v" / "name": "v" / name="v" / ["name"] = "v" / ("name", "v")
 _QUOTED = r"""(?P<q>[rbuRBU]?[fF]?[rR]?(?P<qc>["']))(?P<val>(?:\\.|(?!(?P=qc))[^\\\n])*)(?P=qc)"""
@@ -236,23 +252,18 @@ def scrub_text(text: str) -> str:
 
 
 def _lines_to_scrub(low: str) -> dict[int, tuple[int, set[int]]]:
-    """``{line start: (line end, rules)}`` for the lines of ``low`` holding a rule's keyword."""
+    """``{line start: (line end, rules)}`` for the lines of ``low`` holding a rule's keyword: one scan for any
+    keyword finds the lines (every line holding one has a match at or before it), then each is read for which
+    (most lines of code hold none: a 50-line cell 48 us -> 18 us, a run's name 15 us -> 1 us)."""
     lines: dict[int, tuple[int, set[int]]] = {}
-    if len(low) < _SHORT and _ANY_WORD.search(low) is None:
-        return lines  # a run's name, a tag: one scan, not one per keyword (15 us -> 1 us; as fast for long texts)
-
-    def mark(words: tuple[str, ...], rule: int) -> None:
-        for word in words:
-            pos = low.find(word)
-            while pos != -1:
-                start = low.rfind("\n", 0, pos) + 1
-                end = low.find("\n", pos)
-                end = len(low) if end == -1 else end
-                lines.setdefault(start, (end, set()))[1].add(rule)
-                pos = low.find(word, end)
-
-    for words, rule in _KEYWORDS:
-        mark(words, rule)
+    found = _ANY_WORD.search(low)
+    while found is not None:
+        start = low.rfind("\n", 0, found.start()) + 1
+        end = low.find("\n", found.start())
+        end = len(low) if end == -1 else end
+        line = low[start:end]
+        lines[start] = (end, {rule for words, rule in _KEYWORDS if any(word in line for word in words)})
+        found = _ANY_WORD.search(low, end)
     return lines
 
 
