@@ -530,8 +530,10 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tests/test_texts_
                 return  # the kernel closed the pipe, or is gone
             buf += chunk
             reply = b""
-            while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
-                size = _HEADER.unpack_from(buf)[0]
+            while len(buf) >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(buf)
+                if len(buf) < _HEADER.size + size:
+                    break  # the rest of this message comes with the next read
                 n, source, hold = pickle.loads(buf[_HEADER.size : _HEADER.size + size])
                 buf = buf[_HEADER.size + size :]
                 if source is None:  # dropped: the kernel read it itself
