@@ -143,8 +143,9 @@ class _Nudge:
 
 
 def _nudge(t1: int, t2: int) -> None:
-    """One collection by the interpreter's rules, now; an older generation whose pass is due within a pass or two
-    of the one below is counted as due (a full pass still only when the interpreter's own rule allows it)."""
+    """One collection by the interpreter's rules, now (the collector enabled, threshold0 at 1); an older
+    generation whose pass is due within a pass or two of the one below is counted as due (a full pass still
+    only when the interpreter's own rule allows it)."""
     _, c1, c2 = gc.get_count()
     gc.set_threshold(1, c1 - 1 if 2 < t1 <= c1 + 2 else t1, c2 - 1 if 1 < t2 <= c2 + 1 else t2)
     nudges = []
@@ -154,14 +155,20 @@ def _nudge(t1: int, t2: int) -> None:
 
 
 def _collect_due() -> None:
-    """Have the interpreter's own garbage collection run now, by its own rules: the youngest generation,
-    and an older one when its turn has come (a full pass only when the interpreter would make one). The
-    user's next cell then starts with an empty youngest generation, as if nbexp had allocated nothing, and
-    an older generation whose pass is due within a pass or two of the one below has it here, not in a cell."""
+    """Turn the collector (off while a capture ran) back on and have the interpreter's own collection run now,
+    by its own rules: the youngest generation, and an older one when its turn has come (a full pass only when
+    the interpreter would make one). The user's next cell then starts with an empty youngest generation, as if
+    nbexp had allocated nothing, and an older generation whose pass is due within a pass or two of the one below
+    has it here, not in a cell. The thresholds are set before the collector is on: the first allocation after
+    would otherwise collect by the user's thresholds, and the lowered ones would come too late."""
     t0, t1, t2 = gc.get_threshold()
     if t0 <= 0 or gc.get_count()[0] < max(1, t0 // 4):  # it left little: no pass of its own for that
+        gc.enable()
         return
     try:
+        _, c1, c2 = gc.get_count()
+        gc.set_threshold(1, c1 - 1 if 2 < t1 <= c1 + 2 else t1, c2 - 1 if 1 < t2 <= c2 + 1 else t2)
+        gc.enable()
         for _ in range(3):
             c2 = gc.get_count()[2]
             _nudge(t1, t2)
@@ -171,6 +178,7 @@ def _collect_due() -> None:
             if gc.get_count()[2] <= c2 or not 1 < t2 <= gc.get_count()[2] + 1:
                 break
     finally:
+        gc.enable()
         gc.set_threshold(t0, t1, t2)
 
 
@@ -735,9 +743,9 @@ class Session:
             self._drain_queued, self._new_text = False, None
             pending, self._pending = self._pending, []
         collecting = bool(pending) and gc.isenabled()  # a user who turned the collector off keeps it off
-        if collecting:
-            gc.disable()
         try:
+            if collecting:
+                gc.disable()
             for fn in pending:
                 try:
                     fn()
@@ -745,8 +753,7 @@ class Session:
                     self.warn("internal", f"cell not recorded ({type(exc).__name__}: {exc})")
         finally:
             if collecting:
-                gc.enable()
-                _collect_due()
+                _collect_due()  # turns it back on
         self._captured_at = time.perf_counter()
 
     def _analyze(self, source: str) -> tuple[dict[str, Any], set[str], list[str], Training]:

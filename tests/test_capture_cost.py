@@ -156,7 +156,7 @@ def test_a_tracked_cell_pays_for_no_more_older_generation_passes_than_an_untrack
     pass cost 1-2 ms in a tracked kernel and a full one 40-70 ms, inside whichever of the user's cells the
     interpreter's next collection fell in. A pass that is due, or due within a pass or two, now runs right
     after the capture (a full one by the interpreter's own rule), so the same cells tracked see no more of them
-    inside than untracked (IPython's own parse of a 40-line cell brings some)."""
+    inside than untracked (IPython's own parse of a 40-line cell brings some: a dozen in 150 cells)."""
     import gc
 
     from nbexp import tracker
@@ -193,4 +193,7 @@ def test_a_tracked_cell_pays_for_no_more_older_generation_passes_than_an_untrack
         tracked = inside_cells("tracked")
     finally:
         gc.callbacks.remove(seen)
-    assert len(tracked) <= len(untracked) + 2 and tracked.count(2) <= untracked.count(2) + 1, (untracked, tracked)
+    # the capture resets the youngest generation and takes the middle pass when it is near: the tracked cells see
+    # fewer than the untracked ones (0-1 against 12 here; 42 before, and 7 with one full pass when the thresholds
+    # were lowered only after the collector was back on)
+    assert len(tracked) <= 3 and tracked.count(2) <= untracked.count(2), (untracked, tracked)
