@@ -340,28 +340,40 @@ class _Child:
                 return False
             self._n += 1
             self.asked[self._n] = source
-            if hold > 0:
+            if hold > 0 and self._courier_up():
                 self._held[self._n] = (time.monotonic() + hold, source)
-                if self._courier is None:
-                    self._courier = threading.Thread(target=self._deliver, name="nbexp-texts", daemon=True)
-                    self._courier.start()
                 self._due.notify()
-            else:
-                self._send((self._n, source, 0.0))
+            else:  # at once (or no courier: the child holds it, as it can)
+                self._send((self._n, source, hold))
             return self.alive
+
+    def _courier_up(self) -> bool:
+        """Whether the courier thread runs (started with the first held text; with the lock held)."""
+        if self._courier is None:
+            courier = threading.Thread(target=self._deliver, name="nbexp-texts", daemon=True)
+            try:
+                courier.start()
+            except RuntimeError:  # no thread to be had: texts go at once, with their hold
+                return False
+            self._courier = courier
+        return True
 
     def _deliver(self) -> None:
         """The courier: send each held text once its time has come, until the child is closed or dead."""
         with self._due:
             while self.alive:
                 nxt = self._send_due()
+                if not self.alive:
+                    return
                 self._due.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
 
     def _send_due(self) -> float | None:
         """Send the held texts whose time has come (with the lock held); when the next one's comes, if any."""
         now = time.monotonic()
         for n in [n for n, (when, _) in self._held.items() if when <= now]:
-            self._send((n, self._held.pop(n)[1], 0.0))
+            held = self._held.pop(n, None)  # a failed send (the child died) clears them all
+            if held is not None and self.alive:
+                self._send((n, held[1], 0.0))
         return min((when for when, _ in self._held.values()), default=None)
 
     def drop(self, source: str) -> None:
