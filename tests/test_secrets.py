@@ -200,6 +200,9 @@ def test_planted_cells_were_recorded_with_their_shape(stored):
         ),
         ("conn = connect(password=os.environ['DB_PASSWORD'])", "conn = connect(password=os.environ['DB_PASSWORD'])"),
         ("cols = ['password', 'username']", "cols = ['password', 'username']"),
+        # a character whose lowercase is longer ("İ" -> "i̇") before the secret: found on its own line all the same
+        ('x = "İİİİİİ"\npassword = "hunter2"\ny = 1', 'x = "İİİİİİ"\npassword = "[REDACTED]"\ny = 1'),
+        ('name = "İstanbul"; api_key = "abc123def"', 'name = "İstanbul"; api_key = "[REDACTED]"'),
     ],
 )
 def test_scrub_text_keeps_shape(text, expected):

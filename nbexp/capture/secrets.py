@@ -230,10 +230,10 @@ def scrub_text(text: str) -> str:
         return text
     if not _env_scanned:
         _scan_environment()
-    low = text.lower()
+    low = _lower(text)
     if "private key" in low:
         text = _PRIVATE_KEY.sub(REDACTED, text)
-        low = text.lower()
+        low = _lower(text)
     lines = _lines_to_scrub(low)
     if lines:
         out, at = [], 0
@@ -249,6 +249,16 @@ def scrub_text(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     return text
+
+
+def _lower(text: str) -> str:
+    """``text`` lowercased character by character, as long as ``text``: the lines found in it are cut from
+    ``text`` by the same offsets (``"İ".lower()`` is two characters, which shifted every line after it, and a
+    password on such a line was left as it was)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
 def _lines_to_scrub(low: str) -> dict[int, tuple[int, set[int]]]:
