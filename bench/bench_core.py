@@ -188,6 +188,29 @@ def capture_cost(n=300, profile=False):
     return rows
 
 
+def start_kernel(kernels: list):
+    """A real ipykernel (IPython history in memory), ready; its ``(manager, client)`` is appended to ``kernels``,
+    which the caller shuts down."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], env={**os.environ})
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    kernels.append((km, kc))
+    return kc
+
+
+def execute(kc, code: str, expressions: dict | None = None):
+    """Run ``code`` in the kernel of client ``kc``; its execute reply."""
+    msg_id = kc.execute(code, user_expressions=expressions or {})
+    while True:
+        msg = kc.get_shell_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
 def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("100 ms apart", 0.1)), block=8):
     """Per-cell added time as a notebook user sees it: execute request to execute reply from a
     real kernel (jupyter_client), tracked against untracked, interleaved in one run. Cells run back
@@ -205,25 +228,10 @@ def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("100 ms apart", 0.1
     or costs, on this machine). Each kernel runs ``block`` cells in turn, the order of the turn rotated
     each round, so the machine's drift over the bench falls on all four alike. The first cells after
     ``%nbexp track`` are measured apart, in a fifth kernel that starts and stops tracking ten times."""
-    from jupyter_client.manager import KernelManager
-
-    kernels = []
+    kernels: list = []
 
     def start():
-        km = KernelManager(kernel_name="python3")
-        km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], env={**os.environ})
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-        kernels.append((km, kc))
-        return kc
-
-    def execute(kc, code):
-        msg_id = kc.execute(code)
-        while True:
-            msg = kc.get_shell_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+        return start_kernel(kernels)
 
     def times(kc, code, k, gap, first=0):
         out = []
@@ -277,11 +285,7 @@ def kernel_cell_latency(n=480, gaps=(("back to back", 0.0), ("100 ms apart", 0.1
                 print(rows[-1], file=sys.stderr, flush=True)  # a run cut short still says what it measured
         # how many parts of new texts the analysis child answered in time, against those read in the kernel
         stats = "__import__('nbexp').tracker.active_session()._texts.stats"
-        msg_id = tracked_kc.execute("", user_expressions={"s": stats})
-        while True:
-            msg = tracked_kc.get_shell_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") == msg_id:
-                break
+        msg = execute(tracked_kc, "", {"s": stats})
         answered = msg["content"].get("user_expressions", {}).get("s", {}).get("data", {}).get("text/plain", "?")
         rows.append(("kernel: parts of new texts read by the analysis child / in the kernel", answered, ""))
         execute(tracked_kc, "%nbexp stop")

@@ -15,21 +15,11 @@ difference.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-TMP = Path(tempfile.mkdtemp(prefix="nbexp-bench-"))
-os.environ["IPYTHONDIR"] = str(TMP / "ipython")
-os.environ["NBEXP_HOME"] = str(TMP / "home")
-
-FIFTY = "\n".join(
-    [f"p{i} = {i} * 0.5" if i % 3 else f"v{i} = [k * {i} for k in range(5)]" for i in range(48)]
-    + ["LR = 3e-4", "val_loss = p1 + p2"]
-)
+from bench_core import FIFTY, execute, start_kernel  # also: a temporary IPYTHONDIR and NBEXP_HOME
 
 # stamps kept in the kernel, one dict per execute request
 STAMPS = r"""
@@ -66,28 +56,10 @@ _gc.callbacks.append(_gc_pass)
 
 
 def main(mode: str = "new", gap: float = 0.1, rounds: int = 40) -> None:
-    from jupyter_client.manager import KernelManager
-
-    kernels = []
-
-    def start():
-        km = KernelManager(kernel_name="python3")
-        km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], env={**os.environ})
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-        kernels.append((km, kc))
-        return kc
-
-    def execute(kc, code, expressions=None):
-        msg_id = kc.execute(code, user_expressions=expressions or {})
-        while True:
-            msg = kc.get_shell_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+    kernels: list = []
 
     try:
-        plain, tracked = start(), start()
+        plain, tracked = start_kernel(kernels), start_kernel(kernels)
         for kc in (plain, tracked):
             execute(kc, STAMPS)
         execute(tracked, "%load_ext nbexp")
