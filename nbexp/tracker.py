@@ -142,12 +142,16 @@ class _Nudge:
     which the collector does not count)."""
 
 
-def _nudge(t1: int, t2: int) -> None:
-    """One collection by the interpreter's rules, now (the collector enabled, threshold0 at 1); an older
-    generation whose pass is due within a pass or two of the one below is counted as due (a full pass still
-    only when the interpreter's own rule allows it)."""
+def _lower_thresholds(t1: int, t2: int) -> None:
+    """threshold0 at 1, and an older generation whose pass is due within a pass or two of the one below counted
+    as due (a full pass still only when the interpreter's own rule allows it)."""
     _, c1, c2 = gc.get_count()
     gc.set_threshold(1, c1 - 1 if 2 < t1 <= c1 + 2 else t1, c2 - 1 if 1 < t2 <= c2 + 1 else t2)
+
+
+def _nudge(t1: int, t2: int) -> None:
+    """One collection by the interpreter's rules, now (the collector enabled), by :func:`_lower_thresholds`."""
+    _lower_thresholds(t1, t2)
     nudges = []
     for _ in range(2):  # new tracked objects past the threshold collect (3.12+: at the loop's next check)
         nudges.append(_Nudge())
@@ -166,8 +170,7 @@ def _collect_due() -> None:
         gc.enable()
         return
     try:
-        _, c1, c2 = gc.get_count()
-        gc.set_threshold(1, c1 - 1 if 2 < t1 <= c1 + 2 else t1, c2 - 1 if 1 < t2 <= c2 + 1 else t2)
+        _lower_thresholds(t1, t2)
         gc.enable()
         for _ in range(3):
             c2 = gc.get_count()[2]
