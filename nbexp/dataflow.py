@@ -14,7 +14,7 @@ params through the ``warn`` callable and leaves out ``--exclude`` patterns throu
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .capture.params import Skipped, from_object
 from .capture.training import Training
@@ -23,6 +23,11 @@ from .recorder import Run
 MISSING = object()
 # namespace values that are never config objects: skip them without a closer look
 PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
+
+
+def _is_object(obj: Any) -> bool:
+    """A value bound to a name that is an object described by its params (not a literal, class or module)."""
+    return obj is not MISSING and type(obj) not in PLAIN and not isinstance(obj, (type, type(sys)))
 
 
 def _nested_ids(obj: Any) -> set[int]:
@@ -130,13 +135,20 @@ class Dataflow:
             self.params.pop(key)
 
     def params_of(
-        self, names: set[str], models: set[str], ns: dict[str, Any], defaults: set[str] | None = None
+        self,
+        names: set[str],
+        models: set[str],
+        ns: dict[str, Any],
+        defaults: set[str] | None = None,
+        described: Iterable[str] = (),
     ) -> dict[str, Any]:
         """The params of ``names``: each object's as it is now, each literal's as last assigned.
 
         One object reached through several names is described once: under a name it trained
         through (``models``) when there is one, its nested estimators below it, not again under
-        the names bound to them.
+        the names bound to them, nor under any name if ``described`` (names whose objects the
+        caller has described already, such as a trained run's) holds it (``best = clf`` in an
+        evaluation cell).
         """
         by_root: dict[str, dict[str, Any]] = {}
         for key, value in self.params.items():
@@ -145,10 +157,15 @@ class Dataflow:
                 by_root.setdefault(root, {})[key] = value
         out: dict[str, Any] = {}
         seen: set[int] = set()
+        for name in described:
+            obj = ns.get(name, MISSING)
+            if _is_object(obj):
+                seen.add(id(obj))
+                seen.update(_nested_ids(obj))
         skipped: list[Skipped] = []
         for name in sorted(names, key=lambda n: (n not in models, n)):
             obj = ns.get(name, MISSING)
-            if obj is not MISSING and type(obj) not in PLAIN and not isinstance(obj, (type, type(sys))):
+            if _is_object(obj):
                 if id(obj) in seen:
                     continue
                 try:
@@ -188,8 +205,9 @@ class Dataflow:
             new = reached if refresh else reached - run.slice
             if not new:
                 return
+            described = () if refresh else frozenset(run.slice)
             run.slice |= new
-            wanted = self.params_of(new, models, ns, defaults)
+            wanted = self.params_of(new, models, ns, defaults, described)
             if not refresh:
                 wanted = {k: v for k, v in wanted.items() if k not in run.params}
         # estimator params left at their class's default are marked so (source ``default``)

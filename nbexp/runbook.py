@@ -327,13 +327,16 @@ class RunBook:
     def outcome(ns: dict[str, Any], names: set[str], printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed, comparable between two runs of its text: a fingerprint of each
         value it bound or changed (``names`` in ``ns``), of what it showed and the metrics it printed; None when
-        one of them cannot be compared cheaply (a model, a figure, a large array or frame, a CUDA tensor):
-        such a cell opens the next run whenever it runs again."""
+        one of them cannot be compared cheaply (a model, a large array or frame, a CUDA tensor): such a cell
+        opens the next run whenever it runs again. A figure or plot object is a view of what the cell computed,
+        compared by its kind (see :func:`_fingerprint`); a value the cell bound that another name of the
+        notebook already holds (``best = clf``) is compared as that name's object."""
         out: dict[str, Any] = {}
         budget = list(_BUDGET)  # shared: a cell binding a thousand 1 MB arrays is not read whole
         for name in sorted(names):
             if name in ns:
-                out[name] = _fingerprint(ns[name], budget)
+                fp = _fingerprint(ns[name], budget)
+                out[name] = _held_as(ns, names, ns[name]) if fp is _UNKNOWN else fp
         out["<shown>"] = _fingerprint(shown, budget)
         out["<printed>"] = _fingerprint(list(printed), budget)
         return None if any(v is _UNKNOWN for v in out.values()) else out
@@ -353,13 +356,34 @@ _UNKNOWN = object()  # a value a fingerprint cannot stand for
 _MAX_ITEMS = 1000  # the longest container fingerprinted item by item
 _MAX_BYTES = 1 << 20  # the largest array, tensor or text fingerprinted
 _BUDGET = (8 << 20, 100_000)  # bytes and items one outcome may read, all its values together
+# Libraries whose objects are views of values (figures, axes, artists, charts): a fingerprint stands for their kind
+# only. Equal values drawn give the same picture; what an evaluation computed is in the values it bound and printed.
+_VIEW_LIBRARIES = frozenset({"matplotlib", "plotly", "seaborn", "bokeh", "altair"})
+
+
+def _is_view(obj: Any) -> bool:
+    """A figure, axes, artist or chart (scikit-learn's ``*Display`` plots too), of the class or a parent's."""
+    for cls in type(obj).__mro__[:-1]:
+        top = str(getattr(cls, "__module__", "")).partition(".")[0]
+        if top in _VIEW_LIBRARIES or top == "sklearn" and cls.__name__.endswith("Display"):
+            return True
+    return False
+
+
+def _held_as(ns: dict[str, Any], names: set[str], obj: Any) -> Any:
+    """A value that cannot be fingerprinted, bound by the cell to a name, that another name of the notebook (one
+    the cell did not bind, not IPython's ``_`` names) holds too: the cell bound no new value (``best = clf``), and it
+    stands for that name's object. Else ``_UNKNOWN``."""
+    held = sorted(k for k, v in list(ns.items()) if v is obj and k not in names and not k.startswith("_"))
+    return ("held as", held[0], id(obj)) if held else _UNKNOWN
 
 
 def _fingerprint(obj: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
     """A hashable stand-in for ``obj`` equal for equal values (NaN equal to NaN), or ``_UNKNOWN``: plain values,
-    small containers of them, plain functions, classes and modules by name, NumPy arrays and CPU tensors up to
-    1 MB by a hash of their bytes, pandas frames and series up to 100,000 cells by a hash of their rows; at most
-    ``budget`` (bytes, items; spent here) in all. Reads nothing from a GPU and never raises."""
+    small containers of them, plain functions, classes and modules by name, figures and plots by their kind
+    (:func:`_is_view`), NumPy arrays and CPU tensors up to 1 MB by a hash of their bytes, pandas frames and
+    series up to 100,000 cells by a hash of their rows; at most ``budget`` (bytes, items; spent here) in all.
+    Reads nothing from a GPU and never raises."""
     if budget is None:
         budget = list(_BUDGET)
     try:
@@ -415,8 +439,13 @@ def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
                 return _UNKNOWN
             fps.append(f)
         return (type(obj).__name__, tuple(fps))
+    if _is_view(obj):
+        return ("view", type(obj).__module__, type(obj).__qualname__)
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, np.ndarray):
+        if type(obj) is np.ndarray and obj.dtype == object and obj.size <= _MAX_ITEMS and depth < 3:
+            items = [_fingerprint_of(x, budget, depth + 1) for x in obj.flat]  # plt.subplots(2, 2)'s axes
+            return _UNKNOWN if any(f is _UNKNOWN for f in items) else ("ndarray", obj.shape, "object", tuple(items))
         if type(obj) is not np.ndarray or obj.dtype.hasobject or obj.nbytes > _MAX_BYTES:
             return _UNKNOWN  # masked arrays and other subclasses: more than their bytes
         if not _spend(budget, obj.nbytes):

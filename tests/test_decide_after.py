@@ -102,6 +102,36 @@ def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, 
     assert _cell_runs(db, "accuracy_score") == [runs[0]["id"]] * 3
 
 
+# an evaluation that draws (a new figure each time) and names the model again, as tutorials do
+EVAL_PLOTTED = (
+    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+    "from sklearn.metrics import ConfusionMatrixDisplay\n"
+    "best = clf\nfig, axes = plt.subplots(1, 2)\naxes[0].plot(best.predict_proba(X_test)[:, 1])\n"
+    "disp = ConfusionMatrixDisplay.from_estimator(best, X_test, y_test, ax=axes[1])\n"
+    "acc = best.score(X_test, y_test)\nprint(f'accuracy: {acc:.3f}')"
+)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_an_evaluation_cell_that_draws_and_names_the_model_again_stays_in_its_run_when_run_again(
+    shell, reader, db, ids
+):
+    """The evaluation cell draws a figure and a confusion matrix and binds the model under a second name; run
+    again as it was, it computed the same, so it stays in the trained run, and the model's params are recorded
+    once, under the name it trained through. Before, each run of the cell opened a copy of the run (a figure and
+    a model could not be compared), and the run listed the model's params twice (``best.C`` beside ``clf.C``)."""
+    run = _sprint(shell, ids)
+    for _ in range(3):
+        run("eval", EVAL_PLOTTED)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    got = reader().run(runs[0]["id"])
+    assert got["params"]["C"] == 1.0 and got["params"]["clf.C"] == 1.0
+    assert not [k for k in got["params"] if k.startswith(("best.", "disp.", "fig.", "axes."))], sorted(got["params"])
+    assert got["metrics"]["acc"]["steps"] == 1
+    assert _cell_runs(db, "ConfusionMatrixDisplay") == [runs[0]["id"]] * 3
+
+
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the_next_run(shell, reader, ids):
     """The same evaluation text run again computes another accuracy (a subsample drawn without a seed): the

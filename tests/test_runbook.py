@@ -187,3 +187,36 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
     )
     for value in opaque:
         assert RunBook.outcome(ns(acc=value), names, (), None) is None, value
+
+
+def test_an_evaluations_figures_count_by_kind_and_a_model_it_names_again_as_the_name_holding_it():
+    """A figure, its axes (one or an array of them) and scikit-learn's plots are views of what the evaluation
+    computed: two runs of the cell drawing them compare by the values bound and printed, not by the pictures (a new
+    figure object each time). A model the cell binds under a second name (``best = clf``) is the object another
+    name holds, equal while that name holds it; a model held by no other name still cannot be compared."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    model, other = LogisticRegression(), LogisticRegression()
+    names = {"fig", "axes", "disp", "best", "acc"}
+
+    def evaluated(acc, held=model):
+        fig, axes = plt.subplots(1, 2)
+        lines = axes[0].plot([0.1, 0.9])
+        disp = ConfusionMatrixDisplay(np.eye(2)).plot(ax=axes[1])
+        ns = {"fig": fig, "axes": axes, "disp": disp, "best": held, "clf": model, "acc": acc}
+        try:
+            return RunBook.outcome(ns, names, (("accuracy", acc),), lines)
+        finally:
+            plt.close(fig)
+
+    first = evaluated(0.9)
+    assert first is not None and evaluated(0.9) == first
+    assert evaluated(0.8) != first  # another metric: another outcome, figures or not
+    assert evaluated(0.9, held=other) is None  # a model no other name holds
+    assert RunBook.outcome({"best": model}, {"best"}, (), None) is None
