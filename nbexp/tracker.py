@@ -128,6 +128,11 @@ _REPLY_WAIT_S = 0.005
 # (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
 # (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
 _CHILD_AFTER_S = 2.0
+# A kernel's installed packages are listed this long after %nbexp track, after the analysis child's start. The
+# listing is a child process of ~0.4 s of CPU: started at once, on a 2-core machine it slowed 9 of 30 starts' first
+# cells after track by over 1 ms (1-5 of 20-30 without it), at nice 10, 19 or SCHED_IDLE alike (a child of lower
+# priority only lasted longer; bench/RESULTS.md, issue 15, 2026-11-27). git's state is read at once (milliseconds).
+_PACKAGES_AFTER_S = _CHILD_AFTER_S + 1.0
 # A cell that starts within this long of the previous cell's capture follows it in a run of cells ("Run All",
 # cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
 # its new text at once, beside it. A cell a person started (later) has the child hold its text (HOLD_S): a short
@@ -305,7 +310,12 @@ class Session:
             shell.events.register("post_run_cell", self.post_run_cell)
         atexit.register(self.stop)
         self._hook_kernel()
-        threading.Thread(target=self._slow_environment, name="nbexp-env", daemon=True).start()
+        threading.Thread(
+            target=self._slow_environment,
+            args=(_PACKAGES_AFTER_S if shell is not None else 0.0,),
+            name="nbexp-env",
+            daemon=True,
+        ).start()
         if shell is not None:  # the analysis child, once the first cells after %nbexp track have run
             threading.Thread(
                 target=self._texts.start_child, args=(_CHILD_AFTER_S,), name="nbexp-texts", daemon=True
@@ -352,11 +362,18 @@ class Session:
         """Name today's sprint and set its hypothesis or conclusion (None keeps what is there)."""
         self.store.label_sprint(sprint_of(time.time()), name, hypothesis, conclusion)
 
-    def _slow_environment(self) -> None:
+    def _slow_environment(self, delay: float) -> None:
+        """git's state at once (a run synced live carries its commit); the installed packages and CUDA ``delay``
+        seconds later (see ``_PACKAGES_AFTER_S``), unless the session stopped meanwhile."""
         try:
-            env_id, pkgs = environment.packages()
             commit, dirty = environment.git()
-            self.store.store_environment(self.id, env_id, pkgs, commit, dirty, environment.cuda())
+            self.store.store_git(self.id, commit, dirty)
+            if delay:
+                time.sleep(delay)
+            if getattr(self, "_stopped", False):
+                return
+            env_id, pkgs = environment.packages()
+            self.store.store_packages(self.id, env_id, pkgs, environment.cuda())
         except Exception as exc:  # pragma: no cover - depends on the machine
             self.warn("environment", f"environment not recorded: {exc}")
 

@@ -197,3 +197,31 @@ def test_a_tracked_cell_pays_for_no_more_older_generation_passes_than_an_untrack
     # fewer than the untracked ones (0-1 against 12 here; 42 before, and 7 with one full pass when the thresholds
     # were lowered only after the collector was back on)
     assert len(tracked) <= 3 and tracked.count(2) <= untracked.count(2), (untracked, tracked)
+
+
+def test_the_package_listing_waits_until_the_first_cells_after_track_have_run(cell, db, monkeypatch):
+    """Listing the installed packages is a child process of ~0.4 s of CPU, which on a small machine slowed the
+    first cells after %nbexp track: it starts seconds later, once they have run, and the packages are recorded
+    all the same; git's state is read at once."""
+    import time
+
+    from nbexp.capture import environment
+
+    listed, gits = [], []
+    real_packages, real_git = environment.packages, environment.git
+    monkeypatch.setattr(environment, "packages", lambda: (listed.append(time.monotonic()), real_packages())[1])
+    monkeypatch.setattr(environment, "git", lambda *a: (gits.append(time.monotonic()), real_git(*a))[1])
+    assert cell("%nbexp track --sample-hz 0 first").success
+    for i in range(5):
+        assert cell(f"x{i} = {i} * 2").success
+    first_cells_ran = time.monotonic()
+    assert listed == [] and len(gits) == 1, (listed, gits)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = db().execute("SELECT s.env_id, e.packages FROM sessions s LEFT JOIN environments e ON e.id = s.env_id")
+        env_id, packages = row.fetchone()
+        if env_id:
+            break
+        time.sleep(0.1)
+    assert env_id and '"ipython"' in packages
+    assert len(listed) == 1 and listed[0] > first_cells_ran

@@ -149,11 +149,20 @@ class Store:
         cuda: str | None,
     ) -> None:
         """The installed packages (once per distinct set) and the session's git state and CUDA."""
-        self.sink.execute("INSERT OR IGNORE INTO environments (id, packages) VALUES (?, ?)", (env_id, packages))
+        self.store_git(session_id, git_commit, git_dirty)
+        self.store_packages(session_id, env_id, packages, cuda)
+
+    def store_git(self, session_id: str, git_commit: str | None, git_dirty: bool | None) -> None:
+        """The session's git state (the commit and whether the tree differs from it)."""
         self.sink.execute(
-            "UPDATE sessions SET env_id = ?, git_commit = ?, git_dirty = ?, cuda = ? WHERE id = ?",
-            (env_id, git_commit, None if git_dirty is None else int(git_dirty), cuda, session_id),
+            "UPDATE sessions SET git_commit = ?, git_dirty = ? WHERE id = ?",
+            (git_commit, None if git_dirty is None else int(git_dirty), session_id),
         )
+
+    def store_packages(self, session_id: str, env_id: str, packages: str, cuda: str | None) -> None:
+        """The session's installed packages (stored once per distinct set) and CUDA."""
+        self.sink.execute("INSERT OR IGNORE INTO environments (id, packages) VALUES (?, ?)", (env_id, packages))
+        self.sink.execute("UPDATE sessions SET env_id = ?, cuda = ? WHERE id = ?", (env_id, cuda, session_id))
 
     def set_sync_state(self, session_id: str, uri: str, state: str, behind: int, at: float) -> None:
         """The live sync's last word for a session (``synced``, ``behind by N points``, ``server unreachable``):
