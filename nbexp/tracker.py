@@ -128,10 +128,9 @@ _REPLY_WAIT_S = 0.005
 # (0.1 s of imports, even at nice 10) made the first cells after track slower on a busy 2-core machine
 # (bench/RESULTS.md, issue 15, 14:00-14:14 UTC); until then new texts are read in the kernel, as before.
 _CHILD_AFTER_S = 2.0
-# A kernel's installed packages are listed this long after %nbexp track, after the analysis child's start. The
-# listing is a child process of ~0.4 s of CPU: started at once, on a 2-core machine it slowed 9 of 30 starts' first
-# cells after track by over 1 ms (1-5 of 20-30 without it), at nice 10, 19 or SCHED_IDLE alike (a child of lower
-# priority only lasted longer; bench/RESULTS.md, issue 15, 2026-11-27). git's state is read at once (milliseconds).
+# A kernel's installed packages are listed this long after %nbexp track, after the analysis child's start: the
+# listing, a child process of ~0.4 s of CPU, slowed the first cells after track on a 2-core machine, whatever its
+# priority (bench/RESULTS.md, issue 15, "the package listing moved after them"). git's state is read at once.
 _PACKAGES_AFTER_S = _CHILD_AFTER_S + 1.0
 # A cell that starts within this long of the previous cell's capture follows it in a run of cells ("Run All",
 # cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
@@ -252,6 +251,7 @@ class Session:
         # captures queued until the kernel has replied (see _defer)
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
+        self._ending = threading.Event()  # set as the session stops: the package listing waits no more
         self._drain_queued = False
         self._captured_at = 0.0  # perf_counter when the last capture ended (see _FOLLOWS_S)
         self._runs_before_cell = 0
@@ -364,16 +364,20 @@ class Session:
 
     def _slow_environment(self, delay: float) -> None:
         """git's state at once (a run synced live carries its commit); the installed packages and CUDA ``delay``
-        seconds later (see ``_PACKAGES_AFTER_S``), unless the session stopped meanwhile."""
+        seconds later (see ``_PACKAGES_AFTER_S``), unless the session stopped meanwhile (nothing is stored
+        after the session's last write)."""
         try:
             commit, dirty = environment.git()
             self.store.store_git(self.id, commit, dirty)
-            if delay:
-                time.sleep(delay)
-            if getattr(self, "_stopped", False):
+            if self._ending.wait(delay):
                 return
             env_id, pkgs = environment.packages()
-            self.store.store_packages(self.id, env_id, pkgs, environment.cuda())
+            try:
+                cuda = environment.cuda()
+            except Exception:  # torch half imported by the user's cell right now
+                cuda = None
+            if not self._ending.is_set():
+                self.store.store_packages(self.id, env_id, pkgs, cuda)
         except Exception as exc:  # pragma: no cover - depends on the machine
             self.warn("environment", f"environment not recorded: {exc}")
 
@@ -902,7 +906,7 @@ class Session:
         showed and the metrics it printed; None when one of them cannot be compared."""
         if cell.outcome is _UNREAD:  # read once: _decide_after compares it, _evaluated keeps it
             t = self._analyze(cell.source)[3]
-            cell.outcome = self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown)
+            cell.outcome = self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown, t.mutated)
         return cell.outcome
 
     def _evaluated(self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool) -> None:
@@ -1113,6 +1117,7 @@ class Session:
             return
         self._drain()
         self._stopped = True
+        self._ending.set()
         if self.shell is not None:
             for event, fn in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
                 try:

@@ -202,26 +202,35 @@ def test_a_tracked_cell_pays_for_no_more_older_generation_passes_than_an_untrack
 def test_the_package_listing_waits_until_the_first_cells_after_track_have_run(cell, db, monkeypatch):
     """Listing the installed packages is a child process of ~0.4 s of CPU, which on a small machine slowed the
     first cells after %nbexp track: it starts seconds later, once they have run, and the packages are recorded
-    all the same; git's state is read at once."""
+    all the same; git's state is recorded at once. A session stopped before then lists nothing."""
     import time
 
+    from nbexp import tracker
     from nbexp.capture import environment
 
     listed, gits = [], []
     real_packages, real_git = environment.packages, environment.git
     monkeypatch.setattr(environment, "packages", lambda: (listed.append(time.monotonic()), real_packages())[1])
     monkeypatch.setattr(environment, "git", lambda *a: (gits.append(time.monotonic()), real_git(*a))[1])
+    tracked = time.monotonic()
     assert cell("%nbexp track --sample-hz 0 first").success
     for i in range(5):
         assert cell(f"x{i} = {i} * 2").success
-    first_cells_ran = time.monotonic()
-    assert listed == [] and len(gits) == 1, (listed, gits)
+    assert len(gits) == 1
+    sessions = "SELECT s.git_commit, s.env_id, e.packages FROM sessions s LEFT JOIN environments e ON e.id = s.env_id"
+    assert db().execute(sessions).fetchone()[0] == real_git()[0]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        row = db().execute("SELECT s.env_id, e.packages FROM sessions s LEFT JOIN environments e ON e.id = s.env_id")
-        env_id, packages = row.fetchone()
+        _commit, env_id, packages = db().execute(sessions).fetchone()
         if env_id:
             break
         time.sleep(0.1)
     assert env_id and '"ipython"' in packages
-    assert len(listed) == 1 and listed[0] > first_cells_ran
+    assert len(listed) == 1 and listed[0] - tracked >= tracker._PACKAGES_AFTER_S
+    # tracked again and stopped at once: its thread ends then, without listing
+    before = {t for t in threading.enumerate() if t.name == "nbexp-env"}
+    assert cell("%nbexp track --sample-hz 0 second").success
+    (waiting,) = {t for t in threading.enumerate() if t.name == "nbexp-env"} - before
+    assert cell("%nbexp stop").success
+    waiting.join(tracker._PACKAGES_AFTER_S / 2)
+    assert not waiting.is_alive() and len(listed) == 1

@@ -132,6 +132,21 @@ def test_an_evaluation_cell_that_draws_and_names_the_model_again_stays_in_its_ru
     assert _cell_runs(db, "ConfusionMatrixDisplay") == [runs[0]["id"]] * 3
 
 
+def test_an_evaluation_cell_that_draws_other_data_when_run_again_opens_the_next_run(shell, reader, db):
+    """The same evaluation text draws a confusion matrix of a subsample drawn anew each time (its seed the
+    execution count), with the same accuracy on the whole test set printed: each run of it computed another
+    matrix, so each opens the next run, as a changed value would."""
+    run = _sprint(shell, True)
+    code = EVAL_PLOTTED.replace(
+        "from_estimator(best, X_test, y_test,",
+        "from_estimator(best, *resample(X_test, y_test, random_state=get_ipython().execution_count),",
+    )
+    code = "from sklearn.utils import resample\n" + code
+    for _ in range(3):
+        run("eval", code)
+    assert [r["name"] for r in reader().list_runs()] == ["baseline #3", "baseline #2", "baseline"]
+
+
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the_next_run(shell, reader, ids):
     """The same evaluation text run again computes another accuracy (a subsample drawn without a seed): the

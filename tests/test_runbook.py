@@ -189,11 +189,12 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
         assert RunBook.outcome(ns(acc=value), names, (), None) is None, value
 
 
-def test_an_evaluations_figures_count_by_kind_and_a_model_it_names_again_as_the_name_holding_it():
-    """A figure, its axes (one or an array of them) and scikit-learn's plots are views of what the evaluation
-    computed: two runs of the cell drawing them compare by the values bound and printed, not by the pictures (a new
-    figure object each time). A model the cell binds under a second name (``best = clf``) is the object another
-    name holds, equal while that name holds it; a model held by no other name still cannot be compared."""
+def test_an_evaluations_figures_count_by_what_they_draw_and_a_model_it_names_again_as_the_name_holding_it():
+    """A figure, its axes (one or an array of them) and scikit-learn's plots are new objects each time the cell
+    runs: two runs of it compare by what they draw (a line's points, a confusion matrix's counts, a title), so
+    the same drawing gives the same outcome and other data another. A model the cell binds under a second name
+    (``best = clf``) is the object another name holds, equal while that name holds it; not when the cell changed
+    it in place, nor when no other name holds it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,18 +206,21 @@ def test_an_evaluations_figures_count_by_kind_and_a_model_it_names_again_as_the_
     model, other = LogisticRegression(), LogisticRegression()
     names = {"fig", "axes", "disp", "best", "acc"}
 
-    def evaluated(acc, held=model):
+    def evaluated(acc=0.9, held=model, points=(0.1, 0.9), counts=(5, 1), title="roc", changed=frozenset()):
         fig, axes = plt.subplots(1, 2)
-        lines = axes[0].plot([0.1, 0.9])
-        disp = ConfusionMatrixDisplay(np.eye(2)).plot(ax=axes[1])
+        lines = axes[0].plot(list(points))
+        axes[0].set_title(title)
+        disp = ConfusionMatrixDisplay(np.array([counts, counts[::-1]])).plot(ax=axes[1])
         ns = {"fig": fig, "axes": axes, "disp": disp, "best": held, "clf": model, "acc": acc}
         try:
-            return RunBook.outcome(ns, names, (("accuracy", acc),), lines)
+            return RunBook.outcome(ns, names, (("accuracy", acc),), lines, changed)
         finally:
             plt.close(fig)
 
-    first = evaluated(0.9)
-    assert first is not None and evaluated(0.9) == first
-    assert evaluated(0.8) != first  # another metric: another outcome, figures or not
-    assert evaluated(0.9, held=other) is None  # a model no other name holds
+    first = evaluated()
+    assert first is not None and evaluated() == first
+    for changed in ({"acc": 0.8}, {"points": (0.1, 0.8)}, {"counts": (4, 2)}, {"title": "pr"}):
+        assert evaluated(**changed) != first, changed
+    assert evaluated(held=other) is None  # a model no other name holds
+    assert evaluated(changed={"best"}) is None  # changed in place: not the object it was
     assert RunBook.outcome({"best": model}, {"best"}, (), None) is None
