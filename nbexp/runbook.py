@@ -23,7 +23,7 @@ import types
 from typing import AbstractSet, Any, Callable
 
 from .capture.metrics import as_scalar
-from .capture.params import CallArgs, from_literals
+from .capture.params import CallArgs, _is_torch_module, from_literals
 from .capture.secrets import scrub_value
 from .capture.training import TRAIN_WORDS, TRANSFORM_FITS, Training
 from .dataflow import Dataflow
@@ -325,21 +325,29 @@ class RunBook:
 
     @staticmethod
     def outcome(
-        ns: dict[str, Any], names: set[str], printed: tuple, shown: Any, changed: AbstractSet[str] = frozenset()
+        ns: dict[str, Any],
+        names: set[str],
+        printed: tuple,
+        shown: Any,
+        changed: AbstractSet[str] = frozenset(),
+        displayed: list | tuple = (),
     ) -> dict[str, Any] | None:
         """What an evaluation cell computed, comparable between two runs of its text: a fingerprint of each
         value it bound or changed (``names`` in ``ns``; ``changed``: those it changed in place), of what it showed
-        and the metrics it printed; None when one of them cannot be compared cheaply (a model, a large array or
-        frame, a CUDA tensor): such a cell opens the next run whenever it runs again. A figure, chart or plot is
-        compared by what it draws (:func:`_drawn`); an object the cell bound, not changed, that another name of the
-        notebook holds too (``best = clf``) is compared as that name's object."""
+        and displayed (``(kind, mime, data)``: a figure's picture as the notebook got it) and the metrics it
+        printed; None when one of them cannot be compared cheaply (a new model, a large array or frame, a CUDA
+        tensor): such a cell opens the next run whenever it runs again. A figure, chart or plot object counts by
+        its kind (what it draws is in what the cell displayed), a scikit-learn ``*Display`` by the values it
+        computed; a model the cell bound, not changed, that another name of the notebook holds (``best = clf``)
+        counts as that name's object."""
         out: dict[str, Any] = {}
-        budget = _budget()  # shared: a cell binding a thousand 1 MB arrays is not read whole
+        budget = list(_BUDGET)  # shared: a cell binding a thousand 1 MB arrays is not read whole
         for name in sorted(names):
             if name in ns:
                 fp = _fingerprint(ns[name], budget)
                 out[name] = _held_as(ns, names, ns[name]) if fp is _UNKNOWN and name not in changed else fp
         out["<shown>"] = _fingerprint(shown, budget)
+        out["<displayed>"] = _fingerprint(list(displayed), budget)
         out["<printed>"] = _fingerprint(list(printed), budget)
         return None if any(v is _UNKNOWN for v in out.values()) else out
 
@@ -358,13 +366,8 @@ _UNKNOWN = object()  # a value a fingerprint cannot stand for
 _MAX_ITEMS = 1000  # the longest container fingerprinted item by item
 _MAX_BYTES = 1 << 20  # the largest array, tensor or text fingerprinted
 _BUDGET = (8 << 20, 100_000)  # bytes and items one outcome may read, all its values together
-# Libraries whose objects are figures, charts and plots: a fingerprint stands for what they draw (see _drawn).
+# Libraries whose objects are figures, charts and plots: a fingerprint stands for their kind (see _fingerprint_of).
 _VIEW_LIBRARIES = frozenset({"matplotlib", "plotly", "seaborn", "bokeh", "altair"})
-
-
-def _budget() -> list[Any]:
-    """What one outcome may read (bytes, items), and the figures it has read (id -> fingerprint)."""
-    return [*_BUDGET, {}]
 
 
 def _is_view(obj: Any) -> bool:
@@ -376,74 +379,36 @@ def _is_view(obj: Any) -> bool:
     return False
 
 
-def _drawn(obj: Any, budget: list[Any], depth: int) -> Any:
-    """A fingerprint of what a figure, chart or plot shows (a new object each time the cell runs): a scikit-learn
-    ``*Display`` by the values it computed (its artists by their figure's), a plotly or altair chart by its JSON,
-    a matplotlib figure, axes or artist (a seaborn grid's too) by its figure's data: each axes' titles, labels and
-    limits, its lines' points, images' arrays, collections' offsets and values, patches' outlines and texts.
-    ``_UNKNOWN`` for anything else (bokeh)."""
-    kind: tuple[str, ...] = ("view", type(obj).__module__, type(obj).__qualname__)
-    top = type(obj).__module__.partition(".")[0]
-    if top == "sklearn":
-        found = _fingerprint_of(dict(vars(obj)), budget, depth + 1)
-    elif top in ("plotly", "altair"):
-        found = _fingerprint_of(obj.to_json(), budget, depth + 1)
-    else:
-        mfig = sys.modules.get("matplotlib.figure")
-        base = getattr(mfig, "FigureBase", getattr(mfig, "Figure", None))
-        figure = obj if base is not None and isinstance(obj, base) else getattr(obj, "figure", None)
-        if base is None or not isinstance(figure, base):
-            return _UNKNOWN
-        seen = budget[2]
-        if id(figure) not in seen:
-            seen[id(figure)] = _fingerprint_of(_figure_data(figure), budget, 0)
-        found = seen[id(figure)]
-        kind = ("view", "figure")
-    return _UNKNOWN if found is _UNKNOWN else (*kind, found)
-
-
-def _figure_data(figure: Any) -> list[Any]:
-    """The data a matplotlib figure draws, as plain values and arrays (see :func:`_drawn`)."""
-    import numpy as np
-
-    out: list[Any] = []
-    for ax in figure.get_axes():
-        out.append([ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *ax.get_xlim(), *ax.get_ylim()])
-        out += [np.asarray(line.get_xydata(), dtype=float) for line in ax.get_lines()]
-        out += [np.asarray(image.get_array()) for image in ax.get_images()]
-        for coll in ax.collections:
-            out.append(np.asarray(coll.get_offsets(), dtype=float))
-            values = coll.get_array()
-            if values is not None:
-                out.append(np.asarray(values))
-        out += [np.asarray(p.get_patch_transform().transform(p.get_path().vertices), dtype=float) for p in ax.patches]
-        out += [text.get_text() for text in ax.texts]
-    return out
+def _is_model(obj: Any) -> bool:
+    """A model: it fits or predicts (scikit-learn, XGBoost, LightGBM, Keras), or a PyTorch module."""
+    return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or _is_torch_module(obj)
 
 
 def _held_as(ns: dict[str, Any], names: set[str], obj: Any) -> Any:
-    """A value that cannot be fingerprinted, bound by the cell to a name, that another name of the notebook (one
-    the cell did not bind, not IPython's ``_`` names) holds too: the cell bound no new value (``best = clf``), and it
-    stands for that name's object. Else ``_UNKNOWN``."""
+    """A model bound by the cell to a name that another name of the notebook (one the cell did not bind, not
+    IPython's ``_`` names) holds too: the cell bound no new model (``best = clf``), and it stands for that name's
+    object. Else ``_UNKNOWN``."""
+    if not _is_model(obj):
+        return _UNKNOWN
     held = sorted(k for k, v in list(ns.items()) if v is obj and k not in names and not k.startswith("_"))
     return ("held as", held[0], id(obj)) if held else _UNKNOWN
 
 
-def _fingerprint(obj: Any, budget: list[Any] | None = None, depth: int = 0) -> Any:
+def _fingerprint(obj: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
     """A hashable stand-in for ``obj`` equal for equal values (NaN equal to NaN), or ``_UNKNOWN``: plain values,
-    small containers of them, plain functions, classes and modules by name, figures and plots by what they draw
-    (:func:`_drawn`), NumPy arrays and CPU tensors up to 1 MB by a hash of their bytes, pandas frames and
+    small containers of them, plain functions, classes and modules by name, figures and plots by their kind
+    (:func:`_is_view`), NumPy arrays and CPU tensors up to 1 MB by a hash of their bytes, pandas frames and
     series up to 100,000 cells by a hash of their rows; at most ``budget`` (bytes, items; spent here) in all.
     Reads nothing from a GPU and never raises."""
     if budget is None:
-        budget = _budget()
+        budget = list(_BUDGET)
     try:
         return _fingerprint_of(obj, budget, depth)
     except Exception:
         return _UNKNOWN
 
 
-def _spend(budget: list[Any], nbytes: int, items: int = 1) -> bool:
+def _spend(budget: list[int], nbytes: int, items: int = 1) -> bool:
     budget[0] -= nbytes
     budget[1] -= items
     return budget[0] >= 0 and budget[1] >= 0
@@ -453,7 +418,7 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _fingerprint_of(obj: Any, budget: list[Any], depth: int) -> Any:
+def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
     if not _spend(budget, 0):
         return _UNKNOWN
     if obj is None or type(obj) is bool:
@@ -490,8 +455,12 @@ def _fingerprint_of(obj: Any, budget: list[Any], depth: int) -> Any:
                 return _UNKNOWN
             fps.append(f)
         return (type(obj).__name__, tuple(fps))
-    if _is_view(obj):
-        return _drawn(obj, budget, depth)
+    if _is_view(obj):  # a new object each time the cell runs: what it draws is in what the cell displayed
+        kind = ("view", type(obj).__module__, type(obj).__qualname__)
+        if type(obj).__module__.startswith("sklearn"):  # a *Display holds the values it computed (its artists: views)
+            values = _fingerprint_of(dict(vars(obj)), budget, depth + 1)
+            return _UNKNOWN if values is _UNKNOWN else (*kind, values)
+        return kind
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, np.ndarray):
         if type(obj) is np.ndarray and obj.dtype == object and obj.size <= _MAX_ITEMS and depth < 3:

@@ -32,7 +32,7 @@ from . import __version__
 from .capture import code as code_capture
 from .capture import environment, files, results, system
 from .capture.metrics import as_scalar, metric_name_pattern
-from .capture.outputs import BUDGET_MB, OutputCapture
+from .capture.outputs import BUDGET_MB, OutputCapture, kept_mime
 from .capture.params import Skipped, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
@@ -100,6 +100,7 @@ class _Cell:
         "carried",
         "torch_before",
         "outcome",
+        "showed",
     )
 
     def __init__(self, key, code_hash, source, start, count, run, magic):
@@ -115,6 +116,7 @@ class _Cell:
         self.carried = False  # it opened a run that evaluates the trained run's model again (RunBook.carry)
         self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
         self.outcome: Any = _UNREAD  # what it computed, as an evaluation (Session._outcome), once read
+        self.showed: list = []  # what it displayed (OutputCapture.end), once it ran
 
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
@@ -652,7 +654,7 @@ class Session:
         if hint:
             print(f"nbexp: hint: {hint}")
         shown = getattr(result, "result", None)
-        showed = self.outputs.end() if self.outputs is not None else []
+        showed = cell.showed = self.outputs.end() if self.outputs is not None else []
 
         def finish() -> None:
             if cell.decide_after:
@@ -903,10 +905,14 @@ class Session:
 
     def _outcome(self, cell: _Cell, printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed (:meth:`RunBook.outcome`): the values it bound or changed, what it
-        showed and the metrics it printed; None when one of them cannot be compared."""
+        showed, displayed (a figure's picture) and the metrics it printed; None when one of them cannot be
+        compared."""
         if cell.outcome is _UNREAD:  # read once: _decide_after compares it, _evaluated keeps it
             t = self._analyze(cell.source)[3]
-            cell.outcome = self.book.outcome(self.shell.user_ns, t.writes | t.mutated, printed, shown, t.mutated)
+            displayed = [(kind, m, data[m]) for kind, data in cell.showed if (m := kept_mime(data)) is not None]
+            cell.outcome = self.book.outcome(
+                self.shell.user_ns, t.writes | t.mutated, printed, shown, t.mutated, displayed
+            )
         return cell.outcome
 
     def _evaluated(self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool) -> None:

@@ -147,6 +147,28 @@ def test_an_evaluation_cell_that_draws_other_data_when_run_again_opens_the_next_
     assert [r["name"] for r in reader().list_runs()] == ["baseline #3", "baseline #2", "baseline"]
 
 
+def test_an_evaluation_cell_that_shows_another_picture_when_run_again_opens_the_next_run(shell, reader):
+    """An evaluation cell that draws through pyplot alone (nothing bound) data drawn anew each time and displays
+    the figure as a notebook's inline backend does (a PNG), with the same accuracy printed: each run displayed
+    another picture, so it opens the next run; the same picture again stays in the run."""
+    run = _sprint(shell, True)
+    run(
+        "inline",  # what %matplotlib inline sets up in a kernel: figures displayed as PNG
+        "import matplotlib\nmatplotlib.use('Agg')\nfrom IPython.core.pylabtools import select_figure_formats\n"
+        "select_figure_formats(get_ipython(), {'png'})",
+    )
+    drawn = (
+        "import matplotlib.pyplot as plt\nimport numpy as np\nfrom IPython.display import display\n"
+        "acc = clf.score(X_test, y_test)\nprint(f'accuracy: {acc:.3f}')\n"
+        "plt.figure()\nplt.plot(np.random.default_rng(SEED).random(5))\ndisplay(plt.gcf())\nplt.close()"
+    )
+    for seed in ("get_ipython().execution_count", "get_ipython().execution_count", "0", "0"):
+        run("eval", drawn.replace("SEED", seed))
+    # another picture opened #2, the edit to a fixed seed #3, the same picture again stayed in #3
+    names = [r["name"] for r in reader().list_runs()]
+    assert names == ["baseline #3", "baseline #2", "baseline"], names
+
+
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
 def test_an_evaluation_cell_that_computes_another_value_when_run_again_opens_the_next_run(shell, reader, ids):
     """The same evaluation text run again computes another accuracy (a subsample drawn without a seed): the

@@ -189,12 +189,13 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
         assert RunBook.outcome(ns(acc=value), names, (), None) is None, value
 
 
-def test_an_evaluations_figures_count_by_what_they_draw_and_a_model_it_names_again_as_the_name_holding_it():
-    """A figure, its axes (one or an array of them) and scikit-learn's plots are new objects each time the cell
-    runs: two runs of it compare by what they draw (a line's points, a confusion matrix's counts, a title), so
-    the same drawing gives the same outcome and other data another. A model the cell binds under a second name
-    (``best = clf``) is the object another name holds, equal while that name holds it; not when the cell changed
-    it in place, nor when no other name holds it."""
+def test_an_evaluations_figures_count_by_kind_and_picture_and_a_model_it_names_again_as_the_name_holding_it():
+    """A figure, its axes (one or an array of them) and their artists are new objects each time the cell runs:
+    they count by their kind, and what they draw by the picture the cell displayed; a scikit-learn plot by the
+    values it computed (a confusion matrix's counts). So the same drawing gives the same outcome, another picture
+    or other counts another. A model the cell binds under a second name (``best = clf``) is the object another
+    name holds, equal while that name holds it; not when the cell changed it in place, nor when no other name
+    holds it, nor for a value that is no model (an array filled in place through a second name)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,21 +207,22 @@ def test_an_evaluations_figures_count_by_what_they_draw_and_a_model_it_names_aga
     model, other = LogisticRegression(), LogisticRegression()
     names = {"fig", "axes", "disp", "best", "acc"}
 
-    def evaluated(acc=0.9, held=model, points=(0.1, 0.9), counts=(5, 1), title="roc", changed=frozenset()):
+    def evaluated(acc=0.9, held=model, png="iVBORw0KGgo=", counts=(5, 1), changed=frozenset()):
         fig, axes = plt.subplots(1, 2)
-        lines = axes[0].plot(list(points))
-        axes[0].set_title(title)
+        lines = axes[0].plot([0.1, 0.9])
         disp = ConfusionMatrixDisplay(np.array([counts, counts[::-1]])).plot(ax=axes[1])
         ns = {"fig": fig, "axes": axes, "disp": disp, "best": held, "clf": model, "acc": acc}
         try:
-            return RunBook.outcome(ns, names, (("accuracy", acc),), lines, changed)
+            return RunBook.outcome(ns, names, (("accuracy", acc),), lines, changed, [("display", "image/png", png)])
         finally:
             plt.close(fig)
 
     first = evaluated()
     assert first is not None and evaluated() == first
-    for changed in ({"acc": 0.8}, {"points": (0.1, 0.8)}, {"counts": (4, 2)}, {"title": "pr"}):
+    for changed in ({"acc": 0.8}, {"png": "iVBORw0KGgp="}, {"counts": (4, 2)}):
         assert evaluated(**changed) != first, changed
     assert evaluated(held=other) is None  # a model no other name holds
     assert evaluated(changed={"best"}) is None  # changed in place: not the object it was
+    big = np.zeros(300_000)
     assert RunBook.outcome({"best": model}, {"best"}, (), None) is None
+    assert RunBook.outcome({"buf": big, "preds": big}, {"buf"}, (), None) is None

@@ -35,6 +35,13 @@ from typing import Any, Callable
 
 # the representations kept, best first: one per display
 MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json", "text/html", "text/plain")
+
+
+def kept_mime(data: dict) -> str | None:
+    """The one representation of a display that is kept (and compared): the first of ``MIMES`` it has."""
+    return next((m for m in MIMES if data.get(m) not in (None, "", b"")), None)
+
+
 TEXT_MIMES = frozenset({"application/vnd.plotly.v1+json", "text/html", "text/plain"})
 STDOUT_TAIL = 20 * 1024  # characters of stdout kept per cell
 BUDGET_MB = 50.0  # per run
@@ -229,7 +236,7 @@ class OutputCapture:
         """``(kind, mime, bytes)`` of the cell's displays, its result and its stdout tail."""
         out = []
         for kind, data in pending:
-            mime = next((m for m in MIMES if data.get(m) not in (None, "", b"")), None)
+            mime = kept_mime(data)
             if mime is None:
                 continue
             try:
