@@ -381,7 +381,10 @@ def _is_view(obj: Any) -> bool:
 
 def _is_model(obj: Any) -> bool:
     """A model: it fits or predicts (scikit-learn, XGBoost, LightGBM, Keras), or a PyTorch module."""
-    return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or _is_torch_module(obj)
+    try:
+        return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or _is_torch_module(obj)
+    except Exception:  # an object whose attributes raise is no model we know
+        return False
 
 
 def _held_as(ns: dict[str, Any], names: set[str], obj: Any) -> Any:

@@ -104,11 +104,11 @@ def test_an_evaluation_cell_run_again_unchanged_stays_in_its_run(shell, reader, 
 
 # an evaluation that draws (a new figure each time) and names the model again, as tutorials do
 EVAL_PLOTTED = (
-    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+    "import matplotlib.pyplot as plt\n"
     "from sklearn.metrics import ConfusionMatrixDisplay\n"
     "best = clf\nfig, axes = plt.subplots(1, 2)\naxes[0].plot(best.predict_proba(X_test)[:, 1])\n"
     "disp = ConfusionMatrixDisplay.from_estimator(best, X_test, y_test, ax=axes[1])\n"
-    "acc = best.score(X_test, y_test)\nprint(f'accuracy: {acc:.3f}')"
+    "acc = best.score(X_test, y_test)\nprint(f'accuracy: {acc:.3f}')\nplt.close('all')"  # as inline figures are
 )
 
 
@@ -151,11 +151,24 @@ def test_an_evaluation_cell_that_shows_another_picture_when_run_again_opens_the_
     """An evaluation cell that draws through pyplot alone (nothing bound) data drawn anew each time and displays
     the figure as a notebook's inline backend does (a PNG), with the same accuracy printed: each run displayed
     another picture, so it opens the next run; the same picture again stays in the run."""
+    from matplotlib.figure import Figure
+
+    formatters = shell.display_formatter.formatters
+    before = {mime: f.lookup_by_type(Figure) for mime, f in formatters.items() if Figure in f}
+    try:
+        _figures_shown_again(shell, reader)
+    finally:  # the shell is shared by the tests that follow
+        for mime, f in formatters.items():
+            f.pop(Figure, None)
+            if mime in before:
+                f.for_type(Figure, before[mime])
+
+
+def _figures_shown_again(shell, reader):
     run = _sprint(shell, True)
     run(
         "inline",  # what %matplotlib inline sets up in a kernel: figures displayed as PNG
-        "import matplotlib\nmatplotlib.use('Agg')\nfrom IPython.core.pylabtools import select_figure_formats\n"
-        "select_figure_formats(get_ipython(), {'png'})",
+        "from IPython.core.pylabtools import select_figure_formats\nselect_figure_formats(get_ipython(), {'png'})",
     )
     drawn = (
         "import matplotlib.pyplot as plt\nimport numpy as np\nfrom IPython.display import display\n"

@@ -79,9 +79,13 @@ def test_get_says_what_is_wrong_and_writes_nothing(cell, reader, workdir, ledger
     assert res.returncode == 1 and b"cannot write" in res.stderr and b"Traceback" not in res.stderr
 
 
+# the inline backend as a kernel has it; set up again by hand, since in this shared test shell an earlier test may
+# have imported pyplot, and then matplotlib.use() loads the backend without IPython's inline figures
 PLOT = """\
 import matplotlib
 matplotlib.use("module://matplotlib_inline.backend_inline")
+from matplotlib_inline.backend_inline import configure_inline_support
+configure_inline_support(get_ipython(), "module://matplotlib_inline.backend_inline")
 import matplotlib.pyplot as plt
 lr = {lr}
 fig, ax = plt.subplots(figsize=(2, 2))
