@@ -278,7 +278,14 @@ async def test_polling_while_four_kernels_write(jp_fetch, ledger_path, tmp_path,
                     pending.pop(reply["parent_header"]["msg_id"])
             await asyncio.sleep(0.1)
         assert not pending and polls > 3
-        final = json.loads((await jp_fetch("nbexp", "api", "runs", params={"sprint": "all", "limit": "1000"})).body)
+        # each kernel's writer commits its last rows within its flush interval after the reply: poll until then
+        deadline = asyncio.get_event_loop().time() + 30
+        while True:
+            query = {"sprint": "all", "limit": "1000"}
+            final = json.loads((await jp_fetch("nbexp", "api", "runs", params=query)).body)
+            if final["total"] >= 4 * 16 or asyncio.get_event_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
         assert final["total"] == 4 * 16  # 4 x (the tracked run + 15 sweep runs)
     finally:
         for kc, km in zip(kcs, kms):
