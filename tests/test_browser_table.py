@@ -412,6 +412,34 @@ def test_a_column_border_drags_its_width_and_a_reload_reopens_the_table(page, ke
     expect(page.get_by_role("list", name="Runs").locator("li.nbexp-run")).to_have_count(1)
 
 
+def test_a_column_drag_keeps_its_width_when_a_live_refresh_lands_before_the_mouse_is_let_go(page, kernel, tmp_path):
+    """A run that starts or ends in a kernel refreshes the open table; one that landed while a column's border was
+    held put the column back to its width, and the drag was lost (a fresh-clone CI run saw it, a running run's
+    heartbeat being enough). The width under the mouse is the user's until they let go."""
+    from playwright.sync_api import expect
+
+    grid, status = _open_table(page)
+    box = page.get_by_role("searchbox", name="Query runs")
+    box.fill("params.C >= 40 and status = finished")
+    box.press("Enter")
+    expect(status).to_have_text("0 runs")
+    columns = _columns(grid)
+    at = grid.bounding_box()
+    x, y = at["x"] + COLUMN_WIDTH - 2, at["y"] + HEADER_HEIGHT // 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y)
+    page.mouse.move(x + 60, y)
+    # the mouse still down: a run ends in the kernel, and the table shows it
+    kernel("with nbexp.run('held', C=50.0):\n    nbexp.log(test_auc=0.5)")
+    expect(status).to_have_text("1 run", timeout=30_000)
+    expect(page.get_by_role("table", name="Runs on screen")).to_contain_text("held")
+    page.mouse.up()
+    widths = {**{c: COLUMN_WIDTH for c in columns}, columns[0]: COLUMN_WIDTH + 60}
+    expect(grid).to_have_attribute("data-widths", json.dumps(widths, separators=(",", ":")))
+    shot(page, "runs-table-drag-held-through-refresh", tmp_path)
+
+
 def test_a_misspelt_metric_in_the_query_is_an_inline_error_naming_the_near_one(page, kernel, tmp_path):
     """``metrics.test_acu > 0.75`` matched no run and the table said 0 runs; it is an error under the query, as a
     syntax error is, naming the metric meant. Names in it are text, never markup."""

@@ -232,6 +232,11 @@ class TableMouseHandler extends BasicMouseHandler {
     super();
   }
 
+  /** Whether the user is dragging a column's border now: the width under the mouse is theirs until they let go. */
+  get resizing(): boolean {
+    return this.pressData?.type === 'column-resize';
+  }
+
   onMouseDown(grid: DataGrid, event: MouseEvent): void {
     const hit = grid.hitTest(event.clientX, event.clientY);
     if (hit.region === 'column-header' && hit.column >= 0) {
@@ -256,7 +261,7 @@ class TableMouseHandler extends BasicMouseHandler {
   }
 
   onMouseUp(grid: DataGrid, event: MouseEvent): void {
-    const resized = this.pressData?.type === 'column-resize';
+    const resized = this.resizing;
     super.onMouseUp(grid, event);
     if (resized) {
       this._table.columnsResized();
@@ -295,6 +300,7 @@ export class RunsTable extends Panel {
   private _columns: string[] | null;
   /** The widths the user gave this sprint's columns, by column id (the others: the default width). */
   private _widths: Record<string, number>;
+  private _mouse: TableMouseHandler;
   private _group = '';
   /** The query as typed, before the server accepts it into the model (null: the model's). */
   private _typed: string | null = null;
@@ -421,7 +427,8 @@ export class RunsTable extends Panel {
     });
     this.grid.dataModel = this._model;
     this.grid.keyHandler = new BasicKeyHandler();
-    this.grid.mouseHandler = new TableMouseHandler(this);
+    this._mouse = new TableMouseHandler(this);
+    this.grid.mouseHandler = this._mouse;
     const text = new TextRenderer({
       textColor: cssVar('--jp-ui-font-color1', '#000'),
       font: `12px ${cssVar('--jp-ui-font-family', 'sans-serif')}`
@@ -617,8 +624,12 @@ export class RunsTable extends Panel {
   }
 
   /** Each column at the width the user gave it in this sprint (by id: a column added or removed moves the others,
-   * their widths with them), else the default. */
+   * their widths with them), else the default. A column being dragged keeps the width under the mouse (a live
+   * refresh that landed mid-drag put it back, and the drag was lost); letting go remembers it. */
   private _sizeColumns(): void {
+    if (this._mouse.resizing) {
+      return;
+    }
     this._model.headers.forEach((id, i) => {
       const width = this._widths[id] ?? COLUMN_WIDTH;
       if (this.grid.columnSize('body', i) !== width) {
