@@ -23,7 +23,7 @@ import types
 from typing import AbstractSet, Any, Callable
 
 from .capture.metrics import as_scalar
-from .capture.params import CallArgs, _is_torch_module, from_literals
+from .capture.params import CallArgs, from_literals, is_torch_module
 from .capture.secrets import scrub_value
 from .capture.training import TRAIN_WORDS, TRANSFORM_FITS, Training
 from .dataflow import Dataflow
@@ -368,10 +368,13 @@ _MAX_BYTES = 1 << 20  # the largest array, tensor or text fingerprinted
 _BUDGET = (8 << 20, 100_000)  # bytes and items one outcome may read, all its values together
 # Libraries whose objects are figures, charts and plots: a fingerprint stands for their kind (see _fingerprint_of).
 _VIEW_LIBRARIES = frozenset({"matplotlib", "plotly", "seaborn", "bokeh", "altair"})
+_DATA_LIBRARIES = frozenset({"builtins", "numpy", "pandas", "torch"})
 
 
 def _is_view(obj: Any) -> bool:
     """A figure, axes, artist or chart (scikit-learn's ``*Display`` plots too), of the class or a parent's."""
+    if str(type(obj).__module__).partition(".")[0] in _DATA_LIBRARIES:
+        return False  # an array, frame or tensor: no class of theirs draws (the walk below is for every value)
     for cls in type(obj).__mro__[:-1]:
         top = str(getattr(cls, "__module__", "")).partition(".")[0]
         if top in _VIEW_LIBRARIES or top == "sklearn" and cls.__name__.endswith("Display"):
@@ -382,7 +385,7 @@ def _is_view(obj: Any) -> bool:
 def _is_model(obj: Any) -> bool:
     """A model: it fits or predicts (scikit-learn, XGBoost, LightGBM, Keras), or a PyTorch module."""
     try:
-        return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or _is_torch_module(obj)
+        return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or is_torch_module(obj)
     except Exception:  # an object whose attributes raise is no model we know
         return False
 

@@ -45,8 +45,9 @@ def test_a_changed_package_set_is_the_environment_factor(cell, monkeypatch, ledg
     try:
         with transaction(conn):
             store = Store(conn, scrub=scrub_text)
-            store.store_environment(a["session_id"], "env-a", json.dumps(packages), "c0ffee", False, None)
-            store.store_environment(b["session_id"], "env-b", json.dumps(changed), "c0ffee", False, None)
+            for session, env_id, listed in ((a, "env-a", packages), (b, "env-b", changed)):
+                store.store_git(session["session_id"], "c0ffee", False)
+                store.store_packages(session["session_id"], env_id, json.dumps(listed), None)
     finally:
         conn.close()
     ex = explain_json(ledger_path, b["id"], "--vs", a["id"])

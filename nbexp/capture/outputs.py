@@ -37,17 +37,17 @@ from typing import Any, Callable
 MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json", "text/html", "text/plain")
 
 
-def kept_mime(data: dict) -> str | None:
-    """The one representation of a display that is kept (and compared): the first of ``MIMES`` it has."""
-    return next((m for m in MIMES if data.get(m) not in (None, "", b"")), None)
-
-
 TEXT_MIMES = frozenset({"application/vnd.plotly.v1+json", "text/html", "text/plain"})
 STDOUT_TAIL = 20 * 1024  # characters of stdout kept per cell
 BUDGET_MB = 50.0  # per run
 MAX_PER_CELL = 100  # displays kept per cell (a loop that displays in every step keeps its first ones)
 WIDGET = "application/vnd.jupyter.widget-view+json"  # live widgets: nothing to keep
 _IMAGE_MAGIC = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8"}
+
+
+def kept_mime(data: dict) -> str | None:
+    """The one representation of a display that is kept (and compared): the first of ``MIMES`` it has."""
+    return next((m for m in MIMES if data.get(m) not in (None, "", b"")), None)
 
 
 def _bytes(mime: str, value: Any, scrub: Callable[[str], str]) -> bytes:

@@ -454,7 +454,7 @@ def from_object(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] 
         found = _keras(name, obj, skipped, defaults)
         if found is not None:
             return found
-    if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params") and not _is_torch_module(obj):
+    if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params") and not is_torch_module(obj):
         return {}
     out: Params = {}
     if dataclasses.is_dataclass(obj):
@@ -692,7 +692,8 @@ def _keras_names(metrics: Any) -> list[Any]:
     ][:MAX_LIST]
 
 
-def _is_torch_module(obj: Any) -> bool:
+def is_torch_module(obj: Any) -> bool:
+    """A PyTorch module (a model or a loss), when the user imported torch."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(obj, torch.nn.Module)
 

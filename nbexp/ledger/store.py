@@ -139,19 +139,6 @@ class Store:
             (gpus, driver, note, sample_hz, session_id),
         )
 
-    def store_environment(
-        self,
-        session_id: str,
-        env_id: str,
-        packages: str,
-        git_commit: str | None,
-        git_dirty: bool | None,
-        cuda: str | None,
-    ) -> None:
-        """The installed packages (once per distinct set) and the session's git state and CUDA."""
-        self.store_git(session_id, git_commit, git_dirty)
-        self.store_packages(session_id, env_id, packages, cuda)
-
     def store_git(self, session_id: str, git_commit: str | None, git_dirty: bool | None) -> None:
         """The session's git state (the commit and whether the tree differs from it)."""
         self.sink.execute(
