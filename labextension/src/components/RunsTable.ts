@@ -232,9 +232,11 @@ class TableMouseHandler extends BasicMouseHandler {
     super();
   }
 
-  /** Whether the user is dragging a column's border now: the width under the mouse is theirs until they let go. */
-  get resizing(): boolean {
-    return this.pressData?.type === 'column-resize';
+  /** The column whose border the user is dragging now (its width under the mouse is theirs until they let go), or
+   * -1. */
+  get resizing(): number {
+    const press = this.pressData;
+    return press?.type === 'column-resize' && press.region === 'body' ? press.index : -1;
   }
 
   onMouseDown(grid: DataGrid, event: MouseEvent): void {
@@ -261,7 +263,7 @@ class TableMouseHandler extends BasicMouseHandler {
   }
 
   onMouseUp(grid: DataGrid, event: MouseEvent): void {
-    const resized = this.resizing;
+    const resized = this.pressData?.type === 'column-resize';
     super.onMouseUp(grid, event);
     if (resized) {
       this._table.columnsResized();
@@ -627,12 +629,10 @@ export class RunsTable extends Panel {
    * their widths with them), else the default. A column being dragged keeps the width under the mouse (a live
    * refresh that landed mid-drag put it back, and the drag was lost); letting go remembers it. */
   private _sizeColumns(): void {
-    if (this._mouse.resizing) {
-      return;
-    }
+    const dragged = this._mouse.resizing;
     this._model.headers.forEach((id, i) => {
       const width = this._widths[id] ?? COLUMN_WIDTH;
-      if (this.grid.columnSize('body', i) !== width) {
+      if (i !== dragged && this.grid.columnSize('body', i) !== width) {
         this.grid.resizeColumn('body', i, width);
       }
     });
