@@ -280,10 +280,11 @@ class RunBook:
         code_hash: str,
         source: str,
         analyze: Callable[[str], tuple[dict[str, Any], set[str], list[str], Training]],
+        cell_id: str | None = None,
     ) -> str | None:
         """Why a cell (``code_hash``, ``source``) that :meth:`screen` did not pass starts a new run
         after ``run`` trained, or None. ``analyze`` gives ``(literal, computed, names, training)``
-        of a source (the session's, cached).
+        of a source (the session's, cached); ``cell_id``: its JupyterLab cell id, None without ids.
 
         - it trains through a name ``run`` trained through (an edited training cell without ids);
         - it trains a model that owes nothing to ``run``'s models: neither a name it trained through nor an
@@ -294,7 +295,9 @@ class RunBook:
         - it rebinds a name ``run``'s training read (the globals its training functions read too), with code
           other than what last bound it;
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
-          evaluation cell without ids).
+          evaluation cell without ids, or with its id). A cell whose id no evaluation of ``run`` had is
+          another cell, not an edit: the test split's accuracy bound after the training split's, each in a cell
+          of its own, is one evaluation of the run.
         """
         flow = self.dataflow
         literal, computed, _names, t = analyze(source)
@@ -319,7 +322,7 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        if computed & run.eval_metrics:
+        if computed & run.eval_metrics and (cell_id is None or cell_id in run.eval_cells):
             return "re-evaluates"
         return None
 

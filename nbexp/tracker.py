@@ -522,7 +522,9 @@ class Session:
         ):
             screened = self.book.screen(run, key, code_hash, clean)
             if screened == "before":
-                screened = self.book.reason(run, code_hash, clean, self._analyze)
+                screened = self.book.reason(
+                    run, code_hash, clean, self._analyze, cell_id=key if key != code_hash else None
+                )
             if screened == "after":
                 late = True
             elif screened:
@@ -571,7 +573,8 @@ class Session:
                 return
             reason: str | None = "re-evaluates"
         else:
-            reason = self.book.reason(run, cell.hash, cell.source, self._analyze)
+            cell_id = cell.key if cell.key != cell.hash else None
+            reason = self.book.reason(run, cell.hash, cell.source, self._analyze, cell_id=cell_id)
         if not reason:
             return
         if run.n_points > cell.points_before:

@@ -293,6 +293,49 @@ def test_an_evaluation_cell_that_only_prints_its_metric_is_never_rewritten(shell
     assert reader().run(runs[1]["id"])["metrics"]["accuracy"]["steps"] == 1
 
 
+# the accuracy on the training split, then on the test split, each in a cell of its own, bound to the same name
+EVAL_TRAIN_SPLIT = "from sklearn.metrics import accuracy_score\nacc = accuracy_score(y_train, clf.predict(X_train))"
+EVAL_TEST_SPLIT = "acc = accuracy_score(y_test, clf.predict(X_test))"
+
+
+def test_two_evaluation_cells_that_bind_the_same_metric_are_one_evaluation_with_cell_ids(shell, reader):
+    """With cell ids, the training split's accuracy and then the test split's, each in a cell of its own and bound to
+    the same name (a tutorial run top to bottom): one run, holding both values in the order the cells computed them.
+    Before, the second cell opened a copy of the run ("baseline #2", the same params) with the test accuracy alone,
+    as if it were the first cell edited; an edited cell is known by its id. Edited, the test cell still opens the
+    next run."""
+    run = _sprint(shell, True)
+    run("train split", EVAL_TRAIN_SPLIT)
+    on_train = shell.user_ns["acc"]
+    run("test split", EVAL_TEST_SPLIT)
+    on_test = shell.user_ns["acc"]
+    assert on_train != on_test
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    acc = reader().run(runs[0]["id"])["metrics"]["acc"]
+    assert (acc["steps"], acc["last"], {acc["min"], acc["max"]}) == (2, on_test, {on_train, on_test})
+    run("test split", EVAL_TEST_SPLIT.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    assert reader().run(runs[0]["id"])["metrics"]["acc"]["last"] == shell.user_ns["acc"] != on_test
+    assert reader().run(runs[1]["id"])["metrics"]["acc"]["steps"] == 2
+
+
+def test_an_edited_evaluation_cell_that_names_a_training_word_opens_the_next_run_with_cell_ids(shell, reader):
+    """With cell ids, an evaluation cell whose text holds a training word (``train`` in a comment: its edit is decided
+    by parsing it before it runs), edited to score other rows: it recomputes the run's metric in the cell that
+    computed it, so the next run opens; the trained run keeps its one accuracy (a review found it kept both)."""
+    code = "# accuracy on test (not train)\nfrom sklearn.metrics import accuracy_score\n" + EVAL_TEST_SPLIT
+    run = _sprint(shell, True)
+    run("eval", code)
+    first = shell.user_ns["acc"]
+    run("eval", code.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    acc = reader().run(runs[1]["id"])["metrics"]["acc"]
+    assert (acc["steps"], acc["last"]) == (1, first)
+
+
 def test_a_run_opened_by_an_edited_evaluation_records_the_values_the_edit_set(shell, reader):
     """With cell ids, an evaluation cell that sets its own threshold, edited from 0.5 to 0.9: the next run opens
     before it runs, evaluates the same model (``C`` as trained) and records the threshold it used, 0.9; the
