@@ -85,6 +85,17 @@ def _click_cell(grid, column: int, row: int | None = None, modifiers: list[str] 
     grid.click(position={"x": x, "y": y}, modifiers=modifiers or [])
 
 
+def _drag_first_border(page, grid) -> None:
+    """Press the border between the first two columns' headers and drag it 60 px to the right; the mouse stays
+    down."""
+    at = grid.bounding_box()
+    x, y = at["x"] + COLUMN_WIDTH - 2, at["y"] + HEADER_HEIGHT // 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y)
+    page.mouse.move(x + 60, y)
+
+
 def test_runs_table_sorts_chooses_columns_groups_and_queries(page, kernel, tmp_path):
     from playwright.sync_api import expect
 
@@ -373,12 +384,7 @@ def test_a_column_border_drags_its_width_and_a_reload_reopens_the_table(page, ke
     assert json.loads(grid.get_attribute("data-widths")) == {c: COLUMN_WIDTH for c in columns}
 
     # drag the border between the first two columns 60 px to the right: the first column widens, nothing sorts
-    at = grid.bounding_box()
-    x, y = at["x"] + COLUMN_WIDTH - 2, at["y"] + HEADER_HEIGHT // 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 30, y)
-    page.mouse.move(x + 60, y)
+    _drag_first_border(page, grid)
     page.mouse.up()
     widths = {**{c: COLUMN_WIDTH for c in columns}, columns[0]: COLUMN_WIDTH + 60}
     expect(grid).to_have_attribute("data-widths", json.dumps(widths, separators=(",", ":")))
@@ -424,12 +430,7 @@ def test_a_column_drag_keeps_its_width_when_a_live_refresh_lands_before_the_mous
     box.press("Enter")
     expect(status).to_have_text("0 runs")
     columns = _columns(grid)
-    at = grid.bounding_box()
-    x, y = at["x"] + COLUMN_WIDTH - 2, at["y"] + HEADER_HEIGHT // 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 30, y)
-    page.mouse.move(x + 60, y)
+    _drag_first_border(page, grid)
     # the mouse still down: a run ends in the kernel, and the table shows it
     kernel("with nbexp.run('held', C=50.0):\n    nbexp.log(test_auc=0.5)")
     expect(status).to_have_text("1 run", timeout=30_000)
