@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sys
 import threading
 import time
 from typing import Any, Callable
 
 from .capture import data as data_capture
+from .capture.params import is_torch_module
 from .capture.training import DataUse
 from .ledger.queries import Reader
 
@@ -30,8 +30,7 @@ def is_model(obj: Any) -> bool:
     Keras, XGBoost, LightGBM). Classes, data and plain values are not."""
     if obj is None or isinstance(obj, (type, int, float, str, bytes, list, tuple, dict, set)):
         return False
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(obj, torch.nn.Module):
+    if is_torch_module(obj):
         return True
     if data_capture.kind_of(obj) is not None:
         return False

@@ -23,10 +23,11 @@ import types
 from typing import AbstractSet, Any, Callable
 
 from .capture.metrics import as_scalar
-from .capture.params import CallArgs, from_literals, is_torch_module
+from .capture.params import CallArgs, from_literals
 from .capture.secrets import scrub_value
 from .capture.training import TRAIN_WORDS, TRANSFORM_FITS, Training
 from .dataflow import Dataflow
+from .datawatch import is_model
 from .ledger import sprint_of
 from .recorder import Run
 
@@ -385,19 +386,11 @@ def _is_view(obj: Any) -> bool:
     return False
 
 
-def _is_model(obj: Any) -> bool:
-    """A model: it fits or predicts (scikit-learn, XGBoost, LightGBM, Keras), or a PyTorch module."""
-    try:
-        return callable(getattr(obj, "fit", None)) or callable(getattr(obj, "predict", None)) or is_torch_module(obj)
-    except Exception:  # an object whose attributes raise is no model we know
-        return False
-
-
 def _held_as(ns: dict[str, Any], names: set[str], obj: Any) -> Any:
     """A model bound by the cell to a name that another name of the notebook (one the cell did not bind, not
     IPython's ``_`` names) holds too: the cell bound no new model (``best = clf``), and it stands for that name's
     object. Else ``_UNKNOWN``."""
-    if not _is_model(obj):
+    if not is_model(obj):
         return _UNKNOWN
     held = sorted(k for k, v in list(ns.items()) if v is obj and k not in names and not k.startswith("_"))
     return ("held as", held[0], id(obj)) if held else _UNKNOWN
