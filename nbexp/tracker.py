@@ -137,10 +137,22 @@ _PACKAGES_AFTER_S = _CHILD_AFTER_S + 1.0
 # A cell that starts within this long of the previous cell's capture follows it in a run of cells ("Run All",
 # cells queued with Shift-Enter): its own capture will delay the next cell, so the analysis child reads
 # its new text at once, beside it. A cell a person started (later) has the child hold its text (HOLD_S): a short
-# cell's text is then read in the kernel after its reply, off the path of a cell the person waits for
-# (bench/RESULTS.md, issue 15). A kernel takes ~10 ms from one cell's capture to the next queued cell's start on
-# the 2-core bench machine; no person starts a cell 50 ms after the last one ended.
+# cell's text is handed to the child once its reply has left, and the capture waits for the answer (the GIL free),
+# off the path of a cell the person waits for (bench/RESULTS.md, issue 15). A kernel takes ~10 ms from one cell's
+# capture to the next queued cell's start on the 2-core bench machine; no person starts a cell 50 ms after the
+# last one ended.
 _FOLLOWS_S = 0.05
+# How long the capture after a short cell's reply waits for the child to read its new text (then it is read in
+# the kernel): a fixed part and a part per line, several times what the child takes on the 2-core bench machine
+# (1.5 ms for 5 lines, 4.7 ms for 50, 16 ms for 200: about what the kernel itself takes, and 1 ms more). Read in
+# the kernel instead, the parse made the next cell's own work slower, by 0.2-0.3 ms for a 50-line text
+# (bench/RESULTS.md, issue 15, 2026-11-27 16:20).
+_CHILD_WAIT_S, _CHILD_WAIT_LINE_S, _CHILD_WAIT_MAX_S = 0.005, 0.0003, 0.25
+
+
+def _child_wait(text: str) -> float:
+    """The longest the capture after a short cell waits for the analysis child's answer on ``text``."""
+    return min(_CHILD_WAIT_MAX_S, _CHILD_WAIT_S + _CHILD_WAIT_LINE_S * text.count("\n"))
 
 
 class _Nudge:
@@ -976,7 +988,9 @@ class Session:
                         text = self._new_text
                         if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
                             try:
-                                answered = self._answered(text, max(0.0, _YIELD_S - (time.perf_counter() - began)))
+                                answered = self._answered(
+                                    text, max(0.0, _YIELD_S - (time.perf_counter() - began)), hand_over=True
+                                )
                             except Exception:  # the text is read here instead
                                 answered = False
                             if not answered:
@@ -1060,16 +1074,21 @@ class Session:
         self._reply_restore: tuple[Any, Callable[[], None]] | None = (loop, restore)
         return replied
 
-    def _answered(self, text: str, wait: float = _YIELD_S) -> bool:
+    def _answered(self, text: str, wait: float = _YIELD_S, hand_over: bool = False) -> bool:
         """Whether a new cell text's analysis came from the analysis child (nbexp.capture.texts), waiting
         for it at most ``wait`` seconds: in a kernel ``_YIELD_S`` (the GIL free: the reply leaves
         meanwhile), the time a capture that reads a new text left the reply anyway; elsewhere (a plain
-        shell, where the capture delays the prompt) not at all. Waiting longer, in proportion to the text,
-        lost on a busy 2-core machine (the child, at nice 10, often late: the wait then came on top of
-        reading the text here), so a late answer is not waited for: the text is read here, as without
-        a child."""
+        shell, where the capture delays the prompt) not at all. A text the child was asked to read beside its
+        cell (a cell that followed another at once, or ran past its hold) is not waited for longer: waiting in
+        proportion to the text lost on a busy 2-core machine (the child, at nice 10, often late: the wait then
+        came on top of reading the text here). ``hand_over`` (a kernel, its reply gone): a text still held,
+        its cell done before its hold, goes to the child now, and the capture waits for the answer up to
+        :func:`_child_wait` (the child then has a core to itself: the kernel waits, the GIL free). A late
+        answer is not waited for: the text is read here, as without a child."""
         self._new_text = None  # waited for once
         texts = self._texts
+        if hand_over and texts.hand_over(text):
+            wait = max(wait, _child_wait(text))
         if texts.waiting:
             texts.collect(wait)
         if texts.answered(text):

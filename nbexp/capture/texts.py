@@ -14,8 +14,11 @@ kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no
 ``nbexp.tracker.Session._answered``). Each text is held :data:`HOLD_S` first, in the kernel (a thread of
 ``_Child`` sends it once its time has come): parsing beside a short cell slowed that cell by about as much as
 the parse (two cores: the kernel's own threads need the other one), and even handing the text over cost the
-cell's start 0.1 ms, so a cell done sooner has its text read in the kernel after its reply, and the text is
-let go, never sent (:meth:`Texts.let_go`). A cell that follows another at once ("Run All") has its text read at once:
+cell's start 0.1 ms. A cell done sooner has its text handed to the child once its reply has left
+(:meth:`Texts.hand_over`), and the capture waits for the answer, the GIL free: read in the kernel there, the parse
+slowed the next cell's own work (bench/RESULTS.md, issue 15). Outside a kernel (a plain shell, whose capture
+delays the prompt) it is read in the process and let go, never sent (:meth:`Texts.let_go`). A cell that follows
+another at once ("Run All") has its text read at once:
 its capture delays the next cell, so the parse is better done beside it (``nbexp.tracker._FOLLOWS_S``).
 A text the capture needs before the child answered, one the child declines, or every text when the
 child is not running or died, is analysed in the kernel exactly as the child would (the same functions:
@@ -51,8 +54,8 @@ from .training import analyze as training_of
 Transform = Callable[[str], str]
 
 # How long a new text is held before the child reads it (see the module docstring): cells done sooner (most
-# cells that do not train) have it read in the kernel after their reply; longer ones (training, loading) in the
-# child while they run. On the 2-core bench machine a 50-line text read beside its 17-ms cell added 3 ms to it.
+# cells that do not train) have it read after their reply; longer ones (training, loading) in the child while
+# they run. On the 2-core bench machine a 50-line text read beside its 17-ms cell added 3 ms to it.
 HOLD_S = 0.1
 
 
@@ -176,6 +179,19 @@ class Texts:
             rec.asked = False
             if child is not None:
                 child.drop(source)
+
+    def hand_over(self, source: str) -> bool:
+        """A held text whose cell is done (its reply gone): the child reads it now. True when an answer is
+        expected (sent now, or before), False when the text was never asked or the child is gone."""
+        rec = self._records.get(source)
+        child = self._child
+        if rec is None or not rec.asked or child is None:
+            return False
+        child.send_now(source)
+        if not child.alive:
+            self._lost()
+            return False
+        return True
 
     def answered(self, source: str) -> bool:
         """Whether what a capture reads of this text (its analysis and data use) is there."""
@@ -386,6 +402,15 @@ class _Child:
                 del self.asked[n]
                 if self._held.pop(n, None) is None:
                     self._send((n, None, 0.0))
+
+    def send_now(self, source: str) -> None:
+        """Send ``source`` now if it is still held (its hold not over)."""
+        with self._lock:
+            if not self.alive:
+                return
+            for n in [n for n, (_, held) in self._held.items() if held == source]:
+                del self._held[n]
+                self._send((n, source, 0.0))
 
     def _send(self, message: tuple) -> None:
         self._outbox += _frame(message)
