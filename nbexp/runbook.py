@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import time
 import types
+import unicodedata
 from typing import AbstractSet, Any, Callable
 
 from .capture.metrics import as_scalar
@@ -33,21 +34,22 @@ from .ledger import sprint_of
 from .recorder import Run
 
 _COUNTED = re.compile(r"(.*) #(\d+)", re.DOTALL)
-_WORD = re.compile(r"\w+")
-# ASCII bytes that end a word (a name or a number, a run of \w): a text's words are its runs of the others
+# ASCII characters that end a word (a name or a number): a text's words are its runs of the others
 _NOT_WORD = bytes(32 if b < 128 and not (chr(b).isalnum() or b == 95) else b for b in range(256))
+_NOT_WORD_TEXT = {b: " " for b in range(128) if _NOT_WORD[b] == 32}
 _DRAWN = 8  # run ids drawn (and checked against the ledger) at a time
 _SPARE_S = 60.0  # how long ids found free are kept for the next runs
 
 
 @functools.lru_cache(maxsize=CACHED_TEXTS)  # a re-executed cell's text is screened again before it runs
 def _words(source: str) -> frozenset[str]:
-    """The words of a cell's text (runs of ``\\w``): its names, and its numbers (never a name: ``1e3`` holds
-    none), which no name looked up in it matches. An ASCII text is split at its other characters, half the
-    time of a regex: 25 us of a new 50-line text's start (bench/RESULTS.md, issue 15); another by the regex
-    (Python names may hold letters of any script)."""
+    """The words of a cell's text, split at ASCII characters other than letters, digits and ``_``: its names,
+    and its numbers (never a name: ``1e3`` holds none), which no name looked up in it matches. Half the time of
+    a regex for names: 25 us of a new 50-line text's start (bench/RESULTS.md, issue 15). Python names may hold
+    letters of any script, normalized as Python reads them (NFKC: ``µ`` is ``μ``, ``Ｌｒ`` is ``Lr``); a
+    character beyond ASCII never ends a word (next to a name, in code, it is part of it)."""
     if not source.isascii():
-        return frozenset(_WORD.findall(source))
+        return frozenset(unicodedata.normalize("NFKC", source).translate(_NOT_WORD_TEXT).split())
     return frozenset(source.encode("ascii").translate(_NOT_WORD).decode("ascii").split())
 
 

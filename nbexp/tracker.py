@@ -969,9 +969,10 @@ class Session:
                 if self._pending:
                     # The reply is on its way through the kernel's shell-channel thread, which needs
                     # a core and the GIL to send it: the capture waits until it has left (the GIL
-                    # free). Before a capture that parses a cell new to the session (milliseconds of
-                    # work), give it 1 ms in all; during any capture, hand the GIL over within 0.2 ms
-                    # (not Python's 5 ms), for the kernel's other threads.
+                    # free). Before a capture that reads a cell new to the session (milliseconds of
+                    # work), give it 1 ms in all (longer while the analysis child reads a text handed over
+                    # now: see _answered); during any capture, hand the GIL over within 0.2 ms (not
+                    # Python's 5 ms), for the kernel's other threads.
                     began = time.perf_counter()
                     interval = sys.getswitchinterval()
                     sys.setswitchinterval(min(interval, _HANDOVER_S))  # the wait too wins the GIL back soon
@@ -986,7 +987,7 @@ class Session:
                             if self._reply_timeouts >= 2:
                                 self._replied = None
                         text = self._new_text
-                        if text is not None:  # the 1 ms is spent waiting for the analysis child's answer
+                        if text is not None:  # the time is spent waiting for the analysis child's answer
                             try:
                                 answered = self._answered(
                                     text, max(0.0, _YIELD_S - (time.perf_counter() - began)), hand_over=True
@@ -1087,10 +1088,11 @@ class Session:
         answer is not waited for: the text is read here, as without a child."""
         self._new_text = None  # waited for once
         texts = self._texts
+        until = None
         if hand_over and texts.hand_over(text):
-            wait = max(wait, _child_wait(text))
+            wait, until = max(wait, _child_wait(text)), text
         if texts.waiting:
-            texts.collect(wait)
+            texts.collect(wait, until)
         if texts.answered(text):
             return True
         texts.let_go(text)  # read here: the child, holding it or late, need not

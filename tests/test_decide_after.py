@@ -41,18 +41,20 @@ def test_a_changed_value_cell_that_logged_says_where_its_points_went(cell, reade
     assert [(e["level"], e["cause"], e["message"]) for e in trained["events"]] == [("warning", "segment", message)]
 
 
-def test_a_value_with_a_greek_name_edited_after_training_opens_the_next_run(cell, reader):
+@pytest.mark.parametrize("typed, name", [("λ", "λ"), ("µ", "μ")])
+def test_a_value_with_a_greek_name_edited_after_training_opens_the_next_run(cell, reader, typed, name):
     """Python names may start with a letter of any script (``λ = 1.0``, as notebooks written from a paper's
-    formulas do): edited after the run trained, such a value opens the next run like any other, and the trained
-    run keeps the value it trained with."""
+    formulas do; ``µ``, the micro sign a keyboard types, is the name ``μ``, as Python reads it): edited after the
+    run trained, such a value opens the next run like any other, and the trained run keeps the value it trained
+    with."""
     cell("%nbexp track --sample-hz 0 baseline")
-    for code in (SK_DATA, "λ = 1.0", "clf = LogisticRegression(C=λ, max_iter=200).fit(X_train, y_train)"):
+    for code in (SK_DATA, f"{typed} = 1.0", f"clf = LogisticRegression(C={typed}, max_iter=200).fit(X_train, y_train)"):
         assert cell(code).success
-    assert cell("λ = 0.01").success
+    assert cell(f"{typed} = 0.01").success
     runs = reader().list_runs()
     assert len(runs) == 2  # the edit opened the next run
     trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
-    assert trained["params"]["λ"] == 1.0 and after["params"]["λ"] == 0.01
+    assert trained["params"][name] == 1.0 and after["params"][name] == 0.01
 
 
 EVAL = (

@@ -10,15 +10,15 @@ A new cell's text costs its kernel milliseconds of parsing and walking (a 50-lin
 busy machine), paid after the reply, where a "Run All"'s next cell waits for it. So a session with a
 shell hands each new text to an analysis child process (:class:`_Child`) as the cell starts: the child
 parses it on another core while the cell runs, and the capture picks the answers up if they came (in a
-kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL: see
-``nbexp.tracker.Session._answered``). Each text is held :data:`HOLD_S` first, in the kernel (a thread of
-``_Child`` sends it once its time has come): parsing beside a short cell slowed that cell by about as much as
-the parse (two cores: the kernel's own threads need the other one), and even handing the text over cost the
-cell's start 0.1 ms. A cell done sooner has its text handed to the child once its reply has left
-(:meth:`Texts.hand_over`), and the capture waits for the answer, the GIL free: read in the kernel there, the parse
-slowed the next cell's own work (bench/RESULTS.md, issue 15). Outside a kernel (a plain shell, whose capture
-delays the prompt) it is read in the process and let go, never sent (:meth:`Texts.let_go`). A cell that follows
-another at once ("Run All") has its text read at once:
+kernel it waits for them at most the 1 ms it leaves the reply anyway, holding no GIL, or, for a text handed
+over after a short cell's reply, a few ms: see ``nbexp.tracker.Session._answered``). Each text is held
+:data:`HOLD_S` first, in the kernel (a thread of ``_Child`` sends it once its time has come): parsing beside
+a short cell slowed that cell by about as much as the parse (two cores: the kernel's own threads need the
+other one), and even handing the text over cost the cell's start 0.1 ms. A cell done sooner has its text
+handed to the child once its reply has left (:meth:`Texts.hand_over`), and the capture waits for the answer,
+the GIL free: read in the kernel there, the parse slowed the next cell's own work (bench/RESULTS.md, issue
+15). Outside a kernel (a plain shell, whose capture delays the prompt) it is read in the process and let go,
+never sent (:meth:`Texts.let_go`). A cell that follows another at once ("Run All") has its text read at once:
 its capture delays the next cell, so the parse is better done beside it (``nbexp.tracker._FOLLOWS_S``).
 A text the capture needs before the child answered, one the child declines, or every text when the
 child is not running or died, is analysed in the kernel exactly as the child would (the same functions:
@@ -181,17 +181,18 @@ class Texts:
                 child.drop(source)
 
     def hand_over(self, source: str) -> bool:
-        """A held text whose cell is done (its reply gone): the child reads it now. True when an answer is
-        expected (sent now, or before), False when the text was never asked or the child is gone."""
+        """A held text whose cell is done (its reply gone): the child reads it now. True when it was sent now;
+        False when it was sent before (a text of a cell that followed another, or ran past its hold: the child
+        is reading it already), never asked, or the child is gone."""
         rec = self._records.get(source)
         child = self._child
         if rec is None or not rec.asked or child is None:
             return False
-        child.send_now(source)
+        sent = child.send_now(source)
         if not child.alive:
             self._lost()
             return False
-        return True
+        return sent
 
     def answered(self, source: str) -> bool:
         """Whether what a capture reads of this text (its analysis and data use) is there."""
@@ -205,13 +206,13 @@ class Texts:
         child = self._child
         return child is not None and bool(child.asked)
 
-    def collect(self, timeout: float = 0.0) -> bool:
+    def collect(self, timeout: float = 0.0, until: str | None = None) -> bool:
         """Take the child's answers that came (waiting up to ``timeout`` seconds, the GIL free, for all
-        those asked); True when none is outstanding."""
+        those asked, or only until the answer on ``until`` came); True when none is outstanding."""
         child = self._child
         if child is None:
             return True
-        for source, found in child.answers(timeout):
+        for source, found in child.answers(timeout, until):
             rec = self._records.get(source)
             if rec is None:
                 continue  # let go meanwhile
@@ -336,7 +337,9 @@ class _Child:
             raise
         self._outbox = b""
         self._inbox = b""
-        self._lock = threading.Lock()
+        # re-entrant: a SIGTERM handled while the kernel waits for an answer (in answers) ends the session on
+        # the same thread, whose capture then asks the child again (Session._on_sigterm)
+        self._lock = threading.RLock()
         self._due = threading.Condition(self._lock)  # the courier waits on it (see ask)
         self.asked: dict[int, str] = {}  # request number -> text, until answered
         self._held: dict[int, tuple[float, str]] = {}  # request number -> (when to send it, text), not sent yet
@@ -348,9 +351,10 @@ class _Child:
         """Hand the child ``source``, to read once it was held ``hold`` seconds (unless dropped meanwhile).
 
         A held text stays in the kernel until then, with a thread of ours (the courier) that sends it when
-        its time comes: a cell done sooner (most cells a person runs) has its text dropped before it was
-        ever sent, so neither the send (a pipe write, 0.1 ms of the cell's start on the 2-core bench
-        machine) nor the child's wake-up beside the cell and its reply happens (bench/RESULTS.md, issue 15)."""
+        its time comes: a cell done sooner (most cells a person runs) has its text sent only after its reply
+        (:meth:`send_now`) or dropped, never sent, so neither the send (a pipe write, 0.1 ms of the cell's start
+        on the 2-core bench machine) nor the child's wake-up happens beside the cell and its reply
+        (bench/RESULTS.md, issue 15)."""
         with self._lock:
             if not self.alive:
                 return False
@@ -403,14 +407,16 @@ class _Child:
                 if self._held.pop(n, None) is None:
                     self._send((n, None, 0.0))
 
-    def send_now(self, source: str) -> None:
-        """Send ``source`` now if it is still held (its hold not over)."""
+    def send_now(self, source: str) -> bool:
+        """Send ``source`` now if it is still held (its hold not over); whether it was."""
         with self._lock:
             if not self.alive:
-                return
-            for n in [n for n, (_, held) in self._held.items() if held == source]:
+                return False
+            held = [n for n, (_, text) in self._held.items() if text == source]
+            for n in held:
                 del self._held[n]
                 self._send((n, source, 0.0))
+            return bool(held)
 
     def _send(self, message: tuple) -> None:
         self._outbox += _frame(message)
@@ -426,7 +432,9 @@ class _Child:
         except OSError:
             self._died()
 
-    def answers(self, timeout: float) -> list[tuple[str, dict[str, Any]]]:
+    def answers(self, timeout: float, until: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """The answers that came, waiting up to ``timeout`` seconds for every text asked (or until none asked
+        holds ``until``)."""
         out: list[tuple[str, dict[str, Any]]] = []
         with self._lock:
             if not self.alive:
@@ -455,6 +463,8 @@ class _Child:
                         out.append((source, found))
                 left = deadline - time.perf_counter()
                 if not self.asked or not self.alive or left <= 0:
+                    return out
+                if until is not None and until not in self.asked.values():
                     return out
                 nxt = self._send_due()  # the courier waits for the lock meanwhile
                 if nxt is not None:
