@@ -357,27 +357,29 @@ def _gone(pid: int, timeout: float = 15.0) -> bool:
     return not _alive(pid)
 
 
+def _tracked_with_child(k, tmp_path: Path, name: str = "") -> int:
+    """Track in the real kernel ``k`` (a first run called ``name``) and wait until its analysis child is up: the
+    child's pid."""
+    k.run("%load_ext nbexp")
+    k.run(f"%nbexp track {name}".rstrip())
+    pid_file = tmp_path / "child.pid"
+    up = (
+        "import time\nfrom nbexp import tracker\n"
+        "while tracker.active_session()._texts._child is None:\n    time.sleep(0.1)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(tracker.active_session()._texts._child.proc.pid))\n"
+    )
+    assert k.run(up)["status"] == "ok"
+    return int(pid_file.read_text())
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("end", ["shutdown", "sigkill"])
 def test_the_child_dies_with_its_kernel(kernels, tmp_path, end):  # noqa: F811 (the fixture)
     """A real kernel's analysis child exits when the kernel shuts down, and when it is killed outright
     (SIGKILL: no cleanup of ours runs): no orphan is left behind."""
     k = kernels()
-    k.run("%load_ext nbexp")
-    k.run("%nbexp track")
-    pid_file = tmp_path / "child.pid"
-    reply = k.run(
-        "import time\nfrom nbexp import tracker\n"
-        "for _ in range(300):\n"
-        "    child = tracker.active_session()._texts._child\n"
-        "    if child is not None:\n"
-        "        break\n"
-        "    time.sleep(0.1)\n"
-        f"open({str(pid_file)!r}, 'w').write(str(child.proc.pid))\n"
-    )
-    assert reply["status"] == "ok"
+    pid = _tracked_with_child(k, tmp_path)
     assert k.run("lr = 0.1\nval_loss = lr * 2\n")["status"] == "ok"
-    pid = int(pid_file.read_text())
     assert _alive(pid)
     if end == "shutdown":
         k.shutdown()
@@ -393,18 +395,9 @@ def test_a_short_new_cell_in_a_kernel_is_read_by_the_child_once_its_reply_left(k
     the parse slowed the next cell (bench/RESULTS.md, issue 15). The runs get their params and metrics all the
     same."""
     k = kernels()
-    k.run("%load_ext nbexp")
-    k.run("%nbexp track")
+    _tracked_with_child(k, tmp_path)
     stats = tmp_path / "stats.json"
-    save = (
-        "import json\nfrom nbexp import tracker\n"
-        f"open({str(stats)!r}, 'w').write(json.dumps(tracker.active_session()._texts.stats))\n"
-    )
-    up = (
-        "import time\nfrom nbexp import tracker\n"
-        "while tracker.active_session()._texts._child is None:\n    time.sleep(0.1)\n"
-    )
-    assert k.run(up)["status"] == "ok"
+    save = f"open({str(stats)!r}, 'w').write(__import__('json').dumps(tracker.active_session()._texts.stats))\n"
     assert k.run(save)["status"] == "ok"
     before = json.loads(stats.read_text())
     for i in range(5):
@@ -426,16 +419,7 @@ def test_a_sigterm_while_the_kernel_waits_for_the_child_ends_the_run_finished(ke
     child's answer on its text: the kernel ends its run finished and exits (it took the child's lock a second time,
     on the same thread, and hung)."""
     k = kernels()
-    k.run("%load_ext nbexp")
-    k.run("%nbexp track waiting")
-    pid_file = tmp_path / "child.pid"
-    up = (
-        "import time\nfrom nbexp import tracker\n"
-        "while tracker.active_session()._texts._child is None:\n    time.sleep(0.1)\n"
-        f"open({str(pid_file)!r}, 'w').write(str(tracker.active_session()._texts._child.proc.pid))\n"
-    )
-    assert k.run(up)["status"] == "ok"
-    child = int(pid_file.read_text())
+    child = _tracked_with_child(k, tmp_path, "waiting")
     os.kill(child, signal.SIGSTOP)  # a child late on a busy machine: the capture waits its longest
     try:
         time.sleep(0.3)  # a person's pause: the text is held, and handed over after the reply
