@@ -160,8 +160,29 @@ def qualified(qualifier: str, key: str) -> str:
     return f"{qualifier}_{key}"
 
 
-def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.Pattern:
-    """Regex matching metric-like variable names.
+class NamePattern:
+    """A compiled name pattern that remembers its answer per name: a cell's capture asks it of every name the
+    cell binds, twice (its metrics, its data), and the pattern's look-ahead costs 1-5 us a name."""
+
+    __slots__ = ("regex", "_seen")
+    _MAX_SEEN = 4096
+
+    def __init__(self, regex: re.Pattern) -> None:
+        self.regex = regex
+        self._seen: dict[str, bool] = {}
+
+    def match(self, name: str) -> bool:
+        """Whether the whole of ``name`` matches."""
+        hit = self._seen.get(name)
+        if hit is None:
+            if len(self._seen) >= self._MAX_SEEN:
+                self._seen.clear()
+            hit = self._seen[name] = self.regex.match(name) is not None
+        return hit
+
+
+def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> NamePattern:
+    """A pattern matching metric-like variable names (``.match(name)``).
 
     A name matches when one of its ``_``-separated words is a metric word
     (``test_auc``, ``roc_auc``, ``val_loss``, ``top5_acc``, ``rmsle_test``) or, with
@@ -183,7 +204,7 @@ def metric_name_pattern(extra: str | None = None, prefixes: bool = True) -> re.P
     forms = [rf"(?:\w+_)?(?:{alt})(?:_\w+)?", rf"(?:(?:{split})_)?(?:{strict})(?:_?\d+)*"]
     if prefixes:
         forms.insert(0, rf"(?:{split})_\w+")
-    return re.compile(rf"^(?!\w*_(?:{endings})$)(?:{'|'.join(forms)})$", re.IGNORECASE)
+    return NamePattern(re.compile(rf"^(?!\w*_(?:{endings})$)(?:{'|'.join(forms)})$", re.IGNORECASE))
 
 
 def as_scalar(value: Any) -> float | None:

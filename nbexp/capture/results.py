@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from . import syntax
-from .metrics import as_scalar, container_qualifier, normalize_name, qualified
+from .metrics import NamePattern, as_scalar, container_qualifier, normalize_name, qualified
 from .training import cell_tree, training_call
 
 MAX_POINTS = 100_000  # points taken from the curves of one cell
@@ -315,7 +315,7 @@ def harvest(
     models: Iterable[str],
     last: Any,
     seen: Seen,
-    metric_re: re.Pattern,
+    metric_re: NamePattern,
     known: set[str],
     kept_syntax: Callable[[], CellSyntax | None] | None = None,
 ) -> Harvest:
@@ -529,7 +529,13 @@ def _cv_validate(result: dict, out: Harvest) -> None:
 
 
 def _produced(
-    name: str, obj: Any, call: ast.Call, ns: Mapping[str, Any], metric_re: re.Pattern, out: Harvest, shown: bool = False
+    name: str,
+    obj: Any,
+    call: ast.Call,
+    ns: Mapping[str, Any],
+    metric_re: NamePattern,
+    out: Harvest,
+    shown: bool = False,
 ) -> None:
     """What ``call`` returned: bound to ``name``, or (``shown``) the cell's value, ``name`` the function's."""
     fname = _call_name(call)
@@ -549,7 +555,7 @@ def _produced(
             _add(out, found[0], obj, found[1])
 
 
-def _stored(name: str, obj: dict, keys: list[str], metric_re: re.Pattern, seen: Seen, out: Harvest) -> None:
+def _stored(name: str, obj: dict, keys: list[str], metric_re: NamePattern, seen: Seen, out: Harvest) -> None:
     """The metric-like ``keys`` the cell stored in the dict ``obj`` named ``name`` (see :func:`_stores`), read
     from the dict as the cell left it, each under the dict's qualifier (``test_scores["f1"]`` is ``test_f1``).
     Once read, the dict shown later is not read again (:class:`Seen`)."""
@@ -619,7 +625,7 @@ def _shown(
     tree: Callable[[], CellSyntax | None],
     ns: Mapping[str, Any],
     seen: Seen,
-    metric_re: re.Pattern,
+    metric_re: NamePattern,
     known: set[str],
     out: Harvest,
 ) -> None:

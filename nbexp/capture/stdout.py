@@ -46,7 +46,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-from .metrics import SPLIT_WORDS, normalize_name, qualified
+from .metrics import SPLIT_WORDS, NamePattern, normalize_name, qualified
 
 TAIL_CHARS = 64 * 1024  # the text kept per cell: its last 64 KB
 MAX_NAME = 40  # longer names are prose, not metric names
@@ -109,7 +109,7 @@ def _prose(words: list[str], i: int) -> bool:
     return w in LETTERS and (i == 0 or _prose(words, i - 1))
 
 
-def _label(raw: str, spaced: bool, metric_re: re.Pattern) -> str | None:
+def _label(raw: str, spaced: bool, metric_re: NamePattern) -> str | None:
     """The metric name in a printed label ``raw`` (its one to four words), or None.
 
     Auxiliaries at its end (:data:`TRAILING_PROSE`: ``Accuracy is`` -> ``accuracy``), and words up to the
@@ -136,7 +136,7 @@ def _label(raw: str, spaced: bool, metric_re: re.Pattern) -> str | None:
     return None
 
 
-def _metric_name(raw: str, spaced: bool, metric_re: re.Pattern, names: dict) -> str | None:
+def _metric_name(raw: str, spaced: bool, metric_re: NamePattern, names: dict) -> str | None:
     """``raw`` as a metric name (:func:`_label`), or None; remembered in ``names``."""
     found = names.get((raw, spaced), _NONE)
     if found is _NONE:
@@ -165,7 +165,7 @@ def _name_starts(before: str) -> bool:
     return last in ",;|\t{}:=%" or last.isdigit() or (last == "-" and (before.endswith(" -") or before.endswith(" --")))
 
 
-def _line_pairs(line: str, metric_re: re.Pattern, names: dict) -> list[tuple[str, float]]:
+def _line_pairs(line: str, metric_re: NamePattern, names: dict) -> list[tuple[str, float]]:
     pairs: list[tuple[str, float]] = []
     matches = list(_PAIR.finditer(line))
     if len(matches) > MAX_PAIRS_PER_LINE:
@@ -209,7 +209,7 @@ def _clean(line: str) -> str:
     return line
 
 
-def scan(text: str, metric_re: re.Pattern, names: dict | None = None) -> tuple[list[tuple[str, float]], bool]:
+def scan(text: str, metric_re: NamePattern, names: dict | None = None) -> tuple[list[tuple[str, float]], bool]:
     """``(pairs, traceback)``: :func:`printed_metrics` of ``text``, and whether a traceback
     started in it (nothing after it is read). ``names`` remembers how raw names read."""
     names = {} if names is None else names
@@ -226,7 +226,7 @@ def scan(text: str, metric_re: re.Pattern, names: dict | None = None) -> tuple[l
     return pairs, False
 
 
-def printed_metrics(text: str, metric_re: re.Pattern) -> list[tuple[str, float]]:
+def printed_metrics(text: str, metric_re: NamePattern) -> list[tuple[str, float]]:
     """The metric values printed in ``text``, as ``(name, value)`` in the order they appear.
 
     Read: ``name: number`` and ``name=number`` pairs (``Accuracy: 45.3%, Avg loss: 1.602``,
@@ -394,7 +394,7 @@ class PrintedMetrics:
     (:func:`printed_metrics`), including those read from text older than the kept tail.
     """
 
-    def __init__(self, metric_re: re.Pattern, limit: int = TAIL_CHARS) -> None:
+    def __init__(self, metric_re: NamePattern, limit: int = TAIL_CHARS) -> None:
         self.metric_re = metric_re
         self.output = CellOutput(limit, spill=self._spilled)
         self._pairs: list[tuple[str, float]] = []
