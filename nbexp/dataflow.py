@@ -14,7 +14,7 @@ params through the ``warn`` callable and leaves out ``--exclude`` patterns throu
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable
+from typing import AbstractSet, Any, Callable, Iterable
 
 from .capture.params import Skipped, from_object
 from .capture.training import Training
@@ -68,7 +68,7 @@ class Dataflow:
         self.warn = warn
         self.is_excluded = is_excluded
         self.params: dict[str, Any] = {}
-        self.deps: dict[str, set[str]] = {}
+        self.deps: dict[str, AbstractSet[str]] = {}
         self.writers: dict[str, str] = {}
         self.makers: dict[str, set[str]] = {}
         self.versions: dict[str, str] = {}

@@ -437,9 +437,15 @@ def _digest(data: bytes) -> str:
 
 
 def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
-    if not _spend(budget, 0):
+    budget[1] -= 1  # _spend(budget, 0), inline: a cell's values are mostly numbers, read here first
+    if budget[1] < 0 or budget[0] < 0:
         return _UNKNOWN
-    if obj is None or type(obj) is bool:
+    cls = type(obj)
+    if cls is float:
+        return "nan" if obj != obj else obj
+    if cls is int:
+        return obj
+    if obj is None or cls is bool:
         return ("bool", obj)
     if isinstance(obj, int):
         return obj

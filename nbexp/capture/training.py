@@ -41,6 +41,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import AbstractSet
 
 from . import syntax
 
@@ -106,7 +107,7 @@ class Training:
     calls: set[str] = field(default_factory=set)  # plain-name calls at cell level (not in a def)
     train_calls: set[str] = field(default_factory=set)  # the training calls' names at cell level (fit, step, ...)
     defines: set[str] = field(default_factory=set)  # every name bound at cell level (imports too)
-    deps: dict[str, set[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
+    deps: dict[str, AbstractSet[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
     mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
     data: DataUse = field(default_factory=lambda: DataUse())  # the data it feeds to training or evaluation
 
@@ -125,8 +126,15 @@ class DataUse:
     calls: dict[str, set[str]] = field(default_factory=dict)  # f(...) by plain name -> the data names passed
     # per name bound at cell level: (from a predict-like call, data names its value reads,
     # names it calls, names whose attributes it reads: ``grid.cv_results_``)
-    bound: dict[str, tuple[bool, set[str], set[str], set[str]]] = field(default_factory=dict)
+    bound: dict[str, tuple[bool, AbstractSet[str], AbstractSet[str], AbstractSet[str]]] = field(default_factory=dict)
     loop_vars: set[str] = field(default_factory=set)  # for-loop targets: temporaries, never datasets
+
+
+# The empty name set and the bound name that reads nothing (``p1 = 0.5``), shared by every text's analysis: most of
+# a cell's names have them, and a text's answer is kept (:data:`CACHED_TEXTS`) and sent by the analysis child.
+# Kept as separate sets, a 50-line text kept some 250 objects more that every full collection then walked.
+_NONE: frozenset[str] = frozenset()
+_PLAIN_BOUND: tuple[bool, AbstractSet[str], AbstractSet[str], AbstractSet[str]] = (False, _NONE, _NONE, _NONE)
 
 
 def _root(node: ast.expr) -> str | None:
@@ -415,7 +423,14 @@ class _DataVisitor(syntax.Visitor):
         callees = {c.func.id for c in calls if isinstance(c.func, ast.Name)}
         called = {id(c.func) for c in calls}
         owners = {r for n in nodes if isinstance(n, ast.Attribute) and id(n) not in called for r in _roots(n.value)}
-        info = (predicted, _roots(value), callees, owners)
+        info: tuple[bool, AbstractSet[str], AbstractSet[str], AbstractSet[str]] = (
+            predicted,
+            _roots(value) or _NONE,
+            callees or _NONE,
+            owners or _NONE,
+        )
+        if info == _PLAIN_BOUND:
+            info = _PLAIN_BOUND  # `p1 = 0.5`: one shared tuple, not four objects per name
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
             if isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred)):
@@ -505,7 +520,7 @@ def analyze(tree: ast.Module, with_data: bool = True) -> Training:
                 if name not in rebound:
                     out.mutated.add(name)
             else:
-                out.deps[name] = deps
+                out.deps[name] = deps or _NONE
                 rebound.add(name)
                 out.mutated.discard(name)
     out.reads = v.loaded - v.stored
