@@ -200,6 +200,30 @@ def test_lineage_without_cell_ids_keeps_only_the_version_an_edit_left(cell, read
     assert sources.index("d = [3, 1, None]") < sources.index("d = d[:2]")
 
 
+def test_lineage_without_cell_ids_drops_an_edited_settings_cell_whose_read_values_it_kept(cell, reader):
+    """A user trial (nbclient, no cell ids): a settings cell, the split that reads two of its values, the pipeline, the
+    training; then ``MAX_ITER = 200`` edited to 100 and the settings, training and evaluation cells re-run. The
+    re-run's code held both versions of the settings cell (its diff showed the whole cell added, the replay ran it
+    twice), since the split had read the first. The split read ``TEST_SIZE`` and ``SEED``, which the edit binds by
+    the very same assignments: the first version leaves. An edit that changes a value the split read keeps both."""
+    cell("%nbexp track")
+    cell("TEST_SIZE = 0.25\nSEED = 42\nMAX_ITER = 200")
+    cell("split = (TEST_SIZE, SEED)")
+    cell("MAX_ITER = 100\nSEED = 42\nTEST_SIZE = 0.25")  # the edit (another line order: the same assignments)
+    cell("model = (MAX_ITER, split)")
+    sources = [x["source"] for x in reader().lineage(reader().list_runs()[0]["id"])]
+    assert sources == [
+        "MAX_ITER = 100\nSEED = 42\nTEST_SIZE = 0.25",
+        "split = (TEST_SIZE, SEED)",
+        "model = (MAX_ITER, split)",
+    ]
+    cell("TEST_SIZE = 0.5\nSEED = 42\nMAX_ITER = 100")  # changes what the split read: the split ran on the old one
+    cell("model = (MAX_ITER, split)")
+    sources = [x["source"] for x in reader().lineage(reader().list_runs()[0]["id"])]
+    assert sources.index("MAX_ITER = 100\nSEED = 42\nTEST_SIZE = 0.25") < sources.index("split = (TEST_SIZE, SEED)")
+    assert "TEST_SIZE = 0.5\nSEED = 42\nMAX_ITER = 100" in sources
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

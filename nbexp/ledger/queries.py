@@ -1147,6 +1147,9 @@ class _Flow:
     # every name it reads before binding it, statement by statement (``reads`` leaves out a name the cell also
     # binds: ``df = df.dropna()`` reads the old ``df``, ``C = 1.0; m = M(C=C)`` reads no ``C``)
     loads: frozenset[str] = frozenset()
+    # ``(name, statements)`` for each name the cell binds only by assignments that read no name (``TEST_SIZE = 0.25``):
+    # the statements, as syntax (not where they stand), give the same value wherever they run
+    constants: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
 
 
 def _flow(source: str) -> _Flow:
@@ -1176,11 +1179,28 @@ def _flow(source: str) -> _Flow:
     }
     loads: set[str] = set()
     bound: set[str] = set()
+    constant: dict[str, list[str] | None] = {}  # name -> its binding statements; None once one reads a name
     for stmt in tree.body:
         names = [n for n in ast.walk(stmt) if isinstance(n, ast.Name)]
         loads |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - bound
-        bound |= {n.id for n in names if isinstance(n.ctx, ast.Store)}
-    return _Flow(frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads))
+        stored = [n.id for n in names if isinstance(n.ctx, ast.Store)]
+        bound.update(stored)
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        )
+        plain = (
+            bool(targets)
+            and getattr(stmt, "value", None) is not None
+            and all(isinstance(target, ast.Name) for target in targets)
+            and not any(isinstance(n.ctx, ast.Load) for n in names)
+        )
+        for name in stored:
+            known = constant.get(name, [])
+            constant[name] = known + [ast.dump(stmt)] if plain and known is not None else None
+    constants = frozenset((name, tuple(dumps)) for name, dumps in constant.items() if dumps is not None)
+    return _Flow(
+        frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads), constants
+    )
 
 
 def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
@@ -1191,21 +1211,29 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
     (the first pass's ``C = 0.1`` fit before the edited ``C = 10.0`` one; a code diff shows the old one as added,
     a replay fits both). A version is taken as replaced by a later cell without a cell id that binds the same
     names (import names aside, at least one) and reads none of them (``df = df.dropna()`` builds on the old
-    ``df``), when it changes no object bound elsewhere and no cell run between them reads what it bound: then
-    nothing the later cells computed came from it. With cell ids each cell's
+    ``df``), when it changes no object bound elsewhere and no cell run between them reads what it bound, unless
+    both versions bind what was read by the same assignments of values that read no name: then nothing the
+    later cells computed came from it but what the edit computes again (the split two cells below a settings cell
+    read its ``TEST_SIZE = 0.25``, which the edit of ``MAX_ITER`` on the next line kept). With cell ids each cell's
     latest version is already the only one (:meth:`Reader.lineage`)."""
     anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
     gone: set[int] = set()
+    inherited: dict[int, set[str]] = {}  # what the cells after the versions an edit replaced read of them
     for i, flow in enumerate(flows):
         names = flow.defines - flow.imports
         if not anonymous[i] or not names or flow.mutates:
             continue
+        read = set(inherited.get(i, ()))  # of its names, those the cells run since (its own or an older version) read
         for j in range(i + 1, len(cells)):
             if anonymous[j] and flows[j].defines - flows[j].imports == names and not flows[j].loads & names:
-                gone.add(i)
+                old, edit = dict(flow.constants), dict(flows[j].constants)
+                if all(old.get(name) is not None and old[name] == edit.get(name) for name in read):
+                    gone.add(i)
+                    inherited.setdefault(j, set()).update(read)
                 break
-            if flows[j].loads & names or flows[j].defines & names:
-                break  # read (or bound by another cell) before any edit of it came
+            if flows[j].defines & names:
+                break  # bound by another cell before any edit of it came
+            read |= flows[j].loads & names
     return gone
 
 
