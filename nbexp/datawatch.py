@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import queue
+import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import AbstractSet, Any, Callable
 
 from .capture import data as data_capture
 from .capture.params import is_torch_module
@@ -38,6 +39,28 @@ def is_model(obj: Any) -> bool:
         return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
     except Exception:
         return False
+
+
+# Objects that hold data for a training library without being data nbexp summarizes: the data they were made from
+# is what a training that reads them saw (``lgb.train(params, dtrain)``, ``for xb, yb in loader``).
+_WRAPPERS = (
+    ("lightgbm", "Dataset"),
+    ("xgboost", "DMatrix"),  # QuantileDMatrix too (a subclass)
+    ("torch.utils.data", "Dataset"),  # TensorDataset, Subset, a notebook's own Dataset class
+    ("torch.utils.data", "DataLoader"),
+)
+_WRAPPED_DEPTH = 3  # DataLoader -> Subset -> TensorDataset -> the tensors
+
+
+def is_data_wrapper(obj: Any) -> bool:
+    """A LightGBM ``Dataset``, an XGBoost ``DMatrix``, a PyTorch ``Dataset`` or ``DataLoader`` (of a library the
+    user imported; none is imported here)."""
+    for module, cls in _WRAPPERS:
+        lib = sys.modules.get(module)
+        kind = getattr(lib, cls, None) if lib is not None else None
+        if isinstance(kind, type) and isinstance(obj, kind):
+            return True
+    return False
 
 
 class DataWatcher:
@@ -73,8 +96,9 @@ class DataWatcher:
         across cells until rebound otherwise), never a dataset. Datasets are the cell's
         training and evaluation inputs, the arguments of a call to a model or to a function
         whose body trains (``trainer_funcs``), and, where a cell computes a metric-like name
-        (``metric_re``: ``score = float(train['a'].mean())``), the data that value reads.
-        Loop targets are temporaries and never count.
+        (``metric_re``: ``score = float(train['a'].mean())``), the data that value reads, and a data wrapper a for
+        loop iterates over (``for xb, yb in loader``: see :meth:`check`). Loop targets are temporaries and never
+        count.
         """
         results = self.results
         for name, (predicted, sources, callees, owners) in use.bound.items():
@@ -89,7 +113,7 @@ class DataWatcher:
                 results.add(name)
             else:
                 results.discard(name)
-        names = set(use.inputs)
+        names = set(use.inputs) | {n for n in use.iterated if is_data_wrapper(ns.get(n))}  # for xb, yb in loader
         for callee, args in use.calls.items():
             if callee in trainer_funcs or is_model(ns.get(callee)):
                 names |= args
@@ -100,13 +124,23 @@ class DataWatcher:
         return sorted(names - self.results - use.loop_vars)
 
     def check(
-        self, use: DataUse, ns: dict, run_ids: list[str], labels: set[str], trainer_funcs=frozenset(), metric_re=None
+        self,
+        use: DataUse,
+        ns: dict,
+        run_ids: list[str],
+        labels: set[str],
+        trainer_funcs=frozenset(),
+        metric_re=None,
+        made_from: Callable[[str], AbstractSet[str]] | None = None,
     ) -> None:
-        """Link (or queue) the datasets of a cell (see :meth:`datasets`); called at cell end."""
+        """Link (or queue) the datasets of a cell (see :meth:`datasets`); called at cell end. ``made_from``: the
+        names the statement that last bound a name read (the session's dataflow record): a data wrapper a cell
+        reads (``dtrain = lgb.Dataset(X_train, label=y_train)`` two cells above ``lgb.train(params, dtrain)``)
+        stands for the data it was made from, so a re-run that trains on it again records that data too."""
         if not self.enabled:
             return
         labels = set(labels) | use.labels
-        for name in self.datasets(use, ns, trainer_funcs, metric_re):
+        for name in self._unwrapped(self.datasets(use, ns, trainer_funcs, metric_re), ns, made_from):
             obj = ns.get(name)
             if obj is None:
                 continue
@@ -123,6 +157,23 @@ class DataWatcher:
                 self._link(run_ids, name, known[1], known[2])
             else:
                 self.jobs.put((name, obj, kind, sig, list(run_ids), name in labels, set(labels)))
+
+    @staticmethod
+    def _unwrapped(names: list[str], ns: dict, made_from: Callable[[str], AbstractSet[str]] | None) -> list[str]:
+        """``names``, each data wrapper among them replaced by the names it was made from (through wrappers made
+        from wrappers, :data:`_WRAPPED_DEPTH` deep), in order, once each."""
+        out: dict[str, None] = {}
+        for name in names:
+            todo, depth = [name], 0
+            while todo:
+                nxt = []
+                for n in todo:
+                    if made_from is not None and depth < _WRAPPED_DEPTH and is_data_wrapper(ns.get(n)):
+                        nxt += sorted(m for m in made_from(n) if m != n)
+                    else:
+                        out.setdefault(n)
+                todo, depth = nxt, depth + 1
+        return list(out)
 
     def _link(self, run_ids: list[str], name: str, fp: str, role: str | None) -> None:
         self.store.link_run_data(run_ids, name, fp, role, time.time())

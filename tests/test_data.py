@@ -400,3 +400,49 @@ def test_no_data_option_captures_no_data(cell, db, reader, capsys):
     assert conn.execute("SELECT count(*) FROM datasets").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM run_data").fetchone()[0] == 0
     assert reader().list_runs()[0]["metrics"]["score"]["last"] == 300.0  # the rest is tracked
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "torch"])
+def test_a_rerun_that_trains_on_a_data_wrapper_records_the_data_it_was_made_from(cell, reader, library):
+    """A user trial: ``dtrain = lgb.Dataset(X_train, label=y_train)`` in a cell of its own, ``lgb.train(params,
+    dtrain)`` in the next; ``num_leaves`` edited and the params and training cells re-run. The re-run recorded no
+    data at all (the training reads ``dtrain``, which is no data nbexp summarizes), and a replay's diff then showed
+    ``X_train`` as new data. A wrapper a training reads stands for the data it was made from (a PyTorch
+    ``DataLoader`` over a ``TensorDataset`` too): the re-run holds the same data, with the same fingerprints."""
+    cell("%nbexp track")
+    cell("import numpy as np\nrng = np.random.default_rng(0)\nX_train = rng.normal(size=(300, 4))")
+    if library == "lightgbm":
+        cell("y_train = (X_train[:, 0] > 0).astype(int)")
+        cell("import lightgbm as lgb\ndtrain = lgb.Dataset(X_train, label=y_train)")
+        train = "booster = lgb.train(params, dtrain, num_boost_round=5)"
+        settings = "params = {'objective': 'binary', 'num_leaves': %d, 'verbose': -1}"
+    else:
+        cell("y_train = X_train[:, 0] * 2.0")
+        cell(
+            "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n"
+            "ds = TensorDataset(torch.tensor(X_train, dtype=torch.float32), torch.tensor(y_train, dtype=torch.float32))"
+        )
+        cell("loader = DataLoader(ds, batch_size=50)")
+        cell("net = torch.nn.Linear(4, 1)")
+        train = (
+            "opt = torch.optim.SGD(net.parameters(), lr=LR)\n"
+            "for xb, yb in loader:\n"
+            "    opt.zero_grad()\n"
+            "    loss = ((net(xb).squeeze(1) - yb) ** 2).mean()\n"
+            "    loss.backward()\n"
+            "    opt.step()"
+        )
+        settings = "LR = 0.0%d"
+    cell(settings % 7)
+    assert cell(train).success
+    cell(settings % 3)  # the edit, then the training again
+    assert cell(train).success
+    r = reader()
+    runs = r.list_runs()
+    assert len(runs) == 2
+    first, second = (run_data(reader, run["id"]) for run in runs[::-1])
+    wanted = {"X_train", "y_train"}  # the arrays the wrapper was made from
+    assert wanted <= set(first), first
+    assert {name: first[name]["fingerprint"] for name in wanted} == {
+        name: second.get(name, {}).get("fingerprint") for name in wanted
+    }

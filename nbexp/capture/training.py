@@ -128,6 +128,9 @@ class DataUse:
     # names it calls, names whose attributes it reads: ``grid.cv_results_``)
     bound: dict[str, tuple[bool, AbstractSet[str], AbstractSet[str], AbstractSet[str]]] = field(default_factory=dict)
     loop_vars: set[str] = field(default_factory=set)  # for-loop targets: temporaries, never datasets
+    # what for loops iterate over (``for xb, yb in loader``, ``enumerate(loader)``): a data wrapper among them is
+    # the data the loop reads (nbexp.datawatch)
+    iterated: set[str] = field(default_factory=set)
 
 
 # The empty name set and the bound name that reads nothing (``p1 = 0.5``), shared by every text's analysis: most of
@@ -408,6 +411,7 @@ class _DataVisitor(syntax.Visitor):
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.out.loop_vars |= {n.id for n in syntax.walk(node.target) if isinstance(n, ast.Name)}
+        self.out.iterated |= _roots(node.iter)
         self.generic_visit(node)
 
     visit_AsyncFor = visit_For
