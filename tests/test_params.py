@@ -85,6 +85,27 @@ def test_torch_optimizer_scheduler_module(cell, reader):
     assert p["sched.class"] == "StepLR" and p["sched.step_size"] == 10 and p["sched.gamma"] == 0.5
 
 
+def test_a_scheduled_optimizer_records_the_rate_it_was_given_not_where_the_schedule_ended(cell, reader):
+    """A user trial: ``StepLR(step_size=5, gamma=0.5)`` over 15 epochs left ``optimizer.lr 0.000125`` beside
+    ``optimizer.initial_lr 0.001``, and an edit of the rate showed three param rows, one of them the decayed rate.
+    The rate the notebook set is the param (``opt.lr``), once."""
+    cell("%nbexp track")
+    cell("LR = 0.001")
+    cell(
+        "import torch\nnet = torch.nn.Linear(2, 1)\nopt = torch.optim.SGD(net.parameters(), lr=LR)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)\n"
+        "x = torch.ones(8, 2)\n"
+        "for epoch in range(15):\n"
+        "    opt.zero_grad()\n"
+        "    loss = net(x).pow(2).mean()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    sched.step()"
+    )
+    p = params_of(reader)
+    assert p["opt.lr"] == 0.001 and "opt.initial_lr" not in p
+
+
 def test_explicit_params_and_magic(cell, reader):
     cell("%nbexp track")
     cell("import nbexp\nnbexp.log_params(optimizer='sgd', lr=0.5)")

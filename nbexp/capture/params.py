@@ -707,8 +707,12 @@ def _torch(name: str, obj: Any, skipped: list[Skipped]) -> Params:
         for i, group in enumerate(groups):
             prefix = name if i == 0 else f"{name}.group{i}"
             for k, v in group.items():
-                if k == "params" or isinstance(v, torch.Tensor) and v.ndim > 0:
+                if k == "params" or k == "initial_lr" or isinstance(v, torch.Tensor) and v.ndim > 0:
                     continue
+                if k == "lr" and "initial_lr" in group:
+                    # an LR scheduler keeps the rate it started from there and changes ``lr`` as it steps: read
+                    # after the training, ``lr`` is where the schedule ended, not the rate the notebook set
+                    v = group["initial_lr"]
                 if isinstance(v, torch.Tensor):
                     v = v.item()
                 flatten(f"{prefix}.{k}", v, out, skipped)
