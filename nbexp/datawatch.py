@@ -82,6 +82,8 @@ class DataWatcher:
         self.known: dict[str, tuple[tuple, str, str | None]] = {}  # name -> (signature, fingerprint, role)
         self.summarized: set[str] = set()
         self.results: set[str] = set()  # names holding what a model produced (predictions, cv results)
+        # name -> the data names the value last bound to it reads (``dtrain = lgb.Dataset(X[idx], label=y)``: X, y)
+        self.made_from: dict[str, AbstractSet[str]] = {}
         self.jobs: queue.Queue = queue.Queue()
         self._reader: Reader | None = None  # the worker's own read connection
         self._thread = threading.Thread(target=self._loop, name="nbexp-data", daemon=True)
@@ -101,7 +103,9 @@ class DataWatcher:
         count.
         """
         results = self.results
+        made_from = self.made_from
         for name, (predicted, sources, callees, owners) in use.bound.items():
+            made_from[name] = sources
             if predicted or (
                 (sources or callees or owners)  # `p = 0.5` reads nothing: the common name, no lookups
                 and (
@@ -131,16 +135,15 @@ class DataWatcher:
         labels: set[str],
         trainer_funcs=frozenset(),
         metric_re=None,
-        made_from: Callable[[str], AbstractSet[str]] | None = None,
     ) -> None:
-        """Link (or queue) the datasets of a cell (see :meth:`datasets`); called at cell end. ``made_from``: the
-        names the statement that last bound a name read (the session's dataflow record): a data wrapper a cell
-        reads (``dtrain = lgb.Dataset(X_train, label=y_train)`` two cells above ``lgb.train(params, dtrain)``)
-        stands for the data it was made from, so a re-run that trains on it again records that data too."""
+        """Link (or queue) the datasets of a cell (see :meth:`datasets`); called at cell end. A data wrapper a
+        cell reads (``dtrain = lgb.Dataset(X_train, label=y_train)`` two cells above ``lgb.train(params,
+        dtrain)``) stands for the data it was made from (:attr:`made_from`), so a re-run that trains on it again
+        records that data too."""
         if not self.enabled:
             return
         labels = set(labels) | use.labels
-        for name in self._unwrapped(self.datasets(use, ns, trainer_funcs, metric_re), ns, made_from):
+        for name in self._unwrapped(self.datasets(use, ns, trainer_funcs, metric_re), ns):
             obj = ns.get(name)
             if obj is None:
                 continue
@@ -158,18 +161,18 @@ class DataWatcher:
             else:
                 self.jobs.put((name, obj, kind, sig, list(run_ids), name in labels, set(labels)))
 
-    @staticmethod
-    def _unwrapped(names: list[str], ns: dict, made_from: Callable[[str], AbstractSet[str]] | None) -> list[str]:
-        """``names``, each data wrapper among them replaced by the names it was made from (through wrappers made
-        from wrappers, :data:`_WRAPPED_DEPTH` deep), in order, once each."""
+    def _unwrapped(self, names: list[str], ns: dict) -> list[str]:
+        """``names``, each data wrapper among them replaced by the data names its value read when it was bound
+        (:attr:`made_from`: the arrays, not an index into them; through wrappers made from wrappers,
+        :data:`_WRAPPED_DEPTH` deep), in order, once each; results (predictions) are never data."""
         out: dict[str, None] = {}
         for name in names:
             todo, depth = [name], 0
             while todo:
                 nxt = []
                 for n in todo:
-                    if made_from is not None and depth < _WRAPPED_DEPTH and is_data_wrapper(ns.get(n)):
-                        nxt += sorted(m for m in made_from(n) if m != n)
+                    if depth < _WRAPPED_DEPTH and is_data_wrapper(ns.get(n)):
+                        nxt += sorted(m for m in self.made_from.get(n, ()) if m != n and m not in self.results)
                     else:
                         out.setdefault(n)
                 todo, depth = nxt, depth + 1

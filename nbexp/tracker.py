@@ -873,16 +873,7 @@ class Session:
         run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
         run_ids += [r.id for r in self.runs[self._runs_before_cell :] if r is not run]
         labels, data = self._data_of(cell.source)
-        made_from = self.dataflow.deps
-        self.data.check(
-            data,
-            ns,
-            run_ids,
-            labels,
-            self.dataflow.trainer_funcs,
-            self.metric_re,
-            lambda n: made_from.get(n, frozenset()),
-        )
+        self.data.check(data, ns, run_ids, labels, self.dataflow.trainer_funcs, self.metric_re)
         if trains:
             self.book.trained(run, t)  # what its training read, before the cell's own record
         self.dataflow.record(t, literal, computed, params)

@@ -408,12 +408,16 @@ def test_a_rerun_that_trains_on_a_data_wrapper_records_the_data_it_was_made_from
     dtrain)`` in the next; ``num_leaves`` edited and the params and training cells re-run. The re-run recorded no
     data at all (the training reads ``dtrain``, which is no data nbexp summarizes), and a replay's diff then showed
     ``X_train`` as new data. A wrapper a training reads stands for the data it was made from (a PyTorch
-    ``DataLoader`` over a ``TensorDataset`` too): the re-run holds the same data, with the same fingerprints."""
+    ``DataLoader`` over a ``TensorDataset`` too): the re-run holds the same data, with the same fingerprints, and
+    nothing else (not the index the wrapper took rows by). A wrapper made again in the training cell itself stands
+    for what it is made from there."""
     cell("%nbexp track")
-    cell("import numpy as np\nrng = np.random.default_rng(0)\nX_train = rng.normal(size=(300, 4))")
+    cell(
+        "import numpy as np\nrng = np.random.default_rng(0)\nX_train = rng.normal(size=(300, 4))\nrows = np.arange(250)"
+    )
     if library == "lightgbm":
         cell("y_train = (X_train[:, 0] > 0).astype(int)")
-        cell("import lightgbm as lgb\ndtrain = lgb.Dataset(X_train, label=y_train)")
+        cell("import lightgbm as lgb\ndtrain = lgb.Dataset(X_train[rows], label=y_train[rows])")
         train = "booster = lgb.train(params, dtrain, num_boost_round=5)"
         settings = "params = {'objective': 'binary', 'num_leaves': %d, 'verbose': -1}"
     else:
@@ -442,7 +446,11 @@ def test_a_rerun_that_trains_on_a_data_wrapper_records_the_data_it_was_made_from
     assert len(runs) == 2
     first, second = (run_data(reader, run["id"]) for run in runs[::-1])
     wanted = {"X_train", "y_train"}  # the arrays the wrapper was made from
-    assert wanted <= set(first), first
+    assert set(first) == set(second) == wanted, (sorted(first), sorted(second))
     assert {name: first[name]["fingerprint"] for name in wanted} == {
-        name: second.get(name, {}).get("fingerprint") for name in wanted
+        name: second[name]["fingerprint"] for name in wanted
     }
+    if library == "lightgbm":
+        cell("X_small, y_small = X_train[:100], y_train[:100]")
+        assert cell("dtrain = lgb.Dataset(X_small, label=y_small)\n" + train).success
+        assert set(run_data(reader)) == {"X_small", "y_small"}
