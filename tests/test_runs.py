@@ -224,6 +224,31 @@ def test_lineage_without_cell_ids_drops_an_edited_settings_cell_whose_read_value
     assert "TEST_SIZE = 0.5\nSEED = 42\nMAX_ITER = 100" in sources
 
 
+@pytest.mark.parametrize(
+    "between, edit",
+    [
+        # the edit reads what the cell between bound from the first version: it cannot move before that cell
+        ("N = TEST_SIZE * 4", "TEST_SIZE = 0.25\nMAX_ITER = N // 2"),
+        # the cell between changed the first version's dict in place; the edit bound a fresh one
+        ("params['metric'] = 'auc'", "params = {'num_leaves': 31}\nROUNDS = 200"),
+    ],
+)
+def test_lineage_without_cell_ids_keeps_a_first_version_the_edit_cannot_stand_for(cell, reader, between, edit):
+    """From a review: where the edited version cannot take the first one's place before the cell that read it (it
+    reads what that cell bound, or that cell changed the first version's object), both versions stay, in an order
+    a replay can run."""
+    cell("%nbexp track")
+    first = (
+        "params = {'num_leaves': 31}\nTEST_SIZE = 0.25" if "params" in between else "TEST_SIZE = 0.25\nMAX_ITER = 200"
+    )
+    cell(first)
+    cell(between)
+    cell(edit)
+    cell("model = (ROUNDS, params)" if "params" in between else "model = (MAX_ITER, N)")
+    sources = [x["source"] for x in reader().lineage(reader().list_runs()[0]["id"])]
+    assert sources.index(first) < sources.index(between) < sources.index(edit), sources
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

@@ -1214,8 +1214,10 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
     ``df``), when it changes no object bound elsewhere and no cell run between them reads what it bound, unless
     both versions bind what was read by the same assignments of values that read no name: then nothing the
     later cells computed came from it but what the edit computes again (the split two cells below a settings cell
-    read its ``TEST_SIZE = 0.25``, which the edit of ``MAX_ITER`` on the next line kept). With cell ids each cell's
-    latest version is already the only one (:meth:`Reader.lineage`)."""
+    read its ``TEST_SIZE = 0.25``, which the edit of ``MAX_ITER`` on the next line kept). Not when a cell that read
+    them changed an object in place (the edit, moved before it, would then see the change: ``params['metric'] =
+    'auc'`` between two versions of ``params = {...}``) or bound a name the edit reads (the edit cannot move
+    before it). With cell ids each cell's latest version is already the only one (:meth:`Reader.lineage`)."""
     anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
     gone: set[int] = set()
     inherited: dict[int, set[str]] = {}  # what the cells after the versions an edit replaced read of them
@@ -1224,16 +1226,25 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
         if not anonymous[i] or not names or flow.mutates:
             continue
         read = set(inherited.get(i, ()))  # of its names, those the cells run since (its own or an older version) read
+        readers: set[str] = set()  # what the cells that read them bound
+        changed = False  # one of those cells changed an object in place (``params['metric'] = 'auc'``)
         for j in range(i + 1, len(cells)):
             if anonymous[j] and flows[j].defines - flows[j].imports == names and not flows[j].loads & names:
                 old, edit = dict(flow.constants), dict(flows[j].constants)
-                if all(old.get(name) is not None and old[name] == edit.get(name) for name in read):
+                if not read or (
+                    not changed
+                    and not flows[j].loads & readers  # the edit placed before them would read what they bind
+                    and all(old.get(name) is not None and old[name] == edit.get(name) for name in read)
+                ):
                     gone.add(i)
                     inherited.setdefault(j, set()).update(read)
                 break
             if flows[j].defines & names:
                 break  # bound by another cell before any edit of it came
-            read |= flows[j].loads & names
+            if flows[j].loads & names:
+                read |= flows[j].loads & names
+                readers |= flows[j].defines
+                changed = changed or flows[j].mutates
     return gone
 
 
