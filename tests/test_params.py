@@ -500,3 +500,47 @@ def test_a_function_called_twice_with_other_literals_in_one_cell_is_no_param(cel
     assert cell("once = make_split('train', frac=0.5)").success
     params = reader().run(reader().list_runs()[0]["id"])["params"]
     assert params.get("make_split.frac") == 0.5 and params.get("make_split.split") == "train", params
+
+
+@pytest.mark.parametrize("lib", ["keras", "lightgbm"])
+def test_early_stopping_callbacks_given_to_the_training_call_are_params(cell, reader, lib):
+    """A user trial: ``EarlyStopping(monitor="val_loss", patience=3)`` in ``model.fit(..., callbacks=[...])`` and
+    ``lgb.early_stopping(stopping_rounds=20)`` in ``lgb.train`` change the result and were in no run's params
+    (MLflow's autologging records them). Their literal arguments are the training call's params
+    (``fit.early_stopping.patience``; ``lgb.early_stopping(5)`` by position too); a logging callback is not."""
+    cell("%nbexp track")
+    cell("import numpy as np\nrng = np.random.default_rng(0)\nX, y = rng.random((120, 4)), rng.integers(0, 2, 120)")
+    if lib == "keras":
+        cell("import keras\nmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation='sigmoid')])")
+        cell("model.compile(optimizer='adam', loss='binary_crossentropy')")
+        train = (
+            "history = model.fit(X, y, epochs=3, validation_split=0.25, verbose=0,\n"
+            "                    callbacks=[keras.callbacks.EarlyStopping(monitor='val_loss', patience=2,\n"
+            "                                                             restore_best_weights=True, verbose=1)])"
+        )
+        wanted = {
+            "fit.early_stopping.monitor": "val_loss",
+            "fit.early_stopping.patience": 2,
+            "fit.early_stopping.restore_best_weights": True,
+        }
+    else:
+        cell(
+            "import lightgbm as lgb\ndtrain = lgb.Dataset(X[:90], label=y[:90])\n"
+            "dvalid = lgb.Dataset(X[90:], label=y[90:])"
+        )
+        train = (
+            "booster = lgb.train({'objective': 'binary', 'verbose': -1}, dtrain, num_boost_round=20,\n"
+            "                    valid_sets=[dvalid],\n"
+            "                    callbacks=[lgb.early_stopping(5, verbose=False), lgb.log_evaluation(0)])"
+        )
+        wanted = {"train.early_stopping.stopping_rounds": 5}
+    assert cell(train).success
+    p = params_of(reader)
+    assert {k: p.get(k) for k in wanted} == wanted
+    assert not any(k.endswith("early_stopping.verbose") or "log_evaluation" in k for k in p), sorted(p)
+    if lib == "keras":  # bound to a name first, then given: read from the object, not what it counted
+        cell("stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=4)")
+        assert cell("history = model.fit(X, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[stop])").success
+        p = params_of(reader)
+        assert p["stop.class"] == "EarlyStopping" and p["stop.patience"] == 4 and p["stop.monitor"] == "val_loss"
+        assert not {"stop.wait", "stop.best", "stop.stopped_epoch", "stop.verbose"} & set(p), sorted(p)

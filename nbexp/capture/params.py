@@ -5,7 +5,9 @@ From a cell's source: top-level assignments of literal values (``LR = 3e-4``,
 written as ``dict(opt=dict(lr=1e-3))`` is that literal dict), and the
 literal arguments of its training calls: ``model.fit(x, y, epochs=2, batch_size=64)`` gives
 ``fit.epochs`` and ``fit.batch_size``, ``xgb.train(params, dtrain, num_boost_round=50)``
-``train.num_boost_round`` (see ``training.call_params_name``). Likewise the literal arguments
+``train.num_boost_round`` (see ``training.call_params_name``), and those of the early-stopping and plateau
+callbacks it is given in a list (``callbacks=[EarlyStopping(patience=3)]``: ``fit.early_stopping.patience``).
+Likewise the literal arguments
 of a function or class the notebook defined, called by name and its result bound
 (``model = build_model(8, dropout=0.1)`` gives ``build_model.hidden`` and ``build_model.dropout``,
 positional ones named by its signature): kept from the text as :class:`CallArgs`, they are params
@@ -397,6 +399,8 @@ def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
             if isinstance(params, dict):
                 found["params"] = params
         for kw in call.keywords:
+            if kw.arg == "callbacks":
+                found.update(_stopping_callbacks(kw.value))
             if kw.arg is None or kw.arg in CALL_ARGS_IGNORED:
                 continue
             v = _literal_value(kw.value)
@@ -404,6 +408,52 @@ def _call_params(value: ast.expr, literal: dict[str, Any]) -> None:
                 found[kw.arg] = v
         if found:
             literal[root] = found
+
+
+# Callbacks that decide how long a training runs or how its rate falls, by the name they are called by, with their
+# positional parameters where they are commonly given by position (``lgb.early_stopping(20)``): what MLflow's
+# autologging records of them. Keras's ``EarlyStopping`` and XGBoost's ``xgb.callback.EarlyStopping`` share a name
+# and not their parameters, so theirs count by keyword only.
+_STOPPING_CALLBACKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "EarlyStopping": ("early_stopping", ()),
+    "early_stopping": ("early_stopping", ("stopping_rounds", "first_metric_only", "verbose", "min_delta")),
+    "ReduceLROnPlateau": ("reduce_lr_on_plateau", ()),
+}
+
+
+def _stopping_callbacks(value: ast.expr) -> dict[str, dict[str, Any]]:
+    """The literal arguments of the early-stopping and plateau callbacks a training call is given in a list
+    (``callbacks=[keras.callbacks.EarlyStopping(patience=3)]``), under their snake-case name
+    (``{"early_stopping": {"patience": 3}}``): ``fit.early_stopping.patience``. Logging arguments
+    (``verbose``) are left out, as for the call's own."""
+    out: dict[str, dict[str, Any]] = {}
+    if not isinstance(value, (ast.List, ast.Tuple)):
+        return out
+    for item in value.elts:
+        if not isinstance(item, ast.Call):
+            continue
+        f = item.func
+        callee = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        known = _STOPPING_CALLBACKS.get(callee or "")
+        if known is None:
+            continue
+        key, positional = known
+        args: dict[str, Any] = {}
+        for name, arg in zip(positional, item.args):
+            if isinstance(arg, ast.Starred):
+                break
+            v = _literal_value(arg)
+            if v is not _NO_VALUE:
+                args[name] = v
+        for kw in item.keywords:
+            if kw.arg is not None:
+                v = _literal_value(kw.value)
+                if v is not _NO_VALUE:
+                    args[kw.arg] = v
+        args = {k: v for k, v in args.items() if k not in CALL_ARGS_IGNORED}
+        if args:
+            out[key] = args
+    return out
 
 
 def from_literals(literal: dict[str, Any], skipped: list[Skipped], ns: Mapping[str, Any] | None = None) -> Params:
@@ -580,7 +630,8 @@ def _is_default(est: Any, params: dict[str, Any], key: str, value: Any) -> bool:
 
 def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | None) -> Params | None:
     """A Keras model (``model.class``, ``model.n_params`` once built and, once compiled, its
-    optimizer, loss and metrics) or a Keras optimizer; None for anything else."""
+    optimizer, loss and metrics), a Keras optimizer or an early-stopping or plateau callback; None for anything
+    else."""
     keras = sys.modules["keras"]
     try:
         model_cls, optimizer_cls = keras.Model, keras.optimizers.Optimizer
@@ -588,6 +639,9 @@ def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | Non
         return None
     if isinstance(obj, optimizer_cls):
         return _keras_optimizer(name, obj, skipped, defaults)
+    stopping = tuple(c for c in (getattr(keras.callbacks, n, None) for n in _KERAS_STOPPING) if isinstance(c, type))
+    if stopping and isinstance(obj, stopping):
+        return _keras_callback(name, obj, skipped)
     if not isinstance(obj, model_cls):
         return None
     out: Params = {f"{name}.class": _qualname(obj)}
@@ -617,6 +671,25 @@ def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | Non
             out[f"{name}.{key}"] = _keras_names(metrics)
     if config.get("loss_weights") is not None:
         flatten(f"{name}.loss_weights", config["loss_weights"], out, skipped)
+    return out
+
+
+_KERAS_STOPPING = ("EarlyStopping", "ReduceLROnPlateau")  # the Keras callbacks read as params (see _stopping_callbacks)
+
+
+def _keras_callback(name: str, callback: Any, skipped: list[Skipped]) -> Params:
+    """An early-stopping or plateau callback bound to a name (``es = EarlyStopping(patience=3)``, then
+    ``callbacks=[es]``): its class and the arguments it keeps under their own names (``es.patience``), not
+    what it counted while it ran (``wait``, ``best``) nor its logging (``verbose``)."""
+    out: Params = {f"{name}.class": _qualname(callback)}
+    try:
+        names = [p for p in inspect.signature(type(callback).__init__).parameters if p not in ("self", "verbose")]
+    except (TypeError, ValueError):
+        return out
+    for key in names:
+        value = getattr(callback, key, _NO_VALUE)
+        if value is not _NO_VALUE and isinstance(value, _SCALARS):
+            flatten(f"{name}.{key}", value, out, skipped)
     return out
 
 
