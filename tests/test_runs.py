@@ -224,6 +224,21 @@ def test_lineage_without_cell_ids_drops_an_edited_settings_cell_whose_read_value
     assert "TEST_SIZE = 0.5\nSEED = 42\nMAX_ITER = 100" in sources
 
 
+def test_lineage_without_cell_ids_carries_what_an_edited_version_stood_for_to_the_next_edit(cell, reader):
+    """Found in the last read of the change: a second edit that reads what the cell between the first two versions
+    bound cannot stand for the version the first edit replaced either (a replay would read ``TEST_SIZE`` before any
+    cell bound it)."""
+    cell("%nbexp track")
+    for source in ("TEST_SIZE = 0.25\nMAX_ITER = 200", "N = TEST_SIZE * 4", "TEST_SIZE = 0.25\nMAX_ITER = 100"):
+        cell(source)
+    cell("TEST_SIZE = 0.25\nMAX_ITER = N // 2")
+    cell("model = (MAX_ITER, N)")
+    sources = [x["source"] for x in reader().lineage(reader().list_runs()[0]["id"])]
+    assert "TEST_SIZE = 0.25\nMAX_ITER = 200" not in sources  # the first edit stands for it: the split read the same
+    assert sources.index("TEST_SIZE = 0.25\nMAX_ITER = 100") < sources.index("N = TEST_SIZE * 4"), sources
+    assert sources.index("N = TEST_SIZE * 4") < sources.index("TEST_SIZE = 0.25\nMAX_ITER = N // 2"), sources
+
+
 @pytest.mark.parametrize(
     "between, edit",
     [

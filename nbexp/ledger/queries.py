@@ -1220,14 +1220,17 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
     before it). With cell ids each cell's latest version is already the only one (:meth:`Reader.lineage`)."""
     anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
     gone: set[int] = set()
-    inherited: dict[int, set[str]] = {}  # what the cells after the versions an edit replaced read of them
+    # what the cells after the versions an edit replaced read of them, what those cells bound, whether one of them
+    # changed an object in place: the edit stands for those versions before those cells
+    inherited: dict[int, tuple[set[str], set[str], bool]] = {}
     for i, flow in enumerate(flows):
         names = flow.defines - flow.imports
         if not anonymous[i] or not names or flow.mutates:
             continue
-        read = set(inherited.get(i, ()))  # of its names, those the cells run since (its own or an older version) read
-        readers: set[str] = set()  # what the cells that read them bound
-        changed = False  # one of those cells changed an object in place (``params['metric'] = 'auc'``)
+        before = inherited.get(i, (set(), set(), False))
+        read = set(before[0])  # of its names, those the cells run since (its own or an older version) read
+        readers = set(before[1])  # what the cells that read them bound
+        changed = before[2]  # one of those cells changed an object in place (``params['metric'] = 'auc'``)
         for j in range(i + 1, len(cells)):
             if anonymous[j] and flows[j].defines - flows[j].imports == names and not flows[j].loads & names:
                 old, edit = dict(flow.constants), dict(flows[j].constants)
@@ -1237,7 +1240,7 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
                     and all(old.get(name) is not None and old[name] == edit.get(name) for name in read)
                 ):
                     gone.add(i)
-                    inherited.setdefault(j, set()).update(read)
+                    inherited[j] = (read, readers, changed)
                 break
             if flows[j].defines & names:
                 break  # bound by another cell before any edit of it came
