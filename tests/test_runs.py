@@ -264,6 +264,41 @@ def test_lineage_without_cell_ids_keeps_a_first_version_the_edit_cannot_stand_fo
     assert sources.index(first) < sources.index(between) < sources.index(edit), sources
 
 
+def test_a_trained_runs_code_reads_a_rebound_name_after_the_cell_that_made_it(cell, reader, shell):
+    """A user trial (cell ids): a notebook read its data, filtered it (``df = df[df.age > 18]``), trained, evaluated;
+    then the filter was edited and the cells re-run from the reading cell down. The reading cell, run again as it
+    was, belongs to the trained run; the edited filter opens the next run. The trained run's code put the filter,
+    which reads ``df`` before binding it again, before the cell that made ``df``: its replay raised ``NameError``."""
+    cell("%nbexp track")
+
+    def run(cell_id: str, source: str) -> None:
+        assert shell.run_cell(source, store_history=True, cell_id=cell_id).success
+
+    run(
+        "c1",
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\nraw = np.arange(80.0).reshape(40, 2)",
+    )
+    run("c2", "df = raw.copy()")
+    run("c3", "df = df[df[:, 0] > 2]")
+    run("c4", "X, y = df[:, :1], (df[:, 1] > 40).astype(int)")  # the training reads X and y, not df
+    run("c5", "clf = LogisticRegression().fit(X, y)")
+    run("c6", "acc = clf.score(X, y)")
+    run("c2", "df = raw.copy()")  # re-run from the reading cell down, the filter edited
+    run("c3", "df = df[df[:, 0] > 6]")
+    run("c4", "X, y = df[:, :1], (df[:, 1] > 40).astype(int)")
+    run("c5", "clf = LogisticRegression().fit(X, y)")
+    run("c6", "acc = clf.score(X, y)")
+    r = reader()
+    first = r.list_runs()[-1]
+    assert len(r.list_runs()) == 2
+    sources = [c["source"] for c in r.lineage(first["id"])]
+    assert sources.index("df = raw.copy()") < sources.index("df = df[df[:, 0] > 2]"), sources
+    ns: dict = {}
+    for source in sources:  # the replay's order runs, and computes the first run's accuracy
+        exec(source, ns)
+    assert ns["acc"] == first["metrics"]["acc"]["last"]
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

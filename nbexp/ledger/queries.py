@@ -1108,7 +1108,8 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
     the first pass before the edited hyperparameter and model cells): replayed in that order,
     it raises ``NameError``. A stable topological sort: repeatedly the first cell, in execution
     order, whose every read name is defined by a cell already placed (or by none of the cells:
-    a builtin, or set outside the notebook). A cycle keeps the execution order.
+    a builtin, or set outside the notebook); a name a cell reads and binds again (``df = df[df.age > 18]``)
+    counts as read, unless no other cell binds it. A cycle keeps the execution order.
     """
     flows = [_flow(cell["source"]) for cell in cells]
     gone = _replaced(cells, flows)
@@ -1127,6 +1128,8 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
                 i
                 for i in pending
                 if all(n in placed or n not in defined_by or n in flows[i].defines for n in flows[i].reads)
+                # a name it reads before binding it again (``df = df[df.age > 18]``) comes from another cell
+                and all(n in placed or defined_by[n] == 1 for n in flows[i].loads & flows[i].defines)
             ),
             pending[0],
         )
