@@ -299,6 +299,37 @@ def test_a_trained_runs_code_reads_a_rebound_name_after_the_cell_that_made_it(ce
     assert ns["acc"] == first["metrics"]["acc"]["last"]
 
 
+def test_without_cell_ids_a_filter_edited_after_training_stays_out_of_the_trained_runs_code(cell, reader):
+    """A user trial without cell ids (nbclient): a notebook read its data, filtered it, trained, evaluated; then the
+    filter was edited and the cells re-run from the reading cell down. The edited filter cannot be told from a new
+    cell before it runs, so it ran while the trained run was current; the trained run's code then held it, its
+    replay gave the second run's accuracy, and the code diff of the two runs was empty. The code of a run that
+    trained leaves out the cells run after its training that bound again what the training read."""
+    cell("%nbexp track")
+    cell(
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+        "raw = np.random.default_rng(0).normal(size=(300, 2))"
+    )
+    read, split = "df = raw.copy()", "X, y = df[:, :1], (df[:, 0] + df[:, 1] > 0.3).astype(int)"
+    train, evaluate = "clf = LogisticRegression().fit(X, y)", "acc = clf.score(X, y)"
+    for source in (read, "df = df[df[:, 1] > -1.0]", split, train, evaluate):
+        cell(source)
+    for source in (read, "df = df[df[:, 1] > 0.2]", split, train, evaluate):  # the filter edited in place
+        cell(source)
+    r = reader()
+    second, first = r.list_runs()
+    assert first["metrics"]["acc"]["last"] != second["metrics"]["acc"]["last"]
+    codes = []
+    for run in (first, second):
+        sources = [c["source"] for c in r.lineage(run["id"])]
+        ns: dict = {}
+        for source in sources:  # what nbexp replay runs
+            exec(source, ns)
+        assert ns["acc"] == run["metrics"]["acc"]["last"], sources
+        codes.append(sources)
+    assert "df = df[df[:, 1] > 0.2]" not in codes[0] and "df = df[df[:, 1] > 0.2]" in codes[1]
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, cast
 
 from ..errors import InvalidArgument, RunNotFound
@@ -967,6 +967,10 @@ class Reader:
         cells that ran after it while it stayed open were other runs' (a sweep's ``with nbexp.run(...)``
         blocks), and none of its own read what they did. Cells of other runs between its own stay: its later
         cells may read them.
+
+        A run that trained leaves out the cells run after its training that bound again what the training read
+        (see :func:`_after_training`): without cell ids, the data filter edited and re-run before the training
+        ran again.
         """
         run = self.conn.execute("SELECT session_id, end_time FROM runs WHERE id = ?", (run_id,)).fetchone()
         if run is None:
@@ -977,16 +981,24 @@ class Reader:
         ).fetchone()[0]  # its last own cell
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
-                      c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source
+                      c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source, c.run_id
                FROM cells c JOIN code ON code.hash = c.code_hash
                WHERE c.session_id = ? AND c.start < ? AND c.start <= ? ORDER BY c.start, c.id""",
             (run["session_id"], end, float("inf") if last is None else last),
         ).fetchall()
+        cells = [dict(r) for r in rows]
+        flows: dict[str, _Flow] = {}  # code hash -> what its text reads and binds, one analysis per text
+        for c in cells:
+            if c["code_hash"] not in flows:
+                flows[c["code_hash"]] = _flow(c["source"])
+        after = _after_training(run_id, cells, [flows[c["code_hash"]] for c in cells])
         latest: dict[str, dict] = {}
-        for r in rows:
-            latest.pop(r["cell_key"], None)  # re-insert: order by latest execution
-            latest[r["cell_key"]] = dict(r)
-        return _define_before_use(list(latest.values()))
+        for i, c in enumerate(cells):
+            if i in after:
+                continue
+            latest.pop(c["cell_key"], None)  # re-insert: order by latest execution
+            latest[c["cell_key"]] = {k: v for k, v in c.items() if k != "run_id"}
+        return _define_before_use(list(latest.values()), flows)
 
     def last_cell(self, run_id: str) -> dict | None:
         """The run's last cell execution (``status`` is ``running`` for the cell a dead kernel was in)."""
@@ -1098,7 +1110,7 @@ class Reader:
 _MISSING = object()
 
 
-def _define_before_use(cells: list[dict]) -> list[dict]:
+def _define_before_use(cells: list[dict], known: dict[str, _Flow] | None = None) -> list[dict]:
     """``cells`` (each with its ``source``, ``cell_key`` and ``code_hash``), less the versions a cell without a cell
     id left behind (see :func:`_replaced`), reordered so that a cell comes after a cell that defines each name it
     reads, keeping the execution order otherwise.
@@ -1109,9 +1121,11 @@ def _define_before_use(cells: list[dict]) -> list[dict]:
     it raises ``NameError``. A stable topological sort: repeatedly the first cell, in execution
     order, whose every read name is defined by a cell already placed (or by none of the cells:
     a builtin, or set outside the notebook); a name a cell reads and binds again (``df = df[df.age > 18]``)
-    counts as read, unless no other cell binds it. A cycle keeps the execution order.
+    counts as read, unless no other cell binds it. A cycle keeps the execution order. ``known``: analyses of the
+    cells' texts (:func:`_flow`) by code hash, where the caller has them.
     """
-    flows = [_flow(cell["source"]) for cell in cells]
+    known = known or {}
+    flows = [known.get(cell["code_hash"]) or _flow(cell["source"]) for cell in cells]
     gone = _replaced(cells, flows)
     cells = [c for i, c in enumerate(cells) if i not in gone]
     flows = [f for i, f in enumerate(flows) if i not in gone]
@@ -1153,6 +1167,7 @@ class _Flow:
     # ``(name, statements)`` for each name the cell binds only by assignments that read no name (``TEST_SIZE = 0.25``):
     # the statements, as syntax (not where they stand), give the same value wherever they run
     constants: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
+    training: Any = field(default=None, compare=False, hash=False)  # the text's whole analysis (a Training)
 
 
 def _flow(source: str) -> _Flow:
@@ -1202,8 +1217,54 @@ def _flow(source: str) -> _Flow:
             constant[name] = known + [ast.dump(stmt)] if plain and known is not None else None
     constants = frozenset((name, tuple(dumps)) for name, dumps in constant.items() if dumps is not None)
     return _Flow(
-        frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads), constants
+        frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads), constants, t
     )
+
+
+def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[int]:
+    """The executions that the code of run ``run_id`` leaves out (indexes into ``cells``: the session's cell
+    executions up to the run's end, in execution order, each with its ``run_id`` and ``code_hash``; ``flows``:
+    their texts' analyses): those run after the run's last training cell that bound again a name its training
+    read, or a name those names were computed from (the data the split read), import names aside.
+
+    Without cell ids an edited cell upstream of the training (the data filter, edited in place and re-run from the
+    reading cell down) cannot be told from a new cell before it runs, so it runs while the trained run is current
+    (:meth:`nbexp.runbook.RunBook.edits_upstream`), until the training runs again and opens the next run. The
+    trained run's code held the edit, its replay computed the next run's results, and a code diff of the two runs
+    was empty. Its code now takes each such cell's version from before the training (none for a cell new since):
+    the training read that. Not when a cell run after them and kept reads what they bound (a new cell's ``df``
+    that the evaluation scored): then the execution order stands, as the cells ran.
+
+    The training and what it read are found as the session found them (:class:`nbexp.dataflow.Dataflow`,
+    :meth:`nbexp.runbook.RunBook.trained`), replayed over the cells' texts; a run that trained in none of its own
+    cells (one evaluating another run's model again) leaves out nothing."""
+    from ..dataflow import Dataflow
+
+    dataflow = Dataflow()
+    names: set[str] = set()
+    made: set[str] = set()  # what its training cells bound without reading it: their products, not followed
+    trained = -1
+    for i, (cell, flow) in enumerate(zip(cells, flows)):
+        t = flow.training
+        if t is None:
+            continue
+        if cell["run_id"] == run_id and dataflow.trains(t):
+            read = t.reads | t.mutated
+            made |= t.writes - read
+            names |= dataflow.closure(read | dataflow.globals_read(t.calls), made)
+            trained = i
+        dataflow.record(t, {}, set(), {})
+        dataflow.bound(t, cell["code_hash"])
+    out: set[int] = set()
+    bound: set[str] = set()  # what the cells left out bound
+    for i in range(trained + 1, len(cells)) if trained >= 0 else ():
+        flow = flows[i]
+        if (flow.defines - flow.imports) & names:
+            out.add(i)
+            bound |= flow.defines - flow.imports
+        elif flow.loads & bound:
+            return set()
+    return out
 
 
 def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
