@@ -188,3 +188,27 @@ def test_review_what_changed_treats_nan_as_equal_and_stays_short(cell, ledger_pa
     row = next(ln for ln in out.splitlines() if ln.startswith("acc"))
     assert "missing" not in row and "NaN" not in row, row
     assert "a: 1 -> 10" in row and "and 2 more" in row and "g: 7 -> 70" not in row, row
+
+
+def test_review_what_changed_names_the_data_when_no_param_changed(cell, reader):
+    """A user trial: the data filter edited (``df[df.age > 18]`` to ``> 30``) and the notebook re-run. No param
+    changed, so the review's "what changed" said "same params", though the model saw other data."""
+    from nbexp.analysis.review import review as review_of
+
+    cell("%nbexp track")
+    cell(
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+        "raw = np.random.default_rng(0).normal(size=(300, 2))"
+    )
+    for threshold in ("-1.0", "0.2"):
+        cell("df = raw.copy()")
+        cell(f"df = df[df[:, 1] > {threshold}]")
+        cell("X, y = df[:, :1], (df[:, 0] + df[:, 1] > 0.3).astype(int)")
+        cell("clf = LogisticRegression().fit(X, y)")
+        cell("acc = clf.score(X, y)\nerr = 1 - acc")
+    r = reader()
+    second, first = r.list_runs()
+    best = review_of(r, first["sprint"])["best"]
+    paired = [b for b in best if b.get("previous_run")]  # acc or err: the one the second run did better on
+    assert [(b["run"], b["previous_run"]) for b in paired] == [(second["id"], first["id"])], best
+    assert paired[0]["changed"] == "same params; other data: X, y", paired[0]

@@ -375,3 +375,28 @@ def test_a_cells_torch_peak_is_known_only_when_the_process_peak_rose_in_it():
     assert cell_peaks(None, (1537.8, 1672.0)) == (1537.8, 1672.0)  # CUDA started in this cell
     assert cell_peaks((1217.8, 1672.0), (1537.8, 1672.0)) == (1537.8, None)  # allocated rose, reserved did not
     assert cell_peaks((1537.8, 1672.0), (1537.8, 1672.0)) is None  # below the earlier peak: not known
+
+
+# ---------------------------------------------------------------- a metric's direction
+
+
+@pytest.mark.parametrize(
+    "metric, lower",
+    [
+        ("val_loss", True),
+        ("best_logloss", True),  # XGBoost's best_score with eval_metric='logloss' (a user trial ranked it up)
+        ("best_merror", True),
+        ("valid_0.l2", True),  # LightGBM's metrics
+        ("valid_0.l1", True),
+        ("training.binary_logloss", True),
+        ("best_auc", False),
+        ("accuracy", False),
+        ("best_neg_mean_squared_error", False),  # scikit-learn negates an error so that higher is better
+        ("test_neg_log_loss_mean", False),
+        ("f1", False),
+    ],
+)
+def test_a_metrics_direction_from_its_name(metric, lower):
+    from nbexp.analysis.review import lower_is_better
+
+    assert lower_is_better(metric) is lower

@@ -14,28 +14,40 @@ from .compare import same_param
 from .drift import dataset_drift, imbalanced
 from .metrics import is_ablation
 
-LOWER_IS_BETTER = re.compile(r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency)", re.IGNORECASE)
+LOWER_IS_BETTER = re.compile(
+    r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency|deviance|(^|[._])l[12]($|[._]))", re.IGNORECASE
+)
+# scikit-learn's scorers negate an error so that higher is better: neg_mean_squared_error, neg_log_loss
+NEGATED = re.compile(r"(^|[._])neg_", re.IGNORECASE)
 CHANGES_SHOWN = 5  # params listed per "what changed"; the rest as "and N more"
 
 
 def lower_is_better(metric: str) -> bool:
-    """Direction of a metric, from its name (loss, error, mse, ... go down)."""
-    return bool(LOWER_IS_BETTER.search(metric))
+    """Direction of a metric, from its name: loss, error, mse, LightGBM's ``l2`` ... go down; a scikit-learn
+    score that negates an error (``best_neg_mean_squared_error``) goes up."""
+    return not NEGATED.search(metric) and bool(LOWER_IS_BETTER.search(metric))
 
 
-def _param_change(a: dict, b: dict) -> str:
+def _param_change(a: dict, b: dict, data_a: Mapping[str, str], data_b: Mapping[str, str]) -> str:
     """The params that differ between two runs (equal as :func:`~.compare.same_param` says:
-    NaN and NaN are no change), at most :data:`CHANGES_SHOWN` of them, then "and N more"."""
+    NaN and NaN are no change), at most :data:`CHANGES_SHOWN` of them, then "and N more"; then the data both
+    runs recorded under a name with other content (``data_a``, ``data_b``: name -> fingerprint), as "other data:
+    X_train, X_test" (an edited filter is no param, but it changed what the model saw)."""
     keys = sorted(set(a) | set(b))
     parts = []
     for k in keys:
         va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
         if not same_param(va, vb):
             parts.append(f"{k}: {json.dumps(va)} -> {json.dumps(vb)}")
-    if not parts:
-        return "same params"
     more = len(parts) - CHANGES_SHOWN
-    return "; ".join(parts[:CHANGES_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+    text = "; ".join(parts[:CHANGES_SHOWN]) + (f"; and {more} more" if more > 0 else "") if parts else "same params"
+    other = sorted(name for name, fp in data_b.items() if name in data_a and data_a[name] != fp)
+    if other:
+        shown = ", ".join(other[:CHANGES_SHOWN]) + (
+            f" and {len(other) - CHANGES_SHOWN} more" if len(other) > CHANGES_SHOWN else ""
+        )
+        text += f"; other data: {shown}"
+    return text
 
 
 def lineages(reader: Reader, runs: list[dict]) -> dict[str, str]:
@@ -102,6 +114,7 @@ def review(reader: Reader, sprint_id: str, importance: bool = False) -> dict[str
             )
     best = []
     lineage = lineages(reader, runs)
+    data: dict[str, dict[str, str]] | None = None  # run id -> data name -> fingerprint, read once when needed
     metrics = sorted({k for r in runs for k in r["metrics"]})
     for m in metrics:
         lower = lower_is_better(m)
@@ -125,10 +138,14 @@ def review(reader: Reader, sprint_id: str, importance: bool = False) -> dict[str
         }
         if earlier:
             prev_run, prev = pick(earlier, key=lambda t: t[1])
+            if data is None:
+                data = reader.data_fingerprints([r["id"] for r in runs])
             entry.update(
                 previous_run=prev_run["id"],
                 previous_value=prev,
-                changed=_param_change(prev_run["params"], top_run["params"]),
+                changed=_param_change(
+                    prev_run["params"], top_run["params"], data.get(prev_run["id"], {}), data.get(top_run["id"], {})
+                ),
             )
         best.append(entry)
     gpu_hours = sum(

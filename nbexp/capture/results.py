@@ -21,7 +21,7 @@ the cell belongs to:
   or bound to a name that does not look like a metric, a metric named after the
   function (``accuracy_score`` gives ``accuracy``).
 - **XGBoost / LightGBM**: a model the cell trained gives its ``evals_result_`` as curves
-  ``<eval set>.<metric>`` (step = round), ``best_iteration`` and ``best_score`` when early
+  ``<eval set>.<metric>`` (step = round), ``best_iteration`` and ``best_<metric>`` when early
   stopping set them; a LightGBM ``Booster`` its ``best_score`` per eval set and metric; the
   dicts ``xgb.train(evals_result=d)`` and ``lgb.record_evaluation(d)`` fill, curves too.
 - **Anything else** (PyTorch loops): a real scalar the last expression showed, when the
@@ -615,8 +615,21 @@ def _model(obj: Any, out: Harvest) -> None:
                         _add(out, key, v, source)
             break
         if as_scalar(best) is not None:
-            _add(out, "best_score", best, source)
+            _add(out, _best_key(evals), best, source)
             break
+
+
+def _best_key(evals: Any) -> str:
+    """The key of XGBoost's ``best_score``: the score, at the best round, of the metric early stopping watched,
+    the last eval set's last metric (``best_logloss`` goes down, ``best_auc`` up); ``best_score`` when the
+    evaluation results do not say which."""
+    if isinstance(evals, dict) and evals:
+        metrics = list(evals.values())[-1]
+        if isinstance(metrics, dict) and metrics:
+            key = metric_key(f"best_{list(metrics)[-1]}")
+            if key is not None:
+                return key
+    return "best_score"
 
 
 # the value a cell shows --------------------------------------------------------------------
