@@ -309,6 +309,29 @@ def test_an_evaluation_cell_that_only_prints_its_metric_is_never_rewritten(shell
     assert reader().run(runs[1]["id"])["metrics"]["accuracy"]["steps"] == 1
 
 
+def test_an_edited_evaluation_cell_that_only_prints_its_metric_opens_the_next_run_without_cell_ids(shell, reader):
+    """Without cell ids (nbclient, papermill): the printing evaluation cell edited (scored on the first 20 test rows)
+    and run is known only once it ran, by the metric it printed again, one the run's evaluation printed: it opens the
+    next run, from its start, with its accuracy; the trained run keeps its one value. Before, the edit printed its
+    other accuracy into the trained run, whose accuracy became a curve of both values (a leftover of a user trial).
+    Run again unchanged, the evaluation stays where it is."""
+    run = _sprint(shell, False)
+    run("eval", EVAL_PRINTED)
+    run("eval", EVAL_PRINTED)
+    first = reader().run(reader().list_runs()[0]["id"])["metrics"]["accuracy"]
+    assert (len(reader().list_runs()), first["steps"]) == (1, 1)
+    edited = EVAL_PRINTED.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])")
+    run("eval", edited)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    trained, after = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert trained["metrics"]["accuracy"] == first
+    assert after["metrics"]["accuracy"]["steps"] == 1 and after["metrics"]["accuracy"]["last"] != first["last"]
+    assert after["params"]["C"] == 1.0  # it evaluates the trained model again
+    run("eval", edited)
+    assert len(reader().list_runs()) == 2
+
+
 # the accuracy on the training split, then on the test split, each in a cell of its own, bound to the same name
 EVAL_TRAIN_SPLIT = "from sklearn.metrics import accuracy_score\nacc = accuracy_score(y_train, clf.predict(X_train))"
 EVAL_TEST_SPLIT = "acc = accuracy_score(y_test, clf.predict(X_test))"
