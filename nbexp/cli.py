@@ -322,6 +322,10 @@ def show_cmd(ctx, run, with_outputs, code, output):
     """Show one run: status, params, metric summaries, environment, code (--code: its cells)."""
     with _reader(ctx) as r:
         info = r.run(run)
+        info["tables"] = [  # what result tables it kept (a search's cv_results): `nbexp table` prints one
+            {"name": t["name"], "source": t["source"], "rows": len(t["rows"]), "columns": len(t["columns"])}
+            for t in r.run_tables(info["id"])
+        ]
         if with_outputs:
             info["outputs"], info["artifacts"] = r.outputs(info["id"]), r.artifacts(info["id"])
     if code:
@@ -366,6 +370,16 @@ def show_cmd(ctx, run, with_outputs, code, output):
         if info["metrics"]
         else "  (none)"
     )
+    if info["tables"]:
+        click.echo("\ntables")
+        click.echo(
+            table(
+                ["name", "rows", "columns", "source"],
+                [[t["name"], t["rows"], t["columns"], t["source"]] for t in info["tables"]],
+                fixed=[0],
+            )
+        )
+        click.echo(f"  (nbexp table {info['id']} NAME prints one)")
     click.echo("\nsystem")
     click.echo("  " + system_summary(info))
     if info["idle_hint"]:
@@ -385,6 +399,44 @@ def show_cmd(ctx, run, with_outputs, code, output):
             if info["artifacts"]
             else "  (none)"
         )
+
+
+@main.command("table")
+@click.argument("run")
+@click.argument("name", required=False)
+@_formats
+@click.pass_context
+def table_cmd(ctx, run, name, output):
+    """Print a result table RUN kept (NAME: a search's cv_results, best_params), or, without NAME, list them."""
+    with _reader(ctx) as r:
+        rid = r.resolve(run)
+        tables = r.run_tables(rid)
+    if name is None:
+        listed = [
+            {"name": t["name"], "source": t["source"], "rows": len(t["rows"]), "columns": t["columns"]} for t in tables
+        ]
+        if _emit(output, listed, lambda: (["name", "source", "rows", "columns"], [list(t.values()) for t in listed])):
+            return
+        if not listed:
+            click.echo(f"run {rid} kept no tables")
+            return
+        click.echo(
+            table(
+                ["name", "rows", "columns", "source"],
+                [[t["name"], t["rows"], ", ".join(t["columns"]), t["source"]] for t in listed],
+                fixed=[0],
+            )
+        )
+        return
+    found = next((t for t in tables if t["name"] == name), None)
+    if found is None:
+        kept = ", ".join(t["name"] for t in tables) or "none"
+        raise click.BadParameter(f"run {rid} kept no table {name!r} (its tables: {kept})", param_hint="NAME")
+    if _emit(output, found, lambda: (found["columns"], found["rows"])):
+        return
+    n = len(found["rows"])
+    click.echo(f"{found['name']} of run {rid} ({n} row{'' if n == 1 else 's'}, from {found['source']})")
+    click.echo(table(found["columns"], found["rows"]))
 
 
 def _show_csv(info: dict) -> tuple[list[str], list[list[Any]]]:

@@ -157,3 +157,32 @@ def test_import_counts_one_run_in_the_singular(two_runs, tmp_path):
     assert "added 1 run (" in invoke(target, "import", str(one)).output
     assert "added 1 run (" in invoke(target, "import", str(both)).output  # the other one was already there
     assert "added 0 runs (" in invoke(target, "import", str(both)).output
+
+
+def test_a_searchs_tables_are_listed_by_show_and_printed_by_table(cell, ledger_path):
+    """A user trial: a GridSearchCV's cv_results and best_params were stored, and no command showed them. ``show``
+    lists the tables a run kept; ``nbexp table RUN NAME`` prints one (as JSON and CSV too); a name it did not keep
+    is a usage error that names the tables it has."""
+    cell("%nbexp track grid")
+    cell(
+        "from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.model_selection import GridSearchCV\nX, y = load_iris(return_X_y=True)"
+    )
+    cell("search = GridSearchCV(LogisticRegression(max_iter=500), {'C': [0.1, 1.0, 10.0]}, cv=3)\nsearch.fit(X, y)")
+    search = cell.sh.user_ns["search"]
+    cell("%nbexp stop")
+    shown = invoke(ledger_path, "show", "grid").output
+    assert "tables" in shown and "cv_results" in shown and "best_params" in shown, shown
+    listed = json.loads(invoke(ledger_path, "table", "grid", "--json").output)
+    assert {t["name"]: t["rows"] for t in listed} == {"best_params": 1, "cv_results": 3}
+    cv = json.loads(invoke(ledger_path, "table", "grid", "cv_results", "--json").output)
+    rank = cv["columns"].index("rank_test_score")
+    assert [row[rank] for row in cv["rows"]] == list(search.cv_results_["rank_test_score"])
+    text = invoke(ledger_path, "table", "grid", "best_params").output
+    lines = text.splitlines()
+    assert lines[0].endswith("(1 row, from sklearn)") and lines[1].split() == ["C"], text
+    assert float(lines[2]) == search.best_params_["C"], text
+    csv_text = invoke(ledger_path, "table", "grid", "cv_results", "--csv").output
+    assert csv_text.splitlines()[0].split(",") == cv["columns"] and len(csv_text.splitlines()) == 4
+    res = invoke(ledger_path, "table", "grid", "nope")
+    assert res.exit_code == 2 and "no table 'nope'" in res.output and "cv_results" in res.output, res.output
