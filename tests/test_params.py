@@ -544,3 +544,9 @@ def test_early_stopping_callbacks_given_to_the_training_call_are_params(cell, re
         p = params_of(reader)
         assert p["stop.class"] == "EarlyStopping" and p["stop.patience"] == 4 and p["stop.monitor"] == "val_loss"
         assert not {"stop.wait", "stop.best", "stop.stopped_epoch", "stop.verbose"} & set(p), sorted(p)
+    else:  # bound to a name first (a leftover of the trial: not read)
+        cell("stop = lgb.early_stopping(7, verbose=False)")
+        assert cell(train.replace("lgb.early_stopping(5, verbose=False)", "stop")).success
+        p = params_of(reader)
+        assert p["stop.class"] == "early_stopping" and p["stop.stopping_rounds"] == 7, sorted(p)
+        assert not {"stop.best_score", "stop.best_iter", "stop.verbose", "stop.enabled"} & set(p), sorted(p)

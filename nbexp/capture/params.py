@@ -504,6 +504,8 @@ def from_object(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] 
         found = _keras(name, obj, skipped, defaults)
         if found is not None:
             return found
+    if "lightgbm" in sys.modules and _is_lightgbm_stopping(obj):
+        return _stopping_callback(name, obj, skipped)
     if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params") and not is_torch_module(obj):
         return {}
     out: Params = {}
@@ -641,7 +643,7 @@ def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | Non
         return _keras_optimizer(name, obj, skipped, defaults)
     stopping = tuple(c for c in (getattr(keras.callbacks, n, None) for n in _KERAS_STOPPING) if isinstance(c, type))
     if stopping and isinstance(obj, stopping):
-        return _keras_callback(name, obj, skipped)
+        return _stopping_callback(name, obj, skipped)
     if not isinstance(obj, model_cls):
         return None
     out: Params = {f"{name}.class": _qualname(obj)}
@@ -677,11 +679,18 @@ def _keras(name: str, obj: Any, skipped: list[Skipped], defaults: set[str] | Non
 _KERAS_STOPPING = ("EarlyStopping", "ReduceLROnPlateau")  # the Keras callbacks read as params (see _stopping_callbacks)
 
 
-def _keras_callback(name: str, callback: Any, skipped: list[Skipped]) -> Params:
-    """An early-stopping or plateau callback bound to a name (``es = EarlyStopping(patience=3)``, then
-    ``callbacks=[es]``): its class and the arguments it keeps under their own names (``es.patience``), not
-    what it counted while it ran (``wait``, ``best``) nor its logging (``verbose``)."""
-    out: Params = {f"{name}.class": _qualname(callback)}
+def _is_lightgbm_stopping(obj: Any) -> bool:
+    """LightGBM's early-stopping callback (what ``lgb.early_stopping(20)`` returns)."""
+    cls = type(obj)
+    return cls.__module__ == "lightgbm.callback" and cls.__name__ == "_EarlyStoppingCallback"
+
+
+def _stopping_callback(name: str, callback: Any, skipped: list[Skipped]) -> Params:
+    """An early-stopping or plateau callback bound to a name (``es = EarlyStopping(patience=3)`` or
+    ``es = lgb.early_stopping(20)``, then ``callbacks=[es]``): its class and the arguments it keeps under their own
+    names (``es.patience``, ``es.stopping_rounds``), not what it counted while it ran (``wait``, ``best``) nor its
+    logging (``verbose``). LightGBM's is named after the function that makes it (``early_stopping``)."""
+    out: Params = {f"{name}.class": "early_stopping" if _is_lightgbm_stopping(callback) else _qualname(callback)}
     try:
         names = [p for p in inspect.signature(type(callback).__init__).parameters if p not in ("self", "verbose")]
     except (TypeError, ValueError):
