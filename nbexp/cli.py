@@ -861,6 +861,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     import nbformat
 
     from .analysis.compare import compare_runs
+    from .analysis.explain import continued_stream
     from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines
 
     overrides = _overrides(params, "--param")
@@ -868,6 +869,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         original = r.run(run)
         nb = build_notebook(original, overrides, ledger=str(r.path))
         env_notes = environment_differences(r, original)
+        stream = continued_stream(r, original)
         ledger_path = r.path
     out = Path(output or f"replay-{original['id']}.ipynb")
     nbformat.write(nb, out)
@@ -877,6 +879,13 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
+    if stream is not None:
+        click.echo(
+            f"warning: random numbers: run {original['id']} trained without running its seed (In[{stream['cell']}])"
+            f" again after run {stream['run']} trained, so it drew the numbers that came after; the replay seeds"
+            " once, and may compute other values",
+            err=True,
+        )
     if not execute:
         return
     from nbclient import NotebookClient

@@ -164,3 +164,41 @@ def test_an_unchanged_metric_is_not_given_a_cause(cell, ledger_path):
     assert res.exit_code == 0, res.output
     assert "accuracy unchanged (0.84 in both), though " in res.output and "C 1 -> 0.1" in res.output, res.output
     assert "first cause" not in res.output
+
+
+def test_a_rerun_that_continued_the_random_stream_is_named_by_explain_and_replay(cell, ledger_path):
+    """A user trial (Keras): the seed set once at the top, the model built and trained; the learning rate edited
+    and the model cells run again, the seeding cell not. The re-run drew the random numbers after the first
+    training's, so its replay, which seeds once, did not reproduce it, and ``explain`` named no seed. Now both
+    say that the random stream continued; the first run, and a run that ran its seed again, have no such note."""
+    cell("%nbexp track stream")
+    cell("import numpy as np\nnp.random.seed(0)")
+    cell("X = np.linspace(-1, 1, 40).reshape(20, 2)\ny = (X[:, 0] > 0).astype(int)")
+    cell("LR = 0.1")
+    model = "from sklearn.linear_model import SGDClassifier\nclf = SGDClassifier(eta0=LR, learning_rate='constant')"
+    train = "clf.fit(X + np.random.normal(scale=0.5, size=X.shape), y)"
+    evaluate = "acc = clf.score(X, y)"
+    for source in (model, train, evaluate):
+        cell(source)
+    cell("LR = 0.2")
+    for source in (model, train, evaluate):
+        cell(source)
+    cell("np.random.seed(0)")  # seeded again: the next training starts from the seed
+    cell("LR = 0.3")
+    for source in (model, train, evaluate):
+        cell(source)
+    cell("%nbexp stop")
+    from nbexp.analysis.explain import continued_stream, explain
+
+    with Reader(ledger_path) as r:
+        third, second, first = (r.run(x["id"]) for x in r.list_runs())
+        assert continued_stream(r, first) is None and continued_stream(r, third) is None
+        seeded = next(c for c in second["lineage"] if c["source"] == "import numpy as np\nnp.random.seed(0)")
+        assert continued_stream(r, second) == {"cell": seeded["execution_count"], "run": first["id"]}
+        factors = {f["key"]: f for f in explain(r, first["id"], second["id"], "acc")["factors"]}
+    assert factors["seed:continued:B"]["kind"] == "seed" and not factors["seed:continued:B"]["isolable"], factors
+    assert first["id"] in factors["seed:continued:B"]["sentence"] and "seed:continued:A" not in factors
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "replay", second["id"], "-o", "/dev/null"])
+    assert res.exit_code == 0 and f"after run {first['id']} trained" in res.output, res.output
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "replay", first["id"], "-o", "/dev/null"])
+    assert res.exit_code == 0 and "random numbers" not in res.output, res.output

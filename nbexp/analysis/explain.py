@@ -11,8 +11,9 @@ plain sentence:
 - ``param``: a param changed, old -> new (the estimator's own copy, ``model.C`` next to ``C``,
   is the same factor). Cosmetic params (verbosity, names, paths of outputs...) rank last.
 - ``environment``: packages added, removed or upgraded, the git commit, Python, CUDA.
-- ``seed``: a seed param or an RNG seeding call that changed, or code that draws random numbers
-  without seeding anything (a non-deterministic run).
+- ``seed``: a seed param or an RNG seeding call that changed, code that draws random numbers
+  without seeding anything (a non-deterministic run), or a run that trained without running its
+  seeding cell again after another run trained (its random stream continued: :func:`continued_stream`).
 - ``system``: the run went much slower, or its GPU sat idle.
 
 Ranking: by evidence first (a factor that ablation by replay showed to move the metric beyond
@@ -27,6 +28,7 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidArgument
@@ -48,7 +50,8 @@ COSMETIC_KEY = re.compile(
 DATA_KEY = re.compile(r"(path|file|csv|parquet|dataset|data|url|uri)$", re.IGNORECASE)
 DATA_SUFFIX = re.compile(r"\.(csv|tsv|parquet|pq|feather|json|jsonl|npy|npz|h5|hdf5|arrow|txt|xlsx?)$", re.IGNORECASE)
 SEED_CALL = re.compile(
-    r"(manual_seed|manual_seed_all|\bseed|set_seed|seed_everything|default_rng|RandomState|random_state)"
+    r"(manual_seed|manual_seed_all|\bseed|set_seed|set_random_seed|seed_everything|default_rng|RandomState|"
+    r"random_state)"
     r"(\s*[(=]\s*)(-?\d+)"
 )
 SEEDED = re.compile(r"seed|random_state", re.IGNORECASE)  # code that seeds something, however
@@ -327,6 +330,7 @@ def explain(
     for ca in removed:
         factors.append(_code_factor(ca, None, None))
     factors += _seed_factors(changed, seed_cells - used_cells, b_cells, param_factors)
+    factors += _stream_factors(reader, ra, rb)
     factors += _environment_factors(reader, ra, rb)
     factors += _system_factors(ra, rb)
     for f in factors:
@@ -508,6 +512,59 @@ def _code_factor(ca: dict | None, cb: dict | None, pos: int | None) -> dict:
         "revert": {"cells": [{"index": cb["index"], "source": ca["source"] if ca else None}]} if cb else None,
         "not_isolable": None if cb else "a cell only A ran: a replay of B has nowhere sure to put it back",
     }
+
+
+def continued_stream(reader: Reader, run: Mapping[str, Any]) -> dict | None:
+    """``{"cell": the seeding cell's execution count, "run": the run that trained in between}`` when the random
+    numbers ``run``'s training drew did not start from its seed: the last cell of its code that seeds
+    (:data:`SEED_CALL`: ``keras.utils.set_random_seed(42)``, ``torch.manual_seed(0)``) ran before another run's
+    training, and did not run again before ``run``'s own. None otherwise (a run that trained in none of its cells
+    evaluates another run's model and drew nothing).
+
+    Set once at the top of a notebook, a seed is spent by the first run's training: a re-run that trains again
+    without the seeding cell draws the numbers that came after, which no replay (seeding once, then training) draws:
+    its metrics can move although nothing in its code, params or data changed (a user trial, Keras)."""
+    seeds = [c for c in run["lineage"] if c["status"] == "ok" and SEED_CALL.search(c["source"])]
+    if not seeds:
+        return None
+    end = run["end_time"] if run.get("end_time") is not None else float("inf")
+    trainings = reader.trainings(run["session_id"], min(c["start"] for c in seeds), end)
+    own = next((start for run_id, start in trainings if run_id == run["id"]), None)
+    before = [c for c in seeds if own is not None and c["start"] < own]  # a seed set after it trained spent nothing
+    if own is None or not before:
+        return None
+    seed = max(before, key=lambda c: c["start"])
+    for run_id, start in trainings:
+        if seed["start"] < start < own and run_id is not None and run_id != run["id"]:
+            return {"cell": seed["execution_count"], "run": run_id}
+    return None
+
+
+def _stream_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dict]:
+    """A seed factor for each of the two runs whose training continued a random stream (:func:`continued_stream`):
+    a replay cannot take it back, the stream's state was not recorded."""
+    out = []
+    for side, run in (("A", ra), ("B", rb)):
+        stream = continued_stream(reader, run)
+        if stream is None:
+            continue
+        out.append(
+            {
+                "key": f"seed:continued:{side}",
+                "kind": "seed",
+                "title": f"{side}'s random stream continued",
+                "evidence": {"run": run["id"], **stream},
+                "sentence": (
+                    f"{side} trained without running its seed (In[{stream['cell']}]) again after run {stream['run']}"
+                    " trained: it drew the random numbers that came after, not those its seed gives"
+                ),
+                "prior": PRIOR["seed"],
+                "isolable": False,
+                "revert": None,
+                "not_isolable": "the random stream's state when it trained was not recorded",
+            }
+        )
+    return out
 
 
 def _seed_factors(changed, seed_cells, b_cells, param_factors) -> list[dict]:

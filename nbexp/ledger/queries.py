@@ -1000,6 +1000,24 @@ class Reader:
             latest[c["cell_key"]] = {k: v for k, v in c.items() if k != "run_id"}
         return _define_before_use(list(latest.values()), flows)
 
+    def trainings(self, session_id: str, after: float, before: float) -> list[tuple[str | None, float]]:
+        """``(run id, start)`` of each cell execution of a session that started between ``after`` and ``before``
+        and trains by its text (a ``fit``, an optimizer ``step``, ``xgb.train``: see
+        :func:`nbexp.capture.training.analyze`), in execution order."""
+        flows: dict[str, _Flow] = {}
+        out: list[tuple[str | None, float]] = []
+        for run_id, start, code_hash, source in self.conn.execute(
+            """SELECT c.run_id, c.start, c.code_hash, code.source FROM cells c JOIN code ON code.hash = c.code_hash
+               WHERE c.session_id = ? AND c.start > ? AND c.start < ? ORDER BY c.start, c.id""",
+            (session_id, after, before),
+        ):
+            if code_hash not in flows:
+                flows[code_hash] = _flow(source)
+            t = flows[code_hash].training
+            if t is not None and t.trains:
+                out.append((run_id, start))
+        return out
+
     def last_cell(self, run_id: str) -> dict | None:
         """The run's last cell execution (``status`` is ``running`` for the cell a dead kernel was in)."""
         row = self.conn.execute(
