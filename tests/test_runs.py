@@ -330,6 +330,37 @@ def test_without_cell_ids_a_filter_edited_after_training_stays_out_of_the_traine
     assert "df = df[df[:, 1] > 0.2]" not in codes[0] and "df = df[df[:, 1] > 0.2]" in codes[1]
 
 
+@pytest.mark.parametrize("refilter", [True, False])
+def test_a_reruns_code_leaves_out_a_filter_whose_data_the_reading_cell_replaced(cell, reader, refilter):
+    """A user trial without cell ids: the filter edited so that it does not hold the old one (``> -1.0`` to
+    ``< 0.5``), re-run from the reading cell down. The re-run's code held both filters, the old one after the reading
+    cell, so its replay filtered twice and computed other metrics. Run from the reading cell down without the filter
+    (``refilter`` False), the re-run trained on unfiltered data, and its code filtered it still."""
+    cell("%nbexp track")
+    cell(
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+        "raw = np.random.default_rng(0).normal(size=(300, 2))"
+    )
+    read, split = "df = raw.copy()\ndf[:3]", "X, y = df[:, :1], (df[:, 0] + df[:, 1] > 0.3).astype(int)"
+    train, evaluate = "clf = LogisticRegression().fit(X, y)", "acc = clf.score(X, y)"
+    old, edit = "df = df[df[:, 1] > -1.0]\nprint(len(df), 'rows')", "df = df[df[:, 1] < 0.5]\nprint(len(df), 'rows')"
+    for source in (read, old, split, train, evaluate):
+        cell(source)
+    for source in (read, edit, split, train, evaluate) if refilter else (read, split, train, evaluate):
+        cell(source)
+    r = reader()
+    second, first = r.list_runs()
+    assert first["metrics"]["acc"]["last"] != second["metrics"]["acc"]["last"]
+    for run in (first, second):
+        sources = [c["source"] for c in r.lineage(run["id"])]
+        ns: dict = {}
+        for source in sources:  # what nbexp replay runs
+            exec(source, ns)
+        assert ns["acc"] == run["metrics"]["acc"]["last"], sources
+    assert old in [c["source"] for c in r.lineage(first["id"])]
+    assert old not in [c["source"] for c in r.lineage(second["id"])]
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

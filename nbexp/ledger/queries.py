@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, cast
+from typing import AbstractSet, Any, Callable, Iterable, cast
 
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
@@ -1130,8 +1130,9 @@ _MISSING = object()
 
 def _define_before_use(cells: list[dict], known: dict[str, _Flow] | None = None) -> list[dict]:
     """``cells`` (each with its ``source``, ``cell_key`` and ``code_hash``), less the versions a cell without a cell
-    id left behind (see :func:`_replaced`), reordered so that a cell comes after a cell that defines each name it
-    reads, keeping the execution order otherwise.
+    id left behind (see :func:`_replaced`) and the cells whose values no later cell read (see :func:`_dead`),
+    reordered so that a cell comes after a cell that defines each name it reads, keeping the execution order
+    otherwise.
 
     Re-executing some cells of a notebook leaves, by latest execution, cells that were not
     re-executed before the re-executed cells defining what they read (the evaluation cell of
@@ -1144,9 +1145,13 @@ def _define_before_use(cells: list[dict], known: dict[str, _Flow] | None = None)
     """
     known = known or {}
     flows = [known.get(cell["code_hash"]) or _flow(cell["source"]) for cell in cells]
-    gone = _replaced(cells, flows)
-    cells = [c for i, c in enumerate(cells) if i not in gone]
-    flows = [f for i, f in enumerate(flows) if i not in gone]
+    replaced = _replaced(cells, flows)
+    edits = {cells[j]["code_hash"] for j in replaced.values()}  # they stand where the versions they replaced ran
+    cells = [c for i, c in enumerate(cells) if i not in replaced]
+    flows = [f for i, f in enumerate(flows) if i not in replaced]
+    dead = _dead(cells, flows, {i for i, c in enumerate(cells) if c["code_hash"] in edits})
+    cells = [c for i, c in enumerate(cells) if i not in dead]
+    flows = [f for i, f in enumerate(flows) if i not in dead]
     defined_by: dict[str, int] = {}
     for flow in flows:
         for name in flow.defines:
@@ -1185,6 +1190,9 @@ class _Flow:
     # ``(name, statements)`` for each name the cell binds only by assignments that read no name (``TEST_SIZE = 0.25``):
     # the statements, as syntax (not where they stand), give the same value wherever they run
     constants: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
+    parsed: bool = False  # its text is Python (else nothing is known of what it reads)
+    # its statements only bind names and show values (``df = df[df.age > 18]``, ``print(len(df))``, ``df.head()``)
+    binds_only: bool = False
     training: Any = field(default=None, compare=False, hash=False)  # the text's whole analysis (a Training)
 
 
@@ -1234,9 +1242,72 @@ def _flow(source: str) -> _Flow:
             known = constant.get(name, [])
             constant[name] = known + [ast.dump(stmt)] if plain and known is not None else None
     constants = frozenset((name, tuple(dumps)) for name, dumps in constant.items() if dumps is not None)
+    binds_only = not t.trains and all(_binds_or_shows(stmt) for stmt in tree.body)
     return _Flow(
-        frozenset(t.reads), frozenset(t.defines), frozenset(imports), bool(t.mutated), frozenset(loads), constants, t
+        frozenset(t.reads),
+        frozenset(t.defines),
+        frozenset(imports),
+        bool(t.mutated),
+        frozenset(loads),
+        constants,
+        training=t,
+        parsed=True,
+        binds_only=binds_only,
     )
+
+
+# methods whose call as a statement only shows a value (``df.head()``)
+_SHOWING = frozenset({"head", "tail", "describe", "info", "sample", "value_counts", "nunique"})
+
+
+def _binds_or_shows(stmt: Any) -> bool:
+    """A statement that binds names (an assignment), or shows a value: a name or attribute, ``print(...)``,
+    ``display(...)``, ``df.head()``; a docstring."""
+    import ast
+
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)):
+        return True
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value
+    if isinstance(value, (ast.Constant, ast.Name, ast.Attribute, ast.Subscript)):
+        return True
+    if isinstance(value, ast.Call):
+        f = value.func
+        return (isinstance(f, ast.Name) and f.id in ("print", "display")) or (
+            isinstance(f, ast.Attribute) and f.attr in _SHOWING
+        )
+    return False
+
+
+def _dead(cells: list[dict], flows: list[_Flow], edits: AbstractSet[int] = frozenset()) -> set[int]:
+    """The cells (indexes, in latest-execution order) whose values reached nothing the run computed: cells that only
+    bind names and show values (no import, no training, no object changed in place) and whose every name a later
+    cell bound afresh (without reading it) before any cell read it.
+
+    The data filter before the cell that reads the data ran again: re-run from the reading cell down with the filter
+    edited, and without cell ids, both versions of the filter stayed in the run's code, the old one after the
+    reading cell, so its replay filtered the data twice (a user trial: ``df.age > 18``, then ``df.age < 60``); with
+    the filter not run again, the run's code filtered what its training never saw filtered. A cell whose text is
+    not Python reads anything. ``edits``: cells that replaced an earlier version of theirs (:func:`_replaced`): they
+    stand where that version ran, and the cells run since read them."""
+    out: set[int] = set()
+    for i, flow in enumerate(flows):
+        if i in edits:
+            continue
+        names = set(flow.defines)
+        # an object changed in place (``params["lr"] = 0.1``), not rebuilt from itself (``df = df[df.age > 18]``)
+        changes = flow.training is not None and bool(flow.training.mutated - flow.defines)
+        if not names or flow.imports or changes or not flow.binds_only:
+            continue
+        for later in flows[i + 1 :]:
+            if not later.parsed or later.loads & names:
+                break
+            names -= later.defines
+            if not names:
+                out.add(i)
+                break
+    return out
 
 
 def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[int]:
@@ -1285,9 +1356,10 @@ def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[i
     return out
 
 
-def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
-    """The cells (indexes, in latest-execution order) that an edit of theirs replaced, where the front end gave no
-    cell id (papermill, nbclient, nbconvert, a console: the cell is known by its text alone).
+def _replaced(cells: list[dict], flows: list[_Flow]) -> dict[int, int]:
+    """The cells (indexes, in latest-execution order) that an edit of theirs replaced, each with the edit's index,
+    where the front end gave no cell id (papermill, nbclient, nbconvert, a console: the cell is known by its text
+    alone).
 
     Edited and re-run, such a cell comes back under a new text, and both versions would stay in the run's code
     (the first pass's ``C = 0.1`` fit before the edited ``C = 10.0`` one; a code diff shows the old one as added,
@@ -1301,7 +1373,7 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
     'auc'`` between two versions of ``params = {...}``) or bound a name the edit reads (the edit cannot move
     before it). With cell ids each cell's latest version is already the only one (:meth:`Reader.lineage`)."""
     anonymous = [c.get("cell_key") is not None and c.get("cell_key") == c.get("code_hash") for c in cells]
-    gone: set[int] = set()
+    gone: dict[int, int] = {}
     # what the cells after the versions an edit replaced read of them, what those cells bound, whether one of them
     # changed an object in place: the edit stands for those versions before those cells
     inherited: dict[int, tuple[set[str], set[str], bool]] = {}
@@ -1321,7 +1393,7 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> set[int]:
                     and not flows[j].loads & readers  # the edit placed before them would read what they bind
                     and all(old.get(name) is not None and old[name] == edit.get(name) for name in read)
                 ):
-                    gone.add(i)
+                    gone[i] = j
                     inherited[j] = (read, readers, changed)
                 break
             if flows[j].defines & names:
