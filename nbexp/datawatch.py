@@ -63,6 +63,9 @@ def is_data_wrapper(obj: Any) -> bool:
     return False
 
 
+_CARRY = object()  # a job of the watcher's queue: link a run's data to the run that re-evaluates its model
+
+
 class DataWatcher:
     """Watches a session's data; ``enabled=False`` (``%nbexp track --no-data``) watches nothing.
 
@@ -181,6 +184,13 @@ class DataWatcher:
     def _link(self, run_ids: list[str], name: str, fp: str, role: str | None) -> None:
         self.store.link_run_data(run_ids, name, fp, role, time.time())
 
+    def carry(self, prev_id: str, new_id: str) -> None:
+        """Run ``new_id`` evaluates the model ``prev_id`` trained again (:meth:`nbexp.runbook.RunBook.carry`): it
+        holds the data that training saw too. Queued behind the data still being summarized for ``prev_id``; what
+        ``new_id`` links itself stays (a re-evaluation had no training data, and ``explain`` called it changed)."""
+        if self.enabled:
+            self.jobs.put((_CARRY, prev_id, new_id))
+
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until queued objects are summarized (or ``timeout`` passes)."""
         deadline = time.time() + timeout
@@ -203,6 +213,9 @@ class DataWatcher:
             try:
                 if job is None:
                     return
+                if job[0] is _CARRY:
+                    self.store.copy_run_data(job[1], job[2])
+                    continue
                 self._process(*job)
             except Exception as exc:
                 self.warn("data", f"data {job[0]!r} not summarized ({type(exc).__name__}: {exc})")

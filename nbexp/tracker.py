@@ -565,6 +565,7 @@ class Session:
         new = self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
         if reason == "re-evaluates":
             self.book.carry(run, new, up)
+            self.data.carry(run.id, new.id)
         return new
 
     def _decide_after(self, cell: _Cell, printed: tuple = (), shown: Any = None) -> None:

@@ -328,6 +328,15 @@ def test_an_edited_evaluation_cell_that_only_prints_its_metric_opens_the_next_ru
     assert trained["metrics"]["accuracy"] == first
     assert after["metrics"]["accuracy"]["steps"] == 1 and after["metrics"]["accuracy"]["last"] != first["last"]
     assert after["params"]["C"] == 1.0  # it evaluates the trained model again
+    # and holds the data that model trained on: explain named the training data changed, since the re-evaluation
+    # had none recorded (a user trial)
+    trained_data = {d["name"]: d["fingerprint"] for d in trained["data"]}
+    assert {"X_train", "y_train"} <= set(trained_data), trained_data
+    assert {d["name"]: d["fingerprint"] for d in after["data"]}.items() >= trained_data.items()
+    from nbexp.analysis.explain import explain
+
+    factors = explain(reader(), trained["id"], after["id"], "accuracy")["factors"]
+    assert [f["kind"] for f in factors] == ["code"], factors
     run("eval", edited)
     assert len(reader().list_runs()) == 2
 

@@ -388,6 +388,14 @@ class Store:
         """The data named ``name`` (with this fingerprint and role) was used by each of the runs."""
         self.sink.executemany(LINK_DATA, [(rid, name, fingerprint, role, time) for rid in run_ids])
 
+    def copy_run_data(self, from_run: str, to_run: str) -> None:
+        """Link the data of run ``from_run`` to run ``to_run`` too, except names ``to_run`` has linked itself."""
+        self.sink.execute(
+            "INSERT OR IGNORE INTO run_data (run_id, name, fingerprint, role, time) "
+            "SELECT ?, name, fingerprint, role, time FROM run_data WHERE run_id = ?",
+            (to_run, from_run),
+        )
+
     # -- outputs and artifacts -------------------------------------------------------------------
     def store_blob(self, digest: str, mime: str, data: bytes) -> None:
         """Content, once per SHA-256 (``digest``, hex, computed by the caller; text already scrubbed)."""
