@@ -79,6 +79,7 @@ class Run:
         # that reads none of them, nor a name it trained through, is another training, even on the same data
         self.estimators: set[str] = set()
         self.eval_metrics: set[str] = set()  # metrics computed by cells that do not train
+        self.eval_printed: set[str] = set()  # metrics printed by cells that do not train (print(f"Accuracy: ..."))
         # its evaluation cells (cells that computed metrics but do not train): cell id (or text's hash without
         # ids) -> (the text's hash, what it computed); the same text run again opens the next run only if it
         # computes something else (RunBook.screen: "after")

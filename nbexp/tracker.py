@@ -590,7 +590,7 @@ class Session:
             reason = self.book.reason(run, cell.hash, cell.source, self._analyze, cell_id=cell_id)
             if not reason and (cell_id is None or cell_id in run.eval_cells):
                 # it printed again a metric an evaluation of the run printed: that evaluation edited, without ids
-                reason = "re-evaluates" if {key for key, _ in printed} & run.eval_metrics else None
+                reason = "re-evaluates" if {key for key, _ in printed} & run.eval_printed else None
         if not reason:
             return
         if run.n_points > cell.points_before:
@@ -941,7 +941,7 @@ class Session:
         it ran (``logged``: ``nbexp.log`` in a helper) or computed something that cannot be compared
         (:meth:`RunBook.outcome`) opens the next run before it runs again, like a training cell."""
         outcome = None if logged else self._outcome(cell, printed, shown)
-        run.eval_metrics |= {key for key, _ in printed if key in run.metric_keys}  # as its computed ones
+        run.eval_printed |= {key for key, _ in printed if key in run.metric_keys}
         if outcome is not None:
             run.eval_cells[cell.key] = (cell.hash, outcome)
         else:
