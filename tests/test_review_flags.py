@@ -212,3 +212,16 @@ def test_review_what_changed_names_the_data_when_no_param_changed(cell, reader):
     paired = [b for b in best if b.get("previous_run")]  # acc or err: the one the second run did better on
     assert [(b["run"], b["previous_run"]) for b in paired] == [(second["id"], first["id"])], best
     assert paired[0]["changed"] == "same params; other data: X, y", paired[0]
+
+
+def test_review_ranks_no_run_by_a_count(cell, reader):
+    from nbexp.analysis.review import review as review_of
+
+    cell("%nbexp track")
+    cell(
+        "import nbexp\nwith nbexp.run('a'):\n    nbexp.log(auc=0.8, best_iteration=40)\n"
+        "with nbexp.run('b'):\n    nbexp.log(auc=0.9, best_iteration=12)"
+    )
+    r = reader()
+    best = review_of(r, r.list_runs()[0]["sprint"])["best"]
+    assert [b["metric"] for b in best] == ["auc"], best

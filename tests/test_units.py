@@ -400,3 +400,12 @@ def test_a_metrics_direction_from_its_name(metric, lower):
     from nbexp.analysis.review import lower_is_better
 
     assert lower_is_better(metric) is lower
+
+
+def test_a_count_kept_beside_the_scores_is_no_score():
+    """A user trial: ``review`` listed XGBoost's ``best_iteration`` among the best metrics, higher being better."""
+    from nbexp.analysis.metrics import is_count, rank_counts
+
+    assert all(is_count(k) for k in ("best_iteration", "n_iter", "epochs", "validation.epoch"))
+    assert not any(is_count(k) for k in ("val_loss", "iteration_time", "best_logloss", "accuracy"))
+    assert rank_counts({"best_iteration": (2, False), "auc": (2, False)}) == ["auc", "best_iteration"]

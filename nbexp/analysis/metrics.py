@@ -11,10 +11,14 @@ order, first key first:
    training one (``train_`` / ``_train``, and a bare ``loss``, which is what training loops print);
 3. found in code, objects or ``nbexp.log`` before read from printed output (``source`` stdout);
 4. alphabetical.
+
+A count that libraries keep beside their scores (XGBoost's ``best_iteration``, a search's ``n_iter``, ``epochs``) is
+no score: it comes last, and no view ranks runs by it (:func:`is_count`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,9 +26,21 @@ EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
 EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
 
 
+COUNT = re.compile(r"(^|[._])(best_iteration|best_ntree_limit|n_iter|num_iterations|iterations?|epochs?)$", re.I)
+
+
+def is_count(key: str) -> bool:
+    """A count kept beside the scores (``best_iteration``, ``n_iter``, ``epochs``), not a score: neither higher nor
+    lower is better."""
+    return bool(COUNT.search(key))
+
+
 def kind_of(key: str) -> int:
-    """0 for an evaluation metric, 1 for a general one, 2 for a training one (see the module docstring)."""
+    """0 for an evaluation metric, 1 for a general one, 2 for a training one, 3 for a count (see the module
+    docstring)."""
     k = key.lower()
+    if is_count(k):
+        return 3
     if k.startswith(EVAL_PREFIXES) or k.endswith(EVAL_SUFFIXES) or ".validation" in k or k.startswith("validation"):
         return 0
     if k.startswith("train") or k.endswith("_train") or k == "loss":
