@@ -248,7 +248,9 @@ def test_sklearn_search_pipeline_column_transformer_and_defaults(cell, reader, d
     assert "list" not in [v for k, v in p.items() if k.endswith(("steps", "transformers", "param_grid"))]
     sources = dict(db().execute("SELECT key, source FROM params").fetchall())
     assert sources["search.cv"] == "assign"  # set: 3, the default is None
-    assert sources["search.estimator.svc.C"] == "default"  # SVC() left at C=1.0
+    assert sources["search.estimator.svc.C"] == "default"  # SVC() left at C=1.0: the rbf candidates fit it
+    # every candidate sets the kernel: the pipeline's own is fitted by none (a user trial read it as the one used)
+    assert "search.estimator.svc.kernel" not in p and "search.estimator.svc.gamma" in p
     assert sources["search.estimator.columntransformer.cat.handle_unknown"] == "default"
 
 

@@ -542,7 +542,10 @@ def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] |
     not a param: it is kept as the run's ``best_params`` table (see :mod:`.results`)."""
     out: Params = {f"{name}.class": _qualname(est)}
     params = est.get_params(deep=True)
+    searched = _searched(params)
     for key in sorted(params):
+        if key in searched:
+            continue
         value = params[key]
         dotted = f"{name}.{key.replace('__', '.')}"
         leaf = key.rpartition("__")[2]
@@ -573,6 +576,21 @@ def _estimator(name: str, est: Any, skipped: list[Skipped], defaults: set[str] |
             out[dotted] = _qualname(value)
         if defaults is not None and dotted in out and _is_default(est, params, key, value):
             defaults.add(dotted)
+    return out
+
+
+def _searched(params: dict[str, Any]) -> set[str]:
+    """The params of a search's estimator that its grid sets in every candidate (``estimator__svc__C`` for a grid
+    ``{"svc__C": [0.1, 1, 10]}``): the value the estimator was built with is fitted by no candidate, and listed it
+    read as what the search used (a user trial: ``search.estimator.clf.C 1`` beside the grid). A key that some dicts
+    of a list leave out stays: those candidates use it."""
+    out: set[str] = set()
+    for key in _GRIDS:
+        grid = params.get(key)
+        dicts = grid if isinstance(grid, (list, tuple)) else [grid]
+        if dicts and all(isinstance(d, dict) for d in dicts):
+            common = set.intersection(*(set(map(str, d)) for d in dicts))
+            out |= {f"estimator__{k}" for k in common}
     return out
 
 
