@@ -361,6 +361,62 @@ def test_a_reruns_code_leaves_out_a_filter_whose_data_the_reading_cell_replaced(
     assert old not in [c["source"] for c in r.lineage(second["id"])]
 
 
+_HEAD = (
+    "import numpy as np, pandas as pd\nfrom sklearn.linear_model import LogisticRegression\n"
+    "rng = np.random.default_rng(0)\nraw = rng.normal(size=(400, 4))\n"
+    "df = pd.DataFrame(raw, columns=list('abcd'))\ndf['y'] = (df.a + df.c > 0).astype(int)"
+)
+# notebooks a review of the lineage rules wrote: each left a cell out of a run's code that its replay needs
+_NEEDED = {
+    "an evaluation that binds the data it scores": [
+        "X, y = df[list('abcd')][:200], df.y[:200]",
+        "clf = LogisticRegression().fit(X, y)",
+        "df = df[200:]\ntest_acc = clf.score(df[list('abcd')], df.y)\nprint('test accuracy', test_acc)",
+    ],
+    "a function reading the data a later cell rebinds": [
+        "def features():\n    return df[list('ab')], df.y",
+        "df = df[:300]",
+        "X, y = features()",
+        "clf = LogisticRegression().fit(X, y)",
+        "df = pd.DataFrame(raw, columns=list('abcd'))[300:]\ndf['y'] = (df.a + df.c > 0).astype(int)",
+        "test_acc = clf.score(*features())",
+    ],
+    "a list extended in place": [
+        "features = ['a', 'b']",
+        "features += ['c']",
+        "clf = LogisticRegression().fit(df[features], df.y)",
+        "test_acc = clf.score(df[features], df.y)",
+    ],
+    "a seed whose value is thrown away": [
+        "_ = np.random.seed(0)",
+        "noisy = df[list('abcd')] + np.random.normal(scale=2.0, size=(400, 4))",
+        "clf = LogisticRegression().fit(noisy, df.y)",
+        "test_acc = clf.score(noisy, df.y)",
+        "_ = len(noisy)",
+    ],
+}
+
+
+@pytest.mark.parametrize("ids", [True, False])
+@pytest.mark.parametrize("notebook", sorted(_NEEDED))
+def test_a_runs_code_keeps_the_cells_its_replay_needs(shell, reader, notebook, ids):
+    """The rules that leave cells out of a run's code (a cell run after the training that binds again what it read,
+    a cell whose values were bound afresh before any cell read them) leave none that the replay needs: an
+    evaluation's own ``df``, a value a function's body reads, a list extended in place, a seeding call."""
+
+    def run(i: int, source: str) -> None:
+        assert shell.run_cell(source, store_history=True, cell_id=f"c{i}" if ids else None).success
+
+    for i, source in enumerate(["%nbexp track", _HEAD, *_NEEDED[notebook]]):
+        run(i, source)
+    r = reader()
+    (only,) = r.list_runs()
+    ns: dict = {}
+    for source in [c["source"] for c in r.lineage(only["id"])]:  # what nbexp replay runs
+        exec(source, ns)
+    assert ns["test_acc"] == only["metrics"]["test_acc"]["last"]
+
+
 def test_reload_ext_leaves_one_set_of_hooks(cell, shell):
     cell("%nbexp track")
     before = len(shell.events.callbacks["post_run_cell"])

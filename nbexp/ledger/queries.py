@@ -981,7 +981,7 @@ class Reader:
         ).fetchone()[0]  # its last own cell
         rows = self.conn.execute(
             """SELECT c.cell_key, c.execution_count, c.start, c.duration, c.status, c.code_hash, c.cpu_mean,
-                      c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source, c.run_id
+                      c.gpu_util_mean, c.gpu_mem_peak_mb, c.idle_hint, code.source, c.run_id, c.n_points
                FROM cells c JOIN code ON code.hash = c.code_hash
                WHERE c.session_id = ? AND c.start < ? AND c.start <= ? ORDER BY c.start, c.id""",
             (run["session_id"], end, float("inf") if last is None else last),
@@ -997,7 +997,7 @@ class Reader:
             if i in after:
                 continue
             latest.pop(c["cell_key"], None)  # re-insert: order by latest execution
-            latest[c["cell_key"]] = {k: v for k, v in c.items() if k != "run_id"}
+            latest[c["cell_key"]] = {k: v for k, v in c.items() if k not in ("run_id", "n_points")}
         return _define_before_use(list(latest.values()), flows)
 
     def trainings(self, session_id: str, after: float, before: float) -> list[tuple[str | None, float]]:
@@ -1191,12 +1191,16 @@ class _Flow:
     # the statements, as syntax (not where they stand), give the same value wherever they run
     constants: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
     parsed: bool = False  # its text is Python (else nothing is known of what it reads)
+    functions: frozenset[str] = frozenset()  # the functions and classes it defines (their bodies read globals)
     # its statements only bind names and show values (``df = df[df.age > 18]``, ``print(len(df))``, ``df.head()``)
     binds_only: bool = False
     training: Any = field(default=None, compare=False, hash=False)  # the text's whole analysis (a Training)
 
 
 def _flow(source: str) -> _Flow:
+    """What one cell's text reads and binds. Text that is Python already is read as it is: IPython's transforms
+    change only what is not (magics, ``!cmd``, ``obj?``, prompts, an indented first line), and they were a fifth of
+    a long session's lineage; the data a cell feeds to training is not read (a third more)."""
     import ast
 
     from ..capture.training import analyze, unwrap_magics
@@ -1208,11 +1212,14 @@ def _flow(source: str) -> _Flow:
     except ImportError:  # pragma: no cover - IPython comes with the package
         transform = str
     try:
-        code = transform(source)
-        tree = ast.parse(code)
+        try:
+            code, tree = source, ast.parse(source)
+        except SyntaxError:
+            code = transform(source)
+            tree = ast.parse(code)
         if "get_ipython" in code:
             tree = unwrap_magics(tree, transform)
-        t = analyze(tree)
+        t = analyze(tree, with_data=False)
     except Exception:  # text that is not Python: it stays where it ran
         return _Flow()
     imports = {
@@ -1227,6 +1234,8 @@ def _flow(source: str) -> _Flow:
     for stmt in tree.body:
         names = [n for n in ast.walk(stmt) if isinstance(n, ast.Name)]
         loads |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - bound
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id not in bound:
+            loads.add(stmt.target.id)  # ``features += ["c"]`` reads ``features``
         stored = [n.id for n in names if isinstance(n.ctx, ast.Store)]
         bound.update(stored)
         targets = (
@@ -1243,6 +1252,9 @@ def _flow(source: str) -> _Flow:
             constant[name] = known + [ast.dump(stmt)] if plain and known is not None else None
     constants = frozenset((name, tuple(dumps)) for name, dumps in constant.items() if dumps is not None)
     binds_only = not t.trains and all(_binds_or_shows(stmt) for stmt in tree.body)
+    functions = frozenset(
+        stmt.name for stmt in tree.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    )
     return _Flow(
         frozenset(t.reads),
         frozenset(t.defines),
@@ -1252,32 +1264,125 @@ def _flow(source: str) -> _Flow:
         constants,
         training=t,
         parsed=True,
+        functions=functions,
         binds_only=binds_only,
     )
 
 
 # methods whose call as a statement only shows a value (``df.head()``)
-_SHOWING = frozenset({"head", "tail", "describe", "info", "sample", "value_counts", "nunique"})
+_SHOWING = frozenset({"head", "tail", "describe", "info", "value_counts", "nunique"})
+# functions that compute a value from their arguments and nothing else
+_PURE_CALLS = frozenset(
+    {
+        "print",
+        "display",
+        "len",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "sorted",
+        "min",
+        "max",
+        "abs",
+        "round",
+        "sum",
+        "range",
+        "repr",
+        "format",
+        "zip",
+        "enumerate",
+    }
+)
+# methods that change their object, draw random numbers or train: never a rebuild that leaves nothing behind
+_EFFECTS = frozenset(
+    {
+        "sample",
+        "shuffle",
+        "permutation",
+        "pop",
+        "popitem",
+        "append",
+        "extend",
+        "insert",
+        "remove",
+        "clear",
+        "update",
+        "setdefault",
+        "add",
+        "discard",
+        "fit",
+        "fit_transform",
+        "partial_fit",
+        "train",
+        "step",
+        "backward",
+        "to_csv",
+        "to_parquet",
+        "save",
+        "savefig",
+        "write",
+        "close",
+    }
+)
+
+
+def _calls_pure(node: Any, rebuilt: AbstractSet[str] = frozenset()) -> bool:
+    """Every call in ``node`` computes a value and nothing else: a builtin such as ``len`` or ``print``, or a method
+    of a name the statement binds again (``df = df.dropna()``) that neither changes it, draws random numbers nor
+    trains (:data:`_EFFECTS`)."""
+    import ast
+
+    for call in ast.walk(node):
+        if not isinstance(call, ast.Call):
+            continue
+        f = call.func
+        if isinstance(f, ast.Name) and f.id in _PURE_CALLS:
+            continue
+        if isinstance(f, ast.Attribute) and f.attr not in _EFFECTS:
+            root = f.value
+            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name) and root.id in rebuilt:
+                continue
+        return False
+    return True
 
 
 def _binds_or_shows(stmt: Any) -> bool:
-    """A statement that binds names (an assignment), or shows a value: a name or attribute, ``print(...)``,
-    ``display(...)``, ``df.head()``; a docstring."""
+    """A statement that binds names from values it computes without side effects (``df = df[df.age > 18]``,
+    ``df = df.dropna()``, ``n = len(df)``: see :func:`_calls_pure`), or shows a value: a name or attribute,
+    ``print(len(df))``, ``df.head()``; a docstring. An augmented assignment changes its object in place."""
     import ast
 
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)):
+    if isinstance(stmt, ast.Pass):
         return True
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if not all(isinstance(t, ast.Name) for t in targets) or stmt.value is None:
+            return False
+        return _calls_pure(stmt.value, {t.id for t in targets if isinstance(t, ast.Name)})
     if not isinstance(stmt, ast.Expr):
         return False
     value = stmt.value
     if isinstance(value, (ast.Constant, ast.Name, ast.Attribute, ast.Subscript)):
-        return True
+        return _calls_pure(value)
     if isinstance(value, ast.Call):
         f = value.func
-        return (isinstance(f, ast.Name) and f.id in ("print", "display")) or (
-            isinstance(f, ast.Attribute) and f.attr in _SHOWING
-        )
+        shows = isinstance(f, ast.Name) and f.id in ("print", "display")
+        shows = shows or isinstance(f, ast.Attribute) and f.attr in _SHOWING and isinstance(f.value, ast.Name)
+        return shows and all(_calls_pure(a) for a in [*value.args, *(k.value for k in value.keywords)])
     return False
+
+
+def _throwaway(names: AbstractSet[str]) -> bool:
+    """Names a cell binds only to throw a value away (``_ = np.random.seed(0)``, ``_ = df.pop("c")``): what the
+    cell did is its effect, not the value, so no later cell binding ``_`` stands for it."""
+    return all(name.startswith("_") for name in names)
 
 
 def _dead(cells: list[dict], flows: list[_Flow], edits: AbstractSet[int] = frozenset()) -> set[int]:
@@ -1292,16 +1397,19 @@ def _dead(cells: list[dict], flows: list[_Flow], edits: AbstractSet[int] = froze
     not Python reads anything. ``edits``: cells that replaced an earlier version of theirs (:func:`_replaced`): they
     stand where that version ran, and the cells run since read them."""
     out: set[int] = set()
+    functions = {name for flow in flows for name in flow.functions}  # a call of one reads what its body reads
     for i, flow in enumerate(flows):
         if i in edits:
             continue
         names = set(flow.defines)
+        if _throwaway(names):
+            continue
         # an object changed in place (``params["lr"] = 0.1``), not rebuilt from itself (``df = df[df.age > 18]``)
         changes = flow.training is not None and bool(flow.training.mutated - flow.defines)
         if not names or flow.imports or changes or not flow.binds_only:
             continue
         for later in flows[i + 1 :]:
-            if not later.parsed or later.loads & names:
+            if not later.parsed or later.loads & (names | functions):
                 break
             names -= later.defines
             if not names:
@@ -1321,8 +1429,10 @@ def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[i
     (:meth:`nbexp.runbook.RunBook.edits_upstream`), until the training runs again and opens the next run. The
     trained run's code held the edit, its replay computed the next run's results, and a code diff of the two runs
     was empty. Its code now takes each such cell's version from before the training (none for a cell new since):
-    the training read that. Not when a cell run after them and kept reads what they bound (a new cell's ``df``
-    that the evaluation scored): then the execution order stands, as the cells ran.
+    the training read that. Not a cell that computed the run's metrics (an evaluation that binds ``df`` to the
+    test rows and scores them), and nothing when a cell run after them and kept reads what they bound, or calls a
+    function of the notebook (its body may read it), or is not Python: then the execution order stands, as the
+    cells ran.
 
     The training and what it read are found as the session found them (:class:`nbexp.dataflow.Dataflow`,
     :meth:`nbexp.runbook.RunBook.trained`), replayed over the cells' texts; a run that trained in none of its own
@@ -1346,12 +1456,13 @@ def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[i
         dataflow.bound(t, cell["code_hash"])
     out: set[int] = set()
     bound: set[str] = set()  # what the cells left out bound
+    functions = {name for flow in flows for name in flow.functions}  # a call of one reads what its body reads
     for i in range(trained + 1, len(cells)) if trained >= 0 else ():
         flow = flows[i]
-        if (flow.defines - flow.imports) & names:
-            out.add(i)
+        if (flow.defines - flow.imports) & names and not cells[i].get("n_points"):
+            out.add(i)  # not an evaluation: a cell that computed the run's metrics is the run's (df = df_test)
             bound |= flow.defines - flow.imports
-        elif flow.loads & bound:
+        elif flow.loads & (bound | functions) or not flow.parsed:
             return set()
     return out
 
@@ -1377,9 +1488,10 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> dict[int, int]:
     # what the cells after the versions an edit replaced read of them, what those cells bound, whether one of them
     # changed an object in place: the edit stands for those versions before those cells
     inherited: dict[int, tuple[set[str], set[str], bool]] = {}
+    functions = {name for flow in flows for name in flow.functions}  # a call of one reads what its body reads
     for i, flow in enumerate(flows):
         names = flow.defines - flow.imports
-        if not anonymous[i] or not names or flow.mutates:
+        if not anonymous[i] or not names or flow.mutates or _throwaway(names):
             continue
         before = inherited.get(i, (set(), set(), False))
         read = set(before[0])  # of its names, those the cells run since (its own or an older version) read
@@ -1398,8 +1510,9 @@ def _replaced(cells: list[dict], flows: list[_Flow]) -> dict[int, int]:
                 break
             if flows[j].defines & names:
                 break  # bound by another cell before any edit of it came
-            if flows[j].loads & names:
-                read |= flows[j].loads & names
+            loads = flows[j].loads | (names if flows[j].loads & functions or not flows[j].parsed else frozenset())
+            if loads & names:
+                read |= loads & names
                 readers |= flows[j].defines
                 changed = changed or flows[j].mutates
     return gone
