@@ -202,3 +202,24 @@ def test_a_rerun_that_continued_the_random_stream_is_named_by_explain_and_replay
     assert res.exit_code == 0 and f"after run {first['id']} trained" in res.output, res.output
     res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "replay", first["id"], "-o", "/dev/null"])
     assert res.exit_code == 0 and "random numbers" not in res.output, res.output
+
+
+def test_a_seed_of_one_call_or_generator_continues_no_stream(cell, ledger_path):
+    """A review: ``random_state=0`` and ``default_rng(0)`` seed one call or a generator of their own; an ordinary
+    re-run after ``C`` was edited drew nothing from a stream its data cell started."""
+    cell("%nbexp track")
+    cell(
+        "import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.model_selection import train_test_split\nrng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"
+    )
+    for c in ("1.0", "0.01"):
+        cell(f"C = {c}")
+        cell("clf = LogisticRegression(C=C).fit(X_train, y_train)")
+        cell("acc = clf.score(X_test, y_test)")
+    cell("%nbexp stop")
+    from nbexp.analysis.explain import continued_stream
+
+    with Reader(ledger_path) as r:
+        assert [continued_stream(r, r.run(x["id"])) for x in r.list_runs()] == [None, None]

@@ -407,5 +407,5 @@ def test_a_count_kept_beside_the_scores_is_no_score():
     from nbexp.analysis.metrics import is_count, rank_counts
 
     assert all(is_count(k) for k in ("best_iteration", "n_iter", "epochs", "validation.epoch"))
-    assert not any(is_count(k) for k in ("val_loss", "iteration_time", "best_logloss", "accuracy"))
+    assert not any(is_count(k) for k in ("val_loss", "iteration_time", "best_logloss", "accuracy", "val_loss_epoch"))
     assert rank_counts({"best_iteration": (2, False), "auc": (2, False)}) == ["auc", "best_iteration"]

@@ -55,6 +55,9 @@ SEED_CALL = re.compile(
     r"(\s*[(=]\s*)(-?\d+)"
 )
 SEEDED = re.compile(r"seed|random_state", re.IGNORECASE)  # code that seeds something, however
+# a call that seeds a library's global generator, whose stream every later draw continues (``random_state=0`` and
+# ``default_rng(0)`` seed one call or a generator of their own)
+GLOBAL_SEED = re.compile(r"\b(manual_seed|manual_seed_all|seed|set_seed|set_random_seed|seed_everything)\s*\(\s*-?\d")
 RNG_USE = re.compile(r"\b(torch|np\.random|numpy\.random|random\.|rng\.|tf\.random|jax\.random)")
 SLOWER = 1.5  # a run this many times slower than the other ...
 SLOWER_S = 5.0  # ... and by at least this many seconds is a system factor
@@ -517,14 +520,15 @@ def _code_factor(ca: dict | None, cb: dict | None, pos: int | None) -> dict:
 def continued_stream(reader: Reader, run: Mapping[str, Any]) -> dict | None:
     """``{"cell": the seeding cell's execution count, "run": the run that trained in between}`` when the random
     numbers ``run``'s training drew did not start from its seed: the last cell of its code that seeds
-    (:data:`SEED_CALL`: ``keras.utils.set_random_seed(42)``, ``torch.manual_seed(0)``) ran before another run's
-    training, and did not run again before ``run``'s own. None otherwise (a run that trained in none of its cells
+    (``keras.utils.set_random_seed(42)``, ``torch.manual_seed(0)``, ``np.random.seed(0)``) ran before another run's
+    training, and did not run again before ``run``'s own; only a library's global generator counts
+    (:data:`GLOBAL_SEED`). None otherwise (a run that trained in none of its cells
     evaluates another run's model and drew nothing).
 
     Set once at the top of a notebook, a seed is spent by the first run's training: a re-run that trains again
     without the seeding cell draws the numbers that came after, which no replay (seeding once, then training) draws:
     its metrics can move although nothing in its code, params or data changed (a user trial, Keras)."""
-    seeds = [c for c in run["lineage"] if c["status"] == "ok" and SEED_CALL.search(c["source"])]
+    seeds = [c for c in run["lineage"] if c["status"] == "ok" and GLOBAL_SEED.search(c["source"])]
     if not seeds:
         return None
     end = run["end_time"] if run.get("end_time") is not None else float("inf")

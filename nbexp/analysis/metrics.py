@@ -26,7 +26,8 @@ EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
 EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
 
 
-COUNT = re.compile(r"(^|[._])(best_iteration|best_ntree_limit|n_iter|num_iterations|iterations?|epochs?)$", re.I)
+# the whole name, or its last dotted part: ``val_loss_epoch`` (Lightning's per-epoch mean) is a score
+COUNT = re.compile(r"(^|\.)(best_iteration|best_ntree_limit|n_iter|num_iterations|iterations?|epochs?)$", re.I)
 
 
 def is_count(key: str) -> bool:
