@@ -299,6 +299,15 @@ def test_a_trained_runs_code_reads_a_rebound_name_after_the_cell_that_made_it(ce
     assert ns["acc"] == first["metrics"]["acc"]["last"]
 
 
+def _replayed(r, run: dict) -> tuple[list[str], dict]:
+    """A run's code (its lineage's sources) and the namespace it leaves run in order, as ``nbexp replay`` runs it."""
+    sources = [c["source"] for c in r.lineage(run["id"])]
+    ns: dict = {}
+    for source in sources:
+        exec(source, ns)
+    return sources, ns
+
+
 def test_without_cell_ids_a_filter_edited_after_training_stays_out_of_the_trained_runs_code(cell, reader):
     """A user trial without cell ids (nbclient): a notebook read its data, filtered it, trained, evaluated; then the
     filter was edited and the cells re-run from the reading cell down. The edited filter cannot be told from a new
@@ -321,10 +330,7 @@ def test_without_cell_ids_a_filter_edited_after_training_stays_out_of_the_traine
     assert first["metrics"]["acc"]["last"] != second["metrics"]["acc"]["last"]
     codes = []
     for run in (first, second):
-        sources = [c["source"] for c in r.lineage(run["id"])]
-        ns: dict = {}
-        for source in sources:  # what nbexp replay runs
-            exec(source, ns)
+        sources, ns = _replayed(r, run)
         assert ns["acc"] == run["metrics"]["acc"]["last"], sources
         codes.append(sources)
     assert "df = df[df[:, 1] > 0.2]" not in codes[0] and "df = df[df[:, 1] > 0.2]" in codes[1]
@@ -352,10 +358,7 @@ def test_a_reruns_code_leaves_out_a_filter_whose_data_the_reading_cell_replaced(
     second, first = r.list_runs()
     assert first["metrics"]["acc"]["last"] != second["metrics"]["acc"]["last"]
     for run in (first, second):
-        sources = [c["source"] for c in r.lineage(run["id"])]
-        ns: dict = {}
-        for source in sources:  # what nbexp replay runs
-            exec(source, ns)
+        sources, ns = _replayed(r, run)
         assert ns["acc"] == run["metrics"]["acc"]["last"], sources
     assert old in [c["source"] for c in r.lineage(first["id"])]
     assert old not in [c["source"] for c in r.lineage(second["id"])]
@@ -411,9 +414,7 @@ def test_a_runs_code_keeps_the_cells_its_replay_needs(shell, reader, notebook, i
         run(i, source)
     r = reader()
     (only,) = r.list_runs()
-    ns: dict = {}
-    for source in [c["source"] for c in r.lineage(only["id"])]:  # what nbexp replay runs
-        exec(source, ns)
+    _sources, ns = _replayed(r, only)
     assert ns["test_acc"] == only["metrics"]["test_acc"]["last"]
 
 
