@@ -57,7 +57,7 @@ SEED_CALL = re.compile(
 SEEDED = re.compile(r"seed|random_state", re.IGNORECASE)  # code that seeds something, however
 # a call that seeds a library's global generator, whose stream every later draw continues (``random_state=0`` and
 # ``default_rng(0)`` seed one call or a generator of their own)
-GLOBAL_SEED = re.compile(r"\b(manual_seed|manual_seed_all|seed|set_seed|set_random_seed|seed_everything)\s*\(\s*-?\d")
+GLOBAL_SEED = re.compile(r"\b(manual_seed|manual_seed_all|seed|set_seed|set_random_seed|seed_everything)\s*\(")
 RNG_USE = re.compile(r"\b(torch|np\.random|numpy\.random|random\.|rng\.|tf\.random|jax\.random)")
 SLOWER = 1.5  # a run this many times slower than the other ...
 SLOWER_S = 5.0  # ... and by at least this many seconds is a system factor
