@@ -322,10 +322,7 @@ def show_cmd(ctx, run, with_outputs, code, output):
     """Show one run: status, params, metric summaries, environment, code (--code: its cells)."""
     with _reader(ctx) as r:
         info = r.run(run)
-        info["tables"] = [  # what result tables it kept (a search's cv_results): `nbexp table` prints one
-            {"name": t["name"], "source": t["source"], "rows": len(t["rows"]), "columns": len(t["columns"])}
-            for t in r.run_tables(info["id"])
-        ]
+        info["tables"] = _tables_kept(r.run_tables(info["id"]))  # a search's cv_results: `nbexp table` prints one
         if with_outputs:
             info["outputs"], info["artifacts"] = r.outputs(info["id"]), r.artifacts(info["id"])
     if code:
@@ -375,7 +372,7 @@ def show_cmd(ctx, run, with_outputs, code, output):
         click.echo(
             table(
                 ["name", "rows", "columns", "source"],
-                [[t["name"], t["rows"], t["columns"], t["source"]] for t in info["tables"]],
+                [[t["name"], t["rows"], len(t["columns"]), t["source"]] for t in info["tables"]],
                 fixed=[0],
             )
         )
@@ -401,6 +398,12 @@ def show_cmd(ctx, run, with_outputs, code, output):
         )
 
 
+def _tables_kept(tables: list[dict]) -> list[dict]:
+    """What ``show`` and ``table`` list of a run's result tables: ``name``, ``source``, ``rows`` (a count),
+    ``columns`` (their names)."""
+    return [{"name": t["name"], "source": t["source"], "rows": len(t["rows"]), "columns": t["columns"]} for t in tables]
+
+
 @main.command("table")
 @click.argument("run")
 @click.argument("name", required=False)
@@ -412,9 +415,7 @@ def table_cmd(ctx, run, name, output):
         rid = r.resolve(run)
         tables = r.run_tables(rid)
     if name is None:
-        listed = [
-            {"name": t["name"], "source": t["source"], "rows": len(t["rows"]), "columns": t["columns"]} for t in tables
-        ]
+        listed = _tables_kept(tables)
         if _emit(output, listed, lambda: (["name", "source", "rows", "columns"], [list(t.values()) for t in listed])):
             return
         if not listed:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import AbstractSet, Any, Callable, Iterable, cast
+from typing import AbstractSet, Any, Iterable, cast
 
 from ..errors import InvalidArgument, RunNotFound
 from . import connect, resolve_path, sprint_of
@@ -219,6 +219,7 @@ class Reader:
         self.conn.row_factory = sqlite3.Row
         self._alive: dict[str, bool] = {}
         self._runs: dict[str, RunRecord] = {}  # run() results: a Reader lives for one request
+        self._flows: dict[str, _Flow] = {}  # code hash -> what its text reads and binds (_flow), parsed once
         self._indexed: bool | None = None
 
     def close(self) -> None:
@@ -987,33 +988,33 @@ class Reader:
             (run["session_id"], end, float("inf") if last is None else last),
         ).fetchall()
         cells = [dict(r) for r in rows]
-        flows: dict[str, _Flow] = {}  # code hash -> what its text reads and binds, one analysis per text
-        for c in cells:
-            if c["code_hash"] not in flows:
-                flows[c["code_hash"]] = _flow(c["source"])
-        after = _after_training(run_id, cells, [flows[c["code_hash"]] for c in cells])
+        after = _after_training(run_id, cells, [self._flow_of(c["code_hash"], c["source"]) for c in cells])
         latest: dict[str, dict] = {}
         for i, c in enumerate(cells):
             if i in after:
                 continue
             latest.pop(c["cell_key"], None)  # re-insert: order by latest execution
             latest[c["cell_key"]] = {k: v for k, v in c.items() if k not in ("run_id", "n_points")}
-        return _define_before_use(list(latest.values()), flows)
+        return _define_before_use(list(latest.values()), self._flows)
+
+    def _flow_of(self, code_hash: str, source: str) -> _Flow:
+        """:func:`_flow` of a text, parsed once per reader (a run's code and ``trainings`` read the same texts)."""
+        flow = self._flows.get(code_hash)
+        if flow is None:
+            flow = self._flows[code_hash] = _flow(source)
+        return flow
 
     def trainings(self, session_id: str, after: float, before: float) -> list[tuple[str | None, float]]:
         """``(run id, start)`` of each cell execution of a session that started between ``after`` and ``before``
         and trains by its text (a ``fit``, an optimizer ``step``, ``xgb.train``: see
         :func:`nbexp.capture.training.analyze`), in execution order."""
-        flows: dict[str, _Flow] = {}
         out: list[tuple[str | None, float]] = []
         for run_id, start, code_hash, source in self.conn.execute(
             """SELECT c.run_id, c.start, c.code_hash, code.source FROM cells c JOIN code ON code.hash = c.code_hash
                WHERE c.session_id = ? AND c.start > ? AND c.start < ? ORDER BY c.start, c.id""",
             (session_id, after, before),
         ):
-            if code_hash not in flows:
-                flows[code_hash] = _flow(source)
-            t = flows[code_hash].training
+            t = self._flow_of(code_hash, source).training
             if t is not None and t.trains:
                 out.append((run_id, start))
         return out
@@ -1205,12 +1206,13 @@ def _flow(source: str) -> _Flow:
 
     from ..capture.training import analyze, unwrap_magics
 
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
+    def transform(text: str) -> str:  # IPython's, made only for text that is not Python already
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+        except ImportError:  # pragma: no cover - IPython comes with the package
+            return text
+        return TransformerManager().transform_cell(text)
 
-        transform: Callable[[str], str] = TransformerManager().transform_cell
-    except ImportError:  # pragma: no cover - IPython comes with the package
-        transform = str
     try:
         try:
             code, tree = source, ast.parse(source)
