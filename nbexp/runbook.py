@@ -24,7 +24,7 @@ import types
 import unicodedata
 from typing import AbstractSet, Any, Callable
 
-from .capture.metrics import as_scalar
+from .capture.metrics import as_scalar, names_split, qualified, split_of
 from .capture.params import CallArgs, from_literals
 from .capture.secrets import scrub_value
 from .capture.training import CACHED_TEXTS, TRAIN_WORDS, TRANSFORM_FITS, Training
@@ -225,6 +225,31 @@ class RunBook:
             return "after"
         return None
 
+    def metric_key(self, name: str, t: Training, run: Run, record: bool = True) -> str:
+        """The key in ``run`` of a metric ``name`` that a cell analysed as ``t`` printed or bound, from the split of
+        the data it read (what it names but does not call: ``X_test``, ``y_test`` -> test): a tutorial prints
+        ``Accuracy: ...`` for the training split and for the test split, and they are two metrics, neither a second
+        point of the other nor an edit of the other's evaluation.
+
+        - ``train_<name>`` when the cell does not train and its data is of the training split alone
+          (``accuracy_score(y_train, clf.predict(X_train))``), whatever came first;
+        - ``<split>_<name>`` when a cell of another split found ``name`` in ``run`` first (the training cell
+          printed the training split's accuracy, then the evaluation the test split's: ``test_accuracy``);
+        - ``name`` otherwise: a name that says its split (``val_loss``), a cell of no split or of several.
+
+        ``record``: remember the split of the first cell that found ``name``."""
+        if names_split(name):
+            return name
+        split = split_of(t.reads - t.calls)
+        if split == "train" and not self.dataflow.trains(t):
+            return qualified(split, name)
+        first = run.metric_splits.get(name)
+        if first is None:
+            if record:
+                run.metric_splits[name] = split
+            return name
+        return qualified(split, name) if split and first and first != split else name
+
     def upstream(self, run: Run) -> _Upstream | None:
         """What ``run``'s training read (:meth:`trained`), for :meth:`carry` (a run lets it go as it ends)."""
         return self._upstream.get(run.id)
@@ -246,6 +271,8 @@ class RunBook:
         new.inputs |= prev.inputs
         new.estimators |= prev.estimators
         new.slice |= prev.slice
+        new.eval_keys |= prev.eval_keys
+        new.metric_splits.update(prev.metric_splits)
         if up is not None:
             mine = self._upstream.setdefault(new.id, _Upstream())
             mine.names |= up.names
@@ -314,7 +341,8 @@ class RunBook:
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
           evaluation cell without ids, or with its id). A cell whose id no evaluation of ``run`` had is
           another cell, not an edit: the test split's accuracy bound after the training split's, each in a cell
-          of its own, is one evaluation of the run.
+          of its own, is one evaluation of the run. Without ids too, the training split's is another metric
+          (:meth:`metric_key`).
         """
         flow = self.dataflow
         literal, computed, _names, t = analyze(source)
@@ -339,7 +367,8 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        if computed & run.eval_metrics and (cell_id is None or cell_id in run.eval_cells):
+        keys = {self.metric_key(n, t, run, record=False) for n in computed}
+        if keys & run.eval_keys and (cell_id is None or cell_id in run.eval_cells):
             return "re-evaluates"
         return None
 

@@ -590,7 +590,10 @@ class Session:
             reason = self.book.reason(run, cell.hash, cell.source, self._analyze, cell_id=cell_id)
             if not reason and (cell_id is None or cell_id in run.eval_cells):
                 # it printed again a metric an evaluation of the run printed: that evaluation edited, without ids
-                reason = "re-evaluates" if {key for key, _ in printed} & run.eval_printed else None
+                # (the training split's accuracy printed after the test split's is another metric: RunBook.metric_key)
+                t = self._analyze(cell.source)[3]
+                keys = {self.book.metric_key(key, t, run, record=False) for key, _ in printed}
+                reason = "re-evaluates" if keys & run.eval_printed else None
         if not reason:
             return
         if run.n_points > cell.points_before:
@@ -703,14 +706,16 @@ class Session:
                 logged = run is cell.run and run.n_points > cell.points_before  # while it ran (nbexp.log)
                 evaluated = self._capture(cell, run, status, shown, curves)
                 points = run.n_points
-                self._record_printed(run, printed)
+                t = self._analyze(cell.source)[3] if printed else None
+                keyed = [(self.book.metric_key(key, t, run), value) for key, value in printed] if t is not None else []
+                self._record_printed(run, keyed)
                 # a cell of a trained run that only printed metrics (print(f"Accuracy: {...}")) evaluated it too
                 evaluated = evaluated or (
                     run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
                 )
                 if evaluated:
                     try:
-                        self._evaluated(cell, run, tuple(printed), shown, logged)
+                        self._evaluated(cell, run, tuple(printed), shown, logged, keyed)
                     except Exception as failure:  # kept like a training cell: run again, it opens the next run
                         run.training_cells.update((cell.key, cell.hash))
                         self.warn("internal", f"evaluation not kept ({type(failure).__name__}: {failure})")
@@ -854,7 +859,7 @@ class Session:
                     continue
                 value = as_scalar(ns[name])
                 if value is not None:
-                    run.log_auto(name, value)
+                    run.log_auto(self.book.metric_key(name, t, run), value)
             # results libraries keep (a History, a search, evals_result_), in the run that trained them
             found = results.harvest(
                 source=cell.source,
@@ -897,7 +902,9 @@ class Session:
             if self.dataflow.trains(t):
                 run.training_cells.update((cell.key, cell.hash))
             else:  # an evaluation cell that computed metrics (see _evaluated)
-                run.eval_metrics |= {n for n in computed if n in run.metric_keys}
+                keys = {n: self.book.metric_key(n, t, run, record=False) for n in computed}
+                run.eval_metrics |= {n for n, key in keys.items() if key in run.metric_keys}
+                run.eval_keys |= {key for key in keys.values() if key in run.metric_keys}
                 return True
         return False
 
@@ -934,14 +941,17 @@ class Session:
             )
         return cell.outcome
 
-    def _evaluated(self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool) -> None:
+    def _evaluated(
+        self, cell: _Cell, run: Run, printed: tuple, shown: Any, logged: bool, keyed: Iterable[tuple[str, float]]
+    ) -> None:
         """An evaluation cell of ``run`` ran (it computed metrics, it does not train): keep what it computed, so
         the same text run again stays in ``run`` when it computes exactly the same (a user re-running the cell to
         see its output) and opens the next run otherwise (:meth:`_decide_after`). A cell that logged points while
         it ran (``logged``: ``nbexp.log`` in a helper) or computed something that cannot be compared
-        (:meth:`RunBook.outcome`) opens the next run before it runs again, like a training cell."""
+        (:meth:`RunBook.outcome`) opens the next run before it runs again, like a training cell. ``keyed``: the
+        metrics it printed, under their keys in ``run`` (:meth:`RunBook.metric_key`)."""
         outcome = None if logged else self._outcome(cell, printed, shown)
-        run.eval_printed |= {key for key, _ in printed if key in run.metric_keys}
+        run.eval_printed |= {key for key, _ in keyed if key in run.metric_keys}
         if outcome is not None:
             run.eval_cells[cell.key] = (cell.hash, outcome)
         else:

@@ -71,8 +71,8 @@ EVAL_SAMPLED = (
 )
 
 
-def _sprint(shell, ids):
-    """Tracking, the data, ``C`` and a training cell, with JupyterLab-style cell ids or without; returns a
+def _sprint(shell, ids, fit=SK_FIT):
+    """Tracking, the data, ``C`` and a training cell (``fit``), with JupyterLab-style cell ids or without; returns a
     function that runs a cell as the user would (by its id)."""
 
     def run(key, code):
@@ -81,7 +81,7 @@ def _sprint(shell, ids):
         return res
 
     run("track", "%nbexp track --sample-hz 0 baseline")
-    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", SK_FIT)):
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", fit)):
         run(key, code)
     return run
 
@@ -346,13 +346,15 @@ EVAL_TRAIN_SPLIT = "from sklearn.metrics import accuracy_score\nacc = accuracy_s
 EVAL_TEST_SPLIT = "acc = accuracy_score(y_test, clf.predict(X_test))"
 
 
-def test_two_evaluation_cells_that_bind_the_same_metric_are_one_evaluation_with_cell_ids(shell, reader):
-    """With cell ids, the training split's accuracy and then the test split's, each in a cell of its own and bound to
-    the same name (a tutorial run top to bottom): one run, holding both values in the order the cells computed them.
-    Before, the second cell opened a copy of the run ("baseline #2", the same params) with the test accuracy alone,
-    as if it were the first cell edited; an edited cell is known by its id. Edited, the test cell still opens the
-    next run."""
-    run = _sprint(shell, True)
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_two_evaluation_cells_that_bind_the_same_metric_are_one_evaluation(shell, reader, ids):
+    """The training split's accuracy and then the test split's, each in a cell of its own and bound to the same name
+    (a tutorial run top to bottom): one run, holding the test split's as ``acc`` and the training split's as
+    ``train_acc``. Before, the run's ``acc`` was a curve of both values, the last one its value in every view, and
+    without cell ids the test cell opened a copy of the run ("baseline #2", the same params) with the test accuracy
+    alone, as if it were the first cell edited. Edited, the test cell still opens the next run, which holds the
+    edit's ``acc``."""
+    run = _sprint(shell, ids)
     run("train split", EVAL_TRAIN_SPLIT)
     on_train = shell.user_ns["acc"]
     run("test split", EVAL_TEST_SPLIT)
@@ -360,13 +362,53 @@ def test_two_evaluation_cells_that_bind_the_same_metric_are_one_evaluation_with_
     assert on_train != on_test
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline"]
-    acc = reader().run(runs[0]["id"])["metrics"]["acc"]
-    assert (acc["steps"], acc["last"], {acc["min"], acc["max"]}) == (2, on_test, {on_train, on_test})
+    metrics = reader().run(runs[0]["id"])["metrics"]
+    assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {"acc": (1, on_test), "train_acc": (1, on_train)}
     run("test split", EVAL_TEST_SPLIT.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     assert reader().run(runs[0]["id"])["metrics"]["acc"]["last"] == shell.user_ns["acc"] != on_test
-    assert reader().run(runs[1]["id"])["metrics"]["acc"]["steps"] == 2
+    assert reader().run(runs[1]["id"])["metrics"]["acc"]["steps"] == 1
+
+
+# the training split's accuracy printed under the label the test split's evaluation printed (a tutorial's two cells)
+PRINTED_TRAIN_SPLIT = (
+    "from sklearn.metrics import accuracy_score\n"
+    "print(f'Accuracy: {accuracy_score(y_train, clf.predict(X_train)):.3f}')"
+)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+@pytest.mark.parametrize("train_first", [False, True], ids=["test split first", "train split first"])
+def test_the_training_splits_accuracy_printed_like_the_test_splits_is_its_own_metric(shell, reader, ids, train_first):
+    """``Accuracy: ...`` printed on the test split and on the training split, each by a cell of its own, in either
+    order: one run, whose ``accuracy`` is the test split's and ``train_accuracy`` the training split's. Before, without
+    cell ids the second cell opened a re-evaluation run ("baseline #2") as if it were the first cell edited, and with
+    ids the run's accuracy became a curve of both values. The training split's cell edited (its first 20 rows) and run
+    again opens the next run, with cell ids and without."""
+    run = _sprint(shell, ids)
+    cells = [("test split", EVAL_PRINTED), ("train split", PRINTED_TRAIN_SPLIT)]
+    for key, code in reversed(cells) if train_first else cells:
+        run(key, code)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    clf, ns = shell.user_ns["clf"], shell.user_ns
+    on_test = round(clf.score(ns["X_test"], ns["y_test"]), 3)
+    on_train = round(clf.score(ns["X_train"], ns["y_train"]), 3)
+    assert on_test != on_train
+    metrics = reader().run(runs[0]["id"])["metrics"]
+    assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {
+        "accuracy": (1, on_test),
+        "train_accuracy": (1, on_train),
+    }
+    run(
+        "train split",
+        PRINTED_TRAIN_SPLIT.replace("y_train, clf.predict(X_train)", "y_train[:20], clf.predict(X_train[:20])"),
+    )
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    assert reader().run(runs[1]["id"])["metrics"]["train_accuracy"]["steps"] == 1
+    assert set(reader().run(runs[0]["id"])["metrics"]) == {"train_accuracy"}
 
 
 def test_an_edited_evaluation_cell_that_names_a_training_word_opens_the_next_run_with_cell_ids(shell, reader):
@@ -417,3 +459,40 @@ def test_an_evaluation_that_builds_a_results_table_stays_when_run_again(shell, r
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline"]
     assert reader().run(runs[0]["id"])["metrics"]["acc"]["steps"] == 1
+
+
+# a training cell that prints its training split's accuracy, as tutorials do, then the test split's in a cell of its own
+FIT_PRINTING = (
+    SK_FIT + "\nfrom sklearn.metrics import accuracy_score\nprint(f'Accuracy: {clf.score(X_train, y_train):.3f}')"
+)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_training_cell_that_prints_its_accuracy_keeps_it_apart_from_the_test_splits(shell, reader, ids):
+    """The training cell prints ``Accuracy: ...`` on the training split, the evaluation cell after it on the test
+    split: the run holds ``accuracy`` (the training cell's, first) and ``test_accuracy``. Before, they were one
+    two-point curve, and once ``C`` was edited and the model retrained (the evaluation not yet run again), ``diff``
+    set the first run's test accuracy against the second's training accuracy (a user trial)."""
+    run = _sprint(shell, ids, FIT_PRINTING)
+    run("eval", EVAL_PRINTED)
+    ns = shell.user_ns
+    on_train, on_test = (
+        round(ns["clf"].score(ns[x], ns[y]), 3) for x, y in (("X_train", "y_train"), ("X_test", "y_test"))
+    )
+    assert on_train != on_test
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    metrics = reader().run(runs[0]["id"])["metrics"]
+    assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {
+        "accuracy": (1, on_train),
+        "test_accuracy": (1, on_test),
+    }
+    run("c", "C = 0.01")
+    run("fit", FIT_PRINTING)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    assert set(reader().run(runs[0]["id"])["metrics"]) == {"accuracy"}
+    assert reader().run(runs[1]["id"])["metrics"] == metrics
+    run("eval", EVAL_PRINTED)
+    assert set(reader().run(runs[0]["id"])["metrics"]) == {"accuracy", "test_accuracy"}
+    assert len(reader().list_runs()) == 2

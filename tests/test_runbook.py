@@ -82,6 +82,7 @@ def test_after_training_only_a_cell_that_may_train_is_decided_before_it_runs(boo
     run.models.add("clf")
     run.inputs |= {"cfg", "X"}
     run.eval_metrics.add("test_auc")
+    run.eval_keys.add("test_auc")
     book.dataflow.trainer_funcs.add("train_model")
     plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot(history)\nprint(summary)"
     assert book.screen(run, "cell-9", "h9", plot) is None

@@ -64,6 +64,31 @@ METRIC_PREFIXES = ("train_", "val_", "valid_", "test_", "eval_")
 SPLIT_WORDS = frozenset(
     ("train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "cv", "holdout", "oof")
 )
+# The split a word names, as a metric's prefix says it (``validation`` and ``valid`` -> ``val``)
+_SPLIT_SHORT = {"training": "train", "testing": "test", "valid": "val", "validation": "val"}
+
+
+def split_of(names: Any) -> str:
+    """The one data split ``names`` (what a cell read: ``X_test``, ``y_test``, ``test_loader``) are of, from the
+    split words in them (``test``; ``validation`` -> ``val``); ``""`` when none names a split, or they name more than
+    one (``X_train`` and ``X_test``). A name with two split words (``train_test_split``) says nothing."""
+    found = ""
+    for name in names:
+        words = [_SPLIT_SHORT.get(w, w) for w in normalize_name(name).split("_") if w in SPLIT_WORDS]
+        if len(set(words)) != 1:
+            continue
+        if found and words[0] != found:
+            return ""
+        found = words[0]
+    return found
+
+
+def names_split(key: str) -> bool:
+    """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_train``)."""
+    words = normalize_name(key).split("_")
+    return words[0] in SPLIT_WORDS or words[-1] in SPLIT_WORDS
+
+
 # A name ending in one of these words is a setting or a count, not a measurement:
 # ``iou_threshold``, ``loss_weight``, ``test_size``, ``acc_steps``, ``loss_fn``.
 NOT_METRIC_ENDINGS = (
