@@ -402,10 +402,16 @@ def test_a_metrics_direction_from_its_name(metric, lower):
     assert lower_is_better(metric) is lower
 
 
-def test_a_count_kept_beside_the_scores_is_no_score():
-    """A user trial: ``review`` listed XGBoost's ``best_iteration`` among the best metrics, higher being better."""
-    from nbexp.analysis.metrics import is_count, rank_counts
+def test_a_count_or_a_spread_kept_beside_the_scores_is_no_score():
+    """User trials: ``review`` listed XGBoost's ``best_iteration`` among the best metrics, higher being better, and
+    named the run whose folds agreed least the best by ``cross_val_score``'s ``scores_std``."""
+    from nbexp.analysis.metrics import is_score, rank_counts
 
-    assert all(is_count(k) for k in ("best_iteration", "n_iter", "epochs", "validation.epoch"))
-    assert not any(is_count(k) for k in ("val_loss", "iteration_time", "best_logloss", "accuracy", "val_loss_epoch"))
+    counts = ("best_iteration", "n_iter", "epochs", "validation.epoch")
+    spreads = ("scores_std", "std_test_score", "acc.std", "f1_stdev")
+    assert not any(is_score(k) for k in counts + spreads)
+    scores = ("val_loss", "iteration_time", "best_logloss", "accuracy", "val_loss_epoch", "scores_mean", "stdout_acc")
+    scores += ("explained_variance", "test_explained_variance")
+    assert all(is_score(k) for k in scores)
     assert rank_counts({"best_iteration": (2, False), "auc": (2, False)}) == ["auc", "best_iteration"]
+    assert rank_counts({"scores_std": (2, False), "scores_mean": (2, False)})[-1] == "scores_std"

@@ -12,8 +12,9 @@ order, first key first:
 3. found in code, objects or ``nbexp.log`` before read from printed output (``source`` stdout);
 4. alphabetical.
 
-A count that libraries keep beside their scores (XGBoost's ``best_iteration``, a search's ``n_iter``, ``epochs``) is
-no score: it comes last, and no view ranks runs by it (:func:`is_count`).
+A count that libraries keep beside their scores (XGBoost's ``best_iteration``, a search's ``n_iter``, ``epochs``), and
+the spread of a score over folds or repeats (``scores_std``, ``std_test_score``), are no score: they come last, and no
+view ranks runs by them (:func:`is_score`).
 """
 
 from __future__ import annotations
@@ -30,17 +31,23 @@ EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
 COUNT = re.compile(r"(^|\.)(best_iteration|best_ntree_limit|n_iter|num_iterations|iterations?|epochs?)$", re.I)
 
 
-def is_count(key: str) -> bool:
-    """A count kept beside the scores (``best_iteration``, ``n_iter``, ``epochs``), not a score: neither higher nor
-    lower is better."""
-    return bool(COUNT.search(key))
+# a word of the name (``_`` or ``.`` apart): ``scores_std`` (cross_val_score's spread), ``std_test_score``, ``acc.std``;
+# not ``variance`` (``explained_variance`` is a score)
+SPREAD = re.compile(r"(^|[._])(std|stdev|stddev)([._]|$)", re.I)
+
+
+def is_score(key: str) -> bool:
+    """Whether a metric is a score, one that is better higher or lower: not a count kept beside the scores
+    (``best_iteration``, ``n_iter``, ``epochs``) nor the spread of a score over folds (``scores_std``): a run whose
+    folds agree less is no better run."""
+    return not COUNT.search(key) and not SPREAD.search(key)
 
 
 def kind_of(key: str) -> int:
-    """0 for an evaluation metric, 1 for a general one, 2 for a training one, 3 for a count (see the module
+    """0 for an evaluation metric, 1 for a general one, 2 for a training one, 3 for a count or spread (see the module
     docstring)."""
     k = key.lower()
-    if is_count(k):
+    if not is_score(k):
         return 3
     if k.startswith(EVAL_PREFIXES) or k.endswith(EVAL_SUFFIXES) or ".validation" in k or k.startswith("validation"):
         return 0

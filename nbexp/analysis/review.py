@@ -12,7 +12,7 @@ from ..ledger.queries import Reader
 from ..ledger.schema import CRASHED
 from .compare import same_param
 from .drift import dataset_drift, imbalanced
-from .metrics import is_ablation, is_count
+from .metrics import is_ablation, is_score
 
 LOWER_IS_BETTER = re.compile(
     r"(loss|error|err|mse|rmse|mae|mape|perplexity|time|latency|deviance|(^|[._])l[12]($|[._]))", re.IGNORECASE
@@ -117,7 +117,7 @@ def review(reader: Reader, sprint_id: str, importance: bool = False) -> dict[str
     data: dict[str, dict[str, str]] | None = None  # run id -> data name -> fingerprint, read once when needed
     metrics = sorted({k for r in runs for k in r["metrics"]})
     for m in metrics:
-        if is_count(m):  # best_iteration: no direction, no best run
+        if not is_score(m):  # best_iteration, scores_std: no direction, no best run
             continue
         lower = lower_is_better(m)
         scored = [
