@@ -862,7 +862,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     import nbformat
 
     from .analysis.compare import compare_runs
-    from .analysis.explain import continued_stream
+    from .analysis.explain import continued_model, continued_stream
     from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines
 
     overrides = _overrides(params, "--param")
@@ -871,6 +871,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         nb = build_notebook(original, overrides, ledger=str(r.path))
         env_notes = environment_differences(r, original)
         stream = continued_stream(r, original)
+        continued = continued_model(original)
         ledger_path = r.path
     out = Path(output or f"replay-{original['id']}.ipynb")
     nbformat.write(nb, out)
@@ -880,6 +881,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
+    if continued is not None:
+        click.echo(f"warning: the model: {continued}", err=True)
     if stream is not None:
         click.echo(
             f"warning: random numbers: run {original['id']} trained without running its seed (In[{stream['cell']}])"

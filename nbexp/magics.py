@@ -238,13 +238,24 @@ class NbexpMagics(Magics):
         was set out to show that one): the old one is kept and said so; ``%nbexp sprint NAME
         --hypothesis TEXT`` replaces it on purpose."""
         from .capture.secrets import scrub_text
-        from .ledger import connect
+        from .ledger import connect, resolve_path
 
         if args.sample_hz < 0 or args.sample_hz > 100:
             raise UsageError("%nbexp track: --sample-hz must be between 0 (off) and 100")
         if not 0 <= args.outputs_budget <= 1e6:
             raise UsageError("%nbexp track: --outputs-budget must be between 0 (keep no outputs) and 1000000 MB")
         old = tracker.active_session()
+        asked = {**vars(args), "ledger": str(resolve_path(args.ledger))}
+        if old is not None and old.shell is self.shell and getattr(old, "track_args", None) == asked:
+            # the notebook run again from its top in the same kernel (Run All): its cells go on in this session's
+            # runs, so an edit below opens 'NAME #2', not a second run 'NAME' of a new session
+            run = old.current
+            print(
+                f"nbexp: already tracking session {old.id}"
+                + (f" (run {run.id}{' ' + repr(run.name) if run.name else ''})" if run is not None else "")
+                + " in this kernel: its runs go on (%nbexp stop first for a new session, %nbexp new for a new run)"
+            )
+            return
         if old is not None:
             try:
                 connect(args.ledger).close()  # what Session() opens first, before the old one stops
@@ -274,6 +285,7 @@ class NbexpMagics(Magics):
             stdout_metrics=not args.no_stdout_metrics,
             outputs_budget=args.outputs_budget,
         )
+        s.track_args = asked  # the same %nbexp track run again keeps this session
         print(s.status_line())
         self._start_sync(s, args.sync)
 

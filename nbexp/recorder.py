@@ -80,7 +80,6 @@ class Run:
         self.estimators: set[str] = set()
         self.eval_metrics: set[str] = set()  # names of the metrics computed by cells that do not train
         self.eval_keys: set[str] = set()  # their keys in the run (RunBook.metric_key: train_acc for acc on X_train)
-        self.metric_splits: dict[str, str] = {}  # metric key -> the split of the cell that first found it ("": none)
         self.eval_printed: set[str] = set()  # metrics printed by cells that do not train (print(f"Accuracy: ..."))
         # its evaluation cells (cells that computed metrics but do not train): cell id (or text's hash without
         # ids) -> (the text's hash, what it computed); the same text run again opens the next run only if it

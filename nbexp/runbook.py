@@ -117,6 +117,7 @@ class RunBook:
         self.stack: list[Run] = []
         self._rerun_counts: dict[str, int] = {}
         self._upstream: dict[str, _Upstream] = {}  # run id -> what its training read (see trained)
+        self._splits: dict[int, tuple[Training, str]] = {}  # id of a text's analysis -> (it, its split): see _split
 
     def new_id(self) -> str:
         """A run id neither the ledger nor this session has used. Ids are drawn eight at a time and
@@ -225,30 +226,30 @@ class RunBook:
             return "after"
         return None
 
-    def metric_key(self, name: str, t: Training, run: Run, record: bool = True) -> str:
-        """The key in ``run`` of a metric ``name`` that a cell analysed as ``t`` printed or bound, from the split of
-        the data it read (what it names but does not call: ``X_test``, ``y_test`` -> test): a tutorial prints
-        ``Accuracy: ...`` for the training split and for the test split, and they are two metrics, neither a second
-        point of the other nor an edit of the other's evaluation.
-
-        - ``train_<name>`` when the cell does not train and its data is of the training split alone
-          (``accuracy_score(y_train, clf.predict(X_train))``), whatever came first;
-        - ``<split>_<name>`` when a cell of another split found ``name`` in ``run`` first (the training cell
-          printed the training split's accuracy, then the evaluation the test split's: ``test_accuracy``);
-        - ``name`` otherwise: a name that says its split (``val_loss``), a cell of no split or of several.
-
-        ``record``: remember the split of the first cell that found ``name``."""
-        if names_split(name):
+    def metric_key(self, name: str, t: Training) -> str:
+        """The key of a metric ``name`` that a cell analysed as ``t`` printed or bound: ``train_<name>`` when the cell
+        does not train and the data it read (what it names but does not call) is of the training split alone
+        (``accuracy_score(y_train, clf.predict(X_train))``), ``name`` otherwise (a name that says its split,
+        ``val_loss``; a training cell's metrics; a cell of another split, of several or of none). A tutorial prints
+        ``Accuracy: ...`` for the training split and for the test split, each in a cell of its own: two metrics,
+        neither a second point of the other nor an edit of the other's evaluation, named alike in every run, whatever
+        cells ran in it and in what order."""
+        if self._split(t) != "train" or names_split(name):
             return name
+        return qualified("train", name)
+
+    def _split(self, t: Training) -> str:
+        """``"train"`` when a cell analysed as ``t`` does not train and reads data of the training split alone
+        (:func:`~nbexp.capture.metrics.split_of`), else ``""``; once per analysis (a text's, kept by the session)."""
+        held = self._splits.get(id(t))
+        if held is not None and held[0] is t:
+            return held[1]
         split = split_of(t.reads - t.calls)
-        if split == "train" and not self.dataflow.trains(t):
-            return qualified(split, name)
-        first = run.metric_splits.get(name)
-        if first is None:
-            if record:
-                run.metric_splits[name] = split
-            return name
-        return qualified(split, name) if split and first and first != split else name
+        split = "train" if split == "train" and not self.dataflow.trains(t) else ""
+        if len(self._splits) >= CACHED_TEXTS:
+            self._splits.clear()
+        self._splits[id(t)] = (t, split)
+        return split
 
     def upstream(self, run: Run) -> _Upstream | None:
         """What ``run``'s training read (:meth:`trained`), for :meth:`carry` (a run lets it go as it ends)."""
@@ -271,8 +272,6 @@ class RunBook:
         new.inputs |= prev.inputs
         new.estimators |= prev.estimators
         new.slice |= prev.slice
-        new.eval_keys |= prev.eval_keys
-        new.metric_splits.update(prev.metric_splits)
         if up is not None:
             mine = self._upstream.setdefault(new.id, _Upstream())
             mine.names |= up.names
@@ -367,7 +366,7 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        keys = {self.metric_key(n, t, run, record=False) for n in computed}
+        keys = {self.metric_key(n, t) for n in computed}
         if keys & run.eval_keys and (cell_id is None or cell_id in run.eval_cells):
             return "re-evaluates"
         return None

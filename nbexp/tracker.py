@@ -24,6 +24,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Callable
@@ -89,6 +90,7 @@ class _Cell:
         "source",
         "start",
         "count",
+        "shell_count",
         "run",
         "points_before",
         "magic",
@@ -107,6 +109,7 @@ class _Cell:
         self.key, self.hash, self.source, self.start = key, code_hash, source, start
         self.stored_hash = code_hash  # the text stored when the cell started
         self.count, self.run, self.magic = count, run, magic
+        self.shell_count = count  # the shell's execution_count as it started
         self.points_before = run.n_points if run else 0
         self.end_run = False  # %%nbexp run: the run ends with the cell
         self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
@@ -148,6 +151,22 @@ _FOLLOWS_S = 0.05
 # the kernel instead, the parse made the next cell's own work slower, by 0.2-0.3 ms for a 50-line text
 # (bench/RESULTS.md, issue 15, 2026-11-27 16:20).
 _CHILD_WAIT_S, _CHILD_WAIT_LINE_S, _CHILD_WAIT_MAX_S = 0.005, 0.0003, 0.25
+
+
+def _goes_on(obj: Any, t: Training) -> bool:
+    """Whether training ``obj`` again (in a cell analysed as ``t``) goes on from the weights it has: a torch module
+    with parameters, a Keras model, a scikit-learn style estimator with ``warm_start=True`` or trained by
+    ``partial_fit``; not an estimator whose ``fit`` starts afresh, nor a loss module with no weights."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        return next(iter(obj.parameters()), None) is not None
+    keras = sys.modules.get("keras")
+    model = getattr(keras, "Model", None) if keras is not None else None
+    if isinstance(model, type) and isinstance(obj, model):
+        return True
+    if callable(getattr(obj, "get_params", None)) and callable(getattr(obj, "fit", None)):
+        return getattr(obj, "warm_start", False) is True or "partial_fit" in t.train_calls
+    return False
 
 
 def _child_wait(text: str) -> float:
@@ -239,6 +258,7 @@ class Session:
         outputs_budget: float = BUDGET_MB,
     ) -> None:
         self.ledger_path = resolve_path(ledger)
+        self.track_args: dict[str, Any] | None = None  # what %nbexp track was given (see nbexp.magics)
         connect(self.ledger_path).close()  # raises LedgerError before anything is hooked
         self._reader = Reader(self.ledger_path)
         self.id = secrets.token_hex(4)
@@ -268,6 +288,12 @@ class Session:
         self._ending = threading.Event()  # set as the session stops: the package listing waits no more
         self._drain_queued = False
         self._captured_at = 0.0  # perf_counter when the last capture ended (see _FOLLOWS_S)
+        # the shell's execution_count as a cell kept in history starts, less the In[N] the notebook shows for it: 1
+        # where IPython counts the cell before pre_run_cell (IPython 9), 0 before; learnt from the cells' results
+        self._count_ahead = 0
+        # id of a model object that goes on from its weights when trained again -> (a weak reference to it, the run
+        # that trained it last): see _continued
+        self._trained_models: dict[int, tuple[weakref.ref, str]] = {}
         self._runs_before_cell = 0
         # The dataflow record: what each name was computed from; a run's params are the params of
         # the names its training reached back to (see nbexp.dataflow).
@@ -544,7 +570,10 @@ class Session:
                 run = self._next_run(run, screened, start=start)
                 carried = screened == "re-evaluates"
         start = time.time() if start is None else start
-        self._cell = cell = _Cell(key, code_hash, clean, start, self.shell.execution_count, run, magic)
+        shell_count = self.shell.execution_count
+        count = shell_count - self._count_ahead if getattr(info, "store_history", True) else shell_count
+        self._cell = cell = _Cell(key, code_hash, clean, start, count, run, magic)
+        cell.shell_count = shell_count
         cell.decide_after, cell.carried = late, carried
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
@@ -592,7 +621,7 @@ class Session:
                 # it printed again a metric an evaluation of the run printed: that evaluation edited, without ids
                 # (the training split's accuracy printed after the test split's is another metric: RunBook.metric_key)
                 t = self._analyze(cell.source)[3]
-                keys = {self.book.metric_key(key, t, run, record=False) for key, _ in printed}
+                keys = {self.book.metric_key(key, t) for key, _ in printed}
                 reason = "re-evaluates" if keys & run.eval_printed else None
         if not reason:
             return
@@ -655,6 +684,11 @@ class Session:
         printed = self.printed.end() if self.printed is not None else ()
         stats = self.sampler.close(cell.window)
         torch_peaks = system.cell_peaks(cell.torch_before, system.torch_cuda_peaks())
+        shown_count = getattr(result, "execution_count", None)  # the In[N] the notebook shows
+        if isinstance(shown_count, int):
+            if getattr(getattr(result, "info", None), "store_history", False):
+                self._count_ahead = cell.shell_count - shown_count
+            cell.count = shown_count
         result = cell.result or result
         exc = result.error_in_exec or result.error_before_exec
         if exc is None:
@@ -694,8 +728,9 @@ class Session:
             if self.outputs is not None:
                 self.outputs.keep(self.id, cell.key, cell.start, home.id if capture else None, showed)
             if run is not None:
-                run._last_cell_status = status
-                run._last_cell_error = error
+                if not cell.magic:  # a %nbexp cell says nothing of how the run's own cells ended
+                    run._last_cell_status = status
+                    run._last_cell_error = error
                 run.n_cells += 1
                 if hint and run.idle_hint is None:
                     run.idle_hint = hint
@@ -704,10 +739,14 @@ class Session:
                 # variable of the same name, which holds only the loop's last value
                 curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
                 logged = run is cell.run and run.n_points > cell.points_before  # while it ran (nbexp.log)
-                evaluated = self._capture(cell, run, status, shown, curves)
+                progressed = bool(printed) or logged
+                evaluated = self._capture(cell, run, status, shown, curves, progressed)
                 points = run.n_points
-                t = self._analyze(cell.source)[3] if printed else None
-                keyed = [(self.book.metric_key(key, t, run), value) for key, value in printed] if t is not None else []
+                keyed: list[tuple[str, float]] = []
+                if printed:  # each distinct key once (a loop prints thousands of lines)
+                    t = self._analyze(cell.source)[3]
+                    keys = {key: self.book.metric_key(key, t) for key in {key for key, _ in printed}}
+                    keyed = [(keys[key], value) for key, value in printed]
                 self._record_printed(run, keyed)
                 # a cell of a trained run that only printed metrics (print(f"Accuracy: {...}")) evaluated it too
                 evaluated = evaluated or (
@@ -737,6 +776,7 @@ class Session:
                 stats=stats,
                 torch_peaks=torch_peaks,
                 idle_hint=hint,
+                execution_count=cell.count,
             )
             if cell.end_run and run is not None:
                 run.end()
@@ -828,10 +868,17 @@ class Session:
                 run.log_found(key, value, source="stdout")
 
     def _capture(
-        self, cell: _Cell, run: Run, status: str, shown: Any = None, printed_curves: frozenset[str] = frozenset()
+        self,
+        cell: _Cell,
+        run: Run,
+        status: str,
+        shown: Any = None,
+        printed_curves: frozenset[str] = frozenset(),
+        progressed: bool = False,
     ) -> bool:
         """Params, metrics and data of a cell that ran in ``run``; ``shown``: the value its last expression
-        showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace). True when
+        showed; ``printed_curves``: names the cell printed as a curve (not read from the namespace); ``progressed``:
+        it printed or logged metrics (an interrupted training that did so trained part way). True when
         the cell evaluated the run (computed metrics without training)."""
         skipped: list[Skipped] = []
         seen = self._files_seen
@@ -859,7 +906,7 @@ class Session:
                     continue
                 value = as_scalar(ns[name])
                 if value is not None:
-                    run.log_auto(self.book.metric_key(name, t, run), value)
+                    run.log_auto(self.book.metric_key(name, t), value)
             # results libraries keep (a History, a search, evals_result_), in the run that trained them
             found = results.harvest(
                 source=cell.source,
@@ -876,7 +923,10 @@ class Session:
             for problem in found.problems:
                 self.warn("results", problem)
             found.record(run)
-        trains = status == "ok" and self._trains(cell, run, t)
+        # a training interrupted part way (it printed or logged its progress) trained all the same: the values it
+        # read belong to this run, and an edit after it opens the next run; one interrupted before it showed any
+        # progress (while its data loaded) trained nothing, and run again it stays in its run
+        trains = (status == "ok" or status == "interrupted" and progressed) and self._trains(cell, run, t)
         # Data, like params: once a run has trained, data loaded afterwards waits for the next run,
         # unless the cell evaluates the run's models on it.
         run_ids = [run.id] if trains or not run.frozen or t.reads & run.models else []
@@ -901,12 +951,39 @@ class Session:
             run.estimators |= {n for n in run.slice - run.estimators if is_model(ns.get(n))}
             if self.dataflow.trains(t):
                 run.training_cells.update((cell.key, cell.hash))
+                try:
+                    self._continued(run, t, ns)
+                except Exception:  # a model that cannot be read: no note, the capture goes on
+                    pass
             else:  # an evaluation cell that computed metrics (see _evaluated)
-                keys = {n: self.book.metric_key(n, t, run, record=False) for n in computed}
+                keys = {n: self.book.metric_key(n, t) for n in computed}
                 run.eval_metrics |= {n for n, key in keys.items() if key in run.metric_keys}
                 run.eval_keys |= {key for key in keys.values() if key in run.metric_keys}
                 return True
         return False
+
+    def _continued(self, run: Run, t: Training, ns: dict[str, Any]) -> None:
+        """A training cell of ``run`` (``t``) ran: when a model it trained is the very object another run trained
+        last, and that object goes on from its weights when trained again (a torch module, a Keras model, a
+        scikit-learn estimator with ``warm_start`` or trained by ``partial_fit``), ``run`` did not train from scratch:
+        the user is told, once, and the run keeps the note (``nbexp replay`` and ``explain`` read it). The PyTorch
+        quickstart's learning rate edited and run again from its cell down leaves the model's cell out: the second
+        run trains on the first one's weights, which its replay, building the model afresh, does not."""
+        for name in sorted(t.models | t.reads | self.dataflow.globals_read(t.calls)):
+            obj = ns.get(name)
+            if obj is None or not _goes_on(obj, t):
+                continue
+            held = self._trained_models.get(id(obj))
+            if held is not None and held[0]() is obj and held[1] != run.id:
+                self.warn(
+                    "continued",
+                    f"run {run.id} trained {name} on from the weights run {held[1]} left ({name} was not built again "
+                    f"since): a replay, which builds it afresh, computes other values",
+                )
+            try:
+                self._trained_models[id(obj)] = (weakref.ref(obj), run.id)
+            except TypeError:  # no weak reference to it: not followed
+                pass
 
     def _params_of(self, literal: dict[str, Any], names: list[str], skipped: list[Skipped]) -> dict[str, Any]:
         """The params a cell's text and the objects it names give (what the session records of it)."""

@@ -71,8 +71,8 @@ EVAL_SAMPLED = (
 )
 
 
-def _sprint(shell, ids, fit=SK_FIT):
-    """Tracking, the data, ``C`` and a training cell (``fit``), with JupyterLab-style cell ids or without; returns a
+def _sprint(shell, ids):
+    """Tracking, the data, ``C`` and a training cell, with JupyterLab-style cell ids or without; returns a
     function that runs a cell as the user would (by its id)."""
 
     def run(key, code):
@@ -81,7 +81,7 @@ def _sprint(shell, ids, fit=SK_FIT):
         return res
 
     run("track", "%nbexp track --sample-hz 0 baseline")
-    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", fit)):
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", SK_FIT)):
         run(key, code)
     return run
 
@@ -149,13 +149,15 @@ def test_an_evaluation_cell_that_draws_and_names_the_model_again_stays_in_its_ru
 
 
 def test_an_evaluation_cell_that_draws_other_data_when_run_again_opens_the_next_run(shell, reader, db):
-    """The same evaluation text draws a confusion matrix of a subsample drawn anew each time (its seed the
-    execution count), with the same accuracy on the whole test set printed: each run of it computed another
-    matrix, so each opens the next run, as a changed value would."""
+    """The same evaluation text draws a confusion matrix of a subsample drawn anew each time (its seed and its size
+    the execution count: two bootstrap samples of the 38 test rows can give the same matrix, two of another size
+    cannot), with the same accuracy on the whole test set printed: each run of it computed another matrix, so each
+    opens the next run, as a changed value would."""
     run = _sprint(shell, True)
+    count = "get_ipython().execution_count"
     code = EVAL_PLOTTED.replace(
         "from_estimator(best, X_test, y_test,",
-        "from_estimator(best, *resample(X_test, y_test, random_state=get_ipython().execution_count),",
+        f"from_estimator(best, *resample(X_test, y_test, n_samples=10 + {count} % 25, random_state={count}),",
     )
     code = "from sklearn.utils import resample\n" + code
     for _ in range(3):
@@ -461,38 +463,18 @@ def test_an_evaluation_that_builds_a_results_table_stays_when_run_again(shell, r
     assert reader().run(runs[0]["id"])["metrics"]["acc"]["steps"] == 1
 
 
-# a training cell that prints its training split's accuracy, as tutorials do, then the test split's in a cell of its own
-FIT_PRINTING = (
-    SK_FIT + "\nfrom sklearn.metrics import accuracy_score\nprint(f'Accuracy: {clf.score(X_train, y_train):.3f}')"
-)
-
-
-@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
-def test_a_training_cell_that_prints_its_accuracy_keeps_it_apart_from_the_test_splits(shell, reader, ids):
-    """The training cell prints ``Accuracy: ...`` on the training split, the evaluation cell after it on the test
-    split: the run holds ``accuracy`` (the training cell's, first) and ``test_accuracy``. Before, they were one
-    two-point curve, and once ``C`` was edited and the model retrained (the evaluation not yet run again), ``diff``
-    set the first run's test accuracy against the second's training accuracy (a user trial)."""
-    run = _sprint(shell, ids, FIT_PRINTING)
-    run("eval", EVAL_PRINTED)
-    ns = shell.user_ns
-    on_train, on_test = (
-        round(ns["clf"].score(ns[x], ns[y]), 3) for x, y in (("X_train", "y_train"), ("X_test", "y_test"))
-    )
-    assert on_train != on_test
-    runs = reader().list_runs()
-    assert [r["name"] for r in runs] == ["baseline"]
-    metrics = reader().run(runs[0]["id"])["metrics"]
-    assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {
-        "accuracy": (1, on_train),
-        "test_accuracy": (1, on_test),
-    }
-    run("c", "C = 0.01")
-    run("fit", FIT_PRINTING)
+def test_an_evaluation_cell_run_again_in_a_re_evaluation_run_stays_in_it_without_cell_ids(shell, reader):
+    """Without cell ids: two evaluation cells, the accuracy and the F1 score; the accuracy's cell edited opens the
+    re-evaluation run ``baseline #2``; the F1 cell run again unchanged (to have #2's F1 too) stays in #2, which then
+    holds both. A review found it opening a third run, from the keys of the evaluations #2 took over without their
+    cells."""
+    run = _sprint(shell, False)
+    acc = "from sklearn.metrics import accuracy_score\nacc = accuracy_score(y_test, clf.predict(X_test))"
+    f1 = "from sklearn.metrics import f1_score\nf1 = f1_score(y_test, clf.predict(X_test), average='macro')"
+    run("acc", acc)
+    run("f1", f1)
+    run("acc", acc.replace("y_test, clf.predict(X_test)", "y_test[:20], clf.predict(X_test[:20])"))
+    run("f1", f1)
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
-    assert set(reader().run(runs[0]["id"])["metrics"]) == {"accuracy"}
-    assert reader().run(runs[1]["id"])["metrics"] == metrics
-    run("eval", EVAL_PRINTED)
-    assert set(reader().run(runs[0]["id"])["metrics"]) == {"accuracy", "test_accuracy"}
-    assert len(reader().list_runs()) == 2
+    assert set(reader().run(runs[0]["id"])["metrics"]) == {"acc", "f1"}

@@ -223,3 +223,32 @@ def test_a_seed_of_one_call_or_generator_continues_no_stream(cell, ledger_path):
 
     with Reader(ledger_path) as r:
         assert [continued_stream(r, r.run(x["id"])) for x in r.list_runs()] == [None, None]
+
+
+def test_data_only_one_run_recorded_is_no_changed_data(cell, ledger_path):
+    """The helper's trial: the training cell prints its training accuracy; the test split is scored in a cell of its
+    own, which the user did not run again after editing ``max_depth`` and retraining. The second run recorded no
+    ``X_test``: ``explain`` names the param, and no data factor (before: "first cause: the data changed (X_test,
+    y_test): content changed", though nothing in them changed)."""
+    cell("%nbexp track")
+    cell(
+        "from sklearn.datasets import make_classification\nfrom sklearn.model_selection import train_test_split\n"
+        "from sklearn.tree import DecisionTreeClassifier\nfrom sklearn.metrics import accuracy_score\n"
+        "X, y = make_classification(n_samples=300, n_features=8, flip_y=0.2, random_state=0)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"
+    )
+    fit = (
+        "clf = DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X_train, y_train)\n"
+        "print(f'Accuracy: {accuracy_score(y_train, clf.predict(X_train)):.3f}')"
+    )
+    for code in ("max_depth = 2", fit, "print(f'Accuracy: {accuracy_score(y_test, clf.predict(X_test)):.3f}')"):
+        cell(code)
+    cell("max_depth = None")
+    cell(fit)
+    cell("%nbexp stop")
+    with Reader(ledger_path) as r:
+        a, b = (r.run(row["id"]) for row in reversed(r.list_runs()))
+        assert "X_test" in {d["name"] for d in a["data"]} and "X_test" not in {d["name"] for d in b["data"]}
+    out = explain_json(ledger_path, b["id"], "--vs", a["id"], "--metric", "accuracy")
+    kinds = [f["kind"] for f in out["factors"]]
+    assert "data" not in kinds and kinds[0] == "param", out["factors"]

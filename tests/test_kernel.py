@@ -454,3 +454,23 @@ def test_a_kernel_whose_replies_pass_no_send_callback_is_not_waited_for(kernels,
     k.run("%nbexp stop")
     with Reader(ledger_path) as r:
         assert r.run("raw-sends")["status"] == "finished"
+
+
+def test_a_cells_execution_count_is_the_one_the_notebook_shows(kernels, ledger_path):
+    """Each cell's ``In[N]`` in the ledger (and in replay warnings and ``explain``'s "cell In[N] changed") is the
+    execution count the kernel's reply gave the notebook, also for a cell that ran while the kernel died. Before, on
+    IPython 9 (which counts a cell before its ``pre_run_cell``), every cell was one ahead of its notebook: the seed
+    cell shown as [2] was In[3] (a user trial)."""
+    k = kernels()
+    shown = [k.run("%load_ext nbexp\n%nbexp track counted")["execution_count"]]
+    for code in ("import numpy as np\nnp.random.seed(0)", "x = np.random.rand(10)", "print(x.mean())"):
+        shown.append(k.run(code)["execution_count"])
+    k.send("import time\ntime.sleep(60)")  # the kernel dies inside it: only its start is stored
+    deadline, counts = time.time() + 30, []
+    while len(counts) < len(shown) and time.time() < deadline:  # the writer commits the cell's start at once
+        time.sleep(0.1)
+        with sqlite3.connect(ledger_path) as conn:
+            counts = [r[0] for r in conn.execute("SELECT execution_count FROM cells ORDER BY start")]
+    os.kill(k.pid, signal.SIGKILL)
+    k.km.provisioner.process.wait(10)
+    assert counts == shown[1:] + [shown[-1] + 1], (counts, shown)

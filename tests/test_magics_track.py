@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 TOKEN = "ghp_" + "a1B2" * 9  # shaped like a GitHub token: scrubbed wherever it lands
 
 
@@ -47,3 +49,42 @@ def test_magics_scrub_secrets_from_tags_and_run_names(cell, db):
     names = [r[0] for r in db().execute("SELECT name FROM runs ORDER BY start_time")]
     assert names == ["first-[REDACTED]", "second-[REDACTED]", "third-[REDACTED]"]
     assert sorted(r[0] for r in db().execute("SELECT tag FROM run_tags")) == ["[REDACTED]", "keep"]
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_run_all_again_in_the_same_kernel_goes_on_in_the_session(shell, reader, capsys, ids):
+    """Run All, an edit, Run All again without restarting the kernel: the ``%nbexp track iris`` cell at the top runs
+    again and says it keeps tracking; the edit opens ``iris #2``, a re-run of ``iris``. Before, the track cell opened
+    a new session whose first run was named ``iris`` again, and ``nbexp show iris`` said the name was ambiguous (a
+    user trial). Tracking with other options, or after ``%nbexp stop``, still starts a new session."""
+    notebook = [
+        ("track", "%nbexp track --sample-hz 0 iris"),
+        (
+            "data",
+            "from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+            "X, y = load_iris(return_X_y=True)",
+        ),
+        ("c", "C = 1.0"),
+        ("fit", "clf = LogisticRegression(C=C, max_iter=500).fit(X, y)\nprint(f'Accuracy: {clf.score(X, y):.3f}')"),
+    ]
+
+    def run_all():
+        for key, code in notebook:
+            res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+            assert res.success, res.error_in_exec
+
+    from nbexp import tracker
+
+    run_all()
+    session = tracker.active_session()
+    capsys.readouterr()
+    notebook[2] = ("c", "C = 0.01")
+    run_all()
+    assert tracker.active_session() is session
+    assert f"nbexp: already tracking session {session.id}" in capsys.readouterr().out
+    runs = reader().list_runs()
+    assert [(r["name"], r["kind"]) for r in runs] == [("iris #2", "rerun"), ("iris", "track")]
+    assert reader().run("iris #2")["params"]["C"] == 0.01 and reader().run("iris")["params"]["C"] == 1.0
+    shell.run_cell("%nbexp track --sample-hz 1 iris")
+    assert tracker.active_session() is not session
+    shell.run_cell("%nbexp stop")

@@ -810,3 +810,72 @@ def test_evaluation_helpers_and_plot_projections_after_training_open_no_run(cell
     runs = reader().list_runs()
     assert len(runs) == 1, runs
     assert {"train_accuracy", "test_accuracy", "f1_like"} <= set(reader().run(runs[0]["id"])["metrics"])
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_training_interrupted_part_way_is_a_run_of_its_own(shell, reader, ids):
+    """The user stops a long training (Kernel > Interrupt: a ``KeyboardInterrupt`` inside the loop, after some
+    optimizer steps), lowers ``epochs`` and runs the training again: two runs, the first *interrupted* with the
+    epochs it was started with, the second *finished* with the edit. Before, no run opened: the one run ended
+    finished with ``epochs`` 20 and a loss curve of both trainings (a user trial)."""
+
+    def run(key, code, ok=True):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success is ok, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 intr")
+    run("data", "import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).long()")
+    run("model", "model = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()")
+    run("hp", "lr = 0.1\nepochs = 200")
+    train = (
+        "optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n"
+        "for epoch in range(epochs):\n"
+        "    loss = loss_fn(model(X), y)\n"
+        "    optimizer.zero_grad()\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+        "    print(f'epoch {epoch} loss {loss.item():.4f}')\n"
+        "    if epoch == 3 and epochs == 200:\n"
+        "        raise KeyboardInterrupt  # the user's interrupt, four epochs in"
+    )
+    run("train", train, ok=False)
+    run("hp", "lr = 0.1\nepochs = 20")
+    run("train", train)
+    shell.run_cell("%nbexp stop")
+    runs = reader().list_runs()
+    assert [(r["name"], r["status"]) for r in runs] == [("intr #2", "finished"), ("intr", "interrupted")]
+    first, second = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert (first["params"]["epochs"], second["params"]["epochs"]) == (200, 20)
+    assert (first["metrics"]["loss"]["steps"], second["metrics"]["loss"]["steps"]) == (4, 20)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_training_interrupted_before_it_showed_progress_stays_in_its_run(shell, reader, ids):
+    """Interrupted while its data loads, before a first epoch printed anything, a training cell trained nothing: run
+    again unchanged, it trains in the same run, which ends finished (a review)."""
+
+    def run(key, code, ok=True):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success is ok, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 slow")
+    run("data", "import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).long()\nloading = True")
+    run("model", "model = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()\nlr = 0.1")
+    train = (
+        "if loading:\n"
+        "    loading = False\n"
+        "    raise KeyboardInterrupt  # the user's interrupt, while the data loads\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n"
+        "for epoch in range(5):\n"
+        "    loss = loss_fn(model(X), y)\n"
+        "    optimizer.zero_grad()\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+        "    print(f'epoch {epoch} loss {loss.item():.4f}')"
+    )
+    run("train", train, ok=False)
+    run("train", train)
+    shell.run_cell("%nbexp stop")
+    runs = reader().list_runs()
+    assert [(r["name"], r["status"]) for r in runs] == [("slow", "finished")]
+    assert reader().run(runs[0]["id"])["metrics"]["loss"]["steps"] == 5

@@ -38,9 +38,9 @@ from .compare import same_param
 from .drift import dataset_drift
 from .metrics import is_ablation, rank_metrics
 
-KINDS = ("data", "code", "param", "environment", "seed", "system")
+KINDS = ("model", "data", "code", "param", "environment", "seed", "system")
 # prior rank of each kind of factor when no ablation says otherwise (lower comes first)
-PRIOR = {"data": 0, "code": 1, "param": 2, "environment": 3, "seed": 4, "system": 5, "cosmetic": 6}
+PRIOR = {"model": -1, "data": 0, "code": 1, "param": 2, "environment": 3, "seed": 4, "system": 5, "cosmetic": 6}
 SEED_KEY = re.compile(r"(^|[._])(seed|random_state|rng_seed|random_seed)$|^seed", re.IGNORECASE)
 COSMETIC_KEY = re.compile(
     r"(verbose|verbosity|log_every|log_interval|print|progress|desc|comment|note|name|title|tag|plot|"
@@ -294,23 +294,24 @@ def explain(
             elif _norm(_unseeded(ca["source"])) == _norm(_unseeded(cb["source"])):
                 seed_cells.add(pos)
 
-    # data: per variable whose content changed, the changed cells it comes from
+    # data: per variable whose content changed, the changed cells it comes from; a variable only one run recorded
+    # is not data that changed (the other run did not run the cell that read it: its test cell not run again)
     data_a = {d["name"]: d for d in ra["data"]}
     data_b = {d["name"]: d for d in rb["data"]}
     groups: dict[frozenset[int], list[dict]] = {}
-    for name in sorted(set(data_a) | set(data_b)):
-        da, db = data_a.get(name), data_b.get(name)
-        if da and db and da["fingerprint"] == db["fingerprint"]:
+    for name in sorted(set(data_a) & set(data_b)):
+        da, db = data_a[name], data_b[name]
+        if da["fingerprint"] == db["fingerprint"]:
             continue
         rows = []
-        if da and db and da["summary"] and db["summary"]:
+        if da["summary"] and db["summary"]:
             rows = [r for r in dataset_drift(da["summary"], db["summary"]) if r["flags"]]
         item = {
             "variable": name,
-            "fingerprint_a": da["fingerprint"] if da else None,
-            "fingerprint_b": db["fingerprint"] if db else None,
-            "shape_a": da["shape"] if da else None,
-            "shape_b": db["shape"] if db else None,
+            "fingerprint_a": da["fingerprint"],
+            "fingerprint_b": db["fingerprint"],
+            "shape_a": da["shape"],
+            "shape_b": db["shape"],
             "drift": rows,
         }
         sources = frozenset(upstream(flows, name) & set(changed))
@@ -334,6 +335,7 @@ def explain(
         factors.append(_code_factor(ca, None, None))
     factors += _seed_factors(changed, seed_cells - used_cells, b_cells, param_factors)
     factors += _stream_factors(reader, ra, rb)
+    factors += _continued_factors(ra, rb)
     factors += _environment_factors(reader, ra, rb)
     factors += _system_factors(ra, rb)
     for f in factors:
@@ -566,6 +568,37 @@ def _stream_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]
                 "isolable": False,
                 "revert": None,
                 "not_isolable": "the random stream's state when it trained was not recorded",
+            }
+        )
+    return out
+
+
+def continued_model(run: Mapping[str, Any]) -> str | None:
+    """What the session noted when ``run`` trained a model another run had trained, on from its weights (see
+    ``nbexp.tracker.Session._continued``); None when it trained from scratch."""
+    return next((e["message"] for e in run.get("events") or () if e["cause"] == "continued"), None)
+
+
+def _continued_factors(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dict]:
+    """A model factor for each of the two runs that trained on from another run's weights (:func:`continued_model`):
+    its metrics owe to that run's training too, which neither its params nor its code say, and which its replay does
+    not do. Ranked first: no other difference tells the two runs apart as much."""
+    out = []
+    for side, run in (("A", ra), ("B", rb)):
+        note = continued_model(run)
+        if note is None:
+            continue
+        out.append(
+            {
+                "key": f"model:continued:{side}",
+                "kind": "model",
+                "title": f"{side} trained on from another run's model",
+                "evidence": {"run": run["id"], "note": note},
+                "sentence": f"{side} did not train from scratch: {note}",
+                "prior": PRIOR["model"],
+                "isolable": False,
+                "revert": None,
+                "not_isolable": "the weights it started from were not recorded",
             }
         )
     return out

@@ -84,9 +84,8 @@ def split_of(names: Any) -> str:
 
 
 def names_split(key: str) -> bool:
-    """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_train``)."""
-    words = normalize_name(key).split("_")
-    return words[0] in SPLIT_WORDS or words[-1] in SPLIT_WORDS
+    """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_on_test_set``)."""
+    return not SPLIT_WORDS.isdisjoint(normalize_name(key).split("_"))
 
 
 # A name ending in one of these words is a setting or a count, not a measurement:

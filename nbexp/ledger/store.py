@@ -59,8 +59,8 @@ RUN_SYSTEM_COLUMNS = ("cpu_mean", "rss_peak_mb", "gpu_util_mean", "gpu_util_max"
 CELL_END = (
     "UPDATE cells SET run_id = ?, code_hash = ?, duration = ?, status = ?, n_points = ?, error_type = ?, "
     "error_message = ?, cpu_mean = ?, rss_peak_mb = ?, gpu_util_mean = ?, gpu_util_max = ?, "
-    "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ? "
-    "WHERE session_id = ? AND start = ? AND cell_key = ?"
+    "gpu_mem_peak_mb = ?, energy_wh = ?, torch_mem_peak_mb = ?, torch_reserved_peak_mb = ?, idle_hint = ?, "
+    "execution_count = ? WHERE session_id = ? AND start = ? AND cell_key = ?"
 )
 INSERT_DATASET = (
     "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, exact_fingerprint, sampled, summary, "
@@ -343,8 +343,10 @@ class Store:
         stats: dict[str, Any],
         torch_peaks: tuple | None,
         idle_hint: str | None,
+        execution_count: int | None,
     ) -> None:
-        """How a cell ended: its run, final code, duration, status, error and resource use."""
+        """How a cell ended: its run, final code, duration, status, error, resource use and execution count (the one
+        the notebook shows, known for sure once the cell ran)."""
         self.sink.execute(
             CELL_END,
             (
@@ -364,6 +366,7 @@ class Store:
                 torch_peaks[0] if torch_peaks else None,
                 torch_peaks[1] if torch_peaks else None,
                 idle_hint,
+                execution_count,
                 session_id,
                 start,
                 cell_key,
