@@ -415,3 +415,22 @@ def test_a_count_or_a_spread_kept_beside_the_scores_is_no_score():
     assert all(is_score(k) for k in scores)
     assert rank_counts({"best_iteration": (2, False), "auc": (2, False)}) == ["auc", "best_iteration"]
     assert rank_counts({"scores_std": (2, False), "scores_mean": (2, False)})[-1] == "scores_std"
+
+
+def test_the_split_a_cells_names_are_of():
+    """What a cell reads says which split it scores: one split word as a word of its names (``X_train``,
+    ``train_loader``, ``X_validation``), not inside one (``trainset``), nor two in one name (``train_test_split``),
+    nor two splits among its names (``X_train`` and ``X_test``); ``valid`` and ``validation`` are ``val``."""
+    from nbexp.capture.metrics import split_of
+
+    cases = {
+        ("X_train", "y_train", "clf"): "train",
+        ("train_loader", "model"): "train",
+        ("X_validation", "y_valid"): "val",
+        ("df_test", "train_test_split"): "test",
+        ("X_train", "X_test"): "",
+        ("trainset", "Xtest"): "",
+        ("X", "y", "clf"): "",
+        ("X_train_scaled", "TRAINING_ROWS"): "train",
+    }
+    assert {names: split_of(names) for names in cases} == cases

@@ -66,6 +66,9 @@ SPLIT_WORDS = frozenset(
 )
 # The split a word names, as a metric's prefix says it (``validation`` and ``valid`` -> ``val``)
 _SPLIT_SHORT = {"training": "train", "testing": "test", "valid": "val", "validation": "val"}
+# a split word as a word of a lower-case name (``x_train``, ``train_loader``; not ``trainset``): one search a name,
+# where splitting each name into its words cost a cell reading 150 names 0.5 ms
+_SPLIT_WORD = re.compile(r"(?<![a-z0-9])(" + "|".join(sorted(SPLIT_WORDS, key=len, reverse=True)) + r")(?![a-z0-9])")
 
 
 def split_of(names: Any) -> str:
@@ -74,8 +77,8 @@ def split_of(names: Any) -> str:
     one (``X_train`` and ``X_test``). A name with two split words (``train_test_split``) says nothing."""
     found = ""
     for name in names:
-        words = [_SPLIT_SHORT.get(w, w) for w in normalize_name(name).split("_") if w in SPLIT_WORDS]
-        if len(set(words)) != 1:
+        words = [_SPLIT_SHORT.get(w, w) for w in _SPLIT_WORD.findall(name.lower())]
+        if not words or len(set(words)) != 1:
             continue
         if found and words[0] != found:
             return ""
