@@ -812,7 +812,7 @@ def test_evaluation_helpers_and_plot_projections_after_training_open_no_run(cell
     assert {"train_accuracy", "test_accuracy", "f1_like"} <= set(reader().run(runs[0]["id"])["metrics"])
 
 
-def _cells(shell, ids):
+def _runner(shell, ids):
     """A function that runs a cell as the user would, by its JupyterLab cell id or (``ids`` False) by its text alone,
     and checks that it succeeded (``ok``) or failed."""
 
@@ -830,7 +830,7 @@ def test_a_training_interrupted_part_way_is_a_run_of_its_own(shell, reader, ids)
     epochs it was started with, the second *finished* with the edit. Before, no run opened: the one run ended
     finished with ``epochs`` 20 and a loss curve of both trainings (a user trial)."""
 
-    run = _cells(shell, ids)
+    run = _runner(shell, ids)
     run("track", "%nbexp track --sample-hz 0 intr")
     run("data", "import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).long()")
     run("model", "model = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()")
@@ -862,7 +862,7 @@ def test_a_training_interrupted_before_it_showed_progress_stays_in_its_run(shell
     """Interrupted while its data loads, before a first epoch printed anything, a training cell trained nothing: run
     again unchanged, it trains in the same run, which ends finished (a review)."""
 
-    run = _cells(shell, ids)
+    run = _runner(shell, ids)
     run("track", "%nbexp track --sample-hz 0 slow")
     run("data", "import torch\ntorch.manual_seed(0)\nX = torch.randn(64, 4)\ny = (X[:, 0] > 0).long()\nloading = True")
     run("model", "model = torch.nn.Linear(4, 2)\nloss_fn = torch.nn.CrossEntropyLoss()\nlr = 0.1")
