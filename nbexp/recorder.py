@@ -78,6 +78,9 @@ class Run:
         # names in its slice bound to models as it trained (fit/predict objects, torch modules): a later training
         # that reads none of them, nor a name it trained through, is another training, even on the same data
         self.estimators: set[str] = set()
+        # keys its training cells recorded (a History's loss, a printed training accuracy): a metric of that name an
+        # evaluation cell computes on one split is the split's (RunBook.metric_key: test_loss)
+        self.train_keys: set[str] = set()
         self.eval_metrics: set[str] = set()  # names of the metrics computed by cells that do not train
         self.eval_keys: set[str] = set()  # their keys in the run (RunBook.metric_key: train_acc for acc on X_train)
         self.eval_printed: set[str] = set()  # metrics printed by cells that do not train (print(f"Accuracy: ..."))

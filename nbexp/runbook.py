@@ -226,26 +226,34 @@ class RunBook:
             return "after"
         return None
 
-    def metric_key(self, name: str, t: Training) -> str:
-        """The key of a metric ``name`` that a cell analysed as ``t`` printed or bound: ``train_<name>`` when the cell
-        does not train and the data it read (what it names but does not call) is of the training split alone
-        (``accuracy_score(y_train, clf.predict(X_train))``), ``name`` otherwise (a name that says its split,
-        ``val_loss``; a training cell's metrics; a cell of another split, of several or of none). A tutorial prints
-        ``Accuracy: ...`` for the training split and for the test split, each in a cell of its own: two metrics,
-        neither a second point of the other nor an edit of the other's evaluation, named alike in every run, whatever
-        cells ran in it and in what order."""
-        if self._split(t) != "train" or names_split(name):
+    def metric_key(self, name: str, t: Training, run: Run | None = None) -> str:
+        """The key of a metric ``name`` that a cell analysed as ``t`` printed or bound in ``run``. A cell that does not
+        train and reads data of one split alone (what it names but does not call) says the split:
+        ``train_<name>`` for the training split (``accuracy_score(y_train, clf.predict(X_train))``), ``val_<name>`` for
+        the validation split (Keras's own names), and the split's name for any other split (``test_loss`` for
+        ``model.evaluate(x_test, ...)``) when ``run``'s training cells recorded ``name`` already (a History's
+        ``loss``, a training cell's printed ``Accuracy``). ``name`` otherwise: a name that says its split
+        (``val_loss``), a training cell's metrics, a cell of several splits or of none, a test split's metric that
+        the training did not record.
+
+        A tutorial prints ``Accuracy: ...`` for each split, each in a cell of its own: distinct metrics, neither a
+        second point of the other nor an edit of the other's evaluation, named alike in every run whatever
+        evaluation cells ran in it and in what order (the training cells, which come first, decide the last case)."""
+        split = self._split(t)
+        if not split or names_split(name):
             return name
-        return qualified("train", name)
+        if split in ("train", "val") or run is not None and name in run.train_keys:
+            return qualified(split, name)
+        return name
 
     def _split(self, t: Training) -> str:
-        """``"train"`` when a cell analysed as ``t`` does not train and reads data of the training split alone
-        (:func:`~nbexp.capture.metrics.split_of`), else ``""``; once per analysis (a text's, kept by the session)."""
+        """The one split (:func:`~nbexp.capture.metrics.split_of`) of the data a cell analysed as ``t`` reads when it
+        does not train, else ``""``; once per analysis (a text's, kept by the session)."""
         held = self._splits.get(id(t))
         if held is not None and held[0] is t:
             return held[1]
         split = split_of(t.reads - t.calls)
-        split = "train" if split == "train" and not self.dataflow.trains(t) else ""
+        split = "" if self.dataflow.trains(t) else split
         if len(self._splits) >= CACHED_TEXTS:
             self._splits.clear()
         self._splits[id(t)] = (t, split)
@@ -268,6 +276,7 @@ class RunBook:
             new.set_params(params, source=source)
         new.frozen = prev.frozen
         new.training_cells |= prev.training_cells
+        new.train_keys |= prev.train_keys
         new.models |= prev.models
         new.inputs |= prev.inputs
         new.estimators |= prev.estimators
@@ -366,7 +375,7 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        keys = {self.metric_key(n, t) for n in computed}
+        keys = {self.metric_key(n, t, run) for n in computed}
         if keys & run.eval_keys and (cell_id is None or cell_id in run.eval_cells):
             return "re-evaluates"
         return None

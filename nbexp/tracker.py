@@ -103,13 +103,14 @@ class _Cell:
         "torch_before",
         "outcome",
         "showed",
+        "trained",
     )
 
-    def __init__(self, key, code_hash, source, start, count, run, magic):
+    def __init__(self, key, code_hash, source, start, count, run, magic, shell_count):
         self.key, self.hash, self.source, self.start = key, code_hash, source, start
         self.stored_hash = code_hash  # the text stored when the cell started
         self.count, self.run, self.magic = count, run, magic
-        self.shell_count = count  # the shell's execution_count as it started
+        self.shell_count = shell_count  # the shell's execution_count as it started (count: the In[N] shown)
         self.points_before = run.n_points if run else 0
         self.end_run = False  # %%nbexp run: the run ends with the cell
         self.result: Any = None  # %%nbexp run: the body's own ExecutionResult
@@ -120,6 +121,7 @@ class _Cell:
         self.torch_before: Any = None  # torch's CUDA memory peaks when the cell started
         self.outcome: Any = _UNREAD  # what it computed, as an evaluation (Session._outcome), once read
         self.showed: list = []  # what it displayed (OutputCapture.end), once it ran
+        self.trained = False  # it trained its run (Session._capture)
 
 
 _HANDOVER_S = 0.0002  # the GIL switch interval while a cell's capture runs in a kernel (see _hook_kernel)
@@ -572,8 +574,7 @@ class Session:
         start = time.time() if start is None else start
         shell_count = self.shell.execution_count
         count = shell_count - self._count_ahead if getattr(info, "store_history", True) else shell_count
-        self._cell = cell = _Cell(key, code_hash, clean, start, count, run, magic)
-        cell.shell_count = shell_count
+        self._cell = cell = _Cell(key, code_hash, clean, start, count, run, magic, shell_count)
         cell.decide_after, cell.carried = late, carried
         cell.window = self.sampler.open()
         # Stored as it starts, so a kernel that dies inside the cell leaves its code and start behind.
@@ -621,7 +622,7 @@ class Session:
                 # it printed again a metric an evaluation of the run printed: that evaluation edited, without ids
                 # (the training split's accuracy printed after the test split's is another metric: RunBook.metric_key)
                 t = self._analyze(cell.source)[3]
-                keys = {self.book.metric_key(key, t) for key, _ in printed}
+                keys = {self.book.metric_key(key, t, run) for key, _ in printed}
                 reason = "re-evaluates" if keys & run.eval_printed else None
         if not reason:
             return
@@ -740,14 +741,17 @@ class Session:
                 curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
                 logged = run is cell.run and run.n_points > cell.points_before  # while it ran (nbexp.log)
                 progressed = bool(printed) or logged
+                had = set(run.metric_keys)
                 evaluated = self._capture(cell, run, status, shown, curves, progressed)
                 points = run.n_points
                 keyed: list[tuple[str, float]] = []
                 if printed:  # each distinct key once (a loop prints thousands of lines)
                     t = self._analyze(cell.source)[3]
-                    keys = {key: self.book.metric_key(key, t) for key in {key for key, _ in printed}}
+                    keys = {key: self.book.metric_key(key, t, run) for key in {key for key, _ in printed}}
                     keyed = [(keys[key], value) for key, value in printed]
                 self._record_printed(run, keyed)
+                if cell.trained:  # what its training recorded: an evaluation's metric of that name says its split
+                    run.train_keys |= (run.metric_keys - had) | {key for key, _ in keyed}
                 # a cell of a trained run that only printed metrics (print(f"Accuracy: {...}")) evaluated it too
                 evaluated = evaluated or (
                     run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
@@ -906,7 +910,7 @@ class Session:
                     continue
                 value = as_scalar(ns[name])
                 if value is not None:
-                    run.log_auto(self.book.metric_key(name, t), value)
+                    run.log_auto(self.book.metric_key(name, t, run), value)
             # results libraries keep (a History, a search, evals_result_), in the run that trained them
             found = results.harvest(
                 source=cell.source,
@@ -950,13 +954,14 @@ class Session:
             run.inputs |= t.reads | self.dataflow.globals_read(t.calls)
             run.estimators |= {n for n in run.slice - run.estimators if is_model(ns.get(n))}
             if self.dataflow.trains(t):
+                cell.trained = True
                 run.training_cells.update((cell.key, cell.hash))
                 try:
                     self._continued(run, t, ns)
                 except Exception:  # a model that cannot be read: no note, the capture goes on
                     pass
             else:  # an evaluation cell that computed metrics (see _evaluated)
-                keys = {n: self.book.metric_key(n, t) for n in computed}
+                keys = {n: self.book.metric_key(n, t, run) for n in computed}
                 run.eval_metrics |= {n for n, key in keys.items() if key in run.metric_keys}
                 run.eval_keys |= {key for key in keys.values() if key in run.metric_keys}
                 return True

@@ -4,6 +4,7 @@ run opened: the user is told where those points went, in a real IPython shell.""
 from __future__ import annotations
 
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 SK_DATA = (
     "from sklearn.datasets import load_iris\n"
@@ -71,8 +72,8 @@ EVAL_SAMPLED = (
 )
 
 
-def _sprint(shell, ids):
-    """Tracking, the data, ``C`` and a training cell, with JupyterLab-style cell ids or without; returns a
+def _sprint(shell, ids, fit=SK_FIT):
+    """Tracking, the data, ``C`` and a training cell (``fit``), with JupyterLab-style cell ids or without; returns a
     function that runs a cell as the user would (by its id)."""
 
     def run(key, code):
@@ -81,7 +82,7 @@ def _sprint(shell, ids):
         return res
 
     run("track", "%nbexp track --sample-hz 0 baseline")
-    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", SK_FIT)):
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("fit", fit)):
         run(key, code)
     return run
 
@@ -411,6 +412,58 @@ def test_the_training_splits_accuracy_printed_like_the_test_splits_is_its_own_me
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     assert reader().run(runs[1]["id"])["metrics"]["train_accuracy"]["steps"] == 1
     assert set(reader().run(runs[0]["id"])["metrics"]) == {"train_accuracy"}
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_the_test_splits_accuracy_printed_like_the_training_cells_own_is_the_test_splits(shell, reader, ids):
+    """A training cell that prints its own training accuracy (``Accuracy: ...`` after ``fit``), then an evaluation
+    cell that prints ``Accuracy: ...`` on the test split: the run's ``accuracy`` is the training cell's,
+    ``test_accuracy`` the test split's, one point each. Before, they were one two-point ``accuracy`` curve whose last
+    value was the test split's; once ``C`` was edited and the notebook run again from there, each run still compares
+    like with like."""
+    fit = SK_FIT + "\nprint(f'Accuracy: {clf.score(X_train, y_train):.3f}')"
+    run = _sprint(shell, ids, fit)
+    run("eval", EVAL_PRINTED)
+    run("c", "C = 0.05")
+    run("fit", fit)
+    run("eval", EVAL_PRINTED)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    for r, C in zip(runs, (0.05, 1.0)):
+        clf = LogisticRegression(C=C, max_iter=200).fit(shell.user_ns["X_train"], shell.user_ns["y_train"])
+        ns = shell.user_ns
+        metrics = reader().run(r["id"])["metrics"]
+        assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {
+            "accuracy": (1, round(clf.score(ns["X_train"], ns["y_train"]), 3)),
+            "test_accuracy": (1, round(clf.score(ns["X_test"], ns["y_test"]), 3)),
+        }, r["name"]
+
+
+# a validation split carved out of the test split (a tutorial's X_val), and its accuracy printed like the test split's
+SK_VAL = "X_val, X_test, y_val, y_test = train_test_split(X_test, y_test, test_size=0.5, random_state=3)"
+PRINTED_VAL_SPLIT = "print(f'Accuracy: {accuracy_score(y_val, clf.predict(X_val)):.3f}')"
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_the_validation_splits_accuracy_printed_like_the_test_splits_is_its_own_metric(shell, reader, ids):
+    """``Accuracy: ...`` printed on the validation split and then on the test split, each by a cell of its own: one
+    run, whose ``val_accuracy`` is the validation split's (Keras's name for it) and ``accuracy`` the test split's.
+    Before, without cell ids the test cell opened a re-evaluation run ("baseline #2") as if the validation cell had
+    been edited, and with ids the run's accuracy was a curve of both."""
+    run = _sprint(shell, ids)
+    run("val", SK_VAL)
+    run("eval val", "from sklearn.metrics import accuracy_score\n" + PRINTED_VAL_SPLIT)
+    run("eval test", EVAL_PRINTED)
+    ns = shell.user_ns
+    on_val, on_test = (round(ns["clf"].score(ns[f"X_{s}"], ns[f"y_{s}"]), 3) for s in ("val", "test"))
+    assert on_val != on_test
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline"]
+    metrics = reader().run(runs[0]["id"])["metrics"]
+    assert {k: (m["steps"], m["last"]) for k, m in metrics.items()} == {
+        "val_accuracy": (1, on_val),
+        "accuracy": (1, on_test),
+    }
 
 
 def test_an_edited_evaluation_cell_that_names_a_training_word_opens_the_next_run_with_cell_ids(shell, reader):

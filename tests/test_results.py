@@ -73,6 +73,29 @@ def test_keras_history_curves_and_evaluate_named_by_metrics_once(cell, reader, c
     assert len(runs) == 2 and not reader().metric_series(runs[0]["id"])  # never the run that did not train it
 
 
+def test_keras_evaluate_unpacked_after_fit_is_the_test_splits_not_a_point_of_the_training_curves(cell, reader):
+    """The Keras guide's layout with the results unpacked: ``loss, acc = model.evaluate(X_test, y_test)`` and
+    ``Accuracy: ...`` printed, in a cell after ``fit``. The History's ``loss`` and ``accuracy`` are training curves of
+    one point per epoch; the evaluation's are the test split's, ``test_loss`` and ``test_accuracy``. Before, its
+    ``loss`` became a fourth point of the training loss curve and its printed accuracy was dropped, since the
+    History held ``accuracy`` (a review)."""
+    cell("%nbexp track")
+    cell(
+        XY + "\nimport keras\nkeras.utils.set_random_seed(0)\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation='softmax')])\n"
+        "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
+    )
+    cell("history = model.fit(X_train, y_train, epochs=3, verbose=0)")
+    cell("loss, acc = model.evaluate(X_test, y_test, verbose=0)\nprint(f'Accuracy: {acc:.3f}')")
+    ns = cell.sh.user_ns
+    hist = ns["history"].history
+    r, run_id = only_run(reader)
+    for key in ("loss", "accuracy"):
+        assert series(r, run_id, key) == ([0, 1, 2], pytest.approx(hist[key], rel=1e-12)), key
+    assert series(r, run_id, "test_loss")[1] == pytest.approx([ns["loss"]], rel=1e-12)
+    assert series(r, run_id, "test_accuracy")[1] == [round(ns["acc"], 3)]
+
+
 def test_sklearn_search_tables_and_best_params_not_params(cell, reader):
     """A fitted search: ``best_<scoring>`` and the cv_results / best_params tables hold what the search
     holds. Its best_params_ were params before (``search.best_params.C``): a fitted result, now a table."""

@@ -88,7 +88,7 @@ def split_of(names: Any) -> str:
 
 def names_split(key: str) -> bool:
     """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_on_test_set``)."""
-    return not SPLIT_WORDS.isdisjoint(normalize_name(key).split("_"))
+    return _SPLIT_WORD.search(normalize_name(key)) is not None
 
 
 # A name ending in one of these words is a setting or a count, not a measurement:
