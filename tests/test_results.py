@@ -96,6 +96,27 @@ def test_keras_evaluate_unpacked_after_fit_is_the_test_splits_not_a_point_of_the
     assert series(r, run_id, "test_accuracy")[1] == [round(ns["acc"], 3)]
 
 
+def test_native_xgb_train_best_score_is_named_after_the_metric_early_stopping_watched(cell, reader):
+    """``xgb.train(..., early_stopping_rounds=3)`` with two eval metrics: the Booster's ``best_score`` is the last
+    metric's (what early stopping watched), ``best_logloss``, whose direction is known (it goes down). Before, the
+    Booster kept no evaluation results of its own (they are the user's ``evals_result=`` dict) and it was
+    ``best_score``, which review could rank neither way (a user trial)."""
+    cell("%nbexp track")
+    cell(
+        XY + "\nimport xgboost as xgb\n"
+        "dtrain, dtest = xgb.DMatrix(X_train, label=y_train), xgb.DMatrix(X_test, label=y_test)"
+    )
+    cell(
+        "evals = {}\nparams = {'objective': 'binary:logistic', 'eval_metric': ['auc', 'logloss'], 'nthread': 1}\n"
+        "bst = xgb.train(params, dtrain, num_boost_round=40, evals=[(dtest, 'test')], evals_result=evals,"
+        " early_stopping_rounds=3, verbose_eval=False)"
+    )
+    bst = cell.sh.user_ns["bst"]
+    r, run_id = only_run(reader)
+    assert series(r, run_id, "best_logloss")[1] == [pytest.approx(bst.best_score, rel=1e-12)]
+    assert "best_score" not in r.run(run_id)["metrics"]
+
+
 def test_sklearn_search_tables_and_best_params_not_params(cell, reader):
     """A fitted search: ``best_<scoring>`` and the cv_results / best_params tables hold what the search
     holds. Its best_params_ were params before (``search.best_params.C``): a fitted result, now a table."""

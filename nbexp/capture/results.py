@@ -51,6 +51,7 @@ once per session (:class:`Seen`): re-showing ``history`` or ``history.history`` 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import sys
 import types
@@ -615,20 +616,28 @@ def _model(obj: Any, out: Harvest) -> None:
                         _add(out, key, v, source)
             break
         if as_scalar(best) is not None:
-            _add(out, _best_key(evals), best, source)
+            _add(out, _best_key(evals, obj), best, source)
             break
 
 
-def _best_key(evals: Any) -> str:
+def _best_key(evals: Any, obj: Any = None) -> str:
     """The key of XGBoost's ``best_score``: the score, at the best round, of the metric early stopping watched,
-    the last eval set's last metric (``best_logloss`` goes down, ``best_auc`` up); ``best_score`` when the
-    evaluation results do not say which."""
+    the last eval set's last metric (``best_logloss`` goes down, ``best_auc`` up). A ``Booster`` of the native
+    ``xgb.train``, whose evaluation results stay in the user's ``evals_result=`` dict, says its metrics in its config;
+    ``best_score`` when neither says which."""
+    names: list = []
     if isinstance(evals, dict) and evals:
         metrics = list(evals.values())[-1]
-        if isinstance(metrics, dict) and metrics:
-            key = metric_key(f"best_{list(metrics)[-1]}")
-            if key is not None:
-                return key
+        names = list(metrics) if isinstance(metrics, dict) else []
+    elif callable(getattr(obj, "save_config", None)):
+        try:
+            names = [m.get("name") for m in json.loads(obj.save_config())["learner"]["metrics"]]
+        except Exception:  # another config layout: the plain name
+            names = []
+    if names and isinstance(names[-1], str):
+        key = metric_key(f"best_{names[-1]}")
+        if key is not None:
+            return key
     return "best_score"
 
 
