@@ -546,30 +546,37 @@ def continued_stream(reader: Reader, run: Mapping[str, Any]) -> dict | None:
     return None
 
 
+def _unisolable(
+    kind: str, side: str, run: Mapping[str, Any], title: str, evidence: dict, sentence: str, why: str
+) -> dict:
+    """A factor of ``kind`` that one side's run (``side``, A or B) carries alone and that no replay can isolate:
+    ``why`` says what was not recorded."""
+    return {
+        "key": f"{kind}:continued:{side}",
+        "kind": kind,
+        "title": title,
+        "evidence": {"run": run["id"], **evidence},
+        "sentence": sentence,
+        "prior": PRIOR[kind],
+        "isolable": False,
+        "revert": None,
+        "not_isolable": why,
+    }
+
+
 def _stream_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dict]:
     """A seed factor for each of the two runs whose training continued a random stream (:func:`continued_stream`):
     a replay cannot take it back, the stream's state was not recorded."""
     out = []
     for side, run in (("A", ra), ("B", rb)):
         stream = continued_stream(reader, run)
-        if stream is None:
-            continue
-        out.append(
-            {
-                "key": f"seed:continued:{side}",
-                "kind": "seed",
-                "title": f"{side}'s random stream continued",
-                "evidence": {"run": run["id"], **stream},
-                "sentence": (
-                    f"{side} trained without running its seed (In[{stream['cell']}]) again after run {stream['run']}"
-                    " trained: it drew the random numbers that came after, not those its seed gives"
-                ),
-                "prior": PRIOR["seed"],
-                "isolable": False,
-                "revert": None,
-                "not_isolable": "the random stream's state when it trained was not recorded",
-            }
-        )
+        if stream is not None:
+            sentence = (
+                f"{side} trained without running its seed (In[{stream['cell']}]) again after run {stream['run']}"
+                " trained: it drew the random numbers that came after, not those its seed gives"
+            )
+            why = "the random stream's state when it trained was not recorded"
+            out.append(_unisolable("seed", side, run, f"{side}'s random stream continued", stream, sentence, why))
     return out
 
 
@@ -586,21 +593,11 @@ def _continued_factors(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dic
     out = []
     for side, run in (("A", ra), ("B", rb)):
         note = continued_model(run)
-        if note is None:
-            continue
-        out.append(
-            {
-                "key": f"model:continued:{side}",
-                "kind": "model",
-                "title": f"{side} trained on from another run's model",
-                "evidence": {"run": run["id"], "note": note},
-                "sentence": f"{side} did not train from scratch: {note}",
-                "prior": PRIOR["model"],
-                "isolable": False,
-                "revert": None,
-                "not_isolable": "the weights it started from were not recorded",
-            }
-        )
+        if note is not None:
+            title = f"{side} trained on from another run's model"
+            sentence = f"{side} did not train from scratch: {note}"
+            why = "the weights it started from were not recorded"
+            out.append(_unisolable("model", side, run, title, {"note": note}, sentence, why))
     return out
 
 
