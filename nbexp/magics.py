@@ -255,6 +255,7 @@ class NbexpMagics(Magics):
                 + (f" (run {run.id}{' ' + repr(run.name) if run.name else ''})" if run is not None else "")
                 + " in this kernel: its runs go on (%nbexp stop first for a new session, %nbexp new for a new run)"
             )
+            self._resume_sync(old, args.sync)
             return
         if old is not None:
             try:
@@ -288,6 +289,18 @@ class NbexpMagics(Magics):
         s.track_args = asked  # the same %nbexp track run again keeps this session
         print(s.status_line())
         self._start_sync(s, args.sync)
+
+    def _resume_sync(self, s: tracker.Session, uri: str | None) -> None:
+        """The same ``%nbexp track`` run again: a sync of this session that runs makes a pass now and says how it
+        stands; one that could not start (MLflow installed since, say) is started again."""
+        from .export import sync
+
+        running = sync.active()
+        if running is not None and running.session_id == s.id:
+            running.wake()
+            print(running.status_line())
+        else:
+            self._start_sync(s, uri)
 
     def _start_sync(self, s: tracker.Session, uri: str | None) -> None:
         """Live sync to MLflow (nbexp/export/sync.py): a thread that reads the session's runs from the ledger.

@@ -88,3 +88,38 @@ def test_run_all_again_in_the_same_kernel_goes_on_in_the_session(shell, reader, 
     shell.run_cell("%nbexp track --sample-hz 1 iris")
     assert tracker.active_session() is not session
     shell.run_cell("%nbexp stop")
+
+
+@pytest.mark.slow  # imports MLflow
+def test_the_same_track_run_again_starts_the_sync_that_could_not_start(cell, capsys):
+    """``%nbexp track --sync URI`` in a kernel where MLflow could not be imported: tracking starts, the sync does not
+    and says why. MLflow installed, the same cell run again keeps the session (Run All) and now starts the sync of
+    that session; run once more, it says how the running sync stands. Before, the session was kept and the sync never
+    retried, with nothing said."""
+    import socket
+
+    from nbexp import tracker
+    from nbexp.export import sync
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{free.getsockname()[1]}"  # nothing listens: the sync's passes wait for the server
+    track = f"%nbexp track --sample-hz 0 --sync {uri} synced"
+    cell("import sys\nsys.modules['mlflow'] = None  # what an import of a missing package meets")
+    capsys.readouterr()
+    try:
+        cell(track)
+        session = tracker.active_session()
+        assert "nbexp: not syncing" in capsys.readouterr().err and sync.active() is None
+        cell("del sys.modules['mlflow']")
+        cell(track)
+        out = capsys.readouterr().out
+        assert "already tracking" in out and f"nbexp: sync to {uri}" in out, out
+        assert tracker.active_session() is session
+        running = sync.active()
+        assert running is not None and running.session_id == session.id
+        cell(track)
+        assert f"nbexp: sync to {uri}" in capsys.readouterr().out and sync.active() is running
+    finally:
+        cell("%nbexp stop")
+        sync.stop(timeout=1.0)
