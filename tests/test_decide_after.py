@@ -531,3 +531,37 @@ def test_an_evaluation_cell_run_again_in_a_re_evaluation_run_stays_in_it_without
     runs = reader().list_runs()
     assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
     assert set(reader().run(runs[0]["id"])["metrics"]) == {"acc", "f1"}
+
+
+# a helper whose body binds a local named like a metric, defined in a cell of its own (the PyTorch tutorials' test_loop)
+DEF_EVALUATE = (
+    "from sklearn.metrics import log_loss\n\n"
+    "def evaluate(model, X, y):\n    test_loss = log_loss(y, model.predict_proba(X))\n    return test_loss"
+)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_helpers_local_named_like_a_metric_is_not_the_cells_metric(shell, reader, ids):
+    """``C`` edited and the notebook run again from there, through a cell that only defines the evaluation helper (its
+    body binds a local ``test_loss``): the second run holds its own test loss alone. Before, defining the helper
+    recorded the global ``test_loss`` the first run left into the second run, and without cell ids the helper's cell
+    opened a third run, so the training and its evaluation were two runs (a user trial)."""
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 baseline")
+    cells = [("data", SK_DATA), ("c", "C = 1.0"), ("def", DEF_EVALUATE), ("fit", SK_FIT)]
+    cells.append(("eval", "test_loss = evaluate(clf, X_test, y_test)\nprint(f'Test loss: {test_loss:.4f}')"))
+    for key, code in cells:
+        run(key, code)
+    first = shell.user_ns["test_loss"]
+    run("c", "C = 0.05")
+    for key, code in cells[2:]:
+        run(key, code)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    loss = reader().run(runs[0]["id"])["metrics"]["test_loss"]
+    assert (loss["steps"], loss["last"], loss["min"]) == (1, shell.user_ns["test_loss"], shell.user_ns["test_loss"])
+    assert shell.user_ns["test_loss"] != first

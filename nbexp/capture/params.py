@@ -168,6 +168,8 @@ def _module_level(body: list[ast.stmt], in_loop: bool = False) -> Iterable[tuple
     ``if``/``with``/``try``/``for``/``while`` blocks (not functions or classes)."""
     for node in body:
         yield node, in_loop
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue  # their bodies bind locals (a helper's own ``test_loss``), not the notebook's names
         loop = isinstance(node, (ast.For, ast.AsyncFor, ast.While))
         for field in ("body", "orelse", "finalbody"):
             yield from _module_level(getattr(node, field, None) or [], in_loop or loop)
