@@ -78,9 +78,7 @@ class Run:
         # names in its slice bound to models as it trained (fit/predict objects, torch modules): a later training
         # that reads none of them, nor a name it trained through, is another training, even on the same data
         self.estimators: set[str] = set()
-        # keys its training cells recorded (a History's loss, a printed training accuracy): a metric of that name an
-        # evaluation cell computes on one split is the split's (RunBook.metric_key: test_loss)
-        self.train_keys: set[str] = set()
+        self.noting: set[str] | None = None  # while a cell's capture runs: the keys it found (log_found)
         self.eval_metrics: set[str] = set()  # names of the metrics computed by cells that do not train
         self.eval_keys: set[str] = set()  # their keys in the run (RunBook.metric_key: train_acc for acc on X_train)
         self.eval_printed: set[str] = set()  # metrics printed by cells that do not train (print(f"Accuracy: ..."))
@@ -171,6 +169,8 @@ class Run:
             step = self._auto_steps.get(key, 0)
         self._auto_steps[key] = max(step + 1, self._auto_steps.get(key, 0))
         self._points.append((self.id, key, step, None if math.isnan(value) else value, time.time()))
+        if self.noting is not None:
+            self.noting.add(key)
         if key not in self.metric_sources:
             self.metric_sources[key] = source
             self.store.metric_source(self.id, key, source)

@@ -13,6 +13,7 @@ the cell about to run.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import re
@@ -66,6 +67,9 @@ class _Upstream:
         self.made: set[str] = set()
 
 
+_BUILTINS = frozenset(dir(builtins))
+
+
 class RunBook:
     """The runs of one session.
 
@@ -81,6 +85,8 @@ class RunBook:
         on_end: called with a run when it ends, after the book has let it go.
         open_window: opens the system sampler's window over a new run.
         replay_of: the run the session replays; its runs point at it.
+        named: of a run name, the highest counter the ledger's runs of that name hold (``baseline #3``: 3; 1 for
+            ``baseline`` alone; 0 for none): a re-run, or a session's first run, never takes a name another has.
 
     Attributes:
         runs: every run opened, oldest first.
@@ -99,8 +105,10 @@ class RunBook:
         on_end: Callable[[Run], None],
         open_window: Callable[[], Any],
         replay_of: str | None = None,
+        named: Callable[[str], int] | None = None,
     ) -> None:
         self.session_id = session_id
+        self.named = named
         self.store = store
         self.points = points
         self.taken = taken
@@ -117,7 +125,11 @@ class RunBook:
         self.stack: list[Run] = []
         self._rerun_counts: dict[str, int] = {}
         self._upstream: dict[str, _Upstream] = {}  # run id -> what its training read (see trained)
-        self._splits: dict[int, tuple[Training, str]] = {}  # id of a text's analysis -> (it, its split): see _split
+        self._splits: dict[
+            int, tuple[Training, str | None]
+        ] = {}  # id of a text's analysis -> (it, its split): see _split
+        self._model_keys: dict[str, frozenset[str]] = {}  # a model's name -> the keys its last training recorded
+        self._trained_of: dict[int, tuple[Training, frozenset[str]]] = {}  # id of an analysis -> its _trained keys
 
     def new_id(self) -> str:
         """A run id neither the ledger nor this session has used. Ids are drawn eight at a time and
@@ -226,34 +238,57 @@ class RunBook:
             return "after"
         return None
 
-    def metric_key(self, name: str, t: Training, run: Run | None = None) -> str:
-        """The key of a metric ``name`` that a cell analysed as ``t`` printed or bound in ``run``. A cell that does not
-        train and reads data of one split alone (what it names but does not call) says the split:
-        ``train_<name>`` for the training split (``accuracy_score(y_train, clf.predict(X_train))``), ``val_<name>`` for
-        the validation split (Keras's own names), and the split's name for any other split (``test_loss`` for
-        ``model.evaluate(x_test, ...)``) when ``run``'s training cells recorded ``name`` already (a History's
-        ``loss``, a training cell's printed ``Accuracy``). ``name`` otherwise: a name that says its split
-        (``val_loss``), a training cell's metrics, a cell of several splits or of none, a test split's metric that
-        the training did not record.
+    def metric_key(self, name: str, t: Training) -> str:
+        """The key of a metric ``name`` that a cell analysed as ``t`` printed, bound or left in a result object. A cell
+        that does not train and reads data of one split alone (what it names but does not call) says the split:
+        always for a split other than the test split (``train_accuracy`` for ``accuracy_score(y_train,
+        clf.predict(X_train))``, ``val_loss`` for a validation split, Keras's own names; ``dev_``, ``holdout_``...),
+        and for the test split when the training of a model the cell reads recorded ``name`` (``test_loss`` for
+        ``model.evaluate(x_test, ...)`` after ``fit``, whose History holds ``loss``; ``test_accuracy`` after a
+        training cell that printed its own ``Accuracy``). A key that training recorded all the same (a cell of no
+        split or of several, the validation split's ``val_loss`` a History holds) is ``eval_<key>``: an evaluation is
+        never a point of its model's training curves. ``name`` itself for a training cell's metrics and a name that
+        says its split.
 
         A tutorial prints ``Accuracy: ...`` for each split, each in a cell of its own: distinct metrics, neither a
         second point of the other nor an edit of the other's evaluation, named alike in every run whatever
-        evaluation cells ran in it and in what order (the training cells, which come first, decide the last case)."""
+        evaluation cells ran in it and in what order, and whether the run trained the model or evaluates one an
+        earlier run trained (an edited threshold)."""
         split = self._split(t)
-        if not split or names_split(name):
+        if split is None or names_split(name):
             return name
-        if split in ("train", "val") or run is not None and name in run.train_keys:
-            return qualified(split, name)
-        return name
+        trained = self._trained(t)
+        key = qualified(split, name) if split and (split != "test" or name in trained) else name
+        return qualified("eval", key) if key in trained else key
 
-    def _split(self, t: Training) -> str:
-        """The one split (:func:`~nbexp.capture.metrics.split_of`) of the data a cell analysed as ``t`` reads when it
-        does not train, else ``""``; once per analysis (a text's, kept by the session)."""
+    def trained_keys(self, t: Training, keys: AbstractSet[str]) -> None:
+        """A training cell (analysed as ``t``) recorded ``keys``: what the models it trained, and the values it read (a
+        PyTorch loop trains ``opt`` and calls ``model``), stand for until a training reads them again (see
+        :meth:`metric_key`)."""
+        held = frozenset(keys)
+        for name in t.models | t.reads:
+            if name not in _BUILTINS:  # range, len: no evaluation reads them for the model
+                self._model_keys[name] = held
+        self._trained_of.clear()
+
+    def _trained(self, t: Training) -> frozenset[str]:
+        """The keys the last training of the models a cell analysed as ``t`` reads recorded (:meth:`trained_keys`)."""
+        held = self._trained_of.get(id(t))
+        if held is not None and held[0] is t:
+            return held[1]
+        keys = frozenset().union(*(self._model_keys[n] for n in t.reads if n in self._model_keys))
+        if len(self._trained_of) >= CACHED_TEXTS:
+            self._trained_of.clear()
+        self._trained_of[id(t)] = (t, keys)
+        return keys
+
+    def _split(self, t: Training) -> str | None:
+        """The one split (:func:`~nbexp.capture.metrics.split_of`) of the data a cell analysed as ``t`` reads, ``""``
+        for none or several, None for a cell that trains; once per analysis (a text's, kept by the session)."""
         held = self._splits.get(id(t))
         if held is not None and held[0] is t:
             return held[1]
-        split = split_of(t.reads - t.calls)
-        split = "" if self.dataflow.trains(t) else split
+        split = None if self.dataflow.trains(t) else split_of(t.reads - t.calls)
         if len(self._splits) >= CACHED_TEXTS:
             self._splits.clear()
         self._splits[id(t)] = (t, split)
@@ -276,7 +311,6 @@ class RunBook:
             new.set_params(params, source=source)
         new.frozen = prev.frozen
         new.training_cells |= prev.training_cells
-        new.train_keys |= prev.train_keys
         new.models |= prev.models
         new.inputs |= prev.inputs
         new.estimators |= prev.estimators
@@ -375,7 +409,7 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        keys = {self.metric_key(n, t, run) for n in computed}
+        keys = {self.metric_key(n, t) for n in computed}
         if keys & run.eval_keys and (cell_id is None or cell_id in run.eval_cells):
             return "re-evaluates"
         return None
@@ -414,9 +448,32 @@ class RunBook:
             return None
         m = _COUNTED.fullmatch(prev.name)
         base, n = (m.group(1), int(m.group(2))) if m else (prev.name, 1)
-        n = max(n, self._rerun_counts.get(base, 1)) + 1
+        n = max(n, self._count(base)) + 1
         self._rerun_counts[base] = n
         return f"{base} #{n}"
+
+    def first_name(self, name: str | None) -> str | None:
+        """The name of a session's first run asked as ``name``: ``name`` itself when no run of the ledger has it, else
+        the next counter (the notebook run again after a kernel restart: ``baseline #2``, not a second
+        ``baseline`` that ``nbexp show baseline`` could not tell apart)."""
+        if not name:
+            return name
+        m = _COUNTED.fullmatch(name)
+        base = m.group(1) if m else name
+        n = self._count(base)
+        if n == 0 or m and int(m.group(2)) > n:
+            return name
+        self._rerun_counts[base] = n + 1
+        return f"{base} #{n + 1}"
+
+    def _count(self, base: str) -> int:
+        """The highest counter of ``base`` this session or, the first time it is asked, the ledger holds."""
+        if base not in self._rerun_counts:
+            try:
+                self._rerun_counts[base] = self.named(base) if self.named is not None else 0
+            except sqlite3.Error:  # the ledger unreadable now: this session's own counter
+                self._rerun_counts[base] = 0
+        return self._rerun_counts[base]
 
 
 _UNKNOWN = object()  # a value a fingerprint cannot stand for

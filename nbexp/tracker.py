@@ -318,6 +318,7 @@ class Session:
             on_end=self.run_ended,
             open_window=lambda: self.sampler.open(),
             replay_of=replay_of,
+            named=self._reader.name_count,
         )
         self.notices = Notices(self.store, self.id, lambda: self.current)
         self._insert_session(sprint_name, hypothesis)
@@ -363,7 +364,7 @@ class Session:
                 target=self._texts.start_child, args=(_CHILD_AFTER_S,), name="nbexp-texts", daemon=True
             ).start()
         if open_run:
-            self.new_run(name, kind="track")
+            self.new_run(self.book.first_name(name), kind="track")
         self.writer.flush()
 
     # -- ledger rows ------------------------------------------------------------
@@ -622,7 +623,7 @@ class Session:
                 # it printed again a metric an evaluation of the run printed: that evaluation edited, without ids
                 # (the training split's accuracy printed after the test split's is another metric: RunBook.metric_key)
                 t = self._analyze(cell.source)[3]
-                keys = {self.book.metric_key(key, t, run) for key, _ in printed}
+                keys = {self.book.metric_key(key, t) for key, _ in printed}
                 reason = "re-evaluates" if keys & run.eval_printed else None
         if not reason:
             return
@@ -741,17 +742,21 @@ class Session:
                 curves = frozenset(k for k, n in Counter(k for k, _ in printed).items() if n > 1)
                 logged = run is cell.run and run.n_points > cell.points_before  # while it ran (nbexp.log)
                 progressed = bool(printed) or logged
-                had = set(run.metric_keys)
-                evaluated = self._capture(cell, run, status, shown, curves, progressed)
+                noted: set[str] = set()
+                run.noting = noted
+                try:
+                    evaluated = self._capture(cell, run, status, shown, curves, progressed)
+                finally:
+                    run.noting = None
                 points = run.n_points
                 keyed: list[tuple[str, float]] = []
                 if printed:  # each distinct key once (a loop prints thousands of lines)
                     t = self._analyze(cell.source)[3]
-                    keys = {key: self.book.metric_key(key, t, run) for key in {key for key, _ in printed}}
+                    keys = {key: self.book.metric_key(key, t) for key in {key for key, _ in printed}}
                     keyed = [(keys[key], value) for key, value in printed]
                 self._record_printed(run, keyed)
                 if cell.trained:  # what its training recorded: an evaluation's metric of that name says its split
-                    run.train_keys |= (run.metric_keys - had) | {key for key, _ in keyed}
+                    self.book.trained_keys(self._analyze(cell.source)[3], noted | {key for key, _ in keyed})
                 # a cell of a trained run that only printed metrics (print(f"Accuracy: {...}")) evaluated it too
                 evaluated = evaluated or (
                     run.frozen and status == "ok" and run.n_points > points and cell.key not in run.training_cells
@@ -910,7 +915,7 @@ class Session:
                     continue
                 value = as_scalar(ns[name])
                 if value is not None:
-                    run.log_auto(self.book.metric_key(name, t, run), value)
+                    run.log_auto(self.book.metric_key(name, t), value)
             # results libraries keep (a History, a search, evals_result_), in the run that trained them
             found = results.harvest(
                 source=cell.source,
@@ -926,6 +931,8 @@ class Session:
             )
             for problem in found.problems:
                 self.warn("results", problem)
+            for f in found.metrics:  # an evaluation's (classification_report's accuracy on the test split)
+                f.key = self.book.metric_key(f.key, t)
             found.record(run)
         # a training interrupted part way (it printed or logged its progress) trained all the same: the values it
         # read belong to this run, and an edit after it opens the next run; one interrupted before it showed any
@@ -961,7 +968,7 @@ class Session:
                 except Exception:  # a model that cannot be read: no note, the capture goes on
                     pass
             else:  # an evaluation cell that computed metrics (see _evaluated)
-                keys = {n: self.book.metric_key(n, t, run) for n in computed}
+                keys = {n: self.book.metric_key(n, t) for n in computed}
                 run.eval_metrics |= {n for n, key in keys.items() if key in run.metric_keys}
                 run.eval_keys |= {key for key in keys.values() if key in run.metric_keys}
                 return True

@@ -439,6 +439,54 @@ def test_the_test_splits_accuracy_printed_like_the_training_cells_own_is_the_tes
         }, r["name"]
 
 
+THRESHOLD_EVAL = (
+    "from sklearn.metrics import accuracy_score\n"
+    "print(f'Accuracy: {accuracy_score(y_test, clf.predict_proba(X_test)[:, 1] > threshold):.3f}')"
+)
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_an_evaluation_of_a_model_an_earlier_run_trained_keeps_its_key(shell, reader, ids):
+    """A training cell that prints its own ``Accuracy``, an evaluation on the test split with its own threshold, the
+    threshold edited and the evaluation run again: the edit opens the next run, which evaluates the model the first
+    run trained and did not train it again. Its test split's accuracy is ``test_accuracy`` as in the first run
+    (a review: it was ``accuracy`` there, the first run's training accuracy, and the main metric compared the two)."""
+    data = SK_DATA.replace("load_iris", "load_breast_cancer")
+    fit = SK_FIT + "\nprint(f'Accuracy: {clf.score(X_train, y_train):.3f}')"
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 baseline")
+    for key, code in (("data", data), ("c", "C = 1.0"), ("thr", "threshold = 0.5"), ("fit", fit)):
+        run(key, code)
+    run("eval", THRESHOLD_EVAL)
+    run("thr", "threshold = 0.3")
+    run("eval", THRESHOLD_EVAL)
+    runs = reader().list_runs()
+    assert [r["name"] for r in runs] == ["baseline #2", "baseline"]
+    first, second = (reader().run(r["id"])["metrics"] for r in reversed(runs))
+    assert set(first) == {"accuracy", "test_accuracy"} and set(second) == {"test_accuracy"}
+    assert first["accuracy"]["steps"] == 1
+
+
+def test_an_edited_evaluation_of_both_splits_never_extends_the_training_curve(shell, reader):
+    """Without cell ids: a training cell prints its own ``Accuracy``, a test cell prints ``Accuracy`` (the test
+    split's), then the test cell is edited to print the training split's too (it reads both splits). The edited cell's
+    ``Accuracy`` is no point of the training cell's ``accuracy``: it is ``eval_accuracy`` (a review: the training
+    accuracy curve of the trained run ended on the test value)."""
+    fit = SK_FIT + "\nprint(f'Accuracy: {clf.score(X_train, y_train):.3f}')"
+    run = _sprint(shell, False, fit)
+    run("eval", EVAL_PRINTED)
+    run("eval", PRINTED_TRAIN_SPLIT.replace("Accuracy", "Train accuracy") + "\n" + EVAL_PRINTED.split("\n")[1])
+    ns = shell.user_ns
+    metrics = reader().run(reader().list_runs()[-1]["id"])["metrics"]
+    assert metrics["accuracy"]["steps"] == 1
+    assert metrics["accuracy"]["last"] == round(ns["clf"].score(ns["X_train"], ns["y_train"]), 3)
+    assert metrics["eval_accuracy"]["last"] == round(ns["clf"].score(ns["X_test"], ns["y_test"]), 3)
+
+
 # a validation split carved out of the test split (a tutorial's X_val), and its accuracy printed like the test split's
 SK_VAL = "X_val, X_test, y_val, y_test = train_test_split(X_test, y_test, test_size=0.5, random_state=3)"
 PRINTED_VAL_SPLIT = "print(f'Accuracy: {accuracy_score(y_val, clf.predict(X_val)):.3f}')"

@@ -123,3 +123,31 @@ def test_the_same_track_run_again_starts_the_sync_that_could_not_start(cell, cap
     finally:
         cell("%nbexp stop")
         sync.stop(timeout=1.0)
+
+
+def test_a_new_session_of_the_same_name_counts_on_from_the_ledgers_runs(shell, reader, ledger_path):
+    """The notebook run again in a new session on the same ledger (the kernel restarted, then Run All): its first run
+    is ``baseline #2``, and an edit after its training ``baseline #3``; a third session's ``baseline #4``. Before, each
+    session named its first run ``baseline`` again and its re-run ``baseline #2`` again, and ``nbexp show``, ``diff``,
+    ``explain`` and ``replay`` refused the name as ambiguous (a user trial)."""
+    from click.testing import CliRunner
+
+    from nbexp.cli import main
+
+    cells = (
+        "from sklearn.linear_model import LogisticRegression\nfrom sklearn.datasets import load_iris\n"
+        "X, y = load_iris(return_X_y=True)",
+        "C = 1.0",
+        "clf = LogisticRegression(C=C, max_iter=300).fit(X, y)",
+    )
+    for session in range(3):
+        shell.run_cell("%nbexp track --sample-hz 0 baseline", store_history=True)
+        for code in cells:
+            assert shell.run_cell(code, store_history=True).success
+        if session == 1:
+            assert shell.run_cell("C = 0.5", store_history=True).success
+        shell.run_cell("%nbexp stop", store_history=True)
+    names = [r["name"] for r in reader().list_runs()]
+    assert sorted(names) == ["baseline", "baseline #2", "baseline #3", "baseline #4"], names
+    res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "show", "baseline #2"])
+    assert res.exit_code == 0 and "baseline #2" in res.output, res.output

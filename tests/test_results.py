@@ -85,7 +85,8 @@ def test_keras_evaluate_unpacked_after_fit_is_the_test_splits_not_a_point_of_the
         "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation='softmax')])\n"
         "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
     )
-    cell("history = model.fit(X_train, y_train, epochs=3, verbose=0)")
+    cell("X_val, y_val = X_train[:15], y_train[:15]")
+    cell("history = model.fit(X_train, y_train, epochs=3, verbose=0, validation_data=(X_val, y_val))")
     cell("loss, acc = model.evaluate(X_test, y_test, verbose=0)\nprint(f'Accuracy: {acc:.3f}')")
     ns = cell.sh.user_ns
     hist = ns["history"].history
@@ -94,6 +95,11 @@ def test_keras_evaluate_unpacked_after_fit_is_the_test_splits_not_a_point_of_the
         assert series(r, run_id, key) == ([0, 1, 2], pytest.approx(hist[key], rel=1e-12)), key
     assert series(r, run_id, "test_loss")[1] == pytest.approx([ns["loss"]], rel=1e-12)
     assert series(r, run_id, "test_accuracy")[1] == [round(ns["acc"], 3)]
+    # the same on the validation split the History's val_ curves hold: the evaluation's own, no 4th epoch of them
+    cell("loss, acc = model.evaluate(X_val, y_val, verbose=0)")
+    r, run_id = only_run(reader)
+    assert series(r, run_id, "val_loss") == ([0, 1, 2], pytest.approx(hist["val_loss"], rel=1e-12))
+    assert series(r, run_id, "eval_val_loss")[1] == pytest.approx([ns["loss"]], rel=1e-12)
 
 
 def test_native_xgb_train_best_score_is_named_after_the_metric_early_stopping_watched(cell, reader):
@@ -178,8 +184,10 @@ def test_sklearn_cross_validation_report_and_metric_functions(cell, reader):
     assert values["class_1_recall"] == [pytest.approx(report["1"]["recall"])]
     assert "macro_avg_support" not in values
     train_acc = (ns["clf"].predict(ns["X_train"]) == ns["y_train"]).mean()
-    # the report's accuracy, accuracy_score shown, then bound to `result`
-    assert values["accuracy"] == pytest.approx([report["accuracy"], report["accuracy"], train_acc])
+    # the report's accuracy and accuracy_score shown, on the test split; bound to `result` on the training split, its
+    # own metric (it was a third point of the test split's accuracy)
+    assert values["accuracy"] == pytest.approx([report["accuracy"], report["accuracy"]])
+    assert values["train_accuracy"] == pytest.approx([train_acc])
     assert values["score"] == [pytest.approx(ns["clf"].score(ns["X_test"], ns["y_test"]))]
     assert "result" not in values
     run_id = r.list_runs()[0]["id"]

@@ -432,5 +432,20 @@ def test_the_split_a_cells_names_are_of():
         ("trainset", "Xtest"): "",
         ("X", "y", "clf"): "",
         ("X_train_scaled", "TRAINING_ROWS"): "train",
+        # a split word alone is a loop variable or a splitter, no data (a review: ``for name, val in rows``)
+        ("rows", "val", "X_test"): "test",
+        ("cv", "X", "y"): "",
     }
     assert {names: split_of(names) for names in cases} == cases
+
+
+def test_a_held_out_splits_metric_is_an_evaluation_metric_whatever_the_splits_name():
+    """``dev_accuracy`` and ``holdout_accuracy`` rank as evaluation metrics like ``val_accuracy``, before a training
+    cell's bare ``accuracy`` (a review: the main metric was the training accuracy when the held-out split was
+    named ``X_dev``); the training split's is a training metric."""
+    from nbexp.analysis.metrics import kind_of, rank_counts
+
+    held_out = ("dev_accuracy", "holdout_auc", "oof_auc", "val_loss", "test_f1", "accuracy_dev", "eval_val_loss")
+    assert [kind_of(k) for k in held_out] == [0] * len(held_out)
+    assert (kind_of("accuracy"), kind_of("train_accuracy")) == (1, 2)
+    assert rank_counts({"accuracy": (1, False), "dev_accuracy": (1, False)})[0] == "dev_accuracy"

@@ -6,8 +6,8 @@ printed lines), so "the metric most runs have" alone picks ``loss`` over ``test_
 order, first key first:
 
 1. held by more of the runs;
-2. an evaluation metric (``test_``, ``val_``, ``valid_``, ``eval_``, ``validation_`` prefix or
-   ``_test``/``_val``/``_valid`` suffix) before a general one (``accuracy``, ``roc_auc``), before a
+2. an evaluation metric (a held-out split's word as its prefix or suffix: ``test_``, ``val_``, ``dev_``,
+   ``holdout_``, ``oof_``, ``_test``...) before a general one (``accuracy``, ``roc_auc``), before a
    training one (``train_`` / ``_train``, and a bare ``loss``, which is what training loops print);
 3. found in code, objects or ``nbexp.log`` before read from printed output (``source`` stdout);
 4. alphabetical.
@@ -23,8 +23,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-EVAL_PREFIXES = ("test_", "val_", "valid_", "eval_", "validation_")
-EVAL_SUFFIXES = ("_test", "_val", "_valid", "_eval")
+from ..capture.metrics import SPLIT_WORDS
+
+# a held-out split's word (the split words of nbexp/capture/metrics.py, the one list) before or after the name
+_HELD_OUT = sorted(SPLIT_WORDS - {"train", "training"})
+EVAL_PREFIXES = tuple(f"{w}_" for w in _HELD_OUT)
+EVAL_SUFFIXES = tuple(f"_{w}" for w in _HELD_OUT)
 
 
 # the whole name, or its last dotted part: ``val_loss_epoch`` (Lightning's per-epoch mean) is a score

@@ -74,10 +74,14 @@ _SPLIT_WORD = re.compile(r"(?<![a-z0-9])(" + "|".join(sorted(SPLIT_WORDS, key=le
 def split_of(names: Any) -> str:
     """The one data split ``names`` (what a cell read: ``X_test``, ``y_test``, ``test_loader``) are of, from the
     split words in them (``test``; ``validation`` -> ``val``); ``""`` when none names a split, or they name more than
-    one (``X_train`` and ``X_test``). A name with two split words (``train_test_split``) says nothing."""
+    one (``X_train`` and ``X_test``). A name with two split words (``train_test_split``) says nothing, and neither
+    does a split word alone (``for name, val in rows``, ``cv = KFold(5)``: a loop variable or a splitter, no data)."""
     found = ""
     for name in names:
-        words = [_SPLIT_SHORT.get(w, w) for w in _SPLIT_WORD.findall(name.lower())]
+        low = name.lower()
+        if low in SPLIT_WORDS:
+            continue
+        words = [_SPLIT_SHORT.get(w, w) for w in _SPLIT_WORD.findall(low)]
         if not words or len(set(words)) != 1:
             continue
         if found and words[0] != found:
@@ -87,8 +91,17 @@ def split_of(names: Any) -> str:
 
 
 def names_split(key: str) -> bool:
-    """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_on_test_set``)."""
-    return _SPLIT_WORD.search(normalize_name(key)) is not None
+    """Whether a metric key says its split (``val_loss``, ``test_accuracy``, ``accuracy_on_test_set``); remembered per
+    key (asked of every name an evaluation cell binds, before and after it runs)."""
+    said = _NAMES_SPLIT.get(key)
+    if said is None:
+        if len(_NAMES_SPLIT) >= 100_000:
+            _NAMES_SPLIT.clear()
+        said = _NAMES_SPLIT[key] = _SPLIT_WORD.search(normalize_name(key)) is not None
+    return said
+
+
+_NAMES_SPLIT: dict[str, bool] = {}
 
 
 # A name ending in one of these words is a setting or a count, not a measurement:

@@ -51,7 +51,6 @@ once per session (:class:`Seen`): re-showing ``history`` or ``history.history`` 
 from __future__ import annotations
 
 import ast
-import json
 import re
 import sys
 import types
@@ -351,7 +350,13 @@ def harvest(
     parsed = tree() if models and ("evals_result" in source or "record_evaluation" in source) else None
     if parsed is not None:
         for dict_name, lib in parsed.filled:
-            _guard(out, dict_name, _curves, ns.get(dict_name), lib, out)
+            evals = ns.get(dict_name)
+            _guard(out, dict_name, _curves, evals, lib, out)
+            if lib == "xgboost" and "metric_name" not in source:  # EarlyStopping(metric_name=...) watched another
+                # the native xgb.train's Booster keeps no results of its own: its best score is named by the dict
+                for f in out.metrics:
+                    if f.key == "best_score" and f.source == "xgboost":
+                        f.key = _best_key(evals)
     if ".update(" in source:  # d.update(f1=...) changes d in place: not among the names bound
         parsed = tree()
         if parsed is not None:
@@ -616,28 +621,20 @@ def _model(obj: Any, out: Harvest) -> None:
                         _add(out, key, v, source)
             break
         if as_scalar(best) is not None:
-            _add(out, _best_key(evals, obj), best, source)
+            _add(out, _best_key(evals), best, source)
             break
 
 
-def _best_key(evals: Any, obj: Any = None) -> str:
+def _best_key(evals: Any) -> str:
     """The key of XGBoost's ``best_score``: the score, at the best round, of the metric early stopping watched,
-    the last eval set's last metric (``best_logloss`` goes down, ``best_auc`` up). A ``Booster`` of the native
-    ``xgb.train``, whose evaluation results stay in the user's ``evals_result=`` dict, says its metrics in its config;
-    ``best_score`` when neither says which."""
-    names: list = []
+    the last eval set's last metric (``best_logloss`` goes down, ``best_auc`` up; a ``custom_metric`` comes last);
+    ``best_score`` when the evaluation results do not say which."""
     if isinstance(evals, dict) and evals:
         metrics = list(evals.values())[-1]
-        names = list(metrics) if isinstance(metrics, dict) else []
-    elif callable(getattr(obj, "save_config", None)):
-        try:
-            names = [m.get("name") for m in json.loads(obj.save_config())["learner"]["metrics"]]
-        except Exception:  # another config layout: the plain name
-            names = []
-    if names and isinstance(names[-1], str):
-        key = metric_key(f"best_{names[-1]}")
-        if key is not None:
-            return key
+        if isinstance(metrics, dict) and metrics:
+            key = metric_key(f"best_{list(metrics)[-1]}")
+            if key is not None:
+                return key
     return "best_score"
 
 

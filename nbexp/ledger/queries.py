@@ -1040,6 +1040,18 @@ class Reader:
         """Those of ``run_ids`` that runs of this ledger already have (exact ids), in one query."""
         return {row[0] for row in self._for_runs("SELECT id FROM runs WHERE id IN ({ids})", run_ids)}
 
+    def name_count(self, base: str) -> int:
+        """The highest counter among this ledger's runs named ``base`` (1) or ``base #N`` (N); 0 when none is."""
+        pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " #%"
+        rows = self.conn.execute(
+            "SELECT name FROM runs WHERE name = ? OR name LIKE ? ESCAPE '\\'", (base, pattern)
+        ).fetchall()
+        counts = [0]
+        for (name,) in rows:  # LIKE ignores case: the prefix is checked again
+            tail = name[len(base) + 2 :] if name.startswith(base + " #") else ""
+            counts.append(1 if name == base else int(tail) if tail.isdigit() else 0)
+        return max(counts)
+
     def has_dataset(self, fingerprint: str) -> bool:
         """Whether a data summary with this fingerprint is stored."""
         return self.conn.execute("SELECT 1 FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone() is not None
