@@ -125,10 +125,10 @@ class RunBook:
         self.stack: list[Run] = []
         self._rerun_counts: dict[str, int] = {}
         self._upstream: dict[str, _Upstream] = {}  # run id -> what its training read (see trained)
-        self._splits: dict[
-            int, tuple[Training, str | None]
-        ] = {}  # id of a text's analysis -> (it, its split): see _split
-        self._model_keys: dict[str, frozenset[str]] = {}  # a model's name -> the keys its last training recorded
+        # id of a text's analysis -> (it, its split): see _split
+        self._splits: dict[int, tuple[Training, str | None]] = {}
+        # a name a training read or trained through -> the keys that training recorded: see trained_keys
+        self._model_keys: dict[str, frozenset[str]] = {}
         self._trained_of: dict[int, tuple[Training, frozenset[str]]] = {}  # id of an analysis -> its _trained keys
 
     def new_id(self) -> str:
