@@ -73,6 +73,11 @@ class Dataflow:
         self.makers: dict[str, set[str]] = {}
         self.versions: dict[str, str] = {}
         self.trainer_funcs: set[str] = set()
+        # the order of the cells' bindings: when a name was last built (bound afresh, not changed in place), and when
+        # a name bound to a literal was last set (see stale)
+        self._bindings = 0
+        self._built: dict[str, int] = {}
+        self._set: dict[str, int] = {}
 
     def trains(self, t: Training) -> bool:
         """Whether a cell trains: by its own code, or by calling a function whose body trains."""
@@ -92,21 +97,44 @@ class Dataflow:
             else:
                 self.deps[name] = deps
 
-    def bound(self, t: Training, code_hash: str, key: str | None = None) -> None:
+    def bound(
+        self, t: Training, code_hash: str, key: str | None = None, literal: AbstractSet[str] = frozenset()
+    ) -> None:
         """Note which cell (by code hash) last bound each name ``t`` writes and which made its value, the
         functions it (re)defines (a function rebound to something else no longer trains), and the version
-        of the cell (``key``: its cell id, or its code hash when the front end sends none) that ran."""
+        of the cell (``key``: its cell id, or its code hash when the front end sends none) that ran; ``literal``: the
+        names it bound to a literal (``C = 1.0``)."""
         cell = key or code_hash
+        self._bindings += 1
         for name in t.writes:
             self.writers[name] = code_hash
             if name in t.mutated:
                 self.makers.setdefault(name, set()).add(cell)
             else:
                 self.makers[name] = {cell}
+                self._built[name] = self._bindings
+            if name in literal:
+                self._set[name] = self._bindings
+            else:
+                self._set.pop(name, None)
         if key is not None and key != code_hash:
             self.versions[key] = code_hash
         self.trainer_funcs -= t.writes - t.trainer_defs
         self.trainer_funcs |= t.trainer_defs
+
+    def stale(self, names: AbstractSet[str]) -> list[tuple[str, str]]:
+        """``(name, value)`` pairs where ``name`` (of ``names``: what a training trained or read) was built from
+        ``value``, a name bound to a literal, and ``value`` was set again since, while ``name`` was not built again:
+        ``C`` edited and run again with the training cell but not with ``clf = LogisticRegression(C=C)``."""
+        out = []
+        for name in sorted(names):
+            built = self._built.get(name)
+            if built is None:
+                continue
+            for value in sorted(self.deps.get(name, ())):
+                if self._set.get(value, 0) > built:
+                    out.append((name, value))
+        return out
 
     def globals_read(self, calls: set[str]) -> set[str]:
         """The globals the bodies of the training functions among ``calls`` read (``def run_experiment():

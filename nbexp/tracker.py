@@ -954,7 +954,15 @@ class Session:
             run.set_params(params, source="assign")  # until it trains: what its cells set
         if cell.carried and status == "ok":  # and the values it binds itself
             run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
-        self.dataflow.bound(t, cell.hash, cell.key)
+        stale = self.dataflow.stale(t.models | t.reads) if trains and self.dataflow.trains(t) else []
+        self.dataflow.bound(t, cell.hash, cell.key, literal.keys())
+        for built, edited in stale:  # read before the cell's own bindings: a cell that builds the model anew is fine
+            self.warn(
+                "stale",
+                f"{edited} was set again after {built} was built from it, and {built} was not built again: run "
+                f"{run.id} trained {built} with the earlier {edited} (run the cell that builds {built} again to use "
+                "the new one)",
+            )
         if trains:
             run.frozen = True
             run.models |= t.models
@@ -1016,7 +1024,7 @@ class Session:
         in the run already; the dataflow record takes the names it bound as its again."""
         literal, computed, names, t = self._analyze(cell.source)
         self.dataflow.record(t, literal, computed, self._params_of(literal, names, []))
-        self.dataflow.bound(t, cell.hash, cell.key)
+        self.dataflow.bound(t, cell.hash, cell.key, literal.keys())
 
     def _outcome(self, cell: _Cell, printed: tuple, shown: Any) -> dict[str, Any] | None:
         """What an evaluation cell computed (:meth:`RunBook.outcome`): the values it bound or changed, what it

@@ -613,3 +613,36 @@ def test_a_helpers_local_named_like_a_metric_is_not_the_cells_metric(shell, read
     loss = reader().run(runs[0]["id"])["metrics"]["test_loss"]
     assert (loss["steps"], loss["last"], loss["min"]) == (1, shell.user_ns["test_loss"], shell.user_ns["test_loss"])
     assert shell.user_ns["test_loss"] != first
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_value_edited_after_the_model_was_built_from_it_is_said_not_to_reach_it(shell, reader, capsys, ids):
+    """``C`` edited and run again with the training cell but not with ``clf = LogisticRegression(C=C)``: the model the
+    second run trains still has the first ``C``. The user is told so once, naming the run and what to run, and the run
+    keeps the note; run again with the model's cell, nothing is said (a user trial: the diff said ``C 1 -> 0.01`` and
+    ``explain`` that accuracy did not depend on it)."""
+    build, fit = "clf = LogisticRegression(C=C, max_iter=200)", "clf.fit(X_train, y_train)"
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 baseline")
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("build", build), ("fit", fit)):
+        run(key, code)
+    assert "nbexp: warning" not in capsys.readouterr().err
+    run("c", "C = 0.01")
+    run("fit", fit)
+    assert shell.user_ns["clf"].C == 1.0
+    err = capsys.readouterr().err
+    second = reader().list_runs()[0]
+    message = (
+        f"C was set again after clf was built from it, and clf was not built again: run {second['id']} trained clf "
+        "with the earlier C (run the cell that builds clf again to use the new one)"
+    )
+    assert err.count(message) == 1, err
+    assert [e["message"] for e in reader().run(second["id"])["events"] if e["cause"] == "stale"] == [message]
+    run("c", "C = 0.1")
+    for key, code in (("build", build), ("fit", fit)):
+        run(key, code)
+    assert "was set again" not in capsys.readouterr().err
