@@ -11,6 +11,7 @@ difference.
     .venv/bin/python bench/bench_segments.py            # new 50-line texts, 100 ms apart (a person)
     .venv/bin/python bench/bench_segments.py rerun      # the same 50-line text again and again
     .venv/bin/python bench/bench_segments.py new 0.0    # back to back ("Run All")
+    .venv/bin/python bench/bench_segments.py ids 0.0    # the same, each text its own cell id (JupyterLab's Run All)
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main(mode: str = "new", gap: float = 0.1, rounds: int = 40) -> None:
                     n += 1
                     time.sleep(gap)
                     t0 = time.perf_counter()
-                    execute(kc, code)
+                    execute(kc, code, cell_id=f"cell-{n}" if mode == "ids" else None)
                     sent[id(kc)].append((t0, time.perf_counter()))
         medians = {}
         for name, kc in (("untracked", plain), ("tracked", tracked)):

@@ -23,7 +23,7 @@ import sys
 import time
 import types
 import unicodedata
-from typing import AbstractSet, Any, Callable
+from typing import AbstractSet, Any, Callable, Iterable
 
 from .capture.metrics import as_scalar, names_split, qualified, split_of
 from .capture.params import CallArgs, from_literals
@@ -261,6 +261,22 @@ class RunBook:
         key = qualified(split, name) if split and (split != "test" or name in trained) else name
         return qualified("eval", key) if key in trained else key
 
+    def keys_among(self, names: Iterable[str], t: Training, keys: AbstractSet[str]) -> dict[str, str]:
+        """``{name: key}`` for the names among ``names`` whose :meth:`metric_key` (in a cell analysed as ``t``) is
+        one of ``keys``. A key ends with its name (``test_`` + ``accuracy``, ``eval_`` + ``loss``), so only a name
+        that ends one of them at a ``_`` is asked: a 50-line cell binds 50 names, of which a run's keys name one
+        or two."""
+        if not keys:
+            return {}
+        ends = _key_ends(keys)
+        out = {}
+        for name in names:
+            if name in ends:
+                key = self.metric_key(name, t)
+                if key in keys:
+                    out[name] = key
+        return out
+
     def trained_keys(self, t: Training, keys: AbstractSet[str]) -> None:
         """A training cell (analysed as ``t``) recorded ``keys``: what the models it trained, and the values it read (a
         PyTorch loop trains ``opt`` and calls ``model``), stand for until a training reads them again (see
@@ -409,8 +425,7 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
-        keys = {self.metric_key(n, t) for n in computed}
-        if keys & run.eval_keys and (cell_id is None or cell_id in run.eval_cells):
+        if (cell_id is None or cell_id in run.eval_cells) and self.keys_among(computed, t, run.eval_keys):
             return "re-evaluates"
         return None
 
@@ -476,6 +491,21 @@ class RunBook:
         return self._rerun_counts[base]
 
 
+def _key_ends(keys: AbstractSet[str]) -> frozenset[str]:
+    """Each key and each of its ends after a ``_`` (``eval_test_loss``: ``test_loss``, ``loss``): the names a metric of
+    that key may have been bound to (see :meth:`RunBook.keys_among`). Kept per key set while its size holds: the
+    sets asked (a run's metric keys, its evaluation keys) only grow."""
+    held = _ENDS.get(id(keys))
+    if held is not None and held[0] is keys and held[1] == len(keys):  # a run's keys only grow
+        return held[2]
+    ends = frozenset(key[i + 1 :] for key in keys for i, c in enumerate(key) if c == "_") | frozenset(keys)
+    if len(_ENDS) >= 64:
+        _ENDS.clear()
+    _ENDS[id(keys)] = (keys, len(keys), ends)
+    return ends
+
+
+_ENDS: dict[int, tuple[AbstractSet[str], int, frozenset[str]]] = {}  # id of a key set -> (it, its size, its ends)
 _UNKNOWN = object()  # a value a fingerprint cannot stand for
 _MAX_ITEMS = 1000  # the longest container fingerprinted item by item
 _MAX_BYTES = 1 << 20  # the largest array, tensor or text fingerprinted
@@ -566,6 +596,9 @@ def _fingerprint_of(obj: Any, budget: list[int], depth: int) -> Any:
         if depth >= 3 or len(obj) > _MAX_ITEMS:
             return _UNKNOWN
         items = [x for kv in obj.items() for x in kv] if isinstance(obj, dict) else list(obj)
+        if all(type(x) is int or type(x) is float and x == x for x in items):  # numbers: their own fingerprints
+            budget[1] -= len(items)
+            return (type(obj).__name__, tuple(items)) if budget[1] >= 0 else _UNKNOWN
         fps = []
         for x in items:
             f = _fingerprint_of(x, budget, depth + 1)

@@ -976,9 +976,9 @@ class Session:
                 except Exception:  # a model that cannot be read: no note, the capture goes on
                     pass
             else:  # an evaluation cell that computed metrics (see _evaluated)
-                keys = {n: self.book.metric_key(n, t) for n in computed}
-                run.eval_metrics |= {n for n, key in keys.items() if key in run.metric_keys}
-                run.eval_keys |= {key for key in keys.values() if key in run.metric_keys}
+                keys = self.book.keys_among(computed, t, run.metric_keys)
+                run.eval_metrics |= keys.keys()
+                run.eval_keys |= set(keys.values())
                 return True
         return False
 

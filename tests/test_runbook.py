@@ -62,6 +62,25 @@ def test_a_trained_run_ends_at_a_changed_literal_or_its_training_cell_again(book
     assert book.reason(run, "h9", "other = Model()\nother.fit(Z)", analyze) == "another training"
 
 
+def test_an_evaluations_names_are_matched_to_the_runs_metric_keys_by_the_key_each_gets(book):
+    """The names of an evaluation cell that name one of a run's metrics, with the key each gets there (a test-split
+    cell's ``acc`` is ``test_acc`` after a training that recorded ``acc``): the same as asking each name's key."""
+    book.trained_keys(analyze("clf.fit(X_train, y_train)")[3], {"acc", "loss"})
+    t = analyze("acc = accuracy_score(y_test, clf.predict(X_test))\nloss = 1.0\nn = 3\nval_f1 = 0.5")[3]
+    names = ["acc", "loss", "n", "val_f1", "f1", "test", "_acc", "x_acc"]
+    for keys in ({"test_acc", "val_f1", "eval_f1", "loss"}, {"test_loss", "n"}, set(), {"acc", "eval_acc", "f1"}):
+        expected = {n: book.metric_key(n, t) for n in names if book.metric_key(n, t) in keys}
+        assert book.keys_among(names, t, keys) == expected, keys
+    assert book.keys_among(names, t, {"test_acc", "val_f1", "eval_f1", "loss"}) == {
+        "acc": "test_acc",
+        "val_f1": "val_f1",
+    }
+    grown = {"test_acc"}
+    assert book.keys_among(names, t, grown) == {"acc": "test_acc"}
+    grown.add("test_loss")  # a run's keys grow between cells
+    assert book.keys_among(names, t, grown) == {"acc": "test_acc", "loss": "test_loss"}
+
+
 def test_an_ended_run_leaves_the_book(book):
     run = book.open(None, "new", {})
     inner = book.open("block", "context", {}, nested=True)
@@ -171,6 +190,14 @@ def test_an_evaluations_outcome_compares_values_and_refuses_what_it_cannot_compa
     assert RunBook.outcome(ns(), names, (("accuracy", 0.8),), 0.9) != first
     assert RunBook.outcome(ns(), names, (("accuracy", 0.9),), 0.8) != first
     assert RunBook.outcome(ns(acc=1), names, (), None) != RunBook.outcome(ns(acc=True), names, (), None)
+
+    # a list of numbers (a loop's losses) by its values, NaN equal to NaN; more items than an outcome reads: none
+    with_losses = names | {"losses"}
+    losses = RunBook.outcome(ns(losses=[0.5, float("nan"), 2]), with_losses, (), None)
+    assert losses is not None and RunBook.outcome(ns(losses=[0.5, float("nan"), 2]), with_losses, (), None) == losses
+    assert RunBook.outcome(ns(losses=[0.5, float("nan"), 3]), with_losses, (), None) != losses
+    assert RunBook.outcome(ns(losses=(0.5, float("nan"), 2)), with_losses, (), None) != losses
+    assert RunBook.outcome(ns(losses=[list(range(1000))] * 101), with_losses, (), None) is None
 
     def closure(k):
         return lambda x: x * k

@@ -365,6 +365,8 @@ def harvest(
         obj = ns[name]
         if is_history(obj):
             _guard(out, name, _history, obj, seen, out)
+        elif syntax and (syntax[0] is None or name not in syntax[0].producers and name not in syntax[0].stored):
+            continue  # the code read once: a name neither bound to a call nor filled in place has nothing to read
         elif isinstance(obj, (list, tuple, dict, float, int)) or _is_array(obj) or as_scalar(obj) is not None:
             s = tree()
             call = s.producers.get(name) if s is not None else None
