@@ -868,7 +868,12 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     overrides = _overrides(params, "--param")
     with _reader(ctx) as r:
         original = r.run(run)
-        nb = build_notebook(original, overrides, ledger=str(r.path))
+        # a value set again after its model was built from it: the replay builds the model as the run trained it
+        sources = r.param_sources(original["id"])
+        built = {k: v for k, v in original["params"].items() if sources.get(k) == "built" and k not in overrides}
+        unset = {k: v for k, v in built.items() if not k.isidentifier()}  # a dict's key: no NAME = literal to rewrite
+        built = {k: v for k, v in built.items() if k not in unset}
+        nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path))
         env_notes = environment_differences(r, original)
         stream = continued_stream(r, original)
         continued = continued_model(original)
@@ -881,6 +886,20 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
+    if built:
+        values = ", ".join(f"{k} = {v!r}" for k, v in built.items())
+        click.echo(
+            f"note: the replay sets {values} as its model was built with: run {original['id']} set it again "
+            "afterwards and trained the model built before (nbexp show lists the note)",
+            err=True,
+        )
+    if unset:
+        values = ", ".join(f"{k} = {v!r}" for k, v in unset.items())
+        click.echo(
+            f"warning: run {original['id']} trained a model built with {values}, set again before its training; "
+            "the replay runs the code as it last ran, with the new value, and may compute other values",
+            err=True,
+        )
     if continued is not None:
         click.echo(f"warning: the model: {continued}", err=True)
     if stream is not None:

@@ -14,6 +14,7 @@ params through the ``warn`` callable and leaves out ``--exclude`` patterns throu
 from __future__ import annotations
 
 import sys
+import types
 from typing import AbstractSet, Any, Callable, Iterable
 
 from .capture.params import Skipped, from_object
@@ -78,6 +79,8 @@ class Dataflow:
         self._bindings = 0
         self._built: dict[str, int] = {}
         self._set: dict[str, int] = {}
+        # per name built from names bound to literals: those names' params as they were then (see built_with)
+        self._built_with: dict[str, dict[str, Any]] = {}
 
     def trains(self, t: Training) -> bool:
         """Whether a cell trains: by its own code, or by calling a function whose body trains."""
@@ -113,6 +116,11 @@ class Dataflow:
             else:
                 self.makers[name] = {cell}
                 self._built[name] = self._bindings
+                set_from = [d for d in self.deps.get(name, ()) if d in self._set or d in literal]
+                if set_from:  # clf = LogisticRegression(C=C): C's params now (a scan of the params, for such names)
+                    self._built_with[name] = {k: v for k, v in self.params.items() if k.split(".", 1)[0] in set_from}
+                else:
+                    self._built_with.pop(name, None)
             if name in literal:
                 self._set[name] = self._bindings
             else:
@@ -122,18 +130,32 @@ class Dataflow:
         self.trainer_funcs -= t.writes - t.trainer_defs
         self.trainer_funcs |= t.trainer_defs
 
-    def stale(self, names: AbstractSet[str]) -> list[tuple[str, str]]:
-        """``(name, value)`` pairs where ``name`` (of ``names``: what a training trained or read) was built from
-        ``value``, a name bound to a literal, and ``value`` was set again since, while ``name`` was not built again:
-        ``C`` edited and run again with the training cell but not with ``clf = LogisticRegression(C=C)``."""
+    def stale(self, t: Training, ns: dict[str, Any]) -> list[tuple[str, str]]:
+        """``(name, value)`` pairs where ``name`` (what a training cell analysed as ``t`` trained or read, and does not
+        build afresh itself) was built from ``value``, a name bound to a literal, and ``value`` was set again since,
+        while ``name`` was not built again: ``C`` edited and run again with the training cell but not with ``clf =
+        LogisticRegression(C=C)``; not ``clf = LogisticRegression(C=C).fit(X, y)`` run again, nor a function (in
+        ``ns``, the namespace) whose body reads the value when it is called. Asked before the cell's own bindings are
+        noted (:meth:`bound`)."""
         out = []
-        for name in sorted(names):
+        for name in sorted((t.models | t.reads) - (t.writes - t.mutated)):
             built = self._built.get(name)
-            if built is None:
+            if built is None or isinstance(ns.get(name), (types.FunctionType, type)):
                 continue
             for value in sorted(self.deps.get(name, ())):
                 if self._set.get(value, 0) > built:
                     out.append((name, value))
+        return out
+
+    def built_with(self, t: Training, ns: dict[str, Any]) -> dict[str, Any]:
+        """The params a training cell analysed as ``t`` used in place of the ones it would record: where a name it
+        reads was built from a value that was set again since (:meth:`stale`), that value's params as they were when
+        the name was built (``C`` 1.0, not the 0.01 it was set to after ``clf = LogisticRegression(C=C)`` ran)."""
+        out: dict[str, Any] = {}
+        for built, edited in self.stale(t, ns):
+            for key, value in self._built_with.get(built, {}).items():
+                if key.split(".", 1)[0] == edited:
+                    out[key] = value
         return out
 
     def globals_read(self, calls: set[str]) -> set[str]:
@@ -219,15 +241,20 @@ class Dataflow:
         Later training or evaluation cells of the run add the names they reach that the run
         had not, never changing a param the run already has (a trained run is not rewritten),
         unless ``refresh``: the cell that opened a run carried from a trained one (RunBook.carry)
-        describes everything it reaches as it is now.
+        describes everything it reaches as it is now. A value set again after a model the training reads was built
+        from it is recorded as the model was built with it (:meth:`built_with`).
         """
         roots = t.reads | t.models | t.writes if trains else set(t.reads)
         reached = self.closure(roots)
+        # a value set again after the model was built from it did not reach the training: the one that did is recorded
+        used = self.built_with(t, ns) if trains and self.trains(t) else {}
         models = run.models | t.models if trains else run.models
         defaults: set[str] = set()
         if not run.frozen:
             run.slice = reached
             wanted = self.params_of(reached, models, ns, defaults)
+            used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}  # the values it did not get
+            wanted.update(used)
             run.drop_params([k for k in run.params if k not in wanted])
         else:
             new = reached if refresh else reached - run.slice
@@ -236,8 +263,12 @@ class Dataflow:
             described = () if refresh else frozenset(run.slice)
             run.slice |= new
             wanted = self.params_of(new, models, ns, defaults, described)
+            used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}
+            wanted.update(used)
             if not refresh:
                 wanted = {k: v for k, v in wanted.items() if k not in run.params}
-        # estimator params left at their class's default are marked so (source ``default``)
-        run.set_params({k: v for k, v in wanted.items() if k not in defaults}, source="assign")
+        # estimator params left at their class's default are marked so (source ``default``), values a model was built
+        # with that were set again since so (``built``: nbexp replay sets them back)
+        run.set_params({k: v for k, v in wanted.items() if k not in defaults and k not in used}, source="assign")
         run.set_params({k: v for k, v in wanted.items() if k in defaults}, source="default")
+        run.set_params({k: v for k, v in wanted.items() if k in used and k not in defaults}, source="built")

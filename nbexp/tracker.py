@@ -954,9 +954,9 @@ class Session:
             run.set_params(params, source="assign")  # until it trains: what its cells set
         if cell.carried and status == "ok":  # and the values it binds itself
             run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
-        stale = self.dataflow.stale(t.models | t.reads) if trains and self.dataflow.trains(t) else []
+        stale = self.dataflow.stale(t, ns) if trains and self.dataflow.trains(t) else []
         self.dataflow.bound(t, cell.hash, cell.key, literal.keys())
-        for built, edited in stale:  # read before the cell's own bindings: a cell that builds the model anew is fine
+        for built, edited in stale:
             self.warn(
                 "stale",
                 f"{edited} was set again after {built} was built from it, and {built} was not built again: run "

@@ -642,7 +642,19 @@ def test_a_value_edited_after_the_model_was_built_from_it_is_said_not_to_reach_i
     )
     assert err.count(message) == 1, err
     assert [e["message"] for e in reader().run(second["id"])["events"] if e["cause"] == "stale"] == [message]
+    # the run records the C its model was built with, as the model says (a diff with the first run shows no edit)
+    assert {k: reader().run(second["id"])["params"][k] for k in ("C", "clf.C")} == {"C": 1.0, "clf.C": 1.0}
     run("c", "C = 0.1")
     for key, code in (("build", build), ("fit", fit)):
         run(key, code)
     assert "was set again" not in capsys.readouterr().err
+    third = reader().list_runs()[0]
+    assert {k: reader().run(third["id"])["params"][k] for k in ("C", "clf.C")} == {"C": 0.1, "clf.C": 0.1}
+    # a training cell that builds its model itself uses the value set before it: nothing to say, its C is the run's
+    run("c", "C = 0.5")
+    run("build-fit", "clf = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)")
+    run("c", "C = 0.2")
+    run("build-fit", "clf = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)")
+    assert "was set again" not in capsys.readouterr().err
+    last = reader().list_runs()[0]
+    assert {k: reader().run(last["id"])["params"][k] for k in ("C", "clf.C")} == {"C": 0.2, "clf.C": 0.2}

@@ -198,6 +198,8 @@ def test_a_rerun_that_continued_the_random_stream_is_named_by_explain_and_replay
         factors = {f["key"]: f for f in explain(r, first["id"], second["id"], "acc")["factors"]}
     assert factors["seed:continued:B"]["kind"] == "seed" and not factors["seed:continued:B"]["isolable"], factors
     assert first["id"] in factors["seed:continued:B"]["sentence"] and "seed:continued:A" not in factors
+    evidence = factors["seed:continued:B"]["evidence"]
+    assert evidence == {"run": second["id"], "cell": seeded["execution_count"], "after": first["id"]}
     res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "replay", second["id"], "-o", "/dev/null"])
     assert res.exit_code == 0 and f"after run {first['id']} trained" in res.output, res.output
     res = CliRunner().invoke(main, ["--ledger", str(ledger_path), "replay", first["id"], "-o", "/dev/null"])

@@ -79,6 +79,28 @@ def test_replay_reproduces_params_and_metrics(env, ledger_path):
     assert bad.returncode == 2 and "NOT_A_PARAM" in bad.stderr
 
 
+def test_replay_of_a_run_whose_value_was_set_again_after_its_model_was_built_builds_the_model_it_trained(
+    env, ledger_path
+):
+    """``C`` set again and the training cell run again without the model's cell: the run trained the model built with
+    the first ``C`` and records that one (source ``built``); its replay sets ``C`` back to it, says so, and reproduces
+    the run's metric (a user trial: the replay built the model with the new ``C`` and computed another one)."""
+    fit = "clf.fit(X_train, y_train)\ntest_auc = roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1])"
+    cells = [*SEEDED[:2], "C = 1.0", "clf = LogisticRegression(C=C, max_iter=3000)", fit, "C = 0.01", fit]
+    execute(cells, env)
+    with Reader(ledger_path) as r:
+        second, first = r.list_runs()[:2]
+        assert second["params"]["C"] == first["params"]["C"] == 1.0 and second["params"]["clf.C"] == 1.0
+        assert r.param_sources(second["id"])["C"] == "built"
+    res = cli("replay", second["id"], "--execute", "-o", str(env / "replay.ipynb"), cwd=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"note: the replay sets C = 1.0 as its model was built with: run {second['id']} set it again" in res.stderr
+    assert "params: no change" in res.stdout
+    with Reader(ledger_path) as r:
+        replay = next(x for x in r.list_runs() if x["replay_of"] == second["id"])
+        assert replay["metrics"]["test_auc"]["last"] == pytest.approx(second["metrics"]["test_auc"]["last"], abs=1e-9)
+
+
 def test_replay_that_fails_stops_and_marks_the_replay_failed(env, ledger_path):
     data = env / "data.csv"
     data.write_text("a,b\n1,2\n3,4\n")

@@ -576,7 +576,9 @@ def _stream_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]
                 " trained: it drew the random numbers that came after, not those its seed gives"
             )
             why = "the random stream's state when it trained was not recorded"
-            out.append(_unisolable("seed", side, run, f"{side}'s random stream continued", stream, sentence, why))
+            # the evidence's "run" is the side's run: the run that trained in between is "after"
+            evidence = {"cell": stream["cell"], "after": stream["run"]}
+            out.append(_unisolable("seed", side, run, f"{side}'s random stream continued", evidence, sentence, why))
     return out
 
 

@@ -785,7 +785,8 @@ class Reader:
 
     def param_sources(self, run_id: str) -> dict[str, str]:
         """Where each of a run's params came from, as recorded (``assign``, ``default``, ``config``,
-        ``estimator``, ``torch``, ``explicit``; '' when unknown)."""
+        ``estimator``, ``torch``, ``explicit``, ``built``: a value a model was built with and set again before the
+        training, which did not use the new one; '' when unknown)."""
         rows = self.conn.execute("SELECT key, coalesce(source, '') FROM params WHERE run_id = ?", (run_id,))
         return {key: source for key, source in rows}
 
