@@ -82,6 +82,11 @@ class Dataflow:
         # per name built from names bound to literals: those names' params as they were then (see built_with)
         self._built_with: dict[str, dict[str, Any]] = {}
 
+    def describes(self, name: str) -> bool:
+        """Whether the record holds params of ``name`` (``name`` itself or ``name.<key>``)."""
+        prefix = name + "."
+        return any(key == name or key.startswith(prefix) for key in self.params)
+
     def trains(self, t: Training) -> bool:
         """Whether a cell trains: by its own code, or by calling a function whose body trains."""
         return t.trains or bool(t.calls & self.trainer_funcs)

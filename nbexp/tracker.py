@@ -12,6 +12,7 @@ writer thread; nothing here waits for the disk.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import fnmatch
 import gc
@@ -34,7 +35,7 @@ from .capture import code as code_capture
 from .capture import environment, files, results, system
 from .capture.metrics import as_scalar, metric_name_pattern
 from .capture.outputs import BUDGET_MB, OutputCapture, kept_mime
-from .capture.params import Skipped, from_literals, from_object
+from .capture.params import Skipped, flatten, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
 from .capture.texts import HOLD_S, Texts
@@ -169,6 +170,13 @@ def _goes_on(obj: Any, t: Training) -> bool:
     if callable(getattr(obj, "get_params", None)) and callable(getattr(obj, "fit", None)):
         return getattr(obj, "warm_start", False) is True or "partial_fit" in t.train_calls
     return False
+
+
+_CONFIG_LIST = 16  # the longest list of a config dict read again after a cell changed the dict (see _configs_changed)
+
+
+def _plain(value: Any) -> bool:
+    return value is None or type(value) in (bool, int, float, str)
 
 
 def _child_wait(text: str) -> float:
@@ -363,11 +371,56 @@ class Session:
             threading.Thread(
                 target=self._texts.start_child, args=(_CHILD_AFTER_S,), name="nbexp-texts", daemon=True
             ).start()
+        self._prelude = shell is not None  # the imports run before tracking, read once the tracking cell ran
         if open_run:
             self.new_run(self.book.first_name(name), kind="track")
         self.writer.flush()
 
     # -- ledger rows ------------------------------------------------------------
+    def _record_prelude(self) -> None:
+        """The imports the kernel ran before tracking began (in its earlier cells, and in the ``%nbexp track`` cell
+        itself, which the session starts inside and never records): one cell of the session, before its first, so
+        each run's code (``nbexp show --code``, ``nbexp replay``) has the modules and names its cells use. Before,
+        a replay of a notebook that imported next to ``%nbexp track`` failed (``NameError``; a user trial). Only
+        top-level imports whose names the namespace holds once the tracking cell ran (one that failed, or was deleted
+        since, is left out); the rest of those cells is not: what they computed is not the runs' code."""
+        try:
+            self._read_prelude()
+        except Exception as exc:  # the runs' code lacks the earlier imports: said once, tracking goes on
+            self.warn("internal", f"imports run before tracking not recorded ({type(exc).__name__}: {exc})")
+
+    def _read_prelude(self) -> None:
+        shell = self.shell
+        inputs = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or []
+        ns = shell.user_ns
+        lines: dict[str, None] = {}
+        for raw in inputs:
+            if not isinstance(raw, str) or "import" not in raw:
+                continue
+            try:
+                tree = ast.parse(shell.transform_cell(raw))
+            except Exception:  # IPython syntax it cannot read, a cell that never parsed: nothing of it
+                continue
+            for node in tree.body:
+                if (
+                    not isinstance(node, (ast.Import, ast.ImportFrom))
+                    or isinstance(node, ast.ImportFrom)
+                    and node.level
+                ):
+                    continue
+                star = any(a.name == "*" for a in node.names)
+                bound = [a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*"]
+                if star and getattr(node, "module", None) not in sys.modules or not all(b in ns for b in bound):
+                    continue
+                lines[ast.unparse(node)] = None
+        if not lines:
+            return
+        source = code_capture.PRELUDE_HEADER + "\n" + "\n".join(lines)
+        code_hash, clean = code_capture.prepare(source, ns)
+        start = self.started  # before any cell of the session
+        self.store.start_cell(self.id, None, code_hash, shell.execution_count, code_hash, clean, start)
+        self.store.close_cell(self.id, code_hash, start, 0.0, "ok")
+
     def _insert_session(self, sprint_name: str | None, hypothesis: str | None) -> None:
         env = environment.basic(self.shell.user_ns if self.shell is not None else None)
         pid = os.getpid()
@@ -588,10 +641,11 @@ class Session:
             self.outputs.start()
 
     def _next_run(self, run: Run, reason: str, start: float | None = None) -> Run:
-        """Open the run after ``run`` for ``reason`` (:meth:`RunBook.reason`): a re-run is named
-        after it; ``start``: when the cell that opened it started, if it opens once that cell ran."""
+        """Open the run after ``run`` for ``reason`` (:meth:`RunBook.reason`), named after it (``baseline #2``: the
+        notebook's next run, a re-run or another model's training); ``start``: when the cell that opened it started,
+        if it opens once that cell ran."""
         if reason == "another training":
-            return self.new_run(None, kind="new", start=start)
+            return self.new_run(self.book.rerun_name(run), kind="new", start=start)
         up = self.book.upstream(run) if reason == "re-evaluates" else None
         new = self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
         if reason == "re-evaluates":
@@ -681,6 +735,9 @@ class Session:
             return
         cell, self._cell = self._cell, None
         if cell is None:  # the %nbexp track cell itself
+            if self._prelude:
+                self._prelude = False
+                self._defer(self._record_prelude)
             return
         end = time.time()
         printed = self.printed.end() if self.printed is not None else ()
@@ -905,6 +962,7 @@ class Session:
         literal, computed, names, t = self._analyze(cell.source)
         ns = self.shell.user_ns
         params = self._params_of(literal, names, skipped)
+        configs = self._configs_changed(t, ns, params, skipped) if t.mutated else set()
         for s in skipped:
             self.warn(s.cause, str(s))
         if self.excluded:
@@ -955,7 +1013,7 @@ class Session:
         if cell.carried and status == "ok":  # and the values it binds itself
             run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
         stale = self.dataflow.stale(t, ns) if trains and self.dataflow.trains(t) else []
-        self.dataflow.bound(t, cell.hash, cell.key, literal.keys())
+        self.dataflow.bound(t, cell.hash, cell.key, literal.keys() | configs)
         for built, edited in stale:
             self.warn(
                 "stale",
@@ -1018,6 +1076,31 @@ class Session:
             except Exception as exc:
                 skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
         return params
+
+    def _configs_changed(
+        self, t: Training, ns: dict[str, Any], params: dict[str, Any], skipped: list[Skipped]
+    ) -> set[str]:
+        """The config dicts a cell changed in place or rebuilt from themselves (``config["hidden"] = 64``,
+        ``config.update(lr=0.01)``, ``config = {**config, "hidden": 64}``): dicts the session holds params of (a
+        literal made them). Their params are read again from their values now, into ``params``, for the dataflow
+        record, which describes a name the cell changed afresh (before, it dropped them all: the next run had no
+        ``config.*``). Only their plain values: in a cell that trains, numbers, text and flags alone (the
+        ``history["loss"].append(...)`` of an epoch loop is no param), elsewhere short lists of them too."""
+        out = set()
+        trains = self.dataflow.trains(t)
+        for name in t.mutated:
+            value = ns.get(name)
+            if type(value) is not dict or not self.dataflow.describes(name):
+                continue
+            leaves: dict[str, Any] = {}
+            flatten(name, value, leaves, skipped)
+            for key, leaf in leaves.items():
+                if _plain(leaf) or (
+                    not trains and isinstance(leaf, list) and len(leaf) <= _CONFIG_LIST and all(map(_plain, leaf))
+                ):
+                    params[key] = leaf
+            out.add(name)
+        return out
 
     def _repeated(self, cell: _Cell) -> None:
         """An evaluation that ran again and computed what it computed before (:meth:`_decide_after`): its values are

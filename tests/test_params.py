@@ -185,7 +185,7 @@ def test_a_run_s_params_are_what_its_training_depended_on(cell, reader):
         "    loss = loss_fn(net(tX), ty)\n    opt.zero_grad()\n    loss.backward()\n    opt.step()"
     )
     runs = reader().list_runs()
-    assert [r["name"] for r in runs] == [None, "mixed"]
+    assert [r["name"] for r in runs] == ["mixed #2", "mixed"]  # the notebook's second run, named after the first
     torch_p, sk_p = runs[0]["params"], runs[1]["params"]
     assert not [k for k in torch_p if k.startswith(("clf.", "C", "NOTE_WIDTH", "N_SPLIT"))], sorted(torch_p)
     assert torch_p["learning_rate"] == 0.05 and torch_p["opt.lr"] == 0.05 and torch_p["epochs"] == 3
@@ -373,6 +373,31 @@ def _diff_json(ledger_path) -> dict:
     )
     assert res.exit_code == 0, res.output
     return json.loads(res.output)["param_diff"]
+
+
+def test_a_config_dict_changed_in_place_is_the_next_runs_tweak(cell, reader, ledger_path):
+    """A config dict changed by a cell of its own (``config["C"] = 0.1``, ``config.update(max_iter=300)``) and the
+    training run again: each new run's diff is the change and where it flows (``model.C``), the other keys stay.
+    Before, a dict changed in place lost all its params (``config.* -> <absent>``: a user trial). An accumulator a
+    training cell fills (``history["score"] = [...]``) is no param."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell('config = {"C": 1.0, "max_iter": 200}\nhistory = {"score": []}')
+    train = (
+        'model = LogisticRegression(C=config["C"], max_iter=config["max_iter"]).fit(X, y)\n'
+        'history["score"] = [model.score(X, y)]'
+    )
+    cell(train)
+    cell('config["C"] = 0.1')
+    cell(train)
+    assert len(reader().list_runs()) == 2  # (flushed)
+    assert _diff_json(ledger_path) == {"config.C": [1.0, 0.1], "model.C": [1.0, 0.1]}
+    cell("config.update(max_iter=300)")
+    cell(train)
+    runs = reader().list_runs()
+    assert len(runs) == 3
+    assert _diff_json(ledger_path) == {"config.max_iter": [200, 300], "model.max_iter": [200, 300]}
+    assert runs[0]["params"]["config.C"] == 0.1 and not [k for k in runs[0]["params"] if k.startswith("history")]
 
 
 def test_a_config_written_as_a_dict_call_is_a_literal_dict(cell, reader, ledger_path):

@@ -101,6 +101,33 @@ def test_replay_of_a_run_whose_value_was_set_again_after_its_model_was_built_bui
         assert replay["metrics"]["test_auc"]["last"] == pytest.approx(second["metrics"]["test_auc"]["last"], abs=1e-9)
 
 
+def test_imports_run_before_tracking_are_in_the_runs_code_and_its_replay(env, ledger_path):
+    """Imports in a cell before ``%nbexp track`` and in the tracking cell itself (which the session starts inside):
+    the runs' code starts with them, and the replay runs (before, it failed with ``NameError``: a user trial). An
+    import that failed, and the rest of those cells, are not the runs' code."""
+    cells = [
+        "from sklearn.datasets import load_breast_cancer\nimport numpy as np\nwarmup = np.zeros(3)",
+        "try:\n    import not_a_module_here\nexcept ImportError:\n    pass",
+        "%load_ext nbexp\n%nbexp track pre\nfrom sklearn.linear_model import LogisticRegression",
+        "X, y = load_breast_cancer(return_X_y=True)",
+        "clf = LogisticRegression(max_iter=3000).fit(X, y)\nacc = clf.score(X, y)",
+    ]
+    execute(cells, env)
+    with Reader(ledger_path) as r:
+        run = r.run(r.list_runs()[0]["id"])
+    prelude = run["lineage"][0]["source"]
+    assert prelude.splitlines()[1:] == [
+        "from sklearn.datasets import load_breast_cancer",
+        "import numpy as np",
+        "from sklearn.linear_model import LogisticRegression",
+    ], prelude
+    res = cli("replay", run["id"], "--execute", "-o", str(env / "replay.ipynb"), cwd=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with Reader(ledger_path) as r:
+        replay = next(x for x in r.list_runs() if x["replay_of"] == run["id"])
+        assert replay["status"] == "finished" and replay["metrics"]["acc"]["last"] == run["metrics"]["acc"]["last"]
+
+
 def test_replay_that_fails_stops_and_marks_the_replay_failed(env, ledger_path):
     data = env / "data.csv"
     data.write_text("a,b\n1,2\n3,4\n")

@@ -77,13 +77,15 @@ def _signed(v: float) -> str:
 
 def lineage_cells(run: dict) -> list[dict]:
     """The cells of a run's lineage that a replay runs (nbexp's own cells and failed ones left out), each
-    ``{"index": position in the lineage, "source", "execution_count"}``."""
-    from ..capture.code import drives_only_nbexp
+    ``{"index": position in the lineage, "source", "execution_count"}``; not the imports nbexp read from before
+    tracking (which of them a session has depends on what its kernel ran before, in cells of their own or of an
+    earlier session: two runs differ in them without any change of code)."""
+    from ..capture.code import drives_only_nbexp, is_prelude
 
     return [
         {"index": i, "source": c["source"], "execution_count": c["execution_count"]}
         for i, c in enumerate(run["lineage"])
-        if not drives_only_nbexp(c["source"]) and c["status"] == "ok"
+        if not drives_only_nbexp(c["source"]) and c["status"] == "ok" and not is_prelude(c["source"])
     ]
 
 

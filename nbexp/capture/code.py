@@ -240,6 +240,15 @@ def _parameters(obj: Any) -> tuple[str, ...] | None:
 NBEXP_ONLY = ("%nbexp", "%load_ext nbexp", "%reload_ext nbexp", "%unload_ext nbexp")
 
 
+# the first line of the cell nbexp records for the imports a kernel ran before tracking (Session._record_prelude)
+PRELUDE_HEADER = "# imported before %nbexp track (nbexp read them from the kernel's earlier input)"
+
+
+def is_prelude(source: str) -> bool:
+    """Whether a cell of a run's code is the imports nbexp read from before tracking (:data:`PRELUDE_HEADER`)."""
+    return source.startswith(PRELUDE_HEADER)
+
+
 def drives_only_nbexp(source: str) -> bool:
     """True for a cell that only drives nbexp (``%%nbexp ...``, ``%nbexp ...`` lines,
     ``%load_ext nbexp``): the tracker records no capture for it and replay leaves it out."""

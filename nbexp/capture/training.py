@@ -63,7 +63,8 @@ TRAIN_FUNCTIONS = frozenset(
 # training calls that fit a transformer for its output (a projection for a plot, a resampled set): alone in a
 # cell after a run trained, they are not another model's training
 TRANSFORM_FITS = frozenset({"fit_transform", "fit_resample"})
-MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
+# methods that change their object in place: a model's, and a config dict's (``config.update(lr=0.01)``)
+MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build", "update", "setdefault"})
 # every word a training call needs in a cell's text (see training_call); a cell with none of them,
 # and no call of a function that trains, does not train
 TRAIN_WORDS = FIT_METHODS | LOOP_METHODS | TRAIN_FUNCTIONS | {"train"}
