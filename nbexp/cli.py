@@ -322,6 +322,7 @@ def show_cmd(ctx, run, with_outputs, code, output):
     """Show one run: status, params, metric summaries, environment, code (--code: its cells)."""
     with _reader(ctx) as r:
         info = r.run(run)
+        info["param_sources"] = r.param_sources(info["id"])  # where each param came from (`built`: see Reader)
         info["tables"] = _tables_kept(r.run_tables(info["id"]))  # a search's cv_results: `nbexp table` prints one
         if with_outputs:
             info["outputs"], info["artifacts"] = r.outputs(info["id"]), r.artifacts(info["id"])
@@ -350,11 +351,14 @@ def show_cmd(ctx, run, with_outputs, code, output):
         + (f"  notebook {s['notebook']}" if s.get("notebook") else "")
     )
     click.echo("\nparams")
+    sources = info["param_sources"]
     click.echo(
-        table(["name", "value"], [[k, v] for k, v in info["params"].items()], fixed=[0])
+        table(["name", "value", "source"], [[k, v, sources.get(k, "")] for k, v in info["params"].items()], fixed=[0])
         if info["params"]
         else "  (none)"
     )
+    if "built" in sources.values():
+        click.echo("  (built: the value its model was built with, set again before the training, which used this one)")
     click.echo("\nmetrics")
     click.echo(
         table(
@@ -441,9 +445,10 @@ def table_cmd(ctx, run, name, output):
 
 
 def _show_csv(info: dict) -> tuple[list[str], list[list[Any]]]:
-    """A run's params and metrics as CSV: ``kind`` param or metric, its value (a metric's last) and,
-    for metrics, min, max, steps and source."""
-    rows: list[list[Any]] = [["param", k, v, None, None, None, None] for k, v in info["params"].items()]
+    """A run's params and metrics as CSV: ``kind`` param or metric, its value (a metric's last), for metrics min,
+    max and steps, and where it came from (``source``)."""
+    sources = info.get("param_sources") or {}
+    rows: list[list[Any]] = [["param", k, v, None, None, None, sources.get(k)] for k, v in info["params"].items()]
     rows += [
         ["metric", k, m["last"], m["min"], m["max"], m["steps"], m.get("source")] for k, m in info["metrics"].items()
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -92,6 +94,11 @@ def test_replay_of_a_run_whose_value_was_set_again_after_its_model_was_built_bui
         second, first = r.list_runs()[:2]
         assert second["params"]["C"] == first["params"]["C"] == 1.0 and second["params"]["clf.C"] == 1.0
         assert r.param_sources(second["id"])["C"] == "built"
+    shown = cli("show", second["id"], cwd=env).stdout
+    assert [ln.split() for ln in shown.splitlines() if ln.startswith("C ")] == [["C", "1", "built"]], shown
+    assert "built: the value its model was built with" in shown
+    rows = list(csv.reader(io.StringIO(cli("show", second["id"], "--csv", cwd=env).stdout)))
+    assert ["param", "C", "1.0", "", "", "", "built"] in rows, rows
     res = cli("replay", second["id"], "--execute", "-o", str(env / "replay.ipynb"), cwd=env)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"note: the replay sets C = 1.0 as its model was built with: run {second['id']} set it again" in res.stderr
