@@ -876,8 +876,6 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         # a value set again after its model was built from it: the replay builds the model as the run trained it
         sources = r.param_sources(original["id"])
         built = {k: v for k, v in original["params"].items() if sources.get(k) == "built" and k not in overrides}
-        unset = {k: v for k, v in built.items() if not k.isidentifier()}  # a dict's key: no NAME = literal to rewrite
-        built = {k: v for k, v in built.items() if k not in unset}
         nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path))
         env_notes = environment_differences(r, original)
         stream = continued_stream(r, original)
@@ -896,13 +894,6 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         click.echo(
             f"note: the replay sets {values} as its model was built with: run {original['id']} set it again "
             "afterwards and trained the model built before (nbexp show lists the note)",
-            err=True,
-        )
-    if unset:
-        values = ", ".join(f"{k} = {v!r}" for k, v in unset.items())
-        click.echo(
-            f"warning: run {original['id']} trained a model built with {values}, set again before its training; "
-            "the replay runs the code as it last ran, with the new value, and may compute other values",
             err=True,
         )
     if continued is not None:

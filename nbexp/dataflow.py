@@ -82,10 +82,13 @@ class Dataflow:
         # per name built from names bound to literals: those names' params as they were then (see built_with)
         self._built_with: dict[str, dict[str, Any]] = {}
 
-    def describes(self, name: str) -> bool:
-        """Whether the record holds params of ``name`` (``name`` itself or ``name.<key>``)."""
+    def keys_of(self, name: str) -> set[str]:
+        """The param keys the record holds of ``name`` (``name`` itself or ``name.<key>``)."""
         prefix = name + "."
-        return any(key == name or key.startswith(prefix) for key in self.params)
+        return {key for key in self.params if key == name or key.startswith(prefix)}
+
+    def _params_under(self, roots: AbstractSet[str]) -> dict[str, Any]:
+        return {k: v for k, v in self.params.items() if k.split(".", 1)[0] in roots}
 
     def trains(self, t: Training) -> bool:
         """Whether a cell trains: by its own code, or by calling a function whose body trains."""
@@ -106,24 +109,34 @@ class Dataflow:
                 self.deps[name] = deps
 
     def bound(
-        self, t: Training, code_hash: str, key: str | None = None, literal: AbstractSet[str] = frozenset()
+        self,
+        t: Training,
+        code_hash: str,
+        key: str | None = None,
+        literal: AbstractSet[str] = frozenset(),
+        changed: AbstractSet[str] = frozenset(),
     ) -> None:
         """Note which cell (by code hash) last bound each name ``t`` writes and which made its value, the
         functions it (re)defines (a function rebound to something else no longer trains), and the version
         of the cell (``key``: its cell id, or its code hash when the front end sends none) that ran; ``literal``: the
-        names it bound to a literal (``C = 1.0``)."""
+        names it bound to a literal (``C = 1.0``); ``changed``: config dicts it changed in place besides
+        (``config.update(lr=0.01)``: see ``Session._configs_changed``)."""
         cell = key or code_hash
         self._bindings += 1
-        for name in t.writes:
+        for name in t.writes | changed:
             self.writers[name] = code_hash
-            if name in t.mutated:
+            if name in t.mutated or name in changed:
                 self.makers.setdefault(name, set()).add(cell)
+                fed = {d for d in t.deps.get(name, ()) if d in self._set or d in literal}
+                if fed and name in self._built:  # clf.set_params(C=C), clf.C = C: built again from C now
+                    self._built[name] = self._bindings
+                    self._built_with[name] = {**self._built_with.get(name, {}), **self._params_under(fed)}
             else:
                 self.makers[name] = {cell}
                 self._built[name] = self._bindings
-                set_from = [d for d in self.deps.get(name, ()) if d in self._set or d in literal]
+                set_from = {d for d in self.deps.get(name, ()) if d in self._set or d in literal}
                 if set_from:  # clf = LogisticRegression(C=C): C's params now (a scan of the params, for such names)
-                    self._built_with[name] = {k: v for k, v in self.params.items() if k.split(".", 1)[0] in set_from}
+                    self._built_with[name] = self._params_under(set_from)
                 else:
                     self._built_with.pop(name, None)
             if name in literal:
@@ -147,10 +160,18 @@ class Dataflow:
             built = self._built.get(name)
             if built is None or isinstance(ns.get(name), (types.FunctionType, type)):
                 continue
+            fed = t.deps.get(name, ()) if name in t.mutated else ()  # clf.set_params(C=C) in the training cell
             for value in sorted(self.deps.get(name, ())):
-                if self._set.get(value, 0) > built:
+                if self._set.get(value, 0) > built and value not in fed and not self._same(name, value):
                     out.append((name, value))
         return out
+
+    def _same(self, name: str, value: str) -> bool:
+        """Whether ``value``'s params are what they were when ``name`` was built from it (set again to the same)."""
+        held = self._built_with.get(name)
+        if held is None:
+            return False
+        return {k: v for k, v in held.items() if k.split(".", 1)[0] == value} == self._params_under({value})
 
     def built_with(self, t: Training, ns: dict[str, Any]) -> dict[str, Any]:
         """The params a training cell analysed as ``t`` used in place of the ones it would record: where a name it
@@ -158,9 +179,12 @@ class Dataflow:
         the name was built (``C`` 1.0, not the 0.01 it was set to after ``clf = LogisticRegression(C=C)`` ran)."""
         out: dict[str, Any] = {}
         for built, edited in self.stale(t, ns):
-            for key, value in self._built_with.get(built, {}).items():
-                if key.split(".", 1)[0] == edited:
-                    out[key] = value
+            held = self._built_with.get(built, {})
+            # a plain value (C) alone: which keys of a dict the model was built from is not known (it may read
+            # config["alpha"] and the training loop config["epochs"]), nor is what a training reading the value
+            # itself used it for
+            if edited in held and edited not in t.reads:
+                out[edited] = held[edited]
         return out
 
     def globals_read(self, calls: set[str]) -> set[str]:
@@ -259,6 +283,7 @@ class Dataflow:
             run.slice = reached
             wanted = self.params_of(reached, models, ns, defaults)
             used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}  # the values it did not get
+            run.unused.update((k, wanted[k]) for k in used)
             wanted.update(used)
             run.drop_params([k for k in run.params if k not in wanted])
         else:
@@ -269,6 +294,7 @@ class Dataflow:
             run.slice |= new
             wanted = self.params_of(new, models, ns, defaults, described)
             used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}
+            run.unused.update((k, wanted[k]) for k in used)
             wanted.update(used)
             if not refresh:
                 wanted = {k: v for k, v in wanted.items() if k not in run.params}

@@ -92,6 +92,8 @@ class Run:
         self.explicit: set[str] = set()  # params set explicitly: never dropped from it
         self._roots: set[str] | None = None  # the names its params hang from (param_roots)
         self._sources: dict[str, str] = {}  # key -> how it was set (assign, default, explicit, ...)
+        # a param recorded as its model was built with it (source built): the value its name held when the run trained
+        self.unused: dict[str, Any] = {}
         self.n_points = 0
         self.n_cells = 0
         self.metric_keys: set[str] = set()

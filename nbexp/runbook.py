@@ -419,7 +419,7 @@ class RunBook:
         values = {k: v for k, v in literal.items() if not isinstance(v, CallArgs)}
         for k, v in from_literals(values, []).items():
             if k in run.params and not self.is_excluded(k):
-                old = run.params[k]
+                old = run.unused.get(k, run.params[k])  # C set to what it held when the run trained: no change
                 v = scrub_value(k, v)
                 if old != v or type(old) is not type(v):
                     return "changed"

@@ -39,7 +39,7 @@ from .capture.params import Skipped, flatten, from_literals, from_object
 from .capture.secrets import scrub_text
 from .capture.stdout import PrintedMetrics
 from .capture.texts import HOLD_S, Texts
-from .capture.training import DataUse, Training
+from .capture.training import DataUse, Training, cell_tree
 from .dataflow import MISSING, PLAIN, Dataflow
 from .datawatch import DataWatcher, is_model
 from .errors import NotTracking
@@ -172,11 +172,43 @@ def _goes_on(obj: Any, t: Training) -> bool:
     return False
 
 
-_CONFIG_LIST = 16  # the longest list of a config dict read again after a cell changed the dict (see _configs_changed)
+# the longest list, and the most keys, of a config dict read again after a cell changed it (see _configs_changed)
+_CONFIG_LIST = 16
+_CONFIG_KEYS = 1000
 
 
 def _plain(value: Any) -> bool:
     return value is None or type(value) in (bool, int, float, str)
+
+
+def _imports(body: list[ast.stmt]) -> Iterable[ast.Import | ast.ImportFrom]:
+    """The absolute imports of a cell at its top level and in its ``if``/``try``/``with`` blocks (an ``except
+    ImportError:`` fallback), not in functions or classes."""
+    for node in body:
+        if isinstance(node, ast.Import) or isinstance(node, ast.ImportFrom) and not node.level:
+            yield node
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            for block in ("body", "orelse", "finalbody"):
+                yield from _imports(getattr(node, block, None) or [])
+            for handler in getattr(node, "handlers", None) or []:
+                yield from _imports(handler.body)
+
+
+def _still_imported(ns: dict[str, Any], node: ast.Import | ast.ImportFrom, alias: ast.alias) -> bool:
+    """Whether the name an import bound still holds what it imported (not ``e = 0.5`` after ``from math import e``,
+    nor the other branch of a ``try``/``except ImportError`` fallback); a ``*`` import: its module was imported."""
+    if isinstance(node, ast.ImportFrom):
+        module = sys.modules.get(node.module or "")
+        if alias.name == "*":
+            return module is not None
+        held = getattr(module, alias.name, MISSING) if module is not None else MISSING
+        if held is MISSING:
+            held = sys.modules.get(f"{node.module}.{alias.name}", MISSING)
+        return held is not MISSING and ns.get(alias.asname or alias.name, MISSING) is held
+    if alias.asname:
+        return sys.modules.get(alias.name, MISSING) is ns.get(alias.asname, None)
+    top = alias.name.partition(".")[0]
+    return sys.modules.get(top, MISSING) is ns.get(top, None)
 
 
 def _child_wait(text: str) -> float:
@@ -397,28 +429,23 @@ class Session:
         for raw in inputs:
             if not isinstance(raw, str) or "import" not in raw:
                 continue
-            try:
-                tree = ast.parse(shell.transform_cell(raw))
-            except Exception:  # IPython syntax it cannot read, a cell that never parsed: nothing of it
-                continue
-            for node in tree.body:
-                if (
-                    not isinstance(node, (ast.Import, ast.ImportFrom))
-                    or isinstance(node, ast.ImportFrom)
-                    and node.level
-                ):
-                    continue
-                star = any(a.name == "*" for a in node.names)
-                bound = [a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*"]
-                if star and getattr(node, "module", None) not in sys.modules or not all(b in ns for b in bound):
-                    continue
-                lines[ast.unparse(node)] = None
+            try:  # the code inside %%time and %time too
+                tree = cell_tree(raw, shell.transform_cell)
+            except Exception:  # IPython syntax it cannot read: nothing of it
+                tree = None
+            for node in _imports(tree.body if tree is not None else []):
+                kept = [a for a in node.names if _still_imported(ns, node, a)]
+                if kept:  # import string, textwrap; del textwrap: import string
+                    node = (
+                        ast.ImportFrom(node.module, kept, 0) if isinstance(node, ast.ImportFrom) else ast.Import(kept)
+                    )
+                    lines[ast.unparse(node)] = None
         if not lines:
             return
         source = code_capture.PRELUDE_HEADER + "\n" + "\n".join(lines)
         code_hash, clean = code_capture.prepare(source, ns)
         start = self.started  # before any cell of the session
-        self.store.start_cell(self.id, None, code_hash, shell.execution_count, code_hash, clean, start)
+        self.store.start_cell(self.id, None, code_hash, None, code_hash, clean, start)  # no In[N] of its own
         self.store.close_cell(self.id, code_hash, start, 0.0, "ok")
 
     def _insert_session(self, sprint_name: str | None, hypothesis: str | None) -> None:
@@ -962,7 +989,7 @@ class Session:
         literal, computed, names, t = self._analyze(cell.source)
         ns = self.shell.user_ns
         params = self._params_of(literal, names, skipped)
-        configs = self._configs_changed(t, ns, params, skipped) if t.mutated else set()
+        configs = self._configs_changed(t, ns, params) if t.mutated or t.updated else set()
         for s in skipped:
             self.warn(s.cause, str(s))
         if self.excluded:
@@ -1013,7 +1040,7 @@ class Session:
         if cell.carried and status == "ok":  # and the values it binds itself
             run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
         stale = self.dataflow.stale(t, ns) if trains and self.dataflow.trains(t) else []
-        self.dataflow.bound(t, cell.hash, cell.key, literal.keys() | configs)
+        self.dataflow.bound(t, cell.hash, cell.key, literal.keys(), changed=configs)
         for built, edited in stale:
             self.warn(
                 "stale",
@@ -1077,26 +1104,33 @@ class Session:
                 skipped.append(Skipped("object", f"params of {name!r} skipped ({type(exc).__name__}: {exc})"))
         return params
 
-    def _configs_changed(
-        self, t: Training, ns: dict[str, Any], params: dict[str, Any], skipped: list[Skipped]
-    ) -> set[str]:
+    def _configs_changed(self, t: Training, ns: dict[str, Any], params: dict[str, Any]) -> set[str]:
         """The config dicts a cell changed in place or rebuilt from themselves (``config["hidden"] = 64``,
         ``config.update(lr=0.01)``, ``config = {**config, "hidden": 64}``): dicts the session holds params of (a
-        literal made them). Their params are read again from their values now, into ``params``, for the dataflow
-        record, which describes a name the cell changed afresh (before, it dropped them all: the next run had no
-        ``config.*``). Only their plain values: in a cell that trains, numbers, text and flags alone (the
-        ``history["loss"].append(...)`` of an epoch loop is no param), elsewhere short lists of them too."""
+        literal made them). The keys it holds are read again from their values now, into ``params``, for the
+        dataflow record, which describes a name the cell changed afresh (before, it dropped them all: the next run
+        had no ``config.*``). Only those keys, and only plain values: in a cell that trains, numbers, text and
+        flags alone (a list an epoch loop fills is no param), elsewhere short lists of them too; never a key the
+        cell added (``results["test_acc"] = ...`` in a dict made with a model's name is a metric), nor a dict grown
+        past :data:`_CONFIG_KEYS` (a vocabulary). Returns the names read so (changed in place)."""
         out = set()
         trains = self.dataflow.trains(t)
-        for name in t.mutated:
+        for name in t.mutated | t.updated:
             value = ns.get(name)
-            if type(value) is not dict or not self.dataflow.describes(name):
+            if type(value) is not dict or len(value) > _CONFIG_KEYS:
+                continue
+            held = self.dataflow.keys_of(name)
+            if not held:
                 continue
             leaves: dict[str, Any] = {}
-            flatten(name, value, leaves, skipped)
+            flatten(name, value, leaves, [])  # what cannot be a param was never one of its keys
             for key, leaf in leaves.items():
-                if _plain(leaf) or (
-                    not trains and isinstance(leaf, list) and len(leaf) <= _CONFIG_LIST and all(map(_plain, leaf))
+                if key in held and (
+                    _plain(leaf)
+                    or not trains
+                    and isinstance(leaf, list)
+                    and len(leaf) <= _CONFIG_LIST
+                    and all(map(_plain, leaf))
                 ):
                     params[key] = leaf
             out.add(name)

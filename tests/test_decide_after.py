@@ -279,6 +279,42 @@ def test_an_edited_evaluation_cell_opens_the_next_run_before_it_runs(shell, read
     assert reader().run(runs[0]["id"])["params"]["C"] == 0.01
 
 
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_value_the_model_gets_again_or_that_did_not_change_is_not_stale(shell, reader, capsys, ids):
+    """The stale-model note only where the model lacks the value (a review): ``C = 1.0`` run again unchanged, and a
+    training cell that hands ``C`` to the model itself (``clf.set_params(C=C)``) say nothing and record the ``C`` the
+    model trained with; after a stale training, the literal cell run again with the value it holds opens no run, so
+    the evaluation that follows stays with the model it evaluates."""
+    build, fit = "clf = LogisticRegression(C=C, max_iter=200)", "clf.fit(X_train, y_train)"
+    score = "test_acc = clf.score(X_test, y_test)"
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 baseline")
+    for key, code in (("data", SK_DATA), ("c", "C = 1.0"), ("build", build), ("fit", fit), ("score", score)):
+        run(key, code)
+    run("c", "C = 1.0")  # the same value again
+    run("fit", fit)
+    assert "was set again" not in capsys.readouterr().err
+    run("c", "C = 0.01")
+    run("set-fit", "clf.set_params(C=C)\n" + fit)  # the training cell gives the model the new C
+    assert shell.user_ns["clf"].C == 0.01 and "was set again" not in capsys.readouterr().err
+    trained = reader().list_runs()[0]
+    assert {k: reader().run(trained["id"])["params"][k] for k in ("C", "clf.C")} == {"C": 0.01, "clf.C": 0.01}
+    assert reader().param_sources(trained["id"])["C"] == "assign"
+    run("c", "C = 0.5")
+    run("fit", fit)  # stale: clf still has 0.01
+    assert capsys.readouterr().err.count("was set again") == 1
+    stale = reader().list_runs()[0]
+    assert reader().run(stale["id"])["params"]["C"] == 0.01
+    run("c", "C = 0.5")  # what C held when the run trained: no change, no run
+    run("score", score)
+    runs = reader().list_runs()
+    assert runs[0]["id"] == stale["id"] and runs[0]["metrics"]["test_acc"]["last"] == shell.user_ns["test_acc"]
+
+
 # an evaluation that only prints its metric (the scikit-learn gallery's way): no variable holds it
 EVAL_PRINTED = (
     "from sklearn.metrics import accuracy_score\nprint(f'Accuracy: {accuracy_score(y_test, clf.predict(X_test)):.3f}')"

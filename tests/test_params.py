@@ -400,6 +400,25 @@ def test_a_config_dict_changed_in_place_is_the_next_runs_tweak(cell, reader, led
     assert runs[0]["params"]["config.C"] == 0.1 and not [k for k in runs[0]["params"] if k.startswith("history")]
 
 
+def test_update_of_what_is_not_a_config_dict_changes_no_params_and_opens_no_run(cell, reader, capsys):
+    """``update()`` of a meter, a progress bar or ``rcParams``, and a metric stored into a dict that holds a
+    literal, are no config change (a review): the evaluation stays in the run it evaluates, and the metric is no
+    param."""
+    cell("%nbexp track")
+    cell(SK_DATA)
+    cell(
+        "class Meter:\n    def __init__(self): self.n, self.total = 0, 0.0\n"
+        "    def update(self, v): self.n += 1; self.total += v\n"
+        "meter = Meter()\nresults = {'model': 'logreg'}\nC = 1.0"
+    )
+    cell("clf = LogisticRegression(C=C, max_iter=500).fit(X, y)\nmeter.update(clf.score(X, y))\nresults['acc'] = 0.5")
+    cell("meter.update(clf.score(X, y))\nresults.update(acc=clf.score(X, y))\nacc = results['acc']")
+    runs = reader().list_runs()
+    assert len(runs) == 1 and "acc" in runs[0]["metrics"]
+    assert runs[0]["params"]["results.model"] == "logreg" and "results.acc" not in runs[0]["params"]
+    assert "skipped" not in capsys.readouterr().err
+
+
 def test_a_config_written_as_a_dict_call_is_a_literal_dict(cell, reader, ledger_path):
     """``params = dict(n_estimators=5, max_depth=4)`` is recorded as the literal dict
     ``{"n_estimators": 5, "max_depth": 4}`` is (``params.max_depth``; nested, merged and secret

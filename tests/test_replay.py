@@ -114,7 +114,9 @@ def test_imports_run_before_tracking_are_in_the_runs_code_and_its_replay(env, le
     import that failed, and the rest of those cells, are not the runs' code."""
     cells = [
         "from sklearn.datasets import load_breast_cancer\nimport numpy as np\nwarmup = np.zeros(3)",
-        "try:\n    import not_a_module_here\nexcept ImportError:\n    pass",
+        "try:\n    import not_a_module_here as fastjson\nexcept ImportError:\n    import json as fastjson",
+        "%%time\nimport csv",
+        "import string, textwrap\ndel textwrap\nfrom math import e\ne = 0.5",  # e no longer holds math.e
         "%load_ext nbexp\n%nbexp track pre\nfrom sklearn.linear_model import LogisticRegression",
         "X, y = load_breast_cancer(return_X_y=True)",
         "clf = LogisticRegression(max_iter=3000).fit(X, y)\nacc = clf.score(X, y)",
@@ -126,6 +128,9 @@ def test_imports_run_before_tracking_are_in_the_runs_code_and_its_replay(env, le
     assert prelude.splitlines()[1:] == [
         "from sklearn.datasets import load_breast_cancer",
         "import numpy as np",
+        "import json as fastjson",
+        "import csv",
+        "import string",
         "from sklearn.linear_model import LogisticRegression",
     ], prelude
     res = cli("replay", run["id"], "--execute", "-o", str(env / "replay.ipynb"), cwd=env)

@@ -63,8 +63,10 @@ TRAIN_FUNCTIONS = frozenset(
 # training calls that fit a transformer for its output (a projection for a plot, a resampled set): alone in a
 # cell after a run trained, they are not another model's training
 TRANSFORM_FITS = frozenset({"fit_transform", "fit_resample"})
-# methods that change their object in place: a model's, and a config dict's (``config.update(lr=0.01)``)
-MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build", "update", "setdefault"})
+MUTATORS = frozenset({"compile", "set_params", "load_state_dict", "load_weights", "build"})
+# a dict's methods that change it in place (``config.update(lr=0.01)``): noted apart (Training.updated), since
+# meters, progress bars and rcParams have an ``update`` too; the session counts them for a config dict it holds
+DICT_UPDATES = frozenset({"update", "setdefault"})
 # every word a training call needs in a cell's text (see training_call); a cell with none of them,
 # and no call of a function that trains, does not train
 TRAIN_WORDS = FIT_METHODS | LOOP_METHODS | TRAIN_FUNCTIONS | {"train"}
@@ -110,6 +112,7 @@ class Training:
     defines: set[str] = field(default_factory=set)  # every name bound at cell level (imports too)
     deps: dict[str, AbstractSet[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
     mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
+    updated: set[str] = field(default_factory=set)  # names whose update()/setdefault() the cell calls (DICT_UPDATES)
     data: DataUse = field(default_factory=lambda: DataUse())  # the data it feeds to training or evaluation
 
 
@@ -330,6 +333,9 @@ class _Visitor(syntax.Visitor):
                 self.stmt_mutated.add(recv)
                 if kind:
                     self.out.models.add(recv)
+        elif isinstance(f, ast.Attribute) and f.attr in DICT_UPDATES and isinstance(f.value, ast.Name):
+            if not self.func and not self.run_block:
+                self.out.updated.add(f.value.id)
         if kind is None:
             return
         if not self.func and not self.run_block:
