@@ -46,7 +46,8 @@ def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
     counts (a faithful replay) are the same code."""
     lines: list[str] = []
     for cell in lineage:
-        lines.append(f"# In[{cell['execution_count']}]" if counts else "# %%")
+        count = cell["execution_count"]  # None: the imports nbexp read from before tracking
+        lines.append(f"# In[{'' if count is None else count}]" if counts else "# %%")
         lines.extend(cell["source"].splitlines())
         lines.append("")
     return lines
