@@ -498,10 +498,11 @@ def _key_ends(keys: AbstractSet[str]) -> frozenset[str]:
     held = _ENDS.get(id(keys))
     if held is not None and held[0] is keys and held[1] == len(keys):  # a run's keys only grow
         return held[2]
-    ends = frozenset(key[i + 1 :] for key in keys for i, c in enumerate(key) if c == "_") | frozenset(keys)
+    now = tuple(keys)  # at once: nbexp.log from a thread of the user's may add a key while a capture reads them
+    ends = frozenset(key[i + 1 :] for key in now for i, c in enumerate(key) if c == "_") | frozenset(now)
     if len(_ENDS) >= 64:
         _ENDS.clear()
-    _ENDS[id(keys)] = (keys, len(keys), ends)
+    _ENDS[id(keys)] = (keys, len(now), ends)
     return ends
 
 
