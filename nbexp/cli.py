@@ -679,6 +679,9 @@ def diff_cmd(ctx, runs, code, output):
     if code:
         click.echo("\ncode")
         click.echo("\n".join(c["code_diff"]) if c["code_diff"] else "  (same code)")
+        if c.get("module_diff"):
+            click.echo("\nmodules (the notebook's own files the runs trained with)")
+            click.echo("\n".join(c["module_diff"]))
 
 
 def _diff_csv(c: dict, ids: list[str]) -> tuple[list[str], list[list[Any]]]:
@@ -866,9 +869,9 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     """Write a run's code as a clean notebook; with --execute, run it again under tracking."""
     import nbformat
 
-    from .analysis.compare import compare_runs
+    from .analysis.compare import compare_runs, module_sources
     from .analysis.explain import continued_model, continued_stream
-    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines
+    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines, module_folder
 
     overrides = _overrides(params, "--param")
     with _reader(ctx) as r:
@@ -876,12 +879,15 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         # a value set again after its model was built from it: the replay builds the model as the run trained it
         sources = r.param_sources(original["id"])
         built = {k: v for k, v in original["params"].items() if sources.get(k) == "built" and k not in overrides}
-        nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path))
+        out = Path(output or f"replay-{original['id']}.ipynb")
+        # the notebook's modules as the run trained with them, where the files here differ
+        folder = out.resolve().parent / f"{out.stem}-modules"
+        differ = module_folder(module_sources(r, original["id"]), out.resolve().parent, folder)
+        nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path), modules=folder if differ else None)
         env_notes = environment_differences(r, original)
         stream = continued_stream(r, original)
         continued = continued_model(original)
         ledger_path = r.path
-    out = Path(output or f"replay-{original['id']}.ipynb")
     nbformat.write(nb, out)
     click.echo(
         f"wrote {out}: {len(nb.cells) - 2} cells of run {original['id']}"
@@ -889,6 +895,12 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
+    if differ:
+        click.echo(
+            f"note: {', '.join(differ)} changed since run {original['id']} trained: the replay imports the version it "
+            f"trained with, from {folder}",
+            err=True,
+        )
     if built:
         values = ", ".join(f"{k} = {v!r}" for k, v in built.items())
         click.echo(
@@ -945,6 +957,8 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         click.echo(f"  {k}: {c['metrics'][k][0]['last']:.6g} -> {c['metrics'][k][1]['last']:.6g} (delta {d:+.3g})")
     for line in figure_lines(figs):
         click.echo(f"  {line}")
+    if c.get("module_diff"):
+        click.echo("warning: the replay trained with other modules than the original (nbexp diff shows them)", err=True)
     for name, fps in c["data"].items():
         if None not in fps and fps[0] != fps[1]:
             click.echo(

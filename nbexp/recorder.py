@@ -82,6 +82,7 @@ class Run:
         self.eval_metrics: set[str] = set()  # names of the metrics computed by cells that do not train
         self.eval_keys: set[str] = set()  # their keys in the run (RunBook.metric_key: train_acc for acc on X_train)
         self.eval_printed: set[str] = set()  # metrics printed by cells that do not train (print(f"Accuracy: ..."))
+        self.modules: dict[str, str] = {}  # the notebook's modules it trained with: artifact name -> SHA-256 kept
         # its evaluation cells (cells that computed metrics but do not train): cell id (or text's hash without
         # ids) -> (the text's hash, what it computed); the same text run again opens the next run only if it
         # computes something else (RunBook.screen: "after")

@@ -34,6 +34,7 @@ from . import __version__
 from .capture import code as code_capture
 from .capture import environment, files, results, system
 from .capture.metrics import as_scalar, metric_name_pattern
+from .capture.modules import LocalModules
 from .capture.outputs import BUDGET_MB, OutputCapture, kept_mime
 from .capture.params import Skipped, flatten, from_literals, from_object
 from .capture.secrets import scrub_text
@@ -317,6 +318,8 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
+        # the modules of the notebook's folder the kernel imported, and the version of each it runs
+        self._modules = LocalModules(os.getcwd(), self.warn, shell)
         # the last cell texts this session ran, with what was read from each (nbexp.capture.texts): a
         # re-executed cell is not read again, a new one is read by the analysis child while it runs
         self._texts = Texts(shell.transform_cell if shell is not None else None, shell)
@@ -976,6 +979,7 @@ class Session:
         skipped: list[Skipped] = []
         seen = self._files_seen
         text = cell.source
+        self._modules.notice()  # the version of a module this cell imported: one length check when it imported none
         files.record(
             text,
             cell.start,
@@ -1057,6 +1061,10 @@ class Session:
                 cell.trained = True
                 run.training_cells.update((cell.key, cell.hash))
                 try:
+                    self._keep_modules(run)
+                except Exception as exc:  # a module that cannot be read: one warning, the capture goes on
+                    self.warn("modules", f"the notebook's modules not kept ({type(exc).__name__}: {exc})")
+                try:
                     self._continued(run, t, ns)
                 except Exception:  # a model that cannot be read: no note, the capture goes on
                     pass
@@ -1066,6 +1074,15 @@ class Session:
                 run.eval_keys |= set(keys.values())
                 return True
         return False
+
+    def _keep_modules(self, run: Run) -> None:
+        """Keep with ``run`` the source of each module of the notebook's folder the kernel runs as it trains
+        (artifacts ``modules/...``, :mod:`nbexp.capture.modules`): only those not kept with it already."""
+        for key, m in self._modules.current(self.shell.user_ns if self.shell is not None else {}).items():
+            if run.modules.get(key) != m.digest:
+                run.modules[key] = m.digest
+                path = os.path.relpath(m.file, self._modules.root) if m.file.startswith(self._modules.root) else m.file
+                run.keep_artifact(key, path, m.size, m.digest, m.data)
 
     def _continued(self, run: Run, t: Training, ns: dict[str, Any]) -> None:
         """A training cell of ``run`` (``t``) ran: when a model it trained is the very object another run trained

@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..capture.modules import PREFIX as MODULES
+from ..capture.modules import is_module_artifact
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
 from ..ledger.records import Comparison
@@ -50,6 +52,41 @@ def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
         lines.append(f"# In[{'' if count is None else count}]" if counts else "# %%")
         lines.extend(cell["source"].splitlines())
         lines.append("")
+    return lines
+
+
+def module_sources(reader: Reader, run_id: str) -> dict[str, dict]:
+    """The notebook's modules a run trained with (:mod:`nbexp.capture.modules`), by module path
+    (``train_utils.py``, ``pkg/__init__.py``): ``path`` (the file), ``sha256`` and ``source`` (the text kept,
+    None when it was too large to keep)."""
+    out = {}
+    for a in reader.artifacts(run_id):
+        if not is_module_artifact(a["name"]):
+            continue
+        blob = reader.blob(a["sha256"]) if a["stored"] else None
+        source = bytes(blob["data"]).decode("utf-8", "replace") if blob is not None else None
+        out[a["name"][len(MODULES) :]] = {"path": a["path"], "sha256": a["sha256"], "source": source}
+    return out
+
+
+def module_diff(a: Mapping[str, dict], b: Mapping[str, dict], ids: tuple[str, str]) -> list[str]:
+    """The unified diff of two runs' modules (:func:`module_sources`), module by module: one not kept in a run
+    shows as added or removed, one too large to keep as its hashes."""
+    lines: list[str] = []
+    for name in sorted(set(a) | set(b)):
+        x, y = a.get(name), b.get(name)
+        if x is not None and y is not None and x["sha256"] == y["sha256"]:
+            continue
+        if (x is not None and x["source"] is None) or (y is not None and y["source"] is None):
+            lines.append(f"module {name}: sha256 {x['sha256'][:12] if x else '-'} -> {y['sha256'][:12] if y else '-'}")
+            continue
+        lines += difflib.unified_diff(
+            (x["source"] if x else "").splitlines(),
+            (y["source"] if y else "").splitlines(),
+            fromfile=f"{name} (run {ids[0]})" if x else "/dev/null",
+            tofile=f"{name} (run {ids[1]})" if y else "/dev/null",
+            lineterm="",
+        )
     return lines
 
 
@@ -129,20 +166,19 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
     """Compare two or more runs (ids, prefixes, ``latest~N``).
 
     Returns:
-        A plain dict: ``runs`` (id, name, status, ...), ``params`` (every key with
-        one value per run, ``"<absent>"`` where a run lacks it), ``param_diff``
-        (only the keys whose values differ), ``metrics`` (per key a list of
-        summaries, None where absent), ``metric_delta`` (last value of the last
-        run minus the first's), ``baseline_delta`` (per key, each run's last value minus the
-        baseline's, the first run's: None for the baseline itself and where a value is missing),
-        ``best`` (per key, the index of the best run: lowest for loss-like names as
-        :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value) and
-        ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution
-        counts are not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by
-        cell: :func:`cell_diff`), ``system`` (per run its aggregates :data:`SYSTEM_AGGREGATES`, None where not
-        recorded), ``param_aliases`` (:func:`param_aliases`: a literal and the estimator params set from it,
-        shown once), ``code_by_run`` (per run, :func:`cell_diff` of the baseline's lineage against the run's;
-        None for the baseline itself: what the compare view's code diff shows for three runs or more).
+        A plain dict: ``runs`` (id, name, status, ...), ``params`` (every key with one value per run, ``"<absent>"``
+        where a run lacks it), ``param_diff`` (only the keys whose values differ), ``metrics`` (per key a list of
+        summaries, None where absent), ``metric_delta`` (last value of the last run minus the first's),
+        ``baseline_delta`` (per key, each run's last value minus the baseline's, the first run's: None for the
+        baseline itself and where a value is missing), ``best`` (per key, the index of the best run: lowest for
+        loss-like names as :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value)
+        and ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution counts are
+        not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by cell:
+        :func:`cell_diff`), ``module_diff`` (the unified diff of the modules of the notebook's folder the first and
+        last run trained with: :func:`module_diff`), ``system`` (per run its aggregates :data:`SYSTEM_AGGREGATES`,
+        None where not recorded), ``param_aliases`` (:func:`param_aliases`: a literal and the estimator params set
+        from it, shown once), ``code_by_run`` (per run, :func:`cell_diff` of the baseline's lineage against the
+        run's; None for the baseline itself: what the compare view's code diff shows for three runs or more).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -204,6 +240,9 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "code_diff": code_diff,
     }
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
+    out["module_diff"] = module_diff(
+        module_sources(reader, a["id"]), module_sources(reader, b["id"]), (a["id"], b["id"])
+    )
     out["baseline"] = b_index
     base_lineage = runs[b_index]["lineage"]
     out["code_by_run"] = [None if i == b_index else cell_diff(base_lineage, r["lineage"]) for i, r in enumerate(runs)]

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
 from ..textfmt import count
-from .compare import same_param
+from .compare import module_sources, same_param
 from .drift import dataset_drift
 from .metrics import is_ablation, rank_metrics
 
@@ -335,6 +335,7 @@ def explain(
         factors.append(_code_factor(ca, cb, pos))
     for ca in removed:
         factors.append(_code_factor(ca, None, None))
+    factors += _module_factors(reader, ra, rb)
     factors += _seed_factors(changed, seed_cells - used_cells, b_cells, param_factors)
     factors += _stream_factors(reader, ra, rb)
     factors += _continued_factors(ra, rb)
@@ -519,6 +520,39 @@ def _code_factor(ca: dict | None, cb: dict | None, pos: int | None) -> dict:
         "revert": {"cells": [{"index": cb["index"], "source": ca["source"] if ca else None}]} if cb else None,
         "not_isolable": None if cb else "a cell only A ran: a replay of B has nowhere sure to put it back",
     }
+
+
+def _module_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dict]:
+    """A code factor per module of the notebook's folder whose source differs between the two runs' trainings
+    (``train_utils.py`` edited on disk between them, no cell changed)."""
+    out = []
+    ma, mb = module_sources(reader, ra["id"]), module_sources(reader, rb["id"])
+    for name in sorted(set(ma) & set(mb)):
+        x, y = ma[name], mb[name]
+        if x["sha256"] == y["sha256"]:
+            continue
+        diff = []
+        if x["source"] is not None and y["source"] is not None:
+            diff = list(difflib.unified_diff(x["source"].splitlines(), y["source"].splitlines(), lineterm="", n=1))[2:]
+        added = [ln[1:] for ln in diff if ln.startswith("+")]
+        gone = [ln[1:] for ln in diff if ln.startswith("-")]
+        first = (added or gone or [""])[0].strip()[:60]
+        sentence = f"module {name} changed (+{len(added)}/-{len(gone)} lines)" + (f": {first}" if first else "")
+        out.append(
+            {
+                "key": f"module:{name}",
+                "kind": "code",
+                "title": name,
+                "evidence": {"diff": diff, "sha256_a": x["sha256"], "sha256_b": y["sha256"]},
+                "sentence": sentence,
+                "prior": PRIOR["code"],
+                "weight": len(added) + len(gone),
+                "isolable": False,
+                "revert": None,
+                "not_isolable": "a file beside the notebook: the ablation replays cells, not their modules",
+            }
+        )
+    return out
 
 
 def continued_stream(reader: Reader, run: Mapping[str, Any]) -> dict | None:

@@ -10,10 +10,15 @@ the top-level ``NAME = literal`` assignments in those cells.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from ..capture.code import drives_only_nbexp
+from ..capture.modules import PREFIX as MODULES
+from ..capture.modules import is_module_artifact
 from ..errors import InvalidArgument
 
 
@@ -55,8 +60,44 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
     return source, done
 
 
-def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = None):
-    """The replay notebook (nbformat) of ``run`` (a :meth:`Reader.run` dict).
+def module_folder(modules: dict[str, dict], workdir: Path, folder: Path) -> list[str]:
+    """The modules of the notebook's folder a run trained with (:func:`.compare.module_sources`) that a replay in
+    ``workdir`` would not import as they were (the file there differs or is gone); when there are any, every kept
+    module is written under ``folder`` (module paths only: :func:`nbexp.capture.modules.is_module_artifact`), for the
+    replay to import first. Returns the module paths that differ.
+
+    Raises:
+        InvalidArgument: a module that differs was too large to keep: the replay cannot import it as it was.
+    """
+    differ = []
+    for name, m in sorted(modules.items()):
+        here = Path(m["path"]) if os.path.isabs(m["path"] or "") else workdir / (m["path"] or name)
+        try:
+            same = hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
+        except OSError:
+            same = False
+        if not same:
+            differ.append(name)
+    if not differ:
+        return []
+    unkept = [n for n in differ if modules[n]["source"] is None]
+    if unkept:
+        raise InvalidArgument(
+            f"{', '.join(unkept)} changed since the run trained and was too large to keep: the replay cannot import "
+            "it as it was"
+        )
+    for name, m in modules.items():
+        if m["source"] is None or not is_module_artifact(MODULES + name):
+            continue
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(m["source"], encoding="utf-8")
+    return differ
+
+
+def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = None, modules: Path | None = None):
+    """The replay notebook (nbformat) of ``run`` (a :meth:`Reader.run` dict); ``modules``: a folder of the run's
+    modules (:func:`module_folder`) the replay imports before the notebook's own.
 
     Raises:
         InvalidArgument: an override names no top-level literal assignment of the lineage.
@@ -67,6 +108,8 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
     track = f"%load_ext nbexp\n%nbexp track replay-{run['id']} --replay-of {run['id']}"
     if ledger:
         track += f" --ledger {ledger}"
+    if modules is not None:  # after tracking starts: not an import of the replay's code
+        track += f"\n__import__('sys').path.insert(0, {str(modules)!r})"
     params = "\n".join(
         f"- `{k}` = `{json.dumps(v)}`" + (f"  **(overridden: `{json.dumps(overrides[k])}`)**" if k in overrides else "")
         for k, v in run["params"].items()

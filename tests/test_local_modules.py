@@ -1,0 +1,207 @@
+"""The notebook's own modules a run trained with (issue 15, a user trial: "local modules edited on disk").
+
+A notebook keeps its helpers in ``train_utils.py`` beside it and imports them; between two runs the file is edited
+on disk, nothing in the notebook changes. Run in real kernels started in the notebook's folder, driven like
+JupyterLab (cell ids) and like nbclient (none), then read with the real CLI: the second run's diff and explanation
+show the module's edit, and the replay of the first run imports the version it trained with and reproduces its
+accuracy. A file edited but not reloaded is not what the kernel runs: the run keeps the version the kernel runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from jupyter_client.manager import KernelManager
+from test_kernel import kernel_env  # noqa: F401  (fixture)
+
+from nbexp.ledger.queries import Reader
+
+pytestmark = pytest.mark.kernel
+
+UTILS = (
+    "from sklearn.linear_model import LogisticRegression\n"
+    "\n"
+    "def load(X):\n"
+    "    return X[:, :10]\n"
+    "\n"
+    "def build_model(C):\n"
+    "    return LogisticRegression(C=C, max_iter=3000)\n"
+)
+EDITED = UTILS.replace("X[:, :10]", "X[:, :3]")
+DATA = "from sklearn.datasets import load_breast_cancer\nX, y = load_breast_cancer(return_X_y=True)"
+FIT = "model = build_model(C=1.0)\nmodel.fit(load(X), y)"
+EVAL = "acc = model.score(load(X), y)\nprint('accuracy', acc)"
+
+
+class Kernel:
+    """A kernel started in the notebook's folder; cells sent with a JupyterLab cell id when ``ids``."""
+
+    def __init__(self, env, cwd, ids):
+        self.ids = ids
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=env, cwd=str(cwd))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, key, code):
+        msg = self.kc.session.msg(
+            "execute_request",
+            {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False},
+            metadata={"cellId": key} if self.ids else {},
+        )
+        self.kc.shell_channel.send(msg)
+        out = []
+        while True:
+            m = self.kc.get_iopub_msg(timeout=120)
+            if m["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            if m["msg_type"] == "stream":
+                out.append(m["content"]["text"])
+            elif m["msg_type"] == "error":
+                raise AssertionError(f"{key}: {m['content']['ename']}: {m['content']['evalue']}")
+            elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                return "".join(out)
+
+    def shutdown(self):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def notebook(kernel_env, tmp_path):  # noqa: F811
+    started = []
+
+    def start(ids):
+        k = Kernel(kernel_env, tmp_path, ids)
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        if k.km.is_alive():
+            k.shutdown()
+
+
+def cli(*args, cwd):
+    res = subprocess.run(
+        [sys.executable, "-m", "nbexp.cli", *args], capture_output=True, text=True, cwd=cwd, env=dict(os.environ)
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+def write(path, text):
+    """Write a module; its modification time moves on (autoreload compares file times)."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text)
+    while path.stat().st_mtime_ns <= before:
+        time.sleep(0.05)
+        path.write_text(text)
+
+
+def modules_of(reader, run_id):
+    return {a["name"]: a["sha256"] for a in reader.artifacts(run_id) if a["name"].startswith("modules/")}
+
+
+def sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_an_edit_of_a_module_beside_the_notebook_shows_in_diff_explain_and_replay(notebook, tmp_path, ledger_path):
+    utils = tmp_path / "train_utils.py"
+    write(utils, UTILS)
+    k = notebook(ids=True)
+    k.run("track", "%load_ext nbexp\n%nbexp track mod")
+    k.run("imports", "%load_ext autoreload\n%autoreload 2\nfrom train_utils import build_model, load")
+    k.run("data", DATA)
+    k.run("fit", FIT)
+    first = k.run("eval", EVAL)
+    write(utils, EDITED)
+    k.run("fit", FIT)
+    second = k.run("eval", EVAL)
+    k.shutdown()
+    assert first != second  # autoreload loaded the edit: the model saw 3 columns
+
+    with Reader(ledger_path) as r:
+        runs = {x["name"]: x for x in r.list_runs()}
+        a, b = runs["mod"], runs["mod #2"]
+        # each run keeps the module as it trained with it, and nothing of the environment or of nbexp
+        assert modules_of(r, a["id"]) == {"modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, b["id"]) == {"modules/train_utils.py": sha(EDITED)}
+    diff = cli("diff", a["id"], b["id"], cwd=tmp_path).stdout
+    assert "(none: same params)" in diff and "(same code)" in diff
+    modules = diff.split("modules (the notebook's own files the runs trained with)")[1]
+    assert "-    return X[:, :10]" in modules and "+    return X[:, :3]" in modules
+    explain = cli("explain", b["id"], "--vs", a["id"], cwd=tmp_path).stdout
+    assert "first cause: module train_utils.py changed (+1/-1 lines): return X[:, :3]" in explain
+
+    # the replay of the first run imports the version it trained with: the same accuracy, though the file changed
+    res = cli("replay", a["id"], "--execute", "-o", str(tmp_path / "replay.ipynb"), cwd=tmp_path)
+    assert "note: train_utils.py changed since run" in res.stderr
+    assert "params: no change" in res.stdout
+    with Reader(ledger_path) as r:
+        replay = next(x for x in r.list_runs() if x["replay_of"] == a["id"])
+        assert replay["metrics"]["acc"]["last"] == a["metrics"]["acc"]["last"]
+        assert modules_of(r, replay["id"]) == {"modules/train_utils.py": sha(UTILS)}
+    assert utils.read_text() == EDITED  # the user's file is left as it is
+
+
+def test_a_module_edited_without_a_reload_keeps_the_version_the_kernel_runs(notebook, tmp_path, ledger_path):
+    utils = tmp_path / "train_utils.py"
+    write(utils, UTILS)
+    k = notebook(ids=False)  # nbclient, papermill: no cell ids
+    k.run("imports", "import importlib\nimport train_utils\nfrom train_utils import build_model, load")
+    k.run("track", "%load_ext nbexp\n%nbexp track plain")  # imported before tracking: kept all the same
+    k.run("data", DATA)
+    k.run("fit", FIT)
+    first = k.run("eval", EVAL)
+    write(utils, EDITED)
+    warned = k.run("fit", FIT)  # no autoreload: the kernel still runs the module it imported
+    assert first == k.run("eval", EVAL)
+    assert "train_utils.py changed on disk after it was imported" in warned
+    k.run("reload", "train_utils = importlib.reload(train_utils)\nfrom train_utils import build_model, load")
+    k.run("fit", FIT)
+    assert first != k.run("eval", EVAL)
+    k.shutdown()
+
+    with Reader(ledger_path) as r:
+        runs = {x["name"]: x for x in r.list_runs()}
+        assert modules_of(r, runs["plain"]["id"]) == {"modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, runs["plain #2"]["id"]) == {"modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, runs["plain #3"]["id"]) == {"modules/train_utils.py": sha(EDITED)}
+
+
+def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkeypatch):
+    """In-process (an IPython inside a test runner or an app has modules of its own under the folder): a module
+    imported before the session is kept once the namespace reaches it, with the helper it imports; one nothing
+    reaches, the environment's and nbexp's are not; one imported afterwards is kept as it was imported."""
+    from nbexp.capture.modules import LocalModules
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "lm_helper.py").write_text("def scale(x):\n    return 2 * x\n")
+    (tmp_path / "lm_top.py").write_text("import lm_helper\nclass Net:\n    pass\n")
+    (tmp_path / "lm_runner.py").write_text("RUNNER = 1\n")
+    (tmp_path / "lm_later.py").write_text("LATER = 1\n")
+    import lm_runner  # noqa: F401
+    import lm_top
+
+    warnings = []
+    kept = LocalModules(str(tmp_path), lambda cause, msg: warnings.append(msg))
+    assert kept.current({"x": 1}) == {}
+    net = lm_top.Net()
+    assert sorted(kept.current({"net": net})) == ["modules/lm_helper.py", "modules/lm_top.py"]
+    import lm_later  # noqa: F401
+
+    kept.notice()
+    (tmp_path / "lm_later.py").write_text("LATER = 2  # edited, not reloaded\n")
+    modules = kept.current({"net": net})
+    assert sorted(modules) == ["modules/lm_helper.py", "modules/lm_later.py", "modules/lm_top.py"]
+    assert modules["modules/lm_later.py"].data == b"LATER = 1\n"
+    assert len(warnings) == 1 and "lm_later.py changed on disk after it was imported" in warnings[0]
