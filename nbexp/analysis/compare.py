@@ -69,24 +69,39 @@ def module_sources(reader: Reader, run_id: str) -> dict[str, dict]:
     return out
 
 
-def module_diff(a: Mapping[str, dict], b: Mapping[str, dict], ids: tuple[str, str]) -> list[str]:
-    """The unified diff of two runs' modules (:func:`module_sources`), module by module: one not kept in a run
-    shows as added or removed, one too large to keep as its hashes."""
-    lines: list[str] = []
+def module_blocks(a: Mapping[str, dict], b: Mapping[str, dict]) -> list[dict[str, Any]]:
+    """Two runs' modules (:func:`module_sources`) compared module by module: per module that differs,
+    ``{"module", "status": "changed" | "added" | "removed", "lines": [[tag, text], ...]}`` (tags as
+    :func:`cell_diff`'s); a module too large to keep is compared by hash (``sha256_a``, ``sha256_b``, no lines)."""
+    out: list[dict[str, Any]] = []
     for name in sorted(set(a) | set(b)):
         x, y = a.get(name), b.get(name)
         if x is not None and y is not None and x["sha256"] == y["sha256"]:
             continue
+        block: dict[str, Any] = {"module": name, "status": "changed" if x and y else "added" if y else "removed"}
         if (x is not None and x["source"] is None) or (y is not None and y["source"] is None):
-            lines.append(f"module {name}: sha256 {x['sha256'][:12] if x else '-'} -> {y['sha256'][:12] if y else '-'}")
+            block.update(sha256_a=x["sha256"] if x else None, sha256_b=y["sha256"] if y else None, lines=[])
+        else:
+            diff = difflib.unified_diff(
+                (x["source"] if x else "").splitlines(), (y["source"] if y else "").splitlines(), lineterm="", n=3
+            )
+            block["lines"] = [[d[0], d[1:]] for d in list(diff)[2:]]
+        out.append(block)
+    return out
+
+
+def module_diff(blocks: list[dict[str, Any]], ids: tuple[str, str]) -> list[str]:
+    """:func:`module_blocks` as the lines of a unified diff (``--- train_utils.py (run A)``...)."""
+    lines: list[str] = []
+    for block in blocks:
+        name = block["module"]
+        if not block["lines"]:
+            short = [(h or "-")[:12] for h in (block.get("sha256_a"), block.get("sha256_b"))]
+            lines.append(f"module {name}: sha256 {short[0]} -> {short[1]} (too large to keep)")
             continue
-        lines += difflib.unified_diff(
-            (x["source"] if x else "").splitlines(),
-            (y["source"] if y else "").splitlines(),
-            fromfile=f"{name} (run {ids[0]})" if x else "/dev/null",
-            tofile=f"{name} (run {ids[1]})" if y else "/dev/null",
-            lineterm="",
-        )
+        lines.append(f"--- {name} (run {ids[0]})" if block["status"] != "added" else "--- /dev/null")
+        lines.append(f"+++ {name} (run {ids[1]})" if block["status"] != "removed" else "+++ /dev/null")
+        lines += [tag + text for tag, text in block["lines"]]
     return lines
 
 
@@ -174,11 +189,12 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         loss-like names as :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value)
         and ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution counts are
         not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by cell:
-        :func:`cell_diff`), ``module_diff`` (the unified diff of the modules of the notebook's folder the first and
-        last run trained with: :func:`module_diff`), ``system`` (per run its aggregates :data:`SYSTEM_AGGREGATES`,
-        None where not recorded), ``param_aliases`` (:func:`param_aliases`: a literal and the estimator params set
-        from it, shown once), ``code_by_run`` (per run, :func:`cell_diff` of the baseline's lineage against the
-        run's; None for the baseline itself: what the compare view's code diff shows for three runs or more).
+        :func:`cell_diff`), ``module_blocks`` and ``module_diff`` (the modules of the notebook's folder the first
+        and last run trained with, module by module and as a unified diff: :func:`module_blocks`), ``system`` (per
+        run its aggregates :data:`SYSTEM_AGGREGATES`, None where not recorded), ``param_aliases``
+        (:func:`param_aliases`: a literal and the estimator params set from it, shown once), ``code_by_run`` (per
+        run, :func:`cell_diff` of the baseline's lineage against the run's; None for the baseline itself: what the
+        compare view's code diff shows for three runs or more).
 
     Raises:
         InvalidArgument: fewer than two runs.
@@ -240,9 +256,8 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         "code_diff": code_diff,
     }
     out["code_cells"] = cell_diff(a["lineage"], b["lineage"])
-    out["module_diff"] = module_diff(
-        module_sources(reader, a["id"]), module_sources(reader, b["id"]), (a["id"], b["id"])
-    )
+    out["module_blocks"] = module_blocks(module_sources(reader, a["id"]), module_sources(reader, b["id"]))
+    out["module_diff"] = module_diff(out["module_blocks"], (a["id"], b["id"]))
     out["baseline"] = b_index
     base_lineage = runs[b_index]["lineage"]
     out["code_by_run"] = [None if i == b_index else cell_diff(base_lineage, r["lineage"]) for i, r in enumerate(runs)]

@@ -28,6 +28,15 @@ export interface ICodeBlock {
   lines?: [string, string][];
 }
 
+/** A module of the notebook's folder that differs between two runs (nbexp.analysis.compare.module_blocks). */
+export interface IModuleBlock {
+  module: string;
+  status: 'changed' | 'added' | 'removed';
+  lines: [string, string][];
+  sha256_a?: string | null;
+  sha256_b?: string | null;
+}
+
 /** A literal param and the estimator params set from it, shown once (nbexp.analysis.compare.param_aliases). */
 type Aliases = Record<string, string[]>;
 
@@ -39,6 +48,8 @@ export interface ICompareAnswer extends ICompare {
   code_cells: ICodeBlock[];
   /** Per run, its code against the baseline's, cell by cell; null for the baseline itself. */
   code_by_run?: (ICodeBlock[] | null)[];
+  /** The notebook's own modules (train_utils.py) the first and the last run trained with, where they differ. */
+  module_blocks?: IModuleBlock[];
   colours: Record<string, string>;
   x_param: string | null;
   system?: Record<string, number | null>[]; // per run, its aggregates (analysis.compare.SYSTEM_AGGREGATES)
@@ -497,6 +508,25 @@ export class CompareView extends Widget {
       section.appendChild(el('h3', {}, title));
       region.appendChild(section);
       await this._codeBlocks(section, blocks);
+    }
+    const modules = c.module_blocks ?? [];
+    if (modules.length) {
+      const first = ids[0];
+      const last = ids[ids.length - 1];
+      const title = `The notebook's modules: run ${last} against ${first}`;
+      const section = el('section', { 'aria-label': title, class: 'nbexp-code-run' });
+      section.appendChild(el('h3', {}, title));
+      region.appendChild(section);
+      for (const m of modules) {
+        const label = `${m.module}: ${m.status}`;
+        section.appendChild(el('h4', {}, label));
+        if (m.lines.length) {
+          section.appendChild(await diffBlock(m.lines, label));
+        } else {
+          const short = (h?: string | null) => (h ? h.slice(0, 12) : '-');
+          section.appendChild(el('p', {}, `too large to keep: sha256 ${short(m.sha256_a)} -> ${short(m.sha256_b)}`));
+        }
+      }
     }
   }
 
