@@ -883,7 +883,11 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         # the notebook's modules as the run trained with them, where the files here differ
         folder = out.resolve().parent / f"{out.stem}-modules"
         differ = module_folder(module_sources(r, original["id"]), out.resolve().parent, folder)
-        nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path), modules=folder if differ else None)
+        nb = build_notebook(
+            original, {**built, **overrides}, ledger=str(r.path), modules=folder if differ else None, optional=built
+        )
+        not_set = nb.metadata["nbexp"].get("not_set", [])
+        built = {k: v for k, v in built.items() if k not in not_set}
         env_notes = environment_differences(r, original)
         stream = continued_stream(r, original)
         continued = continued_model(original)
@@ -899,6 +903,12 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         click.echo(
             f"note: {', '.join(differ)} changed since run {original['id']} trained: the replay imports the version it "
             f"trained with, from {folder}",
+            err=True,
+        )
+    if not_set:
+        click.echo(
+            f"warning: run {original['id']}'s model was built with {', '.join(not_set)} as it recorded, which the "
+            "replay cannot set back (no literal assignment of it in the run's code): it may train another model",
             err=True,
         )
     if built:

@@ -22,6 +22,7 @@ from .capture.training import Training
 from .recorder import Run
 
 MISSING = object()
+_UNKNOWN = object()  # which keys of a dict a build read: not known
 # namespace values that are never config objects: skip them without a closer look
 PLAIN = frozenset({int, float, bool, str, bytes, list, tuple, dict, set, type(None), complex})
 
@@ -81,6 +82,9 @@ class Dataflow:
         self._set: dict[str, int] = {}
         # per name built from names bound to literals: those names' params as they were then (see built_with)
         self._built_with: dict[str, dict[str, Any]] = {}
+        # per name built, the dicts its build read only by constant keys (those keys) or spread (None: every key)
+        self._built_keys: dict[str, dict[str, frozenset[str] | None]] = {}
+        self._in_place: set[str] = set()  # names set by a change in place (config["C"] = 0.01), not a literal
 
     def keys_of(self, name: str) -> set[str]:
         """The param keys the record holds of ``name`` (``name`` itself or ``name.<key>``)."""
@@ -131,18 +135,32 @@ class Dataflow:
                 if fed and name in self._built:  # clf.set_params(C=C), clf.C = C: built again from C now
                     self._built[name] = self._bindings
                     self._built_with[name] = {**self._built_with.get(name, {}), **self._params_under(fed)}
+                    keys = t.keys_read.get(name, {})
+                    held = self._built_keys.setdefault(name, {})
+                    for d in fed:  # set_params(C=params["C"]): that key of params now, another read: not known
+                        if d in keys:
+                            held[d] = keys[d]
+                        else:
+                            held.pop(d, None)
             else:
                 self.makers[name] = {cell}
                 self._built[name] = self._bindings
                 set_from = {d for d in self.deps.get(name, ()) if d in self._set or d in literal}
                 if set_from:  # clf = LogisticRegression(C=C): C's params now (a scan of the params, for such names)
                     self._built_with[name] = self._params_under(set_from)
+                    self._built_keys[name] = dict(t.keys_read.get(name, {}))
                 else:
                     self._built_with.pop(name, None)
+                    self._built_keys.pop(name, None)
             if name in literal:
                 self._set[name] = self._bindings
+                self._in_place.discard(name)
+            elif name in changed:  # config["C"] = 0.01: its keys read again (Session._configs_changed)
+                self._set[name] = self._bindings
+                self._in_place.add(name)
             else:
                 self._set.pop(name, None)
+                self._in_place.discard(name)
         if key is not None and key != code_hash:
             self.versions[key] = code_hash
         self.trainer_funcs -= t.writes - t.trainer_defs
@@ -162,16 +180,27 @@ class Dataflow:
                 continue
             fed = t.deps.get(name, ()) if name in t.mutated else ()  # clf.set_params(C=C) in the training cell
             for value in sorted(self.deps.get(name, ())):
-                if self._set.get(value, 0) > built and value not in fed and not self._same(name, value):
+                if self._set.get(value, 0) <= built or value in fed:
+                    continue
+                keys = self._built_keys.get(name, {}).get(value, _UNKNOWN)
+                if value in self._in_place and keys is _UNKNOWN:
+                    continue  # a dict changed in place: whether the model read the keys that changed is not known
+                if not self._same(name, value, keys):
                     out.append((name, value))
         return out
 
-    def _same(self, name: str, value: str) -> bool:
-        """Whether ``value``'s params are what they were when ``name`` was built from it (set again to the same)."""
+    def _same(self, name: str, value: str, keys: Any = None) -> bool:
+        """Whether ``value``'s params are what they were when ``name`` was built from it (set again to the same);
+        ``keys``: the only keys of the dict ``value`` the build read (a frozenset), else all."""
         held = self._built_with.get(name)
         if held is None:
             return False
-        return {k: v for k, v in held.items() if k.split(".", 1)[0] == value} == self._params_under({value})
+
+        def read(key: str) -> bool:
+            parts = key.split(".", 2)
+            return parts[0] == value and (not isinstance(keys, frozenset) or len(parts) > 1 and parts[1] in keys)
+
+        return {k: v for k, v in held.items() if read(k)} == {k: v for k, v in self.params.items() if read(k)}
 
     def built_with(self, t: Training, ns: dict[str, Any]) -> dict[str, Any]:
         """The params a training cell analysed as ``t`` used in place of the ones it would record: where a name it
@@ -180,11 +209,22 @@ class Dataflow:
         out: dict[str, Any] = {}
         for built, edited in self.stale(t, ns):
             held = self._built_with.get(built, {})
-            # a plain value (C) alone: which keys of a dict the model was built from is not known (it may read
-            # config["alpha"] and the training loop config["epochs"]), nor is what a training reading the value
-            # itself used it for
-            if edited in held and edited not in t.reads:
+            if edited in t.reads:  # what a training reading the value itself used it for is not known
+                continue
+            if edited in held:  # a plain value (C)
                 out[edited] = held[edited]
+                continue
+            # a dict's keys, where the build read them by key (LogisticRegression(C=params["C"])) or spread them all
+            # (**params); not where it read the dict otherwise (make_model(params): it may read params["alpha"] and
+            # the training loop params["epochs"])
+            known = self._built_keys.get(built, {})
+            if edited not in known:
+                continue
+            keys = known[edited]
+            for key, value in held.items():
+                parts = key.split(".", 2)
+                if parts[0] == edited and len(parts) > 1 and (keys is None or parts[1] in keys):
+                    out[key] = value
         return out
 
     def globals_read(self, calls: set[str]) -> set[str]:

@@ -694,3 +694,55 @@ def test_a_value_edited_after_the_model_was_built_from_it_is_said_not_to_reach_i
     assert "was set again" not in capsys.readouterr().err
     last = reader().list_runs()[0]
     assert {k: reader().run(last["id"])["params"][k] for k in ("C", "clf.C")} == {"C": 0.2, "clf.C": 0.2}
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_a_dict_key_changed_after_the_model_was_built_from_it_is_said_not_to_reach_it(shell, reader, capsys, ids):
+    """``clf = LogisticRegression(**params)``, then ``params["C"] = 0.01`` and only the training run again: the model
+    trains with the first ``C``. The user is told so, and the run records ``params.C`` as the model was built with it
+    (a user trial: no warning, ``params.C 0.01`` recorded while ``clf.C`` was 1.0). A key the build read by name
+    (``params["C"]``) counts alone: a change of another key (``params["epochs"]``, read by the training loop) says
+    nothing; a dict the build read as a whole (``make_model(params)``) is not known to be read by key: nothing said."""
+    fit = "clf.fit(X_train, y_train)"
+
+    def run(key, code):
+        res = shell.run_cell(code, store_history=True, cell_id=key if ids else None)
+        assert res.success, res.error_in_exec
+
+    run("track", "%nbexp track --sample-hz 0 spread")
+    run("data", SK_DATA)
+    run("params", 'params = {"C": 1.0, "max_iter": 300}')
+    run("build", "clf = LogisticRegression(**params)")
+    run("fit", fit)
+    assert "was set again" not in capsys.readouterr().err
+    run("edit", 'params["C"] = 0.01')
+    run("fit", fit)
+    assert shell.user_ns["clf"].C == 1.0
+    assert capsys.readouterr().err.count("params was set again after clf was built from it") == 1
+    second = reader().list_runs()[0]
+    recorded = reader().run(second["id"])["params"]
+    assert (recorded["params.C"], recorded["clf.C"]) == (1.0, 1.0)
+    assert reader().param_sources(second["id"])["params.C"] == "built"
+
+    def stale():  # the note of the latest run (the line on stderr comes once a session)
+        return [e for e in reader().run(reader().list_runs()[0]["id"])["events"] if e["cause"] == "stale"]
+
+    # by key: only the keys the build read
+    run("params", 'params = {"C": 1.0, "epochs": 3}')
+    run("build", 'clf = LogisticRegression(C=params["C"], max_iter=300)')
+    run("fit", fit)
+    run("edit", 'params["epochs"] = 5')
+    run("fit", fit)
+    assert not stale()
+    run("edit", 'params["C"] = 0.1')
+    run("fit", fit)
+    assert len(stale()) == 1 and shell.user_ns["clf"].C == 1.0
+    assert reader().run(reader().list_runs()[0]["id"])["params"]["params.C"] == 1.0
+
+    # read as a whole: which keys is not known
+    run("helper", "def make_model(p):\n    return LogisticRegression(C=p['C'], max_iter=300)")
+    run("build", "clf = make_model(params)")
+    run("fit", fit)
+    run("edit", 'params["C"] = 0.5')
+    run("fit", fit)
+    assert not stale()

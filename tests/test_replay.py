@@ -267,3 +267,34 @@ def test_review_magic(cell, capsys):
     cell("%nbexp review --sprint today")
     out = capsys.readouterr().out
     assert "today-sprint" in out and "best per metric" in out and "loss" in out
+
+
+def test_replay_sets_back_a_dict_key_a_model_was_built_with():
+    """A run whose model was built with ``params["C"]`` 1.0 before the cell was edited to 0.01 (param ``params.C``,
+    source ``built``): the replay rewrites that key of the dict literal (or ``dict(...)`` call), nothing else; a
+    built value the code holds no literal of is left out and listed (``not_set``), the replay still written."""
+    from nbexp.analysis.replay import build_notebook, override
+
+    src = 'params = {"C": 0.01, "max_iter": 300}\nopts = dict(lr=0.1, epochs=3)\nC = 5'
+    out, done = override(src, {"params.C": 1.0, "opts.lr": 0.5, "C": 2})
+    assert out == 'params = {"C": 1.0, "max_iter": 300}\nopts = dict(lr=0.5, epochs=3)\nC = 2'
+    assert done == {"params.C", "opts.lr", "C"}
+    assert override("params = load()\nparams['C'] = 0.01", {"params.C": 1.0}) == (
+        "params = load()\nparams['C'] = 0.01",
+        set(),
+    )
+    run = {
+        "id": "r1",
+        "name": "x",
+        "sprint": "s",
+        "status": "finished",
+        "params": {"params.C": 1.0, "cfg.lr": 0.1},
+        "lineage": [
+            {"source": 'params = {"C": 0.01}', "status": "ok", "execution_count": 1},
+            {"source": "cfg = load()", "status": "ok", "execution_count": 2},
+        ],
+    }
+    nb = build_notebook(run, {"params.C": 1.0, "cfg.lr": 0.1}, optional={"params.C", "cfg.lr"})
+    assert nb.cells[2].source == 'params = {"C": 1.0}'
+    assert nb.metadata["nbexp"]["not_set"] == ["cfg.lr"]
+    assert nb.metadata["nbexp"]["overrides"] == {"params.C": 1.0}

@@ -13,6 +13,7 @@ import ast
 import hashlib
 import json
 import os
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,18 @@ from ..capture.modules import is_module_artifact
 from ..errors import InvalidArgument
 
 
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return False
+    return True
+
+
 def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
-    """``source`` with top-level ``NAME = literal`` assignments of ``values`` rewritten;
-    returns the new text and the names rewritten."""
+    """``source`` with top-level ``NAME = literal`` assignments of ``values`` rewritten, and for a key
+    ``NAME.KEY`` the literal value of ``KEY`` in ``NAME = {"KEY": ...}`` or ``NAME = dict(KEY=...)``;
+    returns the new text and the keys rewritten."""
     if not values:
         return source, set()
     try:
@@ -34,17 +44,28 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
     lines = source.splitlines(keepends=True)
     edits = []
     for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in values
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if name in values and _literal(node.value):
+            edits.append((node.value, name))
+            continue
+        keyed = {k.split(".", 1)[1]: k for k in values if k.startswith(name + ".") and k.count(".") == 1}
+        if not keyed:
+            continue
+        items: list[tuple[str | None, ast.expr]] = []
+        if isinstance(node.value, ast.Dict):
+            items = [
+                (k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None, v)
+                for k, v in zip(node.value.keys, node.value.values)
+            ]
+        elif (
+            isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) and node.value.func.id == "dict"
         ):
-            try:
-                ast.literal_eval(node.value)
-            except (ValueError, SyntaxError, TypeError):
-                continue
-            edits.append((node.value, node.targets[0].id))
+            items = [(kw.arg, kw.value) for kw in node.value.keywords]
+        for key, value_node in items:
+            if key in keyed and _literal(value_node):
+                edits.append((value_node, keyed[key]))
     done = set()
     for value_node, name in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
         assert value_node.end_lineno is not None and value_node.end_col_offset is not None  # set by ast.parse
@@ -95,9 +116,16 @@ def module_folder(modules: dict[str, dict], workdir: Path, folder: Path) -> list
     return differ
 
 
-def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = None, modules: Path | None = None):
+def build_notebook(
+    run: dict,
+    overrides: dict[str, Any],
+    ledger: str | None = None,
+    modules: Path | None = None,
+    optional: AbstractSet[str] = frozenset(),
+):
     """The replay notebook (nbformat) of ``run`` (a :meth:`Reader.run` dict); ``modules``: a folder of the run's
-    modules (:func:`module_folder`) the replay imports before the notebook's own.
+    modules (:func:`module_folder`) the replay imports before the notebook's own; ``optional``: overrides that may
+    find no assignment to rewrite (listed in the notebook's metadata as ``not_set``).
 
     Raises:
         InvalidArgument: an override names no top-level literal assignment of the lineage.
@@ -133,7 +161,8 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
         src, done = override(src, overrides)
         rewritten |= done
         cells.append(new_code_cell(src))
-    missing = set(overrides) - rewritten
+    not_set = sorted((set(overrides) - rewritten) & set(optional))
+    missing = set(overrides) - rewritten - set(optional)
     if missing:
         raise InvalidArgument(
             f"--param {', '.join(sorted(missing))}: no top-level literal assignment of "
@@ -145,7 +174,11 @@ def build_notebook(run: dict, overrides: dict[str, Any], ledger: str | None = No
         cells=cells,
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "nbexp": {"replay_of": run["id"], "overrides": overrides},
+            "nbexp": {
+                "replay_of": run["id"],
+                "overrides": {k: v for k, v in overrides.items() if k not in not_set},
+                **({"not_set": not_set} if not_set else {}),
+            },
         },
     )
     nbformat.validate(nb)

@@ -113,6 +113,10 @@ class Training:
     deps: dict[str, AbstractSet[str]] = field(default_factory=dict)  # name bound or changed -> names its statement read
     mutated: set[str] = field(default_factory=set)  # names changed in place, not rebound
     updated: set[str] = field(default_factory=set)  # names whose update()/setdefault() the cell calls (DICT_UPDATES)
+    # per name bound or changed, the names its statement read only by constant keys (``params["C"]``: those keys)
+    # or only spread as keywords (``LogisticRegression(**params)``: None, every key); a name read otherwise too
+    # (``make_model(params)``) is not here: which of its keys were read is not known
+    keys_read: dict[str, dict[str, frozenset[str] | None]] = field(default_factory=dict)
     data: DataUse = field(default_factory=lambda: DataUse())  # the data it feeds to training or evaluation
 
 
@@ -209,6 +213,10 @@ class _Visitor(syntax.Visitor):
         self.stmt_loaded: set[str] = set()  # the current top-level statement's reads, binds, changes
         self.stmt_bound: set[str] = set()
         self.stmt_mutated: set[str] = set()
+        self.stmt_keys: dict[str, set[str]] = {}  # names read by constant keys (params["C"]) -> the keys
+        self.stmt_spread: set[str] = set()  # names spread as keywords (**params)
+        self.stmt_whole: set[str] = set()  # names read otherwise
+        self._keyed: set[int] = set()  # the Name nodes read by key or spread, not as a whole
 
     # -- scopes --------------------------------------------------------------------
     def _loop(self, node: ast.AST) -> None:
@@ -282,12 +290,25 @@ class _Visitor(syntax.Visitor):
     visit_ImportFrom = visit_Import
 
     # -- names ---------------------------------------------------------------------
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if (
+            isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            self.stmt_keys.setdefault(node.value.id, set()).add(node.slice.value)
+            self._keyed.add(id(node.value))
+        self.generic_visit(node)
+
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             if self.func and any(node.id in scope for scope in self.locals):
                 return  # an argument or local of the function, not a global it reads
             self.loaded.add(node.id)
             self.stmt_loaded.add(node.id)
+            if id(node) not in self._keyed:
+                self.stmt_whole.add(node.id)
         elif not self.func:
             self.stored.add(node.id)
             self.out.writes.add(node.id)
@@ -317,6 +338,10 @@ class _Visitor(syntax.Visitor):
                 self.out.models.update(n.id for n in syntax.walk(target) if isinstance(n, ast.Name))
 
     def visit_Call(self, node: ast.Call) -> None:
+        for kw in node.keywords:
+            if kw.arg is None and isinstance(kw.value, ast.Name):  # f(**params): every key, as a keyword
+                self.stmt_spread.add(kw.value.id)
+                self._keyed.add(id(kw.value))
         self.generic_visit(node)
         f = node.func
         if isinstance(f, ast.Name) and not self.func:
@@ -522,21 +547,54 @@ def analyze(tree: ast.Module, with_data: bool = True) -> Training:
     rebound: set[str] = set()
     for stmt in tree.body:
         v.stmt_loaded, v.stmt_bound, v.stmt_mutated = set(), set(), set()
+        v.stmt_keys, v.stmt_spread, v.stmt_whole = {}, set(), set()
         v.visit(stmt)
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             v.stmt_bound.add(stmt.name)
+        keyed = _keys_read(v)
         for name in v.stmt_bound | v.stmt_mutated:
             deps = v.stmt_loaded - {name}
+            keys = {d: k for d, k in keyed.items() if d in deps}
             if name in v.stmt_mutated or name in v.stmt_loaded:  # clf.fit(X), x = x[:100]: x still
                 out.deps[name] = out.deps.get(name, set()) | deps  # depends on what it was
                 if name not in rebound:
                     out.mutated.add(name)
+                if keys or name in out.keys_read:
+                    out.keys_read[name] = _merge_keys(out.keys_read.get(name, {}), keys, deps)
             else:
                 out.deps[name] = deps or _NONE
                 rebound.add(name)
                 out.mutated.discard(name)
+                out.keys_read[name] = keys
+                if not keys:
+                    del out.keys_read[name]
     out.reads = v.loaded - v.stored
     out.defines |= v.stored
+    return out
+
+
+def _keys_read(v: _Visitor) -> dict[str, frozenset[str] | None]:
+    """The names the statement just visited read only by constant keys (those keys) or only spread (None)."""
+    out: dict[str, frozenset[str] | None] = {}
+    for name in (v.stmt_keys.keys() | v.stmt_spread) - v.stmt_whole:
+        out[name] = None if name in v.stmt_spread else frozenset(v.stmt_keys[name])
+    return out
+
+
+def _merge_keys(
+    before: dict[str, frozenset[str] | None], now: dict[str, frozenset[str] | None], deps: AbstractSet[str]
+) -> dict[str, frozenset[str] | None]:
+    """A name changed in place (``clf.set_params(C=params["C"])``) read the keys of both statements; a name that
+    a statement read as a whole is read by unknown keys from then on (left out)."""
+    out = dict(before)
+    for name in deps - now.keys():
+        out.pop(name, None)
+    for name, keys in now.items():
+        if name in out:
+            old = out[name]
+            out[name] = None if old is None or keys is None else old | keys
+        elif name not in before:
+            out[name] = keys
     return out
 
 
