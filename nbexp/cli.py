@@ -871,7 +871,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
 
     from .analysis.compare import compare_runs, module_sources
     from .analysis.explain import continued_model, continued_stream
-    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines, module_folder
+    from .analysis.replay import build_notebook, compare_figures, environment_differences, figure_lines, kept_modules
 
     overrides = _overrides(params, "--param")
     with _reader(ctx) as r:
@@ -880,12 +880,10 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         sources = r.param_sources(original["id"])
         built = {k: v for k, v in original["params"].items() if sources.get(k) == "built" and k not in overrides}
         out = Path(output or f"replay-{original['id']}.ipynb")
-        # the notebook's modules as the run trained with them, where the files here differ
-        folder = out.resolve().parent / f"{out.stem}-modules"
-        differ = module_folder(module_sources(r, original["id"]), out.resolve().parent, folder)
-        nb = build_notebook(
-            original, {**built, **overrides}, ledger=str(r.path), modules=folder if differ else None, optional=built
-        )
+        # the notebook's modules as the run trained with them, whatever the files beside it hold now
+        out.resolve().parent.mkdir(parents=True, exist_ok=True)
+        folder, differ, unserved = kept_modules(module_sources(r, original["id"]), out.resolve().parent, out.stem)
+        nb = build_notebook(original, {**built, **overrides}, ledger=str(r.path), modules=folder, optional=built)
         not_set = nb.metadata["nbexp"].get("not_set", [])
         built = {k: v for k, v in built.items() if k not in not_set}
         env_notes = environment_differences(r, original)
@@ -899,12 +897,14 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
     )
     for note in env_notes:
         click.echo(f"warning: environment differs: {note}", err=True)
-    if differ:
+    if differ and folder is not None:
         click.echo(
             f"note: {', '.join(differ)} changed since run {original['id']} trained: the replay imports the version it "
             f"trained with, from {folder}",
             err=True,
         )
+    for what in unserved:
+        click.echo(f"warning: the replay imports {what}", err=True)
     if not_set:
         click.echo(
             f"warning: run {original['id']}'s model was built with {', '.join(not_set)} as it recorded, which the "

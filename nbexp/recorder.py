@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from .capture.metrics import as_scalar
+from .capture.modules import PREFIX as MODULES
 from .capture.params import Skipped, encode, normalize, value_type
 from .capture.secrets import scrub_text, scrub_value
 from .errors import InvalidArgument
@@ -210,6 +211,11 @@ class Run:
         if name is not None and (type(name) is not str or not name.strip() or len(name) > 200 or "\x00" in name):
             raise InvalidArgument(
                 f"nbexp.log_artifact(name=...) must be non-empty text of at most 200 characters; got {name!r:.60}"
+            )
+        if name is not None and name.startswith(MODULES):
+            raise InvalidArgument(
+                f"nbexp.log_artifact(name=...): names starting {MODULES!r} are the run's own modules (nbexp keeps "
+                f"them); got {name!r:.60}"
             )
         if isinstance(path_or_object, (bytes, bytearray, memoryview)):
             if name is None:

@@ -106,7 +106,7 @@ def write(path, text):
 
 
 def modules_of(reader, run_id):
-    return {a["name"]: a["sha256"] for a in reader.artifacts(run_id) if a["name"].startswith("modules/")}
+    return {a["name"]: a["sha256"] for a in reader.artifacts(run_id) if a["name"].startswith("@modules/")}
 
 
 def sha(text):
@@ -132,8 +132,8 @@ def test_an_edit_of_a_module_beside_the_notebook_shows_in_diff_explain_and_repla
         runs = {x["name"]: x for x in r.list_runs()}
         a, b = runs["mod"], runs["mod #2"]
         # each run keeps the module as it trained with it, and nothing of the environment or of nbexp
-        assert modules_of(r, a["id"]) == {"modules/train_utils.py": sha(UTILS)}
-        assert modules_of(r, b["id"]) == {"modules/train_utils.py": sha(EDITED)}
+        assert modules_of(r, a["id"]) == {"@modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, b["id"]) == {"@modules/train_utils.py": sha(EDITED)}
     diff = cli("diff", a["id"], b["id"], cwd=tmp_path).stdout
     assert "(none: same params)" in diff and "(same code)" in diff
     modules = diff.split("modules (the notebook's own files the runs trained with)")[1]
@@ -148,7 +148,7 @@ def test_an_edit_of_a_module_beside_the_notebook_shows_in_diff_explain_and_repla
     with Reader(ledger_path) as r:
         replay = next(x for x in r.list_runs() if x["replay_of"] == a["id"])
         assert replay["metrics"]["acc"]["last"] == a["metrics"]["acc"]["last"]
-        assert modules_of(r, replay["id"]) == {"modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, replay["id"]) == {"@modules/train_utils.py": sha(UTILS)}
     assert utils.read_text() == EDITED  # the user's file is left as it is
 
 
@@ -165,16 +165,81 @@ def test_a_module_edited_without_a_reload_keeps_the_version_the_kernel_runs(note
     warned = k.run("fit", FIT)  # no autoreload: the kernel still runs the module it imported
     assert first == k.run("eval", EVAL)
     assert "train_utils.py changed on disk after it was imported" in warned
-    k.run("reload", "train_utils = importlib.reload(train_utils)\nfrom train_utils import build_model, load")
+    reload = "train_utils = importlib.reload(train_utils)\nfrom train_utils import build_model, load"
+    k.run("reload", reload)
+    write(utils, UTILS.replace("X[:, :10]", "X[:, :5]"))  # edited again after the reload, not reloaded
     k.run("fit", FIT)
-    assert first != k.run("eval", EVAL)
+    second = k.run("eval", EVAL)
+    assert first != second
+    write(utils, "def load(X):\n    return X[:, :")  # saved half-edited: the reload fails, the kernel runs EDITED
+    k.run("reload", "try:\n    " + reload.replace("\n", "\n    ") + "\nexcept SyntaxError:\n    pass")
+    k.run("fit", FIT)
+    assert k.run("eval", EVAL) == second
     k.shutdown()
 
     with Reader(ledger_path) as r:
         runs = {x["name"]: x for x in r.list_runs()}
-        assert modules_of(r, runs["plain"]["id"]) == {"modules/train_utils.py": sha(UTILS)}
-        assert modules_of(r, runs["plain #2"]["id"]) == {"modules/train_utils.py": sha(UTILS)}
-        assert modules_of(r, runs["plain #3"]["id"]) == {"modules/train_utils.py": sha(EDITED)}
+        assert modules_of(r, runs["plain"]["id"]) == {"@modules/train_utils.py": sha(UTILS)}
+        assert modules_of(r, runs["plain #2"]["id"]) == {"@modules/train_utils.py": sha(UTILS)}
+        # the version the reload loaded, not the file edited after it nor the one that failed to load
+        assert modules_of(r, runs["plain #3"]["id"]) == {"@modules/train_utils.py": sha(EDITED)}
+        assert modules_of(r, runs["plain #4"]["id"]) == {"@modules/train_utils.py": sha(EDITED)}
+
+
+def test_autoreload_turned_on_after_an_edit_loads_nothing(notebook, tmp_path, ledger_path):
+    """``%autoreload 2`` enabled after the file was edited: autoreload's first look takes the file's time as loaded
+    and reloads nothing, so the kernel runs the imported version, and so does the run (a review)."""
+    utils = tmp_path / "train_utils.py"
+    write(utils, UTILS)
+    k = notebook(ids=True)
+    k.run("track", "%load_ext nbexp\n%nbexp track late")
+    k.run("imports", "from train_utils import build_model, load")
+    k.run("data", DATA)
+    k.run("fit", FIT)
+    first = k.run("eval", EVAL)
+    write(utils, EDITED)
+    k.run("auto", "%load_ext autoreload\n%autoreload 2")
+    warned = k.run("fit", FIT)
+    assert k.run("eval", EVAL) == first  # autoreload reloaded nothing
+    assert "train_utils.py changed on disk after it was imported" in warned
+    k.shutdown()
+    with Reader(ledger_path) as r:
+        assert modules_of(r, r.list_runs()[0]["id"]) == {"@modules/train_utils.py": sha(UTILS)}
+
+
+def test_a_replay_imports_the_kept_package_before_the_notebooks_own_path(notebook, tmp_path, ledger_path):
+    """The helpers in a package under ``src/`` the notebook puts first on ``sys.path``, imported before tracking;
+    one of its modules edited after the run: the replay (from another folder too) still imports the kept versions,
+    the package's ``__init__`` with them, and reproduces the accuracy (a review and a user trial: the notebook's own
+    ``sys.path.insert(0, 'src')`` ran after the replay's and brought the edited file back)."""
+    pkg = tmp_path / "src" / "helpers"
+    pkg.mkdir(parents=True)
+    write(pkg / "__init__.py", "")
+    write(pkg / "features.py", "def load(X):\n    return X[:, :10]\n")
+    write(pkg / "models.py", UTILS.replace("def load(X):\n    return X[:, :10]\n", "from .features import load\n"))
+    k = notebook(ids=True)
+    k.run("path", "import sys\nsys.path.insert(0, 'src')\nfrom helpers.models import build_model, load")
+    k.run("track", "%load_ext nbexp\n%nbexp track pkg")
+    k.run("data", DATA)
+    k.run("fit", FIT)
+    k.run("eval", EVAL)
+    k.shutdown()
+    write(pkg / "features.py", "def load(X):\n    return X[:, :3]\n")
+    with Reader(ledger_path) as r:
+        run = r.list_runs()[0]
+        assert set(modules_of(r, run["id"])) == {
+            "@modules/helpers/__init__.py",
+            "@modules/helpers/features.py",
+            "@modules/helpers/models.py",
+        }
+    for out in (tmp_path / "replay.ipynb", tmp_path / "elsewhere" / "replay.ipynb"):
+        res = cli("replay", run["id"], "--execute", "-o", str(out), cwd=tmp_path)
+        assert "params: no change" in res.stdout, res.stdout + res.stderr
+        assert "other modules than the original" not in res.stderr
+        with Reader(ledger_path) as r:
+            replay = r.list_runs()[0]
+            assert replay["replay_of"] == run["id"]
+            assert replay["metrics"]["acc"]["last"] == run["metrics"]["acc"]["last"]
 
 
 def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkeypatch):
@@ -196,12 +261,14 @@ def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkey
     kept = LocalModules(str(tmp_path), lambda cause, msg: warnings.append(msg))
     assert kept.current({"x": 1}) == {}
     net = lm_top.Net()
-    assert sorted(kept.current({"net": net})) == ["modules/lm_helper.py", "modules/lm_top.py"]
+    assert sorted(kept.current({"net": net})) == ["@modules/lm_helper.py", "@modules/lm_top.py"]
     import lm_later  # noqa: F401
 
     kept.notice()
     (tmp_path / "lm_later.py").write_text("LATER = 2  # edited, not reloaded\n")
     modules = kept.current({"net": net})
-    assert sorted(modules) == ["modules/lm_helper.py", "modules/lm_later.py", "modules/lm_top.py"]
-    assert modules["modules/lm_later.py"].data == b"LATER = 1\n"
+    assert sorted(modules) == ["@modules/lm_helper.py", "@modules/lm_later.py", "@modules/lm_top.py"]
+    assert modules["@modules/lm_later.py"].data == b"LATER = 1\n"
     assert len(warnings) == 1 and "lm_later.py changed on disk after it was imported" in warnings[0]
+    for name in ("lm_helper", "lm_top", "lm_runner", "lm_later"):
+        sys.modules.pop(name, None)

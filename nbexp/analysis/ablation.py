@@ -97,7 +97,8 @@ def ablate(
     Raises:
         InvalidArgument: a budget under 2 (one replay for the noise, one for a factor), or a bad timeout.
     """
-    from .replay import build_notebook
+    from .compare import module_sources
+    from .replay import build_notebook, kept_modules
 
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 2:
         raise InvalidArgument(f"--budget must be 2 or more (one replay of B unchanged, one per factor); got {budget!r}")
@@ -108,6 +109,8 @@ def ablate(
     with Reader(ledger) as r:
         run_b: dict[str, Any] = dict(r.run(ex["b"]))
         ledger_path = r.path
+        # B's replays import the notebook's modules as B trained with them
+        modules, _differ, _unserved = kept_modules(module_sources(r, run_b["id"]), workdir, f"ablation-{run_b['id']}")
     isolable = [f for f in ex["factors"] if f.get("isolable")]
     noise_n = NOISE_REPLAYS if budget - len(isolable) >= NOISE_REPLAYS else 1
     chosen, skipped = isolable[: budget - noise_n], isolable[budget - noise_n :]
@@ -121,7 +124,7 @@ def ablate(
             key = factor["key"] if factor else ""
             run, overrides = variant(run_b, factor["revert"] if factor else None)
             try:
-                nb = build_notebook(run, overrides, ledger=str(ledger_path))
+                nb = build_notebook(run, overrides, ledger=str(ledger_path), modules=modules)
             except InvalidArgument as exc:
                 assert factor is not None
                 factor.update(isolable=False, not_isolable=f"replay cannot revert it: {exc}")

@@ -57,15 +57,16 @@ def lineage_text(lineage: list[dict], counts: bool = True) -> list[str]:
 
 def module_sources(reader: Reader, run_id: str) -> dict[str, dict]:
     """The notebook's modules a run trained with (:mod:`nbexp.capture.modules`), by module path
-    (``train_utils.py``, ``pkg/__init__.py``): ``path`` (the file), ``sha256`` and ``source`` (the text kept,
-    None when it was too large to keep)."""
+    (``train_utils.py``, ``pkg/__init__.py``): ``path`` (the file), ``sha256``, ``data`` (the bytes kept, None when
+    it was too large to keep) and ``source`` (the same as text)."""
     out = {}
     for a in reader.artifacts(run_id):
         if not is_module_artifact(a["name"]):
             continue
         blob = reader.blob(a["sha256"]) if a["stored"] else None
-        source = bytes(blob["data"]).decode("utf-8", "replace") if blob is not None else None
-        out[a["name"][len(MODULES) :]] = {"path": a["path"], "sha256": a["sha256"], "source": source}
+        data = bytes(blob["data"]) if blob is not None else None
+        source = data.decode("utf-8", "replace") if data is not None else None
+        out[a["name"][len(MODULES) :]] = {"path": a["path"], "sha256": a["sha256"], "data": data, "source": source}
     return out
 
 

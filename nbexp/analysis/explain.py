@@ -527,23 +527,26 @@ def _module_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]
     (``train_utils.py`` edited on disk between them, no cell changed)."""
     out = []
     ma, mb = module_sources(reader, ra["id"]), module_sources(reader, rb["id"])
-    for name in sorted(set(ma) & set(mb)):
-        x, y = ma[name], mb[name]
-        if x["sha256"] == y["sha256"]:
+    for name in sorted(set(ma) | set(mb)):
+        x, y = ma.get(name), mb.get(name)
+        if x is not None and y is not None and x["sha256"] == y["sha256"]:
             continue
-        diff = []
-        if x["source"] is not None and y["source"] is not None:
-            diff = list(difflib.unified_diff(x["source"].splitlines(), y["source"].splitlines(), lineterm="", n=1))[2:]
+        a_src = (x or {}).get("source") or ""
+        b_src = (y or {}).get("source") or ""
+        diff = list(difflib.unified_diff(a_src.splitlines(), b_src.splitlines(), lineterm="", n=1))[2:]
         added = [ln[1:] for ln in diff if ln.startswith("+")]
         gone = [ln[1:] for ln in diff if ln.startswith("-")]
         first = (added or gone or [""])[0].strip()[:60]
-        sentence = f"module {name} changed (+{len(added)}/-{len(gone)} lines)" + (f": {first}" if first else "")
+        if x is None or y is None:
+            sentence = f"module {name} imported by {'B' if x is None else 'A'} only"
+        else:
+            sentence = f"module {name} changed (+{len(added)}/-{len(gone)} lines)" + (f": {first}" if first else "")
         out.append(
             {
                 "key": f"module:{name}",
                 "kind": "code",
                 "title": name,
-                "evidence": {"diff": diff, "sha256_a": x["sha256"], "sha256_b": y["sha256"]},
+                "evidence": {"diff": diff, "sha256_a": x and x["sha256"], "sha256_b": y and y["sha256"]},
                 "sentence": sentence,
                 "prior": PRIOR["code"],
                 "weight": len(added) + len(gone),

@@ -13,13 +13,15 @@ import ast
 import hashlib
 import json
 import os
+import sys
+import tempfile
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from ..capture.code import drives_only_nbexp
 from ..capture.modules import PREFIX as MODULES
-from ..capture.modules import is_module_artifact
+from ..capture.modules import is_module_artifact, module_name
 from ..errors import InvalidArgument
 
 
@@ -81,39 +83,100 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
     return source, done
 
 
-def module_folder(modules: dict[str, dict], workdir: Path, folder: Path) -> list[str]:
-    """The modules of the notebook's folder a run trained with (:func:`.compare.module_sources`) that a replay in
-    ``workdir`` would not import as they were (the file there differs or is gone); when there are any, every kept
-    module is written under ``folder`` (module paths only: :func:`nbexp.capture.modules.is_module_artifact`), for the
-    replay to import first. Returns the module paths that differ.
+def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Path | None, list[str], list[str]]:
+    """Write the modules of the notebook's folder a run trained with (:func:`.compare.module_sources`) into a new
+    folder in ``workdir`` (``<stem>-modules-XXXX``) for its replay to import (:func:`serve`), whatever the files
+    beside the notebook hold now. Returns the folder (None when the run kept none), the module paths whose file in
+    ``workdir`` differs from the kept one (or is gone), and the module paths not served, each with why: too large
+    to have been kept (the replay imports the file as it is), a name of Python's standard library or of a package
+    installed here (a ledger from elsewhere cannot replace those)."""
+    import importlib.util
 
-    Raises:
-        InvalidArgument: a module that differs was too large to keep: the replay cannot import it as it was.
-    """
-    differ = []
-    for name, m in sorted(modules.items()):
-        here = Path(m["path"]) if os.path.isabs(m["path"] or "") else workdir / (m["path"] or name)
+    differ: list[str] = []
+    skipped: list[str] = []
+    served: dict[str, bytes] = {}
+    for path, m in sorted(modules.items()):
+        name = module_name(path)
+        top = name.split(".", 1)[0]
+        if not is_module_artifact(MODULES + path):
+            continue
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+            skipped.append(f"{path} (a module of Python's standard library)")
+            continue
         try:
-            same = hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
+            spec = importlib.util.find_spec(top) if top not in sys.modules else sys.modules[top].__spec__
+        except (ImportError, ValueError):
+            spec = None
+        if _installed(getattr(spec, "origin", None)):
+            skipped.append(f"{path} (the name of a package installed here)")
+            continue
+        recorded = m.get("path") or path
+        here = workdir / recorded if not os.path.isabs(recorded) and ".." not in Path(recorded).parts else None
+        try:
+            same = here is not None and hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
         except OSError:
             same = False
         if not same:
-            differ.append(name)
-    if not differ:
-        return []
-    unkept = [n for n in differ if modules[n]["source"] is None]
-    if unkept:
-        raise InvalidArgument(
-            f"{', '.join(unkept)} changed since the run trained and was too large to keep: the replay cannot import "
-            "it as it was"
-        )
-    for name, m in modules.items():
-        if m["source"] is None or not is_module_artifact(MODULES + name):
+            differ.append(path)
+        if m.get("data") is None:
+            skipped.append(f"{path} (too large to have been kept: the replay imports the file as it is)")
             continue
-        target = folder / name
+        served[path] = m["data"]
+    if not served:
+        return None, differ, skipped
+    folder = Path(tempfile.mkdtemp(prefix=f"{stem}-modules-", dir=workdir))
+    for path, data in served.items():
+        target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(m["source"], encoding="utf-8")
-    return differ
+        with open(target, "xb") as fh:  # a new folder: nothing there to overwrite or follow
+            fh.write(data)
+    return folder, differ, skipped
+
+
+def _installed(origin: str | None) -> bool:
+    """Whether a module's file is inside the Python environment (an installed package, the standard library)."""
+    if not origin or not os.path.isabs(origin):
+        return False
+    real = os.path.realpath(origin)
+    parts = Path(real).parts
+    prefixes = {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return "site-packages" in parts or "dist-packages" in parts or any(real.startswith(p) for p in prefixes)
+
+
+class _Kept:
+    """A finder (``sys.meta_path``) that imports the kept modules from their folder before any other place, so a
+    cell putting its own folder first on ``sys.path`` does not bring the edited file back; a kept package keeps the
+    notebook folder's own package folder in its search path (its modules not kept are found there)."""
+
+    def __init__(self, folder: str, files: dict[str, str]) -> None:
+        self.folder, self.files = folder, files
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        import importlib.machinery
+        import importlib.util
+
+        rel = self.files.get(fullname)
+        if rel is None:
+            return None
+        file = os.path.join(self.folder, rel)
+        if not rel.endswith("__init__.py"):
+            return importlib.util.spec_from_file_location(fullname, file)
+        locations = [os.path.dirname(file)]
+        other = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if other is not None and other.submodule_search_locations:
+            locations += [p for p in other.submodule_search_locations if p not in locations]
+        return importlib.util.spec_from_file_location(fullname, file, submodule_search_locations=locations)
+
+
+def serve(folder: str) -> None:
+    """Import the modules kept in ``folder`` (:func:`kept_modules`) first: what a replay's first cell calls."""
+    files = {}
+    for dirpath, _dirs, names in os.walk(folder):
+        for n in names:
+            rel = os.path.relpath(os.path.join(dirpath, n), folder).replace(os.sep, "/")
+            if is_module_artifact(MODULES + rel):
+                files[module_name(rel)] = rel
+    sys.meta_path.insert(0, _Kept(folder, files))
 
 
 def build_notebook(
@@ -124,7 +187,7 @@ def build_notebook(
     optional: AbstractSet[str] = frozenset(),
 ):
     """The replay notebook (nbformat) of ``run`` (a :meth:`Reader.run` dict); ``modules``: a folder of the run's
-    modules (:func:`module_folder`) the replay imports before the notebook's own; ``optional``: overrides that may
+    modules (:func:`kept_modules`) the replay imports before the notebook's own; ``optional``: overrides that may
     find no assignment to rewrite (listed in the notebook's metadata as ``not_set``).
 
     Raises:
@@ -136,8 +199,8 @@ def build_notebook(
     track = f"%load_ext nbexp\n%nbexp track replay-{run['id']} --replay-of {run['id']}"
     if ledger:
         track += f" --ledger {ledger}"
-    if modules is not None:  # after tracking starts: not an import of the replay's code
-        track += f"\n__import__('sys').path.insert(0, {str(modules)!r})"
+    if modules is not None:  # after tracking starts, and not an import statement: not the replay's code
+        track += f"\n__import__('nbexp.analysis.replay', fromlist=['serve']).serve({str(modules)!r})"
     params = "\n".join(
         f"- `{k}` = `{json.dumps(v)}`" + (f"  **(overridden: `{json.dumps(overrides[k])}`)**" if k in overrides else "")
         for k, v in run["params"].items()

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..recorder import read_once
 from . import syntax
+from .modules import PREFIX as MODULES
 from .training import cell_tree
 
 HASH_MAX = 1 << 30  # files larger than this (1 GiB) are recorded by size only: hashing them would stall the cell
@@ -273,7 +274,10 @@ def name_of(path: str, cwd: str) -> str:
         rel = os.path.relpath(path, cwd)
     except ValueError:  # another drive
         return path
-    return path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel.replace(os.sep, "/")
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return path
+    rel = rel.replace(os.sep, "/")
+    return "./" + rel if rel.startswith(MODULES) else rel  # the run's own modules have that name (capture.modules)
 
 
 def record(

@@ -2,20 +2,28 @@
 
 A notebook that keeps its helpers in a file beside it (``from train_utils import build_model``, often under
 ``%autoreload 2``) trains with that file's code: an edit of it changes what the next run does, though no cell
-changed. Each training cell's run keeps, as artifacts named ``modules/<module path>`` (``modules/train_utils.py``,
-``modules/pkg/__init__.py``), the source of every module of the notebook's folder the kernel has imported, so that
-``nbexp diff`` and ``explain`` show an edit of it and ``nbexp replay`` imports the version the run trained with.
+changed. Each training cell's run keeps, as artifacts named ``@modules/<module path>`` (``@modules/train_utils.py``,
+``@modules/pkg/__init__.py``; a name ``nbexp.log_artifact`` refuses and a written file is not given), the source of
+every module of the notebook's folder the kernel has imported, so that ``nbexp diff``, the compare view and
+``explain`` show an edit of it and ``nbexp replay`` imports the version the run trained with.
 
-The version recorded is the one the kernel runs, not merely the file on disk: a module's source is read when the
-session first sees the module (the cell that imported it) and again only once the module was loaded again: its
-``__spec__`` is a new object after ``importlib.reload``, and IPython's autoreload (which may patch a module's
-functions in place, keeping its spec) says which file time it last loaded. A file edited on disk but not reloaded
-is not what the kernel runs: the run keeps the imported version and one warning says so.
+The version recorded is the one the kernel runs, not merely the file on disk. A module's source is read in the
+capture of the cell that imported it, and again in the capture of a cell after which the module was loaded again:
+``importlib.reload`` gives it a new ``__spec__``; IPython's autoreload (which may patch a module's functions in
+place, keeping its spec) keeps the file time it last loaded, and a reload counts once that time changed from one
+nbexp saw (autoreload's first look stores the time of the file as it is, loading nothing). A reload that failed
+(the file does not compile, or autoreload marked it failed) loaded nothing. Where the version cannot be confirmed,
+one warning says so: a file edited on disk and not reloaded (the run keeps the version imported), a module
+first read after it was imported (before tracking began) whose file no longer matches its compiled ``.pyc``, a
+file edited again while the cell that reloaded it ran.
 
-A module of the notebook's folder: a plain module whose file is a ``.py`` under the working directory the session
-started in, not inside the Python environment (a virtualenv kept in the project folder) nor nbexp itself. At most
-:data:`MAX_MODULES` modules, each of at most :data:`MAX_BYTES` (a larger one is recorded by its hash and size).
-Nothing here raises into a cell: a file that cannot be read is one warning.
+The notebook's own modules: plain modules whose file is a ``.py`` outside the Python environment (its prefixes,
+any ``site-packages``; a virtualenv kept in the project folder too) and outside nbexp: beside the notebook, in a
+``src/`` or ``../src`` it put on ``sys.path``. One imported before the session began counts once the notebook's
+namespace reaches it, with the packages above it (an IPython inside a test runner or an application has modules of
+its own). At most :data:`MAX_MODULES` modules, each kept up to
+:data:`MAX_BYTES` (a larger one by its hash and size). Nothing here raises into a cell: a file that cannot be read
+is one warning.
 """
 
 from __future__ import annotations
@@ -29,22 +37,30 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
-PREFIX = "modules/"  # the artifact names of a run's modules
+PREFIX = "@modules/"  # the artifact names of a run's modules
 MAX_MODULES = 50  # modules of the notebook's folder kept per session
 MAX_BYTES = 1 << 20  # a module's source larger than this (1 MiB) is kept by its hash and size only
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_ARTIFACT = re.compile(r"^modules/([A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*\.py$")
+MAX_NAMES = 20_000  # namespace values looked at to find the modules imported before the session
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_ARTIFACT = re.compile(r"@modules/([A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*\.py")
+_TYPE_DICT = type.__dict__["__dict__"]  # a class's own dict, read without its metaclass's __getattribute__
 
 
 def artifact_name(module: str, is_package: bool) -> str:
-    """``modules/pkg/sub.py`` for module ``pkg.sub``; ``modules/pkg/__init__.py`` for package ``pkg``."""
+    """``@modules/pkg/sub.py`` for module ``pkg.sub``; ``@modules/pkg/__init__.py`` for package ``pkg``."""
     path = module.replace(".", "/")
     return PREFIX + (f"{path}/__init__.py" if is_package else f"{path}.py")
 
 
 def is_module_artifact(name: str) -> bool:
     """Whether an artifact name is one of a run's modules (and a safe relative path: names only, no ``..``)."""
-    return bool(_ARTIFACT.match(name))
+    return _ARTIFACT.fullmatch(name) is not None
+
+
+def module_name(path: str) -> str:
+    """The module a kept module path stands for: ``pkg/sub.py`` -> ``pkg.sub``, ``pkg/__init__.py`` -> ``pkg``."""
+    parts = path[: -len(".py")].split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 @dataclass
@@ -56,13 +72,20 @@ class _Module:
     size: int
     digest: str
     data: bytes | None  # None: larger than MAX_BYTES
+    auto: float | None = None  # the file time autoreload last loaded, as nbexp last saw it
     warned: int = 0  # the mtime_ns of the file last warned about (edited, not reloaded)
 
 
 def _excluded_roots() -> tuple[str, ...]:
-    """Folders under the notebook's folder that are not its own code: the Python environment and nbexp."""
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the nbexp package
+    """Folders that are not the notebook's own code: the Python environment and nbexp, as resolved and as spelled."""
+    roots = set()
+    for p in (
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ):
+        roots |= {os.path.abspath(p), os.path.realpath(p)}
     return tuple(r.rstrip(os.sep) + os.sep for r in roots)
 
 
@@ -72,60 +95,60 @@ class LocalModules:
     def __init__(self, root: str, warn: Callable[[str, str], None], shell: Any = None) -> None:
         self.shell = shell
         self.root = os.path.realpath(root).rstrip(os.sep) + os.sep
-        # the folder as the modules' paths may spell it (a cheap first test, before a path is resolved)
-        self._spelled = tuple({self.root, os.path.abspath(root).rstrip(os.sep) + os.sep})
         self.warn = warn
         self._excluded = _excluded_roots()
         self._seen: set[str] = set()  # sys.modules names looked at
         self._count = len(sys.modules)  # when last looked: the modules imported before are read at the first training
-        # modules imported before the session began (an IPython embedded in a test runner or an app has its own under
-        # the folder): kept only once the notebook's namespace reaches them (:meth:`_reached`)
+        # modules imported before the session began: kept only once the notebook's namespace reaches them (_reached)
         self._before = set(sys.modules)
         self._earlier: dict[str, tuple[str, str]] = {}  # such modules of the folder: name -> (artifact name, file)
         self.modules: dict[str, _Module] = {}  # by artifact name
         self._full = False
 
+    # -- the modules imported ------------------------------------------------------------------------------------
     def notice(self, every: bool = False) -> None:
-        """Read the modules imported since the last look (cheap when nothing was imported: one length check);
-        ``every``: look at every name not looked at yet, whatever the count."""
+        """After a cell: read the modules imported since the last look (one length check when it imported none),
+        and those of the kept ones that were loaded again; ``every``: look at every name not looked at yet."""
         mods = sys.modules
         count = len(mods)
-        if count == self._count and not every:
-            return
-        # a module imported since is at the end (dicts keep insertion order): only those are read on a cell's path
-        start = 0 if every or count < self._count else self._count
-        self._count = count
-        try:
-            items = list(itertools.islice(mods.items(), start, None))
-        except RuntimeError:  # imported from another thread meanwhile: the next look reads it
-            return
-        for name, module in items:
-            if name in self._seen:
-                continue
-            self._seen.add(name)
-            if type(module) is not types.ModuleType:  # a lazy module or a stand-in: never touch its attributes
-                continue
-            attrs = module.__dict__
-            file = attrs.get("__file__")
-            if not isinstance(file, str) or not file.endswith(".py") or not file.startswith(self._spelled):
-                continue
-            if not _NAME.match(name):
-                continue
-            path = os.path.realpath(file)
-            if not path.startswith(self.root) or path.startswith(self._excluded) or name == "__main__":
-                continue
-            parts = path[len(self.root) :].split(os.sep)
-            if "site-packages" in parts or "dist-packages" in parts:
-                continue
-            key = artifact_name(name, os.path.basename(path) == "__init__.py")
-            if key in self.modules:
-                continue
-            if name in self._before:
-                self._earlier[name] = (key, path)
-                continue
-            self._keep(name, key, path, attrs.get("__spec__"))
+        if count != self._count or every:
+            # a module imported since is at the end (dicts keep insertion order): only those are read on a cell's
+            # path; a shrunk sys.modules is read whole
+            start = 0 if every or count < self._count else self._count
+            self._count = count
+            try:
+                items = list(itertools.islice(mods.items(), start, None))
+            except RuntimeError:  # imported from another thread meanwhile: the next look reads it
+                items = []
+            for name, module in items:
+                if name not in self._seen:
+                    self._seen.add(name)
+                    self._look(name, module)
+        if self.modules:
+            self._reloads()
 
-    def _keep(self, name: str, key: str, path: str, spec: Any) -> None:
+    def _look(self, name: str, module: Any) -> None:
+        if type(module) is not types.ModuleType:  # a lazy module or a stand-in: never touch its attributes
+            return
+        attrs = module.__dict__
+        file = attrs.get("__file__")
+        if not isinstance(file, str) or not file.endswith(".py") or file.startswith(self._excluded):
+            return
+        if not _NAME.fullmatch(name) or name == "__main__":
+            return
+        path = os.path.realpath(file)
+        parts = path.split(os.sep)
+        if path.startswith(self._excluded) or "site-packages" in parts or "dist-packages" in parts:
+            return
+        key = artifact_name(name, os.path.basename(path) == "__init__.py")
+        if key in self.modules:
+            return
+        if name in self._before:
+            self._earlier[name] = (key, path)
+            return
+        self._keep(name, key, path, module, imported=True)
+
+    def _keep(self, name: str, key: str, path: str, module: Any, imported: bool) -> None:
         if len(self.modules) >= MAX_MODULES:
             if not self._full:
                 self._full = True
@@ -134,27 +157,18 @@ class LocalModules:
                     f"more than {MAX_MODULES} modules of the notebook's folder: {name} and later ones are not kept",
                 )
             return
-        entry = self._read(name, path, spec)
-        if entry is not None:
-            self.modules[key] = entry
-
-    def _reached(self, ns: dict[str, Any]) -> None:
-        """Keep the modules imported before the session that the namespace ``ns`` reaches: bound there (``import
-        train_utils``), or a function, class or object of theirs is (``from train_utils import build_model``), or
-        one such module's namespace reaches them (a helper ``train_utils`` imports)."""
-        frontier = [ns]
-        while self._earlier and frontier:
-            names: set[str] = set()
-            for space in frontier:
-                for value in list(space.values()):
-                    names.add(_module_of(value) or "")
-            frontier = []
-            for name in names & self._earlier.keys():
-                key, path = self._earlier.pop(name)
-                module = sys.modules.get(name)
-                if type(module) is types.ModuleType and key not in self.modules:
-                    self._keep(name, key, path, module.__dict__.get("__spec__"))
-                    frontier.append(module.__dict__)
+        entry = self._read(name, path, module.__dict__.get("__spec__"))
+        if entry is None:
+            return
+        entry.auto = self._autoreload_time(name)
+        if not imported and not _compiled_from(module, entry):
+            self.warn(
+                "modules",
+                f"{os.path.basename(path)} changed on disk after the kernel imported {name} (before tracking began): "
+                f"the run keeps the file as it is now, which the kernel may not run (importlib.reload({name}) "
+                "loads it)",
+            )
+        self.modules[key] = entry
 
     def _read(self, name: str, path: str, spec: Any) -> _Module | None:
         try:
@@ -171,70 +185,149 @@ class LocalModules:
             return None
         return _Module(name, path, spec, st.st_mtime_ns, st.st_size, digest, data)
 
-    def current(self, ns: dict[str, Any]) -> dict[str, _Module]:
-        """Every module's version the kernel runs now (``ns``: the notebook's namespace): read again where the
-        module was loaded again since; a file edited on disk without a reload keeps the imported version, with one
-        warning per edit."""
-        self.notice(every=True)
-        if self._earlier:
-            self._reached(ns)
+    def _reached(self, ns: dict[str, Any]) -> None:
+        """Keep the modules imported before the session that the namespace ``ns`` reaches: bound there (``import
+        train_utils``), or a function, class or object of theirs is (``from train_utils import build_model``), or
+        one such module's namespace reaches them (a helper ``train_utils`` imports)."""
+        frontier = [ns]
+        while self._earlier and frontier:
+            names: set[str] = set()
+            for space in frontier:
+                for value in itertools.islice(list(space.values()), MAX_NAMES):
+                    try:
+                        names.add(_module_of(value) or "")
+                    except Exception:  # an object whose type cannot be read: not one of the folder's
+                        pass
+            frontier = []
+            for n in list(names):  # a submodule's packages: their __init__.py
+                while "." in n:
+                    n = n.rsplit(".", 1)[0]
+                    names.add(n)
+            for name in names & self._earlier.keys():
+                key, path = self._earlier.pop(name)
+                module = sys.modules.get(name)
+                if type(module) is types.ModuleType and key not in self.modules:
+                    self._keep(name, key, path, module, imported=False)
+                    frontier.append(module.__dict__)
+
+    # -- the version the kernel runs -----------------------------------------------------------------------------
+    def _reloader(self) -> Any:
+        """IPython's autoreload, when it is loaded and enabled; else None."""
+        try:
+            reloader = self.shell.magics_manager.registry["AutoreloadMagics"]._reloader
+        except Exception:  # no shell, autoreload not loaded, another IPython
+            return None
+        return reloader if getattr(reloader, "enabled", False) else None
+
+    def _autoreload_time(self, name: str) -> float | None:
+        reloader = self._reloader()
+        try:
+            return reloader.modules_mtimes.get(name) if reloader is not None else None
+        except Exception:
+            return None
+
+    def _reloads(self) -> None:
+        """The kept modules loaded again since the last look: read again, where the load did not fail."""
+        reloader = self._reloader()
         for key, entry in list(self.modules.items()):
             module = sys.modules.get(entry.name)
             if type(module) is not types.ModuleType:
                 continue
             spec = module.__dict__.get("__spec__")
-            if spec is not entry.spec:  # loaded again (importlib.reload, autoreload): it runs the file as it is now
-                fresh = self._read(entry.name, entry.file, spec)
-                if fresh is not None:
-                    self.modules[key] = fresh
-                continue
+            try:
+                auto = reloader.modules_mtimes.get(entry.name) if reloader is not None else None
+                failed = reloader is not None and auto is not None and _failed(reloader, entry.file) == auto
+            except Exception:
+                auto, failed = None, False
+            seen, entry.auto = entry.auto, auto
+            if spec is not entry.spec:  # importlib.reload (autoreload's full reload too)
+                self._again(key, entry, spec, None)
+            elif auto is not None and seen is not None and auto != seen and not failed:  # autoreload patched it
+                self._again(key, entry, spec, auto)
+
+    def _again(self, key: str, entry: _Module, spec: Any, loaded: float | None) -> None:
+        """The module was loaded again (``loaded``: the file time autoreload loaded): its file as it is now, unless
+        it does not compile (the reload failed: the kernel runs what it ran) or changed again since the load."""
+        fresh = self._read(entry.name, entry.file, spec)
+        if fresh is None or fresh.digest == entry.digest:
+            entry.spec = spec
+            return
+        fresh.auto = entry.auto
+        if fresh.data is not None:
+            try:
+                compile(fresh.data, entry.file, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                entry.spec = spec
+                return  # the reload failed: the kernel runs the version kept
+        if loaded is not None and fresh.mtime_ns / 1e9 != loaded and abs(fresh.mtime_ns / 1e9 - loaded) > 1e-6:
+            self.warn(
+                "modules",
+                f"{os.path.basename(entry.file)} changed again after autoreload loaded it: the run keeps the file as "
+                "it is now, which the kernel may not run",
+            )
+        self.modules[key] = fresh
+
+    def current(self, ns: dict[str, Any]) -> dict[str, _Module]:
+        """Every module's version the kernel runs now (``ns``: the notebook's namespace), as a training cell's
+        capture asks: a file edited on disk without a reload keeps the version kept, with one warning per edit."""
+        self.notice(every=True)
+        if self._earlier:
+            self._reached(ns)
+        for entry in self.modules.values():
             try:
                 st = os.stat(entry.file)
             except OSError:
                 continue
-            if (st.st_mtime_ns, st.st_size) == (entry.mtime_ns, entry.size):
+            if (st.st_mtime_ns, st.st_size) == (entry.mtime_ns, entry.size) or entry.warned == st.st_mtime_ns:
                 continue
-            if self._autoreloaded(entry, st.st_mtime):  # autoreload loaded the file as it is now
-                fresh = self._read(entry.name, entry.file, spec)
-                if fresh is not None:
-                    self.modules[key] = fresh
-                continue
-            if entry.warned != st.st_mtime_ns:
-                entry.warned = st.st_mtime_ns
-                self.warn(
-                    "modules",
-                    f"{os.path.basename(entry.file)} changed on disk after it was imported, and this kernel still runs "
-                    f"the imported version (importlib.reload({entry.name}) or %autoreload 2 loads the edit): the run "
-                    "keeps the version it trained with",
-                )
+            entry.warned = st.st_mtime_ns
+            self.warn(
+                "modules",
+                f"{os.path.basename(entry.file)} changed on disk after it was imported, and this kernel still runs "
+                f"the imported version (importlib.reload({entry.name}) or %autoreload 2 loads the edit): the run "
+                "keeps the version it trained with",
+            )
         return self.modules
 
-    def _autoreloaded(self, entry: _Module, mtime: float) -> bool:
-        """Whether IPython's autoreload, enabled for the module, last loaded its file as of ``mtime`` (the time it
-        keeps per module as it reloads; a reload that failed loaded nothing)."""
-        name = entry.name
-        try:
-            reloader = self.shell.magics_manager.registry["AutoreloadMagics"]._reloader
-            if not reloader.enabled or name in reloader.skip_modules:
-                return False
-            if not reloader.check_all and name not in reloader.modules:
-                return False
-            failed = {os.path.realpath(f): t for f, t in reloader.failed.items()}
-            return reloader.modules_mtimes.get(name) == mtime and failed.get(entry.file) != mtime
-        except Exception:  # no shell, autoreload not loaded, another IPython: not known to be reloaded
-            return False
+
+def _failed(reloader: Any, file: str) -> float | None:
+    """The file time of the module's last failed autoreload (autoreload keys them by the file's own spelling)."""
+    for path, mtime in reloader.failed.items():
+        if os.path.realpath(path) == file:
+            return mtime
+    return None
+
+
+def _compiled_from(module: Any, entry: _Module) -> bool:
+    """Whether the module's compiled ``.pyc`` was made from the file as it is now (its header keeps the source's
+    time and size; Python writes it as it imports a changed source), or that cannot be told (no ``.pyc``, a hash-based
+    one): False only where the file changed after it was compiled."""
+    cached = module.__dict__.get("__cached__")
+    if not isinstance(cached, str):
+        return True
+    try:
+        with open(cached, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    if len(head) < 16 or int.from_bytes(head[4:8], "little") != 0:  # not a timestamp-based .pyc
+        return True
+    mtime, size = int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")
+    return (mtime, size) == ((entry.mtime_ns // 1_000_000_000) & 0xFFFFFFFF, entry.size & 0xFFFFFFFF)
 
 
 def _module_of(value: Any) -> str | None:
     """The module a namespace's value comes from: a module's own name, a function's or class's module, else its
-    class's (read from the dicts of the value's type or of the value itself: no ``__getattr__`` of the value runs)."""
+    class's (read from the dicts of the value's type or of the value itself: no hook of the value runs)."""
     kind = type(value)
     if kind is types.FunctionType:
         found = value.__module__
-    elif kind is types.ModuleType or issubclass(kind, type):
-        found = value.__dict__.get("__name__" if kind is types.ModuleType else "__module__")
+    elif kind is types.ModuleType:
+        found = value.__dict__.get("__name__")
+    elif issubclass(kind, type):
+        found = _TYPE_DICT.__get__(value).get("__module__")
     else:
-        found = kind.__dict__.get("__module__")
+        found = _TYPE_DICT.__get__(kind).get("__module__")
     return found if isinstance(found, str) else None
 
 
