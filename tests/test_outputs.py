@@ -220,6 +220,8 @@ def test_log_artifact_records_a_file_and_refuses_bad_input(cell, reader, tmp_pat
             nbexp.log_artifact(bad)
     with pytest.raises(InvalidArgument, match="name"):
         nbexp.log_artifact(str(model), name=3)
+    with pytest.raises(InvalidArgument, match=r"name=\.\.\.\): names starting '@modules/' are the run's own"):
+        nbexp.log_artifact(b"x = 1", name="@modules/train_utils.py")  # a module the run trained with is nbexp's
     r = reader()
     rid = r.resolve("latest")
     arts = {a["name"]: a for a in r.artifacts(rid)}

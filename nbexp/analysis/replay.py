@@ -89,7 +89,7 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
     beside the notebook hold now. Returns the folder (None when the run kept none), the module paths whose file in
     ``workdir`` differs from the kept one (or is gone), and the module paths not served, each with why: too large
     to have been kept (the replay imports the file as it is), a name of Python's standard library or of a package
-    installed here (a ledger from elsewhere cannot replace those)."""
+    installed here (a ledger from elsewhere cannot replace those). Only ``.py`` files are read, to compare."""
     import importlib.util
 
     differ: list[str] = []
@@ -111,9 +111,9 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
             skipped.append(f"{path} (the name of a package installed here)")
             continue
         recorded = m.get("path") or path
-        here = workdir / recorded if not os.path.isabs(recorded) and ".." not in Path(recorded).parts else None
+        here = Path(recorded) if os.path.isabs(recorded) else workdir / recorded  # outside the folder: absolute
         try:
-            same = here is not None and hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
+            same = here.name.endswith(".py") and hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
         except OSError:
             same = False
         if not same:
