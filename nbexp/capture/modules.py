@@ -98,6 +98,7 @@ class LocalModules:
         self.warn = warn
         self._excluded = _excluded_roots()
         self._seen: set[str] = set()  # sys.modules names looked at
+        self._outside: set[str] = set()  # top-level modules and packages of the environment (or built in)
         self._count = len(sys.modules)  # when last looked: the modules imported before are read at the first training
         # modules imported before the session began: kept only once the notebook's namespace reaches them (_reached)
         self._before = set(sys.modules)
@@ -128,11 +129,16 @@ class LocalModules:
             self._reloads()
 
     def _look(self, name: str, module: Any) -> None:
+        top, dot, _ = name.partition(".")
+        if dot and top in self._outside:  # a module of an installed package: its dict not even touched
+            return
         if type(module) is not types.ModuleType:  # a lazy module or a stand-in: never touch its attributes
             return
         attrs = module.__dict__
         file = attrs.get("__file__")
         if not isinstance(file, str) or not file.endswith(".py") or file.startswith(self._excluded):
+            if not dot and (not isinstance(file, str) or file.startswith(self._excluded)):
+                self._outside.add(name)  # built in, or of the environment: so are its submodules
             return
         if not _NAME.fullmatch(name) or name == "__main__":
             return
