@@ -38,7 +38,7 @@ from .capture.modules import LocalModules
 from .capture.outputs import BUDGET_MB, OutputCapture, kept_mime
 from .capture.params import Skipped, flatten, from_literals, from_object
 from .capture.secrets import scrub_text
-from .capture.stdout import PrintedMetrics, printed_as, sole_printed_names
+from .capture.stdout import PrintedMetrics
 from .capture.texts import HOLD_S, Texts
 from .capture.training import DataUse, Training, cell_tree
 from .dataflow import MISSING, PLAIN, Dataflow
@@ -841,8 +841,6 @@ class Session:
                     t = self._analyze(cell.source)[3]
                     keys = {key: self.book.metric_key(key, t) for key in {key for key, _ in printed}}
                     keyed = [(keys[key], value) for key, value in printed]
-                    if noted and status == "ok":
-                        keyed = self._not_printed_twice(cell, t, keyed, noted)
                 self._record_printed(run, keyed)
                 if cell.trained:  # what its training recorded: an evaluation's metric of that name says its split
                     self.book.trained_keys(self._analyze(cell.source)[3], noted | {key for key, _ in keyed})
@@ -952,23 +950,6 @@ class Session:
     def _data_of(self, source: str) -> tuple[set[str], DataUse]:
         """``(fit_labels, data_use)`` of a cell's source (:func:`nbexp.capture.texts.data`), once per text."""
         return self._texts.get(source, "data")
-
-    def _not_printed_twice(
-        self, cell: _Cell, t: Training, keyed: list[tuple[str, float]], noted: set[str]
-    ) -> list[tuple[str, float]]:
-        """The printed metrics less those that print a metric the cell recorded from a name (``test_acc`` bound and
-        ``print(f"Test accuracy: {test_acc:.4f}")``: one metric, ``test_acc``, not a second ``test_accuracy`` of
-        the same value; a user trial): a print call printing that name alone, and its number that name's value
-        as printed."""
-        ns = self.shell.user_ns
-        values = []
-        for name in sole_printed_names(cell_tree(cell.source, self.shell.transform_cell)):
-            value = as_scalar(ns.get(name)) if self.metric_re.match(name) else None
-            if value is not None and self.book.metric_key(name, t) in noted:
-                values.append(value)
-        if not values:
-            return keyed
-        return [(key, v) for key, v in keyed if key in noted or not any(printed_as(v, b) for b in values)]
 
     def _record_printed(self, run: Run, printed: Iterable[tuple[str, float]]) -> None:
         """Metrics a cell printed (before an error too), with source stdout. A metric found another way

@@ -246,25 +246,6 @@ def test_a_metric_found_another_way_wins(cell, reader):
     assert metrics["f1"]["source"] == "stdout"
 
 
-def test_a_metric_bound_and_printed_under_another_label_is_one_metric(cell, reader):
-    """``test_acc`` bound and printed as ``Test accuracy: 0.9733`` (a user trial: two metrics, ``test_acc`` and
-    ``test_accuracy``, of one value): the printed line is that metric, recorded once. A print of two values, or a
-    printed number that is not the name's value, keeps its own metric."""
-    cell("%nbexp track")
-    cell(
-        "test_acc = 73 / 75\n"
-        "print(f'Test accuracy: {test_acc:.4f}')\n"
-        "best_accuracy = 19 / 20\n"
-        "print('best_cv_score', best_accuracy)\n"
-        "print('val_acc: %.2f' % best_accuracy)\n"
-        "print(f'train accuracy {0.99} test accuracy {test_acc:.2f}')\n"
-        "print(f'f1 score: {test_acc / 2:.3f}')"
-    )
-    metrics, _series = _metrics(reader)
-    assert set(metrics) == {"test_acc", "best_accuracy", "train_accuracy", "f1_score"}
-    assert metrics["f1_score"]["source"] == "stdout"
-
-
 def test_text_printed_inside_capture_counts_and_stop_restores_stdout(cell, reader):
     cell("%nbexp track")
     cell("%%capture out\nprint('val_loss: 0.31')")

@@ -41,7 +41,6 @@ printed again is a curve (one point per print).
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import threading
@@ -254,43 +253,6 @@ def printed_metrics(text: str, metric_re: NamePattern) -> list[tuple[str, float]
     after a ``Traceback`` line. ``nan`` and ``inf`` are values (a diverged loss).
     """
     return scan(text, metric_re)[0]
-
-
-def sole_printed_names(tree: ast.Module | None) -> frozenset[str]:
-    """The names the cell's ``print`` calls each print as their only value besides text: ``print(f"Test accuracy:
-    {test_acc:.4f}")``, ``print("best_cv_score", best)``, ``print("acc: %.3f" % acc)``, ``print("acc
-    {}".format(acc))``. A call printing two values (``print(f"loss {a} acc {b}")``) names none: which of its
-    printed numbers is which is not known."""
-    out: set[str] = set()
-    if tree is None:
-        return frozenset()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"):
-            continue
-        values: list[ast.expr] = []
-        for arg in node.args:
-            if isinstance(arg, ast.JoinedStr):
-                values += [v.value for v in arg.values if isinstance(v, ast.FormattedValue)]
-            elif isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mod) and isinstance(arg.left, ast.Constant):
-                values += list(arg.right.elts) if isinstance(arg.right, ast.Tuple) else [arg.right]
-            elif (
-                isinstance(arg, ast.Call)
-                and isinstance(arg.func, ast.Attribute)
-                and arg.func.attr == "format"
-                and isinstance(arg.func.value, ast.Constant)
-            ):
-                values += list(arg.args) + [kw.value for kw in arg.keywords]
-            elif not isinstance(arg, ast.Constant):
-                values.append(arg)
-        if len(values) == 1 and isinstance(values[0], ast.Name):
-            out.add(values[0].id)
-    return frozenset(out)
-
-
-def printed_as(printed: float, value: float) -> bool:
-    """Whether ``printed`` is ``value`` as a print shows it: itself, or rounded to some number of decimals
-    (``0.9733`` for ``0.973333...`` printed with ``:.4f`` or ``:.2%``)."""
-    return printed == value or any(round(value, k) == printed for k in range(13))
 
 
 class CellOutput:
