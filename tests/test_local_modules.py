@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 from jupyter_client.manager import KernelManager
@@ -270,5 +271,44 @@ def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkey
     assert sorted(modules) == ["@modules/lm_helper.py", "@modules/lm_later.py", "@modules/lm_top.py"]
     assert modules["@modules/lm_later.py"].data == b"LATER = 1\n"
     assert len(warnings) == 1 and "lm_later.py changed on disk after it was imported" in warnings[0]
-    for name in ("lm_helper", "lm_top", "lm_runner", "lm_later"):
+    # a module an installed package generates outside it (torch.compile's kernels in /tmp) is that package's
+    generated = types.ModuleType("json.lm_generated")
+    generated.__file__ = str(tmp_path / "c3fa9.py")
+    (tmp_path / "c3fa9.py").write_text("X = 1\n")
+    sys.modules["json.lm_generated"] = generated
+    kept.notice()
+    assert "@modules/json/lm_generated.py" not in kept.current({"net": net})
+    for name in ("lm_helper", "lm_top", "lm_runner", "lm_later", "json.lm_generated"):
         sys.modules.pop(name, None)
+
+
+def test_a_served_module_runs_the_kept_bytes_at_its_own_path(tmp_path, monkeypatch):
+    """In-process, what a replay's first cell does (``serve``): the kept bytes run as the module at its path in the
+    notebook's folder (``__file__`` and the data beside it as in the run, not the replay's folder), ahead of the
+    folder's edited file; a folder of kept modules without a package on disk is a namespace package."""
+    from nbexp.analysis.replay import kept_modules, serve
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "cols.txt").write_text("7")
+    kept_src = b"from pathlib import Path\nN = int((Path(__file__).parent / 'cols.txt').read_text())\nV = 'kept'\n"
+    (tmp_path / "lm_served.py").write_text("V = 'edited'\n")
+    modules = {
+        "lm_served.py": {"path": "lm_served.py", "sha256": sha(kept_src.decode()), "data": kept_src},
+        "lm_ns/inner.py": {"path": "elsewhere/lm_ns/inner.py", "sha256": sha("W = 2\n"), "data": b"W = 2\n"},
+    }
+    folder, differ, skipped = kept_modules(modules, tmp_path, "replay")
+    assert differ == ["lm_ns/inner.py", "lm_served.py"] and skipped == []
+    before = list(sys.meta_path)
+    try:
+        serve(str(folder))
+        import lm_ns.inner
+        import lm_served
+
+        assert (lm_served.V, lm_served.N) == ("kept", 7)
+        assert lm_served.__file__ == str(tmp_path / "lm_served.py")
+        assert lm_ns.inner.W == 2
+    finally:
+        sys.meta_path[:] = before
+        for name in ("lm_served", "lm_ns", "lm_ns.inner"):
+            sys.modules.pop(name, None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -90,8 +92,6 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
     ``workdir`` differs from the kept one (or is gone), and the module paths not served, each with why: too large
     to have been kept (the replay imports the file as it is), a name of Python's standard library or of a package
     installed here (a ledger from elsewhere cannot replace those). Only ``.py`` files are read, to compare."""
-    import importlib.util
-
     differ: list[str] = []
     skipped: list[str] = []
     served: dict[str, bytes] = {}
@@ -130,6 +130,13 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as fh:  # a new folder: nothing there to overwrite or follow
             fh.write(data)
+    # where each module was in the run, for its __file__ (the replay runs in workdir, as the notebook did)
+    origins = {
+        p: str(Path(m["path"]) if os.path.isabs(m["path"] or "") else workdir / (m["path"] or p))
+        for p, m in modules.items()
+        if p in served
+    }
+    (folder / MANIFEST).write_text(json.dumps(origins), encoding="utf-8")
     return folder, differ, skipped
 
 
@@ -143,29 +150,64 @@ def _installed(origin: str | None) -> bool:
     return "site-packages" in parts or "dist-packages" in parts or any(real.startswith(p) for p in prefixes)
 
 
-class _Kept:
-    """A finder (``sys.meta_path``) that imports the kept modules from their folder before any other place, so a
-    cell putting its own folder first on ``sys.path`` does not bring the edited file back; a kept package keeps the
-    notebook folder's own package folder in its search path (its modules not kept are found there)."""
+class _KeptLoader(importlib.machinery.SourceFileLoader):
+    """Runs a kept module's bytes as the module at its own path: its ``__file__`` (and the data files a module finds
+    beside it) as in the run. ``nbexp_kept`` names the file holding the bytes (read by the replay's own capture)."""
 
-    def __init__(self, folder: str, files: dict[str, str]) -> None:
-        self.folder, self.files = folder, files
+    def __init__(self, fullname: str, path: str, kept: str) -> None:
+        super().__init__(fullname, path)
+        self.nbexp_kept = kept
+
+    def get_data(self, path: str) -> bytes:
+        if path == self.path:
+            with open(self.nbexp_kept, "rb") as fh:
+                return fh.read()
+        return super().get_data(path)
+
+    def path_stats(self, path: str) -> Any:
+        raise OSError("a kept module is compiled from its bytes, never from a cached .pyc")
+
+
+class _Kept:
+    """A finder (``sys.meta_path``) that imports the kept modules before any other place, so a cell putting its
+    own folder first on ``sys.path`` does not bring the edited file back. A kept package searches its own folder
+    in the notebook's first (its modules not kept, its data files); a folder of kept modules with no package there
+    (a namespace package, the replay run elsewhere) is one."""
+
+    def __init__(self, folder: str, files: dict[str, str], origins: dict[str, str]) -> None:
+        self.folder, self.files, self.origins = folder, files, origins
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        import importlib.machinery
-        import importlib.util
-
         rel = self.files.get(fullname)
         if rel is None:
-            return None
-        file = os.path.join(self.folder, rel)
+            return self._namespace(fullname, path)
+        kept = os.path.join(self.folder, rel)
+        origin = self.origins.get(rel) or kept
+        loader = _KeptLoader(fullname, origin, kept)
         if not rel.endswith("__init__.py"):
-            return importlib.util.spec_from_file_location(fullname, file)
-        locations = [os.path.dirname(file)]
+            return importlib.util.spec_from_file_location(fullname, origin, loader=loader)
+        locations = [os.path.dirname(origin)]
         other = importlib.machinery.PathFinder.find_spec(fullname, path)
         if other is not None and other.submodule_search_locations:
             locations += [p for p in other.submodule_search_locations if p not in locations]
-        return importlib.util.spec_from_file_location(fullname, file, submodule_search_locations=locations)
+        locations.append(os.path.dirname(kept))
+        return importlib.util.spec_from_file_location(
+            fullname, origin, loader=loader, submodule_search_locations=locations
+        )
+
+    def _namespace(self, fullname: str, path: Any) -> Any:
+        if not any(name.startswith(fullname + ".") for name in self.files):
+            return None
+        other = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if other is not None and other.loader is not None:  # a package there: its kept modules are served by name
+            return None
+        spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+        locations = list(other.submodule_search_locations or []) if other is not None else []
+        spec.submodule_search_locations = locations + [os.path.join(self.folder, *fullname.split("."))]
+        return spec
+
+
+MANIFEST = "nbexp-modules.json"  # in a folder of kept modules: each module path's file in the run
 
 
 def serve(folder: str) -> None:
@@ -176,7 +218,12 @@ def serve(folder: str) -> None:
             rel = os.path.relpath(os.path.join(dirpath, n), folder).replace(os.sep, "/")
             if is_module_artifact(MODULES + rel):
                 files[module_name(rel)] = rel
-    sys.meta_path.insert(0, _Kept(folder, files))
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as fh:
+            origins = {k: v for k, v in json.load(fh).items() if isinstance(k, str) and isinstance(v, str)}
+    except (OSError, ValueError, AttributeError):
+        origins = {}
+    sys.meta_path.insert(0, _Kept(folder, files, origins))
 
 
 def build_notebook(

@@ -33,6 +33,7 @@ import itertools
 import os
 import re
 import sys
+import time
 import types
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -99,12 +100,14 @@ class LocalModules:
         self._excluded = _excluded_roots()
         self._seen: set[str] = set()  # sys.modules names looked at
         self._outside: set[str] = set()  # top-level modules and packages of the environment (or built in)
+        self._inside: set[str] = set()  # top-level ones that are not
         self._count = len(sys.modules)  # when last looked: the modules imported before are read at the first training
         # modules imported before the session began: kept only once the notebook's namespace reaches them (_reached)
         self._before = set(sys.modules)
         self._earlier: dict[str, tuple[str, str]] = {}  # such modules of the folder: name -> (artifact name, file)
         self.modules: dict[str, _Module] = {}  # by artifact name
         self._full = False
+        self.started = time.time()
 
     # -- the modules imported ------------------------------------------------------------------------------------
     def notice(self, every: bool = False) -> None:
@@ -119,8 +122,8 @@ class LocalModules:
             self._count = count
             try:
                 items = list(itertools.islice(mods.items(), start, None))
-            except RuntimeError:  # imported from another thread meanwhile: the next look reads it
-                items = []
+            except RuntimeError:  # imported from another thread meanwhile: the next look reads them all
+                self._count, items = -1, []
             for name, module in items:
                 if name not in self._seen:
                     self._seen.add(name)
@@ -130,8 +133,8 @@ class LocalModules:
 
     def _look(self, name: str, module: Any) -> None:
         top, dot, _ = name.partition(".")
-        if dot and top in self._outside:  # a module of an installed package: its dict not even touched
-            return
+        if dot and top not in self._inside and (top in self._outside or self._installed_top(top)):
+            return  # a module of an installed package (torch.compile's generated ones too): its dict not touched
         if type(module) is not types.ModuleType:  # a lazy module or a stand-in: never touch its attributes
             return
         attrs = module.__dict__
@@ -154,12 +157,27 @@ class LocalModules:
             return
         self._keep(name, key, path, module, imported=True)
 
+    def _installed_top(self, top: str) -> bool:
+        """Whether the top-level package ``top`` is the environment's (or built in); remembered either way."""
+        module = sys.modules.get(top)
+        if type(module) is not types.ModuleType:
+            return False
+        file = module.__dict__.get("__file__")
+        if file is None and module.__dict__.get("__path__") is not None:  # a namespace package: anyone's
+            return False
+        parts = file.split(os.sep) if isinstance(file, str) else []
+        if not isinstance(file, str) or file.startswith(self._excluded) or "site-packages" in parts:
+            self._outside.add(top)
+            return True
+        self._inside.add(top)
+        return False
+
     def _keep(self, name: str, key: str, path: str, module: Any, imported: bool) -> None:
         if len(self.modules) >= MAX_MODULES:
             if not self._full:
                 self._full = True
                 self.warn(
-                    "modules",
+                    "modules:many",
                     f"more than {MAX_MODULES} modules of the notebook's folder: {name} and later ones are not kept",
                 )
             return
@@ -167,16 +185,27 @@ class LocalModules:
         if entry is None:
             return
         entry.auto = self._autoreload_time(name)
-        if not imported and not _compiled_from(module, entry):
+        if not imported and not self._as_imported(module, entry):
             self.warn(
-                "modules",
+                f"modules:{name}",
                 f"{os.path.basename(path)} changed on disk after the kernel imported {name} (before tracking began): "
                 f"the run keeps the file as it is now, which the kernel may not run (importlib.reload({name}) "
                 "loads it)",
             )
         self.modules[key] = entry
 
+    def _as_imported(self, module: Any, entry: _Module) -> bool:
+        """Whether a module imported before the session began, read now, is as the kernel imported it, as far as
+        can be told: not if its file changed after the session began, nor if its ``.pyc`` (where Python writes
+        them) was compiled from another version of the file."""
+        if entry.mtime_ns / 1e9 > self.started:
+            return False
+        return sys.dont_write_bytecode or _compiled_from(module, entry)
+
     def _read(self, name: str, path: str, spec: Any) -> _Module | None:
+        kept = getattr(getattr(spec, "loader", None), "nbexp_kept", None)
+        if isinstance(kept, str):  # a replay's: the bytes nbexp kept (nbexp.analysis.replay), not the file at __file__
+            path = kept
         try:
             st = os.stat(path)
             data = None
@@ -187,7 +216,9 @@ class LocalModules:
             else:
                 digest = _hash_file(path)
         except OSError as exc:
-            self.warn("modules", f"module {name}: cannot read {path} ({exc.strerror or exc}); its code is not kept")
+            self.warn(
+                f"modules:{name}", f"module {name}: cannot read {path} ({exc.strerror or exc}); its code is not kept"
+            )
             return None
         return _Module(name, path, spec, st.st_mtime_ns, st.st_size, digest, data)
 
@@ -218,12 +249,12 @@ class LocalModules:
 
     # -- the version the kernel runs -----------------------------------------------------------------------------
     def _reloader(self) -> Any:
-        """IPython's autoreload, when it is loaded and enabled; else None."""
+        """IPython's autoreload, when it is loaded (enabled or not: ``%autoreload now`` reloads all the same);
+        else None."""
         try:
-            reloader = self.shell.magics_manager.registry["AutoreloadMagics"]._reloader
+            return self.shell.magics_manager.registry["AutoreloadMagics"]._reloader
         except Exception:  # no shell, autoreload not loaded, another IPython
             return None
-        return reloader if getattr(reloader, "enabled", False) else None
 
     def _autoreload_time(self, name: str) -> float | None:
         reloader = self._reloader()
@@ -267,7 +298,7 @@ class LocalModules:
                 return  # the reload failed: the kernel runs the version kept
         if loaded is not None and fresh.mtime_ns / 1e9 != loaded and abs(fresh.mtime_ns / 1e9 - loaded) > 1e-6:
             self.warn(
-                "modules",
+                f"modules:{entry.name}",
                 f"{os.path.basename(entry.file)} changed again after autoreload loaded it: the run keeps the file as "
                 "it is now, which the kernel may not run",
             )
@@ -288,7 +319,7 @@ class LocalModules:
                 continue
             entry.warned = st.st_mtime_ns
             self.warn(
-                "modules",
+                f"modules:{entry.name}",
                 f"{os.path.basename(entry.file)} changed on disk after it was imported, and this kernel still runs "
                 f"the imported version (importlib.reload({entry.name}) or %autoreload 2 loads the edit): the run "
                 "keeps the version it trained with",
