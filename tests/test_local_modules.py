@@ -312,3 +312,38 @@ def test_a_served_module_runs_the_kept_bytes_at_its_own_path(tmp_path, monkeypat
         sys.meta_path[:] = before
         for name in ("lm_served", "lm_ns", "lm_ns.inner"):
             sys.modules.pop(name, None)
+
+
+def test_a_replays_worker_processes_import_the_kept_module(notebook, tmp_path, ledger_path):
+    """A search with ``n_jobs=2`` over a pipeline whose transformer comes from ``est.py`` beside the notebook, the
+    file edited after the run: the replay's joblib workers (loky: new processes, no finder) import the kept version
+    too, so the cross-validated score is the run's (a user trial: the workers imported the edited file, the kernel's
+    refit the kept one, and the replay mixed the two)."""
+    est = (
+        "from sklearn.base import BaseEstimator, TransformerMixin\n"
+        "K = 10\n"
+        "class Sel(BaseEstimator, TransformerMixin):\n"
+        "    def fit(self, X, y=None):\n"
+        "        return self\n"
+        "    def transform(self, X):\n"
+        "        return X[:, :K]\n"
+    )
+    write(tmp_path / "est.py", est)
+    k = notebook(ids=True)
+    k.run("track", "%load_ext nbexp\n%nbexp track workers")
+    k.run("imports", "from est import Sel\nfrom sklearn.pipeline import make_pipeline\n" + DATA)
+    k.run(
+        "search",
+        "from sklearn.linear_model import LogisticRegression\nfrom sklearn.model_selection import GridSearchCV\n"
+        "grid = GridSearchCV(make_pipeline(Sel(), LogisticRegression(max_iter=3000)),\n"
+        "                    {'logisticregression__C': [0.1, 1.0]}, cv=3, n_jobs=2)\n"
+        "grid.fit(X, y)\nprint('best_cv_score', grid.best_score_)",
+    )
+    k.shutdown()
+    write(tmp_path / "est.py", est.replace("K = 10", "K = 2"))
+    res = cli("replay", "latest", "--execute", "-o", str(tmp_path / "replay.ipynb"), cwd=tmp_path)
+    assert "note: est.py changed since run" in res.stderr
+    with Reader(ledger_path) as r:
+        replay, run = r.list_runs()[:2]
+        assert replay["replay_of"] == run["id"]
+        assert replay["metrics"]["best_score"]["last"] == run["metrics"]["best_score"]["last"]

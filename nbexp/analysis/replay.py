@@ -224,6 +224,9 @@ def serve(folder: str) -> None:
     except (OSError, ValueError, AttributeError):
         origins = {}
     sys.meta_path.insert(0, _Kept(folder, files, origins))
+    # worker processes (joblib's loky, multiprocessing's spawn) start with this sys.path and no finder: first on it,
+    # the folder gives them the kept files too (at the folder's path, without the data files beside the originals)
+    sys.path.insert(0, folder)
 
 
 def build_notebook(
