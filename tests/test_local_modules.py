@@ -263,12 +263,20 @@ def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkey
     assert kept.current({"x": 1}) == {}
     net = lm_top.Net()
     assert sorted(kept.current({"net": net})) == ["@modules/lm_helper.py", "@modules/lm_top.py"]
+    (tmp_path / "lm_space").mkdir()  # a namespace package (no __init__.py): its modules are the notebook's
+    (tmp_path / "lm_space" / "part.py").write_text("P = 1\n")
     import lm_later  # noqa: F401
+    import lm_space.part  # noqa: F401
 
     kept.notice()
     (tmp_path / "lm_later.py").write_text("LATER = 2  # edited, not reloaded\n")
     modules = kept.current({"net": net})
-    assert sorted(modules) == ["@modules/lm_helper.py", "@modules/lm_later.py", "@modules/lm_top.py"]
+    assert sorted(modules) == [
+        "@modules/lm_helper.py",
+        "@modules/lm_later.py",
+        "@modules/lm_space/part.py",
+        "@modules/lm_top.py",
+    ]
     assert modules["@modules/lm_later.py"].data == b"LATER = 1\n"
     assert len(warnings) == 1 and "lm_later.py changed on disk after it was imported" in warnings[0]
     # a module an installed package generates outside it (torch.compile's kernels in /tmp) is that package's
@@ -278,7 +286,7 @@ def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkey
     sys.modules["json.lm_generated"] = generated
     kept.notice()
     assert "@modules/json/lm_generated.py" not in kept.current({"net": net})
-    for name in ("lm_helper", "lm_top", "lm_runner", "lm_later", "json.lm_generated"):
+    for name in ("lm_helper", "lm_top", "lm_runner", "lm_later", "lm_space", "lm_space.part", "json.lm_generated"):
         sys.modules.pop(name, None)
 
 

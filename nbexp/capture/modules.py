@@ -140,7 +140,8 @@ class LocalModules:
         attrs = module.__dict__
         file = attrs.get("__file__")
         if not isinstance(file, str) or not file.endswith(".py") or file.startswith(self._excluded):
-            if not dot and (not isinstance(file, str) or file.startswith(self._excluded)):
+            builtin = file is None and attrs.get("__path__") is None  # not a namespace package: those are anyone's
+            if not dot and (builtin or isinstance(file, str) and file.startswith(self._excluded)):
                 self._outside.add(name)  # built in, or of the environment: so are its submodules
             return
         if not _NAME.fullmatch(name) or name == "__main__":
