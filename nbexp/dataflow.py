@@ -182,12 +182,17 @@ class Dataflow:
             for value in sorted(self.deps.get(name, ())):
                 if self._set.get(value, 0) <= built or value in fed:
                     continue
-                keys = self._built_keys.get(name, {}).get(value, _UNKNOWN)
+                keys = self._keys_read(name, value)
                 if value in self._in_place and keys is _UNKNOWN:
                     continue  # a dict changed in place: whether the model read the keys that changed is not known
                 if not self._same(name, value, keys):
                     out.append((name, value))
         return out
+
+    def _keys_read(self, name: str, value: str) -> Any:
+        """Which keys of the dict ``value`` the build of ``name`` read: a frozenset of them (``params["C"]``), None
+        for all (``**params``), or ``_UNKNOWN`` (read otherwise, ``make_model(params)``, or not a dict)."""
+        return self._built_keys.get(name, {}).get(value, _UNKNOWN)
 
     def _same(self, name: str, value: str, keys: Any = None) -> bool:
         """Whether ``value``'s params are what they were when ``name`` was built from it (set again to the same);
@@ -217,10 +222,9 @@ class Dataflow:
             # a dict's keys, where the build read them by key (LogisticRegression(C=params["C"])) or spread them all
             # (**params); not where it read the dict otherwise (make_model(params): it may read params["alpha"] and
             # the training loop params["epochs"])
-            known = self._built_keys.get(built, {})
-            if edited not in known:
+            keys = self._keys_read(built, edited)
+            if keys is _UNKNOWN:
                 continue
-            keys = known[edited]
             for key, value in held.items():
                 parts = key.split(".", 2)
                 if parts[0] == edited and len(parts) > 1 and (keys is None or parts[1] in keys):

@@ -318,7 +318,7 @@ class Session:
         # result objects and written files already recorded (each is read once, in the cell that made it)
         self._results_seen = results.Seen()
         self._files_seen = files.Seen()
-        # the modules of the notebook's folder the kernel imported, and the version of each it runs
+        # the notebook's own modules the kernel imported, and the version of each it runs
         self._modules = LocalModules(os.getcwd(), self.warn, shell)
         # the last cell texts this session ran, with what was read from each (nbexp.capture.texts): a
         # re-executed cell is not read again, a new one is read by the analysis child while it runs
@@ -1076,8 +1076,8 @@ class Session:
         return False
 
     def _keep_modules(self, run: Run) -> None:
-        """Keep with ``run`` the source of each module of the notebook's folder the kernel runs as it trains
-        (artifacts ``modules/...``, :mod:`nbexp.capture.modules`): only those not kept with it already."""
+        """Keep with ``run`` the source of each of the notebook's own modules the kernel runs as it trains
+        (artifacts ``@modules/...``, :mod:`nbexp.capture.modules`): only those not kept with it already."""
         for key, m in self._modules.current(self.shell.user_ns if self.shell is not None else {}).items():
             if run.modules.get(key) != m.digest:
                 run.modules[key] = m.digest

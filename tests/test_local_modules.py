@@ -110,6 +110,13 @@ def modules_of(reader, run_id):
     return {a["name"]: a["sha256"] for a in reader.artifacts(run_id) if a["name"].startswith("@modules/")}
 
 
+def train_and_evaluate(k):
+    """The notebook's data, training and evaluation cells, run in turn: what the evaluation printed."""
+    k.run("data", DATA)
+    k.run("fit", FIT)
+    return k.run("eval", EVAL)
+
+
 def sha(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -120,9 +127,7 @@ def test_an_edit_of_a_module_beside_the_notebook_shows_in_diff_explain_and_repla
     k = notebook(ids=True)
     k.run("track", "%load_ext nbexp\n%nbexp track mod")
     k.run("imports", "%load_ext autoreload\n%autoreload 2\nfrom train_utils import build_model, load")
-    k.run("data", DATA)
-    k.run("fit", FIT)
-    first = k.run("eval", EVAL)
+    first = train_and_evaluate(k)
     write(utils, EDITED)
     k.run("fit", FIT)
     second = k.run("eval", EVAL)
@@ -159,9 +164,7 @@ def test_a_module_edited_without_a_reload_keeps_the_version_the_kernel_runs(note
     k = notebook(ids=False)  # nbclient, papermill: no cell ids
     k.run("imports", "import importlib\nimport train_utils\nfrom train_utils import build_model, load")
     k.run("track", "%load_ext nbexp\n%nbexp track plain")  # imported before tracking: kept all the same
-    k.run("data", DATA)
-    k.run("fit", FIT)
-    first = k.run("eval", EVAL)
+    first = train_and_evaluate(k)
     write(utils, EDITED)
     warned = k.run("fit", FIT)  # no autoreload: the kernel still runs the module it imported
     assert first == k.run("eval", EVAL)
@@ -195,9 +198,7 @@ def test_autoreload_turned_on_after_an_edit_loads_nothing(notebook, tmp_path, le
     k = notebook(ids=True)
     k.run("track", "%load_ext nbexp\n%nbexp track late")
     k.run("imports", "from train_utils import build_model, load")
-    k.run("data", DATA)
-    k.run("fit", FIT)
-    first = k.run("eval", EVAL)
+    first = train_and_evaluate(k)
     write(utils, EDITED)
     k.run("auto", "%load_ext autoreload\n%autoreload 2")
     warned = k.run("fit", FIT)
@@ -221,9 +222,7 @@ def test_a_replay_imports_the_kept_package_before_the_notebooks_own_path(noteboo
     k = notebook(ids=True)
     k.run("path", "import sys\nsys.path.insert(0, 'src')\nfrom helpers.models import build_model, load")
     k.run("track", "%load_ext nbexp\n%nbexp track pkg")
-    k.run("data", DATA)
-    k.run("fit", FIT)
-    k.run("eval", EVAL)
+    train_and_evaluate(k)
     k.shutdown()
     write(pkg / "features.py", "def load(X):\n    return X[:, :3]\n")
     with Reader(ledger_path) as r:

@@ -190,7 +190,7 @@ def compare_runs(reader: Reader, refs: list[str], baseline: str | None = None) -
         loss-like names as :func:`~.review.lower_is_better` says, else highest; None unless two runs have a value)
         and ``code_diff`` (unified diff of the first and last run's lineage, a list of lines; execution counts are
         not code: a replay of the same cells diffs empty), ``code_cells`` (the same, cell by cell:
-        :func:`cell_diff`), ``module_blocks`` and ``module_diff`` (the modules of the notebook's folder the first
+        :func:`cell_diff`), ``module_blocks`` and ``module_diff`` (the notebook's own modules the first
         and last run trained with, module by module and as a unified diff: :func:`module_blocks`), ``system`` (per
         run its aggregates :data:`SYSTEM_AGGREGATES`, None where not recorded), ``param_aliases``
         (:func:`param_aliases`: a literal and the estimator params set from it, shown once), ``code_by_run`` (per

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..ledger.queries import Reader
 from ..textfmt import count
-from .compare import module_sources, same_param
+from .compare import module_blocks, module_sources, same_param
 from .drift import dataset_drift
 from .metrics import is_ablation, rank_metrics
 
@@ -523,22 +523,16 @@ def _code_factor(ca: dict | None, cb: dict | None, pos: int | None) -> dict:
 
 
 def _module_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]) -> list[dict]:
-    """A code factor per module of the notebook's folder whose source differs between the two runs' trainings
-    (``train_utils.py`` edited on disk between them, no cell changed)."""
+    """A code factor per module of the notebook's own code whose source differs between the two runs' trainings
+    (``train_utils.py`` edited on disk between them, no cell changed): :func:`.compare.module_blocks`, counted."""
     out = []
-    ma, mb = module_sources(reader, ra["id"]), module_sources(reader, rb["id"])
-    for name in sorted(set(ma) | set(mb)):
-        x, y = ma.get(name), mb.get(name)
-        if x is not None and y is not None and x["sha256"] == y["sha256"]:
-            continue
-        a_src = (x or {}).get("source") or ""
-        b_src = (y or {}).get("source") or ""
-        diff = list(difflib.unified_diff(a_src.splitlines(), b_src.splitlines(), lineterm="", n=1))[2:]
-        added = [ln[1:] for ln in diff if ln.startswith("+")]
-        gone = [ln[1:] for ln in diff if ln.startswith("-")]
+    for block in module_blocks(module_sources(reader, ra["id"]), module_sources(reader, rb["id"])):
+        name, status = block["module"], block["status"]
+        added = [text for tag, text in block["lines"] if tag == "+"]
+        gone = [text for tag, text in block["lines"] if tag == "-"]
         first = (added or gone or [""])[0].strip()[:60]
-        if x is None or y is None:
-            sentence = f"module {name} imported by {'B' if x is None else 'A'} only"
+        if status != "changed":
+            sentence = f"module {name} imported by {'B' if status == 'added' else 'A'} only"
         else:
             sentence = f"module {name} changed (+{len(added)}/-{len(gone)} lines)" + (f": {first}" if first else "")
         out.append(
@@ -546,13 +540,17 @@ def _module_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]
                 "key": f"module:{name}",
                 "kind": "code",
                 "title": name,
-                "evidence": {"diff": diff, "sha256_a": x and x["sha256"], "sha256_b": y and y["sha256"]},
+                "evidence": {
+                    "diff": [tag + text for tag, text in block["lines"]],
+                    "sha256_a": block.get("sha256_a"),
+                    "sha256_b": block.get("sha256_b"),
+                },
                 "sentence": sentence,
                 "prior": PRIOR["code"],
                 "weight": len(added) + len(gone),
                 "isolable": False,
                 "revert": None,
-                "not_isolable": "a file beside the notebook: the ablation replays cells, not their modules",
+                "not_isolable": "a module of the notebook's own code: the ablation reverts cells and params",
             }
         )
     return out

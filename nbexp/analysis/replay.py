@@ -86,7 +86,7 @@ def override(source: str, values: dict[str, Any]) -> tuple[str, set[str]]:
 
 
 def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Path | None, list[str], list[str]]:
-    """Write the modules of the notebook's folder a run trained with (:func:`.compare.module_sources`) into a new
+    """Write the notebook's own modules a run trained with (:func:`.compare.module_sources`) into a new
     folder in ``workdir`` (``<stem>-modules-XXXX``) for its replay to import (:func:`serve`), whatever the files
     beside the notebook hold now. Returns the folder (None when the run kept none), the module paths whose file in
     ``workdir`` differs from the kept one (or is gone), and the module paths not served, each with why: too large

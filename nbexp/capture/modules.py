@@ -4,7 +4,7 @@ A notebook that keeps its helpers in a file beside it (``from train_utils import
 ``%autoreload 2``) trains with that file's code: an edit of it changes what the next run does, though no cell
 changed. Each training cell's run keeps, as artifacts named ``@modules/<module path>`` (``@modules/train_utils.py``,
 ``@modules/pkg/__init__.py``; a name ``nbexp.log_artifact`` refuses and a written file is not given), the source of
-every module of the notebook's folder the kernel has imported, so that ``nbexp diff``, the compare view and
+every module of the notebook's own code the kernel has imported, so that ``nbexp diff``, the compare view and
 ``explain`` show an edit of it and ``nbexp replay`` imports the version the run trained with.
 
 The version recorded is the one the kernel runs, not merely the file on disk. A module's source is read in the
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 PREFIX = "@modules/"  # the artifact names of a run's modules
-MAX_MODULES = 50  # modules of the notebook's folder kept per session
+MAX_MODULES = 50  # the notebook's own modules kept per session
 MAX_BYTES = 1 << 20  # a module's source larger than this (1 MiB) is kept by its hash and size only
 MAX_NAMES = 20_000  # namespace values looked at to find the modules imported before the session
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -104,9 +104,10 @@ class LocalModules:
         self._count = len(sys.modules)  # when last looked: the modules imported before are read at the first training
         # modules imported before the session began: kept only once the notebook's namespace reaches them (_reached)
         self._before = set(sys.modules)
-        self._earlier: dict[str, tuple[str, str]] = {}  # such modules of the folder: name -> (artifact name, file)
+        self._earlier: dict[str, tuple[str, str]] = {}  # such modules of the notebook's: name -> (artifact name, file)
         self.modules: dict[str, _Module] = {}  # by artifact name
         self._full = False
+        self._walked = False  # every module of sys.modules looked at once (the first training cell)
         self.started = time.time()
 
     # -- the modules imported ------------------------------------------------------------------------------------
@@ -179,13 +180,13 @@ class LocalModules:
                 self._full = True
                 self.warn(
                     "modules:many",
-                    f"more than {MAX_MODULES} modules of the notebook's folder: {name} and later ones are not kept",
+                    f"more than {MAX_MODULES} of the notebook's own modules: {name} and later ones are not kept",
                 )
             return
         entry = self._read(name, path, module.__dict__.get("__spec__"))
         if entry is None:
             return
-        entry.auto = self._autoreload_time(name)
+        entry.auto = _loaded_time(self._reloader(), name)
         if not imported and not self._as_imported(module, entry):
             self.warn(
                 f"modules:{name}",
@@ -234,7 +235,7 @@ class LocalModules:
                 for value in itertools.islice(list(space.values()), MAX_NAMES):
                     try:
                         names.add(_module_of(value) or "")
-                    except Exception:  # an object whose type cannot be read: not one of the folder's
+                    except Exception:  # an object whose type cannot be read: not one of the notebook's
                         pass
             frontier = []
             for n in list(names):  # a submodule's packages: their __init__.py
@@ -257,13 +258,6 @@ class LocalModules:
         except Exception:  # no shell, autoreload not loaded, another IPython
             return None
 
-    def _autoreload_time(self, name: str) -> float | None:
-        reloader = self._reloader()
-        try:
-            return reloader.modules_mtimes.get(name) if reloader is not None else None
-        except Exception:
-            return None
-
     def _reloads(self) -> None:
         """The kept modules loaded again since the last look: read again, where the load did not fail."""
         reloader = self._reloader()
@@ -272,11 +266,11 @@ class LocalModules:
             if type(module) is not types.ModuleType:
                 continue
             spec = module.__dict__.get("__spec__")
+            auto = _loaded_time(reloader, entry.name)
             try:
-                auto = reloader.modules_mtimes.get(entry.name) if reloader is not None else None
-                failed = reloader is not None and auto is not None and _failed(reloader, entry.file) == auto
+                failed = auto is not None and _failed(reloader, entry.file) == auto
             except Exception:
-                auto, failed = None, False
+                failed = False
             seen, entry.auto = entry.auto, auto
             if spec is not entry.spec:  # importlib.reload (autoreload's full reload too)
                 self._again(key, entry, spec, None)
@@ -308,7 +302,8 @@ class LocalModules:
     def current(self, ns: dict[str, Any]) -> dict[str, _Module]:
         """Every module's version the kernel runs now (``ns``: the notebook's namespace), as a training cell's
         capture asks: a file edited on disk without a reload keeps the version kept, with one warning per edit."""
-        self.notice(every=True)
+        self.notice(every=not self._walked)  # the first: modules imported before tracking; then those since
+        self._walked = True
         if self._earlier:
             self._reached(ns)
         for entry in self.modules.values():
@@ -326,6 +321,14 @@ class LocalModules:
                 "keeps the version it trained with",
             )
         return self.modules
+
+
+def _loaded_time(reloader: Any, name: str) -> float | None:
+    """The file time autoreload last loaded module ``name`` at (None: autoreload not loaded, or not watching it)."""
+    try:
+        return reloader.modules_mtimes.get(name) if reloader is not None else None
+    except Exception:
+        return None
 
 
 def _failed(reloader: Any, file: str) -> float | None:

@@ -593,7 +593,7 @@ def _merge_keys(
         if name in out:
             old = out[name]
             out[name] = None if old is None or keys is None else old | keys
-        elif name not in before:
+        else:
             out[name] = keys
     return out
 

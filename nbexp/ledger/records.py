@@ -66,7 +66,7 @@ class Comparison(TypedDict, total=False):
     best: dict[str, int | None]  # per metric, the index of the best run (lower is better for loss-like names)
     code_diff: list[str]
     code_cells: list[dict[str, Any]]  # the code diff cell by cell
-    module_blocks: list[dict[str, Any]]  # the first and last run's modules of the notebook's folder, by module
+    module_blocks: list[dict[str, Any]]  # the first and last run's own modules of the notebook, by module
     module_diff: list[str]  # the same as a unified diff (compare.module_diff)
     code_by_run: list[list[dict[str, Any]] | None]  # each run's cells against the baseline's (None: the baseline)
     param_aliases: dict[str, list[str]]  # params that say the same thing twice (see compare.param_aliases)
