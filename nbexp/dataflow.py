@@ -207,12 +207,13 @@ class Dataflow:
 
         return {k: v for k, v in held.items() if read(k)} == {k: v for k, v in self.params.items() if read(k)}
 
-    def built_with(self, t: Training, ns: dict[str, Any]) -> dict[str, Any]:
+    def built_with(self, t: Training, stale: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """The params a training cell analysed as ``t`` used in place of the ones it would record: where a name it
         reads was built from a value that was set again since (:meth:`stale`), that value's params as they were when
-        the name was built (``C`` 1.0, not the 0.01 it was set to after ``clf = LogisticRegression(C=C)`` ran)."""
+        the name was built (``C`` 1.0, not the 0.01 it was set to after ``clf = LogisticRegression(C=C)`` ran);
+        ``stale``: :meth:`stale` of the cell."""
         out: dict[str, Any] = {}
-        for built, edited in self.stale(t, ns):
+        for built, edited in stale:
             held = self._built_with.get(built, {})
             if edited in t.reads:  # what a training reading the value itself used it for is not known
                 continue
@@ -305,7 +306,15 @@ class Dataflow:
             self.warn(s.cause, str(s))
         return {k: v for k, v in out.items() if not self.is_excluded(k)}
 
-    def slice_params(self, run: Run, t: Training, ns: dict[str, Any], trains: bool, refresh: bool = False) -> None:
+    def slice_params(
+        self,
+        run: Run,
+        t: Training,
+        ns: dict[str, Any],
+        trains: bool,
+        refresh: bool = False,
+        stale: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Make ``run``'s params what its training and evaluation depended on.
 
         At its first training cell the run's params become those of the backward slice from
@@ -315,21 +324,19 @@ class Dataflow:
         had not, never changing a param the run already has (a trained run is not rewritten),
         unless ``refresh``: the cell that opened a run carried from a trained one (RunBook.carry)
         describes everything it reaches as it is now. A value set again after a model the training reads was built
-        from it is recorded as the model was built with it (:meth:`built_with`).
+        from it (``stale``: :meth:`stale` of the training cell) is recorded as the model was built with it
+        (:meth:`built_with`).
         """
         roots = t.reads | t.models | t.writes if trains else set(t.reads)
         reached = self.closure(roots)
         # a value set again after the model was built from it did not reach the training: the one that did is recorded
-        used = self.built_with(t, ns) if trains and self.trains(t) else {}
+        used = self.built_with(t, stale) if trains and self.trains(t) else {}
         models = run.models | t.models if trains else run.models
         defaults: set[str] = set()
-        if not run.frozen:
+        first = not run.frozen
+        if first:
             run.slice = reached
             wanted = self.params_of(reached, models, ns, defaults)
-            used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}  # the values it did not get
-            run.unused.update((k, wanted[k]) for k in used)
-            wanted.update(used)
-            run.drop_params([k for k in run.params if k not in wanted])
         else:
             new = reached if refresh else reached - run.slice
             if not new:
@@ -337,11 +344,13 @@ class Dataflow:
             described = () if refresh else frozenset(run.slice)
             run.slice |= new
             wanted = self.params_of(new, models, ns, defaults, described)
-            used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}
-            run.unused.update((k, wanted[k]) for k in used)
-            wanted.update(used)
-            if not refresh:
-                wanted = {k: v for k, v in wanted.items() if k not in run.params}
+        used = {k: v for k, v in used.items() if k in wanted and wanted[k] != v}  # the values it did not get
+        run.unused.update((k, wanted[k]) for k in used)
+        wanted.update(used)
+        if first:
+            run.drop_params([k for k in run.params if k not in wanted])
+        elif not refresh:
+            wanted = {k: v for k, v in wanted.items() if k not in run.params}
         # estimator params left at their class's default are marked so (source ``default``), values a model was built
         # with that were set again since so (``built``: nbexp replay sets them back)
         run.set_params({k: v for k, v in wanted.items() if k not in defaults and k not in used}, source="assign")

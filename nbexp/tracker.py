@@ -1036,14 +1036,14 @@ class Session:
         if trains:
             self.book.trained(run, t)  # what its training read, before the cell's own record
         self.dataflow.record(t, literal, computed, params)
+        stale = self.dataflow.stale(t, ns) if trains and self.dataflow.trains(t) else []
         if status == "ok" and (trains or run.frozen and (cell.carried or t.reads & (run.slice | run.models))):
             # the evaluation that opened a carried run describes afresh what it reaches (an edited threshold)
-            self.dataflow.slice_params(run, t, ns, trains, refresh=cell.carried)
+            self.dataflow.slice_params(run, t, ns, trains, refresh=cell.carried, stale=stale)
         elif not run.frozen:
             run.set_params(params, source="assign")  # until it trains: what its cells set
         if cell.carried and status == "ok":  # and the values it binds itself
             run.set_params({k: v for k, v in params.items() if k.split(".", 1)[0] in literal}, source="assign")
-        stale = self.dataflow.stale(t, ns) if trains and self.dataflow.trains(t) else []
         self.dataflow.bound(t, cell.hash, cell.key, literal.keys(), changed=configs)
         for built, edited in stale:
             self.warn(
