@@ -48,6 +48,8 @@ FIT = (
 EVAL = 'from sklearn.metrics import accuracy_score\nprint("accuracy", accuracy_score(y_test, clf.predict(X_test)))'
 FILTER = ('df = df[df["f1"] > -2.0]', 'df = df[df["f1"] > -1.0]')
 CLIP = ('df["f0"] = df["f0"].clip(-1, 1)', 'df["f0"] = df["f0"].clip(-2, 2)')
+# pandas changing the frame itself (the Titanic tutorials' df.dropna(inplace=True)): no assignment names df
+DROP = ("df.drop(index=df.index[:10], inplace=True)", "df.drop(index=df.index[:50], inplace=True)")
 
 
 def _run(shell, key, code, ids):
@@ -124,7 +126,7 @@ def test_the_run_book_tells_an_edit_of_a_cell_upstream_from_a_new_cell_or_a_reru
 
 
 @pytest.mark.slow  # whole training scenarios in many cells
-@pytest.mark.parametrize("edit", [FILTER, CLIP], ids=["filter", "column in place"])
+@pytest.mark.parametrize("edit", [FILTER, CLIP, DROP], ids=["filter", "column in place", "inplace=True"])
 def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_runs(shell, reader, db, edit):
     """The filter (or a column clipped in place) is edited and the cells from it down re-run: the edited cell
     opens the next run before it runs. The trained run keeps the filter it trained on (its code, what ``nbexp

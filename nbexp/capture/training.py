@@ -348,7 +348,7 @@ class _Visitor(syntax.Visitor):
             self.out.calls.add(f.id)
         kind = training_call(node, self.loop > 0)
         if isinstance(f, ast.Attribute) and (
-            kind in ("fit", "train") or kind == "step" and f.attr == "step" or f.attr in MUTATORS
+            kind in ("fit", "train") or kind == "step" and f.attr == "step" or f.attr in MUTATORS or _in_place(node)
         ):
             recv = _root(f.value)
             if kind == "train" and recv in TRAIN_MODULES:
@@ -579,6 +579,14 @@ def _keys_read(v: _Visitor) -> dict[str, frozenset[str] | None]:
     for name in (v.stmt_keys.keys() | v.stmt_spread) - v.stmt_whole:
         out[name] = None if name in v.stmt_spread else frozenset(v.stmt_keys[name])
     return out
+
+
+def _in_place(node: ast.Call) -> bool:
+    """A method call told to change its object rather than return a new one (pandas' ``df.dropna(inplace=True)``,
+    ``df["age"].fillna(0, inplace=True)``): it changes the name it is called on, as an assignment to it would."""
+    return any(
+        kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
+    )
 
 
 def _merge_keys(
