@@ -515,21 +515,23 @@ def outputs_cmd(ctx, run, save_dir, output):
 
 
 def _save_artifacts(r: Reader, rid: str, folder: Path) -> int:
-    """Write a run's stored artifacts into ``folder``, each under its name made one safe file name
-    (:func:`~nbexp.capture.outputs.artifact_flat_name`)."""
-    from .capture.outputs import artifact_flat_name
+    """Write a run's stored artifacts into ``folder``, each at its name's own path, one file per name
+    (:func:`~nbexp.capture.outputs.artifact_paths`: ``@modules/pkg/__init__.py`` as ``_modules/pkg/__init__.py``)."""
+    from .capture.outputs import artifact_paths
 
     n = 0
-    for a in r.artifacts(rid):
+    artifacts = r.artifacts(rid)
+    paths = artifact_paths(a["name"] for a in artifacts)
+    for a in artifacts:
         blob = r.blob(a["sha256"]) if a["stored"] else None
         if blob is None:
             continue
-        name = artifact_flat_name(a["name"])
+        target = folder / paths[a["name"]]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_bytes(blob["data"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob["data"])
         except OSError as exc:
-            raise click.ClickException(f"cannot write {folder / name}: {exc}") from None
+            raise click.ClickException(f"cannot write {target}: {exc}") from None
         n += 1
     return n
 

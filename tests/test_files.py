@@ -121,4 +121,4 @@ def test_cli_lists_the_files_and_saves_them_back(cell, reader, workdir, ledger_p
     assert save.returncode == 0, save.stderr
     assert "2 artifacts" in save.stdout
     assert (out / "artifacts" / "model.joblib").read_bytes() == model
-    assert (out / "artifacts" / "out_page.html.txt").read_text() == "<p>"  # never saved as a page to open
+    assert (out / "artifacts" / "out" / "page.html.txt").read_text() == "<p>"  # never saved as a page to open

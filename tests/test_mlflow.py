@@ -184,6 +184,45 @@ def test_running_run_is_exported_and_completed_later(cell, ledger_path, server):
     assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 15
 
 
+def test_artifacts_keep_their_folders_and_names_that_fold_into_one_path_keep_their_bytes(
+    cell, ledger_path, server, tmp_path
+):
+    """A run's files keep their folders on the MLflow server (a package of the notebook's own code stays importable
+    once downloaded), and two names that fold into one safe path (``a b.csv``, ``a_b.csv``) are two files, each with
+    its bytes: the flat names of the first export wrote the later over the earlier, and left it so on every
+    re-export (a user trial). ``nbexp outputs --save`` writes them the same way."""
+    cell("%nbexp track --sample-hz 0 files")
+    cell(
+        "import nbexp\n"
+        "nbexp.log_artifact(b'one', name='out/a b.csv')\n"
+        "nbexp.log_artifact(b'two', name='out/a_b.csv')\n"
+        "nbexp.log_artifact(b'init', name='pkg/__init__.py')\n"
+        "nbexp.log_artifact(b'flat', name='pkg___init__.py')\n"
+        "acc = 0.5"
+    )
+    cell("%nbexp stop")
+    for _ in range(2):  # again: nothing left to send, nothing replaced
+        res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "files")
+        assert res.returncode == 0, res.stderr
+    client, (run,) = mlflow_runs(server, "files")
+    down = Path(client.download_artifacts(run.info.run_id, "artifacts", str(tmp_path)))
+    got = {str(p.relative_to(down)): p.read_bytes() for p in down.rglob("*") if p.is_file()}
+    assert got == {
+        "out/a_b.csv": b"one",
+        "out/a_b.csv_": b"two",
+        "pkg/__init__.py": b"init",
+        "pkg___init__.py": b"flat",
+    }
+    save = subprocess.run(
+        NBEXP + ["--ledger", str(ledger_path), "outputs", "latest", "--save", str(tmp_path / "saved")],
+        capture_output=True,
+        text=True,
+    )
+    assert save.returncode == 0 and "4 artifacts" in save.stdout, save.stdout + save.stderr
+    saved = tmp_path / "saved" / "artifacts"
+    assert {str(p.relative_to(saved)): p.read_bytes() for p in saved.rglob("*") if p.is_file()} == got
+
+
 def test_dry_run_counts_the_points_the_export_sends(sprint, server):
     def points(res):
         assert res.returncode == 0, res.stderr

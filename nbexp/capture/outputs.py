@@ -31,7 +31,7 @@ import base64
 import hashlib
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 # the representations kept, best first: one per display
 MIMES = ("image/png", "image/jpeg", "application/vnd.plotly.v1+json", "text/html", "text/plain")
@@ -95,11 +95,20 @@ def artifact_file_path(name: str) -> str:
     return path + ".txt" if path.lower().endswith(_ACTIVE) else path
 
 
-def artifact_flat_name(name: str) -> str:
-    """An artifact's name as one safe file name (``out/preds.csv`` as ``out_preds.csv``, never
-    ``..``); a page or a script gets ``.txt`` added, like outputs."""
-    flat = re.sub(r"[^\w.+-]+", "_", name).lstrip("._") or "artifact"
-    return flat + ".txt" if flat.lower().endswith(_ACTIVE) else flat
+def artifact_paths(names: Iterable[str]) -> dict[str, str]:
+    """Each of a run's artifact names as the relative path it is written to (:func:`artifact_file_path`), one
+    path per name: where two names fold into one (``out/a b.csv`` and ``out/a_b.csv``, or two spellings a
+    case-insensitive disk takes for one), the later in name order gets ``_`` added until it is free, so no file
+    an export or ``nbexp outputs --save`` writes replaces another."""
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        rel = artifact_file_path(name)
+        while rel.lower() in taken:
+            rel = f"{rel}_"
+        taken.add(rel.lower())
+        out[name] = rel
+    return out
 
 
 def stdout_tail(text: str, limit: int = STDOUT_TAIL) -> str:

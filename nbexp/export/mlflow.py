@@ -160,21 +160,32 @@ def _pending_points(client, reader, rid: str, run: dict, mid: str | None, known:
 
 def _run_files(reader, rid: str) -> list[tuple[str, str]]:
     """``(artifact path, blob hash)`` of what a run's cells showed (``outputs/NNN-cellC-S-kind.ext``) and of
-    the files it kept whose bytes the ledger holds (``artifacts/NAME``, one safe file name each). Outputs are named
-    as ``nbexp outputs --save`` and the W&B export name them, never .html or .svg (a page the MLflow UI would run)."""
+    the files it kept whose bytes the ledger holds (``artifacts/PATH``: each name's own path, folders kept, one file
+    per name, as :func:`~nbexp.capture.outputs.artifact_paths` gives it). Outputs are named as ``nbexp outputs
+    --save`` and the W&B export name them, never .html or .svg (a page the MLflow UI would run)."""
 
-    from ..capture.outputs import artifact_flat_name, output_file_name
+    from ..capture.outputs import artifact_paths, output_file_name
 
     files = []
     for i, c in enumerate(reader.outputs(rid), 1):
         for o in c["outputs"]:
             name = output_file_name(i, c["execution_count"], o["seq"], o["kind"], o["mime"])
             files.append((f"outputs/{name}", o["hash"]))
-    for a in reader.artifacts(rid):
-        if not a["stored"]:
-            continue
-        files.append((f"artifacts/{artifact_flat_name(a['name'])}", a["sha256"]))
+    stored = [a for a in reader.artifacts(rid) if a["stored"]]
+    paths = artifact_paths(a["name"] for a in stored)
+    files += [(f"artifacts/{paths[a['name']]}", a["sha256"]) for a in stored]
     return files
+
+
+def _listed(client, mid: str, folder: str) -> set[str]:
+    """Every file path under ``folder`` of MLflow run ``mid``, its subfolders too."""
+    out: set[str] = set()
+    for a in client.list_artifacts(mid, folder):
+        if a.is_dir:
+            out |= _listed(client, mid, a.path)
+        else:
+            out.add(a.path)
+    return out
 
 
 def _upload_files(client, reader, rid: str, mid: str) -> int:
@@ -184,7 +195,7 @@ def _upload_files(client, reader, rid: str, mid: str) -> int:
     files = _run_files(reader, rid)
     if not files:
         return 0
-    existing = {a.path for folder in ("outputs", "artifacts") for a in client.list_artifacts(mid, folder)}
+    existing = _listed(client, mid, "outputs") | _listed(client, mid, "artifacts")
     missing = [(path, digest) for path, digest in files if path not in existing]
     if not missing:
         return 0
@@ -194,12 +205,11 @@ def _upload_files(client, reader, rid: str, mid: str) -> int:
             blob = reader.blob(digest)
             if blob is None:
                 continue
-            folder, name = path.split("/", 1)
-            local = os.path.join(tmp, folder, name)
+            local = os.path.join(tmp, *path.split("/"))
             os.makedirs(os.path.dirname(local), exist_ok=True)
             with open(local, "wb") as f:
                 f.write(blob["data"])
-            client.log_artifact(mid, local, folder)
+            client.log_artifact(mid, local, path.rsplit("/", 1)[0])
             n += 1
     return n
 

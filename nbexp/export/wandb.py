@@ -40,9 +40,9 @@ def wandb_id(run: dict) -> str:
 def write_outputs(reader, run_id: str, folder: Path) -> list[Path]:
     """Write a run's outputs and stored artifacts under ``folder`` (``outputs/``, ``artifacts/``) with
     a ``manifest.json``; returns the files written. Names come from
-    :func:`nbexp.capture.outputs.output_file_name` and :func:`~nbexp.capture.outputs.artifact_file_path`
+    :func:`nbexp.capture.outputs.output_file_name` and :func:`~nbexp.capture.outputs.artifact_paths`
     (never outside ``folder``, never a page)."""
-    from ..capture.outputs import artifact_file_path, output_file_name
+    from ..capture.outputs import artifact_paths, output_file_name
 
     written: list[Path] = []
     manifest: dict[str, list] = {"outputs": [], "artifacts": []}
@@ -60,15 +60,13 @@ def write_outputs(reader, run_id: str, folder: Path) -> list[Path]:
                 {"file": f"outputs/{name}", "cell": c["execution_count"], "kind": o["kind"], "mime": o["mime"]}
                 | {"size": o["size"], "sha256": o["hash"]}
             )
-    taken: set[str] = set()
-    for a in reader.artifacts(run_id):
+    artifacts = reader.artifacts(run_id)
+    paths = artifact_paths(a["name"] for a in artifacts)
+    for a in artifacts:
         entry = {k: a[k] for k in ("name", "path", "size", "sha256", "stored")}
         blob = reader.blob(a["sha256"]) if a["stored"] and a["sha256"] else None
         if blob is not None:
-            rel = artifact_file_path(a["name"])
-            while rel.lower() in taken:  # two names folded into one path (case-insensitive disks too)
-                rel = f"{rel}_"
-            taken.add(rel.lower())
+            rel = paths[a["name"]]
             target = folder / "artifacts" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob["data"])
