@@ -901,7 +901,7 @@ def replay_cmd(ctx, run, output, execute, params, timeout):
         click.echo(f"warning: environment differs: {note}", err=True)
     if differ and folder is not None:
         click.echo(
-            f"note: {', '.join(differ)} changed since run {original['id']} trained: the replay imports the version it "
+            f"note: since run {original['id']} trained, {', '.join(differ)}: the replay imports the version it "
             f"trained with, from {folder}",
             err=True,
         )

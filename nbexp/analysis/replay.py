@@ -89,7 +89,8 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
     """Write the notebook's own modules a run trained with (:func:`.compare.module_sources`) into a new
     folder in ``workdir`` (``<stem>-modules-XXXX``) for its replay to import (:func:`serve`), whatever the files
     beside the notebook hold now. Returns the folder (None when the run kept none), the module paths whose file in
-    ``workdir`` differs from the kept one (or is gone), and the module paths not served, each with why: too large
+    ``workdir`` differs from the kept one, each with how (``train_utils.py changed``, ``pkg/sub.py is not there``),
+    and the module paths not served, each with why: too large
     to have been kept (the replay imports the file as it is), a name of Python's standard library or of a package
     installed here (a ledger from elsewhere cannot replace those). Only ``.py`` files are read, to compare."""
     differ: list[str] = []
@@ -113,11 +114,10 @@ def kept_modules(modules: dict[str, dict], workdir: Path, stem: str) -> tuple[Pa
         recorded = m.get("path") or path
         here = Path(recorded) if os.path.isabs(recorded) else workdir / recorded  # outside the folder: absolute
         try:
-            same = here.name.endswith(".py") and hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]
+            if not (here.name.endswith(".py") and hashlib.sha256(here.read_bytes()).hexdigest() == m["sha256"]):
+                differ.append(f"{path} changed")
         except OSError:
-            same = False
-        if not same:
-            differ.append(path)
+            differ.append(f"{path} is not there")
         if m.get("data") is None:
             skipped.append(f"{path} (too large to have been kept: the replay imports the file as it is)")
             continue
