@@ -1081,7 +1081,7 @@ class Session:
         for key, m in self._modules.current(self.shell.user_ns if self.shell is not None else {}).items():
             if run.modules.get(key) != m.digest:
                 run.modules[key] = m.digest
-                path = os.path.relpath(m.file, self._modules.root) if m.file.startswith(self._modules.root) else m.file
+                path = os.path.relpath(m.path, self._modules.root) if m.path.startswith(self._modules.root) else m.path
                 run.keep_artifact(key, path, m.size, m.digest, m.data)
 
     def _continued(self, run: Run, t: Training, ns: dict[str, Any]) -> None:

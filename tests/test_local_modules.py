@@ -155,6 +155,8 @@ def test_an_edit_of_a_module_beside_the_notebook_shows_in_diff_explain_and_repla
         replay = next(x for x in r.list_runs() if x["replay_of"] == a["id"])
         assert replay["metrics"]["acc"]["last"] == a["metrics"]["acc"]["last"]
         assert modules_of(r, replay["id"]) == {"@modules/train_utils.py": sha(UTILS)}
+        # where the module is, as in the run it replays: not the replay's folder of kept copies
+        assert [a["path"] for a in r.artifacts(replay["id"]) if a["name"].startswith("@modules/")] == ["train_utils.py"]
     assert utils.read_text() == EDITED  # the user's file is left as it is
 
 

@@ -75,6 +75,12 @@ class _Module:
     data: bytes | None  # None: larger than MAX_BYTES
     auto: float | None = None  # the file time autoreload last loaded, as nbexp last saw it
     warned: int = 0  # the mtime_ns of the file last warned about (edited, not reloaded)
+    origin: str = ""  # where the module is (its __file__), when ``file`` is a replay's kept copy of it
+
+    @property
+    def path(self) -> str:
+        """The module's file as the run records it: where it is, not a replay's kept copy it runs from."""
+        return self.origin or self.file
 
 
 def _excluded_roots() -> tuple[str, ...]:
@@ -205,9 +211,10 @@ class LocalModules:
         return sys.dont_write_bytecode or _compiled_from(module, entry)
 
     def _read(self, name: str, path: str, spec: Any) -> _Module | None:
+        origin = ""
         kept = getattr(getattr(spec, "loader", None), "nbexp_kept", None)
         if isinstance(kept, str):  # a replay's: the bytes nbexp kept (nbexp.analysis.replay), not the file at __file__
-            path = kept
+            origin, path = path, kept
         try:
             st = os.stat(path)
             data = None
@@ -222,7 +229,7 @@ class LocalModules:
                 f"modules:{name}", f"module {name}: cannot read {path} ({exc.strerror or exc}); its code is not kept"
             )
             return None
-        return _Module(name, path, spec, st.st_mtime_ns, st.st_size, digest, data)
+        return _Module(name, path, spec, st.st_mtime_ns, st.st_size, digest, data, origin=origin)
 
     def _reached(self, ns: dict[str, Any]) -> None:
         """Keep the modules imported before the session that the namespace ``ns`` reaches: bound there (``import
@@ -280,7 +287,7 @@ class LocalModules:
     def _again(self, key: str, entry: _Module, spec: Any, loaded: float | None) -> None:
         """The module was loaded again (``loaded``: the file time autoreload loaded): its file as it is now, unless
         it does not compile (the reload failed: the kernel runs what it ran) or changed again since the load."""
-        fresh = self._read(entry.name, entry.file, spec)
+        fresh = self._read(entry.name, entry.path, spec)
         if fresh is None or fresh.digest == entry.digest:
             entry.spec = spec
             return
