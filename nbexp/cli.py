@@ -1087,7 +1087,7 @@ class _Exporters(_Group):
 
 @main.group("export", cls=_Exporters)
 def export_group():
-    """Export runs: to a portable bundle, or to a shared tracker (see `nbexp export --help`)."""
+    """Export runs: to a portable bundle, or to a shared tracker (MLflow, W&B): `nbexp export KIND --help`."""
 
 
 @main.command("import")

@@ -381,8 +381,9 @@ def cli():
         click.echo(
             ("would send: " if dry_run else "")
             + f"{count(stats['created'], 'run')} created, {stats['updated']} updated, "
-            f"{stats['skipped']} unchanged; {stats['points']:,} points sent to {tracking_uri} "
-            f"(experiment {experiment!r})"
+            f"{stats['skipped']} unchanged; {stats['points']:,} points"
+            + ("" if dry_run else f" and {count(stats['files'], 'file')}")
+            + f" sent to {tracking_uri} (experiment {experiment!r})"
         )
 
     return mlflow_cmd
