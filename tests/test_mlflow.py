@@ -190,7 +190,8 @@ def test_artifacts_keep_their_folders_and_names_that_fold_into_one_path_keep_the
     """A run's files keep their folders on the MLflow server (a package of the notebook's own code stays importable
     once downloaded), and two names that fold into one safe path (``a b.csv``, ``a_b.csv``) are two files, each with
     its bytes: the flat names of the first export wrote the later over the earlier, and left it so on every
-    re-export (a user trial). ``nbexp outputs --save`` writes them the same way."""
+    re-export (a user trial). A name that is another's folder (``out``, ``out/a.csv``) moves the later aside.
+    ``nbexp outputs --save`` writes them the same way."""
     cell("%nbexp track --sample-hz 0 files")
     cell(
         "import nbexp\n"
@@ -198,18 +199,20 @@ def test_artifacts_keep_their_folders_and_names_that_fold_into_one_path_keep_the
         "nbexp.log_artifact(b'two', name='out/a_b.csv')\n"
         "nbexp.log_artifact(b'init', name='pkg/__init__.py')\n"
         "nbexp.log_artifact(b'flat', name='pkg___init__.py')\n"
+        "nbexp.log_artifact(b'file', name='out')\n"
         "acc = 0.5"
     )
     cell("%nbexp stop")
-    for sent in ("4 files", "0 files"):  # again: nothing left to send, nothing replaced
+    for sent in ("5 files", "0 files"):  # again: nothing left to send, nothing replaced
         res = cli(ledger_path, "export", "mlflow", "--all", "--tracking-uri", server.uri, "--experiment", "files")
         assert res.returncode == 0 and f"points and {sent} sent to" in res.stdout, res.stdout + res.stderr
     client, (run,) = mlflow_runs(server, "files")
     down = Path(client.download_artifacts(run.info.run_id, "artifacts", str(tmp_path)))
     got = {str(p.relative_to(down)): p.read_bytes() for p in down.rglob("*") if p.is_file()}
     assert got == {
-        "out/a_b.csv": b"one",
-        "out/a_b.csv_": b"two",
+        "out": b"file",  # a file, and the folder the names under out/ would have: theirs is out_/
+        "out_/a_b.csv": b"one",
+        "out_/a_b.csv_": b"two",
         "pkg/__init__.py": b"init",
         "pkg___init__.py": b"flat",
     }
@@ -218,7 +221,7 @@ def test_artifacts_keep_their_folders_and_names_that_fold_into_one_path_keep_the
         capture_output=True,
         text=True,
     )
-    assert save.returncode == 0 and "4 artifacts" in save.stdout, save.stdout + save.stderr
+    assert save.returncode == 0 and "5 artifacts" in save.stdout, save.stdout + save.stderr
     saved = tmp_path / "saved" / "artifacts"
     assert {str(p.relative_to(saved)): p.read_bytes() for p in saved.rglob("*") if p.is_file()} == got
 

@@ -98,15 +98,21 @@ def artifact_file_path(name: str) -> str:
 def artifact_paths(names: Iterable[str]) -> dict[str, str]:
     """Each of a run's artifact names as the relative path it is written to (:func:`artifact_file_path`), one
     path per name: where two names fold into one (``out/a b.csv`` and ``out/a_b.csv``, or two spellings a
-    case-insensitive disk takes for one), the later in name order gets ``_`` added until it is free, so no file
-    an export or ``nbexp outputs --save`` writes replaces another."""
-    taken: set[str] = set()
+    case-insensitive disk takes for one), or one's file would be another's folder (``out`` and ``out/a.csv``), the
+    later in name order gets ``_`` added to the part in the way until it is free, so no file an export or ``nbexp
+    outputs --save`` writes replaces another or cannot be written."""
+    files: set[str] = set()
+    folders: set[str] = set()
     out: dict[str, str] = {}
     for name in sorted(names):
-        rel = artifact_file_path(name)
-        while rel.lower() in taken:
-            rel = f"{rel}_"
-        taken.add(rel.lower())
+        parts = artifact_file_path(name).split("/")
+        for i in range(len(parts) - 1):  # a folder that is another name's file
+            while "/".join(parts[: i + 1]).lower() in files:
+                parts[i] += "_"
+        while (rel := "/".join(parts)).lower() in files or rel.lower() in folders:
+            parts[-1] += "_"
+        files.add(rel.lower())
+        folders.update("/".join(parts[: i + 1]).lower() for i in range(len(parts) - 1))
         out[name] = rel
     return out
 
