@@ -339,6 +339,8 @@ def export_runs(
     except MlflowException as exc:
         raise ExportError(f"MLflow at {uri}: {str(exc).splitlines()[0][:300]}") from None
     except OSError as exc:
+        if exc.filename is not None:  # a file the upload writes (a local artifact store, the temporary copy)
+            raise ExportError(f"MLflow at {uri}: cannot write {exc.filename} ({exc.strerror or exc})") from None
         raise ExportError(f"cannot reach the MLflow server at {uri}: {exc}") from None
     except Exception as exc:  # requests' errors, without importing requests here
         if type(exc).__module__.startswith(("requests", "urllib3")):
