@@ -47,6 +47,24 @@ def test_a_change_in_place_keeps_the_old_dependencies():
     assert flow.closure({"b"}) == {"a", "b", "x"}
 
 
+def test_inplace_true_changes_the_frame_a_statement_calls_it_on_and_nothing_else():
+    """pandas' ``df.dropna(inplace=True)`` changes ``df`` (its edit upstream of a training opens the next run); a
+    layer built with ``inplace=True`` changes no ``nn`` (a review: every model cell became a maker of ``nn``, which a
+    torch training reads, so a new ``head = nn.Sequential(..., nn.ReLU(inplace=True))`` after training opened a
+    run, and an unrelated model's width leaked into the params of the run that trained another)."""
+    flow = Dataflow()
+    run_cell(flow, "df = load()")
+    run_cell(flow, "fill = 0.5")
+    run_cell(flow, "df.fillna(fill, inplace=True)")
+    assert {"df", "fill"} <= flow.closure({"df"})
+    run_cell(flow, "width2 = 99")
+    for src in ("other = nn.Sequential(nn.Linear(12, width2), nn.ReLU(inplace=True))", "x = F.relu(y, inplace=True)"):
+        t = run_cell(flow, src)
+        assert not {"nn", "F"} & (t.writes | t.mutated), src
+    t = run_cell(flow, "net = nn.Sequential(nn.Linear(4, 8))\nopt.step()")
+    assert "width2" not in flow.closure(t.reads | t.writes)
+
+
 def test_a_function_whose_body_trains_makes_its_callers_train_until_it_is_rebound():
     flow = Dataflow()
     run_cell(flow, "def train(model, X, y):\n    model.fit(X, y)")

@@ -217,6 +217,7 @@ class _Visitor(syntax.Visitor):
         self.stmt_spread: set[str] = set()  # names spread as keywords (**params)
         self.stmt_whole: set[str] = set()  # names read otherwise
         self._keyed: set[int] = set()  # the Name nodes read by key or spread, not as a whole
+        self._whole: set[int] = set()  # the calls that are a statement of their own (see _in_place)
 
     # -- scopes --------------------------------------------------------------------
     def _loop(self, node: ast.AST) -> None:
@@ -337,6 +338,11 @@ class _Visitor(syntax.Visitor):
             for target in node.targets:
                 self.out.models.update(n.id for n in syntax.walk(target) if isinstance(n, ast.Name))
 
+    def visit_Expr(self, node: ast.Expr) -> None:
+        if isinstance(node.value, ast.Call):
+            self._whole.add(id(node.value))
+        self.generic_visit(node)
+
     def visit_Call(self, node: ast.Call) -> None:
         for kw in node.keywords:
             if kw.arg is None and isinstance(kw.value, ast.Name):  # f(**params): every key, as a keyword
@@ -348,7 +354,12 @@ class _Visitor(syntax.Visitor):
             self.out.calls.add(f.id)
         kind = training_call(node, self.loop > 0)
         if isinstance(f, ast.Attribute) and (
-            kind in ("fit", "train") or kind == "step" and f.attr == "step" or f.attr in MUTATORS or _in_place(node)
+            kind in ("fit", "train")
+            or kind == "step"
+            and f.attr == "step"
+            or f.attr in MUTATORS
+            or id(node) in self._whole
+            and _in_place(node)
         ):
             recv = _root(f.value)
             if kind == "train" and recv in TRAIN_MODULES:
@@ -583,7 +594,9 @@ def _keys_read(v: _Visitor) -> dict[str, frozenset[str] | None]:
 
 def _in_place(node: ast.Call) -> bool:
     """A method call told to change its object rather than return a new one (pandas' ``df.dropna(inplace=True)``,
-    ``df["age"].fillna(0, inplace=True)``): it changes the name it is called on, as an assignment to it would."""
+    ``df["age"].fillna(0, inplace=True)``): it changes the name it is called on, as an assignment to it would. Asked
+    of a call that is a statement of its own (pandas returns None then): ``nn.ReLU(inplace=True)`` and
+    ``F.relu(x, inplace=True)`` inside an expression build or compute something, and change no ``nn`` or ``F``."""
     return any(
         kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
     )
