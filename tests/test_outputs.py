@@ -242,6 +242,23 @@ def test_log_artifact_needs_a_tracked_run(nbexp_home, tmp_path):
         nbexp.log_artifact(str(f))
 
 
+def test_artifact_paths_are_one_file_each_inside_the_folder_and_a_clean_name_keeps_its_own(tmp_path):
+    """What an export and ``nbexp outputs --save`` write: every name its own file, none another's folder, nothing
+    outside the folder, and a name that is a clean path keeps it (``x`` stays ``x`` beside ``../../x``)."""
+    from nbexp.capture.outputs import artifact_paths
+
+    names = ["../../x", "x", "out", "out/a.csv", "out/a b.csv", "/abs/m.pt", "page.html", "a~b", "a_b/c.csv"]
+    paths = artifact_paths(names)
+    assert paths["x"] == "x" and paths["out"] == "out" and paths["a_b/c.csv"] == "a_b/c.csv"
+    assert paths["page.html"] == "page.html.txt"  # never written as a page to open
+    for name, rel in paths.items():  # written in turn, as the exports write them: each one lands, none is lost
+        target = tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(name)
+    written = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    assert sorted(written.values()) == sorted(names)
+
+
 def test_cli_lists_and_saves_outputs(cell, ledger_path, tmp_path):
     image = png((1, 2, 3))
     cell("%nbexp track --sample-hz 0")

@@ -72,16 +72,22 @@ def module_sources(reader: Reader, run_id: str) -> dict[str, dict]:
 
 def module_blocks(a: Mapping[str, dict], b: Mapping[str, dict]) -> list[dict[str, Any]]:
     """Two runs' modules (:func:`module_sources`) compared module by module: per module that differs,
-    ``{"module", "status": "changed" | "added" | "removed", "lines": [[tag, text], ...]}`` (tags as
-    :func:`cell_diff`'s); a module too large to keep is compared by hash (``sha256_a``, ``sha256_b``, no lines)."""
+    ``{"module", "status": "changed" | "added" | "removed", "sha256_a", "sha256_b", "lines": [[tag, text], ...]}``
+    (tags as :func:`cell_diff`'s; a hash is None for the run without the module); a module too large to keep is
+    compared by hash alone (no lines)."""
     out: list[dict[str, Any]] = []
     for name in sorted(set(a) | set(b)):
         x, y = a.get(name), b.get(name)
         if x is not None and y is not None and x["sha256"] == y["sha256"]:
             continue
-        block: dict[str, Any] = {"module": name, "status": "changed" if x and y else "added" if y else "removed"}
+        block: dict[str, Any] = {
+            "module": name,
+            "status": "changed" if x and y else "added" if y else "removed",
+            "sha256_a": x["sha256"] if x else None,
+            "sha256_b": y["sha256"] if y else None,
+        }
         if (x is not None and x["source"] is None) or (y is not None and y["source"] is None):
-            block.update(sha256_a=x["sha256"] if x else None, sha256_b=y["sha256"] if y else None, lines=[])
+            block["lines"] = []
         else:
             diff = difflib.unified_diff(
                 (x["source"] if x else "").splitlines(), (y["source"] if y else "").splitlines(), lineterm="", n=3

@@ -542,8 +542,8 @@ def _module_factors(reader: Reader, ra: Mapping[str, Any], rb: Mapping[str, Any]
                 "title": name,
                 "evidence": {
                     "diff": [tag + text for tag, text in block["lines"]],
-                    "sha256_a": block.get("sha256_a"),
-                    "sha256_b": block.get("sha256_b"),
+                    "sha256_a": block["sha256_a"],
+                    "sha256_b": block["sha256_b"],
                 },
                 "sentence": sentence,
                 "prior": PRIOR["code"],

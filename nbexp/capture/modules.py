@@ -97,7 +97,8 @@ def _excluded_roots() -> tuple[str, ...]:
 
 
 class LocalModules:
-    """The modules of ``root`` (the notebook's folder) this kernel imported, and the version of each it runs."""
+    """The notebook's own modules this kernel imported (``root``: the notebook's folder, where paths are relative
+    to), and the version of each it runs."""
 
     def __init__(self, root: str, warn: Callable[[str, str], None], shell: Any = None) -> None:
         self.shell = shell
@@ -125,7 +126,7 @@ class LocalModules:
         if count != self._count or every:
             # a module imported since is at the end (dicts keep insertion order): only those are read on a cell's
             # path; a shrunk sys.modules is read whole
-            start = 0 if every or count < self._count else self._count
+            start = 0 if every or count < self._count or self._count < 0 else self._count
             self._count = count
             try:
                 items = list(itertools.islice(mods.items(), start, None))

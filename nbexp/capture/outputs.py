@@ -99,12 +99,13 @@ def artifact_paths(names: Iterable[str]) -> dict[str, str]:
     """Each of a run's artifact names as the relative path it is written to (:func:`artifact_file_path`), one
     path per name: where two names fold into one (``out/a b.csv`` and ``out/a_b.csv``, or two spellings a
     case-insensitive disk takes for one), or one's file would be another's folder (``out`` and ``out/a.csv``), the
-    later in name order gets ``_`` added to the part in the way until it is free, so no file an export or ``nbexp
-    outputs --save`` writes replaces another or cannot be written."""
+    later gets ``_`` added to the part in the way until it is free, so no file an export or ``nbexp outputs --save``
+    writes replaces another or cannot be written. Names that are already safe paths claim theirs first, in name
+    order (``x`` keeps ``x`` next to a ``../../x`` folded into it), then the others."""
     files: set[str] = set()
     folders: set[str] = set()
     out: dict[str, str] = {}
-    for name in sorted(names):
+    for name in sorted(names, key=lambda n: (artifact_file_path(n) != n, n)):
         parts = artifact_file_path(name).split("/")
         for i in range(len(parts) - 1):  # a folder that is another name's file
             while "/".join(parts[: i + 1]).lower() in files:

@@ -28,13 +28,13 @@ export interface ICodeBlock {
   lines?: [string, string][];
 }
 
-/** A module of the notebook's folder that differs between two runs (nbexp.analysis.compare.module_blocks). */
+/** A module of the notebook's own code that differs between two runs (nbexp.analysis.compare.module_blocks). */
 export interface IModuleBlock {
   module: string;
   status: 'changed' | 'added' | 'removed';
   lines: [string, string][];
-  sha256_a?: string | null;
-  sha256_b?: string | null;
+  sha256_a: string | null;
+  sha256_b: string | null;
 }
 
 /** A literal param and the estimator params set from it, shown once (nbexp.analysis.compare.param_aliases). */
