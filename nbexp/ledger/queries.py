@@ -1208,9 +1208,6 @@ class _Flow:
     functions: frozenset[str] = frozenset()  # the functions and classes it defines (their bodies read globals)
     # its statements only bind names and show values (``df = df[df.age > 18]``, ``print(len(df))``, ``df.head()``)
     binds_only: bool = False
-    # the names whose frame a statement of pandas' ``inplace=True`` changes (``df.dropna(inplace=True)``): for
-    # :func:`_dead`, as if the cell bound them afresh from what it read
-    in_place: frozenset[str] = frozenset()
     training: Any = field(default=None, compare=False, hash=False)  # the text's whole analysis (a Training)
 
 
@@ -1270,7 +1267,6 @@ def _flow(source: str) -> _Flow:
             constant[name] = known + [ast.dump(stmt)] if plain and known is not None else None
     constants = frozenset((name, tuple(dumps)) for name, dumps in constant.items() if dumps is not None)
     binds_only = not t.trains and all(_binds_or_shows(stmt) for stmt in tree.body)
-    in_place = frozenset(filter(None, (_in_place_frame(stmt) for stmt in tree.body)))
     functions = frozenset(
         stmt.name for stmt in tree.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     )
@@ -1285,7 +1281,6 @@ def _flow(source: str) -> _Flow:
         parsed=True,
         functions=functions,
         binds_only=binds_only,
-        in_place=in_place,
     )
 
 
@@ -1392,31 +1387,11 @@ def _binds_or_shows(stmt: Any) -> bool:
     if isinstance(value, (ast.Constant, ast.Name, ast.Attribute, ast.Subscript)):
         return _calls_pure(value)
     if isinstance(value, ast.Call):
-        if _in_place_frame(stmt):
-            return True
         f = value.func
         shows = isinstance(f, ast.Name) and f.id in ("print", "display")
         shows = shows or isinstance(f, ast.Attribute) and f.attr in _SHOWING and isinstance(f.value, ast.Name)
         return shows and all(_calls_pure(a) for a in [*value.args, *(k.value for k in value.keywords)])
     return False
-
-
-def _in_place_frame(stmt: Any) -> str | None:
-    """The name whose frame a statement of pandas' ``inplace=True`` changes, from values computed without side
-    effects (``df.dropna(inplace=True)``, ``df["age"].fillna(df["age"].median(), inplace=True)``: ``df``)."""
-    import ast
-
-    from ..capture.training import _in_place
-
-    value = stmt.value if isinstance(stmt, ast.Expr) else None
-    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute) or not _in_place(value):
-        return None
-    frame = value.func.value
-    if isinstance(frame, ast.Subscript) and _calls_pure(frame.slice):
-        frame = frame.value
-    if not isinstance(frame, ast.Name):
-        return None
-    return frame.id if all(_calls_pure(a) for a in [*value.args, *(k.value for k in value.keywords)]) else None
 
 
 def _throwaway(names: AbstractSet[str]) -> bool:
@@ -1427,8 +1402,8 @@ def _throwaway(names: AbstractSet[str]) -> bool:
 
 def _dead(cells: list[dict], flows: list[_Flow], edits: AbstractSet[int] = frozenset()) -> set[int]:
     """The cells (indexes, in latest-execution order) whose values reached nothing the run computed: cells that only
-    bind names and show values (no import, no training, no object changed in place but by pandas' ``inplace=True``)
-    and whose every name a later cell bound afresh (without reading it) before any cell that is not dead read it.
+    bind names and show values (no import, no training, no object changed in place) and whose every name a later
+    cell bound afresh (without reading it) before any cell read it.
 
     The data filter before the cell that reads the data ran again: re-run from the reading cell down with the filter
     edited, and without cell ids, both versions of the filter stayed in the run's code, the old one after the
@@ -1438,21 +1413,17 @@ def _dead(cells: list[dict], flows: list[_Flow], edits: AbstractSet[int] = froze
     stand where that version ran, and the cells run since read them."""
     out: set[int] = set()
     functions = {name for flow in flows for name in flow.functions}  # a call of one reads what its body reads
-    for i in range(len(flows) - 1, -1, -1):  # the last first: a cell read only by dead cells is dead too
-        flow = flows[i]
+    for i, flow in enumerate(flows):
         if i in edits:
             continue
-        names = set(flow.defines) | flow.in_place
+        names = set(flow.defines)
         if _throwaway(names):
             continue
         # an object changed in place (``params["lr"] = 0.1``), not rebuilt from itself (``df = df[df.age > 18]``)
-        changes = flow.training is not None and bool(flow.training.mutated - flow.defines - flow.in_place)
+        changes = flow.training is not None and bool(flow.training.mutated - flow.defines)
         if not names or flow.imports or changes or not flow.binds_only:
             continue
-        for j in range(i + 1, len(flows)):
-            if j in out:
-                continue
-            later = flows[j]
+        for later in flows[i + 1 :]:
             if not later.parsed or later.loads & (names | functions):
                 break
             names -= later.defines
@@ -1503,10 +1474,9 @@ def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[i
     functions = {name for flow in flows for name in flow.functions}  # a call of one reads what its body reads
     for i in range(trained + 1, len(cells)) if trained >= 0 else ():
         flow = flows[i]
-        changed = flow.defines - flow.imports | flow.in_place  # df.dropna(inplace=True) changes df as df = ... does
-        if changed & names and not cells[i].get("n_points"):
+        if (flow.defines - flow.imports) & names and not cells[i].get("n_points"):
             out.add(i)  # not an evaluation: a cell that computed the run's metrics is the run's (df = df_test)
-            bound |= changed
+            bound |= flow.defines - flow.imports
         elif flow.loads & (bound | functions) or not flow.parsed:
             return set()
     return out
