@@ -592,13 +592,45 @@ def _keys_read(v: _Visitor) -> dict[str, frozenset[str] | None]:
     return out
 
 
+# pandas' methods that change their frame or series when told ``inplace=True`` (not ``eval``: ``pd.eval(...,
+# target=df, inplace=True)`` is a function of the module that changes its target)
+PANDAS_IN_PLACE = frozenset(
+    {
+        "bfill",
+        "clip",
+        "drop",
+        "drop_duplicates",
+        "dropna",
+        "ffill",
+        "fillna",
+        "interpolate",
+        "mask",
+        "query",
+        "rename",
+        "rename_axis",
+        "replace",
+        "reset_index",
+        "set_index",
+        "sort_index",
+        "sort_values",
+        "where",
+    }
+)
+
+
 def _in_place(node: ast.Call) -> bool:
-    """A method call told to change its object rather than return a new one (pandas' ``df.dropna(inplace=True)``,
+    """A pandas method told to change its object rather than return a new one (``df.dropna(inplace=True)``,
     ``df["age"].fillna(0, inplace=True)``): it changes the name it is called on, as an assignment to it would. Asked
-    of a call that is a statement of its own (pandas returns None then): ``nn.ReLU(inplace=True)`` and
-    ``F.relu(x, inplace=True)`` inside an expression build or compute something, and change no ``nn`` or ``F``."""
-    return any(
-        kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
+    of a call that is a statement of its own (pandas returns None then): ``nn.ReLU(inplace=True)`` inside an
+    expression builds a layer and changes no ``nn``; ``F.relu(x, inplace=True)``, ``sc.pp.normalize_total(adata,
+    inplace=True)`` are no pandas method and change their argument, not the module."""
+    return (
+        isinstance(node.func, ast.Attribute)
+        and node.func.attr in PANDAS_IN_PLACE
+        and any(
+            kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            for kw in node.keywords
+        )
     )
 
 
