@@ -218,13 +218,13 @@ def test_the_package_listing_waits_until_the_first_cells_after_track_have_run(ce
         assert cell(f"x{i} = {i} * 2").success
     assert len(gits) == 1
     sessions = "SELECT s.git_commit, s.env_id, e.packages FROM sessions s LEFT JOIN environments e ON e.id = s.env_id"
-    assert db().execute(sessions).fetchone()[0] == real_git()[0]
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        _commit, env_id, packages = db().execute(sessions).fetchone()
+    while time.monotonic() < deadline:  # both written by the ledger's writer thread (git's first)
+        commit, env_id, packages = db().execute(sessions).fetchone()
         if env_id:
             break
         time.sleep(0.1)
+    assert commit == real_git()[0]
     assert env_id and '"ipython"' in packages
     assert len(listed) == 1 and listed[0] - tracked >= tracker._PACKAGES_AFTER_S
     # tracked again and stopped at once: its thread ends then, without listing

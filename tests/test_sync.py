@@ -258,10 +258,10 @@ def test_a_synced_notebook_survives_the_server_restart_and_every_point_arrives_o
     first = next(m for m in theirs if m.info.run_name == "first")
     outputs = client.list_artifacts(first.info.run_id, "outputs")
     assert any(a.path.endswith("stdout.txt") for a in outputs), [a.path for a in outputs]
-    # and the file it wrote, with its bytes
-    (kept,) = [a.path for a in client.list_artifacts(first.info.run_id, "artifacts") if a.path.endswith("model.txt")]
+    # and the file it wrote, with its bytes (at its own path: outside the notebook's folder, its folders kept)
     (tmp_path / "down").mkdir()
-    local = Path(client.download_artifacts(first.info.run_id, kept, str(tmp_path / "down")))
+    down = Path(client.download_artifacts(first.info.run_id, "artifacts", str(tmp_path / "down")))
+    (local,) = [p for p in down.rglob("model.txt")]
     assert local.read_text() == "weights"
 
     # nothing is left for nbexp sync to send
