@@ -355,11 +355,9 @@ class _Visitor(syntax.Visitor):
         kind = training_call(node, self.loop > 0)
         if isinstance(f, ast.Attribute) and (
             kind in ("fit", "train")
-            or kind == "step"
-            and f.attr == "step"
+            or (kind == "step" and f.attr == "step")
             or f.attr in MUTATORS
-            or id(node) in self._whole
-            and _in_place(node)
+            or (id(node) in self._whole and _in_place(node))
         ):
             recv = _root(f.value)
             if kind == "train" and recv in TRAIN_MODULES:

@@ -171,9 +171,9 @@ def _run_files(reader, rid: str) -> list[tuple[str, str]]:
         for o in c["outputs"]:
             name = output_file_name(i, c["execution_count"], o["seq"], o["kind"], o["mime"])
             files.append((f"outputs/{name}", o["hash"]))
-    stored = [a for a in reader.artifacts(rid) if a["stored"]]
-    paths = artifact_paths(a["name"] for a in stored)
-    files += [(f"artifacts/{paths[a['name']]}", a["sha256"]) for a in stored]
+    artifacts = reader.artifacts(rid)
+    paths = artifact_paths(a["name"] for a in artifacts)  # over all of them, as the W&B export and --save name them
+    files += [(f"artifacts/{paths[a['name']]}", a["sha256"]) for a in artifacts if a["stored"]]
     return files
 
 
