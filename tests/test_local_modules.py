@@ -293,6 +293,39 @@ def test_only_the_folders_modules_the_notebook_reaches_are_kept(tmp_path, monkey
         sys.modules.pop(name, None)
 
 
+def test_packages_pip_installed_into_a_folder_on_the_path_are_not_the_notebooks(tmp_path, monkeypatch):
+    """``pip install --target site`` with ``site`` on ``PYTHONPATH`` (a shared folder of packages, a kernel whose
+    IPython is installed so): its packages are the environment's, not the notebook's own modules (on the device
+    machine every IPython and ipykernel module was kept, and the notebook's own past the 50th were not). A folder of
+    the notebook's own code beside it still counts."""
+    from nbexp.capture.modules import LocalModules
+
+    site, src = tmp_path / "site", tmp_path / "src"
+    (site / "lm_installed" / "sub").mkdir(parents=True)
+    (site / "lm_installed" / "__init__.py").write_text("A = 1\n")
+    (site / "lm_installed" / "sub" / "__init__.py").write_text("from . import deep\n")
+    (site / "lm_installed" / "sub" / "deep.py").write_text("D = 1\n")
+    (site / "lm_single.py").write_text("S = 1\n")
+    (site / "lm_installed-1.0.dist-info").mkdir()
+    (site / "lm_installed-1.0.dist-info" / "METADATA").write_text("Name: lm_installed\n")
+    src.mkdir()
+    (src / "lm_mine.py").write_text("M = 1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(src))
+    kept = LocalModules(str(tmp_path), lambda cause, msg: None)
+    try:
+        import lm_installed.sub.deep  # noqa: F401
+        import lm_mine  # noqa: F401
+        import lm_single  # noqa: F401
+
+        kept.notice()
+        assert sorted(kept.current({})) == ["@modules/lm_mine.py"]
+    finally:
+        for name in ("lm_installed", "lm_installed.sub", "lm_installed.sub.deep", "lm_single", "lm_mine"):
+            sys.modules.pop(name, None)
+
+
 def test_a_served_module_runs_the_kept_bytes_at_its_own_path(tmp_path, monkeypatch):
     """In-process, what a replay's first cell does (``serve``): the kept bytes run as the module at its path in the
     notebook's folder (``__file__`` and the data beside it as in the run, not the replay's folder), ahead of the

@@ -18,7 +18,8 @@ first read after it was imported (before tracking began) whose file no longer ma
 file edited again while the cell that reloaded it ran.
 
 The notebook's own modules: plain modules whose file is a ``.py`` outside the Python environment (its prefixes,
-any ``site-packages``; a virtualenv kept in the project folder too) and outside nbexp: beside the notebook, in a
+any ``site-packages``, a folder pip installed packages into, which holds their ``.dist-info``: ``pip install
+--target`` on ``PYTHONPATH``; a virtualenv kept in the project folder too) and outside nbexp: beside the notebook, in a
 ``src/`` or ``../src`` it put on ``sys.path``. One imported before the session began counts once the notebook's
 namespace reaches it, with the packages above it (an IPython inside a test runner or an application has modules of
 its own). At most :data:`MAX_MODULES` modules, each kept up to
@@ -108,6 +109,7 @@ class LocalModules:
         self._seen: set[str] = set()  # sys.modules names looked at
         self._outside: set[str] = set()  # top-level modules and packages of the environment (or built in)
         self._inside: set[str] = set()  # top-level ones that are not
+        self._installs: dict[str, bool] = {}  # folders on sys.path: whether pip installed packages there
         self._count = len(sys.modules)  # when last looked: the modules imported before are read at the first training
         # modules imported before the session began: kept only once the notebook's namespace reaches them (_reached)
         self._before = set(sys.modules)
@@ -158,6 +160,10 @@ class LocalModules:
         parts = path.split(os.sep)
         if path.startswith(self._excluded) or "site-packages" in parts or "dist-packages" in parts:
             return
+        if self._installed_in(_top_folder(name, file)):
+            if not dot:
+                self._outside.add(name)
+            return
         key = artifact_name(name, os.path.basename(path) == "__init__.py")
         if key in self.modules:
             return
@@ -175,11 +181,29 @@ class LocalModules:
         if file is None and module.__dict__.get("__path__") is not None:  # a namespace package: anyone's
             return False
         parts = file.split(os.sep) if isinstance(file, str) else []
-        if not isinstance(file, str) or file.startswith(self._excluded) or "site-packages" in parts:
+        if (
+            not isinstance(file, str)
+            or file.startswith(self._excluded)
+            or "site-packages" in parts
+            or self._installed_in(_top_folder(top, file))
+        ):
             self._outside.add(top)
             return True
         self._inside.add(top)
         return False
+
+    def _installed_in(self, folder: str) -> bool:
+        """Whether pip installed packages into ``folder`` (it holds a ``.dist-info``: ``pip install --target``, a
+        shared folder of packages on ``PYTHONPATH``); one listing per folder, remembered."""
+        known = self._installs.get(folder)
+        if known is None:
+            try:
+                with os.scandir(folder) as entries:
+                    known = any(e.name.endswith(".dist-info") for e in entries)
+            except OSError:
+                known = False
+            self._installs[folder] = known
+        return known
 
     def _keep(self, name: str, key: str, path: str, module: Any, imported: bool) -> None:
         if len(self.modules) >= MAX_MODULES:
@@ -329,6 +353,14 @@ class LocalModules:
                 "keeps the version it trained with",
             )
         return self.modules
+
+
+def _top_folder(name: str, file: str) -> str:
+    """The folder the top-level package of module ``name`` (whose file is ``file``) was imported from."""
+    folder = os.path.dirname(file)
+    for _ in range(name.count(".") + (os.path.basename(file) == "__init__.py")):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def _loaded_time(reloader: Any, name: str) -> float | None:
