@@ -368,13 +368,27 @@ class RunBook:
         same text (it computes what the run trained on), nor an edit of a cell that ran after the training.
         Without cell ids (papermill, nbclient) a cell is known by its text alone, and telling an edit from a new
         cell that rebinds the same names (``df = df.dropna()`` after ``df = df[df.f1 > -2]``) would take a parse
-        before every cell and still open false runs: there such an edit joins the trained run until a cell the
-        training names re-runs, as a re-split does."""
+        before every cell and still open false runs: there such an edit runs in the trained run, and the split
+        re-run on what it made opens the next run, which begins at the edit (:meth:`made_since`)."""
         up = self._upstream.get(run.id)
         if up is None or key == code_hash:  # no cell id
             return False
         last = self.dataflow.versions.get(key)
         return last is not None and last != code_hash and key in up.cells
+
+    def made_since(self, run: Run, t: Training) -> set[str]:
+        """The cells (cell ids, or code hashes without ids) that made a value the training of ``run`` read through
+        a cell analysed as ``t`` and that are none of those it read it from (:meth:`trained`): a cell run since the
+        training that changed the data ``t`` reads (the filter above the split edited, or a new cell changing the
+        frame). Without cell ids that edit is told only here, once the split that reads it runs again."""
+        up = self._upstream.get(run.id)
+        if up is None:
+            return set()
+        flow = self.dataflow
+        out: set[str] = set()
+        for name in flow.closure(t.reads | t.mutated, up.made) & up.names:
+            out |= flow.makers.get(name, set()) - up.cells
+        return out
 
     def reason(
         self,
@@ -395,7 +409,7 @@ class RunBook:
           (``PCA(2).fit_transform(X_test)`` for a plot) is not another training;
         - it assigns a literal that differs from ``run``'s param (``C = 1.0`` edited to ``C = 0.1``);
         - it rebinds a name ``run``'s training read (the globals its training functions read too), with code
-          other than what last bound it;
+          other than what last bound it, or from data a cell run since the training made (:meth:`made_since`);
         - it recomputes a metric that a non-training cell of ``run`` computed (an edited
           evaluation cell without ids, or with its id). A cell whose id no evaluation of ``run`` had is
           another cell, not an edit: the test split's accuracy bound after the training split's, each in a cell
@@ -425,6 +439,8 @@ class RunBook:
                     return "changed"
         if any(n in run.inputs and flow.writers.get(n) != code_hash for n in t.writes if n not in literal):
             return "upstream"
+        if t.writes & run.inputs and self.made_since(run, t):
+            return "upstream"  # the split re-run on data that a cell run since the training made
         if (cell_id is None or cell_id in run.eval_cells) and self.keys_among(computed, t, run.eval_keys):
             return "re-evaluates"
         return None

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -149,6 +149,7 @@ _PACKAGES_AFTER_S = _CHILD_AFTER_S + 1.0
 # capture to the next queued cell's start on the 2-core bench machine; no person starts a cell 50 ms after the
 # last one ended.
 _FOLLOWS_S = 0.05
+_RAN_KEPT = 200  # the last cells a session remembers, to find where a run begins (see Session._made_since)
 # How long the capture after a short cell's reply waits for the child to read its new text (then it is read in
 # the kernel): a fixed part and a part per line, several times what the child takes on the 2-core bench machine
 # (1.5 ms for 5 lines, 4.7 ms for 50, 16 ms for 200: about what the kernel itself takes, and 1 ms more). Read in
@@ -327,6 +328,8 @@ class Session:
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
+        # the last cells that ran: (cell key, start, the run it is stored in, whether it trained it); see _decide_after
+        self._ran: deque[tuple[str, float, Run | None, bool]] = deque(maxlen=_RAN_KEPT)
         # captures queued until the kernel has replied (see _defer)
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
@@ -653,7 +656,7 @@ class Session:
                 late = True
             elif screened:
                 start = time.time()  # the cell's start: the run it opens starts there, the trained run ends there
-                run = self._next_run(run, screened, start=start)
+                run = self._next_run(run, screened, start=start, source=clean)
                 carried = screened == "re-evaluates"
         start = time.time() if start is None else start
         shell_count = self.shell.execution_count
@@ -670,14 +673,19 @@ class Session:
         if self.outputs is not None:
             self.outputs.start()
 
-    def _next_run(self, run: Run, reason: str, start: float | None = None) -> Run:
+    def _next_run(self, run: Run, reason: str, start: float, source: str) -> Run:
         """Open the run after ``run`` for ``reason`` (:meth:`RunBook.reason`), named after it (``baseline #2``: the
-        notebook's next run, a re-run or another model's training); ``start``: when the cell that opened it started,
-        if it opens once that cell ran."""
+        notebook's next run, a re-run or another model's training), at ``start``, when the cell (``source``) that
+        opened it started. A cell that rebinds what the training read from data changed since (``"upstream"``) opens
+        it at the first cell that changed it (:meth:`_made_since`): the cells from there on are the new run's, and
+        the trained run's code ends before them."""
         if reason == "another training":
             return self.new_run(self.book.rerun_name(run), kind="new", start=start)
+        begins = self._made_since(run, source, start) if reason == "upstream" else start
         up = self.book.upstream(run) if reason == "re-evaluates" else None
-        new = self.new_run(self.book.rerun_name(run), kind="rerun", start=start)
+        new = self.new_run(self.book.rerun_name(run), kind="rerun", start=begins)
+        if begins < start:
+            self.store.move_cells(self.id, run.id, new.id, begins)
         if reason == "re-evaluates":
             self.book.carry(run, new, up)
             self.data.carry(run.id, new.id)
@@ -717,9 +725,22 @@ class Session:
                 f"a cell that changed a value of run {run.id} logged {run.n_points - cell.points_before} "
                 f"point(s) there before the next run opened (name its training call or use %nbexp new)",
             )
-        cell.run = self._next_run(run, reason, start=cell.start)
+        cell.run = self._next_run(run, reason, start=cell.start, source=cell.source)
         cell.carried = reason == "re-evaluates"
         cell.points_before = 0
+
+    def _made_since(self, run: Run, source: str, start: float) -> float:
+        """Where the run after ``run`` begins when a cell (``source``, started at ``start``) rebinds what its training
+        read from data changed since (:meth:`RunBook.made_since`): at the first cell run since the training that made
+        that data (the filter above the split edited and re-run, without cell ids), else at the cell."""
+        makers = self.book.made_since(run, self._analyze(source)[3])
+        if makers:
+            for key, began, home, trains in reversed(self._ran):
+                if home is not run or trains:  # back to the training (or a cell of another run)
+                    break
+                if key in makers:
+                    start = began
+        return start
 
     def _block_of(self, cell: _Cell) -> Run | None:
         """The ``nbexp.run(...)`` block a cell that ran worked in: the last one it opened, else the innermost
@@ -874,6 +895,7 @@ class Session:
                 idle_hint=hint,
                 execution_count=cell.count,
             )
+            self._ran.append((cell.key, cell.start, home, cell.trained))
             if cell.end_run and run is not None:
                 run.end()
 

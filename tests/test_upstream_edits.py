@@ -5,8 +5,9 @@ filter cell is edited in place and the cells from it down are re-run. The edited
 only through the split, so no rule that looks at what the training cell names sees it; it must still open the
 next run before it runs, so the trained run's code keeps the filter it trained on. Run in a real IPython shell,
 with cell ids (JupyterLab). Without them (nbclient, papermill) a cell is known by its text alone, an edit is not
-told from a new cell rebinding the data, and nothing opens a run early (a review found false runs at a new
-``df = df.sort_values(...)`` when the rule guessed edits by the names a text binds and reads). The guards, with
+told from a new cell rebinding the data before it runs (a review found false runs at a new
+``df = df.sort_values(...)`` when the rule guessed edits by the names a text binds and reads): the split re-run on
+the data it made opens the next run, which begins at the edited cell. The guards, with
 and without ids: cells new after training (the CIFAR tutorial's test batch, a summary rebinding ``cols``) and
 edits of cells the training never depended on open no run.
 """
@@ -153,6 +154,51 @@ def test_an_edit_two_cells_upstream_of_training_opens_the_next_run_before_it_run
     assert old in first_code and new not in first_code
     assert new in [c["source"] for c in reader().lineage(second["id"])]
     assert "accuracy" in first["metrics"] and "accuracy" in second["metrics"]
+
+
+@pytest.mark.parametrize("edit", [FILTER, CLIP, DROP], ids=["filter", "column in place", "inplace=True"])
+def test_without_cell_ids_an_edit_upstream_joins_the_next_run_once_the_split_reads_it(shell, reader, db, edit):
+    """nbclient, papermill: no cell ids, so the edited filter cannot be told from a new cell before it runs and runs
+    in the trained run. Once the split re-runs on the data it made, the next run opens there and begins at the
+    edited cell: the trained run keeps the filter it trained on (its code, what ``nbexp replay`` runs, and its
+    cells); the new run holds the edited cell, the split, the training and the evaluation."""
+    old, new = edit
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    for code in (DATA, old, SPLIT, FIT, EVAL):
+        _run(shell, None, code, False)
+    _run(shell, None, "print(df.shape)", False)  # a look at the data after the training: the trained run's
+    for code in (new, SPLIT, FIT, EVAL):
+        _run(shell, None, code, False)
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    first, second = reader().run(runs[1]["id"]), reader().run(runs[0]["id"])
+    assert (first["status"], second["name"], second["kind"]) == ("finished", "baseline #2", "rerun")
+    assert [src for _key, src in _cells_of(db, second["id"])] == [new, SPLIT, FIT, EVAL]
+    assert [src for _key, src in _cells_of(db, first["id"])][-1] == "print(df.shape)"
+    first_code = [c["source"] for c in reader().lineage(first["id"])]
+    assert old in first_code and new not in first_code
+    second_code = [c["source"] for c in reader().lineage(second["id"])]
+    assert new in second_code
+    assert first["end_time"] <= second["start_time"]
+    assert "accuracy" in first["metrics"] and "accuracy" in second["metrics"]
+
+
+def test_a_new_cell_changing_the_data_after_training_begins_the_next_run_once_the_split_reads_it(shell, reader, db):
+    """With cell ids: after the training a new cell (not an edit: a cell id of its own) filters the data, and the
+    split, the training and the evaluation are run again. The next run opens when the split reads the filtered
+    data, and begins at the new cell: the trained run's code never holds a filter it did not train on."""
+    old, new = FILTER
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    for key, code in (("c1", DATA), ("c2", old), ("c3", SPLIT), ("c4", FIT), ("c5", EVAL), ("more", new)):
+        _run(shell, key, code, True)
+    assert len(reader().list_runs()) == 1  # a new cell is not an edit: nothing opens before the split reads it
+    for key, code in (("c3", SPLIT), ("c4", FIT), ("c5", EVAL)):
+        _run(shell, key, code, True)
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    first, second = runs[1]["id"], runs[0]["id"]
+    assert [key for key, _src in _cells_of(db, second)] == ["more", "c3", "c4", "c5"]
+    assert new not in [c["source"] for c in reader().lineage(first)]
 
 
 @pytest.mark.slow

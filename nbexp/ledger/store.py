@@ -373,6 +373,15 @@ class Store:
             ),
         )
 
+    def move_cells(self, session_id: str, from_run: str, to_run: str, since: float) -> None:
+        """The cells of run ``from_run`` that started at ``since`` or later (and what they showed) are run ``to_run``'s:
+        the next run turned out to begin with them (the data filter edited and re-run, found when the split read it)."""
+        for table in ("cells", "cell_outputs"):
+            self.sink.execute(
+                f"UPDATE {table} SET run_id = ? WHERE session_id = ? AND run_id = ? AND start >= ?",
+                (to_run, session_id, from_run, since),
+            )
+
     def close_cell(self, session_id: str, cell_key: str, start: float, duration: float, status: str) -> None:
         """End a cell whose end will not be seen (tracking stopped inside it)."""
         self.sink.execute(
