@@ -59,6 +59,7 @@ class Dataflow:
             value: the last to rebind it, and those that changed it in place or rebuilt it from itself since
             (``df = df[df.f1 > 0]``, ``df["f0"] = ...``).
         versions: per cell id, the code hash it last ran with (front ends that send cell ids).
+        reads: per cell (as in ``makers``) that made a value, the names its last run read.
         trainer_funcs: functions defined in the session whose bodies train.
     """
 
@@ -74,6 +75,7 @@ class Dataflow:
         self.writers: dict[str, str] = {}
         self.makers: dict[str, set[str]] = {}
         self.versions: dict[str, str] = {}
+        self.reads: dict[str, AbstractSet[str]] = {}
         self.trainer_funcs: set[str] = set()
         # the order of the cells' bindings: when a name was last built (bound afresh, not changed in place), and when
         # a name bound to a literal was last set (see stale)
@@ -127,6 +129,8 @@ class Dataflow:
         (``config.update(lr=0.01)``: see ``Session._configs_changed``)."""
         cell = key or code_hash
         self._bindings += 1
+        if t.writes or changed:
+            self.reads[cell] = t.reads | t.mutated
         for name in t.writes | changed:
             self.writers[name] = code_hash
             if name in t.mutated or name in changed:

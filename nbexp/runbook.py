@@ -380,14 +380,18 @@ class RunBook:
         """The cells (cell ids, or code hashes without ids) that made a value the training of ``run`` read through
         a cell analysed as ``t`` and that are none of those it read it from (:meth:`trained`): a cell run since the
         training that changed the data ``t`` reads (the filter above the split edited, or a new cell changing the
-        frame). Without cell ids that edit is told only here, once the split that reads it runs again."""
+        frame). Without cell ids that edit is told only here, once the split that reads it runs again. A cell that
+        read the run's models is none (``df["pred"] = clf.predict(...)``: what the run made, not what it trains on)."""
         up = self._upstream.get(run.id)
         if up is None:
             return set()
         flow = self.dataflow
+        products = run.models | up.made
         out: set[str] = set()
         for name in flow.closure(t.reads | t.mutated, up.made) & up.names:
-            out |= flow.makers.get(name, set()) - up.cells
+            for cell in flow.makers.get(name, set()) - up.cells:
+                if not flow.reads.get(cell, frozenset()) & products:
+                    out.add(cell)
         return out
 
     def reason(

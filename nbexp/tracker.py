@@ -328,7 +328,8 @@ class Session:
         self.n_cells = 0
         self._cell: _Cell | None = None
         self._nested = 0
-        # the last cells that ran: (cell key, start, the run it is stored in, whether it trained it); see _decide_after
+        # the last cells that ran: (cell key, start, the run it is stored in, whether it trained or recorded anything
+        # there: a metric, a logged point); see _made_since
         self._ran: deque[tuple[str, float, Run | None, bool]] = deque(maxlen=_RAN_KEPT)
         # captures queued until the kernel has replied (see _defer)
         self._pending: list[Callable[[], None]] = []
@@ -732,11 +733,13 @@ class Session:
     def _made_since(self, run: Run, source: str, start: float) -> float:
         """Where the run after ``run`` begins when a cell (``source``, started at ``start``) rebinds what its training
         read from data changed since (:meth:`RunBook.made_since`): at the first cell run since the training that made
-        that data (the filter above the split edited and re-run, without cell ids), else at the cell."""
+        that data (the filter above the split edited and re-run, without cell ids), else at the cell. Not before a
+        cell that recorded anything in the trained run (its training, a metric of it): what it recorded stays there,
+        and so does the cell."""
         makers = self.book.made_since(run, self._analyze(source)[3])
         if makers:
-            for key, began, home, trains in reversed(self._ran):
-                if home is not run or trains:  # back to the training (or a cell of another run)
+            for key, began, home, recorded in reversed(self._ran):
+                if home is not run or recorded:  # back to the training, a metric (or a cell of another run)
                     break
                 if key in makers:
                     start = began
@@ -895,7 +898,8 @@ class Session:
                 idle_hint=hint,
                 execution_count=cell.count,
             )
-            self._ran.append((cell.key, cell.start, home, cell.trained))
+            recorded = cell.trained or (run is not None and run is cell.run and run.n_points > cell.points_before)
+            self._ran.append((cell.key, cell.start, home, recorded))
             if cell.end_run and run is not None:
                 run.end()
 

@@ -310,19 +310,25 @@ def test_packages_pip_installed_into_a_folder_on_the_path_are_not_the_notebooks(
     (site / "lm_installed-1.0.dist-info" / "METADATA").write_text("Name: lm_installed\n")
     src.mkdir()
     (src / "lm_mine.py").write_text("M = 1\n")
+    # `pip install --target .` beside the notebook: its own modules there still count (a review)
+    (tmp_path / "lm_beside.py").write_text("B = 1\n")
+    (tmp_path / "requests-2.32.0.dist-info").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(src))
+    monkeypatch.syspath_prepend(str(tmp_path))
     kept = LocalModules(str(tmp_path), lambda cause, msg: None)
+    names = ("lm_installed", "lm_installed.sub", "lm_installed.sub.deep", "lm_single", "lm_mine", "lm_beside")
     try:
+        import lm_beside  # noqa: F401
         import lm_installed.sub.deep  # noqa: F401
         import lm_mine  # noqa: F401
         import lm_single  # noqa: F401
 
         kept.notice()
-        assert sorted(kept.current({})) == ["@modules/lm_mine.py"]
+        assert sorted(kept.current({})) == ["@modules/lm_beside.py", "@modules/lm_mine.py"]
     finally:
-        for name in ("lm_installed", "lm_installed.sub", "lm_installed.sub.deep", "lm_single", "lm_mine"):
+        for name in names:
             sys.modules.pop(name, None)
 
 

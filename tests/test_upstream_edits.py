@@ -201,6 +201,47 @@ def test_a_new_cell_changing_the_data_after_training_begins_the_next_run_once_th
     assert new not in [c["source"] for c in reader().lineage(first)]
 
 
+@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
+def test_predictions_added_to_the_data_after_training_open_no_run_when_the_split_runs_again(shell, reader, db, ids):
+    """After the training a cell adds the model's predictions to ``df`` (what the run made, not what it trains
+    on) and the split is run again unchanged, to look at the test set: all of it is the one run (a review found a
+    false run there). Retrained after, the next run opens at the training, and the analysis cell stays in the run
+    whose model it read."""
+    split = (
+        'features = ["f0", "f1", "f2"]\n'
+        "from sklearn.model_selection import train_test_split\n"
+        'X_train, X_test, y_train, y_test = train_test_split(df[features], df["y"], test_size=0.25, random_state=0)'
+    )
+    pred = 'df["pred"] = clf.predict(df[features])\nprint("rows right", (df.pred == df.y).mean())'
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    cells = (("c1", DATA), ("c2", FILTER[0]), ("c3", split), ("c4", FIT), ("c5", EVAL), ("pred", pred), ("c3", split))
+    for key, code in cells + (("look", "print(X_test.shape)"),):
+        _run(shell, key, code, ids)
+    assert len(reader().list_runs()) == 1
+    _run(shell, "c4", FIT.replace("C=1.0", "C=0.1"), ids)
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    assert pred in [src for _key, src in _cells_of(db, runs[1]["id"])]
+    assert [src for _key, src in _cells_of(db, runs[0]["id"])] == [FIT.replace("C=1.0", "C=0.1")]
+
+
+def test_an_edit_upstream_stays_in_the_trained_run_when_a_metric_of_it_was_recorded_after(shell, reader, db):
+    """Without cell ids the filter is edited and re-run, then a cell logs a metric of the trained run (the rows it
+    keeps now), then the split, training and evaluation re-run. What that cell recorded is the trained run's, so
+    the next run begins at the split, not at the edit: no cell leaves its metrics behind in another run."""
+    old, new = FILTER
+    log = "import nbexp\nnbexp.log(n_rows=len(df))"
+    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
+    for code in (DATA, old, SPLIT, FIT, EVAL, new, log, SPLIT, FIT, EVAL):
+        _run(shell, None, code, False)
+    runs = reader().list_runs()
+    assert len(runs) == 2, runs
+    first, second = runs[1]["id"], runs[0]["id"]
+    assert [src for _key, src in _cells_of(db, second)] == [SPLIT, FIT, EVAL]
+    assert [src for _key, src in _cells_of(db, first)][-2:] == [new, log]
+    assert "n_rows" in reader().run(first)["metrics"]
+
+
 @pytest.mark.slow
 def test_an_edit_upstream_of_a_training_cell_that_rebuilds_its_data_opens_the_next_run(shell, reader, db):
     """The training cell drops the empty rows of ``df`` in its own name before fitting on it: the filter above

@@ -18,8 +18,9 @@ first read after it was imported (before tracking began) whose file no longer ma
 file edited again while the cell that reloaded it ran.
 
 The notebook's own modules: plain modules whose file is a ``.py`` outside the Python environment (its prefixes,
-any ``site-packages``, a folder pip installed packages into, which holds their ``.dist-info``: ``pip install
---target`` on ``PYTHONPATH``; a virtualenv kept in the project folder too) and outside nbexp: beside the notebook, in a
+any ``site-packages``, a folder other than the notebook's that pip installed packages into, which holds their
+``.dist-info``: ``pip install --target`` on ``PYTHONPATH``; a virtualenv kept in the project folder too) and
+outside nbexp: beside the notebook, in a
 ``src/`` or ``../src`` it put on ``sys.path``. One imported before the session began counts once the notebook's
 namespace reaches it, with the packages above it (an IPython inside a test runner or an application has modules of
 its own). At most :data:`MAX_MODULES` modules, each kept up to
@@ -194,12 +195,16 @@ class LocalModules:
 
     def _installed_in(self, folder: str) -> bool:
         """Whether pip installed packages into ``folder`` (it holds a ``.dist-info``: ``pip install --target``, a
-        shared folder of packages on ``PYTHONPATH``); one listing per folder, remembered."""
+        shared folder of packages on ``PYTHONPATH``), the notebook's own folder never (``pip install --target .``
+        beside its modules); one listing per folder, remembered."""
         known = self._installs.get(folder)
         if known is None:
             try:
-                with os.scandir(folder) as entries:
-                    known = any(e.name.endswith(".dist-info") for e in entries)
+                if os.path.realpath(folder).rstrip(os.sep) + os.sep == self.root:
+                    known = False
+                else:
+                    with os.scandir(folder) as entries:
+                        known = any(e.name.endswith(".dist-info") for e in entries)
             except OSError:
                 known = False
             self._installs[folder] = known
