@@ -1441,7 +1441,9 @@ def _after_training(run_id: str, cells: list[dict], flows: list[_Flow]) -> set[i
 
     Without cell ids an edited cell upstream of the training (the data filter, edited in place and re-run from the
     reading cell down) cannot be told from a new cell before it runs, so it runs while the trained run is current
-    (:meth:`nbexp.runbook.RunBook.edits_upstream`), until the training runs again and opens the next run. The
+    (:meth:`nbexp.runbook.RunBook.edits_upstream`). The split re-run on it opens the next run, which begins at the
+    edit (:meth:`nbexp.runbook.RunBook.made_since`), unless a cell after the edit recorded a metric in the trained
+    run: then the next run begins at the split (or, with no split re-run, at the training). The
     trained run's code held the edit, its replay computed the next run's results, and a code diff of the two runs
     was empty. Its code now takes each such cell's version from before the training (none for a cell new since):
     the training read that. Not a cell that computed the run's metrics (an evaluation that binds ``df`` to the
