@@ -225,33 +225,6 @@ def test_predictions_added_to_the_data_after_training_open_no_run_when_the_split
     assert [src for _key, src in _cells_of(db, runs[0]["id"])] == [FIT.replace("C=1.0", "C=0.1")]
 
 
-@pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
-def test_the_next_runs_code_keeps_an_analysis_of_the_predictions_after_the_cell_that_added_them(shell, reader, ids):
-    """A user trial: after the training, cells look at the data, add the model's predictions to it and summarise
-    them; then the split, training and evaluation run again. The next run's code puts the predictions after the
-    training whose model they read, and the summary that reads them after them: run in that order from an empty
-    namespace (what ``nbexp replay`` runs), it raises nothing (it raised ``KeyError: 'pred'``)."""
-    split = (
-        'features = ["f0", "f1", "f2"]\n'
-        "from sklearn.model_selection import train_test_split\n"
-        'X_train, X_test, y_train, y_test = train_test_split(df[features], df["y"], test_size=0.25, random_state=0)'
-    )
-    pred = 'df["pred"] = clf.predict(df[features])'
-    summary = 'print(df.groupby("y")["pred"].mean())'
-    _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
-    cells = (("c1", DATA), ("c2", FILTER[0]), ("c3", split), ("c4", FIT), ("c5", EVAL))
-    after = (("look", "print(df.describe())"), ("pred", pred), ("summary", summary))
-    for key, code in cells + after + cells[2:]:
-        _run(shell, key, code, ids)
-    runs = reader().list_runs()
-    assert len(runs) == 2, runs
-    code = [c["source"] for c in reader().lineage(runs[0]["id"])]
-    assert code.index(FIT) < code.index(pred) < code.index(summary)
-    namespace: dict = {}
-    for source in code:
-        exec(compile(source, "<cell>", "exec"), namespace)
-
-
 def test_an_edit_upstream_stays_in_the_trained_run_when_a_metric_of_it_was_recorded_after(shell, reader, db):
     """Without cell ids the filter is edited and re-run, then a cell logs a metric of the trained run (the rows it
     keeps now), then the split, training and evaluation re-run. What that cell recorded is the trained run's, so

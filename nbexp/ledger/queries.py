@@ -1170,52 +1170,21 @@ def _define_before_use(cells: list[dict], known: dict[str, _Flow] | None = None)
     for flow in flows:
         for name in flow.defines:
             defined_by[name] = defined_by.get(name, 0) + 1
-    # a cell that changed a name in place (``df["pred"] = model.predict(X)``) stays before the cells run after it
-    # that read that name (``df.groupby("pred")``): moved after the training whose model it reads, it takes them along
-    follows: list[set[int]] = [set() for _ in cells]
-    for i, flow in enumerate(flows):
-        changed = flow.training.mutated - flow.defines if flow.training is not None else frozenset()
-        if changed:
-            for k in range(i + 1, len(flows)):
-                if (flows[k].reads | flows[k].loads) & changed:
-                    follows[k].add(i)
-
-    def missing(i: int) -> set[str]:  # the names cell i reads that a cell not placed yet defines
-        out = {n for n in flows[i].reads if n not in placed and n in defined_by and n not in flows[i].defines}
-        # a name it reads before binding it again (``df = df[df.age > 18]``) comes from another cell
-        return out | {n for n in flows[i].loads & flows[i].defines if n not in placed and defined_by[n] > 1}
-
-    def wanted() -> set[int]:
-        """The cells not placed that define, at any remove, what a cell that others follow still needs."""
-        todo = {n for k in pending for j in follows[k] if j in waiting for n in missing(j)}
-        seen: set[str] = set()
-        out: set[int] = set()
-        while todo:
-            name = todo.pop()
-            seen.add(name)
-            for i in pending:
-                if name in flows[i].defines and i not in out:
-                    out.add(i)
-                    todo |= missing(i) - seen
-        return out
-
     pending = list(range(len(cells)))
-    waiting = set(pending)
     placed: set[str] = set()
     order: list[int] = []
     while pending:
-        pick, ready = None, []
-        for i in pending:
-            if not missing(i):
-                if not follows[i] & waiting:
-                    pick = i
-                    break
-                ready.append(i)
-        if pick is None:
-            first = wanted()
-            pick = next((i for i in ready if i in first), ready[0] if ready else pending[0])
+        pick = next(
+            (
+                i
+                for i in pending
+                if all(n in placed or n not in defined_by or n in flows[i].defines for n in flows[i].reads)
+                # a name it reads before binding it again (``df = df[df.age > 18]``) comes from another cell
+                and all(n in placed or defined_by[n] == 1 for n in flows[i].loads & flows[i].defines)
+            ),
+            pending[0],
+        )
         pending.remove(pick)
-        waiting.discard(pick)
         order.append(pick)
         placed |= flows[pick].defines
     return [cells[i] for i in order]
