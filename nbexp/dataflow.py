@@ -59,7 +59,7 @@ class Dataflow:
             value: the last to rebind it, and those that changed it in place or rebuilt it from itself since
             (``df = df[df.f1 > 0]``, ``df["f0"] = ...``).
         versions: per cell id, the code hash it last ran with (front ends that send cell ids).
-        reads: per cell (as in ``makers``) that made a value, the names its last run read.
+        reads: per cell (as in ``makers``) that made a value, the names its last run read, less those it made.
         trainer_funcs: functions defined in the session whose bodies train.
     """
 
@@ -130,7 +130,7 @@ class Dataflow:
         cell = key or code_hash
         self._bindings += 1
         if t.writes or changed:
-            self.reads[cell] = t.reads | t.mutated
+            self.reads[cell] = (t.reads | t.mutated) - t.writes - changed
         for name in t.writes | changed:
             self.writers[name] = code_hash
             if name in t.mutated or name in changed:

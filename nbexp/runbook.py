@@ -381,7 +381,9 @@ class RunBook:
         a cell analysed as ``t`` and that are none of those it read it from (:meth:`trained`): a cell run since the
         training that changed the data ``t`` reads (the filter above the split edited, or a new cell changing the
         frame). Without cell ids that edit is told only here, once the split that reads it runs again. A cell that
-        read the run's models is none (``df["pred"] = clf.predict(...)``: what the run made, not what it trains on)."""
+        read the run's models, or a value computed from them, is none (``df["pred"] = clf.predict(...)``,
+        ``df["score"] = proba``, ``best.predict(...)`` after ``best = clf``: what the run made, not what it trains
+        on)."""
         up = self._upstream.get(run.id)
         if up is None:
             return set()
@@ -390,7 +392,7 @@ class RunBook:
         out: set[str] = set()
         for name in flow.closure(t.reads | t.mutated, up.made) & up.names:
             for cell in flow.makers.get(name, set()) - up.cells:
-                if not flow.reads.get(cell, frozenset()) & products:
+                if not flow.closure(set(flow.reads.get(cell, ()))) & products:
                     out.add(cell)
         return out
 

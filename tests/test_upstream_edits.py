@@ -201,27 +201,37 @@ def test_a_new_cell_changing_the_data_after_training_begins_the_next_run_once_th
     assert new not in [c["source"] for c in reader().lineage(first)]
 
 
+PREDICTIONS = {  # cells run after the training
+    "model": ('df["pred"] = clf.predict(df[features])\nprint("rows right", (df.pred == df.y).mean())',),
+    "alias": ("best = clf", 'df["pred"] = best.predict(df[features])'),
+    "value": ("proba = clf.predict_proba(df[features])[:, 1]", 'df["score"] = proba'),
+}
+
+
+@pytest.mark.parametrize("how", sorted(PREDICTIONS))
 @pytest.mark.parametrize("ids", [True, False], ids=["cell ids", "no cell ids"])
-def test_predictions_added_to_the_data_after_training_open_no_run_when_the_split_runs_again(shell, reader, db, ids):
+def test_predictions_added_to_the_data_after_training_open_no_run_when_the_split_runs_again(
+    shell, reader, db, ids, how
+):
     """After the training a cell adds the model's predictions to ``df`` (what the run made, not what it trains
-    on) and the split is run again unchanged, to look at the test set: all of it is the one run (a review found a
-    false run there). Retrained after, the next run opens at the training, and the analysis cell stays in the run
-    whose model it read."""
+    on; read through the model, an alias of it or a value computed from it) and the split is run again unchanged,
+    to look at the test set: all of it is the one run (two reviews found false runs there). Retrained after, the
+    next run opens at the training, and the analysis cell stays in the run whose model it read."""
     split = (
         'features = ["f0", "f1", "f2"]\n'
         "from sklearn.model_selection import train_test_split\n"
         'X_train, X_test, y_train, y_test = train_test_split(df[features], df["y"], test_size=0.25, random_state=0)'
     )
-    pred = 'df["pred"] = clf.predict(df[features])\nprint("rows right", (df.pred == df.y).mean())'
+    preds = tuple((f"pred{i}", code) for i, code in enumerate(PREDICTIONS[how]))
     _run(shell, None, "%nbexp track --sample-hz 0 baseline", False)
-    cells = (("c1", DATA), ("c2", FILTER[0]), ("c3", split), ("c4", FIT), ("c5", EVAL), ("pred", pred), ("c3", split))
-    for key, code in cells + (("look", "print(X_test.shape)"),):
+    cells = (("c1", DATA), ("c2", FILTER[0]), ("c3", split), ("c4", FIT), ("c5", EVAL))
+    for key, code in cells + preds + (("c3", split), ("look", "print(X_test.shape)")):
         _run(shell, key, code, ids)
     assert len(reader().list_runs()) == 1
     _run(shell, "c4", FIT.replace("C=1.0", "C=0.1"), ids)
     runs = reader().list_runs()
     assert len(runs) == 2, runs
-    assert pred in [src for _key, src in _cells_of(db, runs[1]["id"])]
+    assert preds[-1][1] in [src for _key, src in _cells_of(db, runs[1]["id"])]
     assert [src for _key, src in _cells_of(db, runs[0]["id"])] == [FIT.replace("C=1.0", "C=0.1")]
 
 
